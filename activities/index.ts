@@ -1,0 +1,46 @@
+import type { Config } from '../src/config';
+import type { AuditStore } from '../src/audit/audit-store';
+import type { PendingStore } from '../src/audit/pending-store';
+import type { ChannelClient } from '../src/channel/client';
+import type { WebhookSender } from '../src/webhook/sender';
+import { prepareBackfill, type PrepareInput } from './prepare';
+import { processBatch, type BatchInput } from './process-batch';
+import { replayDeferred, type ReplayDeferredInput } from './replay-deferred';
+
+export interface ActivityDeps {
+  config: Config;
+  /** The Channel Talk API (real, or the simulator in tests and the demo). */
+  channel: ChannelClient;
+  /** The customer's webhook endpoint; undefined on a worker that can only serve dry runs. */
+  target: WebhookSender | undefined;
+  audit: AuditStore;
+  pending: PendingStore;
+  now?: () => Date;
+}
+
+/** Activities get their dependencies here, so tests pass real or local ones without module mocking. */
+export function createActivities({ config, channel, target, audit, pending, now = () => new Date() }: ActivityDeps) {
+  return {
+    prepareBackfill: (input: PrepareInput) => prepareBackfill(config, target !== undefined, input),
+    processBatch: (input: BatchInput) =>
+      processBatch(
+        {
+          audit,
+          pending,
+          memberConcurrency: config.BACKFILL_MEMBER_CONCURRENCY,
+          workerRateLimit: config.CHANNEL_RATE_LIMIT,
+          repair: {
+            channel,
+            target,
+            decideOptions: { defaultRegion: config.PHONE_DEFAULT_REGION, unifiedType: config.UNIFIED_USER_TYPE },
+            entityType: config.WEBHOOK_ENTITY_TYPE,
+            now,
+          },
+        },
+        input,
+      ),
+    replayDeferred: (input: ReplayDeferredInput) => replayDeferred({ audit, pending, target, now }, input),
+  };
+}
+
+export type BackfillActivities = ReturnType<typeof createActivities>;

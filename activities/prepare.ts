@@ -1,0 +1,58 @@
+import path from 'node:path';
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import type { Config } from '../src/config';
+import { buildBatchIndex } from '../src/source/batch-index';
+import { SourceConfigError } from '../src/source/errors';
+import { prepareWorkFile } from '../src/source/work-file';
+import { InvalidInputError, parseBackfillInput } from '../src/workflow-input';
+import type { BackfillPaths, PreparedBackfill } from '../workflows/definitions';
+
+export interface PrepareInput {
+  input: unknown;
+  workflowId: string;
+  /** Names this backfill's files: stable across continue-as-new, new for a fresh start of the same id. */
+  firstRunId: string;
+}
+
+/** Everything that can stop a run does so here, before the first lookup or replay. */
+export async function prepareBackfill(config: Config, hasTarget: boolean, { input, workflowId, firstRunId }: PrepareInput): Promise<PreparedBackfill> {
+  let parsed: ReturnType<typeof parseBackfillInput>;
+  try {
+    parsed = parseBackfillInput(input, workflowId);
+  } catch (err) {
+    if (err instanceof InvalidInputError) throw ApplicationFailure.nonRetryable(err.message, 'InvalidInput');
+    throw err;
+  }
+  const { options } = parsed;
+  if (!options.dryRun && !hasTarget) {
+    throw ApplicationFailure.nonRetryable(
+      'WEBHOOK_URL is not set on the worker: set it, or start the backfill with "dryRun": true',
+      'InvalidConfig',
+    );
+  }
+
+  const dir = path.resolve(config.BACKFILL_DATA_DIR, safeName(workflowId), safeName(firstRunId));
+  const paths: BackfillPaths = {
+    dir,
+    workFile: path.join(dir, 'members.jsonl'),
+    auditPath: path.resolve(parsed.auditPath ?? path.join(dir, 'audit.jsonl')),
+    pendingDir: path.join(dir, 'pending'),
+  };
+
+  const heartbeat = setInterval(() => Context.current().heartbeat(), 5_000);
+  try {
+    const summary = await prepareWorkFile({ ...options.source, path: path.resolve(options.source.path) }, paths.workFile);
+    const batches = await buildBatchIndex(paths.workFile, options.batchSize);
+    return { options, paths, rows: summary.rows, batches };
+  } catch (err) {
+    if (err instanceof SourceConfigError) throw ApplicationFailure.nonRetryable(err.message, 'InvalidSource');
+    throw err;
+  } finally {
+    clearInterval(heartbeat);
+  }
+}
+
+/** Workflow and run ids may hold any character; file names may not. */
+function safeName(id: string): string {
+  return encodeURIComponent(id).replace(/\*/g, '%2A').replace(/^\.+/, (dots) => '%2E'.repeat(dots.length));
+}

@@ -1,0 +1,145 @@
+import { Context } from '@temporalio/activity';
+import type { AuditEntry } from '../src/audit/audit-entry';
+import type { AuditStore } from '../src/audit/audit-store';
+import type { PendingStore } from '../src/audit/pending-store';
+import { BadCredentialsError } from '../src/channel/errors';
+import { createRateLimiter } from '../src/channel/rate-limiter';
+import { runPool } from '../src/run-pool';
+import { batchOffset } from '../src/source/batch-index';
+import { readWorkBatch } from '../src/source/work-file';
+import type { BackfillOptions, BackfillPaths, BatchResult, Counters, DeferredReplay } from '../workflows/definitions';
+import { repairMember, type RepairContext } from './repair-member';
+
+export interface BatchInput {
+  batch: number;
+  backfill: string;
+  options: BackfillOptions;
+  paths: BackfillPaths;
+  /** Batches the workflow runs at once: this batch gets 1/share of the API rate budget. */
+  share: number;
+}
+
+export interface BatchDeps {
+  audit: AuditStore;
+  pending: PendingStore;
+  memberConcurrency: number;
+  workerRateLimit: number | undefined;
+  repair: Omit<RepairContext, 'backfill' | 'runLabel' | 'dryRun' | 'limiter' | 'signal'>;
+}
+
+/**
+ * Repairs one batch of members. What is already recorded in the audit log (by an earlier attempt
+ * that crashed or was paused) is not done again, and the returned counts are read back from the
+ * audit log, so a batch counts every member exactly once however many attempts it took.
+ */
+export async function processBatch(deps: BatchDeps, input: BatchInput): Promise<BatchResult> {
+  const context = Context.current();
+  const { batch, options, paths } = input;
+  const offset = await batchOffset(paths.workFile, options.batchSize, batch);
+  const { entries } = await readWorkBatch(paths.workFile, offset, options.batchSize);
+  const lines = entries.map((e) => e.line);
+  const recorded = await deps.audit.lookup(paths.auditPath, lines);
+  const pendingLines = await deps.pending.lines(paths.pendingDir);
+
+  const deferred: DeferredReplay[] = [];
+  for (const entry of entries) {
+    if (pendingLines.has(entry.line) && !recorded.has(entry.line)) {
+      deferred.push({ line: entry.line, memberId: 'member' in entry ? entry.member.memberId : (entry.memberId ?? '') });
+    }
+  }
+  const todo = entries.filter((e) => !recorded.has(e.line) && !pendingLines.has(e.line));
+
+  const stop = new AbortController();
+  let stopReason: BatchResult['stopReason'];
+  const onCancel = () => {
+    stopReason ??= 'cancelled';
+    stop.abort();
+  };
+  context.cancellationSignal.addEventListener('abort', onCancel);
+  let done = entries.length - todo.length;
+  const heartbeat = setInterval(() => context.heartbeat({ done }), 1_000);
+
+  const rate = minDefined(deps.workerRateLimit, options.rateLimit ?? undefined);
+  const ctx: RepairContext = {
+    ...deps.repair,
+    backfill: input.backfill,
+    runLabel: options.runLabel,
+    dryRun: options.dryRun,
+    limiter: createRateLimiter(rate === undefined ? undefined : rate / Math.max(1, input.share)),
+    signal: stop.signal,
+  };
+
+  try {
+    await runPool(todo, deps.memberConcurrency, async (entry) => {
+      if (stop.signal.aborted) return;
+      if ('skip' in entry) {
+        await deps.audit.append(paths.auditPath, [skippedEntry(ctx, entry.line, entry.memberId, entry.skip)]);
+        done++;
+        return;
+      }
+      try {
+        const result = await repairMember(entry.line, entry.member, ctx);
+        if (result.kind === 'recorded') {
+          await deps.audit.append(paths.auditPath, [result.entry]);
+        } else {
+          await deps.pending.put(paths.pendingDir, result.replay);
+          deferred.push({ line: entry.line, memberId: entry.member.memberId });
+        }
+        done++;
+      } catch (err) {
+        if (err instanceof BadCredentialsError) {
+          stopReason = 'bad-credentials';
+          stop.abort();
+          return;
+        }
+        if (stop.signal.aborted) return; // interrupted mid-request: unrecorded, so done again later
+        throw err;
+      }
+    });
+  } finally {
+    clearInterval(heartbeat);
+    context.cancellationSignal.removeEventListener('abort', onCancel);
+  }
+
+  if (stopReason) return { batch, complete: false, stopReason, counts: zeroCounters(), deferred };
+
+  const final = await deps.audit.lookup(paths.auditPath, lines);
+  const deferredLines = new Set(deferred.map((d) => d.line));
+  const counts = zeroCounters();
+  for (const line of lines) {
+    const outcome = final.get(line);
+    if (!outcome) {
+      if (deferredLines.has(line)) continue;
+      throw new Error(`batch ${batch}: line ${line} ended without a recorded outcome`);
+    }
+    if (outcome.deferred) continue; // counted by the replay activity that recorded it
+    counts.processed++;
+    if (outcome.outcome === 'upsert') counts.upserts++;
+    else if (outcome.outcome === 'delete') counts.deletes++;
+    else if (outcome.outcome === 'unchanged') counts.unchanged++;
+    else if (outcome.outcome === 'failed') counts.failed++;
+    else counts.skipped++;
+  }
+  return { batch, complete: true, counts, deferred };
+}
+
+function skippedEntry(ctx: RepairContext, line: number, memberId: string | undefined, reason: string): AuditEntry {
+  return {
+    ts: ctx.now().toISOString(),
+    backfill: ctx.backfill,
+    runLabel: ctx.runLabel,
+    line,
+    ...(memberId ? { memberId } : {}),
+    outcome: 'skipped',
+    reason,
+    dryRun: ctx.dryRun,
+  };
+}
+
+function minDefined(a: number | undefined, b: number | undefined): number | undefined {
+  if (a === undefined) return b;
+  if (b === undefined) return a;
+  return Math.min(a, b);
+}
+
+export const zeroCounters = (): Counters => ({ processed: 0, upserts: 0, deletes: 0, unchanged: 0, failed: 0, skipped: 0 });

@@ -1,0 +1,83 @@
+import type { AuditEntry } from '../src/audit/audit-entry';
+import type { PendingReplay } from '../src/audit/pending-store';
+import type { ChannelClient } from '../src/channel/client';
+import type { RateLimiter } from '../src/channel/rate-limiter';
+import { decide, type DecideOptions } from '../src/decide';
+import type { StoredMember, WebhookEvent } from '../src/types';
+import { buildDeletePayload, buildUpsertPayload, type ReplayPayload } from '../src/webhook/payload';
+import type { WebhookSender } from '../src/webhook/sender';
+import { webhookId } from '../src/webhook/webhook-id';
+import { sendWithRetries } from './send-with-retries';
+
+export interface RepairContext {
+  backfill: string;
+  runLabel: string;
+  dryRun: boolean;
+  channel: ChannelClient;
+  target: WebhookSender | undefined;
+  limiter: RateLimiter;
+  decideOptions: DecideOptions;
+  entityType: string;
+  signal: AbortSignal;
+  now: () => Date;
+}
+
+/** What became of one member: recorded now, or handed over to its own replay activity. */
+export type RepairResult = { kind: 'recorded'; entry: AuditEntry } | { kind: 'deferred'; replay: PendingReplay; base: AuditEntry };
+
+/**
+ * Fetch, decide and replay for one member. Throws BadCredentialsError (the run must pause, the
+ * member stays unrecorded) and lets an abort propagate (the member stays unrecorded and is redone).
+ */
+export async function repairMember(line: number, member: StoredMember, ctx: RepairContext): Promise<RepairResult> {
+  const base: AuditEntry = {
+    ts: ctx.now().toISOString(),
+    backfill: ctx.backfill,
+    runLabel: ctx.runLabel,
+    line,
+    memberId: member.memberId,
+    outcome: 'unchanged',
+    dryRun: ctx.dryRun,
+  };
+  const fetched = await ctx.channel.getUserByMemberId(member.memberId, { limiter: ctx.limiter, signal: ctx.signal });
+  base.attempts = fetched.attempts;
+  const decision = decide(member, fetched, ctx.decideOptions);
+
+  let event: WebhookEvent;
+  let payload: ReplayPayload;
+  switch (decision.action) {
+    case 'unchanged':
+      return { kind: 'recorded', entry: base };
+    case 'failed':
+      return { kind: 'recorded', entry: { ...base, outcome: 'failed', stage: 'fetch', reason: decision.reason } };
+    case 'upsert':
+      if (fetched.kind !== 'found') throw new Error('upsert decided without a fetched user');
+      base.outcome = 'upsert';
+      base.fields = decision.fields;
+      event = 'upsert';
+      payload = buildUpsertPayload(fetched.user, ctx.entityType);
+      break;
+    case 'delete':
+      base.outcome = 'delete';
+      base.reason = decision.reason;
+      event = 'delete';
+      payload = buildDeletePayload({ user: fetched.kind === 'found' ? fetched.user : undefined, stored: member }, ctx.entityType);
+      break;
+  }
+
+  base.event = event;
+  base.webhookId = webhookId(ctx.runLabel, member.memberId, event);
+  if (ctx.dryRun) return { kind: 'recorded', entry: { ...base, delivered: false } };
+  if (!ctx.target) throw new Error('this worker has no WEBHOOK_URL: it cannot replay for a backfill that is not a dry run');
+
+  const sent = await sendWithRetries(ctx.target, { webhookId: base.webhookId, payload, signal: ctx.signal });
+  if (sent.kind === 'delivered') return { kind: 'recorded', entry: { ...base, delivered: true, status: sent.status } };
+  if (sent.kind === 'rejected') {
+    return { kind: 'recorded', entry: { ...base, outcome: 'failed', stage: 'replay', delivered: false, status: sent.status, reason: `replay rejected: ${sent.reason}` } };
+  }
+  return {
+    kind: 'deferred',
+    base,
+    replay: { line, memberId: member.memberId, event, webhookId: base.webhookId, payload, fields: base.fields, reason: base.reason },
+  };
+}

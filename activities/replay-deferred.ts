@@ -1,0 +1,73 @@
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import type { AuditStore } from '../src/audit/audit-store';
+import type { PendingStore } from '../src/audit/pending-store';
+import type { ComparedField } from '../src/types';
+import type { WebhookSender } from '../src/webhook/sender';
+import type { BackfillPaths, DeferredResult } from '../workflows/definitions';
+
+export interface ReplayDeferredInput {
+  backfill: string;
+  line: number;
+  runLabel: string;
+  paths: BackfillPaths;
+  /** On this attempt the activity stops retrying and records the member as failed. */
+  maxAttempts: number;
+}
+
+export interface ReplayDeps {
+  audit: AuditStore;
+  pending: PendingStore;
+  target: WebhookSender | undefined;
+  now: () => Date;
+}
+
+/**
+ * One member's replay, retried by Temporal on its own schedule (honouring the receiver's
+ * Retry-After). It re-reads the payload it sends from the workers' disk and records the outcome
+ * itself, so the count it returns is the audit log's, whichever attempt or run did the work.
+ */
+export async function replayDeferred(deps: ReplayDeps, input: ReplayDeferredInput): Promise<DeferredResult> {
+  const { paths, line } = input;
+  const already = (await deps.audit.lookup(paths.auditPath, [line])).get(line);
+  if (already) {
+    await deps.pending.remove(paths.pendingDir, line);
+    return { line, outcome: already.outcome === 'upsert' || already.outcome === 'delete' ? already.outcome : 'failed' };
+  }
+  const replay = await deps.pending.get(paths.pendingDir, line);
+  if (!replay) throw ApplicationFailure.nonRetryable(`line ${line}: the pending replay is missing from ${paths.pendingDir}`, 'PendingReplayLost');
+  if (!deps.target) throw ApplicationFailure.retryable('this worker has no WEBHOOK_URL and cannot replay', 'NoTarget');
+
+  const attempt = Context.current().info.attempt;
+  const result = await deps.target.send({ webhookId: replay.webhookId, payload: replay.payload, signal: Context.current().cancellationSignal });
+  const base = {
+    ts: deps.now().toISOString(),
+    backfill: input.backfill,
+    runLabel: input.runLabel,
+    line,
+    memberId: replay.memberId,
+    event: replay.event,
+    webhookId: replay.webhookId,
+    deferred: true,
+    dryRun: false,
+    ...(replay.fields ? { fields: replay.fields as ComparedField[] } : {}),
+    ...(replay.reason ? { reason: replay.reason } : {}),
+  };
+
+  let outcome: DeferredResult['outcome'];
+  if (result.kind === 'delivered') {
+    outcome = replay.event;
+    await deps.audit.append(paths.auditPath, [{ ...base, outcome, delivered: true, status: result.status }]);
+  } else if (result.kind === 'rejected' || attempt >= input.maxAttempts) {
+    outcome = 'failed';
+    const reason = result.kind === 'rejected' ? `replay rejected: ${result.reason}` : `replay gave up after ${attempt} attempts: ${result.reason}`;
+    await deps.audit.append(paths.auditPath, [{ ...base, outcome, stage: 'replay', delivered: false, status: result.status, reason }]);
+  } else {
+    throw ApplicationFailure.create({
+      message: `replay of line ${line} not delivered yet: ${result.reason}`,
+      type: 'ReplayNotDelivered',
+      nextRetryDelay: result.retryAfterMs,
+    });
+  }
+  await deps.pending.remove(paths.pendingDir, line);
+  return { line, outcome };
+}

@@ -1,0 +1,27 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { SendResult } from '../src/types';
+import type { ReplayPayload } from '../src/webhook/payload';
+import type { WebhookSender } from '../src/webhook/sender';
+
+/** A few quick attempts inside the batch absorb blips; anything longer goes to a per-member activity. */
+export const IN_BATCH_ATTEMPTS = 3;
+const MAX_IN_BATCH_WAIT_MS = 2_000;
+
+export async function sendWithRetries(
+  target: WebhookSender,
+  input: { webhookId: string; payload: ReplayPayload; signal: AbortSignal },
+  attempts = IN_BATCH_ATTEMPTS,
+): Promise<SendResult> {
+  let result: SendResult = { kind: 'retryable', reason: 'not attempted' };
+  for (let attempt = 1; attempt <= attempts; attempt++) {
+    input.signal.throwIfAborted();
+    result = await target.send(input);
+    if (result.kind !== 'retryable') return result;
+    if (attempt < attempts) {
+      const backoff = 250 * 2 ** (attempt - 1);
+      const wait = Math.min(result.retryAfterMs ?? backoff, MAX_IN_BATCH_WAIT_MS);
+      await sleep(wait, undefined, { signal: input.signal });
+    }
+  }
+  return result;
+}

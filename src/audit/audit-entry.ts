@@ -1,0 +1,29 @@
+import type { ComparedField, OutcomeKind, WebhookEvent } from '../types';
+
+/**
+ * One line of the audit log: the single recorded outcome of one source row. It names fields, never
+ * their values, so the log can be shared with whoever reviews the repair without leaking contacts.
+ */
+export interface AuditEntry {
+  ts: string;
+  backfill: string; // workflow id
+  runLabel: string; // names the webhook ids
+  line: number; // line of the source row
+  memberId?: string;
+  outcome: OutcomeKind;
+  fields?: ComparedField[]; // upsert: which fields differed
+  reason?: string; // delete: not-found | unified; failed/skipped: why
+  stage?: 'fetch' | 'replay'; // failed: where
+  event?: WebhookEvent; // what was (or, in a dry run, would have been) replayed
+  delivered?: boolean; // false in a dry run
+  webhookId?: string;
+  status?: number; // last HTTP status of the replay, if any
+  attempts?: number; // API lookups made
+  deferred?: boolean; // delivered by a per-member replay activity after the batch gave up waiting
+  dryRun: boolean;
+}
+
+export const OUTCOME_CODES: Record<OutcomeKind, number> = { upsert: 1, delete: 2, unchanged: 3, failed: 4, skipped: 5 };
+export const OUTCOME_BY_CODE: readonly (OutcomeKind | undefined)[] = [undefined, 'upsert', 'delete', 'unchanged', 'failed', 'skipped'];
+/** Set on a line's code when a deferred replay recorded it (the batch does not count those lines). */
+export const DEFERRED_FLAG = 0x80;

@@ -1,0 +1,152 @@
+import { open, mkdir, stat } from 'node:fs/promises';
+import path from 'node:path';
+import type { OutcomeKind } from '../types';
+import { AuditEntry, DEFERRED_FLAG, OUTCOME_BY_CODE, OUTCOME_CODES } from './audit-entry';
+
+export interface RecordedOutcome {
+  outcome: OutcomeKind;
+  deferred: boolean;
+}
+
+/**
+ * The audit log of one backfill, as seen by activities. Appends are idempotent per source line: an
+ * entry for a line that is already recorded is dropped, so a batch that runs again after a crash
+ * never records a member twice. "Recorded" is the durable truth the workflow's counters are built on.
+ */
+export interface AuditStore {
+  lookup(auditPath: string, lines: readonly number[]): Promise<Map<number, RecordedOutcome>>;
+  append(auditPath: string, entries: readonly AuditEntry[]): Promise<void>;
+}
+
+/**
+ * JSONL audit log with a compact per-process index (one byte per source line), refreshed from the
+ * file's tail before every read so that several worker processes appending to one file stay in step.
+ */
+export function createFileAuditStore(): AuditStore {
+  const indexes = new Map<string, FileIndex>();
+  const indexFor = (auditPath: string) => {
+    const key = path.resolve(auditPath);
+    let index = indexes.get(key);
+    if (!index) {
+      index = new FileIndex(key);
+      indexes.set(key, index);
+    }
+    return index;
+  };
+  return {
+    lookup: (auditPath, lines) => indexFor(auditPath).lookup(lines),
+    append: (auditPath, entries) => indexFor(auditPath).append(entries),
+  };
+}
+
+class FileIndex {
+  private codes = new Uint8Array(1024);
+  private readBytes = 0;
+  private partial = '';
+  private queue: AuditEntry[] = [];
+  // All reads and writes of one file go through this chain so the index and the file never disagree.
+  private chain: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly file: string) {}
+
+  lookup(lines: readonly number[]): Promise<Map<number, RecordedOutcome>> {
+    return this.serialize(async () => {
+      await this.refresh();
+      const found = new Map<number, RecordedOutcome>();
+      for (const line of lines) {
+        const code = this.codes[line] ?? 0;
+        const outcome = OUTCOME_BY_CODE[code & ~DEFERRED_FLAG];
+        if (outcome) found.set(line, { outcome, deferred: (code & DEFERRED_FLAG) !== 0 });
+      }
+      return found;
+    });
+  }
+
+  append(entries: readonly AuditEntry[]): Promise<void> {
+    // Callers queue; whichever write runs next takes everything queued, so concurrent members
+    // share one write and one sync instead of paying for one each.
+    this.queue.push(...entries);
+    return this.serialize(async () => {
+      if (this.queue.length === 0) return;
+      const queued = this.queue.splice(0);
+      await this.refresh();
+      const fresh: AuditEntry[] = [];
+      const seen = new Set<number>();
+      for (const entry of queued) {
+        if ((this.codes[entry.line] ?? 0) !== 0 || seen.has(entry.line)) continue;
+        seen.add(entry.line);
+        fresh.push(entry);
+      }
+      if (fresh.length === 0) return;
+      await mkdir(path.dirname(this.file), { recursive: true });
+      // A torn last line (a crash mid-write elsewhere) must not swallow our first entry.
+      const prefix = this.partial.length > 0 ? '\n' : '';
+      const text = prefix + fresh.map((e) => JSON.stringify(e)).join('\n') + '\n';
+      const handle = await open(this.file, 'a', 0o600);
+      try {
+        await handle.appendFile(text, 'utf8');
+        await handle.datasync();
+      } finally {
+        await handle.close();
+      }
+      // Our own write is folded into the index by the next refresh, exactly like another process's.
+    });
+  }
+
+  private serialize<T>(task: () => Promise<T>): Promise<T> {
+    const next = this.chain.then(task, task);
+    this.chain = next.catch(() => undefined);
+    return next;
+  }
+
+  /** Reads whatever was appended since the last look, by this or any other process. */
+  private async refresh(): Promise<void> {
+    let size: number;
+    try {
+      size = (await stat(this.file)).size;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw err;
+    }
+    if (size <= this.readBytes) return;
+    const handle = await open(this.file, 'r');
+    try {
+      const chunk = Buffer.alloc(Math.min(size - this.readBytes, 4 * 1024 * 1024));
+      while (this.readBytes < size) {
+        const { bytesRead } = await handle.read(chunk, 0, Math.min(chunk.length, size - this.readBytes), this.readBytes);
+        if (bytesRead === 0) break;
+        this.readBytes += bytesRead;
+        this.ingest(chunk.subarray(0, bytesRead).toString('utf8'));
+      }
+    } finally {
+      await handle.close();
+    }
+  }
+
+  private ingest(text: string): void {
+    const lines = (this.partial + text).split('\n');
+    this.partial = lines.pop() ?? '';
+    for (const raw of lines) {
+      if (raw.trim() === '') continue;
+      let entry: Partial<AuditEntry>;
+      try {
+        entry = JSON.parse(raw) as Partial<AuditEntry>;
+      } catch {
+        continue; // a torn line from a crash mid-write: its member was not recorded and will be redone
+      }
+      if (typeof entry.line !== 'number' || !entry.outcome || !(entry.outcome in OUTCOME_CODES)) continue;
+      this.ensure(entry.line);
+      if (this.codes[entry.line] !== 0) continue; // first record wins, as for readers of the file
+      this.codes[entry.line] = OUTCOME_CODES[entry.outcome] | (entry.deferred ? DEFERRED_FLAG : 0);
+    }
+  }
+
+  private ensure(line: number): void {
+    if (line < this.codes.length) return;
+    let size = this.codes.length;
+    while (size <= line) size *= 2;
+    const grown = new Uint8Array(size);
+    grown.set(this.codes);
+    this.codes = grown;
+  }
+}

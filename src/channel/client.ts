@@ -1,0 +1,226 @@
+// Looks one member up in Channel Talk (`GET /open/v5/users/@{memberId}`) and turns every way that can go wrong
+// into a FetchResult, retrying what is worth retrying. Reasons it returns are safe to log: they never carry the
+// response body (personal data), the memberId or the credentials.
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Agent, request, type Dispatcher } from 'undici';
+import type { FetchResult } from '../types';
+import { BadCredentialsError } from './errors';
+import type { RateLimiter } from './rate-limiter';
+import { userResponseSchema, type ChannelUserParsed } from './user-schema';
+
+export interface ChannelClientOptions {
+  /** e.g. https://api.channel.io (a trailing slash is fine). */
+  baseUrl: string;
+  accessKey: string;
+  accessSecret: string;
+  /** Total attempts for 5xx, network errors/resets, timeouts and malformed bodies. Default 5. */
+  maxAttempts?: number;
+  /** Per request, headers and body together. Default 10_000. */
+  timeoutMs?: number;
+  /** Exponential backoff between retries: initialMs doubling up to maxMs, with jitter. Default 200 / 10_000. */
+  backoff?: { initialMs?: number; maxMs?: number };
+  /** Statuses meaning "no such user". Default [404]; Channel Talk does not document it (422 has been seen). */
+  notFoundStatuses?: number[];
+  /** How many 429s one lookup waits through before it is failed. Default 20. */
+  max429Waits?: number;
+  /** Default: an undici Agent with keep-alive owned by this client (closed by `close()`). */
+  dispatcher?: Dispatcher;
+}
+
+export interface ChannelClient {
+  getUserByMemberId(memberId: string, opts?: { limiter?: RateLimiter; signal?: AbortSignal }): Promise<FetchResult>;
+  /** Closes the client's own connection pool; a dispatcher passed in options is left to its owner. */
+  close(): Promise<void>;
+}
+
+// Even when Channel Talk asks for a longer pause, re-ask after this long: a far-off reset is more likely clock
+// skew than intent, and every 429 counts against max429Waits anyway.
+const MAX_RATE_LIMIT_WAIT_MS = 60_000;
+
+/** What one HTTP exchange came to, before the retry policy decides what to do with it. */
+type AttemptOutcome =
+  | { kind: 'found'; user: ChannelUserParsed }
+  | { kind: 'not-found'; status: number }
+  | { kind: 'bad-credentials'; status: number }
+  | { kind: 'rate-limited'; waitMs: number | undefined }
+  | { kind: 'retryable'; reason: string }
+  | { kind: 'final'; reason: string };
+
+export function createChannelClient(o: ChannelClientOptions): ChannelClient {
+  const baseUrl = normaliseBaseUrl(o.baseUrl);
+  const maxAttempts = positiveInt(o.maxAttempts ?? 5, 'maxAttempts');
+  const timeoutMs = positiveInt(o.timeoutMs ?? 10_000, 'timeoutMs');
+  const initialBackoffMs = o.backoff?.initialMs ?? 200;
+  const maxBackoffMs = o.backoff?.maxMs ?? 10_000;
+  const notFoundStatuses = new Set(o.notFoundStatuses ?? [404]);
+  const max429Waits = o.max429Waits ?? 20;
+  const ownDispatcher = o.dispatcher ? undefined : new Agent({ keepAliveTimeout: 10_000, keepAliveMaxTimeout: 60_000 });
+  const dispatcher: Dispatcher = o.dispatcher ?? ownDispatcher!;
+  const headers = {
+    'x-access-key': o.accessKey,
+    'x-access-secret': o.accessSecret,
+    accept: 'application/json',
+  };
+
+  function backoffMs(failures: number): number {
+    const base = Math.min(maxBackoffMs, initialBackoffMs * 2 ** (failures - 1));
+    // Half fixed, half random: spreads workers that failed together without ever retrying instantly.
+    return base / 2 + Math.random() * (base / 2);
+  }
+
+  async function attempt(url: string, signal: AbortSignal | undefined): Promise<AttemptOutcome> {
+    signal?.throwIfAborted();
+    const controller = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      controller.abort(new Error('request timed out'));
+    }, timeoutMs);
+    const forwardAbort = () => controller.abort(signal?.reason);
+    signal?.addEventListener('abort', forwardAbort, { once: true });
+    try {
+      const res = await request(url, { method: 'GET', headers, dispatcher, signal: controller.signal });
+      return await classify(res);
+    } catch (err) {
+      if (signal?.aborted) throw signal.reason;
+      if (timedOut) return { kind: 'retryable', reason: 'timeout' };
+      return { kind: 'retryable', reason: `network error (${errorCode(err)})` };
+    } finally {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', forwardAbort);
+    }
+  }
+
+  async function classify(res: Dispatcher.ResponseData): Promise<AttemptOutcome> {
+    const status = res.statusCode;
+    if (status >= 200 && status < 300) return parseUserBody(await res.body.text());
+    // undici keeps the connection busy until the body is read, so every other answer is drained here.
+    await res.body.dump();
+    if (notFoundStatuses.has(status)) return { kind: 'not-found', status };
+    if (status === 401 || status === 403) return { kind: 'bad-credentials', status };
+    if (status === 429) return { kind: 'rate-limited', waitMs: rateLimitWaitMs(res.headers, Date.now()) };
+    if (status >= 500 || status === 408) return { kind: 'retryable', reason: `HTTP ${status}` };
+    return { kind: 'final', reason: `HTTP ${status}` };
+  }
+
+  return {
+    async getUserByMemberId(memberId, opts = {}) {
+      const { limiter, signal } = opts;
+      const url = `${baseUrl}/open/v5/users/@${encodeURIComponent(memberId)}`;
+      let attempts = 0;
+      let failures = 0;
+      let rateLimitedCount = 0;
+      for (;;) {
+        if (limiter) await limiter.acquire(signal);
+        attempts += 1;
+        const outcome = await attempt(url, signal);
+        switch (outcome.kind) {
+          case 'found':
+            return { kind: 'found', user: outcome.user, attempts };
+          case 'not-found':
+            return { kind: 'not-found', status: outcome.status, attempts };
+          case 'bad-credentials':
+            throw new BadCredentialsError(outcome.status);
+          case 'final':
+            return { kind: 'failed', reason: outcome.reason, attempts };
+          case 'rate-limited': {
+            rateLimitedCount += 1;
+            if (rateLimitedCount > max429Waits) {
+              return { kind: 'failed', reason: `rate limited (HTTP 429) ${rateLimitedCount} times`, attempts };
+            }
+            const waitMs = Math.min(outcome.waitMs ?? backoffMs(rateLimitedCount), MAX_RATE_LIMIT_WAIT_MS);
+            // Other lookups sharing the limiter would hit the same wall; hold them too.
+            limiter?.holdUntil?.(Date.now() + waitMs);
+            await pause(waitMs, signal);
+            break;
+          }
+          case 'retryable':
+            failures += 1;
+            if (failures >= maxAttempts) {
+              return { kind: 'failed', reason: `${outcome.reason} after ${attempts} attempts`, attempts };
+            }
+            await pause(backoffMs(failures), signal);
+            break;
+        }
+      }
+    },
+
+    async close() {
+      await ownDispatcher?.close();
+    },
+  };
+}
+
+/** Waits, rejecting with the signal's own reason (as the limiter does) so callers see one kind of abort. */
+async function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  try {
+    await sleep(ms, undefined, { signal });
+  } catch (err) {
+    if (signal?.aborted) throw signal.reason;
+    throw err;
+  }
+}
+
+/** A 200 body becomes a user, or a retryable "malformed" reason naming what was wrong but not the content. */
+function parseUserBody(text: string): AttemptOutcome {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    return { kind: 'retryable', reason: 'malformed response: invalid JSON' };
+  }
+  const parsed = userResponseSchema.safeParse(json);
+  if (parsed.success) return { kind: 'found', user: parsed.data.user };
+  const issue = parsed.error.issues[0];
+  // Path and issue code only: zod messages can quote the offending value.
+  const where = issue && issue.path.length > 0 ? issue.path.map(String).join('.') : 'body';
+  return { kind: 'retryable', reason: `malformed response: invalid ${where} (${issue?.code ?? 'unknown'})` };
+}
+
+/**
+ * How long a 429 asks us to wait: `Retry-After` (seconds or HTTP date) if present, else until
+ * `x-ratelimit-reset` (epoch seconds). undefined = no usable hint, fall back to backoff.
+ */
+export function rateLimitWaitMs(headers: Record<string, string | string[] | undefined>, now: number): number | undefined {
+  const retryAfter = firstHeader(headers['retry-after']);
+  if (retryAfter !== undefined) {
+    const seconds = Number(retryAfter);
+    if (retryAfter.trim() !== '' && Number.isFinite(seconds) && seconds >= 0) return seconds * 1000;
+    const date = Date.parse(retryAfter);
+    if (!Number.isNaN(date)) return Math.max(0, date - now);
+  }
+  const reset = Number(firstHeader(headers['x-ratelimit-reset']) ?? NaN);
+  if (Number.isFinite(reset) && reset > 0) {
+    // Documented as epoch seconds; a value this large can only be epoch milliseconds.
+    const resetMs = reset > 1e12 ? reset : reset * 1000;
+    if (resetMs > now) return resetMs - now;
+  }
+  return undefined;
+}
+
+function firstHeader(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}
+
+function errorCode(err: unknown): string {
+  if (err && typeof err === 'object') {
+    const { code, cause } = err as { code?: unknown; cause?: unknown };
+    if (typeof code === 'string') return code;
+    if (cause) return errorCode(cause);
+    if (err instanceof Error) return err.name;
+  }
+  return 'unknown';
+}
+
+function normaliseBaseUrl(raw: string): string {
+  const url = new URL(raw);
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new TypeError(`baseUrl must be http(s), got ${url.protocol}`);
+  }
+  return raw.replace(/\/+$/, '');
+}
+
+function positiveInt(value: number, name: string): number {
+  if (!Number.isInteger(value) || value < 1) throw new RangeError(`${name} must be a positive integer, got ${value}`);
+  return value;
+}

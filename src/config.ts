@@ -1,0 +1,98 @@
+import { z } from 'zod';
+import type { CountryCode } from 'libphonenumber-js';
+import { getCountries } from 'libphonenumber-js';
+
+// The worker's whole configuration comes from its environment and is validated once, here, before
+// anything connects anywhere. Secrets live only in this object, never in workflow input or history.
+
+const emptyToUndefined = (v: unknown) => (typeof v === 'string' && v.trim() === '' ? undefined : v);
+const optionalString = z.preprocess(emptyToUndefined, z.string().optional());
+const positiveInt = (fallback: number) => z.preprocess(emptyToUndefined, z.coerce.number().int().positive().default(fallback));
+const httpUrl = z.string().url().refine((u) => /^https?:\/\//i.test(u), 'must be an http(s) URL');
+const countries = new Set<string>(getCountries());
+
+export const envSchema = z.object({
+  CHANNEL_API_URL: z.preprocess(emptyToUndefined, httpUrl.default('https://api.channel.io')),
+  CHANNEL_ACCESS_KEY: z.string({ error: 'is required' }).min(1, 'is required'),
+  CHANNEL_ACCESS_SECRET: z.string({ error: 'is required' }).min(1, 'is required'),
+  CHANNEL_RATE_LIMIT: z.preprocess(emptyToUndefined, z.coerce.number().positive().optional()),
+  CHANNEL_MAX_ATTEMPTS: positiveInt(5),
+  CHANNEL_TIMEOUT_MS: positiveInt(10_000),
+  // Channel Talk documents 404 for an unknown memberId; 422 has been reported elsewhere (not confirmed).
+  CHANNEL_NOT_FOUND_STATUSES: z.preprocess(
+    emptyToUndefined,
+    z
+      .string()
+      .default('404')
+      .transform((s, ctx) => {
+        const codes = s.split(',').map((p) => Number(p.trim()));
+        if (codes.some((c) => !Number.isInteger(c) || c < 400 || c > 499)) {
+          ctx.addIssue({ code: 'custom', message: 'must be a comma-separated list of 4xx status codes' });
+          return z.NEVER;
+        }
+        return codes;
+      }),
+  ),
+  UNIFIED_USER_TYPE: z.preprocess(emptyToUndefined, z.string().default('unified')),
+  PHONE_DEFAULT_REGION: z.preprocess(
+    emptyToUndefined,
+    z
+      .string()
+      .default('KR')
+      .refine((c) => countries.has(c), 'must be an ISO 3166-1 alpha-2 region such as KR or US')
+      .transform((c) => c as CountryCode),
+  ),
+  WEBHOOK_URL: z.preprocess(emptyToUndefined, httpUrl.optional()),
+  WEBHOOK_TOKEN: optionalString,
+  // The `type` of a user webhook body is not confirmed by Channel Talk; "user" is the natural reading.
+  WEBHOOK_ENTITY_TYPE: z.preprocess(emptyToUndefined, z.string().default('user')),
+  WEBHOOK_TIMEOUT_MS: positiveInt(10_000),
+  TEMPORAL_ADDRESS: z.preprocess(emptyToUndefined, z.string().default('localhost:7233')),
+  TEMPORAL_NAMESPACE: z.preprocess(emptyToUndefined, z.string().default('default')),
+  BACKFILL_TASK_QUEUE: z.preprocess(emptyToUndefined, z.string().default('webhook-backfill')),
+  BACKFILL_DATA_DIR: z.preprocess(emptyToUndefined, z.string().default('./backfill-data')),
+  BACKFILL_MEMBER_CONCURRENCY: positiveInt(16),
+});
+
+export type Config = z.infer<typeof envSchema>;
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** Parses the environment; throws one ConfigError whose message names every bad variable, one per line. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const result = envSchema.safeParse(env);
+  if (result.success) return result.data;
+  const lines = result.error.issues.map((issue) => {
+    const name = String(issue.path[0] ?? 'environment');
+    // Never echo the value: it may be a secret.
+    const message = issue.code === 'invalid_type' && issue.input === undefined ? 'is required' : issue.message;
+    return `${name} ${message}`;
+  });
+  throw new ConfigError(`invalid configuration: ${lines.join('; ')}`);
+}
+
+/** The configuration as it may be logged: secrets replaced by whether they are set. */
+export function describeConfig(config: Config): Record<string, unknown> {
+  return {
+    CHANNEL_API_URL: config.CHANNEL_API_URL,
+    CHANNEL_ACCESS_KEY: config.CHANNEL_ACCESS_KEY ? '(set)' : '(missing)',
+    CHANNEL_ACCESS_SECRET: config.CHANNEL_ACCESS_SECRET ? '(set)' : '(missing)',
+    CHANNEL_RATE_LIMIT: config.CHANNEL_RATE_LIMIT ?? '(none)',
+    WEBHOOK_URL: config.WEBHOOK_URL ? redactUrl(config.WEBHOOK_URL) : '(none: dry runs only)',
+    WEBHOOK_TOKEN: config.WEBHOOK_TOKEN ? '(set)' : '(none)',
+    TEMPORAL_ADDRESS: config.TEMPORAL_ADDRESS,
+    TEMPORAL_NAMESPACE: config.TEMPORAL_NAMESPACE,
+    BACKFILL_TASK_QUEUE: config.BACKFILL_TASK_QUEUE,
+    BACKFILL_DATA_DIR: config.BACKFILL_DATA_DIR,
+  };
+}
+
+function redactUrl(url: string): string {
+  const u = new URL(url);
+  u.search = '';
+  u.username = '';
+  u.password = '';
+  return u.toString();
+}

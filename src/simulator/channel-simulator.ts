@@ -1,0 +1,319 @@
+// A fake Channel Talk Open API (only `GET /open/v5/users/@{memberId}`) for the demo, tests and benchmarks.
+// It reproduces what the repair must cope with: credentials checks, a per-channel token bucket answering 429,
+// and per-member faults (dropped connections, 503s, truncated bodies, slow answers, fixed statuses).
+import { readFile } from 'node:fs/promises';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { z } from 'zod';
+import { channelUserSchema } from '../channel/user-schema';
+import type { ChannelUser } from '../types';
+
+export interface ChannelFault {
+  /** Destroy the socket without answering, this many times. */
+  reset?: number;
+  /** Then answer 503 this many times. */
+  status5xx?: number;
+  /** Then answer 200 with a truncated, non-JSON body this many times. */
+  malformed?: number;
+  /** Delay every answer for this member. */
+  delayMs?: number;
+  /** Once the counters above are used up, answer this status forever (e.g. 500). */
+  status?: number;
+}
+
+export interface ChannelSimulatorOptions {
+  /** Served by memberId; an absent memberId answers 404 notFoundError. */
+  users: ChannelUser[];
+  /** Both headers must match, else 401. */
+  accessKey: string;
+  accessSecret: string;
+  /** Token bucket: capacity `burst` (default perSecond), refilled perSecond per second; excess answers 429. */
+  rateLimit?: { perSecond: number; burst?: number };
+  /** Default true: send Retry-After on 429 (false = only the x-ratelimit-* headers). */
+  retryAfter?: boolean;
+  /** Per memberId. */
+  faults?: Record<string, ChannelFault>;
+  port?: number;
+  host?: '127.0.0.1';
+}
+
+export interface ChannelSimulatorStats {
+  requests: number;
+  ok: number;
+  notFound: number;
+  rateLimited: number;
+  unauthorized: number;
+  faults: number;
+  /** Requests per memberId that reached the user route. */
+  byMember: Map<string, number>;
+  /** Most requests admitted (authorised and not 429'd) in any one-second fixed window. */
+  maxPerSecond: number;
+}
+
+export interface ChannelSimulator {
+  /** http://127.0.0.1:PORT */
+  url: string;
+  stats(): ChannelSimulatorStats;
+  /** Revoke or restore credentials mid-run. */
+  setCredentials(key: string, secret: string): void;
+  /** Replaces all faults, with fresh counters. */
+  setFaults(faults: Record<string, ChannelFault>): void;
+  /** Replaces the rate limit (bucket starts full); undefined removes it. */
+  setRateLimit(r?: { perSecond: number; burst?: number }): void;
+  close(): Promise<void>;
+}
+
+const USER_ROUTE = /^\/open\/v5\/users\/@(.+)$/;
+
+interface FaultState {
+  reset: number;
+  status5xx: number;
+  malformed: number;
+  delayMs: number;
+  status: number | undefined;
+}
+
+type FaultAction = 'reset' | 'status5xx' | 'malformed' | 'status' | undefined;
+
+/** Consumes one fault for this request, in the documented order. */
+function takeFault(state: FaultState | undefined): FaultAction {
+  if (!state) return undefined;
+  if (state.reset > 0) {
+    state.reset -= 1;
+    return 'reset';
+  }
+  if (state.status5xx > 0) {
+    state.status5xx -= 1;
+    return 'status5xx';
+  }
+  if (state.malformed > 0) {
+    state.malformed -= 1;
+    return 'malformed';
+  }
+  return state.status === undefined ? undefined : 'status';
+}
+
+function toFaultStates(faults: Record<string, ChannelFault> | undefined): Map<string, FaultState> {
+  const states = new Map<string, FaultState>();
+  for (const [memberId, f] of Object.entries(faults ?? {})) {
+    states.set(memberId, {
+      reset: f.reset ?? 0,
+      status5xx: f.status5xx ?? 0,
+      malformed: f.malformed ?? 0,
+      delayMs: f.delayMs ?? 0,
+      status: f.status,
+    });
+  }
+  return states;
+}
+
+/** Channel Talk's per-channel bucket, as the unofficial sources describe it. */
+class TokenBucket {
+  private tokens: number;
+  private refilledAt = Date.now();
+  readonly capacity: number;
+
+  constructor(readonly perSecond: number, burst: number | undefined) {
+    if (!(perSecond > 0)) throw new RangeError(`rateLimit.perSecond must be > 0, got ${perSecond}`);
+    this.capacity = Math.max(1, burst ?? perSecond);
+    this.tokens = this.capacity;
+  }
+
+  private refill(now: number): void {
+    this.tokens = Math.min(this.capacity, this.tokens + ((now - this.refilledAt) / 1000) * this.perSecond);
+    this.refilledAt = now;
+  }
+
+  take(now: number): boolean {
+    this.refill(now);
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
+    return true;
+  }
+
+  /** ms until one whole token is available (0 if one is now). */
+  msUntilToken(now: number): number {
+    this.refill(now);
+    return this.tokens >= 1 ? 0 : ((1 - this.tokens) / this.perSecond) * 1000;
+  }
+
+  headers(now: number): Record<string, string> {
+    const waitMs = this.msUntilToken(now);
+    return {
+      'x-ratelimit-limit': String(this.capacity),
+      'x-ratelimit-remaining': String(Math.floor(this.tokens)),
+      // When the next request will be admitted, in epoch seconds rounded up so waiting until it is enough.
+      'x-ratelimit-reset': String(Math.ceil((now + waitMs) / 1000)),
+    };
+  }
+}
+
+export async function startChannelSimulator(o: ChannelSimulatorOptions): Promise<ChannelSimulator> {
+  const users = new Map<string, ChannelUser>();
+  for (const user of o.users) if (typeof user.memberId === 'string') users.set(user.memberId, user);
+  let accessKey = o.accessKey;
+  let accessSecret = o.accessSecret;
+  let bucket = o.rateLimit ? new TokenBucket(o.rateLimit.perSecond, o.rateLimit.burst) : undefined;
+  const sendRetryAfter = o.retryAfter ?? true;
+  let faults = toFaultStates(o.faults);
+
+  const stats = { requests: 0, ok: 0, notFound: 0, rateLimited: 0, unauthorized: 0, faults: 0, maxPerSecond: 0 };
+  const byMember = new Map<string, number>();
+  let windowSecond = -1;
+  let windowCount = 0;
+
+  // Delayed answers still pending, so close() can cut them short instead of waiting them out.
+  const pendingDelays = new Set<() => void>();
+  let closing = false;
+
+  function countAdmitted(now: number): void {
+    const second = Math.floor(now / 1000);
+    if (second !== windowSecond) {
+      windowSecond = second;
+      windowCount = 0;
+    }
+    windowCount += 1;
+    stats.maxPerSecond = Math.max(stats.maxPerSecond, windowCount);
+  }
+
+  function delay(ms: number): Promise<void> {
+    if (ms <= 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        pendingDelays.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      pendingDelays.add(done);
+    });
+  }
+
+  function send(res: http.ServerResponse, status: number, body: string, extra: Record<string, string> = {}): void {
+    if (res.destroyed || res.writableEnded) return;
+    const rateHeaders = bucket ? bucket.headers(Date.now()) : {};
+    res.writeHead(status, { 'content-type': 'application/json', ...rateHeaders, ...extra });
+    res.end(body);
+  }
+
+  async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    stats.requests += 1;
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
+    const match = USER_ROUTE.exec(path);
+    if (!match?.[1]) return send(res, 404, JSON.stringify({ type: 'notFoundError', message: 'route not found' }));
+    let memberId: string;
+    try {
+      memberId = decodeURIComponent(match[1]);
+    } catch {
+      return send(res, 400, JSON.stringify({ type: 'badRequestError', message: 'malformed memberId encoding' }));
+    }
+    if (req.method !== 'GET') return send(res, 405, JSON.stringify({ type: 'methodNotAllowed' }), { allow: 'GET' });
+    byMember.set(memberId, (byMember.get(memberId) ?? 0) + 1);
+
+    if (req.headers['x-access-key'] !== accessKey || req.headers['x-access-secret'] !== accessSecret) {
+      stats.unauthorized += 1;
+      return send(res, 401, JSON.stringify({ type: 'unauthorizedError', message: 'invalid access key or secret' }));
+    }
+    const now = Date.now();
+    if (bucket && !bucket.take(now)) {
+      stats.rateLimited += 1;
+      const retryAfter = Math.max(1, Math.ceil(bucket.msUntilToken(now) / 1000));
+      const extra: Record<string, string> = sendRetryAfter ? { 'retry-after': String(retryAfter) } : {};
+      return send(res, 429, JSON.stringify({ type: 'tooManyRequestsError', message: 'rate limit exceeded' }), extra);
+    }
+    countAdmitted(now);
+
+    const faultState = faults.get(memberId);
+    const fault = takeFault(faultState);
+    await delay(faultState?.delayMs ?? 0);
+    if (closing) {
+      req.socket.destroy();
+      return;
+    }
+    const user = users.get(memberId);
+    switch (fault) {
+      case 'reset':
+        stats.faults += 1;
+        req.socket.destroy();
+        return;
+      case 'status5xx':
+        stats.faults += 1;
+        return send(res, 503, JSON.stringify({ type: 'serviceUnavailableError', message: 'simulated outage' }));
+      case 'malformed': {
+        stats.faults += 1;
+        const full = JSON.stringify({ user: user ?? { memberId }, online: null });
+        return send(res, 200, full.slice(0, Math.max(1, Math.floor(full.length / 2))));
+      }
+      case 'status':
+        stats.faults += 1;
+        return send(res, faultState!.status!, JSON.stringify({ type: 'simulatedError', status: faultState!.status }));
+      case undefined:
+        break;
+    }
+    if (!user) {
+      stats.notFound += 1;
+      return send(res, 404, JSON.stringify({ type: 'notFoundError', status: 404, message: 'User not found' }));
+    }
+    stats.ok += 1;
+    send(res, 200, JSON.stringify({ user, online: null }));
+  }
+
+  const server = http.createServer((req, res) => {
+    handle(req, res).catch(() => {
+      if (!res.headersSent) send(res, 500, JSON.stringify({ type: 'internalServerError' }));
+      else res.destroy();
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(o.port ?? 0, o.host ?? '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const { port } = server.address() as AddressInfo;
+
+  return {
+    url: `http://127.0.0.1:${port}`,
+    stats: () => ({ ...stats, byMember: new Map(byMember) }),
+    setCredentials(key, secret) {
+      accessKey = key;
+      accessSecret = secret;
+    },
+    setFaults(next) {
+      faults = toFaultStates(next);
+    },
+    setRateLimit(r) {
+      bucket = r ? new TokenBucket(r.perSecond, r.burst) : undefined;
+    },
+    async close() {
+      closing = true;
+      for (const finish of [...pendingDelays]) finish();
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeAllConnections();
+      await closed;
+    },
+  };
+}
+
+const usersFileSchema = z.object({
+  users: z.array(channelUserSchema.extend({ memberId: z.string().min(1) })),
+});
+
+/** Reads `{"users":[ ...ChannelUser ]}`; every user needs a memberId, unknown fields are kept. */
+export async function loadChannelUsers(file: string): Promise<ChannelUser[]> {
+  const text = await readFile(file, 'utf8');
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new Error(`${file}: not valid JSON`);
+  }
+  const parsed = usersFileSchema.safeParse(json);
+  if (!parsed.success) {
+    // Paths and codes only: the file holds personal data and zod messages may quote values.
+    const where = parsed.error.issues.slice(0, 5).map((i) => `${i.path.map(String).join('.') || '(root)'} (${i.code})`);
+    throw new Error(`${file}: not a channel users file: ${where.join(', ')}`);
+  }
+  return parsed.data.users;
+}

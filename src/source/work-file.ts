@@ -1,0 +1,242 @@
+import { mkdir, open, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import path from 'node:path';
+import { z } from 'zod';
+import type { SourceEntry } from '../types';
+import { readSource, type SourceSpec } from './read-source';
+
+/**
+ * The work file is the source normalised once into JSONL, one entry per source row, so that batches
+ * can be read by byte offset: a cursor that stays valid across worker restarts and continue-as-new.
+ * It holds personal data, so it and its temp file are created 0600 (parent directories 0700).
+ */
+
+export interface PrepareSummary {
+  /** Source rows written (good and bad). */
+  rows: number;
+  /** Rows to check: valid and not a duplicate. */
+  members: number;
+  /** Rows skipped: invalid, or a later duplicate of a memberId. */
+  skipped: number;
+  /** Size of the work file. */
+  bytes: number;
+}
+
+export interface WorkBatch {
+  entries: SourceEntry[];
+  /** Byte offset right after the last returned line: the cursor for the next batch. */
+  nextOffset: number;
+  /** True when nextOffset is the end of the file. */
+  done: boolean;
+}
+
+export const workFileSummaryPath = (workFile: string) => `${workFile}.summary.json`;
+
+const WRITE_FLUSH_BYTES = 64 * 1024;
+const READ_CHUNK_BYTES = 64 * 1024;
+const LF = 0x0a;
+
+const summarySchema = z.object({
+  rows: z.number().int().nonnegative(),
+  members: z.number().int().nonnegative(),
+  skipped: z.number().int().nonnegative(),
+  bytes: z.number().int().nonnegative(),
+});
+
+/**
+ * Streams the source into `workFile` (via `workFile.tmp`, fsynced, renamed last, after the summary is
+ * written), dropping later duplicates of a memberId. Idempotent for activity retries: when the work
+ * file and its summary already exist, the stored summary is returned and the source is not re-read.
+ * Throws SourceConfigError (from readSource) before anything is renamed into place.
+ */
+export async function prepareWorkFile(spec: SourceSpec, workFile: string): Promise<PrepareSummary> {
+  const stored = await readStoredSummary(workFile);
+  if (stored) return stored;
+
+  const dir = path.dirname(workFile);
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const tmpFile = `${workFile}.tmp`;
+  let summary: PrepareSummary;
+  try {
+    const handle = await open(tmpFile, 'w', 0o600);
+    try {
+      await handle.chmod(0o600); // a temp file left by a crashed attempt keeps its old mode otherwise
+      summary = await writeEntries(readSource(spec), handle);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  } catch (error) {
+    await rm(tmpFile, { force: true }); // a partial copy of personal data is of no use to anyone
+    throw error;
+  }
+
+  await writeDurably(workFileSummaryPath(workFile), `${JSON.stringify(summary)}\n`);
+  await rename(tmpFile, workFile);
+  await syncDirectory(dir);
+  return summary;
+}
+
+/** The stored summary, if both files exist and agree; anything else means "prepare again". */
+async function readStoredSummary(workFile: string): Promise<PrepareSummary | undefined> {
+  try {
+    const [text, workStats] = await Promise.all([readFile(workFileSummaryPath(workFile), 'utf8'), stat(workFile)]);
+    const summary = summarySchema.safeParse(JSON.parse(text));
+    return summary.success && summary.data.bytes === workStats.size ? summary.data : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The first row of a memberId wins. A bad row that names a memberId claims it too: when a member's
+ * rows disagree, which one holds the customer's truth is unknown, so none is replayed.
+ */
+function withDuplicatesSkipped(entry: SourceEntry, firstLine: Map<string, number>): SourceEntry {
+  const memberId = 'member' in entry ? entry.member.memberId : entry.memberId;
+  if (memberId === undefined) return entry;
+  const first = firstLine.get(memberId);
+  if (first === undefined) {
+    firstLine.set(memberId, entry.line);
+    return entry;
+  }
+  const duplicate = `duplicate memberId (first seen on line ${first})`;
+  return { line: entry.line, memberId, skip: 'skip' in entry ? `${entry.skip}; ${duplicate}` : duplicate };
+}
+
+async function writeEntries(entries: AsyncIterable<SourceEntry>, handle: FileHandle): Promise<PrepareSummary> {
+  const summary: PrepareSummary = { rows: 0, members: 0, skipped: 0, bytes: 0 };
+  const firstLine = new Map<string, number>();
+  let pending: string[] = [];
+  let pendingChars = 0;
+
+  // Awaiting each write is the backpressure: the source is not read further until the disk took it.
+  const flush = async () => {
+    const buffer = Buffer.from(pending.join(''), 'utf8');
+    pending = [];
+    pendingChars = 0;
+    await writeAll(handle, buffer);
+    summary.bytes += buffer.length;
+  };
+
+  for await (const sourceEntry of entries) {
+    const entry = withDuplicatesSkipped(sourceEntry, firstLine);
+    summary.rows++;
+    if ('member' in entry) summary.members++;
+    else summary.skipped++;
+    const line = `${JSON.stringify(entry)}\n`; // JSON escapes raw line breaks: one entry, one line
+    pending.push(line);
+    pendingChars += line.length;
+    if (pendingChars >= WRITE_FLUSH_BYTES) await flush();
+  }
+  await flush();
+  return summary;
+}
+
+async function writeAll(handle: FileHandle, buffer: Buffer): Promise<void> {
+  for (let written = 0; written < buffer.length; ) {
+    const { bytesWritten } = await handle.write(buffer, written, buffer.length - written);
+    written += bytesWritten;
+  }
+}
+
+async function writeDurably(file: string, text: string): Promise<void> {
+  const tmpFile = `${file}.tmp`;
+  const handle = await open(tmpFile, 'w', 0o600);
+  try {
+    await writeAll(handle, Buffer.from(text, 'utf8'));
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  await rename(tmpFile, file);
+}
+
+/** Makes the renames durable; some platforms cannot fsync a directory, which is then skipped. */
+async function syncDirectory(dir: string): Promise<void> {
+  const handle = await open(dir, 'r').catch(() => undefined);
+  if (!handle) return;
+  try {
+    await handle.sync();
+  } catch {
+    // EINVAL/EISDIR on platforms without directory fsync: nothing more can be done.
+  } finally {
+    await handle.close();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Reading batches
+
+const storedMemberShape = z.object({
+  memberId: z.string(),
+  mobileNumber: z.string().nullable(),
+  email: z.string().nullable(),
+  unsubscribeEmail: z.boolean().nullable(),
+  unsubscribeTexting: z.boolean().nullable(),
+});
+
+const workEntrySchema = z.union([
+  z.object({ line: z.number().int().positive(), member: storedMemberShape }),
+  z.object({ line: z.number().int().positive(), memberId: z.string().optional(), skip: z.string() }),
+]);
+
+function parseWorkLine(bytes: Buffer, workFile: string, offset: number): SourceEntry {
+  try {
+    return workEntrySchema.parse(JSON.parse(bytes.toString('utf8')));
+  } catch {
+    // The line's content is personal data: name only its position.
+    throw new Error(`work file ${JSON.stringify(workFile)} is corrupt: the line at byte ${offset} is not a work entry`);
+  }
+}
+
+/** Whether `offset` is the start of a line (just after a line feed). */
+async function isLineStart(handle: FileHandle, offset: number): Promise<boolean> {
+  if (offset === 0) return true;
+  const byte = Buffer.alloc(1);
+  const { bytesRead } = await handle.read(byte, 0, 1, offset - 1);
+  return bytesRead === 1 && byte[0] === LF;
+}
+
+/**
+ * Up to maxEntries entries from byte `offset` on, read with positioned reads of 64 KiB (more when a
+ * line is longer), never the whole file. The same arguments always give the same batch.
+ */
+export async function readWorkBatch(workFile: string, offset: number, maxEntries: number): Promise<WorkBatch> {
+  if (!Number.isSafeInteger(offset) || offset < 0) throw new RangeError(`offset must be a non-negative integer, got ${offset}`);
+  if (!Number.isSafeInteger(maxEntries) || maxEntries < 1) throw new RangeError(`maxEntries must be a positive integer, got ${maxEntries}`);
+
+  const handle = await open(workFile, 'r');
+  try {
+    const { size } = await handle.stat();
+    if (offset > size) throw new RangeError(`offset ${offset} is beyond the end of ${JSON.stringify(workFile)} (${size} bytes)`);
+    if (!(await isLineStart(handle, offset))) throw new RangeError(`offset ${offset} is not at the start of a line of ${JSON.stringify(workFile)}`);
+
+    const entries: SourceEntry[] = [];
+    let next = offset; // start of the first line not yet returned
+    let pending = Buffer.alloc(0); // bytes from `next` on that were read but hold no complete line yet
+    while (entries.length < maxEntries) {
+      const readAt = next + pending.length;
+      if (readAt >= size) {
+        if (pending.length > 0) throw new Error(`work file ${JSON.stringify(workFile)} is truncated: its last line has no line feed`);
+        break;
+      }
+      // Reading at least as much as is pending doubles the window while one line is longer than it.
+      const length = Math.min(Math.max(READ_CHUNK_BYTES, pending.length), size - readAt);
+      const chunk = Buffer.allocUnsafe(length);
+      const { bytesRead } = await handle.read(chunk, 0, length, readAt);
+      if (bytesRead === 0) throw new Error(`work file ${JSON.stringify(workFile)} shrank while being read`);
+      pending = pending.length > 0 ? Buffer.concat([pending, chunk.subarray(0, bytesRead)]) : chunk.subarray(0, bytesRead);
+
+      let lineStart = 0;
+      for (let lf = pending.indexOf(LF); lf !== -1 && entries.length < maxEntries; lf = pending.indexOf(LF, lineStart)) {
+        entries.push(parseWorkLine(pending.subarray(lineStart, lf), workFile, next + lineStart));
+        lineStart = lf + 1;
+      }
+      next += lineStart;
+      pending = pending.subarray(lineStart);
+    }
+    return { entries, nextOffset: next, done: next >= size };
+  } finally {
+    await handle.close();
+  }
+}

@@ -1,0 +1,138 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, openSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+
+// Finds or builds the official Temporal CLI (server + Web UI in one binary) and runs its dev server.
+// Used by the demo and the tests; users with internet may instead let the SDK download the CLI.
+
+export const TEMPORAL_CLI_VERSION = 'v1.5.1';
+/** Outside the clone, so CI runs and later sessions reuse one build. */
+export const CLI_CACHE_DIR = process.env.WEBHOOK_BACKFILL_CACHE ?? path.join(os.homedir(), '.cache', 'webhook-backfill', 'bin');
+
+export interface FoundCli {
+  path: string;
+  how: string;
+}
+
+function onPath(name: string): string | undefined {
+  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
+    const candidate = path.join(dir, name);
+    if (dir && existsSync(candidate)) return candidate;
+  }
+  return undefined;
+}
+
+/** $TEMPORAL_CLI, then the cache, then PATH; with `build`, `go install`s the pinned version into the cache. */
+export function findTemporalCli(opts: { build?: boolean; log?: (line: string) => void } = {}): FoundCli | undefined {
+  const log = opts.log ?? (() => undefined);
+  const fromEnv = process.env.TEMPORAL_CLI;
+  if (fromEnv) {
+    if (!existsSync(fromEnv)) throw new Error(`TEMPORAL_CLI points to ${fromEnv}, which does not exist`);
+    return { path: fromEnv, how: 'from $TEMPORAL_CLI' };
+  }
+  const cached = path.join(CLI_CACHE_DIR, 'temporal');
+  if (existsSync(cached)) return { path: cached, how: `from the cache (${CLI_CACHE_DIR})` };
+  const found = onPath('temporal');
+  if (found) return { path: found, how: 'from PATH' };
+  if (!opts.build) return undefined;
+  if (!onPath('go')) return undefined;
+  log(`building the Temporal CLI ${TEMPORAL_CLI_VERSION} with Go into ${CLI_CACHE_DIR} (first time only, takes a few minutes)...`);
+  mkdirSync(CLI_CACHE_DIR, { recursive: true });
+  const built = spawnSync('go', ['install', `github.com/temporalio/cli/cmd/temporal@${TEMPORAL_CLI_VERSION}`], {
+    env: { ...process.env, GOBIN: CLI_CACHE_DIR },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  if (built.status === 0 && existsSync(cached)) return { path: cached, how: `built with Go into ${CLI_CACHE_DIR}` };
+  log('the Go build of the Temporal CLI failed');
+  return undefined;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export async function waitForPort(port: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const open = await new Promise<boolean>((resolve) => {
+      const socket = net.connect({ host: '127.0.0.1', port }, () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.once('error', () => resolve(false));
+    });
+    if (open) return;
+    if (Date.now() > deadline) throw new Error(`nothing listened on 127.0.0.1:${port} within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** Search attributes the dev server registers, so runs can be filtered in the Web UI. */
+export const SEARCH_ATTRIBUTES: Record<string, string> = {};
+
+export interface DevServerOptions {
+  cli: string;
+  port?: number;
+  uiPort?: number;
+  /** Persistent SQLite store: the server can be stopped and started again without losing runs. */
+  dbFile?: string;
+  headless?: boolean;
+  logFile?: string;
+}
+
+export interface DevServer {
+  address: string;
+  port: number;
+  uiUrl: string | undefined;
+  process: ChildProcess;
+  /** Stops the server (SIGTERM, then SIGKILL). */
+  stop(): Promise<void>;
+}
+
+export async function startDevServer(o: DevServerOptions): Promise<DevServer> {
+  const port = o.port ?? (await freePort());
+  const uiPort = o.headless ? undefined : (o.uiPort ?? (await freePort()));
+  const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port), '--log-level', 'error'];
+  args.push('--http-port', String(await freePort()), '--metrics-port', String(await freePort()));
+  if (uiPort) args.push('--ui-port', String(uiPort));
+  else args.push('--headless');
+  if (o.dbFile) args.push('--db-filename', o.dbFile);
+  for (const [name, type] of Object.entries(SEARCH_ATTRIBUTES)) args.push('--search-attribute', `${name}=${type}`);
+  const out = o.logFile ? openSync(o.logFile, 'a') : 'ignore';
+  const child = spawn(o.cli, args, { stdio: ['ignore', out, out] });
+  let exited = false;
+  child.once('exit', () => {
+    exited = true;
+  });
+  try {
+    await waitForPort(port, 60_000);
+    if (uiPort) await waitForPort(uiPort, 30_000);
+  } catch (err) {
+    child.kill('SIGKILL');
+    throw err;
+  }
+  return {
+    address: `127.0.0.1:${port}`,
+    port,
+    uiUrl: uiPort ? `http://127.0.0.1:${uiPort}` : undefined,
+    process: child,
+    async stop() {
+      if (exited) return;
+      const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      await gone;
+      clearTimeout(timer);
+    },
+  };
+}

@@ -1,0 +1,63 @@
+// Domain types shared by the source reader, the Channel Talk client, the decision rules, the
+// replay sender and the audit log. Kept free of runtime code so workflows may `import type` them.
+
+/** What the customer stored for one member (a row of the member source). null = empty/missing. */
+export interface StoredMember {
+  memberId: string;
+  mobileNumber: string | null;
+  email: string | null;
+  unsubscribeEmail: boolean | null;
+  unsubscribeTexting: boolean | null;
+}
+
+/** One data row of the source, after parsing: either a member to check or a reason to skip it. */
+export type SourceEntry =
+  | { line: number; member: StoredMember }
+  | { line: number; memberId?: string; skip: string };
+
+/** The fields the outage left stale; the only ones compared. */
+export const COMPARED_FIELDS = ['mobileNumber', 'email', 'unsubscribeEmail', 'unsubscribeTexting'] as const;
+export type ComparedField = (typeof COMPARED_FIELDS)[number];
+
+/**
+ * A Channel Talk user as returned by `GET /open/v5/users/@{memberId}` (`body.user`). Only the fields
+ * we read are typed; every other field is passed through untouched into replayed webhooks.
+ */
+export interface ChannelUser {
+  id?: string;
+  memberId?: string;
+  type?: string;
+  mobileNumber?: string | null;
+  email?: string | null;
+  unsubscribeEmail?: boolean | null;
+  unsubscribeTexting?: boolean | null;
+  profile?: Record<string, unknown> | null;
+  updatedAt?: number;
+  unsubscribeEmailUpdatedAt?: number;
+  unsubscribeTextingUpdatedAt?: number;
+  [key: string]: unknown;
+}
+
+/** The outcome of looking a member up, after the client's own retries. */
+export type FetchResult =
+  | { kind: 'found'; user: ChannelUser; attempts: number }
+  | { kind: 'not-found'; status: number; attempts: number }
+  | { kind: 'failed'; reason: string; attempts: number };
+
+/** What the repair must do for one member. Carries field names only, never values. */
+export type Decision =
+  | { action: 'upsert'; fields: ComparedField[] }
+  | { action: 'delete'; reason: 'not-found' | 'unified' }
+  | { action: 'unchanged' }
+  | { action: 'failed'; reason: string };
+
+export type WebhookEvent = 'upsert' | 'delete';
+
+/** The result of one POST to the customer's webhook endpoint. */
+export type SendResult =
+  | { kind: 'delivered'; status: number }
+  | { kind: 'retryable'; status?: number; retryAfterMs?: number; reason: string }
+  | { kind: 'rejected'; status: number; reason: string };
+
+/** The one recorded outcome of a source row. */
+export type OutcomeKind = 'upsert' | 'delete' | 'unchanged' | 'failed' | 'skipped';

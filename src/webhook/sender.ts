@@ -1,0 +1,146 @@
+import { Agent, request, type Dispatcher } from 'undici';
+import { z } from 'zod';
+import type { SendResult } from '../types';
+import type { ReplayPayload } from './payload';
+
+export interface WebhookSenderOptions {
+  /** The customer's webhook URL, as registered (any query string is kept). */
+  url: string;
+  /** The webhook's token; sent as `?token=` the way Channel Talk does. */
+  token?: string;
+  /** Limit on one whole attempt (connect, headers and body). Default 10 000 ms. */
+  timeoutMs?: number;
+  /** Shared connection pool; when absent the sender owns one and `close()` closes it. */
+  dispatcher?: Dispatcher;
+  extraHeaders?: Record<string, string>;
+}
+
+export interface WebhookSender {
+  /**
+   * One POST, no retries (the caller owns retry policy). Never throws for HTTP or network failures;
+   * rethrows only when the caller's own `signal` aborts, so cancellation propagates as cancellation.
+   */
+  send(input: { webhookId: string; payload: ReplayPayload; signal?: AbortSignal }): Promise<SendResult>;
+  close(): Promise<void>;
+}
+
+export const DEFAULT_TIMEOUT_MS = 10_000;
+const USER_AGENT = 'webhook-backfill';
+// Bodies of webhook answers are irrelevant; read a little so keep-alive sockets can be reused, then drop.
+const RESPONSE_DUMP_LIMIT_BYTES = 64 * 1024;
+
+const optionsSchema = z.object({
+  url: z
+    .string()
+    .refine((s) => URL.canParse(s) && /^https?:$/.test(new URL(s).protocol), 'must be an http(s) URL'),
+  token: z.string().optional(),
+  timeoutMs: z.number().int().positive().optional(),
+  extraHeaders: z.record(z.string(), z.string()).optional(),
+});
+
+export function createWebhookSender(o: WebhookSenderOptions): WebhookSender {
+  const parsed = optionsSchema.safeParse(o);
+  if (!parsed.success) {
+    // Only the field paths are reported: the values may hold the token.
+    const fields = parsed.error.issues.map((i) => i.path.join('.') || '(root)').join(', ');
+    throw new Error(`invalid webhook sender options: ${fields}`);
+  }
+  const timeoutMs = parsed.data.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const target = targetUrl(parsed.data.url, parsed.data.token);
+  const ownDispatcher = o.dispatcher ? undefined : new Agent({ connect: { timeout: timeoutMs } });
+  const dispatcher: Dispatcher = o.dispatcher ?? (ownDispatcher as Agent);
+  const extraHeaders = lowerCaseKeys(parsed.data.extraHeaders ?? {});
+
+  async function send(input: { webhookId: string; payload: ReplayPayload; signal?: AbortSignal }): Promise<SendResult> {
+    input.signal?.throwIfAborted();
+    const timeout = new AbortController();
+    const timer = setTimeout(() => timeout.abort(), timeoutMs);
+    const signal = input.signal ? AbortSignal.any([input.signal, timeout.signal]) : timeout.signal;
+    try {
+      const res = await request(target, {
+        method: 'POST',
+        dispatcher,
+        signal,
+        headers: {
+          ...extraHeaders,
+          'content-type': 'application/json',
+          'webhook-id': input.webhookId,
+          'user-agent': USER_AGENT,
+        },
+        body: JSON.stringify(input.payload),
+      });
+      // The status is what counts; a failure while draining the body does not change the verdict.
+      await res.body.dump({ limit: RESPONSE_DUMP_LIMIT_BYTES }).catch(() => undefined);
+      return classifyStatus(res.statusCode, headerValue(res.headers['retry-after']));
+    } catch (err) {
+      if (input.signal?.aborted) throw input.signal.reason ?? err;
+      if (timeout.signal.aborted) return { kind: 'retryable', reason: `timeout after ${timeoutMs}ms` };
+      return { kind: 'retryable', reason: networkErrorReason(err) };
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  return {
+    send,
+    async close() {
+      await ownDispatcher?.close();
+    },
+  };
+}
+
+/** Maps one HTTP status to what the caller should do with the delivery. */
+export function classifyStatus(status: number, retryAfter?: string, now: number = Date.now()): SendResult {
+  if (status >= 200 && status < 300) return { kind: 'delivered', status };
+  const reason = `HTTP ${status}`;
+  if (status === 408 || status === 429 || status >= 500) {
+    const retryAfterMs = parseRetryAfterMs(retryAfter, now);
+    return retryAfterMs === undefined ? { kind: 'retryable', status, reason } : { kind: 'retryable', status, retryAfterMs, reason };
+  }
+  // 3xx included: a webhook endpoint that redirects is misconfigured, and replaying the POST elsewhere is unsafe.
+  return { kind: 'rejected', status, reason };
+}
+
+/** `Retry-After` as delay-seconds or an HTTP-date; undefined when absent or unreadable. Never negative. */
+export function parseRetryAfterMs(value: string | undefined, now: number = Date.now()): number | undefined {
+  if (value === undefined) return undefined;
+  const trimmed = value.trim();
+  if (trimmed === '') return undefined;
+  if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1000;
+  // Every HTTP-date form starts with a day name; this keeps Date.parse from reading "-5" as a year.
+  if (!/^[A-Za-z]{3}/.test(trimmed)) return undefined;
+  const at = Date.parse(trimmed);
+  if (Number.isNaN(at)) return undefined;
+  return Math.max(0, at - now);
+}
+
+function targetUrl(url: string, token: string | undefined): string {
+  const u = new URL(url);
+  if (token !== undefined) u.searchParams.set('token', token);
+  return u.toString();
+}
+
+function headerValue(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v[0] : v;
+}
+
+function lowerCaseKeys(headers: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), v]));
+}
+
+/**
+ * A short, safe label for a network failure. Error messages are not used: they can carry the host, the
+ * URL with its token, or parts of a body.
+ */
+function networkErrorReason(err: unknown): string {
+  const code = errorCode(err) ?? errorCode((err as { cause?: unknown } | null)?.cause);
+  if (code) return code;
+  const name = err instanceof Error ? err.name : undefined;
+  return name && /^[A-Za-z0-9_]+$/.test(name) ? name : 'network error';
+}
+
+function errorCode(err: unknown): string | undefined {
+  if (typeof err !== 'object' || err === null) return undefined;
+  const code = (err as { code?: unknown }).code;
+  return typeof code === 'string' && /^[A-Z0-9_]+$/.test(code) ? code : undefined;
+}

@@ -1,0 +1,40 @@
+import { z } from 'zod';
+import type { BackfillOptions } from '../workflows/definitions';
+
+// The workflow's JSON argument is checked once, by the first activity, so that a typo stops the run
+// before any lookup or replay. Unknown keys are rejected: a misspelt "dryrun" must not mean a real run.
+export const backfillInputSchema = z
+  .object({
+    source: z
+      .object({
+        type: z.enum(['csv', 'jsonl'], { error: 'must be "csv" or "jsonl"' }),
+        path: z.string({ error: 'is required' }).min(1, 'must not be empty'),
+      })
+      .strict(),
+    dryRun: z.boolean().default(false),
+    batchSize: z.number().int().min(1).max(1000).default(100),
+    runLabel: z.string().min(1).max(200).optional(),
+    parallelBatches: z.number().int().min(1).max(32).default(2),
+    rateLimit: z.number().positive().optional(),
+    maxHistoryEvents: z.number().int().min(200).max(9000).default(5000),
+    replayMaxAttempts: z.number().int().min(1).max(1000).default(10),
+    auditPath: z.string().min(1).optional(),
+  })
+  .strict();
+
+export type ParsedBackfillInput = z.infer<typeof backfillInputSchema>;
+
+export class InvalidInputError extends Error {
+  override name = 'InvalidInputError';
+}
+
+/** Validates the raw workflow argument; the error names every bad field in one line. */
+export function parseBackfillInput(raw: unknown, workflowId: string): { options: BackfillOptions; auditPath?: string } {
+  const result = backfillInputSchema.safeParse(raw);
+  if (!result.success) {
+    const problems = result.error.issues.map((i) => `${i.path.length ? i.path.join('.') : 'input'}: ${i.message}`);
+    throw new InvalidInputError(`invalid workflow input: ${problems.join('; ')}`);
+  }
+  const { auditPath, runLabel, rateLimit, ...rest } = result.data;
+  return { options: { ...rest, runLabel: runLabel ?? workflowId, rateLimit: rateLimit ?? null }, auditPath };
+}

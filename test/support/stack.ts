@@ -1,0 +1,134 @@
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { loadConfig, type Config } from '../../src/config';
+import type { AuditEntry } from '../../src/audit/audit-entry';
+import { startChannelSimulator, type ChannelFault, type ChannelSimulator } from '../../src/simulator/channel-simulator';
+import { startWebhookReceiver, type ReceiverBehaviour, type WebhookReceiver } from '../../src/simulator/webhook-receiver';
+import { findTemporalCli, startDevServer, type DevServer } from '../../src/temporal-cli';
+import type { ChannelUser } from '../../src/types';
+import { createBackfillWorker, type BackfillWorker } from '../../src/worker-setup';
+
+export const ACCESS_KEY = 'test-access-key-7f3a';
+export const ACCESS_SECRET = 'test-access-secret-91c2';
+export const WEBHOOK_TOKEN = 'test-webhook-token-5d8e';
+
+let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
+/** Bundling takes seconds: once per test file. */
+export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
+  bundle ??= bundleWorkflowCode({ workflowsPath: require.resolve('../../workflows'), logger: quietLogger });
+  return bundle;
+}
+
+const noop = () => undefined;
+const quietLogger = { trace: noop, debug: noop, info: noop, warn: noop, error: noop, log: noop };
+
+/** A real Temporal dev server. Never skipped: without a CLI the tests fail loudly. */
+export async function startTestServer(o: { dbFile?: string; headless?: boolean } = {}): Promise<DevServer> {
+  const cli = findTemporalCli({ build: true, log: (l) => console.log(l) });
+  if (!cli) throw new Error('no Temporal CLI: set TEMPORAL_CLI or install Go so the tests can build it (see README)');
+  return startDevServer({ cli: cli.path, headless: o.headless ?? true, dbFile: o.dbFile });
+}
+
+export async function connectClient(address: string): Promise<{ client: Client; connection: Connection }> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    try {
+      const connection = await Connection.connect({ address });
+      const client = new Client({ connection });
+      await client.workflowService.describeNamespace({ namespace: 'default' });
+      return { client, connection };
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 300));
+    }
+  }
+}
+
+export interface StackOptions {
+  server: DevServer;
+  users: ChannelUser[];
+  channelFaults?: Record<string, ChannelFault>;
+  receiverBehaviours?: Record<string, ReceiverBehaviour>;
+  simulatorRateLimit?: number;
+  env?: Record<string, string>;
+  taskQueue?: string;
+  /** false: start the worker yourself (e.g. as a child process). */
+  worker?: boolean;
+}
+
+export interface Stack {
+  client: Client;
+  simulator: ChannelSimulator;
+  receiver: WebhookReceiver;
+  config: Config;
+  env: Record<string, string>;
+  dataDir: string;
+  worker: BackfillWorker | undefined;
+  close(): Promise<void>;
+}
+
+export async function startStack(o: StackOptions): Promise<Stack> {
+  const simulator = await startChannelSimulator({
+    users: o.users,
+    accessKey: ACCESS_KEY,
+    accessSecret: ACCESS_SECRET,
+    faults: o.channelFaults,
+    ...(o.simulatorRateLimit ? { rateLimit: { perSecond: o.simulatorRateLimit } } : {}),
+  });
+  const receiver = await startWebhookReceiver({ behaviours: o.receiverBehaviours });
+  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'backfill-test-'));
+  const env: Record<string, string> = {
+    CHANNEL_API_URL: simulator.url,
+    CHANNEL_ACCESS_KEY: ACCESS_KEY,
+    CHANNEL_ACCESS_SECRET: ACCESS_SECRET,
+    WEBHOOK_URL: receiver.url,
+    WEBHOOK_TOKEN,
+    TEMPORAL_ADDRESS: o.server.address,
+    BACKFILL_TASK_QUEUE: o.taskQueue ?? `backfill-${Math.random().toString(36).slice(2)}`,
+    BACKFILL_DATA_DIR: dataDir,
+    ...o.env,
+  };
+  const config = loadConfig(env);
+  const { client, connection } = await connectClient(o.server.address);
+  let worker: BackfillWorker | undefined;
+  if (o.worker !== false) {
+    worker = await createBackfillWorker(config, { workflowBundle: await workflowBundle() });
+    void worker.run();
+  }
+  return {
+    client,
+    simulator,
+    receiver,
+    config,
+    env,
+    dataDir,
+    worker,
+    async close() {
+      await worker?.close();
+      await connection.close();
+      await Promise.all([simulator.close(), receiver.close()]);
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export async function readAudit(file: string): Promise<AuditEntry[]> {
+  const text = await readFile(file, 'utf8');
+  return text
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => JSON.parse(l) as AuditEntry);
+}
+
+export async function waitFor<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}

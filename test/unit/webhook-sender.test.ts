@@ -1,0 +1,251 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { startWebhookReceiver, type ReceiverBehaviour, type WebhookReceiver } from '../../src/simulator/webhook-receiver';
+import { buildDeletePayload, buildUpsertPayload, type ReplayPayload } from '../../src/webhook/payload';
+import {
+  classifyStatus,
+  createWebhookSender,
+  parseRetryAfterMs,
+  type WebhookSender,
+  type WebhookSenderOptions,
+} from '../../src/webhook/sender';
+import { webhookId } from '../../src/webhook/webhook-id';
+import type { SendResult } from '../../src/types';
+
+// Everything opened by a test is closed after it, so a failing assertion cannot leave a server running.
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+async function receiver(opts?: Parameters<typeof startWebhookReceiver>[0]): Promise<WebhookReceiver> {
+  const r = await startWebhookReceiver(opts);
+  cleanups.push(() => r.close());
+  return r;
+}
+
+function sender(o: WebhookSenderOptions): WebhookSender {
+  const s = createWebhookSender(o);
+  cleanups.push(() => s.close());
+  return s;
+}
+
+function upsertFor(memberId: string): ReplayPayload {
+  return buildUpsertPayload({ memberId, type: 'member', email: `${memberId}@example.com`, extra: { a: 1 } });
+}
+
+const TOKEN = 'tok en/&=?+%한';
+
+describe('webhook sender against the simulated receiver', () => {
+  it('delivers with token, webhook-id, content-type, user-agent and the exact body', async () => {
+    const r = await receiver();
+    const s = sender({ url: r.url, token: TOKEN });
+    const payload = upsertFor('m-1');
+    const id = webhookId('run', 'm-1', 'upsert');
+
+    const result = await s.send({ webhookId: id, payload });
+
+    expect(result).toEqual({ kind: 'delivered', status: 200 });
+    const [d] = r.deliveries();
+    expect(r.deliveries()).toHaveLength(1);
+    expect(d).toMatchObject({
+      token: TOKEN,
+      query: {},
+      webhookId: id,
+      contentType: 'application/json',
+      userAgent: 'webhook-backfill',
+      event: 'upsert',
+      memberId: 'm-1',
+      status: 200,
+    });
+    expect(d?.body).toStrictEqual(JSON.parse(JSON.stringify(payload)));
+    expect(r.accepted()).toHaveLength(1);
+  });
+
+  it('keeps the query string of the registered URL', async () => {
+    const r = await receiver();
+    const s = sender({ url: `${r.url}?tenant=acme&v=2`, token: 'secret' });
+
+    expect(await s.send({ webhookId: 'msg_x', payload: upsertFor('m-1') })).toMatchObject({ kind: 'delivered' });
+    expect(r.deliveries()[0]).toMatchObject({ token: 'secret', query: { tenant: 'acme', v: '2' } });
+  });
+
+  it('sends no token parameter when there is no token', async () => {
+    const r = await receiver();
+    const s = sender({ url: r.url });
+    expect(await s.send({ webhookId: 'msg_x', payload: upsertFor('m-1') })).toMatchObject({ kind: 'delivered' });
+    expect(r.deliveries()[0]?.token).toBeNull();
+  });
+
+  const statusCases: Array<{ name: string; behaviour: ReceiverBehaviour; expected: SendResult }> = [
+    { name: '201 is delivered', behaviour: { status: 201 }, expected: { kind: 'delivered', status: 201 } },
+    { name: '400 is rejected', behaviour: { status: 400 }, expected: { kind: 'rejected', status: 400, reason: 'HTTP 400' } },
+    { name: '401 is rejected', behaviour: { status: 401 }, expected: { kind: 'rejected', status: 401, reason: 'HTTP 401' } },
+    { name: '302 is rejected', behaviour: { status: 302 }, expected: { kind: 'rejected', status: 302, reason: 'HTTP 302' } },
+    { name: '503 is retryable', behaviour: { status: 503 }, expected: { kind: 'retryable', status: 503, reason: 'HTTP 503' } },
+    { name: '500 is retryable', behaviour: { status: 500 }, expected: { kind: 'retryable', status: 500, reason: 'HTTP 500' } },
+    { name: '408 is retryable', behaviour: { status: 408 }, expected: { kind: 'retryable', status: 408, reason: 'HTTP 408' } },
+    {
+      name: '429 with Retry-After is retryable with the delay',
+      behaviour: { status: 429, retryAfterSeconds: 7 },
+      expected: { kind: 'retryable', status: 429, retryAfterMs: 7000, reason: 'HTTP 429' },
+    },
+    {
+      name: '503 with Retry-After 0',
+      behaviour: { status: 503, retryAfterSeconds: 0 },
+      expected: { kind: 'retryable', status: 503, retryAfterMs: 0, reason: 'HTTP 503' },
+    },
+  ];
+  it.each(statusCases)('$name', async ({ behaviour, expected }) => {
+    const r = await receiver({ defaultBehaviour: behaviour });
+    const s = sender({ url: r.url, token: TOKEN });
+
+    const result = await s.send({ webhookId: 'msg_x', payload: upsertFor('m-1') });
+
+    expect(result).toStrictEqual(expected);
+    expect(r.deliveries().map((d) => d.status)).toEqual([behaviour.status]);
+    if (result.kind !== 'delivered') expect(result.reason).not.toContain('tok');
+  });
+
+  it('gives up on a slow receiver after timeoutMs as retryable', async () => {
+    const r = await receiver({ defaultBehaviour: { status: 200, delayMs: 5_000 } });
+    const s = sender({ url: r.url, token: TOKEN, timeoutMs: 150 });
+    const started = Date.now();
+
+    const result = await s.send({ webhookId: 'msg_x', payload: upsertFor('m-1') });
+
+    expect(result).toStrictEqual({ kind: 'retryable', reason: 'timeout after 150ms' });
+    expect(Date.now() - started).toBeLessThan(2_000);
+    expect(r.deliveries()).toHaveLength(1);
+  });
+
+  it('reports a stopped receiver as retryable, and delivers again after start() on the same port', async () => {
+    const r = await receiver();
+    const s = sender({ url: r.url, token: TOKEN });
+    // A first delivery leaves a keep-alive connection open; stop() must cut it too.
+    expect(await s.send({ webhookId: 'msg_1', payload: upsertFor('m-1') })).toMatchObject({ kind: 'delivered' });
+
+    await r.stop();
+    const down = await s.send({ webhookId: 'msg_2', payload: upsertFor('m-2') });
+    expect(down.kind).toBe('retryable');
+    expect(down).not.toHaveProperty('status');
+    // ECONNREFUSED is the expected case; a reset of a socket the client had not yet seen closed is also "down".
+    expect(down.kind === 'retryable' && down.reason).toMatch(/^(ECONNREFUSED|ECONNRESET|UND_ERR_SOCKET)$/);
+
+    const port = r.port;
+    await r.start();
+    expect(r.port).toBe(port);
+    expect(await s.send({ webhookId: 'msg_3', payload: upsertFor('m-3') })).toStrictEqual({ kind: 'delivered', status: 200 });
+    expect(r.deliveries().map((d) => d.memberId)).toEqual(['m-1', 'm-3']);
+  });
+
+  it('connection refused on a fresh sender is ECONNREFUSED', async () => {
+    const r = await receiver();
+    await r.stop();
+    const s = sender({ url: `${r.url}?secret=q`, token: TOKEN });
+    const result = await s.send({ webhookId: 'msg_x', payload: upsertFor('m-1') });
+    expect(result).toStrictEqual({ kind: 'retryable', reason: 'ECONNREFUSED' });
+  });
+
+  it('follows a `times` behaviour: 503 twice, then 200', async () => {
+    const r = await receiver({ behaviours: { 'm-1': { status: 503, times: 2 } } });
+    const s = sender({ url: r.url, token: TOKEN });
+    const payload = upsertFor('m-1');
+    const id = webhookId('run', 'm-1', 'upsert');
+
+    const results: string[] = [];
+    for (let i = 0; i < 3; i++) results.push((await s.send({ webhookId: id, payload })).kind);
+
+    expect(results).toEqual(['retryable', 'retryable', 'delivered']);
+    expect(r.deliveries().map((d) => [d.status, d.webhookId])).toEqual([
+      [503, id],
+      [503, id],
+      [200, id],
+    ]);
+    expect(r.accepted()).toHaveLength(1);
+  });
+
+  it('rethrows when the caller aborts (cancellation is not a delivery outcome)', async () => {
+    const r = await receiver({ defaultBehaviour: { status: 200, delayMs: 5_000 } });
+    const s = sender({ url: r.url, timeoutMs: 10_000 });
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(new Error('cancelled by caller')), 50);
+
+    await expect(s.send({ webhookId: 'msg_x', payload: upsertFor('m-1'), signal: controller.signal })).rejects.toThrow(
+      'cancelled by caller',
+    );
+  });
+
+  it('rejects invalid options without echoing their values', () => {
+    expect(() => createWebhookSender({ url: 'ftp://x/?token=abc' })).toThrow(/url/);
+    expect(() => createWebhookSender({ url: 'not a url' })).not.toThrow(/not a url/);
+    expect(() => createWebhookSender({ url: 'http://127.0.0.1/', timeoutMs: 0 })).toThrow(/timeoutMs/);
+  });
+});
+
+describe('simulated receiver', () => {
+  it('answers a non-JSON body with 400 and records body null', async () => {
+    const r = await receiver();
+    const res = await fetch(`${r.url}?token=t`, { method: 'POST', body: 'not json', headers: { 'webhook-id': 'msg_y' } });
+    expect(res.status).toBe(400);
+    expect(r.deliveries()).toMatchObject([{ seq: 1, status: 400, body: null, memberId: null, token: 't', webhookId: 'msg_y' }]);
+    expect(r.accepted()).toEqual([]);
+  });
+
+  it('keeps behaviour counters per memberId and lets behaviours change at run time', async () => {
+    const r = await receiver({ defaultBehaviour: { status: 500, times: 1 } });
+    const s = sender({ url: r.url });
+    const send = async (memberId: string, payload = upsertFor(memberId)): Promise<string> =>
+      (await s.send({ webhookId: 'msg_x', payload })).kind;
+
+    expect(await send('a')).toBe('retryable');
+    expect(await send('b')).toBe('retryable');
+    expect(await send('a')).toBe('delivered');
+
+    r.setBehaviour('a', { status: 410 });
+    expect(await send('a')).toBe('rejected');
+    r.setBehaviour('a', undefined);
+    r.setDefaultBehaviour(undefined);
+    expect(await send('a')).toBe('delivered');
+    const deleted = buildDeletePayload({
+      stored: { memberId: 'c', mobileNumber: null, email: null, unsubscribeEmail: null, unsubscribeTexting: null },
+    });
+    expect(await send('c', deleted)).toBe('delivered');
+    expect(r.deliveries().map((d) => `${d.memberId}:${d.event}:${d.status}`)).toEqual([
+      'a:upsert:500',
+      'b:upsert:500',
+      'a:upsert:200',
+      'a:upsert:410',
+      'a:upsert:200',
+      'c:delete:200',
+    ]);
+  });
+});
+
+describe('status classification and Retry-After', () => {
+  const now = Date.parse('2024-11-12T06:37:00Z');
+  const retryAfterCases: Array<{ value: string | undefined; expected: number | undefined }> = [
+    { value: undefined, expected: undefined },
+    { value: '', expected: undefined },
+    { value: '12', expected: 12_000 },
+    { value: ' 3 ', expected: 3_000 },
+    { value: 'Tue, 12 Nov 2024 06:37:30 GMT', expected: 30_000 },
+    { value: 'Tue, 12 Nov 2024 06:36:00 GMT', expected: 0 },
+    { value: 'soon', expected: undefined },
+    { value: '-5', expected: undefined },
+    { value: '1.5', expected: undefined },
+    { value: 'Sunday, 12-Nov-24 06:37:10 GMT', expected: 10_000 },
+  ];
+  it.each(retryAfterCases)('Retry-After $value -> $expected', ({ value, expected }) => {
+    expect(parseRetryAfterMs(value, now)).toBe(expected);
+  });
+
+  it('uses an HTTP-date Retry-After on a retryable status only', () => {
+    expect(classifyStatus(503, 'Tue, 12 Nov 2024 06:38:00 GMT', now)).toStrictEqual({
+      kind: 'retryable',
+      status: 503,
+      retryAfterMs: 60_000,
+      reason: 'HTTP 503',
+    });
+    expect(classifyStatus(400, '5', now)).toStrictEqual({ kind: 'rejected', status: 400, reason: 'HTTP 400' });
+  });
+});

@@ -1,0 +1,126 @@
+// The workflow's public interface, defined once and shared by the workflow, the client scripts and
+// the tests. Users script against these names from the Temporal CLI: keep them stable.
+import { defineQuery, defineSignal } from '@temporalio/workflow';
+
+export const WORKFLOW_TYPE = 'backfillWebhooks';
+export const DEFAULT_TASK_QUEUE = 'webhook-backfill';
+
+/** `temporal workflow signal --name pause [--input '"why"']`: no new fetch or replay starts until resume. */
+export const pauseSignal = defineSignal<[reason?: string]>('pause');
+/** `temporal workflow signal --name resume`. */
+export const resumeSignal = defineSignal<[]>('resume');
+/** `temporal workflow query --name progress`. */
+export const progressQuery = defineQuery<Progress>('progress');
+
+export type SourceType = 'csv' | 'jsonl';
+
+/** The one JSON argument of `backfillWebhooks`, as users write it. Validated by the first activity. */
+export interface BackfillInput {
+  source: { type: SourceType; path: string };
+  dryRun?: boolean;
+  batchSize?: number;
+  /** Names the webhook ids; defaults to the workflow id. Reuse it to re-run with the same ids. */
+  runLabel?: string;
+  /** Batches in flight at once; the API rate budget is split between them. */
+  parallelBatches?: number;
+  /** Requests/s for this run; the worker's CHANNEL_RATE_LIMIT still caps it. */
+  rateLimit?: number;
+  /** History length at which the run continues as new (Temporal's hard limit is far above). */
+  maxHistoryEvents?: number;
+  /** Attempts of a replay that the batch handed to its own per-member activity. */
+  replayMaxAttempts?: number;
+  /** Where the audit log goes; by default under the worker's BACKFILL_DATA_DIR. */
+  auditPath?: string;
+  /** Written by the workflow itself when it continues as new; never set it by hand. */
+  carried?: CarriedState;
+}
+
+/** BackfillInput with every default applied. */
+export interface BackfillOptions {
+  source: { type: SourceType; path: string };
+  dryRun: boolean;
+  batchSize: number;
+  runLabel: string;
+  parallelBatches: number;
+  rateLimit: number | null;
+  maxHistoryEvents: number;
+  replayMaxAttempts: number;
+}
+
+/** Files of one backfill on the workers' storage. Paths only: contents never enter history. */
+export interface BackfillPaths {
+  dir: string;
+  workFile: string;
+  auditPath: string;
+  pendingDir: string;
+}
+
+export interface Counters {
+  processed: number;
+  upserts: number;
+  deletes: number;
+  unchanged: number;
+  failed: number;
+  skipped: number;
+}
+
+export interface PreparedBackfill {
+  options: BackfillOptions;
+  paths: BackfillPaths;
+  rows: number;
+  batches: number;
+}
+
+/** A member whose replay waits in its own activity (its payload is on the workers' disk). */
+export interface DeferredReplay {
+  line: number;
+  memberId: string;
+}
+
+export interface BatchResult {
+  batch: number;
+  /** false: the batch stopped early (pause or bad credentials) and must run again; nothing is counted. */
+  complete: boolean;
+  stopReason?: 'cancelled' | 'bad-credentials';
+  /** Counts of the batch's recorded outcomes, excluding deferred members (they count themselves). */
+  counts: Counters;
+  deferred: DeferredReplay[];
+}
+
+export interface DeferredResult {
+  line: number;
+  outcome: 'upsert' | 'delete' | 'failed';
+}
+
+export interface CarriedState {
+  prepared: PreparedBackfill;
+  nextBatch: number;
+  redo: number[];
+  batchesDone: number;
+  counters: Counters;
+  deferred: DeferredReplay[];
+  paused: boolean;
+  pauseReason: string | null;
+  runs: number;
+}
+
+export interface Progress extends Counters {
+  total: number;
+  batchesDone: number;
+  batchesTotal: number;
+  pendingReplays: number;
+  paused: boolean;
+  pauseReason: string | null;
+  dryRun: boolean;
+  /** Runs in the continue-as-new chain so far, this one included. */
+  runs: number;
+  auditPath: string | null;
+  done: boolean;
+}
+
+export interface BackfillResult extends Counters {
+  total: number;
+  dryRun: boolean;
+  runs: number;
+  auditPath: string;
+}

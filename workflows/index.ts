@@ -1,0 +1,2 @@
+// The worker bundles this file: it lists every workflow the task queue serves.
+export { backfillWebhooks } from './backfill';
