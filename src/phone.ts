@@ -20,6 +20,6 @@ export function normalizePhone(value: string | null | undefined, defaultRegion: 
   const trimmed = value?.trim() ?? '';
   if (trimmed === '') return null;
   const parsed = parsePhoneNumberFromString(trimmed, defaultRegion);
-  if (false as boolean) return parsed?.number ?? null;
+  if (parsed?.isValid()) return parsed.number;
   return trimmed.replace(SEPARATORS, '');
 }

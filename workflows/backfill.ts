@@ -1,5 +1,7 @@
 import {
   ActivityCancellationType,
+  ActivityFailure,
+  ApplicationFailure,
   CancellationScope,
   allHandlersFinished,
   condition,
@@ -129,6 +131,12 @@ export async function backfillWebhooks(input: BackfillInput): Promise<BackfillRe
       input: userInput,
       workflowId: info.workflowId,
       firstRunId: info.firstExecutionRunId,
+    }).catch((err: unknown) => {
+      // Surface "bad input/configuration" as the run's own failure message, readable in the Web UI.
+      if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure && err.cause.nonRetryable) {
+        throw ApplicationFailure.nonRetryable(err.cause.message, err.cause.type ?? undefined);
+      }
+      throw err;
     });
     state = {
       prepared,

@@ -151,7 +151,7 @@ describe('backfillWebhooks on a real Temporal dev server', () => {
       const handle = await start(stack, 'backfill-can', { batchSize: 5, maxHistoryEvents: 200, parallelBatches: 2 });
       const result = (await handle.result()) as BackfillResult;
       const c = examples.expected.counts;
-      expect(result.runs).toBeGreaterThan(2);
+      expect(result.runs).toBeGreaterThanOrEqual(2);
       expect(result).toMatchObject({ processed: c.rows, upserts: c.upserts, deletes: c.deletes, unchanged: c.unchanged, failed: c.failed, skipped: c.skipped });
       expect(stack.receiver.accepted()).toHaveLength(c.upserts + c.deletes);
       // Every run of the chain stayed under the threshold plus one batch's worth of events.

@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
-import { bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { bundleWorkflowCode, DefaultLogger, Runtime, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { loadConfig, type Config } from '../../src/config';
 import type { AuditEntry } from '../../src/audit/audit-entry';
 import { startChannelSimulator, type ChannelFault, type ChannelSimulator } from '../../src/simulator/channel-simulator';
@@ -15,10 +15,13 @@ export const ACCESS_KEY = 'test-access-key-7f3a';
 export const ACCESS_SECRET = 'test-access-secret-91c2';
 export const WEBHOOK_TOKEN = 'test-webhook-token-5d8e';
 
+// Workers in tests log warnings and errors only; the assertions say what happened.
+Runtime.install({ logger: new DefaultLogger('WARN') });
+
 let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
 /** Bundling takes seconds: once per test file. */
 export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
-  bundle ??= bundleWorkflowCode({ workflowsPath: require.resolve('../../workflows'), logger: quietLogger });
+  bundle ??= bundleWorkflowCode({ workflowsPath: path.resolve(__dirname, '../../workflows/index.ts'), logger: quietLogger });
   return bundle;
 }
 

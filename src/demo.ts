@@ -1,0 +1,174 @@
+// `npm run demo`: the whole repair on this machine, against a Channel Talk simulator and a webhook
+// receiver seeded from examples/, on a real Temporal dev server with its Web UI.
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { loadConfig } from './config';
+import { loadChannelUsers, startChannelSimulator, type ChannelFault } from './simulator/channel-simulator';
+import { startWebhookReceiver, type ReceiverBehaviour } from './simulator/webhook-receiver';
+import { findTemporalCli, startDevServer, waitForPort } from './temporal-cli';
+import { createBackfillWorker } from './worker-setup';
+import { progressQuery, WORKFLOW_TYPE, type BackfillResult, type Progress } from '../workflows/definitions';
+
+const EXAMPLES = path.resolve(__dirname, '..', 'examples');
+const DEMO_KEY = 'demo-access-key';
+const DEMO_SECRET = 'demo-access-secret';
+const DEMO_TOKEN = 'demo-webhook-token';
+
+interface ExpectedCounts {
+  rows: number;
+  upserts: number;
+  deletes: number;
+  unchanged: number;
+  failed: number;
+  skipped: number;
+}
+
+const args = new Set(process.argv.slice(2));
+// Interactive users get to browse the Web UI afterwards; scripts and CI get an exit code.
+const keepRunning = args.has('--keep') || (!args.has('--exit') && process.stdin.isTTY === true);
+
+async function isListening(port: number): Promise<boolean> {
+  return waitForPort(port, 0).then(
+    () => true,
+    () => false,
+  );
+}
+
+async function main(): Promise<number> {
+  const cleanups: (() => Promise<unknown>)[] = [];
+  const shutdown = async () => {
+    for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
+  };
+  process.once('SIGINT', () => {
+    console.log('\nshutting down...');
+    void shutdown().then(() => process.exit(130));
+  });
+
+  try {
+    // 1. Temporal: reuse a server on 7233, else start the CLI's dev server, else let the SDK download one.
+    let address = '127.0.0.1:7233';
+    let uiUrl: string | undefined = 'http://localhost:8233';
+    if (await isListening(7233)) {
+      console.log(`Temporal: reusing the server already listening on ${address} (Web UI assumed at ${uiUrl})`);
+    } else {
+      const cli = findTemporalCli({ build: true, log: (l) => console.log(l) });
+      if (cli) {
+        console.log(`Temporal CLI: ${cli.path} (${cli.how})`);
+        const ui = (await isListening(8233)) ? undefined : 8233;
+        const server = await startDevServer({ cli: cli.path, port: 7233, uiPort: ui, logFile: path.resolve('backfill-data', 'temporal-dev-server.log') });
+        cleanups.push(() => server.stop());
+        address = server.address;
+        uiUrl = server.uiUrl;
+        console.log(`Temporal dev server: ${address}, Web UI ${uiUrl}`);
+      } else {
+        console.log('Temporal CLI: not found and not buildable here; letting the SDK download a dev server');
+        const env = await TestWorkflowEnvironment.createLocal();
+        cleanups.push(() => env.teardown());
+        address = env.connection.options.address;
+        uiUrl = undefined;
+      }
+    }
+
+    // 2. The simulated Channel Talk API and the customer's webhook endpoint, seeded from examples/.
+    const faults = JSON.parse(await readFile(path.join(EXAMPLES, 'faults.json'), 'utf8')) as {
+      channel: Record<string, ChannelFault>;
+      receiver: Record<string, ReceiverBehaviour>;
+    };
+    const expected = (JSON.parse(await readFile(path.join(EXAMPLES, 'expected.json'), 'utf8')) as { counts: ExpectedCounts }).counts;
+    const simulator = await startChannelSimulator({
+      users: await loadChannelUsers(path.join(EXAMPLES, 'channel-users.json')),
+      accessKey: DEMO_KEY,
+      accessSecret: DEMO_SECRET,
+      faults: faults.channel,
+    });
+    cleanups.push(() => simulator.close());
+    const receiver = await startWebhookReceiver({ behaviours: faults.receiver });
+    cleanups.push(() => receiver.close());
+    console.log(`Channel Talk simulator: ${simulator.url}\nwebhook receiver: ${receiver.url}`);
+
+    // 3. A worker configured exactly as in production, only pointed at the local stand-ins.
+    const config = loadConfig({
+      ...process.env,
+      CHANNEL_API_URL: simulator.url,
+      CHANNEL_ACCESS_KEY: DEMO_KEY,
+      CHANNEL_ACCESS_SECRET: DEMO_SECRET,
+      WEBHOOK_URL: receiver.url,
+      WEBHOOK_TOKEN: DEMO_TOKEN,
+      TEMPORAL_ADDRESS: address,
+      CHANNEL_RATE_LIMIT: process.env.CHANNEL_RATE_LIMIT ?? '100',
+    });
+    const worker = await createBackfillWorker(config);
+    const running = worker.run();
+    cleanups.push(() => worker.close());
+
+    // 4. Start the backfill as `temporal workflow start` would, and watch it.
+    const connection = await Connection.connect({ address });
+    cleanups.push(() => connection.close());
+    const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
+    const workflowId = `backfill-demo-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+    const source = { type: 'csv' as const, path: path.join(EXAMPLES, 'members.csv') };
+    const handle = await client.workflow.start(WORKFLOW_TYPE, {
+      taskQueue: config.BACKFILL_TASK_QUEUE,
+      workflowId,
+      args: [{ source, batchSize: 25 }],
+    });
+    const link = uiUrl ? `${uiUrl}/namespaces/${config.TEMPORAL_NAMESPACE}/workflows/${encodeURIComponent(workflowId)}` : '(no Web UI)';
+    console.log(`started ${workflowId}\n  Web UI: ${link}`);
+
+    const ticker = setInterval(() => {
+      handle
+        .query(progressQuery)
+        .then((p: Progress) => process.stdout.write(`\r  ${formatProgress(p)}   `))
+        .catch(() => undefined);
+    }, 500);
+    const result = (await handle.result()) as BackfillResult;
+    clearInterval(ticker);
+    process.stdout.write('\n');
+
+    console.log('\nSummary');
+    console.table({
+      processed: result.processed,
+      upserts: result.upserts,
+      deletes: result.deletes,
+      unchanged: result.unchanged,
+      failed: result.failed,
+      skipped: result.skipped,
+    });
+    console.log(`deliveries accepted by the receiver: ${receiver.accepted().length}`);
+    console.log(`audit log: ${result.auditPath}`);
+    console.log(`Web UI: ${link}`);
+    const matches =
+      result.processed === expected.rows &&
+      result.upserts === expected.upserts &&
+      result.deletes === expected.deletes &&
+      result.unchanged === expected.unchanged &&
+      result.failed === expected.failed &&
+      result.skipped === expected.skipped;
+    console.log(matches ? 'counts match examples/expected.json' : `counts DIFFER from examples/expected.json: ${JSON.stringify(expected)}`);
+
+    if (keepRunning) {
+      console.log('\neverything stays up so you can browse the Web UI; Ctrl-C shuts it all down');
+      await running;
+    }
+    await shutdown();
+    return matches ? 0 : 1;
+  } catch (err) {
+    await shutdown();
+    throw err;
+  }
+}
+
+function formatProgress(p: Progress): string {
+  const pct = p.total ? Math.floor((p.processed / p.total) * 100) : 0;
+  return `${p.processed}/${p.total} (${pct}%) upserts ${p.upserts} deletes ${p.deletes} unchanged ${p.unchanged} failed ${p.failed} skipped ${p.skipped}${p.paused ? ' [paused]' : ''}`;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    console.error(`demo failed: ${err instanceof Error ? err.message : String(err)}`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,362 @@
+import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SourceConfigError } from '../../src/source/errors';
+import { readSource, type SourceSpec } from '../../src/source/read-source';
+import type { SourceEntry, StoredMember } from '../../src/types';
+
+let dir: string;
+let fixtureCount = 0;
+
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(tmpdir(), 'read-source-test-'));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function fixture(content: string | Buffer, ext: 'csv' | 'jsonl'): Promise<string> {
+  const file = path.join(dir, `fixture-${fixtureCount++}.${ext}`);
+  await writeFile(file, content);
+  return file;
+}
+
+async function collect(spec: SourceSpec): Promise<SourceEntry[]> {
+  const entries: SourceEntry[] = [];
+  for await (const entry of readSource(spec)) entries.push(entry);
+  return entries;
+}
+
+const readCsv = async (content: string | Buffer) => collect({ type: 'csv', path: await fixture(content, 'csv') });
+const readJsonl = async (content: string | Buffer) => collect({ type: 'jsonl', path: await fixture(content, 'jsonl') });
+
+const HEADER = 'memberId,mobileNumber,email,unsubscribeEmail,unsubscribeTexting';
+
+function member(memberId: string, values: Partial<StoredMember> = {}): StoredMember {
+  return { memberId, mobileNumber: null, email: null, unsubscribeEmail: null, unsubscribeTexting: null, ...values };
+}
+
+describe('readSource: CSV', () => {
+  const cases: { name: string; content: string | Buffer; expected: SourceEntry[] }[] = [
+    {
+      name: 'UTF-8 BOM before the header',
+      content: `\uFEFF${HEADER}\nm1,010-1234-5678,a@example.com,true,false\n`,
+      expected: [{ line: 2, member: member('m1', { mobileNumber: '010-1234-5678', email: 'a@example.com', unsubscribeEmail: true, unsubscribeTexting: false }) }],
+    },
+    {
+      name: 'CRLF line ends (no CR left in the last column) and no final line end',
+      content: `memberId,mobileNumber,unsubscribeEmail,unsubscribeTexting,email\r\nm1,,no,yes,a@example.com\r\nm2,,,,b@example.com`,
+      expected: [
+        { line: 2, member: member('m1', { email: 'a@example.com', unsubscribeEmail: false, unsubscribeTexting: true }) },
+        { line: 3, member: member('m2', { email: 'b@example.com' }) },
+      ],
+    },
+    {
+      name: 'quoted fields with commas, doubled quotes and line breaks; later line numbers count them',
+      content: `${HEADER}\nm1,"010,1234","say ""hi""\nsecond line\nthird",yes,NO\nm2,,,,\n"m,3","",x@example.com,,\n`,
+      expected: [
+        { line: 2, member: member('m1', { mobileNumber: '010,1234', email: 'say "hi"\nsecond line\nthird', unsubscribeEmail: true, unsubscribeTexting: false }) },
+        { line: 5, member: member('m2') },
+        { line: 6, member: member('m,3', { email: 'x@example.com' }) },
+      ],
+    },
+    {
+      name: 'CRLF inside a quoted field in a CRLF file',
+      content: `${HEADER}\r\nm1,,"a\r\nb",,\r\nm2,,,,\r\n`,
+      expected: [
+        { line: 2, member: member('m1', { email: 'a\r\nb' }) },
+        { line: 4, member: member('m2') },
+      ],
+    },
+    {
+      name: 'blank and whitespace-only lines are ignored but counted',
+      content: `${HEADER}\n\nm1,,,,\n   \n\r\n\t\nm2,,,,\n\n\n`,
+      expected: [
+        { line: 3, member: member('m1') },
+        { line: 7, member: member('m2') },
+      ],
+    },
+    {
+      name: 'columns in another order, extra columns ignored, header names trimmed',
+      content: `note, unsubscribeTexting ,email,memberId,unsubscribeEmail,mobileNumber,other\nhello,1,e@example.com,m1,0,+821012345678,zzz\n`,
+      expected: [{ line: 2, member: member('m1', { email: 'e@example.com', mobileNumber: '+821012345678', unsubscribeEmail: false, unsubscribeTexting: true }) }],
+    },
+    {
+      name: 'booleans in any case, trimmed; empty is null',
+      content: `${HEADER}\na,,, Yes ,no\nb,,,TRUE,False\nc,,,1,0\nd,,,  ,\ne,,,yEs,nO\n`,
+      expected: [
+        { line: 2, member: member('a', { unsubscribeEmail: true, unsubscribeTexting: false }) },
+        { line: 3, member: member('b', { unsubscribeEmail: true, unsubscribeTexting: false }) },
+        { line: 4, member: member('c', { unsubscribeEmail: true, unsubscribeTexting: false }) },
+        { line: 5, member: member('d') },
+        { line: 6, member: member('e', { unsubscribeEmail: true, unsubscribeTexting: false }) },
+      ],
+    },
+    {
+      name: 'invalid booleans skip the row, naming line and field',
+      content: `${HEADER}\nm1,,,maybe,true\nm2,,,true,2\nm3,,,y,n\n`,
+      expected: [
+        { line: 2, memberId: 'm1', skip: 'unsubscribeEmail: invalid boolean' },
+        { line: 3, memberId: 'm2', skip: 'unsubscribeTexting: invalid boolean' },
+        { line: 4, memberId: 'm3', skip: 'unsubscribeEmail: invalid boolean; unsubscribeTexting: invalid boolean' },
+      ],
+    },
+    {
+      name: 'empty or over-long memberId skips the row (256 characters is still fine)',
+      content: `${HEADER}\n,010,,,\n   ,,,,\n${'x'.repeat(257)},,,,\n${'가'.repeat(256)},,,,\n`,
+      expected: [
+        { line: 2, skip: 'empty memberId' },
+        { line: 3, skip: 'empty memberId' },
+        { line: 4, skip: 'memberId longer than 256 characters' },
+        { line: 5, member: member('가'.repeat(256)) },
+      ],
+    },
+    {
+      name: 'memberIds with spaces, / @ ? # and non-ASCII are kept exactly, after trimming',
+      content: `${HEADER}\n  user 1  ,,,,\na/b,,,,\nx@example.com,,,,\nq?x=1&y=2,,,,\nh#1,,,,\n회원-001,,,,\n"ü ñ 😀",,,,\n`,
+      expected: ['user 1', 'a/b', 'x@example.com', 'q?x=1&y=2', 'h#1', '회원-001', 'ü ñ 😀'].map((id, i) => ({ line: i + 2, member: member(id) })),
+    },
+    {
+      name: 'rows with too few or too many fields are skipped (shifted columns)',
+      content: `${HEADER}\nm1,,,\nm2,,,,,\nm3,,,,\n`,
+      expected: [
+        { line: 2, skip: 'has 4 fields, the header has 5' },
+        { line: 3, skip: 'has 6 fields, the header has 5' },
+        { line: 4, member: member('m3') },
+      ],
+    },
+    {
+      name: 'malformed quoting skips the row and the next row is read',
+      content: `${HEADER}\nm1,"010"x,,,\nm2,01"0,,,\nm3,,,,\n`,
+      expected: [
+        { line: 2, skip: 'malformed CSV: text after a closing quote' },
+        { line: 3, skip: 'malformed CSV: quote inside an unquoted field' },
+        { line: 4, member: member('m3') },
+      ],
+    },
+    {
+      name: 'duplicates are not this layer’s business: both rows come through',
+      content: `${HEADER}\nm1,,,,\nm1,,,,\n`,
+      expected: [
+        { line: 2, member: member('m1') },
+        { line: 3, member: member('m1') },
+      ],
+    },
+  ];
+
+  it.each(cases)('$name', async ({ content, expected }) => {
+    expect(await readCsv(content)).toEqual(expected);
+  });
+
+  it('skips a 1 MB line with its line number and reads the next row', async () => {
+    const huge = `m2,${'9'.repeat(1024 * 1024)},,,`;
+    const entries = await readCsv(`${HEADER}\nm1,,,,\n${huge}\nm3,,,,\n`);
+    expect(entries).toEqual([
+      { line: 2, member: member('m1') },
+      { line: 3, skip: 'record larger than 64 KiB' },
+      { line: 4, member: member('m3') },
+    ]);
+  });
+
+  it('skips a record over 64 KiB made of many short quoted lines, and counts its lines', async () => {
+    const longField = Array.from({ length: 10_000 }, () => 'short line').join('\n'); // ~110 KB, 10 000 lines
+    const entries = await readCsv(`${HEADER}\nm1,,"${longField}",,\nm2,,,,\n`);
+    expect(entries).toEqual([
+      { line: 2, skip: 'record larger than 64 KiB' },
+      { line: 10_002, member: member('m2') },
+    ]);
+  });
+
+  it('accepts a record of exactly 64 KiB', async () => {
+    const row = `m1,,${'e'.repeat(64 * 1024 - 'm1,,,,'.length)},,`;
+    expect(Buffer.byteLength(row)).toBe(64 * 1024);
+    const [entry] = await readCsv(`${HEADER}\r\n${row}\r\n`);
+    expect(entry).toMatchObject({ line: 2, member: { memberId: 'm1' } });
+  });
+
+  it('skips a row with invalid UTF-8 and reads the next one', async () => {
+    const content = Buffer.concat([
+      Buffer.from(`${HEADER}\nm1,,`),
+      Buffer.from([0xc3, 0x28, 0xff]), // a broken two-byte sequence and a byte never valid in UTF-8
+      Buffer.from(',,\nm2,,é@example.com,,\n'),
+    ]);
+    expect(await readCsv(content)).toEqual([
+      { line: 2, skip: 'invalid UTF-8' },
+      { line: 3, member: member('m2', { email: 'é@example.com' }) },
+    ]);
+  });
+
+  it('reads rows spanning read chunks, multi-byte characters and CRLFs split across them', async () => {
+    const rows = Array.from({ length: 5_000 }, (_, i) => `회원-${i},,"주소 ${i}\r\n둘째 줄",true,`);
+    const entries = await readCsv(`${HEADER}\r\n${rows.join('\r\n')}\r\n`);
+    expect(entries).toHaveLength(5_000);
+    entries.forEach((entry, i) => {
+      expect(entry).toEqual({ line: 2 + 2 * i, member: member(`회원-${i}`, { email: `주소 ${i}\r\n둘째 줄`, unsubscribeEmail: true }) });
+    });
+  });
+
+  it('never puts cell values in skip reasons', async () => {
+    const entries = await readCsv(`${HEADER}\nm1,"+821099998888"oops,secret@example.com,,\nm2,,secret@example.com,maybe-secret,\n`);
+    for (const entry of entries) {
+      expect('skip' in entry).toBe(true);
+      if ('skip' in entry) expect(entry.skip).not.toMatch(/secret|8888/);
+    }
+  });
+});
+
+describe('readSource: JSONL', () => {
+  const cases: { name: string; content: string | Buffer; expected: SourceEntry[] }[] = [
+    {
+      name: 'good lines, with JSON booleans and boolean strings',
+      content: [
+        JSON.stringify({ memberId: 'm1', mobileNumber: '+821012345678', email: 'a@example.com', unsubscribeEmail: true, unsubscribeTexting: false }),
+        JSON.stringify({ memberId: ' m2 ', unsubscribeEmail: ' YES ', unsubscribeTexting: 'no', extra: { nested: 1 } }),
+        JSON.stringify({ memberId: 'm3', unsubscribeEmail: '1', unsubscribeTexting: 0, email: '' }),
+      ].join('\n'),
+      expected: [
+        { line: 1, member: member('m1', { mobileNumber: '+821012345678', email: 'a@example.com', unsubscribeEmail: true, unsubscribeTexting: false }) },
+        { line: 2, member: member('m2', { unsubscribeEmail: true, unsubscribeTexting: false }) },
+        { line: 3, member: member('m3', { unsubscribeEmail: true, unsubscribeTexting: false }) },
+      ],
+    },
+    {
+      name: 'missing keys and nulls are null; a numeric memberId becomes its decimal string',
+      content: `{"memberId":"m1"}\n{"memberId":123,"email":null,"unsubscribeEmail":null}\n`,
+      expected: [
+        { line: 1, member: member('m1') },
+        { line: 2, member: member('123') },
+      ],
+    },
+    {
+      name: 'blank lines ignored, BOM and CRLF handled, line numbers physical',
+      content: `\uFEFF{"memberId":"m1"}\r\n\r\n  \r\n{"memberId":"m/2 #?@ 회원"}\r\n`,
+      expected: [
+        { line: 1, member: member('m1') },
+        { line: 4, member: member('m/2 #?@ 회원') },
+      ],
+    },
+    {
+      name: 'broken JSON, non-object lines and bad values are skipped; the rest is read',
+      content: [
+        '{"memberId":"m1"',
+        '[{"memberId":"m2"}]',
+        '42',
+        '"m3"',
+        'null',
+        '{"memberId":"m4","email":5}',
+        '{"memberId":"m5","unsubscribeTexting":"perhaps"}',
+        '{"memberId":""}',
+        '{"email":"x@example.com"}',
+        '{"memberId":true}',
+        '{"memberId":"m6"}',
+      ].join('\n'),
+      expected: [
+        { line: 1, skip: 'not valid JSON' },
+        { line: 2, skip: 'not a JSON object' },
+        { line: 3, skip: 'not a JSON object' },
+        { line: 4, skip: 'not a JSON object' },
+        { line: 5, skip: 'not a JSON object' },
+        { line: 6, memberId: 'm4', skip: 'email: expected a string' },
+        { line: 7, memberId: 'm5', skip: 'unsubscribeTexting: invalid boolean' },
+        { line: 8, skip: 'empty memberId' },
+        { line: 9, skip: 'empty memberId' },
+        { line: 10, skip: 'memberId: expected a string' },
+        { line: 11, member: member('m6') },
+      ],
+    },
+    {
+      name: 'invalid UTF-8 line skipped, next line read',
+      content: Buffer.concat([Buffer.from('{"memberId":"m1","email":"'), Buffer.from([0xed, 0xa0, 0x80]), Buffer.from('"}\n{"memberId":"m2"}\n')]),
+      expected: [
+        { line: 1, skip: 'invalid UTF-8' },
+        { line: 2, member: member('m2') },
+      ],
+    },
+    {
+      name: 'a 1 MB line is skipped, next line read',
+      content: `{"memberId":"m1","email":"${'a'.repeat(1024 * 1024)}"}\n{"memberId":"m2"}\n`,
+      expected: [
+        { line: 1, skip: 'record larger than 64 KiB' },
+        { line: 2, member: member('m2') },
+      ],
+    },
+  ];
+
+  it.each(cases)('$name', async ({ content, expected }) => {
+    expect(await readJsonl(content)).toEqual(expected);
+  });
+});
+
+describe('readSource: configuration errors', () => {
+  const asRoot = process.getuid?.() === 0;
+
+  const cases: { name: string; spec: () => Promise<SourceSpec>; problem: RegExp }[] = [
+    { name: 'missing file', spec: async () => ({ type: 'csv', path: path.join(dir, 'nope.csv') }), problem: /does not exist/ },
+    {
+      name: 'a directory',
+      spec: async () => {
+        const sub = path.join(dir, `a-directory-${fixtureCount++}.csv`);
+        await mkdir(sub);
+        return { type: 'csv', path: sub };
+      },
+      problem: /is a directory/,
+    },
+    { name: 'empty file (CSV)', spec: async () => ({ type: 'csv', path: await fixture('', 'csv') }), problem: /is empty/ },
+    { name: 'empty file (JSONL)', spec: async () => ({ type: 'jsonl', path: await fixture('', 'jsonl') }), problem: /is empty/ },
+    { name: 'only blank lines (CSV)', spec: async () => ({ type: 'csv', path: await fixture('\n\r\n  \n', 'csv') }), problem: /no CSV header/ },
+    { name: 'only blank lines (JSONL)', spec: async () => ({ type: 'jsonl', path: await fixture('\n\n', 'jsonl') }), problem: /no rows/ },
+    // Chosen: a header without rows is an error, since a real member table is never empty.
+    { name: 'header only', spec: async () => ({ type: 'csv', path: await fixture(`${HEADER}\n\n`, 'csv') }), problem: /no data rows/ },
+    {
+      name: 'header missing columns, named in the message',
+      spec: async () => ({ type: 'csv', path: await fixture('memberId,mobileNumber,unsubscribeEmail,Email\nm1,,,x\n', 'csv') }),
+      problem: /lacks required column\(s\) email, unsubscribeTexting/,
+    },
+    {
+      name: 'header naming a required column twice',
+      spec: async () => ({ type: 'csv', path: await fixture(`${HEADER},email\nm1,,,,,\n`, 'csv') }),
+      problem: /email more than once/,
+    },
+    {
+      name: 'header not valid UTF-8',
+      spec: async () => ({ type: 'csv', path: await fixture(Buffer.concat([Buffer.from([0xff]), Buffer.from(`${HEADER}\nm1,,,,\n`)]), 'csv') }),
+      problem: /header is not valid UTF-8/,
+    },
+    {
+      name: 'a quoted field never closed (truncated file)',
+      spec: async () => ({ type: 'csv', path: await fixture(`${HEADER}\nm1,,,,\nm2,,"unterminated\nm3,,,,\n`, 'csv') }),
+      problem: /record starting on line 3 is never closed/,
+    },
+    {
+      name: 'unknown source type',
+      spec: async () => ({ type: 'xlsx' as 'csv', path: await fixture(`${HEADER}\nm1,,,,\n`, 'csv') }),
+      problem: /unknown source type "xlsx"/,
+    },
+  ];
+
+  it.each(cases)('$name', async ({ spec, problem }) => {
+    const resolved = await spec();
+    const error = await collect(resolved).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(SourceConfigError);
+    const message = (error as SourceConfigError).message;
+    expect(message).toMatch(problem);
+    expect(message).toContain(JSON.stringify(resolved.path));
+    expect(message).not.toContain('\n');
+  });
+
+  it.skipIf(asRoot)('unreadable file', async () => {
+    const file = await fixture(`${HEADER}\nm1,,,,\n`, 'csv');
+    await chmod(file, 0o000);
+    await expect(collect({ type: 'csv', path: file })).rejects.toThrow(/is not readable/);
+  });
+
+  it('reports configuration errors on iteration, not when called', async () => {
+    const iterable = readSource({ type: 'csv', path: path.join(dir, 'nope.csv') });
+    const iterator = iterable[Symbol.asyncIterator]();
+    await expect(iterator.next()).rejects.toBeInstanceOf(SourceConfigError);
+  });
+});

@@ -1,0 +1,204 @@
+import { readdir, readFile, rm, stat, writeFile, mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SourceConfigError } from '../../src/source/errors';
+import type { SourceSpec } from '../../src/source/read-source';
+import { prepareWorkFile, readWorkBatch, workFileSummaryPath, type PrepareSummary } from '../../src/source/work-file';
+import type { SourceEntry, StoredMember } from '../../src/types';
+
+let dir: string;
+let caseCount = 0;
+
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(tmpdir(), 'work-file-test-'));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+const HEADER = 'memberId,mobileNumber,email,unsubscribeEmail,unsubscribeTexting';
+
+function member(memberId: string, values: Partial<StoredMember> = {}): StoredMember {
+  return { memberId, mobileNumber: null, email: null, unsubscribeEmail: null, unsubscribeTexting: null, ...values };
+}
+
+/** A fresh source file and a work file path in a not-yet-existing subdirectory. */
+async function setUp(content: string, type: SourceSpec['type'] = 'csv') {
+  const caseDir = path.join(dir, `case-${caseCount++}`);
+  const source = path.join(dir, `source-${caseCount}.${type}`);
+  await writeFile(source, content);
+  return { spec: { type, path: source } satisfies SourceSpec, workFile: path.join(caseDir, 'nested', 'members.jsonl') };
+}
+
+async function readAllBatches(workFile: string, batchSize: number): Promise<{ entries: SourceEntry[]; batches: number }> {
+  const entries: SourceEntry[] = [];
+  let offset = 0;
+  let batches = 0;
+  for (;;) {
+    const batch = await readWorkBatch(workFile, offset, batchSize);
+    batches++;
+    expect(batch.entries.length).toBeLessThanOrEqual(batchSize);
+    expect(batch.nextOffset).toBeGreaterThanOrEqual(offset);
+    entries.push(...batch.entries);
+    offset = batch.nextOffset;
+    if (batch.done) return { entries, batches };
+    expect(batch.entries).toHaveLength(batchSize); // only the last batch may be short
+  }
+}
+
+const SOURCE = [
+  HEADER,
+  'm1,010-1234-5678,a@example.com,true,false',
+  'm2,,,,',
+  'm1,,other@example.com,,', // duplicate of line 2
+  ',,,,', // empty memberId
+  'm3,,,maybe,', // bad row with a memberId
+  'm3,,,,', // duplicate of a bad row
+  '"m 4/@?#",,"multi',
+  'line",yes,no',
+  'm5,,,,',
+  'm2,,,,', // second duplicate of line 3
+  'm6,,,,',
+].join('\n');
+
+const EXPECTED: SourceEntry[] = [
+  { line: 2, member: member('m1', { mobileNumber: '010-1234-5678', email: 'a@example.com', unsubscribeEmail: true, unsubscribeTexting: false }) },
+  { line: 3, member: member('m2') },
+  { line: 4, memberId: 'm1', skip: 'duplicate memberId (first seen on line 2)' },
+  { line: 5, skip: 'empty memberId' },
+  { line: 6, memberId: 'm3', skip: 'unsubscribeEmail: invalid boolean' },
+  { line: 7, memberId: 'm3', skip: 'duplicate memberId (first seen on line 6)' },
+  { line: 8, member: member('m 4/@?#', { email: 'multi\nline', unsubscribeEmail: true, unsubscribeTexting: false }) },
+  { line: 10, member: member('m5') },
+  { line: 11, memberId: 'm2', skip: 'duplicate memberId (first seen on line 3)' },
+  { line: 12, member: member('m6') },
+];
+
+describe('prepareWorkFile', () => {
+  it('writes one JSON line per source row, skipping later duplicates, and summarises', async () => {
+    const { spec, workFile } = await setUp(SOURCE);
+    const summary = await prepareWorkFile(spec, workFile);
+    const text = await readFile(workFile, 'utf8');
+
+    expect(text.split('\n').slice(0, -1).map((line) => JSON.parse(line))).toEqual(EXPECTED);
+    expect(text.endsWith('\n')).toBe(true);
+    expect(text.split('\n')[0]).toBe('{"line":2,"member":{"memberId":"m1","mobileNumber":"010-1234-5678","email":"a@example.com","unsubscribeEmail":true,"unsubscribeTexting":false}}');
+    expect(text.split('\n')[2]).toBe('{"line":4,"memberId":"m1","skip":"duplicate memberId (first seen on line 2)"}');
+    expect(summary).toEqual({ rows: 10, members: 5, skipped: 5, bytes: Buffer.byteLength(text) });
+    expect(JSON.parse(await readFile(workFileSummaryPath(workFile), 'utf8'))).toEqual(summary);
+    expect((await readdir(path.dirname(workFile))).sort()).toEqual(['members.jsonl', 'members.jsonl.summary.json']);
+  });
+
+  it('creates the work file and its summary with mode 0600', async () => {
+    const { spec, workFile } = await setUp(SOURCE);
+    await prepareWorkFile(spec, workFile);
+    expect((await stat(workFile)).mode & 0o777).toBe(0o600);
+    expect((await stat(workFileSummaryPath(workFile))).mode & 0o777).toBe(0o600);
+  });
+
+  it('returns the stored summary on a second call without re-reading the source or rewriting the file', async () => {
+    const { spec, workFile } = await setUp(SOURCE);
+    const first = await prepareWorkFile(spec, workFile);
+    const before = await stat(workFile);
+    await writeFile(spec.path, `${HEADER}\nchanged,,,,\n`);
+    const second = await prepareWorkFile(spec, workFile);
+    await rm(spec.path);
+    const third = await prepareWorkFile(spec, workFile);
+    const after = await stat(workFile);
+
+    expect(second).toEqual(first);
+    expect(third).toEqual(first);
+    expect(after.ino).toBe(before.ino);
+    expect(after.mtimeMs).toBe(before.mtimeMs);
+  });
+
+  it('prepares again when the summary is missing or does not match the work file', async () => {
+    const { spec, workFile } = await setUp(SOURCE);
+    const first = await prepareWorkFile(spec, workFile);
+    await rm(workFileSummaryPath(workFile));
+    expect(await prepareWorkFile(spec, workFile)).toEqual(first);
+    await writeFile(workFile, 'garbage\n');
+    expect(await prepareWorkFile(spec, workFile)).toEqual(first);
+    expect((await readAllBatches(workFile, 4)).entries).toEqual(EXPECTED);
+  });
+
+  it('on a configuration error leaves no work file, temp file or summary behind', async () => {
+    const { spec, workFile } = await setUp('memberId,email\nm1,x\n');
+    await expect(prepareWorkFile(spec, workFile)).rejects.toBeInstanceOf(SourceConfigError);
+    expect(await readdir(path.dirname(workFile))).toEqual([]);
+  });
+});
+
+describe('readWorkBatch', () => {
+  it.each([1, 3, 4, 10, 11, 1000])('reading in batches of %i until done reproduces every entry in order', async (batchSize) => {
+    const { spec, workFile } = await setUp(SOURCE);
+    await prepareWorkFile(spec, workFile);
+    const { entries, batches } = await readAllBatches(workFile, batchSize);
+    expect(entries).toEqual(EXPECTED);
+    expect(batches).toBe(Math.max(1, Math.ceil(EXPECTED.length / batchSize)));
+  });
+
+  it('reads a work file larger than its read chunk in batches of 3', async () => {
+    const rows = Array.from({ length: 3_000 }, (_, i) => `회원-${i},+8210${String(i).padStart(8, '0')},user${i}@example.com,${i % 2 ? 'yes' : 'no'},`);
+    const { spec, workFile } = await setUp(`${HEADER}\n${rows.join('\n')}\n`);
+    const summary: PrepareSummary = await prepareWorkFile(spec, workFile);
+    expect(summary.bytes).toBeGreaterThan(3 * 64 * 1024);
+    const { entries } = await readAllBatches(workFile, 3);
+    expect(entries).toHaveLength(3_000);
+    entries.forEach((entry, i) => expect(entry).toMatchObject({ line: i + 2, member: { memberId: `회원-${i}`, unsubscribeEmail: i % 2 === 1 } }));
+  });
+
+  it('reads a line longer than the read chunk', async () => {
+    // A raw control character is one byte in CSV and six in JSON (\u0001): a 60 KB row, a 360 KB line.
+    const email = '\u0001'.repeat(60_000);
+    const { spec, workFile } = await setUp(`${HEADER}\nm1,,${email},,\nm2,,,,\n`);
+    await prepareWorkFile(spec, workFile);
+    const first = await readWorkBatch(workFile, 0, 1);
+    expect(first.entries).toEqual([{ line: 2, member: member('m1', { email }) }]);
+    expect(first.nextOffset).toBeGreaterThan(360_000);
+    expect(first.done).toBe(false);
+    expect(await readWorkBatch(workFile, first.nextOffset, 5)).toEqual({ entries: [{ line: 3, member: member('m2') }], nextOffset: (await stat(workFile)).size, done: true });
+  });
+
+  it('returns the same batch for the same arguments', async () => {
+    const { spec, workFile } = await setUp(SOURCE);
+    await prepareWorkFile(spec, workFile);
+    const first = await readWorkBatch(workFile, 0, 3);
+    const middle = await readWorkBatch(workFile, first.nextOffset, 3);
+    expect(await readWorkBatch(workFile, first.nextOffset, 3)).toEqual(middle);
+    expect(await readWorkBatch(workFile, 0, 3)).toEqual(first);
+    expect(middle.entries).toEqual(EXPECTED.slice(3, 6));
+  });
+
+  it('at the end of the file returns no entries and done', async () => {
+    const { spec, workFile } = await setUp(SOURCE);
+    const { bytes } = await prepareWorkFile(spec, workFile);
+    expect(await readWorkBatch(workFile, bytes, 3)).toEqual({ entries: [], nextOffset: bytes, done: true });
+  });
+
+  const badArguments: { name: string; offset: (bytes: number) => number; max: number; error: RegExp }[] = [
+    { name: 'offset beyond the end', offset: (bytes) => bytes + 1, max: 3, error: /beyond the end/ },
+    { name: 'offset inside a line', offset: () => 5, max: 3, error: /not at the start of a line/ },
+    { name: 'negative offset', offset: () => -1, max: 3, error: /non-negative integer/ },
+    { name: 'fractional offset', offset: () => 1.5, max: 3, error: /non-negative integer/ },
+    { name: 'zero maxEntries', offset: () => 0, max: 0, error: /positive integer/ },
+  ];
+  it.each(badArguments)('rejects $name', async ({ offset, max, error }) => {
+    const { spec, workFile } = await setUp(SOURCE);
+    const { bytes } = await prepareWorkFile(spec, workFile);
+    await expect(readWorkBatch(workFile, offset(bytes), max)).rejects.toThrow(error);
+  });
+
+  it('rejects a truncated or corrupt work file without quoting its content', async () => {
+    const workFile = path.join(dir, `corrupt-${caseCount++}.jsonl`);
+    await writeFile(workFile, '{"line":2,"member":{"memberId":"m1","mobileNumber":null,"email":null,"unsubscribeEmail":null,"unsubscribeTexting":null}}\n{"line":3,"memb');
+    await expect(readWorkBatch(workFile, 0, 5)).rejects.toThrow(/truncated/);
+    expect((await readWorkBatch(workFile, 0, 1)).entries).toHaveLength(1);
+
+    await writeFile(workFile, '{"line":2,"email":"secret@example.com"}\n');
+    const error = await readWorkBatch(workFile, 0, 5).catch((e: unknown) => e as Error);
+    expect(error.message).toMatch(/corrupt: the line at byte 0/);
+    expect(error.message).not.toContain('secret');
+  });
+});
