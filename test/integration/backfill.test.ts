@@ -155,9 +155,11 @@ describe('backfillWebhooks on a real Temporal dev server', () => {
       expect(result).toMatchObject({ processed: c.rows, upserts: c.upserts, deletes: c.deletes, unchanged: c.unchanged, failed: c.failed, skipped: c.skipped });
       expect(stack.receiver.accepted()).toHaveLength(c.upserts + c.deletes);
       // Every run of the chain stayed under the threshold plus one batch's worth of events.
-      const runs: number[] = [];
-      for await (const wf of stack.client.workflow.list({ query: `WorkflowId = 'backfill-can'` })) runs.push(wf.historyLength);
-      expect(runs.length).toBe(result.runs);
+      const runs = await waitFor('every run of the chain listed', async () => {
+        const lengths: number[] = [];
+        for await (const wf of stack.client.workflow.list({ query: `WorkflowId = 'backfill-can'` })) lengths.push(wf.historyLength);
+        return lengths.length === result.runs ? lengths : undefined;
+      });
       for (const length of runs) expect(length).toBeLessThan(400);
     });
   });

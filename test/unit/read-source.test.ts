@@ -118,6 +118,11 @@ describe('readSource: CSV', () => {
       expected: ['user 1', 'a/b', 'x@example.com', 'q?x=1&y=2', 'h#1', '회원-001', 'ü ñ 😀'].map((id, i) => ({ line: i + 2, member: member(id) })),
     },
     {
+      name: 'a real U+FFFD character is valid UTF-8 and kept (only undecodable bytes skip a row)',
+      content: `${HEADER}\nm\uFFFD1,,caf\uFFFD@example.com,,\n`,
+      expected: [{ line: 2, member: member('m\uFFFD1', { email: 'caf\uFFFD@example.com' }) }],
+    },
+    {
       name: 'rows with too few or too many fields are skipped (shifted columns)',
       content: `${HEADER}\nm1,,,\nm2,,,,,\nm3,,,,\n`,
       expected: [

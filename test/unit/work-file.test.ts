@@ -197,7 +197,10 @@ describe('readWorkBatch', () => {
     expect((await readWorkBatch(workFile, 0, 1)).entries).toHaveLength(1);
 
     await writeFile(workFile, '{"line":2,"email":"secret@example.com"}\n');
-    const error = await readWorkBatch(workFile, 0, 5).catch((e: unknown) => e as Error);
+    const error = await readWorkBatch(workFile, 0, 5).then(
+      () => new Error('expected a rejection'),
+      (e: unknown) => e as Error,
+    );
     expect(error.message).toMatch(/corrupt: the line at byte 0/);
     expect(error.message).not.toContain('secret');
   });

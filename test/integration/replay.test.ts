@@ -1,0 +1,26 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { Worker } from '@temporalio/worker';
+import { temporal } from '@temporalio/proto';
+
+// Histories recorded by earlier versions of the workflow (test/support/save-history.ts). If a change
+// to workflows/ would break runs already in flight (non-determinism), replaying them fails here.
+const dir = path.resolve(__dirname, '../histories');
+const files = readdirSync(dir).filter((f) => f.endsWith('.json'));
+
+describe('replay of saved histories', () => {
+  it('has histories to replay, including a pause, a resume and a continue-as-new', () => {
+    expect(files.length).toBeGreaterThan(0);
+    const all = files.map((f) => readFileSync(path.join(dir, f), 'utf8')).join('\n');
+    expect(all).toContain('EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW');
+    expect(all).toContain('EVENT_TYPE_ACTIVITY_TASK_CANCEL_REQUESTED');
+  });
+
+  it.each(files)('%s replays with the current workflow code', async (file) => {
+    const history = temporal.api.history.v1.History.fromObject(JSON.parse(readFileSync(path.join(dir, file), 'utf8')));
+    await expect(
+      Worker.runReplayHistory({ workflowsPath: path.resolve(__dirname, '../../workflows/index.ts') }, history, file),
+    ).resolves.toBeUndefined();
+  });
+});

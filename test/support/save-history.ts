@@ -1,0 +1,48 @@
+// Records the histories the replay test checks new workflow code against. Run it when the workflow's
+// behaviour changes on purpose (and keep the old files: running workflows still have those histories):
+//   npx tsx test/support/save-history.ts test/histories/<name>
+import { writeFile } from 'node:fs/promises';
+import { pauseSignal, progressQuery, resumeSignal, WORKFLOW_TYPE } from '../../workflows/definitions';
+import { EXAMPLE_CSV, loadExamples } from './examples';
+import { startStack, startTestServer, waitFor } from './stack';
+
+async function main(prefix: string): Promise<void> {
+  const server = await startTestServer();
+  const examples = await loadExamples();
+  const stack = await startStack({ server, users: examples.users, channelFaults: examples.faults.channel, receiverBehaviours: examples.faults.receiver, env: { CHANNEL_RATE_LIMIT: '100' } });
+  try {
+    const workflowId = 'history-sample';
+    const handle = await stack.client.workflow.start(WORKFLOW_TYPE, {
+      taskQueue: stack.config.BACKFILL_TASK_QUEUE,
+      workflowId,
+      args: [{ source: { type: 'csv', path: EXAMPLE_CSV }, batchSize: 5, maxHistoryEvents: 200 }],
+    });
+    await waitFor('progress', async () => ((await handle.query(progressQuery)).processed >= 30 ? true : undefined));
+    await handle.signal(pauseSignal, 'sample pause');
+    await new Promise((r) => setTimeout(r, 1_500));
+    await handle.signal(resumeSignal);
+    const result = (await handle.result()) as { runs: number };
+    // Visibility is eventually consistent: wait until it lists every run of the chain.
+    const runs = await waitFor('every run listed', async () => {
+      const listed: string[] = [];
+      for await (const run of stack.client.workflow.list({ query: `WorkflowId = '${workflowId}'` })) listed.push(run.runId);
+      return listed.length === result.runs ? listed.reverse() : undefined;
+    });
+    let n = 0;
+    for (const runId of runs) {
+      const run = { runId };
+      const history = await stack.client.workflow.getHandle(workflowId, run.runId).fetchHistory();
+      const file = `${prefix}-run${++n}.json`;
+      await writeFile(file, JSON.stringify(history));
+      console.log(`saved ${file} (${history.events?.length} events)`);
+    }
+  } finally {
+    await stack.close();
+    await server.stop();
+  }
+}
+
+main(process.argv[2] ?? 'test/histories/backfill-v1').catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
