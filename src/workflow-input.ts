@@ -18,6 +18,7 @@ export const backfillInputSchema = z
     rateLimit: z.number().positive().optional(),
     maxHistoryEvents: z.number().int().min(200).max(9000).default(5000),
     replayMaxAttempts: z.number().int().min(1).max(1000).default(10),
+    batchHeartbeatSeconds: z.number().int().min(2).max(600).default(20),
     auditPath: z.string().min(1).optional(),
   })
   .strict();

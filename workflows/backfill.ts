@@ -35,12 +35,13 @@ const { prepareBackfill } = proxyActivities<BackfillActivities>({
 // A batch is retried until it completes: per-member failures are outcomes, not activity failures, so
 // an activity failure here means the worker died or the disk failed, and retrying is the right answer.
 // The heartbeat timeout bounds how long a crashed worker's batch waits before another worker takes it.
-const { processBatch } = proxyActivities<BackfillActivities>({
-  startToCloseTimeout: '2 hours',
-  heartbeatTimeout: '20 seconds',
-  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-  retry: { initialInterval: '1 second', maximumInterval: '30 seconds', nonRetryableErrorTypes: ['InvalidInput'] },
-});
+const batchActivities = (heartbeatSeconds: number) =>
+  proxyActivities<BackfillActivities>({
+    startToCloseTimeout: '2 hours',
+    heartbeatTimeout: `${heartbeatSeconds} seconds`,
+    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+    retry: { initialInterval: '1 second', maximumInterval: '30 seconds', nonRetryableErrorTypes: ['InvalidInput'] },
+  });
 
 // One member's replay that the batch could not deliver quickly. It retries on its own schedule (the
 // activity honours Retry-After and records "failed" itself on its last attempt), so it never holds
@@ -155,6 +156,7 @@ export async function backfillWebhooks(input: BackfillInput): Promise<BackfillRe
   }
   const s: CarriedState = state;
   const { options, paths } = s.prepared;
+  const { processBatch } = batchActivities(options.batchHeartbeatSeconds ?? 20);
 
   const onBatchResult = (result: BatchResult) => {
     for (const d of result.deferred) {

@@ -29,6 +29,8 @@ export interface BackfillInput {
   maxHistoryEvents?: number;
   /** Attempts of a replay that the batch handed to its own per-member activity. */
   replayMaxAttempts?: number;
+  /** How long a batch may go without a heartbeat before Temporal gives it to another worker. */
+  batchHeartbeatSeconds?: number;
   /** Where the audit log goes; by default under the worker's BACKFILL_DATA_DIR. */
   auditPath?: string;
   /** Written by the workflow itself when it continues as new; never set it by hand. */
@@ -45,6 +47,7 @@ export interface BackfillOptions {
   rateLimit: number | null;
   maxHistoryEvents: number;
   replayMaxAttempts: number;
+  batchHeartbeatSeconds: number;
 }
 
 /** Files of one backfill on the workers' storage. Paths only: contents never enter history. */
