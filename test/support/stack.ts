@@ -1,8 +1,9 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { Client, Connection } from '@temporalio/client';
+import { Client, Connection, type DataConverter } from '@temporalio/client';
 import { bundleWorkflowCode, DefaultLogger, Runtime, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { codecFromEnvValues } from '../../src/codec/aes-gcm-codec';
 import { loadConfig, type Config } from '../../src/config';
 import type { AuditEntry } from '../../src/audit/audit-entry';
 import { startChannelSimulator, type ChannelFault, type ChannelSimulator } from '../../src/simulator/channel-simulator';
@@ -35,12 +36,12 @@ export async function startTestServer(o: { dbFile?: string; headless?: boolean }
   return startDevServer({ cli: cli.path, headless: o.headless ?? true, dbFile: o.dbFile });
 }
 
-export async function connectClient(address: string): Promise<{ client: Client; connection: Connection }> {
+export async function connectClient(address: string, dataConverter?: DataConverter): Promise<{ client: Client; connection: Connection }> {
   const deadline = Date.now() + 30_000;
   for (;;) {
     try {
       const connection = await Connection.connect({ address });
-      const client = new Client({ connection });
+      const client = new Client({ connection, ...(dataConverter ? { dataConverter } : {}) });
       await client.workflowService.describeNamespace({ namespace: 'default' });
       return { client, connection };
     } catch (err) {
@@ -56,6 +57,8 @@ export interface StackOptions {
   channelFaults?: Record<string, ChannelFault>;
   receiverBehaviours?: Record<string, ReceiverBehaviour>;
   simulatorRateLimit?: number;
+  /** false: the simulator's 429s carry only x-ratelimit-* headers, no Retry-After. */
+  simulatorRetryAfter?: boolean;
   env?: Record<string, string>;
   taskQueue?: string;
   /** false: start the worker yourself (e.g. as a child process). */
@@ -80,6 +83,7 @@ export async function startStack(o: StackOptions): Promise<Stack> {
     accessSecret: ACCESS_SECRET,
     faults: o.channelFaults,
     ...(o.simulatorRateLimit ? { rateLimit: { perSecond: o.simulatorRateLimit } } : {}),
+    ...(o.simulatorRetryAfter === false ? { retryAfter: false } : {}),
   });
   const receiver = await startWebhookReceiver({ behaviours: o.receiverBehaviours });
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'backfill-test-'));
@@ -95,7 +99,9 @@ export async function startStack(o: StackOptions): Promise<Stack> {
     ...o.env,
   };
   const config = loadConfig(env);
-  const { client, connection } = await connectClient(o.server.address);
+  // With BACKFILL_CODEC_KEY in the env, the client encrypts and decrypts payloads as the worker does.
+  const codec = codecFromEnvValues(config);
+  const { client, connection } = await connectClient(o.server.address, codec ? { payloadCodecs: [codec] } : undefined);
   let worker: BackfillWorker | undefined;
   if (o.worker !== false) {
     worker = await createBackfillWorker(config, { workflowBundle: await workflowBundle() });

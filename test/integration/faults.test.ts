@@ -1,0 +1,192 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { DevServer } from '../../src/temporal-cli';
+import { progressQuery, resumeSignal, WORKFLOW_TYPE, type BackfillInput, type BackfillResult, type Progress } from '../../workflows/definitions';
+import { EXAMPLE_CSV, loadExamples, type Examples } from '../support/examples';
+import { ACCESS_KEY, ACCESS_SECRET, readAudit, startStack, startTestServer, waitFor, type Stack, type StackOptions } from '../support/stack';
+
+// API and receiver faults (issue 3, items 3 and 4). Every run must end with the example data's known
+// answer: faults the job is built to absorb may slow it down but never change an outcome.
+
+let server: DevServer;
+let examples: Examples;
+
+beforeAll(async () => {
+  [server, examples] = await Promise.all([startTestServer(), loadExamples()]);
+});
+afterAll(async () => {
+  await server?.stop();
+});
+
+async function withStack(opts: Partial<StackOptions>, body: (stack: Stack) => Promise<void>): Promise<void> {
+  const stack = await startStack({
+    server,
+    users: examples.users,
+    channelFaults: examples.faults.channel,
+    receiverBehaviours: examples.faults.receiver,
+    ...opts,
+  });
+  try {
+    await body(stack);
+  } finally {
+    await stack.close();
+  }
+}
+
+function start(stack: Stack, workflowId: string, input: Partial<BackfillInput> = {}) {
+  return stack.client.workflow.start(WORKFLOW_TYPE, {
+    taskQueue: stack.config.BACKFILL_TASK_QUEUE,
+    workflowId,
+    args: [{ source: { type: 'csv', path: EXAMPLE_CSV }, batchSize: 20, ...input }],
+  });
+}
+
+async function expectKnownAnswer(stack: Stack, result: BackfillResult, exactlyOnce = true): Promise<void> {
+  const c = examples.expected.counts;
+  expect(result).toMatchObject({ processed: c.rows, upserts: c.upserts, deletes: c.deletes, unchanged: c.unchanged, failed: c.failed, skipped: c.skipped });
+  const audit = await readAudit(result.auditPath);
+  expect(audit).toHaveLength(c.rows);
+  const byLine = new Map(audit.map((e) => [e.line, e.outcome]));
+  for (const o of examples.expected.outcomes) expect(byLine.get(o.line), `line ${o.line} (${o.memberId})`).toBe(o.outcome);
+  // Each due delivery accepted: once, or more often only where an answer was lost on the way back
+  // (then with the same webhook-id, so a deduplicating receiver sees it once).
+  const accepted = stack.receiver.accepted();
+  const ids = new Set(accepted.map((d) => d.webhookId));
+  expect(ids.size).toBe(c.upserts + c.deletes);
+  expect(new Set(accepted.map((d) => d.memberId)).size).toBe(ids.size);
+  if (exactlyOnce) expect(accepted).toHaveLength(ids.size);
+}
+
+describe('Channel Talk API faults', () => {
+  it('429 storms with Retry-After: waits them out, no outcome changes', async () => {
+    // The simulator allows 40 requests/s while the worker has no budget configured: it overruns.
+    await withStack({ simulatorRateLimit: 40 }, async (stack) => {
+      const result = (await (await start(stack, 'faults-429-retry-after')).result()) as BackfillResult;
+      expect(stack.simulator.stats().rateLimited).toBeGreaterThan(0);
+      await expectKnownAnswer(stack, result);
+    });
+  });
+
+  it('429 storms without Retry-After: waits for x-ratelimit-reset instead', async () => {
+    await withStack({ simulatorRateLimit: 40, simulatorRetryAfter: false }, async (stack) => {
+      const result = (await (await start(stack, 'faults-429-reset')).result()) as BackfillResult;
+      expect(stack.simulator.stats().rateLimited).toBeGreaterThan(0);
+      await expectKnownAnswer(stack, result);
+    });
+  });
+
+  it('CHANNEL_RATE_LIMIT equal to the API limit: zero 429s', async () => {
+    await withStack({ simulatorRateLimit: 60, env: { CHANNEL_RATE_LIMIT: '60' } }, async (stack) => {
+      const result = (await (await start(stack, 'faults-within-budget')).result()) as BackfillResult;
+      expect(stack.simulator.stats().rateLimited).toBe(0);
+      await expectKnownAnswer(stack, result);
+    });
+  });
+
+  it('5xx bursts, resets and malformed bodies on every member: retried per member, same answer', async () => {
+    // On top of the example faults, every other member fails twice in a different way first.
+    const extra: NonNullable<StackOptions['channelFaults']> = {};
+    examples.expected.outcomes.forEach((o, i) => {
+      if (examples.faults.channel[o.memberId] || i % 2 === 1) return;
+      extra[o.memberId] = [{ status5xx: 2 }, { reset: 2 }, { malformed: 2 }, { reset: 1, status5xx: 1 }][i % 4]!;
+    });
+    await withStack({ channelFaults: { ...examples.faults.channel, ...extra } }, async (stack) => {
+      const result = (await (await start(stack, 'faults-5xx-bursts')).result()) as BackfillResult;
+      expect(stack.simulator.stats().faults).toBeGreaterThan(Object.keys(extra).length);
+      await expectKnownAnswer(stack, result);
+    });
+  });
+
+  it('answers slower than the timeout: those members fail with a timeout reason, the rest is unaffected', async () => {
+    const slow = examples.expected.outcomes.filter((o) => o.outcome === 'unchanged').slice(0, 3).map((o) => o.memberId);
+    const faults = { ...examples.faults.channel, ...Object.fromEntries(slow.map((m) => [m, { delayMs: 1_500 }])) };
+    await withStack({ channelFaults: faults, env: { CHANNEL_TIMEOUT_MS: '300' } }, async (stack) => {
+      const result = (await (await start(stack, 'faults-slow')).result()) as BackfillResult;
+      const c = examples.expected.counts;
+      expect(result).toMatchObject({ processed: c.rows, failed: c.failed + slow.length, unchanged: c.unchanged - slow.length });
+      const audit = await readAudit(result.auditPath);
+      for (const member of slow) {
+        const entry = audit.find((e) => e.memberId === member);
+        expect(entry?.outcome).toBe('failed');
+        expect(entry?.reason).toMatch(/timeout/i);
+      }
+    });
+  });
+
+  it('credentials revoked mid-run: the run pauses itself, marks nobody failed, and finishes after resume', async () => {
+    await withStack({ env: { CHANNEL_RATE_LIMIT: '80' } }, async (stack) => {
+      const handle = await start(stack, 'faults-401', { batchSize: 10 });
+      await waitFor('some progress', async () => ((await handle.query(progressQuery)).processed >= 30 ? true : undefined));
+      stack.simulator.setCredentials('revoked-key', 'revoked-secret');
+      const paused = await waitFor('the run to pause itself', async () => {
+        const p: Progress = await handle.query(progressQuery);
+        return p.paused ? p : undefined;
+      });
+      expect(paused.pauseReason).toMatch(/credentials/i);
+      // Nothing is counted failed for the credentials; lookups stop.
+      await new Promise((r) => setTimeout(r, 1_500));
+      const requests = stack.simulator.stats().requests;
+      const held: Progress = await handle.query(progressQuery);
+      await new Promise((r) => setTimeout(r, 1_500));
+      expect(stack.simulator.stats().requests).toBe(requests);
+      expect((await handle.query(progressQuery)).processed).toBe(held.processed);
+      const description = await handle.describe();
+      expect(description.status.name).toBe('RUNNING');
+
+      stack.simulator.setCredentials(ACCESS_KEY, ACCESS_SECRET);
+      await handle.signal(resumeSignal);
+      const result = (await handle.result()) as BackfillResult;
+      await expectKnownAnswer(stack, result);
+      const audit = await readAudit(result.auditPath);
+      expect(audit.some((e) => /401|403|credential/i.test(e.reason ?? ''))).toBe(false);
+    });
+  });
+});
+
+describe('webhook receiver faults', () => {
+  it('503 for a while: replays wait in their own activities and are delivered once it recovers', async () => {
+    await withStack({}, async (stack) => {
+      stack.receiver.setDefaultBehaviour({ status: 503 });
+      const handle = await start(stack, 'receiver-503', { batchSize: 50 });
+      const waiting = await waitFor('replays deferred', async () => {
+        const p: Progress = await handle.query(progressQuery);
+        return p.pendingReplays >= 10 ? p : undefined;
+      });
+      expect(waiting.pendingReplays).toBeGreaterThanOrEqual(10);
+      stack.receiver.setDefaultBehaviour(undefined);
+      const result = (await handle.result()) as BackfillResult;
+      await expectKnownAnswer(stack, result);
+      const audit = await readAudit(result.auditPath);
+      expect(audit.filter((e) => e.deferred === true).length).toBeGreaterThanOrEqual(10);
+    });
+  });
+
+  it('slow answers beyond the webhook timeout: retried with the same webhook-id and delivered', async () => {
+    const due = examples.expected.outcomes.filter((o) => o.outcome === 'upsert' && !examples.faults.receiver[o.memberId]).slice(0, 4);
+    const behaviours = { ...examples.faults.receiver, ...Object.fromEntries(due.map((o) => [o.memberId, { status: 200, delayMs: 1_500, times: 1 }])) };
+    await withStack({ receiverBehaviours: behaviours, env: { WEBHOOK_TIMEOUT_MS: '400' } }, async (stack) => {
+      const result = (await (await start(stack, 'receiver-slow')).result()) as BackfillResult;
+      // The slow receiver did accept the timed-out attempt: those members arrive twice, same id.
+      await expectKnownAnswer(stack, result, false);
+      for (const o of due) {
+        const attempts = stack.receiver.deliveries().filter((d) => d.memberId === o.memberId);
+        expect(attempts.length).toBeGreaterThanOrEqual(2);
+        expect(new Set(attempts.map((d) => d.webhookId)).size).toBe(1);
+      }
+    });
+  });
+
+  it('receiver down entirely for a minute, then back: every due replay is delivered', { timeout: 180_000 }, async () => {
+    await withStack({}, async (stack) => {
+      await stack.receiver.stop();
+      const handle = await start(stack, 'receiver-down', { batchSize: 50 });
+      await waitFor('all batches done with replays waiting', async () => {
+        const p: Progress = await handle.query(progressQuery);
+        return p.batchesDone === p.batchesTotal && p.batchesTotal > 0 && p.pendingReplays > 0 ? p : undefined;
+      }, 60_000);
+      await new Promise((r) => setTimeout(r, 60_000 - 5_000));
+      await stack.receiver.start();
+      const result = (await handle.result()) as BackfillResult;
+      await expectKnownAnswer(stack, result);
+    });
+  });
+});
