@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { Context } from '@temporalio/activity';
 import type { AuditEntry } from '../src/audit/audit-entry';
 import type { AuditStore } from '../src/audit/audit-store';
@@ -50,6 +51,8 @@ export async function processBatch(deps: BatchDeps, input: BatchInput): Promise<
   const todo = entries.filter((e) => !recorded.has(e.line) && !pendingLines.has(e.line));
 
   const stop = new AbortController();
+  // Every member in flight listens on this one signal; that is by design, not a leak.
+  setMaxListeners(0, stop.signal);
   let stopReason: BatchResult['stopReason'];
   const onCancel = () => {
     stopReason ??= 'cancelled';

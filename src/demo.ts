@@ -1,9 +1,10 @@
 // `npm run demo`: the whole repair on this machine, against a Channel Talk simulator and a webhook
 // receiver seeded from examples/, on a real Temporal dev server with its Web UI.
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { loadConfig } from './config';
 import { loadChannelUsers, startChannelSimulator, type ChannelFault } from './simulator/channel-simulator';
 import { startWebhookReceiver, type ReceiverBehaviour } from './simulator/webhook-receiver';
@@ -37,6 +38,8 @@ async function isListening(port: number): Promise<boolean> {
 }
 
 async function main(): Promise<number> {
+  // The demo narrates; the SDK's own chatter would drown it. Warnings and errors still show.
+  Runtime.install({ logger: new DefaultLogger('WARN') });
   const cleanups: (() => Promise<unknown>)[] = [];
   const shutdown = async () => {
     for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
@@ -57,7 +60,9 @@ async function main(): Promise<number> {
       if (cli) {
         console.log(`Temporal CLI: ${cli.path} (${cli.how})`);
         const ui = (await isListening(8233)) ? undefined : 8233;
-        const server = await startDevServer({ cli: cli.path, port: 7233, uiPort: ui, logFile: path.resolve('backfill-data', 'temporal-dev-server.log') });
+        const logFile = path.resolve('backfill-data', 'temporal-dev-server.log');
+        await mkdir(path.dirname(logFile), { recursive: true });
+        const server = await startDevServer({ cli: cli.path, port: 7233, uiPort: ui, logFile });
         cleanups.push(() => server.stop());
         address = server.address;
         uiUrl = server.uiUrl;
