@@ -3,6 +3,7 @@ import type { AuditStore } from '../src/audit/audit-store';
 import type { PendingStore } from '../src/audit/pending-store';
 import type { ChannelClient } from '../src/channel/client';
 import type { WebhookSender } from '../src/webhook/sender';
+import type { ReplayTargetSpec } from '../workflows/definitions';
 import { prepareBackfill, type PrepareInput } from './prepare';
 import { processBatch, type BatchInput } from './process-batch';
 import { replayDeferred, type ReplayDeferredInput } from './replay-deferred';
@@ -11,17 +12,20 @@ export interface ActivityDeps {
   config: Config;
   /** The Channel Talk API (real, or the simulator in tests and the demo). */
   channel: ChannelClient;
-  /** The customer's webhook endpoint; undefined on a worker that can only serve dry runs. */
+  /** The customer's webhook endpoint (WEBHOOK_URL); undefined on a worker without one. */
   target: WebhookSender | undefined;
+  /** Replays to every webhook registered on the channel (target type "channel-webhooks"). */
+  channelWebhooks?: WebhookSender;
   audit: AuditStore;
   pending: PendingStore;
   now?: () => Date;
 }
 
 /** Activities get their dependencies here, so tests pass real or local ones without module mocking. */
-export function createActivities({ config, channel, target, audit, pending, now = () => new Date() }: ActivityDeps) {
+export function createActivities({ config, channel, target, channelWebhooks, audit, pending, now = () => new Date() }: ActivityDeps) {
+  const targetFor = (spec: ReplayTargetSpec | undefined) => (spec?.type === 'channel-webhooks' ? channelWebhooks : target);
   return {
-    prepareBackfill: (input: PrepareInput) => prepareBackfill(config, target !== undefined, input),
+    prepareBackfill: (input: PrepareInput) => prepareBackfill(config, (spec) => targetFor(spec) !== undefined, input),
     processBatch: (input: BatchInput) =>
       processBatch(
         {
@@ -31,7 +35,7 @@ export function createActivities({ config, channel, target, audit, pending, now 
           workerRateLimit: config.CHANNEL_RATE_LIMIT,
           repair: {
             channel,
-            target,
+            target: targetFor(input.options.target),
             decideOptions: { defaultRegion: config.PHONE_DEFAULT_REGION, unifiedType: config.UNIFIED_USER_TYPE },
             entityType: config.WEBHOOK_ENTITY_TYPE,
             now,
@@ -39,7 +43,7 @@ export function createActivities({ config, channel, target, audit, pending, now 
         },
         input,
       ),
-    replayDeferred: (input: ReplayDeferredInput) => replayDeferred({ audit, pending, target, now }, input),
+    replayDeferred: (input: ReplayDeferredInput) => replayDeferred({ audit, pending, target: targetFor(input.target), now }, input),
   };
 }
 

@@ -5,7 +5,7 @@ import { buildBatchIndex } from '../src/source/batch-index';
 import { SourceConfigError } from '../src/source/errors';
 import { prepareWorkFile } from '../src/source/work-file';
 import { InvalidInputError, parseBackfillInput } from '../src/workflow-input';
-import type { BackfillPaths, PreparedBackfill } from '../workflows/definitions';
+import type { BackfillPaths, PreparedBackfill, ReplayTargetSpec } from '../workflows/definitions';
 
 export interface PrepareInput {
   input: unknown;
@@ -15,7 +15,11 @@ export interface PrepareInput {
 }
 
 /** Everything that can stop a run does so here, before the first lookup or replay. */
-export async function prepareBackfill(config: Config, hasTarget: boolean, { input, workflowId, firstRunId }: PrepareInput): Promise<PreparedBackfill> {
+export async function prepareBackfill(
+  config: Config,
+  hasTarget: (spec: ReplayTargetSpec) => boolean,
+  { input, workflowId, firstRunId }: PrepareInput,
+): Promise<PreparedBackfill> {
   let parsed: ReturnType<typeof parseBackfillInput>;
   try {
     parsed = parseBackfillInput(input, workflowId);
@@ -24,9 +28,11 @@ export async function prepareBackfill(config: Config, hasTarget: boolean, { inpu
     throw err;
   }
   const { options } = parsed;
-  if (!options.dryRun && !hasTarget) {
+  if (!options.dryRun && !hasTarget(options.target)) {
     throw ApplicationFailure.nonRetryable(
-      'WEBHOOK_URL is not set on the worker: set it, or start the backfill with "dryRun": true',
+      options.target.type === 'url'
+        ? 'WEBHOOK_URL is not set on the worker: set it, or start the backfill with "dryRun": true'
+        : 'this worker cannot replay to the channel\'s registered webhooks',
       'InvalidConfig',
     );
   }

@@ -23,7 +23,7 @@ export interface RepairContext {
 }
 
 /** What became of one member: recorded now, or handed over to its own replay activity. */
-export type RepairResult = { kind: 'recorded'; entry: AuditEntry } | { kind: 'deferred'; replay: PendingReplay; base: AuditEntry };
+export type RepairResult = { kind: 'recorded'; entry: AuditEntry } | { kind: 'deferred'; replay: PendingReplay };
 
 /**
  * Fetch, decide and replay for one member. Throws BadCredentialsError (the run must pause, the
@@ -41,6 +41,12 @@ export async function repairMember(line: number, member: StoredMember, ctx: Repa
   };
   const fetched = await ctx.channel.getUserByMemberId(member.memberId, { limiter: ctx.limiter, signal: ctx.signal });
   base.attempts = fetched.attempts;
+  if (fetched.kind === 'found') {
+    const { updatedAt, unsubscribeEmailUpdatedAt, unsubscribeTextingUpdatedAt } = fetched.user;
+    if (typeof updatedAt === 'number') base.updatedAt = updatedAt;
+    if (typeof unsubscribeEmailUpdatedAt === 'number') base.unsubscribeEmailUpdatedAt = unsubscribeEmailUpdatedAt;
+    if (typeof unsubscribeTextingUpdatedAt === 'number') base.unsubscribeTextingUpdatedAt = unsubscribeTextingUpdatedAt;
+  }
   const decision = decide(member, fetched, ctx.decideOptions);
 
   let event: WebhookEvent;
@@ -77,7 +83,6 @@ export async function repairMember(line: number, member: StoredMember, ctx: Repa
   }
   return {
     kind: 'deferred',
-    base,
-    replay: { line, memberId: member.memberId, event, webhookId: base.webhookId, payload, fields: base.fields, reason: base.reason },
+    replay: { line, memberId: member.memberId, event, webhookId: base.webhookId, payload, base },
   };
 }

@@ -1,9 +1,8 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { AuditStore } from '../src/audit/audit-store';
 import type { PendingStore } from '../src/audit/pending-store';
-import type { ComparedField } from '../src/types';
 import type { WebhookSender } from '../src/webhook/sender';
-import type { BackfillPaths, DeferredResult } from '../workflows/definitions';
+import type { BackfillPaths, DeferredResult, ReplayTargetSpec } from '../workflows/definitions';
 
 export interface ReplayDeferredInput {
   backfill: string;
@@ -12,6 +11,7 @@ export interface ReplayDeferredInput {
   paths: BackfillPaths;
   /** On this attempt the activity stops retrying and records the member as failed. */
   maxAttempts: number;
+  target?: ReplayTargetSpec;
 }
 
 export interface ReplayDeps {
@@ -39,20 +39,7 @@ export async function replayDeferred(deps: ReplayDeps, input: ReplayDeferredInpu
 
   const attempt = Context.current().info.attempt;
   const result = await deps.target.send({ webhookId: replay.webhookId, payload: replay.payload, signal: Context.current().cancellationSignal });
-  const base = {
-    ts: deps.now().toISOString(),
-    backfill: input.backfill,
-    runLabel: input.runLabel,
-    line,
-    memberId: replay.memberId,
-    event: replay.event,
-    webhookId: replay.webhookId,
-    deferred: true,
-    dryRun: false,
-    ...(replay.fields ? { fields: replay.fields as ComparedField[] } : {}),
-    ...(replay.reason ? { reason: replay.reason } : {}),
-  };
-
+  const base = { ...replay.base, ts: deps.now().toISOString(), deferred: true, dryRun: false };
   let outcome: DeferredResult['outcome'];
   if (result.kind === 'delivered') {
     outcome = replay.event;

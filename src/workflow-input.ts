@@ -20,6 +20,12 @@ export const backfillInputSchema = z
     replayMaxAttempts: z.number().int().min(1).max(1000).default(10),
     batchHeartbeatSeconds: z.number().int().min(2).max(600).default(20),
     auditPath: z.string().min(1).optional(),
+    // Where replays go: the worker's WEBHOOK_URL, or every webhook registered on the channel.
+    target: z
+      .discriminatedUnion('type', [z.object({ type: z.literal('url') }).strict(), z.object({ type: z.literal('channel-webhooks') }).strict()], {
+        error: 'must be {"type":"url"} or {"type":"channel-webhooks"}',
+      })
+      .default({ type: 'url' }),
   })
   .strict();
 

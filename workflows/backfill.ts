@@ -202,7 +202,14 @@ export async function backfillWebhooks(input: BackfillInput): Promise<BackfillRe
     replaying.set(line, scope);
     scope
       .run(() =>
-        replayDeferred({ backfill: info.workflowId, line, paths, runLabel: options.runLabel, maxAttempts: options.replayMaxAttempts }),
+        replayDeferred({
+          backfill: info.workflowId,
+          line,
+          paths,
+          runLabel: options.runLabel,
+          maxAttempts: options.replayMaxAttempts,
+          target: options.target,
+        }),
       )
       .then(
         (result) => {

@@ -13,6 +13,7 @@ export const resumeSignal = defineSignal<[]>('resume');
 export const progressQuery = defineQuery<Progress>('progress');
 
 export type SourceType = 'csv' | 'jsonl';
+export type ReplayTargetSpec = { type: 'url' } | { type: 'channel-webhooks' };
 
 /** The one JSON argument of `backfillWebhooks`, as users write it. Validated by the first activity. */
 export interface BackfillInput {
@@ -33,6 +34,8 @@ export interface BackfillInput {
   batchHeartbeatSeconds?: number;
   /** Where the audit log goes; by default under the worker's BACKFILL_DATA_DIR. */
   auditPath?: string;
+  /** Where replays go: the workers' WEBHOOK_URL (default) or the channel's registered webhooks. */
+  target?: ReplayTargetSpec;
   /** Written by the workflow itself when it continues as new; never set it by hand. */
   carried?: CarriedState;
 }
@@ -48,6 +51,7 @@ export interface BackfillOptions {
   maxHistoryEvents: number;
   replayMaxAttempts: number;
   batchHeartbeatSeconds: number;
+  target: ReplayTargetSpec;
 }
 
 /** Files of one backfill on the workers' storage. Paths only: contents never enter history. */

@@ -20,6 +20,11 @@ export interface AuditEntry {
   status?: number; // last HTTP status of the replay, if any
   attempts?: number; // API lookups made
   deferred?: boolean; // delivered by a per-member replay activity after the batch gave up waiting
+  // Channel Talk's change times (epoch ms), so a report can tell what the outage caused from what was
+  // already out of sync. Times, not values: no personal data.
+  updatedAt?: number;
+  unsubscribeEmailUpdatedAt?: number;
+  unsubscribeTextingUpdatedAt?: number;
   dryRun: boolean;
 }
 

@@ -1,6 +1,7 @@
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { WebhookEvent } from '../types';
+import type { AuditEntry } from './audit-entry';
 import type { ReplayPayload } from '../webhook/payload';
 
 /**
@@ -14,8 +15,8 @@ export interface PendingReplay {
   event: WebhookEvent;
   webhookId: string;
   payload: ReplayPayload;
-  fields?: string[];
-  reason?: string;
+  /** The audit entry as the batch would have written it; the replay activity completes it. */
+  base: AuditEntry;
 }
 
 export interface PendingStore {
