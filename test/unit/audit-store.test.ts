@@ -1,0 +1,99 @@
+import { appendFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { AuditEntry } from '../../src/audit/audit-entry';
+import { createFileAuditStore } from '../../src/audit/audit-store';
+import type { OutcomeKind } from '../../src/types';
+
+let dir: string;
+let file: string;
+beforeEach(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), 'audit-'));
+  file = path.join(dir, 'nested', 'audit.jsonl');
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+const entry = (line: number, outcome: OutcomeKind, extra: Partial<AuditEntry> = {}): AuditEntry => ({
+  ts: '2026-01-01T00:00:00.000Z',
+  backfill: 'b',
+  runLabel: 'b',
+  line,
+  memberId: `m-${line}`,
+  outcome,
+  dryRun: false,
+  ...extra,
+});
+
+async function lines(): Promise<AuditEntry[]> {
+  return (await readFile(file, 'utf8'))
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as AuditEntry);
+}
+
+describe('file audit store', () => {
+  it('records each line once: later appends of a recorded line are dropped (first wins)', async () => {
+    const store = createFileAuditStore();
+    await store.append(file, [entry(2, 'upsert'), entry(3, 'unchanged')]);
+    await store.append(file, [entry(2, 'failed'), entry(4, 'delete'), entry(4, 'failed')]);
+    const written = await lines();
+    expect(written.map((e) => [e.line, e.outcome])).toEqual([
+      [2, 'upsert'],
+      [3, 'unchanged'],
+      [4, 'delete'],
+    ]);
+    const found = await store.lookup(file, [2, 3, 4, 5]);
+    expect(Object.fromEntries(found)).toEqual({
+      2: { outcome: 'upsert', deferred: false },
+      3: { outcome: 'unchanged', deferred: false },
+      4: { outcome: 'delete', deferred: false },
+    });
+  });
+
+  it('sees what another process (another store instance) appended', async () => {
+    const a = createFileAuditStore();
+    const b = createFileAuditStore();
+    await a.append(file, [entry(10, 'upsert')]);
+    expect((await b.lookup(file, [10])).get(10)?.outcome).toBe('upsert');
+    await b.append(file, [entry(10, 'failed'), entry(11, 'skipped')]);
+    expect((await a.lookup(file, [11])).get(11)?.outcome).toBe('skipped');
+    expect((await lines()).length).toBe(2);
+  });
+
+  it('flags lines recorded by a deferred replay', async () => {
+    const store = createFileAuditStore();
+    await store.append(file, [entry(7, 'delete', { deferred: true })]);
+    expect((await store.lookup(file, [7])).get(7)).toEqual({ outcome: 'delete', deferred: true });
+  });
+
+  it('concurrent appends share writes and lose nothing', async () => {
+    const store = createFileAuditStore();
+    await Promise.all(Array.from({ length: 500 }, (_, i) => store.append(file, [entry(i + 2, i % 2 ? 'upsert' : 'unchanged')])));
+    const written = await lines();
+    expect(written).toHaveLength(500);
+    expect(new Set(written.map((e) => e.line)).size).toBe(500);
+  });
+
+  it('survives a torn last line from a crash mid-write: the torn record counts as not recorded', async () => {
+    const store = createFileAuditStore();
+    await store.append(file, [entry(2, 'upsert')]);
+    await appendFile(file, '{"line":3,"outcome":"unch');
+    const fresh = createFileAuditStore();
+    expect((await fresh.lookup(file, [2, 3])).has(3)).toBe(false);
+    await fresh.append(file, [entry(3, 'unchanged')]);
+    expect((await createFileAuditStore().lookup(file, [3])).get(3)?.outcome).toBe('unchanged');
+    const text = await readFile(file, 'utf8');
+    expect(text.split('\n').filter((l) => l.startsWith('{"ts"'))).toHaveLength(2);
+  });
+
+  it('ignores lines that are not audit entries and grows its index for large line numbers', async () => {
+    await writeFile(file.replace('nested/', ''), '');
+    const store = createFileAuditStore();
+    await store.append(file, [entry(1_000_000, 'skipped')]);
+    await appendFile(file, 'not json\n{"no":"line"}\n');
+    expect((await store.lookup(file, [1_000_000, 5])).get(1_000_000)?.outcome).toBe('skipped');
+  });
+});
