@@ -3,6 +3,7 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Config } from '../src/config';
 import { buildBatchIndex } from '../src/source/batch-index';
 import { SourceConfigError } from '../src/source/errors';
+import { selectByOutcome, selectEntries, selectFromPlan } from '../src/source/audit-selection';
 import { prepareWorkFile } from '../src/source/work-file';
 import { InvalidInputError, parseBackfillInput } from '../src/workflow-input';
 import type { BackfillPaths, PreparedBackfill, ReplayTargetSpec } from '../workflows/definitions';
@@ -47,7 +48,16 @@ export async function prepareBackfill(
 
   const heartbeat = setInterval(() => Context.current().heartbeat(), 5_000);
   try {
-    const summary = await prepareWorkFile({ ...options.source, path: path.resolve(options.source.path) }, paths.workFile);
+    const selection = options.fromPlan
+      ? await selectFromPlan(path.resolve(options.fromPlan.auditPath))
+      : options.only
+        ? await selectByOutcome(path.resolve(options.only.auditPath), options.only.outcomes)
+        : undefined;
+    const summary = await prepareWorkFile(
+      { ...options.source, path: path.resolve(options.source.path) },
+      paths.workFile,
+      selection ? selectEntries(selection) : undefined,
+    );
     const batches = await buildBatchIndex(paths.workFile, options.batchSize);
     return { options, paths, rows: summary.rows, batches };
   } catch (err) {

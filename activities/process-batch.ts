@@ -81,7 +81,7 @@ export async function processBatch(deps: BatchDeps, input: BatchInput): Promise<
         return;
       }
       try {
-        const result = await repairMember(entry.line, entry.member, ctx);
+        const result = await repairMember(entry.line, entry.member, ctx, entry.planned);
         if (result.kind === 'recorded') {
           await deps.audit.append(paths.auditPath, [result.entry]);
         } else {

@@ -3,7 +3,8 @@ import type { PendingReplay } from '../src/audit/pending-store';
 import type { ChannelClient } from '../src/channel/client';
 import type { RateLimiter } from '../src/channel/rate-limiter';
 import { decide, type DecideOptions } from '../src/decide';
-import type { StoredMember, WebhookEvent } from '../src/types';
+import { planDrift } from '../src/plan-drift';
+import type { PlannedDecision, StoredMember, WebhookEvent } from '../src/types';
 import { buildDeletePayload, buildUpsertPayload, type ReplayPayload } from '../src/webhook/payload';
 import type { WebhookSender } from '../src/webhook/sender';
 import { webhookId } from '../src/webhook/webhook-id';
@@ -29,7 +30,7 @@ export type RepairResult = { kind: 'recorded'; entry: AuditEntry } | { kind: 'de
  * Fetch, decide and replay for one member. Throws BadCredentialsError (the run must pause, the
  * member stays unrecorded) and lets an abort propagate (the member stays unrecorded and is redone).
  */
-export async function repairMember(line: number, member: StoredMember, ctx: RepairContext): Promise<RepairResult> {
+export async function repairMember(line: number, member: StoredMember, ctx: RepairContext, planned?: PlannedDecision): Promise<RepairResult> {
   const base: AuditEntry = {
     ts: ctx.now().toISOString(),
     backfill: ctx.backfill,
@@ -48,6 +49,11 @@ export async function repairMember(line: number, member: StoredMember, ctx: Repa
     if (typeof unsubscribeTextingUpdatedAt === 'number') base.unsubscribeTextingUpdatedAt = unsubscribeTextingUpdatedAt;
   }
   const decision = decide(member, fetched, ctx.decideOptions);
+  if (planned) {
+    const drift = planDrift(planned, decision);
+    // The plan was reviewed; anything else is reported, never replayed blindly.
+    if (drift) return { kind: 'recorded', entry: { ...base, outcome: 'skipped', reason: drift } };
+  }
 
   let event: WebhookEvent;
   let payload: ReplayPayload;

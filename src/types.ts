@@ -12,8 +12,15 @@ export interface StoredMember {
 
 /** One data row of the source, after parsing: either a member to check or a reason to skip it. */
 export type SourceEntry =
-  | { line: number; member: StoredMember }
+  | { line: number; member: StoredMember; planned?: PlannedDecision }
   | { line: number; memberId?: string; skip: string };
+
+/** What a dry run decided for a member; a run from that plan replays it only if it still holds. */
+export interface PlannedDecision {
+  action: 'upsert' | 'delete';
+  fields?: ComparedField[];
+  reason?: string;
+}
 
 /** The fields the outage left stale; the only ones compared. */
 export const COMPARED_FIELDS = ['mobileNumber', 'email', 'unsubscribeEmail', 'unsubscribeTexting'] as const;

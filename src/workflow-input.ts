@@ -26,8 +26,19 @@ export const backfillInputSchema = z
         error: 'must be {"type":"url"} or {"type":"channel-webhooks"}',
       })
       .default({ type: 'url' }),
+    // Part of an earlier run's members: those it recorded with these outcomes (e.g. ["failed"]).
+    only: z
+      .object({
+        auditPath: z.string().min(1, 'must not be empty'),
+        outcomes: z.array(z.enum(['upsert', 'delete', 'unchanged', 'failed', 'skipped'])).min(1, 'must name at least one outcome'),
+      })
+      .strict()
+      .optional(),
+    // The members a dry run planned to replay, each re-checked before it is replayed.
+    fromPlan: z.object({ auditPath: z.string().min(1, 'must not be empty') }).strict().optional(),
   })
-  .strict();
+  .strict()
+  .refine((input) => !(input.only && input.fromPlan), { message: 'give either "only" or "fromPlan", not both', path: ['fromPlan'] });
 
 export type ParsedBackfillInput = z.infer<typeof backfillInputSchema>;
 
@@ -42,6 +53,9 @@ export function parseBackfillInput(raw: unknown, workflowId: string): { options:
     const problems = result.error.issues.map((i) => `${i.path.length ? i.path.join('.') : 'input'}: ${i.message}`);
     throw new InvalidInputError(`invalid workflow input: ${problems.join('; ')}`);
   }
-  const { auditPath, runLabel, rateLimit, ...rest } = result.data;
-  return { options: { ...rest, runLabel: runLabel ?? workflowId, rateLimit: rateLimit ?? null }, auditPath };
+  const { auditPath, runLabel, rateLimit, only, fromPlan, ...rest } = result.data;
+  return {
+    options: { ...rest, runLabel: runLabel ?? workflowId, rateLimit: rateLimit ?? null, only: only ?? null, fromPlan: fromPlan ?? null },
+    auditPath,
+  };
 }

@@ -14,6 +14,10 @@ export const progressQuery = defineQuery<Progress>('progress');
 
 export type SourceType = 'csv' | 'jsonl';
 export type ReplayTargetSpec = { type: 'url' } | { type: 'channel-webhooks' };
+export interface OnlySpec {
+  auditPath: string;
+  outcomes: ('upsert' | 'delete' | 'unchanged' | 'failed' | 'skipped')[];
+}
 
 /** The one JSON argument of `backfillWebhooks`, as users write it. Validated by the first activity. */
 export interface BackfillInput {
@@ -36,6 +40,10 @@ export interface BackfillInput {
   auditPath?: string;
   /** Where replays go: the workers' WEBHOOK_URL (default) or the channel's registered webhooks. */
   target?: ReplayTargetSpec;
+  /** Only the members an earlier run recorded with these outcomes, e.g. retry the failed ones. */
+  only?: OnlySpec;
+  /** Only the members a dry run planned to replay (its audit log); each is re-checked first. */
+  fromPlan?: { auditPath: string };
   /** Written by the workflow itself when it continues as new; never set it by hand. */
   carried?: CarriedState;
 }
@@ -52,6 +60,8 @@ export interface BackfillOptions {
   replayMaxAttempts: number;
   batchHeartbeatSeconds: number;
   target: ReplayTargetSpec;
+  only: OnlySpec | null;
+  fromPlan: { auditPath: string } | null;
 }
 
 /** Files of one backfill on the workers' storage. Paths only: contents never enter history. */

@@ -1,7 +1,7 @@
 import { mkdir, open, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
-import type { SourceEntry } from '../types';
+import { COMPARED_FIELDS, type SourceEntry } from '../types';
 import { readSource, type SourceSpec } from './read-source';
 
 /**
@@ -48,7 +48,12 @@ const summarySchema = z.object({
  * file and its summary already exist, the stored summary is returned and the source is not re-read.
  * Throws SourceConfigError (from readSource) before anything is renamed into place.
  */
-export async function prepareWorkFile(spec: SourceSpec, workFile: string): Promise<PrepareSummary> {
+export async function prepareWorkFile(
+  spec: SourceSpec,
+  workFile: string,
+  /** Keeps, changes or (undefined) drops each entry: a run over part of the source (retry, plan). */
+  select?: (entry: SourceEntry) => SourceEntry | undefined,
+): Promise<PrepareSummary> {
   const stored = await readStoredSummary(workFile);
   if (stored) return stored;
 
@@ -60,7 +65,7 @@ export async function prepareWorkFile(spec: SourceSpec, workFile: string): Promi
     const handle = await open(tmpFile, 'w', 0o600);
     try {
       await handle.chmod(0o600); // a temp file left by a crashed attempt keeps its old mode otherwise
-      summary = await writeEntries(readSource(spec), handle);
+      summary = await writeEntries(readSource(spec), handle, select);
       await handle.sync();
     } finally {
       await handle.close();
@@ -103,7 +108,11 @@ function withDuplicatesSkipped(entry: SourceEntry, firstLine: Map<string, number
   return { line: entry.line, memberId, skip: 'skip' in entry ? `${entry.skip}; ${duplicate}` : duplicate };
 }
 
-async function writeEntries(entries: AsyncIterable<SourceEntry>, handle: FileHandle): Promise<PrepareSummary> {
+async function writeEntries(
+  entries: AsyncIterable<SourceEntry>,
+  handle: FileHandle,
+  select: (entry: SourceEntry) => SourceEntry | undefined = (entry) => entry,
+): Promise<PrepareSummary> {
   const summary: PrepareSummary = { rows: 0, members: 0, skipped: 0, bytes: 0 };
   const firstLine = new Map<string, number>();
   let pending: string[] = [];
@@ -119,7 +128,8 @@ async function writeEntries(entries: AsyncIterable<SourceEntry>, handle: FileHan
   };
 
   for await (const sourceEntry of entries) {
-    const entry = withDuplicatesSkipped(sourceEntry, firstLine);
+    const entry = select(withDuplicatesSkipped(sourceEntry, firstLine));
+    if (!entry) continue;
     summary.rows++;
     if ('member' in entry) summary.members++;
     else summary.skipped++;
@@ -176,7 +186,13 @@ const storedMemberShape = z.object({
 });
 
 const workEntrySchema = z.union([
-  z.object({ line: z.number().int().positive(), member: storedMemberShape }),
+  z.object({
+    line: z.number().int().positive(),
+    member: storedMemberShape,
+    planned: z
+      .object({ action: z.enum(['upsert', 'delete']), fields: z.array(z.enum(COMPARED_FIELDS)).optional(), reason: z.string().optional() })
+      .optional(),
+  }),
   z.object({ line: z.number().int().positive(), memberId: z.string().optional(), skip: z.string() }),
 ]);
 
