@@ -117,7 +117,10 @@ export async function processBatch(deps: BatchDeps, input: BatchInput): Promise<
     }
     if (outcome.deferred) continue; // counted by the replay activity that recorded it
     counts.processed++;
-    if (outcome.outcome === 'upsert') counts.upserts++;
+    if (outcome.outcome === 'upsert') {
+      counts.upserts++;
+      for (const field of outcome.fields ?? []) counts.fields![field]++;
+    }
     else if (outcome.outcome === 'delete') counts.deletes++;
     else if (outcome.outcome === 'unchanged') counts.unchanged++;
     else if (outcome.outcome === 'failed') counts.failed++;
@@ -145,4 +148,12 @@ function minDefined(a: number | undefined, b: number | undefined): number | unde
   return Math.min(a, b);
 }
 
-export const zeroCounters = (): Counters => ({ processed: 0, upserts: 0, deletes: 0, unchanged: 0, failed: 0, skipped: 0 });
+export const zeroCounters = (): Counters => ({
+  processed: 0,
+  upserts: 0,
+  deletes: 0,
+  unchanged: 0,
+  failed: 0,
+  skipped: 0,
+  fields: { mobileNumber: 0, email: 0, unsubscribeEmail: 0, unsubscribeTexting: 0 },
+});

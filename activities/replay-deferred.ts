@@ -31,7 +31,8 @@ export async function replayDeferred(deps: ReplayDeps, input: ReplayDeferredInpu
   const already = (await deps.audit.lookup(paths.auditPath, [line])).get(line);
   if (already) {
     await deps.pending.remove(paths.pendingDir, line);
-    return { line, outcome: already.outcome === 'upsert' || already.outcome === 'delete' ? already.outcome : 'failed' };
+    const outcome = already.outcome === 'upsert' || already.outcome === 'delete' ? already.outcome : 'failed';
+    return { line, outcome, ...(outcome === 'upsert' && already.fields ? { fields: already.fields } : {}) };
   }
   const replay = await deps.pending.get(paths.pendingDir, line);
   if (!replay) throw ApplicationFailure.nonRetryable(`line ${line}: the pending replay is missing from ${paths.pendingDir}`, 'PendingReplayLost');
@@ -56,5 +57,5 @@ export async function replayDeferred(deps: ReplayDeps, input: ReplayDeferredInpu
     });
   }
   await deps.pending.remove(paths.pendingDir, line);
-  return { line, outcome };
+  return { line, outcome, ...(outcome === 'upsert' && replay.base.fields ? { fields: replay.base.fields } : {}) };
 }

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
+import { codecFromEnvValues } from './codec/aes-gcm-codec';
 import { loadConfig } from './config';
 import { loadChannelUsers, startChannelSimulator, type ChannelFault } from './simulator/channel-simulator';
 import { startWebhookReceiver, type ReceiverBehaviour } from './simulator/webhook-receiver';
@@ -111,7 +112,8 @@ async function main(): Promise<number> {
     // 4. Start the backfill as `temporal workflow start` would, and watch it.
     const connection = await Connection.connect({ address });
     cleanups.push(() => connection.close());
-    const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
+    const codec = codecFromEnvValues(config);
+    const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, ...(codec ? { dataConverter: { payloadCodecs: [codec] } } : {}) });
     const workflowId = `backfill-demo-${new Date().toISOString().replace(/[:.]/g, '-')}`;
     const source = { type: 'csv' as const, path: path.join(EXAMPLES, 'members.csv') };
     const handle = await client.workflow.start(WORKFLOW_TYPE, {

@@ -23,6 +23,7 @@ import {
   type CarriedState,
   type Counters,
   type DeferredResult,
+  type FieldCounts,
   type Progress,
 } from './definitions';
 
@@ -55,7 +56,8 @@ const { replayDeferred } = proxyActivities<BackfillActivities>({
 /** Deferred replays allowed to wait at once before new batches stop starting (backpressure). */
 const MAX_DEFERRED_BACKLOG = 500;
 
-const zeroCounters = (): Counters => ({ processed: 0, upserts: 0, deletes: 0, unchanged: 0, failed: 0, skipped: 0 });
+const zeroFields = (): FieldCounts => ({ mobileNumber: 0, email: 0, unsubscribeEmail: 0, unsubscribeTexting: 0 });
+const zeroCounters = (): Counters => ({ processed: 0, upserts: 0, deletes: 0, unchanged: 0, failed: 0, skipped: 0, fields: zeroFields() });
 
 function addCounts(into: Counters, from: Counters): void {
   into.processed += from.processed;
@@ -64,13 +66,21 @@ function addCounts(into: Counters, from: Counters): void {
   into.unchanged += from.unchanged;
   into.failed += from.failed;
   into.skipped += from.skipped;
+  if (from.fields) {
+    const fields = (into.fields ??= zeroFields());
+    for (const key of Object.keys(fields) as (keyof FieldCounts)[]) fields[key] += from.fields[key] ?? 0;
+  }
 }
 
-function countOutcome(into: Counters, outcome: DeferredResult['outcome']): void {
+function countOutcome(into: Counters, result: DeferredResult): void {
   into.processed += 1;
-  if (outcome === 'upsert') into.upserts += 1;
-  else if (outcome === 'delete') into.deletes += 1;
+  if (result.outcome === 'upsert') into.upserts += 1;
+  else if (result.outcome === 'delete') into.deletes += 1;
   else into.failed += 1;
+  if (result.outcome === 'upsert' && result.fields) {
+    const fields = (into.fields ??= zeroFields());
+    for (const key of result.fields) fields[key] += 1;
+  }
 }
 
 export async function backfillWebhooks(input: BackfillInput): Promise<BackfillResult> {
@@ -213,7 +223,7 @@ export async function backfillWebhooks(input: BackfillInput): Promise<BackfillRe
       )
       .then(
         (result) => {
-          countOutcome(s.counters, result.outcome);
+          countOutcome(s.counters, result);
           s.deferred = s.deferred.filter((d) => d.line !== line);
         },
         (err: unknown) => {

@@ -79,6 +79,15 @@ export interface Counters {
   unchanged: number;
   failed: number;
   skipped: number;
+  /** Upserts (decided, in a dry run) per differing field: the plan's per-field counts. */
+  fields?: FieldCounts;
+}
+
+export interface FieldCounts {
+  mobileNumber: number;
+  email: number;
+  unsubscribeEmail: number;
+  unsubscribeTexting: number;
 }
 
 export interface PreparedBackfill {
@@ -107,6 +116,7 @@ export interface BatchResult {
 export interface DeferredResult {
   line: number;
   outcome: 'upsert' | 'delete' | 'failed';
+  fields?: (keyof FieldCounts)[];
 }
 
 export interface CarriedState {

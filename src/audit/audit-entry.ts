@@ -32,3 +32,6 @@ export const OUTCOME_CODES: Record<OutcomeKind, number> = { upsert: 1, delete: 2
 export const OUTCOME_BY_CODE: readonly (OutcomeKind | undefined)[] = [undefined, 'upsert', 'delete', 'unchanged', 'failed', 'skipped'];
 /** Set on a line's code when a deferred replay recorded it (the batch does not count those lines). */
 export const DEFERRED_FLAG = 0x80;
+/** Bits 3..6 of a line's code: which compared fields an upsert found different. */
+export const FIELDS_SHIFT = 3;
+export const OUTCOME_MASK = 0x07;

@@ -1,11 +1,30 @@
 import { open, mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
-import type { OutcomeKind } from '../types';
-import { AuditEntry, DEFERRED_FLAG, OUTCOME_BY_CODE, OUTCOME_CODES } from './audit-entry';
+import { COMPARED_FIELDS, type ComparedField, type OutcomeKind } from '../types';
+import { AuditEntry, DEFERRED_FLAG, FIELDS_SHIFT, OUTCOME_BY_CODE, OUTCOME_CODES, OUTCOME_MASK } from './audit-entry';
 
 export interface RecordedOutcome {
   outcome: OutcomeKind;
   deferred: boolean;
+  /** Upserts: the fields that differed (for the per-field counts of a plan). */
+  fields?: ComparedField[];
+}
+
+export function encodeOutcome(entry: Pick<AuditEntry, 'outcome' | 'deferred' | 'fields'>): number {
+  let mask = 0;
+  for (const field of entry.fields ?? []) {
+    const bit = COMPARED_FIELDS.indexOf(field);
+    if (bit >= 0) mask |= 1 << bit;
+  }
+  return OUTCOME_CODES[entry.outcome] | (mask << FIELDS_SHIFT) | (entry.deferred ? DEFERRED_FLAG : 0);
+}
+
+export function decodeOutcome(code: number): RecordedOutcome | undefined {
+  const outcome = OUTCOME_BY_CODE[code & OUTCOME_MASK];
+  if (!outcome) return undefined;
+  const mask = (code >> FIELDS_SHIFT) & 0x0f;
+  const fields = COMPARED_FIELDS.filter((_, bit) => (mask & (1 << bit)) !== 0);
+  return { outcome, deferred: (code & DEFERRED_FLAG) !== 0, ...(fields.length ? { fields } : {}) };
 }
 
 /**
@@ -54,9 +73,8 @@ class FileIndex {
       await this.refresh();
       const found = new Map<number, RecordedOutcome>();
       for (const line of lines) {
-        const code = this.codes[line] ?? 0;
-        const outcome = OUTCOME_BY_CODE[code & ~DEFERRED_FLAG];
-        if (outcome) found.set(line, { outcome, deferred: (code & DEFERRED_FLAG) !== 0 });
+        const recorded = decodeOutcome(this.codes[line] ?? 0);
+        if (recorded) found.set(line, recorded);
       }
       return found;
     });
@@ -137,7 +155,7 @@ class FileIndex {
       if (typeof entry.line !== 'number' || !entry.outcome || !(entry.outcome in OUTCOME_CODES)) continue;
       this.ensure(entry.line);
       if (this.codes[entry.line] !== 0) continue; // first record wins, as for readers of the file
-      this.codes[entry.line] = OUTCOME_CODES[entry.outcome] | (entry.deferred ? DEFERRED_FLAG : 0);
+      this.codes[entry.line] = encodeOutcome(entry as AuditEntry);
     }
   }
 

@@ -59,6 +59,10 @@ describe('backfillWebhooks on a real Temporal dev server', () => {
         dryRun: false,
       });
 
+      const perField = { mobileNumber: 0, email: 0, unsubscribeEmail: 0, unsubscribeTexting: 0 };
+      for (const o of outcomes) if (o.outcome === 'upsert') for (const f of o.fields ?? []) perField[f as keyof typeof perField]++;
+      expect(result.fields).toEqual(perField);
+
       const audit = await readAudit(result.auditPath);
       expect(audit).toHaveLength(outcomes.length);
       const byLine = new Map(audit.map((e) => [e.line, e]));
@@ -111,6 +115,10 @@ describe('backfillWebhooks on a real Temporal dev server', () => {
       const want = examples.expected.dryRunCounts;
       expect(result).toMatchObject({ dryRun: true, processed: want.rows, upserts: want.upserts, deletes: want.deletes, unchanged: want.unchanged, failed: want.failed, skipped: want.skipped });
       expect(stack.receiver.deliveries()).toHaveLength(0);
+      // The plan's per-field counts: every decided upsert, whatever a replay would have done.
+      const perField = { mobileNumber: 0, email: 0, unsubscribeEmail: 0, unsubscribeTexting: 0 };
+      for (const o of examples.expected.outcomes) if (o.dryRunOutcome === 'upsert') for (const f of o.fields ?? []) perField[f as keyof typeof perField]++;
+      expect(result.fields).toEqual(perField);
       const audit = await readAudit(result.auditPath);
       expect(audit.every((e) => e.delivered !== true)).toBe(true);
       const byLine = new Map(audit.map((e) => [e.line, e]));
