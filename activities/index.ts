@@ -18,14 +18,16 @@ export interface ActivityDeps {
   channelWebhooks?: WebhookSender;
   audit: AuditStore;
   pending: PendingStore;
+  /** Whether the cluster knows the Backfill* search attributes (the workflow sets them only then). */
+  searchAttributesRegistered?: () => Promise<boolean>;
   now?: () => Date;
 }
 
 /** Activities get their dependencies here, so tests pass real or local ones without module mocking. */
-export function createActivities({ config, channel, target, channelWebhooks, audit, pending, now = () => new Date() }: ActivityDeps) {
+export function createActivities({ config, channel, target, channelWebhooks, audit, pending, searchAttributesRegistered, now = () => new Date() }: ActivityDeps) {
   const targetFor = (spec: ReplayTargetSpec | undefined) => (spec?.type === 'channel-webhooks' ? channelWebhooks : target);
   return {
-    prepareBackfill: (input: PrepareInput) => prepareBackfill(config, (spec) => targetFor(spec) !== undefined, input),
+    prepareBackfill: (input: PrepareInput) => prepareBackfill(config, (spec) => targetFor(spec) !== undefined, input, searchAttributesRegistered),
     processBatch: (input: BatchInput) =>
       processBatch(
         {

@@ -20,6 +20,7 @@ export async function prepareBackfill(
   config: Config,
   hasTarget: (spec: ReplayTargetSpec) => boolean,
   { input, workflowId, firstRunId }: PrepareInput,
+  searchAttributesRegistered: () => Promise<boolean> = async () => false,
 ): Promise<PreparedBackfill> {
   let parsed: ReturnType<typeof parseBackfillInput>;
   try {
@@ -59,7 +60,7 @@ export async function prepareBackfill(
       selection ? selectEntries(selection) : undefined,
     );
     const batches = await buildBatchIndex(paths.workFile, options.batchSize);
-    return { options, paths, rows: summary.rows, batches };
+    return { options, paths, rows: summary.rows, batches, searchAttributes: await searchAttributesRegistered() };
   } catch (err) {
     if (err instanceof SourceConfigError) throw ApplicationFailure.nonRetryable(err.message, 'InvalidSource');
     throw err;

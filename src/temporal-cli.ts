@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, openSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { SEARCH_ATTRIBUTES } from '../workflows/definitions';
 
 // Finds or builds the official Temporal CLI (server + Web UI in one binary) and runs its dev server.
 // Used by the demo and the tests; users with internet may instead let the SDK download the CLI.
@@ -77,8 +78,6 @@ export async function waitForPort(port: number, timeoutMs: number): Promise<void
   }
 }
 
-/** Search attributes the dev server registers, so runs can be filtered in the Web UI. */
-export const SEARCH_ATTRIBUTES: Record<string, string> = {};
 
 export interface DevServerOptions {
   cli: string;
@@ -107,6 +106,7 @@ export async function startDevServer(o: DevServerOptions): Promise<DevServer> {
   if (uiPort) args.push('--ui-port', String(uiPort));
   else args.push('--headless');
   if (o.dbFile) args.push('--db-filename', o.dbFile);
+  // Registered at start so runs can be filtered in the Web UI by status and counts.
   for (const [name, type] of Object.entries(SEARCH_ATTRIBUTES)) args.push('--search-attribute', `${name}=${type}`);
   const out = o.logFile ? openSync(o.logFile, 'a') : 'ignore';
   const child = spawn(o.cli, args, { stdio: ['ignore', out, out] });

@@ -26,8 +26,10 @@ import {
   type FieldCounts,
   type Progress,
 } from './definitions';
+import { describeStatic, publish, type LiveView } from './visibility';
 
 const { prepareBackfill } = proxyActivities<BackfillActivities>({
+  summary: 'read and check the member source',
   startToCloseTimeout: '2 hours',
   heartbeatTimeout: '1 minute',
   retry: { maximumAttempts: 5, nonRetryableErrorTypes: ['InvalidInput', 'InvalidConfig', 'InvalidSource'] },
@@ -36,8 +38,9 @@ const { prepareBackfill } = proxyActivities<BackfillActivities>({
 // A batch is retried until it completes: per-member failures are outcomes, not activity failures, so
 // an activity failure here means the worker died or the disk failed, and retrying is the right answer.
 // The heartbeat timeout bounds how long a crashed worker's batch waits before another worker takes it.
-const batchActivities = (heartbeatSeconds: number) =>
+const batchActivities = (heartbeatSeconds: number, summary: string) =>
   proxyActivities<BackfillActivities>({
+    summary,
     startToCloseTimeout: '2 hours',
     heartbeatTimeout: `${heartbeatSeconds} seconds`,
     cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
@@ -47,11 +50,13 @@ const batchActivities = (heartbeatSeconds: number) =>
 // One member's replay that the batch could not deliver quickly. It retries on its own schedule (the
 // activity honours Retry-After and records "failed" itself on its last attempt), so it never holds
 // back other members.
-const { replayDeferred } = proxyActivities<BackfillActivities>({
+const replayActivities = (summary: string) =>
+  proxyActivities<BackfillActivities>({
+  summary,
   startToCloseTimeout: '2 minutes',
   cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds' },
-});
+  });
 
 /** Deferred replays allowed to wait at once before new batches stop starting (backpressure). */
 const MAX_DEFERRED_BACKLOG = 500;
@@ -166,7 +171,9 @@ export async function backfillWebhooks(input: BackfillInput): Promise<BackfillRe
   }
   const s: CarriedState = state;
   const { options, paths } = s.prepared;
-  const { processBatch } = batchActivities(options.batchHeartbeatSeconds ?? 20);
+  const view: LiveView = { startedAtMs: Date.now(), startProcessed: s.counters.processed, lastPublishedProcessed: -1 };
+  let lastError: string | null = null;
+  describeStatic(s);
 
   const onBatchResult = (result: BatchResult) => {
     for (const d of result.deferred) {
@@ -178,6 +185,7 @@ export async function backfillWebhooks(input: BackfillInput): Promise<BackfillRe
       return;
     }
     s.redo.push(result.batch);
+    if (result.stopReason === 'bad-credentials') lastError = 'Channel Talk answered 401/403 (bad credentials)';
     if (result.stopReason === 'bad-credentials' && !s.paused) {
       pause('Channel Talk rejected the API credentials (HTTP 401/403): fix CHANNEL_ACCESS_KEY/SECRET on the workers, then send the resume signal');
       log.warn('paused: Channel Talk rejected the credentials');
@@ -189,7 +197,7 @@ export async function backfillWebhooks(input: BackfillInput): Promise<BackfillRe
     inflight.set(batch, scope);
     scope
       .run(() =>
-        processBatch({
+        batchActivities(options.batchHeartbeatSeconds ?? 20, `batch ${batch + 1} of ${s.prepared.batches}`).processBatch({
           batch,
           backfill: info.workflowId,
           options,
@@ -212,7 +220,7 @@ export async function backfillWebhooks(input: BackfillInput): Promise<BackfillRe
     replaying.set(line, scope);
     scope
       .run(() =>
-        replayDeferred({
+        replayActivities(`replay of source line ${line}`).replayDeferred({
           backfill: info.workflowId,
           line,
           paths,
@@ -243,6 +251,7 @@ export async function backfillWebhooks(input: BackfillInput): Promise<BackfillRe
 
   for (;;) {
     if (fatal) throw fatal;
+    publish(s, view, s.paused ? 'paused' : 'running', Date.now(), s.prepared.searchAttributes === true, lastError);
     const rollOver = shouldRollOver();
     if (!s.paused && !rollOver) {
       for (const d of s.deferred) if (!replaying.has(d.line)) launchReplay(d.line);
@@ -266,6 +275,7 @@ export async function backfillWebhooks(input: BackfillInput): Promise<BackfillRe
     await condition(() => changes !== seen);
   }
 
+  publish(s, view, 'done', Date.now(), s.prepared.searchAttributes === true, lastError);
   await condition(allHandlersFinished);
   log.info('backfill finished', { ...s.counters });
   return { ...s.counters, total: s.prepared.rows, dryRun: options.dryRun, runs: s.runs, auditPath: paths.auditPath };

@@ -12,7 +12,32 @@ export const resumeSignal = defineSignal<[]>('resume');
 /** `temporal workflow query --name progress`. */
 export const progressQuery = defineQuery<Progress>('progress');
 
-export type SourceType = 'csv' | 'jsonl';
+/**
+ * Search attributes a run keeps current, to filter runs in the Web UI (e.g. `BackfillStatus = "paused"`).
+ * The project's dev server registers them; on another cluster: `temporal operator search-attribute create`.
+ */
+export const SEARCH_ATTRIBUTES = { BackfillStatus: 'Keyword', BackfillProcessed: 'Int', BackfillFailed: 'Int' } as const;
+
+export type SourceType = 'csv' | 'jsonl' | 'postgres';
+/** The five values the repair reads from each member row (CSV header names, JSONL keys). */
+export type MemberColumn = 'memberId' | 'mobileNumber' | 'email' | 'unsubscribeEmail' | 'unsubscribeTexting';
+/** A CSV or JSONL file on the workers' storage. */
+export interface FileSourceSpec {
+  type: 'csv' | 'jsonl';
+  path: string;
+}
+/**
+ * A PostgreSQL table (or `schema.table`), or a SELECT whose result holds the five columns. The
+ * connection string is the workers' BACKFILL_DATABASE_URL, never part of the input.
+ */
+export interface PostgresSourceSpec {
+  type: 'postgres';
+  table?: string;
+  query?: string;
+  /** Column (of the table or of the query's result) holding each value; by default its own name. */
+  columns?: Partial<Record<MemberColumn, string>>;
+}
+export type SourceSpec = FileSourceSpec | PostgresSourceSpec;
 export type ReplayTargetSpec = { type: 'url' } | { type: 'channel-webhooks' };
 export interface OnlySpec {
   auditPath: string;
@@ -21,7 +46,7 @@ export interface OnlySpec {
 
 /** The one JSON argument of `backfillWebhooks`, as users write it. Validated by the first activity. */
 export interface BackfillInput {
-  source: { type: SourceType; path: string };
+  source: SourceSpec;
   dryRun?: boolean;
   batchSize?: number;
   /** Names the webhook ids; defaults to the workflow id. Reuse it to re-run with the same ids. */
@@ -50,7 +75,7 @@ export interface BackfillInput {
 
 /** BackfillInput with every default applied. */
 export interface BackfillOptions {
-  source: { type: SourceType; path: string };
+  source: SourceSpec;
   dryRun: boolean;
   batchSize: number;
   runLabel: string;
@@ -95,6 +120,8 @@ export interface PreparedBackfill {
   paths: BackfillPaths;
   rows: number;
   batches: number;
+  /** Whether the cluster has the Backfill* search attributes registered (else they are not set). */
+  searchAttributes?: boolean;
 }
 
 /** A member whose replay waits in its own activity (its payload is on the workers' disk). */

@@ -1,0 +1,175 @@
+// Issue 3, item 1: the worker is SIGKILLed again and again during a run of 3,000 members, and started again
+// each time. The run must still end exact: one audit entry per source line with the intended outcome, a
+// delivery for every due member, none for anyone else, and every delivery of a member carrying the same
+// webhook-id. Deliveries may repeat (at-least-once): the test prints how many did.
+//
+// The worker is the real `npm run worker` entry (src/worker.ts) in a child process; the dev server, the Channel
+// Talk simulator and the webhook receiver live in this process and survive the kills.
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import type { WorkflowHandle } from '@temporalio/client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { AuditEntry } from '../../src/audit/audit-entry';
+import { checkSyntheticRun, DEFAULT_SYNTHETIC_SEED, syntheticCounts, syntheticUsers, writeSyntheticCsv } from '../../src/synthetic';
+import type { DevServer } from '../../src/temporal-cli';
+import { webhookId } from '../../src/webhook/webhook-id';
+import { progressQuery, WORKFLOW_TYPE, type BackfillInput, type BackfillResult } from '../../workflows/definitions';
+import { ACCESS_KEY, ACCESS_SECRET, startStack, startTestServer, waitFor, WEBHOOK_TOKEN, type Stack } from '../support/stack';
+import { workerProcess, type WorkerProcess } from '../support/worker-process';
+
+const MEMBERS = 3_000;
+const SEED = DEFAULT_SYNTHETIC_SEED;
+/** Kills, each a fixed time after the restarted worker's lookups have visibly resumed (varied, not random). */
+const KILL_AFTER_MS = [2_500, 1_200, 3_500, 800, 2_000];
+/**
+ * Requests/s for the whole run (split between the two parallel batches): the 3,000 lookups need ~15 s of worker
+ * time, while each kill leaves the run little of it (the restarted worker waits out the killed batch's 3 s
+ * heartbeat timeout, and the workflow task the dead worker's 10 s sticky-queue timeout), so every kill lands
+ * mid-run: the test checks that the audit log was short of 3,000 entries at each one (~500-900 in practice).
+ */
+const RATE_LIMIT = '200';
+
+let server: DevServer;
+let dir: string;
+let csv: string;
+
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), 'worker-crash-'));
+  csv = path.join(dir, 'members.csv');
+  [server] = await Promise.all([startTestServer(), writeSyntheticCsv(csv, MEMBERS, SEED)]);
+});
+afterAll(async () => {
+  await server?.stop();
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+/** Audit entries as a reader of the file sees them; a torn last line (a kill mid-write) is no entry. */
+async function readAuditLenient(file: string): Promise<{ entries: AuditEntry[]; torn: number }> {
+  const text = await readFile(file, 'utf8').catch(() => '');
+  const entries: AuditEntry[] = [];
+  let torn = 0;
+  for (const line of text.split('\n')) {
+    if (line.trim() === '') continue;
+    try {
+      entries.push(JSON.parse(line) as AuditEntry);
+    } catch {
+      torn += 1;
+    }
+  }
+  return { entries, torn };
+}
+
+/** True when the simulator answered lookups within the last 150 ms. */
+async function lookupsMoving(stack: Stack): Promise<boolean> {
+  const before = stack.simulator.stats().requests;
+  await new Promise((r) => setTimeout(r, 150));
+  return stack.simulator.stats().requests > before;
+}
+
+/**
+ * Attempts of processBatch beyond the first, from the run's history (Temporal writes one ActivityTaskStarted
+ * event per activity, for its last attempt, carrying that attempt's number), and workflow tasks that timed out
+ * (a task sent to the dead worker's sticky queue waits out its schedule-to-start timeout).
+ */
+async function historyFacts(handle: WorkflowHandle): Promise<{ batchRetries: number; workflowTaskTimeouts: number }> {
+  const history = await handle.fetchHistory();
+  const typeByScheduledId = new Map<string, string>();
+  let retries = 0;
+  let workflowTaskTimeouts = 0;
+  for (const event of history.events ?? []) {
+    if (event.workflowTaskTimedOutEventAttributes) workflowTaskTimeouts += 1;
+    const scheduled = event.activityTaskScheduledEventAttributes;
+    if (scheduled) typeByScheduledId.set(String(event.eventId), scheduled.activityType?.name ?? '');
+    const started = event.activityTaskStartedEventAttributes;
+    if (started && typeByScheduledId.get(String(started.scheduledEventId)) === 'processBatch') retries += (started.attempt ?? 1) - 1;
+  }
+  return { batchRetries: retries, workflowTaskTimeouts };
+}
+
+describe('worker crashes', () => {
+  it(
+    'a run survives repeated SIGKILLs of its worker and still ends exact',
+    async () => {
+      const stack = await startStack({ server, users: syntheticUsers(MEMBERS, SEED), worker: false, env: { CHANNEL_RATE_LIMIT: RATE_LIMIT } });
+      let worker: WorkerProcess | undefined;
+      try {
+        worker = workerProcess({ env: stack.env, logFile: path.join(dir, 'worker.log') });
+        await worker.start();
+
+        const workflowId = 'backfill-worker-crash';
+        const input: BackfillInput = { source: { type: 'csv', path: csv }, batchSize: 50, batchHeartbeatSeconds: 3 };
+        const handle = await stack.client.workflow.start(WORKFLOW_TYPE, { taskQueue: stack.config.BACKFILL_TASK_QUEUE, workflowId, args: [input] });
+        const auditPath = await waitFor('the audit path', async () => (await handle.query(progressQuery)).auditPath ?? undefined, 60_000);
+
+        // Kill while work is under way: wait until the (re)started worker's lookups move, let it work a while, kill.
+        const auditAtKill: number[] = [];
+        for (const delay of KILL_AFTER_MS) {
+          const requestsBefore = stack.simulator.stats().requests;
+          await waitFor('lookups to resume', async () => stack.simulator.stats().requests > requestsBefore + 10, 60_000);
+          await new Promise((r) => setTimeout(r, delay));
+          // Kill only while lookups are going on right now, so a batch is in flight (not between batches).
+          await waitFor('lookups in progress', () => lookupsMoving(stack), 60_000);
+          await worker.kill();
+          auditAtKill.push((await readAuditLenient(auditPath)).entries.length);
+          await worker.start();
+        }
+
+        const result = (await handle.result()) as BackfillResult;
+        const expected = syntheticCounts(MEMBERS, SEED);
+
+        // Every kill hit a run in progress, and the run went on after each one.
+        expect(worker.kills).toBe(KILL_AFTER_MS.length);
+        expect(worker.starts).toBe(KILL_AFTER_MS.length + 1);
+        for (const [k, n] of auditAtKill.entries()) {
+          expect(n, `audit entries at kill ${k + 1}`).toBeLessThan(MEMBERS);
+          if (k > 0) expect(n, `audit entries at kill ${k + 1}`).toBeGreaterThan(auditAtKill[k - 1]!);
+        }
+
+        // Every kill cut a batch short: Temporal ran it (or the batch after) again, on the restarted worker.
+        const { batchRetries: retriedBatches, workflowTaskTimeouts } = await historyFacts(handle);
+        expect(retriedBatches).toBeGreaterThanOrEqual(KILL_AFTER_MS.length);
+        expect(result.runs).toBe(1);
+
+        expect(result).toMatchObject({
+          total: MEMBERS,
+          processed: MEMBERS,
+          upserts: expected.upserts,
+          deletes: expected.deletes,
+          unchanged: expected.unchanged,
+          failed: 0,
+          skipped: 0,
+          dryRun: false,
+        });
+        expect(result.auditPath).toBe(auditPath);
+
+        const { entries, torn } = await readAuditLenient(auditPath);
+        const deliveries = stack.receiver.deliveries();
+        const check = checkSyntheticRun({ n: MEMBERS, seed: SEED, runLabel: workflowId, webhookIdOf: webhookId, audit: entries, deliveries });
+        expect(check.problems).toEqual([]);
+        expect(check.auditEntries).toBe(MEMBERS);
+        expect(check.accepted).toBeGreaterThanOrEqual(expected.upserts + expected.deletes);
+        expect(deliveries.every((d) => d.token === WEBHOOK_TOKEN)).toBe(true);
+
+        // Six starts and five crashes of the worker wrote no secret and no contact data into its log.
+        const log = await worker.log();
+        expect(log).toContain('webhook-backfill worker starting');
+        for (const secret of [ACCESS_KEY, ACCESS_SECRET, WEBHOOK_TOKEN]) expect(log).not.toContain(secret);
+        expect(log).not.toMatch(/@example\.(com|org|net)|\+8210\d{8}|010-\d{4}-\d{4}/i);
+
+        const lookedUpTwice = [...stack.simulator.stats().byMember.values()].filter((count) => count > 1).length;
+        console.log(
+          `worker-crash: ${worker.kills} SIGKILLs; audit entries at each kill ${auditAtKill.join(', ')}; ${retriedBatches} batch retries, ${workflowTaskTimeouts} workflow task timeouts; ` +
+            `${check.accepted} deliveries accepted for ${expected.upserts + expected.deletes} due members; ` +
+            `${check.membersAcceptedMoreThanOnce} members' deliveries reached the receiver more than once ` +
+            `(${check.extraAcceptedDeliveries} repeated deliveries, same webhook-id each); ` +
+            `${lookedUpTwice} members looked up more than once; ${torn} torn audit line(s)`,
+        );
+      } finally {
+        await worker?.stop();
+        await stack.close();
+      }
+    },
+    180_000,
+  );
+});

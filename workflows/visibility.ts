@@ -1,0 +1,72 @@
+// What a run shows in the Temporal Web UI: a memo with its fixed facts, "current details" that follow
+// its progress, and search attributes to filter runs by. Only counts and statuses: never personal data.
+import { patched, setCurrentDetails, upsertMemo, upsertSearchAttributes } from '@temporalio/workflow';
+import type { CarriedState, Counters } from './definitions';
+
+export type BackfillStatus = 'running' | 'paused' | 'done';
+
+// Runs recorded before the Web UI work must replay without the commands these calls add.
+const VISIBILITY_PATCH = 'web-ui-visibility-v1';
+
+export function describeStatic(s: CarriedState): void {
+  if (!patched(VISIBILITY_PATCH)) return;
+  const { options } = s.prepared;
+  const source = options.source as { type: string; path?: string; table?: string };
+  upsertMemo({
+    source: `${source.type}: ${source.path ?? source.table ?? 'query'}`,
+    dryRun: options.dryRun,
+    runLabel: options.runLabel,
+    rows: s.prepared.rows,
+    batches: s.prepared.batches,
+    target: options.target?.type ?? 'url',
+  });
+}
+
+export interface LiveView {
+  startedAtMs: number;
+  startProcessed: number;
+  lastStatus?: BackfillStatus;
+  lastPublishedProcessed: number;
+}
+
+/** Keeps the Web UI's view current; search attributes change only on a status change or every 5%. */
+export function publish(s: CarriedState, view: LiveView, status: BackfillStatus, nowMs: number, registered: boolean, lastError: string | null): void {
+  if (!patched(VISIBILITY_PATCH)) return;
+  const c = s.counters;
+  const total = s.prepared.rows;
+  // Workflow time (replay-safe: the SDK's sandbox makes Date.now() deterministic).
+  const seconds = Math.max(0.001, (nowMs - view.startedAtMs) / 1000);
+  const rate = (c.processed - view.startProcessed) / seconds;
+  const left = total - c.processed;
+  const eta = rate > 0 && left > 0 ? `${formatDuration(left / rate)}` : '—';
+  setCurrentDetails(
+    [
+      `**${status}**${s.paused && s.pauseReason ? `: ${s.pauseReason}` : ''}`,
+      `processed **${c.processed} / ${total}** (${total ? Math.floor((c.processed / total) * 100) : 100}%), ${rate.toFixed(1)} members/s, ETA ${eta}`,
+      `upserts ${c.upserts} · deletes ${c.deletes} · unchanged ${c.unchanged} · failed ${c.failed} · skipped ${c.skipped}`,
+      fieldLine(c),
+      `batches ${s.batchesDone} / ${s.prepared.batches} · replays waiting ${s.deferred.length} · run ${s.runs} of the chain`,
+      `last error: ${lastError ?? 'none'}`,
+    ]
+      .filter(Boolean)
+      .join('\n\n'),
+  );
+  if (!registered) return;
+  const step = Math.max(1, Math.floor(total / 20));
+  if (status === view.lastStatus && c.processed - view.lastPublishedProcessed < step && status !== 'done') return;
+  view.lastStatus = status;
+  view.lastPublishedProcessed = c.processed;
+  upsertSearchAttributes({ BackfillStatus: [status], BackfillProcessed: [c.processed], BackfillFailed: [c.failed] });
+}
+
+function fieldLine(c: Counters): string {
+  if (!c.fields) return '';
+  const f = c.fields;
+  return `differing fields: mobileNumber ${f.mobileNumber} · email ${f.email} · unsubscribeEmail ${f.unsubscribeEmail} · unsubscribeTexting ${f.unsubscribeTexting}`;
+}
+
+function formatDuration(seconds: number): string {
+  if (seconds < 90) return `${Math.ceil(seconds)}s`;
+  if (seconds < 5400) return `${Math.ceil(seconds / 60)}m`;
+  return `${(seconds / 3600).toFixed(1)}h`;
+}
