@@ -4,7 +4,7 @@ import { createBackfillWorker } from './worker-setup';
 
 async function main(): Promise<void> {
   const config = loadConfig();
-  if (!config.WEBHOOK_URL) console.warn('WEBHOOK_URL is not set: this worker can only serve dry runs');
+  if (!config.WEBHOOK_URL) console.warn('WEBHOOK_URL is not set: this worker serves dry runs and channel-webhooks runs only');
   console.log('webhook-backfill worker starting', JSON.stringify(describeConfig(config)));
   const backfill = await createBackfillWorker(config);
   const stop = () => backfill.worker.shutdown();

@@ -26,6 +26,10 @@ export interface Delivery {
   event: string;
   memberId: string | null;
   body: unknown;
+  /** The body exactly as received (UTF-8 text; '' when too large), e.g. to check a signature over it. */
+  rawBody: string;
+  /** The request's headers as Node gives them (lower-case names). */
+  headers: Record<string, string | string[] | undefined>;
   /** What the receiver answered. */
   status: number;
 }
@@ -113,7 +117,9 @@ export async function startWebhookReceiver(o: WebhookReceiverOptions = {}): Prom
     const contentType = req.headers['content-type'] ?? null;
     const userAgent = req.headers['user-agent'] ?? null;
     const raw = await readBody(req);
-    const base = { token, query, webhookId, contentType, userAgent, event: '', memberId: null, body: null };
+    const rawBody = raw === 'too-large' ? '' : raw;
+    const headers = { ...req.headers };
+    const base = { token, query, webhookId, contentType, userAgent, event: '', memberId: null, body: null, rawBody, headers };
 
     if (url.pathname !== path || req.method !== 'POST') {
       const status = url.pathname !== path ? 404 : 405;

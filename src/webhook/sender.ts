@@ -2,6 +2,7 @@ import { Agent, request, type Dispatcher } from 'undici';
 import { z } from 'zod';
 import type { SendResult } from '../types';
 import type { ReplayPayload } from './payload';
+import { createWebhookSigner, signingSecretProblem } from './signature';
 
 export interface WebhookSenderOptions {
   /** The customer's webhook URL, as registered (any query string is kept). */
@@ -13,6 +14,13 @@ export interface WebhookSenderOptions {
   /** Shared connection pool; when absent the sender owns one and `close()` closes it. */
   dispatcher?: Dispatcher;
   extraHeaders?: Record<string, string>;
+  /**
+   * Standard Webhooks signing secret (`whsec_<base64>`, or a raw secret: see ./signature.ts). When set, every
+   * attempt carries `webhook-timestamp` (that attempt's time) and `webhook-signature` over the exact bytes sent.
+   */
+  signingSecret?: string;
+  /** Clock for `webhook-timestamp`, ms since the epoch. Default Date.now. */
+  now?: () => number;
 }
 
 export interface WebhookSender {
@@ -36,6 +44,10 @@ const optionsSchema = z.object({
   token: z.string().optional(),
   timeoutMs: z.number().int().positive().optional(),
   extraHeaders: z.record(z.string(), z.string()).optional(),
+  signingSecret: z
+    .string()
+    .optional()
+    .refine((s) => s === undefined || signingSecretProblem(s) === undefined, 'unusable signing secret'),
 });
 
 export function createWebhookSender(o: WebhookSenderOptions): WebhookSender {
@@ -50,6 +62,8 @@ export function createWebhookSender(o: WebhookSenderOptions): WebhookSender {
   const ownDispatcher = o.dispatcher ? undefined : new Agent({ connect: { timeout: timeoutMs } });
   const dispatcher: Dispatcher = o.dispatcher ?? (ownDispatcher as Agent);
   const extraHeaders = lowerCaseKeys(parsed.data.extraHeaders ?? {});
+  const sign = parsed.data.signingSecret === undefined ? undefined : createWebhookSigner(parsed.data.signingSecret);
+  const now = o.now ?? Date.now;
 
   async function send(input: { webhookId: string; payload: ReplayPayload; signal?: AbortSignal }): Promise<SendResult> {
     input.signal?.throwIfAborted();
@@ -57,18 +71,20 @@ export function createWebhookSender(o: WebhookSenderOptions): WebhookSender {
     const timer = setTimeout(() => timeout.abort(), timeoutMs);
     const signal = input.signal ? AbortSignal.any([input.signal, timeout.signal]) : timeout.signal;
     try {
-      const res = await request(target, {
-        method: 'POST',
-        dispatcher,
-        signal,
-        headers: {
-          ...extraHeaders,
-          'content-type': 'application/json',
-          'webhook-id': input.webhookId,
-          'user-agent': USER_AGENT,
-        },
-        body: JSON.stringify(input.payload),
-      });
+      // The bytes signed are the bytes sent.
+      const body = Buffer.from(JSON.stringify(input.payload), 'utf8');
+      const headers: Record<string, string> = {
+        ...extraHeaders,
+        'content-type': 'application/json',
+        'webhook-id': input.webhookId,
+        'user-agent': USER_AGENT,
+      };
+      if (sign) {
+        const timestamp = Math.floor(now() / 1000);
+        headers['webhook-timestamp'] = String(timestamp);
+        headers['webhook-signature'] = sign(input.webhookId, timestamp, body);
+      }
+      const res = await request(target, { method: 'POST', dispatcher, signal, headers, body });
       // The status is what counts; a failure while draining the body does not change the verdict.
       await res.body.dump({ limit: RESPONSE_DUMP_LIMIT_BYTES }).catch(() => undefined);
       return classifyStatus(res.statusCode, headerValue(res.headers['retry-after']));

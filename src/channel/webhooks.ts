@@ -1,0 +1,205 @@
+// Lists the channel's registered webhooks: `GET /open/v5/webhooks?limit=500[&since=<next>]`, following `next`
+// until the last page. Shape (Channel Talk's OpenAPI, `WebhooksView` / `webhook.Webhook`):
+//   { webhooks: [{ id, channelId, name, url, token, createdAt, scopes: [...], apiVersion, lastBlockedAt, blocked }],
+//     next?: <createdAt of the next page's first webhook> }
+// Every webhook carries its own token: nothing this module returns in an error or reason ever holds a token, a
+// URL's query string or a response body.
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Agent, request, type Dispatcher } from 'undici';
+import { z } from 'zod';
+import { rateLimitWaitMs } from './client';
+import { BadCredentialsError } from './errors';
+
+/** The user-related scopes (Channel Talk also has `lead.*` twins, which concern leads, not members). */
+export const MEMBER_UPSERT_SCOPES = ['member.upserted.contact', 'member.upserted.subscription'] as const;
+export const MEMBER_DELETE_SCOPE = 'member.deleted';
+
+export const channelWebhookSchema = z.object({
+  id: z.string().min(1),
+  name: z.string().optional(),
+  url: z.string().min(1),
+  token: z.string().optional(),
+  // Unknown scopes are kept as strings: a scope added later must not make the whole list unreadable.
+  scopes: z.array(z.string()).default([]),
+  apiVersion: z.string().optional(),
+  blocked: z.boolean().optional(),
+  createdAt: z.number().optional(),
+});
+export type ChannelWebhook = z.infer<typeof channelWebhookSchema>;
+
+export const webhooksPageSchema = z.object({
+  webhooks: z.array(channelWebhookSchema),
+  // int64 in the spec; tolerate a string cursor too, and null for "no more pages".
+  next: z.union([z.number(), z.string()]).nullish(),
+});
+
+/** Listing failed for a reason other than bad credentials (which throw BadCredentialsError). The message is safe to log. */
+export class ChannelWebhooksError extends Error {
+  override name = 'ChannelWebhooksError';
+}
+
+export interface ChannelWebhooksClientOptions {
+  /** e.g. https://api.channel.io */
+  baseUrl: string;
+  accessKey: string;
+  accessSecret: string;
+  /** Attempts per page for 5xx, network errors, timeouts and malformed bodies. Default 5. */
+  maxAttempts?: number;
+  /** Per request. Default 10 000. */
+  timeoutMs?: number;
+  /** 429s waited through per listing before it fails. Default 10. */
+  max429Waits?: number;
+  /** Page size, 1..500 (the API's maximum, and default here). */
+  pageSize?: number;
+  /** A listing longer than this many pages fails rather than replaying to a partial list. Default 100. */
+  maxPages?: number;
+  backoff?: { initialMs?: number; maxMs?: number };
+  dispatcher?: Dispatcher;
+}
+
+export interface ChannelWebhooksClient {
+  /** Every registered webhook, all pages, deduplicated by id. Throws BadCredentialsError or ChannelWebhooksError. */
+  list(signal?: AbortSignal): Promise<ChannelWebhook[]>;
+  close(): Promise<void>;
+}
+
+const MAX_RATE_LIMIT_WAIT_MS = 60_000;
+
+type PageOutcome =
+  | { kind: 'page'; webhooks: ChannelWebhook[]; next: string | undefined }
+  | { kind: 'rate-limited'; waitMs: number | undefined }
+  | { kind: 'retryable'; reason: string }
+  | { kind: 'final'; reason: string };
+
+export function createChannelWebhooksClient(o: ChannelWebhooksClientOptions): ChannelWebhooksClient {
+  const url = new URL(o.baseUrl);
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new TypeError(`baseUrl must be http(s), got ${url.protocol}`);
+  const baseUrl = o.baseUrl.replace(/\/+$/, '');
+  const maxAttempts = o.maxAttempts ?? 5;
+  const timeoutMs = o.timeoutMs ?? 10_000;
+  const max429Waits = o.max429Waits ?? 10;
+  const pageSize = o.pageSize ?? 500;
+  if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > 500) throw new RangeError(`pageSize must be 1..500, got ${pageSize}`);
+  const maxPages = o.maxPages ?? 100;
+  const initialBackoffMs = o.backoff?.initialMs ?? 200;
+  const maxBackoffMs = o.backoff?.maxMs ?? 10_000;
+  const ownDispatcher = o.dispatcher ? undefined : new Agent({ keepAliveTimeout: 10_000 });
+  const dispatcher: Dispatcher = o.dispatcher ?? ownDispatcher!;
+  const headers = { 'x-access-key': o.accessKey, 'x-access-secret': o.accessSecret, accept: 'application/json' };
+
+  async function fetchPage(since: string | undefined, signal: AbortSignal | undefined): Promise<PageOutcome> {
+    const query = new URLSearchParams({ limit: String(pageSize) });
+    if (since !== undefined) query.set('since', since);
+    const timeout = AbortSignal.timeout(timeoutMs);
+    const combined = signal ? AbortSignal.any([signal, timeout]) : timeout;
+    try {
+      const res = await request(`${baseUrl}/open/v5/webhooks?${query}`, { method: 'GET', headers, dispatcher, signal: combined });
+      const status = res.statusCode;
+      if (status >= 200 && status < 300) return parsePage(await res.body.text());
+      await res.body.dump().catch(() => undefined);
+      if (status === 401 || status === 403) throw new BadCredentialsError(status);
+      if (status === 429) return { kind: 'rate-limited', waitMs: rateLimitWaitMs(res.headers, Date.now()) };
+      if (status >= 500 || status === 408) return { kind: 'retryable', reason: `HTTP ${status}` };
+      return { kind: 'final', reason: `HTTP ${status}` };
+    } catch (err) {
+      if (err instanceof BadCredentialsError) throw err;
+      if (signal?.aborted) throw signal.reason;
+      if (timeout.aborted) return { kind: 'retryable', reason: 'timeout' };
+      return { kind: 'retryable', reason: `network error (${errorCode(err)})` };
+    }
+  }
+
+  async function pageWithRetries(since: string | undefined, signal: AbortSignal | undefined, waits: { n: number }): Promise<{ webhooks: ChannelWebhook[]; next: string | undefined }> {
+    let failures = 0;
+    for (;;) {
+      const outcome = await fetchPage(since, signal);
+      switch (outcome.kind) {
+        case 'page':
+          return outcome;
+        case 'final':
+          throw new ChannelWebhooksError(`listing the channel's webhooks failed: ${outcome.reason}`);
+        case 'rate-limited':
+          waits.n += 1;
+          if (waits.n > max429Waits) throw new ChannelWebhooksError(`listing the channel's webhooks failed: rate limited (HTTP 429) ${waits.n} times`);
+          await pause(Math.min(outcome.waitMs ?? backoffMs(waits.n), MAX_RATE_LIMIT_WAIT_MS), signal);
+          break;
+        case 'retryable':
+          failures += 1;
+          if (failures >= maxAttempts) throw new ChannelWebhooksError(`listing the channel's webhooks failed: ${outcome.reason} after ${failures} attempts`);
+          await pause(backoffMs(failures), signal);
+          break;
+      }
+    }
+  }
+
+  function backoffMs(failures: number): number {
+    const base = Math.min(maxBackoffMs, initialBackoffMs * 2 ** (failures - 1));
+    return base / 2 + Math.random() * (base / 2);
+  }
+
+  return {
+    async list(signal) {
+      const byId = new Map<string, ChannelWebhook>();
+      const waits = { n: 0 };
+      const seenCursors = new Set<string>();
+      let since: string | undefined;
+      for (let page = 1; ; page++) {
+        if (page > maxPages) throw new ChannelWebhooksError(`listing the channel's webhooks failed: more than ${maxPages} pages`);
+        const { webhooks, next } = await pageWithRetries(since, signal, waits);
+        for (const w of webhooks) if (!byId.has(w.id)) byId.set(w.id, w);
+        // No cursor, an empty page or a cursor seen before (a server that repeats itself) all end the listing.
+        if (next === undefined || webhooks.length === 0 || seenCursors.has(next)) break;
+        seenCursors.add(next);
+        since = next;
+      }
+      return [...byId.values()];
+    },
+    async close() {
+      await ownDispatcher?.close();
+    },
+  };
+}
+
+function parsePage(text: string): PageOutcome {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    return { kind: 'retryable', reason: 'malformed response: invalid JSON' };
+  }
+  const parsed = webhooksPageSchema.safeParse(json);
+  if (!parsed.success) {
+    // Path and code only: zod messages may quote a value, and the values include tokens.
+    const issue = parsed.error.issues[0];
+    const where = issue && issue.path.length > 0 ? issue.path.map(String).join('.') : 'body';
+    return { kind: 'retryable', reason: `malformed response: invalid ${where} (${issue?.code ?? 'unknown'})` };
+  }
+  const { next } = parsed.data;
+  return { kind: 'page', webhooks: parsed.data.webhooks, next: next === null || next === undefined || next === '' ? undefined : String(next) };
+}
+
+async function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  try {
+    await sleep(ms, undefined, { signal });
+  } catch (err) {
+    if (signal?.aborted) throw signal.reason;
+    throw err;
+  }
+}
+
+function errorCode(err: unknown): string {
+  if (err && typeof err === 'object') {
+    const { code, cause } = err as { code?: unknown; cause?: unknown };
+    if (typeof code === 'string' && /^[A-Z0-9_]+$/.test(code)) return code;
+    if (cause) return errorCode(cause);
+    if (err instanceof Error && /^[A-Za-z0-9_]+$/.test(err.name)) return err.name;
+  }
+  return 'unknown';
+}
+
+/** `https://host/path` of a webhook URL: no credentials, no query string (which may hold a token), no fragment. */
+export function safeWebhookUrl(url: string): string {
+  if (!URL.canParse(url)) return '(invalid URL)';
+  const u = new URL(url);
+  return `${u.protocol}//${u.host}${u.pathname}`;
+}
