@@ -1,4 +1,5 @@
 import type { Config } from '../src/config';
+import { noMetrics, type JobMetrics } from '../src/observability';
 import type { AuditStore } from '../src/audit/audit-store';
 import type { PendingStore } from '../src/audit/pending-store';
 import type { ChannelClient } from '../src/channel/client';
@@ -18,13 +19,25 @@ export interface ActivityDeps {
   channelWebhooks?: WebhookSender;
   audit: AuditStore;
   pending: PendingStore;
+  /** The job's own counters (Prometheus when configured). */
+  metrics?: JobMetrics;
   /** Whether the cluster knows the Backfill* search attributes (the workflow sets them only then). */
   searchAttributesRegistered?: () => Promise<boolean>;
   now?: () => Date;
 }
 
 /** Activities get their dependencies here, so tests pass real or local ones without module mocking. */
-export function createActivities({ config, channel, target, channelWebhooks, audit, pending, searchAttributesRegistered, now = () => new Date() }: ActivityDeps) {
+export function createActivities({
+  config,
+  channel,
+  target,
+  channelWebhooks,
+  audit,
+  pending,
+  metrics = noMetrics,
+  searchAttributesRegistered,
+  now = () => new Date(),
+}: ActivityDeps) {
   const targetFor = (spec: ReplayTargetSpec | undefined) => (spec?.type === 'channel-webhooks' ? channelWebhooks : target);
   return {
     prepareBackfill: (input: PrepareInput) => prepareBackfill(config, (spec) => targetFor(spec) !== undefined, input, searchAttributesRegistered),
@@ -33,6 +46,7 @@ export function createActivities({ config, channel, target, channelWebhooks, aud
         {
           audit,
           pending,
+          metrics,
           memberConcurrency: config.BACKFILL_MEMBER_CONCURRENCY,
           workerRateLimit: config.CHANNEL_RATE_LIMIT,
           repair: {
@@ -45,7 +59,7 @@ export function createActivities({ config, channel, target, channelWebhooks, aud
         },
         input,
       ),
-    replayDeferred: (input: ReplayDeferredInput) => replayDeferred({ audit, pending, target: targetFor(input.target), now }, input),
+    replayDeferred: (input: ReplayDeferredInput) => replayDeferred({ audit, pending, metrics, target: targetFor(input.target), now }, input),
   };
 }
 

@@ -10,6 +10,7 @@ import { batchOffset } from '../src/source/batch-index';
 import { readWorkBatch } from '../src/source/work-file';
 import type { BackfillOptions, BackfillPaths, BatchResult, Counters, DeferredReplay } from '../workflows/definitions';
 import { repairMember, type RepairContext } from './repair-member';
+import type { JobMetrics } from '../src/observability';
 
 export interface BatchInput {
   batch: number;
@@ -23,6 +24,7 @@ export interface BatchInput {
 export interface BatchDeps {
   audit: AuditStore;
   pending: PendingStore;
+  metrics: JobMetrics;
   memberConcurrency: number;
   workerRateLimit: number | undefined;
   repair: Omit<RepairContext, 'backfill' | 'runLabel' | 'dryRun' | 'limiter' | 'signal'>;
@@ -77,6 +79,7 @@ export async function processBatch(deps: BatchDeps, input: BatchInput): Promise<
       if (stop.signal.aborted) return;
       if ('skip' in entry) {
         await deps.audit.append(paths.auditPath, [skippedEntry(ctx, entry.line, entry.memberId, entry.skip)]);
+        deps.metrics.outcome('skipped');
         done++;
         return;
       }
@@ -84,9 +87,13 @@ export async function processBatch(deps: BatchDeps, input: BatchInput): Promise<
         const result = await repairMember(entry.line, entry.member, ctx, entry.planned);
         if (result.kind === 'recorded') {
           await deps.audit.append(paths.auditPath, [result.entry]);
+          recordMetrics(deps.metrics, result.entry);
+          context.log.debug('member recorded', { batch, line: entry.line, memberId: entry.member.memberId, outcome: result.entry.outcome });
         } else {
           await deps.pending.put(paths.pendingDir, result.replay);
+          deps.metrics.delivery('deferred');
           deferred.push({ line: entry.line, memberId: entry.member.memberId });
+          context.log.info('replay deferred to its own activity', { batch, line: entry.line, memberId: entry.member.memberId });
         }
         done++;
       } catch (err) {
@@ -104,7 +111,10 @@ export async function processBatch(deps: BatchDeps, input: BatchInput): Promise<
     context.cancellationSignal.removeEventListener('abort', onCancel);
   }
 
-  if (stopReason) return { batch, complete: false, stopReason, counts: zeroCounters(), deferred };
+  if (stopReason) {
+    context.log.info('batch stopped early', { batch, stopReason, recorded: done });
+    return { batch, complete: false, stopReason, counts: zeroCounters(), deferred };
+  }
 
   const final = await deps.audit.lookup(paths.auditPath, lines);
   const deferredLines = new Set(deferred.map((d) => d.line));
@@ -126,7 +136,16 @@ export async function processBatch(deps: BatchDeps, input: BatchInput): Promise<
     else if (outcome.outcome === 'failed') counts.failed++;
     else counts.skipped++;
   }
+  const { fields: _fields, ...tally } = counts;
+  context.log.info('batch done', { batch, ...tally, deferred: deferred.length });
   return { batch, complete: true, counts, deferred };
+}
+
+/** Counts what a member's recorded entry says happened (deliveries only when a replay was tried). */
+export function recordMetrics(metrics: JobMetrics, entry: AuditEntry): void {
+  metrics.outcome(entry.outcome, entry.outcome === 'failed' ? entry.stage : entry.outcome === 'delete' ? entry.reason : undefined);
+  if (entry.delivered) metrics.delivery('delivered');
+  else if (entry.stage === 'replay') metrics.delivery('rejected');
 }
 
 function skippedEntry(ctx: RepairContext, line: number, memberId: string | undefined, reason: string): AuditEntry {

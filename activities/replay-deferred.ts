@@ -2,6 +2,8 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { AuditStore } from '../src/audit/audit-store';
 import type { PendingStore } from '../src/audit/pending-store';
 import type { WebhookSender } from '../src/webhook/sender';
+import type { JobMetrics } from '../src/observability';
+import { recordMetrics } from './process-batch';
 import type { BackfillPaths, DeferredResult, ReplayTargetSpec } from '../workflows/definitions';
 
 export interface ReplayDeferredInput {
@@ -16,6 +18,7 @@ export interface ReplayDeferredInput {
 
 export interface ReplayDeps {
   audit: AuditStore;
+  metrics: JobMetrics;
   pending: PendingStore;
   target: WebhookSender | undefined;
   now: () => Date;
@@ -44,11 +47,15 @@ export async function replayDeferred(deps: ReplayDeps, input: ReplayDeferredInpu
   let outcome: DeferredResult['outcome'];
   if (result.kind === 'delivered') {
     outcome = replay.event;
-    await deps.audit.append(paths.auditPath, [{ ...base, outcome, delivered: true, status: result.status }]);
+    const entry = { ...base, outcome, delivered: true, status: result.status };
+    await deps.audit.append(paths.auditPath, [entry]);
+    recordMetrics(deps.metrics, entry);
   } else if (result.kind === 'rejected' || attempt >= input.maxAttempts) {
     outcome = 'failed';
     const reason = result.kind === 'rejected' ? `replay rejected: ${result.reason}` : `replay gave up after ${attempt} attempts: ${result.reason}`;
-    await deps.audit.append(paths.auditPath, [{ ...base, outcome, stage: 'replay', delivered: false, status: result.status, reason }]);
+    const entry = { ...base, outcome, stage: 'replay' as const, delivered: false, status: result.status, reason };
+    await deps.audit.append(paths.auditPath, [entry]);
+    recordMetrics(deps.metrics, entry);
   } else {
     throw ApplicationFailure.create({
       message: `replay of line ${line} not delivered yet: ${result.reason}`,

@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import type { CountryCode } from 'libphonenumber-js';
 import { getCountries } from 'libphonenumber-js';
+import { codecFromEnvValues, parseCodecKey } from './codec/aes-gcm-codec';
+import { signingSecretProblem } from './webhook/signature';
 
 // The worker's whole configuration comes from its environment and is validated once, here, before
 // anything connects anywhere. Secrets live only in this object, never in workflow input or history.
@@ -13,8 +15,9 @@ const countries = new Set<string>(getCountries());
 
 export const envSchema = z.object({
   CHANNEL_API_URL: z.preprocess(emptyToUndefined, httpUrl.default('https://api.channel.io')),
-  CHANNEL_ACCESS_KEY: z.string({ error: 'is required' }).min(1, 'is required'),
-  CHANNEL_ACCESS_SECRET: z.string({ error: 'is required' }).min(1, 'is required'),
+  // Trimmed: surrounding blanks in a credential are a paste error, and blanks alone are no credential.
+  CHANNEL_ACCESS_KEY: z.string({ error: 'is required' }).trim().min(1, 'is required'),
+  CHANNEL_ACCESS_SECRET: z.string({ error: 'is required' }).trim().min(1, 'is required'),
   CHANNEL_RATE_LIMIT: z.preprocess(emptyToUndefined, z.coerce.number().positive().optional()),
   CHANNEL_MAX_ATTEMPTS: positiveInt(5),
   CHANNEL_TIMEOUT_MS: positiveInt(10_000),
@@ -47,12 +50,59 @@ export const envSchema = z.object({
   // The `type` of a user webhook body is not confirmed by Channel Talk; "user" is the natural reading.
   WEBHOOK_ENTITY_TYPE: z.preprocess(emptyToUndefined, z.string().default('user')),
   WEBHOOK_TIMEOUT_MS: positiveInt(10_000),
+  // Standard Webhooks signing secret: `whsec_<base64>` (preferred) or a raw secret. Unset: deliveries are not signed.
+  WEBHOOK_SIGNING_SECRET: z.preprocess(
+    emptyToUndefined,
+    z
+      .string()
+      .optional()
+      .superRefine((v, ctx) => {
+        const problem = v === undefined ? undefined : signingSecretProblem(v);
+        if (problem) ctx.addIssue({ code: 'custom', message: problem });
+      }),
+  ),
   TEMPORAL_ADDRESS: z.preprocess(emptyToUndefined, z.string().default('localhost:7233')),
   TEMPORAL_NAMESPACE: z.preprocess(emptyToUndefined, z.string().default('default')),
   BACKFILL_TASK_QUEUE: z.preprocess(emptyToUndefined, z.string().default('webhook-backfill')),
   BACKFILL_DATA_DIR: z.preprocess(emptyToUndefined, z.string().default('./backfill-data')),
   BACKFILL_MEMBER_CONCURRENCY: positiveInt(16),
+  LOG_LEVEL: z.preprocess(emptyToUndefined, z.enum(['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR']).default('INFO')),
+  LOG_FORMAT: z.preprocess(emptyToUndefined, z.enum(['json', 'text']).default('json')),
+  // host:port for a Prometheus /metrics endpoint (SDK and job metrics); unset: no metrics endpoint.
+  BACKFILL_METRICS_ADDRESS: z.preprocess(
+    emptyToUndefined,
+    z.string().regex(/^[^\s:]+:\d{1,5}$/, 'must be host:port, e.g. 127.0.0.1:9464').optional(),
+  ),
+  // Optional payload encryption (AES-256-GCM) of everything the worker and clients send to Temporal.
+  BACKFILL_CODEC_KEY: z.preprocess(
+    emptyToUndefined,
+    z
+      .string()
+      .optional()
+      .superRefine((v, ctx) => {
+        const parsed = v === undefined ? undefined : parseCodecKey(v);
+        if (parsed && 'error' in parsed) ctx.addIssue({ code: 'custom', message: parsed.error });
+      }),
+  ),
+  BACKFILL_CODEC_KEY_ID: z.preprocess(emptyToUndefined, z.string().regex(/^[\x21-\x7e]{1,128}$/, 'must be 1 to 128 printable ASCII characters without spaces').optional()),
+  // PostgreSQL for `"source": {"type": "postgres", ...}` and BACKFILL_AUDIT_STORE=postgres. It holds a
+  // password, so it lives here and never in workflow input.
+  BACKFILL_DATABASE_URL: z.preprocess(emptyToUndefined, z.string().refine(isPostgresUrl, 'must be a postgres:// or postgresql:// URL').optional()),
+  BACKFILL_AUDIT_STORE: z.preprocess(emptyToUndefined, z.enum(['file', 'postgres'], { error: 'must be "file" or "postgres"' }).default('file')),
+}).superRefine((env, ctx) => {
+  if (env.BACKFILL_AUDIT_STORE === 'postgres' && env.BACKFILL_DATABASE_URL === undefined) {
+    ctx.addIssue({ code: 'custom', path: ['BACKFILL_AUDIT_STORE'], message: 'is "postgres" but BACKFILL_DATABASE_URL is not set' });
+  }
 });
+
+function isPostgresUrl(value: string): boolean {
+  try {
+    const { protocol } = new URL(value);
+    return protocol === 'postgres:' || protocol === 'postgresql:';
+  } catch {
+    return false;
+  }
+}
 
 export type Config = z.infer<typeof envSchema>;
 
@@ -82,10 +132,14 @@ export function describeConfig(config: Config): Record<string, unknown> {
     CHANNEL_RATE_LIMIT: config.CHANNEL_RATE_LIMIT ?? '(none)',
     WEBHOOK_URL: config.WEBHOOK_URL ? redactUrl(config.WEBHOOK_URL) : '(none: dry runs only)',
     WEBHOOK_TOKEN: config.WEBHOOK_TOKEN ? '(set)' : '(none)',
+    WEBHOOK_SIGNING_SECRET: config.WEBHOOK_SIGNING_SECRET ? '(set: deliveries are signed)' : '(none: deliveries are not signed)',
     TEMPORAL_ADDRESS: config.TEMPORAL_ADDRESS,
     TEMPORAL_NAMESPACE: config.TEMPORAL_NAMESPACE,
     BACKFILL_TASK_QUEUE: config.BACKFILL_TASK_QUEUE,
     BACKFILL_DATA_DIR: config.BACKFILL_DATA_DIR,
+    BACKFILL_DATABASE_URL: config.BACKFILL_DATABASE_URL ? redactUrl(config.BACKFILL_DATABASE_URL) : '(none)',
+    BACKFILL_AUDIT_STORE: config.BACKFILL_AUDIT_STORE,
+    BACKFILL_CODEC: config.BACKFILL_CODEC_KEY ? `AES-256-GCM, key id ${codecFromEnvValues(config)?.keyId}` : '(off: payloads are stored as plain JSON)',
   };
 }
 

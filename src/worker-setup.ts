@@ -1,9 +1,16 @@
-import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities } from '../activities';
-import { createFileAuditStore } from './audit/audit-store';
+import { Pool } from 'pg';
+import { createFileAuditStore, type AuditStore } from './audit/audit-store';
+import { createPostgresAuditStore } from './audit/postgres-audit-store';
 import { createFilePendingStore } from './audit/pending-store';
 import { createChannelClient } from './channel/client';
+import { createChannelWebhooksClient } from './channel/webhooks';
+import { codecFromEnvValues } from './codec/aes-gcm-codec';
 import type { Config } from './config';
+import { createJobMetrics } from './observability';
+import { SEARCH_ATTRIBUTES } from '../workflows/definitions';
+import { createChannelWebhooksTarget } from './webhook/channel-webhooks-target';
 import { createWebhookSender } from './webhook/sender';
 
 export interface BackfillWorker {
@@ -18,6 +25,7 @@ export async function createBackfillWorker(
   config: Config,
   extra: Partial<Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath' | 'maxConcurrentActivityTaskExecutions'>> = {},
 ): Promise<BackfillWorker> {
+  const metrics = createJobMetrics(Runtime.instance().metricMeter);
   const channel = createChannelClient({
     baseUrl: config.CHANNEL_API_URL,
     accessKey: config.CHANNEL_ACCESS_KEY,
@@ -25,21 +33,54 @@ export async function createBackfillWorker(
     maxAttempts: config.CHANNEL_MAX_ATTEMPTS,
     timeoutMs: config.CHANNEL_TIMEOUT_MS,
     notFoundStatuses: config.CHANNEL_NOT_FOUND_STATUSES,
+    onRateLimited: () => metrics.apiRateLimited(),
   });
   const target = config.WEBHOOK_URL
-    ? createWebhookSender({ url: config.WEBHOOK_URL, token: config.WEBHOOK_TOKEN, timeoutMs: config.WEBHOOK_TIMEOUT_MS })
+    ? createWebhookSender({ url: config.WEBHOOK_URL, token: config.WEBHOOK_TOKEN, timeoutMs: config.WEBHOOK_TIMEOUT_MS, signingSecret: config.WEBHOOK_SIGNING_SECRET })
     : undefined;
+  // Target type "channel-webhooks": every webhook registered on the channel, listed with the same credentials.
+  const webhookList = createChannelWebhooksClient({
+    baseUrl: config.CHANNEL_API_URL,
+    accessKey: config.CHANNEL_ACCESS_KEY,
+    accessSecret: config.CHANNEL_ACCESS_SECRET,
+    maxAttempts: config.CHANNEL_MAX_ATTEMPTS,
+    timeoutMs: config.CHANNEL_TIMEOUT_MS,
+  });
+  const channelWebhooks = createChannelWebhooksTarget({
+    list: (signal) => webhookList.list(signal),
+    timeoutMs: config.WEBHOOK_TIMEOUT_MS,
+    signingSecret: config.WEBHOOK_SIGNING_SECRET,
+    logger: Runtime.instance().logger,
+  });
+  const { audit, auditPool } = await createAuditStore(config);
+  // With BACKFILL_CODEC_KEY set, every payload this worker sends to Temporal is AES-256-GCM encrypted.
+  const codec = codecFromEnvValues(config);
   const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
   const worker = await Worker.create({
     connection,
     namespace: config.TEMPORAL_NAMESPACE,
     taskQueue: config.BACKFILL_TASK_QUEUE,
+    ...(codec ? { dataConverter: { payloadCodecs: [codec] } } : {}),
     ...(extra.workflowBundle ? { workflowBundle: extra.workflowBundle } : { workflowsPath: extra.workflowsPath ?? require.resolve('../workflows') }),
-    activities: createActivities({ config, channel, target, audit: createFileAuditStore(), pending: createFilePendingStore() }),
+    activities: createActivities({
+      config,
+      channel,
+      target,
+      channelWebhooks,
+      audit,
+      pending: createFilePendingStore(),
+      metrics,
+      searchAttributesRegistered: async () => {
+        const { customAttributes } = await connection.operatorService.listSearchAttributes({ namespace: config.TEMPORAL_NAMESPACE });
+        return Object.keys(SEARCH_ATTRIBUTES).every((name) => name in (customAttributes ?? {}));
+      },
+    }),
     // Heartbeats carry pause (cancellation) to running batches: keep them frequent so a pause bites fast.
     maxHeartbeatThrottleInterval: '1 second',
     defaultHeartbeatThrottleInterval: '1 second',
     maxConcurrentActivityTaskExecutions: extra.maxConcurrentActivityTaskExecutions ?? 200,
+    // A killed worker's workflow task waits this long on its sticky queue before another worker gets it.
+    stickyQueueScheduleToStartTimeout: '5 seconds',
   });
   let running: Promise<void> | undefined;
   return {
@@ -51,7 +92,26 @@ export async function createBackfillWorker(
     async close() {
       if (running && worker.getState() === 'RUNNING') worker.shutdown();
       await running?.catch(() => undefined);
-      await Promise.all([channel.close(), target?.close(), connection.close()]);
+      await Promise.all([channel.close(), target?.close(), channelWebhooks.close(), webhookList.close(), connection.close()]);
+      await auditPool?.end();
     },
   };
+}
+
+/** BACKFILL_AUDIT_STORE: the JSONL file (default) or a PostgreSQL table, checked before the worker polls. */
+async function createAuditStore(config: Config): Promise<{ audit: AuditStore; auditPool?: Pool }> {
+  if (config.BACKFILL_AUDIT_STORE !== 'postgres' || !config.BACKFILL_DATABASE_URL) return { audit: createFileAuditStore() };
+  const auditPool = new Pool({ connectionString: config.BACKFILL_DATABASE_URL, max: 10, application_name: 'webhook-backfill-audit' });
+  // An idle connection dropped by the server must not crash the worker; the next query reconnects.
+  auditPool.on('error', (err: Error & { code?: string }) => Runtime.instance().logger.warn('audit database connection lost', { code: err.code }));
+  const audit = createPostgresAuditStore(auditPool);
+  try {
+    await audit.ready();
+  } catch (err) {
+    await auditPool.end().catch(() => undefined);
+    // Not the pg message: nothing from the connection string may reach a log.
+    const code = (err as { code?: unknown }).code;
+    throw new Error(`BACKFILL_AUDIT_STORE=postgres: cannot create or reach the audit table ${audit.table}${typeof code === 'string' ? ` (${code})` : ''}`);
+  }
+  return { audit, auditPool };
 }

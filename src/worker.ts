@@ -1,11 +1,14 @@
 // `npm run worker`: serves the backfill task queue with the configuration in the environment.
 import { ConfigError, describeConfig, loadConfig } from './config';
+import { Runtime } from '@temporalio/worker';
+import { installRuntime } from './observability';
 import { createBackfillWorker } from './worker-setup';
 
 async function main(): Promise<void> {
   const config = loadConfig();
-  if (!config.WEBHOOK_URL) console.warn('WEBHOOK_URL is not set: this worker serves dry runs and channel-webhooks runs only');
-  console.log('webhook-backfill worker starting', JSON.stringify(describeConfig(config)));
+  installRuntime(config);
+  if (!config.WEBHOOK_URL) Runtime.instance().logger.warn('WEBHOOK_URL is not set: this worker serves dry runs and channel-webhooks runs only');
+  Runtime.instance().logger.info('webhook-backfill worker starting', describeConfig(config));
   const backfill = await createBackfillWorker(config);
   const stop = () => backfill.worker.shutdown();
   process.once('SIGINT', stop);

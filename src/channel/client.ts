@@ -23,6 +23,8 @@ export interface ChannelClientOptions {
   notFoundStatuses?: number[];
   /** How many 429s one lookup waits through before it is failed. Default 20. */
   max429Waits?: number;
+  /** Called on every 429, for metrics. */
+  onRateLimited?: () => void;
   /** Default: an undici Agent with keep-alive owned by this client (closed by `close()`). */
   dispatcher?: Dispatcher;
 }
@@ -125,6 +127,7 @@ export function createChannelClient(o: ChannelClientOptions): ChannelClient {
             return { kind: 'failed', reason: outcome.reason, attempts };
           case 'rate-limited': {
             rateLimitedCount += 1;
+            o.onRateLimited?.();
             if (rateLimitedCount > max429Waits) {
               return { kind: 'failed', reason: `rate limited (HTTP 429) ${rateLimitedCount} times`, attempts };
             }

@@ -1,0 +1,58 @@
+import { DefaultLogger, Runtime, type LogEntry } from '@temporalio/worker';
+import type { LogLevel, MetricMeter } from '@temporalio/common';
+import type { OutcomeKind } from './types';
+
+// Logs and metrics of a worker. Logs are one JSON object per line (run, activity, batch, memberId:
+// never an email, phone, token or key: nothing logged here carries one); metrics go to Prometheus
+// through the Temporal SDK's own runtime, next to the SDK's metrics, when an address is configured.
+
+export interface ObservabilityConfig {
+  LOG_LEVEL: LogLevel;
+  LOG_FORMAT: 'json' | 'text';
+  BACKFILL_METRICS_ADDRESS?: string;
+}
+
+/** JSON lines: what log collectors parse without a pattern. BigInts and errors made serialisable. */
+export function jsonLogLine(entry: LogEntry): string {
+  const { message, level, timestampNanos, meta } = entry;
+  const record: Record<string, unknown> = { ts: new Date(Number(timestampNanos / 1_000_000n)).toISOString(), level, message };
+  for (const [key, value] of Object.entries(meta ?? {})) {
+    record[key] = value instanceof Error ? { name: value.name, message: value.message } : typeof value === 'bigint' ? value.toString() : value;
+  }
+  return JSON.stringify(record);
+}
+
+/** Must run before any connection is made: the runtime is process-wide. */
+export function installRuntime(config: ObservabilityConfig): void {
+  const logger =
+    config.LOG_FORMAT === 'json'
+      ? new DefaultLogger(config.LOG_LEVEL, (entry) => process.stderr.write(`${jsonLogLine(entry)}\n`))
+      : new DefaultLogger(config.LOG_LEVEL);
+  Runtime.install({
+    logger,
+    ...(config.BACKFILL_METRICS_ADDRESS
+      ? { telemetryOptions: { metrics: { prometheus: { bindAddress: config.BACKFILL_METRICS_ADDRESS, countersTotalSuffix: true } } } }
+      : {}),
+  });
+}
+
+/** The job's own counters, beside the SDK's. */
+export interface JobMetrics {
+  outcome(kind: OutcomeKind, detail?: string): void;
+  delivery(result: 'delivered' | 'rejected' | 'deferred'): void;
+  apiRateLimited(): void;
+}
+
+export function createJobMetrics(meter: MetricMeter): JobMetrics {
+  const outcomes = meter.createCounter('backfill_outcomes', 'members', 'Members by recorded outcome (decision, failed, skipped)');
+  const deliveries = meter.createCounter('backfill_deliveries', 'requests', 'Replays by result: delivered, rejected (4xx), deferred to their own activity');
+  const rateLimited = meter.createCounter('backfill_api_rate_limited', 'responses', 'HTTP 429 answers from the Channel Talk API');
+  return {
+    outcome: (kind, detail) => outcomes.add(1, { outcome: kind, ...(detail ? { detail } : {}) }),
+    delivery: (result) => deliveries.add(1, { result }),
+    apiRateLimited: () => rateLimited.add(1),
+  };
+}
+
+/** For tests and tools that run without metrics. */
+export const noMetrics: JobMetrics = { outcome: () => undefined, delivery: () => undefined, apiRateLimited: () => undefined };
