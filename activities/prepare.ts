@@ -55,7 +55,10 @@ export async function prepareBackfill(
         ? await selectByOutcome(path.resolve(options.only.auditPath), options.only.outcomes)
         : undefined;
     const summary = await prepareWorkFile(
-      { ...options.source, path: path.resolve(options.source.path) },
+      // The connection string stays on the worker: it never travels in workflow input.
+      options.source.type === 'postgres'
+        ? { ...options.source, databaseUrl: config.BACKFILL_DATABASE_URL }
+        : { ...options.source, path: path.resolve(options.source.path) },
       paths.workFile,
       selection ? selectEntries(selection) : undefined,
     );

@@ -1,16 +1,28 @@
 import { z } from 'zod';
-import type { BackfillOptions } from '../workflows/definitions';
+import type { BackfillOptions, SourceSpec } from '../workflows/definitions';
+import { postgresSourceSpecSchema } from './source/postgres-source';
+
+const fileSourceSchema = z
+  .object({
+    type: z.enum(['csv', 'jsonl'], { error: 'must be "csv" or "jsonl" (a file, with "path"), or "postgres" (with "table" or "query")' }),
+    path: z.string({ error: 'is required' }).min(1, 'must not be empty'),
+  })
+  .strict();
+
+// A file source reports a bad type and a missing path together; "postgres" switches to its own checks.
+const sourceSchema = z.unknown().transform((raw, ctx): SourceSpec => {
+  const isPostgres = typeof raw === 'object' && raw !== null && (raw as { type?: unknown }).type === 'postgres';
+  const result = isPostgres ? postgresSourceSpecSchema.safeParse(raw) : fileSourceSchema.safeParse(raw);
+  if (result.success) return result.data;
+  for (const issue of result.error.issues) ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
+  return z.NEVER;
+});
 
 // The workflow's JSON argument is checked once, by the first activity, so that a typo stops the run
 // before any lookup or replay. Unknown keys are rejected: a misspelt "dryrun" must not mean a real run.
 export const backfillInputSchema = z
   .object({
-    source: z
-      .object({
-        type: z.enum(['csv', 'jsonl'], { error: 'must be "csv" or "jsonl"' }),
-        path: z.string({ error: 'is required' }).min(1, 'must not be empty'),
-      })
-      .strict(),
+    source: sourceSchema,
     dryRun: z.boolean().default(false),
     batchSize: z.number().int().min(1).max(1000).default(100),
     runLabel: z.string().min(1).max(200).optional(),

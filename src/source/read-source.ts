@@ -2,9 +2,11 @@ import { open, stat, type FileHandle } from 'node:fs/promises';
 import { CsvError, parse as parseCsvText } from 'csv-parse/sync';
 import type { SourceEntry } from '../types';
 import { SourceConfigError } from './errors';
+import { readPostgresSource, type PostgresSourceRead } from './postgres-source';
 import { parseStoredMember } from './row-schema';
 
-export type SourceSpec = { type: 'csv' | 'jsonl'; path: string };
+/** A file, or a PostgreSQL table/query (with the worker's connection string added by the caller). */
+export type SourceSpec = { type: 'csv' | 'jsonl'; path: string } | PostgresSourceRead;
 
 /**
  * A record (CSV row, JSONL line) larger than this is skipped unread: no customer row is that big, so
@@ -31,8 +33,12 @@ type RequiredColumn = (typeof REQUIRED_COLUMNS)[number];
 export async function* readSource(spec: SourceSpec): AsyncIterable<SourceEntry> {
   // The spec may come from untyped workflow input, so the union is checked at run time too.
   const type: string = spec.type;
+  if (spec.type === 'postgres') {
+    yield* readPostgresSource(spec);
+    return;
+  }
   if (type !== 'csv' && type !== 'jsonl') {
-    throw new SourceConfigError(String(spec.path), `unknown source type ${JSON.stringify(type)} (expected "csv" or "jsonl")`);
+    throw new SourceConfigError(String(spec.path), `unknown source type ${JSON.stringify(type)} (expected "csv", "jsonl" or "postgres")`);
   }
   const handle = await openSourceFile(spec.path);
   try {

@@ -49,6 +49,12 @@ describe('loadConfig: defaults', () => {
     BACKFILL_MEMBER_CONCURRENCY: 16,
     BACKFILL_CODEC_KEY: undefined,
     BACKFILL_CODEC_KEY_ID: undefined,
+    WEBHOOK_SIGNING_SECRET: undefined,
+    BACKFILL_DATABASE_URL: undefined,
+    BACKFILL_AUDIT_STORE: 'file',
+    LOG_LEVEL: 'INFO',
+    LOG_FORMAT: 'json',
+    BACKFILL_METRICS_ADDRESS: undefined,
   };
 
   it('the table names every variable the schema knows (a new variable needs a row here)', () => {
@@ -92,6 +98,10 @@ describe('loadConfig: values that are set', () => {
     ['BACKFILL_DATA_DIR', '/var/lib/backfill', '/var/lib/backfill'],
     ['BACKFILL_MEMBER_CONCURRENCY', '4', 4],
     ['BACKFILL_CODEC_KEY', CODEC_KEY, CODEC_KEY],
+    ['WEBHOOK_SIGNING_SECRET', 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw'],
+    ['LOG_LEVEL', 'DEBUG', 'DEBUG'],
+    ['LOG_FORMAT', 'text', 'text'],
+    ['BACKFILL_METRICS_ADDRESS', '0.0.0.0:9464', '0.0.0.0:9464'],
     ['BACKFILL_CODEC_KEY_ID', 'key-2024-11', 'key-2024-11'],
   ];
   it.each(CASES)('%s=%j parses to %j', (name, raw, parsed) => {
@@ -132,6 +142,12 @@ describe('loadConfig: rejected environments name the variable', () => {
     ['PHONE_DEFAULT_REGION a calling code', { ...REQUIRED, PHONE_DEFAULT_REGION: '+82' }, ['PHONE_DEFAULT_REGION']],
     ['BACKFILL_CODEC_KEY not base64', { ...REQUIRED, BACKFILL_CODEC_KEY: 'not base64!' }, ['BACKFILL_CODEC_KEY must be base64']],
     ['BACKFILL_CODEC_KEY too short', { ...REQUIRED, BACKFILL_CODEC_KEY: SHORT_CODEC_KEY }, ['BACKFILL_CODEC_KEY must be the base64 of exactly 32 bytes']],
+    ['WEBHOOK_SIGNING_SECRET bad whsec_', { ...REQUIRED, WEBHOOK_SIGNING_SECRET: 'whsec_!!' }, ['WEBHOOK_SIGNING_SECRET']],
+    ['CHANNEL_ACCESS_KEY only blanks', { CHANNEL_ACCESS_KEY: '   ', CHANNEL_ACCESS_SECRET: SECRET }, ['CHANNEL_ACCESS_KEY is required']],
+    ['LOG_LEVEL unknown', { ...REQUIRED, LOG_LEVEL: 'LOUD' }, ['LOG_LEVEL']],
+    ['LOG_FORMAT unknown', { ...REQUIRED, LOG_FORMAT: 'xml' }, ['LOG_FORMAT']],
+    ['BACKFILL_METRICS_ADDRESS without a port', { ...REQUIRED, BACKFILL_METRICS_ADDRESS: 'localhost' }, ['BACKFILL_METRICS_ADDRESS must be host:port']],
+    ['BACKFILL_AUDIT_STORE postgres without a database', { ...REQUIRED, BACKFILL_AUDIT_STORE: 'postgres' }, ['BACKFILL_AUDIT_STORE', 'BACKFILL_DATABASE_URL']],
     ['BACKFILL_CODEC_KEY_ID with a space', { ...REQUIRED, BACKFILL_CODEC_KEY: CODEC_KEY, BACKFILL_CODEC_KEY_ID: 'key 1' }, ['BACKFILL_CODEC_KEY_ID']],
     [
       'several bad variables at once',
@@ -246,7 +262,8 @@ describe('npm run worker (src/worker.ts) with a bad environment', () => {
     expect(run.stderr).toMatch(/worker failed: /);
     expect(run.stderr).not.toContain('invalid configuration');
     // The start-up line logs the configuration with secrets replaced by "(set)".
-    expect(run.stdout).toContain('webhook-backfill worker starting');
+    // (a JSON log line on stderr, like every log line of the worker)
+    expect(run.stderr).toContain('"message":"webhook-backfill worker starting"');
     for (const value of [KEY, SECRET, TOKEN]) expect(run.stdout + run.stderr).not.toContain(value);
   }, 60_000);
 });

@@ -349,7 +349,7 @@ describe('readSource: configuration errors', () => {
     expect(error).toBeInstanceOf(SourceConfigError);
     const message = (error as SourceConfigError).message;
     expect(message).toMatch(problem);
-    expect(message).toContain(JSON.stringify(resolved.path));
+    expect(message).toContain(JSON.stringify((resolved as { path: string }).path));
     expect(message).not.toContain('\n');
   });
 
