@@ -62,7 +62,22 @@ export async function processBatch(deps: BatchDeps, input: BatchInput): Promise<
   };
   context.cancellationSignal.addEventListener('abort', onCancel);
   let done = entries.length - todo.length;
-  const heartbeat = setInterval(() => context.heartbeat({ done }), 1_000);
+  // Outcomes are written behind, about once a second and at the end, in one write and one sync each:
+  // waiting for the disk after every member would make the disk, not the API, the limit. A crash loses
+  // at most the last second of outcomes; those members are simply done again (same webhook-ids).
+  const unwritten: AuditEntry[] = [];
+  let writing: Promise<void> = Promise.resolve();
+  const writeBehind = () => {
+    writing = writing.then(async () => {
+      const chunk = unwritten.splice(0);
+      if (chunk.length > 0) await deps.audit.append(paths.auditPath, chunk);
+    });
+    return writing;
+  };
+  const heartbeat = setInterval(() => {
+    context.heartbeat({ done });
+    void writeBehind().catch(() => undefined); // a failed write resurfaces at the final flush below
+  }, 1_000);
 
   const rate = minDefined(deps.workerRateLimit, options.rateLimit ?? undefined);
   const ctx: RepairContext = {
@@ -78,7 +93,7 @@ export async function processBatch(deps: BatchDeps, input: BatchInput): Promise<
     await runPool(todo, deps.memberConcurrency, async (entry) => {
       if (stop.signal.aborted) return;
       if ('skip' in entry) {
-        await deps.audit.append(paths.auditPath, [skippedEntry(ctx, entry.line, entry.memberId, entry.skip)]);
+        unwritten.push(skippedEntry(ctx, entry.line, entry.memberId, entry.skip));
         deps.metrics.outcome('skipped');
         done++;
         return;
@@ -86,7 +101,7 @@ export async function processBatch(deps: BatchDeps, input: BatchInput): Promise<
       try {
         const result = await repairMember(entry.line, entry.member, ctx, entry.planned);
         if (result.kind === 'recorded') {
-          await deps.audit.append(paths.auditPath, [result.entry]);
+          unwritten.push(result.entry);
           recordMetrics(deps.metrics, result.entry);
           context.log.debug('member recorded', { batch, line: entry.line, memberId: entry.member.memberId, outcome: result.entry.outcome });
         } else {
@@ -108,6 +123,9 @@ export async function processBatch(deps: BatchDeps, input: BatchInput): Promise<
     });
   } finally {
     clearInterval(heartbeat);
+    // Whatever happened, what was decided is recorded before the activity answers.
+    writing = writing.catch(() => undefined);
+    await writeBehind();
     context.cancellationSignal.removeEventListener('abort', onCancel);
   }
 
