@@ -39,18 +39,15 @@ export function publish(s: CarriedState, view: LiveView, status: BackfillStatus,
   const rate = (c.processed - view.startProcessed) / seconds;
   const left = total - c.processed;
   const eta = rate > 0 && left > 0 ? `${formatDuration(left / rate)}` : '—';
-  setCurrentDetails(
-    [
-      `**${status}**${s.paused && s.pauseReason ? `: ${s.pauseReason}` : ''}`,
-      `processed **${c.processed} / ${total}** (${total ? Math.floor((c.processed / total) * 100) : 100}%), ${rate.toFixed(1)} members/s, ETA ${eta}`,
-      `upserts ${c.upserts} · deletes ${c.deletes} · unchanged ${c.unchanged} · failed ${c.failed} · skipped ${c.skipped}`,
-      fieldLine(c),
-      `batches ${s.batchesDone} / ${s.prepared.batches} · replays waiting ${s.deferred.length} · run ${s.runs} of the chain`,
-      `last error: ${lastError ?? 'none'}`,
-    ]
-      .filter(Boolean)
-      .join('\n\n'),
-  );
+  // Compact on purpose: the Web UI shows current details in a small panel.
+  // Compact on purpose: the Web UI shows current details in a small panel (a heading line, then a list).
+  const headline = `**${status}**${s.paused && s.pauseReason ? `: ${s.pauseReason}` : ''}${lastError ? ` · last error: ${lastError}` : ''}`;
+  const items = [
+    `processed **${c.processed} / ${total}** (${total ? Math.floor((c.processed / total) * 100) : 100}%), ${rate.toFixed(1)} members/s, ETA ${eta} · batch ${s.batchesDone} / ${s.prepared.batches} · run ${s.runs}`,
+    `upserts ${c.upserts} · deletes ${c.deletes} · unchanged ${c.unchanged} · failed ${c.failed} · skipped ${c.skipped} · replays waiting ${s.deferred.length}`,
+    fieldLine(c),
+  ].filter(Boolean);
+  setCurrentDetails(`${headline}\n\n${items.map((item) => `- ${item}`).join('\n')}`);
   if (!registered) return;
   const step = Math.max(1, Math.floor(total / 20));
   if (status === view.lastStatus && c.processed - view.lastPublishedProcessed < step && status !== 'done') return;
@@ -62,7 +59,7 @@ export function publish(s: CarriedState, view: LiveView, status: BackfillStatus,
 function fieldLine(c: Counters): string {
   if (!c.fields) return '';
   const f = c.fields;
-  return `differing fields: mobileNumber ${f.mobileNumber} · email ${f.email} · unsubscribeEmail ${f.unsubscribeEmail} · unsubscribeTexting ${f.unsubscribeTexting}`;
+  return `fields: mobileNumber ${f.mobileNumber} · email ${f.email} · unsubscribeEmail ${f.unsubscribeEmail} · unsubscribeTexting ${f.unsubscribeTexting}`;
 }
 
 function formatDuration(seconds: number): string {
