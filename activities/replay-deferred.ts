@@ -42,7 +42,9 @@ export async function replayDeferred(deps: ReplayDeps, input: ReplayDeferredInpu
   if (!deps.target) throw ApplicationFailure.retryable('this worker has no WEBHOOK_URL and cannot replay', 'NoTarget');
 
   const attempt = Context.current().info.attempt;
-  const result = await deps.target.send({ webhookId: replay.webhookId, payload: replay.payload, signal: Context.current().cancellationSignal });
+  // Not aborted on cancellation (a pause): a POST the receiver may already have accepted is let finish
+  // and recorded, rather than sent again later.
+  const result = await deps.target.send({ webhookId: replay.webhookId, payload: replay.payload });
   const base = { ...replay.base, ts: deps.now().toISOString(), deferred: true, dryRun: false };
   let outcome: DeferredResult['outcome'];
   if (result.kind === 'delivered') {

@@ -15,7 +15,9 @@ export async function sendWithRetries(
   let result: SendResult = { kind: 'retryable', reason: 'not attempted' };
   for (let attempt = 1; attempt <= attempts; attempt++) {
     input.signal.throwIfAborted();
-    result = await target.send(input);
+    // A POST once started is let finish (WEBHOOK_TIMEOUT_MS bounds it): aborting it on a pause could
+    // leave a delivery the receiver accepted unrecorded, to be sent again after resume.
+    result = await target.send({ webhookId: input.webhookId, payload: input.payload });
     if (result.kind !== 'retryable') return result;
     if (attempt < attempts) {
       const backoff = 250 * 2 ** (attempt - 1);

@@ -1,0 +1,324 @@
+import path from 'node:path';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { DEFAULT_OUTAGE, type OutageWindow } from '../report/summary';
+import { backfillInputSchema } from '../workflow-input';
+import type { BackfillInput, FileSourceSpec } from '../../workflows/definitions';
+import { UsageError } from './errors';
+import { COMMANDS, type CommandName } from './help';
+
+// The command line, parsed into a command without touching the network or the file system. Every
+// problem is a UsageError (exit 2) with one line naming the option.
+
+export interface StartCommand {
+  name: 'start';
+  workflowId: string;
+  input: BackfillInput & { source: FileSourceSpec };
+  /** `--from-plan ID`: the dry run whose plan to execute, its audit log found through Temporal. */
+  planRun?: string;
+  wait: boolean;
+  intervalSeconds?: number;
+}
+export interface SignalCommand {
+  name: 'pause' | 'resume';
+  workflowId: string;
+  reason?: string;
+}
+export interface StatusCommand {
+  name: 'status';
+  workflowId: string;
+  mode: 'follow' | 'once' | 'json';
+  intervalSeconds?: number;
+}
+export type ReportOutput = 'summary' | 'summary-json' | 'csv' | 'json';
+export interface ReportCommand {
+  name: 'report';
+  workflowId?: string;
+  audit?: string;
+  output: ReportOutput;
+  out?: string;
+  outage: OutageWindow;
+}
+export type Command =
+  | { name: 'help'; topic?: CommandName }
+  | { name: 'version' }
+  | StartCommand
+  | SignalCommand
+  | StatusCommand
+  | ReportCommand
+  | { name: 'worker' };
+
+export interface ParseContext {
+  cwd: string;
+  now: Date;
+}
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+
+const OPTIONS: Record<CommandName, Options> = {
+  start: {
+    source: { type: 'string' },
+    type: { type: 'string' },
+    'dry-run': { type: 'boolean' },
+    'batch-size': { type: 'string' },
+    rate: { type: 'string' },
+    'run-label': { type: 'string' },
+    'workflow-id': { type: 'string' },
+    parallel: { type: 'string' },
+    wait: { type: 'boolean' },
+    interval: { type: 'string' },
+    'from-plan': { type: 'string' },
+  },
+  pause: { 'workflow-id': { type: 'string' }, reason: { type: 'string' } },
+  resume: { 'workflow-id': { type: 'string' } },
+  status: { 'workflow-id': { type: 'string' }, once: { type: 'boolean' }, json: { type: 'boolean' }, interval: { type: 'string' } },
+  report: {
+    'workflow-id': { type: 'string' },
+    audit: { type: 'string' },
+    summary: { type: 'boolean' },
+    format: { type: 'string' },
+    out: { type: 'string' },
+    'outage-start': { type: 'string' },
+    'outage-end': { type: 'string' },
+  },
+  worker: {},
+};
+
+/** The workflow input's keys, as the options that set them. */
+const FLAG_OF: Record<string, string> = {
+  source: '--source',
+  'source.path': '--source',
+  'source.type': '--type',
+  dryRun: '--dry-run',
+  batchSize: '--batch-size',
+  rateLimit: '--rate',
+  runLabel: '--run-label',
+  parallelBatches: '--parallel',
+  fromPlan: '--from-plan',
+  'fromPlan.auditPath': '--from-plan',
+};
+
+const isHelp = (arg: string) => arg === '--help' || arg === '-h';
+
+export function parseCommandLine(argv: readonly string[], ctx: ParseContext): Command {
+  const [first, ...rest] = argv;
+  if (first === undefined) throw new UsageError('missing command (start, pause, resume, status, report, worker); see webhook-backfill --help');
+  if (isHelp(first)) return { name: 'help' };
+  if (first === '--version' || first === '-V') return { name: 'version' };
+  if (first === 'help') {
+    const topic = rest[0];
+    if (topic === undefined) return { name: 'help' };
+    if (!isCommand(topic)) throw new UsageError(`unknown command "${topic}"; commands: ${COMMANDS.join(', ')}`);
+    return { name: 'help', topic };
+  }
+  if (first.startsWith('-')) throw new UsageError(`expected a command before ${first}; see webhook-backfill --help`);
+  if (!isCommand(first)) throw new UsageError(`unknown command "${first}"; commands: ${COMMANDS.join(', ')}`);
+  if (rest.some(isHelp)) return { name: 'help', topic: first };
+
+  const values = parseOptions(first, rest);
+  switch (first) {
+    case 'start':
+      return parseStart(values, ctx);
+    case 'pause':
+    case 'resume': {
+      const reason = first === 'pause' ? optionalString(values, 'reason') : undefined;
+      return { name: first, workflowId: requireWorkflowId(values), ...(reason !== undefined ? { reason } : {}) };
+    }
+    case 'status': {
+      if (values.once && values.json) throw new UsageError('--once and --json do not go together (--json prints once)');
+      const intervalSeconds = optionalInterval(values);
+      return {
+        name: 'status',
+        workflowId: requireWorkflowId(values),
+        mode: values.json ? 'json' : values.once ? 'once' : 'follow',
+        ...(intervalSeconds !== undefined ? { intervalSeconds } : {}),
+      };
+    }
+    case 'report':
+      return parseReport(values, ctx);
+    case 'worker':
+      return { name: 'worker' };
+  }
+}
+
+function isCommand(word: string): word is CommandName {
+  return (COMMANDS as readonly string[]).includes(word);
+}
+
+type Values = Record<string, string | boolean | undefined>;
+
+function parseOptions(command: CommandName, args: string[]): Values {
+  try {
+    return parseArgs({ args, options: OPTIONS[command], strict: true, allowPositionals: false }).values as Values;
+  } catch (err) {
+    throw new UsageError(describeParseError(command, err));
+  }
+}
+
+function describeParseError(command: CommandName, err: unknown): string {
+  const e = err as { code?: string; message?: string };
+  const quoted = /'([^']+)'/.exec(e.message ?? '')?.[1];
+  const option = quoted?.split(' ')[0];
+  switch (e.code) {
+    case 'ERR_PARSE_ARGS_UNKNOWN_OPTION':
+      return `unknown option ${option ?? ''} for "${command}"; see webhook-backfill ${command} --help`;
+    case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE':
+      return /argument missing|ambiguous/.test(e.message ?? '') ? `option ${option ?? ''} needs a value` : `option ${option ?? ''} takes no value`;
+    case 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL':
+      return `unexpected argument ${quoted !== undefined ? `"${quoted}"` : ''} for "${command}" (options start with --); see webhook-backfill ${command} --help`;
+    default:
+      return `${command}: ${(e.message ?? String(err)).split('\n')[0]}`;
+  }
+}
+
+function optionalString(values: Values, name: string): string | undefined {
+  const value = values[name];
+  return typeof value === 'string' ? value : undefined;
+}
+
+function requireWorkflowId(values: Values): string {
+  const id = optionalString(values, 'workflow-id');
+  if (id === undefined) throw new UsageError('missing --workflow-id ID');
+  if (id.trim() === '') throw new UsageError('--workflow-id must not be empty');
+  return id;
+}
+
+function positiveInteger(values: Values, name: string): number | undefined {
+  const text = optionalString(values, name);
+  if (text === undefined) return undefined;
+  if (!/^\d+$/.test(text.trim()) || Number(text) < 1) throw new UsageError(`--${name} must be a positive whole number, not "${text}"`);
+  return Number(text);
+}
+
+function positiveNumber(values: Values, name: string): number | undefined {
+  const text = optionalString(values, name);
+  if (text === undefined) return undefined;
+  const value = Number(text.trim());
+  if (text.trim() === '' || !Number.isFinite(value) || value <= 0) throw new UsageError(`--${name} must be a positive number, not "${text}"`);
+  return value;
+}
+
+function optionalInterval(values: Values): number | undefined {
+  const seconds = positiveNumber(values, 'interval');
+  if (seconds !== undefined && seconds < 0.2) throw new UsageError('--interval must be at least 0.2 seconds');
+  return seconds;
+}
+
+/** The source's type from its extension, if it tells. */
+export function sourceTypeOf(file: string): FileSourceSpec['type'] | undefined {
+  const ext = path.extname(file).toLowerCase();
+  if (ext === '.csv') return 'csv';
+  if (ext === '.jsonl' || ext === '.ndjson') return 'jsonl';
+  return undefined;
+}
+
+/** `backfill-2024-11-20T09-30-00Z`: sortable, and safe in file names (the id names the run's data directory). */
+export function defaultWorkflowId(now: Date): string {
+  return `backfill-${now.toISOString().slice(0, 19).replace(/:/g, '-')}Z`;
+}
+
+function parseStart(values: Values, ctx: ParseContext): StartCommand {
+  const source = optionalString(values, 'source');
+  if (source === undefined) throw new UsageError('missing --source FILE (the member source, CSV or JSONL)');
+  if (source.trim() === '') throw new UsageError('--source must not be empty');
+  const typeText = optionalString(values, 'type');
+  let type: FileSourceSpec['type'];
+  if (typeText !== undefined) {
+    if (typeText !== 'csv' && typeText !== 'jsonl') throw new UsageError(`--type must be csv or jsonl, not "${typeText}"`);
+    type = typeText;
+  } else {
+    const guessed = sourceTypeOf(source);
+    if (!guessed) throw new UsageError(`cannot tell the format of ${source} from its extension: pass --type csv or --type jsonl`);
+    type = guessed;
+  }
+  const workflowId = optionalString(values, 'workflow-id') ?? defaultWorkflowId(ctx.now);
+  if (workflowId.trim() === '') throw new UsageError('--workflow-id must not be empty');
+
+  const batchSize = positiveInteger(values, 'batch-size');
+  const parallelBatches = positiveInteger(values, 'parallel');
+  const rateLimit = positiveNumber(values, 'rate');
+  const runLabel = optionalString(values, 'run-label');
+  const plan = optionalString(values, 'from-plan');
+  if (plan !== undefined && plan.trim() === '') throw new UsageError('--from-plan must not be empty');
+  const planFile = plan !== undefined && looksLikePath(plan) ? path.resolve(ctx.cwd, plan) : undefined;
+  const planRun = plan !== undefined && planFile === undefined ? plan : undefined;
+  const input: StartCommand['input'] = {
+    source: { type, path: path.resolve(ctx.cwd, source) },
+    ...(values['dry-run'] ? { dryRun: true } : {}),
+    ...(batchSize !== undefined ? { batchSize } : {}),
+    ...(parallelBatches !== undefined ? { parallelBatches } : {}),
+    ...(rateLimit !== undefined ? { rateLimit } : {}),
+    ...(runLabel !== undefined ? { runLabel } : {}),
+    ...(planFile !== undefined ? { fromPlan: { auditPath: planFile } } : {}),
+  };
+  // The workflow validates its input again; checking here turns a typo into exit 2 before anything starts.
+  // (A plan named by its run is found later; a stand-in path lets the rest be checked now.)
+  const checked = backfillInputSchema.safeParse(planRun !== undefined ? { ...input, fromPlan: { auditPath: '/plan' } } : input);
+  if (!checked.success) {
+    const problems = checked.error.issues.map((issue) => {
+      const key = issue.path.join('.');
+      return `${FLAG_OF[key] ?? (key || 'input')}: ${issue.message}`;
+    });
+    throw new UsageError(`invalid options: ${problems.join('; ')}`);
+  }
+  if (values.interval !== undefined && !values.wait) throw new UsageError('--interval goes with --wait');
+  const intervalSeconds = optionalInterval(values);
+  return {
+    name: 'start',
+    workflowId,
+    input,
+    ...(planRun !== undefined ? { planRun } : {}),
+    wait: values.wait === true,
+    ...(intervalSeconds !== undefined ? { intervalSeconds } : {}),
+  };
+}
+
+/** `--from-plan` takes a dry run's workflow id or its audit log's path: a path has a slash or a .jsonl/.json name. */
+export function looksLikePath(text: string): boolean {
+  return /[\\/]/.test(text) || /\.jsonl?$/i.test(text);
+}
+
+/** An ISO 8601 time that says its zone: a bare local time would mean different instants on different machines. */
+export function parseIsoTime(text: string, option: string): number {
+  const zoned = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$/i.test(text.trim());
+  const ms = Date.parse(text.trim());
+  if (!zoned || !Number.isFinite(ms)) throw new UsageError(`${option} must be an ISO 8601 time with Z or an offset (e.g. 2024-11-01T00:40:00+09:00), not "${text}"`);
+  return ms;
+}
+
+function parseReport(values: Values, ctx: ParseContext): ReportCommand {
+  const workflowId = optionalString(values, 'workflow-id');
+  const audit = optionalString(values, 'audit');
+  if (workflowId !== undefined && audit !== undefined) throw new UsageError('pass either --workflow-id or --audit, not both');
+  if (workflowId === undefined && audit === undefined) throw new UsageError('missing --workflow-id ID (or --audit FILE)');
+  if (workflowId !== undefined && workflowId.trim() === '') throw new UsageError('--workflow-id must not be empty');
+  if (audit !== undefined && audit.trim() === '') throw new UsageError('--audit must not be empty');
+
+  const format = optionalString(values, 'format');
+  if (format !== undefined && format !== 'csv' && format !== 'json') throw new UsageError(`--format must be csv or json, not "${format}"`);
+  let output: ReportOutput;
+  if (values.summary) {
+    if (format === 'csv') throw new UsageError('the summary is text or JSON: use --summary --format json, or --format csv without --summary');
+    output = format === 'json' ? 'summary-json' : 'summary';
+  } else {
+    output = format ?? 'summary';
+  }
+
+  const startText = optionalString(values, 'outage-start');
+  const endText = optionalString(values, 'outage-end');
+  const outage: OutageWindow = {
+    start: startText !== undefined ? parseIsoTime(startText, '--outage-start') : DEFAULT_OUTAGE.start,
+    end: endText !== undefined ? parseIsoTime(endText, '--outage-end') : DEFAULT_OUTAGE.end,
+  };
+  if (outage.start >= outage.end) throw new UsageError('the outage window must end after it starts (--outage-start, --outage-end)');
+
+  const out = optionalString(values, 'out');
+  if (out !== undefined && out.trim() === '') throw new UsageError('--out must not be empty');
+  return {
+    name: 'report',
+    ...(workflowId !== undefined ? { workflowId } : {}),
+    ...(audit !== undefined ? { audit: path.resolve(ctx.cwd, audit) } : {}),
+    output,
+    ...(out !== undefined ? { out: path.resolve(ctx.cwd, out) } : {}),
+    outage,
+  };
+}

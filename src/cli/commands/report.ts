@@ -1,0 +1,86 @@
+import { createWriteStream } from 'node:fs';
+import { AuditFileError, readAuditFile, type AuditReadStats } from '../../report/audit-file';
+import { exportAudit } from '../../report/export';
+import { renderSummary } from '../../report/render';
+import { SummaryBuilder } from '../../report/summary';
+import type { ReportCommand } from '../args';
+import { CliError, EXIT } from '../errors';
+import { write, type CliIo } from '../io';
+import { locateAudit } from '../run-state';
+import { connectTemporal, loadCliEnv } from '../temporal-env';
+
+// `report`: the audit log as a diff summary, CSV or JSON. The log is streamed, never loaded whole.
+
+interface Output {
+  write(text: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+function fileOutput(file: string): Output {
+  const stream = createWriteStream(file, { mode: 0o600 });
+  let failure: Error | undefined;
+  stream.on('error', (err) => {
+    failure = err;
+  });
+  const fail = (err: unknown) => new CliError(`cannot write ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  return {
+    write: (text) => (failure ? Promise.reject(fail(failure)) : write(stream, text).catch((err: unknown) => Promise.reject(fail(err)))),
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        if (failure) return reject(fail(failure));
+        stream.end(() => (failure ? reject(fail(failure)) : resolve()));
+      }),
+  };
+}
+
+function streamOutput(stream: NodeJS.WritableStream): Output {
+  return { write: (text) => write(stream, text), close: async () => undefined };
+}
+
+export async function runReport(cmd: ReportCommand, io: CliIo): Promise<number> {
+  let auditPath = cmd.audit;
+  let inProgress = false;
+  if (auditPath === undefined) {
+    const session = await connectTemporal(loadCliEnv(io.env));
+    try {
+      const found = await locateAudit(session, cmd.workflowId!);
+      auditPath = found.path;
+      inProgress = found.running;
+    } finally {
+      await session.close();
+    }
+  }
+
+  const stats: AuditReadStats = { entries: 0, repeated: 0, unreadable: 0 };
+  const output = cmd.out !== undefined ? fileOutput(cmd.out) : streamOutput(io.stdout);
+  let rows = 0;
+  try {
+    if (cmd.output === 'summary' || cmd.output === 'summary-json') {
+      const builder = new SummaryBuilder(cmd.outage);
+      for await (const entry of readAuditFile(auditPath, stats)) builder.add(entry);
+      const summary = builder.result();
+      rows = summary.rows;
+      const text =
+        cmd.output === 'summary'
+          ? renderSummary(summary, { source: auditPath, unreadable: stats.unreadable, inProgress })
+          : `${JSON.stringify({ auditPath, inProgress, unreadableLines: stats.unreadable, ...summary }, null, 2)}\n`;
+      await output.write(text);
+    } else {
+      rows = await exportAudit(readAuditFile(auditPath, stats), cmd.output, (chunk) => output.write(chunk));
+    }
+    await output.close();
+  } catch (err) {
+    await output.close().catch(() => undefined);
+    if (err instanceof AuditFileError) {
+      const hint = cmd.audit === undefined ? ' (the audit log is on the workers\' storage: run this where it is readable, or copy it and pass --audit FILE)' : '';
+      throw new CliError(`${err.message}${hint}`);
+    }
+    throw err;
+  }
+  if (cmd.out !== undefined) {
+    const what = cmd.output === 'summary' || cmd.output === 'summary-json' ? `the summary of ${rows} rows` : `${rows} rows`;
+    await write(io.stdout, `wrote ${what} to ${cmd.out}\n`);
+  }
+  if (inProgress && cmd.output !== 'summary') await write(io.stderr, `note: run ${cmd.workflowId} is still going: the report holds what it has recorded so far\n`);
+  return EXIT.OK;
+}

@@ -1,0 +1,103 @@
+import type { Progress } from '../../workflows/definitions';
+
+// The `status` line: a bar, counts, the rate in members/s and the ETA. Pure functions of the progress
+// query's answers, so they are tested without a server.
+
+/**
+ * Members/s over a sliding window of samples. The workflow counts a batch when it completes, so the
+ * counter moves in steps; a window of several batches smooths that out.
+ */
+export class RateMeter {
+  private samples: { at: number; processed: number }[] = [];
+
+  constructor(private readonly windowMs = 30_000) {}
+
+  /** Records the counter at a time (ms). A pause restarts the window: waiting is not slowness. */
+  sample(at: number, processed: number, paused = false): void {
+    if (paused) {
+      this.samples = [];
+      return;
+    }
+    const last = this.samples[this.samples.length - 1];
+    if (last && processed < last.processed) this.samples = []; // a new run under the same id
+    this.samples.push({ at, processed });
+    while (this.samples.length > 2 && at - this.samples[1]!.at >= this.windowMs) this.samples.shift();
+  }
+
+  /** Members/s, or null until the window spans a second and the counter has moved. */
+  rate(): number | null {
+    const first = this.samples[0];
+    const last = this.samples[this.samples.length - 1];
+    if (!first || !last || last.at - first.at < 1000) return null;
+    const moved = last.processed - first.processed;
+    if (moved <= 0) return first.processed > 0 || last.at - first.at >= this.windowMs ? 0 : null;
+    return (moved * 1000) / (last.at - first.at);
+  }
+}
+
+/** Seconds left at the rate, or null when it cannot be told. */
+export function etaSeconds(p: Pick<Progress, 'total' | 'processed'>, rate: number | null): number | null {
+  if (rate === null || rate <= 0 || p.total <= 0) return null;
+  return Math.max(0, (p.total - p.processed) / rate);
+}
+
+/** 75 → "1:15", 3725 → "1:02:05". */
+export function formatDuration(seconds: number): string {
+  const s = Math.round(seconds);
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const sec = String(s % 60).padStart(2, '0');
+  return h > 0 ? `${h}:${String(m).padStart(2, '0')}:${sec}` : `${m}:${sec}`;
+}
+
+export function formatRate(rate: number): string {
+  return rate >= 100 ? rate.toFixed(0) : rate >= 10 ? rate.toFixed(1) : rate.toFixed(2);
+}
+
+export interface RenderOptions {
+  rate: number | null;
+  /** Characters of the bar; 0 for none. */
+  barWidth: number;
+  /** Trim the line to this many columns (a terminal's width) so it redraws in place. */
+  columns?: number;
+  /** Unicode blocks for terminals; ASCII for logs. */
+  unicode?: boolean;
+}
+
+export function renderBar(fraction: number, width: number, unicode = true): string {
+  const clamped = Math.min(1, Math.max(0, fraction));
+  const full = Math.round(clamped * width);
+  return unicode ? `${'█'.repeat(full)}${'░'.repeat(width - full)}` : `${'#'.repeat(full)}${'.'.repeat(width - full)}`;
+}
+
+/** One line of progress for a running backfill. */
+export function renderProgress(p: Progress, o: RenderOptions): string {
+  const parts: string[] = [];
+  if (p.dryRun) parts.push('dry run');
+  if (p.total === 0 && !p.done) {
+    parts.push('preparing: reading the member source');
+  } else {
+    const fraction = p.total > 0 ? p.processed / p.total : 1;
+    const percent = `${Math.floor(fraction * 100)}%`.padStart(4);
+    if (o.barWidth > 0) parts.push(`[${renderBar(fraction, o.barWidth, o.unicode ?? true)}]`);
+    parts.push(`${percent} ${p.processed}/${p.total}`);
+    if (p.paused) {
+      parts.push(`PAUSED${p.pauseReason ? `: ${p.pauseReason}` : ''}`);
+    } else if (p.done) {
+      parts.push('done');
+    } else {
+      parts.push(o.rate === null ? '…/s' : `${formatRate(o.rate)}/s`);
+      const eta = etaSeconds(p, o.rate);
+      parts.push(`ETA ${eta === null ? '…' : formatDuration(eta)}`);
+    }
+  }
+  parts.push(`upserts ${p.upserts} deletes ${p.deletes} unchanged ${p.unchanged} failed ${p.failed} skipped ${p.skipped}`);
+  if (p.pendingReplays > 0) parts.push(`${p.pendingReplays} ${p.pendingReplays === 1 ? 'replay' : 'replays'} retrying`);
+  return fitColumns(parts.join('  '), o.columns);
+}
+
+/** Cuts a line to fit a terminal of `columns` (one spare, so it never wraps and `\r` redraws it in place). */
+export function fitColumns(line: string, columns: number | undefined): string {
+  if (columns === undefined || columns < 2 || line.length <= columns - 1) return line;
+  return `${line.slice(0, columns - 2)}…`;
+}

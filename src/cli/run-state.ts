@@ -1,0 +1,92 @@
+import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
+import { progressQuery, type BackfillResult, type Progress } from '../../workflows/definitions';
+import { CliError } from './errors';
+import { describeBackfill, temporalError, type TemporalSession } from './temporal-env';
+
+// What a backfill is doing now, from Temporal: the progress query while it runs, the result once it
+// has completed, the failure once it has failed (or was terminated, cancelled, timed out).
+
+export const QUERY_TIMEOUT_MS = 10_000;
+
+export type RunState =
+  | { kind: 'running'; workflowId: string; runId: string; taskQueue: string; progress: Progress }
+  | { kind: 'completed'; workflowId: string; runId: string; result: BackfillResult }
+  | { kind: 'closed'; workflowId: string; runId: string; status: string; message: string };
+
+export class NoWorkerAnswer extends CliError {
+  override name = 'NoWorkerAnswer';
+}
+
+export async function queryProgress(session: TemporalSession, handle: WorkflowHandle, taskQueue: string): Promise<Progress> {
+  try {
+    return await session.connection.withDeadline(Date.now() + QUERY_TIMEOUT_MS, () => handle.query(progressQuery));
+  } catch (err) {
+    if (isDeadline(err)) {
+      throw new NoWorkerAnswer(
+        `no worker answered the progress query of ${handle.workflowId} within ${QUERY_TIMEOUT_MS / 1000} s: is a worker polling task queue ${taskQueue}?`,
+      );
+    }
+    throw temporalError(err, session, handle.workflowId);
+  }
+}
+
+function isDeadline(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e && depth < 5; depth++) {
+    const { code, message } = e as { code?: unknown; message?: unknown };
+    if (code === 4 || (typeof message === 'string' && /deadline/i.test(message))) return true;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
+/** Why a closed run did not complete, from its result. */
+export async function closedMessage(handle: WorkflowHandle, status: string): Promise<string> {
+  try {
+    await handle.result();
+    return `run ${handle.workflowId} ${status.toLowerCase()}`;
+  } catch (err) {
+    const cause = err instanceof WorkflowFailedError ? err.cause : undefined;
+    const detail = cause?.message || (err instanceof Error ? err.message : String(err));
+    return `run ${handle.workflowId} ${status.toLowerCase().replace('_', ' ')}: ${detail}`;
+  }
+}
+
+export async function runState(session: TemporalSession, workflowId: string): Promise<RunState> {
+  const { handle, description } = await describeBackfill(session, workflowId);
+  const status = description.status.name;
+  const base = { workflowId, runId: description.runId };
+  if (status === 'RUNNING') {
+    return { kind: 'running', ...base, taskQueue: description.taskQueue, progress: await queryProgress(session, handle, description.taskQueue) };
+  }
+  if (status === 'COMPLETED') {
+    try {
+      return { kind: 'completed', ...base, result: (await handle.result()) as BackfillResult };
+    } catch (err) {
+      throw temporalError(err, session, workflowId);
+    }
+  }
+  return { kind: 'closed', ...base, status, message: await closedMessage(handle, status) };
+}
+
+/** The audit log's path of a run (on the workers' storage) and whether the run is still going. */
+export async function locateAudit(session: TemporalSession, workflowId: string): Promise<{ path: string; running: boolean }> {
+  const { handle, description } = await describeBackfill(session, workflowId);
+  const status = description.status.name;
+  if (status === 'COMPLETED') {
+    const result = (await handle.result().catch((err: unknown) => Promise.reject(temporalError(err, session, workflowId)))) as BackfillResult;
+    return { path: result.auditPath, running: false };
+  }
+  let progress: Progress;
+  try {
+    progress = await queryProgress(session, handle, description.taskQueue);
+  } catch (err) {
+    if (status === 'RUNNING') throw err;
+    const why = await closedMessage(handle, status);
+    throw new CliError(`${why}; finding its audit log needs a worker to answer the progress query (or pass --audit FILE)`);
+  }
+  if (!progress.auditPath) {
+    if (status === 'RUNNING') throw new CliError(`run ${workflowId} has no audit log yet (it is still reading the member source); try again shortly`);
+    throw new CliError(`${await closedMessage(handle, status)}; it ended before writing an audit log`);
+  }
+  return { path: progress.auditPath, running: status === 'RUNNING' };
+}

@@ -1,0 +1,99 @@
+import { COMPARED_FIELDS } from '../types';
+import { OUTAGE_PHASES, type AuditSummary, type ReasonGroup } from './summary';
+
+// The diff summary as text for a terminal. Field names, reasons, counts and line numbers only.
+
+const LINES_SHOWN = 20;
+
+function table(rows: [string, string][], indent = '  '): string[] {
+  const width = Math.max(0, ...rows.map(([label]) => label.length));
+  return rows.map(([label, value]) => `${indent}${label.padEnd(width)}  ${value}`);
+}
+
+function lineList(group: ReasonGroup): string {
+  const shown = group.lines.slice(0, LINES_SHOWN);
+  const more = group.count - shown.length;
+  return `line${group.count === 1 ? '' : 's'} ${shown.join(', ')}${more > 0 ? `, … and ${more} more` : ''}`;
+}
+
+function groupRows(groups: ReasonGroup[], withStage: boolean): [string, string][] {
+  return groups.map((g) => [withStage && g.stage ? `${g.stage}: ${g.reason}` : g.reason, `${String(g.count).padStart(6)}  ${lineList(g)}`]);
+}
+
+const n = (value: number) => String(value).padStart(6);
+
+export interface RenderContext {
+  /** Where the entries came from (the audit log's path). */
+  source?: string;
+  /** Lines of the file that were not audit records. */
+  unreadable?: number;
+  /** The run is still going: the numbers are what it has recorded so far. */
+  inProgress?: boolean;
+}
+
+export function renderSummary(s: AuditSummary, ctx: RenderContext = {}): string {
+  const out: string[] = [];
+  const who = s.backfill ? `${s.backfill}${s.runLabel && s.runLabel !== s.backfill ? ` (run label ${s.runLabel})` : ''}` : 'backfill';
+  out.push(`Audit of ${who}: ${s.rows} rows${ctx.source ? ` (${ctx.source})` : ''}`);
+  if (ctx.inProgress) out.push('The run is still going: these are the outcomes recorded so far.');
+  if (s.dryRun === true) out.push('Dry run: nothing was replayed; upserts and deletes are what a real run would send.');
+  if (s.dryRun === null && s.rows > 0) out.push('Mixed: some entries are from a dry run, some from a real run.');
+  out.push(
+    ...table([
+      ['upserts', n(s.outcomes.upsert)],
+      ['deletes', n(s.outcomes.delete)],
+      ['unchanged', n(s.outcomes.unchanged)],
+      ['failed', n(s.outcomes.failed)],
+      ['skipped', n(s.outcomes.skipped)],
+    ]),
+  );
+  if (s.dryRun !== true) out.push(`Replays delivered (accepted by the receiver): ${s.delivered} of ${s.outcomes.upsert + s.outcomes.delete} upserts and deletes`);
+
+  const failedDiffering = s.differingMembers - s.outcomes.upsert;
+  out.push('');
+  out.push(
+    `Members differing, per field: ${s.differingMembers}${failedDiffering > 0 ? ` (of them ${failedDiffering} whose replay failed)` : ''}`,
+  );
+  out.push(...table(COMPARED_FIELDS.map((f) => [f, n(s.differingFields[f])])));
+
+  out.push('');
+  const deletes = Object.entries(s.deletes);
+  out.push(`Deletes per reason: ${s.outcomes.delete}`);
+  if (deletes.length > 0) out.push(...table(deletes.map(([reason, count]) => [reason, n(count)])));
+
+  out.push('');
+  out.push(`Failures per reason: ${s.outcomes.failed}`);
+  if (s.failures.length > 0) out.push(...table(groupRows(s.failures, true)));
+
+  out.push('');
+  out.push(`Skipped per reason: ${s.outcomes.skipped}`);
+  if (s.skipped.length > 0) out.push(...table(groupRows(s.skipped, false)));
+
+  out.push('');
+  out.push(`Outage window ${s.outage.start} .. ${s.outage.end}: when Channel Talk last changed what differs`);
+  const m = s.outage.members;
+  out.push(
+    ...table([
+      ['changed inside the window (the outage may have hidden it)', n(m.inside)],
+      ['changed before it (already out of sync)', n(m.before)],
+      ['changed after it', n(m.after)],
+      ['no change time from Channel Talk', n(m.unknown)],
+    ]),
+  );
+  out.push("  per field, by that field's change time:");
+  out.push(
+    ...table(
+      [
+        ['', OUTAGE_PHASES.map((p) => p.padStart(8)).join('')],
+        ...COMPARED_FIELDS.map((f): [string, string] => [f, OUTAGE_PHASES.map((p) => String(s.outage.fields[f][p]).padStart(8)).join('')]),
+      ],
+      '    ',
+    ),
+  );
+
+  const notes: string[] = [];
+  if (s.repeated > 0) notes.push(`${s.repeated} repeated records of an already recorded line were ignored (the first record wins)`);
+  if (ctx.unreadable) notes.push(`${ctx.unreadable} lines that are not audit records were skipped`);
+  if (notes.length > 0) out.push('', ...notes.map((note) => `Note: ${note}.`));
+  return `${out.join('\n')}\n`;
+}

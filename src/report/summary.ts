@@ -1,0 +1,226 @@
+import type { AuditEntry } from '../audit/audit-entry';
+import { COMPARED_FIELDS, type ComparedField, type OutcomeKind } from '../types';
+import { LineSet } from './line-set';
+
+// The diff summary of an audit log, computed entry by entry so that a log of millions of lines is
+// never held in memory: what the run did per outcome, which fields differed, why members were
+// deleted, failed or skipped (with their source lines), and — from Channel Talk's own change times —
+// which differences arose inside the outage window and which were already there before it.
+
+/** The outage, 2024-11-01 00:40 to 2024-11-12 15:37 KST, in epoch ms (both ends included). */
+export interface OutageWindow {
+  start: number;
+  end: number;
+}
+export const DEFAULT_OUTAGE: OutageWindow = {
+  start: Date.parse('2024-10-31T15:40:00Z'),
+  end: Date.parse('2024-11-12T06:37:00Z'),
+};
+
+/** Where a change time falls against the outage window; `unknown` when Channel Talk gave none. */
+export type OutagePhase = 'inside' | 'before' | 'after' | 'unknown';
+export const OUTAGE_PHASES: readonly OutagePhase[] = ['inside', 'before', 'after', 'unknown'];
+
+export type PhaseCounts = Record<OutagePhase, number>;
+
+export interface ReasonGroup {
+  /** failures only: where it failed. */
+  stage?: 'fetch' | 'replay';
+  /** The reason with per-row numbers generalised ("first seen on line N"). */
+  reason: string;
+  count: number;
+  /** Source lines, ascending; at most MAX_LINES_PER_GROUP of them (`count` is always exact). */
+  lines: number[];
+}
+
+export interface AuditSummary {
+  backfill: string | null;
+  runLabel: string | null;
+  /** true: every entry is from a dry run; false: none is; null: mixed or no entries. */
+  dryRun: boolean | null;
+  /** Source rows with a recorded outcome (the first record of a line counts; repeats are ignored). */
+  rows: number;
+  outcomes: Record<OutcomeKind, number>;
+  /** Replays the receiver accepted (0 in a dry run). */
+  delivered: number;
+  /** Members whose stored data differs from Channel Talk's (upserts, and failed replays of upserts). */
+  differingMembers: number;
+  /** Of those, per field. A member differing in two fields counts under both. */
+  differingFields: Record<ComparedField, number>;
+  deletes: Record<string, number>;
+  failures: ReasonGroup[];
+  skipped: ReasonGroup[];
+  outage: {
+    start: string;
+    end: string;
+    /** Differing members by when they changed: `inside` if any differing field changed in the window. */
+    members: PhaseCounts;
+    /** Per differing field, by that field's change time. */
+    fields: Record<ComparedField, PhaseCounts>;
+  };
+  /** Repeated records of an already recorded line (ignored, as the workers ignore them). */
+  repeated: number;
+}
+
+export const MAX_LINES_PER_GROUP = 1000;
+
+const zeroPhases = (): PhaseCounts => ({ inside: 0, before: 0, after: 0, unknown: 0 });
+const perField = <T>(make: () => T): Record<ComparedField, T> =>
+  Object.fromEntries(COMPARED_FIELDS.map((f) => [f, make()])) as Record<ComparedField, T>;
+
+export function phaseOf(time: number | undefined, window: OutageWindow = DEFAULT_OUTAGE): OutagePhase {
+  if (typeof time !== 'number' || !Number.isFinite(time)) return 'unknown';
+  if (time < window.start) return 'before';
+  if (time > window.end) return 'after';
+  return 'inside';
+}
+
+/**
+ * When Channel Talk last changed a field: the consent flags have their own change times; contact fields
+ * only the user's `updatedAt` (the latest change of anything, so never earlier than the field's own).
+ * A consent flag without its own time falls back to `updatedAt` too.
+ */
+export function fieldChangeTime(entry: Pick<AuditEntry, 'updatedAt' | 'unsubscribeEmailUpdatedAt' | 'unsubscribeTextingUpdatedAt'>, field: ComparedField): number | undefined {
+  if (field === 'unsubscribeEmail') return entry.unsubscribeEmailUpdatedAt ?? entry.updatedAt;
+  if (field === 'unsubscribeTexting') return entry.unsubscribeTextingUpdatedAt ?? entry.updatedAt;
+  return entry.updatedAt;
+}
+
+/**
+ * A differing member's phase: `inside` if any differing field changed inside the window (the outage
+ * may have hidden that change); otherwise the phase of the latest change time it has.
+ */
+export function memberPhase(fieldPhases: readonly { phase: OutagePhase; time: number | undefined }[]): OutagePhase {
+  if (fieldPhases.some((f) => f.phase === 'inside')) return 'inside';
+  let latest: { phase: OutagePhase; time: number } | undefined;
+  for (const f of fieldPhases) {
+    if (f.time === undefined || f.phase === 'unknown') continue;
+    if (!latest || f.time > latest.time) latest = { phase: f.phase, time: f.time };
+  }
+  return latest?.phase ?? 'unknown';
+}
+
+/** Per-row numbers inside a reason ("first seen on line 12") would make every row its own group. */
+export function generalizeReason(reason: string): string {
+  return reason.replace(/\bline \d+/g, 'line N');
+}
+
+class Groups {
+  private groups = new Map<string, ReasonGroup>();
+
+  add(reason: string, line: number, stage?: 'fetch' | 'replay'): void {
+    const general = generalizeReason(reason);
+    const key = `${stage ?? ''}\u0000${general}`;
+    let group = this.groups.get(key);
+    if (!group) {
+      group = { ...(stage ? { stage } : {}), reason: general, count: 0, lines: [] };
+      this.groups.set(key, group);
+    }
+    group.count += 1;
+    if (group.lines.length < MAX_LINES_PER_GROUP) group.lines.push(line);
+  }
+
+  result(): ReasonGroup[] {
+    return [...this.groups.values()]
+      .map((g) => ({ ...g, lines: [...g.lines].sort((a, b) => a - b) }))
+      .sort((a, b) => b.count - a.count || (a.stage ?? '').localeCompare(b.stage ?? '') || a.reason.localeCompare(b.reason));
+  }
+}
+
+/** Feed it audit entries one at a time (in file order: the first record of a line wins). */
+export class SummaryBuilder {
+  private readonly seen = new LineSet();
+  private backfill: string | null = null;
+  private runLabel: string | null = null;
+  private dry = 0;
+  private real = 0;
+  private rows = 0;
+  private repeated = 0;
+  private delivered = 0;
+  private differingMembers = 0;
+  private readonly outcomes: Record<OutcomeKind, number> = { upsert: 0, delete: 0, unchanged: 0, failed: 0, skipped: 0 };
+  private readonly differingFields = perField(() => 0);
+  private readonly deletes: Record<string, number> = {};
+  private readonly failures = new Groups();
+  private readonly skipped = new Groups();
+  private readonly memberPhases = zeroPhases();
+  private readonly fieldPhases = perField(zeroPhases);
+
+  constructor(private readonly window: OutageWindow = DEFAULT_OUTAGE) {}
+
+  add(entry: AuditEntry): void {
+    if (!this.seen.add(entry.line)) {
+      this.repeated += 1;
+      return;
+    }
+    this.rows += 1;
+    this.backfill ??= entry.backfill ?? null;
+    this.runLabel ??= entry.runLabel ?? null;
+    if (entry.dryRun) this.dry += 1;
+    else this.real += 1;
+    if (entry.outcome in this.outcomes) this.outcomes[entry.outcome] += 1;
+    if (entry.delivered === true) this.delivered += 1;
+
+    switch (entry.outcome) {
+      case 'delete': {
+        const reason = entry.reason ?? '(no reason)';
+        this.deletes[reason] = (this.deletes[reason] ?? 0) + 1;
+        break;
+      }
+      case 'failed':
+        this.failures.add(entry.reason ?? '(no reason)', entry.line, entry.stage);
+        break;
+      case 'skipped':
+        this.skipped.add(entry.reason ?? '(no reason)', entry.line);
+        break;
+      default:
+        break;
+    }
+
+    const fields = (entry.fields ?? []).filter((f): f is ComparedField => (COMPARED_FIELDS as readonly string[]).includes(f));
+    if (fields.length > 0 && (entry.outcome === 'upsert' || entry.outcome === 'failed')) {
+      this.differingMembers += 1;
+      const phases = fields.map((field) => {
+        const time = fieldChangeTime(entry, field);
+        const phase = phaseOf(time, this.window);
+        this.differingFields[field] += 1;
+        this.fieldPhases[field][phase] += 1;
+        return { phase, time };
+      });
+      this.memberPhases[memberPhase(phases)] += 1;
+    }
+  }
+
+  result(): AuditSummary {
+    return {
+      backfill: this.backfill,
+      runLabel: this.runLabel,
+      dryRun: this.rows === 0 || (this.dry > 0 && this.real > 0) ? null : this.dry > 0,
+      rows: this.rows,
+      outcomes: { ...this.outcomes },
+      delivered: this.delivered,
+      differingMembers: this.differingMembers,
+      differingFields: { ...this.differingFields },
+      deletes: Object.fromEntries(Object.entries(this.deletes).sort(([a], [b]) => a.localeCompare(b))),
+      failures: this.failures.result(),
+      skipped: this.skipped.result(),
+      outage: {
+        start: new Date(this.window.start).toISOString(),
+        end: new Date(this.window.end).toISOString(),
+        members: { ...this.memberPhases },
+        fields: perFieldCopy(this.fieldPhases),
+      },
+      repeated: this.repeated,
+    };
+  }
+}
+
+function perFieldCopy(from: Record<ComparedField, PhaseCounts>): Record<ComparedField, PhaseCounts> {
+  return Object.fromEntries(COMPARED_FIELDS.map((f) => [f, { ...from[f] }])) as Record<ComparedField, PhaseCounts>;
+}
+
+export function summarize(entries: Iterable<AuditEntry>, window: OutageWindow = DEFAULT_OUTAGE): AuditSummary {
+  const builder = new SummaryBuilder(window);
+  for (const entry of entries) builder.add(entry);
+  return builder.result();
+}

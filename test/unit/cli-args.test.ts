@@ -1,0 +1,361 @@
+import { PassThrough } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { defaultWorkflowId, looksLikePath, parseCommandLine, parseIsoTime, sourceTypeOf, type Command } from '../../src/cli/args';
+import { CliError, EXIT, UsageError, oneLine } from '../../src/cli/errors';
+import { COMMAND_HELP, COMMANDS, MAIN_HELP } from '../../src/cli/help';
+import type { CliIo } from '../../src/cli/io';
+import { main } from '../../src/cli/main';
+import { RateMeter, etaSeconds, fitColumns, formatDuration, renderBar, renderProgress } from '../../src/cli/progress-bar';
+import { loadCliEnv } from '../../src/cli/temporal-env';
+import { loadConfig } from '../../src/config';
+import { DEFAULT_OUTAGE } from '../../src/report/summary';
+import type { Progress } from '../../workflows/definitions';
+
+const ctx = { cwd: '/work/data', now: new Date('2024-11-20T09:30:05.123Z') };
+const parse = (line: string): Command => parseCommandLine(line === '' ? [] : line.split(' '), ctx);
+
+describe('parseCommandLine: commands', () => {
+  it.each<[string, Command]>([
+    ['--help', { name: 'help' }],
+    ['-h', { name: 'help' }],
+    ['help', { name: 'help' }],
+    ['help report', { name: 'help', topic: 'report' }],
+    ['status --workflow-id x --help', { name: 'help', topic: 'status' }],
+    ['--version', { name: 'version' }],
+    [
+      'start --source members.csv',
+      { name: 'start', workflowId: 'backfill-2024-11-20T09-30-05Z', input: { source: { type: 'csv', path: '/work/data/members.csv' } }, wait: false },
+    ],
+    [
+      'start --source /d/m.jsonl --dry-run --batch-size 50 --rate 7.5 --run-label nov --parallel 4 --workflow-id bf-1 --wait --interval 2',
+      {
+        name: 'start',
+        workflowId: 'bf-1',
+        input: { source: { type: 'jsonl', path: '/d/m.jsonl' }, dryRun: true, batchSize: 50, parallelBatches: 4, rateLimit: 7.5, runLabel: 'nov' },
+        wait: true,
+        intervalSeconds: 2,
+      },
+    ],
+    ['start --source export.txt --type jsonl', { name: 'start', workflowId: 'backfill-2024-11-20T09-30-05Z', input: { source: { type: 'jsonl', path: '/work/data/export.txt' } }, wait: false }],
+    ['start --source=m.NDJSON', { name: 'start', workflowId: 'backfill-2024-11-20T09-30-05Z', input: { source: { type: 'jsonl', path: '/work/data/m.NDJSON' } }, wait: false }],
+    [
+      'start --source m.csv --from-plan bf-dry',
+      { name: 'start', workflowId: 'backfill-2024-11-20T09-30-05Z', input: { source: { type: 'csv', path: '/work/data/m.csv' } }, planRun: 'bf-dry', wait: false },
+    ],
+    [
+      'start --source m.csv --from-plan plans/audit.jsonl',
+      { name: 'start', workflowId: 'backfill-2024-11-20T09-30-05Z', input: { source: { type: 'csv', path: '/work/data/m.csv' }, fromPlan: { auditPath: '/work/data/plans/audit.jsonl' } }, wait: false },
+    ],
+    ['pause --workflow-id bf-1', { name: 'pause', workflowId: 'bf-1' }],
+    ['pause --workflow-id bf-1 --reason CRM-freeze', { name: 'pause', workflowId: 'bf-1', reason: 'CRM-freeze' }],
+    ['resume --workflow-id bf-1', { name: 'resume', workflowId: 'bf-1' }],
+    ['status --workflow-id bf-1', { name: 'status', workflowId: 'bf-1', mode: 'follow' }],
+    ['status --workflow-id bf-1 --once', { name: 'status', workflowId: 'bf-1', mode: 'once' }],
+    ['status --workflow-id bf-1 --json', { name: 'status', workflowId: 'bf-1', mode: 'json' }],
+    ['status --workflow-id bf-1 --interval 0.5', { name: 'status', workflowId: 'bf-1', mode: 'follow', intervalSeconds: 0.5 }],
+    ['report --workflow-id bf-1', { name: 'report', workflowId: 'bf-1', output: 'summary', outage: DEFAULT_OUTAGE }],
+    ['report --workflow-id bf-1 --summary', { name: 'report', workflowId: 'bf-1', output: 'summary', outage: DEFAULT_OUTAGE }],
+    ['report --workflow-id bf-1 --summary --format json', { name: 'report', workflowId: 'bf-1', output: 'summary-json', outage: DEFAULT_OUTAGE }],
+    ['report --audit a.jsonl --format csv --out r.csv', { name: 'report', audit: '/work/data/a.jsonl', output: 'csv', out: '/work/data/r.csv', outage: DEFAULT_OUTAGE }],
+    ['report --audit /x/a.jsonl --format json', { name: 'report', audit: '/x/a.jsonl', output: 'json', outage: DEFAULT_OUTAGE }],
+    [
+      'report --workflow-id bf-1 --outage-start 2024-11-01T00:00:00+09:00 --outage-end 2024-11-02T00:00:00Z',
+      { name: 'report', workflowId: 'bf-1', output: 'summary', outage: { start: Date.parse('2024-10-31T15:00:00Z'), end: Date.parse('2024-11-02T00:00:00Z') } },
+    ],
+    ['worker', { name: 'worker' }],
+  ])('%s', (line, expected) => {
+    expect(parse(line)).toEqual(expected);
+  });
+
+  it('keeps a reason with spaces as one argument', () => {
+    expect(parseCommandLine(['pause', '--workflow-id', 'bf-1', '--reason', 'waiting for the CRM freeze'], ctx)).toEqual({
+      name: 'pause',
+      workflowId: 'bf-1',
+      reason: 'waiting for the CRM freeze',
+    });
+  });
+});
+
+describe('parseCommandLine: usage errors are one line, exit 2', () => {
+  it.each<[string, RegExp]>([
+    ['', /^missing command/],
+    ['frobnicate', /^unknown command "frobnicate"; commands: start, pause, resume, status, report, worker$/],
+    ['help frobnicate', /^unknown command "frobnicate"/],
+    ['--workflow-id x status', /^expected a command before --workflow-id/],
+    ['pause', /^missing --workflow-id ID$/],
+    ['resume', /^missing --workflow-id ID$/],
+    ['status', /^missing --workflow-id ID$/],
+    ['status --workflow-id', /^option --workflow-id needs a value$/],
+    ['status --workflow-id x --bogus', /^unknown option --bogus for "status"/],
+    ['status --workflow-id x extra', /^unexpected argument "extra" for "status"/],
+    ['status --workflow-id x --once --json', /--once and --json/],
+    ['status --workflow-id x --interval 0', /--interval must be a positive number/],
+    ['status --workflow-id x --once=yes', /^option --once takes no value$/],
+    ['start', /^missing --source FILE/],
+    ['start --source members.xlsx', /cannot tell the format of members.xlsx .*--type csv or --type jsonl/],
+    ['start --source m.csv --type xml', /^--type must be csv or jsonl, not "xml"$/],
+    ['start --source m.csv --batch-size ten', /^--batch-size must be a positive whole number, not "ten"$/],
+    ['start --source m.csv --batch-size 0', /^--batch-size must be a positive whole number/],
+    ['start --source m.csv --batch-size 1.5', /^--batch-size must be a positive whole number/],
+    ['start --source m.csv --batch-size 5000', /^invalid options: --batch-size: .*1000/],
+    ['start --source m.csv --parallel 64', /^invalid options: --parallel: .*32/],
+    ['start --source m.csv --rate -3', /^option --rate needs a value$|--rate must be a positive number/],
+    ['start --source m.csv --rate 0', /^--rate must be a positive number, not "0"$/],
+    ['start --source m.csv --interval 2', /^--interval goes with --wait$/],
+    ['start --source m.csv --dryrun', /^unknown option --dryrun for "start"/],
+    ['start --source m.csv --from-plan', /^option --from-plan needs a value$/],
+    ['report', /^missing --workflow-id ID \(or --audit FILE\)$/],
+    ['report --workflow-id a --audit b', /^pass either --workflow-id or --audit, not both$/],
+    ['report --workflow-id a --format xml', /^--format must be csv or json, not "xml"$/],
+    ['report --workflow-id a --summary --format csv', /^the summary is text or JSON/],
+    ['report --workflow-id a --outage-start 2024-11-01T00:40', /^--outage-start must be an ISO 8601 time with Z or an offset/],
+    ['report --workflow-id a --outage-end yesterday', /^--outage-end must be an ISO 8601 time/],
+    ['report --workflow-id a --outage-start 2024-12-01T00:00:00Z', /^the outage window must end after it starts/],
+    ['worker --now', /^unknown option --now for "worker"/],
+  ])('%j', (line, message) => {
+    let error: unknown;
+    try {
+      parse(line);
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(UsageError);
+    expect((error as UsageError).exitCode).toBe(EXIT.USAGE);
+    expect((error as Error).message).toMatch(message);
+    expect((error as Error).message).not.toContain('\n');
+  });
+});
+
+describe('small helpers', () => {
+  it.each([
+    ['a.csv', 'csv'],
+    ['A.CSV', 'csv'],
+    ['a.jsonl', 'jsonl'],
+    ['a.ndjson', 'jsonl'],
+    ['a.json', undefined],
+    ['a', undefined],
+  ])('sourceTypeOf(%s) = %s', (file, type) => {
+    expect(sourceTypeOf(file)).toBe(type);
+  });
+
+  it.each([
+    ['backfill-2024-11-dry', false],
+    ['./audit.jsonl', true],
+    ['/data/x/audit', true],
+    ['audit.jsonl', true],
+    ['plan.JSON', true],
+  ])('looksLikePath(%s) = %s', (text, isPath) => {
+    expect(looksLikePath(text)).toBe(isPath);
+  });
+
+  it('names a run after the UTC time, safe in file names', () => {
+    expect(defaultWorkflowId(new Date('2024-01-02T03:04:05.999Z'))).toBe('backfill-2024-01-02T03-04-05Z');
+  });
+
+  it.each([
+    ['2024-11-01T00:40:00+09:00', Date.parse('2024-10-31T15:40:00Z')],
+    ['2024-11-01T00:40+0900', Date.parse('2024-10-31T15:40:00Z')],
+    ['2024-10-31T15:40:00.000Z', Date.parse('2024-10-31T15:40:00Z')],
+  ])('parseIsoTime(%s)', (text, ms) => {
+    expect(parseIsoTime(text, '--x')).toBe(ms);
+  });
+
+  it.each([
+    ['a\nb', 'a'],
+    ['\n  spaced   out \n', 'spaced out'],
+  ])('oneLine(%j) = %j', (text, line) => {
+    expect(oneLine(text)).toBe(line);
+  });
+
+  it('documents every command and every exit code', () => {
+    for (const command of COMMANDS) {
+      expect(MAIN_HELP).toContain(`  ${command} `);
+      expect(COMMAND_HELP[command]).toContain(`webhook-backfill ${command}`);
+    }
+    for (const code of Object.values(EXIT)) expect(MAIN_HELP).toMatch(new RegExp(`^  ${code}  `, 'm'));
+  });
+});
+
+describe('the environment of the workflow commands', () => {
+  it('has the worker configuration defaults and needs no Channel Talk secrets', () => {
+    const env = loadCliEnv({});
+    const worker = loadConfig({ CHANNEL_ACCESS_KEY: 'k', CHANNEL_ACCESS_SECRET: 's' });
+    expect(env).toMatchObject({
+      TEMPORAL_ADDRESS: worker.TEMPORAL_ADDRESS,
+      TEMPORAL_NAMESPACE: worker.TEMPORAL_NAMESPACE,
+      BACKFILL_TASK_QUEUE: worker.BACKFILL_TASK_QUEUE,
+    });
+    expect(env.TEMPORAL_ADDRESS).toBe('localhost:7233');
+  });
+
+  it('reads the variables, empty meaning default', () => {
+    expect(loadCliEnv({ TEMPORAL_ADDRESS: 'temporal:7233', TEMPORAL_NAMESPACE: 'ops', BACKFILL_TASK_QUEUE: ' ' })).toMatchObject({
+      TEMPORAL_ADDRESS: 'temporal:7233',
+      TEMPORAL_NAMESPACE: 'ops',
+      BACKFILL_TASK_QUEUE: 'webhook-backfill',
+    });
+  });
+
+  it('rejects a bad codec key as a configuration error naming the variable, not its value', () => {
+    let error: unknown;
+    try {
+      loadCliEnv({ BACKFILL_CODEC_KEY: 'not-a-key-s3cr3t' });
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(CliError);
+    expect((error as CliError).exitCode).toBe(EXIT.USAGE);
+    expect((error as Error).message).toMatch(/^invalid configuration: BACKFILL_CODEC_KEY /);
+    expect((error as Error).message).not.toContain('s3cr3t');
+  });
+});
+
+function progress(p: Partial<Progress>): Progress {
+  return {
+    processed: 0,
+    upserts: 0,
+    deletes: 0,
+    unchanged: 0,
+    failed: 0,
+    skipped: 0,
+    total: 300,
+    batchesDone: 0,
+    batchesTotal: 3,
+    pendingReplays: 0,
+    paused: false,
+    pauseReason: null,
+    dryRun: false,
+    runs: 1,
+    auditPath: '/data/audit.jsonl',
+    done: false,
+    ...p,
+  };
+}
+
+describe('the progress line', () => {
+  it.each<[string, Partial<Progress>, number | null, RegExp]>([
+    ['preparing', { total: 0 }, null, /^preparing: reading the member source {2}upserts 0/],
+    ['running, rate known', { processed: 150, upserts: 40, unchanged: 110 }, 10, /^\[#####\.\.\.\.\.] +50% 150\/300 {2}10\.0\/s {2}ETA 0:15 {2}upserts 40 deletes 0 unchanged 110 failed 0 skipped 0$/],
+    ['running, rate not known yet', { processed: 100 }, null, /33% 100\/300 {2}…\/s {2}ETA …/],
+    ['paused with a reason', { processed: 100, paused: true, pauseReason: 'CRM freeze' }, 10, /33% 100\/300 {2}PAUSED: CRM freeze {2}upserts/],
+    ['done', { processed: 300, done: true }, 5, /100% 300\/300 {2}done/],
+    ['a dry run', { processed: 30, dryRun: true }, 1, /^dry run {2}\[/],
+    ['replays waiting', { processed: 30, pendingReplays: 2 }, 1, /2 replays retrying$/],
+    ['one replay waiting', { processed: 30, pendingReplays: 1 }, 1, /1 replay retrying$/],
+  ])('%s', (_what, p, rate, expected) => {
+    expect(renderProgress(progress(p), { rate, barWidth: 10, unicode: false })).toMatch(expected);
+  });
+
+  it('fits a terminal line so it redraws in place', () => {
+    const line = renderProgress(progress({ processed: 10 }), { rate: 1, barWidth: 24, unicode: true, columns: 40 });
+    expect(line.length).toBeLessThanOrEqual(39);
+    expect(line.endsWith('…')).toBe(true);
+  });
+
+  it.each<[string, number | undefined, string]>([
+    ['short', 80, 'short'],
+    ['exactly nine', 13, 'exactly nine'],
+    ['exactly nine', 12, 'exactly ni…'],
+    ['anything', undefined, 'anything'],
+    ['anything', 0, 'anything'],
+  ])('fitColumns(%j, %s) = %j', (line, columns, fitted) => {
+    expect(fitColumns(line, columns)).toBe(fitted);
+  });
+
+  it.each<[number, number, string]>([
+    [0, 10, '░░░░░░░░░░'],
+    [0.5, 10, '█████░░░░░'],
+    [1, 4, '████'],
+    [2, 4, '████'],
+  ])('bar at %s of %s', (fraction, width, bar) => {
+    expect(renderBar(fraction, width)).toBe(bar);
+  });
+
+  it.each<[number, string]>([
+    [0, '0:00'],
+    [59.6, '1:00'],
+    [75, '1:15'],
+    [3725, '1:02:05'],
+  ])('formatDuration(%s) = %s', (seconds, text) => {
+    expect(formatDuration(seconds)).toBe(text);
+  });
+
+  it.each<[number, number, number | null, number | null]>([
+    [300, 150, 10, 15],
+    [300, 150, null, null],
+    [300, 150, 0, null],
+    [0, 0, 10, null],
+  ])('ETA of %s/%s at %s/s', (total, processed, rate, eta) => {
+    expect(etaSeconds({ total, processed }, rate)).toBe(eta);
+  });
+});
+
+describe('RateMeter', () => {
+  it('measures members/s over its window', () => {
+    const meter = new RateMeter(10_000);
+    meter.sample(0, 0);
+    expect(meter.rate()).toBeNull();
+    meter.sample(500, 0);
+    expect(meter.rate()).toBeNull();
+    meter.sample(2_000, 100);
+    expect(meter.rate()).toBe(50);
+    for (let t = 3_000; t <= 30_000; t += 1_000) meter.sample(t, 100 + ((t - 2_000) / 1_000) * 10);
+    expect(meter.rate()).toBeCloseTo(10, 5); // the early burst has left the window
+  });
+
+  it('restarts after a pause, so waiting does not read as slowness', () => {
+    const meter = new RateMeter(10_000);
+    meter.sample(0, 0);
+    meter.sample(5_000, 100);
+    meter.sample(6_000, 100, true);
+    expect(meter.rate()).toBeNull();
+    meter.sample(60_000, 100);
+    meter.sample(62_000, 140);
+    expect(meter.rate()).toBe(20);
+  });
+
+  it('reads 0 when a started run stops moving', () => {
+    const meter = new RateMeter(10_000);
+    meter.sample(0, 100);
+    meter.sample(5_000, 100);
+    expect(meter.rate()).toBe(0);
+  });
+});
+
+describe('main without a server', () => {
+  function fakeIo(env: NodeJS.ProcessEnv = {}): CliIo & { out: () => string; err: () => string } {
+    const stdout = new PassThrough();
+    const stderr = new PassThrough();
+    let out = '';
+    let err = '';
+    stdout.on('data', (c: Buffer) => (out += c.toString()));
+    stderr.on('data', (c: Buffer) => (err += c.toString()));
+    return { stdout, stderr, env, cwd: '/tmp', now: () => new Date(), sleep: async () => undefined, out: () => out, err: () => err };
+  }
+
+  it('prints help with the exit codes, exit 0', async () => {
+    const io = fakeIo();
+    expect(await main(['--help'], io)).toBe(0);
+    expect(io.out()).toContain('Exit codes:');
+    expect(io.err()).toBe('');
+  });
+
+  it('reports a usage error as one line on stderr, exit 2', async () => {
+    const io = fakeIo();
+    expect(await main(['pause'], io)).toBe(2);
+    expect(io.err()).toBe('webhook-backfill: missing --workflow-id ID\n');
+    expect(io.out()).toBe('');
+  });
+
+  it('reports a bad environment before connecting, exit 2', async () => {
+    const io = fakeIo({ BACKFILL_CODEC_KEY: 'short' });
+    expect(await main(['status', '--workflow-id', 'x'], io)).toBe(2);
+    expect(io.err()).toMatch(/^webhook-backfill: invalid configuration: BACKFILL_CODEC_KEY [^\n]*\n$/);
+  });
+
+  it('reports an unreadable audit log, exit 1', async () => {
+    const io = fakeIo();
+    expect(await main(['report', '--audit', '/nonexistent/audit.jsonl'], io)).toBe(1);
+    expect(io.err()).toBe('webhook-backfill: cannot read the audit log /nonexistent/audit.jsonl: no such file\n');
+  });
+});
