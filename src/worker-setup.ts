@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import { NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import { Pool } from 'pg';
@@ -18,6 +20,19 @@ export interface BackfillWorker {
   /** Resolves when the worker has stopped (after `worker.shutdown()` or a fatal error). */
   run(): Promise<void>;
   close(): Promise<void>;
+}
+
+/**
+ * Written by `npm run build` beside the compiled code (dist/workflow-bundle.js). A worker running from
+ * dist uses it; one running from source (tsx) finds none there and bundles the workflow code itself.
+ */
+export const PREBUILT_WORKFLOW_BUNDLE = path.resolve(__dirname, '..', 'workflow-bundle.js');
+
+function workflowCode(extra: Partial<Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath'>>): Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath'> {
+  if (extra.workflowBundle) return { workflowBundle: extra.workflowBundle };
+  if (extra.workflowsPath) return { workflowsPath: extra.workflowsPath };
+  if (existsSync(PREBUILT_WORKFLOW_BUNDLE)) return { workflowBundle: { codePath: PREBUILT_WORKFLOW_BUNDLE } };
+  return { workflowsPath: require.resolve('../workflows') };
 }
 
 /** Wires the real dependencies from a validated configuration into a worker for the task queue. */
@@ -61,7 +76,7 @@ export async function createBackfillWorker(
     namespace: config.TEMPORAL_NAMESPACE,
     taskQueue: config.BACKFILL_TASK_QUEUE,
     ...(codec ? { dataConverter: { payloadCodecs: [codec] } } : {}),
-    ...(extra.workflowBundle ? { workflowBundle: extra.workflowBundle } : { workflowsPath: extra.workflowsPath ?? require.resolve('../workflows') }),
+    ...workflowCode(extra),
     activities: createActivities({
       config,
       channel,

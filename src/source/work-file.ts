@@ -2,6 +2,7 @@ import { mkdir, open, readFile, rename, rm, stat, type FileHandle } from 'node:f
 import path from 'node:path';
 import { z } from 'zod';
 import { COMPARED_FIELDS, type SourceEntry } from '../types';
+import { MemberIdIndex } from './member-id-index';
 import { readSource, type SourceSpec } from './read-source';
 
 /**
@@ -96,14 +97,11 @@ async function readStoredSummary(workFile: string): Promise<PrepareSummary | und
  * The first row of a memberId wins. A bad row that names a memberId claims it too: when a member's
  * rows disagree, which one holds the customer's truth is unknown, so none is replayed.
  */
-function withDuplicatesSkipped(entry: SourceEntry, firstLine: Map<string, number>): SourceEntry {
+function withDuplicatesSkipped(entry: SourceEntry, seen: MemberIdIndex): SourceEntry {
   const memberId = 'member' in entry ? entry.member.memberId : entry.memberId;
   if (memberId === undefined) return entry;
-  const first = firstLine.get(memberId);
-  if (first === undefined) {
-    firstLine.set(memberId, entry.line);
-    return entry;
-  }
+  const first = seen.firstLine(memberId, entry.line);
+  if (first === undefined) return entry;
   const duplicate = `duplicate memberId (first seen on line ${first})`;
   return { line: entry.line, memberId, skip: 'skip' in entry ? `${entry.skip}; ${duplicate}` : duplicate };
 }
@@ -114,7 +112,7 @@ async function writeEntries(
   select: (entry: SourceEntry) => SourceEntry | undefined = (entry) => entry,
 ): Promise<PrepareSummary> {
   const summary: PrepareSummary = { rows: 0, members: 0, skipped: 0, bytes: 0 };
-  const firstLine = new Map<string, number>();
+  const seen = new MemberIdIndex();
   let pending: string[] = [];
   let pendingChars = 0;
 
@@ -128,7 +126,7 @@ async function writeEntries(
   };
 
   for await (const sourceEntry of entries) {
-    const entry = select(withDuplicatesSkipped(sourceEntry, firstLine));
+    const entry = select(withDuplicatesSkipped(sourceEntry, seen));
     if (!entry) continue;
     summary.rows++;
     if ('member' in entry) summary.members++;
