@@ -100,14 +100,22 @@ class FileIndex {
       // A torn last line (a crash mid-write elsewhere) must not swallow our first entry.
       const prefix = this.partial.length > 0 ? '\n' : '';
       const text = prefix + fresh.map((e) => JSON.stringify(e)).join('\n') + '\n';
+      const before = this.readBytes;
       const handle = await open(this.file, 'a', 0o600);
+      let after: number;
       try {
         await handle.appendFile(text, 'utf8');
         await handle.datasync();
+        after = (await handle.stat()).size;
       } finally {
         await handle.close();
       }
-      // Our own write is folded into the index by the next refresh, exactly like another process's.
+      // If nobody else appended meanwhile, the file is exactly what we had plus what we wrote: index it
+      // now instead of reading it back. Otherwise the next refresh reads it like another process's.
+      if (after === before + Buffer.byteLength(text, 'utf8')) {
+        this.ingest(text);
+        this.readBytes = after;
+      }
     });
   }
 
