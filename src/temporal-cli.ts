@@ -111,8 +111,14 @@ export async function startDevServer(o: DevServerOptions): Promise<DevServer> {
   const out = o.logFile ? openSync(o.logFile, 'a') : 'ignore';
   const child = spawn(o.cli, args, { stdio: ['ignore', out, out] });
   let exited = false;
+  // A server must not outlive the process that started it (a crash, a broken pipe, Ctrl-C mid-start).
+  const killOnExit = () => {
+    if (!exited) child.kill('SIGKILL');
+  };
+  process.once('exit', killOnExit);
   child.once('exit', () => {
     exited = true;
+    process.removeListener('exit', killOnExit);
   });
   try {
     await waitForPort(port, 60_000);
