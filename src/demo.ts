@@ -45,10 +45,12 @@ async function main(): Promise<number> {
   const shutdown = async () => {
     for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
   };
-  process.once('SIGINT', () => {
-    console.log('\nshutting down...');
-    void shutdown().then(() => process.exit(130));
-  });
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      console.log('\nshutting down...');
+      void shutdown().then(() => process.exit(130));
+    });
+  }
 
   try {
     // 1. Temporal: reuse a server on 7233, else start the CLI's dev server, else let the SDK download one.
