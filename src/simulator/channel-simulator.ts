@@ -1,4 +1,5 @@
-// A fake Channel Talk Open API (only `GET /open/v5/users/@{memberId}`) for the demo, tests and benchmarks.
+// A fake Channel Talk Open API (`GET /open/v5/users/@{memberId}` and `GET /open/v5/webhooks`) for the demo, tests
+// and benchmarks.
 // It reproduces what the repair must cope with: credentials checks, a per-channel token bucket answering 429,
 // and per-member faults (dropped connections, 503s, truncated bodies, slow answers, fixed statuses).
 import { readFile } from 'node:fs/promises';
@@ -6,6 +7,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { z } from 'zod';
 import { channelUserSchema } from '../channel/user-schema';
+import type { ChannelWebhook } from '../channel/webhooks';
 import type { ChannelUser } from '../types';
 
 export interface ChannelFault {
@@ -24,6 +26,11 @@ export interface ChannelFault {
 export interface ChannelSimulatorOptions {
   /** Served by memberId; an absent memberId answers 404 notFoundError. */
   users: ChannelUser[];
+  /**
+   * Consulted for a memberId not in `users` (e.g. a lazily generated data set of a million members that need
+   * not sit in an array); undefined answers 404.
+   */
+  lookupUser?: (memberId: string) => ChannelUser | undefined;
   /** Both headers must match, else 401. */
   accessKey: string;
   accessSecret: string;
@@ -33,6 +40,12 @@ export interface ChannelSimulatorOptions {
   retryAfter?: boolean;
   /** Per memberId. */
   faults?: Record<string, ChannelFault>;
+  /**
+   * Registered webhooks served by `GET /open/v5/webhooks` (newest first by createdAt, `limit` 1..500 default 25,
+   * `since` = createdAt of the first one to return, `next` = createdAt of the next page's first). Webhooks without
+   * createdAt get distinct ones in the order given.
+   */
+  webhooks?: ChannelWebhook[];
   port?: number;
   host?: '127.0.0.1';
 }
@@ -48,6 +61,8 @@ export interface ChannelSimulatorStats {
   byMember: Map<string, number>;
   /** Most requests admitted (authorised and not 429'd) in any one-second fixed window. */
   maxPerSecond: number;
+  /** Requests that reached the webhooks route (any answer). */
+  webhookLists: number;
 }
 
 export interface ChannelSimulator {
@@ -60,10 +75,23 @@ export interface ChannelSimulator {
   setFaults(faults: Record<string, ChannelFault>): void;
   /** Replaces the rate limit (bucket starts full); undefined removes it. */
   setRateLimit(r?: { perSecond: number; burst?: number }): void;
+  /** Replaces the registered webhooks. */
+  setWebhooks(webhooks: ChannelWebhook[]): void;
   close(): Promise<void>;
 }
 
 const USER_ROUTE = /^\/open\/v5\/users\/@(.+)$/;
+const WEBHOOKS_ROUTE = '/open/v5/webhooks';
+const WEBHOOK_PAGE_DEFAULT = 25;
+const WEBHOOK_PAGE_MAX = 500;
+
+/** Newest first, each with a distinct createdAt so `since`/`next` pagination is well defined. */
+function toWebhookList(webhooks: ChannelWebhook[] | undefined): Array<ChannelWebhook & { createdAt: number }> {
+  const base = 1_730_000_000_000;
+  return (webhooks ?? [])
+    .map((w, i) => ({ ...w, createdAt: w.createdAt ?? base - i }))
+    .sort((a, b) => b.createdAt - a.createdAt);
+}
 
 interface FaultState {
   reset: number;
@@ -156,8 +184,9 @@ export async function startChannelSimulator(o: ChannelSimulatorOptions): Promise
   let bucket = o.rateLimit ? new TokenBucket(o.rateLimit.perSecond, o.rateLimit.burst) : undefined;
   const sendRetryAfter = o.retryAfter ?? true;
   let faults = toFaultStates(o.faults);
+  let webhooks = toWebhookList(o.webhooks);
 
-  const stats = { requests: 0, ok: 0, notFound: 0, rateLimited: 0, unauthorized: 0, faults: 0, maxPerSecond: 0 };
+  const stats = { requests: 0, ok: 0, notFound: 0, rateLimited: 0, unauthorized: 0, faults: 0, maxPerSecond: 0, webhookLists: 0 };
   const byMember = new Map<string, number>();
   let windowSecond = -1;
   let windowCount = 0;
@@ -199,6 +228,7 @@ export async function startChannelSimulator(o: ChannelSimulatorOptions): Promise
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     stats.requests += 1;
     const path = (req.url ?? '/').split('?')[0] ?? '/';
+    if (path === WEBHOOKS_ROUTE) return listWebhooks(req, res);
     const match = USER_ROUTE.exec(path);
     if (!match?.[1]) return send(res, 404, JSON.stringify({ type: 'notFoundError', message: 'route not found' }));
     let memberId: string;
@@ -230,7 +260,7 @@ export async function startChannelSimulator(o: ChannelSimulatorOptions): Promise
       req.socket.destroy();
       return;
     }
-    const user = users.get(memberId);
+    const user = users.get(memberId) ?? o.lookupUser?.(memberId);
     switch (fault) {
       case 'reset':
         stats.faults += 1;
@@ -256,6 +286,36 @@ export async function startChannelSimulator(o: ChannelSimulatorOptions): Promise
     }
     stats.ok += 1;
     send(res, 200, JSON.stringify({ user, online: null }));
+  }
+
+  /** `GET /open/v5/webhooks`: the same credentials check and rate limit as the users route. */
+  function listWebhooks(req: http.IncomingMessage, res: http.ServerResponse): void {
+    stats.webhookLists += 1;
+    if (req.method !== 'GET') return send(res, 405, JSON.stringify({ type: 'methodNotAllowed' }), { allow: 'GET' });
+    if (req.headers['x-access-key'] !== accessKey || req.headers['x-access-secret'] !== accessSecret) {
+      stats.unauthorized += 1;
+      return send(res, 401, JSON.stringify({ type: 'unauthorizedError', message: 'invalid access key or secret' }));
+    }
+    const now = Date.now();
+    if (bucket && !bucket.take(now)) {
+      stats.rateLimited += 1;
+      const retryAfter = Math.max(1, Math.ceil(bucket.msUntilToken(now) / 1000));
+      const extra: Record<string, string> = sendRetryAfter ? { 'retry-after': String(retryAfter) } : {};
+      return send(res, 429, JSON.stringify({ type: 'tooManyRequestsError', message: 'rate limit exceeded' }), extra);
+    }
+    countAdmitted(now);
+    const query = new URL(req.url ?? '/', 'http://simulator.invalid').searchParams;
+    const limitText = query.get('limit');
+    const limit = limitText === null ? WEBHOOK_PAGE_DEFAULT : Number(limitText);
+    const sinceText = query.get('since');
+    const since = sinceText === null ? undefined : Number(sinceText);
+    if (!Number.isInteger(limit) || limit < 1 || limit > WEBHOOK_PAGE_MAX || (since !== undefined && !Number.isFinite(since))) {
+      return send(res, 422, JSON.stringify({ type: 'unprocessableEntityError', message: 'invalid limit or since' }));
+    }
+    const start = since === undefined ? 0 : webhooks.findIndex((w) => w.createdAt <= since);
+    const page = start < 0 ? [] : webhooks.slice(start, start + limit);
+    const after = start < 0 ? undefined : webhooks[start + limit];
+    send(res, 200, JSON.stringify(after ? { webhooks: page, next: after.createdAt } : { webhooks: page }));
   }
 
   const server = http.createServer((req, res) => {
@@ -285,6 +345,9 @@ export async function startChannelSimulator(o: ChannelSimulatorOptions): Promise
     },
     setRateLimit(r) {
       bucket = r ? new TokenBucket(r.perSecond, r.burst) : undefined;
+    },
+    setWebhooks(next) {
+      webhooks = toWebhookList(next);
     },
     async close() {
       closing = true;

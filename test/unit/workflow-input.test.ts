@@ -57,10 +57,11 @@ describe('parseBackfillInput: defaults', () => {
       batchHeartbeatSeconds: 600,
       auditPath: '/audit/nov.jsonl',
       target: { type: 'channel-webhooks' },
+      only: { auditPath: '/audit/oct.jsonl', outcomes: ['failed'] },
     };
     const { options, auditPath } = parseBackfillInput(raw, WORKFLOW_ID);
     const { auditPath: _, ...rest } = raw;
-    expect(options).toEqual(rest);
+    expect(options).toEqual({ ...rest, fromPlan: null });
     expect(auditPath).toBe('/audit/nov.jsonl');
   });
 
