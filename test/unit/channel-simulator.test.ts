@@ -57,7 +57,7 @@ describe('channel simulator', () => {
   it.each([
     ['an absent member', userPath('nobody'), 404, 'notFoundError'],
     ['an unknown route', '/open/v5/users/alice', 404, 'notFoundError'],
-    ['another API', '/open/v5/webhooks', 404, 'notFoundError'],
+    ['another API', '/open/v5/groups', 404, 'notFoundError'],
     ['a broken escape', '/open/v5/users/@%E0%A4%A', 400, 'badRequestError'],
   ])('answers %s with %i', async (_label, path, status, type) => {
     const res = await get(sim, path);
