@@ -272,7 +272,7 @@ describe('Dockerfile', () => {
     expect(cmds.length, 'the final stage has a CMD').toBeGreaterThan(0);
     const cmd = cmds.at(-1)!.replace(/^CMD\s+/i, '');
     const argv = cmd.startsWith('[') ? (JSON.parse(cmd) as string[]) : cmd.split(/\s+/);
-    expect(argv).toEqual(['node', 'dist/src/worker.js']);
+    expect(argv).toEqual(['node', '--max-old-space-size=128', 'dist/src/worker.js']);
     // It is what `npm run build` produces from src/worker.ts (tsconfig outDir "dist", rootDir ".").
     const tsconfig = JSON.parse(readFileSync(path.join(ROOT, 'tsconfig.json'), 'utf8')) as { compilerOptions: { outDir: string; rootDir: string } };
     expect(tsconfig.compilerOptions).toMatchObject({ outDir: 'dist', rootDir: '.' });

@@ -1,0 +1,266 @@
+// `npm run bench -- [options]`: the command line of the benchmark, and the formatting of its figures.
+// Pure (no I/O), so test/unit/bench-args.test.ts can check it directly.
+import { parseArgs } from 'node:util';
+
+export interface BenchOptions {
+  /** Members in the synthetic data set. */
+  n: number;
+  /** Simulator token bucket of R requests/s and CHANNEL_RATE_LIMIT=R on the workers; undefined = no limit. */
+  rate: number | undefined;
+  /** Worker processes sharing the task queue (and the rate budget). */
+  workers: number;
+  /** tsx: `tsx src/worker.ts` (npm run worker); node: `node dist/src/worker.js` built from this tree (the Dockerfile's). */
+  workerRuntime: 'tsx' | 'node' | 'node-prebundled';
+  /** Latency the simulator adds to every lookup. */
+  latencyMs: number;
+  skipScript: boolean;
+  /** Project run and script run alternate this many times on one stack; medians are reported. */
+  repeat: number;
+  /** Where the figures go as JSON; undefined = bench-results/<timestamp>.json. */
+  json: string | undefined;
+  /** Workflow input: members per processBatch activity. */
+  batchSize: number;
+  /** Workflow input: processBatch activities in flight at once. */
+  parallelBatches: number;
+  /** Worker env BACKFILL_MEMBER_CONCURRENCY: members in flight inside one batch activity. */
+  memberConcurrency: number;
+  /** Lookups in flight in the plain script; default = parallelBatches * memberConcurrency (same in-flight work). */
+  scriptConcurrency: number;
+  /** Workflow input maxHistoryEvents; undefined = the workflow's default. */
+  maxHistoryEvents: number | undefined;
+  /** Extra options for the worker's node (e.g. --max-old-space-size=160), for experiments. */
+  workerNodeArgs: string[];
+  /** Write V8 CPU profiles of the worker and the script (node --cpu-prof) and summarise them. */
+  profile: boolean;
+  /** Keep the work directory (CSV, audit log, worker log, profiles) instead of deleting it. */
+  keep: boolean;
+  seed: number | undefined;
+  /** The project run is abandoned (and reported as not finished) after this long. */
+  timeoutMinutes: number;
+  help: boolean;
+}
+
+export class BenchUsageError extends Error {
+  override name = 'BenchUsageError';
+}
+
+export const DEFAULT_N = 20_000;
+/** Best of the sweep recorded in BENCHMARKS.md (2 cores, no latency, no rate limit). */
+export const DEFAULT_BATCH_SIZE = 500;
+export const DEFAULT_PARALLEL_BATCHES = 4;
+export const DEFAULT_MEMBER_CONCURRENCY = 16;
+/** With --rate and no --n, the data set lasts about this long at the rate, long enough to judge a sustained rate. */
+export const RATE_RUN_SECONDS = 60;
+
+export const BENCH_HELP = `npm run bench -- [options]
+
+Runs the backfill end to end on a real Temporal dev server (worker as a child process, Channel Talk simulator,
+webhook receiver) over a synthetic data set with a known answer, verifies the outcome, then runs a plain
+non-durable script over the same data and prints the ratio of their throughputs.
+
+  --n N                   members (default ${DEFAULT_N}; with --rate R and no --n: R*${RATE_RUN_SECONDS})
+  --rate R                simulator limited to R requests/s, CHANNEL_RATE_LIMIT=R (default: no limit)
+  --workers W             worker processes on the task queue (default 1)
+  --worker-runtime R      tsx: \`tsx src/worker.ts\` as \`npm run worker\` runs it (default);
+                          node: \`node dist/src/worker.js\` as the Dockerfile runs it, compiled from this tree first;
+                          node-prebundled: the same with a workflow bundle built ahead of time (not bundled at start)
+  --latency-ms L          latency the simulator adds to every lookup (default 0)
+  --skip-script           do not run the plain script
+  --repeat K              alternate project run and script run K times on the same stack, report medians (default 1)
+  --json FILE             write the figures here (default bench-results/<timestamp>.json)
+  --batch-size B          members per batch activity (default ${DEFAULT_BATCH_SIZE}, 1..1000)
+  --parallel P            batch activities in flight (default ${DEFAULT_PARALLEL_BATCHES}, 1..32)
+  --member-concurrency C  members in flight per batch, BACKFILL_MEMBER_CONCURRENCY (default ${DEFAULT_MEMBER_CONCURRENCY})
+  --script-concurrency S  lookups in flight in the plain script (default P*C)
+  --max-history-events H  workflow input maxHistoryEvents (default: the workflow's)
+  --worker-node-arg=A     pass option A to the worker's node (repeatable; write it with =), e.g. --worker-node-arg=--max-old-space-size=160
+  --profile               CPU-profile the worker and the script (node --cpu-prof), print where the time goes
+  --keep                  keep the work directory (CSV, audit log, logs, profiles)
+  --seed S                synthetic data set seed
+  --timeout-min T         give up on the project run after T minutes (default 30)
+  --help
+`;
+
+function int(name: string, raw: string | undefined, min: number, max: number): number | undefined {
+  if (raw === undefined) return undefined;
+  const text = raw.replace(/_/g, '');
+  // 1e6 and 1m are accepted for convenience: --n 1000000 is easy to mistype.
+  const scaled = /^\d+(\.\d+)?[kKmM]$/.test(text) ? Number(text.slice(0, -1)) * (/[kK]$/.test(text) ? 1e3 : 1e6) : Number(text);
+  if (text.trim() === '' || !Number.isSafeInteger(scaled) || scaled < min || scaled > max) {
+    throw new BenchUsageError(`--${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(raw)}`);
+  }
+  return scaled;
+}
+
+function positive(name: string, raw: string | undefined): number | undefined {
+  if (raw === undefined) return undefined;
+  const value = Number(raw);
+  if (raw.trim() === '' || !Number.isFinite(value) || value <= 0) throw new BenchUsageError(`--${name} must be a positive number, got ${JSON.stringify(raw)}`);
+  return value;
+}
+
+export function parseBenchArgs(argv: readonly string[]): BenchOptions {
+  let values: Record<string, string | boolean | string[] | undefined>;
+  try {
+    ({ values } = parseArgs({
+      args: [...argv],
+      allowPositionals: false,
+      strict: true,
+      options: {
+        n: { type: 'string' },
+        rate: { type: 'string' },
+        workers: { type: 'string' },
+        'worker-runtime': { type: 'string' },
+        'latency-ms': { type: 'string' },
+        'skip-script': { type: 'boolean' },
+        repeat: { type: 'string' },
+        json: { type: 'string' },
+        'batch-size': { type: 'string' },
+        parallel: { type: 'string' },
+        'member-concurrency': { type: 'string' },
+        'script-concurrency': { type: 'string' },
+        'max-history-events': { type: 'string' },
+        'worker-node-arg': { type: 'string', multiple: true },
+        profile: { type: 'boolean' },
+        keep: { type: 'boolean' },
+        seed: { type: 'string' },
+        'timeout-min': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }));
+  } catch (err) {
+    throw new BenchUsageError((err as Error).message);
+  }
+  const str = (k: string) => values[k] as string | undefined;
+  const rate = positive('rate', str('rate'));
+  const n = int('n', str('n'), 1, 100_000_000) ?? (rate === undefined ? DEFAULT_N : Math.max(100, Math.round(rate * RATE_RUN_SECONDS)));
+  const batchSize = int('batch-size', str('batch-size'), 1, 1000) ?? DEFAULT_BATCH_SIZE;
+  const parallelBatches = int('parallel', str('parallel'), 1, 32) ?? DEFAULT_PARALLEL_BATCHES;
+  const memberConcurrency = int('member-concurrency', str('member-concurrency'), 1, 10_000) ?? DEFAULT_MEMBER_CONCURRENCY;
+  const runtime = str('worker-runtime') ?? 'tsx';
+  if (runtime !== 'tsx' && runtime !== 'node' && runtime !== 'node-prebundled') {
+    throw new BenchUsageError(`--worker-runtime must be "tsx", "node" or "node-prebundled", got ${JSON.stringify(runtime)}`);
+  }
+  const json = str('json');
+  if (json !== undefined && json.trim() === '') throw new BenchUsageError('--json needs a file name');
+  return {
+    n,
+    rate,
+    workers: int('workers', str('workers'), 1, 16) ?? 1,
+    workerRuntime: runtime,
+    latencyMs: int('latency-ms', str('latency-ms'), 0, 60_000) ?? 0,
+    skipScript: values['skip-script'] === true,
+    repeat: int('repeat', str('repeat'), 1, 20) ?? 1,
+    json,
+    batchSize,
+    parallelBatches,
+    memberConcurrency,
+    scriptConcurrency: int('script-concurrency', str('script-concurrency'), 1, 10_000) ?? parallelBatches * memberConcurrency,
+    maxHistoryEvents: int('max-history-events', str('max-history-events'), 200, 9000),
+    workerNodeArgs: ((values['worker-node-arg'] as unknown as string[] | undefined) ?? []).map((a) => {
+      if (!a.startsWith('--')) throw new BenchUsageError(`--worker-node-arg must be a node option starting with --, got ${JSON.stringify(a)}`);
+      return a;
+    }),
+    profile: values.profile === true,
+    keep: values.keep === true,
+    seed: int('seed', str('seed'), 0, 0xffffffff),
+    timeoutMinutes: positive('timeout-min', str('timeout-min')) ?? 30,
+    help: values.help === true,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Figures
+
+/** `1234567` -> `1,234,567`; fractions keep `digits` decimals. */
+export function fmtNumber(value: number | undefined, digits = 0): string {
+  if (value === undefined || !Number.isFinite(value)) return '-';
+  return value.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+}
+
+/** Bytes in binary megabytes with one decimal, e.g. `187.4 MB`. */
+export function fmtMb(bytes: number | undefined): string {
+  if (bytes === undefined || !Number.isFinite(bytes)) return '-';
+  return `${(bytes / (1024 * 1024)).toFixed(1)} MB`;
+}
+
+/** Milliseconds as `850 ms`, `12.3 s` or `4 min 05 s`. */
+export function fmtDuration(ms: number | undefined): string {
+  if (ms === undefined || !Number.isFinite(ms)) return '-';
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`;
+  const total = Math.round(ms / 1000);
+  return `${Math.floor(total / 60)} min ${String(total % 60).padStart(2, '0')} s`;
+}
+
+export function fmtPercent(ratio: number | undefined, digits = 1): string {
+  if (ratio === undefined || !Number.isFinite(ratio)) return '-';
+  return `${(ratio * 100).toFixed(digits)}%`;
+}
+
+/** A plain-text table: the first row is the header, columns are padded, numbers (and '-') right-aligned. */
+export function formatTable(rows: readonly (readonly string[])[]): string {
+  if (rows.length === 0) return '';
+  const widths: number[] = [];
+  for (const row of rows) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, cell.length)));
+  const numeric = (cell: string) => /^[-+]?[\d,.]+( ?(%|ms|s|MB|x|\/s))?$|^-$/.test(cell);
+  const line = (row: readonly string[]) =>
+    row
+      .map((cell, i) => (i > 0 && numeric(cell) ? cell.padStart(widths[i] ?? 0) : cell.padEnd(widths[i] ?? 0)))
+      .join('  ')
+      .trimEnd();
+  const [head, ...body] = rows;
+  return [line(head!), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)].join('\n');
+}
+
+/** Met / not met, as the report prints it next to a target. */
+export function verdict(met: boolean | undefined): string {
+  return met === undefined ? 'not measured' : met ? 'MET' : 'NOT MET';
+}
+
+/** The median (the mean of the middle two for an even count); NaN when empty. */
+export function median(values: readonly number[]): number {
+  if (values.length === 0) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/** p50/p95/max/mean of some numbers (undefined when empty). */
+export function summarize(values: readonly number[]): { count: number; mean: number; p50: number; p95: number; max: number } | undefined {
+  if (values.length === 0) return undefined;
+  const sorted = [...values].sort((a, b) => a - b);
+  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
+  const mean = sorted.reduce((a, b) => a + b, 0) / sorted.length;
+  return { count: sorted.length, mean, p50: at(0.5), p95: at(0.95), max: sorted[sorted.length - 1]! };
+}
+
+/**
+ * The sustained request rate from the admission times of the lookups (epoch ms, ascending): the mean rate over
+ * the whole lookup phase (first to last request), and over its middle 90% of requests (the 5th to the 95th
+ * percentile request), which leaves out the start-up and the tail when fewer batches than parallelBatches remain.
+ */
+export function sustainedRate(times: readonly number[]): { whole: number; middle90: number; seconds: number } | undefined {
+  if (times.length < 2) return undefined;
+  const first = times[0]!;
+  const last = times[times.length - 1]!;
+  const lo = Math.floor(times.length * 0.05);
+  const hi = Math.max(lo + 1, Math.ceil(times.length * 0.95) - 1);
+  const span = (a: number, b: number) => Math.max(1, b - a) / 1000;
+  return {
+    whole: (times.length - 1) / span(first, last),
+    middle90: (hi - lo) / span(times[lo]!, times[hi]!),
+    seconds: (last - first) / 1000,
+  };
+}
+
+/** The most requests admitted in any sliding one-second window (ascending epoch ms). */
+export function maxInAnySecond(times: readonly number[]): number {
+  let best = 0;
+  let start = 0;
+  for (let end = 0; end < times.length; end++) {
+    while (times[end]! - times[start]! >= 1000) start++;
+    best = Math.max(best, end - start + 1);
+  }
+  return best;
+}
