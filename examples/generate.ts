@@ -7,6 +7,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ChannelUser, ComparedField, OutcomeKind } from '../src/types';
+import { SeededRng } from '../src/seeded-rng';
 
 export const SEED = 20241112;
 const ROWS = 300;
@@ -81,47 +82,6 @@ export interface ExampleFiles {
 // ---------------------------------------------------------------------------------------------------------
 // Seeded randomness (mulberry32): the same seed always writes the same files.
 
-class Rng {
-  private state: number;
-  constructor(seed: number) {
-    this.state = seed >>> 0;
-  }
-  float(): number {
-    this.state = (this.state + 0x6d2b79f5) >>> 0;
-    let t = this.state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  }
-  int(min: number, max: number): number {
-    return min + Math.floor(this.float() * (max - min + 1));
-  }
-  chance(p: number): boolean {
-    return this.float() < p;
-  }
-  pick<T>(items: readonly T[]): T {
-    const item = items[Math.floor(this.float() * items.length)];
-    if (item === undefined) throw new Error('pick from an empty list');
-    return item;
-  }
-  shuffle<T>(items: T[]): T[] {
-    for (let i = items.length - 1; i > 0; i--) {
-      const j = Math.floor(this.float() * (i + 1));
-      [items[i], items[j]] = [items[j] as T, items[i] as T];
-    }
-    return items;
-  }
-  hex(length: number): string {
-    let s = '';
-    while (s.length < length) s += Math.floor(this.float() * 16).toString(16);
-    return s;
-  }
-  digits(length: number): string {
-    let s = '';
-    while (s.length < length) s += String(this.int(0, 9));
-    return s;
-  }
-}
 
 // ---------------------------------------------------------------------------------------------------------
 // People and their contact data
@@ -179,7 +139,7 @@ const INVALID_BOOLEANS = ['maybe', 'ture', 'sometimes'] as const;
 class People {
   private usedPhones = new Set<string>();
   private usedEmails = new Set<string>();
-  constructor(private rng: Rng) {}
+  constructor(private rng: SeededRng) {}
 
   person(): Person {
     const [famKo, fam] = this.rng.pick(FAMILY);
@@ -286,7 +246,7 @@ interface UserShape {
 }
 
 class RowFactory {
-  constructor(private rng: Rng, private people: People) {}
+  constructor(private rng: SeededRng, private people: People) {}
 
   private bool(value: boolean): string {
     return value ? this.rng.pick(TRUE_SPELLINGS) : this.rng.pick(FALSE_SPELLINGS);
@@ -438,7 +398,7 @@ class RowFactory {
 
 const ALL_FIELDS: ComparedField[] = ['mobileNumber', 'email', 'unsubscribeEmail', 'unsubscribeTexting'];
 
-function mixedCase(email: string, rng: Rng): string {
+function mixedCase(email: string, rng: SeededRng): string {
   const [local = '', domain = ''] = email.split('@');
   const upperFirst = local.charAt(0).toUpperCase() + local.slice(1);
   return rng.chance(0.5) ? `${upperFirst}@${domain.toUpperCase()}` : `${local.toUpperCase()}@${domain}`;
@@ -449,7 +409,7 @@ const withPhone = (people: People): ContactTweak => (c) => ({ ...c, phone: c.pho
 const withEmail = (people: People): ContactTweak => (c, who) => ({ ...c, email: c.email ?? people.email(who) });
 
 /** Every row, before shuffling. Fixed counts for the tricky cases, the rest ordinary. */
-function planRows(rng: Rng, people: People): Row[] {
+function planRows(rng: SeededRng, people: People): Row[] {
   const f = new RowFactory(rng, people);
   const rows: Row[] = [];
   const times = (n: number, make: (i: number) => Row) => {
@@ -565,7 +525,7 @@ function planRows(rng: Rng, people: People): Row[] {
 }
 
 /** Gives every row its memberId, now that the order is final. Duplicates copy an earlier ordinary row. */
-function assignIds(rows: Row[], rng: Rng): void {
+function assignIds(rows: Row[], rng: SeededRng): void {
   let seq = 0;
   const usedAsDuplicateTarget = new Set<number>();
   rows.forEach((row, index) => {
@@ -623,7 +583,7 @@ const RECEIVER_FAULTS: Array<[ReceiverBehaviour, ClassOfRow]> = [
 
 const isOrdinary = (row: Row): boolean => /^(unchanged:ordinary|upsert:(mobileNumber|email|unsubscribe\w+|several-fields)|delete:(unified|not-found))$/.test(row.label);
 
-function assignFaults(rows: Row[], rng: Rng): Faults {
+function assignFaults(rows: Row[], rng: SeededRng): Faults {
   const duplicated = new Set(rows.filter((r) => r.decided.kind === 'skipped' && r.decided.reason === 'duplicate').map((r) => r.memberId));
   const taken = new Set<string>();
   const choose = (cls: ClassOfRow): string => {
@@ -718,7 +678,7 @@ function strangers(f: RowFactory, people: People): ChannelUser[] {
 }
 
 export function buildExamples(seed: number = SEED): ExampleFiles {
-  const rng = new Rng(seed);
+  const rng = new SeededRng(seed);
   const people = new People(rng);
   const rows = rng.shuffle(planRows(rng, people));
   assignIds(rows, rng);

@@ -17,6 +17,7 @@
 import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
 import { COMPARED_FIELDS, type ChannelUser, type ComparedField, type StoredMember } from './types';
+import { SeededRng } from './seeded-rng';
 
 export const DEFAULT_SYNTHETIC_SEED = 20241101;
 
@@ -91,35 +92,6 @@ function hash(seed: number, salt: number, n: number): number {
 }
 
 /** mulberry32, seeded per member, so member i never depends on member i-1. */
-class Rng {
-  private state: number;
-  constructor(seed: number) {
-    this.state = seed >>> 0;
-  }
-  float(): number {
-    this.state = (this.state + 0x6d2b79f5) >>> 0;
-    let t = this.state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  }
-  int(min: number, max: number): number {
-    return min + Math.floor(this.float() * (max - min + 1));
-  }
-  chance(p: number): boolean {
-    return this.float() < p;
-  }
-  pick<T>(items: readonly T[]): T {
-    const item = items[Math.floor(this.float() * items.length)];
-    if (item === undefined) throw new Error('pick from an empty list');
-    return item;
-  }
-  hex(length: number): string {
-    let s = '';
-    while (s.length < length) s += Math.floor(this.float() * 16).toString(16);
-    return s;
-  }
-}
 
 function checkIndex(index: number): void {
   if (!Number.isSafeInteger(index) || index < 0) throw new RangeError(`synthetic member index must be a non-negative integer, got ${index}`);
@@ -257,7 +229,7 @@ function titleCase(s: string): string {
 }
 
 /** An e-mail spelling that compares equal (case-insensitive, surrounding spaces ignored). */
-function emailSpelling(rng: Rng, email: string): { cell: string; how: string } {
+function emailSpelling(rng: SeededRng, email: string): { cell: string; how: string } {
   const r = rng.float();
   if (r < 0.7) return { cell: email, how: 'same' };
   if (r < 0.85) return { cell: email.toUpperCase(), how: 'upper' };
@@ -265,13 +237,13 @@ function emailSpelling(rng: Rng, email: string): { cell: string; how: string } {
   return { cell: ` ${email} `, how: 'padded' };
 }
 
-function flagCell(rng: Rng, value: boolean | null): string {
+function flagCell(rng: SeededRng, value: boolean | null): string {
   if (value === null) return '';
   return rng.pick(value ? TRUE_SPELLINGS : FALSE_SPELLINGS);
 }
 
 /** How the stored side of an equal consent flag is written: false is sometimes left empty (never unsubscribed). */
-function equalFlag(rng: Rng, value: boolean): boolean | null {
+function equalFlag(rng: SeededRng, value: boolean): boolean | null {
   return !value && rng.chance(0.25) ? null : value;
 }
 
@@ -285,7 +257,7 @@ function equalFlag(rng: Rng, value: boolean): boolean | null {
 export function syntheticMember(index: number, seed: number = DEFAULT_SYNTHETIC_SEED): SyntheticMember {
   checkIndex(index);
   const category = syntheticCategory(index, seed);
-  const rng = new Rng(hash(seed, 5, index));
+  const rng = new SeededRng(hash(seed, 5, index));
   const memberId = syntheticMemberId(index, seed);
   const given = rng.pick(GIVEN);
   const family = rng.pick(FAMILY);
@@ -403,7 +375,7 @@ export function syntheticMember(index: number, seed: number = DEFAULT_SYNTHETIC_
 }
 
 function buildUser(
-  rng: Rng,
+  rng: SeededRng,
   o: { index: number; memberId: string; name: string; now: Side; unified: boolean },
 ): { user: ChannelUser; how?: string } {
   const { now } = o;
