@@ -112,8 +112,9 @@ async function createTable(pool: AuditQueryable, table: string): Promise<void> {
     await pool.query(ddl);
   } catch (error) {
     // Two workers creating the table at once: IF NOT EXISTS is not atomic, and the loser sees a
-    // unique violation on the catalog (23505) or "already exists" (42P07). The table is there.
+    // unique violation on the catalog (23505), "relation already exists" (42P07) or "type already
+    // exists" (42710, the table's row type). The table is there.
     const code = (error as { code?: unknown }).code;
-    if (code !== '23505' && code !== '42P07') throw error;
+    if (code !== '23505' && code !== '42P07' && code !== '42710') throw error;
   }
 }
