@@ -155,7 +155,7 @@ export function createChannelClient(o: ChannelClientOptions): ChannelClient {
 }
 
 /** Waits, rejecting with the signal's own reason (as the limiter does) so callers see one kind of abort. */
-async function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
+export async function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
   try {
     await sleep(ms, undefined, { signal });
   } catch (err) {

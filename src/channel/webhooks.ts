@@ -4,10 +4,9 @@
 //     next?: <createdAt of the next page's first webhook> }
 // Every webhook carries its own token: nothing this module returns in an error or reason ever holds a token, a
 // URL's query string or a response body.
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, request, type Dispatcher } from 'undici';
 import { z } from 'zod';
-import { rateLimitWaitMs } from './client';
+import { pause, rateLimitWaitMs } from './client';
 import { BadCredentialsError } from './errors';
 
 /** The user-related scopes (Channel Talk also has `lead.*` twins, which concern leads, not members). */
@@ -176,15 +175,6 @@ function parsePage(text: string): PageOutcome {
   }
   const { next } = parsed.data;
   return { kind: 'page', webhooks: parsed.data.webhooks, next: next === null || next === undefined || next === '' ? undefined : String(next) };
-}
-
-async function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  try {
-    await sleep(ms, undefined, { signal });
-  } catch (err) {
-    if (signal?.aborted) throw signal.reason;
-    throw err;
-  }
 }
 
 function errorCode(err: unknown): string {

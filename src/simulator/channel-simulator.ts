@@ -240,18 +240,7 @@ export async function startChannelSimulator(o: ChannelSimulatorOptions): Promise
     if (req.method !== 'GET') return send(res, 405, JSON.stringify({ type: 'methodNotAllowed' }), { allow: 'GET' });
     byMember.set(memberId, (byMember.get(memberId) ?? 0) + 1);
 
-    if (req.headers['x-access-key'] !== accessKey || req.headers['x-access-secret'] !== accessSecret) {
-      stats.unauthorized += 1;
-      return send(res, 401, JSON.stringify({ type: 'unauthorizedError', message: 'invalid access key or secret' }));
-    }
-    const now = Date.now();
-    if (bucket && !bucket.take(now)) {
-      stats.rateLimited += 1;
-      const retryAfter = Math.max(1, Math.ceil(bucket.msUntilToken(now) / 1000));
-      const extra: Record<string, string> = sendRetryAfter ? { 'retry-after': String(retryAfter) } : {};
-      return send(res, 429, JSON.stringify({ type: 'tooManyRequestsError', message: 'rate limit exceeded' }), extra);
-    }
-    countAdmitted(now);
+    if (!admit(req, res)) return;
 
     const faultState = faults.get(memberId);
     const fault = takeFault(faultState);
@@ -289,21 +278,29 @@ export async function startChannelSimulator(o: ChannelSimulatorOptions): Promise
   }
 
   /** `GET /open/v5/webhooks`: the same credentials check and rate limit as the users route. */
-  function listWebhooks(req: http.IncomingMessage, res: http.ServerResponse): void {
-    stats.webhookLists += 1;
-    if (req.method !== 'GET') return send(res, 405, JSON.stringify({ type: 'methodNotAllowed' }), { allow: 'GET' });
+  /** Both routes check credentials, then the rate limit, exactly as the real API would; false = answered. */
+  function admit(req: http.IncomingMessage, res: http.ServerResponse): boolean {
     if (req.headers['x-access-key'] !== accessKey || req.headers['x-access-secret'] !== accessSecret) {
       stats.unauthorized += 1;
-      return send(res, 401, JSON.stringify({ type: 'unauthorizedError', message: 'invalid access key or secret' }));
+      send(res, 401, JSON.stringify({ type: 'unauthorizedError', message: 'invalid access key or secret' }));
+      return false;
     }
     const now = Date.now();
     if (bucket && !bucket.take(now)) {
       stats.rateLimited += 1;
       const retryAfter = Math.max(1, Math.ceil(bucket.msUntilToken(now) / 1000));
       const extra: Record<string, string> = sendRetryAfter ? { 'retry-after': String(retryAfter) } : {};
-      return send(res, 429, JSON.stringify({ type: 'tooManyRequestsError', message: 'rate limit exceeded' }), extra);
+      send(res, 429, JSON.stringify({ type: 'tooManyRequestsError', message: 'rate limit exceeded' }), extra);
+      return false;
     }
     countAdmitted(now);
+    return true;
+  }
+
+  function listWebhooks(req: http.IncomingMessage, res: http.ServerResponse): void {
+    stats.webhookLists += 1;
+    if (req.method !== 'GET') return send(res, 405, JSON.stringify({ type: 'methodNotAllowed' }), { allow: 'GET' });
+    if (!admit(req, res)) return;
     const query = new URL(req.url ?? '/', 'http://simulator.invalid').searchParams;
     const limitText = query.get('limit');
     const limit = limitText === null ? WEBHOOK_PAGE_DEFAULT : Number(limitText);
