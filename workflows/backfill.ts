@@ -8,6 +8,7 @@ import {
   continueAsNew,
   isCancellation,
   log,
+  patched,
   proxyActivities,
   setHandler,
   workflowInfo,
@@ -26,6 +27,7 @@ import {
   type FieldCounts,
   type Progress,
 } from './definitions';
+import { rateShare } from './rate-share';
 import { describeStatic, publish, type LiveView } from './visibility';
 
 const { prepareBackfill } = proxyActivities<BackfillActivities>({
@@ -57,6 +59,10 @@ const replayActivities = (summary: string) =>
   cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds' },
   });
+
+// Runs recorded before the dynamic rate share gave every batch `share: parallelBatches`; they must replay the
+// same activity inputs.
+const RATE_SHARE_PATCH = 'dynamic-rate-share-v1';
 
 /** Deferred replays allowed to wait at once before new batches stop starting (backpressure). */
 const MAX_DEFERRED_BACKLOG = 500;
@@ -193,6 +199,11 @@ export async function backfillWebhooks(input: BackfillInput): Promise<BackfillRe
   };
 
   const launchBatch = (batch: number) => {
+    // The batch's part of the rate budget: 1/share of it, where share counts the batches that may still run
+    // alongside this one (workflows/rate-share.ts). `batch` has already left the redo queue / nextBatch.
+    const share = patched(RATE_SHARE_PATCH)
+      ? rateShare({ parallelBatches: options.parallelBatches, inFlight: inflight.size, redo: s.redo.length, notStarted: s.prepared.batches - s.nextBatch })
+      : options.parallelBatches;
     const scope = new CancellationScope();
     inflight.set(batch, scope);
     scope
@@ -202,7 +213,7 @@ export async function backfillWebhooks(input: BackfillInput): Promise<BackfillRe
           backfill: info.workflowId,
           options,
           paths,
-          share: options.parallelBatches,
+          share,
         }),
       )
       .then(onBatchResult, (err: unknown) => {

@@ -1,6 +1,21 @@
 // Spaces Channel Talk requests evenly so a run stays under the channel's requests-per-second budget.
 // Burst is 1 on purpose: Channel Talk's bucket is shared by every key of the channel (and by the customer's own
 // traffic), so spending a saved-up burst could push other callers into 429s.
+//
+// Permits follow a schedule of slots one interval (1000/R ms) apart, and each slot is planned from the previous
+// *slot*, not from the moment the previous permit was actually granted: a timer that fires late (a busy event
+// loop, millisecond timer granularity) then costs nothing, because the next slot stays where it was. Spacing from
+// the actual grant time instead loses every timer's lateness for good (measured with 16 waiters on the shared
+// 2-core machine, load 2-4: 95-97% of 100/s, 91-94% of 200/s, 71-83% of 1000/s; this way 100%, 99.5-99.9%, 87-97%).
+//
+// Two rules keep that from turning into bursts:
+// - Bounded catch-up: a late permit may pull the schedule forward by at most one interval, so a timer that is
+//   very late grants at most two permits at once and drops the rest of its lateness.
+// - Re-base after idling or a hold: a caller arriving at an idle limiter (more than one interval past the
+//   planned slot, nobody waiting) or the first permit after a hold (`holdUntil`/`pause`, after a 429) starts a
+//   new schedule at that moment; nothing is "saved up" while nobody asks.
+// Formally this is GCRA (virtual scheduling) with a tolerance of one interval, whose well-known bound gives:
+// in any window [t, t+T) at most ceil(T*R)+1 permits start, and over any long run at most R per second.
 
 export interface RateLimiter {
   /** Resolves when the caller may start one request; rejects if `signal` aborts first. */
@@ -21,6 +36,27 @@ export interface SpacedRateLimiter extends RateLimiter {
   pause(ms: number): void;
 }
 
+/**
+ * Where the limiter reads the time and sets its timer. The default is the process's monotonic clock
+ * (`performance.now()`, so a wall-clock step cannot stall the limiter) and `setTimeout`; tests pass a
+ * simulated clock to check the guarantee under timers that fire late by chosen amounts.
+ */
+export interface LimiterClock {
+  /** Milliseconds on a monotonic scale. */
+  now(): number;
+  /** Epoch milliseconds now (to convert `holdUntil`'s epoch time to the monotonic scale). */
+  epochNow(): number;
+  setTimer(callback: () => void, ms: number): unknown;
+  clearTimer(handle: unknown): void;
+}
+
+const systemClock: LimiterClock = {
+  now: () => performance.now(),
+  epochNow: () => Date.now(),
+  setTimer: (callback, ms) => setTimeout(callback, ms),
+  clearTimer: (handle) => clearTimeout(handle as NodeJS.Timeout),
+};
+
 interface Waiter {
   resolve: () => void;
   reject: (reason: unknown) => void;
@@ -29,55 +65,65 @@ interface Waiter {
 }
 
 /**
- * One permit every 1000/R ms, first come first served: in any window of length T at most ceil(T*R)+1
- * requests start. `undefined`, 0 or Infinity means unlimited (only a hold delays a permit).
+ * About R permits per second, first come first served: in any window of length T at most ceil(T*R)+1 requests
+ * start, and a limiter that was idle grants its next permits one interval apart (no burst). `undefined`, 0 or
+ * Infinity means unlimited (only a hold delays a permit).
  */
-export function createRateLimiter(ratePerSecond: number | undefined): SpacedRateLimiter {
+export function createRateLimiter(ratePerSecond: number | undefined, options: { clock?: LimiterClock } = {}): SpacedRateLimiter {
   if (ratePerSecond !== undefined && (Number.isNaN(ratePerSecond) || ratePerSecond < 0)) {
     throw new RangeError(`ratePerSecond must be a non-negative number, got ${ratePerSecond}`);
   }
+  const clock = options.clock ?? systemClock;
   const unlimited = ratePerSecond === undefined || ratePerSecond === 0 || ratePerSecond === Infinity;
   const intervalMs = unlimited ? 0 : 1000 / ratePerSecond;
 
   const queue: Waiter[] = [];
-  // When the last permit was actually granted. Spacing from the real grant time (not the planned one) means a
-  // late timer can only make us slower, never let two requests start closer than the interval.
-  let lastGrantAt = -Infinity;
-  let heldUntil = 0;
-  let timer: NodeJS.Timeout | undefined;
+  // The next planned slot (clock.now() scale): no permit is granted before it.
+  let due = -Infinity;
+  // Set by a hold: the first permit after it starts a new schedule instead of catching up.
+  let rebase = false;
+  let timer: unknown;
 
-  const nextDueAt = (): number => Math.max(lastGrantAt + intervalMs, heldUntil);
+  /** Moves the schedule past a permit granted at `now`; `idle` when nobody was waiting for it. */
+  function advance(now: number, idle: boolean): void {
+    if (rebase || (idle && now > due + intervalMs)) due = now + intervalMs;
+    // Late by at most one interval: keep the planned slot. Later than that: catch up by one interval only.
+    else due = Math.max(due, now - intervalMs) + intervalMs;
+    rebase = false;
+  }
 
   function grant(waiter: Waiter, now: number): void {
-    lastGrantAt = now;
+    advance(now, false);
     if (waiter.signal && waiter.onAbort) waiter.signal.removeEventListener('abort', waiter.onAbort);
     waiter.resolve();
   }
 
   function drain(): void {
     timer = undefined;
-    let now = Date.now();
-    while (queue.length > 0 && now >= nextDueAt()) {
+    let now = clock.now();
+    while (queue.length > 0 && now >= due) {
       grant(queue.shift()!, now);
-      now = Date.now();
+      now = clock.now();
     }
     schedule();
   }
 
   function schedule(): void {
     if (timer !== undefined || queue.length === 0) return;
-    timer = setTimeout(drain, Math.max(0, nextDueAt() - Date.now()));
+    timer = clock.setTimer(drain, Math.max(0, due - clock.now()));
   }
 
   function reschedule(): void {
-    if (timer !== undefined) clearTimeout(timer);
+    if (timer !== undefined) clock.clearTimer(timer);
     timer = undefined;
     schedule();
   }
 
   function holdUntil(epochMs: number): void {
-    if (!(epochMs > heldUntil)) return;
-    heldUntil = epochMs;
+    const until = clock.now() + (epochMs - clock.epochNow());
+    if (!(until > due)) return; // also ignores NaN; a hold never shortens the current one
+    due = until;
+    rebase = true;
     reschedule();
   }
 
@@ -86,15 +132,16 @@ export function createRateLimiter(ratePerSecond: number | undefined): SpacedRate
 
     acquire(signal?: AbortSignal): Promise<void> {
       if (signal?.aborted) return Promise.reject(signal.reason);
-      const now = Date.now();
-      if (queue.length === 0 && now >= nextDueAt()) {
-        lastGrantAt = now;
+      const now = clock.now();
+      if (queue.length === 0 && now >= due) {
+        advance(now, true);
         return Promise.resolve();
       }
       return new Promise<void>((resolve, reject) => {
         const waiter: Waiter = { resolve, reject, signal };
         if (signal) {
-          // An aborted waiter leaves the queue without using a slot, so the next caller is not delayed.
+          // An aborted waiter leaves the queue without using a slot (the schedule only moves when a permit is
+          // granted), so the next caller is not delayed.
           waiter.onAbort = () => {
             const index = queue.indexOf(waiter);
             if (index >= 0) queue.splice(index, 1);
@@ -109,6 +156,6 @@ export function createRateLimiter(ratePerSecond: number | undefined): SpacedRate
     },
 
     holdUntil,
-    pause: (ms: number) => holdUntil(Date.now() + ms),
+    pause: (ms: number) => holdUntil(clock.epochNow() + ms),
   };
 }
