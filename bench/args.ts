@@ -9,8 +9,8 @@ export interface BenchOptions {
   rate: number | undefined;
   /** Worker processes sharing the task queue (and the rate budget). */
   workers: number;
-  /** tsx: `tsx src/worker.ts` (npm run worker); node: `node dist/src/worker.js` built from this tree (the Dockerfile's). */
-  workerRuntime: 'tsx' | 'node' | 'node-prebundled';
+  /** node: this tree built and started as `npm start` (and the Dockerfile) start it; tsx: `npm run worker`. */
+  workerRuntime: 'node' | 'tsx';
   /** Latency the simulator adds to every lookup. */
   latencyMs: number;
   skipScript: boolean;
@@ -30,6 +30,8 @@ export interface BenchOptions {
   maxHistoryEvents: number | undefined;
   /** Extra options for the worker's node (e.g. --max-old-space-size=160), for experiments. */
   workerNodeArgs: string[];
+  /** Extra environment for the worker(s), e.g. MALLOC_ARENA_MAX. */
+  workerEnv: Record<string, string>;
   /** Write V8 CPU profiles of the worker and the script (node --cpu-prof) and summarise them. */
   profile: boolean;
   /** Keep the work directory (CSV, audit log, worker log, profiles) instead of deleting it. */
@@ -61,9 +63,9 @@ non-durable script over the same data and prints the ratio of their throughputs.
   --n N                   members (default ${DEFAULT_N}; with --rate R and no --n: R*${RATE_RUN_SECONDS})
   --rate R                simulator limited to R requests/s, CHANNEL_RATE_LIMIT=R (default: no limit)
   --workers W             worker processes on the task queue (default 1)
-  --worker-runtime R      tsx: \`tsx src/worker.ts\` as \`npm run worker\` runs it (default);
-                          node: \`node dist/src/worker.js\` as the Dockerfile runs it, compiled from this tree first;
-                          node-prebundled: the same with a workflow bundle built ahead of time (not bundled at start)
+  --worker-runtime R      node: what ships (default): this tree built as \`npm run build\` does, started as
+                          \`npm start\` (and the Dockerfile) start it, with the same environment and node options;
+                          tsx: \`tsx src/worker.ts\` as \`npm run worker\` runs it for development
   --latency-ms L          latency the simulator adds to every lookup (default 0)
   --skip-script           do not run the plain script
   --repeat K              alternate project run and script run K times on the same stack, report medians (default 1)
@@ -74,6 +76,7 @@ non-durable script over the same data and prints the ratio of their throughputs.
   --script-concurrency S  lookups in flight in the plain script (default P*C)
   --max-history-events H  workflow input maxHistoryEvents (default: the workflow's)
   --worker-node-arg=A     pass option A to the worker's node (repeatable; write it with =), e.g. --worker-node-arg=--max-old-space-size=160
+  --worker-env=NAME=V     set an environment variable for the worker(s) (repeatable), e.g. --worker-env=MALLOC_ARENA_MAX=2
   --profile               CPU-profile the worker and the script (node --cpu-prof), print where the time goes
   --keep                  keep the work directory (CSV, audit log, logs, profiles)
   --seed S                synthetic data set seed
@@ -121,6 +124,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
         'script-concurrency': { type: 'string' },
         'max-history-events': { type: 'string' },
         'worker-node-arg': { type: 'string', multiple: true },
+        'worker-env': { type: 'string', multiple: true },
         profile: { type: 'boolean' },
         keep: { type: 'boolean' },
         seed: { type: 'string' },
@@ -137,9 +141,9 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
   const batchSize = int('batch-size', str('batch-size'), 1, 1000) ?? DEFAULT_BATCH_SIZE;
   const parallelBatches = int('parallel', str('parallel'), 1, 32) ?? DEFAULT_PARALLEL_BATCHES;
   const memberConcurrency = int('member-concurrency', str('member-concurrency'), 1, 10_000) ?? DEFAULT_MEMBER_CONCURRENCY;
-  const runtime = str('worker-runtime') ?? 'tsx';
-  if (runtime !== 'tsx' && runtime !== 'node' && runtime !== 'node-prebundled') {
-    throw new BenchUsageError(`--worker-runtime must be "tsx", "node" or "node-prebundled", got ${JSON.stringify(runtime)}`);
+  const runtime = str('worker-runtime') ?? 'node';
+  if (runtime !== 'tsx' && runtime !== 'node') {
+    throw new BenchUsageError(`--worker-runtime must be "node" or "tsx", got ${JSON.stringify(runtime)}`);
   }
   const json = str('json');
   if (json !== undefined && json.trim() === '') throw new BenchUsageError('--json needs a file name');
@@ -161,6 +165,13 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
       if (!a.startsWith('--')) throw new BenchUsageError(`--worker-node-arg must be a node option starting with --, got ${JSON.stringify(a)}`);
       return a;
     }),
+    workerEnv: Object.fromEntries(
+      ((values['worker-env'] as unknown as string[] | undefined) ?? []).map((a) => {
+        const m = /^([A-Z_][A-Z0-9_]*)=(.*)$/.exec(a);
+        if (!m) throw new BenchUsageError(`--worker-env must be NAME=value, got ${JSON.stringify(a)}`);
+        return [m[1]!, m[2]!];
+      }),
+    ),
     profile: values.profile === true,
     keep: values.keep === true,
     seed: int('seed', str('seed'), 0, 0xffffffff),

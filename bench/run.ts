@@ -52,7 +52,7 @@ import { chainHistories, loadNow, machineInfo, selfCpuMs, TreeSampler, type Mach
 import type { PlainScriptResult } from './plain-script';
 import { summarizeProfiles, type ProfileSummary } from './profile';
 import { startLeanReceiver, type LeanReceiver } from './receiver';
-import { buildWorkerDist, startWorkerChild, writePrebundledEntry, type WorkerChild } from './worker-child';
+import { buildWorkerDist, shippedWorkerCommand, startWorkerChild, type WorkerChild } from './worker-child';
 
 const ROOT = path.resolve(__dirname, '..');
 const TSX = path.join(ROOT, 'node_modules', '.bin', 'tsx');
@@ -431,6 +431,7 @@ async function main(): Promise<number> {
       BACKFILL_DATA_DIR: path.join(work, 'data'),
       BACKFILL_MEMBER_CONCURRENCY: String(opts.memberConcurrency),
       ...(opts.rate ? { CHANNEL_RATE_LIMIT: String(opts.rate) } : {}),
+      ...opts.workerEnv,
     };
     const profileArgs = (who: string) => (opts.profile ? ['--cpu-prof', `--cpu-prof-dir=${path.join(profileDir, who)}`] : []);
     let distEntry: string | undefined;
@@ -438,8 +439,7 @@ async function main(): Promise<number> {
     if (opts.workerRuntime !== 'tsx') {
       t = Date.now();
       ({ entry: distEntry, typeErrors: buildTypeErrors } = buildWorkerDist(path.join(work, 'dist')));
-      if (opts.workerRuntime === 'node-prebundled') distEntry = await writePrebundledEntry(path.join(work, 'dist'));
-      log(`built the worker (tsconfig.build.json) in ${fmtDuration(Date.now() - t)}${buildTypeErrors.length ? `; the tree has ${buildTypeErrors.length} type error(s), emitted anyway: ${buildTypeErrors[0]}` : ''}`);
+      log(`built the worker as \`npm run build\` does (tsc + workflow bundle) in ${fmtDuration(Date.now() - t)}${buildTypeErrors.length ? `; the tree has ${buildTypeErrors.length} type error(s), emitted anyway: ${buildTypeErrors[0]}` : ''}`);
     }
     const workers: WorkerChild[] = [];
     const workerStart: Array<{ ms: number; rssAtReady: number }> = [];
@@ -546,7 +546,8 @@ function summarize(_opts: BenchOptions, projects: ProjectFigures[], scripts: Scr
     scriptMembersPerSecond: scripts.length ? median(scripts.map((p) => p.membersPerSecond)) : undefined,
     ratio: ratios.length && projects.every((p) => p.finished) ? median(ratios) : undefined,
     ratios,
-    workerPeakRssBytes: Math.max(0, ...projects.flatMap((p) => p.workerMemory.map((m) => m.peakRssBytes))),
+    // The sampled peak can miss a spike shorter than the sampling interval; a process's own VmHWM cannot.
+    workerPeakRssBytes: Math.max(0, ...projects.flatMap((p) => p.workerMemory.flatMap((m) => [m.peakRssBytes, ...m.processes.map((x) => x.hwmBytes)]))),
     largestHistoryEvents: Math.max(0, ...projects.map((p) => p.largestHistory?.events ?? 0)),
     largestHistoryBytes: Math.max(0, ...projects.map((p) => p.largestHistory?.bytes ?? 0)),
   };
@@ -556,6 +557,11 @@ interface Target {
   name: string;
   measured: string;
   met: boolean | undefined;
+}
+
+function shippedDescription(): string {
+  const c = shippedWorkerCommand();
+  return [...Object.entries(c.env).map(([k, v]) => `${k}=${v}`), 'node', ...c.nodeArgs, c.entry].join(' ');
 }
 
 function evaluateTargets(opts: BenchOptions, projects: ProjectFigures[], s: Summary): Target[] {
@@ -575,8 +581,8 @@ function evaluateTargets(opts: BenchOptions, projects: ProjectFigures[], s: Summ
     const worst = Math.max(...projects.map((p) => p.wallMs));
     targets.push({ name: `N=${fmtNumber(opts.n)} within 10 min`, measured: fmtDuration(worst), met: projects.every((p) => p.finished) && worst <= 600_000 });
   }
-  const tree = opts.workerRuntime === 'tsx' ? 'whole tree: tsx launcher + worker' : opts.workerRuntime === 'node' ? 'node dist/src/worker.js' : 'node, prebuilt workflow bundle';
-  targets.push({ name: `worker peak RSS <= 256 MB during the run (${tree})`, measured: fmtMb(s.workerPeakRssBytes), met: s.workerPeakRssBytes <= RSS_TARGET_BYTES });
+  const tree = opts.workerRuntime === 'tsx' ? 'whole tree: tsx launcher + worker' : 'as `npm start` runs it';
+  targets.push({ name: `worker peak RSS <= 256 MB (${tree}; sampled peak or VmHWM, the higher)`, measured: fmtMb(s.workerPeakRssBytes), met: s.workerPeakRssBytes <= RSS_TARGET_BYTES });
   if (projects.some((p) => p.runs.length > 0)) {
     const runs = Math.max(...projects.map((p) => p.runs.length));
     targets.push({ name: `every run's history < ${fmtNumber(HISTORY_EVENTS_TARGET)} events`, measured: `${fmtNumber(s.largestHistoryEvents)} (largest of ${runs} run(s))`, met: s.largestHistoryEvents < HISTORY_EVENTS_TARGET });
@@ -606,7 +612,7 @@ function renderReport(
   const lines: string[] = [];
   lines.push(
     `webhook-backfill benchmark: N=${fmtNumber(opts.n)}, batchSize ${opts.batchSize}, parallelBatches ${opts.parallelBatches}, member concurrency ${opts.memberConcurrency}, ` +
-      `${opts.workers} worker(s) (${opts.workerRuntime}${opts.workerNodeArgs.length ? ` ${opts.workerNodeArgs.join(' ')}` : ''})` +
+      `${opts.workers} worker(s) (${opts.workerRuntime === 'node' ? `npm start: ${shippedDescription()}` : 'tsx'}${Object.entries(opts.workerEnv).map(([k, v]) => ` ${k}=${v}`).join('')}${opts.workerNodeArgs.length ? ` ${opts.workerNodeArgs.join(' ')}` : ''})` +
       `${opts.rate ? `, rate ${opts.rate}/s` : ', no rate limit'}${opts.latencyMs ? `, latency ${opts.latencyMs} ms` : ', no latency'}` +
       `${opts.skipScript ? '' : `, script concurrency ${opts.scriptConcurrency}`}`,
   );
@@ -626,7 +632,8 @@ function renderReport(
       row('API 429s', (p) => fmtNumber(p.api.rateLimited), (x) => fmtNumber(x.api.rateLimited)),
       row('API req/s sustained', (p) => rateOf(p.api), (x) => rateOf(x.api)),
       row('API req/s, most in any 1 s', (p) => fmtNumber(p.api.maxInAnySecond), (x) => fmtNumber(x.api.maxInAnySecond)),
-      row('peak RSS during the run', (p) => p.workerMemory.map((m) => fmtMb(m.peakRssBytes)).join(' / '), (x) => fmtMb(x.memory.peakRssBytes)),
+      row('peak RSS during the run (sampled every 250 ms)', (p) => p.workerMemory.map((m) => fmtMb(m.peakRssBytes)).join(' / '), (x) => fmtMb(x.memory.peakRssBytes)),
+      row('peak RSS since process start (VmHWM)', (p) => p.workerMemory.map((m) => fmtMb(Math.max(0, ...m.processes.map((x) => x.hwmBytes)))).join(' / '), (x) => fmtMb(Math.max(0, ...x.memory.processes.map((q) => q.hwmBytes)))),
       row('CPU worker(s) | script (its work only)', (p) => fmtDuration(p.cpu.workers), (x) => fmtDuration(x.result.cpuMs)),
       row('CPU dev server | idle Temporal', (p) => fmtDuration(p.cpu.devServer), (x) => fmtDuration(x.cpu.idleTemporal)),
       row('CPU harness (simulator, endpoint)', (p) => fmtDuration(p.cpu.harness), (x) => fmtDuration(x.cpu.harness)),

@@ -1,65 +1,62 @@
 // The real worker as a child process of the benchmark (modelled on test/support/worker-process.ts), in one of
 // two runtimes:
-//   tsx  - `tsx src/worker.ts`, what `npm run worker` runs (tsx's launcher process + the worker process);
-//   node - `node dist/src/worker.js`, what the Dockerfile runs, from a build of the current tree made by
-//          buildWorkerDist() into the benchmark's work directory (so a stale ./dist is never measured);
-//   node-prebundled - the same build, but the worker is given a workflow bundle made ahead of time
-//          (createBackfillWorker's `workflowBundle` option) instead of bundling with webpack at start-up: what
-//          building the bundle into the image would save. The entry is a few lines written by writePrebundledEntry().
+//   node - what ships: `npm run build` (tsc + the workflow bundle) of the current tree into the benchmark's work
+//          directory (so a stale ./dist is never measured), started with exactly the environment and node
+//          options of package.json's `start` script (the Dockerfile's CMD is kept equal to it by a unit test);
+//   tsx  - `tsx src/worker.ts`, what `npm run worker` runs for development (tsx's launcher + the worker).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, symlinkSync } from 'node:fs';
 import path from 'node:path';
 import { processTree } from './measure';
 
 const ROOT = path.resolve(__dirname, '..');
 export const WORKER_RUNNING = /Worker state changed[^}]*RUNNING/;
 
-export type WorkerRuntime = 'tsx' | 'node' | 'node-prebundled';
+export type WorkerRuntime = 'node' | 'tsx';
+
+/** The worker command `npm start` runs: leading NAME=value assignments, node options, the entry. */
+export interface ShippedWorkerCommand {
+  env: Record<string, string>;
+  nodeArgs: string[];
+  entry: string;
+}
 
 /**
- * Compiles the project (tsconfig.build.json) into `outDir` and links node_modules next to it. Type errors do
- * not stop the emit; they are returned so the report can say the build was not clean.
+ * Reads package.json's `start` script, which must have the form `[NAME=value ...] node [--option ...] entry`:
+ * the benchmark runs the worker exactly so, and the Dockerfile is checked against it.
+ */
+export function shippedWorkerCommand(packageJsonPath = path.join(ROOT, 'package.json')): ShippedWorkerCommand {
+  const pkg = JSON.parse(readFileSync(packageJsonPath, 'utf8')) as { scripts?: Record<string, string> };
+  const script = pkg.scripts?.start;
+  if (!script) throw new Error(`${packageJsonPath}: no "start" script`);
+  const words = script.trim().split(/\s+/);
+  const env: Record<string, string> = {};
+  while (words.length > 0 && /^[A-Z_][A-Z0-9_]*=\S*$/.test(words[0]!)) {
+    const [name, ...value] = words.shift()!.split('=');
+    env[name!] = value.join('=');
+  }
+  if (words.shift() !== 'node') throw new Error(`${packageJsonPath}: scripts.start must run node, got ${JSON.stringify(script)}`);
+  const nodeArgs: string[] = [];
+  while (words.length > 1 && words[0]!.startsWith('--')) nodeArgs.push(words.shift()!);
+  if (words.length !== 1) throw new Error(`${packageJsonPath}: scripts.start must end with the entry file, got ${JSON.stringify(script)}`);
+  return { env, nodeArgs, entry: words[0]! };
+}
+
+/**
+ * Does what `npm run build` does (tsconfig.build.json, then the workflow bundle), into `outDir`, and links
+ * node_modules next to it. Type errors do not stop the emit; they are returned so the report can say the
+ * build was not clean.
  */
 export function buildWorkerDist(outDir: string): { entry: string; typeErrors: string[] } {
   const tsc = path.join(ROOT, 'node_modules', '.bin', 'tsc');
   const r = spawnSync(tsc, ['-p', path.join(ROOT, 'tsconfig.build.json'), '--outDir', outDir, '--sourceMap', 'false', '--declaration', 'false'], { cwd: ROOT, encoding: 'utf8' });
-  const entry = path.join(outDir, 'src', 'worker.js');
+  const entry = path.join(outDir, path.relative('dist', shippedWorkerCommand().entry));
   if (!existsSync(entry)) throw new Error(`building the worker failed:\n${r.stdout}${r.stderr}`);
   if (!existsSync(path.join(outDir, 'node_modules'))) symlinkSync(path.join(ROOT, 'node_modules'), path.join(outDir, 'node_modules'), 'dir');
+  const bundle = spawnSync(process.execPath, [path.join(outDir, 'src', 'build-workflow-bundle.js')], { cwd: outDir, encoding: 'utf8' });
+  if (bundle.status !== 0) throw new Error(`building the workflow bundle failed:\n${bundle.stdout}${bundle.stderr}`);
   const typeErrors = `${r.stdout}`.split('\n').filter((l) => /error TS\d+/.test(l));
   return { entry, typeErrors };
-}
-
-/** Bundles the built workflows (as the worker would at start) and writes an entry that uses that bundle. */
-export async function writePrebundledEntry(outDir: string): Promise<string> {
-  const { bundleWorkflowCode } = await import('@temporalio/worker');
-  const noop = () => undefined;
-  const bundle = await bundleWorkflowCode({
-    workflowsPath: path.join(outDir, 'workflows', 'index.js'),
-    logger: { trace: noop, debug: noop, info: noop, warn: noop, error: noop, log: noop },
-  });
-  const codePath = path.join(outDir, 'workflow-bundle.js');
-  writeFileSync(codePath, bundle.code);
-  const entry = path.join(outDir, 'bench-prebundled-worker.js');
-  writeFileSync(
-    entry,
-    `// Written by bench/worker-child.ts: src/worker.ts's job, with the workflow bundle built ahead of time.
-const { createBackfillWorker } = require('./src/worker-setup');
-const { loadConfig } = require('./src/config');
-(async () => {
-  const backfill = await createBackfillWorker(loadConfig(), { workflowBundle: { codePath: ${JSON.stringify(codePath)} } });
-  const stop = () => backfill.worker.shutdown();
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
-  await backfill.run();
-  await backfill.close();
-})().catch((err) => {
-  console.error('worker failed: ' + (err && err.message));
-  process.exit(1);
-});
-`,
-  );
-  return entry;
 }
 
 export interface WorkerChild {
@@ -73,15 +70,17 @@ export interface WorkerChild {
 
 export async function startWorkerChild(o: {
   runtime: WorkerRuntime;
-  /** For runtimes node and node-prebundled: the entry from buildWorkerDist or writePrebundledEntry. */
+  /** For runtime node: the entry from buildWorkerDist. */
   distEntry?: string;
   env: Record<string, string>;
-  /** Options for node itself, e.g. --cpu-prof (not allowed in NODE_OPTIONS). */
+  /** Options for node itself, e.g. --cpu-prof (not allowed in NODE_OPTIONS); runtime node adds the shipped ones first. */
   nodeArgs?: string[];
   logFile: string;
   readyTimeoutMs?: number;
 }): Promise<WorkerChild> {
-  const nodeArgs = o.nodeArgs ?? [];
+  const shipped = o.runtime === 'node' ? shippedWorkerCommand() : { env: {}, nodeArgs: [] };
+  // Options given for this run come after the shipped ones: for V8's flags the last one wins.
+  const nodeArgs = [...shipped.nodeArgs, ...(o.nodeArgs ?? [])];
   const [cmd, args] =
     o.runtime === 'tsx'
       ? [path.join(ROOT, 'node_modules', '.bin', 'tsx'), [...nodeArgs, path.join(ROOT, 'src', 'worker.ts')]]
@@ -91,7 +90,7 @@ export async function startWorkerChild(o: {
   try {
     child = spawn(cmd, args, {
       cwd: ROOT,
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...o.env },
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...shipped.env, ...o.env },
       stdio: ['ignore', fd, fd],
       detached: true,
     });

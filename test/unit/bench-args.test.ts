@@ -21,13 +21,13 @@ import {
 } from '../../bench/args';
 
 describe('parseBenchArgs', () => {
-  it('defaults: 20,000 members, no rate limit, one tsx worker, the script run, in-flight work matched', () => {
+  it('defaults: 20,000 members, no rate limit, one worker as shipped (npm start), the script run, in-flight work matched', () => {
     const o = parseBenchArgs([]);
     expect(o).toMatchObject({
       n: DEFAULT_N,
       rate: undefined,
       workers: 1,
-      workerRuntime: 'tsx',
+      workerRuntime: 'node',
       latencyMs: 0,
       skipScript: false,
       repeat: 1,
@@ -39,6 +39,7 @@ describe('parseBenchArgs', () => {
       profile: false,
       keep: false,
       workerNodeArgs: [],
+      workerEnv: {},
       timeoutMinutes: 30,
     });
     expect(DEFAULT_N).toBe(20_000);
@@ -54,16 +55,18 @@ describe('parseBenchArgs', () => {
       '--repeat', '3', '--json', 'out.json', '--batch-size', '1000', '--parallel', '4', '--member-concurrency', '32',
       '--max-history-events', '4000', '--profile', '--keep', '--seed', '7', '--timeout-min', '12.5',
       '--worker-node-arg=--max-old-space-size=160', '--worker-node-arg=--trace-gc',
+      '--worker-env=MALLOC_ARENA_MAX=4', '--worker-env=UV_THREADPOOL_SIZE=2',
     ]);
     expect(o).toMatchObject({
       n: 1_000_000, rate: 200, workers: 2, workerRuntime: 'node', latencyMs: 5, skipScript: true, repeat: 3, json: 'out.json',
       batchSize: 1000, parallelBatches: 4, memberConcurrency: 32, maxHistoryEvents: 4000, profile: true, keep: true, seed: 7,
       timeoutMinutes: 12.5, workerNodeArgs: ['--max-old-space-size=160', '--trace-gc'],
+      workerEnv: { MALLOC_ARENA_MAX: '4', UV_THREADPOOL_SIZE: '2' },
     });
   });
 
-  it('knows the three worker runtimes', () => {
-    for (const runtime of ['tsx', 'node', 'node-prebundled'] as const) {
+  it('knows the two worker runtimes', () => {
+    for (const runtime of ['tsx', 'node'] as const) {
       expect(parseBenchArgs(['--worker-runtime', runtime]).workerRuntime).toBe(runtime);
     }
   });
@@ -91,7 +94,10 @@ describe('parseBenchArgs', () => {
     [['--batch-size', '1001'], /--batch-size must be an integer from 1 to 1000/],
     [['--parallel', '33'], /--parallel must be an integer from 1 to 32/],
     [['--max-history-events', '100'], /--max-history-events must be an integer from 200 to 9000/],
-    [['--worker-runtime', 'bun'], /--worker-runtime must be "tsx", "node" or "node-prebundled"/],
+    [['--worker-runtime', 'bun'], /--worker-runtime must be "node" or "tsx"/],
+    [['--worker-runtime', 'node-prebundled'], /--worker-runtime must be "node" or "tsx"/],
+    [['--worker-env=malloc=2'], /--worker-env must be NAME=value/],
+    [['--worker-env=NOVALUE'], /--worker-env must be NAME=value/],
     [['--worker-node-arg', 'max-old-space-size=1'], /--worker-node-arg must be a node option/],
     [['--json', ''], /--json needs a file name/],
     [['--nope'], /Unknown option '--nope'/],

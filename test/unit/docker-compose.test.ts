@@ -6,6 +6,7 @@ import { parseDocument } from 'yaml';
 import { envSchema, loadConfig } from '../../src/config';
 import { findTemporalCli, freePort, waitForPort } from '../../src/temporal-cli';
 import { DEFAULT_TASK_QUEUE, SEARCH_ATTRIBUTES } from '../../workflows/definitions';
+import { shippedWorkerCommand } from '../../bench/worker-child';
 
 // docker-compose.yml is what users with Docker start: Temporal persisted in PostgreSQL, the Web UI,
 // the search-attribute registration, and the worker built from the Dockerfile. There is no Docker
@@ -272,7 +273,15 @@ describe('Dockerfile', () => {
     expect(cmds.length, 'the final stage has a CMD').toBeGreaterThan(0);
     const cmd = cmds.at(-1)!.replace(/^CMD\s+/i, '');
     const argv = cmd.startsWith('[') ? (JSON.parse(cmd) as string[]) : cmd.split(/\s+/);
-    expect(argv).toEqual(['node', '--max-old-space-size=128', 'dist/src/worker.js']);
+    // Exactly what `npm start` runs (what the benchmark measures): same node options, entry and environment.
+    const shipped = shippedWorkerCommand();
+    expect(shipped.entry).toBe('dist/src/worker.js');
+    expect(argv).toEqual(['node', ...shipped.nodeArgs, shipped.entry]);
+    expect(shipped.nodeArgs.some((a) => /^--max-old-space-size=\d+$/.test(a)), 'a heap cap').toBe(true);
+    const envs = Object.fromEntries(
+      lastStage.filter((l) => /^ENV\s/i.test(l)).flatMap((l) => [...l.replace(/^ENV\s+/i, '').matchAll(/([A-Z_][A-Z0-9_]*)=(\S*)/g)].map((m) => [m[1]!, m[2]!])),
+    );
+    for (const [name, value] of Object.entries(shipped.env)) expect(envs[name], `the image sets ${name} as npm start does`).toBe(value);
     // It is what `npm run build` produces from src/worker.ts (tsconfig outDir "dist", rootDir ".").
     const tsconfig = JSON.parse(readFileSync(path.join(ROOT, 'tsconfig.json'), 'utf8')) as { compilerOptions: { outDir: string; rootDir: string } };
     expect(tsconfig.compilerOptions).toMatchObject({ outDir: 'dist', rootDir: '.' });

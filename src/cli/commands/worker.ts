@@ -1,4 +1,5 @@
 import { ConfigError, describeConfig, loadConfig } from '../../config';
+import { installRuntime } from '../../observability';
 import { createBackfillWorker } from '../../worker-setup';
 import { CliError, EXIT } from '../errors';
 import type { CliIo } from '../io';
@@ -13,6 +14,8 @@ export async function runWorker(io: CliIo): Promise<number> {
     if (err instanceof ConfigError) throw new CliError(err.message, EXIT.USAGE);
     throw err;
   }
+  // Same logging (LOG_FORMAT) and Prometheus endpoint (BACKFILL_METRICS_ADDRESS) as `npm start`.
+  installRuntime(config);
   if (!config.WEBHOOK_URL) console.warn('WEBHOOK_URL is not set: this worker can only serve dry runs');
   console.log('webhook-backfill worker starting', JSON.stringify(describeConfig(config)));
   let backfill;
