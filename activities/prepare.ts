@@ -62,14 +62,25 @@ export async function prepareBackfill(
       paths.workFile,
       selection ? selectEntries(selection) : undefined,
     );
-    const batches = await buildBatchIndex(paths.workFile, options.batchSize);
-    return { options, paths, rows: summary.rows, batches, searchAttributes: await searchAttributesRegistered() };
+    const batchSize = effectiveBatchSize(summary.rows, options.batchSize, options.parallelBatches);
+    const batches = await buildBatchIndex(paths.workFile, batchSize);
+    return { options: { ...options, batchSize }, paths, rows: summary.rows, batches, searchAttributes: await searchAttributesRegistered() };
   } catch (err) {
     if (err instanceof SourceConfigError) throw ApplicationFailure.nonRetryable(err.message, 'InvalidSource');
     throw err;
   } finally {
     clearInterval(heartbeat);
   }
+}
+
+/**
+ * `batchSize` is an upper bound. A source with fewer rows than parallelBatches x batchSize is cut into
+ * parallelBatches equal batches instead, so that they run side by side and share the whole rate budget: one
+ * 500-row batch holding nearly every row would otherwise run alone on its share (R=10, 600 rows, batches of
+ * 500 and 100 at 5/s each: 60 s for the small one, 100 s at half the budget for the large one).
+ */
+export function effectiveBatchSize(rows: number, batchSize: number, parallelBatches: number): number {
+  return Math.max(1, Math.min(batchSize, Math.ceil(rows / parallelBatches)));
 }
 
 /** Workflow and run ids may hold any character; file names may not. */
