@@ -1,5 +1,7 @@
 import { setMaxListeners } from 'node:events';
 import { Context } from '@temporalio/activity';
+import type { Logger } from '@temporalio/common';
+import { DefaultLogger } from '@temporalio/worker';
 import type { AuditEntry } from '../src/audit/audit-entry';
 import type { AuditStore } from '../src/audit/audit-store';
 import type { PendingStore } from '../src/audit/pending-store';
@@ -61,6 +63,8 @@ export async function processBatch(deps: BatchDeps, input: BatchInput): Promise<
     stop.abort();
   };
   context.cancellationSignal.addEventListener('abort', onCancel);
+  // The per-member debug line costs its metadata even when the logger drops it; ask once per batch.
+  const logMembers = debugEnabled(context.log);
   let done = entries.length - todo.length;
   // Outcomes are written behind, about once a second and at the end, in one write and one sync each:
   // waiting for the disk after every member would make the disk, not the API, the limit. A crash loses
@@ -103,7 +107,7 @@ export async function processBatch(deps: BatchDeps, input: BatchInput): Promise<
         if (result.kind === 'recorded') {
           unwritten.push(result.entry);
           recordMetrics(deps.metrics, result.entry);
-          context.log.debug('member recorded', { batch, line: entry.line, memberId: entry.member.memberId, outcome: result.entry.outcome });
+          if (logMembers) context.log.debug('member recorded', { batch, line: entry.line, memberId: entry.member.memberId, outcome: result.entry.outcome });
         } else {
           await deps.pending.put(paths.pendingDir, result.replay);
           deps.metrics.delivery('deferred');
@@ -157,6 +161,19 @@ export async function processBatch(deps: BatchDeps, input: BatchInput): Promise<
   const { fields: _fields, ...tally } = counts;
   context.log.info('batch done', { batch, ...tally, deferred: deferred.length });
   return { batch, complete: true, counts, deferred };
+}
+
+/**
+ * Whether a debug line given to `log` can be written. The activity logger composes metadata around the
+ * runtime's logger; when that is the SDK's DefaultLogger, its level decides. Any other logger: yes.
+ */
+export function debugEnabled(log: Logger): boolean {
+  let logger: unknown = log;
+  for (let depth = 0; depth < 8 && typeof logger === 'object' && logger !== null; depth++) {
+    if (logger instanceof DefaultLogger) return logger.level === 'TRACE' || logger.level === 'DEBUG';
+    logger = (logger as { parentLogger?: unknown }).parentLogger;
+  }
+  return true;
 }
 
 /** Counts what a member's recorded entry says happened (deliveries only when a replay was tried). */

@@ -113,7 +113,10 @@ class FileIndex {
       // If nobody else appended meanwhile, the file is exactly what we had plus what we wrote: index it
       // now instead of reading it back. Otherwise the next refresh reads it like another process's.
       if (after === before + Buffer.byteLength(text, 'utf8')) {
-        this.ingest(text);
+        // What ingest(text) would find, without parsing back what was just serialised: the torn line our
+        // line feed completed (indexed if it happens to be a whole entry), then the entries written.
+        if (prefix) this.ingest(prefix);
+        for (const entry of fresh) this.index(entry);
         this.readBytes = after;
       }
     });
@@ -160,11 +163,15 @@ class FileIndex {
       } catch {
         continue; // a torn line from a crash mid-write: its member was not recorded and will be redone
       }
-      if (typeof entry.line !== 'number' || !entry.outcome || !(entry.outcome in OUTCOME_CODES)) continue;
-      this.ensure(entry.line);
-      if (this.codes[entry.line] !== 0) continue; // first record wins, as for readers of the file
-      this.codes[entry.line] = encodeOutcome(entry as AuditEntry);
+      this.index(entry);
     }
+  }
+
+  private index(entry: Partial<AuditEntry>): void {
+    if (typeof entry.line !== 'number' || !entry.outcome || !(entry.outcome in OUTCOME_CODES)) return;
+    this.ensure(entry.line);
+    if (this.codes[entry.line] !== 0) return; // first record wins, as for readers of the file
+    this.codes[entry.line] = encodeOutcome(entry as AuditEntry);
   }
 
   private ensure(line: number): void {

@@ -2,7 +2,7 @@
 // into a FetchResult, retrying what is worth retrying. Reasons it returns are safe to log: they never carry the
 // response body (personal data), the memberId or the credentials.
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Agent, request, type Dispatcher } from 'undici';
+import { Agent, type Dispatcher } from 'undici';
 import type { FetchResult } from '../types';
 import { BadCredentialsError } from './errors';
 import type { RateLimiter } from './rate-limiter';
@@ -49,7 +49,7 @@ type AttemptOutcome =
   | { kind: 'final'; reason: string };
 
 export function createChannelClient(o: ChannelClientOptions): ChannelClient {
-  const baseUrl = normaliseBaseUrl(o.baseUrl);
+  const target = lookupTarget(normaliseBaseUrl(o.baseUrl));
   const maxAttempts = positiveInt(o.maxAttempts ?? 5, 'maxAttempts');
   const timeoutMs = positiveInt(o.timeoutMs ?? 10_000, 'timeoutMs');
   const initialBackoffMs = o.backoff?.initialMs ?? 200;
@@ -70,52 +70,29 @@ export function createChannelClient(o: ChannelClientOptions): ChannelClient {
     return base / 2 + Math.random() * (base / 2);
   }
 
-  async function attempt(url: string, signal: AbortSignal | undefined): Promise<AttemptOutcome> {
-    signal?.throwIfAborted();
-    const controller = new AbortController();
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      controller.abort(new Error('request timed out'));
-    }, timeoutMs);
-    const forwardAbort = () => controller.abort(signal?.reason);
-    signal?.addEventListener('abort', forwardAbort, { once: true });
-    try {
-      const res = await request(url, { method: 'GET', headers, dispatcher, signal: controller.signal });
-      return await classify(res);
-    } catch (err) {
-      if (signal?.aborted) throw signal.reason;
-      if (timedOut) return { kind: 'retryable', reason: 'timeout' };
-      return { kind: 'retryable', reason: `network error (${errorCode(err)})` };
-    } finally {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', forwardAbort);
-    }
-  }
-
-  async function classify(res: Dispatcher.ResponseData): Promise<AttemptOutcome> {
-    const status = res.statusCode;
-    if (status >= 200 && status < 300) return parseUserBody(await res.body.text());
-    // undici keeps the connection busy until the body is read, so every other answer is drained here.
-    await res.body.dump();
-    if (notFoundStatuses.has(status)) return { kind: 'not-found', status };
-    if (status === 401 || status === 403) return { kind: 'bad-credentials', status };
-    if (status === 429) return { kind: 'rate-limited', waitMs: rateLimitWaitMs(res.headers, Date.now()) };
-    if (status >= 500 || status === 408) return { kind: 'retryable', reason: `HTTP ${status}` };
-    return { kind: 'final', reason: `HTTP ${status}` };
+  function attempt(path: string, signal: AbortSignal | undefined): Promise<AttemptOutcome> {
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    return new Promise<AttemptOutcome>((resolve, reject) => {
+      const exchange = new LookupExchange(resolve, reject, signal, timeoutMs, notFoundStatuses);
+      try {
+        dispatcher.dispatch({ origin: target.origin, path, method: 'GET', headers }, exchange);
+      } catch (err) {
+        exchange.onResponseError(undefined, err as Error); // undici reports its errors through the handler; just in case
+      }
+    });
   }
 
   return {
     async getUserByMemberId(memberId, opts = {}) {
       const { limiter, signal } = opts;
-      const url = `${baseUrl}/open/v5/users/@${encodeURIComponent(memberId)}`;
+      const path = target.path(memberId);
       let attempts = 0;
       let failures = 0;
       let rateLimitedCount = 0;
       for (;;) {
         if (limiter) await limiter.acquire(signal);
         attempts += 1;
-        const outcome = await attempt(url, signal);
+        const outcome = await attempt(path, signal);
         switch (outcome.kind) {
           case 'found':
             return { kind: 'found', user: outcome.user, attempts };
@@ -162,6 +139,172 @@ export async function pause(ms: number, signal: AbortSignal | undefined): Promis
     if (signal?.aborted) throw signal.reason;
     throw err;
   }
+}
+
+// Non-2xx bodies are read and dropped so the keep-alive socket can be reused; a longer one closes the socket.
+const DUMP_LIMIT_BYTES = 128 * 1024;
+
+/**
+ * One GET, driven through undici's dispatch API: the response body is collected (2xx) or counted and dropped
+ * (anything else) right in the socket's callbacks, with no stream, no AbortController and no URL parsing per
+ * request. It settles exactly as `request()` + `body.text()` / `body.dump()` did: the timeout covers headers
+ * and body; an error or abort while a non-2xx body is dropped does not change the verdict (the status
+ * counts); any other failure is a retryable network error or timeout, or the caller's abort reason when
+ * the caller's signal aborted.
+ */
+class LookupExchange implements Dispatcher.DispatchHandler {
+  private controller: Dispatcher.DispatchController | undefined;
+  /** An abort asked for before undici handed out the request's controller. */
+  private pendingAbort: { reason: unknown } | undefined;
+  private readonly timer: NodeJS.Timeout;
+  private timedOut = false;
+  private settled = false;
+  private status = 0;
+  private headers: Record<string, string | string[] | undefined> = {};
+  private chunks: Buffer[] = [];
+  private bytes = 0;
+
+  constructor(
+    private readonly resolve: (outcome: AttemptOutcome) => void,
+    private readonly reject: (reason: unknown) => void,
+    private readonly signal: AbortSignal | undefined,
+    timeoutMs: number,
+    private readonly notFoundStatuses: ReadonlySet<number>,
+  ) {
+    this.timer = setTimeout(() => {
+      this.timedOut = true;
+      this.abort(new Error('request timed out'));
+    }, timeoutMs);
+    if (signal) watchAbort(signal, this);
+  }
+
+  abort(reason: unknown): void {
+    if (this.settled) return;
+    if (this.controller) this.controller.abort(reason as Error);
+    else this.pendingAbort ??= { reason };
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller;
+    if (this.pendingAbort) controller.abort(this.pendingAbort.reason as Error);
+  }
+
+  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
+    if (statusCode < 200) return; // informational: the real answer follows
+    this.status = statusCode;
+    this.headers = headers;
+    if (!this.isSuccess()) {
+      const length = Number(headers['content-length']);
+      if (Number.isFinite(length) && length > DUMP_LIMIT_BYTES) this.dropRest(controller);
+    }
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    this.bytes += chunk.length;
+    if (this.isSuccess()) this.chunks.push(chunk);
+    else if (this.bytes > DUMP_LIMIT_BYTES) this.dropRest(controller);
+  }
+
+  onResponseEnd(): void {
+    if (this.settled) return;
+    if (this.isSuccess()) this.settle(parseUserBody(decodeUtf8(this.chunks, this.bytes)));
+    else this.settle(this.statusOutcome());
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController | undefined, err: Error): void {
+    if (this.settled) return;
+    // A failure while a non-2xx body was being dropped does not change what the status said.
+    if (this.status !== 0 && !this.isSuccess()) this.settle(this.statusOutcome());
+    else if (this.signal?.aborted) this.fail(this.signal.reason);
+    else if (this.timedOut) this.settle({ kind: 'retryable', reason: 'timeout' });
+    else this.settle({ kind: 'retryable', reason: `network error (${errorCode(err)})` });
+  }
+
+  private isSuccess(): boolean {
+    return this.status >= 200 && this.status < 300;
+  }
+
+  private dropRest(controller: Dispatcher.DispatchController): void {
+    this.settle(this.statusOutcome());
+    controller.abort(new Error('response body over the drain limit'));
+  }
+
+  private statusOutcome(): AttemptOutcome {
+    const status = this.status;
+    if (this.notFoundStatuses.has(status)) return { kind: 'not-found', status };
+    if (status === 401 || status === 403) return { kind: 'bad-credentials', status };
+    if (status === 429) return { kind: 'rate-limited', waitMs: rateLimitWaitMs(this.headers, Date.now()) };
+    if (status >= 500 || status === 408) return { kind: 'retryable', reason: `HTTP ${status}` };
+    return { kind: 'final', reason: `HTTP ${status}` };
+  }
+
+  private finish(): boolean {
+    if (this.settled) return false;
+    this.settled = true;
+    this.chunks = [];
+    clearTimeout(this.timer);
+    if (this.signal) unwatchAbort(this.signal, this);
+    return true;
+  }
+
+  private settle(outcome: AttemptOutcome): void {
+    if (this.finish()) this.resolve(outcome);
+  }
+
+  private fail(reason: unknown): void {
+    if (this.finish()) this.reject(reason);
+  }
+}
+
+interface Abortable {
+  abort(reason: unknown): void;
+}
+
+// Every lookup of a batch listens on the batch's one signal. One listener per signal, fanning out to the
+// lookups in flight, costs a Set insertion per request instead of an EventTarget listener add and remove.
+const inFlightBySignal = new WeakMap<AbortSignal, Set<Abortable>>();
+
+function watchAbort(signal: AbortSignal, exchange: Abortable): void {
+  let inFlight = inFlightBySignal.get(signal);
+  if (!inFlight) {
+    const watched = new Set<Abortable>();
+    inFlight = watched;
+    inFlightBySignal.set(signal, watched);
+    signal.addEventListener('abort', () => {
+      for (const each of [...watched]) each.abort(signal.reason);
+    }, { once: true });
+  }
+  inFlight.add(exchange);
+}
+
+function unwatchAbort(signal: AbortSignal, exchange: Abortable): void {
+  inFlightBySignal.get(signal)?.delete(exchange);
+}
+
+/** As undici's `body.text()`: UTF-8, a leading byte order mark dropped. */
+function decodeUtf8(chunks: Buffer[], length: number): string {
+  if (chunks.length === 0 || length === 0) return '';
+  const buffer = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, length);
+  const start = buffer.length > 2 && buffer[0] === 0xef && buffer[1] === 0xbb && buffer[2] === 0xbf ? 3 : 0;
+  return buffer.toString('utf8', start);
+}
+
+/**
+ * Where lookups go: the origin, and the path of a memberId's URL exactly as parsing the whole URL would give
+ * it (a base URL with a query or fragment, which no real configuration has, is parsed per request).
+ */
+function lookupTarget(baseUrl: string): { origin: string; path: (memberId: string) => string } {
+  const prefix = new URL(`${baseUrl}/open/v5/users/@`);
+  const parse = (memberId: string) => {
+    const url = new URL(`${baseUrl}/open/v5/users/@${encodeURIComponent(memberId)}`);
+    return url.search ? `${url.pathname}${url.search}` : url.pathname;
+  };
+  if (prefix.search !== '' || prefix.hash !== '') {
+    return { origin: prefix.origin, path: parse };
+  }
+  const pathPrefix = prefix.pathname;
+  // encodeURIComponent leaves nothing that the URL parser would re-encode or treat as a dot segment here.
+  return { origin: prefix.origin, path: (memberId) => `${pathPrefix}${encodeURIComponent(memberId)}` };
 }
 
 /** A 200 body becomes a user, or a retryable "malformed" reason naming what was wrong but not the content. */

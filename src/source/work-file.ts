@@ -1,7 +1,7 @@
 import { mkdir, open, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
-import { COMPARED_FIELDS, type SourceEntry } from '../types';
+import { COMPARED_FIELDS, type ComparedField, type PlannedDecision, type SourceEntry, type StoredMember } from '../types';
 import { MemberIdIndex } from './member-id-index';
 import { readSource, type SourceSpec } from './read-source';
 
@@ -175,32 +175,69 @@ async function syncDirectory(dir: string): Promise<void> {
 // ---------------------------------------------------------------------------------------------------
 // Reading batches
 
-const storedMemberShape = z.object({
-  memberId: z.string(),
-  mobileNumber: z.string().nullable(),
-  email: z.string().nullable(),
-  unsubscribeEmail: z.boolean().nullable(),
-  unsubscribeTexting: z.boolean().nullable(),
-});
+// The work file is this program's own output (prepare validated every row on the way in), so reading it
+// back needs no schema library: a structural check per line, with exactly the shape prepare writes, keeps
+// a damaged or foreign file from being taken for members. Like a strict schema, it returns fresh objects
+// holding only the known keys.
 
-const workEntrySchema = z.union([
-  z.object({
-    line: z.number().int().positive(),
-    member: storedMemberShape,
-    planned: z
-      .object({ action: z.enum(['upsert', 'delete']), fields: z.array(z.enum(COMPARED_FIELDS)).optional(), reason: z.string().optional() })
-      .optional(),
-  }),
-  z.object({ line: z.number().int().positive(), memberId: z.string().optional(), skip: z.string() }),
-]);
+type Shape<T> = (value: unknown) => T | undefined;
+
+const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
+const isNullableString = (value: unknown): value is string | null => value === null || typeof value === 'string';
+const isNullableBoolean = (value: unknown): value is boolean | null => value === null || typeof value === 'boolean';
+const isLineNumber = (value: unknown): value is number => typeof value === 'number' && Number.isSafeInteger(value) && value > 0;
+const COMPARED = new Set<string>(COMPARED_FIELDS);
+
+const storedMember: Shape<StoredMember> = (value) => {
+  if (!isRecord(value)) return undefined;
+  const { memberId, mobileNumber, email, unsubscribeEmail, unsubscribeTexting } = value;
+  if (typeof memberId !== 'string' || !isNullableString(mobileNumber) || !isNullableString(email)) return undefined;
+  if (!isNullableBoolean(unsubscribeEmail) || !isNullableBoolean(unsubscribeTexting)) return undefined;
+  return { memberId, mobileNumber, email, unsubscribeEmail, unsubscribeTexting };
+};
+
+const plannedDecision: Shape<PlannedDecision> = (value) => {
+  if (!isRecord(value)) return undefined;
+  const { action, fields, reason } = value;
+  if (action !== 'upsert' && action !== 'delete') return undefined;
+  const planned: PlannedDecision = { action };
+  if (fields !== undefined) {
+    if (!Array.isArray(fields) || !fields.every((field) => typeof field === 'string' && COMPARED.has(field))) return undefined;
+    planned.fields = [...(fields as ComparedField[])];
+  }
+  if (reason !== undefined) {
+    if (typeof reason !== 'string') return undefined;
+    planned.reason = reason;
+  }
+  return planned;
+};
+
+/** A member entry if the value is one, else a skip entry if it is one, else undefined. */
+const workEntry: Shape<SourceEntry> = (value) => {
+  if (!isRecord(value) || !isLineNumber(value.line)) return undefined;
+  const { line } = value;
+  const member = storedMember(value.member);
+  if (member) {
+    if (value.planned === undefined) return { line, member };
+    const planned = plannedDecision(value.planned);
+    if (planned) return { line, member, planned };
+  }
+  const { memberId, skip } = value;
+  if (typeof skip !== 'string') return undefined;
+  if (memberId === undefined) return { line, skip };
+  return typeof memberId === 'string' ? { line, memberId, skip } : undefined;
+};
 
 function parseWorkLine(bytes: Buffer, workFile: string, offset: number): SourceEntry {
+  let entry: SourceEntry | undefined;
   try {
-    return workEntrySchema.parse(JSON.parse(bytes.toString('utf8')));
+    entry = workEntry(JSON.parse(bytes.toString('utf8')));
   } catch {
-    // The line's content is personal data: name only its position.
-    throw new Error(`work file ${JSON.stringify(workFile)} is corrupt: the line at byte ${offset} is not a work entry`);
+    entry = undefined;
   }
+  // The line's content is personal data: name only its position.
+  if (!entry) throw new Error(`work file ${JSON.stringify(workFile)} is corrupt: the line at byte ${offset} is not a work entry`);
+  return entry;
 }
 
 /** Whether `offset` is the start of a line (just after a line feed). */

@@ -1,4 +1,4 @@
-import { Agent, request, type Dispatcher } from 'undici';
+import { Agent, type Dispatcher } from 'undici';
 import { z } from 'zod';
 import type { SendResult } from '../types';
 import type { ReplayPayload } from './payload';
@@ -58,43 +58,36 @@ export function createWebhookSender(o: WebhookSenderOptions): WebhookSender {
     throw new Error(`invalid webhook sender options: ${fields}`);
   }
   const timeoutMs = parsed.data.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-  const target = targetUrl(parsed.data.url, parsed.data.token);
+  const target = targetOf(parsed.data.url, parsed.data.token);
   const ownDispatcher = o.dispatcher ? undefined : new Agent({ connect: { timeout: timeoutMs } });
   const dispatcher: Dispatcher = o.dispatcher ?? (ownDispatcher as Agent);
   const extraHeaders = lowerCaseKeys(parsed.data.extraHeaders ?? {});
   const sign = parsed.data.signingSecret === undefined ? undefined : createWebhookSigner(parsed.data.signingSecret);
   const now = o.now ?? Date.now;
 
-  async function send(input: { webhookId: string; payload: ReplayPayload; signal?: AbortSignal }): Promise<SendResult> {
-    input.signal?.throwIfAborted();
-    const timeout = new AbortController();
-    const timer = setTimeout(() => timeout.abort(), timeoutMs);
-    const signal = input.signal ? AbortSignal.any([input.signal, timeout.signal]) : timeout.signal;
+  function send(input: { webhookId: string; payload: ReplayPayload; signal?: AbortSignal }): Promise<SendResult> {
+    if (input.signal?.aborted) return Promise.reject(input.signal.reason);
+    // The bytes signed are the bytes sent.
+    let body: Buffer;
+    const headers: Record<string, string> = { ...extraHeaders, 'content-type': 'application/json', 'webhook-id': input.webhookId, 'user-agent': USER_AGENT };
     try {
-      // The bytes signed are the bytes sent.
-      const body = Buffer.from(JSON.stringify(input.payload), 'utf8');
-      const headers: Record<string, string> = {
-        ...extraHeaders,
-        'content-type': 'application/json',
-        'webhook-id': input.webhookId,
-        'user-agent': USER_AGENT,
-      };
+      body = Buffer.from(JSON.stringify(input.payload), 'utf8');
       if (sign) {
         const timestamp = Math.floor(now() / 1000);
         headers['webhook-timestamp'] = String(timestamp);
         headers['webhook-signature'] = sign(input.webhookId, timestamp, body);
       }
-      const res = await request(target, { method: 'POST', dispatcher, signal, headers, body });
-      // The status is what counts; a failure while draining the body does not change the verdict.
-      await res.body.dump({ limit: RESPONSE_DUMP_LIMIT_BYTES }).catch(() => undefined);
-      return classifyStatus(res.statusCode, headerValue(res.headers['retry-after']));
     } catch (err) {
-      if (input.signal?.aborted) throw input.signal.reason ?? err;
-      if (timeout.signal.aborted) return { kind: 'retryable', reason: `timeout after ${timeoutMs}ms` };
-      return { kind: 'retryable', reason: networkErrorReason(err) };
-    } finally {
-      clearTimeout(timer);
+      return Promise.resolve({ kind: 'retryable', reason: networkErrorReason(err) });
     }
+    return new Promise<SendResult>((resolve, reject) => {
+      const exchange = new DeliveryExchange(resolve, reject, input.signal, timeoutMs);
+      try {
+        dispatcher.dispatch({ origin: target.origin, path: target.path, method: 'POST', headers, body }, exchange);
+      } catch (err) {
+        exchange.onResponseError(undefined, err as Error); // undici reports its errors through the handler; just in case
+      }
+    });
   }
 
   return {
@@ -130,10 +123,108 @@ export function parseRetryAfterMs(value: string | undefined, now: number = Date.
   return Math.max(0, at - now);
 }
 
-function targetUrl(url: string, token: string | undefined): string {
+/** Origin and request path (query included) of the URL that is POSTed to, as undici derives them from it. */
+function targetOf(url: string, token: string | undefined): { origin: string; path: string } {
   const u = new URL(url);
   if (token !== undefined) u.searchParams.set('token', token);
-  return u.toString();
+  const parsed = new URL(u.toString());
+  return { origin: parsed.origin, path: parsed.search ? `${parsed.pathname}${parsed.search}` : parsed.pathname };
+}
+
+/**
+ * One POST, driven through undici's dispatch API (no stream, no AbortController per request). It settles as
+ * `request()` followed by `body.dump({ limit })` did: the verdict is the status, whatever happens while the
+ * answer's body is drained (a body over the limit closes the connection instead); before a status, a failure
+ * is retryable (timeout, or the network error's code), or the caller's abort reason when the caller aborted.
+ */
+class DeliveryExchange implements Dispatcher.DispatchHandler {
+  private controller: Dispatcher.DispatchController | undefined;
+  private pendingAbort: { reason: unknown } | undefined;
+  private readonly timer: NodeJS.Timeout;
+  private readonly onCallerAbort: (() => void) | undefined;
+  private timedOut = false;
+  private settled = false;
+  private status = 0;
+  private retryAfter: string | undefined;
+  private bytes = 0;
+
+  constructor(
+    private readonly resolve: (result: SendResult) => void,
+    private readonly reject: (reason: unknown) => void,
+    private readonly signal: AbortSignal | undefined,
+    private readonly timeoutMs: number,
+  ) {
+    this.timer = setTimeout(() => {
+      this.timedOut = true;
+      this.abort(new Error(`timeout after ${timeoutMs}ms`));
+    }, timeoutMs);
+    if (signal) {
+      this.onCallerAbort = () => this.abort(signal.reason);
+      signal.addEventListener('abort', this.onCallerAbort, { once: true });
+    }
+  }
+
+  private abort(reason: unknown): void {
+    if (this.settled) return;
+    if (this.controller) this.controller.abort(reason as Error);
+    else this.pendingAbort ??= { reason };
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller;
+    if (this.pendingAbort) controller.abort(this.pendingAbort.reason as Error);
+  }
+
+  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
+    if (statusCode < 200) return; // informational: the real answer follows
+    this.status = statusCode;
+    this.retryAfter = headerValue(headers['retry-after']);
+    const length = Number(headers['content-length']);
+    if (Number.isFinite(length) && length > RESPONSE_DUMP_LIMIT_BYTES) this.dropRest(controller);
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    this.bytes += chunk.length;
+    if (this.bytes > RESPONSE_DUMP_LIMIT_BYTES) this.dropRest(controller);
+  }
+
+  onResponseEnd(): void {
+    this.settleWithStatus();
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController | undefined, err: Error): void {
+    if (this.settled) return;
+    // The status is what counts; a failure while draining the body does not change the verdict.
+    if (this.status !== 0) this.settleWithStatus();
+    else if (this.signal?.aborted) this.fail(this.signal.reason ?? err);
+    else if (this.timedOut) this.settle({ kind: 'retryable', reason: `timeout after ${this.timeoutMs}ms` });
+    else this.settle({ kind: 'retryable', reason: networkErrorReason(err) });
+  }
+
+  private dropRest(controller: Dispatcher.DispatchController): void {
+    this.settleWithStatus();
+    controller.abort(new Error('response body over the drain limit'));
+  }
+
+  private settleWithStatus(): void {
+    if (!this.settled) this.settle(classifyStatus(this.status, this.retryAfter));
+  }
+
+  private finish(): boolean {
+    if (this.settled) return false;
+    this.settled = true;
+    clearTimeout(this.timer);
+    if (this.onCallerAbort) this.signal?.removeEventListener('abort', this.onCallerAbort);
+    return true;
+  }
+
+  private settle(result: SendResult): void {
+    if (this.finish()) this.resolve(result);
+  }
+
+  private fail(reason: unknown): void {
+    if (this.finish()) this.reject(reason);
+  }
 }
 
 function headerValue(v: string | string[] | undefined): string | undefined {

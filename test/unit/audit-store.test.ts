@@ -96,4 +96,39 @@ describe('file audit store', () => {
     await appendFile(file, 'not json\n{"no":"line"}\n');
     expect((await store.lookup(file, [1_000_000, 5])).get(1_000_000)?.outcome).toBe('skipped');
   });
+
+  it('indexes its own writes as a reader of the file would: a torn line they complete counts first', async () => {
+    const store = createFileAuditStore();
+    await store.append(file, [entry(2, 'upsert')]);
+    // A whole entry whose line feed was lost in a crash: only the next write's line feed completes it.
+    await appendFile(file, JSON.stringify(entry(3, 'delete')));
+    expect((await store.lookup(file, [3])).has(3)).toBe(false);
+    await store.append(file, [entry(3, 'failed'), entry(4, 'unchanged', { fields: ['email'] })]);
+    const expected = { 2: { outcome: 'upsert', deferred: false }, 3: { outcome: 'delete', deferred: false }, 4: { outcome: 'unchanged', deferred: false, fields: ['email'] } };
+    expect(Object.fromEntries(await store.lookup(file, [2, 3, 4]))).toEqual(expected);
+    expect(Object.fromEntries(await createFileAuditStore().lookup(file, [2, 3, 4]))).toEqual(expected);
+    // The entry for line 3 was still written (the store could not know), and first wins for everyone.
+    expect((await lines()).map((e) => [e.line, e.outcome])).toEqual([
+      [2, 'upsert'],
+      [3, 'delete'],
+      [3, 'failed'],
+      [4, 'unchanged'],
+    ]);
+  });
+
+  it('after its own writes answers exactly as a fresh reader of the file does', async () => {
+    const store = createFileAuditStore();
+    const outcomes: OutcomeKind[] = ['upsert', 'delete', 'unchanged', 'failed', 'skipped'];
+    for (let batch = 0; batch < 4; batch++) {
+      await store.append(
+        file,
+        Array.from({ length: 50 }, (_, i) => {
+          const line = 2 + ((batch * 37 + i * 3) % 120); // overlapping lines: later ones are dropped
+          return entry(line, outcomes[(batch + i) % 5]!, { deferred: i % 7 === 0, ...(i % 2 ? { fields: ['mobileNumber', 'unsubscribeTexting'] } : {}) });
+        }),
+      );
+    }
+    const all = Array.from({ length: 125 }, (_, i) => i);
+    expect(Object.fromEntries(await store.lookup(file, all))).toEqual(Object.fromEntries(await createFileAuditStore().lookup(file, all)));
+  });
 });

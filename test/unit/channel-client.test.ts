@@ -1,4 +1,6 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createChannelClient, rateLimitWaitMs, type ChannelClientOptions } from '../../src/channel/client';
 import { BadCredentialsError } from '../../src/channel/errors';
 import { createRateLimiter } from '../../src/channel/rate-limiter';
@@ -315,5 +317,166 @@ describe('createChannelClient options', () => {
     ['a fractional timeout', { timeoutMs: 1.5 }],
   ])('rejects %s', (_label, extra) => {
     expect(() => createChannelClient({ baseUrl: 'https://api.channel.io', accessKey: 'k', accessSecret: 's', ...extra })).toThrow();
+  });
+});
+
+// What the simulator never does: bodies in pieces, with a byte order mark, too long to drain, cut halfway.
+describe('Channel Talk client: the HTTP exchange', () => {
+  type Handler = (req: IncomingMessage, res: ServerResponse) => void;
+  const closers: Array<() => Promise<void>> = [];
+  afterEach(async () => {
+    for (const close of closers.splice(0).reverse()) await close();
+  });
+
+  /** A plain HTTP server on 127.0.0.1 that counts its TCP connections and the requests it saw closed early. */
+  async function rawServer(handler: Handler) {
+    const paths: string[] = [];
+    let connections = 0;
+    let cutRequests = 0;
+    const server = createServer((req, res) => {
+      paths.push(req.url ?? '');
+      res.on('close', () => {
+        if (!res.writableFinished) cutRequests++;
+      });
+      handler(req, res);
+    });
+    server.on('connection', () => connections++);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    closers.push(
+      () =>
+        new Promise<void>((resolve) => {
+          server.closeAllConnections();
+          server.close(() => resolve());
+        }),
+    );
+    return { url, paths, connections: () => connections, cutRequests: () => cutRequests };
+  }
+
+  function rawClient(url: string, extra: Partial<ChannelClientOptions> = {}) {
+    const client = createChannelClient({ baseUrl: url, accessKey: KEY, accessSecret: SECRET, backoff: { initialMs: 5, maxMs: 20 }, ...extra });
+    closers.push(() => client.close());
+    return client;
+  }
+
+  const userBody = (memberId: string) => JSON.stringify({ user: user(memberId), online: null });
+  const memberOf = (req: IncomingMessage) => decodeURIComponent((req.url ?? '').replace(/^.*\/@/, ''));
+  const until = async (check: () => boolean) => {
+    while (!check()) await new Promise((r) => setTimeout(r, 5));
+  };
+
+  it('reuses one keep-alive connection across found, not-found and failed answers', async () => {
+    const server = await rawServer((req, res) => {
+      const memberId = memberOf(req);
+      if (memberId.startsWith('gone')) res.writeHead(404, { 'content-type': 'application/json' }).end('{"message":"not found"}');
+      else if (memberId.startsWith('odd')) res.writeHead(400).end('bad request, and a body to drain');
+      else res.writeHead(200, { 'content-type': 'application/json' }).end(userBody(memberId));
+    });
+    const client = rawClient(server.url);
+    const results: FetchResult[] = [];
+    const memberIds = Array.from({ length: 8 }, (_, i) => [`m${i}`, `gone${i}`, `odd${i}`]).flat();
+    for (const memberId of memberIds) results.push(await client.getUserByMemberId(memberId));
+    expect(results.map((r) => r.kind)).toEqual(memberIds.map((id) => (id.startsWith('m') ? 'found' : id.startsWith('gone') ? 'not-found' : 'failed')));
+    expect(results[2]).toEqual({ kind: 'failed', reason: 'HTTP 400', attempts: 1 });
+    // undici's pool may hand the next request to a second socket while the first is being released; what
+    // matters is that 24 lookups did not need 24 connections: every body was read to its end.
+    expect(server.connections()).toBeLessThanOrEqual(2);
+  });
+
+  it('reads a body sent in pieces, and one starting with a byte order mark', async () => {
+    const server = await rawServer((req, res) => {
+      const body = Buffer.from(userBody(memberOf(req)), 'utf8');
+      const bytes = memberOf(req) === 'bom' ? Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), body]) : body;
+      res.writeHead(200, { 'content-type': 'application/json' });
+      // Split inside the byte order mark and inside a multi-byte character: the body is decoded whole.
+      const multiByte = bytes.indexOf(Buffer.from('한'));
+      const cut = [2, multiByte > 0 ? multiByte + 1 : 30, bytes.length - 3];
+      res.write(bytes.subarray(0, cut[0]));
+      setTimeout(() => res.write(bytes.subarray(cut[0], cut[1])), 20);
+      setTimeout(() => res.write(bytes.subarray(cut[1], cut[2])), 40);
+      setTimeout(() => res.end(bytes.subarray(cut[2])), 60);
+    });
+    const client = rawClient(server.url);
+    expect(await client.getUserByMemberId('한글회원')).toEqual({ kind: 'found', user: user('한글회원'), attempts: 1 });
+    expect(await client.getUserByMemberId('bom')).toEqual({ kind: 'found', user: user('bom'), attempts: 1 });
+  });
+
+  it('answers a non-2xx status whose body is too long to drain by the status, and goes on', async () => {
+    const big = 'x'.repeat(300 * 1024);
+    const server = await rawServer((req, res) => {
+      const memberId = memberOf(req);
+      if (memberId === 'declared') res.writeHead(404, { 'content-length': String(big.length) }).end(big);
+      else if (memberId === 'chunked') res.writeHead(404).end(big); // no content-length: counted as it arrives
+      else res.writeHead(200).end(userBody(memberId));
+    });
+    const client = rawClient(server.url);
+    expect(await client.getUserByMemberId('declared')).toEqual({ kind: 'not-found', status: 404, attempts: 1 });
+    expect(await client.getUserByMemberId('chunked')).toEqual({ kind: 'not-found', status: 404, attempts: 1 });
+    expect(await client.getUserByMemberId('after')).toMatchObject({ kind: 'found', attempts: 1 });
+  });
+
+  it('keeps the status verdict when a 503 body breaks off, and retries', async () => {
+    let calls = 0;
+    const server = await rawServer((req, res) => {
+      if (++calls === 1) {
+        res.writeHead(503, { 'content-length': '100' });
+        res.write('only ten b');
+        setTimeout(() => res.destroy(), 20);
+      } else res.writeHead(200).end(userBody(memberOf(req)));
+    });
+    const client = rawClient(server.url, { maxAttempts: 1 });
+    expect(await client.getUserByMemberId('m1')).toEqual({ kind: 'failed', reason: 'HTTP 503 after 1 attempts', attempts: 1 });
+  });
+
+  it('times out a 200 whose body stalls, as a retryable timeout', async () => {
+    const server = await rawServer((req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.write(userBody(memberOf(req)).slice(0, 20)); // and never the rest
+    });
+    const client = rawClient(server.url, { timeoutMs: 100, maxAttempts: 2 });
+    const started = performance.now();
+    expect(await client.getUserByMemberId('m1')).toEqual({ kind: 'failed', reason: 'timeout after 2 attempts', attempts: 2 });
+    expect(performance.now() - started).toBeLessThan(2_000);
+    await until(() => server.cutRequests() === 2);
+  });
+
+  it('rejects with the signal\'s reason when the signal aborts mid-request, and cuts the request', async () => {
+    const server = await rawServer(() => undefined); // never answers
+    const client = rawClient(server.url);
+    const controller = new AbortController();
+    const pending = client.getUserByMemberId('m1', { signal: controller.signal });
+    await until(() => server.paths.length === 1);
+    controller.abort(new Error('batch paused'));
+    await expect(pending).rejects.toThrow('batch paused');
+    await until(() => server.cutRequests() === 1);
+  });
+
+  it('rejects at once, sending nothing, when the signal is already aborted', async () => {
+    const server = await rawServer((req, res) => res.writeHead(200).end(userBody(memberOf(req))));
+    const client = rawClient(server.url);
+    await expect(client.getUserByMemberId('m1', { signal: AbortSignal.abort(new Error('already')) })).rejects.toThrow('already');
+    expect(server.paths).toEqual([]);
+  });
+
+  it('many lookups share one signal: those done are untouched by its abort, those in flight end with its reason', async () => {
+    const server = await rawServer((req, res) => {
+      if (memberOf(req).startsWith('slow')) return; // left hanging until aborted
+      setTimeout(() => res.writeHead(200).end(userBody(memberOf(req))), 5);
+    });
+    const client = rawClient(server.url);
+    const controller = new AbortController();
+    const quick = await Promise.all(Array.from({ length: 40 }, (_, i) => client.getUserByMemberId(`m${i}`, { signal: controller.signal })));
+    expect(quick.every((r) => r.kind === 'found')).toBe(true);
+    const slow = Array.from({ length: 3 }, (_, i) => client.getUserByMemberId(`slow${i}`, { signal: controller.signal }).catch((e: unknown) => e));
+    await until(() => server.paths.filter((p) => p.includes('slow')).length === 3);
+    controller.abort(new Error('stop'));
+    expect((await Promise.all(slow)).map((e) => (e as Error).message)).toEqual(['stop', 'stop', 'stop']);
+  });
+
+  it('keeps a base URL\'s path and encodes the memberId as before', async () => {
+    const server = await rawServer((req, res) => res.writeHead(200).end(userBody(memberOf(req))));
+    const client = rawClient(`${server.url}/proxy/channel//`);
+    for (const memberId of ODD_MEMBER_IDS) expect(await client.getUserByMemberId(memberId)).toMatchObject({ kind: 'found' });
+    expect(server.paths).toEqual(ODD_MEMBER_IDS.map((id) => `/proxy/channel/open/v5/users/@${encodeURIComponent(id)}`));
   });
 });

@@ -1,3 +1,5 @@
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startWebhookReceiver, type ReceiverBehaviour, type WebhookReceiver } from '../../src/simulator/webhook-receiver';
 import { buildDeletePayload, buildUpsertPayload, type ReplayPayload } from '../../src/webhook/payload';
@@ -247,5 +249,102 @@ describe('status classification and Retry-After', () => {
       reason: 'HTTP 503',
     });
     expect(classifyStatus(400, '5', now)).toStrictEqual({ kind: 'rejected', status: 400, reason: 'HTTP 400' });
+  });
+});
+
+// What the simulated receiver never does: answer bodies too long to drain, bodies that stall or break off.
+describe('webhook sender: the HTTP exchange', () => {
+  /** A plain HTTP server on 127.0.0.1 that keeps each request's body and counts its TCP connections. */
+  async function rawServer(handler: (req: IncomingMessage, res: ServerResponse, body: Buffer) => void) {
+    const bodies: Buffer[] = [];
+    let connections = 0;
+    const server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (chunk: Buffer) => chunks.push(chunk));
+      req.on('end', () => {
+        const body = Buffer.concat(chunks);
+        bodies.push(body);
+        handler(req, res, body);
+      });
+    });
+    server.on('connection', () => connections++);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanups.push(
+      () =>
+        new Promise<void>((resolve) => {
+          server.closeAllConnections();
+          server.close(() => resolve());
+        }),
+    );
+    return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`, bodies, connections: () => connections };
+  }
+
+  const memberOf = (body: Buffer) => (JSON.parse(body.toString('utf8')) as { entity: { memberId: string } }).entity.memberId;
+
+  it('reuses keep-alive connections across delivered, rejected and retryable answers', async () => {
+    const server = await rawServer((_req, res, body) => {
+      const memberId = memberOf(body);
+      if (memberId.startsWith('busy')) res.writeHead(503, { 'retry-after': '2' }).end('try later');
+      else if (memberId.startsWith('no')) res.writeHead(422).end('{"error":"unprocessable"}');
+      else res.writeHead(200).end('ok');
+    });
+    const s = sender({ url: server.url, token: TOKEN });
+    const results: SendResult[] = [];
+    const memberIds = Array.from({ length: 8 }, (_, i) => [`m${i}`, `busy${i}`, `no${i}`]).flat();
+    for (const memberId of memberIds) results.push(await s.send({ webhookId: `msg_${memberId}`, payload: upsertFor(memberId) }));
+    expect(results.slice(0, 3)).toStrictEqual([
+      { kind: 'delivered', status: 200 },
+      { kind: 'retryable', status: 503, retryAfterMs: 2000, reason: 'HTTP 503' },
+      { kind: 'rejected', status: 422, reason: 'HTTP 422' },
+    ]);
+    expect(results.map((r) => r.kind)).toEqual(memberIds.map((id) => (id.startsWith('m') ? 'delivered' : id.startsWith('busy') ? 'retryable' : 'rejected')));
+    // The exact bytes of each payload arrived, and 24 POSTs did not need 24 connections.
+    expect(server.bodies.map((b) => b.toString('utf8'))).toEqual(memberIds.map((id) => JSON.stringify(upsertFor(id))));
+    expect(server.connections()).toBeLessThanOrEqual(2);
+  });
+
+  it('answers by the status when the answer body is too long to drain, and goes on', async () => {
+    const big = 'x'.repeat(200 * 1024);
+    const server = await rawServer((_req, res, body) => {
+      const memberId = memberOf(body);
+      if (memberId === 'declared') res.writeHead(200, { 'content-length': String(big.length) }).end(big);
+      else if (memberId === 'chunked') res.writeHead(500).end(big);
+      else res.writeHead(200).end();
+    });
+    const s = sender({ url: server.url });
+    expect(await s.send({ webhookId: 'msg_1', payload: upsertFor('declared') })).toStrictEqual({ kind: 'delivered', status: 200 });
+    expect(await s.send({ webhookId: 'msg_2', payload: upsertFor('chunked') })).toStrictEqual({ kind: 'retryable', status: 500, reason: 'HTTP 500' });
+    expect(await s.send({ webhookId: 'msg_3', payload: upsertFor('after') })).toStrictEqual({ kind: 'delivered', status: 200 });
+  });
+
+  it('keeps the status verdict when the answer body stalls past the timeout or breaks off', async () => {
+    const server = await rawServer((_req, res, body) => {
+      const memberId = memberOf(body);
+      res.writeHead(memberId === 'stall' ? 200 : 503, { 'content-length': '100' });
+      res.write('only ten b');
+      if (memberId === 'cut') setTimeout(() => res.destroy(), 20);
+    });
+    const s = sender({ url: server.url, timeoutMs: 150 });
+    const started = Date.now();
+    expect(await s.send({ webhookId: 'msg_1', payload: upsertFor('stall') })).toStrictEqual({ kind: 'delivered', status: 200 });
+    expect(Date.now() - started).toBeLessThan(2_000);
+    expect(await s.send({ webhookId: 'msg_2', payload: upsertFor('cut') })).toStrictEqual({ kind: 'retryable', status: 503, reason: 'HTTP 503' });
+  });
+
+  it('rejects at once, sending nothing, when the caller\'s signal is already aborted', async () => {
+    const server = await rawServer((_req, res) => res.writeHead(200).end());
+    const s = sender({ url: server.url });
+    await expect(s.send({ webhookId: 'msg_1', payload: upsertFor('m1'), signal: AbortSignal.abort(new Error('paused')) })).rejects.toThrow('paused');
+    expect(server.bodies).toEqual([]);
+  });
+
+  it('a caller\'s signal that aborts after the answer changes nothing', async () => {
+    const server = await rawServer((_req, res) => res.writeHead(200).end());
+    const s = sender({ url: server.url });
+    const controller = new AbortController();
+    const results = await Promise.all(Array.from({ length: 5 }, (_, i) => s.send({ webhookId: `msg_${i}`, payload: upsertFor(`m${i}`), signal: controller.signal })));
+    controller.abort(new Error('late'));
+    expect(results).toStrictEqual(Array.from({ length: 5 }, () => ({ kind: 'delivered', status: 200 })));
+    expect(await s.send({ webhookId: 'msg_9', payload: upsertFor('m9') })).toStrictEqual({ kind: 'delivered', status: 200 });
   });
 });

@@ -204,4 +204,59 @@ describe('readWorkBatch', () => {
     expect(error.message).toMatch(/corrupt: the line at byte 0/);
     expect(error.message).not.toContain('secret');
   });
+
+  const GOOD = '{"line":2,"member":{"memberId":"m1","mobileNumber":"010","email":null,"unsubscribeEmail":true,"unsubscribeTexting":null}}';
+  const memberLine = (member: Record<string, unknown>, extra: Record<string, unknown> = {}) =>
+    JSON.stringify({ line: 3, member: { memberId: 'm2', mobileNumber: null, email: 'e@example.com', unsubscribeEmail: null, unsubscribeTexting: false, ...member }, ...extra });
+  const badLines: Array<{ name: string; text: string }> = [
+    { name: 'not JSON', text: '{"line":3,' + '"member"}' },
+    { name: 'an array', text: '[3]' },
+    { name: 'null', text: 'null' },
+    { name: 'line 0', text: memberLine({}).replace('"line":3', '"line":0') },
+    { name: 'a fractional line', text: memberLine({}).replace('"line":3', '"line":3.5') },
+    { name: 'a line given as text', text: memberLine({}).replace('"line":3', '"line":"3"') },
+    { name: 'no line', text: JSON.stringify({ memberId: 'm2', skip: 'x' }) },
+    { name: 'an e-mail that is a number', text: memberLine({ email: 12345 }) },
+    { name: 'a consent flag given as text', text: memberLine({ unsubscribeEmail: 'yes' }) },
+    { name: 'a missing member field', text: memberLine({ unsubscribeTexting: undefined }) },
+    { name: 'a memberId that is a number', text: memberLine({ memberId: 7 }) },
+    { name: 'an unknown planned action', text: memberLine({}, { planned: { action: 'merge' } }) },
+    { name: 'an unknown planned field', text: memberLine({}, { planned: { action: 'upsert', fields: ['email', 'name'] } }) },
+    { name: 'a planned reason that is not text', text: memberLine({}, { planned: { action: 'delete', reason: 4 } }) },
+    { name: 'a skip that is not text', text: JSON.stringify({ line: 3, memberId: 'm2', skip: true }) },
+    { name: 'a skip with a memberId that is not text', text: JSON.stringify({ line: 3, memberId: null, skip: 'bad row' }) },
+  ];
+  it.each(badLines)('rejects a line with $name, naming its byte offset only', async ({ text }) => {
+    const workFile = path.join(dir, `bad-shape-${caseCount++}.jsonl`);
+    await writeFile(workFile, `${GOOD}\n${text}\n`);
+    const error = await readWorkBatch(workFile, 0, 5).then(
+      () => new Error('expected a rejection'),
+      (e: unknown) => e as Error,
+    );
+    expect(error.message).toBe(`work file ${JSON.stringify(workFile)} is corrupt: the line at byte ${GOOD.length + 1} is not a work entry`);
+    expect(error.message).not.toMatch(/example|m2/);
+    expect((await readWorkBatch(workFile, 0, 1)).entries).toEqual([{ line: 2, member: member('m1', { mobileNumber: '010', unsubscribeEmail: true }) }]);
+  });
+
+  it('reads every shape prepare writes, as new objects holding only the known keys', async () => {
+    const workFile = path.join(dir, `shapes-${caseCount++}.jsonl`);
+    const lines = [
+      memberLine({ extra: 'dropped' }, { planned: { action: 'upsert', fields: ['email', 'unsubscribeTexting'], reason: 'r', note: 'dropped' }, more: 1 }),
+      memberLine({}, { planned: { action: 'delete' } }),
+      JSON.stringify({ line: 4, memberId: 'm3', skip: 'invalid email', member: 'not a member' }),
+      JSON.stringify({ line: 5, skip: 'no memberId' }),
+      // A member entry whose plan is unreadable but which carries a skip reason reads as that skip.
+      memberLine({}, { line: 6, planned: { action: 'merge' }, skip: 'planned row unreadable' }),
+    ];
+    await writeFile(workFile, `${lines.join('\n')}\n`);
+    const m2 = member('m2', { email: 'e@example.com', unsubscribeTexting: false });
+    const { entries } = await readWorkBatch(workFile, 0, 10);
+    expect(entries).toStrictEqual([
+      { line: 3, member: m2, planned: { action: 'upsert', fields: ['email', 'unsubscribeTexting'], reason: 'r' } },
+      { line: 3, member: m2, planned: { action: 'delete' } },
+      { line: 4, memberId: 'm3', skip: 'invalid email' },
+      { line: 5, skip: 'no memberId' },
+      { line: 6, skip: 'planned row unreadable' },
+    ]);
+  });
 });
