@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 /**
  * First line of each memberId, for duplicate detection over sources of millions of rows without
@@ -14,7 +14,7 @@ export class MemberIdIndex {
 
   /** The line first seen with this memberId, recording `line` if it is new. */
   firstLine(memberId: string, line: number): number | undefined {
-    const digest = createHash('sha1').update(memberId).digest();
+    const digest = hash('sha1', memberId, 'buffer') as unknown as Buffer; // one-shot: no Hash object per row
     const hi = digest.readUInt32LE(0);
     const lo = digest.readUInt32LE(4);
     if ((this.size + 1) * 2 > this.lines.length) this.grow();

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { WebhookEvent } from '../types';
 
 /**
@@ -11,7 +11,7 @@ import type { WebhookEvent } from '../types';
  */
 export function webhookId(runLabel: string, memberId: string, event: WebhookEvent): string {
   const encoded = JSON.stringify([runLabel, memberId, event]);
-  const digest = createHash('sha256').update(encoded, 'utf8').digest('hex');
+  const digest = hash('sha256', encoded, 'hex'); // one-shot: no Hash object per id
   // 128 bits is ample for uniqueness and keeps the Standard-Webhooks-style `msg_` id short.
   return `msg_${digest.slice(0, 32)}`;
 }
