@@ -3,6 +3,7 @@
 // response body (personal data), the memberId or the credentials.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, type Dispatcher } from 'undici';
+import { DispatchExchange, runExchange, type ResponseHeaders } from '../http/dispatch-exchange';
 import type { FetchResult } from '../types';
 import { BadCredentialsError } from './errors';
 import type { RateLimiter } from './rate-limiter';
@@ -72,14 +73,11 @@ export function createChannelClient(o: ChannelClientOptions): ChannelClient {
 
   function attempt(path: string, signal: AbortSignal | undefined): Promise<AttemptOutcome> {
     if (signal?.aborted) return Promise.reject(signal.reason);
-    return new Promise<AttemptOutcome>((resolve, reject) => {
-      const exchange = new LookupExchange(resolve, reject, signal, timeoutMs, notFoundStatuses);
-      try {
-        dispatcher.dispatch({ origin: target.origin, path, method: 'GET', headers }, exchange);
-      } catch (err) {
-        exchange.onResponseError(undefined, err as Error); // undici reports its errors through the handler; just in case
-      }
-    });
+    return runExchange<AttemptOutcome>(
+      dispatcher,
+      { origin: target.origin, path, method: 'GET', headers },
+      (resolve, reject) => new LookupExchange(resolve, reject, signal, timeoutMs, notFoundStatuses),
+    );
   }
 
   return {
@@ -145,91 +143,33 @@ export async function pause(ms: number, signal: AbortSignal | undefined): Promis
 const DUMP_LIMIT_BYTES = 128 * 1024;
 
 /**
- * One GET, driven through undici's dispatch API: the response body is collected (2xx) or counted and dropped
- * (anything else) right in the socket's callbacks, with no stream, no AbortController and no URL parsing per
- * request. It settles exactly as `request()` + `body.text()` / `body.dump()` did: the timeout covers headers
- * and body; an error or abort while a non-2xx body is dropped does not change the verdict (the status
- * counts); any other failure is a retryable network error or timeout, or the caller's abort reason when
- * the caller's signal aborted.
+ * One GET (see DispatchExchange): a 2xx body is collected and parsed, anything else is judged by its status
+ * while its body is drained. The timeout covers headers and body; other failures are a retryable network error
+ * or timeout, or the caller's abort reason when the caller's signal aborted.
  */
-class LookupExchange implements Dispatcher.DispatchHandler {
-  private controller: Dispatcher.DispatchController | undefined;
-  /** An abort asked for before undici handed out the request's controller. */
-  private pendingAbort: { reason: unknown } | undefined;
-  private readonly timer: NodeJS.Timeout;
-  private timedOut = false;
-  private settled = false;
-  private status = 0;
-  private headers: Record<string, string | string[] | undefined> = {};
-  private chunks: Buffer[] = [];
-  private bytes = 0;
+class LookupExchange extends DispatchExchange<AttemptOutcome> {
+  private headers: ResponseHeaders = {};
 
   constructor(
-    private readonly resolve: (outcome: AttemptOutcome) => void,
-    private readonly reject: (reason: unknown) => void,
-    private readonly signal: AbortSignal | undefined,
+    resolve: (outcome: AttemptOutcome) => void,
+    reject: (reason: unknown) => void,
+    signal: AbortSignal | undefined,
     timeoutMs: number,
     private readonly notFoundStatuses: ReadonlySet<number>,
   ) {
-    this.timer = setTimeout(() => {
-      this.timedOut = true;
-      this.abort(new Error('request timed out'));
-    }, timeoutMs);
-    if (signal) watchAbort(signal, this);
+    super(resolve, reject, signal, timeoutMs, DUMP_LIMIT_BYTES);
   }
 
-  abort(reason: unknown): void {
-    if (this.settled) return;
-    if (this.controller) this.controller.abort(reason as Error);
-    else this.pendingAbort ??= { reason };
-  }
-
-  onRequestStart(controller: Dispatcher.DispatchController): void {
-    this.controller = controller;
-    if (this.pendingAbort) controller.abort(this.pendingAbort.reason as Error);
-  }
-
-  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
-    if (statusCode < 200) return; // informational: the real answer follows
-    this.status = statusCode;
+  protected readHeaders(headers: ResponseHeaders): boolean {
     this.headers = headers;
-    if (!this.isSuccess()) {
-      const length = Number(headers['content-length']);
-      if (Number.isFinite(length) && length > DUMP_LIMIT_BYTES) this.dropRest(controller);
-    }
-  }
-
-  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
-    this.bytes += chunk.length;
-    if (this.isSuccess()) this.chunks.push(chunk);
-    else if (this.bytes > DUMP_LIMIT_BYTES) this.dropRest(controller);
-  }
-
-  onResponseEnd(): void {
-    if (this.settled) return;
-    if (this.isSuccess()) this.settle(parseUserBody(decodeUtf8(this.chunks, this.bytes)));
-    else this.settle(this.statusOutcome());
-  }
-
-  onResponseError(_controller: Dispatcher.DispatchController | undefined, err: Error): void {
-    if (this.settled) return;
-    // A failure while a non-2xx body was being dropped does not change what the status said.
-    if (this.status !== 0 && !this.isSuccess()) this.settle(this.statusOutcome());
-    else if (this.signal?.aborted) this.fail(this.signal.reason);
-    else if (this.timedOut) this.settle({ kind: 'retryable', reason: 'timeout' });
-    else this.settle({ kind: 'retryable', reason: `network error (${errorCode(err)})` });
-  }
-
-  private isSuccess(): boolean {
     return this.status >= 200 && this.status < 300;
   }
 
-  private dropRest(controller: Dispatcher.DispatchController): void {
-    this.settle(this.statusOutcome());
-    controller.abort(new Error('response body over the drain limit'));
+  protected override bodyOutcome(chunks: Buffer[], length: number): AttemptOutcome {
+    return parseUserBody(decodeUtf8(chunks, length));
   }
 
-  private statusOutcome(): AttemptOutcome {
+  protected statusOutcome(): AttemptOutcome {
     const status = this.status;
     if (this.notFoundStatuses.has(status)) return { kind: 'not-found', status };
     if (status === 401 || status === 403) return { kind: 'bad-credentials', status };
@@ -238,47 +178,17 @@ class LookupExchange implements Dispatcher.DispatchHandler {
     return { kind: 'final', reason: `HTTP ${status}` };
   }
 
-  private finish(): boolean {
-    if (this.settled) return false;
-    this.settled = true;
-    this.chunks = [];
-    clearTimeout(this.timer);
-    if (this.signal) unwatchAbort(this.signal, this);
-    return true;
+  protected timeoutError(): Error {
+    return new Error('request timed out');
   }
 
-  private settle(outcome: AttemptOutcome): void {
-    if (this.finish()) this.resolve(outcome);
+  protected timeoutOutcome(): AttemptOutcome {
+    return { kind: 'retryable', reason: 'timeout' };
   }
 
-  private fail(reason: unknown): void {
-    if (this.finish()) this.reject(reason);
+  protected networkErrorOutcome(err: Error): AttemptOutcome {
+    return { kind: 'retryable', reason: `network error (${errorCode(err)})` };
   }
-}
-
-interface Abortable {
-  abort(reason: unknown): void;
-}
-
-// Every lookup of a batch listens on the batch's one signal. One listener per signal, fanning out to the
-// lookups in flight, costs a Set insertion per request instead of an EventTarget listener add and remove.
-const inFlightBySignal = new WeakMap<AbortSignal, Set<Abortable>>();
-
-function watchAbort(signal: AbortSignal, exchange: Abortable): void {
-  let inFlight = inFlightBySignal.get(signal);
-  if (!inFlight) {
-    const watched = new Set<Abortable>();
-    inFlight = watched;
-    inFlightBySignal.set(signal, watched);
-    signal.addEventListener('abort', () => {
-      for (const each of [...watched]) each.abort(signal.reason);
-    }, { once: true });
-  }
-  inFlight.add(exchange);
-}
-
-function unwatchAbort(signal: AbortSignal, exchange: Abortable): void {
-  inFlightBySignal.get(signal)?.delete(exchange);
 }
 
 /** As undici's `body.text()`: UTF-8, a leading byte order mark dropped. */
@@ -327,7 +237,7 @@ function parseUserBody(text: string): AttemptOutcome {
  * How long a 429 asks us to wait: `Retry-After` (seconds or HTTP date) if present, else until
  * `x-ratelimit-reset` (epoch seconds). undefined = no usable hint, fall back to backoff.
  */
-export function rateLimitWaitMs(headers: Record<string, string | string[] | undefined>, now: number): number | undefined {
+export function rateLimitWaitMs(headers: ResponseHeaders, now: number): number | undefined {
   const retryAfter = firstHeader(headers['retry-after']);
   if (retryAfter !== undefined) {
     const seconds = Number(retryAfter);

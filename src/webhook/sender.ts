@@ -1,5 +1,6 @@
 import { Agent, type Dispatcher } from 'undici';
 import { z } from 'zod';
+import { DispatchExchange, runExchange, type ResponseHeaders } from '../http/dispatch-exchange';
 import type { SendResult } from '../types';
 import type { ReplayPayload } from './payload';
 import { createWebhookSigner, signingSecretProblem } from './signature';
@@ -80,14 +81,11 @@ export function createWebhookSender(o: WebhookSenderOptions): WebhookSender {
     } catch (err) {
       return Promise.resolve({ kind: 'retryable', reason: networkErrorReason(err) });
     }
-    return new Promise<SendResult>((resolve, reject) => {
-      const exchange = new DeliveryExchange(resolve, reject, input.signal, timeoutMs);
-      try {
-        dispatcher.dispatch({ origin: target.origin, path: target.path, method: 'POST', headers, body }, exchange);
-      } catch (err) {
-        exchange.onResponseError(undefined, err as Error); // undici reports its errors through the handler; just in case
-      }
-    });
+    return runExchange<SendResult>(
+      dispatcher,
+      { origin: target.origin, path: target.path, method: 'POST', headers, body },
+      (resolve, reject) => new DeliveryExchange(resolve, reject, input.signal, timeoutMs, RESPONSE_DUMP_LIMIT_BYTES),
+    );
   }
 
   return {
@@ -132,98 +130,32 @@ function targetOf(url: string, token: string | undefined): { origin: string; pat
 }
 
 /**
- * One POST, driven through undici's dispatch API (no stream, no AbortController per request). It settles as
- * `request()` followed by `body.dump({ limit })` did: the verdict is the status, whatever happens while the
- * answer's body is drained (a body over the limit closes the connection instead); before a status, a failure
- * is retryable (timeout, or the network error's code), or the caller's abort reason when the caller aborted.
+ * One POST (see DispatchExchange): the verdict is the status, whatever happens while the answer's body is
+ * drained (a body over the limit closes the connection instead); before a status, a failure is retryable
+ * (timeout, or the network error's code), or the caller's abort reason when the caller aborted.
  */
-class DeliveryExchange implements Dispatcher.DispatchHandler {
-  private controller: Dispatcher.DispatchController | undefined;
-  private pendingAbort: { reason: unknown } | undefined;
-  private readonly timer: NodeJS.Timeout;
-  private readonly onCallerAbort: (() => void) | undefined;
-  private timedOut = false;
-  private settled = false;
-  private status = 0;
+class DeliveryExchange extends DispatchExchange<SendResult> {
   private retryAfter: string | undefined;
-  private bytes = 0;
 
-  constructor(
-    private readonly resolve: (result: SendResult) => void,
-    private readonly reject: (reason: unknown) => void,
-    private readonly signal: AbortSignal | undefined,
-    private readonly timeoutMs: number,
-  ) {
-    this.timer = setTimeout(() => {
-      this.timedOut = true;
-      this.abort(new Error(`timeout after ${timeoutMs}ms`));
-    }, timeoutMs);
-    if (signal) {
-      this.onCallerAbort = () => this.abort(signal.reason);
-      signal.addEventListener('abort', this.onCallerAbort, { once: true });
-    }
-  }
-
-  private abort(reason: unknown): void {
-    if (this.settled) return;
-    if (this.controller) this.controller.abort(reason as Error);
-    else this.pendingAbort ??= { reason };
-  }
-
-  onRequestStart(controller: Dispatcher.DispatchController): void {
-    this.controller = controller;
-    if (this.pendingAbort) controller.abort(this.pendingAbort.reason as Error);
-  }
-
-  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
-    if (statusCode < 200) return; // informational: the real answer follows
-    this.status = statusCode;
+  protected readHeaders(headers: ResponseHeaders): boolean {
     this.retryAfter = headerValue(headers['retry-after']);
-    const length = Number(headers['content-length']);
-    if (Number.isFinite(length) && length > RESPONSE_DUMP_LIMIT_BYTES) this.dropRest(controller);
+    return false; // bodies of webhook answers are irrelevant
   }
 
-  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
-    this.bytes += chunk.length;
-    if (this.bytes > RESPONSE_DUMP_LIMIT_BYTES) this.dropRest(controller);
+  protected statusOutcome(): SendResult {
+    return classifyStatus(this.status, this.retryAfter);
   }
 
-  onResponseEnd(): void {
-    this.settleWithStatus();
+  protected timeoutError(): Error {
+    return new Error(`timeout after ${this.timeoutMs}ms`);
   }
 
-  onResponseError(_controller: Dispatcher.DispatchController | undefined, err: Error): void {
-    if (this.settled) return;
-    // The status is what counts; a failure while draining the body does not change the verdict.
-    if (this.status !== 0) this.settleWithStatus();
-    else if (this.signal?.aborted) this.fail(this.signal.reason ?? err);
-    else if (this.timedOut) this.settle({ kind: 'retryable', reason: `timeout after ${this.timeoutMs}ms` });
-    else this.settle({ kind: 'retryable', reason: networkErrorReason(err) });
+  protected timeoutOutcome(): SendResult {
+    return { kind: 'retryable', reason: `timeout after ${this.timeoutMs}ms` };
   }
 
-  private dropRest(controller: Dispatcher.DispatchController): void {
-    this.settleWithStatus();
-    controller.abort(new Error('response body over the drain limit'));
-  }
-
-  private settleWithStatus(): void {
-    if (!this.settled) this.settle(classifyStatus(this.status, this.retryAfter));
-  }
-
-  private finish(): boolean {
-    if (this.settled) return false;
-    this.settled = true;
-    clearTimeout(this.timer);
-    if (this.onCallerAbort) this.signal?.removeEventListener('abort', this.onCallerAbort);
-    return true;
-  }
-
-  private settle(result: SendResult): void {
-    if (this.finish()) this.resolve(result);
-  }
-
-  private fail(reason: unknown): void {
-    if (this.finish()) this.reject(reason);
+  protected networkErrorOutcome(err: Error): SendResult {
+    return { kind: 'retryable', reason: networkErrorReason(err) };
   }
 }
 
