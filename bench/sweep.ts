@@ -1,5 +1,5 @@
 // `tsx bench/sweep.ts [--n 20000] [--batch-sizes 100,250,500,1000] [--parallels 1,2,4] [--member-concurrencies 16,32]
-//  [--rounds 2] [--worker-runtime tsx|node] [--json FILE]`
+//  [--rounds 2] [--worker-runtime node|tsx] [--json FILE]`
 //
 // Tries workflow settings for throughput: one `bench/run.ts --skip-script` per combination, round-robin over the
 // combinations for each round (so a change in the machine's load hits every combination alike), and prints the
@@ -31,7 +31,7 @@ function main(): number {
   const combos: Array<{ b: number; p: number; c: number }> = [];
   for (const c of list(values['member-concurrencies'], [16])) for (const b of list(values['batch-sizes'], [100, 250, 500, 1000])) for (const p of list(values.parallels, [1, 2, 4])) combos.push({ b, p, c });
   const rounds = Number(values.rounds ?? 2);
-  const runtime = values['worker-runtime'] ?? 'tsx';
+  const runtime = values['worker-runtime'] ?? 'node';
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'bench-sweep-'));
   const results = new Map<string, Array<{ mps: number; cpu: number; load: number }>>();
   let failed = false;
