@@ -4,6 +4,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, type Dispatcher } from 'undici';
 import { DispatchExchange, runExchange, type ResponseHeaders } from '../http/dispatch-exchange';
+import { errorLabel } from '../http/error-label';
 import type { FetchResult } from '../types';
 import { BadCredentialsError } from './errors';
 import type { RateLimiter } from './rate-limiter';
@@ -187,7 +188,7 @@ class LookupExchange extends DispatchExchange<AttemptOutcome> {
   }
 
   protected networkErrorOutcome(err: Error): AttemptOutcome {
-    return { kind: 'retryable', reason: `network error (${errorCode(err)})` };
+    return { kind: 'retryable', reason: `network error (${errorLabel(err) ?? 'unknown'})` };
   }
 }
 
@@ -256,16 +257,6 @@ export function rateLimitWaitMs(headers: ResponseHeaders, now: number): number |
 
 function firstHeader(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
-}
-
-function errorCode(err: unknown): string {
-  if (err && typeof err === 'object') {
-    const { code, cause } = err as { code?: unknown; cause?: unknown };
-    if (typeof code === 'string') return code;
-    if (cause) return errorCode(cause);
-    if (err instanceof Error) return err.name;
-  }
-  return 'unknown';
 }
 
 function normaliseBaseUrl(raw: string): string {

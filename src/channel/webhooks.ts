@@ -7,6 +7,7 @@
 import { Agent, request, type Dispatcher } from 'undici';
 import { z } from 'zod';
 import { pause, rateLimitWaitMs } from './client';
+import { errorLabel } from '../http/error-label';
 import { BadCredentialsError } from './errors';
 
 /** The user-related scopes (Channel Talk also has `lead.*` twins, which concern leads, not members). */
@@ -104,7 +105,7 @@ export function createChannelWebhooksClient(o: ChannelWebhooksClientOptions): Ch
       if (err instanceof BadCredentialsError) throw err;
       if (signal?.aborted) throw signal.reason;
       if (timeout.aborted) return { kind: 'retryable', reason: 'timeout' };
-      return { kind: 'retryable', reason: `network error (${errorCode(err)})` };
+      return { kind: 'retryable', reason: `network error (${errorLabel(err) ?? 'unknown'})` };
     }
   }
 
@@ -175,16 +176,6 @@ function parsePage(text: string): PageOutcome {
   }
   const { next } = parsed.data;
   return { kind: 'page', webhooks: parsed.data.webhooks, next: next === null || next === undefined || next === '' ? undefined : String(next) };
-}
-
-function errorCode(err: unknown): string {
-  if (err && typeof err === 'object') {
-    const { code, cause } = err as { code?: unknown; cause?: unknown };
-    if (typeof code === 'string' && /^[A-Z0-9_]+$/.test(code)) return code;
-    if (cause) return errorCode(cause);
-    if (err instanceof Error && /^[A-Za-z0-9_]+$/.test(err.name)) return err.name;
-  }
-  return 'unknown';
 }
 
 /** `https://host/path` of a webhook URL: no credentials, no query string (which may hold a token), no fragment. */

@@ -1,6 +1,7 @@
 import { Agent, type Dispatcher } from 'undici';
 import { z } from 'zod';
 import { DispatchExchange, runExchange, type ResponseHeaders } from '../http/dispatch-exchange';
+import { errorLabel } from '../http/error-label';
 import type { SendResult } from '../types';
 import type { ReplayPayload } from './payload';
 import { createWebhookSigner, signingSecretProblem } from './signature';
@@ -79,7 +80,7 @@ export function createWebhookSender(o: WebhookSenderOptions): WebhookSender {
         headers['webhook-signature'] = sign(input.webhookId, timestamp, body);
       }
     } catch (err) {
-      return Promise.resolve({ kind: 'retryable', reason: networkErrorReason(err) });
+      return Promise.resolve({ kind: 'retryable', reason: errorLabel(err) ?? 'network error' });
     }
     return runExchange<SendResult>(
       dispatcher,
@@ -155,7 +156,7 @@ class DeliveryExchange extends DispatchExchange<SendResult> {
   }
 
   protected networkErrorOutcome(err: Error): SendResult {
-    return { kind: 'retryable', reason: networkErrorReason(err) };
+    return { kind: 'retryable', reason: errorLabel(err) ?? 'network error' };
   }
 }
 
@@ -167,19 +168,3 @@ function lowerCaseKeys(headers: Record<string, string>): Record<string, string> 
   return Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), v]));
 }
 
-/**
- * A short, safe label for a network failure. Error messages are not used: they can carry the host, the
- * URL with its token, or parts of a body.
- */
-function networkErrorReason(err: unknown): string {
-  const code = errorCode(err) ?? errorCode((err as { cause?: unknown } | null)?.cause);
-  if (code) return code;
-  const name = err instanceof Error ? err.name : undefined;
-  return name && /^[A-Za-z0-9_]+$/.test(name) ? name : 'network error';
-}
-
-function errorCode(err: unknown): string | undefined {
-  if (typeof err !== 'object' || err === null) return undefined;
-  const code = (err as { code?: unknown }).code;
-  return typeof code === 'string' && /^[A-Z0-9_]+$/.test(code) ? code : undefined;
-}
