@@ -44,7 +44,7 @@ export async function processBatch(deps: BatchDeps, input: BatchInput): Promise<
   const { entries } = await readWorkBatch(paths.workFile, offset, options.batchSize);
   const lines = entries.map((e) => e.line);
   const recorded = await deps.audit.lookup(paths.auditPath, lines);
-  const pendingLines = await deps.pending.lines(paths.pendingDir);
+  const { pending: pendingLines, settled: settledLines } = await deps.pending.lines(paths.pendingDir);
 
   const deferred: DeferredReplay[] = [];
   for (const entry of entries) {
@@ -147,7 +147,9 @@ export async function processBatch(deps: BatchDeps, input: BatchInput): Promise<
       if (deferredLines.has(line)) continue;
       throw new Error(`batch ${batch}: line ${line} ended without a recorded outcome`);
     }
-    if (outcome.deferred) continue; // counted by the replay activity that recorded it
+    // A replay this backfill deferred is counted by the workflow from that replay's result. A deferred entry
+    // another backfill left in a shared audit log (same auditPath) is just a recorded line here.
+    if (outcome.deferred && (deferredLines.has(line) || pendingLines.has(line) || settledLines.has(line))) continue;
     counts.processed++;
     if (outcome.outcome === 'upsert') {
       counts.upserts++;

@@ -33,7 +33,7 @@ export async function replayDeferred(deps: ReplayDeps, input: ReplayDeferredInpu
   const { paths, line } = input;
   const already = (await deps.audit.lookup(paths.auditPath, [line])).get(line);
   if (already) {
-    await deps.pending.remove(paths.pendingDir, line);
+    await deps.pending.settle(paths.pendingDir, line);
     const outcome = already.outcome === 'upsert' || already.outcome === 'delete' ? already.outcome : 'failed';
     return { line, outcome, ...(outcome === 'upsert' && already.fields ? { fields: already.fields } : {}) };
   }
@@ -65,6 +65,6 @@ export async function replayDeferred(deps: ReplayDeps, input: ReplayDeferredInpu
       nextRetryDelay: result.retryAfterMs,
     });
   }
-  await deps.pending.remove(paths.pendingDir, line);
+  await deps.pending.settle(paths.pendingDir, line);
   return { line, outcome, ...(outcome === 'upsert' && replay.base.fields ? { fields: replay.base.fields } : {}) };
 }

@@ -19,14 +19,27 @@ export interface PendingReplay {
   base: AuditEntry;
 }
 
+/** The lines a backfill handed to replay activities: still waiting, and already recorded by one. */
+export interface PendingLines {
+  pending: Set<number>;
+  settled: Set<number>;
+}
+
 export interface PendingStore {
   put(dir: string, replay: PendingReplay): Promise<void>;
   get(dir: string, line: number): Promise<PendingReplay | undefined>;
-  remove(dir: string, line: number): Promise<void>;
-  lines(dir: string): Promise<Set<number>>;
+  /**
+   * The replay of `line` is recorded: its payload (personal data) is deleted, and an empty marker stays, so
+   * this backfill's batches can tell the audit entries its own replays wrote (counted by the workflow from
+   * the replay's result) from deferred entries another backfill left in a shared audit log (counted by the
+   * batch like any other recorded line).
+   */
+  settle(dir: string, line: number): Promise<void>;
+  lines(dir: string): Promise<PendingLines>;
 }
 
 const fileOf = (dir: string, line: number) => path.join(dir, `${line}.json`);
+const settledFileOf = (dir: string, line: number) => path.join(dir, `${line}.settled`);
 
 export function createFilePendingStore(): PendingStore {
   return {
@@ -44,17 +57,25 @@ export function createFilePendingStore(): PendingStore {
         throw err;
       }
     },
-    async remove(dir, line) {
+    async settle(dir, line) {
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+      await writeFile(settledFileOf(dir, line), '', { mode: 0o600 });
       await rm(fileOf(dir, line), { force: true });
     },
     async lines(dir) {
+      const found: PendingLines = { pending: new Set(), settled: new Set() };
+      let names: string[];
       try {
-        const names = await readdir(dir);
-        return new Set(names.filter((n) => /^\d+\.json$/.test(n)).map((n) => Number(n.slice(0, -5))));
+        names = await readdir(dir);
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return new Set();
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return found;
         throw err;
       }
+      for (const name of names) {
+        const match = /^(\d+)\.(json|settled)$/.exec(name);
+        if (match) found[match[2] === 'json' ? 'pending' : 'settled'].add(Number(match[1]));
+      }
+      return found;
     },
   };
 }

@@ -94,4 +94,27 @@ describe('partial runs', () => {
       await stack.close();
     }
   });
+
+  it('a later backfill sharing the audit log counts the earlier one\'s deferred replays, and replays nothing again', async () => {
+    // Four 503s outlast the batch's three quick attempts: these members are deferred to their own replay activity.
+    const deferredIds = ['m-0004', 'm-0006'];
+    const receiverBehaviours = { ...examples.faults.receiver, ...Object.fromEntries(deferredIds.map((id) => [id, { status: 503, times: 4 }])) };
+    const stack = await startStack({ server, users: examples.users, channelFaults: examples.faults.channel, receiverBehaviours });
+    try {
+      const first = await run(stack, 'shared-audit-first', {});
+      const deferred = (await readAudit(first.auditPath)).filter((e) => e.deferred === true).map((e) => e.memberId);
+      expect(deferred.sort()).toEqual(deferredIds);
+      expect(first.processed).toBe(examples.expected.counts.rows);
+      const deliveries = stack.receiver.deliveries().length;
+
+      const second = await run(stack, 'shared-audit-second', { auditPath: first.auditPath });
+      // Every line was recorded by the first backfill: nothing is looked up or sent again, and every line,
+      // the two deferred ones included, is counted once with its recorded outcome.
+      expect(stack.receiver.deliveries().length).toBe(deliveries);
+      const counts = (r: BackfillResult) => ({ processed: r.processed, upserts: r.upserts, deletes: r.deletes, unchanged: r.unchanged, failed: r.failed, skipped: r.skipped });
+      expect(counts(second)).toEqual(counts(first));
+    } finally {
+      await stack.close();
+    }
+  });
 });
