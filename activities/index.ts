@@ -40,7 +40,8 @@ export function createActivities({
 }: ActivityDeps) {
   const targetFor = (spec: ReplayTargetSpec | undefined) => (spec?.type === 'channel-webhooks' ? channelWebhooks : target);
   return {
-    prepareBackfill: (input: PrepareInput) => prepareBackfill(config, (spec) => targetFor(spec) !== undefined, input, searchAttributesRegistered),
+    prepareBackfill: (input: PrepareInput) =>
+      prepareBackfill({ config, hasTarget: (spec) => targetFor(spec) !== undefined, audit, ...(searchAttributesRegistered ? { searchAttributesRegistered } : {}) }, input),
     processBatch: (input: BatchInput) =>
       processBatch(
         {

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { ApplicationFailure, Context } from '@temporalio/activity';
+import type { AuditStore } from '../src/audit/audit-store';
 import type { Config } from '../src/config';
 import { buildBatchIndex } from '../src/source/batch-index';
 import { SourceConfigError } from '../src/source/errors';
@@ -15,12 +16,19 @@ export interface PrepareInput {
   firstRunId: string;
 }
 
+export interface PrepareDeps {
+  config: Config;
+  /** Whether this worker can replay to the target (a real run needs one). */
+  hasTarget: (spec: ReplayTargetSpec) => boolean;
+  /** The workers' audit store: `only` and `fromPlan` read the earlier run's log from it. */
+  audit: AuditStore;
+  searchAttributesRegistered?: () => Promise<boolean>;
+}
+
 /** Everything that can stop a run does so here, before the first lookup or replay. */
 export async function prepareBackfill(
-  config: Config,
-  hasTarget: (spec: ReplayTargetSpec) => boolean,
+  { config, hasTarget, audit, searchAttributesRegistered = async () => false }: PrepareDeps,
   { input, workflowId, firstRunId }: PrepareInput,
-  searchAttributesRegistered: () => Promise<boolean> = async () => false,
 ): Promise<PreparedBackfill> {
   let parsed: ReturnType<typeof parseBackfillInput>;
   try {
@@ -50,9 +58,9 @@ export async function prepareBackfill(
   const heartbeat = setInterval(() => Context.current().heartbeat(), 5_000);
   try {
     const selection = options.fromPlan
-      ? await selectFromPlan(path.resolve(options.fromPlan.auditPath))
+      ? await selectFromPlan(audit, path.resolve(options.fromPlan.auditPath))
       : options.only
-        ? await selectByOutcome(path.resolve(options.only.auditPath), options.only.outcomes)
+        ? await selectByOutcome(audit, path.resolve(options.only.auditPath), options.only.outcomes)
         : undefined;
     const summary = await prepareWorkFile(
       // The connection string stays on the worker: it never travels in workflow input.

@@ -1,5 +1,8 @@
+import { createReadStream } from 'node:fs';
 import { open, mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
+import readline from 'node:readline';
+import { LineSet, MAX_LINE } from '../report/line-set';
 import { COMPARED_FIELDS, type ComparedField, type OutcomeKind } from '../types';
 import { AuditEntry, DEFERRED_FLAG, FIELDS_SHIFT, OUTCOME_BY_CODE, OUTCOME_CODES, OUTCOME_MASK } from './audit-entry';
 
@@ -35,6 +38,100 @@ export function decodeOutcome(code: number): RecordedOutcome | undefined {
 export interface AuditStore {
   lookup(auditPath: string, lines: readonly number[]): Promise<Map<number, RecordedOutcome>>;
   append(auditPath: string, entries: readonly AuditEntry[]): Promise<void>;
+  /**
+   * The log's records, streamed (never the whole log in memory): the file in file order, a table in
+   * source-line order. The first record of a line wins; later records of it, and lines that are not an
+   * audit record (torn by a crash), are skipped and counted in `stats`. A log that does not exist is an
+   * AuditLogNotFoundError naming it; any other failure to read it an AuditLogError.
+   */
+  entries(auditPath: string, stats?: AuditReadStats): AsyncIterable<AuditEntry>;
+}
+
+export interface AuditReadStats {
+  /** Distinct source lines read. */
+  entries: number;
+  /** Records of an already seen line, dropped. */
+  repeated: number;
+  /** Lines that are not an audit record (torn by a crash, or not JSON), skipped. */
+  unreadable: number;
+}
+
+export const newReadStats = (): AuditReadStats => ({ entries: 0, repeated: 0, unreadable: 0 });
+
+/** The audit log could not be read. The message is one line and names the log, never its content. */
+export class AuditLogError extends Error {
+  override name = 'AuditLogError';
+
+  constructor(
+    readonly auditPath: string,
+    readonly detail: string,
+  ) {
+    super(`cannot read the audit log ${auditPath}: ${detail}`);
+  }
+}
+
+/** There is no such audit log (no file, a directory, no record under the key). */
+export class AuditLogNotFoundError extends AuditLogError {
+  override name = 'AuditLogNotFoundError';
+}
+
+const OUTCOME_NAMES = new Set<string>(Object.keys(OUTCOME_CODES));
+
+/** An audit record (a non-array object with an integer line in 1..MAX_LINE and a known outcome), or undefined. */
+export function asAuditRecord(value: unknown): AuditEntry | undefined {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
+  const entry = value as Partial<AuditEntry>;
+  if (typeof entry.line !== 'number' || !Number.isInteger(entry.line) || entry.line < 1 || entry.line > MAX_LINE) return undefined;
+  if (typeof entry.outcome !== 'string' || !OUTCOME_NAMES.has(entry.outcome)) return undefined;
+  return entry as AuditEntry;
+}
+
+/** One line of a JSONL audit log as a record, or undefined for a line that is not one. */
+export function parseAuditRecord(text: string): AuditEntry | undefined {
+  try {
+    return asAuditRecord(JSON.parse(text));
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Streams the distinct records of a JSONL audit log in file order, read line by line as the workers
+ * read it: the first record of a source line wins, a torn or foreign line is skipped and counted.
+ * A pipe works too (`report --audit <(zcat audit.jsonl.gz)`).
+ */
+export async function* readAuditLogFile(file: string, stats: AuditReadStats = newReadStats()): AsyncGenerator<AuditEntry> {
+  const info = await stat(file).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT' || err.code === 'ENOTDIR') throw new AuditLogNotFoundError(file, 'no such file');
+    throw new AuditLogError(file, err.code ?? err.message);
+  });
+  if (info.isDirectory()) throw new AuditLogNotFoundError(file, 'it is a directory');
+  const seen = new LineSet();
+  const input = createReadStream(file, { encoding: 'utf8' });
+  const lines = readline.createInterface({ input, crlfDelay: Infinity });
+  try {
+    for await (const text of lines) {
+      if (text.trim() === '') continue;
+      const entry = parseAuditRecord(text);
+      if (!entry) {
+        stats.unreadable += 1;
+        continue;
+      }
+      if (!seen.add(entry.line)) {
+        stats.repeated += 1;
+        continue;
+      }
+      stats.entries += 1;
+      yield entry;
+    }
+  } catch (err) {
+    if (err instanceof AuditLogError) throw err;
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new AuditLogError(file, code ?? (err as Error).message);
+  } finally {
+    lines.close();
+    input.destroy();
+  }
 }
 
 /**
@@ -55,6 +152,7 @@ export function createFileAuditStore(): AuditStore {
   return {
     lookup: (auditPath, lines) => indexFor(auditPath).lookup(lines),
     append: (auditPath, entries) => indexFor(auditPath).append(entries),
+    entries: (auditPath, stats) => readAuditLogFile(auditPath, stats),
   };
 }
 

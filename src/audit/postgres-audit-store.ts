@@ -3,7 +3,7 @@ import { COMPARED_FIELDS, type OutcomeKind } from '../types';
 import { quoteQualifiedName, isPlainQualifiedName, IDENTIFIER_RULE } from '../source/postgres-source';
 import type { AuditEntry } from './audit-entry';
 import { OUTCOME_CODES } from './audit-entry';
-import type { AuditStore, RecordedOutcome } from './audit-store';
+import { AuditLogError, AuditLogNotFoundError, asAuditRecord, newReadStats, type AuditReadStats, type AuditStore, type RecordedOutcome } from './audit-store';
 
 /**
  * The audit log in a PostgreSQL table, for teams that want to query it with SQL or keep it with their
@@ -18,6 +18,8 @@ import type { AuditStore, RecordedOutcome } from './audit-store';
 export interface PostgresAuditStoreOptions {
   /** `name` or `schema.name`; created when missing. */
   table?: string;
+  /** Rows per query when streaming a log with entries() (keyset pages on line). */
+  pageSize?: number;
 }
 
 export interface PostgresAuditStore extends AuditStore {
@@ -31,6 +33,22 @@ export interface PostgresAuditStore extends AuditStore {
 export type AuditQueryable = Pick<Pool, 'query'>;
 
 export const DEFAULT_AUDIT_TABLE = 'backfill_audit';
+export const DEFAULT_AUDIT_PAGE_SIZE = 1000;
+
+/**
+ * jsonb keeps an object's keys in its own order (shortest first); entries() gives them back in a fixed,
+ * readable order (who and what first, as the activities start an entry, then AuditEntry's declaration
+ * order), so an export of the table reads like one of the file. Unknown keys follow.
+ */
+const ENTRY_KEY_ORDER = ['ts', 'backfill', 'runLabel', 'line', 'memberId', 'outcome', 'dryRun', 'fields', 'reason', 'stage', 'event', 'delivered', 'webhookId', 'status', 'attempts', 'deferred', 'updatedAt', 'unsubscribeEmailUpdatedAt', 'unsubscribeTextingUpdatedAt'] as const;
+const KNOWN_KEYS = new Set<string>(ENTRY_KEY_ORDER);
+
+function inEntryOrder(value: Record<string, unknown>): Record<string, unknown> {
+  const ordered: Record<string, unknown> = {};
+  for (const key of ENTRY_KEY_ORDER) if (key in value) ordered[key] = value[key];
+  for (const key of Object.keys(value)) if (!KNOWN_KEYS.has(key)) ordered[key] = value[key];
+  return ordered;
+}
 
 const OUTCOMES = new Set<string>(Object.keys(OUTCOME_CODES));
 
@@ -38,6 +56,8 @@ export function createPostgresAuditStore(pool: AuditQueryable, options: Postgres
   const name = options.table ?? DEFAULT_AUDIT_TABLE;
   if (!isPlainQualifiedName(name)) throw new Error(`audit table name ${IDENTIFIER_RULE} (or schema.name)`);
   const table = quoteQualifiedName(name);
+  const pageSize = options.pageSize ?? DEFAULT_AUDIT_PAGE_SIZE;
+  if (!Number.isSafeInteger(pageSize) || pageSize < 1) throw new RangeError(`audit page size must be a positive integer, got ${pageSize}`);
 
   let created: Promise<void> | undefined;
   const ready = () => {
@@ -92,7 +112,46 @@ export function createPostgresAuditStore(pool: AuditQueryable, options: Postgres
         [key, JSON.stringify(fresh)],
       );
     },
+
+    // Keyset pages on (key, line), the primary key: each page is one indexed range scan, and at most one
+    // page is held at a time. One row per line, so there is nothing repeated to drop. The table is not
+    // created here: reading (the report, a selection) must not need the right to create it.
+    async *entries(key: string, stats: AuditReadStats = newReadStats()) {
+      let after = 0;
+      for (;;) {
+        let rows: QueryResultRow[];
+        try {
+          ({ rows } = await pool.query<QueryResultRow>(`SELECT line, entry FROM ${table} WHERE key = $1 AND line > $2 ORDER BY line LIMIT $3`, [key, after, pageSize]));
+        } catch (error) {
+          throw readError(key, table, error);
+        }
+        if (rows.length === 0 && after === 0) throw new AuditLogNotFoundError(key, `no records under this key in the table ${table}`);
+        for (const row of rows) {
+          after = Number(row.line);
+          const entry = asAuditRecord(row.entry);
+          if (!entry) {
+            stats.unreadable += 1;
+            continue;
+          }
+          stats.entries += 1;
+          yield inEntryOrder(entry as unknown as Record<string, unknown>) as unknown as AuditEntry;
+        }
+        if (rows.length < pageSize) return;
+      }
+    },
   };
+}
+
+/** A read failure as one line: SQLSTATE or network code only (pg's texts may quote the connection's user or database). */
+function readError(key: string, table: string, error: unknown): AuditLogError {
+  const code = typeof (error as { code?: unknown })?.code === 'string' ? (error as { code: string }).code : undefined;
+  if (code === '42P01' || code === '3F000') return new AuditLogNotFoundError(key, `there is no audit table ${table} in the database of BACKFILL_DATABASE_URL (SQLSTATE ${code})`);
+  if (code === '28P01' || code === '28000') return new AuditLogError(key, `the database refused the user or password in BACKFILL_DATABASE_URL (SQLSTATE ${code})`);
+  if (code === '3D000') return new AuditLogError(key, `the database named in BACKFILL_DATABASE_URL does not exist (SQLSTATE ${code})`);
+  if (code !== undefined && /^[0-9A-DF-Z][0-9A-Z]{4}$/.test(code)) return new AuditLogError(key, `the query of ${table} failed (SQLSTATE ${code})`);
+  if (code !== undefined) return new AuditLogError(key, `cannot reach the database of BACKFILL_DATABASE_URL (${code})`);
+  const message = error instanceof Error ? error.message : '';
+  return new AuditLogError(key, `the connection to the database of BACKFILL_DATABASE_URL ${/timeout/i.test(message) ? 'timed out' : 'failed or was lost'}`);
 }
 
 /** PostgreSQL's integer column. */

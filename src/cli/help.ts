@@ -95,7 +95,9 @@ Same as: temporal workflow query --workflow-id ID --name progress
   report: `Usage: webhook-backfill report (--workflow-id ID | --audit FILE) [options]
 
 Reads the run's audit log (its path comes from the run's progress query or result; the file is on the
-workers' storage, so run this where it is readable, or copy it and pass --audit).
+workers' storage, so run this where it is readable, or copy it and pass --audit). With
+BACKFILL_AUDIT_STORE=postgres and BACKFILL_DATABASE_URL set as on the workers, the log is read from the
+PostgreSQL audit table instead (--audit then takes the run's auditPath, the key of its log).
 
   (no option)          the diff summary: outcomes, members differing per field, deletes per reason,
                        failures and skips per reason with their source lines, and how many differences

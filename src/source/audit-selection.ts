@@ -1,7 +1,5 @@
-import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
-import readline from 'node:readline';
 import { z } from 'zod';
+import { AuditLogError, AuditLogNotFoundError, type AuditStore } from '../audit/audit-store';
 import { COMPARED_FIELDS, type OutcomeKind, type PlannedDecision } from '../types';
 import { SourceConfigError } from './errors';
 
@@ -20,40 +18,39 @@ const auditLineSchema = z.object({
 
 export type Selection = Map<string, PlannedDecision | null>;
 
-async function* auditLines(auditPath: string): AsyncGenerator<z.infer<typeof auditLineSchema>> {
-  const info = await stat(auditPath).catch(() => undefined);
-  if (!info?.isFile()) throw new SourceConfigError(auditPath, 'the audit log to select members from does not exist');
-  const seen = new Set<number>();
-  const lines = readline.createInterface({ input: createReadStream(auditPath, 'utf8'), crlfDelay: Infinity });
-  for await (const text of lines) {
-    if (text.trim() === '') continue;
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(text);
-    } catch {
-      continue; // a torn last line from a crash: that member was not recorded
+/**
+ * The records of the earlier run's log, from the audit store the workers are configured with (a JSONL
+ * file, or the PostgreSQL table under that key). The store keeps the first record of each line and
+ * skips torn ones; records without what a selection needs are skipped here.
+ */
+async function* auditLines(audit: AuditStore, auditPath: string): AsyncGenerator<z.infer<typeof auditLineSchema>> {
+  try {
+    for await (const record of audit.entries(auditPath)) {
+      const entry = auditLineSchema.safeParse(record);
+      if (entry.success) yield entry.data;
     }
-    const entry = auditLineSchema.safeParse(parsed);
-    if (!entry.success || seen.has(entry.data.line)) continue; // first record of a line wins, as in the store
-    seen.add(entry.data.line);
-    yield entry.data;
+  } catch (err) {
+    if (err instanceof AuditLogNotFoundError) throw new SourceConfigError(auditPath, 'the audit log to select members from does not exist');
+    // Anything else (a database that is down, an I/O error) may pass: the activity retries it.
+    if (err instanceof AuditLogError) throw new Error(err.message, { cause: err });
+    throw err;
   }
 }
 
 /** memberIds whose recorded outcome is one of `outcomes` (e.g. the failed ones, to retry them). */
-export async function selectByOutcome(auditPath: string, outcomes: readonly OutcomeKind[]): Promise<Selection> {
+export async function selectByOutcome(audit: AuditStore, auditPath: string, outcomes: readonly OutcomeKind[]): Promise<Selection> {
   const wanted = new Set(outcomes);
   const selection: Selection = new Map();
-  for await (const entry of auditLines(auditPath)) {
+  for await (const entry of auditLines(audit, auditPath)) {
     if (entry.memberId !== undefined && wanted.has(entry.outcome)) selection.set(entry.memberId, null);
   }
   return selection;
 }
 
 /** The members a dry run planned to replay, with what it planned for each. */
-export async function selectFromPlan(auditPath: string): Promise<Selection> {
+export async function selectFromPlan(audit: AuditStore, auditPath: string): Promise<Selection> {
   const selection: Selection = new Map();
-  for await (const entry of auditLines(auditPath)) {
+  for await (const entry of auditLines(audit, auditPath)) {
     if (!entry.dryRun) throw new SourceConfigError(auditPath, `line ${entry.line} of the plan was not recorded by a dry run: a plan is the audit log of a dry run`);
     if (entry.memberId === undefined) continue;
     if (entry.outcome === 'upsert' || entry.outcome === 'delete') {

@@ -11,6 +11,7 @@ import { webhookId } from '../../src/webhook/webhook-id';
 import { progressQuery, type BackfillInput, type Progress } from '../../workflows/definitions';
 import { EXAMPLE_CSV, loadExamples, type Examples } from '../support/examples';
 import { ACCESS_SECRET, WEBHOOK_TOKEN, startStack, startTestServer, waitFor, type Stack } from '../support/stack';
+import { runProcess, type ProcessResult } from '../support/child-process';
 
 // `webhook-backfill` driven as users run it: a child process per command, against a real Temporal dev
 // server, with the worker itself started by `webhook-backfill worker` from the stack's environment.
@@ -26,36 +27,14 @@ let worker: ChildProcess | undefined;
 let workerOutput = '';
 let workerExit: Promise<number | null> | undefined;
 
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
+type Result = ProcessResult;
 
 /** Runs `node bin/webhook-backfill.js ...args` with only the Temporal variables (no Channel Talk secrets). */
 function cli(args: string[], extraEnv: Record<string, string> = {}, timeoutMs = 60_000, tty = false): Promise<Result> {
   // On a terminal: util-linux `script` gives the command a pseudo-terminal (-e: its exit code).
   const quote = (a: string) => `'${a.replace(/'/g, `'\\''`)}'`;
   const [file, argv] = tty ? ['script', ['-qec', [process.execPath, BIN, ...args].map(quote).join(' '), '/dev/null']] : [process.execPath, [BIN, ...args]];
-  return new Promise((resolve, reject) => {
-    const child = spawn(file, argv, {
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', TEMPORAL_ADDRESS: server.address, BACKFILL_TASK_QUEUE: TASK_QUEUE, ...extraEnv },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`webhook-backfill ${args.join(' ')} did not end within ${timeoutMs} ms; stdout: ${stdout}; stderr: ${stderr}`));
-    }, timeoutMs);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+  return runProcess(file, argv, { TEMPORAL_ADDRESS: server.address, BACKFILL_TASK_QUEUE: TASK_QUEUE, ...extraEnv }, timeoutMs);
 }
 
 /** An error: exactly one line on stderr, nothing on stdout. */

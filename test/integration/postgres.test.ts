@@ -1,19 +1,23 @@
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parse as parseCsv } from 'csv-parse/sync';
+import { Pool } from 'pg';
 import { WorkflowFailedError } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditEntry } from '../../src/audit/audit-entry';
-import { createFileAuditStore, type AuditStore } from '../../src/audit/audit-store';
-import { createPostgresAuditStore } from '../../src/audit/postgres-audit-store';
+import { AuditLogNotFoundError, createFileAuditStore, newReadStats, type AuditStore } from '../../src/audit/audit-store';
+import { createPostgresAuditStore, type AuditQueryable } from '../../src/audit/postgres-audit-store';
+import type { AuditSummary } from '../../src/report/summary';
 import type { DevServer } from '../../src/temporal-cli';
 import type { OutcomeKind } from '../../src/types';
 import { WORKFLOW_TYPE, type BackfillInput, type BackfillResult } from '../../workflows/definitions';
 import { EXAMPLE_CSV, loadExamples, type ExpectedOutcome, type Examples } from '../support/examples';
 import { startTestPostgres, type TestPostgres } from '../support/postgres';
 import { readAudit, startStack, startTestServer, type Stack, type StackOptions } from '../support/stack';
+import { runProcess, type ProcessResult } from '../support/child-process';
 
 // The PostgreSQL member source and audit log end to end: the example data moved into a PostgreSQL table
 // with other column names, backfilled on a real Temporal dev server, must give the example's known
@@ -260,6 +264,166 @@ describe('backfill from a PostgreSQL source on a real Temporal dev server', () =
 });
 
 // ---------------------------------------------------------------------------------------------------
+// Reading an audit log kept in PostgreSQL: `only`, `fromPlan` and `webhook-backfill report`
+
+const PG_STORE = { BACKFILL_AUDIT_STORE: 'postgres' };
+const CSV = { type: 'csv', path: EXAMPLE_CSV } as const;
+
+/** A log of the PostgreSQL store, in line order, straight from the table. */
+async function pgLog(key: string): Promise<AuditEntry[]> {
+  return ((await pg.query('SELECT entry FROM backfill_audit WHERE key = $1 ORDER BY line', [key], 'crm_app')) as { entry: AuditEntry }[]).map((r) => r.entry);
+}
+
+const countsOfResult = (r: BackfillResult) => ({ processed: r.processed, upserts: r.upserts, deletes: r.deletes, unchanged: r.unchanged, failed: r.failed, skipped: r.skipped });
+
+/**
+ * `webhook-backfill <args>` as a child process, from the TypeScript sources (bin/webhook-backfill.js would
+ * run dist/ when a build is there, which may predate these sources), with only the environment given.
+ */
+function cliFromSource(args: string[], env: Record<string, string>): Promise<ProcessResult> {
+  return runProcess(process.execPath, ['--require', require.resolve('tsx/cjs'), path.resolve(__dirname, '../../src/cli/main.ts'), ...args], { TEMPORAL_ADDRESS: server.address, ...env });
+}
+
+describe('selections and the report read the PostgreSQL audit store', () => {
+  it('only: {outcomes: [failed]} over a PostgreSQL-kept log runs exactly its failed members; a missing key fails the run', { timeout: 120_000 }, async () => {
+    await withStack({ env: PG_STORE }, async (stack) => {
+      const key = path.join(stack.dataDir, 'logs', 'partial-first'); // a key only: no file is ever made there
+      const first = (await (await start(stack, 'pg-partial-first', { source: CSV, auditPath: key })).result()) as BackfillResult;
+      expect(first.failed).toBe(examples.expected.counts.failed);
+      expect(existsSync(key), 'the log is in PostgreSQL, not in a file').toBe(false);
+      const failed = (await pgLog(key)).filter((e) => e.outcome === 'failed').map((e) => e.memberId!);
+      expect(failed).toHaveLength(examples.expected.counts.failed);
+
+      // The faults are over: the API answers and the receiver accepts.
+      stack.simulator.setFaults({});
+      for (const member of Object.keys(examples.faults.receiver)) stack.receiver.setBehaviour(member, undefined);
+      const before = stack.simulator.stats().requests;
+      const retry = (await (await start(stack, 'pg-partial-retry', { source: CSV, only: { auditPath: key, outcomes: ['failed'] } })).result()) as BackfillResult;
+      expect(retry).toMatchObject({ processed: failed.length, total: failed.length, failed: 0, skipped: 0 });
+      expect(stack.simulator.stats().requests - before, 'one lookup per failed member, none for the others').toBe(failed.length);
+      // The retry's own log went to PostgreSQL too, under its default key: exactly the failed members.
+      expect(existsSync(retry.auditPath)).toBe(false);
+      expect((await pgLog(retry.auditPath)).map((e) => e.memberId).sort()).toEqual([...failed].sort());
+
+      const missing = path.join(stack.dataDir, 'never-recorded');
+      const err = await (await start(stack, 'pg-partial-missing', { source: CSV, only: { auditPath: missing, outcomes: ['failed'] } })).result().catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(WorkflowFailedError);
+      const message = String((err as WorkflowFailedError).cause?.message);
+      expect(message).toContain(JSON.stringify(missing));
+      expect(message).toContain('the audit log to select members from does not exist');
+      expect(stack.simulator.stats().requests - before).toBe(failed.length);
+    });
+  });
+
+  it('fromPlan over a dry run kept in PostgreSQL replays exactly the plan', { timeout: 120_000 }, async () => {
+    await withStack({ env: PG_STORE, receiverBehaviours: {} }, async (stack) => {
+      const dry = (await (await start(stack, 'pg-plan-dry', { source: CSV, dryRun: true })).result()) as BackfillResult;
+      expect(existsSync(dry.auditPath)).toBe(false);
+      const planned = (await pgLog(dry.auditPath)).filter((e) => e.outcome === 'upsert' || e.outcome === 'delete');
+      expect(planned).toHaveLength(examples.expected.dryRunCounts.upserts + examples.expected.dryRunCounts.deletes);
+      expect(stack.receiver.deliveries()).toHaveLength(0);
+
+      const done = (await (await start(stack, 'pg-plan-execute', { source: CSV, fromPlan: { auditPath: dry.auditPath } })).result()) as BackfillResult;
+      expect(done).toMatchObject({ processed: planned.length, total: planned.length, failed: 0, skipped: 0, unchanged: 0 });
+      expect({ upserts: done.upserts, deletes: done.deletes }).toEqual({ upserts: planned.filter((e) => e.outcome === 'upsert').length, deletes: planned.filter((e) => e.outcome === 'delete').length });
+      // Each planned member delivered once with its planned event, and nobody else.
+      const delivered = stack.receiver.accepted();
+      expect(delivered.map((d) => `${d.memberId} ${d.event}`).sort()).toEqual(planned.map((e) => `${e.memberId} ${e.outcome}`).sort());
+
+      // A real run's log is no plan, whichever store holds it.
+      const requests = stack.simulator.stats().requests;
+      const err = await (await start(stack, 'pg-plan-bad', { source: CSV, fromPlan: { auditPath: done.auditPath } })).result().catch((e: unknown) => e);
+      expect(String((err as WorkflowFailedError).cause?.message)).toMatch(/not recorded by a dry run/);
+      expect(stack.simulator.stats().requests).toBe(requests);
+    });
+  });
+
+  it('webhook-backfill report over a PostgreSQL-kept run prints the run\'s counts, the same as over the equivalent file', { timeout: 120_000 }, async () => {
+    await withStack({ env: PG_STORE }, async (stack) => {
+      const id = 'pg-report-run';
+      const result = (await (await start(stack, id, { source: CSV })).result()) as BackfillResult;
+      expect(existsSync(result.auditPath)).toBe(false);
+      // The equivalent file: the table's entries as JSONL.
+      const file = path.join(stack.dataDir, 'exported-audit.jsonl');
+      const records = await pgLog(result.auditPath);
+      await writeFile(file, records.map((e) => `${JSON.stringify(e)}\n`).join(''));
+
+      const pgEnv = { BACKFILL_TASK_QUEUE: stack.config.BACKFILL_TASK_QUEUE, BACKFILL_AUDIT_STORE: 'postgres', BACKFILL_DATABASE_URL: dbUrl };
+      const fileEnv = { BACKFILL_TASK_QUEUE: stack.config.BACKFILL_TASK_QUEUE };
+      const [pgJson, pgText, byKey, pgCsv, fileJson, fileText, fileCsv, withoutStore, badEnv] = await Promise.all([
+        cliFromSource(['report', '--workflow-id', id, '--summary', '--format', 'json'], pgEnv),
+        cliFromSource(['report', '--workflow-id', id], pgEnv),
+        cliFromSource(['report', '--audit', result.auditPath, '--summary', '--format', 'json'], pgEnv),
+        cliFromSource(['report', '--audit', result.auditPath, '--format', 'csv'], pgEnv),
+        cliFromSource(['report', '--audit', file, '--summary', '--format', 'json'], fileEnv),
+        cliFromSource(['report', '--audit', file], fileEnv),
+        cliFromSource(['report', '--audit', file, '--format', 'csv'], fileEnv),
+        cliFromSource(['report', '--workflow-id', id], fileEnv),
+        cliFromSource(['report', '--audit', result.auditPath], { BACKFILL_AUDIT_STORE: 'postgres' }),
+      ]);
+      for (const r of [pgJson, pgText, byKey, pgCsv, fileJson, fileText, fileCsv]) expect(r.code, r.stderr).toBe(0);
+
+      const summary = JSON.parse(pgJson.stdout) as AuditSummary & { auditPath: string };
+      expect(summary.auditPath).toBe(result.auditPath);
+      expect({ processed: summary.rows, ...summary.outcomes }).toEqual({
+        processed: result.processed,
+        upsert: result.upserts,
+        delete: result.deletes,
+        unchanged: result.unchanged,
+        failed: result.failed,
+        skipped: result.skipped,
+      });
+      expect(summary.rows).toBe(examples.expected.counts.rows);
+      expect(summary.outcomes.failed).toBe(examples.expected.counts.failed);
+      // Identical reports for the same records: the summary, its text (but for the log's name) and the CSV.
+      const { auditPath: _pgPath, ...pgRest } = summary;
+      const { auditPath: filePath, ...fileRest } = JSON.parse(fileJson.stdout) as AuditSummary & { auditPath: string };
+      expect(filePath).toBe(file);
+      expect(pgRest).toEqual(fileRest);
+      expect(JSON.parse(byKey.stdout)).toEqual(summary);
+      expect(pgText.stdout.replace(result.auditPath, 'LOG')).toBe(fileText.stdout.replace(file, 'LOG'));
+      expect(pgText.stdout).toContain(`${summary.rows} rows (${result.auditPath})`);
+      expect(pgCsv.stdout.split('\n').length).toBe(result.processed + 2); // header, rows, final line feed
+      expect(pgCsv.stdout).toBe(fileCsv.stdout);
+
+      // Without the store in its environment, the report looks for a file and says where else to look.
+      expect(withoutStore.code).toBe(1);
+      expect(withoutStore.stderr).toMatch(/^webhook-backfill: cannot read the audit log .*: no such file .*BACKFILL_AUDIT_STORE=postgres/);
+      expect(withoutStore.stderr.trim().split('\n')).toHaveLength(1);
+      // The worker's validation: postgres without a database is a configuration error, exit 2.
+      expect(badEnv.code).toBe(2);
+      expect(badEnv.stderr).toBe('webhook-backfill: invalid configuration: BACKFILL_AUDIT_STORE is "postgres" but BACKFILL_DATABASE_URL is not set\n');
+    });
+  });
+
+  it('report: no such key, no audit table, no such database: one line, exit 1, no password', { timeout: 60_000 }, async () => {
+    const password = 'pw-9d1e-secret';
+    // crm_app has the audit table (made by a store, as a worker would at start); a fresh database has none.
+    const pool = new Pool({ connectionString: dbUrl, max: 1 });
+    await createPostgresAuditStore(pool).ready();
+    await pool.end();
+    const emptyDb = await pg.createDatabase('no_audit_table');
+    const env = (url: string) => ({ BACKFILL_AUDIT_STORE: 'postgres', BACKFILL_DATABASE_URL: url });
+    const [unknownKey, noTable, noDb] = await Promise.all([
+      cliFromSource(['report', '--audit', '/no/such/run/audit.jsonl'], env(dbUrl)),
+      cliFromSource(['report', '--audit', '/no/such/run/audit.jsonl'], env(emptyDb)),
+      cliFromSource(['report', '--audit', '/x/audit.jsonl'], env(`postgres://postgres:${password}@127.0.0.1:${pg.port}/no_such_db`)),
+    ]);
+    expect(unknownKey.stderr).toMatch(/^webhook-backfill: cannot read the audit log \/no\/such\/run\/audit\.jsonl: no records under this key in the table "backfill_audit"/);
+    expect(noTable.stderr).toMatch(/^webhook-backfill: cannot read the audit log \/no\/such\/run\/audit\.jsonl: there is no audit table "backfill_audit" in the database of BACKFILL_DATABASE_URL \(SQLSTATE 42P01\)/);
+    expect(noDb.stderr).toMatch(/^webhook-backfill: cannot read the audit log \/x\/audit\.jsonl: the database named in BACKFILL_DATABASE_URL does not exist \(SQLSTATE 3D000\)/);
+    for (const r of [unknownKey, noTable, noDb]) {
+      expect(r.code).toBe(1);
+      expect(r.stdout).toBe('');
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).not.toContain(password);
+    }
+    // Reading created nothing: a report needs no right to create tables.
+    expect(await pg.query(`SELECT to_regclass('backfill_audit') IS NULL AS absent`, [], 'no_audit_table')).toEqual([{ absent: true }]);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------
 // One contract, two stores
 
 interface StoreUnderTest {
@@ -383,6 +547,31 @@ describe.each(STORES)('audit store contract: %s', (name, make) => {
     expect(Object.fromEntries(fromB)).toEqual(Object.fromEntries(fromA));
   });
 
+  it('entries() streams each line\'s first record whole, and a log never written is AuditLogNotFoundError', async () => {
+    const log = await t.newLog();
+    const store = t.store();
+    const full = entry(9, 'upsert', { fields: ['email'], event: 'upsert', delivered: true, webhookId: 'msg_9', status: 202, attempts: 1, updatedAt: 1_730_400_000_000 });
+    await store.append(log, [full, entry(4, 'failed', { stage: 'fetch', reason: 'HTTP 503 after 5 attempts' })]);
+    await store.append(log, [entry(9, 'delete'), entry(2, 'skipped', { reason: 'not valid JSON' })]);
+    const stats = newReadStats();
+    const read: AuditEntry[] = [];
+    for await (const e of store.entries(log, stats)) read.push(e);
+    // The file in file order, the table in line order: the same records either way.
+    const byLine = [...read].sort((a, b) => a.line - b.line);
+    expect(byLine).toEqual([entry(2, 'skipped', { reason: 'not valid JSON' }), entry(4, 'failed', { stage: 'fetch', reason: 'HTTP 503 after 5 attempts' }), full]);
+    expect(read.map((e) => e.line)).toEqual(name === 'file' ? [9, 4, 2] : [2, 4, 9]);
+    expect(stats).toEqual({ entries: 3, repeated: 0, unreadable: 0 });
+    // Keys in the order of an AuditEntry, as the file has them.
+    expect(JSON.stringify(read.find((e) => e.line === 9))).toBe(JSON.stringify(full));
+
+    const never = await t.newLog();
+    const drain = async () => {
+      for await (const _ of store.entries(never)) void _;
+    };
+    await expect(drain()).rejects.toBeInstanceOf(AuditLogNotFoundError);
+    await expect(drain()).rejects.toThrow(`cannot read the audit log ${never}: `);
+  });
+
   it('logs are separate, and lookups of nothing find nothing', async () => {
     const [one, two] = [await t.newLog(), await t.newLog()];
     const store = t.store();
@@ -430,6 +619,40 @@ describe('postgres audit store', () => {
     const rows = await pg.query('SELECT line, count(*)::int AS n FROM race_audit WHERE key = $1 GROUP BY line', ['race'], 'crm_app');
     expect(rows).toHaveLength(100);
     expect(rows.every((r) => r.n === 1)).toBe(true);
+  });
+
+  it('entries() reads a log in keyset pages of pageSize rows, in line order, one page at a time', async () => {
+    // Its own small pool, ended here: the cluster's connections are few and the other tests' pools stay open.
+    const pool = new Pool({ connectionString: dbUrl, max: 2 });
+    const queries: { text: string; values: unknown[] }[] = [];
+    // The real pool, its queries noted on the way.
+    const watched: AuditQueryable = {
+      query: ((text: string, values: unknown[]) => {
+        queries.push({ text, values });
+        return pool.query(text, values);
+      }) as AuditQueryable['query'],
+    };
+    const store = createPostgresAuditStore(watched, { table: 'paged_audit', pageSize: 7 });
+    const lines = Array.from({ length: 50 }, (_, i) => 1000 - i * 13); // appended out of line order
+    for (let i = 0; i < lines.length; i += 10) await store.append('paged', lines.slice(i, i + 10).map((line) => entry(line, line % 2 ? 'upsert' : 'failed')));
+    await store.append('other-log', [entry(1, 'upsert')]);
+    queries.length = 0;
+
+    const read: number[] = [];
+    const pagesSeen: number[] = [];
+    for await (const e of store.entries('paged')) {
+      read.push(e.line);
+      pagesSeen.push(queries.length); // queries issued so far when this record arrives
+    }
+    expect(read).toEqual([...lines].sort((a, b) => a - b));
+    // ceil(50 / 7) = 8 pages, the last one short, so no extra query; each keyed on the last line seen.
+    expect(queries).toHaveLength(8);
+    expect(queries.map((q) => q.values)).toEqual([0, ...read.filter((_, i) => i % 7 === 6)].map((after) => ['paged', after, 7]));
+    expect(queries.every((q) => /WHERE key = \$1 AND line > \$2 ORDER BY line LIMIT \$3/.test(q.text))).toBe(true);
+    // The k-th page is fetched only once the records before it were taken.
+    expect(pagesSeen).toEqual(read.map((_, i) => Math.floor(i / 7) + 1));
+    expect(() => createPostgresAuditStore(pool, { pageSize: 0 })).toThrow(/page size/);
+    await pool.end();
   });
 
   it('refuses a table name that is not a plain SQL name', () => {

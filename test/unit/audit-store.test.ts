@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { AuditEntry } from '../../src/audit/audit-entry';
-import { createFileAuditStore } from '../../src/audit/audit-store';
+import { AuditLogNotFoundError, createFileAuditStore, newReadStats, type AuditStore } from '../../src/audit/audit-store';
 import type { OutcomeKind } from '../../src/types';
 
 let dir: string;
@@ -130,5 +130,72 @@ describe('file audit store', () => {
     }
     const all = Array.from({ length: 125 }, (_, i) => i);
     expect(Object.fromEntries(await store.lookup(file, all))).toEqual(Object.fromEntries(await createFileAuditStore().lookup(file, all)));
+  });
+});
+
+async function drain(store: AuditStore, log: string, stats = newReadStats()): Promise<AuditEntry[]> {
+  const read: AuditEntry[] = [];
+  for await (const e of store.entries(log, stats)) read.push(e);
+  return read;
+}
+
+describe('file audit store: entries()', () => {
+  it('streams the whole records in file order, the first record of a line winning', async () => {
+    const store = createFileAuditStore();
+    const full = entry(9, 'upsert', { fields: ['email'], event: 'upsert', delivered: true, webhookId: 'msg_9', status: 202, attempts: 1, updatedAt: 1_730_400_000_000 });
+    await store.append(file, [full, entry(3, 'unchanged')]);
+    // Another process's late records of lines already recorded (the store itself never writes these).
+    await appendFile(file, `${JSON.stringify(entry(9, 'failed'))}
+${JSON.stringify(entry(3, 'delete'))}
+${JSON.stringify(entry(5, 'skipped'))}
+`);
+    const stats = newReadStats();
+    const read = await drain(store, file, stats);
+    expect(read).toEqual([full, entry(3, 'unchanged'), entry(5, 'skipped')]);
+    expect(stats).toEqual({ entries: 3, repeated: 2, unreadable: 0 });
+  });
+
+  it('skips a torn line (a crash mid-write) and lines that are not records; the line is not claimed by them', async () => {
+    const store = createFileAuditStore();
+    await store.append(file, [entry(2, 'upsert')]);
+    await appendFile(file, '{"line":3,"outcome":"unch'); // torn: its member was not recorded
+    await store.append(file, [entry(3, 'failed'), entry(4, 'delete')]);
+    await appendFile(file, 'not json\r\n{"line":4,"outcome":"maybe"}\n\n{"no":"line"}\n');
+    const stats = newReadStats();
+    expect((await drain(createFileAuditStore(), file, stats)).map((e) => [e.line, e.outcome])).toEqual([
+      [2, 'upsert'],
+      [3, 'failed'],
+      [4, 'delete'],
+    ]);
+    expect(stats).toEqual({ entries: 3, repeated: 0, unreadable: 4 });
+    // What entries() yields agrees with what the workers' index says was recorded.
+    expect(Object.fromEntries([...(await store.lookup(file, [2, 3, 4]))].map(([line, r]) => [line, r.outcome]))).toEqual({ 2: 'upsert', 3: 'failed', 4: 'delete' });
+  });
+
+  it('a missing log, or a directory, is an AuditLogNotFoundError naming it', async () => {
+    const store = createFileAuditStore();
+    const missing = path.join(dir, 'nope.jsonl');
+    await expect(drain(store, missing)).rejects.toThrow(new AuditLogNotFoundError(missing, 'no such file'));
+    await expect(drain(store, missing)).rejects.toBeInstanceOf(AuditLogNotFoundError);
+    await expect(drain(store, dir)).rejects.toThrow(`cannot read the audit log ${dir}: it is a directory`);
+  });
+
+  it('reads a large log record by record, and can be stopped early', async () => {
+    const store = createFileAuditStore();
+    const n = 20_000;
+    await store.append(file, Array.from({ length: n }, (_, i) => entry(i + 2, i % 4 ? 'unchanged' : 'failed')));
+    let count = 0;
+    let failed = 0;
+    for await (const e of store.entries(file)) {
+      count += 1;
+      if (e.outcome === 'failed') failed += 1;
+    }
+    expect([count, failed]).toEqual([n, n / 4]);
+    const first: AuditEntry[] = [];
+    for await (const e of store.entries(file)) {
+      first.push(e);
+      if (first.length === 3) break;
+    }
+    expect(first.map((e) => e.line)).toEqual([2, 3, 4]);
   });
 });

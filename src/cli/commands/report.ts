@@ -1,15 +1,18 @@
 import { createWriteStream } from 'node:fs';
-import { AuditFileError, readAuditFile, type AuditReadStats } from '../../report/audit-file';
+import type { AuditReadStats } from '../../audit/audit-store';
+import { AuditFileError, asAuditFileErrors } from '../../report/audit-file';
 import { exportAudit } from '../../report/export';
 import { renderSummary } from '../../report/render';
 import { SummaryBuilder } from '../../report/summary';
 import type { ReportCommand } from '../args';
 import { CliError, EXIT } from '../errors';
 import { write, type CliIo } from '../io';
+import { loadAuditEnv, openAuditReader } from '../audit-source';
 import { locateAudit } from '../run-state';
 import { connectTemporal, loadCliEnv } from '../temporal-env';
 
-// `report`: the audit log as a diff summary, CSV or JSON. The log is streamed, never loaded whole.
+// `report`: the audit log as a diff summary, CSV or JSON. The log is streamed, never loaded whole, from
+// the store the workers write to: the JSONL file, or with BACKFILL_AUDIT_STORE=postgres the table.
 
 interface Output {
   write(text: string): Promise<void>;
@@ -38,6 +41,8 @@ function streamOutput(stream: NodeJS.WritableStream): Output {
 }
 
 export async function runReport(cmd: ReportCommand, io: CliIo): Promise<number> {
+  // Checked first: a bad variable is a usage error before anything connects.
+  const auditEnv = loadAuditEnv(io.env);
   let auditPath = cmd.audit;
   let inProgress = false;
   if (auditPath === undefined) {
@@ -52,12 +57,14 @@ export async function runReport(cmd: ReportCommand, io: CliIo): Promise<number> 
   }
 
   const stats: AuditReadStats = { entries: 0, repeated: 0, unreadable: 0 };
+  const reader = openAuditReader(auditEnv);
+  const entries = () => asAuditFileErrors(reader.store.entries(auditPath, stats));
   const output = cmd.out !== undefined ? fileOutput(cmd.out) : streamOutput(io.stdout);
   let rows = 0;
   try {
     if (cmd.output === 'summary' || cmd.output === 'summary-json') {
       const builder = new SummaryBuilder(cmd.outage);
-      for await (const entry of readAuditFile(auditPath, stats)) builder.add(entry);
+      for await (const entry of entries()) builder.add(entry);
       const summary = builder.result();
       rows = summary.rows;
       const text =
@@ -66,16 +73,25 @@ export async function runReport(cmd: ReportCommand, io: CliIo): Promise<number> 
           : `${JSON.stringify({ auditPath, inProgress, unreadableLines: stats.unreadable, ...summary }, null, 2)}\n`;
       await output.write(text);
     } else {
-      rows = await exportAudit(readAuditFile(auditPath, stats), cmd.output, (chunk) => output.write(chunk));
+      rows = await exportAudit(entries(), cmd.output, (chunk) => output.write(chunk));
     }
     await output.close();
   } catch (err) {
     await output.close().catch(() => undefined);
     if (err instanceof AuditFileError) {
-      const hint = cmd.audit === undefined ? ' (the audit log is on the workers\' storage: run this where it is readable, or copy it and pass --audit FILE)' : '';
+      const hint =
+        reader.kind === 'postgres'
+          ? cmd.audit !== undefined
+            ? ' (with BACKFILL_AUDIT_STORE=postgres, --audit takes the run\'s auditPath, the key of its log)'
+            : ''
+          : cmd.audit === undefined
+            ? ' (the audit log is on the workers\' storage: run this where it is readable, or copy it and pass --audit FILE; if the workers keep it in PostgreSQL, set BACKFILL_AUDIT_STORE=postgres and BACKFILL_DATABASE_URL)'
+            : '';
       throw new CliError(`${err.message}${hint}`);
     }
     throw err;
+  } finally {
+    await reader.close();
   }
   if (cmd.out !== undefined) {
     const what = cmd.output === 'summary' || cmd.output === 'summary-json' ? `the summary of ${rows} rows` : `${rows} rows`;
