@@ -39,7 +39,8 @@ afterAll(async () => {
 function metric(text: string, name: string, labels: Record<string, string>): number {
   let sum = 0;
   for (const line of text.split('\n')) {
-    if (!line.startsWith(`${name}{`)) continue;
+    // A counter without labels is exported as `name value`, with labels as `name{k="v",...} value`.
+    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
     if (Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) sum += Number(line.split(' ').pop());
   }
   return sum;
