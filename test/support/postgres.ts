@@ -111,7 +111,8 @@ export async function startTestPostgres(): Promise<TestPostgres> {
       return url(name);
     },
     pool(database) {
-      const pool = new Pool({ connectionString: url(database), max: 10 });
+      // Small: the contract tests make a pool per test against a cluster started with max_connections=60.
+      const pool = new Pool({ connectionString: url(database), max: 4 });
       pool.on('error', () => undefined); // the server going away at stop() is expected
       pools.push(pool);
       return pool;
