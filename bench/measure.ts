@@ -75,25 +75,25 @@ export function processTree(root: number): number[] {
 
 /** VmRSS and VmHWM (peak resident set) of one process, bytes; undefined when it is gone. */
 export function memoryOf(pid: number): { rss: number; hwm: number } | undefined {
+  const bytes = procSizes(`/proc/${pid}/status`);
+  return bytes && { rss: bytes('VmRSS'), hwm: bytes('VmHWM') };
+}
+
+/** A reader of the `Name:  123 kB` lines of a /proc file, in bytes (NaN when absent); undefined when it cannot be read. */
+function procSizes(file: string): ((name: string) => number) | undefined {
   let text: string;
   try {
-    text = readFileSync(`/proc/${pid}/status`, 'utf8');
+    text = readFileSync(file, 'utf8');
   } catch {
     return undefined;
   }
-  const kb = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? NaN) * 1024;
-  return { rss: kb('VmRSS'), hwm: kb('VmHWM') };
+  return (name) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? NaN) * 1024;
 }
 
 /** Resident memory split: anonymous (heaps, stacks, malloc) and file-backed (the node binary, native modules). */
 export function residentSplit(pid: number): { anonBytes: number; fileBytes: number } | undefined {
-  let text: string;
-  try {
-    text = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
-  } catch {
-    return undefined;
-  }
-  const kb = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? NaN) * 1024;
+  const kb = procSizes(`/proc/${pid}/smaps_rollup`);
+  if (!kb) return undefined;
   const rss = kb('Rss');
   const anon = kb('Anonymous');
   if (!Number.isFinite(rss) || !Number.isFinite(anon)) return undefined;

@@ -89,11 +89,17 @@ export const envSchema = z.object({
   // password, so it lives here and never in workflow input.
   BACKFILL_DATABASE_URL: z.preprocess(emptyToUndefined, z.string().refine(isPostgresUrl, 'must be a postgres:// or postgresql:// URL').optional()),
   BACKFILL_AUDIT_STORE: z.preprocess(emptyToUndefined, z.enum(['file', 'postgres'], { error: 'must be "file" or "postgres"' }).default('file')),
-}).superRefine((env, ctx) => {
+}).superRefine(requireDatabaseUrlForPostgres);
+
+/** The PostgreSQL audit store needs a database; shared with every schema that picks these two variables. */
+export function requireDatabaseUrlForPostgres(
+  env: { BACKFILL_AUDIT_STORE: 'file' | 'postgres'; BACKFILL_DATABASE_URL?: string | undefined },
+  ctx: z.RefinementCtx,
+): void {
   if (env.BACKFILL_AUDIT_STORE === 'postgres' && env.BACKFILL_DATABASE_URL === undefined) {
     ctx.addIssue({ code: 'custom', path: ['BACKFILL_AUDIT_STORE'], message: 'is "postgres" but BACKFILL_DATABASE_URL is not set' });
   }
-});
+}
 
 function isPostgresUrl(value: string): boolean {
   try {

@@ -29,6 +29,8 @@ export interface AuditEntry {
 }
 
 export const OUTCOME_CODES: Record<OutcomeKind, number> = { upsert: 1, delete: 2, unchanged: 3, failed: 4, skipped: 5 };
+/** The outcome names a record may carry (a Set: `in OUTCOME_CODES` would also accept "toString"). */
+export const OUTCOME_NAMES: ReadonlySet<string> = new Set(Object.keys(OUTCOME_CODES));
 export const OUTCOME_BY_CODE: readonly (OutcomeKind | undefined)[] = [undefined, 'upsert', 'delete', 'unchanged', 'failed', 'skipped'];
 /** Set on a line's code when a deferred replay recorded it (the batch does not count those lines). */
 export const DEFERRED_FLAG = 0x80;

@@ -4,7 +4,7 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { LineSet, MAX_LINE } from '../report/line-set';
 import { COMPARED_FIELDS, type ComparedField, type OutcomeKind } from '../types';
-import { AuditEntry, DEFERRED_FLAG, FIELDS_SHIFT, OUTCOME_BY_CODE, OUTCOME_CODES, OUTCOME_MASK } from './audit-entry';
+import { AuditEntry, DEFERRED_FLAG, FIELDS_SHIFT, OUTCOME_BY_CODE, OUTCOME_CODES, OUTCOME_MASK, OUTCOME_NAMES } from './audit-entry';
 
 export interface RecordedOutcome {
   outcome: OutcomeKind;
@@ -74,8 +74,6 @@ export class AuditLogError extends Error {
 export class AuditLogNotFoundError extends AuditLogError {
   override name = 'AuditLogNotFoundError';
 }
-
-const OUTCOME_NAMES = new Set<string>(Object.keys(OUTCOME_CODES));
 
 /** An audit record (a non-array object with an integer line in 1..MAX_LINE and a known outcome), or undefined. */
 export function asAuditRecord(value: unknown): AuditEntry | undefined {
@@ -266,7 +264,7 @@ class FileIndex {
   }
 
   private index(entry: Partial<AuditEntry>): void {
-    if (typeof entry.line !== 'number' || !entry.outcome || !(entry.outcome in OUTCOME_CODES)) return;
+    if (typeof entry.line !== 'number' || typeof entry.outcome !== 'string' || !OUTCOME_NAMES.has(entry.outcome)) return;
     this.ensure(entry.line);
     if (this.codes[entry.line] !== 0) return; // first record wins, as for readers of the file
     this.codes[entry.line] = encodeOutcome(entry as AuditEntry);

@@ -2,7 +2,7 @@ import type { Pool, QueryResultRow } from 'pg';
 import { COMPARED_FIELDS, type OutcomeKind } from '../types';
 import { quoteQualifiedName, isPlainQualifiedName, IDENTIFIER_RULE } from '../source/postgres-source';
 import type { AuditEntry } from './audit-entry';
-import { OUTCOME_CODES } from './audit-entry';
+import { OUTCOME_NAMES } from './audit-entry';
 import { AuditLogError, AuditLogNotFoundError, asAuditRecord, newReadStats, type AuditReadStats, type AuditStore, type RecordedOutcome } from './audit-store';
 
 /**
@@ -50,8 +50,6 @@ function inEntryOrder(value: Record<string, unknown>): Record<string, unknown> {
   return ordered;
 }
 
-const OUTCOMES = new Set<string>(Object.keys(OUTCOME_CODES));
-
 export function createPostgresAuditStore(pool: AuditQueryable, options: PostgresAuditStoreOptions = {}): PostgresAuditStore {
   const name = options.table ?? DEFAULT_AUDIT_TABLE;
   if (!isPlainQualifiedName(name)) throw new Error(`audit table name ${IDENTIFIER_RULE} (or schema.name)`);
@@ -80,7 +78,7 @@ export function createPostgresAuditStore(pool: AuditQueryable, options: Postgres
       const { rows } = await pool.query<QueryResultRow>(`SELECT line, outcome, deferred, entry->'fields' AS fields FROM ${table} WHERE key = $1 AND line = ANY ($2::int[])`, [key, wanted]);
       for (const row of rows) {
         const outcome = String(row.outcome);
-        if (!OUTCOMES.has(outcome)) continue; // written by something else: not a record this job understands
+        if (!OUTCOME_NAMES.has(outcome)) continue; // written by something else: not a record this job understands
         // The differing fields in their canonical order, as the file store's index returns them.
         const listed: unknown = row.fields;
         const fields = Array.isArray(listed) ? COMPARED_FIELDS.filter((field) => listed.includes(field)) : [];
@@ -94,7 +92,7 @@ export function createPostgresAuditStore(pool: AuditQueryable, options: Postgres
       const seen = new Set<number>();
       for (const entry of entries) {
         if (!Number.isSafeInteger(entry.line) || entry.line < 1 || entry.line > MAX_LINE) throw new RangeError(`audit entry line must be a positive integer, got ${entry.line}`);
-        if (!OUTCOMES.has(entry.outcome)) throw new RangeError(`audit entry outcome must be one of ${[...OUTCOMES].join(', ')}`);
+        if (!OUTCOME_NAMES.has(entry.outcome)) throw new RangeError(`audit entry outcome must be one of ${[...OUTCOME_NAMES].join(', ')}`);
         if (seen.has(entry.line)) continue; // first wins within one call too, as in the file
         seen.add(entry.line);
         fresh.push(entry);

@@ -2,30 +2,28 @@ import { Pool } from 'pg';
 import { z } from 'zod';
 import { createFileAuditStore, type AuditStore } from '../audit/audit-store';
 import { createPostgresAuditStore } from '../audit/postgres-audit-store';
-import { envSchema } from '../config';
+import { envSchema, requireDatabaseUrlForPostgres } from '../config';
 import { CliError, EXIT } from './errors';
 
 // Where `report` reads an audit log: the same store the workers write to. BACKFILL_AUDIT_STORE and
 // BACKFILL_DATABASE_URL are the worker's variables with the worker's validation (src/config.ts);
 // without them, the log is the JSONL file at its path.
 
-export const auditEnvSchema = z.object({
-  BACKFILL_AUDIT_STORE: envSchema.shape.BACKFILL_AUDIT_STORE,
-  BACKFILL_DATABASE_URL: envSchema.shape.BACKFILL_DATABASE_URL,
-});
+export const auditEnvSchema = z
+  .object({
+    BACKFILL_AUDIT_STORE: envSchema.shape.BACKFILL_AUDIT_STORE,
+    BACKFILL_DATABASE_URL: envSchema.shape.BACKFILL_DATABASE_URL,
+  })
+  .superRefine(requireDatabaseUrlForPostgres);
 
 export type AuditEnv = z.infer<typeof auditEnvSchema>;
 
 /** Parses the environment; a bad variable is a configuration error (exit 2) naming it, never its value. */
 export function loadAuditEnv(env: NodeJS.ProcessEnv): AuditEnv {
   const result = auditEnvSchema.safeParse(env);
-  const problems = result.success ? [] : result.error.issues.map((issue) => `${String(issue.path[0] ?? 'environment')} ${issue.message}`);
-  // The worker's own cross-check (envSchema's refinement), which a picked shape does not carry.
-  if (result.success && result.data.BACKFILL_AUDIT_STORE === 'postgres' && result.data.BACKFILL_DATABASE_URL === undefined) {
-    problems.push('BACKFILL_AUDIT_STORE is "postgres" but BACKFILL_DATABASE_URL is not set');
-  }
-  if (problems.length > 0 || !result.success) throw new CliError(`invalid configuration: ${problems.join('; ')}`, EXIT.USAGE);
-  return result.data;
+  if (result.success) return result.data;
+  const problems = result.error.issues.map((issue) => `${String(issue.path[0] ?? 'environment')} ${issue.message}`);
+  throw new CliError(`invalid configuration: ${problems.join('; ')}`, EXIT.USAGE);
 }
 
 export interface AuditReader {

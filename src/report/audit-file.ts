@@ -1,4 +1,4 @@
-import { AuditLogError, parseAuditRecord, readAuditLogFile, newReadStats, type AuditReadStats } from '../audit/audit-store';
+import { AuditLogError } from '../audit/audit-store';
 import type { AuditEntry } from '../audit/audit-entry';
 
 // Reads an audit log line by line, as the workers do: the first record of a source line wins, later
@@ -8,16 +8,6 @@ import type { AuditEntry } from '../audit/audit-entry';
 
 export class AuditFileError extends Error {
   override name = 'AuditFileError';
-}
-
-export type { AuditReadStats };
-
-/** An audit record, or undefined for a line that is not one. */
-export const parseAuditLine: (text: string) => AuditEntry | undefined = parseAuditRecord;
-
-/** Streams the distinct records of an audit log in file order. `stats` is filled in as it goes. */
-export async function* readAuditFile(file: string, stats: AuditReadStats = newReadStats()): AsyncGenerator<AuditEntry> {
-  yield* asAuditFileErrors(readAuditLogFile(file, stats));
 }
 
 /** The store's read errors as the report's one-line AuditFileError. */

@@ -277,7 +277,6 @@ export async function startChannelSimulator(o: ChannelSimulatorOptions): Promise
     send(res, 200, JSON.stringify({ user, online: null }));
   }
 
-  /** `GET /open/v5/webhooks`: the same credentials check and rate limit as the users route. */
   /** Both routes check credentials, then the rate limit, exactly as the real API would; false = answered. */
   function admit(req: http.IncomingMessage, res: http.ServerResponse): boolean {
     if (req.headers['x-access-key'] !== accessKey || req.headers['x-access-secret'] !== accessSecret) {
@@ -297,6 +296,7 @@ export async function startChannelSimulator(o: ChannelSimulatorOptions): Promise
     return true;
   }
 
+  /** `GET /open/v5/webhooks`: the same credentials check and rate limit as the users route. */
   function listWebhooks(req: http.IncomingMessage, res: http.ServerResponse): void {
     stats.webhookLists += 1;
     if (req.method !== 'GET') return send(res, 405, JSON.stringify({ type: 'methodNotAllowed' }), { allow: 'GET' });

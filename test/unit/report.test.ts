@@ -5,7 +5,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditEntry } from '../../src/audit/audit-entry';
-import { AuditFileError, parseAuditLine, readAuditFile, type AuditReadStats } from '../../src/report/audit-file';
+import { createFileAuditStore, parseAuditRecord, type AuditReadStats } from '../../src/audit/audit-store';
+import { AuditFileError, asAuditFileErrors } from '../../src/report/audit-file';
 import { CSV_HEADER, csvCell, csvRow, exportAudit } from '../../src/report/export';
 import { LineSet } from '../../src/report/line-set';
 import { renderSummary } from '../../src/report/render';
@@ -21,6 +22,9 @@ import {
   type OutagePhase,
 } from '../../src/report/summary';
 import type { ComparedField } from '../../src/types';
+
+/** An audit log as `webhook-backfill report` reads a file: the file store's records, its errors as AuditFileError. */
+const readAuditFile = (file: string, stats?: AuditReadStats) => asAuditFileErrors(createFileAuditStore().entries(file, stats));
 
 const KST = (local: string) => Date.parse(`${local}+09:00`);
 const START = KST('2024-11-01T00:40:00');
@@ -285,8 +289,8 @@ describe('reading an audit file', () => {
     ['{"line":"2","outcome":"upsert"}', false],
     ['{"line":2,"outcome":"ups', false],
     ['[1,2]', false],
-  ])('parseAuditLine(%s) is a record: %s', (text, ok) => {
-    expect(parseAuditLine(text) !== undefined).toBe(ok);
+  ])('parseAuditRecord(%s) is a record: %s', (text, ok) => {
+    expect(parseAuditRecord(text) !== undefined).toBe(ok);
   });
 
   it('keeps the first record of a line and skips torn ones', async () => {
