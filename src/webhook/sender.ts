@@ -126,8 +126,7 @@ export function parseRetryAfterMs(value: string | undefined, now: number = Date.
 function targetOf(url: string, token: string | undefined): { origin: string; path: string } {
   const u = new URL(url);
   if (token !== undefined) u.searchParams.set('token', token);
-  const parsed = new URL(u.toString());
-  return { origin: parsed.origin, path: parsed.search ? `${parsed.pathname}${parsed.search}` : parsed.pathname };
+  return { origin: u.origin, path: u.search ? `${u.pathname}${u.search}` : u.pathname };
 }
 
 /**
