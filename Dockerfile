@@ -8,6 +8,8 @@ COPY src ./src
 COPY workflows ./workflows
 COPY activities ./activities
 COPY examples ./examples
+# tsconfig.build.json leaves out src/demo.ts (it needs @temporalio/testing, a dev dependency); what dist
+# requires must be in "dependencies", as the pruned-tree test (test/integration/pruned-build.test.ts) checks.
 RUN npm run build && npm prune --omit=dev
 
 FROM node:20-bookworm-slim

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { CountryCode } from 'libphonenumber-js';
 import { getCountries } from 'libphonenumber-js';
 import { codecFromEnvValues, parseCodecKey } from './codec/aes-gcm-codec';
+import { resolveTemporalConnection, temporalEnvShape, TemporalSettingsError, type TemporalConnection } from './temporal/connect-config';
 import { signingSecretProblem } from './webhook/signature';
 
 // The worker's whole configuration comes from its environment and is validated once, here, before
@@ -61,8 +62,8 @@ export const envSchema = z.object({
         if (problem) ctx.addIssue({ code: 'custom', message: problem });
       }),
   ),
-  TEMPORAL_ADDRESS: z.preprocess(emptyToUndefined, z.string().default('localhost:7233')),
-  TEMPORAL_NAMESPACE: z.preprocess(emptyToUndefined, z.string().default('default')),
+  // How to reach Temporal: the Temporal CLI's variables and temporal.toml profiles (src/temporal/connect-config.ts).
+  ...temporalEnvShape,
   BACKFILL_TASK_QUEUE: z.preprocess(emptyToUndefined, z.string().default('webhook-backfill')),
   BACKFILL_DATA_DIR: z.preprocess(emptyToUndefined, z.string().default('./backfill-data')),
   BACKFILL_MEMBER_CONCURRENCY: positiveInt(16),
@@ -110,7 +111,16 @@ function isPostgresUrl(value: string): boolean {
   }
 }
 
-export type Config = z.infer<typeof envSchema>;
+type EnvValues = z.infer<typeof envSchema>;
+/**
+ * The validated environment. TEMPORAL_ADDRESS and TEMPORAL_NAMESPACE are the effective values (variable,
+ * else the profile, else localhost:7233 / default); `temporal` is the connection they and the TLS settings make.
+ */
+export type Config = Omit<EnvValues, 'TEMPORAL_ADDRESS' | 'TEMPORAL_NAMESPACE'> & {
+  TEMPORAL_ADDRESS: string;
+  TEMPORAL_NAMESPACE: string;
+  temporal: TemporalConnection;
+};
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -119,7 +129,16 @@ export class ConfigError extends Error {
 /** Parses the environment; throws one ConfigError whose message names every bad variable, one per line. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const result = envSchema.safeParse(env);
-  if (result.success) return result.data;
+  if (result.success) {
+    let temporal: TemporalConnection;
+    try {
+      temporal = resolveTemporalConnection(env);
+    } catch (err) {
+      if (err instanceof TemporalSettingsError) throw new ConfigError(`invalid configuration: ${err.problems.join('; ')}`);
+      throw err;
+    }
+    return { ...result.data, TEMPORAL_ADDRESS: temporal.address, TEMPORAL_NAMESPACE: temporal.namespace, temporal };
+  }
   const lines = result.error.issues.map((issue) => {
     const name = String(issue.path[0] ?? 'environment');
     // Never echo the value: it may be a secret.
@@ -139,8 +158,7 @@ export function describeConfig(config: Config): Record<string, unknown> {
     WEBHOOK_URL: config.WEBHOOK_URL ? redactUrl(config.WEBHOOK_URL) : '(none: dry runs only)',
     WEBHOOK_TOKEN: config.WEBHOOK_TOKEN ? '(set)' : '(none)',
     WEBHOOK_SIGNING_SECRET: config.WEBHOOK_SIGNING_SECRET ? '(set: deliveries are signed)' : '(none: deliveries are not signed)',
-    TEMPORAL_ADDRESS: config.TEMPORAL_ADDRESS,
-    TEMPORAL_NAMESPACE: config.TEMPORAL_NAMESPACE,
+    ...config.temporal.summary,
     BACKFILL_TASK_QUEUE: config.BACKFILL_TASK_QUEUE,
     BACKFILL_DATA_DIR: config.BACKFILL_DATA_DIR,
     BACKFILL_DATABASE_URL: config.BACKFILL_DATABASE_URL ? redactUrl(config.BACKFILL_DATABASE_URL) : '(none)',

@@ -112,7 +112,7 @@ async function main(): Promise<number> {
     cleanups.push(() => worker.close());
 
     // 4. Start the backfill as `temporal workflow start` would, and watch it.
-    const connection = await Connection.connect({ address });
+    const connection = await Connection.connect(config.temporal.options);
     cleanups.push(() => connection.close());
     const codec = codecFromEnvValues(config);
     const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, ...(codec ? { dataConverter: { payloadCodecs: [codec] } } : {}) });

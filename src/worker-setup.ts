@@ -70,7 +70,8 @@ export async function createBackfillWorker(
   const { audit, auditPool } = await createAuditStore(config);
   // With BACKFILL_CODEC_KEY set, every payload this worker sends to Temporal is AES-256-GCM encrypted.
   const codec = codecFromEnvValues(config);
-  const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
+  // Address, TLS/mTLS, API key and gRPC headers as resolved (and checked) by loadConfig.
+  const connection = await NativeConnection.connect(config.temporal.options);
   const worker = await Worker.create({
     connection,
     namespace: config.TEMPORAL_NAMESPACE,

@@ -2,6 +2,7 @@ import { Client, Connection, WorkflowNotFoundError, type WorkflowExecutionDescri
 import { z } from 'zod';
 import { codecFromEnvValues } from '../codec/aes-gcm-codec';
 import { envSchema } from '../config';
+import { resolveTemporalConnection, temporalEnvShape, TemporalSettingsError, type TemporalConnection } from '../temporal/connect-config';
 import { WORKFLOW_TYPE } from '../../workflows/definitions';
 import { CliError, EXIT } from './errors';
 
@@ -10,19 +11,36 @@ import { CliError, EXIT } from './errors';
 // without the Channel Talk and webhook secrets, which a client never needs.
 
 export const cliEnvSchema = z.object({
-  TEMPORAL_ADDRESS: envSchema.shape.TEMPORAL_ADDRESS,
-  TEMPORAL_NAMESPACE: envSchema.shape.TEMPORAL_NAMESPACE,
+  // Where Temporal is and how to authenticate: the Temporal CLI's variables and profiles, as the worker reads them.
+  ...temporalEnvShape,
   BACKFILL_TASK_QUEUE: envSchema.shape.BACKFILL_TASK_QUEUE,
   BACKFILL_CODEC_KEY: envSchema.shape.BACKFILL_CODEC_KEY,
   BACKFILL_CODEC_KEY_ID: envSchema.shape.BACKFILL_CODEC_KEY_ID,
 });
 
-export type CliEnv = z.infer<typeof cliEnvSchema>;
+/** The validated environment; TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE are the effective values (variable, profile, default). */
+export type CliEnv = Omit<z.infer<typeof cliEnvSchema>, 'TEMPORAL_ADDRESS' | 'TEMPORAL_NAMESPACE'> & {
+  TEMPORAL_ADDRESS: string;
+  TEMPORAL_NAMESPACE: string;
+  temporal: TemporalConnection;
+};
 
-/** Parses the environment; a bad variable is a configuration error (exit 2) naming it, never its value. */
+/**
+ * Parses the environment and resolves the Temporal connection (reading any certificate and key files); a bad
+ * variable, file or profile is a configuration error (exit 2) naming it, never its value.
+ */
 export function loadCliEnv(env: NodeJS.ProcessEnv): CliEnv {
   const result = cliEnvSchema.safeParse(env);
-  if (result.success) return result.data;
+  if (result.success) {
+    let temporal: TemporalConnection;
+    try {
+      temporal = resolveTemporalConnection(env);
+    } catch (err) {
+      if (err instanceof TemporalSettingsError) throw new CliError(`invalid configuration: ${err.problems.join('; ')}`, EXIT.USAGE);
+      throw err;
+    }
+    return { ...result.data, TEMPORAL_ADDRESS: temporal.address, TEMPORAL_NAMESPACE: temporal.namespace, temporal };
+  }
   const problems = result.error.issues.map((issue) => `${String(issue.path[0] ?? 'environment')} ${issue.message}`);
   throw new CliError(`invalid configuration: ${problems.join('; ')}`, EXIT.USAGE);
 }
@@ -37,7 +55,7 @@ export interface TemporalSession {
 export async function connectTemporal(env: CliEnv): Promise<TemporalSession> {
   let connection: Connection;
   try {
-    connection = await Connection.connect({ address: env.TEMPORAL_ADDRESS, connectTimeout: '5 seconds' });
+    connection = await Connection.connect({ ...env.temporal.options, connectTimeout: '5 seconds' });
   } catch (err) {
     throw new CliError(`cannot reach Temporal at ${env.TEMPORAL_ADDRESS}: ${err instanceof Error ? err.message : String(err)}`);
   }

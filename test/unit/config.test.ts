@@ -28,7 +28,8 @@ function configError(env: NodeJS.ProcessEnv): ConfigError {
 }
 
 describe('loadConfig: defaults', () => {
-  const DEFAULTS: Record<keyof Config, unknown> = {
+  // `temporal` is the connection built from the TEMPORAL_* rows (test/unit/temporal-connect-config.test.ts).
+  const DEFAULTS: Record<Exclude<keyof Config, 'temporal'>, unknown> = {
     CHANNEL_API_URL: 'https://api.channel.io',
     CHANNEL_ACCESS_KEY: KEY,
     CHANNEL_ACCESS_SECRET: SECRET,
@@ -44,6 +45,18 @@ describe('loadConfig: defaults', () => {
     WEBHOOK_TIMEOUT_MS: 10_000,
     TEMPORAL_ADDRESS: 'localhost:7233',
     TEMPORAL_NAMESPACE: 'default',
+    TEMPORAL_API_KEY: undefined,
+    TEMPORAL_TLS: undefined,
+    TEMPORAL_TLS_CLIENT_CERT_PATH: undefined,
+    TEMPORAL_TLS_CLIENT_CERT_DATA: undefined,
+    TEMPORAL_TLS_CLIENT_KEY_PATH: undefined,
+    TEMPORAL_TLS_CLIENT_KEY_DATA: undefined,
+    TEMPORAL_TLS_SERVER_CA_CERT_PATH: undefined,
+    TEMPORAL_TLS_SERVER_CA_CERT_DATA: undefined,
+    TEMPORAL_TLS_SERVER_NAME: undefined,
+    TEMPORAL_TLS_DISABLE_HOST_VERIFICATION: undefined,
+    TEMPORAL_PROFILE: undefined,
+    TEMPORAL_CONFIG_FILE: undefined,
     BACKFILL_TASK_QUEUE: 'webhook-backfill',
     BACKFILL_DATA_DIR: './backfill-data',
     BACKFILL_MEMBER_CONCURRENCY: 16,
@@ -64,6 +77,7 @@ describe('loadConfig: defaults', () => {
   it('only the two credentials are needed; everything else has its documented default', () => {
     const config = loadConfig({ ...REQUIRED });
     for (const [name, value] of Object.entries(DEFAULTS)) expect(config[name as keyof Config], name).toEqual(value);
+    expect(config.temporal.options).toEqual({ address: 'localhost:7233' });
   });
 
   it.each(Object.entries(DEFAULTS).filter(([name]) => !(name in REQUIRED)))('%s set to an empty or blank string means its default', (name, value) => {
