@@ -203,7 +203,8 @@ describe('docker-compose.yml: the worker', () => {
   it('is built from this repository and serves the default task queue on the temporal service', () => {
     const build = typeof worker.build === 'string' ? worker.build : worker.build?.context;
     expect(build).toBe('.');
-    expect(env.TEMPORAL_ADDRESS).toBe('temporal:7233');
+    expect(env.TEMPORAL_ADDRESS).toBe('${TEMPORAL_ADDRESS:-temporal:7233}');
+    expect(resolve({ ...hostEnv }).TEMPORAL_ADDRESS).toBe('temporal:7233');
     expect(env.BACKFILL_TASK_QUEUE).toBe(DEFAULT_TASK_QUEUE);
     expect(DEFAULT_TASK_QUEUE).toBe('webhook-backfill');
     expect(dependsOn(worker)).toHaveProperty('temporal', 'service_healthy');
@@ -217,6 +218,18 @@ describe('docker-compose.yml: the worker', () => {
     // The values reach the worker as the host has them.
     const resolved = resolve(hostEnv);
     for (const [k, v] of Object.entries(hostEnv)) expect(resolved[k]).toBe(v);
+  });
+
+  it("passes the host's Temporal connection variables through; unset on the host, the worker sees them unset and uses the compose Temporal", () => {
+    const passed = ['TEMPORAL_ADDRESS', 'TEMPORAL_NAMESPACE', 'TEMPORAL_API_KEY', 'TEMPORAL_TLS', 'TEMPORAL_TLS_CLIENT_CERT_PATH', 'TEMPORAL_TLS_CLIENT_CERT_DATA',
+      'TEMPORAL_TLS_CLIENT_KEY_PATH', 'TEMPORAL_TLS_CLIENT_KEY_DATA', 'TEMPORAL_TLS_SERVER_CA_CERT_PATH', 'TEMPORAL_TLS_SERVER_CA_CERT_DATA', 'TEMPORAL_TLS_SERVER_NAME'];
+    for (const variable of passed) expect(hostVariable(env[variable] ?? '')?.name, `${variable} is read from the host's ${variable}`).toBe(variable);
+    // Compose gives an unset host variable as an empty string: the worker treats that as not set.
+    expect(loadConfig(resolve(hostEnv)).temporal.options).toEqual({ address: 'temporal:7233' });
+    const cloud = loadConfig(resolve({ ...hostEnv, TEMPORAL_ADDRESS: 'ns.acct.tmprl.cloud:7233', TEMPORAL_NAMESPACE: 'ns.acct', TEMPORAL_API_KEY: 'api-key-from-host' }));
+    expect(cloud.TEMPORAL_NAMESPACE).toBe('ns.acct');
+    expect(cloud.temporal.options).toMatchObject({ address: 'ns.acct.tmprl.cloud:7233', apiKey: 'api-key-from-host' });
+    expect(cloud.temporal.options.tls, 'an API key turns TLS on').toBeTruthy();
   });
 
   it('is given every variable src/config.ts requires, and Compose refuses to start without them', () => {
