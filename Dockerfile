@@ -9,7 +9,7 @@ COPY workflows ./workflows
 COPY activities ./activities
 COPY examples ./examples
 # tsconfig.build.json leaves out src/demo.ts (it needs @temporalio/testing, a dev dependency); what dist
-# requires must be in "dependencies", as the pruned-tree test (test/integration/pruned-build.test.ts) checks.
+# requires must be in "dependencies", as the pruned-image check (scripts/check-pruned-image.ts, run by .ci/run) checks.
 RUN npm run build && npm prune --omit=dev
 
 FROM node:20-bookworm-slim
@@ -21,6 +21,8 @@ COPY --from=build /app/examples ./examples
 COPY package.json ./
 # Members files are mounted at /data; the audit log and work files go to /var/lib/webhook-backfill.
 ENV BACKFILL_DATA_DIR=/var/lib/webhook-backfill
+# File sources (csv/jsonl paths in a run's input) must lie under /data: a run cannot make the worker read elsewhere.
+ENV BACKFILL_SOURCE_DIRS=/data
 RUN mkdir -p /var/lib/webhook-backfill /data && chown -R node:node /var/lib/webhook-backfill
 USER node
 # The same command as `npm start` (bench/ measures exactly that one; a unit test keeps the two equal). The
