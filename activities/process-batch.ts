@@ -86,6 +86,7 @@ export async function processBatch(deps: BatchDeps, input: BatchInput): Promise<
   const rate = minDefined(deps.workerRateLimit, options.rateLimit ?? undefined);
   const ctx: RepairContext = {
     ...deps.repair,
+    ...(options.onlyChangedSince ? { decideOptions: { ...deps.repair.decideOptions, onlyChangedSince: { time: Date.parse(options.onlyChangedSince), text: options.onlyChangedSince } } } : {}),
     backfill: input.backfill,
     runLabel: options.runLabel,
     dryRun: options.dryRun,

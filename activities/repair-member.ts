@@ -62,6 +62,8 @@ export async function repairMember(line: number, member: StoredMember, ctx: Repa
       return { kind: 'recorded', entry: base };
     case 'failed':
       return recorded(base, { outcome: 'failed', stage: 'fetch', reason: decision.reason });
+    case 'skipped':
+      return recorded(base, { outcome: 'skipped', fields: decision.fields, reason: decision.reason });
     case 'upsert':
       if (fetched.kind !== 'found') throw new Error('upsert decided without a fetched user');
       base.outcome = 'upsert';

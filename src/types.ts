@@ -56,6 +56,8 @@ export type Decision =
   | { action: 'upsert'; fields: ComparedField[] }
   | { action: 'delete'; reason: 'not-found' | 'unified' }
   | { action: 'unchanged' }
+  /** A difference `onlyChangedSince` leaves alone: it predates the outage. */
+  | { action: 'skipped'; fields: ComparedField[]; reason: string }
   | { action: 'failed'; reason: string };
 
 export type WebhookEvent = 'upsert' | 'delete';

@@ -48,6 +48,13 @@ export const backfillInputSchema = z
       .optional(),
     // The members a dry run planned to replay, each re-checked before it is replayed.
     fromPlan: z.object({ auditPath: z.string().min(1, 'must not be empty') }).strict().optional(),
+    // The channel the credentials must open (GET /open/v5/channel); another one stops the run before any lookup.
+    expectChannelId: z.string().min(1, 'must not be empty').optional(),
+    // The delete guard (workflow): pause when deletes pass this share of the decisions, once this many are made.
+    maxDeleteShare: z.number().gt(0, 'must be > 0').lte(1, 'must be <= 1').default(0.5),
+    deleteGuardMinDecisions: z.number().int().min(1).default(100),
+    // Skip upserts whose every differing field last changed on Channel Talk's side before this time.
+    onlyChangedSince: z.iso.datetime({ offset: true, error: 'must be an ISO time with a zone, e.g. 2024-11-01T00:40:00+09:00' }).optional(),
   })
   .strict()
   .refine((input) => !(input.only && input.fromPlan), { message: 'give either "only" or "fromPlan", not both', path: ['fromPlan'] });
@@ -59,15 +66,23 @@ export class InvalidInputError extends Error {
 }
 
 /** Validates the raw workflow argument; the error names every bad field in one line. */
-export function parseBackfillInput(raw: unknown, workflowId: string): { options: BackfillOptions; auditPath?: string } {
+export function parseBackfillInput(raw: unknown, workflowId: string): { options: BackfillOptions; auditPath?: string; expectChannelId?: string } {
   const result = backfillInputSchema.safeParse(raw);
   if (!result.success) {
     const problems = result.error.issues.map((i) => `${i.path.length ? i.path.join('.') : 'input'}: ${i.message}`);
     throw new InvalidInputError(`invalid workflow input: ${problems.join('; ')}`);
   }
-  const { auditPath, runLabel, rateLimit, only, fromPlan, ...rest } = result.data;
+  const { auditPath, runLabel, rateLimit, only, fromPlan, expectChannelId, onlyChangedSince, ...rest } = result.data;
   return {
-    options: { ...rest, runLabel: runLabel ?? workflowId, rateLimit: rateLimit ?? null, only: only ?? null, fromPlan: fromPlan ?? null },
-    auditPath,
+    options: {
+      ...rest,
+      runLabel: runLabel ?? workflowId,
+      rateLimit: rateLimit ?? null,
+      only: only ?? null,
+      fromPlan: fromPlan ?? null,
+      onlyChangedSince: onlyChangedSince ?? null,
+    },
+    ...(auditPath !== undefined ? { auditPath } : {}),
+    ...(expectChannelId !== undefined ? { expectChannelId } : {}),
   };
 }

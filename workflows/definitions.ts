@@ -69,6 +69,7 @@ export interface BackfillInput {
   only?: OnlySpec;
   /** Only the members a dry run planned to replay (its audit log); each is re-checked first. */
   fromPlan?: { auditPath: string };
+  expectChannelId?: string; maxDeleteShare?: number; deleteGuardMinDecisions?: number; onlyChangedSince?: string; // issue 9
   /** Written by the workflow itself when it continues as new; never set it by hand. */
   carried?: CarriedState;
 }
@@ -87,6 +88,7 @@ export interface BackfillOptions {
   target: ReplayTargetSpec;
   only: OnlySpec | null;
   fromPlan: { auditPath: string } | null;
+  maxDeleteShare?: number; deleteGuardMinDecisions?: number; onlyChangedSince?: string | null; // issue 9 (safety parses them)
 }
 
 /** Files of one backfill on the workers' storage. Paths only: contents never enter history. */
@@ -122,6 +124,8 @@ export interface PreparedBackfill {
   batches: number;
   /** Whether the cluster has the Backfill* search attributes registered (else they are not set). */
   searchAttributes?: boolean;
+  /** The channel the workers' credentials open (GET /open/v5/channel), checked before any lookup. */
+  channel?: { id: string; name: string | null };
 }
 
 /** A member whose replay waits in its own activity (its payload is on the workers' disk). */
