@@ -41,7 +41,7 @@ export function createActivities({
   const targetFor = (spec: ReplayTargetSpec | undefined) => (spec?.type === 'channel-webhooks' ? channelWebhooks : target);
   return {
     prepareBackfill: (input: PrepareInput) =>
-      prepareBackfill({ config, hasTarget: (spec) => targetFor(spec) !== undefined, audit, ...(searchAttributesRegistered ? { searchAttributesRegistered } : {}) }, input),
+      prepareBackfill({ config, hasTarget: (spec) => targetFor(spec) !== undefined, audit, channel, ...(searchAttributesRegistered ? { searchAttributesRegistered } : {}) }, input),
     processBatch: (input: BatchInput) =>
       processBatch(
         {

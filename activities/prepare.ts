@@ -1,6 +1,9 @@
 import path from 'node:path';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { AuditStore } from '../src/audit/audit-store';
+import { describeChannel, type ChannelInfo } from '../src/channel/channel-info';
+import type { ChannelClient } from '../src/channel/client';
+import { isUnder } from '../src/path-confinement';
 import type { Config } from '../src/config';
 import { buildBatchIndex } from '../src/source/batch-index';
 import { SourceConfigError } from '../src/source/errors';
@@ -22,12 +25,14 @@ export interface PrepareDeps {
   hasTarget: (spec: ReplayTargetSpec) => boolean;
   /** The workers' audit store: `only` and `fromPlan` read the earlier run's log from it. */
   audit: AuditStore;
+  /** The workers' Channel Talk client: which channel its credentials open is checked before any lookup. */
+  channel: Pick<ChannelClient, 'getChannel'>;
   searchAttributesRegistered?: () => Promise<boolean>;
 }
 
 /** Everything that can stop a run does so here, before the first lookup or replay. */
 export async function prepareBackfill(
-  { config, hasTarget, audit, searchAttributesRegistered = async () => false }: PrepareDeps,
+  { config, hasTarget, audit, channel, searchAttributesRegistered = async () => false }: PrepareDeps,
   { input, workflowId, firstRunId }: PrepareInput,
 ): Promise<PreparedBackfill> {
   let parsed: ReturnType<typeof parseBackfillInput>;
@@ -38,6 +43,7 @@ export async function prepareBackfill(
     throw err;
   }
   const { options } = parsed;
+  confinePaths(config, parsed.auditPath, options);
   if (!options.dryRun && !hasTarget(options.target)) {
     throw ApplicationFailure.nonRetryable(
       options.target.type === 'url'
@@ -57,6 +63,8 @@ export async function prepareBackfill(
 
   const heartbeat = setInterval(() => Context.current().heartbeat(), 5_000);
   try {
+    // First of all that costs: a run against the wrong channel or a wrong base URL would turn every lookup into a delete.
+    const channelInfo = await checkChannel(channel, parsed.expectChannelId);
     const selection = options.fromPlan
       ? await selectFromPlan(audit, path.resolve(options.fromPlan.auditPath))
       : options.only
@@ -72,13 +80,77 @@ export async function prepareBackfill(
     );
     const batchSize = effectiveBatchSize(summary.rows, options.batchSize, options.parallelBatches);
     const batches = await buildBatchIndex(paths.workFile, batchSize);
-    return { options: { ...options, batchSize }, paths, rows: summary.rows, batches, searchAttributes: await searchAttributesRegistered() };
+    return {
+      options: { ...options, batchSize },
+      paths,
+      rows: summary.rows,
+      batches,
+      searchAttributes: await searchAttributesRegistered(),
+      channel: channelInfo,
+    };
   } catch (err) {
     if (err instanceof SourceConfigError) throw ApplicationFailure.nonRetryable(err.message, 'InvalidSource');
     throw err;
   } finally {
     clearInterval(heartbeat);
   }
+}
+
+/**
+ * Workflow input may only name files the operator gave the workers: audit logs under BACKFILL_DATA_DIR, file
+ * sources under BACKFILL_SOURCE_DIRS (when set). Checked before anything is created; one line names the key.
+ */
+function confinePaths(config: Config, auditPath: string | undefined, options: PrepareResultOptions): void {
+  const dataDir = config.BACKFILL_DATA_DIR;
+  const audits: Array<[string, string | undefined]> = [
+    ['auditPath', auditPath],
+    ['only.auditPath', options.only?.auditPath],
+    ['fromPlan.auditPath', options.fromPlan?.auditPath],
+  ];
+  for (const [key, p] of audits) {
+    if (p !== undefined && !isUnder(p, [dataDir])) {
+      throw ApplicationFailure.nonRetryable(`invalid workflow input: ${key} ${JSON.stringify(p)} is not under the worker's BACKFILL_DATA_DIR (${dataDir})`, 'InvalidInput');
+    }
+  }
+  const dirs = config.BACKFILL_SOURCE_DIRS;
+  if (dirs && options.source.type !== 'postgres' && !isUnder(options.source.path, dirs)) {
+    throw ApplicationFailure.nonRetryable(
+      `invalid workflow input: source.path ${JSON.stringify(options.source.path)} is not under the worker's BACKFILL_SOURCE_DIRS (${dirs.join(', ')})`,
+      'InvalidInput',
+    );
+  }
+}
+type PrepareResultOptions = ReturnType<typeof parseBackfillInput>['options'];
+
+/**
+ * `GET /open/v5/channel` with the workers' credentials. Refused credentials, a wrong base URL and another
+ * channel than `expectChannelId` stop the run (the credentials' values never appear); a network error or
+ * 5xx is thrown as a plain error, so Temporal retries the activity as it would a lookup.
+ */
+async function checkChannel(client: Pick<ChannelClient, 'getChannel'>, expectChannelId: string | undefined): Promise<ChannelInfo> {
+  const result = await client.getChannel();
+  switch (result.kind) {
+    case 'bad-credentials':
+      throw ApplicationFailure.nonRetryable(
+        `Channel Talk refused the worker's credentials (CHANNEL_ACCESS_KEY / CHANNEL_ACCESS_SECRET): GET /open/v5/channel answered ${result.status}`,
+        'BadCredentials',
+      );
+    case 'not-found':
+      throw ApplicationFailure.nonRetryable(`CHANNEL_API_URL looks wrong: GET /open/v5/channel answered ${result.status}`, 'InvalidConfig');
+    case 'failed':
+      if (!result.retryable) throw ApplicationFailure.nonRetryable(`GET /open/v5/channel failed: ${result.reason}`, 'ChannelCheckFailed');
+      throw new Error(`GET /open/v5/channel failed: ${result.reason}`);
+    case 'found':
+      break;
+  }
+  const found = result.channel;
+  if (expectChannelId !== undefined && found.id !== expectChannelId) {
+    throw ApplicationFailure.nonRetryable(
+      `wrong channel: the worker's credentials open ${describeChannel(found)}, but expectChannelId is ${expectChannelId}`,
+      'WrongChannel',
+    );
+  }
+  return found;
 }
 
 /**

@@ -65,6 +65,15 @@ export const envSchema = z.object({
   TEMPORAL_NAMESPACE: z.preprocess(emptyToUndefined, z.string().default('default')),
   BACKFILL_TASK_QUEUE: z.preprocess(emptyToUndefined, z.string().default('webhook-backfill')),
   BACKFILL_DATA_DIR: z.preprocess(emptyToUndefined, z.string().default('./backfill-data')),
+  // Directories a file source (source.path) must lie under; unset = any path the worker can read.
+  BACKFILL_SOURCE_DIRS: z.preprocess(
+    emptyToUndefined,
+    z
+      .string()
+      .transform((v) => v.split(/[,:]/).map((d) => d.trim()).filter((d) => d !== ''))
+      .pipe(z.array(z.string()).min(1, 'must name at least one directory'))
+      .optional(),
+  ),
   BACKFILL_MEMBER_CONCURRENCY: positiveInt(16),
   LOG_LEVEL: z.preprocess(emptyToUndefined, z.enum(['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR']).default('INFO')),
   LOG_FORMAT: z.preprocess(emptyToUndefined, z.enum(['json', 'text']).default('json')),
@@ -143,6 +152,7 @@ export function describeConfig(config: Config): Record<string, unknown> {
     TEMPORAL_NAMESPACE: config.TEMPORAL_NAMESPACE,
     BACKFILL_TASK_QUEUE: config.BACKFILL_TASK_QUEUE,
     BACKFILL_DATA_DIR: config.BACKFILL_DATA_DIR,
+    BACKFILL_SOURCE_DIRS: config.BACKFILL_SOURCE_DIRS?.join(',') ?? '(any)',
     BACKFILL_DATABASE_URL: config.BACKFILL_DATABASE_URL ? redactUrl(config.BACKFILL_DATABASE_URL) : '(none)',
     BACKFILL_AUDIT_STORE: config.BACKFILL_AUDIT_STORE,
     BACKFILL_CODEC: config.BACKFILL_CODEC_KEY ? `AES-256-GCM, key id ${codecFromEnvValues(config)?.keyId}` : '(off: payloads are stored as plain JSON)',

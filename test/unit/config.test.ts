@@ -46,6 +46,7 @@ describe('loadConfig: defaults', () => {
     TEMPORAL_NAMESPACE: 'default',
     BACKFILL_TASK_QUEUE: 'webhook-backfill',
     BACKFILL_DATA_DIR: './backfill-data',
+    BACKFILL_SOURCE_DIRS: undefined,
     BACKFILL_MEMBER_CONCURRENCY: 16,
     BACKFILL_CODEC_KEY: undefined,
     BACKFILL_CODEC_KEY_ID: undefined,
