@@ -17,7 +17,7 @@ export interface ChannelInfo {
   name: string | null;
 }
 
-/** `"Acme (id 123)"`, or `"channel 123"` when it has no name. */
+/** `channel "Acme" (id 123)`, or `channel 123` when it has no name. */
 export function describeChannel(channel: ChannelInfo): string {
-  return channel.name ? `${channel.name} (id ${channel.id})` : `channel ${channel.id}`;
+  return channel.name ? `channel ${JSON.stringify(channel.name)} (id ${channel.id})` : `channel ${channel.id}`;
 }

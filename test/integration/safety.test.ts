@@ -83,7 +83,7 @@ describe('the channel check stops a run before any lookup', () => {
   it('expectChannelId names another channel: both ids in one line, no lookup', async () => {
     const before = lookups();
     const message = await failure('safety-wrong-channel', { expectChannelId: 'ch-expected-42', dryRun: true });
-    expect(message).toBe("wrong channel: the worker's credentials open Simulated channel (id 1), but expectChannelId is ch-expected-42");
+    expect(message).toBe('wrong channel: the worker\'s credentials open channel "Simulated channel" (id 1), but expectChannelId is ch-expected-42');
     expect(lookups()).toBe(before);
   });
 

@@ -278,6 +278,9 @@ describe('the progress line', () => {
     ['a dry run', { processed: 30, dryRun: true }, 1, /^dry run {2}\[/],
     ['replays waiting', { processed: 30, pendingReplays: 2 }, 1, /2 replays retrying$/],
     ['one replay waiting', { processed: 30, pendingReplays: 1 }, 1, /1 replay retrying$/],
+    ['the channel the credentials open', { processed: 30, channel: { id: 'ch-7', name: 'Acme' } } as Partial<Progress>, 1, /skipped 0 {2}channel "Acme" \(id ch-7\)$/],
+    ['a channel without a name', { processed: 30, channel: { id: 'ch-7', name: null } } as Partial<Progress>, 1, /skipped 0 {2}channel ch-7$/],
+    ['no channel (an older run)', { processed: 30, channel: null } as Partial<Progress>, 1, /skipped 0$/],
   ])('%s', (_what, p, rate, expected) => {
     expect(renderProgress(progress(p), { rate, barWidth: 10, unicode: false })).toMatch(expected);
   });
