@@ -6,6 +6,7 @@ import { Pool } from 'pg';
 import { createFileAuditStore, type AuditStore } from './audit/audit-store';
 import { createPostgresAuditStore } from './audit/postgres-audit-store';
 import { createFilePendingStore } from './audit/pending-store';
+import { logWorkerChannel } from './channel/channel-info';
 import { createChannelClient } from './channel/client';
 import { createChannelWebhooksClient } from './channel/webhooks';
 import { codecFromEnvValues } from './codec/aes-gcm-codec';
@@ -50,6 +51,8 @@ export async function createBackfillWorker(
     notFoundStatuses: config.CHANNEL_NOT_FOUND_STATUSES,
     onRateLimited: () => metrics.apiRateLimited(),
   });
+  // Which channel these credentials open, logged at start-up without holding the worker up (issue 9).
+  const channelLogged = logWorkerChannel(channel, Runtime.instance().logger);
   const target = config.WEBHOOK_URL
     ? createWebhookSender({ url: config.WEBHOOK_URL, token: config.WEBHOOK_TOKEN, timeoutMs: config.WEBHOOK_TIMEOUT_MS, signingSecret: config.WEBHOOK_SIGNING_SECRET })
     : undefined;
@@ -107,6 +110,7 @@ export async function createBackfillWorker(
     async close() {
       if (running && worker.getState() === 'RUNNING') worker.shutdown();
       await running?.catch(() => undefined);
+      await channelLogged;
       await Promise.all([channel.close(), target?.close(), channelWebhooks.close(), webhookList.close(), connection.close()]);
       await auditPool?.end();
     },

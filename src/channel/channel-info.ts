@@ -21,3 +21,34 @@ export interface ChannelInfo {
 export function describeChannel(channel: ChannelInfo): string {
   return channel.name ? `channel ${JSON.stringify(channel.name)} (id ${channel.id})` : `channel ${channel.id}`;
 }
+
+interface StartupLogger {
+  info(message: string, meta?: Record<string, unknown>): void;
+  warn(message: string, meta?: Record<string, unknown>): void;
+}
+
+/**
+ * The worker's start-up line: which channel its credentials open. Never fatal (the run's own check in prepare
+ * is what stops a run); a failure is a warning naming the cause, never the credentials.
+ */
+export async function logWorkerChannel(
+  client: { getChannel(): Promise<import('./client').ChannelInfoResult> },
+  logger: StartupLogger,
+): Promise<void> {
+  try {
+    const result = await client.getChannel();
+    if (result.kind === 'found') {
+      logger.info(`worker credentials open ${describeChannel(result.channel)}`, { channelId: result.channel.id, channelName: result.channel.name });
+      return;
+    }
+    const reason =
+      result.kind === 'bad-credentials'
+        ? `Channel Talk refused CHANNEL_ACCESS_KEY / CHANNEL_ACCESS_SECRET (HTTP ${result.status})`
+        : result.kind === 'not-found'
+          ? `CHANNEL_API_URL looks wrong: GET /open/v5/channel answered ${result.status}`
+          : `GET /open/v5/channel failed: ${result.reason}`;
+    logger.warn(`cannot tell which channel the worker credentials open: ${reason}; runs will stop in their preparation until this is fixed`);
+  } catch (err) {
+    logger.warn(`cannot tell which channel the worker credentials open: ${err instanceof Error ? err.name : 'error'}`);
+  }
+}
