@@ -1,5 +1,7 @@
 import type { AuditEntry } from '../audit/audit-entry';
+import { changedOnlyBefore } from '../decide';
 import { COMPARED_FIELDS, type ComparedField, type OutcomeKind } from '../types';
+import { DEFAULT_DELETE_GUARD_MIN_DECISIONS, DEFAULT_MAX_DELETE_SHARE } from '../workflow-input';
 import { LineSet } from './line-set';
 
 // The diff summary of an audit log, computed entry by entry so that a log of millions of lines is
@@ -60,6 +62,29 @@ export interface AuditSummary {
   };
   /** Repeated records of an already recorded line (ignored, as the workers ignore them). */
   repeated: number;
+  /**
+   * The delete guard, replayed over the log in its order: decisions are lookups that came to upsert, delete or
+   * unchanged (and upserts onlyChangedSince skipped); it trips once at least `minDecisions` are made and deletes
+   * are more than `maxDeleteShare` of them.
+   */
+  deleteGuard: {
+    maxDeleteShare: number;
+    minDecisions: number;
+    decisions: number;
+    deletes: number;
+    /** deletes / decisions at the end (0 without decisions). */
+    share: number;
+    /** The decision count at which a real run would have paused, or null if it would not. */
+    wouldTripAt: number | null;
+  };
+  /** Differing members whose every differing field changed before `since`: what onlyChangedSince would skip. */
+  onlyChangedSince: { since: string; wouldSkip: number };
+}
+
+export interface SummaryOptions {
+  guard?: { maxDeleteShare: number; minDecisions: number };
+  /** epoch ms; default the outage window's start. */
+  onlyChangedSince?: number;
 }
 
 export const MAX_LINES_PER_GROUP = 1000;
@@ -146,7 +171,30 @@ export class SummaryBuilder {
   private readonly memberPhases = zeroPhases();
   private readonly fieldPhases = perField(zeroPhases);
 
-  constructor(private readonly window: OutageWindow = DEFAULT_OUTAGE) {}
+  private readonly guard: { maxDeleteShare: number; minDecisions: number };
+  private readonly since: number;
+  private decisions = 0;
+  private guardDeletes = 0;
+  private wouldTripAt: number | null = null;
+  private wouldSkip = 0;
+
+  constructor(
+    private readonly window: OutageWindow = DEFAULT_OUTAGE,
+    opts: SummaryOptions = {},
+  ) {
+    this.guard = opts.guard ?? { maxDeleteShare: DEFAULT_MAX_DELETE_SHARE, minDecisions: DEFAULT_DELETE_GUARD_MIN_DECISIONS };
+    this.since = opts.onlyChangedSince ?? window.start;
+  }
+
+  private countDecision(entry: AuditEntry): void {
+    const decided = entry.outcome === 'upsert' || entry.outcome === 'delete' || entry.outcome === 'unchanged' || (entry.outcome === 'skipped' && (entry.fields?.length ?? 0) > 0);
+    if (!decided) return;
+    this.decisions += 1;
+    if (entry.outcome === 'delete') this.guardDeletes += 1;
+    if (this.wouldTripAt === null && this.decisions >= this.guard.minDecisions && this.guardDeletes / this.decisions > this.guard.maxDeleteShare) {
+      this.wouldTripAt = this.decisions;
+    }
+  }
 
   add(entry: AuditEntry): void {
     if (!this.seen.add(entry.line)) {
@@ -160,6 +208,7 @@ export class SummaryBuilder {
     else this.real += 1;
     if (entry.outcome in this.outcomes) this.outcomes[entry.outcome] += 1;
     if (entry.delivered === true) this.delivered += 1;
+    this.countDecision(entry);
 
     switch (entry.outcome) {
       case 'delete': {
@@ -188,6 +237,7 @@ export class SummaryBuilder {
         return { phase, time };
       });
       this.memberPhases[memberPhase(phases)] += 1;
+      if (changedOnlyBefore(entry, fields, this.since)) this.wouldSkip += 1;
     }
   }
 
@@ -211,6 +261,14 @@ export class SummaryBuilder {
         fields: perFieldCopy(this.fieldPhases),
       },
       repeated: this.repeated,
+      deleteGuard: {
+        ...this.guard,
+        decisions: this.decisions,
+        deletes: this.guardDeletes,
+        share: this.decisions === 0 ? 0 : this.guardDeletes / this.decisions,
+        wouldTripAt: this.wouldTripAt,
+      },
+      onlyChangedSince: { since: new Date(this.since).toISOString(), wouldSkip: this.wouldSkip },
     };
   }
 }
@@ -219,8 +277,8 @@ function perFieldCopy(from: Record<ComparedField, PhaseCounts>): Record<Compared
   return Object.fromEntries(COMPARED_FIELDS.map((f) => [f, { ...from[f] }])) as Record<ComparedField, PhaseCounts>;
 }
 
-export function summarize(entries: Iterable<AuditEntry>, window: OutageWindow = DEFAULT_OUTAGE): AuditSummary {
-  const builder = new SummaryBuilder(window);
+export function summarize(entries: Iterable<AuditEntry>, window: OutageWindow = DEFAULT_OUTAGE, opts: SummaryOptions = {}): AuditSummary {
+  const builder = new SummaryBuilder(window, opts);
   for (const entry of entries) builder.add(entry);
   return builder.result();
 }

@@ -355,3 +355,45 @@ describe('reading an audit file', () => {
     expect(s.outage.members.inside).toBe(n / 10);
   });
 });
+
+describe('the report of issue 9: delete guard and onlyChangedSince', () => {
+  const decisions = (outcomes: Array<'upsert' | 'delete' | 'unchanged' | 'failed'>) =>
+    outcomes.map((outcome, i) => entry({ line: i + 2, outcome, ...(outcome === 'upsert' ? { fields: ['email'] as ComparedField[], updatedAt: INSIDE } : {}), dryRun: true }));
+
+  it.each<[string, Array<'upsert' | 'delete' | 'unchanged' | 'failed'>, { maxDeleteShare: number; minDecisions: number } | undefined, { share: number; wouldTripAt: number | null; decisions: number; deletes: number }]>([
+    ['every lookup a 404, default thresholds: trips at decision 100', Array(150).fill('delete'), undefined, { share: 1, wouldTripAt: 100, decisions: 150, deletes: 150 }],
+    ['15% deletes (the examples): never trips', [...Array(85).fill('unchanged'), ...Array(15).fill('delete'), ...Array(100).fill('upsert')], undefined, { share: 15 / 200, wouldTripAt: null, decisions: 200, deletes: 15 }],
+    ['deletes first, then many others: trips early although the final share is low', [...Array(100).fill('delete'), ...Array(900).fill('unchanged')], undefined, { share: 0.1, wouldTripAt: 100, decisions: 1000, deletes: 100 }],
+    ['fewer decisions than the minimum: never trips', Array(99).fill('delete'), undefined, { share: 1, wouldTripAt: null, decisions: 99, deletes: 99 }],
+    ['failed lookups are not decisions', [...Array(60).fill('failed'), ...Array(40).fill('delete')], undefined, { share: 1, wouldTripAt: null, decisions: 40, deletes: 40 }],
+    ['given thresholds: 3 of 10 > 0.25', [...Array(7).fill('unchanged'), ...Array(3).fill('delete')], { maxDeleteShare: 0.25, minDecisions: 10 }, { share: 0.3, wouldTripAt: 10, decisions: 10, deletes: 3 }],
+    ['exactly the share does not pass it', [...Array(5).fill('unchanged'), ...Array(5).fill('delete')], { maxDeleteShare: 0.5, minDecisions: 10 }, { share: 0.5, wouldTripAt: null, decisions: 10, deletes: 5 }],
+  ])('%s', (_name, outcomes, guard, expected) => {
+    const s = summarize(decisions(outcomes), DEFAULT_OUTAGE, guard ? { guard } : {});
+    expect(s.deleteGuard).toEqual({ ...(guard ?? { maxDeleteShare: 0.5, minDecisions: 100 }), ...expected });
+  });
+
+  it('counts what onlyChangedSince would skip (default: the outage start; or the time given)', () => {
+    const entries = [
+      entry({ line: 2, outcome: 'upsert', fields: ['email'], updatedAt: BEFORE }),
+      entry({ line: 3, outcome: 'upsert', fields: ['email'], updatedAt: INSIDE }),
+      entry({ line: 4, outcome: 'upsert', fields: ['unsubscribeEmail'], updatedAt: INSIDE, unsubscribeEmailUpdatedAt: BEFORE }),
+      entry({ line: 5, outcome: 'upsert', fields: ['email', 'unsubscribeEmail'], updatedAt: INSIDE, unsubscribeEmailUpdatedAt: BEFORE }),
+      entry({ line: 6, outcome: 'upsert', fields: ['email'] }),
+      entry({ line: 7, outcome: 'delete', reason: 'not-found' }),
+    ];
+    const s = summarize(entries);
+    expect(s.onlyChangedSince).toEqual({ since: new Date(START).toISOString(), wouldSkip: 2 });
+    expect(summarize(entries, DEFAULT_OUTAGE, { onlyChangedSince: AFTER }).onlyChangedSince.wouldSkip).toBe(4);
+    const text = renderSummary(s);
+    expect(text).toContain(`onlyChangedSince ${new Date(START).toISOString()} would skip 2 of the 5 differing members`);
+    expect(text).toContain('Delete guard (maxDeleteShare 0.5, deleteGuardMinDecisions 100): 1 of 6 decisions are deletes (16.7%)');
+    expect(text).toContain('a real run would not pause: fewer than 100 decisions');
+  });
+
+  it('says when a real run would pause', () => {
+    const text = renderSummary(summarize(decisions(Array(120).fill('delete'))));
+    expect(text).toContain('120 of 120 decisions are deletes (100.0%)');
+    expect(text).toContain('a real run would pause at decision 100');
+  });
+});
