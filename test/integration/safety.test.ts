@@ -7,6 +7,7 @@ import { WorkflowFailedError } from '@temporalio/client';
 import { loadConfig } from '../../src/config';
 import type { DevServer } from '../../src/temporal-cli';
 import type { ChannelUser } from '../../src/types';
+import { DEFAULT_OUTAGE, summarize } from '../../src/report/summary';
 import { createBackfillWorker } from '../../src/worker-setup';
 import { WORKFLOW_TYPE, type BackfillResult } from '../../workflows/definitions';
 import { readAudit, startStack, startTestServer, workflowBundle, type Stack } from '../support/stack';
@@ -180,5 +181,9 @@ describe('onlyChangedSince', () => {
   it('without it every difference is replayed', async () => {
     const result = await run('safety-since-off', { dryRun: true });
     expect(counts(result)).toEqual({ upserts: 6, deletes: 1, unchanged: 1, skipped: 0, failed: 0 });
+    // The report of that dry run says how many the option would skip: as many as the run with it skipped.
+    const summary = summarize(await readAudit(result.auditPath), DEFAULT_OUTAGE, { onlyChangedSince: START_MS });
+    expect(summary.onlyChangedSince.wouldSkip).toBe(2);
+    expect(summary.deleteGuard).toMatchObject({ decisions: 8, deletes: 1, wouldTripAt: null });
   });
 });
