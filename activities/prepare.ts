@@ -70,7 +70,8 @@ export async function prepareBackfill(
       paths.workFile,
       selection ? selectEntries(selection) : undefined,
     );
-    const batchSize = effectiveBatchSize(summary.rows, options.batchSize, options.parallelBatches);
+    const rate = [config.CHANNEL_RATE_LIMIT, options.rateLimit ?? undefined].filter((r): r is number => r !== undefined);
+    const batchSize = effectiveBatchSize(summary.rows, options.batchSize, options.parallelBatches, rate.length ? Math.min(...rate) : undefined);
     const batches = await buildBatchIndex(paths.workFile, batchSize);
     return { options: { ...options, batchSize }, paths, rows: summary.rows, batches, searchAttributes: await searchAttributesRegistered() };
   } catch (err) {
@@ -82,13 +83,27 @@ export async function prepareBackfill(
 }
 
 /**
- * `batchSize` is an upper bound. A source with fewer rows than parallelBatches x batchSize is cut into
- * parallelBatches equal batches instead, so that they run side by side and share the whole rate budget: one
- * 500-row batch holding nearly every row would otherwise run alone on its share (R=10, 600 rows, batches of
- * 500 and 100 at 5/s each: 60 s for the small one, 100 s at half the budget for the large one).
+ * A batch under a rate budget lasts about this long at its share of the budget (R / parallelBatches): long enough
+ * that its fixed cost (two workflow round trips, the index and audit reads, ~10-30 ms) is noise, short enough that
+ * the progress query, which counts finished batches, moves every minute or so even at Channel Talk's 10 requests/s
+ * (1000-member batches at 2.5/s each would finish once every 400 s).
  */
-export function effectiveBatchSize(rows: number, batchSize: number, parallelBatches: number): number {
-  return Math.max(1, Math.min(batchSize, Math.ceil(rows / parallelBatches)));
+export const RATE_BATCH_SECONDS = 60;
+
+/**
+ * The batch size a run uses. `batchSize` (default 1000, the input's maximum) is an upper bound:
+ * - without a rate budget it is used as is: per member the cheapest size measured (BENCHMARKS.md: 100-member
+ *   batches cost ~100 ms each of fixed per-batch time, 1,000-member batches make it <5% of a batch);
+ * - with a budget of R/s a batch holds about RATE_BATCH_SECONDS of its share (R / parallelBatches), at least 1;
+ * - a source with fewer rows than parallelBatches x that size is cut into parallelBatches equal batches instead,
+ *   so that they run side by side and share the whole rate budget: one 500-row batch holding nearly every row
+ *   would otherwise run alone on its share (R=10, 600 rows, batches of 500 and 100 at 5/s each: 60 s for the
+ *   small one, 100 s at half the budget for the large one).
+ * The history stays bounded whatever the size: the workflow continues as new at maxHistoryEvents.
+ */
+export function effectiveBatchSize(rows: number, batchSize: number, parallelBatches: number, ratePerSecond?: number): number {
+  const byRate = ratePerSecond === undefined ? batchSize : Math.max(1, Math.ceil((ratePerSecond / parallelBatches) * RATE_BATCH_SECONDS));
+  return Math.max(1, Math.min(batchSize, byRate, Math.ceil(rows / parallelBatches)));
 }
 
 /** Workflow and run ids may hold any character; file names may not. */
