@@ -7,6 +7,8 @@ export interface BenchOptions {
   n: number;
   /** Simulator token bucket of R requests/s and CHANNEL_RATE_LIMIT=R on the workers; undefined = no limit. */
   rate: number | undefined;
+  /** The simulator bucket's capacity with --rate (default R): --burst 10 is an API that allows only 10 at once. */
+  burst: number | undefined;
   /** Worker processes sharing the task queue (and the rate budget). */
   workers: number;
   /** node: this tree built and started as `npm start` (and the Dockerfile) start it; tsx: `npm run worker`. */
@@ -65,6 +67,7 @@ non-durable script over the same data and prints the ratio of their throughputs.
 
   --n N                   members (default ${DEFAULT_N}; with --rate R and no --n: R*${RATE_RUN_SECONDS})
   --rate R                simulator limited to R requests/s, CHANNEL_RATE_LIMIT=R (default: no limit)
+  --burst B               with --rate: the simulator's bucket holds only B requests (default R)
   --workers W             worker processes on the task queue (default 1)
   --worker-runtime R      node: what ships (default): this tree built as \`npm run build\` does, started as
                           \`npm start\` (and the Dockerfile) start it, with the same environment and node options;
@@ -115,6 +118,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
       options: {
         n: { type: 'string' },
         rate: { type: 'string' },
+        burst: { type: 'string' },
         workers: { type: 'string' },
         'worker-runtime': { type: 'string' },
         'latency-ms': { type: 'string' },
@@ -150,9 +154,12 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
   }
   const json = str('json');
   if (json !== undefined && json.trim() === '') throw new BenchUsageError('--json needs a file name');
+  const burst = int('burst', str('burst'), 1, 1_000_000);
+  if (burst !== undefined && rate === undefined) throw new BenchUsageError('--burst needs --rate');
   return {
     n,
     rate,
+    burst,
     workers: int('workers', str('workers'), 1, 16) ?? 1,
     workerRuntime: runtime,
     latencyMs: int('latency-ms', str('latency-ms'), 0, 60_000) ?? 0,

@@ -435,7 +435,7 @@ async function main(): Promise<number> {
       },
       accessKey: ACCESS_KEY,
       accessSecret: ACCESS_SECRET,
-      ...(opts.rate ? { rateLimit: { perSecond: opts.rate } } : {}),
+      ...(opts.rate ? { rateLimit: { perSecond: opts.rate, ...(opts.burst ? { burst: opts.burst } : {}) } } : {}),
       ...(faults ? { faults } : {}),
     });
     cleanups.push(() => simulator.close());
@@ -613,7 +613,9 @@ function evaluateTargets(opts: BenchOptions, projects: ProjectFigures[], s: Summ
   }
   if (opts.n >= 1_000_000) {
     const worst = Math.max(...projects.map((p) => p.wallMs));
-    targets.push({ name: `N=${fmtNumber(opts.n)} within 10 min`, measured: fmtDuration(worst), met: projects.every((p) => p.finished) && worst <= 600_000 });
+    targets.push({ name: `N=${fmtNumber(opts.n)} within 2 min (issue 13)`, measured: fmtDuration(worst), met: projects.every((p) => p.finished) && worst <= 120_000 });
+    const prepare = Math.max(...projects.map((p) => p.runs[0]?.timings.prepareMs ?? Infinity));
+    targets.push({ name: `preparation of ${fmtNumber(opts.n)} rows <= 5 s`, measured: fmtDuration(prepare), met: prepare <= 5_000 });
   }
   const tree = opts.workerRuntime === 'tsx' ? 'whole tree: tsx launcher + worker' : 'as `npm start` runs it';
   targets.push({ name: `worker peak RSS <= 256 MB (${tree}; sampled peak or VmHWM, the higher)`, measured: fmtMb(s.workerPeakRssBytes), met: s.workerPeakRssBytes <= RSS_TARGET_BYTES });
@@ -624,7 +626,7 @@ function evaluateTargets(opts: BenchOptions, projects: ProjectFigures[], s: Summ
   if (opts.rate) {
     const rates = projects.map((p) => p.api.sustained?.whole ?? 0);
     const worst = Math.min(...rates);
-    targets.push({ name: `sustained API rate >= 95% of ${opts.rate}/s (first to last lookup; worst run)`, measured: `${worst.toFixed(1)}/s = ${fmtPercent(worst / opts.rate)}`, met: worst >= 0.95 * opts.rate });
+    targets.push({ name: `sustained API rate >= 99% of ${opts.rate}/s (first to last lookup; worst run)${opts.burst ? `, API burst ${opts.burst}` : ''}`, measured: `${worst.toFixed(1)}/s = ${fmtPercent(worst / opts.rate)}`, met: worst >= 0.99 * opts.rate });
     const r429 = projects.reduce((a, p) => a + p.api.rateLimited, 0);
     targets.push({ name: 'zero 429s', measured: fmtNumber(r429), met: r429 === 0 });
   }

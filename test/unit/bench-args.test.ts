@@ -190,6 +190,15 @@ describe('describeTuning: the report says whether the run used the product defau
   });
 });
 
+describe('--burst', () => {
+  it('is the simulator bucket size, only with --rate', () => {
+    expect(parseBenchArgs(['--rate', '100', '--burst', '10']).burst).toBe(10);
+    expect(parseBenchArgs(['--rate', '100']).burst).toBeUndefined();
+    expect(() => parseBenchArgs(['--burst', '10'])).toThrow(/--burst needs --rate/);
+    expect(() => parseBenchArgs(['--rate', '100', '--burst', '0'])).toThrow(BenchUsageError);
+  });
+});
+
 describe('spread: how far the pairs fall from their median', () => {
   it('min, max, and (max - min) / median', () => {
     expect(spread([2.0, 2.4, 1.6, 2.2, 1.8])).toEqual({ min: 1.6, max: 2.4, relative: expect.closeTo(0.4, 10) });
