@@ -112,6 +112,8 @@ interface ProjectFigures extends PhaseFigures {
   workerMemory: TreeFigures[];
   workerThreads: TreeFigures['threads'];
   devServerThreads: TreeFigures['threads'];
+  /** Workflow start requested -> first lookup admitted by the simulator. */
+  firstLookupMs: number | undefined;
   /** Per batch (ms): scheduled -> first lookup admitted, last lookup admitted -> completed. */
   batchOverhead: { toFirstLookup: ReturnType<typeof summarizeNums>; afterLastLookup: ReturnType<typeof summarizeNums>; batchSize: number };
 }
@@ -299,6 +301,7 @@ async function runProject(s: Stack, repeat: number): Promise<ProjectFigures> {
     workerMemory,
     workerThreads: workerMemory[0]?.threads ?? [],
     devServerThreads: serverFigures.threads,
+    firstLookupMs: admitted.length ? admitted[0]! - startedAt : undefined,
     batchOverhead: { toFirstLookup: summarizeNums(overhead.toFirstLookupMs), afterLastLookup: summarizeNums(overhead.afterLastLookupMs), batchSize: size },
   };
 }
@@ -674,6 +677,7 @@ function renderReport(
       row('CPU dev server | idle Temporal', (p) => fmtDuration(p.cpu.devServer), (x) => fmtDuration(x.cpu.idleTemporal)),
       row('CPU harness (simulator, endpoint)', (p) => fmtDuration(p.cpu.harness), (x) => fmtDuration(x.cpu.harness)),
       row('CPU ms per member (worker + dev server | script)', (p) => ((p.cpu.workers! + p.cpu.devServer!) / Math.max(1, p.members)).toFixed(3), (x) => (x.result.cpuMs / Math.max(1, x.members)).toFixed(3)),
+      row('first lookup after the start', (p) => fmtDuration(p.firstLookupMs), () => ''),
       row('runs in the chain', (p) => fmtNumber(p.runs.length), () => ''),
       row('largest history: events', (p) => fmtNumber(p.largestHistory?.events), () => ''),
       row('largest history: bytes', (p) => fmtMb(p.largestHistory?.bytes), () => ''),
