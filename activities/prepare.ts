@@ -94,7 +94,8 @@ export const RATE_BATCH_SECONDS = 60;
  * The batch size a run uses. `batchSize` (default 1000, the input's maximum) is an upper bound:
  * - without a rate budget it is used as is: per member the cheapest size measured (BENCHMARKS.md: 100-member
  *   batches cost ~100 ms each of fixed per-batch time, 1,000-member batches make it <5% of a batch);
- * - with a budget of R/s a batch holds about RATE_BATCH_SECONDS of its share (R / parallelBatches), at least 1;
+ * - with a budget of R/s a batch holds about RATE_BATCH_SECONDS of its share (R / parallelBatches), at least 1,
+ *   evened out so the run is a whole number of rounds of parallelBatches equal batches;
  * - a source with fewer rows than parallelBatches x that size is cut into parallelBatches equal batches instead,
  *   so that they run side by side and share the whole rate budget: one 500-row batch holding nearly every row
  *   would otherwise run alone on its share (R=10, 600 rows, batches of 500 and 100 at 5/s each: 60 s for the
@@ -102,8 +103,13 @@ export const RATE_BATCH_SECONDS = 60;
  * The history stays bounded whatever the size: the workflow continues as new at maxHistoryEvents.
  */
 export function effectiveBatchSize(rows: number, batchSize: number, parallelBatches: number, ratePerSecond?: number): number {
-  const byRate = ratePerSecond === undefined ? batchSize : Math.max(1, Math.ceil((ratePerSecond / parallelBatches) * RATE_BATCH_SECONDS));
-  return Math.max(1, Math.min(batchSize, byRate, Math.ceil(rows / parallelBatches)));
+  if (ratePerSecond === undefined) return Math.max(1, Math.min(batchSize, Math.ceil(rows / parallelBatches)));
+  const byRate = Math.max(1, Math.min(batchSize, Math.ceil((ratePerSecond / parallelBatches) * RATE_BATCH_SECONDS)));
+  // Under a budget, a whole number of rounds of parallelBatches equal batches: a batch's share is fixed when it
+  // starts, so a last round with fewer batches than slots runs on part of the budget (R=100, 6,000 rows, 6 batches
+  // of 1000 for 4 slots: 73.8% of R; measured in BENCHMARKS.md).
+  const batches = parallelBatches * Math.ceil(rows / (parallelBatches * byRate));
+  return Math.max(1, Math.min(byRate, Math.ceil(rows / Math.max(1, batches))));
 }
 
 /** Workflow and run ids may hold any character; file names may not. */

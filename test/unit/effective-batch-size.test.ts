@@ -22,6 +22,9 @@ describe('effectiveBatchSize: batchSize is an upper bound; small sources are cut
     ['R=10, 4 slots, large source: 2.5/s x 60 s = 150', 1_000_000, 1000, 4, 10, 150],
     ['R=100, 4 slots: 25/s x 60 s = 1500, capped at 1000', 1_000_000, 1000, 4, 100, 1000],
     ['R=10, 600 rows: 150 (= the even split too)', 600, 1000, 4, 10, 150],
+    ['R=100, 6,000 rows: 8 batches of 750 (two full rounds), not 6 of 1000', 6_000, 1000, 4, 100, 750],
+    ['R=200, 12,000 rows: 12 batches of 1000 (three rounds)', 12_000, 1000, 4, 200, 1000],
+    ['R=10, 1,000 rows: 8 batches of 125 (two rounds of 4), not 7 of 150', 1_000, 1000, 4, 10, 125],
     ['R=0.01: at least one member per batch', 1_000, 1000, 4, 0.01, 1],
     ['R=10 but batchSize 20 asked: 20', 1_000, 20, 4, 10, 20],
   ])('%s', (_label, rows, batchSize, parallelBatches, rate, expected) => {
@@ -30,8 +33,12 @@ describe('effectiveBatchSize: batchSize is an upper bound; small sources are cut
     // Never more batches than needed to give every slot one, never a batch above batchSize.
     expect(size).toBeLessThanOrEqual(batchSize);
     if (rows > 0 && rate === undefined) expect(Math.ceil(rows / size)).toBeLessThanOrEqual(Math.max(parallelBatches, Math.ceil(rows / batchSize)));
-    if (rate !== undefined && size > 1 && size < batchSize && size < Math.ceil(rows / parallelBatches)) {
-      expect((size / (rate / parallelBatches))).toBeGreaterThanOrEqual(RATE_BATCH_SECONDS);
+    if (rate !== undefined && rows > 0) {
+      // Under a budget: never longer than about RATE_BATCH_SECONDS at the batch's share, and whole rounds of
+      // parallelBatches batches (the last batch may be short by less than one member per batch).
+      expect(size).toBeLessThanOrEqual(Math.max(1, Math.ceil((rate / parallelBatches) * RATE_BATCH_SECONDS)));
+      const batches = Math.ceil(rows / size);
+      if (rows >= parallelBatches && size > 1) expect(batches % parallelBatches === 0 || batches * size - rows < batches).toBe(true);
     }
   });
 
