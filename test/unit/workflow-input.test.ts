@@ -24,9 +24,9 @@ describe('parseBackfillInput: defaults', () => {
     expect(options).toEqual<BackfillOptions>({
       source: { type: 'csv', path: '/data/members.csv' },
       dryRun: false,
-      batchSize: 100,
+      batchSize: 1000,
       runLabel: WORKFLOW_ID,
-      parallelBatches: 2,
+      parallelBatches: 4,
       rateLimit: null,
       maxHistoryEvents: 5000,
       replayMaxAttempts: 10,
