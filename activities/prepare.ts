@@ -2,10 +2,9 @@ import path from 'node:path';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { AuditStore } from '../src/audit/audit-store';
 import type { Config } from '../src/config';
-import { buildBatchIndex } from '../src/source/batch-index';
 import { SourceConfigError } from '../src/source/errors';
 import { selectByOutcome, selectEntries, selectFromPlan } from '../src/source/audit-selection';
-import { prepareWorkFile } from '../src/source/work-file';
+import type { WorkStore } from '../src/store/work-store';
 import { InvalidInputError, parseBackfillInput } from '../src/workflow-input';
 import type { BackfillPaths, PreparedBackfill, ReplayTargetSpec } from '../workflows/definitions';
 
@@ -22,12 +21,14 @@ export interface PrepareDeps {
   hasTarget: (spec: ReplayTargetSpec) => boolean;
   /** The workers' audit store: `only` and `fromPlan` read the earlier run's log from it. */
   audit: AuditStore;
+  /** Where the normalised work set and its batch boundaries go (file or PostgreSQL). */
+  work: WorkStore;
   searchAttributesRegistered?: () => Promise<boolean>;
 }
 
 /** Everything that can stop a run does so here, before the first lookup or replay. */
 export async function prepareBackfill(
-  { config, hasTarget, audit, searchAttributesRegistered = async () => false }: PrepareDeps,
+  { config, hasTarget, audit, work, searchAttributesRegistered = async () => false }: PrepareDeps,
   { input, workflowId, firstRunId }: PrepareInput,
 ): Promise<PreparedBackfill> {
   let parsed: ReturnType<typeof parseBackfillInput>;
@@ -62,16 +63,17 @@ export async function prepareBackfill(
       : options.only
         ? await selectByOutcome(audit, path.resolve(options.only.auditPath), options.only.outcomes)
         : undefined;
-    const summary = await prepareWorkFile(
+    const summary = await work.write(
       // The connection string stays on the worker: it never travels in workflow input.
       options.source.type === 'postgres'
         ? { ...options.source, databaseUrl: config.BACKFILL_DATABASE_URL }
         : { ...options.source, path: path.resolve(options.source.path) },
       paths.workFile,
       selection ? selectEntries(selection) : undefined,
+      { workflowId },
     );
     const batchSize = effectiveBatchSize(summary.rows, options.batchSize, options.parallelBatches);
-    const batches = await buildBatchIndex(paths.workFile, batchSize);
+    const batches = await work.buildBatches(paths.workFile, batchSize);
     return { options: { ...options, batchSize }, paths, rows: summary.rows, batches, searchAttributes: await searchAttributesRegistered() };
   } catch (err) {
     if (err instanceof SourceConfigError) throw ApplicationFailure.nonRetryable(err.message, 'InvalidSource');
@@ -92,6 +94,6 @@ export function effectiveBatchSize(rows: number, batchSize: number, parallelBatc
 }
 
 /** Workflow and run ids may hold any character; file names may not. */
-function safeName(id: string): string {
+export function safeName(id: string): string {
   return encodeURIComponent(id).replace(/\*/g, '%2A').replace(/^\.+/, (dots) => '%2E'.repeat(dots.length));
 }
