@@ -24,6 +24,8 @@ export interface TestPostgres {
   pool(database?: string): Pool;
   /** One statement on `database`, on a short-lived connection. */
   query(sql: string, values?: unknown[], database?: string): Promise<Record<string, unknown>[]>;
+  /** Stops the server abruptly (`-m immediate`, like a crash) and starts it again on the same port and data. */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -118,6 +120,9 @@ export async function startTestPostgres(): Promise<TestPostgres> {
       return pool;
     },
     query,
+    async restart() {
+      await pgCtl(['-m', 'immediate', '-w', '-t', '30', 'restart'], 60_000);
+    },
     async stop() {
       await Promise.all(pools.splice(0).map((p) => p.end().catch(() => undefined)));
       await pgCtl(['-m', 'fast', '-w', '-t', '30', 'stop'], 40_000).catch(() => undefined);
