@@ -33,6 +33,7 @@ Commands:
            --workflow-id ID | --audit FILE  [--summary] [--format csv|json] [--out FILE]
            [--outage-start ISO] [--outage-end ISO]
   worker   run a worker for the task queue (configured like \`npm run worker\`)
+  purge    remove a run's leftover work set and pending replays (personal data):  --workflow-id ID
   help [command]   this text, or a command's
 
 ${ENVIRONMENT}
