@@ -65,6 +65,7 @@ export async function startTestPostgres(): Promise<TestPostgres> {
   process.once('exit', stopNow);
 
   let port = 0;
+  let started = '';
   try {
     await run(...command('initdb', ['-D', data, '-U', 'postgres', '-A', 'trust', '-E', 'UTF8', '--no-locale', '--no-sync']), { timeout: 60_000 });
     // A free port can be taken between the probe and the bind: try a few.
@@ -82,6 +83,7 @@ export async function startTestPostgres(): Promise<TestPostgres> {
       ].join(' ');
       try {
         await pgCtl(['-l', log, '-o', settings, '-w', '-t', '30', 'start'], 40_000);
+        started = settings;
         break;
       } catch (error) {
         if (attempt >= 3) throw new Error(`PostgreSQL did not start: ${lastLines(log)}`, { cause: error });
@@ -121,7 +123,8 @@ export async function startTestPostgres(): Promise<TestPostgres> {
     },
     query,
     async restart() {
-      await pgCtl(['-m', 'immediate', '-w', '-t', '30', 'restart'], 60_000);
+      await pgCtl(['-m', 'immediate', '-w', '-t', '30', 'stop'], 40_000);
+      await pgCtl(['-l', log, '-o', started, '-w', '-t', '30', 'start'], 40_000);
     },
     async stop() {
       await Promise.all(pools.splice(0).map((p) => p.end().catch(() => undefined)));
