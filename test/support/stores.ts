@@ -11,7 +11,7 @@ export type StoreKind = 'file' | 'postgres';
 let databases = 0;
 
 /** Fresh stores of `kind`; for postgres in a new database of `pg`, tables created as a worker creates them. */
-export async function createPendingStoreFor(kind: StoreKind, pg: TestPostgres): Promise<{ work: WorkStore; pending: PendingStore; env: Record<string, string> }> {
+export async function createStoresFor(kind: StoreKind, pg: TestPostgres): Promise<{ work: WorkStore; pending: PendingStore; env: Record<string, string> }> {
   if (kind === 'file') return { work: createFileWorkStore(), pending: createFilePendingStore(), env: { BACKFILL_STORE: 'file' } };
   const name = `stores_${process.pid}_${++databases}`;
   const url = await pg.createDatabase(name);

@@ -6,7 +6,7 @@ import { SourceConfigError } from '../../src/source/errors';
 import type { SourceSpec } from '../../src/source/read-source';
 import { prepareWorkFile, readWorkBatch, workFileSummaryPath, type PrepareSummary } from '../../src/source/work-file';
 import type { SourceEntry, StoredMember } from '../../src/types';
-import { createPendingStoreFor, type StoreKind } from '../support/stores';
+import { createStoresFor, type StoreKind } from '../support/stores';
 import { startTestPostgres, type TestPostgres } from '../support/postgres';
 import { cleanupBackfill } from '../../activities/cleanup';
 import { main } from '../../src/cli/main';
@@ -275,7 +275,7 @@ afterAll(async () => {
 });
 
 describe.each<StoreKind>(['file', 'postgres'])('%s work store', (kind) => {
-  const stores = () => createPendingStoreFor(kind, pg);
+  const stores = () => createStoresFor(kind, pg);
 
   it.each([1, 3, 4, 10, 11])('writes the normalised set once and reads it back in batches of %i', async (batchSize) => {
     const { work } = await stores();
