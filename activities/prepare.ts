@@ -5,10 +5,9 @@ import { describeChannel, type ChannelInfo } from '../src/channel/channel-info';
 import type { ChannelClient } from '../src/channel/client';
 import { isUnder } from '../src/path-confinement';
 import type { Config } from '../src/config';
-import { buildBatchIndex } from '../src/source/batch-index';
 import { SourceConfigError } from '../src/source/errors';
 import { selectByOutcome, selectEntries, selectFromPlan } from '../src/source/audit-selection';
-import { prepareWorkFile } from '../src/source/work-file';
+import type { WorkStore } from '../src/store/work-store';
 import { InvalidInputError, parseBackfillInput } from '../src/workflow-input';
 import type { BackfillPaths, PreparedBackfill, ReplayTargetSpec } from '../workflows/definitions';
 
@@ -27,12 +26,14 @@ export interface PrepareDeps {
   audit: AuditStore;
   /** The workers' Channel Talk client: which channel its credentials open is checked before any lookup. */
   channel: Pick<ChannelClient, 'getChannel'>;
+  /** Where the normalised work set and its batch boundaries go (file or PostgreSQL). */
+  work: WorkStore;
   searchAttributesRegistered?: () => Promise<boolean>;
 }
 
 /** Everything that can stop a run does so here, before the first lookup or replay. */
 export async function prepareBackfill(
-  { config, hasTarget, audit, channel, searchAttributesRegistered = async () => false }: PrepareDeps,
+  { config, hasTarget, audit, channel, work, searchAttributesRegistered = async () => false }: PrepareDeps,
   { input, workflowId, firstRunId }: PrepareInput,
 ): Promise<PreparedBackfill> {
   let parsed: ReturnType<typeof parseBackfillInput>;
@@ -70,17 +71,18 @@ export async function prepareBackfill(
       : options.only
         ? await selectByOutcome(audit, path.resolve(options.only.auditPath), options.only.outcomes)
         : undefined;
-    const summary = await prepareWorkFile(
+    const summary = await work.write(
       // The connection string stays on the worker: it never travels in workflow input.
       options.source.type === 'postgres'
         ? { ...options.source, databaseUrl: config.BACKFILL_DATABASE_URL }
         : { ...options.source, path: path.resolve(options.source.path) },
       paths.workFile,
       selection ? selectEntries(selection) : undefined,
+      { workflowId },
     );
     const rate = [config.CHANNEL_RATE_LIMIT, options.rateLimit ?? undefined].filter((r): r is number => r !== undefined);
     const batchSize = effectiveBatchSize(summary.rows, options.batchSize, options.parallelBatches, rate.length ? Math.min(...rate) : undefined);
-    const batches = await buildBatchIndex(paths.workFile, batchSize);
+    const batches = await work.buildBatches(paths.workFile, batchSize);
     return {
       options: { ...options, batchSize },
       paths,
@@ -186,6 +188,6 @@ export function effectiveBatchSize(rows: number, batchSize: number, parallelBatc
 }
 
 /** Workflow and run ids may hold any character; file names may not. */
-function safeName(id: string): string {
+export function safeName(id: string): string {
   return encodeURIComponent(id).replace(/\*/g, '%2A').replace(/^\.+/, (dots) => '%2E'.repeat(dots.length));
 }

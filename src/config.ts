@@ -98,16 +98,29 @@ export const envSchema = z.object({
   // password, so it lives here and never in workflow input.
   BACKFILL_DATABASE_URL: z.preprocess(emptyToUndefined, z.string().refine(isPostgresUrl, 'must be a postgres:// or postgresql:// URL').optional()),
   BACKFILL_AUDIT_STORE: z.preprocess(emptyToUndefined, z.enum(['file', 'postgres'], { error: 'must be "file" or "postgres"' }).default('file')),
+  // Where the state workers share lives: "file" (BACKFILL_DATA_DIR, one machine or a shared volume) or
+  // "postgres" (BACKFILL_DATABASE_URL: work set, batch boundaries, pending replays and the audit log, so workers
+  // on different hosts share nothing but Temporal and PostgreSQL).
+  BACKFILL_STORE: z.preprocess(emptyToUndefined, z.enum(['file', 'postgres'], { error: 'must be "file" or "postgres"' }).default('file')),
+  // "true": a completed backfill's work set and pending replays (personal data) are kept, not removed.
+  BACKFILL_KEEP_WORK_DATA: z.preprocess(emptyToUndefined, z.enum(['true', 'false'], { error: 'must be "true" or "false"' }).default('false').transform((v) => v === 'true')),
 }).superRefine(requireDatabaseUrlForPostgres);
 
 /** The PostgreSQL audit store needs a database; shared with every schema that picks these two variables. */
 export function requireDatabaseUrlForPostgres(
-  env: { BACKFILL_AUDIT_STORE: 'file' | 'postgres'; BACKFILL_DATABASE_URL?: string | undefined },
+  env: { BACKFILL_AUDIT_STORE: 'file' | 'postgres'; BACKFILL_STORE?: 'file' | 'postgres'; BACKFILL_DATABASE_URL?: string | undefined },
   ctx: z.RefinementCtx,
 ): void {
-  if (env.BACKFILL_AUDIT_STORE === 'postgres' && env.BACKFILL_DATABASE_URL === undefined) {
-    ctx.addIssue({ code: 'custom', path: ['BACKFILL_AUDIT_STORE'], message: 'is "postgres" but BACKFILL_DATABASE_URL is not set' });
+  for (const name of ['BACKFILL_STORE', 'BACKFILL_AUDIT_STORE'] as const) {
+    if (env[name] === 'postgres' && env.BACKFILL_DATABASE_URL === undefined) {
+      ctx.addIssue({ code: 'custom', path: [name], message: 'is "postgres" but BACKFILL_DATABASE_URL is not set' });
+    }
   }
+}
+
+/** BACKFILL_STORE=postgres keeps the audit log in PostgreSQL too (BACKFILL_AUDIT_STORE=postgres alone: only it). */
+export function auditStoreOf(config: Pick<Config, 'BACKFILL_STORE' | 'BACKFILL_AUDIT_STORE'>): 'file' | 'postgres' {
+  return config.BACKFILL_STORE === 'postgres' ? 'postgres' : config.BACKFILL_AUDIT_STORE;
 }
 
 function isPostgresUrl(value: string): boolean {
@@ -154,7 +167,9 @@ export function describeConfig(config: Config): Record<string, unknown> {
     BACKFILL_DATA_DIR: config.BACKFILL_DATA_DIR,
     BACKFILL_SOURCE_DIRS: config.BACKFILL_SOURCE_DIRS?.join(',') ?? '(any)',
     BACKFILL_DATABASE_URL: config.BACKFILL_DATABASE_URL ? redactUrl(config.BACKFILL_DATABASE_URL) : '(none)',
-    BACKFILL_AUDIT_STORE: config.BACKFILL_AUDIT_STORE,
+    BACKFILL_AUDIT_STORE: auditStoreOf(config),
+    BACKFILL_STORE: config.BACKFILL_STORE,
+    BACKFILL_KEEP_WORK_DATA: config.BACKFILL_KEEP_WORK_DATA,
     BACKFILL_CODEC: config.BACKFILL_CODEC_KEY ? `AES-256-GCM, key id ${codecFromEnvValues(config)?.keyId}` : '(off: payloads are stored as plain JSON)',
   };
 }

@@ -35,6 +35,7 @@ Commands:
            [--outage-start ISO] [--outage-end ISO] [--only-changed-since ISO]
            [--max-delete-share X] [--delete-guard-min-decisions N]
   worker   run a worker for the task queue (configured like \`npm run worker\`)
+  purge    remove a run's leftover work set and pending replays (personal data):  --workflow-id ID
   help [command]   this text, or a command's
 
 ${ENVIRONMENT}

@@ -29,6 +29,8 @@ function configError(env: NodeJS.ProcessEnv): ConfigError {
 
 describe('loadConfig: defaults', () => {
   const DEFAULTS: Record<keyof Config, unknown> = {
+    BACKFILL_STORE: 'file',
+    BACKFILL_KEEP_WORK_DATA: false,
     CHANNEL_API_URL: 'https://api.channel.io',
     CHANNEL_ACCESS_KEY: KEY,
     CHANNEL_ACCESS_SECRET: SECRET,
