@@ -91,6 +91,23 @@ export function renderSummary(s: AuditSummary, ctx: RenderContext = {}): string 
     ),
   );
 
+  if (s.webhooks.length > 0) {
+    out.push('');
+    out.push(`Per registered webhook${s.dryRun === true ? ' (what a real run would send)' : ''}:`);
+    out.push(
+      ...table(
+        [
+          ['', ['upserts', 'deletes', 'delivered', 'failed', 'blocked', 'not v5'].map((h) => h.padStart(10)).join('')],
+          ...s.webhooks.map((w): [string, string] => [
+            w.name ? `${w.id} (${w.name})` : w.id,
+            [w.upserts, w.deletes, w.delivered, w.failed, w.skippedBlocked, w.skippedApiVersion].map((v) => String(v).padStart(10)).join(''),
+          ]),
+        ],
+        '  ',
+      ),
+    );
+  }
+
   const notes: string[] = [];
   if (s.repeated > 0) notes.push(`${s.repeated} repeated records of an already recorded line were ignored (the first record wins)`);
   if (ctx.unreadable) notes.push(`${ctx.unreadable} lines that are not audit records were skipped`);
