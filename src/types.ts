@@ -28,11 +28,10 @@ export type ComparedField = (typeof COMPARED_FIELDS)[number];
 
 /**
  * A Channel Talk user as returned by `GET /open/v5/users/@{memberId}` (`body.user`). Only the fields
- * we read are typed; every other field is passed through untouched into replayed webhooks.
+ * we read are typed (and checked, src/channel/user-schema.ts); every other field, whatever it holds (null
+ * included), is passed through untouched into replayed webhooks. The change times are numbers or absent.
  */
 export interface ChannelUser {
-  id?: string;
-  memberId?: string;
   type?: string;
   mobileNumber?: string | null;
   email?: string | null;
