@@ -50,6 +50,12 @@ export const envSchema = z.object({
   // The `type` of a user webhook body is not confirmed by Channel Talk; "user" is the natural reading.
   WEBHOOK_ENTITY_TYPE: z.preprocess(emptyToUndefined, z.string().default('user')),
   WEBHOOK_TIMEOUT_MS: positiveInt(10_000),
+  // The body's `event` strings. Not confirmed: the incident notice says "upsert"/"delete"; Channel Talk's n8n trigger
+  // matches v5 webhooks' `event` against scope names such as `member.deleted`. See README "Event names".
+  WEBHOOK_EVENT_UPSERT: z.preprocess(emptyToUndefined, z.string().default('upsert')),
+  WEBHOOK_EVENT_DELETE: z.preprocess(emptyToUndefined, z.string().default('delete')),
+  // Target channel-webhooks: send v5 bodies to registered webhooks whose apiVersion is not v5 (default: skip them).
+  WEBHOOK_SEND_NON_V5: z.preprocess(emptyToUndefined, z.enum(['true', 'false']).default('false').transform((v) => v === 'true')),
   // Standard Webhooks signing secret: `whsec_<base64>` (preferred) or a raw secret. Unset: deliveries are not signed.
   WEBHOOK_SIGNING_SECRET: z.preprocess(
     emptyToUndefined,
@@ -161,6 +167,9 @@ export function describeConfig(config: Config): Record<string, unknown> {
     WEBHOOK_URL: config.WEBHOOK_URL ? redactUrl(config.WEBHOOK_URL) : '(none: dry runs only)',
     WEBHOOK_TOKEN: config.WEBHOOK_TOKEN ? '(set)' : '(none)',
     WEBHOOK_SIGNING_SECRET: config.WEBHOOK_SIGNING_SECRET ? '(set: deliveries are signed)' : '(none: deliveries are not signed)',
+    WEBHOOK_EVENT_UPSERT: config.WEBHOOK_EVENT_UPSERT,
+    WEBHOOK_EVENT_DELETE: config.WEBHOOK_EVENT_DELETE,
+    WEBHOOK_SEND_NON_V5: config.WEBHOOK_SEND_NON_V5,
     TEMPORAL_ADDRESS: config.TEMPORAL_ADDRESS,
     TEMPORAL_NAMESPACE: config.TEMPORAL_NAMESPACE,
     BACKFILL_TASK_QUEUE: config.BACKFILL_TASK_QUEUE,

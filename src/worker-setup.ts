@@ -57,8 +57,9 @@ export async function createBackfillWorker(
   });
   // Which channel these credentials open, logged at start-up without holding the worker up (issue 9).
   const channelLogged = logWorkerChannel(channel, Runtime.instance().logger);
+  const eventNames = { upsert: config.WEBHOOK_EVENT_UPSERT, delete: config.WEBHOOK_EVENT_DELETE };
   const target = config.WEBHOOK_URL
-    ? createWebhookSender({ url: config.WEBHOOK_URL, token: config.WEBHOOK_TOKEN, timeoutMs: config.WEBHOOK_TIMEOUT_MS, signingSecret: config.WEBHOOK_SIGNING_SECRET })
+    ? createWebhookSender({ url: config.WEBHOOK_URL, token: config.WEBHOOK_TOKEN, timeoutMs: config.WEBHOOK_TIMEOUT_MS, signingSecret: config.WEBHOOK_SIGNING_SECRET, eventNames })
     : undefined;
   // Target type "channel-webhooks": every webhook registered on the channel, listed with the same credentials.
   const webhookList = createChannelWebhooksClient({
@@ -72,6 +73,8 @@ export async function createBackfillWorker(
     list: (signal) => webhookList.list(signal),
     timeoutMs: config.WEBHOOK_TIMEOUT_MS,
     signingSecret: config.WEBHOOK_SIGNING_SECRET,
+    eventNames,
+    sendNonV5: config.WEBHOOK_SEND_NON_V5,
     logger: Runtime.instance().logger,
   });
   const { audit, pending, work, auditPool } = await createStores(config);

@@ -271,7 +271,11 @@ function lookupTarget(baseUrl: string): { origin: string; path: (memberId: strin
   return { origin: prefix.origin, path: (memberId) => `${pathPrefix}${encodeURIComponent(memberId)}` };
 }
 
-/** A 200 body becomes a user, or a retryable "malformed" reason naming what was wrong but not the content. */
+/**
+ * A 200 body becomes a user, or a "malformed" reason naming what was wrong but not the content. Unreadable JSON
+ * may be a body cut short, so it is retried; a user whose checked fields (user-schema.ts) have the wrong type is
+ * what Channel Talk holds, and asking again would only spend the rate budget: it fails the member at once.
+ */
 function parseUserBody(text: string): AttemptOutcome {
   let json: unknown;
   try {
@@ -284,7 +288,7 @@ function parseUserBody(text: string): AttemptOutcome {
   const issue = parsed.error.issues[0];
   // Path and issue code only: zod messages can quote the offending value.
   const where = issue && issue.path.length > 0 ? issue.path.map(String).join('.') : 'body';
-  return { kind: 'retryable', reason: `malformed response: invalid ${where} (${issue?.code ?? 'unknown'})` };
+  return { kind: 'final', reason: `malformed response: invalid ${where} (${issue?.code ?? 'unknown'})` };
 }
 
 /** A 200 body of `GET /open/v5/channel`: only the id is required; anything else malformed is retried. */

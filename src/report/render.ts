@@ -105,6 +105,22 @@ export function renderSummary(s: AuditSummary, ctx: RenderContext = {}): string 
         ? `  a real run would not pause: fewer than ${g.minDecisions} decisions`
         : '  a real run would not pause',
   );
+  if (s.webhooks.length > 0) {
+    out.push('');
+    out.push(`Per registered webhook${s.dryRun === true ? ' (what a real run would send)' : ''}:`);
+    out.push(
+      ...table(
+        [
+          ['', ['upserts', 'deletes', 'delivered', 'failed', 'blocked', 'not v5'].map((h) => h.padStart(10)).join('')],
+          ...s.webhooks.map((w): [string, string] => [
+            w.name ? `${w.id} (${w.name})` : w.id,
+            [w.upserts, w.deletes, w.delivered, w.failed, w.skippedBlocked, w.skippedApiVersion].map((v) => String(v).padStart(10)).join(''),
+          ]),
+        ],
+        '  ',
+      ),
+    );
+  }
 
   const notes: string[] = [];
   if (s.repeated > 0) notes.push(`${s.repeated} repeated records of an already recorded line were ignored (the first record wins)`);

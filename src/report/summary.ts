@@ -79,12 +79,28 @@ export interface AuditSummary {
   };
   /** Differing members whose every differing field changed before `since`: what onlyChangedSince would skip. */
   onlyChangedSince: { since: string; wouldSkip: number };
+  /** Target channel-webhooks: per registered webhook (by id), what it got, or in a dry run would get. */
+  webhooks: WebhookCounts[];
 }
 
 export interface SummaryOptions {
   guard?: { maxDeleteShare: number; minDecisions: number };
   /** epoch ms; default the outage window's start. */
   onlyChangedSince?: number;
+}
+
+export interface WebhookCounts {
+  id: string;
+  name: string | null;
+  /** Members routed to it, per event (in a dry run: that a real run would send it). */
+  upserts: number;
+  deletes: number;
+  /** Of those, recorded as delivered (every routed webhook accepted), and recorded as failed. */
+  delivered: number;
+  failed: number;
+  /** Members due to it that it did not get: blocked by Channel Talk, or not a v5 webhook. */
+  skippedBlocked: number;
+  skippedApiVersion: number;
 }
 
 export const MAX_LINES_PER_GROUP = 1000;
@@ -170,6 +186,7 @@ export class SummaryBuilder {
   private readonly skipped = new Groups();
   private readonly memberPhases = zeroPhases();
   private readonly fieldPhases = perField(zeroPhases);
+  private readonly webhooks = new Map<string, WebhookCounts>();
 
   private readonly guard: { maxDeleteShare: number; minDecisions: number };
   private readonly since: number;
@@ -226,6 +243,8 @@ export class SummaryBuilder {
         break;
     }
 
+    if (Array.isArray(entry.webhooks)) this.addWebhooks(entry);
+
     const fields = (entry.fields ?? []).filter((f): f is ComparedField => (COMPARED_FIELDS as readonly string[]).includes(f));
     if (fields.length > 0 && (entry.outcome === 'upsert' || entry.outcome === 'failed')) {
       this.differingMembers += 1;
@@ -238,6 +257,26 @@ export class SummaryBuilder {
       });
       this.memberPhases[memberPhase(phases)] += 1;
       if (changedOnlyBefore(entry, fields, this.since)) this.wouldSkip += 1;
+    }
+  }
+
+  private addWebhooks(entry: AuditEntry): void {
+    for (const route of entry.webhooks ?? []) {
+      if (typeof route?.id !== 'string') continue;
+      let c = this.webhooks.get(route.id);
+      if (!c) {
+        c = { id: route.id, name: null, upserts: 0, deletes: 0, delivered: 0, failed: 0, skippedBlocked: 0, skippedApiVersion: 0 };
+        this.webhooks.set(route.id, c);
+      }
+      if (typeof route.name === 'string') c.name = route.name;
+      if (route.skipped === 'blocked') c.skippedBlocked += 1;
+      else if (route.skipped === 'api-version') c.skippedApiVersion += 1;
+      else {
+        if (entry.event === 'upsert') c.upserts += 1;
+        else if (entry.event === 'delete') c.deletes += 1;
+        if (entry.delivered === true) c.delivered += 1;
+        if (entry.outcome === 'failed') c.failed += 1;
+      }
     }
   }
 
@@ -269,6 +308,7 @@ export class SummaryBuilder {
         wouldTripAt: this.wouldTripAt,
       },
       onlyChangedSince: { since: new Date(this.since).toISOString(), wouldSkip: this.wouldSkip },
+      webhooks: [...this.webhooks.values()].map((c) => ({ ...c })).sort((a, b) => a.id.localeCompare(b.id)),
     };
   }
 }

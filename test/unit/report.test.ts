@@ -210,6 +210,34 @@ describe('summarize', () => {
     expect(text).not.toMatch(/@|\+82/); // no contact data can appear: only names, counts, lines
   });
 
+  it('counts per registered webhook: routed upserts and deletes, delivered, failed, and the skipped ones (table)', () => {
+    const crm = { id: 'wh-crm', name: 'CRM' };
+    const wh = { id: 'wh-wh', name: 'Warehouse' };
+    const old = { id: 'wh-old', name: 'Old', skipped: 'api-version' as const };
+    const blocked = { id: 'wh-blk', skipped: 'blocked' as const };
+    const rows: Array<[Partial<AuditEntry> & Pick<AuditEntry, 'line' | 'outcome'>]> = [
+      [{ line: 2, outcome: 'upsert', event: 'upsert', delivered: true, fields: ['email'], webhooks: [crm, wh, blocked] }],
+      [{ line: 3, outcome: 'upsert', event: 'upsert', delivered: true, fields: ['unsubscribeEmail'], webhooks: [crm, old] }],
+      [{ line: 4, outcome: 'delete', event: 'delete', delivered: true, reason: 'not-found', webhooks: [wh, blocked] }],
+      [{ line: 5, outcome: 'failed', stage: 'replay', event: 'delete', delivered: false, reason: 'replay rejected', webhooks: [wh] }],
+      [{ line: 6, outcome: 'unchanged' }],
+      [{ line: 2, outcome: 'upsert', event: 'upsert', delivered: true, webhooks: [crm] }], // a repeat: ignored
+    ];
+    const got = summarize(rows.map(([e]) => entry(e)));
+    expect(got.webhooks).toEqual([
+      { id: 'wh-blk', name: null, upserts: 0, deletes: 0, delivered: 0, failed: 0, skippedBlocked: 2, skippedApiVersion: 0 },
+      { id: 'wh-crm', name: 'CRM', upserts: 2, deletes: 0, delivered: 2, failed: 0, skippedBlocked: 0, skippedApiVersion: 0 },
+      { id: 'wh-old', name: 'Old', upserts: 0, deletes: 0, delivered: 0, failed: 0, skippedBlocked: 0, skippedApiVersion: 1 },
+      { id: 'wh-wh', name: 'Warehouse', upserts: 1, deletes: 2, delivered: 2, failed: 1, skippedBlocked: 0, skippedApiVersion: 0 },
+    ]);
+    expect(renderSummary(got)).toMatch(/wh-wh \(Warehouse\)\s+1\s+2\s+2\s+1\s+0\s+0\n/);
+    // Dry run: the same counts, labelled as what a real run would send; no section without channel webhooks.
+    const dry = summarize(rows.slice(0, 2).map(([e]) => entry({ ...e, dryRun: true, delivered: false })));
+    expect(dry.webhooks.find((w) => w.id === 'wh-crm')).toMatchObject({ upserts: 2, delivered: 0 });
+    expect(renderSummary(dry)).toContain('Per registered webhook (what a real run would send):');
+    expect(renderSummary(summarize([entry({ line: 2, outcome: 'unchanged' })]))).not.toContain('Per registered webhook');
+  });
+
   it('says when the lines of a reason are cut short', () => {
     const many = summarize(Array.from({ length: 25 }, (_, i) => entry({ line: i + 2, outcome: 'skipped', reason: 'not valid JSON' })));
     expect(renderSummary(many)).toContain('lines 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, … and 5 more');
