@@ -152,14 +152,22 @@ export class BackfillState {
     return undefined;
   }
 
-  onBatchResult(result: BatchResult): BatchEffect {
+  /**
+   * `countOnce(line)`: whether a re-reported line whose replay is already counted is dropped (the workflow passes
+   * its patched() guard, so histories recorded before the fix replay the old way). Called only for such lines.
+   */
+  onBatchResult(result: BatchResult, countOnce: () => boolean = () => true): BatchEffect {
     const s = this.s;
     for (const d of result.deferred) {
-      if (!s.deferred.some((known) => known.line === d.line)) s.deferred.push(d);
+      if (s.deferred.some((known) => known.line === d.line)) continue;
+      if (s.countedReplays?.some((c) => c.line === d.line) && countOnce()) continue;
+      s.deferred.push({ line: d.line, memberId: d.memberId, batch: result.batch });
     }
     if (result.complete) {
       addCounts(s.counters, result.counts);
       s.batchesDone += 1;
+      // That batch never runs again: nothing it reported can come back.
+      if (s.countedReplays) s.countedReplays = s.countedReplays.filter((c) => c.batch !== result.batch);
       return {};
     }
     s.redo.push(result.batch);
@@ -172,9 +180,14 @@ export class BackfillState {
     this.s.redo.push(batch);
   }
 
-  onReplayResult(line: number, result: DeferredResult): void {
+  onReplayResult(line: number, result: DeferredResult, running: Running): void {
     const s = this.s;
     countOutcome(s.counters, result);
+    const entry = s.deferred.find((d) => d.line === line);
+    // Remembered only while the reporting batch may still run again (in flight or waiting in the redo queue).
+    if (entry?.batch !== undefined && (running.batches.has(entry.batch) || s.redo.includes(entry.batch))) {
+      (s.countedReplays ??= []).push({ line, batch: entry.batch });
+    }
     s.deferred = s.deferred.filter((d) => d.line !== line);
   }
 

@@ -60,6 +60,8 @@ const replayActivities = (summary: string) =>
 // Runs recorded before the dynamic rate share gave every batch `share: parallelBatches`; they must replay the
 // same activity inputs.
 const RATE_SHARE_PATCH = 'dynamic-rate-share-v1';
+// Runs recorded before a re-reported deferred line was dropped (it was replayed and counted twice).
+const COUNT_ONCE_PATCH = 'deferred-count-once-v1';
 
 // The loop: run what the state (workflows/backfill-state.ts) says to run, feed results back, sleep until
 // something changes. Decisions live in BackfillState; this function owns only Temporal things (activities,
@@ -116,7 +118,7 @@ export async function backfillWebhooks(input: BackfillInput): Promise<BackfillRe
   describeStatic(s);
 
   const onBatchResult = (result: BatchResult) => {
-    const effect = run.onBatchResult(result);
+    const effect = run.onBatchResult(result, () => patched(COUNT_ONCE_PATCH));
     if (effect.lastError) lastError = effect.lastError;
     if (effect.pause) {
       pause(effect.pause);
@@ -167,7 +169,7 @@ export async function backfillWebhooks(input: BackfillInput): Promise<BackfillRe
         }),
       )
       .then(
-        (result) => run.onReplayResult(line, result),
+        (result) => run.onReplayResult(line, result, running),
         (err: unknown) => {
           if (!isCancellation(err)) fatal = err;
         },
@@ -178,12 +180,12 @@ export async function backfillWebhooks(input: BackfillInput): Promise<BackfillRe
       });
   };
 
+  const running = { batches: inflight, replays: replaying };
   const shouldRollOver = () => {
     const now = workflowInfo();
     return now.historyLength >= options.maxHistoryEvents || now.continueAsNewSuggested;
   };
 
-  const running = { batches: inflight, replays: replaying };
   for (;;) {
     if (fatal) throw fatal;
     publish(s, view, s.paused ? 'paused' : 'running', Date.now(), s.prepared.searchAttributes === true, lastError);

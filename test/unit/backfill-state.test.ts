@@ -85,7 +85,7 @@ describe('BackfillState: what a result changes', () => {
     run.onBatchResult(result({ counts: counts({ processed: 9, upserts: 4, unchanged: 5 }), deferred: d }));
     run.onBatchResult(result({ batch: 1, complete: false, stopReason: 'cancelled', deferred: d }));
     expect(run.s.counters).toMatchObject({ processed: 9, upserts: 4, unchanged: 5 });
-    expect(run.s.deferred).toEqual(d);
+    expect(run.s.deferred).toEqual([{ ...d[0], batch: 0 }]);
     expect(run.s.batchesDone).toBe(1);
     expect(run.s.redo).toEqual([1]);
   });
@@ -111,10 +111,52 @@ describe('BackfillState: what a result changes', () => {
   ])('a replay result $outcome is counted and leaves the deferred list', ({ outcome, fields, want, email }) => {
     const run = started(1);
     run.s.deferred.push({ line: 4, memberId: 'm' });
-    run.onReplayResult(4, { line: 4, outcome, fields });
+    run.onReplayResult(4, { line: 4, outcome, fields }, none);
     expect(run.s.counters).toMatchObject(want);
     expect(run.s.counters.fields?.email).toBe(email);
     expect(run.s.deferred).toEqual([]);
+  });
+});
+
+describe('BackfillState: a deferred line is counted once', () => {
+  it.each([
+    { name: 'batch still running when the replay is counted', batchRunning: true },
+    { name: 'batch in the redo queue when the replay is counted', batchRunning: false },
+  ])('$name: a re-report by a later attempt is dropped', ({ batchRunning }) => {
+    const run = started(1);
+    run.takeNextBatch(0, false);
+    const d = [{ line: 1, memberId: 'm1' }];
+    // First attempt paused: it reports line 1 deferred and runs again.
+    run.onBatchResult({ batch: 0, complete: false, stopReason: 'cancelled', counts: zeroCounters(), deferred: d });
+    const running = batchRunning ? { batches: new Set([0]), replays: new Set([1]) } : { batches: new Set<number>(), replays: new Set([1]) };
+    if (batchRunning) run.takeNextBatch(0, false);
+    run.onReplayResult(1, { line: 1, outcome: 'upsert' }, running);
+    if (!batchRunning) expect(run.takeNextBatch(0, false)).toBe(0);
+    // Second attempt read the pending list before the replay settled: line 1 again.
+    run.onBatchResult({ batch: 0, complete: true, counts: counts({ processed: 9, unchanged: 9 }), deferred: d });
+    expect(run.s.deferred).toEqual([]);
+    expect(run.s.counters.processed).toBe(10);
+    expect(run.s.countedReplays).toEqual([]); // the batch completed: nothing kept
+    expect(isDone(run.s)).toBe(true);
+  });
+
+  it('without the patch (old histories) the re-reported line is replayed again, as before', () => {
+    const run = started(1);
+    run.takeNextBatch(0, false);
+    const d = [{ line: 1, memberId: 'm1' }];
+    run.onBatchResult({ batch: 0, complete: false, stopReason: 'cancelled', counts: zeroCounters(), deferred: d });
+    run.takeNextBatch(0, false);
+    run.onReplayResult(1, { line: 1, outcome: 'upsert' }, { batches: new Set([0]), replays: new Set([1]) });
+    run.onBatchResult({ batch: 0, complete: true, counts: zeroCounters(), deferred: d }, () => false);
+    expect(run.s.deferred.map((x) => x.line)).toEqual([1]);
+  });
+
+  it('a replay counted after its batch completed is not remembered (the state stays bounded)', () => {
+    const run = started(1);
+    run.takeNextBatch(0, false);
+    run.onBatchResult({ batch: 0, complete: true, counts: zeroCounters(), deferred: [{ line: 1, memberId: 'm' }] });
+    run.onReplayResult(1, { line: 1, outcome: 'delete' }, none);
+    expect(run.s.countedReplays ?? []).toEqual([]);
   });
 });
 
