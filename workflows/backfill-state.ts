@@ -15,6 +15,12 @@ import type {
 
 /** Deferred replays allowed to wait at once before new batches stop starting (backpressure). */
 export const MAX_DEFERRED_BACKLOG = 500;
+/**
+ * Deferred replays running at once; the rest wait in `deferred` (in order) for a free slot. Each is an activity
+ * and a POST to the receiver that is already struggling (that is why they were deferred): unbounded, a receiver
+ * outage turned into up to MAX_DEFERRED_BACKLOG + parallelBatches * batchSize activities at once.
+ */
+export const MAX_REPLAYS_IN_FLIGHT = 100;
 
 export const BAD_CREDENTIALS_PAUSE =
   'Channel Talk rejected the API credentials (HTTP 401/403): fix CHANNEL_ACCESS_KEY/SECRET on the workers, then send the resume signal';
@@ -132,11 +138,17 @@ export class BackfillState {
     }
   }
 
-  /** Deferred lines whose replay should start now (order: as deferred). Nothing while paused or rolling over. */
-  replaysToLaunch(running: Running, rollOver: boolean): number[] {
+  /**
+   * Deferred lines whose replay should start now (order: as deferred), at most `cap` running at once. Nothing
+   * while paused or rolling over. `capped()` says whether the cap applies (the workflow's patched() guard: runs
+   * recorded before it launched every waiting replay); it is asked only when the cap would hold one back.
+   */
+  replaysToLaunch(running: Running, rollOver: boolean, capped: () => boolean = () => true, cap = MAX_REPLAYS_IN_FLIGHT): number[] {
     const s = this.s;
     if (s.paused || rollOver) return [];
-    return s.deferred.filter((d) => !running.replays.has(d.line)).map((d) => d.line);
+    const waiting = s.deferred.filter((d) => !running.replays.has(d.line)).map((d) => d.line);
+    const free = Math.max(0, cap - running.replays.size);
+    return waiting.length > free && capped() ? waiting.slice(0, free) : waiting;
   }
 
   /**

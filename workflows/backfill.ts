@@ -62,6 +62,8 @@ const replayActivities = (summary: string) =>
 const RATE_SHARE_PATCH = 'dynamic-rate-share-v1';
 // Runs recorded before a re-reported deferred line was dropped (it was replayed and counted twice).
 const COUNT_ONCE_PATCH = 'deferred-count-once-v1';
+// Runs recorded before at most MAX_REPLAYS_IN_FLIGHT deferred replays ran at once.
+const REPLAY_CAP_PATCH = 'replay-cap-v1';
 
 // The loop: run what the state (workflows/backfill-state.ts) says to run, feed results back, sleep until
 // something changes. Decisions live in BackfillState; this function owns only Temporal things (activities,
@@ -190,7 +192,7 @@ export async function backfillWebhooks(input: BackfillInput): Promise<BackfillRe
     if (fatal) throw fatal;
     publish(s, view, s.paused ? 'paused' : 'running', Date.now(), s.prepared.searchAttributes === true, lastError);
     const rollOver = shouldRollOver();
-    for (const line of run.replaysToLaunch(running, rollOver)) launchReplay(line);
+    for (const line of run.replaysToLaunch(running, rollOver, () => patched(REPLAY_CAP_PATCH))) launchReplay(line);
     for (let next = run.takeNextBatch(inflight.size, rollOver); next !== undefined; next = run.takeNextBatch(inflight.size, rollOver)) {
       launchBatch(next);
     }

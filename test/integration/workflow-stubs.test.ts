@@ -43,6 +43,8 @@ interface Model {
   maxHistoryEvents: number;
   batchCalls: number;
   replayCalls: number[];
+  replaysRunning: number;
+  maxReplaysRunning: number;
 }
 
 function model(o: Partial<Model> = {}): Model {
@@ -59,6 +61,8 @@ function model(o: Partial<Model> = {}): Model {
     maxHistoryEvents: 10_000,
     batchCalls: 0,
     replayCalls: [],
+    replaysRunning: 0,
+    maxReplaysRunning: 0,
     ...o,
   };
 }
@@ -119,8 +123,10 @@ function stubActivities(m: Model): BackfillActivities {
       m.replayCalls.push(input.line);
       const already = m.recorded.get(input.line);
       if (already) return { line: input.line, outcome: already === 'unchanged' ? 'failed' : already };
+      m.maxReplaysRunning = Math.max(m.maxReplaysRunning, ++m.replaysRunning);
       while (!m.replaysOpen) await sleep(20);
       await sleep(m.replayDelayMs);
+      m.replaysRunning--;
       m.recorded.set(input.line, 'upsert');
       m.pending.delete(input.line);
       return { line: input.line, outcome: 'upsert' };
@@ -145,7 +151,9 @@ afterAll(async () => {
 
 async function withWorker<T>(m: Model, fn: (handle: WorkflowHandle, taskQueue: string) => Promise<T>): Promise<T> {
   const taskQueue = `stubs-${++n}`;
-  const worker = await Worker.create({ connection, taskQueue, workflowBundle: await workflowBundle(), activities: stubActivities(m) });
+  const worker = await Worker.create({ connection, taskQueue, workflowBundle: await workflowBundle(), activities: stubActivities(m),
+    // Above the workflow's own cap of 100 replays in flight, so that cap is what the tests see.
+    maxConcurrentActivityTaskExecutions: 400 });
   return worker.runUntil(async () => {
     const handle = await client.workflow.start(WORKFLOW_TYPE, { taskQueue, workflowId: `${taskQueue}-${Date.now()}`, args: [{ source: { type: 'csv', path: '/stub.csv' } }] });
     return fn(handle, taskQueue);
@@ -228,5 +236,19 @@ describe('backfill workflow with stub activities', () => {
     expect(Math.max(...seen)).toBeLessThanOrEqual(12);
     expect(result.processed).toBe(12);
     expect(result.upserts).toBe(1);
+  }, 60_000);
+
+  it('runs at most 100 deferred replays at once and queues the rest', async () => {
+    const m = model({ batches: 1, batchSize: 150, deferLines: new Set(Array.from({ length: 150 }, (_, i) => i)), memberDelayMs: 0, replaysOpen: false });
+    const result = await withWorker(m, async (h) => {
+      await waitFor('replays started', async () => m.replaysRunning >= 100);
+      await sleep(1_000); // time for more to start, were they not capped
+      expect((await progress(h)).pendingReplays).toBe(150);
+      m.replaysOpen = true;
+      return (await h.result()) as BackfillResult;
+    });
+    expect(m.maxReplaysRunning).toBe(100);
+    expect(result.processed).toBe(150);
+    expect(result.upserts).toBe(150);
   }, 60_000);
 });

@@ -3,6 +3,7 @@ import {
   BAD_CREDENTIALS_PAUSE,
   BackfillState,
   MAX_DEFERRED_BACKLOG,
+  MAX_REPLAYS_IN_FLIGHT,
   freshState,
   isDone,
   zeroCounters,
@@ -73,6 +74,29 @@ describe('BackfillState: what to launch next', () => {
     expect(run.replaysToLaunch(none, true)).toEqual([]);
     run.pause('x');
     expect(run.replaysToLaunch(none, false)).toEqual([]);
+  });
+});
+
+describe('BackfillState: replays in flight are capped', () => {
+  it.each([
+    { waiting: 3, running: 0, cap: 5, capped: true, launched: 3 },
+    { waiting: 10, running: 0, cap: 5, capped: true, launched: 5 },
+    { waiting: 10, running: 4, cap: 5, capped: true, launched: 1 },
+    { waiting: 10, running: 5, cap: 5, capped: true, launched: 0 },
+    { waiting: 10, running: 5, cap: 5, capped: false, launched: 10 }, // old histories: every waiting replay
+  ])('$waiting waiting, $running running, cap $cap (patched: $capped) -> $launched', ({ waiting, running, cap, capped, launched }) => {
+    const run = started(1);
+    for (let line = 100; line < 100 + running; line++) run.s.deferred.push({ line, memberId: 'r' });
+    for (let line = 0; line < waiting; line++) run.s.deferred.push({ line, memberId: 'w' });
+    const replays = new Set(Array.from({ length: running }, (_, i) => 100 + i));
+    const lines = run.replaysToLaunch({ batches: new Set(), replays }, false, () => capped, cap);
+    expect(lines).toEqual(Array.from({ length: launched }, (_, i) => i));
+  });
+
+  it('defaults to MAX_REPLAYS_IN_FLIGHT', () => {
+    const run = started(1);
+    for (let line = 0; line < MAX_REPLAYS_IN_FLIGHT + 50; line++) run.s.deferred.push({ line, memberId: 'w' });
+    expect(run.replaysToLaunch(none, false)).toHaveLength(MAX_REPLAYS_IN_FLIGHT);
   });
 });
 
