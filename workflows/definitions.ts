@@ -132,6 +132,8 @@ export interface PreparedBackfill {
 export interface DeferredReplay {
   line: number;
   memberId: string;
+  /** The batch that reported it (set by the workflow; absent in states carried by older runs). */
+  batch?: number;
 }
 
 export interface BatchResult {
@@ -160,6 +162,12 @@ export interface CarriedState {
   paused: boolean;
   pauseReason: string | null;
   runs: number;
+  /**
+   * Deferred lines whose replay result is already counted while the batch that reported them has not completed:
+   * a later attempt of that batch may report them as deferred again (it read the pending list before the replay
+   * settled), and they must not be counted twice. Bounded: entries leave when their batch completes.
+   */
+  countedReplays?: { line: number; batch: number }[];
 }
 
 export interface Progress extends Counters {
