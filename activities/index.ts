@@ -2,6 +2,8 @@ import type { Config } from '../src/config';
 import { noMetrics, type JobMetrics } from '../src/observability';
 import type { AuditStore } from '../src/audit/audit-store';
 import type { PendingStore } from '../src/audit/pending-store';
+import type { WorkStore } from '../src/store/work-store';
+import { cleanupBackfill, type CleanupInput } from './cleanup';
 import type { ChannelClient } from '../src/channel/client';
 import type { WebhookSender } from '../src/webhook/sender';
 import type { ReplayTargetSpec } from '../workflows/definitions';
@@ -19,6 +21,8 @@ export interface ActivityDeps {
   channelWebhooks?: WebhookSender;
   audit: AuditStore;
   pending: PendingStore;
+  /** The work set and its batch boundaries (BACKFILL_STORE). */
+  work: WorkStore;
   /** The job's own counters (Prometheus when configured). */
   metrics?: JobMetrics;
   /** Whether the cluster knows the Backfill* search attributes (the workflow sets them only then). */
@@ -34,6 +38,7 @@ export function createActivities({
   channelWebhooks,
   audit,
   pending,
+  work,
   metrics = noMetrics,
   searchAttributesRegistered,
   now = () => new Date(),
@@ -41,12 +46,13 @@ export function createActivities({
   const targetFor = (spec: ReplayTargetSpec | undefined) => (spec?.type === 'channel-webhooks' ? channelWebhooks : target);
   return {
     prepareBackfill: (input: PrepareInput) =>
-      prepareBackfill({ config, hasTarget: (spec) => targetFor(spec) !== undefined, audit, ...(searchAttributesRegistered ? { searchAttributesRegistered } : {}) }, input),
+      prepareBackfill({ config, hasTarget: (spec) => targetFor(spec) !== undefined, audit, channel, work, ...(searchAttributesRegistered ? { searchAttributesRegistered } : {}) }, input),
     processBatch: (input: BatchInput) =>
       processBatch(
         {
           audit,
           pending,
+          work,
           metrics,
           memberConcurrency: config.BACKFILL_MEMBER_CONCURRENCY,
           workerRateLimit: config.CHANNEL_RATE_LIMIT,
@@ -61,6 +67,7 @@ export function createActivities({
         input,
       ),
     replayDeferred: (input: ReplayDeferredInput) => replayDeferred({ audit, pending, metrics, target: targetFor(input.target), now }, input),
+    cleanupBackfill: (input: CleanupInput) => cleanupBackfill({ work, pending, keep: config.BACKFILL_KEEP_WORK_DATA }, input),
   };
 }
 

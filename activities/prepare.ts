@@ -1,11 +1,13 @@
 import path from 'node:path';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { AuditStore } from '../src/audit/audit-store';
+import { describeChannel, type ChannelInfo } from '../src/channel/channel-info';
+import type { ChannelClient } from '../src/channel/client';
+import { isUnder } from '../src/path-confinement';
 import type { Config } from '../src/config';
-import { buildBatchIndex } from '../src/source/batch-index';
 import { SourceConfigError } from '../src/source/errors';
 import { selectByOutcome, selectEntries, selectFromPlan } from '../src/source/audit-selection';
-import { prepareWorkFile } from '../src/source/work-file';
+import type { WorkStore } from '../src/store/work-store';
 import { InvalidInputError, parseBackfillInput } from '../src/workflow-input';
 import type { BackfillPaths, PreparedBackfill, ReplayTargetSpec } from '../workflows/definitions';
 
@@ -22,12 +24,16 @@ export interface PrepareDeps {
   hasTarget: (spec: ReplayTargetSpec) => boolean;
   /** The workers' audit store: `only` and `fromPlan` read the earlier run's log from it. */
   audit: AuditStore;
+  /** The workers' Channel Talk client: which channel its credentials open is checked before any lookup. */
+  channel: Pick<ChannelClient, 'getChannel'>;
+  /** Where the normalised work set and its batch boundaries go (file or PostgreSQL). */
+  work: WorkStore;
   searchAttributesRegistered?: () => Promise<boolean>;
 }
 
 /** Everything that can stop a run does so here, before the first lookup or replay. */
 export async function prepareBackfill(
-  { config, hasTarget, audit, searchAttributesRegistered = async () => false }: PrepareDeps,
+  { config, hasTarget, audit, channel, work, searchAttributesRegistered = async () => false }: PrepareDeps,
   { input, workflowId, firstRunId }: PrepareInput,
 ): Promise<PreparedBackfill> {
   let parsed: ReturnType<typeof parseBackfillInput>;
@@ -38,6 +44,7 @@ export async function prepareBackfill(
     throw err;
   }
   const { options } = parsed;
+  confinePaths(config, parsed.auditPath, options);
   if (!options.dryRun && !hasTarget(options.target)) {
     throw ApplicationFailure.nonRetryable(
       options.target.type === 'url'
@@ -57,22 +64,33 @@ export async function prepareBackfill(
 
   const heartbeat = setInterval(() => Context.current().heartbeat(), 5_000);
   try {
+    // First of all that costs: a run against the wrong channel or a wrong base URL would turn every lookup into a delete.
+    const channelInfo = await checkChannel(channel, parsed.expectChannelId);
     const selection = options.fromPlan
       ? await selectFromPlan(audit, path.resolve(options.fromPlan.auditPath))
       : options.only
         ? await selectByOutcome(audit, path.resolve(options.only.auditPath), options.only.outcomes)
         : undefined;
-    const summary = await prepareWorkFile(
+    const summary = await work.write(
       // The connection string stays on the worker: it never travels in workflow input.
       options.source.type === 'postgres'
         ? { ...options.source, databaseUrl: config.BACKFILL_DATABASE_URL }
         : { ...options.source, path: path.resolve(options.source.path) },
       paths.workFile,
       selection ? selectEntries(selection) : undefined,
+      { workflowId },
     );
-    const batchSize = effectiveBatchSize(summary.rows, options.batchSize, options.parallelBatches);
-    const batches = await buildBatchIndex(paths.workFile, batchSize);
-    return { options: { ...options, batchSize }, paths, rows: summary.rows, batches, searchAttributes: await searchAttributesRegistered() };
+    const rate = [config.CHANNEL_RATE_LIMIT, options.rateLimit ?? undefined].filter((r): r is number => r !== undefined);
+    const batchSize = effectiveBatchSize(summary.rows, options.batchSize, options.parallelBatches, rate.length ? Math.min(...rate) : undefined);
+    const batches = await work.buildBatches(paths.workFile, batchSize);
+    return {
+      options: { ...options, batchSize },
+      paths,
+      rows: summary.rows,
+      batches,
+      searchAttributes: await searchAttributesRegistered(),
+      channel: channelInfo,
+    };
   } catch (err) {
     if (err instanceof SourceConfigError) throw ApplicationFailure.nonRetryable(err.message, 'InvalidSource');
     throw err;
@@ -82,16 +100,94 @@ export async function prepareBackfill(
 }
 
 /**
- * `batchSize` is an upper bound. A source with fewer rows than parallelBatches x batchSize is cut into
- * parallelBatches equal batches instead, so that they run side by side and share the whole rate budget: one
- * 500-row batch holding nearly every row would otherwise run alone on its share (R=10, 600 rows, batches of
- * 500 and 100 at 5/s each: 60 s for the small one, 100 s at half the budget for the large one).
+ * Workflow input may only name files the operator gave the workers: audit logs under BACKFILL_DATA_DIR, file
+ * sources under BACKFILL_SOURCE_DIRS (when set). Checked before anything is created; one line names the key.
  */
-export function effectiveBatchSize(rows: number, batchSize: number, parallelBatches: number): number {
-  return Math.max(1, Math.min(batchSize, Math.ceil(rows / parallelBatches)));
+function confinePaths(config: Config, auditPath: string | undefined, options: PrepareResultOptions): void {
+  const dataDir = config.BACKFILL_DATA_DIR;
+  const audits: Array<[string, string | undefined]> = [
+    ['auditPath', auditPath],
+    ['only.auditPath', options.only?.auditPath],
+    ['fromPlan.auditPath', options.fromPlan?.auditPath],
+  ];
+  for (const [key, p] of audits) {
+    if (p !== undefined && !isUnder(p, [dataDir])) {
+      throw ApplicationFailure.nonRetryable(`invalid workflow input: ${key} ${JSON.stringify(p)} is not under the worker's BACKFILL_DATA_DIR (${dataDir})`, 'InvalidInput');
+    }
+  }
+  const dirs = config.BACKFILL_SOURCE_DIRS;
+  if (dirs && options.source.type !== 'postgres' && !isUnder(options.source.path, dirs)) {
+    throw ApplicationFailure.nonRetryable(
+      `invalid workflow input: source.path ${JSON.stringify(options.source.path)} is not under the worker's BACKFILL_SOURCE_DIRS (${dirs.join(', ')})`,
+      'InvalidInput',
+    );
+  }
+}
+type PrepareResultOptions = ReturnType<typeof parseBackfillInput>['options'];
+
+/**
+ * `GET /open/v5/channel` with the workers' credentials. Refused credentials, a wrong base URL and another
+ * channel than `expectChannelId` stop the run (the credentials' values never appear); a network error or
+ * 5xx is thrown as a plain error, so Temporal retries the activity as it would a lookup.
+ */
+async function checkChannel(client: Pick<ChannelClient, 'getChannel'>, expectChannelId: string | undefined): Promise<ChannelInfo> {
+  const result = await client.getChannel();
+  switch (result.kind) {
+    case 'bad-credentials':
+      throw ApplicationFailure.nonRetryable(
+        `Channel Talk refused the worker's credentials (CHANNEL_ACCESS_KEY / CHANNEL_ACCESS_SECRET): GET /open/v5/channel answered ${result.status}`,
+        'BadCredentials',
+      );
+    case 'not-found':
+      throw ApplicationFailure.nonRetryable(`CHANNEL_API_URL looks wrong: GET /open/v5/channel answered ${result.status}`, 'InvalidConfig');
+    case 'failed':
+      if (!result.retryable) throw ApplicationFailure.nonRetryable(`GET /open/v5/channel failed: ${result.reason}`, 'ChannelCheckFailed');
+      throw new Error(`GET /open/v5/channel failed: ${result.reason}`);
+    case 'found':
+      break;
+  }
+  const found = result.channel;
+  if (expectChannelId !== undefined && found.id !== expectChannelId) {
+    throw ApplicationFailure.nonRetryable(
+      `wrong channel: the worker's credentials open ${describeChannel(found)}, but expectChannelId is ${expectChannelId}`,
+      'WrongChannel',
+    );
+  }
+  return found;
+}
+
+/**
+ * A batch under a rate budget lasts about this long at its share of the budget (R / parallelBatches): long enough
+ * that its fixed cost (workflow round trips, reading the batch, the final flush: 50-90 ms measured) is noise, short enough that
+ * the progress query, which counts finished batches, moves every minute or so even at Channel Talk's 10 requests/s
+ * (1000-member batches at 2.5/s each would finish once every 400 s).
+ */
+export const RATE_BATCH_SECONDS = 60;
+
+/**
+ * The batch size a run uses. `batchSize` (default 1000, the input's maximum) is an upper bound:
+ * - without a rate budget it is used as is: per member the cheapest size measured (BENCHMARKS.md: 100-member
+ *   100-member slots spend ~100 ms per batch, 40 ms of it on members; at 1,000 the fixed ~70 ms is 11% of a batch,
+ *   hidden by the batches beside it);
+ * - with a budget of R/s a batch holds about RATE_BATCH_SECONDS of its share (R / parallelBatches), at least 1,
+ *   evened out so the run is a whole number of rounds of parallelBatches equal batches;
+ * - a source with fewer rows than parallelBatches x that size is cut into parallelBatches equal batches instead,
+ *   so that they run side by side and share the whole rate budget: one 500-row batch holding nearly every row
+ *   would otherwise run alone on its share (R=10, 600 rows, batches of 500 and 100 at 5/s each: 60 s for the
+ *   small one, 100 s at half the budget for the large one).
+ * The history stays bounded whatever the size: the workflow continues as new at maxHistoryEvents.
+ */
+export function effectiveBatchSize(rows: number, batchSize: number, parallelBatches: number, ratePerSecond?: number): number {
+  if (ratePerSecond === undefined) return Math.max(1, Math.min(batchSize, Math.ceil(rows / parallelBatches)));
+  const byRate = Math.max(1, Math.min(batchSize, Math.ceil((ratePerSecond / parallelBatches) * RATE_BATCH_SECONDS)));
+  // Under a budget, a whole number of rounds of parallelBatches equal batches: a batch's share is fixed when it
+  // starts, so a last round with fewer batches than slots runs on part of the budget (R=100, 6,000 rows, 6 batches
+  // of 1000 for 4 slots: 73.8% of R; measured in BENCHMARKS.md).
+  const batches = parallelBatches * Math.ceil(rows / (parallelBatches * byRate));
+  return Math.max(1, Math.min(byRate, Math.ceil(rows / Math.max(1, batches))));
 }
 
 /** Workflow and run ids may hold any character; file names may not. */
-function safeName(id: string): string {
+export function safeName(id: string): string {
   return encodeURIComponent(id).replace(/\*/g, '%2A').replace(/^\.+/, (dots) => '%2E'.repeat(dots.length));
 }

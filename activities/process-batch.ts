@@ -8,8 +8,7 @@ import type { PendingStore } from '../src/audit/pending-store';
 import { BadCredentialsError } from '../src/channel/errors';
 import { createRateLimiter } from '../src/channel/rate-limiter';
 import { runPool } from '../src/run-pool';
-import { batchOffset } from '../src/source/batch-index';
-import { readWorkBatch } from '../src/source/work-file';
+import type { WorkStore } from '../src/store/work-store';
 import type { BackfillOptions, BackfillPaths, BatchResult, Counters, DeferredReplay } from '../workflows/definitions';
 import { repairMember, type RepairContext } from './repair-member';
 import type { JobMetrics } from '../src/observability';
@@ -26,6 +25,7 @@ export interface BatchInput {
 export interface BatchDeps {
   audit: AuditStore;
   pending: PendingStore;
+  work: WorkStore;
   metrics: JobMetrics;
   memberConcurrency: number;
   workerRateLimit: number | undefined;
@@ -40,11 +40,10 @@ export interface BatchDeps {
 export async function processBatch(deps: BatchDeps, input: BatchInput): Promise<BatchResult> {
   const context = Context.current();
   const { batch, options, paths } = input;
-  const offset = await batchOffset(paths.workFile, options.batchSize, batch);
-  const { entries } = await readWorkBatch(paths.workFile, offset, options.batchSize);
+  const entries = await deps.work.readBatch(paths.workFile, options.batchSize, batch);
   const lines = entries.map((e) => e.line);
   const recorded = await deps.audit.lookup(paths.auditPath, lines);
-  const { pending: pendingLines, settled: settledLines } = await deps.pending.lines(paths.pendingDir);
+  const { pending: pendingLines, settled: settledLines } = await deps.pending.lines(paths.pendingDir, lines);
 
   const deferred: DeferredReplay[] = [];
   for (const entry of entries) {
@@ -86,6 +85,7 @@ export async function processBatch(deps: BatchDeps, input: BatchInput): Promise<
   const rate = minDefined(deps.workerRateLimit, options.rateLimit ?? undefined);
   const ctx: RepairContext = {
     ...deps.repair,
+    ...(options.onlyChangedSince ? { decideOptions: { ...deps.repair.decideOptions, onlyChangedSince: { time: Date.parse(options.onlyChangedSince), text: options.onlyChangedSince } } } : {}),
     backfill: input.backfill,
     runLabel: options.runLabel,
     dryRun: options.dryRun,

@@ -62,6 +62,8 @@ export async function repairMember(line: number, member: StoredMember, ctx: Repa
       return { kind: 'recorded', entry: base };
     case 'failed':
       return recorded(base, { outcome: 'failed', stage: 'fetch', reason: decision.reason });
+    case 'skipped':
+      return recorded(base, { outcome: 'skipped', fields: decision.fields, reason: decision.reason });
     case 'upsert':
       if (fetched.kind !== 'found') throw new Error('upsert decided without a fetched user');
       base.outcome = 'upsert';
@@ -79,10 +81,17 @@ export async function repairMember(line: number, member: StoredMember, ctx: Repa
 
   base.event = event;
   base.webhookId = webhookId(ctx.runLabel, member.memberId, event);
-  if (ctx.dryRun) return recorded(base, { delivered: false });
+  const fields = decision.action === 'upsert' ? decision.fields : undefined;
+  if (ctx.dryRun) {
+    // A channel-webhooks target says where the replay would go, so the plan counts per webhook.
+    if (ctx.target?.route) base.webhooks = await ctx.target.route({ event, fields, signal: ctx.signal });
+    return recorded(base, { delivered: false });
+  }
   if (!ctx.target) throw new Error('this worker has no WEBHOOK_URL: it cannot replay for a backfill that is not a dry run');
 
-  const sent = await sendWithRetries(ctx.target, { webhookId: base.webhookId, payload, signal: ctx.signal });
+  const sent = await sendWithRetries(ctx.target, { webhookId: base.webhookId, payload, fields, signal: ctx.signal });
+  // Set before a deferral too: the deferred replay's entry starts from this base.
+  if (sent.webhooks) base.webhooks = sent.webhooks;
   if (sent.kind === 'delivered') return recorded(base, { delivered: true, status: sent.status });
   if (sent.kind === 'rejected') {
     return recorded(base, { outcome: 'failed', stage: 'replay', delivered: false, status: sent.status, reason: `replay rejected: ${sent.reason}` });

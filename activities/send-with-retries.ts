@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { SendResult } from '../src/types';
+import type { ComparedField, SendResult } from '../src/types';
 import type { ReplayPayload } from '../src/webhook/payload';
 import type { WebhookSender } from '../src/webhook/sender';
 
@@ -9,7 +9,7 @@ const MAX_IN_BATCH_WAIT_MS = 2_000;
 
 export async function sendWithRetries(
   target: WebhookSender,
-  input: { webhookId: string; payload: ReplayPayload; signal: AbortSignal },
+  input: { webhookId: string; payload: ReplayPayload; fields?: readonly ComparedField[]; signal: AbortSignal },
   attempts = IN_BATCH_ATTEMPTS,
 ): Promise<SendResult> {
   let result: SendResult = { kind: 'retryable', reason: 'not attempted' };
@@ -17,7 +17,7 @@ export async function sendWithRetries(
     input.signal.throwIfAborted();
     // A POST once started is let finish (WEBHOOK_TIMEOUT_MS bounds it): aborting it on a pause could
     // leave a delivery the receiver accepted unrecorded, to be sent again after resume.
-    result = await target.send({ webhookId: input.webhookId, payload: input.payload });
+    result = await target.send({ webhookId: input.webhookId, payload: input.payload, ...(input.fields ? { fields: input.fields } : {}) });
     if (result.kind !== 'retryable') return result;
     if (attempt < attempts) {
       const backoff = 250 * 2 ** (attempt - 1);

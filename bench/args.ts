@@ -7,6 +7,8 @@ export interface BenchOptions {
   n: number;
   /** Simulator token bucket of R requests/s and CHANNEL_RATE_LIMIT=R on the workers; undefined = no limit. */
   rate: number | undefined;
+  /** The simulator bucket's capacity with --rate (default R): --burst 10 is an API that allows only 10 at once. */
+  burst: number | undefined;
   /** Worker processes sharing the task queue (and the rate budget). */
   workers: number;
   /** node: this tree built and started as `npm start` (and the Dockerfile) start it; tsx: `npm run worker`. */
@@ -18,13 +20,13 @@ export interface BenchOptions {
   repeat: number;
   /** Where the figures go as JSON; undefined = bench-results/<timestamp>.json. */
   json: string | undefined;
-  /** Workflow input: members per processBatch activity. */
-  batchSize: number;
-  /** Workflow input: processBatch activities in flight at once. */
-  parallelBatches: number;
-  /** Worker env BACKFILL_MEMBER_CONCURRENCY: members in flight inside one batch activity. */
-  memberConcurrency: number;
-  /** Lookups in flight in the plain script; default = parallelBatches * memberConcurrency (same in-flight work). */
+  /** Workflow input batchSize; undefined = not sent (the product's default, what a user gets). */
+  batchSize: number | undefined;
+  /** Workflow input parallelBatches; undefined = not sent (the product's default). */
+  parallelBatches: number | undefined;
+  /** Worker env BACKFILL_MEMBER_CONCURRENCY; undefined = not set (the worker's default). */
+  memberConcurrency: number | undefined;
+  /** Lookups in flight in the plain script (default 32, the usual loop script's). */
   scriptConcurrency: number;
   /** Workflow input maxHistoryEvents; undefined = the workflow's default. */
   maxHistoryEvents: number | undefined;
@@ -48,12 +50,12 @@ export class BenchUsageError extends Error {
 
 export const DEFAULT_N = 20_000;
 /**
- * Best measured in BENCHMARKS.md (2 cores, no latency, no rate limit): with the current hot path,
- * batches of 1,000 cost 0.13-0.15 ms of CPU per member warm against 0.19-0.24 for 500 (sweep there).
+ * The bench sends no tuning by default: the workflow input is `{"source": ...}` only, as the README starts it, and
+ * the worker has no BACKFILL_MEMBER_CONCURRENCY, so what it measures is what a user gets (issue 13).
  */
-export const DEFAULT_BATCH_SIZE = 1000;
-export const DEFAULT_PARALLEL_BATCHES = 4;
-export const DEFAULT_MEMBER_CONCURRENCY = 16;
+export const DEFAULT_SCRIPT_CONCURRENCY = 32;
+/** Pairs (project run, script run) per invocation: single pairs on this shared machine spread by +-30%. */
+export const DEFAULT_REPEAT = 5;
 /** With --rate and no --n, the data set lasts about this long at the rate, long enough to judge a sustained rate. */
 export const RATE_RUN_SECONDS = 60;
 
@@ -65,18 +67,19 @@ non-durable script over the same data and prints the ratio of their throughputs.
 
   --n N                   members (default ${DEFAULT_N}; with --rate R and no --n: R*${RATE_RUN_SECONDS})
   --rate R                simulator limited to R requests/s, CHANNEL_RATE_LIMIT=R (default: no limit)
+  --burst B               with --rate: the simulator's bucket holds only B requests (default R)
   --workers W             worker processes on the task queue (default 1)
   --worker-runtime R      node: what ships (default): this tree built as \`npm run build\` does, started as
                           \`npm start\` (and the Dockerfile) start it, with the same environment and node options;
                           tsx: \`tsx src/worker.ts\` as \`npm run worker\` runs it for development
   --latency-ms L          latency the simulator adds to every lookup (default 0)
   --skip-script           do not run the plain script
-  --repeat K              alternate project run and script run K times on the same stack, report medians (default 1)
+  --repeat K              alternate project run and script run K times on the same stack, report medians (default ${DEFAULT_REPEAT})
   --json FILE             write the figures here (default bench-results/<timestamp>.json)
-  --batch-size B          members per batch activity (default ${DEFAULT_BATCH_SIZE}, 1..1000)
-  --parallel P            batch activities in flight (default ${DEFAULT_PARALLEL_BATCHES}, 1..32)
-  --member-concurrency C  members in flight per batch, BACKFILL_MEMBER_CONCURRENCY (default ${DEFAULT_MEMBER_CONCURRENCY})
-  --script-concurrency S  lookups in flight in the plain script (default P*C)
+  --batch-size B          workflow input batchSize, 1..1000 (default: not sent, the product's default)
+  --parallel P            workflow input parallelBatches, 1..32 (default: not sent, the product's default)
+  --member-concurrency C  BACKFILL_MEMBER_CONCURRENCY on the worker(s) (default: not set, the worker's default)
+  --script-concurrency S  lookups in flight in the plain script (default ${DEFAULT_SCRIPT_CONCURRENCY})
   --max-history-events H  workflow input maxHistoryEvents (default: the workflow's)
   --worker-node-arg=A     pass option A to the worker's node (repeatable; write it with =), e.g. --worker-node-arg=--max-old-space-size=160
   --worker-env=NAME=V     set an environment variable for the worker(s) (repeatable), e.g. --worker-env=MALLOC_ARENA_MAX=2
@@ -115,6 +118,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
       options: {
         n: { type: 'string' },
         rate: { type: 'string' },
+        burst: { type: 'string' },
         workers: { type: 'string' },
         'worker-runtime': { type: 'string' },
         'latency-ms': { type: 'string' },
@@ -141,28 +145,31 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
   const str = (k: string) => values[k] as string | undefined;
   const rate = positive('rate', str('rate'));
   const n = int('n', str('n'), 1, 100_000_000) ?? (rate === undefined ? DEFAULT_N : Math.max(100, Math.round(rate * RATE_RUN_SECONDS)));
-  const batchSize = int('batch-size', str('batch-size'), 1, 1000) ?? DEFAULT_BATCH_SIZE;
-  const parallelBatches = int('parallel', str('parallel'), 1, 32) ?? DEFAULT_PARALLEL_BATCHES;
-  const memberConcurrency = int('member-concurrency', str('member-concurrency'), 1, 10_000) ?? DEFAULT_MEMBER_CONCURRENCY;
+  const batchSize = int('batch-size', str('batch-size'), 1, 1000);
+  const parallelBatches = int('parallel', str('parallel'), 1, 32);
+  const memberConcurrency = int('member-concurrency', str('member-concurrency'), 1, 10_000);
   const runtime = str('worker-runtime') ?? 'node';
   if (runtime !== 'tsx' && runtime !== 'node') {
     throw new BenchUsageError(`--worker-runtime must be "node" or "tsx", got ${JSON.stringify(runtime)}`);
   }
   const json = str('json');
   if (json !== undefined && json.trim() === '') throw new BenchUsageError('--json needs a file name');
+  const burst = int('burst', str('burst'), 1, 1_000_000);
+  if (burst !== undefined && rate === undefined) throw new BenchUsageError('--burst needs --rate');
   return {
     n,
     rate,
+    burst,
     workers: int('workers', str('workers'), 1, 16) ?? 1,
     workerRuntime: runtime,
     latencyMs: int('latency-ms', str('latency-ms'), 0, 60_000) ?? 0,
     skipScript: values['skip-script'] === true,
-    repeat: int('repeat', str('repeat'), 1, 20) ?? 1,
+    repeat: int('repeat', str('repeat'), 1, 20) ?? DEFAULT_REPEAT,
     json,
     batchSize,
     parallelBatches,
     memberConcurrency,
-    scriptConcurrency: int('script-concurrency', str('script-concurrency'), 1, 10_000) ?? parallelBatches * memberConcurrency,
+    scriptConcurrency: int('script-concurrency', str('script-concurrency'), 1, 10_000) ?? DEFAULT_SCRIPT_CONCURRENCY,
     maxHistoryEvents: int('max-history-events', str('max-history-events'), 200, 9000),
     workerNodeArgs: ((values['worker-node-arg'] as unknown as string[] | undefined) ?? []).map((a) => {
       if (!a.startsWith('--')) throw new BenchUsageError(`--worker-node-arg must be a node option starting with --, got ${JSON.stringify(a)}`);
@@ -230,6 +237,24 @@ export function formatTable(rows: readonly (readonly string[])[]): string {
 /** Met / not met, as the report prints it next to a target. */
 export function verdict(met: boolean | undefined): string {
   return met === undefined ? 'not measured' : met ? 'MET' : 'NOT MET';
+}
+
+/** How far single pairs spread around their median: min, max and (max - min) / median. */
+export function spread(values: readonly number[]): { min: number; max: number; relative: number } | undefined {
+  if (values.length === 0) return undefined;
+  const min = Math.min(...values);
+  const max = Math.max(...values);
+  return { min, max, relative: (max - min) / median(values) };
+}
+
+/** The tuning a run used, as the report prints it: "product defaults" when none was given. */
+export function describeTuning(o: Pick<BenchOptions, 'batchSize' | 'parallelBatches' | 'memberConcurrency'>): string {
+  const given = [
+    o.batchSize === undefined ? undefined : `batchSize ${o.batchSize}`,
+    o.parallelBatches === undefined ? undefined : `parallelBatches ${o.parallelBatches}`,
+    o.memberConcurrency === undefined ? undefined : `member concurrency ${o.memberConcurrency}`,
+  ].filter((x): x is string => x !== undefined);
+  return given.length === 0 ? 'product defaults (input {"source": ...} only, no worker tuning)' : `tuned: ${given.join(', ')} (the rest product defaults)`;
 }
 
 /** The median (the mean of the middle two for an even count); NaN when empty. */

@@ -311,6 +311,8 @@ export interface BatchTimings {
   batchesByWorker: Record<string, number>;
   /** Time from the first event to the last one. */
   spanMs: number;
+  /** Each completed processBatch attempt: its batch number (from the activity summary "batch N of M") and times. */
+  perBatch: Array<{ batch: number; scheduledAt: number; startedAt: number; completedAt: number }>;
 }
 
 export interface RunHistory {
@@ -328,7 +330,8 @@ export interface RunHistory {
 const ms = (t: HistoryEvent['eventTime']): number => (t ? Number(t.seconds ?? 0) * 1000 + Math.floor((t.nanos ?? 0) / 1e6) : NaN);
 
 export function batchTimings(events: readonly HistoryEvent[]): BatchTimings {
-  const scheduled = new Map<number, { type: string; at: number }>();
+  const scheduled = new Map<number, { type: string; at: number; batch: number | undefined }>();
+  const perBatch: BatchTimings['perBatch'] = [];
   const started = new Map<number, number>(); // scheduledEventId -> started at
   const scheduleToStart: number[] = [];
   const execution: number[] = [];
@@ -343,7 +346,7 @@ export function batchTimings(events: readonly HistoryEvent[]): BatchTimings {
     switch (e.eventType) {
       case EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED: {
         const type = e.activityTaskScheduledEventAttributes?.activityType?.name ?? '?';
-        scheduled.set(id, { type, at });
+        scheduled.set(id, { type, at, batch: summaryBatch(e) });
         if (type === 'processBatch' && lastBatchCompletedAt.length > 0) {
           refill.push(at - lastBatchCompletedAt.shift()!);
         }
@@ -366,6 +369,7 @@ export function batchTimings(events: readonly HistoryEvent[]): BatchTimings {
         if (s?.type === 'processBatch') {
           const st = started.get(sid);
           if (st !== undefined) execution.push(at - st);
+          if (st !== undefined && s.batch !== undefined) perBatch.push({ batch: s.batch, scheduledAt: s.at, startedAt: st, completedAt: at });
           lastBatchCompletedAt.push(at);
         } else if (s?.type === 'prepareBackfill') {
           prepareMs = at - s.at;
@@ -389,7 +393,48 @@ export function batchTimings(events: readonly HistoryEvent[]): BatchTimings {
     workflowTasks,
     batchesByWorker,
     spanMs: last - first,
+    perBatch,
   };
+}
+
+/** The 0-based batch number from the activity's summary, "batch N of M" (JSON-encoded string payload). */
+function summaryBatch(e: HistoryEvent): number | undefined {
+  const data = e.userMetadata?.summary?.data;
+  if (!data) return undefined;
+  const m = /batch (\d+) of \d+/.exec(Buffer.from(data).toString('utf8'));
+  return m ? Number(m[1]) - 1 : undefined;
+}
+
+/**
+ * Fixed time per batch outside its members' work, from the history and the simulator's lookup log: scheduled ->
+ * its first lookup admitted (matching, start, reading the batch and the audit/pending state), and its last lookup
+ * admitted -> completed (the last member's decide + POST, the final audit flush and re-read, completion, recorded
+ * by the server). `batchOfLookup[i]` is the batch of the i-th admitted lookup at `lookupTimes[i]`.
+ */
+export function batchOverheads(
+  perBatch: BatchTimings['perBatch'],
+  lookupTimes: readonly number[],
+  batchOfLookup: readonly number[],
+): { toFirstLookupMs: number[]; afterLastLookupMs: number[] } {
+  const first = new Map<number, number>();
+  const last = new Map<number, number>();
+  for (let i = 0; i < lookupTimes.length; i++) {
+    const b = batchOfLookup[i]!;
+    const t = lookupTimes[i]!;
+    if (!first.has(b) || t < first.get(b)!) first.set(b, t);
+    if (!last.has(b) || t > last.get(b)!) last.set(b, t);
+  }
+  const toFirstLookupMs: number[] = [];
+  const afterLastLookupMs: number[] = [];
+  for (const x of perBatch) {
+    const f = first.get(x.batch);
+    const l = last.get(x.batch);
+    // Only a batch whose lookups all fall inside its attempt (no retried batches, no clock trouble).
+    if (f === undefined || l === undefined || f < x.scheduledAt - 5 || l > x.completedAt + 5) continue;
+    toFirstLookupMs.push(Math.max(0, f - x.scheduledAt));
+    afterLastLookupMs.push(Math.max(0, x.completedAt - l));
+  }
+  return { toFirstLookupMs, afterLastLookupMs };
 }
 
 /** Every run of the workflow id's chain, oldest first, each with its history measured. */

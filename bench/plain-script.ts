@@ -82,6 +82,7 @@ export async function runPlainScript(o: PlainScriptOptions): Promise<PlainScript
     const base = { line: entry.line, memberId: member.memberId };
     if (decision.action === 'unchanged') return write({ ...base, outcome: 'unchanged' });
     if (decision.action === 'failed') return write({ ...base, outcome: 'failed', reason: decision.reason });
+    if (decision.action === 'skipped') return write({ ...base, outcome: 'skipped', reason: decision.reason }); // never without onlyChangedSince
     const event = decision.action;
     const payload =
       event === 'upsert' && fetched.kind === 'found'

@@ -36,6 +36,7 @@ import { progressQuery, WORKFLOW_TYPE, type BackfillInput, type BackfillResult, 
 import {
   BENCH_HELP,
   BenchUsageError,
+  describeTuning,
   fmtDuration,
   fmtMb,
   fmtNumber,
@@ -44,11 +45,15 @@ import {
   maxInAnySecond,
   median,
   parseBenchArgs,
+  spread,
+  summarize as summarizeNums,
   sustainedRate,
   verdict,
   type BenchOptions,
 } from './args';
-import { chainHistories, loadNow, machineInfo, selfCpuMs, TreeSampler, type MachineInfo, type RunHistory, type TreeFigures } from './measure';
+import { effectiveBatchSize } from '../activities/prepare';
+import { parseBackfillInput } from '../src/workflow-input';
+import { batchOverheads, chainHistories, loadNow, machineInfo, selfCpuMs, TreeSampler, type MachineInfo, type RunHistory, type TreeFigures } from './measure';
 import type { PlainScriptResult } from './plain-script';
 import { summarizeProfiles, type ProfileSummary } from './profile';
 import { startLeanReceiver, type LeanReceiver } from './receiver';
@@ -64,6 +69,8 @@ const TOKEN = 'bench-webhook-token';
 /** The target: every run of the chain below this many events. */
 const HISTORY_EVENTS_TARGET = 10_240;
 const RSS_TARGET_BYTES = 256 * 1024 * 1024;
+/** Issue 13: with the product defaults, at least twice the plain script (32 in flight). */
+const RATIO_TARGET = 2.0;
 /** Lookups + POSTs the harness serves before the first measured run (bench/warm-up.ts). */
 const WARM_UP_MEMBERS = 5_000;
 
@@ -105,6 +112,10 @@ interface ProjectFigures extends PhaseFigures {
   workerMemory: TreeFigures[];
   workerThreads: TreeFigures['threads'];
   devServerThreads: TreeFigures['threads'];
+  /** Workflow start requested -> first lookup admitted by the simulator. */
+  firstLookupMs: number | undefined;
+  /** Per batch (ms): scheduled -> first lookup admitted, last lookup admitted -> completed. */
+  batchOverhead: { toFirstLookup: ReturnType<typeof summarizeNums>; afterLastLookup: ReturnType<typeof summarizeNums>; batchSize: number };
 }
 
 interface ScriptFigures extends PhaseFigures {
@@ -127,7 +138,9 @@ interface Stack {
   taskQueue: string;
   stamp: string;
   profileArgs: (who: string) => string[];
-  admitted: { times: number[] };
+  admitted: { times: number[]; members: number[] };
+  /** The batch size the workflow uses for this data set (prepare's effectiveBatchSize), to map lookups to batches. */
+  batchSize: number;
 }
 
 function apiFigures(before: ChannelSimulatorStats, after: ChannelSimulatorStats, admitted: number[]): ApiFigures {
@@ -176,8 +189,9 @@ async function runProject(s: Stack, repeat: number): Promise<ProjectFigures> {
   const workflowId = `bench-${s.stamp}-${repeat}`;
   const input: BackfillInput = {
     source: { type: 'csv', path: s.csv },
-    batchSize: opts.batchSize,
-    parallelBatches: opts.parallelBatches,
+    // Only what was asked for: by default the input is the source alone, as a user starts it.
+    ...(opts.batchSize !== undefined ? { batchSize: opts.batchSize } : {}),
+    ...(opts.parallelBatches !== undefined ? { parallelBatches: opts.parallelBatches } : {}),
     ...(opts.maxHistoryEvents ? { maxHistoryEvents: opts.maxHistoryEvents } : {}),
   };
   receiver.reset();
@@ -185,6 +199,7 @@ async function runProject(s: Stack, repeat: number): Promise<ProjectFigures> {
   const serverSampler = new TreeSampler(() => (s.server.process.pid ? [s.server.process.pid] : [])).start();
   const simBefore = simulator.stats();
   s.admitted.times = [];
+  s.admitted.members = [];
   const harness0 = selfCpuMs();
   const loadBefore = loadNow();
   log(`project run ${repeat}: ${workflowId}`);
@@ -220,6 +235,7 @@ async function runProject(s: Stack, repeat: number): Promise<ProjectFigures> {
   const serverFigures = serverSampler.stop();
   const simAfter = simulator.stats();
   const admitted = s.admitted.times;
+  const admittedMembers = s.admitted.members;
   const deliveries = receiver.deliveries();
   const accepted = receiver.acceptedTimes().length;
 
@@ -259,6 +275,10 @@ async function runProject(s: Stack, repeat: number): Promise<ProjectFigures> {
     ? { events: Math.max(...runs.map((r) => r.events)), bytes: Math.max(...runs.map((r) => r.bytes)) }
     : undefined;
   for (const m of workerMemory) m.samples = m.samples.filter((_, i) => i % 4 === 0);
+  // Member i is on work-file line i + 1 (the synthetic CSV has no filtered rows), so its batch is i / size.
+  const size = s.batchSize;
+  const overhead = batchOverheads(runs.flatMap((r) => r.timings.perBatch), admitted, admittedMembers.map((i) => Math.floor(i / size)));
+  for (const r of runs) r.timings.perBatch = [];
   const members = result?.processed ?? progressAtTimeout?.processed ?? 0;
   return {
     repeat,
@@ -281,6 +301,8 @@ async function runProject(s: Stack, repeat: number): Promise<ProjectFigures> {
     workerMemory,
     workerThreads: workerMemory[0]?.threads ?? [],
     devServerThreads: serverFigures.threads,
+    firstLookupMs: admitted.length ? admitted[0]! - startedAt : undefined,
+    batchOverhead: { toFirstLookup: summarizeNums(overhead.toFirstLookupMs), afterLastLookup: summarizeNums(overhead.afterLastLookupMs), batchSize: size },
   };
 }
 
@@ -291,6 +313,7 @@ async function runScript(s: Stack, repeat: number): Promise<ScriptFigures> {
   const { opts, simulator, receiver } = s;
   receiver.reset();
   s.admitted.times = [];
+  s.admitted.members = [];
   const before = simulator.stats();
   const out = path.join(s.work, `script-outcomes-${repeat}.jsonl`);
   const scriptLog = path.join(s.work, 'script.log');
@@ -396,7 +419,9 @@ async function main(): Promise<number> {
 
     // ---- simulator and endpoint (in this process)
     const lookup = syntheticUserLookup(opts.n, seed);
-    const admitted = { times: [] as number[] };
+    const admitted = { times: [] as number[], members: [] as number[] };
+    const indexOf = new Map<string, number>();
+    for (let i = 0; i < opts.n; i++) indexOf.set(syntheticMemberId(i, seed), i);
     let faults: Record<string, ChannelFault> | undefined;
     if (opts.latencyMs > 0) {
       // A per-member delay with no failure is how the simulator adds latency; it never counts as a fault.
@@ -408,11 +433,12 @@ async function main(): Promise<number> {
       // Called once per lookup the bucket admitted: these times are how the sustained API rate is measured.
       lookupUser: (memberId) => {
         admitted.times.push(Date.now());
+        admitted.members.push(indexOf.get(memberId) ?? -1);
         return lookup(memberId);
       },
       accessKey: ACCESS_KEY,
       accessSecret: ACCESS_SECRET,
-      ...(opts.rate ? { rateLimit: { perSecond: opts.rate } } : {}),
+      ...(opts.rate ? { rateLimit: { perSecond: opts.rate, ...(opts.burst ? { burst: opts.burst } : {}) } } : {}),
       ...(faults ? { faults } : {}),
     });
     cleanups.push(() => simulator.close());
@@ -432,7 +458,7 @@ async function main(): Promise<number> {
       TEMPORAL_ADDRESS: server.address,
       BACKFILL_TASK_QUEUE: taskQueue,
       BACKFILL_DATA_DIR: path.join(work, 'data'),
-      BACKFILL_MEMBER_CONCURRENCY: String(opts.memberConcurrency),
+      ...(opts.memberConcurrency !== undefined ? { BACKFILL_MEMBER_CONCURRENCY: String(opts.memberConcurrency) } : {}),
       ...(opts.rate ? { CHANNEL_RATE_LIMIT: String(opts.rate) } : {}),
       ...opts.workerEnv,
     };
@@ -459,12 +485,14 @@ async function main(): Promise<number> {
     const connection = await Connection.connect({ address: server.address });
     cleanups.push(() => connection.close());
     const client = new Client({ connection });
+    const defaults = parseBackfillInput({ source: { type: 'csv', path: csv } }, 'bench').options;
+    const batchSize = effectiveBatchSize(opts.n, opts.batchSize ?? defaults.batchSize, opts.parallelBatches ?? defaults.parallelBatches, opts.rate);
     log(
-      `N ${fmtNumber(opts.n)}, batchSize ${opts.batchSize}, parallelBatches ${opts.parallelBatches}, member concurrency ${opts.memberConcurrency}` +
+      `N ${fmtNumber(opts.n)}, ${describeTuning(opts)}: batches of ${fmtNumber(batchSize)}, ${opts.parallelBatches ?? defaults.parallelBatches} at once` +
         `${opts.rate ? `, rate ${opts.rate}/s` : ''}${opts.latencyMs ? `, latency ${opts.latencyMs} ms` : ''}${opts.repeat > 1 ? `, ${opts.repeat} repeats` : ''}`,
     );
 
-    const stack: Stack = { opts, seed, expected: syntheticCounts(opts.n, seed), work, csv, simulator, receiver, server, workers, client, taskQueue, stamp, profileArgs, admitted };
+    const stack: Stack = { opts, seed, expected: syntheticCounts(opts.n, seed), work, csv, simulator, receiver, server, workers, client, taskQueue, stamp, profileArgs, admitted, batchSize };
     const projects: ProjectFigures[] = [];
     const scripts: ScriptFigures[] = [];
     if (!opts.rate) {
@@ -577,18 +605,20 @@ function evaluateTargets(opts: BenchOptions, projects: ProjectFigures[], s: Summ
   const targets: Target[] = [];
   if (!opts.rate && s.ratio !== undefined) {
     targets.push({
-      name: `ratio project/script >= 0.8${opts.n === 20_000 ? '' : ` (stated at N=20,000; this is N=${fmtNumber(opts.n)})`}${s.ratios.length > 1 ? ', median' : ''}`,
+      name: `ratio project/script >= ${RATIO_TARGET}${opts.n === 20_000 ? '' : ` (stated at N=20,000; this is N=${fmtNumber(opts.n)})`}${s.ratios.length > 1 ? ', median' : ''}, ${describeTuning(opts)}`,
       measured: `${s.ratio.toFixed(3)}${s.ratios.length > 1 ? ` (${s.ratios.map((r) => r.toFixed(3)).join(', ')})` : ''}`,
-      met: s.ratio >= 0.8,
+      met: s.ratio >= RATIO_TARGET,
     });
     if (s.ratios.length > 1) {
       // A one-off backfill runs on a freshly started worker: the first pair is that case, later ones are warm.
-      targets.push({ name: 'ratio project/script >= 0.8, first pair only (worker freshly started, as for a one-off run)', measured: s.ratios[0]!.toFixed(3), met: s.ratios[0]! >= 0.8 });
+      targets.push({ name: `ratio project/script >= ${RATIO_TARGET}, first pair only (worker freshly started, as for a one-off run)`, measured: s.ratios[0]!.toFixed(3), met: s.ratios[0]! >= RATIO_TARGET });
     }
   }
   if (opts.n >= 1_000_000) {
     const worst = Math.max(...projects.map((p) => p.wallMs));
-    targets.push({ name: `N=${fmtNumber(opts.n)} within 10 min`, measured: fmtDuration(worst), met: projects.every((p) => p.finished) && worst <= 600_000 });
+    targets.push({ name: `N=${fmtNumber(opts.n)} within 2 min (issue 13)`, measured: fmtDuration(worst), met: projects.every((p) => p.finished) && worst <= 120_000 });
+    const prepare = Math.max(...projects.map((p) => p.runs[0]?.timings.prepareMs ?? Infinity));
+    targets.push({ name: `preparation of ${fmtNumber(opts.n)} rows <= 5 s`, measured: fmtDuration(prepare), met: prepare <= 5_000 });
   }
   const tree = opts.workerRuntime === 'tsx' ? 'whole tree: tsx launcher + worker' : 'as `npm start` runs it';
   targets.push({ name: `worker peak RSS <= 256 MB (${tree}; sampled peak or VmHWM, the higher)`, measured: fmtMb(s.workerPeakRssBytes), met: s.workerPeakRssBytes <= RSS_TARGET_BYTES });
@@ -599,7 +629,7 @@ function evaluateTargets(opts: BenchOptions, projects: ProjectFigures[], s: Summ
   if (opts.rate) {
     const rates = projects.map((p) => p.api.sustained?.whole ?? 0);
     const worst = Math.min(...rates);
-    targets.push({ name: `sustained API rate >= 95% of ${opts.rate}/s (first to last lookup; worst run)`, measured: `${worst.toFixed(1)}/s = ${fmtPercent(worst / opts.rate)}`, met: worst >= 0.95 * opts.rate });
+    targets.push({ name: `sustained API rate >= 99% of ${opts.rate}/s (first to last lookup; worst run)${opts.burst ? `, API burst ${opts.burst}` : ''}`, measured: `${worst.toFixed(1)}/s = ${fmtPercent(worst / opts.rate)}`, met: worst >= 0.99 * opts.rate });
     const r429 = projects.reduce((a, p) => a + p.api.rateLimited, 0);
     targets.push({ name: 'zero 429s', measured: fmtNumber(r429), met: r429 === 0 });
   }
@@ -620,7 +650,7 @@ function renderReport(
 ): string {
   const lines: string[] = [];
   lines.push(
-    `webhook-backfill benchmark: N=${fmtNumber(opts.n)}, batchSize ${opts.batchSize}, parallelBatches ${opts.parallelBatches}, member concurrency ${opts.memberConcurrency}, ` +
+    `webhook-backfill benchmark: N=${fmtNumber(opts.n)}, ${describeTuning(opts)}, ` +
       `${opts.workers} worker(s) (${opts.workerRuntime === 'node' ? `npm start: ${shippedDescription()}` : 'tsx'}${Object.entries(opts.workerEnv).map(([k, v]) => ` ${k}=${v}`).join('')}${opts.workerNodeArgs.length ? ` ${opts.workerNodeArgs.join(' ')}` : ''})` +
       `${opts.rate ? `, rate ${opts.rate}/s` : ', no rate limit'}${opts.latencyMs ? `, latency ${opts.latencyMs} ms` : ', no latency'}` +
       `${opts.skipScript ? '' : `, script concurrency ${opts.scriptConcurrency}`}`,
@@ -647,6 +677,7 @@ function renderReport(
       row('CPU dev server | idle Temporal', (p) => fmtDuration(p.cpu.devServer), (x) => fmtDuration(x.cpu.idleTemporal)),
       row('CPU harness (simulator, endpoint)', (p) => fmtDuration(p.cpu.harness), (x) => fmtDuration(x.cpu.harness)),
       row('CPU ms per member (worker + dev server | script)', (p) => ((p.cpu.workers! + p.cpu.devServer!) / Math.max(1, p.members)).toFixed(3), (x) => (x.result.cpuMs / Math.max(1, x.members)).toFixed(3)),
+      row('first lookup after the start', (p) => fmtDuration(p.firstLookupMs), () => ''),
       row('runs in the chain', (p) => fmtNumber(p.runs.length), () => ''),
       row('largest history: events', (p) => fmtNumber(p.largestHistory?.events), () => ''),
       row('largest history: bytes', (p) => fmtMb(p.largestHistory?.bytes), () => ''),
@@ -667,6 +698,8 @@ function renderReport(
       `\nmembers/s, median: project ${fmtNumber(s.projectMembersPerSecond, 1)}, script ${fmtNumber(s.scriptMembersPerSecond, 1)}; ` +
         `ratio project/script ${s.ratio.toFixed(3)}${s.ratios.length > 1 ? ` (median of ${s.ratios.map((r) => r.toFixed(3)).join(', ')})` : ''}`,
     );
+    const sp = spread(s.ratios);
+    if (sp && s.ratios.length > 1) lines.push(`ratio spread over ${s.ratios.length} pairs: ${sp.min.toFixed(3)} to ${sp.max.toFixed(3)} (${fmtPercent(sp.relative, 0)} of the median)`);
   }
   const timings = projects.flatMap((p) => p.runs.map((r) => r.timings));
   const batches = timings.reduce((a, x) => a + x.batches, 0);
@@ -684,6 +717,15 @@ function renderReport(
         `schedule-to-start mean ${fmtDuration(weighted((x) => x.scheduleToStartMs))} (p95 ${fmtDuration(p95((x) => x.scheduleToStartMs))}); ` +
         `slot refill after a completion mean ${fmtDuration(weighted((x) => x.refillMs))} (p95 ${fmtDuration(p95((x) => x.refillMs))}); ` +
         `prepare ${projects.map((p) => fmtDuration(p.runs[0]?.timings.prepareMs)).join(', ')}`,
+    );
+  }
+  const over = projects.filter((p) => p.batchOverhead.toFirstLookup);
+  if (over.length) {
+    const med = (pick: (p: ProjectFigures) => number | undefined) => median(over.map(pick).filter((x): x is number => x !== undefined));
+    lines.push(
+      `fixed time per batch of ${fmtNumber(over[0]!.batchOverhead.batchSize)} (history + lookup log, median over batches, median over runs): ` +
+        `scheduled -> first lookup ${fmtDuration(med((p) => p.batchOverhead.toFirstLookup?.p50))}, last lookup -> completed ${fmtDuration(med((p) => p.batchOverhead.afterLastLookup?.p50))} ` +
+        `(per run: ${over.map((p) => `${fmtDuration(p.batchOverhead.toFirstLookup?.p50)} + ${fmtDuration(p.batchOverhead.afterLastLookup?.p50)}`).join(', ')})`,
     );
   }
   if (opts.workers > 1) {

@@ -51,6 +51,12 @@ export const envSchema = z.object({
   // The `type` of a user webhook body is not confirmed by Channel Talk; "user" is the natural reading.
   WEBHOOK_ENTITY_TYPE: z.preprocess(emptyToUndefined, z.string().default('user')),
   WEBHOOK_TIMEOUT_MS: positiveInt(10_000),
+  // The body's `event` strings. Not confirmed: the incident notice says "upsert"/"delete"; Channel Talk's n8n trigger
+  // matches v5 webhooks' `event` against scope names such as `member.deleted`. See README "Event names".
+  WEBHOOK_EVENT_UPSERT: z.preprocess(emptyToUndefined, z.string().default('upsert')),
+  WEBHOOK_EVENT_DELETE: z.preprocess(emptyToUndefined, z.string().default('delete')),
+  // Target channel-webhooks: send v5 bodies to registered webhooks whose apiVersion is not v5 (default: skip them).
+  WEBHOOK_SEND_NON_V5: z.preprocess(emptyToUndefined, z.enum(['true', 'false']).default('false').transform((v) => v === 'true')),
   // Standard Webhooks signing secret: `whsec_<base64>` (preferred) or a raw secret. Unset: deliveries are not signed.
   WEBHOOK_SIGNING_SECRET: z.preprocess(
     emptyToUndefined,
@@ -66,6 +72,15 @@ export const envSchema = z.object({
   ...temporalEnvShape,
   BACKFILL_TASK_QUEUE: z.preprocess(emptyToUndefined, z.string().default('webhook-backfill')),
   BACKFILL_DATA_DIR: z.preprocess(emptyToUndefined, z.string().default('./backfill-data')),
+  // Directories a file source (source.path) must lie under; unset = any path the worker can read.
+  BACKFILL_SOURCE_DIRS: z.preprocess(
+    emptyToUndefined,
+    z
+      .string()
+      .transform((v) => v.split(/[,:]/).map((d) => d.trim()).filter((d) => d !== ''))
+      .pipe(z.array(z.string()).min(1, 'must name at least one directory'))
+      .optional(),
+  ),
   BACKFILL_MEMBER_CONCURRENCY: positiveInt(16),
   LOG_LEVEL: z.preprocess(emptyToUndefined, z.enum(['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR']).default('INFO')),
   LOG_FORMAT: z.preprocess(emptyToUndefined, z.enum(['json', 'text']).default('json')),
@@ -90,16 +105,29 @@ export const envSchema = z.object({
   // password, so it lives here and never in workflow input.
   BACKFILL_DATABASE_URL: z.preprocess(emptyToUndefined, z.string().refine(isPostgresUrl, 'must be a postgres:// or postgresql:// URL').optional()),
   BACKFILL_AUDIT_STORE: z.preprocess(emptyToUndefined, z.enum(['file', 'postgres'], { error: 'must be "file" or "postgres"' }).default('file')),
+  // Where the state workers share lives: "file" (BACKFILL_DATA_DIR, one machine or a shared volume) or
+  // "postgres" (BACKFILL_DATABASE_URL: work set, batch boundaries, pending replays and the audit log, so workers
+  // on different hosts share nothing but Temporal and PostgreSQL).
+  BACKFILL_STORE: z.preprocess(emptyToUndefined, z.enum(['file', 'postgres'], { error: 'must be "file" or "postgres"' }).default('file')),
+  // "true": a completed backfill's work set and pending replays (personal data) are kept, not removed.
+  BACKFILL_KEEP_WORK_DATA: z.preprocess(emptyToUndefined, z.enum(['true', 'false'], { error: 'must be "true" or "false"' }).default('false').transform((v) => v === 'true')),
 }).superRefine(requireDatabaseUrlForPostgres);
 
 /** The PostgreSQL audit store needs a database; shared with every schema that picks these two variables. */
 export function requireDatabaseUrlForPostgres(
-  env: { BACKFILL_AUDIT_STORE: 'file' | 'postgres'; BACKFILL_DATABASE_URL?: string | undefined },
+  env: { BACKFILL_AUDIT_STORE: 'file' | 'postgres'; BACKFILL_STORE?: 'file' | 'postgres'; BACKFILL_DATABASE_URL?: string | undefined },
   ctx: z.RefinementCtx,
 ): void {
-  if (env.BACKFILL_AUDIT_STORE === 'postgres' && env.BACKFILL_DATABASE_URL === undefined) {
-    ctx.addIssue({ code: 'custom', path: ['BACKFILL_AUDIT_STORE'], message: 'is "postgres" but BACKFILL_DATABASE_URL is not set' });
+  for (const name of ['BACKFILL_STORE', 'BACKFILL_AUDIT_STORE'] as const) {
+    if (env[name] === 'postgres' && env.BACKFILL_DATABASE_URL === undefined) {
+      ctx.addIssue({ code: 'custom', path: [name], message: 'is "postgres" but BACKFILL_DATABASE_URL is not set' });
+    }
   }
+}
+
+/** BACKFILL_STORE=postgres keeps the audit log in PostgreSQL too (BACKFILL_AUDIT_STORE=postgres alone: only it). */
+export function auditStoreOf(config: Pick<Config, 'BACKFILL_STORE' | 'BACKFILL_AUDIT_STORE'>): 'file' | 'postgres' {
+  return config.BACKFILL_STORE === 'postgres' ? 'postgres' : config.BACKFILL_AUDIT_STORE;
 }
 
 function isPostgresUrl(value: string): boolean {
@@ -158,11 +186,17 @@ export function describeConfig(config: Config): Record<string, unknown> {
     WEBHOOK_URL: config.WEBHOOK_URL ? redactUrl(config.WEBHOOK_URL) : '(none: dry runs only)',
     WEBHOOK_TOKEN: config.WEBHOOK_TOKEN ? '(set)' : '(none)',
     WEBHOOK_SIGNING_SECRET: config.WEBHOOK_SIGNING_SECRET ? '(set: deliveries are signed)' : '(none: deliveries are not signed)',
+    WEBHOOK_EVENT_UPSERT: config.WEBHOOK_EVENT_UPSERT,
+    WEBHOOK_EVENT_DELETE: config.WEBHOOK_EVENT_DELETE,
+    WEBHOOK_SEND_NON_V5: config.WEBHOOK_SEND_NON_V5,
     ...config.temporal.summary,
     BACKFILL_TASK_QUEUE: config.BACKFILL_TASK_QUEUE,
     BACKFILL_DATA_DIR: config.BACKFILL_DATA_DIR,
+    BACKFILL_SOURCE_DIRS: config.BACKFILL_SOURCE_DIRS?.join(',') ?? '(any)',
     BACKFILL_DATABASE_URL: config.BACKFILL_DATABASE_URL ? redactUrl(config.BACKFILL_DATABASE_URL) : '(none)',
-    BACKFILL_AUDIT_STORE: config.BACKFILL_AUDIT_STORE,
+    BACKFILL_AUDIT_STORE: auditStoreOf(config),
+    BACKFILL_STORE: config.BACKFILL_STORE,
+    BACKFILL_KEEP_WORK_DATA: config.BACKFILL_KEEP_WORK_DATA,
     BACKFILL_CODEC: config.BACKFILL_CODEC_KEY ? `AES-256-GCM, key id ${codecFromEnvValues(config)?.keyId}` : '(off: payloads are stored as plain JSON)',
   };
 }

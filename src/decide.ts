@@ -10,6 +10,38 @@ export interface DecideOptions {
   defaultRegion?: CountryCode;
   /** The `user.type` that marks a user merged into another one (treated as deleted). Default 'unified'. */
   unifiedType?: string;
+  /**
+   * `onlyChangedSince` (epoch ms, and the text the user gave for the reason): an upsert whose every differing
+   * field was last changed on Channel Talk's side before it is skipped, since the outage cannot have hidden it.
+   */
+  onlyChangedSince?: { time: number; text: string };
+}
+
+type ChangeTimes = Pick<ChannelUser, 'updatedAt' | 'unsubscribeEmailUpdatedAt' | 'unsubscribeTextingUpdatedAt'>;
+
+const finite = (t: unknown): number | undefined => (typeof t === 'number' && Number.isFinite(t) ? t : undefined);
+
+/**
+ * When Channel Talk last changed a field: the consent flags have their own change times (falling back to
+ * `updatedAt` when absent); contact fields only `updatedAt`, the latest change of anything.
+ */
+export function fieldChangeTime(times: ChangeTimes, field: ComparedField): number | undefined {
+  if (field === 'unsubscribeEmail') return finite(times.unsubscribeEmailUpdatedAt) ?? finite(times.updatedAt);
+  if (field === 'unsubscribeTexting') return finite(times.unsubscribeTextingUpdatedAt) ?? finite(times.updatedAt);
+  return finite(times.updatedAt);
+}
+
+/** Whether every differing field last changed before `since`. A field without a change time never counts as before. */
+export function changedOnlyBefore(times: ChangeTimes, fields: readonly ComparedField[], since: number): boolean {
+  return fields.length > 0 && fields.every((field) => {
+    const time = fieldChangeTime(times, field);
+    return time !== undefined && time < since;
+  });
+}
+
+/** The audit reason of an upsert that `onlyChangedSince` skips. */
+export function changedBeforeReason(sinceText: string): string {
+  return `differs since before ${sinceText}: not hidden by the outage`;
 }
 
 const DEFAULT_REGION: CountryCode = 'KR';
@@ -67,7 +99,12 @@ export function decide(stored: StoredMember, fetched: FetchResult, opts: DecideO
         return { action: 'delete', reason: 'unified' };
       }
       const fields = compareMember(stored, fetched.user, opts);
-      return fields.length > 0 ? { action: 'upsert', fields } : { action: 'unchanged' };
+      if (fields.length === 0) return { action: 'unchanged' };
+      const since = opts.onlyChangedSince;
+      if (since && changedOnlyBefore(fetched.user, fields, since.time)) {
+        return { action: 'skipped', fields, reason: changedBeforeReason(since.text) };
+      }
+      return { action: 'upsert', fields };
     }
   }
 }

@@ -28,11 +28,10 @@ export type ComparedField = (typeof COMPARED_FIELDS)[number];
 
 /**
  * A Channel Talk user as returned by `GET /open/v5/users/@{memberId}` (`body.user`). Only the fields
- * we read are typed; every other field is passed through untouched into replayed webhooks.
+ * we read are typed (and checked, src/channel/user-schema.ts); every other field, whatever it holds (null
+ * included), is passed through untouched into replayed webhooks. The change times are numbers or absent.
  */
 export interface ChannelUser {
-  id?: string;
-  memberId?: string;
   type?: string;
   mobileNumber?: string | null;
   email?: string | null;
@@ -56,15 +55,27 @@ export type Decision =
   | { action: 'upsert'; fields: ComparedField[] }
   | { action: 'delete'; reason: 'not-found' | 'unified' }
   | { action: 'unchanged' }
+  /** A difference `onlyChangedSince` leaves alone: it predates the outage. */
+  | { action: 'skipped'; fields: ComparedField[]; reason: string }
   | { action: 'failed'; reason: string };
 
 export type WebhookEvent = 'upsert' | 'delete';
 
-/** The result of one POST to the customer's webhook endpoint. */
+/**
+ * A registered Channel Talk webhook a member's replay was routed to (target "channel-webhooks"), by id and name
+ * only: never its URL or token. `skipped` says why a webhook subscribed to the change got nothing.
+ */
+export interface WebhookRoute {
+  id: string;
+  name?: string;
+  skipped?: 'blocked' | 'api-version';
+}
+
+/** The result of one POST to the customer's webhook endpoint. `webhooks`: where a channel-webhooks target routed it. */
 export type SendResult =
-  | { kind: 'delivered'; status: number }
-  | { kind: 'retryable'; status?: number; retryAfterMs?: number; reason: string }
-  | { kind: 'rejected'; status: number; reason: string };
+  | { kind: 'delivered'; status: number; webhooks?: WebhookRoute[] }
+  | { kind: 'retryable'; status?: number; retryAfterMs?: number; reason: string; webhooks?: WebhookRoute[] }
+  | { kind: 'rejected'; status: number; reason: string; webhooks?: WebhookRoute[] };
 
 /** The one recorded outcome of a source row. */
 export type OutcomeKind = 'upsert' | 'delete' | 'unchanged' | 'failed' | 'skipped';

@@ -5,11 +5,16 @@ import { createActivities } from '../activities';
 import { Pool } from 'pg';
 import { createFileAuditStore, type AuditStore } from './audit/audit-store';
 import { createPostgresAuditStore } from './audit/postgres-audit-store';
-import { createFilePendingStore } from './audit/pending-store';
+import { logWorkerChannel } from './channel/channel-info';
+import { createFilePendingStore, type PendingStore } from './audit/pending-store';
+import { createPostgresPendingStore } from './audit/postgres-pending-store';
+import { createStoreTables } from './store/postgres-schema';
+import { createPostgresWorkStore } from './store/postgres-work-store';
+import { createFileWorkStore, type WorkStore } from './store/work-store';
 import { createChannelClient } from './channel/client';
 import { createChannelWebhooksClient } from './channel/webhooks';
 import { codecFromEnvValues } from './codec/aes-gcm-codec';
-import type { Config } from './config';
+import { auditStoreOf, type Config } from './config';
 import { createJobMetrics } from './observability';
 import { SEARCH_ATTRIBUTES } from '../workflows/definitions';
 import { createChannelWebhooksTarget } from './webhook/channel-webhooks-target';
@@ -50,8 +55,11 @@ export async function createBackfillWorker(
     notFoundStatuses: config.CHANNEL_NOT_FOUND_STATUSES,
     onRateLimited: () => metrics.apiRateLimited(),
   });
+  // Which channel these credentials open, logged at start-up without holding the worker up (issue 9).
+  const channelLogged = logWorkerChannel(channel, Runtime.instance().logger);
+  const eventNames = { upsert: config.WEBHOOK_EVENT_UPSERT, delete: config.WEBHOOK_EVENT_DELETE };
   const target = config.WEBHOOK_URL
-    ? createWebhookSender({ url: config.WEBHOOK_URL, token: config.WEBHOOK_TOKEN, timeoutMs: config.WEBHOOK_TIMEOUT_MS, signingSecret: config.WEBHOOK_SIGNING_SECRET })
+    ? createWebhookSender({ url: config.WEBHOOK_URL, token: config.WEBHOOK_TOKEN, timeoutMs: config.WEBHOOK_TIMEOUT_MS, signingSecret: config.WEBHOOK_SIGNING_SECRET, eventNames })
     : undefined;
   // Target type "channel-webhooks": every webhook registered on the channel, listed with the same credentials.
   const webhookList = createChannelWebhooksClient({
@@ -65,9 +73,11 @@ export async function createBackfillWorker(
     list: (signal) => webhookList.list(signal),
     timeoutMs: config.WEBHOOK_TIMEOUT_MS,
     signingSecret: config.WEBHOOK_SIGNING_SECRET,
+    eventNames,
+    sendNonV5: config.WEBHOOK_SEND_NON_V5,
     logger: Runtime.instance().logger,
   });
-  const { audit, auditPool } = await createAuditStore(config);
+  const { audit, pending, work, auditPool } = await createStores(config);
   // With BACKFILL_CODEC_KEY set, every payload this worker sends to Temporal is AES-256-GCM encrypted.
   const codec = codecFromEnvValues(config);
   // Address, TLS/mTLS, API key and gRPC headers as resolved (and checked) by loadConfig.
@@ -84,7 +94,8 @@ export async function createBackfillWorker(
       target,
       channelWebhooks,
       audit,
-      pending: createFilePendingStore(),
+      pending,
+      work,
       metrics,
       searchAttributesRegistered: async () => {
         const { customAttributes } = await connection.operatorService.listSearchAttributes({ namespace: config.TEMPORAL_NAMESPACE });
@@ -108,26 +119,35 @@ export async function createBackfillWorker(
     async close() {
       if (running && worker.getState() === 'RUNNING') worker.shutdown();
       await running?.catch(() => undefined);
+      await channelLogged;
       await Promise.all([channel.close(), target?.close(), channelWebhooks.close(), webhookList.close(), connection.close()]);
       await auditPool?.end();
     },
   };
 }
 
-/** BACKFILL_AUDIT_STORE: the JSONL file (default) or a PostgreSQL table, checked before the worker polls. */
-async function createAuditStore(config: Config): Promise<{ audit: AuditStore; auditPool?: Pool }> {
-  if (config.BACKFILL_AUDIT_STORE !== 'postgres' || !config.BACKFILL_DATABASE_URL) return { audit: createFileAuditStore() };
+/**
+ * BACKFILL_STORE / BACKFILL_AUDIT_STORE: files under BACKFILL_DATA_DIR (default), the audit log alone in
+ * PostgreSQL, or everything workers share in PostgreSQL; the tables are created and checked before the worker polls.
+ */
+async function createStores(config: Config): Promise<{ audit: AuditStore; pending: PendingStore; work: WorkStore; auditPool?: Pool }> {
+  const files = { audit: createFileAuditStore(), pending: createFilePendingStore(), work: createFileWorkStore() };
+  if (auditStoreOf(config) !== 'postgres' || !config.BACKFILL_DATABASE_URL) return files;
+  const shared = config.BACKFILL_STORE === 'postgres';
   const auditPool = new Pool({ connectionString: config.BACKFILL_DATABASE_URL, max: 10, application_name: 'webhook-backfill-audit' });
   // An idle connection dropped by the server must not crash the worker; the next query reconnects.
   auditPool.on('error', (err: Error & { code?: string }) => Runtime.instance().logger.warn('audit database connection lost', { code: err.code }));
   const audit = createPostgresAuditStore(auditPool);
   try {
     await audit.ready();
+    if (shared) await createStoreTables(auditPool);
   } catch (err) {
     await auditPool.end().catch(() => undefined);
     // Not the pg message: nothing from the connection string may reach a log.
     const code = (err as { code?: unknown }).code;
-    throw new Error(`BACKFILL_AUDIT_STORE=postgres: cannot create or reach the audit table ${audit.table}${typeof code === 'string' ? ` (${code})` : ''}`);
+    const what = shared ? 'BACKFILL_STORE=postgres: cannot create or reach the backfill tables' : `BACKFILL_AUDIT_STORE=postgres: cannot create or reach the audit table ${audit.table}`;
+    throw new Error(`${what}${typeof code === 'string' ? ` (${code})` : ''}`);
   }
-  return { audit, auditPool };
+  if (!shared) return { ...files, audit, auditPool };
+  return { audit, pending: createPostgresPendingStore(auditPool), work: createPostgresWorkStore(auditPool), auditPool };
 }

@@ -18,15 +18,21 @@ const sourceSchema = z.unknown().transform((raw, ctx): SourceSpec => {
   return z.NEVER;
 });
 
+/** The delete guard's defaults: ordinary repairs hold ~15% deletes; a run whose every lookup answers 404, 100%. */
+export const DEFAULT_MAX_DELETE_SHARE = 0.5;
+export const DEFAULT_DELETE_GUARD_MIN_DECISIONS = 100;
+
 // The workflow's JSON argument is checked once, by the first activity, so that a typo stops the run
 // before any lookup or replay. Unknown keys are rejected: a misspelt "dryrun" must not mean a real run.
 export const backfillInputSchema = z
   .object({
     source: sourceSchema,
     dryRun: z.boolean().default(false),
-    batchSize: z.number().int().min(1).max(1000).default(100),
+    // Upper bounds; prepare derives the size a run uses from the source and the rate budget (effectiveBatchSize).
+    // Defaults measured in BENCHMARKS.md: 1000 x 4 is the fastest without a budget on 2 cores.
+    batchSize: z.number().int().min(1).max(1000).default(1000),
     runLabel: z.string().min(1).max(200).optional(),
-    parallelBatches: z.number().int().min(1).max(32).default(2),
+    parallelBatches: z.number().int().min(1).max(32).default(4),
     rateLimit: z.number().positive().optional(),
     maxHistoryEvents: z.number().int().min(200).max(9000).default(5000),
     replayMaxAttempts: z.number().int().min(1).max(1000).default(10),
@@ -48,6 +54,13 @@ export const backfillInputSchema = z
       .optional(),
     // The members a dry run planned to replay, each re-checked before it is replayed.
     fromPlan: z.object({ auditPath: z.string().min(1, 'must not be empty') }).strict().optional(),
+    // The channel the credentials must open (GET /open/v5/channel); another one stops the run before any lookup.
+    expectChannelId: z.string().min(1, 'must not be empty').optional(),
+    // The delete guard (workflow): pause when deletes pass this share of the decisions, once this many are made.
+    maxDeleteShare: z.number().gt(0, 'must be > 0').lte(1, 'must be <= 1').default(DEFAULT_MAX_DELETE_SHARE),
+    deleteGuardMinDecisions: z.number().int().min(1).default(DEFAULT_DELETE_GUARD_MIN_DECISIONS),
+    // Skip upserts whose every differing field last changed on Channel Talk's side before this time.
+    onlyChangedSince: z.iso.datetime({ offset: true, error: 'must be an ISO time with a zone, e.g. 2024-11-01T00:40:00+09:00' }).optional(),
   })
   .strict()
   .refine((input) => !(input.only && input.fromPlan), { message: 'give either "only" or "fromPlan", not both', path: ['fromPlan'] });
@@ -59,15 +72,23 @@ export class InvalidInputError extends Error {
 }
 
 /** Validates the raw workflow argument; the error names every bad field in one line. */
-export function parseBackfillInput(raw: unknown, workflowId: string): { options: BackfillOptions; auditPath?: string } {
+export function parseBackfillInput(raw: unknown, workflowId: string): { options: BackfillOptions; auditPath?: string; expectChannelId?: string } {
   const result = backfillInputSchema.safeParse(raw);
   if (!result.success) {
     const problems = result.error.issues.map((i) => `${i.path.length ? i.path.join('.') : 'input'}: ${i.message}`);
     throw new InvalidInputError(`invalid workflow input: ${problems.join('; ')}`);
   }
-  const { auditPath, runLabel, rateLimit, only, fromPlan, ...rest } = result.data;
+  const { auditPath, runLabel, rateLimit, only, fromPlan, expectChannelId, onlyChangedSince, ...rest } = result.data;
   return {
-    options: { ...rest, runLabel: runLabel ?? workflowId, rateLimit: rateLimit ?? null, only: only ?? null, fromPlan: fromPlan ?? null },
-    auditPath,
+    options: {
+      ...rest,
+      runLabel: runLabel ?? workflowId,
+      rateLimit: rateLimit ?? null,
+      only: only ?? null,
+      fromPlan: fromPlan ?? null,
+      onlyChangedSince: onlyChangedSince ?? null,
+    },
+    ...(auditPath !== undefined ? { auditPath } : {}),
+    ...(expectChannelId !== undefined ? { expectChannelId } : {}),
   };
 }

@@ -22,11 +22,8 @@ import {
   type BackfillResult,
   type BatchResult,
   type CarriedState,
-  type Counters,
-  type DeferredResult,
-  type FieldCounts,
-  type Progress,
 } from './definitions';
+import { BackfillState } from './backfill-state';
 import { rateShare } from './rate-share';
 import { describeStatic, publish, type LiveView } from './visibility';
 
@@ -63,45 +60,21 @@ const replayActivities = (summary: string) =>
 // Runs recorded before the dynamic rate share gave every batch `share: parallelBatches`; they must replay the
 // same activity inputs.
 const RATE_SHARE_PATCH = 'dynamic-rate-share-v1';
+// Runs recorded before a re-reported deferred line was dropped (it was replayed and counted twice).
+const COUNT_ONCE_PATCH = 'deferred-count-once-v1';
+// Runs recorded before at most MAX_REPLAYS_IN_FLIGHT deferred replays ran at once.
+const REPLAY_CAP_PATCH = 'replay-cap-v1';
 
-/** Deferred replays allowed to wait at once before new batches stop starting (backpressure). */
-const MAX_DEFERRED_BACKLOG = 500;
-
-const zeroFields = (): FieldCounts => ({ mobileNumber: 0, email: 0, unsubscribeEmail: 0, unsubscribeTexting: 0 });
-const zeroCounters = (): Counters => ({ processed: 0, upserts: 0, deletes: 0, unchanged: 0, failed: 0, skipped: 0, fields: zeroFields() });
-
-function addCounts(into: Counters, from: Counters): void {
-  into.processed += from.processed;
-  into.upserts += from.upserts;
-  into.deletes += from.deletes;
-  into.unchanged += from.unchanged;
-  into.failed += from.failed;
-  into.skipped += from.skipped;
-  if (from.fields) {
-    const fields = (into.fields ??= zeroFields());
-    for (const key of Object.keys(fields) as (keyof FieldCounts)[]) fields[key] += from.fields[key] ?? 0;
-  }
-}
-
-function countOutcome(into: Counters, result: DeferredResult): void {
-  into.processed += 1;
-  if (result.outcome === 'upsert') into.upserts += 1;
-  else if (result.outcome === 'delete') into.deletes += 1;
-  else into.failed += 1;
-  if (result.outcome === 'upsert' && result.fields) {
-    const fields = (into.fields ??= zeroFields());
-    for (const key of result.fields) fields[key] += 1;
-  }
-}
-
+// The loop: run what the state (workflows/backfill-state.ts) says to run, feed results back, sleep until
+// something changes. Decisions live in BackfillState; this function owns only Temporal things (activities,
+// cancellation scopes, continue-as-new, handlers).
 export async function backfillWebhooks(input: BackfillInput): Promise<BackfillResult> {
   const info = workflowInfo();
   const { carried, ...userInput } = input;
 
   // Signals and queries are live before the (possibly long) preparation, so a pause sent right
   // after start is honoured before the first fetch.
-  let pendingPause: { reason: string | null } | null = null;
-  let state: CarriedState | undefined = carried;
+  const run = new BackfillState(carried);
   const inflight = new Map<number, CancellationScope>();
   const replaying = new Map<number, CancellationScope>();
   let fatal: unknown;
@@ -111,12 +84,7 @@ export async function backfillWebhooks(input: BackfillInput): Promise<BackfillRe
   };
 
   const pause = (reason: string | null) => {
-    if (!state) {
-      pendingPause = { reason };
-      return;
-    }
-    state.paused = true;
-    state.pauseReason = reason;
+    if (!run.pause(reason)) return;
     for (const scope of inflight.values()) scope.cancel();
     for (const scope of replaying.values()) scope.cancel();
     changed();
@@ -124,31 +92,12 @@ export async function backfillWebhooks(input: BackfillInput): Promise<BackfillRe
 
   setHandler(pauseSignal, (reason?: string) => pause(reason ?? 'paused by signal'));
   setHandler(resumeSignal, () => {
-    pendingPause = null;
-    if (state) {
-      state.paused = false;
-      state.pauseReason = null;
-    }
+    run.resume();
     changed();
   });
-  setHandler(progressQuery, (): Progress => {
-    const counters = state?.counters ?? zeroCounters();
-    return {
-      ...counters,
-      total: state?.prepared.rows ?? 0,
-      batchesDone: state?.batchesDone ?? 0,
-      batchesTotal: state?.prepared.batches ?? 0,
-      pendingReplays: state?.deferred.length ?? 0,
-      paused: state ? state.paused : pendingPause !== null,
-      pauseReason: state ? state.pauseReason : (pendingPause?.reason ?? null),
-      dryRun: state?.prepared.options.dryRun ?? userInput.dryRun ?? false,
-      runs: state?.runs ?? 1,
-      auditPath: state?.prepared.paths.auditPath ?? null,
-      done: state !== undefined && isDone(state),
-    };
-  });
+  setHandler(progressQuery, () => run.progress(userInput.dryRun));
 
-  if (!state) {
+  if (!run.prepared) {
     const prepared = await prepareBackfill({
       input: userInput,
       workflowId: info.workflowId,
@@ -160,40 +109,21 @@ export async function backfillWebhooks(input: BackfillInput): Promise<BackfillRe
       }
       throw err;
     });
-    state = {
-      prepared,
-      nextBatch: 0,
-      redo: [],
-      batchesDone: 0,
-      counters: zeroCounters(),
-      deferred: [],
-      paused: false,
-      pauseReason: null,
-      runs: 1,
-    };
-    const early = pendingPause as { reason: string | null } | null;
+    const early = run.start(prepared);
     if (early) pause(early.reason);
     log.info('backfill prepared', { rows: prepared.rows, batches: prepared.batches, dryRun: prepared.options.dryRun });
   }
-  const s: CarriedState = state;
+  const s: CarriedState = run.s;
   const { options, paths } = s.prepared;
   const view: LiveView = { startedAtMs: Date.now(), startProcessed: s.counters.processed, lastPublishedProcessed: -1 };
   let lastError: string | null = null;
   describeStatic(s);
 
   const onBatchResult = (result: BatchResult) => {
-    for (const d of result.deferred) {
-      if (!s.deferred.some((known) => known.line === d.line)) s.deferred.push(d);
-    }
-    if (result.complete) {
-      addCounts(s.counters, result.counts);
-      s.batchesDone += 1;
-      return;
-    }
-    s.redo.push(result.batch);
-    if (result.stopReason === 'bad-credentials') lastError = 'Channel Talk answered 401/403 (bad credentials)';
-    if (result.stopReason === 'bad-credentials' && !s.paused) {
-      pause('Channel Talk rejected the API credentials (HTTP 401/403): fix CHANNEL_ACCESS_KEY/SECRET on the workers, then send the resume signal');
+    const effect = run.onBatchResult(result, () => patched(COUNT_ONCE_PATCH));
+    if (effect.lastError) lastError = effect.lastError;
+    if (effect.pause) {
+      pause(effect.pause);
       log.warn('paused: Channel Talk rejected the credentials');
     }
   };
@@ -217,7 +147,7 @@ export async function backfillWebhooks(input: BackfillInput): Promise<BackfillRe
         }),
       )
       .then(onBatchResult, (err: unknown) => {
-        if (isCancellation(err)) s.redo.push(batch);
+        if (isCancellation(err)) run.onBatchCancelled(batch);
         else fatal = err;
       })
       .finally(() => {
@@ -241,10 +171,7 @@ export async function backfillWebhooks(input: BackfillInput): Promise<BackfillRe
         }),
       )
       .then(
-        (result) => {
-          countOutcome(s.counters, result);
-          s.deferred = s.deferred.filter((d) => d.line !== line);
-        },
+        (result) => run.onReplayResult(line, result, running),
         (err: unknown) => {
           if (!isCancellation(err)) fatal = err;
         },
@@ -255,6 +182,7 @@ export async function backfillWebhooks(input: BackfillInput): Promise<BackfillRe
       });
   };
 
+  const running = { batches: inflight, replays: replaying };
   const shouldRollOver = () => {
     const now = workflowInfo();
     return now.historyLength >= options.maxHistoryEvents || now.continueAsNewSuggested;
@@ -264,15 +192,11 @@ export async function backfillWebhooks(input: BackfillInput): Promise<BackfillRe
     if (fatal) throw fatal;
     publish(s, view, s.paused ? 'paused' : 'running', Date.now(), s.prepared.searchAttributes === true, lastError);
     const rollOver = shouldRollOver();
-    if (!s.paused && !rollOver) {
-      for (const d of s.deferred) if (!replaying.has(d.line)) launchReplay(d.line);
-      while (inflight.size < options.parallelBatches && s.deferred.length < MAX_DEFERRED_BACKLOG) {
-        const next = s.redo.length > 0 ? s.redo.shift() : s.nextBatch < s.prepared.batches ? s.nextBatch++ : undefined;
-        if (next === undefined) break;
-        launchBatch(next);
-      }
+    for (const line of run.replaysToLaunch(running, rollOver, () => patched(REPLAY_CAP_PATCH))) launchReplay(line);
+    for (let next = run.takeNextBatch(inflight.size, rollOver); next !== undefined; next = run.takeNextBatch(inflight.size, rollOver)) {
+      launchBatch(next);
     }
-    if (isDone(s) && inflight.size === 0 && replaying.size === 0) break;
+    if (run.finished(running)) break;
     if (rollOver && inflight.size === 0) {
       // Waiting replays are carried into the next run rather than holding this one open.
       for (const scope of replaying.values()) scope.cancel();
@@ -280,7 +204,7 @@ export async function backfillWebhooks(input: BackfillInput): Promise<BackfillRe
     if (rollOver && inflight.size === 0 && replaying.size === 0) {
       await condition(allHandlersFinished);
       log.info('continuing as new', { historyLength: workflowInfo().historyLength, processed: s.counters.processed });
-      await continueAsNew<typeof backfillWebhooks>({ ...userInput, carried: { ...s, runs: s.runs + 1 } });
+      await continueAsNew<typeof backfillWebhooks>({ ...userInput, carried: run.carriedForNext() });
     }
     const seen = changes;
     await condition(() => changes !== seen);
@@ -290,8 +214,4 @@ export async function backfillWebhooks(input: BackfillInput): Promise<BackfillRe
   await condition(allHandlersFinished);
   log.info('backfill finished', { ...s.counters });
   return { ...s.counters, total: s.prepared.rows, dryRun: options.dryRun, runs: s.runs, auditPath: paths.auditPath };
-}
-
-function isDone(s: CarriedState): boolean {
-  return s.nextBatch >= s.prepared.batches && s.redo.length === 0 && s.deferred.length === 0 && s.batchesDone >= s.prepared.batches;
 }

@@ -69,6 +69,7 @@ export interface BackfillInput {
   only?: OnlySpec;
   /** Only the members a dry run planned to replay (its audit log); each is re-checked first. */
   fromPlan?: { auditPath: string };
+  expectChannelId?: string; maxDeleteShare?: number; deleteGuardMinDecisions?: number; onlyChangedSince?: string; // issue 9
   /** Written by the workflow itself when it continues as new; never set it by hand. */
   carried?: CarriedState;
 }
@@ -87,6 +88,7 @@ export interface BackfillOptions {
   target: ReplayTargetSpec;
   only: OnlySpec | null;
   fromPlan: { auditPath: string } | null;
+  maxDeleteShare?: number; deleteGuardMinDecisions?: number; onlyChangedSince?: string | null; // issue 9 (safety parses them)
 }
 
 /** Files of one backfill on the workers' storage. Paths only: contents never enter history. */
@@ -122,12 +124,16 @@ export interface PreparedBackfill {
   batches: number;
   /** Whether the cluster has the Backfill* search attributes registered (else they are not set). */
   searchAttributes?: boolean;
+  /** The channel the workers' credentials open (GET /open/v5/channel), checked before any lookup. */
+  channel?: { id: string; name: string | null };
 }
 
 /** A member whose replay waits in its own activity (its payload is on the workers' disk). */
 export interface DeferredReplay {
   line: number;
   memberId: string;
+  /** The batch that reported it (set by the workflow; absent in states carried by older runs). */
+  batch?: number;
 }
 
 export interface BatchResult {
@@ -156,6 +162,12 @@ export interface CarriedState {
   paused: boolean;
   pauseReason: string | null;
   runs: number;
+  /**
+   * Deferred lines whose replay result is already counted while the batch that reported them has not completed:
+   * a later attempt of that batch may report them as deferred again (it read the pending list before the replay
+   * settled), and they must not be counted twice. Bounded: entries leave when their batch completes.
+   */
+  countedReplays?: { line: number; batch: number }[];
 }
 
 export interface Progress extends Counters {

@@ -1,4 +1,4 @@
-import type { ComparedField, OutcomeKind, WebhookEvent } from '../types';
+import type { ComparedField, OutcomeKind, WebhookEvent, WebhookRoute } from '../types';
 
 /**
  * One line of the audit log: the single recorded outcome of one source row. It names fields, never
@@ -20,6 +20,7 @@ export interface AuditEntry {
   status?: number; // last HTTP status of the replay, if any
   attempts?: number; // API lookups made
   deferred?: boolean; // delivered by a per-member replay activity after the batch gave up waiting
+  webhooks?: WebhookRoute[]; // target channel-webhooks: the registered webhooks it went (or would go) to, by id/name
   // Channel Talk's change times (epoch ms), so a report can tell what the outage caused from what was
   // already out of sync. Times, not values: no personal data.
   updatedAt?: number;

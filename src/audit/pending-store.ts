@@ -1,4 +1,4 @@
-import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { access, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { WebhookEvent } from '../types';
 import type { AuditEntry } from './audit-entry';
@@ -35,7 +35,13 @@ export interface PendingStore {
    * batch like any other recorded line).
    */
   settle(dir: string, line: number): Promise<void>;
-  lines(dir: string): Promise<PendingLines>;
+  /**
+   * Which of `lines` (a batch's own) are pending or settled. Asked by line, never for the whole store: a
+   * batch's cost must not grow with the replays the backfill deferred so far.
+   */
+  lines(dir: string, lines: readonly number[]): Promise<PendingLines>;
+  /** Deletes every pending replay and settled marker of `dir` (the backfill is over); returns how many. */
+  remove(dir: string): Promise<number>;
 }
 
 const fileOf = (dir: string, line: number) => path.join(dir, `${line}.json`);
@@ -62,20 +68,27 @@ export function createFilePendingStore(): PendingStore {
       await writeFile(settledFileOf(dir, line), '', { mode: 0o600 });
       await rm(fileOf(dir, line), { force: true });
     },
-    async lines(dir) {
+    async lines(dir, lines) {
       const found: PendingLines = { pending: new Set(), settled: new Set() };
-      let names: string[];
-      try {
-        names = await readdir(dir);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return found;
-        throw err;
-      }
-      for (const name of names) {
-        const match = /^(\d+)\.(json|settled)$/.exec(name);
-        if (match) found[match[2] === 'json' ? 'pending' : 'settled'].add(Number(match[1]));
-      }
+      const exists = (file: string) => access(file).then(() => true, () => false);
+      // Two existence checks per line of the batch: the cost of a batch is its own size, whatever lies beside it.
+      await Promise.all(
+        [...new Set(lines)].map(async (line) => {
+          if (!Number.isSafeInteger(line) || line < 1) return;
+          const [pending, settled] = await Promise.all([exists(fileOf(dir, line)), exists(settledFileOf(dir, line))]);
+          if (pending) found.pending.add(line);
+          if (settled) found.settled.add(line);
+        }),
+      );
       return found;
+    },
+    async remove(dir) {
+      const names = await readdir(dir).catch((err: NodeJS.ErrnoException) => {
+        if (err.code === 'ENOENT') return [] as string[];
+        throw err;
+      });
+      await rm(dir, { recursive: true, force: true });
+      return names.length;
     },
   };
 }

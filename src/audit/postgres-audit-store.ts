@@ -1,6 +1,7 @@
 import type { Pool, QueryResultRow } from 'pg';
 import { COMPARED_FIELDS, type OutcomeKind } from '../types';
 import { quoteQualifiedName, isPlainQualifiedName, IDENTIFIER_RULE } from '../source/postgres-source';
+import { auditTableDdl, createIfMissing } from '../store/postgres-schema';
 import type { AuditEntry } from './audit-entry';
 import { OUTCOME_NAMES } from './audit-entry';
 import { AuditLogError, AuditLogNotFoundError, asAuditRecord, newReadStats, type AuditReadStats, type AuditStore, type RecordedOutcome } from './audit-store';
@@ -156,22 +157,5 @@ function readError(key: string, table: string, error: unknown): AuditLogError {
 const MAX_LINE = 2_147_483_647;
 
 async function createTable(pool: AuditQueryable, table: string): Promise<void> {
-  const ddl = `CREATE TABLE IF NOT EXISTS ${table} (
-    key text NOT NULL,
-    line integer NOT NULL CHECK (line > 0),
-    entry jsonb NOT NULL,
-    outcome text NOT NULL,
-    deferred boolean NOT NULL DEFAULT false,
-    recorded_at timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (key, line)
-  )`;
-  try {
-    await pool.query(ddl);
-  } catch (error) {
-    // Two workers creating the table at once: IF NOT EXISTS is not atomic, and the loser sees a
-    // unique violation on the catalog (23505), "relation already exists" (42P07) or "type already
-    // exists" (42710, the table's row type). The table is there.
-    const code = (error as { code?: unknown }).code;
-    if (code !== '23505' && code !== '42P07' && code !== '42710') throw error;
-  }
+  await createIfMissing(pool, auditTableDdl(table));
 }

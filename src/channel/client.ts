@@ -9,6 +9,7 @@ import type { FetchResult } from '../types';
 import { BadCredentialsError } from './errors';
 import type { RateLimiter } from './rate-limiter';
 import { userResponseSchema, type ChannelUserParsed } from './user-schema';
+import { channelResponseSchema, type ChannelInfo } from './channel-info';
 
 export interface ChannelClientOptions {
   /** e.g. https://api.channel.io (a trailing slash is fine). */
@@ -31,7 +32,16 @@ export interface ChannelClientOptions {
   dispatcher?: Dispatcher;
 }
 
+/** What `GET /open/v5/channel` came to, after the client's own retries. */
+export type ChannelInfoResult =
+  | { kind: 'found'; channel: ChannelInfo }
+  | { kind: 'bad-credentials'; status: number }
+  | { kind: 'not-found'; status: number }
+  | { kind: 'failed'; reason: string; retryable: boolean };
+
 export interface ChannelClient {
+  /** The channel the credentials open (`GET /open/v5/channel`): the preflight before any lookup. */
+  getChannel(opts?: { signal?: AbortSignal }): Promise<ChannelInfoResult>;
   getUserByMemberId(memberId: string, opts?: { limiter?: RateLimiter; signal?: AbortSignal }): Promise<FetchResult>;
   /** Closes the client's own connection pool; a dispatcher passed in options is left to its owner. */
   close(): Promise<void>;
@@ -44,6 +54,7 @@ const MAX_RATE_LIMIT_WAIT_MS = 60_000;
 /** What one HTTP exchange came to, before the retry policy decides what to do with it. */
 type AttemptOutcome =
   | { kind: 'found'; user: ChannelUserParsed }
+  | { kind: 'channel'; channel: ChannelInfo }
   | { kind: 'not-found'; status: number }
   | { kind: 'bad-credentials'; status: number }
   | { kind: 'rate-limited'; waitMs: number | undefined }
@@ -51,7 +62,12 @@ type AttemptOutcome =
   | { kind: 'final'; reason: string };
 
 export function createChannelClient(o: ChannelClientOptions): ChannelClient {
-  const target = lookupTarget(normaliseBaseUrl(o.baseUrl));
+  const base = normaliseBaseUrl(o.baseUrl);
+  const target = lookupTarget(base);
+  const channelUrl = new URL(`${base}/open/v5/channel`);
+  const channelPath = `${channelUrl.pathname}${channelUrl.search}`;
+  // On this call a 404 means the base URL is wrong, whatever the lookups treat as "no such user".
+  const channelNotFound = new Set([404]);
   const maxAttempts = positiveInt(o.maxAttempts ?? 5, 'maxAttempts');
   const timeoutMs = positiveInt(o.timeoutMs ?? 10_000, 'timeoutMs');
   const initialBackoffMs = o.backoff?.initialMs ?? 200;
@@ -72,16 +88,50 @@ export function createChannelClient(o: ChannelClientOptions): ChannelClient {
     return base / 2 + Math.random() * (base / 2);
   }
 
-  function attempt(path: string, signal: AbortSignal | undefined): Promise<AttemptOutcome> {
+  function attempt(path: string, signal: AbortSignal | undefined, parse = parseUserBody, notFound = notFoundStatuses): Promise<AttemptOutcome> {
     if (signal?.aborted) return Promise.reject(signal.reason);
     return runExchange<AttemptOutcome>(
       dispatcher,
       { origin: target.origin, path, method: 'GET', headers },
-      (resolve, reject) => new LookupExchange(resolve, reject, signal, timeoutMs, notFoundStatuses),
+      (resolve, reject) => new LookupExchange(resolve, reject, signal, timeoutMs, notFound, parse),
     );
   }
 
   return {
+    async getChannel(opts = {}) {
+      const { signal } = opts;
+      let attempts = 0;
+      let failures = 0;
+      let rateLimitedCount = 0;
+      for (;;) {
+        attempts += 1;
+        const outcome = await attempt(channelPath, signal, parseChannelBody, channelNotFound);
+        switch (outcome.kind) {
+          case 'channel':
+            return { kind: 'found', channel: outcome.channel };
+          case 'found': // not produced by parseChannelBody
+          case 'final':
+            return { kind: 'failed', reason: outcome.kind === 'final' ? outcome.reason : 'unexpected answer', retryable: false };
+          case 'not-found':
+            return { kind: 'not-found', status: outcome.status };
+          case 'bad-credentials':
+            return { kind: 'bad-credentials', status: outcome.status };
+          case 'rate-limited': {
+            rateLimitedCount += 1;
+            o.onRateLimited?.();
+            if (rateLimitedCount > max429Waits) return { kind: 'failed', reason: `rate limited (HTTP 429) ${rateLimitedCount} times`, retryable: true };
+            await pause(Math.min(outcome.waitMs ?? backoffMs(rateLimitedCount), MAX_RATE_LIMIT_WAIT_MS), signal);
+            break;
+          }
+          case 'retryable':
+            failures += 1;
+            if (failures >= maxAttempts) return { kind: 'failed', reason: `${outcome.reason} after ${attempts} attempts`, retryable: true };
+            await pause(backoffMs(failures), signal);
+            break;
+        }
+      }
+    },
+
     async getUserByMemberId(memberId, opts = {}) {
       const { limiter, signal } = opts;
       const path = target.path(memberId);
@@ -95,6 +145,8 @@ export function createChannelClient(o: ChannelClientOptions): ChannelClient {
         switch (outcome.kind) {
           case 'found':
             return { kind: 'found', user: outcome.user, attempts };
+          case 'channel': // not produced by parseUserBody
+            return { kind: 'failed', reason: 'unexpected answer', attempts };
           case 'not-found':
             return { kind: 'not-found', status: outcome.status, attempts };
           case 'bad-credentials':
@@ -157,6 +209,7 @@ class LookupExchange extends DispatchExchange<AttemptOutcome> {
     signal: AbortSignal | undefined,
     timeoutMs: number,
     private readonly notFoundStatuses: ReadonlySet<number>,
+    private readonly parseBody: (text: string) => AttemptOutcome,
   ) {
     super(resolve, reject, signal, timeoutMs, DUMP_LIMIT_BYTES);
   }
@@ -167,7 +220,7 @@ class LookupExchange extends DispatchExchange<AttemptOutcome> {
   }
 
   protected override bodyOutcome(chunks: Buffer[], length: number): AttemptOutcome {
-    return parseUserBody(decodeUtf8(chunks, length));
+    return this.parseBody(decodeUtf8(chunks, length));
   }
 
   protected statusOutcome(): AttemptOutcome {
@@ -218,7 +271,11 @@ function lookupTarget(baseUrl: string): { origin: string; path: (memberId: strin
   return { origin: prefix.origin, path: (memberId) => `${pathPrefix}${encodeURIComponent(memberId)}` };
 }
 
-/** A 200 body becomes a user, or a retryable "malformed" reason naming what was wrong but not the content. */
+/**
+ * A 200 body becomes a user, or a "malformed" reason naming what was wrong but not the content. Unreadable JSON
+ * may be a body cut short, so it is retried; a user whose checked fields (user-schema.ts) have the wrong type is
+ * what Channel Talk holds, and asking again would only spend the rate budget: it fails the member at once.
+ */
 function parseUserBody(text: string): AttemptOutcome {
   let json: unknown;
   try {
@@ -231,7 +288,22 @@ function parseUserBody(text: string): AttemptOutcome {
   const issue = parsed.error.issues[0];
   // Path and issue code only: zod messages can quote the offending value.
   const where = issue && issue.path.length > 0 ? issue.path.map(String).join('.') : 'body';
-  return { kind: 'retryable', reason: `malformed response: invalid ${where} (${issue?.code ?? 'unknown'})` };
+  return { kind: 'final', reason: `malformed response: invalid ${where} (${issue?.code ?? 'unknown'})` };
+}
+
+/** A 200 body of `GET /open/v5/channel`: only the id is required; anything else malformed is retried. */
+function parseChannelBody(text: string): AttemptOutcome {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    return { kind: 'retryable', reason: 'malformed channel response: invalid JSON' };
+  }
+  const parsed = channelResponseSchema.safeParse(json);
+  if (parsed.success) return { kind: 'channel', channel: { id: parsed.data.channel.id, name: parsed.data.channel.name ?? null } };
+  const issue = parsed.error.issues[0];
+  const where = issue && issue.path.length > 0 ? issue.path.map(String).join('.') : 'body';
+  return { kind: 'retryable', reason: `malformed channel response: invalid ${where} (${issue?.code ?? 'unknown'})` };
 }
 
 /**

@@ -1,30 +1,37 @@
 // The shape of Channel Talk's `GET /open/v5/users/@{memberId}` answer (OpenAPI `open.v5.UserView`, whose
 // `user` is `open.OpenApiUserDto`). Only the fields the repair reads are typed; the objects are loose so every
 // other field survives untouched into the replayed webhook's `entity`.
+//
+// The OpenAPI document marks every field optional and none nullable, yet `null` turns up anywhere. So only what the
+// repair decides on must parse: the four compared fields, `profile` (their fallback) and `type` (unified users). A
+// field it does not use (`name`, `tags`, `createdAt`, `unifiedId`, `avatarUrl`, `web`, ...) is passed through as
+// it came, whatever it holds; the change times a report reads are kept when they are numbers and dropped otherwise.
+// A mismatch in a field that must parse will not change on retry: the client fails the member once (client.ts).
 import { z } from 'zod';
 import type { ChannelUser } from '../types';
 
-// Fields the OpenAPI document lists but marks neither required nor nullable. `null` is accepted wherever the
-// repair compares a value, because a cleared contact or consent is plausibly serialised as null rather than omitted.
+/** An epoch-ms change time, or undefined when missing, null or not a finite number (never a reason to fail). */
+const changeTime = z
+  .unknown()
+  .transform((v): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined))
+  .optional();
+
 export const channelUserSchema = z.looseObject({
-  id: z.string().optional(),
-  channelId: z.string().optional(),
-  memberId: z.string().optional(),
-  veilId: z.string().optional(),
-  unifiedId: z.string().optional(),
   // A plain string, not the documented enum: an unknown future type must not make every lookup "malformed".
-  type: z.string().optional(),
-  name: z.string().optional(),
+  // null = no type, as absent.
+  type: z
+    .string()
+    .nullish()
+    .transform((v) => v ?? undefined),
+  // A cleared contact or consent is plausibly serialised as null rather than omitted.
   email: z.string().nullable().optional(),
   mobileNumber: z.string().nullable().optional(),
   unsubscribeEmail: z.boolean().nullable().optional(),
   unsubscribeTexting: z.boolean().nullable().optional(),
-  unsubscribeEmailUpdatedAt: z.number().optional(),
-  unsubscribeTextingUpdatedAt: z.number().optional(),
-  createdAt: z.number().optional(),
-  updatedAt: z.number().optional(),
   profile: z.record(z.string(), z.unknown()).nullable().optional(),
-  tags: z.array(z.string()).optional(),
+  updatedAt: changeTime,
+  unsubscribeEmailUpdatedAt: changeTime,
+  unsubscribeTextingUpdatedAt: changeTime,
 });
 
 export const userResponseSchema = z.looseObject({
@@ -35,6 +42,9 @@ export const userResponseSchema = z.looseObject({
 
 export type ChannelUserParsed = z.infer<typeof channelUserSchema>;
 export type UserResponse = z.infer<typeof userResponseSchema>;
+
+/** The fields of a user that must parse (anything else may hold anything). */
+export const PARSED_USER_FIELDS = ['type', 'email', 'mobileNumber', 'unsubscribeEmail', 'unsubscribeTexting', 'profile'] as const;
 
 // Compile-time guard: a parsed user must be usable wherever src/types.ts expects a ChannelUser.
 const parsedUserIsChannelUser = (u: ChannelUserParsed): ChannelUser => u;

@@ -14,16 +14,41 @@ import { BadCredentialsError } from './errors';
 export const MEMBER_UPSERT_SCOPES = ['member.upserted.contact', 'member.upserted.subscription'] as const;
 export const MEMBER_DELETE_SCOPE = 'member.deleted';
 
+/** A field only reported (never routed on): kept when it is what the spec says, dropped otherwise, never a failure. */
+const reported = <T extends z.ZodType>(schema: T) =>
+  z
+    .unknown()
+    .transform((v) => {
+      const parsed = schema.safeParse(v);
+      return parsed.success ? (parsed.data as z.output<T>) : undefined;
+    })
+    .optional();
+
+// What routing and delivery use must parse (id, url, token, scopes, blocked); `name`, `apiVersion` and
+// `createdAt` may be null, missing or odd without making the whole list unreadable. A webhook without a usable
+// apiVersion counts as not v5 (see ../webhook/routing.ts).
 export const channelWebhookSchema = z.object({
   id: z.string().min(1),
-  name: z.string().optional(),
+  name: reported(z.string()),
   url: z.string().min(1),
-  token: z.string().optional(),
+  token: z
+    .string()
+    .nullish()
+    .transform((v) => v ?? undefined)
+    .optional(),
   // Unknown scopes are kept as strings: a scope added later must not make the whole list unreadable.
-  scopes: z.array(z.string()).default([]),
-  apiVersion: z.string().optional(),
-  blocked: z.boolean().optional(),
-  createdAt: z.number().optional(),
+  scopes: z
+    .array(z.string())
+    .nullish()
+    .transform((v) => v ?? []),
+  apiVersion: reported(z.string()),
+  // null = not blocked, as absent.
+  blocked: z
+    .boolean()
+    .nullish()
+    .transform((v) => v ?? undefined)
+    .optional(),
+  createdAt: reported(z.number()),
 });
 export type ChannelWebhook = z.infer<typeof channelWebhookSchema>;
 
@@ -172,7 +197,8 @@ function parsePage(text: string): PageOutcome {
     // Path and code only: zod messages may quote a value, and the values include tokens.
     const issue = parsed.error.issues[0];
     const where = issue && issue.path.length > 0 ? issue.path.map(String).join('.') : 'body';
-    return { kind: 'retryable', reason: `malformed response: invalid ${where} (${issue?.code ?? 'unknown'})` };
+    // The same answer again would not parse either: fail at once rather than spend the retries.
+    return { kind: 'final', reason: `malformed response: invalid ${where} (${issue?.code ?? 'unknown'})` };
   }
   const { next } = parsed.data;
   return { kind: 'page', webhooks: parsed.data.webhooks, next: next === null || next === undefined || next === '' ? undefined : String(next) };

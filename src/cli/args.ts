@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { DEFAULT_OUTAGE, type OutageWindow } from '../report/summary';
-import { backfillInputSchema } from '../workflow-input';
+import { backfillInputSchema, DEFAULT_DELETE_GUARD_MIN_DECISIONS, DEFAULT_MAX_DELETE_SHARE } from '../workflow-input';
 import type { BackfillInput, FileSourceSpec } from '../../workflows/definitions';
 import { UsageError } from './errors';
 import { COMMANDS, type CommandName } from './help';
@@ -22,6 +22,8 @@ export interface SignalCommand {
   name: 'pause' | 'resume';
   workflowId: string;
   reason?: string;
+  /** `resume --confirm-deletes`: lets the deletes the delete guard holds go. */
+  confirmDeletes?: boolean;
 }
 export interface StatusCommand {
   name: 'status';
@@ -37,6 +39,10 @@ export interface ReportCommand {
   output: ReportOutput;
   out?: string;
   outage: OutageWindow;
+  /** The delete guard's thresholds a real run would use (the report says whether it would trip). */
+  guard: { maxDeleteShare: number; minDecisions: number };
+  /** What `onlyChangedSince` would skip, judged at this time (default: the outage's start). */
+  onlyChangedSince: number;
 }
 export type Command =
   | { name: 'help'; topic?: CommandName }
@@ -67,9 +73,13 @@ const OPTIONS: Record<CommandName, Options> = {
     wait: { type: 'boolean' },
     interval: { type: 'string' },
     'from-plan': { type: 'string' },
+    channel: { type: 'string' },
+    'only-changed-since': { type: 'string' },
+    'max-delete-share': { type: 'string' },
+    'delete-guard-min-decisions': { type: 'string' },
   },
   pause: { 'workflow-id': { type: 'string' }, reason: { type: 'string' } },
-  resume: { 'workflow-id': { type: 'string' } },
+  resume: { 'workflow-id': { type: 'string' }, 'confirm-deletes': { type: 'boolean' } },
   status: { 'workflow-id': { type: 'string' }, once: { type: 'boolean' }, json: { type: 'boolean' }, interval: { type: 'string' } },
   report: {
     'workflow-id': { type: 'string' },
@@ -79,6 +89,9 @@ const OPTIONS: Record<CommandName, Options> = {
     out: { type: 'string' },
     'outage-start': { type: 'string' },
     'outage-end': { type: 'string' },
+    'only-changed-since': { type: 'string' },
+    'max-delete-share': { type: 'string' },
+    'delete-guard-min-decisions': { type: 'string' },
   },
   worker: {},
 };
@@ -95,6 +108,10 @@ const FLAG_OF: Record<string, string> = {
   parallelBatches: '--parallel',
   fromPlan: '--from-plan',
   'fromPlan.auditPath': '--from-plan',
+  expectChannelId: '--channel',
+  onlyChangedSince: '--only-changed-since',
+  maxDeleteShare: '--max-delete-share',
+  deleteGuardMinDecisions: '--delete-guard-min-decisions',
 };
 
 const isHelp = (arg: string) => arg === '--help' || arg === '-h';
@@ -121,7 +138,12 @@ export function parseCommandLine(argv: readonly string[], ctx: ParseContext): Co
     case 'pause':
     case 'resume': {
       const reason = first === 'pause' ? optionalString(values, 'reason') : undefined;
-      return { name: first, workflowId: requireWorkflowId(values), ...(reason !== undefined ? { reason } : {}) };
+      return {
+        name: first,
+        workflowId: requireWorkflowId(values),
+        ...(reason !== undefined ? { reason } : {}),
+        ...(values['confirm-deletes'] ? { confirmDeletes: true } : {}),
+      };
     }
     case 'status': {
       if (values.once && values.json) throw new UsageError('--once and --json do not go together (--json prints once)');
@@ -241,6 +263,11 @@ function parseStart(values: Values, ctx: ParseContext): StartCommand {
   if (plan !== undefined && plan.trim() === '') throw new UsageError('--from-plan must not be empty');
   const planFile = plan !== undefined && looksLikePath(plan) ? path.resolve(ctx.cwd, plan) : undefined;
   const planRun = plan !== undefined && planFile === undefined ? plan : undefined;
+  const expectChannelId = optionalString(values, 'channel');
+  const sinceText = optionalString(values, 'only-changed-since');
+  if (sinceText !== undefined) parseIsoTime(sinceText, '--only-changed-since');
+  const maxDeleteShare = deleteShare(values);
+  const deleteGuardMinDecisions = positiveInteger(values, 'delete-guard-min-decisions');
   const input: StartCommand['input'] = {
     source: { type, path: path.resolve(ctx.cwd, source) },
     ...(values['dry-run'] ? { dryRun: true } : {}),
@@ -249,6 +276,10 @@ function parseStart(values: Values, ctx: ParseContext): StartCommand {
     ...(rateLimit !== undefined ? { rateLimit } : {}),
     ...(runLabel !== undefined ? { runLabel } : {}),
     ...(planFile !== undefined ? { fromPlan: { auditPath: planFile } } : {}),
+    ...(expectChannelId !== undefined ? { expectChannelId } : {}),
+    ...(sinceText !== undefined ? { onlyChangedSince: sinceText.trim() } : {}),
+    ...(maxDeleteShare !== undefined ? { maxDeleteShare } : {}),
+    ...(deleteGuardMinDecisions !== undefined ? { deleteGuardMinDecisions } : {}),
   };
   // The workflow validates its input again; checking here turns a typo into exit 2 before anything starts.
   // (A plan named by its run is found later; a stand-in path lets the rest be checked now.)
@@ -270,6 +301,17 @@ function parseStart(values: Values, ctx: ParseContext): StartCommand {
     wait: values.wait === true,
     ...(intervalSeconds !== undefined ? { intervalSeconds } : {}),
   };
+}
+
+/** `--max-delete-share X`: a share of the decisions, 0 < X <= 1. */
+function deleteShare(values: Values): number | undefined {
+  const text = optionalString(values, 'max-delete-share');
+  if (text === undefined) return undefined;
+  const value = Number(text.trim());
+  if (text.trim() === '' || !Number.isFinite(value) || value <= 0 || value > 1) {
+    throw new UsageError(`--max-delete-share must be a number above 0 and at most 1 (e.g. 0.5), not "${text}"`);
+  }
+  return value;
 }
 
 /** `--from-plan` takes a dry run's workflow id or its audit log's path: a path has a slash or a .jsonl/.json name. */
@@ -313,6 +355,11 @@ function parseReport(values: Values, ctx: ParseContext): ReportCommand {
 
   const out = optionalString(values, 'out');
   if (out !== undefined && out.trim() === '') throw new UsageError('--out must not be empty');
+  const sinceText = optionalString(values, 'only-changed-since');
+  const guard = {
+    maxDeleteShare: deleteShare(values) ?? DEFAULT_MAX_DELETE_SHARE,
+    minDecisions: positiveInteger(values, 'delete-guard-min-decisions') ?? DEFAULT_DELETE_GUARD_MIN_DECISIONS,
+  };
   return {
     name: 'report',
     ...(workflowId !== undefined ? { workflowId } : {}),
@@ -320,5 +367,7 @@ function parseReport(values: Values, ctx: ParseContext): ReportCommand {
     output,
     ...(out !== undefined ? { out: path.resolve(ctx.cwd, out) } : {}),
     outage,
+    guard,
+    onlyChangedSince: sinceText !== undefined ? parseIsoTime(sinceText, '--only-changed-since') : outage.start,
   };
 }

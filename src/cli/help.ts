@@ -26,13 +26,16 @@ Usage: webhook-backfill <command> [options]
 Commands:
   start    start a run:  --source FILE [--type csv|jsonl] [--dry-run] [--batch-size N] [--rate N]
            [--run-label L] [--parallel N] [--workflow-id ID] [--from-plan DRY-RUN] [--wait]
+           [--channel ID] [--only-changed-since ISO] [--max-delete-share X] [--delete-guard-min-decisions N]
   pause    pause a run (no new lookup or replay starts):  --workflow-id ID [--reason TEXT]
-  resume   resume a paused run:  --workflow-id ID
+  resume   resume a paused run:  --workflow-id ID [--confirm-deletes]
   status   progress, rate and ETA:  --workflow-id ID [--once | --json] [--interval SECONDS]
   report   the audit log: a diff summary, or every row as CSV or JSON:
            --workflow-id ID | --audit FILE  [--summary] [--format csv|json] [--out FILE]
-           [--outage-start ISO] [--outage-end ISO]
+           [--outage-start ISO] [--outage-end ISO] [--only-changed-since ISO]
+           [--max-delete-share X] [--delete-guard-min-decisions N]
   worker   run a worker for the task queue (configured like \`npm run worker\`)
+  purge    remove a run's leftover work set and pending replays (personal data):  --workflow-id ID
   help [command]   this text, or a command's
 
 ${ENVIRONMENT}
@@ -61,6 +64,14 @@ Starts a backfill run and prints its workflow id.
                        the dry run's workflow id, or its audit log's path (with a / or ending .jsonl)
   --wait               then follow the run like \`status\` until it ends (exit code as for status)
   --interval SECONDS   with --wait: seconds between progress lines when not on a terminal (default 5)
+  --channel ID         the channel the workers' credentials must open (expectChannelId); another one
+                       stops the run before any lookup
+  --only-changed-since ISO
+                       skip upserts whose every differing field Channel Talk last changed before this
+                       time (e.g. the outage start 2024-11-01T00:40:00+09:00); deletes are not affected
+  --max-delete-share X the delete guard: pause when deletes pass this share of the decisions (default 0.5)
+  --delete-guard-min-decisions N
+                       ...once at least N members are decided (default 100)
 
 Same as: temporal workflow start --type backfillWebhooks --task-queue webhook-backfill --workflow-id ID \\
   --input '{"source":{"type":"csv","path":"/data/members.csv"},"dryRun":true}'
@@ -72,11 +83,12 @@ and are redone on resume. The reason shows in \`status\` and in the progress que
 
 Same as: temporal workflow signal --workflow-id ID --name pause [--input '"TEXT"']
 `,
-  resume: `Usage: webhook-backfill resume --workflow-id ID
+  resume: `Usage: webhook-backfill resume --workflow-id ID [--confirm-deletes]
 
-Sends the resume signal to a paused run.
+Sends the resume signal to a paused run. A run the delete guard paused stays guarded unless
+--confirm-deletes is given: then the deletes it holds go out (check the channel and CHANNEL_API_URL first).
 
-Same as: temporal workflow signal --workflow-id ID --name resume
+Same as: temporal workflow signal --workflow-id ID --name resume [--input '{"confirmDeletes":true}']
 `,
   status: `Usage: webhook-backfill status --workflow-id ID [--once | --json] [--interval SECONDS]
 
@@ -107,6 +119,10 @@ PostgreSQL audit table instead (--audit then takes the run's auditPath, the key 
   --out FILE           write to FILE instead of stdout
   --outage-start ISO   the outage window (default 2024-11-01T00:40:00+09:00 ..
   --outage-end ISO     2024-11-12T15:37:00+09:00); ISO 8601 times with Z or an offset
+  --only-changed-since ISO
+                       count the differences onlyChangedSince would skip (default: the outage start)
+  --max-delete-share X, --delete-guard-min-decisions N
+                       the delete guard's thresholds for "would a real run pause" (default 0.5, 100)
 `,
   worker: `Usage: webhook-backfill worker
 

@@ -10,6 +10,7 @@ type Signal = typeof import('./commands/signal');
 type Status = typeof import('./commands/status');
 type Report = typeof import('./commands/report');
 type Worker = typeof import('./commands/worker');
+type Purge = typeof import('./commands/purge');
 
 /**
  * A command's module is loaded when it runs, so `--help` and usage errors answer without loading the
@@ -27,6 +28,8 @@ async function load<T>(viaRequire: () => T, viaImport: () => Promise<T>): Promis
 
 export async function main(argv: readonly string[], io: CliIo = processIo()): Promise<number> {
   try {
+    // `purge` parses its own options (src/cli/commands/purge.ts).
+    if (argv[0] === 'purge') return await (await load(() => require('./commands/purge') as Purge, () => import('./commands/purge'))).runPurge(argv.slice(1), io);
     const cmd = parseCommandLine(argv, { cwd: io.cwd, now: io.now() });
     switch (cmd.name) {
       case 'help':

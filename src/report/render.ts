@@ -91,6 +91,37 @@ export function renderSummary(s: AuditSummary, ctx: RenderContext = {}): string 
     ),
   );
 
+  const o = s.onlyChangedSince;
+  out.push(`  onlyChangedSince ${o.since} would skip ${o.wouldSkip} of the ${s.differingMembers} differing members (every differing field changed before it)`);
+
+  out.push('');
+  const g = s.deleteGuard;
+  const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
+  out.push(`Delete guard (maxDeleteShare ${g.maxDeleteShare}, deleteGuardMinDecisions ${g.minDecisions}): ${g.deletes} of ${g.decisions} decisions are deletes (${pct(g.share)})`);
+  out.push(
+    g.wouldTripAt !== null
+      ? `  a real run would pause at decision ${g.wouldTripAt}: check the channel and CHANNEL_API_URL before confirming the deletes`
+      : g.decisions < g.minDecisions
+        ? `  a real run would not pause: fewer than ${g.minDecisions} decisions`
+        : '  a real run would not pause',
+  );
+  if (s.webhooks.length > 0) {
+    out.push('');
+    out.push(`Per registered webhook${s.dryRun === true ? ' (what a real run would send)' : ''}:`);
+    out.push(
+      ...table(
+        [
+          ['', ['upserts', 'deletes', 'delivered', 'failed', 'blocked', 'not v5'].map((h) => h.padStart(10)).join('')],
+          ...s.webhooks.map((w): [string, string] => [
+            w.name ? `${w.id} (${w.name})` : w.id,
+            [w.upserts, w.deletes, w.delivered, w.failed, w.skippedBlocked, w.skippedApiVersion].map((v) => String(v).padStart(10)).join(''),
+          ]),
+        ],
+        '  ',
+      ),
+    );
+  }
+
   const notes: string[] = [];
   if (s.repeated > 0) notes.push(`${s.repeated} repeated records of an already recorded line were ignored (the first record wins)`);
   if (ctx.unreadable) notes.push(`${ctx.unreadable} lines that are not audit records were skipped`);

@@ -1,5 +1,7 @@
 import type { AuditEntry } from '../audit/audit-entry';
+import { changedOnlyBefore } from '../decide';
 import { COMPARED_FIELDS, type ComparedField, type OutcomeKind } from '../types';
+import { DEFAULT_DELETE_GUARD_MIN_DECISIONS, DEFAULT_MAX_DELETE_SHARE } from '../workflow-input';
 import { LineSet } from './line-set';
 
 // The diff summary of an audit log, computed entry by entry so that a log of millions of lines is
@@ -60,6 +62,45 @@ export interface AuditSummary {
   };
   /** Repeated records of an already recorded line (ignored, as the workers ignore them). */
   repeated: number;
+  /**
+   * The delete guard, replayed over the log in its order: decisions are lookups that came to upsert, delete or
+   * unchanged (and upserts onlyChangedSince skipped); it trips once at least `minDecisions` are made and deletes
+   * are more than `maxDeleteShare` of them.
+   */
+  deleteGuard: {
+    maxDeleteShare: number;
+    minDecisions: number;
+    decisions: number;
+    deletes: number;
+    /** deletes / decisions at the end (0 without decisions). */
+    share: number;
+    /** The decision count at which a real run would have paused, or null if it would not. */
+    wouldTripAt: number | null;
+  };
+  /** Differing members whose every differing field changed before `since`: what onlyChangedSince would skip. */
+  onlyChangedSince: { since: string; wouldSkip: number };
+  /** Target channel-webhooks: per registered webhook (by id), what it got, or in a dry run would get. */
+  webhooks: WebhookCounts[];
+}
+
+export interface SummaryOptions {
+  guard?: { maxDeleteShare: number; minDecisions: number };
+  /** epoch ms; default the outage window's start. */
+  onlyChangedSince?: number;
+}
+
+export interface WebhookCounts {
+  id: string;
+  name: string | null;
+  /** Members routed to it, per event (in a dry run: that a real run would send it). */
+  upserts: number;
+  deletes: number;
+  /** Of those, recorded as delivered (every routed webhook accepted), and recorded as failed. */
+  delivered: number;
+  failed: number;
+  /** Members due to it that it did not get: blocked by Channel Talk, or not a v5 webhook. */
+  skippedBlocked: number;
+  skippedApiVersion: number;
 }
 
 export const MAX_LINES_PER_GROUP = 1000;
@@ -145,8 +186,32 @@ export class SummaryBuilder {
   private readonly skipped = new Groups();
   private readonly memberPhases = zeroPhases();
   private readonly fieldPhases = perField(zeroPhases);
+  private readonly webhooks = new Map<string, WebhookCounts>();
 
-  constructor(private readonly window: OutageWindow = DEFAULT_OUTAGE) {}
+  private readonly guard: { maxDeleteShare: number; minDecisions: number };
+  private readonly since: number;
+  private decisions = 0;
+  private guardDeletes = 0;
+  private wouldTripAt: number | null = null;
+  private wouldSkip = 0;
+
+  constructor(
+    private readonly window: OutageWindow = DEFAULT_OUTAGE,
+    opts: SummaryOptions = {},
+  ) {
+    this.guard = opts.guard ?? { maxDeleteShare: DEFAULT_MAX_DELETE_SHARE, minDecisions: DEFAULT_DELETE_GUARD_MIN_DECISIONS };
+    this.since = opts.onlyChangedSince ?? window.start;
+  }
+
+  private countDecision(entry: AuditEntry): void {
+    const decided = entry.outcome === 'upsert' || entry.outcome === 'delete' || entry.outcome === 'unchanged' || (entry.outcome === 'skipped' && (entry.fields?.length ?? 0) > 0);
+    if (!decided) return;
+    this.decisions += 1;
+    if (entry.outcome === 'delete') this.guardDeletes += 1;
+    if (this.wouldTripAt === null && this.decisions >= this.guard.minDecisions && this.guardDeletes / this.decisions > this.guard.maxDeleteShare) {
+      this.wouldTripAt = this.decisions;
+    }
+  }
 
   add(entry: AuditEntry): void {
     if (!this.seen.add(entry.line)) {
@@ -160,6 +225,7 @@ export class SummaryBuilder {
     else this.real += 1;
     if (entry.outcome in this.outcomes) this.outcomes[entry.outcome] += 1;
     if (entry.delivered === true) this.delivered += 1;
+    this.countDecision(entry);
 
     switch (entry.outcome) {
       case 'delete': {
@@ -177,6 +243,8 @@ export class SummaryBuilder {
         break;
     }
 
+    if (Array.isArray(entry.webhooks)) this.addWebhooks(entry);
+
     const fields = (entry.fields ?? []).filter((f): f is ComparedField => (COMPARED_FIELDS as readonly string[]).includes(f));
     if (fields.length > 0 && (entry.outcome === 'upsert' || entry.outcome === 'failed')) {
       this.differingMembers += 1;
@@ -188,6 +256,27 @@ export class SummaryBuilder {
         return { phase, time };
       });
       this.memberPhases[memberPhase(phases)] += 1;
+      if (changedOnlyBefore(entry, fields, this.since)) this.wouldSkip += 1;
+    }
+  }
+
+  private addWebhooks(entry: AuditEntry): void {
+    for (const route of entry.webhooks ?? []) {
+      if (typeof route?.id !== 'string') continue;
+      let c = this.webhooks.get(route.id);
+      if (!c) {
+        c = { id: route.id, name: null, upserts: 0, deletes: 0, delivered: 0, failed: 0, skippedBlocked: 0, skippedApiVersion: 0 };
+        this.webhooks.set(route.id, c);
+      }
+      if (typeof route.name === 'string') c.name = route.name;
+      if (route.skipped === 'blocked') c.skippedBlocked += 1;
+      else if (route.skipped === 'api-version') c.skippedApiVersion += 1;
+      else {
+        if (entry.event === 'upsert') c.upserts += 1;
+        else if (entry.event === 'delete') c.deletes += 1;
+        if (entry.delivered === true) c.delivered += 1;
+        if (entry.outcome === 'failed') c.failed += 1;
+      }
     }
   }
 
@@ -211,6 +300,15 @@ export class SummaryBuilder {
         fields: perFieldCopy(this.fieldPhases),
       },
       repeated: this.repeated,
+      deleteGuard: {
+        ...this.guard,
+        decisions: this.decisions,
+        deletes: this.guardDeletes,
+        share: this.decisions === 0 ? 0 : this.guardDeletes / this.decisions,
+        wouldTripAt: this.wouldTripAt,
+      },
+      onlyChangedSince: { since: new Date(this.since).toISOString(), wouldSkip: this.wouldSkip },
+      webhooks: [...this.webhooks.values()].map((c) => ({ ...c })).sort((a, b) => a.id.localeCompare(b.id)),
     };
   }
 }
@@ -219,8 +317,8 @@ function perFieldCopy(from: Record<ComparedField, PhaseCounts>): Record<Compared
   return Object.fromEntries(COMPARED_FIELDS.map((f) => [f, { ...from[f] }])) as Record<ComparedField, PhaseCounts>;
 }
 
-export function summarize(entries: Iterable<AuditEntry>, window: OutageWindow = DEFAULT_OUTAGE): AuditSummary {
-  const builder = new SummaryBuilder(window);
+export function summarize(entries: Iterable<AuditEntry>, window: OutageWindow = DEFAULT_OUTAGE, opts: SummaryOptions = {}): AuditSummary {
+  const builder = new SummaryBuilder(window, opts);
   for (const entry of entries) builder.add(entry);
   return builder.result();
 }

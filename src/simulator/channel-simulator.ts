@@ -46,11 +46,14 @@ export interface ChannelSimulatorOptions {
    * createdAt get distinct ones in the order given.
    */
   webhooks?: ChannelWebhook[];
+  /** The channel `GET /open/v5/channel` answers for these credentials. Default id "1", name "Simulated channel". */
+  channel?: { id: string; name?: string | null };
   port?: number;
   host?: '127.0.0.1';
 }
 
 export interface ChannelSimulatorStats {
+  /** Every request except `GET /open/v5/channel` (counted in `channelInfo`). */
   requests: number;
   ok: number;
   notFound: number;
@@ -63,6 +66,8 @@ export interface ChannelSimulatorStats {
   maxPerSecond: number;
   /** Requests that reached the webhooks route (any answer). */
   webhookLists: number;
+  /** Requests that reached `GET /open/v5/channel` (any answer). */
+  channelInfo: number;
 }
 
 export interface ChannelSimulator {
@@ -82,6 +87,7 @@ export interface ChannelSimulator {
 
 const USER_ROUTE = /^\/open\/v5\/users\/@(.+)$/;
 const WEBHOOKS_ROUTE = '/open/v5/webhooks';
+const CHANNEL_ROUTE = '/open/v5/channel';
 const WEBHOOK_PAGE_DEFAULT = 25;
 const WEBHOOK_PAGE_MAX = 500;
 
@@ -186,7 +192,8 @@ export async function startChannelSimulator(o: ChannelSimulatorOptions): Promise
   let faults = toFaultStates(o.faults);
   let webhooks = toWebhookList(o.webhooks);
 
-  const stats = { requests: 0, ok: 0, notFound: 0, rateLimited: 0, unauthorized: 0, faults: 0, maxPerSecond: 0, webhookLists: 0 };
+  const stats = { requests: 0, ok: 0, notFound: 0, rateLimited: 0, unauthorized: 0, faults: 0, maxPerSecond: 0, webhookLists: 0, channelInfo: 0 };
+  const channel = { id: o.channel?.id ?? '1', name: o.channel?.name === undefined ? 'Simulated channel' : o.channel.name };
   const byMember = new Map<string, number>();
   let windowSecond = -1;
   let windowCount = 0;
@@ -226,8 +233,10 @@ export async function startChannelSimulator(o: ChannelSimulatorOptions): Promise
   }
 
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    stats.requests += 1;
     const path = (req.url ?? '/').split('?')[0] ?? '/';
+    // The preflight is counted on its own (channelInfo): `requests` stays what tests compare lookups against.
+    if (path === CHANNEL_ROUTE) return channelInfo(req, res);
+    stats.requests += 1;
     if (path === WEBHOOKS_ROUTE) return listWebhooks(req, res);
     const match = USER_ROUTE.exec(path);
     if (!match?.[1]) return send(res, 404, JSON.stringify({ type: 'notFoundError', message: 'route not found' }));
@@ -294,6 +303,14 @@ export async function startChannelSimulator(o: ChannelSimulatorOptions): Promise
     }
     countAdmitted(now);
     return true;
+  }
+
+  /** `GET /open/v5/channel`: the channel of the credentials, behind the same credentials check and rate limit. */
+  function channelInfo(req: http.IncomingMessage, res: http.ServerResponse): void {
+    stats.channelInfo += 1;
+    if (req.method !== 'GET') return send(res, 405, JSON.stringify({ type: 'methodNotAllowed' }), { allow: 'GET' });
+    if (!admit(req, res)) return;
+    send(res, 200, JSON.stringify({ channel: { id: channel.id, name: channel.name, homepageUrl: null, country: 'KR' } }));
   }
 
   /** `GET /open/v5/webhooks`: the same credentials check and rate limit as the users route. */

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { AuditLogError, AuditLogNotFoundError, type AuditStore } from '../audit/audit-store';
 import { COMPARED_FIELDS, type OutcomeKind, type PlannedDecision } from '../types';
 import { SourceConfigError } from './errors';
+import { MemberSelection } from './member-selection';
 
 // A run over part of an earlier run's members: its failed ones (retry), or the members a dry run
 // planned to replay. The earlier run's audit log says who they are; the source still says what the
@@ -16,7 +17,8 @@ const auditLineSchema = z.object({
   dryRun: z.boolean(),
 });
 
-export type Selection = Map<string, PlannedDecision | null>;
+/** Flat in memory whatever its size (see MemberSelection): no string or object per selected member. */
+export type Selection = MemberSelection;
 
 /**
  * The records of the earlier run's log, from the audit store the workers are configured with (a JSONL
@@ -40,21 +42,22 @@ async function* auditLines(audit: AuditStore, auditPath: string): AsyncGenerator
 /** memberIds whose recorded outcome is one of `outcomes` (e.g. the failed ones, to retry them). */
 export async function selectByOutcome(audit: AuditStore, auditPath: string, outcomes: readonly OutcomeKind[]): Promise<Selection> {
   const wanted = new Set(outcomes);
-  const selection: Selection = new Map();
+  const selection = new MemberSelection();
   for await (const entry of auditLines(audit, auditPath)) {
-    if (entry.memberId !== undefined && wanted.has(entry.outcome)) selection.set(entry.memberId, null);
+    if (entry.memberId !== undefined && wanted.has(entry.outcome)) selection.add(entry.memberId, null);
   }
   return selection;
 }
 
 /** The members a dry run planned to replay, with what it planned for each. */
 export async function selectFromPlan(audit: AuditStore, auditPath: string): Promise<Selection> {
-  const selection: Selection = new Map();
+  const selection = new MemberSelection();
   for await (const entry of auditLines(audit, auditPath)) {
     if (!entry.dryRun) throw new SourceConfigError(auditPath, `line ${entry.line} of the plan was not recorded by a dry run: a plan is the audit log of a dry run`);
     if (entry.memberId === undefined) continue;
     if (entry.outcome === 'upsert' || entry.outcome === 'delete') {
-      selection.set(entry.memberId, { action: entry.outcome, ...(entry.fields ? { fields: entry.fields } : {}), ...(entry.reason ? { reason: entry.reason } : {}) });
+      const planned: PlannedDecision = { action: entry.outcome, ...(entry.fields ? { fields: entry.fields } : {}), ...(entry.reason ? { reason: entry.reason } : {}) };
+      selection.add(entry.memberId, planned);
     }
   }
   return selection;
@@ -64,8 +67,8 @@ export async function selectFromPlan(audit: AuditStore, auditPath: string): Prom
 export function selectEntries(selection: Selection) {
   return <E extends { member: { memberId: string } } | { skip: string }>(entry: E): E | undefined => {
     if (!('member' in entry)) return undefined; // bad rows were recorded by the earlier run
-    if (!selection.has(entry.member.memberId)) return undefined;
     const planned = selection.get(entry.member.memberId);
+    if (planned === undefined) return undefined;
     return planned ? { ...entry, planned } : entry;
   };
 }

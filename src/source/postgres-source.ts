@@ -107,8 +107,8 @@ export function describePostgresSource(spec: { table?: unknown; query?: unknown 
 // Reading
 
 /**
- * The rows of a PostgreSQL source in memberId order, read with keyset pagination over one REPEATABLE
- * READ snapshot (so pages agree even while the table changes). A database row has no line number:
+ * The rows of a PostgreSQL source in memberId order, read with keyset pagination (a query source: through
+ * one cursor) over one REPEATABLE READ snapshot (so pages agree even while the table changes). A database row has no line number:
  * its `line` is its 1-based position in memberId order (ties broken by the table's primary key, else
  * by the other four values), rows with a NULL memberId last. Good rows yield `{line, member}`, bad rows
  * `{line, memberId?, skip}`, exactly as for a CSV file; duplicates are left to the caller.
@@ -170,6 +170,8 @@ function checkDatabaseUrl(label: string, url: string | undefined): { url: string
 interface ReadPlan {
   /** `"schema"."table"` or `(\n<query>\n)`: what follows FROM, aliased by the caller. */
   from: string;
+  /** A query source: read through one cursor, so the operator's query runs once, not once or twice per page. */
+  isQuery: boolean;
   select: string;
   key: string;
   tieBreak: string;
@@ -207,7 +209,7 @@ async function planRead(client: Client, spec: z.infer<typeof postgresSourceSpecS
   const select = MEMBER_COLUMNS.map((c) => `${col(c)}::text AS ${quoteIdentifier(c)}`).join(', ');
   const others = MEMBER_COLUMNS.filter((c) => c !== 'memberId').map((c) => `${col(c)}::text`);
   const tieBreak = [...primaryKey.map((c) => `src.${escapeIdentifier(c)}`), ...others].join(', ');
-  return { from, select, key: quoteIdentifier(columns.memberId), tieBreak, noRows: spec.table !== undefined ? `table ${spec.table} has no rows` : 'the query returned no rows' };
+  return { from, isQuery: spec.table === undefined, select, key: quoteIdentifier(columns.memberId), tieBreak, noRows: spec.table !== undefined ? `table ${spec.table} has no rows` : 'the query returned no rows' };
 }
 
 /** The table's primary key, in key order: among rows of one memberId, the lowest key comes first. */
@@ -227,6 +229,10 @@ async function primaryKeyColumns(client: Client, oid: unknown, label: string, wh
 }
 
 async function* readRows(client: Client, plan: ReadPlan, pageSize: number, label: string, where: string): AsyncGenerator<SourceEntry> {
+  if (plan.isQuery) {
+    yield* readQueryRows(client, plan, pageSize, label, where);
+    return;
+  }
   const { from, select, key, tieBreak } = plan;
   // A page is every row of the next `pageSize` distinct memberIds, so rows sharing a memberId are
   // always read together (a plain `LIMIT n` could cut a run of duplicates in two and lose the rest).
@@ -254,6 +260,27 @@ async function* readRows(client: Client, plan: ReadPlan, pageSize: number, label
   const nullRows = Number(nulls.rows[0]?.n ?? 0);
   for (let i = 0; i < nullRows; i++) yield rowEntry(++line, { memberId: null });
 
+  if (line === 0) throw new SourceConfigError(label, plan.noRows);
+}
+
+/**
+ * A query source: keyset pages would run the operator's query twice per page (the page and its key subselect)
+ * and once more to count NULL keys, each time in full. One cursor over the query in the same order (NULL keys
+ * last, as ORDER BY puts them) runs it once; rows are fetched `pageSize` at a time, so memory stays flat.
+ * Cursors are allowed in the READ ONLY transaction and end with it.
+ */
+async function* readQueryRows(client: Client, plan: ReadPlan, pageSize: number, label: string, where: string): AsyncGenerator<SourceEntry> {
+  const { from, select, key, tieBreak } = plan;
+  await run(client, `DECLARE member_rows NO SCROLL CURSOR FOR SELECT ${select} FROM ${from} AS src ORDER BY src.${key} ASC NULLS LAST, ${tieBreak}`, [], label, where);
+  // FETCH takes no bind parameter for its count; pageSize is a checked safe integer.
+  const fetch = `FETCH FORWARD ${pageSize} FROM member_rows`;
+  let line = 0;
+  for (;;) {
+    const result = await run(client, fetch, [], label, where);
+    // A NULL memberId holds nothing the repair could use: the same skip entry as for a table.
+    for (const row of result.rows) yield rowEntry(++line, row.memberId === null ? { memberId: null } : row);
+    if (result.rows.length < pageSize) break;
+  }
   if (line === 0) throw new SourceConfigError(label, plan.noRows);
 }
 

@@ -106,13 +106,32 @@ function withDuplicatesSkipped(entry: SourceEntry, seen: MemberIdIndex): SourceE
   return { line: entry.line, memberId, skip: 'skip' in entry ? `${entry.skip}; ${duplicate}` : duplicate };
 }
 
+/**
+ * The source as the work set holds it: later duplicates of a memberId turned into skips, then the selection
+ * applied; `summary` counts what is yielded. Shared by the file and the PostgreSQL work stores.
+ */
+export async function* normalisedEntries(
+  entries: AsyncIterable<SourceEntry>,
+  summary: PrepareSummary,
+  select: (entry: SourceEntry) => SourceEntry | undefined = (entry) => entry,
+): AsyncGenerator<SourceEntry> {
+  const seen = new MemberIdIndex();
+  for await (const sourceEntry of entries) {
+    const entry = select(withDuplicatesSkipped(sourceEntry, seen));
+    if (!entry) continue;
+    summary.rows++;
+    if ('member' in entry) summary.members++;
+    else summary.skipped++;
+    yield entry;
+  }
+}
+
 async function writeEntries(
   entries: AsyncIterable<SourceEntry>,
   handle: FileHandle,
-  select: (entry: SourceEntry) => SourceEntry | undefined = (entry) => entry,
+  select?: (entry: SourceEntry) => SourceEntry | undefined,
 ): Promise<PrepareSummary> {
   const summary: PrepareSummary = { rows: 0, members: 0, skipped: 0, bytes: 0 };
-  const seen = new MemberIdIndex();
   let pending: string[] = [];
   let pendingChars = 0;
 
@@ -125,12 +144,7 @@ async function writeEntries(
     summary.bytes += buffer.length;
   };
 
-  for await (const sourceEntry of entries) {
-    const entry = select(withDuplicatesSkipped(sourceEntry, seen));
-    if (!entry) continue;
-    summary.rows++;
-    if ('member' in entry) summary.members++;
-    else summary.skipped++;
+  for await (const entry of normalisedEntries(entries, summary, select)) {
     const line = `${JSON.stringify(entry)}\n`; // JSON escapes raw line breaks: one entry, one line
     pending.push(line);
     pendingChars += line.length;
@@ -213,7 +227,7 @@ const plannedDecision: Shape<PlannedDecision> = (value) => {
 };
 
 /** A member entry if the value is one, else a skip entry if it is one, else undefined. */
-const workEntry: Shape<SourceEntry> = (value) => {
+export const workEntry: Shape<SourceEntry> = (value) => {
   if (!isRecord(value) || !isLineNumber(value.line)) return undefined;
   const { line } = value;
   const member = storedMember(value.member);

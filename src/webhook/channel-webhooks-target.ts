@@ -1,10 +1,14 @@
 // Replays to the webhooks registered on the channel (workflow input `"target": {"type": "channel-webhooks"}`)
 // instead of one WEBHOOK_URL. It is a WebhookSender, so the batch and deferred-replay activities use it unchanged.
 //
-// - Upserts go to the webhooks subscribed to a `member.upserted.*` scope, deletes to those subscribed to
-//   `member.deleted`, each with its own token (`?token=`). `lead.*` scopes are left out on purpose: they concern
-//   leads (visitors without a memberId), and a backfill repairs members keyed by memberId.
+// - Routed as Channel Talk routes (./routing.ts): an upsert whose differing fields include email or mobileNumber
+//   to `member.upserted.contact` subscribers, one with a consent flag to `member.upserted.subscription`
+//   subscribers, both kinds to the union (once per webhook); deletes to `member.deleted`. Each with its own token
+//   (`?token=`). `lead.*` scopes are left out on purpose: they concern leads (visitors without a memberId), and a
+//   backfill repairs members keyed by memberId.
 // - Blocked webhooks are skipped, counted and logged (id, name and URL without its query string; never a token).
+//   So are webhooks whose apiVersion is not v5 (the bodies built here are v5 users), unless `sendNonV5`.
+// - Every result names the webhooks the member was routed to and the subscribers skipped (ids and names).
 // - The list is cached per process for `ttlMs` (default 60 s); concurrent sends share one listing.
 // - One member's delivery is delivered when every subscribed webhook accepted it. Which endpoints already accepted
 //   is remembered per webhook-id in this process, so a retry only goes to the endpoints still missing. (Another
@@ -12,10 +16,11 @@
 //   deduplicate on.) Aggregate: retryable if any endpoint is retryable; else rejected if any rejected; else delivered.
 import { Agent, type Dispatcher } from 'undici';
 import { BadCredentialsError } from '../channel/errors';
-import { ChannelWebhooksError, MEMBER_DELETE_SCOPE, MEMBER_UPSERT_SCOPES, safeWebhookUrl, type ChannelWebhook } from '../channel/webhooks';
-import type { SendResult, WebhookEvent } from '../types';
+import { ChannelWebhooksError, MEMBER_DELETE_SCOPE, safeWebhookUrl, type ChannelWebhook } from '../channel/webhooks';
+import type { ComparedField, SendResult, WebhookRoute } from '../types';
 import type { ReplayPayload } from './payload';
-import { createWebhookSender, DEFAULT_TIMEOUT_MS, type WebhookSender } from './sender';
+import { isV5, routeChange, routesOf, type MemberChange } from './routing';
+import { createWebhookSender, DEFAULT_TIMEOUT_MS, type WebhookEventNames, type WebhookSender } from './sender';
 
 export interface ChannelWebhooksLogger {
   info(message: string, meta?: Record<string, unknown>): void;
@@ -39,6 +44,10 @@ export interface ChannelWebhooksTargetOptions {
   now?: () => number;
   /** Members whose partial progress (endpoints that accepted) is remembered at most. Default 100 000. */
   maxRemembered?: number;
+  /** Send v5 bodies to webhooks registered with another apiVersion too (WEBHOOK_SEND_NON_V5). Default: skip them. */
+  sendNonV5?: boolean;
+  /** The `event` strings of the bodies (WEBHOOK_EVENT_UPSERT / WEBHOOK_EVENT_DELETE). */
+  eventNames?: WebhookEventNames;
 }
 
 export interface ChannelWebhooksStats {
@@ -54,19 +63,19 @@ export interface ChannelWebhooksStats {
   skippedBlocked: number;
   /** Member deliveries for which no unblocked webhook subscribes to the event. */
   noSubscriber: number;
+  /** In the latest listing: ids of the webhooks whose apiVersion is not v5, and member deliveries that skipped one. */
+  nonV5: string[];
+  skippedNonV5: number;
 }
 
 export interface ChannelWebhooksTarget extends WebhookSender {
   stats(): ChannelWebhooksStats;
+  /** Where a change would go, without sending (the dry run). Throws as `send` would for bad credentials. */
+  route(input: MemberChange & { signal?: AbortSignal }): Promise<WebhookRoute[]>;
 }
 
 export const DEFAULT_WEBHOOK_LIST_TTL_MS = 60_000;
 const DEFAULT_MAX_REMEMBERED = 100_000;
-
-/** The scopes that make a webhook receive an event, and how a reason names them. */
-export function scopesFor(event: WebhookEvent): { scopes: readonly string[]; label: string } {
-  return event === 'upsert' ? { scopes: MEMBER_UPSERT_SCOPES, label: 'member.upserted.*' } : { scopes: [MEMBER_DELETE_SCOPE], label: MEMBER_DELETE_SCOPE };
-}
 
 interface EndpointSender {
   url: string;
@@ -88,7 +97,7 @@ export function createChannelWebhooksTarget(o: ChannelWebhooksTargetOptions): Ch
   const endpoints = new Map<string, EndpointSender>();
   /** webhook-id -> (registered webhook id -> status it accepted with). */
   const accepted = new Map<string, Map<string, number>>();
-  const counters = { listings: 0, listingFailures: 0, registered: 0, blocked: [] as string[], skippedBlocked: 0, noSubscriber: 0 };
+  const counters = { listings: 0, listingFailures: 0, registered: 0, blocked: [] as string[], skippedBlocked: 0, noSubscriber: 0, nonV5: [] as string[], skippedNonV5: 0 };
   const perWebhook = new Map<string, { delivered: number; retryable: number; rejected: number }>();
 
   function currentList(): Promise<ChannelWebhook[]> {
@@ -118,14 +127,27 @@ export function createChannelWebhooksTarget(o: ChannelWebhooksTargetOptions): Ch
   function report(webhooks: ChannelWebhook[]): void {
     counters.registered = webhooks.length;
     counters.blocked = webhooks.filter((w) => w.blocked === true).map((w) => w.id);
+    counters.nonV5 = webhooks.filter((w) => !isV5(w)).map((w) => w.id);
     const describe = (w: ChannelWebhook) => ({ id: w.id, name: w.name, url: safeWebhookUrl(w.url), scopes: w.scopes, blocked: w.blocked === true });
-    const summary = JSON.stringify(webhooks.map(describe));
+    const summary = JSON.stringify(webhooks.map((w) => ({ ...describe(w), apiVersion: w.apiVersion })));
     if (summary === lastReported) return;
     lastReported = summary;
-    const ids = (event: WebhookEvent) => webhooks.filter((w) => w.blocked !== true && subscribes(w, event)).map((w) => w.id);
-    o.logger?.info('channel webhooks listed', { registered: webhooks.length, upserts: ids('upsert'), deletes: ids('delete'), blocked: counters.blocked });
+    const usable = (w: ChannelWebhook) => w.blocked !== true && (isV5(w) || o.sendNonV5 === true);
+    const ids = (scope: string) => webhooks.filter((w) => usable(w) && w.scopes.some((s) => s === scope || s === '*')).map((w) => w.id);
+    o.logger?.info('channel webhooks listed', {
+      registered: webhooks.length,
+      contact: ids('member.upserted.contact'),
+      subscription: ids('member.upserted.subscription'),
+      deletes: ids(MEMBER_DELETE_SCOPE),
+      blocked: counters.blocked,
+      nonV5: counters.nonV5,
+    });
     for (const w of webhooks) {
       if (w.blocked === true) o.logger?.warn('channel webhook is blocked by Channel Talk: replays skip it', describe(w));
+      else if (!isV5(w)) {
+        const what = o.sendNonV5 === true ? 'replays send it v5 bodies (WEBHOOK_SEND_NON_V5=true)' : 'replays skip it (WEBHOOK_SEND_NON_V5=true sends it v5 bodies)';
+        o.logger?.warn(`channel webhook's apiVersion is not v5: ${what}`, { ...describe(w), apiVersion: w.apiVersion ?? null });
+      }
     }
   }
 
@@ -134,7 +156,7 @@ export function createChannelWebhooksTarget(o: ChannelWebhooksTargetOptions): Ch
     if (known && known.url === w.url && known.token === w.token) return known.sender;
     let sender: WebhookSender | undefined;
     try {
-      sender = createWebhookSender({ url: w.url, token: w.token, timeoutMs, dispatcher, extraHeaders: o.extraHeaders, signingSecret: o.signingSecret, now });
+      sender = createWebhookSender({ url: w.url, token: w.token, timeoutMs, dispatcher, extraHeaders: o.extraHeaders, signingSecret: o.signingSecret, now, eventNames: o.eventNames });
     } catch {
       sender = undefined; // an unusable URL: every member due to this webhook is rejected, see below
     }
@@ -159,32 +181,45 @@ export function createChannelWebhooksTarget(o: ChannelWebhooksTargetOptions): Ch
     }
   }
 
-  async function send(input: { webhookId: string; payload: ReplayPayload; signal?: AbortSignal }): Promise<SendResult> {
-    const { signal } = input;
+  async function listed(signal: AbortSignal | undefined): Promise<ChannelWebhook[] | Extract<SendResult, { kind: 'retryable' }>> {
     signal?.throwIfAborted();
-    let webhooks: ChannelWebhook[];
     try {
-      webhooks = await untilAborted(currentList(), signal);
+      return await untilAborted(currentList(), signal);
     } catch (err) {
       if (signal?.aborted) throw signal.reason ?? err;
       if (err instanceof BadCredentialsError) throw err; // the run pauses, as for a lookup
       return { kind: 'retryable', reason: err instanceof ChannelWebhooksError ? err.message : "listing the channel's webhooks failed" };
     }
+  }
 
-    const event = input.payload.event;
-    const { label } = scopesFor(event);
-    const subscribed = webhooks.filter((w) => subscribes(w, event));
-    const active = subscribed.filter((w) => w.blocked !== true);
-    const blocked = subscribed.filter((w) => w.blocked === true);
+  async function route(input: MemberChange & { signal?: AbortSignal }): Promise<WebhookRoute[]> {
+    const webhooks = await listed(input.signal);
+    if (!Array.isArray(webhooks)) throw new ChannelWebhooksError(webhooks.reason);
+    return routesOf(routeChange(webhooks, input, { sendNonV5: o.sendNonV5 }));
+  }
+
+  async function send(input: { webhookId: string; payload: ReplayPayload; fields?: readonly ComparedField[]; signal?: AbortSignal }): Promise<SendResult> {
+    const { signal } = input;
+    const webhooks = await listed(signal);
+    if (!Array.isArray(webhooks)) return webhooks;
+
+    const routing = routeChange(webhooks, { event: input.payload.event, fields: input.fields }, { sendNonV5: o.sendNonV5 });
+    const routes = routesOf(routing);
+    const label = routing.scopes.join(' + ');
+    const active = routing.targets;
+    const blocked = routing.skipped.filter((s) => s.reason === 'blocked').map((s) => s.webhook);
+    const oldVersion = routing.skipped.filter((s) => s.reason === 'api-version').map((s) => s.webhook);
     if (blocked.length > 0) counters.skippedBlocked += 1;
+    if (oldVersion.length > 0) counters.skippedNonV5 += 1;
     if (active.length === 0) {
       counters.noSubscriber += 1;
       accepted.delete(input.webhookId);
-      const reason =
-        blocked.length > 0
-          ? `every registered webhook subscribed to ${label} is blocked (${blocked.map((w) => w.id).join(', ')})`
-          : `no registered webhook subscribes to ${label}`;
-      return { kind: 'rejected', status: 0, reason };
+      const why = [
+        ...(blocked.length > 0 ? [`blocked (${blocked.map((w) => w.id).join(', ')})`] : []),
+        ...(oldVersion.length > 0 ? [`not v5 and skipped (${oldVersion.map((w) => w.id).join(', ')}; WEBHOOK_SEND_NON_V5=true sends them v5 bodies)`] : []),
+      ];
+      const reason = why.length > 0 ? `every registered webhook subscribed to ${label} is ${why.join(' or ')}` : `no registered webhook subscribes to ${label}`;
+      return { kind: 'rejected', status: 0, reason, webhooks: routes };
     }
 
     const progress = new Map(accepted.get(input.webhookId) ?? []);
@@ -225,27 +260,24 @@ export function createChannelWebhooksTarget(o: ChannelWebhooksTargetOptions): Ch
       };
       if (first.status !== undefined) result.status = first.status;
       if (waits.length > 0) result.retryAfterMs = Math.max(...waits);
+      result.webhooks = routes;
       return result;
     }
     accepted.delete(input.webhookId);
     if (rejected.length > 0) {
-      return { kind: 'rejected', status: rejected[0]!.result.status, reason: `rejected by ${rejected.length} of ${of}: ${describeFailures(rejected)}` };
+      return { kind: 'rejected', status: rejected[0]!.result.status, reason: `rejected by ${rejected.length} of ${of}: ${describeFailures(rejected)}`, webhooks: routes };
     }
-    return { kind: 'delivered', status: Math.max(...progress.values()) };
+    return { kind: 'delivered', status: Math.max(...progress.values()), webhooks: routes };
   }
 
   return {
     send,
-    stats: () => ({ ...counters, blocked: [...counters.blocked], perWebhook: Object.fromEntries([...perWebhook].map(([k, v]) => [k, { ...v }])) }),
+    route,
+    stats: () => ({ ...counters, blocked: [...counters.blocked], nonV5: [...counters.nonV5], perWebhook: Object.fromEntries([...perWebhook].map(([k, v]) => [k, { ...v }])) }),
     async close() {
       await ownDispatcher?.close();
     },
   };
-}
-
-function subscribes(w: ChannelWebhook, event: WebhookEvent): boolean {
-  const { scopes } = scopesFor(event);
-  return w.scopes.some((s) => scopes.includes(s));
 }
 
 /** `wh-1 HTTP 503; wh-2 ECONNREFUSED`: webhook ids and the senders' own safe reasons (statuses, error codes). */

@@ -2,7 +2,7 @@ import { Agent, type Dispatcher } from 'undici';
 import { z } from 'zod';
 import { DispatchExchange, runExchange, type ResponseHeaders } from '../http/dispatch-exchange';
 import { errorLabel } from '../http/error-label';
-import type { SendResult } from '../types';
+import type { ComparedField, SendResult, WebhookEvent, WebhookRoute } from '../types';
 import type { ReplayPayload } from './payload';
 import { createWebhookSigner, signingSecretProblem } from './signature';
 
@@ -23,14 +23,22 @@ export interface WebhookSenderOptions {
   signingSecret?: string;
   /** Clock for `webhook-timestamp`, ms since the epoch. Default Date.now. */
   now?: () => number;
+  /** The body's `event` string per event (WEBHOOK_EVENT_UPSERT / WEBHOOK_EVENT_DELETE). Default `upsert` / `delete`. */
+  eventNames?: WebhookEventNames;
 }
+
+/** Channel Talk does not confirm the `event` strings of user webhooks: see README "Event names". */
+export type WebhookEventNames = Partial<Record<WebhookEvent, string>>;
 
 export interface WebhookSender {
   /**
    * One POST, no retries (the caller owns retry policy). Never throws for HTTP or network failures;
    * rethrows only when the caller's own `signal` aborts, so cancellation propagates as cancellation.
+   * `fields`: an upsert's differing fields, which a channel-webhooks target routes by (a plain URL ignores them).
    */
-  send(input: { webhookId: string; payload: ReplayPayload; signal?: AbortSignal }): Promise<SendResult>;
+  send(input: { webhookId: string; payload: ReplayPayload; fields?: readonly ComparedField[]; signal?: AbortSignal }): Promise<SendResult>;
+  /** Where a change would go, without sending: a channel-webhooks target has it (the dry run records it). */
+  route?(input: { event: WebhookEvent; fields?: readonly ComparedField[]; signal?: AbortSignal }): Promise<WebhookRoute[]>;
   close(): Promise<void>;
 }
 
@@ -66,6 +74,7 @@ export function createWebhookSender(o: WebhookSenderOptions): WebhookSender {
   const extraHeaders = lowerCaseKeys(parsed.data.extraHeaders ?? {});
   const sign = parsed.data.signingSecret === undefined ? undefined : createWebhookSigner(parsed.data.signingSecret);
   const now = o.now ?? Date.now;
+  const eventNames = o.eventNames ?? {};
 
   function send(input: { webhookId: string; payload: ReplayPayload; signal?: AbortSignal }): Promise<SendResult> {
     if (input.signal?.aborted) return Promise.reject(input.signal.reason);
@@ -73,7 +82,8 @@ export function createWebhookSender(o: WebhookSenderOptions): WebhookSender {
     let body: Buffer;
     const headers: Record<string, string> = { ...extraHeaders, 'content-type': 'application/json', 'webhook-id': input.webhookId, 'user-agent': USER_AGENT };
     try {
-      body = Buffer.from(JSON.stringify(input.payload), 'utf8');
+      const named = eventNames[input.payload.event];
+      body = Buffer.from(JSON.stringify(named === undefined ? input.payload : { ...input.payload, event: named }), 'utf8');
       if (sign) {
         const timestamp = Math.floor(now() / 1000);
         headers['webhook-timestamp'] = String(timestamp);
@@ -122,11 +132,25 @@ export function parseRetryAfterMs(value: string | undefined, now: number = Date.
   return Math.max(0, at - now);
 }
 
-/** Origin and request path (query included) of the URL that is POSTed to, as undici derives them from it. */
-function targetOf(url: string, token: string | undefined): { origin: string; path: string } {
+/**
+ * Origin and request path of the URL that is POSTed to. The registered query string is kept byte for byte
+ * (re-serialising it through URLSearchParams would turn `a%20b` into `a+b` and `?flag` into `?flag=`); `token` is
+ * appended, replacing a `token` parameter the URL already had.
+ */
+export function targetOf(url: string, token: string | undefined): { origin: string; path: string } {
   const u = new URL(url);
-  if (token !== undefined) u.searchParams.set('token', token);
-  return { origin: u.origin, path: u.search ? `${u.pathname}${u.search}` : u.pathname };
+  if (token === undefined) return { origin: u.origin, path: u.search ? `${u.pathname}${u.search}` : u.pathname };
+  const own = u.search.slice(1).split('&').filter((part) => part !== '' && paramName(part) !== 'token');
+  return { origin: u.origin, path: `${u.pathname}?${[...own, `token=${encodeURIComponent(token)}`].join('&')}` };
+}
+
+function paramName(part: string): string {
+  const raw = part.split('=', 1)[0]!.replace(/\+/g, ' ');
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return raw;
+  }
 }
 
 /**

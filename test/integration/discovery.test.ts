@@ -27,7 +27,7 @@ afterAll(async () => {
 });
 
 interface Receivers {
-  /** wh-upserts (member.upserted.*), and the blocked wh-blocked. */
+  /** wh-upserts (member.upserted.contact + .subscription), and the blocked wh-blocked. */
   up: WebhookReceiver;
   /** wh-deletes (member.deleted), and the lead-only wh-leads. */
   del: WebhookReceiver;
@@ -62,11 +62,11 @@ async function withDiscovery<T>(
   }
 }
 
-async function run(stack: Stack, workflowId: string): Promise<BackfillResult> {
+async function run(stack: Stack, workflowId: string, dryRun = false): Promise<BackfillResult> {
   const handle = await stack.client.workflow.start(WORKFLOW_TYPE, {
     taskQueue: stack.config.BACKFILL_TASK_QUEUE,
     workflowId,
-    args: [{ source: { type: 'csv', path: EXAMPLE_CSV }, target: { type: 'channel-webhooks' }, batchSize: 25 }],
+    args: [{ source: { type: 'csv', path: EXAMPLE_CSV }, target: { type: 'channel-webhooks' }, batchSize: 25, ...(dryRun ? { dryRun: true } : {}) }],
   });
   return (await handle.result()) as BackfillResult;
 }
@@ -78,9 +78,34 @@ function dueEvent(o: ExpectedOutcome): WebhookEvent | undefined {
   return undefined;
 }
 
-function membersDue(event: WebhookEvent, delivered: 'all-due' | 'recorded-delivered'): string[] {
+/** Channel Talk's routing: wh-both (member.upserted.contact + member.deleted) gets deletes and contact changes only. */
+const CONTACT_FIELDS = ['email', 'mobileNumber'];
+function dueAtBoth(o: ExpectedOutcome): boolean {
+  const due = dueEvent(o);
+  return due === 'delete' || (due === 'upsert' && (o.fields ?? []).some((f) => CONTACT_FIELDS.includes(f)));
+}
+
+/**
+ * The outcome with registered webhooks: the examples' receiver faults are wh-both's, so a member wh-both refuses
+ * fails only if wh-both is due it; a consent-only upsert it refuses is delivered by wh-upserts alone.
+ */
+function outcomeHere(o: ExpectedOutcome): ExpectedOutcome {
+  if (o.outcome === 'failed' && o.reason === 'replay' && !dueAtBoth(o)) return { ...o, outcome: o.dryRunOutcome };
+  return o;
+}
+
+/** The ids the audit line names: subscribers in listing order, then the blocked one skipped. */
+function routesFor(o: ExpectedOutcome): string[] {
+  const due = dueEvent(o);
+  if (due === undefined) return [];
+  const first = due === 'delete' ? ['wh-deletes', 'wh-both'] : dueAtBoth(o) ? ['wh-upserts', 'wh-both'] : ['wh-upserts'];
+  return [...first, 'wh-blocked (blocked)'];
+}
+
+function membersDue(event: WebhookEvent, delivered: 'all-due' | 'recorded-delivered', at: 'any' | 'both' = 'any'): string[] {
   return examples.expected.outcomes
-    .filter((o) => (delivered === 'all-due' ? dueEvent(o) === event : o.outcome === event))
+    .filter((o) => at === 'any' || dueAtBoth(o))
+    .filter((o) => (delivered === 'all-due' ? dueEvent(o) === event : outcomeHere(o).outcome === event))
     .map((o) => o.memberId)
     .sort();
 }
@@ -89,13 +114,16 @@ const accepted = (r: WebhookReceiver) => r.accepted();
 const memberIds = (ds: Delivery[]) => ds.map((d) => d.memberId ?? '(none)').sort();
 
 describe('target channel-webhooks on a real Temporal dev server', () => {
-  it('replays each event only to the webhooks subscribed to it, each with its own token; blocked and lead-only webhooks get nothing', async () => {
+  it('replays each change only to the webhooks subscribed to its kind, each with its own token; blocked and lead-only webhooks get nothing', async () => {
     // wh-both answers as the examples' receiver does: 400 for some members, 503/500 a few times for others.
     await withDiscovery({ bothBehaviours: examples.faults.receiver }, async (stack, r) => {
       const workflowId = 'discovery-run';
       const result = await run(stack, workflowId);
-      const { counts, outcomes } = examples.expected;
-      expect(result).toMatchObject({ processed: counts.rows, upserts: counts.upserts, deletes: counts.deletes, unchanged: counts.unchanged, failed: counts.failed, skipped: counts.skipped, dryRun: false });
+      const outcomes = examples.expected.outcomes.map(outcomeHere);
+      const count = (k: string) => outcomes.filter((o) => o.outcome === k).length;
+      // Two consent-only upserts the examples' receiver refuses are not wh-both's: delivered, not failed.
+      expect(count('failed')).toBe(examples.expected.counts.failed - 2);
+      expect(result).toMatchObject({ processed: outcomes.length, upserts: count('upsert'), deletes: count('delete'), unchanged: count('unchanged'), failed: count('failed'), skipped: count('skipped'), dryRun: false });
 
       const auditText = await readFile(result.auditPath, 'utf8');
       const audit = await readAudit(result.auditPath);
@@ -109,7 +137,15 @@ describe('target channel-webhooks on a real Temporal dev server', () => {
         if (want.outcome === 'failed' && want.reason === 'replay') {
           expect(got!.reason).toBe('replay rejected: rejected by 1 of 2 subscribed webhooks: webhook wh-both HTTP 400');
         }
+        // The audit line names where the member went (ids and names, the blocked subscriber as skipped).
+        const named = (got?.webhooks ?? []).map((w) => (w.skipped ? `${w.id} (${w.skipped})` : w.id));
+        expect(named, `line ${want.line} webhooks`).toEqual(routesFor(want));
       }
+      expect(byLine.get(outcomes.find((o) => o.outcome === 'delete')!.line)!.webhooks).toEqual([
+        { id: 'wh-deletes', name: 'CRM deletes' },
+        { id: 'wh-both', name: 'Warehouse' },
+        { id: 'wh-blocked', name: 'Old CRM', skipped: 'blocked' },
+      ]);
       for (const token of Object.values(T)) expect(auditText).not.toContain(token);
 
       // wh-upserts: every upsert that was due (including those wh-both then refused), once, with its token.
@@ -118,9 +154,13 @@ describe('target channel-webhooks on a real Temporal dev server', () => {
       // wh-deletes: every due delete, once.
       expect(r.del.deliveries().every((d) => d.token === T.deletes && d.event === 'delete' && d.status === 200)).toBe(true);
       expect(memberIds(accepted(r.del))).toEqual(membersDue('delete', 'all-due'));
-      // wh-both: both events; accepted exactly for the members recorded as delivered, once each.
+      // wh-both: deletes and contact changes only, never a consent-only change; accepted exactly for the members
+      // recorded as delivered, once each.
       expect(r.both.deliveries().every((d) => d.token === T.both)).toBe(true);
-      expect(memberIds(accepted(r.both))).toEqual([...membersDue('upsert', 'recorded-delivered'), ...membersDue('delete', 'recorded-delivered')].sort());
+      const contactOnlyAtBoth = new Set(examples.expected.outcomes.filter((o) => dueEvent(o) === 'upsert' && !dueAtBoth(o)).map((o) => o.memberId));
+      expect(contactOnlyAtBoth.size).toBeGreaterThan(30);
+      expect(r.both.deliveries().filter((d) => contactOnlyAtBoth.has(d.memberId ?? ''))).toEqual([]);
+      expect(memberIds(accepted(r.both))).toEqual([...membersDue('upsert', 'recorded-delivered', 'both'), ...membersDue('delete', 'recorded-delivered', 'both')].sort());
       const refused = r.both.deliveries().filter((d) => d.status === 400);
       expect(memberIds(refused)).toEqual(outcomes.filter((o) => o.outcome === 'failed' && o.reason === 'replay').map((o) => o.memberId).sort());
 
@@ -156,8 +196,10 @@ describe('target channel-webhooks on a real Temporal dev server', () => {
       expect(result).toMatchObject({ processed: want.rows, upserts: want.upserts, deletes: want.deletes, unchanged: want.unchanged, failed: want.failed, skipped: want.skipped });
 
       const all = [...r.up.deliveries(), ...r.del.deliveries(), ...r.both.deliveries()];
-      // Each upsert goes to wh-upserts and wh-both, each delete to wh-deletes and wh-both.
-      expect(all).toHaveLength(2 * (want.upserts + want.deletes));
+      // Each upsert goes to wh-upserts (and to wh-both when a contact field differs), each delete to wh-deletes and wh-both.
+      const atBoth = examples.expected.outcomes.filter(dueAtBoth).length;
+      expect(atBoth).toBeLessThan(want.upserts + want.deletes);
+      expect(all).toHaveLength(want.upserts + want.deletes + atBoth);
       for (const d of all) {
         const verified = verifyWebhookSignature({ secret, headers: d.headers, body: d.rawBody, now: d.receivedAt });
         expect(verified, `${d.token} ${d.memberId}`).toEqual({ ok: true, webhookId: webhookId(workflowId, d.memberId!, d.event as WebhookEvent), timestamp: Number(d.headers['webhook-timestamp']) });
@@ -168,6 +210,21 @@ describe('target channel-webhooks on a real Temporal dev server', () => {
       }
       expect(all.filter((d) => d.token === T.blocked || d.token === T.leads)).toEqual([]);
       expect(stack.receiver.deliveries()).toEqual([]);
+    });
+  });
+
+  it('a dry run records, per member, the webhooks it would go to, and sends nothing', async () => {
+    await withDiscovery({}, async (stack, r) => {
+      const result = await run(stack, 'discovery-dry', true);
+      expect(result).toMatchObject({ dryRun: true, processed: examples.expected.dryRunCounts.rows });
+      const audit = await readAudit(result.auditPath);
+      const byLine = new Map(audit.map((e) => [e.line, e]));
+      for (const want of examples.expected.outcomes) {
+        const dry = { ...want, outcome: want.dryRunOutcome, reason: undefined };
+        const named = (byLine.get(want.line)?.webhooks ?? []).map((w) => (w.skipped ? `${w.id} (${w.skipped})` : w.id));
+        expect(named, `line ${want.line}`).toEqual(routesFor(dry));
+      }
+      expect([...r.up.deliveries(), ...r.del.deliveries(), ...r.both.deliveries(), ...stack.receiver.deliveries()]).toEqual([]);
     });
   });
 });

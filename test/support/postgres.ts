@@ -24,6 +24,8 @@ export interface TestPostgres {
   pool(database?: string): Pool;
   /** One statement on `database`, on a short-lived connection. */
   query(sql: string, values?: unknown[], database?: string): Promise<Record<string, unknown>[]>;
+  /** Stops the server abruptly (`-m immediate`, like a crash) and starts it again on the same port and data. */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -63,6 +65,7 @@ export async function startTestPostgres(): Promise<TestPostgres> {
   process.once('exit', stopNow);
 
   let port = 0;
+  let started = '';
   try {
     await run(...command('initdb', ['-D', data, '-U', 'postgres', '-A', 'trust', '-E', 'UTF8', '--no-locale', '--no-sync']), { timeout: 60_000 });
     // A free port can be taken between the probe and the bind: try a few.
@@ -80,6 +83,7 @@ export async function startTestPostgres(): Promise<TestPostgres> {
       ].join(' ');
       try {
         await pgCtl(['-l', log, '-o', settings, '-w', '-t', '30', 'start'], 40_000);
+        started = settings;
         break;
       } catch (error) {
         if (attempt >= 3) throw new Error(`PostgreSQL did not start: ${lastLines(log)}`, { cause: error });
@@ -118,6 +122,10 @@ export async function startTestPostgres(): Promise<TestPostgres> {
       return pool;
     },
     query,
+    async restart() {
+      await pgCtl(['-m', 'immediate', '-w', '-t', '30', 'stop'], 40_000);
+      await pgCtl(['-l', log, '-o', started, '-w', '-t', '30', 'start'], 40_000);
+    },
     async stop() {
       await Promise.all(pools.splice(0).map((p) => p.end().catch(() => undefined)));
       await pgCtl(['-m', 'fast', '-w', '-t', '30', 'stop'], 40_000).catch(() => undefined);

@@ -27,6 +27,8 @@ export interface WorkerProcessOptions {
   logFile: string;
   /** How long a start may take to reach WORKER_RUNNING. Default 90 s. */
   readyTimeoutMs?: number;
+  /** Runs the worker through another command (e.g. `unshare -m` for a private /tmp): given tsx and its args. */
+  wrap?: (command: string, args: string[]) => [string, string[]];
 }
 
 export interface WorkerProcess {
@@ -77,7 +79,8 @@ export function workerProcess(o: WorkerProcessOptions): WorkerProcess {
     const fd = openSync(o.logFile, 'a');
     let proc: ChildProcess;
     try {
-      proc = spawn(TSX, [ENTRY], {
+      const [command, args] = o.wrap ? o.wrap(TSX, [ENTRY]) : [TSX, [ENTRY]];
+      proc = spawn(command, args, {
         cwd: ROOT,
         env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...o.env },
         stdio: ['ignore', fd, fd],

@@ -1,10 +1,12 @@
 import { appendFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { AuditEntry } from '../../src/audit/audit-entry';
 import { AuditLogNotFoundError, createFileAuditStore, newReadStats, type AuditStore } from '../../src/audit/audit-store';
 import type { OutcomeKind } from '../../src/types';
+import { createPostgresAuditStore } from '../../src/audit/postgres-audit-store';
+import { startTestPostgres, type TestPostgres } from '../support/postgres';
 
 let dir: string;
 let file: string;
@@ -197,5 +199,52 @@ ${JSON.stringify(entry(5, 'skipped'))}
       if (first.length === 3) break;
     }
     expect(first.map((e) => e.line)).toEqual([2, 3, 4]);
+  });
+});
+
+// The contract the activities rely on, on both stores (BACKFILL_STORE=file|postgres); the file-only behaviours
+// (torn lines, the on-disk index) are above, the PostgreSQL-only ones in test/integration/postgres.test.ts.
+let pg: TestPostgres;
+beforeAll(async () => {
+  pg = await startTestPostgres();
+}, 60_000);
+afterAll(async () => {
+  await pg?.stop();
+});
+let tables = 0;
+const makers: [string, () => AuditStore][] = [
+  ['file', () => createFileAuditStore()],
+  ['postgres', () => createPostgresAuditStore(pg.pool(), { table: `audit_contract_${++tables}` })],
+];
+
+describe.each(makers)('%s audit store: shared contract', (_kind, make) => {
+  it('first record of a line wins, across calls and within one', async () => {
+    const store = make();
+    await store.append(file, [entry(2, 'upsert', { fields: ['email'] }), entry(3, 'unchanged')]);
+    await store.append(file, [entry(2, 'failed'), entry(4, 'delete'), entry(4, 'failed')]);
+    expect(Object.fromEntries(await store.lookup(file, [2, 3, 4, 5]))).toEqual({
+      2: { outcome: 'upsert', deferred: false, fields: ['email'] },
+      3: { outcome: 'unchanged', deferred: false },
+      4: { outcome: 'delete', deferred: false },
+    });
+    const streamed: AuditEntry[] = [];
+    for await (const e of store.entries(file)) streamed.push(e);
+    expect(streamed.map((e) => [e.line, e.outcome])).toEqual([[2, 'upsert'], [3, 'unchanged'], [4, 'delete']]);
+  });
+
+  it('keeps logs apart by key and flags deferred records', async () => {
+    const store = make();
+    const other = path.join(dir, 'other', 'audit.jsonl');
+    await store.append(file, [entry(7, 'delete', { deferred: true })]);
+    await store.append(other, [entry(7, 'upsert')]);
+    expect((await store.lookup(file, [7])).get(7)).toEqual({ outcome: 'delete', deferred: true });
+    expect((await store.lookup(other, [7])).get(7)).toEqual({ outcome: 'upsert', deferred: false });
+  });
+
+  it('concurrent appends lose nothing and record each line once', async () => {
+    const store = make();
+    await Promise.all(Array.from({ length: 300 }, (_, i) => store.append(file, [entry((i % 150) + 2, i < 150 ? 'upsert' : 'failed')])));
+    const found = await store.lookup(file, Array.from({ length: 150 }, (_, i) => i + 2));
+    expect(found.size).toBe(150);
   });
 });

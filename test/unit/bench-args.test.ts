@@ -3,10 +3,10 @@
 import { describe, expect, it } from 'vitest';
 import {
   BenchUsageError,
-  DEFAULT_BATCH_SIZE,
-  DEFAULT_MEMBER_CONCURRENCY,
   DEFAULT_N,
-  DEFAULT_PARALLEL_BATCHES,
+  DEFAULT_REPEAT,
+  DEFAULT_SCRIPT_CONCURRENCY,
+  describeTuning,
   fmtDuration,
   fmtMb,
   fmtNumber,
@@ -15,13 +15,14 @@ import {
   maxInAnySecond,
   median,
   parseBenchArgs,
+  spread,
   summarize,
   sustainedRate,
   verdict,
 } from '../../bench/args';
 
 describe('parseBenchArgs', () => {
-  it('defaults: 20,000 members, no rate limit, one worker as shipped (npm start), the script run, in-flight work matched', () => {
+  it('defaults: 20,000 members, no rate limit, one worker as shipped (npm start), NO tuning input, script at 32, 5 pairs', () => {
     const o = parseBenchArgs([]);
     expect(o).toMatchObject({
       n: DEFAULT_N,
@@ -30,11 +31,11 @@ describe('parseBenchArgs', () => {
       workerRuntime: 'node',
       latencyMs: 0,
       skipScript: false,
-      repeat: 1,
+      repeat: 5,
       json: undefined,
-      batchSize: DEFAULT_BATCH_SIZE,
-      parallelBatches: DEFAULT_PARALLEL_BATCHES,
-      memberConcurrency: DEFAULT_MEMBER_CONCURRENCY,
+      batchSize: undefined,
+      parallelBatches: undefined,
+      memberConcurrency: undefined,
       maxHistoryEvents: undefined,
       profile: false,
       keep: false,
@@ -43,10 +44,13 @@ describe('parseBenchArgs', () => {
       timeoutMinutes: 30,
     });
     expect(DEFAULT_N).toBe(20_000);
-    // The plain script keeps as many lookups in flight as the project: parallelBatches x member concurrency.
-    expect(o.scriptConcurrency).toBe(DEFAULT_PARALLEL_BATCHES * DEFAULT_MEMBER_CONCURRENCY);
+    expect(DEFAULT_REPEAT).toBe(5);
+    // The plain script is the usual loop script: 32 lookups in flight, whatever the project's tuning.
+    expect(o.scriptConcurrency).toBe(32);
+    expect(DEFAULT_SCRIPT_CONCURRENCY).toBe(32);
     expect(parseBenchArgs(['--parallel', '4', '--member-concurrency', '8']).scriptConcurrency).toBe(32);
     expect(parseBenchArgs(['--parallel', '4', '--script-concurrency', '10']).scriptConcurrency).toBe(10);
+    expect(parseBenchArgs(['--repeat', '1']).repeat).toBe(1);
   });
 
   it('reads every option', () => {
@@ -168,5 +172,37 @@ describe('figures', () => {
       'verified   exact    exact',
     ]);
     expect(formatTable([])).toBe('');
+  });
+});
+
+describe('describeTuning: the report says whether the run used the product defaults', () => {
+  it.each([
+    [{}, 'product defaults (input {"source": ...} only, no worker tuning)'],
+    [{ batchSize: 1000 }, 'tuned: batchSize 1000 (the rest product defaults)'],
+    [{ parallelBatches: 4, memberConcurrency: 8 }, 'tuned: parallelBatches 4, member concurrency 8 (the rest product defaults)'],
+  ])('%j', (given, text) => {
+    const o = { batchSize: undefined, parallelBatches: undefined, memberConcurrency: undefined, ...given };
+    expect(describeTuning(o)).toBe(text);
+  });
+  it('follows the parsed command line', () => {
+    expect(describeTuning(parseBenchArgs([]))).toMatch(/^product defaults/);
+    expect(describeTuning(parseBenchArgs(['--batch-size', '100']))).toBe('tuned: batchSize 100 (the rest product defaults)');
+  });
+});
+
+describe('--burst', () => {
+  it('is the simulator bucket size, only with --rate', () => {
+    expect(parseBenchArgs(['--rate', '100', '--burst', '10']).burst).toBe(10);
+    expect(parseBenchArgs(['--rate', '100']).burst).toBeUndefined();
+    expect(() => parseBenchArgs(['--burst', '10'])).toThrow(/--burst needs --rate/);
+    expect(() => parseBenchArgs(['--rate', '100', '--burst', '0'])).toThrow(BenchUsageError);
+  });
+});
+
+describe('spread: how far the pairs fall from their median', () => {
+  it('min, max, and (max - min) / median', () => {
+    expect(spread([2.0, 2.4, 1.6, 2.2, 1.8])).toEqual({ min: 1.6, max: 2.4, relative: expect.closeTo(0.4, 10) });
+    expect(spread([1.5])).toEqual({ min: 1.5, max: 1.5, relative: 0 });
+    expect(spread([])).toBeUndefined();
   });
 });

@@ -9,6 +9,7 @@ import { startWebhookReceiver, type WebhookReceiver } from '../../src/simulator/
 import { createChannelWebhooksTarget, type ChannelWebhooksLogger, type ChannelWebhooksTarget } from '../../src/webhook/channel-webhooks-target';
 import { buildDeletePayload, buildUpsertPayload } from '../../src/webhook/payload';
 import { webhookId } from '../../src/webhook/webhook-id';
+import type { ComparedField } from '../../src/types';
 
 // Real HTTP throughout: the Channel Talk simulator serves GET /open/v5/webhooks, real receivers answer the replays.
 
@@ -33,7 +34,14 @@ function registered(): ChannelWebhook[] {
 }
 
 const alice = { id: 'u-alice', memberId: 'alice', email: 'alice@example.com', unsubscribeEmail: false };
-const upsert = (memberId = 'alice') => ({ webhookId: webhookId('t', memberId, 'upsert'), payload: buildUpsertPayload({ ...alice, memberId }) });
+/** An upsert; `fields` absent = a caller that does not say which fields differ (both upsert scopes). */
+const upsert = (memberId = 'alice', fields?: ComparedField[]) => ({ webhookId: webhookId('t', memberId, 'upsert'), payload: buildUpsertPayload({ ...alice, memberId }), ...(fields ? { fields } : {}) });
+const R = {
+  upserts: { id: 'wh-upserts', name: 'CRM upserts' },
+  deletes: { id: 'wh-deletes', name: 'CRM deletes' },
+  both: { id: 'wh-both', name: 'Warehouse' },
+  blocked: { id: 'wh-blocked', name: 'Old CRM', skipped: 'blocked' },
+} as const;
 const del = (memberId = 'bob') => ({
   webhookId: webhookId('t', memberId, 'delete'),
   payload: buildDeletePayload({ stored: { memberId, email: null, mobileNumber: null, unsubscribeEmail: null, unsubscribeTexting: null } }),
@@ -113,7 +121,7 @@ describe('listing GET /open/v5/webhooks', () => {
     expect(res.status).toBe(401);
   });
 
-  it('a malformed answer fails after retries with a reason naming the field, never a value', async () => {
+  it('a malformed answer fails at once (no retries: it would not change) with a reason naming the field, never a value', async () => {
     const served: number[] = [];
     const bad = http.createServer((req, res) => {
       served.push(1);
@@ -127,8 +135,8 @@ describe('listing GET /open/v5/webhooks', () => {
         (e: unknown) => e,
       );
       expect(err).toBeInstanceOf(ChannelWebhooksError);
-      expect((err as Error).message).toBe("listing the channel's webhooks failed: malformed response: invalid webhooks.0.id (invalid_type) after 2 attempts");
-      expect(served).toHaveLength(2);
+      expect((err as Error).message).toBe("listing the channel's webhooks failed: malformed response: invalid webhooks.0.id (invalid_type)");
+      expect(served).toHaveLength(1);
     } finally {
       await c.close();
       await new Promise<void>((r) => bad.close(() => r()));
@@ -137,20 +145,29 @@ describe('listing GET /open/v5/webhooks', () => {
 });
 
 describe('channel-webhooks target', () => {
-  it('upserts go to member.upserted.* subscribers, deletes to member.deleted subscribers, each with its own token; blocked and lead-only get nothing', async () => {
+  it('contact changes go to member.upserted.contact subscribers, consent changes to .subscription ones, both kinds to the union once, deletes to member.deleted; each with its own token; blocked and lead-only get nothing', async () => {
     const t = newTarget();
     const m = mark();
-    expect(await t.send(upsert())).toEqual({ kind: 'delivered', status: 200 });
-    expect(await t.send(del())).toEqual({ kind: 'delivered', status: 200 });
+    // wh-upserts: contact + subscription; wh-both: subscription + deleted; wh-blocked: contact + deleted (blocked).
+    expect(await t.send(upsert('alice', ['email']))).toEqual({ kind: 'delivered', status: 200, webhooks: [R.upserts, R.blocked] });
+    expect(await t.send(upsert('ally', ['unsubscribeTexting']))).toEqual({ kind: 'delivered', status: 200, webhooks: [R.upserts, R.both] });
+    expect(await t.send(upsert('amy', ['mobileNumber', 'unsubscribeEmail']))).toEqual({ kind: 'delivered', status: 200, webhooks: [R.upserts, R.both, R.blocked] });
+    expect(await t.send(del())).toEqual({ kind: 'delivered', status: 200, webhooks: [R.deletes, R.both, R.blocked] });
 
     const newA = rA.deliveries().slice(m.a);
     const newB = rB.deliveries().slice(m.b);
-    // rA: wh-upserts (upsert only). wh-blocked and wh-leads also point at rA, with their own tokens: nothing.
-    expect(newA.map((d) => [d.token, d.event, d.memberId])).toEqual([[TOKENS.upserts, 'upsert', 'alice']]);
-    // rB: wh-both gets both events; wh-deletes gets the delete, its registered query string kept.
+    // rA: wh-upserts (upserts only, once per member). wh-blocked and wh-leads also point at rA, with their own tokens: nothing.
+    expect(newA.map((d) => [d.token, d.event, d.memberId])).toEqual([
+      [TOKENS.upserts, 'upsert', 'alice'],
+      [TOKENS.upserts, 'upsert', 'ally'],
+      [TOKENS.upserts, 'upsert', 'amy'],
+    ]);
+    // rB: wh-both gets the consent changes and the delete, not alice's email change; wh-deletes the delete, its
+    // registered query string kept.
     expect(newB.map((d) => [d.token, d.event, d.memberId]).sort()).toEqual(
       [
-        [TOKENS.both, 'upsert', 'alice'],
+        [TOKENS.both, 'upsert', 'ally'],
+        [TOKENS.both, 'upsert', 'amy'],
         [TOKENS.both, 'delete', 'bob'],
         [TOKENS.deletes, 'delete', 'bob'],
       ].sort(),
@@ -159,12 +176,60 @@ describe('channel-webhooks target', () => {
     // Every endpoint gets the same webhook-id for one member's event.
     for (const d of [...newA, ...newB]) expect(d.webhookId).toBe(webhookId('t', d.memberId!, d.event as 'upsert' | 'delete'));
     const s = t.stats();
-    expect(s).toMatchObject({ listings: 1, registered: 5, blocked: ['wh-blocked'], skippedBlocked: 2, noSubscriber: 0 });
+    expect(s).toMatchObject({ listings: 1, registered: 5, blocked: ['wh-blocked'], skippedBlocked: 3, noSubscriber: 0, nonV5: [], skippedNonV5: 0 });
     expect(s.perWebhook).toEqual({
-      'wh-upserts': { delivered: 1, retryable: 0, rejected: 0 },
-      'wh-both': { delivered: 2, retryable: 0, rejected: 0 },
+      'wh-upserts': { delivered: 3, retryable: 0, rejected: 0 },
+      'wh-both': { delivered: 3, retryable: 0, rejected: 0 },
       'wh-deletes': { delivered: 1, retryable: 0, rejected: 0 },
     });
+  });
+
+  it('route() tells where a change would go without sending anything (the dry run)', async () => {
+    const t = newTarget();
+    const m = mark();
+    expect(await t.route({ event: 'upsert', fields: ['email'] })).toEqual([R.upserts, R.blocked]);
+    expect(await t.route({ event: 'upsert', fields: ['unsubscribeEmail'] })).toEqual([R.upserts, R.both]);
+    expect(await t.route({ event: 'delete' })).toEqual([R.deletes, R.both, R.blocked]);
+    expect(mark()).toEqual(m);
+    sim.setCredentials('revoked', 'revoked');
+    await expect(newTarget().route({ event: 'delete' })).rejects.toBeInstanceOf(BadCredentialsError);
+  });
+
+  it('webhooks whose apiVersion is not v5 are logged and skipped, unless sendNonV5; the skip is named in the result', async () => {
+    const lines: Array<[string, string, Record<string, unknown> | undefined]> = [];
+    const logger: ChannelWebhooksLogger = { info: (msg, meta) => lines.push(['info', msg, meta]), warn: (msg, meta) => lines.push(['warn', msg, meta]) };
+    sim.setWebhooks(registered().map((w) => (w.id === 'wh-both' ? { ...w, apiVersion: 'v4' } : w.id === 'wh-deletes' ? { ...w, apiVersion: undefined } : w)));
+    const t = newTarget({ logger });
+    const m = mark();
+    const r = await t.send(del('dan'));
+    expect(r).toEqual({
+      kind: 'rejected',
+      status: 0,
+      reason: 'every registered webhook subscribed to member.deleted is blocked (wh-blocked) or not v5 and skipped (wh-deletes, wh-both; WEBHOOK_SEND_NON_V5=true sends them v5 bodies)',
+      webhooks: [{ ...R.deletes, skipped: 'api-version' }, { ...R.both, skipped: 'api-version' }, R.blocked],
+    });
+    expect(mark()).toEqual(m);
+    expect(t.stats()).toMatchObject({ nonV5: ['wh-deletes', 'wh-both'], skippedNonV5: 1 });
+    expect(lines.filter((l) => l[0] === 'warn' && l[1].startsWith("channel webhook's apiVersion is not v5")).map((l) => [l[2]!.id, l[2]!.apiVersion])).toEqual([
+      ['wh-deletes', null],
+      ['wh-both', 'v4'],
+    ]);
+    expect(lines[0]![2]).toMatchObject({ deletes: [], subscription: ['wh-upserts'], nonV5: ['wh-deletes', 'wh-both'] });
+
+    const sending = newTarget({ sendNonV5: true });
+    expect(await sending.send(del('dan'))).toEqual({ kind: 'delivered', status: 200, webhooks: [R.deletes, R.both, R.blocked] });
+    expect(rB.deliveries().slice(m.b).map((d) => d.token).sort()).toEqual([TOKENS.both, TOKENS.deletes].sort());
+  });
+
+  it('the event strings of the bodies are configurable; routing still follows the change', async () => {
+    const t = newTarget({ eventNames: { upsert: 'member.upserted.subscription', delete: 'member.deleted' } });
+    const m = mark();
+    await t.send(upsert('eve', ['unsubscribeEmail']));
+    await t.send(del('ed'));
+    expect(rB.deliveries().slice(m.b).filter((d) => d.token === TOKENS.both).map((d) => [d.memberId, d.event])).toEqual([
+      ['eve', 'member.upserted.subscription'],
+      ['ed', 'member.deleted'],
+    ]);
   });
 
   it('a retry goes only to the endpoints that have not accepted yet', async () => {
@@ -173,12 +238,12 @@ describe('channel-webhooks target', () => {
     const seqB = lastSeq(rB);
     rB.setDefaultBehaviour({ status: 503, times: 1, retryAfterSeconds: 3 });
     const first = await t.send(upsert('carol'));
-    expect(first).toEqual({ kind: 'retryable', status: 503, retryAfterMs: 3000, reason: 'not delivered to 1 of 2 subscribed webhooks: webhook wh-both HTTP 503' });
-    expect(await t.send(upsert('carol'))).toEqual({ kind: 'delivered', status: 200 });
+    expect(first).toEqual({ kind: 'retryable', status: 503, retryAfterMs: 3000, reason: 'not delivered to 1 of 2 subscribed webhooks: webhook wh-both HTTP 503', webhooks: [R.upserts, R.both, R.blocked] });
+    expect(await t.send(upsert('carol'))).toEqual({ kind: 'delivered', status: 200, webhooks: [R.upserts, R.both, R.blocked] });
     expect(since(rA, seqA).map((d) => d.status)).toEqual([200]); // wh-upserts: once, not again on the retry
     expect(since(rB, seqB).map((d) => d.status)).toEqual([503, 200]); // wh-both: failed, then retried
     // Once delivered the progress is forgotten: a new send (e.g. a later re-run) goes to every endpoint again.
-    expect(await t.send(upsert('carol'))).toEqual({ kind: 'delivered', status: 200 });
+    expect(await t.send(upsert('carol'))).toMatchObject({ kind: 'delivered', status: 200 });
     expect(since(rA, seqA)).toHaveLength(2);
   });
 
@@ -186,7 +251,7 @@ describe('channel-webhooks target', () => {
     const t = newTarget();
     rB.setBehaviour('dave', { status: 400 });
     const rejected = await t.send(upsert('dave'));
-    expect(rejected).toEqual({ kind: 'rejected', status: 400, reason: 'rejected by 1 of 2 subscribed webhooks: webhook wh-both HTTP 400' });
+    expect(rejected).toEqual({ kind: 'rejected', status: 400, reason: 'rejected by 1 of 2 subscribed webhooks: webhook wh-both HTTP 400', webhooks: [R.upserts, R.both, R.blocked] });
 
     rA.setBehaviour('erin', { status: 500 });
     rB.setBehaviour('erin', { status: 410 });
@@ -202,11 +267,11 @@ describe('channel-webhooks target', () => {
     sim.setWebhooks(registered().filter((w) => w.id === 'wh-upserts' || w.id === 'wh-leads'));
     const t = newTarget();
     const m = mark();
-    expect(await t.send(del())).toEqual({ kind: 'rejected', status: 0, reason: 'no registered webhook subscribes to member.deleted' });
+    expect(await t.send(del())).toEqual({ kind: 'rejected', status: 0, reason: 'no registered webhook subscribes to member.deleted', webhooks: [] });
     sim.setWebhooks(registered().filter((w) => w.id === 'wh-blocked' || w.id === 'wh-deletes'));
     const t2 = createChannelWebhooksTarget({ list: (s) => client.list(s) });
     try {
-      expect(await t2.send(upsert())).toEqual({ kind: 'rejected', status: 0, reason: 'every registered webhook subscribed to member.upserted.* is blocked (wh-blocked)' });
+      expect(await t2.send(upsert('alice', ['email']))).toEqual({ kind: 'rejected', status: 0, reason: 'every registered webhook subscribed to member.upserted.contact is blocked (wh-blocked)', webhooks: [R.blocked] });
       expect(t2.stats()).toMatchObject({ skippedBlocked: 1, noSubscriber: 1 });
     } finally {
       await t2.close();
@@ -248,7 +313,7 @@ describe('channel-webhooks target', () => {
     clock += 5_000;
     await t.send(upsert('g2')); // listed again, same list: not logged again
     expect(lines).toEqual([
-      ['info', 'channel webhooks listed', { registered: 5, upserts: ['wh-upserts', 'wh-both'], deletes: ['wh-deletes', 'wh-both'], blocked: ['wh-blocked'] }],
+      ['info', 'channel webhooks listed', { registered: 5, contact: ['wh-upserts'], subscription: ['wh-upserts', 'wh-both'], deletes: ['wh-deletes', 'wh-both'], blocked: ['wh-blocked'], nonV5: [] }],
       ['warn', 'channel webhook is blocked by Channel Talk: replays skip it', { id: 'wh-blocked', name: 'Old CRM', url: rA.url, scopes: ['member.upserted.contact', 'member.deleted'], blocked: true }],
     ]);
     const text = JSON.stringify(lines);
@@ -288,7 +353,7 @@ describe('channel-webhooks target', () => {
     const t = newTarget({ signingSecret: secret });
     const seqA = lastSeq(rA);
     const seqB = lastSeq(rB);
-    expect(await t.send(upsert('j1'))).toEqual({ kind: 'delivered', status: 200 });
+    expect(await t.send(upsert('j1'))).toMatchObject({ kind: 'delivered', status: 200 });
     const got = [...since(rA, seqA), ...since(rB, seqB)];
     expect(got).toHaveLength(2);
     for (const d of got) {

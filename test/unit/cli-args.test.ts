@@ -14,6 +14,8 @@ import type { Progress } from '../../workflows/definitions';
 const ctx = { cwd: '/work/data', now: new Date('2024-11-20T09:30:05.123Z') };
 const parse = (line: string): Command => parseCommandLine(line === '' ? [] : line.split(' '), ctx);
 
+const REPORT_DEFAULTS = { guard: { maxDeleteShare: 0.5, minDecisions: 100 }, onlyChangedSince: DEFAULT_OUTAGE.start };
+
 describe('parseCommandLine: commands', () => {
   it.each<[string, Command]>([
     ['--help', { name: 'help' }],
@@ -53,15 +55,42 @@ describe('parseCommandLine: commands', () => {
     ['status --workflow-id bf-1 --once', { name: 'status', workflowId: 'bf-1', mode: 'once' }],
     ['status --workflow-id bf-1 --json', { name: 'status', workflowId: 'bf-1', mode: 'json' }],
     ['status --workflow-id bf-1 --interval 0.5', { name: 'status', workflowId: 'bf-1', mode: 'follow', intervalSeconds: 0.5 }],
-    ['report --workflow-id bf-1', { name: 'report', workflowId: 'bf-1', output: 'summary', outage: DEFAULT_OUTAGE }],
-    ['report --workflow-id bf-1 --summary', { name: 'report', workflowId: 'bf-1', output: 'summary', outage: DEFAULT_OUTAGE }],
-    ['report --workflow-id bf-1 --summary --format json', { name: 'report', workflowId: 'bf-1', output: 'summary-json', outage: DEFAULT_OUTAGE }],
-    ['report --audit a.jsonl --format csv --out r.csv', { name: 'report', audit: '/work/data/a.jsonl', output: 'csv', out: '/work/data/r.csv', outage: DEFAULT_OUTAGE }],
-    ['report --audit /x/a.jsonl --format json', { name: 'report', audit: '/x/a.jsonl', output: 'json', outage: DEFAULT_OUTAGE }],
+    ['report --workflow-id bf-1', { name: 'report', workflowId: 'bf-1', output: 'summary', outage: DEFAULT_OUTAGE, ...REPORT_DEFAULTS }],
+    ['report --workflow-id bf-1 --summary', { name: 'report', workflowId: 'bf-1', output: 'summary', outage: DEFAULT_OUTAGE, ...REPORT_DEFAULTS }],
+    ['report --workflow-id bf-1 --summary --format json', { name: 'report', workflowId: 'bf-1', output: 'summary-json', outage: DEFAULT_OUTAGE, ...REPORT_DEFAULTS }],
+    ['report --audit a.jsonl --format csv --out r.csv', { name: 'report', audit: '/work/data/a.jsonl', output: 'csv', out: '/work/data/r.csv', outage: DEFAULT_OUTAGE, ...REPORT_DEFAULTS }],
+    ['report --audit /x/a.jsonl --format json', { name: 'report', audit: '/x/a.jsonl', output: 'json', outage: DEFAULT_OUTAGE, ...REPORT_DEFAULTS }],
     [
       'report --workflow-id bf-1 --outage-start 2024-11-01T00:00:00+09:00 --outage-end 2024-11-02T00:00:00Z',
-      { name: 'report', workflowId: 'bf-1', output: 'summary', outage: { start: Date.parse('2024-10-31T15:00:00Z'), end: Date.parse('2024-11-02T00:00:00Z') } },
+      {
+        name: 'report',
+        workflowId: 'bf-1',
+        output: 'summary',
+        outage: { start: Date.parse('2024-10-31T15:00:00Z'), end: Date.parse('2024-11-02T00:00:00Z') },
+        guard: REPORT_DEFAULTS.guard,
+        onlyChangedSince: Date.parse('2024-10-31T15:00:00Z'),
+      },
     ],
+    [
+      'report --audit /x/a.jsonl --only-changed-since 2024-11-05T00:00:00Z --max-delete-share 0.2 --delete-guard-min-decisions 10',
+      { name: 'report', audit: '/x/a.jsonl', output: 'summary', outage: DEFAULT_OUTAGE, guard: { maxDeleteShare: 0.2, minDecisions: 10 }, onlyChangedSince: Date.parse('2024-11-05T00:00:00Z') },
+    ],
+    [
+      'start --source m.csv --channel ch-42 --only-changed-since 2024-11-01T00:40:00+09:00 --max-delete-share 0.3 --delete-guard-min-decisions 50',
+      {
+        name: 'start',
+        workflowId: 'backfill-2024-11-20T09-30-05Z',
+        input: {
+          source: { type: 'csv', path: '/work/data/m.csv' },
+          expectChannelId: 'ch-42',
+          onlyChangedSince: '2024-11-01T00:40:00+09:00',
+          maxDeleteShare: 0.3,
+          deleteGuardMinDecisions: 50,
+        },
+        wait: false,
+      },
+    ],
+    ['resume --workflow-id bf-1 --confirm-deletes', { name: 'resume', workflowId: 'bf-1', confirmDeletes: true }],
     ['worker', { name: 'worker' }],
   ])('%s', (line, expected) => {
     expect(parse(line)).toEqual(expected);
@@ -112,6 +141,13 @@ describe('parseCommandLine: usage errors are one line, exit 2', () => {
     ['report --workflow-id a --outage-end yesterday', /^--outage-end must be an ISO 8601 time/],
     ['report --workflow-id a --outage-start 2024-12-01T00:00:00Z', /^the outage window must end after it starts/],
     ['worker --now', /^unknown option --now for "worker"/],
+    ['start --source m.csv --only-changed-since 2024-11-01T00:40', /^--only-changed-since must be an ISO 8601 time with Z or an offset/],
+    ['start --source m.csv --max-delete-share 1.5', /^--max-delete-share must be a number above 0 and at most 1/],
+    ['start --source m.csv --max-delete-share 0', /^--max-delete-share must be a number above 0/],
+    ['start --source m.csv --delete-guard-min-decisions 0', /^--delete-guard-min-decisions must be a positive whole number/],
+    ['start --source m.csv --channel', /^option --channel needs a value$/],
+    ['pause --workflow-id x --confirm-deletes', /^unknown option --confirm-deletes for "pause"/],
+    ['report --workflow-id a --only-changed-since soon', /^--only-changed-since must be an ISO 8601 time/],
   ])('%j', (line, message) => {
     let error: unknown;
     try {
@@ -242,6 +278,9 @@ describe('the progress line', () => {
     ['a dry run', { processed: 30, dryRun: true }, 1, /^dry run {2}\[/],
     ['replays waiting', { processed: 30, pendingReplays: 2 }, 1, /2 replays retrying$/],
     ['one replay waiting', { processed: 30, pendingReplays: 1 }, 1, /1 replay retrying$/],
+    ['the channel the credentials open', { processed: 30, channel: { id: 'ch-7', name: 'Acme' } } as Partial<Progress>, 1, /skipped 0 {2}channel "Acme" \(id ch-7\)$/],
+    ['a channel without a name', { processed: 30, channel: { id: 'ch-7', name: null } } as Partial<Progress>, 1, /skipped 0 {2}channel ch-7$/],
+    ['no channel (an older run)', { processed: 30, channel: null } as Partial<Progress>, 1, /skipped 0$/],
   ])('%s', (_what, p, rate, expected) => {
     expect(renderProgress(progress(p), { rate, barWidth: 10, unicode: false })).toMatch(expected);
   });

@@ -182,3 +182,50 @@ describe('decisions never carry personal data', () => {
     expect(json).not.toMatch(/\d{3,}/);
   });
 });
+
+describe('decide with onlyChangedSince', () => {
+  const SINCE_TEXT = '2024-11-01T00:40:00+09:00';
+  const since = Date.parse(SINCE_TEXT);
+  const opts: DecideOptions = { onlyChangedSince: { time: since, text: SINCE_TEXT } };
+  const before = since - 60_000;
+  const inside = since + 60_000;
+  const reason = `differs since before ${SINCE_TEXT}: not hidden by the outage`;
+  const cases: Array<[string, Partial<StoredMember>, Partial<ChannelUser>, Decision]> = [
+    ['email changed before: skipped', { email: 'old@example.com' }, { updatedAt: before }, { action: 'skipped', fields: ['email'], reason }],
+    ['email changed inside: upsert', { email: 'old@example.com' }, { updatedAt: inside }, { action: 'upsert', fields: ['email'] }],
+    ['exactly at the start: upsert (not before)', { email: 'old@example.com' }, { updatedAt: since }, { action: 'upsert', fields: ['email'] }],
+    ['no change time: upsert (cannot tell)', { email: 'old@example.com' }, {}, { action: 'upsert', fields: ['email'] }],
+    [
+      'consent flag uses its own time (before), though updatedAt is inside',
+      { unsubscribeEmail: true },
+      { updatedAt: inside, unsubscribeEmailUpdatedAt: before },
+      { action: 'skipped', fields: ['unsubscribeEmail'], reason },
+    ],
+    [
+      'consent flag changed inside though updatedAt says before: upsert',
+      { unsubscribeTexting: true },
+      { updatedAt: before, unsubscribeTextingUpdatedAt: inside },
+      { action: 'upsert', fields: ['unsubscribeTexting'] },
+    ],
+    ['consent flag without its own time falls back to updatedAt', { unsubscribeTexting: true }, { updatedAt: before }, { action: 'skipped', fields: ['unsubscribeTexting'], reason }],
+    [
+      'one field before, one inside: upsert of both',
+      { email: 'old@example.com', unsubscribeEmail: true },
+      { updatedAt: inside, unsubscribeEmailUpdatedAt: before },
+      { action: 'upsert', fields: ['email', 'unsubscribeEmail'] },
+    ],
+    ['unchanged stays unchanged', {}, { updatedAt: before }, { action: 'unchanged' }],
+    ['unified stays a delete', { email: 'old@example.com' }, { type: 'unified', updatedAt: before }, { action: 'delete', reason: 'unified' }],
+  ];
+  it.each(cases)('%s', (_name, s, u, expected) => {
+    expect(decide(stored(s), found(user(u)), opts)).toEqual(expected);
+  });
+
+  it('a 404 is a delete whatever the option', () => {
+    expect(decide(stored(), { kind: 'not-found', status: 404, attempts: 1 }, opts)).toEqual({ action: 'delete', reason: 'not-found' });
+  });
+
+  it('without the option the same difference is an upsert', () => {
+    expect(decide(stored({ email: 'old@example.com' }), found(user({ updatedAt: before })))).toEqual({ action: 'upsert', fields: ['email'] });
+  });
+});

@@ -172,6 +172,45 @@ describe('readPostgresSource', () => {
     expect(named).toEqual([{ line: 1, member: { memberId: 'z-1', mobileNumber: null, email: null, unsubscribeEmail: true, unsubscribeTexting: false } }]);
   });
 
+  it("a query source runs the operator's query once, however many pages it reads", async () => {
+    // Counted by PostgreSQL itself: calls of a volatile function evaluated once per execution of the query (a
+    // materialized CTE), in pg_stat_user_functions (track_functions on for this database only).
+    const db = 'exec_count';
+    const countUrl = await pg.createDatabase(db);
+    const sql = (text: string) => pg.query(text, [], db);
+    await sql(`ALTER DATABASE ${db} SET track_functions = 'pl'`);
+    await sql(`CREATE FUNCTION count_exec() RETURNS int VOLATILE LANGUAGE plpgsql AS $f$ BEGIN RETURN 1; END $f$`);
+    await sql(`CREATE TABLE people AS SELECT 'p-' || lpad(i::text, 4, '0') AS "memberId", NULL::text AS "mobileNumber", NULL::text AS email, NULL::text AS "unsubscribeEmail", NULL::text AS "unsubscribeTexting" FROM generate_series(1, 95) AS i`);
+    await sql(`INSERT INTO people VALUES (NULL, NULL, NULL, NULL, NULL), ('p-0007', '010', NULL, NULL, NULL)`);
+    const calls = async () => Number((await sql(`SELECT coalesce(sum(calls), 0) AS n FROM pg_stat_user_functions WHERE funcname = 'count_exec'`))[0]?.n ?? 0);
+    /** The reader's backend reports its counts as it exits: wait until they arrive and settle. */
+    const settled = async (from: number) => {
+      let last = -1;
+      for (let i = 0; i < 50; i++) {
+        const now = await calls();
+        if (now > from && now === last) return now - from;
+        last = now;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      return last - from;
+    };
+
+    const before = await calls();
+    const entries = await collect({ type: 'postgres', query: `WITH once AS MATERIALIZED (SELECT count_exec() AS n) SELECT p.* FROM people p CROSS JOIN once`, databaseUrl: countUrl }, 10);
+    expect(await settled(before)).toBe(1); // keyset pages ran it twice per page (11 pages) and once for NULL keys: 23
+    // Same rows, same order and lines as before: memberId order, duplicates kept in place, the NULL key last.
+    expect(entries).toHaveLength(97);
+    expect(entries.map((e) => e.line)).toEqual(Array.from({ length: 97 }, (_, i) => i + 1));
+    expect(entries.slice(6, 9).map((e) => ('member' in e ? [e.member.memberId, e.member.mobileNumber] : e.skip))).toEqual([
+      ['p-0007', '010'],
+      ['p-0007', null],
+      ['p-0008', null],
+    ]);
+    expect(entries.at(-1)).toEqual({ line: 97, skip: expect.stringMatching(/memberId/) });
+    // A page size that divides the rows exactly ends after the last full page too.
+    expect(await collect({ type: 'postgres', query: 'SELECT * FROM people', databaseUrl: countUrl }, 97)).toHaveLength(97);
+  });
+
   it('numeric ids sort as numbers and arrive as their exact decimal text; 0/1 flags read as booleans', async () => {
     const entries = await collect({ type: 'postgres', table: 'numeric_ids', columns: { memberId: 'uid', mobileNumber: 'phone', unsubscribeEmail: 'ue', unsubscribeTexting: 'ut' }, databaseUrl: url }, 1);
     expect(entries).toEqual([

@@ -210,6 +210,34 @@ describe('summarize', () => {
     expect(text).not.toMatch(/@|\+82/); // no contact data can appear: only names, counts, lines
   });
 
+  it('counts per registered webhook: routed upserts and deletes, delivered, failed, and the skipped ones (table)', () => {
+    const crm = { id: 'wh-crm', name: 'CRM' };
+    const wh = { id: 'wh-wh', name: 'Warehouse' };
+    const old = { id: 'wh-old', name: 'Old', skipped: 'api-version' as const };
+    const blocked = { id: 'wh-blk', skipped: 'blocked' as const };
+    const rows: Array<[Partial<AuditEntry> & Pick<AuditEntry, 'line' | 'outcome'>]> = [
+      [{ line: 2, outcome: 'upsert', event: 'upsert', delivered: true, fields: ['email'], webhooks: [crm, wh, blocked] }],
+      [{ line: 3, outcome: 'upsert', event: 'upsert', delivered: true, fields: ['unsubscribeEmail'], webhooks: [crm, old] }],
+      [{ line: 4, outcome: 'delete', event: 'delete', delivered: true, reason: 'not-found', webhooks: [wh, blocked] }],
+      [{ line: 5, outcome: 'failed', stage: 'replay', event: 'delete', delivered: false, reason: 'replay rejected', webhooks: [wh] }],
+      [{ line: 6, outcome: 'unchanged' }],
+      [{ line: 2, outcome: 'upsert', event: 'upsert', delivered: true, webhooks: [crm] }], // a repeat: ignored
+    ];
+    const got = summarize(rows.map(([e]) => entry(e)));
+    expect(got.webhooks).toEqual([
+      { id: 'wh-blk', name: null, upserts: 0, deletes: 0, delivered: 0, failed: 0, skippedBlocked: 2, skippedApiVersion: 0 },
+      { id: 'wh-crm', name: 'CRM', upserts: 2, deletes: 0, delivered: 2, failed: 0, skippedBlocked: 0, skippedApiVersion: 0 },
+      { id: 'wh-old', name: 'Old', upserts: 0, deletes: 0, delivered: 0, failed: 0, skippedBlocked: 0, skippedApiVersion: 1 },
+      { id: 'wh-wh', name: 'Warehouse', upserts: 1, deletes: 2, delivered: 2, failed: 1, skippedBlocked: 0, skippedApiVersion: 0 },
+    ]);
+    expect(renderSummary(got)).toMatch(/wh-wh \(Warehouse\)\s+1\s+2\s+2\s+1\s+0\s+0\n/);
+    // Dry run: the same counts, labelled as what a real run would send; no section without channel webhooks.
+    const dry = summarize(rows.slice(0, 2).map(([e]) => entry({ ...e, dryRun: true, delivered: false })));
+    expect(dry.webhooks.find((w) => w.id === 'wh-crm')).toMatchObject({ upserts: 2, delivered: 0 });
+    expect(renderSummary(dry)).toContain('Per registered webhook (what a real run would send):');
+    expect(renderSummary(summarize([entry({ line: 2, outcome: 'unchanged' })]))).not.toContain('Per registered webhook');
+  });
+
   it('says when the lines of a reason are cut short', () => {
     const many = summarize(Array.from({ length: 25 }, (_, i) => entry({ line: i + 2, outcome: 'skipped', reason: 'not valid JSON' })));
     expect(renderSummary(many)).toContain('lines 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, … and 5 more');
@@ -353,5 +381,47 @@ describe('reading an audit file', () => {
     expect(s.rows).toBe(n);
     expect(s.outcomes.upsert).toBe(n / 10);
     expect(s.outage.members.inside).toBe(n / 10);
+  });
+});
+
+describe('the report of issue 9: delete guard and onlyChangedSince', () => {
+  const decisions = (outcomes: Array<'upsert' | 'delete' | 'unchanged' | 'failed'>) =>
+    outcomes.map((outcome, i) => entry({ line: i + 2, outcome, ...(outcome === 'upsert' ? { fields: ['email'] as ComparedField[], updatedAt: INSIDE } : {}), dryRun: true }));
+
+  it.each<[string, Array<'upsert' | 'delete' | 'unchanged' | 'failed'>, { maxDeleteShare: number; minDecisions: number } | undefined, { share: number; wouldTripAt: number | null; decisions: number; deletes: number }]>([
+    ['every lookup a 404, default thresholds: trips at decision 100', Array(150).fill('delete'), undefined, { share: 1, wouldTripAt: 100, decisions: 150, deletes: 150 }],
+    ['15% deletes (the examples): never trips', [...Array(85).fill('unchanged'), ...Array(15).fill('delete'), ...Array(100).fill('upsert')], undefined, { share: 15 / 200, wouldTripAt: null, decisions: 200, deletes: 15 }],
+    ['deletes first, then many others: trips early although the final share is low', [...Array(100).fill('delete'), ...Array(900).fill('unchanged')], undefined, { share: 0.1, wouldTripAt: 100, decisions: 1000, deletes: 100 }],
+    ['fewer decisions than the minimum: never trips', Array(99).fill('delete'), undefined, { share: 1, wouldTripAt: null, decisions: 99, deletes: 99 }],
+    ['failed lookups are not decisions', [...Array(60).fill('failed'), ...Array(40).fill('delete')], undefined, { share: 1, wouldTripAt: null, decisions: 40, deletes: 40 }],
+    ['given thresholds: 3 of 10 > 0.25', [...Array(7).fill('unchanged'), ...Array(3).fill('delete')], { maxDeleteShare: 0.25, minDecisions: 10 }, { share: 0.3, wouldTripAt: 10, decisions: 10, deletes: 3 }],
+    ['exactly the share does not pass it', [...Array(5).fill('unchanged'), ...Array(5).fill('delete')], { maxDeleteShare: 0.5, minDecisions: 10 }, { share: 0.5, wouldTripAt: null, decisions: 10, deletes: 5 }],
+  ])('%s', (_name, outcomes, guard, expected) => {
+    const s = summarize(decisions(outcomes), DEFAULT_OUTAGE, guard ? { guard } : {});
+    expect(s.deleteGuard).toEqual({ ...(guard ?? { maxDeleteShare: 0.5, minDecisions: 100 }), ...expected });
+  });
+
+  it('counts what onlyChangedSince would skip (default: the outage start; or the time given)', () => {
+    const entries = [
+      entry({ line: 2, outcome: 'upsert', fields: ['email'], updatedAt: BEFORE }),
+      entry({ line: 3, outcome: 'upsert', fields: ['email'], updatedAt: INSIDE }),
+      entry({ line: 4, outcome: 'upsert', fields: ['unsubscribeEmail'], updatedAt: INSIDE, unsubscribeEmailUpdatedAt: BEFORE }),
+      entry({ line: 5, outcome: 'upsert', fields: ['email', 'unsubscribeEmail'], updatedAt: INSIDE, unsubscribeEmailUpdatedAt: BEFORE }),
+      entry({ line: 6, outcome: 'upsert', fields: ['email'] }),
+      entry({ line: 7, outcome: 'delete', reason: 'not-found' }),
+    ];
+    const s = summarize(entries);
+    expect(s.onlyChangedSince).toEqual({ since: new Date(START).toISOString(), wouldSkip: 2 });
+    expect(summarize(entries, DEFAULT_OUTAGE, { onlyChangedSince: AFTER }).onlyChangedSince.wouldSkip).toBe(4);
+    const text = renderSummary(s);
+    expect(text).toContain(`onlyChangedSince ${new Date(START).toISOString()} would skip 2 of the 5 differing members`);
+    expect(text).toContain('Delete guard (maxDeleteShare 0.5, deleteGuardMinDecisions 100): 1 of 6 decisions are deletes (16.7%)');
+    expect(text).toContain('a real run would not pause: fewer than 100 decisions');
+  });
+
+  it('says when a real run would pause', () => {
+    const text = renderSummary(summarize(decisions(Array(120).fill('delete'))));
+    expect(text).toContain('120 of 120 decisions are deletes (100.0%)');
+    expect(text).toContain('a real run would pause at decision 100');
   });
 });

@@ -209,7 +209,7 @@ describe('synthetic data set', () => {
     const users = syntheticUsers(n);
     const lookup = syntheticUserLookup(n);
     expect(users).toHaveLength(n - syntheticCounts(n).notFound);
-    for (const u of users) expect(lookup(u.memberId!)).toEqual(u);
+    for (const u of users) expect(lookup(u.memberId as string)).toEqual(u);
     for (const m of syntheticMembers(n)) if (m.category === 'not-found') expect(lookup(m.row.memberId)).toBeUndefined();
     // In the generator's id space but past n, and not an id at all.
     const beyond = [...Array(50).keys()].map((k) => syntheticMemberId(n + k)).filter((id) => syntheticMember(syntheticIndexOf(id)!).user);

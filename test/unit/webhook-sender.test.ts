@@ -71,6 +71,43 @@ describe('webhook sender against the simulated receiver', () => {
     expect(r.deliveries()[0]).toMatchObject({ token: 'secret', query: { tenant: 'acme', v: '2' } });
   });
 
+  it('keeps the registered query string byte for byte, replacing only a `token` parameter (table)', async () => {
+    const seen: string[] = [];
+    const raw = createServer((req, res) => {
+      seen.push(req.url ?? '');
+      req.resume();
+      req.on('end', () => res.writeHead(204).end());
+    });
+    await new Promise<void>((resolve) => raw.listen(0, '127.0.0.1', () => resolve()));
+    cleanups.push(() => new Promise<void>((resolve) => raw.close(() => resolve())));
+    const base = `http://127.0.0.1:${(raw.address() as AddressInfo).port}/h`;
+    const CASES: Array<[query: string, token: string | undefined, path: string]> = [
+      ['', 'a b', '/h?token=a%20b'],
+      ['?x=a%20b&y=1+2', 't', '/h?x=a%20b&y=1+2&token=t'],
+      ['?flag&empty=', 't', '/h?flag&empty=&token=t'],
+      ['?token=old&keep=1', 'new', '/h?keep=1&token=new'],
+      ['?to%6Ben=old&k=%E2%82%AC', 'n', '/h?k=%E2%82%AC&token=n'],
+      ['?x=a%20b', undefined, '/h?x=a%20b'],
+    ];
+    for (const [query, token, path] of CASES) {
+      const s = sender({ url: `${base}${query}`, ...(token === undefined ? {} : { token }) });
+      expect(await s.send({ webhookId: 'msg_q', payload: upsertFor('m-q') }), query).toMatchObject({ kind: 'delivered', status: 204 });
+      expect(seen.at(-1), query).toBe(path);
+    }
+  });
+
+  it('names the body\'s event as configured (WEBHOOK_EVENT_UPSERT / WEBHOOK_EVENT_DELETE); unset: upsert / delete', async () => {
+    const r = await receiver();
+    const named = sender({ url: r.url, eventNames: { upsert: 'member.upserted.contact', delete: 'member.deleted' } });
+    const plain = sender({ url: r.url });
+    const gone = buildDeletePayload({ stored: { memberId: 'm-d', email: null, mobileNumber: null, unsubscribeEmail: null, unsubscribeTexting: null } });
+    for (const s of [named, plain]) {
+      await s.send({ webhookId: 'msg_e', payload: upsertFor('m-e') });
+      await s.send({ webhookId: 'msg_d', payload: gone });
+    }
+    expect(r.deliveries().map((d) => d.event)).toEqual(['member.upserted.contact', 'member.deleted', 'upsert', 'delete']);
+  });
+
   it('sends no token parameter when there is no token', async () => {
     const r = await receiver();
     const s = sender({ url: r.url });

@@ -6,6 +6,10 @@ import { SourceConfigError } from '../../src/source/errors';
 import type { SourceSpec } from '../../src/source/read-source';
 import { prepareWorkFile, readWorkBatch, workFileSummaryPath, type PrepareSummary } from '../../src/source/work-file';
 import type { SourceEntry, StoredMember } from '../../src/types';
+import { createStoresFor, type StoreKind } from '../support/stores';
+import { startTestPostgres, type TestPostgres } from '../support/postgres';
+import { cleanupBackfill } from '../../activities/cleanup';
+import { main } from '../../src/cli/main';
 
 let dir: string;
 let caseCount = 0;
@@ -258,5 +262,112 @@ describe('readWorkBatch', () => {
       { line: 5, skip: 'no memberId' },
       { line: 6, skip: 'planned row unreadable' },
     ]);
+  });
+});
+
+// The work-store contract (what the activities use), on both stores: the file store is the functions above.
+let pg: TestPostgres;
+beforeAll(async () => {
+  pg = await startTestPostgres();
+}, 60_000);
+afterAll(async () => {
+  await pg?.stop();
+});
+
+describe.each<StoreKind>(['file', 'postgres'])('%s work store', (kind) => {
+  const stores = () => createStoresFor(kind, pg);
+
+  it.each([1, 3, 4, 10, 11])('writes the normalised set once and reads it back in batches of %i', async (batchSize) => {
+    const { work } = await stores();
+    const { spec, workFile } = await setUp(SOURCE);
+    const summary = await work.write(spec, workFile, undefined, { workflowId: 'wf-work' });
+    expect(summary).toMatchObject({ rows: 10, members: 5, skipped: 5 });
+    const batches = await work.buildBatches(workFile, batchSize);
+    expect(batches).toBe(Math.ceil(10 / batchSize));
+    const entries: SourceEntry[] = [];
+    for (let k = 0; k < batches; k++) {
+      const batch = await work.readBatch(workFile, batchSize, k);
+      expect(batch.length).toBe(k < batches - 1 ? batchSize : 10 - batchSize * (batches - 1));
+      entries.push(...batch);
+    }
+    expect(entries).toEqual(EXPECTED);
+    await expect(work.readBatch(workFile, batchSize, batches)).rejects.toThrow(/beyond the end/);
+  });
+
+  it('is idempotent: a second write returns the stored summary without re-reading the source', async () => {
+    const { work } = await stores();
+    const { spec, workFile } = await setUp(SOURCE);
+    const first = await work.write(spec, workFile, undefined, { workflowId: 'wf-work' });
+    await rm(spec.path);
+    expect(await work.write(spec, workFile, undefined, { workflowId: 'wf-work' })).toEqual(first);
+    expect(await work.buildBatches(workFile, 100)).toBe(1);
+    expect(await work.readBatch(workFile, 100, 0)).toEqual(EXPECTED);
+  });
+
+  it('applies a selection and numbers batches over what it kept', async () => {
+    const { work } = await stores();
+    const { spec, workFile } = await setUp(SOURCE);
+    const summary = await work.write(spec, workFile, (e) => ('member' in e ? e : undefined), { workflowId: 'wf-work' });
+    expect(summary).toMatchObject({ rows: 5, members: 5, skipped: 0 });
+    expect(await work.buildBatches(workFile, 2)).toBe(3);
+    expect((await work.readBatch(workFile, 2, 2)).map((e) => e.line)).toEqual([12]);
+  });
+
+  it('a configuration error in the source leaves no work set', async () => {
+    const { work } = await stores();
+    const { spec, workFile } = await setUp('memberId,email\nm1,x\n');
+    await expect(work.write(spec, workFile, undefined, { workflowId: 'wf-work' })).rejects.toBeInstanceOf(SourceConfigError);
+    await expect(work.readBatch(workFile, 10, 0)).rejects.toThrow();
+  });
+
+  it('cleanupBackfill removes the work set and pending replays of a completed run, or keeps them when told to', async () => {
+    const { work, pending } = await stores();
+    const { spec, workFile } = await setUp(SOURCE);
+    const pendingDir = path.join(path.dirname(workFile), 'pending');
+    const paths = { dir: path.dirname(workFile), workFile, auditPath: path.join(path.dirname(workFile), 'audit.jsonl'), pendingDir };
+    await work.write(spec, workFile, undefined, { workflowId: 'wf-clean' });
+    await work.buildBatches(workFile, 4);
+    await pending.put(pendingDir, { line: 2, memberId: 'm1', event: 'upsert', webhookId: 'msg_1', payload: {} as never, base: { line: 2, backfill: 'wf-clean' } as never });
+    await pending.settle(pendingDir, 2);
+    await pending.put(pendingDir, { line: 3, memberId: 'm2', event: 'upsert', webhookId: 'msg_2', payload: {} as never, base: { line: 3, backfill: 'wf-clean' } as never });
+
+    expect(await cleanupBackfill({ work, pending, keep: true }, { paths })).toEqual({ kept: true, workRemoved: 0, pendingRemoved: 0 });
+    expect(await work.readBatch(workFile, 4, 0)).toHaveLength(4);
+
+    const removed = await cleanupBackfill({ work, pending, keep: false }, { paths });
+    expect(removed.kept).toBe(false);
+    expect(removed.workRemoved).toBe(kind === 'file' ? 3 : 10); // file: members.jsonl, its summary, its .b4.idx; postgres: rows
+    expect(removed.pendingRemoved).toBe(2);
+    await expect(work.readBatch(workFile, 4, 0)).rejects.toThrow();
+    expect(await pending.lines(pendingDir, [2, 3])).toEqual({ pending: new Set(), settled: new Set() });
+    expect(await cleanupBackfill({ work, pending, keep: false }, { paths })).toEqual({ kept: false, workRemoved: 0, pendingRemoved: 0 });
+  });
+
+  it('webhook-backfill purge --workflow-id removes what a run left and says what', async () => {
+    const { work, pending, env } = await stores();
+    const dataDir = path.join(dir, `purge-${kind}`);
+    const runDir = path.join(dataDir, 'wf-purge', 'run-1');
+    const { spec } = await setUp(SOURCE);
+    const workFile = path.join(runDir, 'members.jsonl');
+    await work.write(spec, workFile, undefined, { workflowId: 'wf-purge' });
+    await pending.put(path.join(runDir, 'pending'), { line: 2, memberId: 'm1', event: 'upsert', webhookId: 'msg_1', payload: {} as never, base: { line: 2, backfill: 'wf-purge' } as never });
+
+    const run = async () => {
+      let out = '';
+      let err = '';
+      const sink = (add: (t: string) => void) => ({ write: (chunk: string, cb?: () => void) => (add(String(chunk)), cb?.(), true) }) as unknown as NodeJS.WritableStream;
+      const io = { stdout: sink((t) => (out += t)), stderr: sink((t) => (err += t)), env: { ...env, BACKFILL_DATA_DIR: dataDir }, cwd: dir, now: () => new Date(), sleep: async () => undefined };
+      const code = await main(['purge', '--workflow-id', 'wf-purge'], io);
+      return { code, out, err };
+    };
+    const first = await run();
+    expect(first.err).toBe('');
+    expect(first.code).toBe(0);
+    if (kind === 'file') expect(first.out).toMatch(/removed .*run-1: 2 work file\(s\), 1 pending replay/);
+    else expect(first.out).toMatch(/removed work set .*members\.jsonl from PostgreSQL: 10 row\(s\)\nremoved pending replays .*pending from PostgreSQL: 1 row\(s\)/);
+    expect(first.out).toMatch(/audit log is kept/);
+    await expect(work.readBatch(workFile, 10, 0)).rejects.toThrow();
+    const second = await run();
+    expect(second.out).toMatch(/nothing left of wf-purge/);
   });
 });

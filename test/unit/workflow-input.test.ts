@@ -24,9 +24,9 @@ describe('parseBackfillInput: defaults', () => {
     expect(options).toEqual<BackfillOptions>({
       source: { type: 'csv', path: '/data/members.csv' },
       dryRun: false,
-      batchSize: 100,
+      batchSize: 1000,
       runLabel: WORKFLOW_ID,
-      parallelBatches: 2,
+      parallelBatches: 4,
       rateLimit: null,
       maxHistoryEvents: 5000,
       replayMaxAttempts: 10,
@@ -34,6 +34,9 @@ describe('parseBackfillInput: defaults', () => {
       target: { type: 'url' },
       only: null,
       fromPlan: null,
+      maxDeleteShare: 0.5,
+      deleteGuardMinDecisions: 100,
+      onlyChangedSince: null,
     });
     expect(auditPath).toBeUndefined();
   });
@@ -61,8 +64,30 @@ describe('parseBackfillInput: defaults', () => {
     };
     const { options, auditPath } = parseBackfillInput(raw, WORKFLOW_ID);
     const { auditPath: _, ...rest } = raw;
-    expect(options).toEqual({ ...rest, fromPlan: null });
+    expect(options).toEqual({ ...rest, fromPlan: null, maxDeleteShare: 0.5, deleteGuardMinDecisions: 100, onlyChangedSince: null });
     expect(auditPath).toBe('/audit/nov.jsonl');
+  });
+
+  it('the issue 9 keys: expectChannelId apart from the options, the guard thresholds and onlyChangedSince in them', () => {
+    const parsed = parseBackfillInput(
+      { source: SOURCE, expectChannelId: 'ch-9', maxDeleteShare: 1, deleteGuardMinDecisions: 1, onlyChangedSince: '2024-11-01T00:40:00+09:00' },
+      WORKFLOW_ID,
+    );
+    expect(parsed.expectChannelId).toBe('ch-9');
+    expect(parsed.options).toMatchObject({ maxDeleteShare: 1, deleteGuardMinDecisions: 1, onlyChangedSince: '2024-11-01T00:40:00+09:00' });
+    expect(parsed.options).not.toHaveProperty('expectChannelId');
+  });
+
+  it.each<[string, unknown, RegExp]>([
+    ['maxDeleteShare', 0, /maxDeleteShare: must be > 0/],
+    ['maxDeleteShare', 1.01, /maxDeleteShare: must be <= 1/],
+    ['deleteGuardMinDecisions', 0, /deleteGuardMinDecisions:/],
+    ['deleteGuardMinDecisions', 2.5, /deleteGuardMinDecisions:/],
+    ['onlyChangedSince', '2024-11-01T00:40:00', /onlyChangedSince: must be an ISO time with a zone/],
+    ['onlyChangedSince', 'yesterday', /onlyChangedSince: must be an ISO time with a zone/],
+    ['expectChannelId', '', /expectChannelId: must not be empty/],
+  ])('%s=%j is refused', (key, value, message) => {
+    expect(rejection({ source: SOURCE, [key]: value }).message).toMatch(message);
   });
 
   it.each([

@@ -63,7 +63,7 @@ export async function runReport(cmd: ReportCommand, io: CliIo): Promise<number> 
   let rows = 0;
   try {
     if (cmd.output === 'summary' || cmd.output === 'summary-json') {
-      const builder = new SummaryBuilder(cmd.outage);
+      const builder = new SummaryBuilder(cmd.outage, { guard: cmd.guard, onlyChangedSince: cmd.onlyChangedSince });
       for await (const entry of entries()) builder.add(entry);
       const summary = builder.result();
       rows = summary.rows;

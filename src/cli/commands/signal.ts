@@ -13,7 +13,9 @@ export async function runSignal(cmd: SignalCommand, io: CliIo): Promise<number> 
     const status = description.status.name;
     if (status !== 'RUNNING') throw new CliError(`run ${cmd.workflowId} is not running (${status}): there is nothing to ${cmd.name}`);
     try {
-      if (cmd.name === 'resume') await handle.signal(resumeSignal);
+      // By name: the argument `{ confirmDeletes }` is the resume signal's optional one (workflows/definitions.ts).
+      if (cmd.name === 'resume' && cmd.confirmDeletes) await handle.signal(resumeSignal.name, { confirmDeletes: true });
+      else if (cmd.name === 'resume') await handle.signal(resumeSignal);
       else if (cmd.reason !== undefined) await handle.signal(pauseSignal, cmd.reason);
       else await handle.signal(pauseSignal);
     } catch (err) {
@@ -22,7 +24,7 @@ export async function runSignal(cmd: SignalCommand, io: CliIo): Promise<number> 
     const what =
       cmd.name === 'pause'
         ? `paused ${cmd.workflowId}: no new lookup or replay starts until resume${cmd.reason !== undefined ? ` (${cmd.reason})` : ''}`
-        : `resumed ${cmd.workflowId}`;
+        : `resumed ${cmd.workflowId}${cmd.confirmDeletes ? ': deletes confirmed, the delete guard lets them go' : ''}`;
     await write(io.stdout, `${what}\n`);
     return EXIT.OK;
   } finally {

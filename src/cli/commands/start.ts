@@ -26,6 +26,8 @@ export async function runStart(cmd: StartCommand, io: CliIo): Promise<number> {
           `- dry run: ${input.dryRun ? 'yes' : 'no'}`,
           `- run label: ${input.runLabel ?? cmd.workflowId}`,
           ...(input.fromPlan ? [`- plan: ${input.fromPlan.auditPath}`] : []),
+          ...(input.expectChannelId ? [`- expected channel: ${input.expectChannelId}`] : []),
+          ...(input.onlyChangedSince ? [`- only changed since: ${input.onlyChangedSince}`] : []),
         ].join('\n'),
       });
     } catch (err) {

@@ -1,0 +1,80 @@
+import type { Pool } from 'pg';
+
+/**
+ * Every table the workers share through PostgreSQL (BACKFILL_STORE=postgres), defined here and only here, all in
+ * one schema: the connection's default (the first of its search_path, normally `public`), the schema the audit
+ * table `backfill_audit` has always been created in. Created at worker start when missing; nothing is ever
+ * altered or dropped, so an existing `backfill_audit` table from BACKFILL_AUDIT_STORE=postgres is used as it is.
+ *
+ * - backfill_work_sets: one row per prepared work set (its key is the run's workFile path, an opaque name here),
+ *   with the summary prepareBackfill returns; written in the same transaction as the rows, so it exists exactly
+ *   when the whole work set does.
+ * - backfill_work: the normalised source, one row per kept source row; `ord` (0-based position) is the batch
+ *   boundary: batch k of size s is ord in [k*s, (k+1)*s), one range scan of the primary key.
+ * - backfill_pending: replays handed to their own activity. `payload` (personal data) is set while the replay
+ *   waits and cleared when it is settled; `settled` is the marker the batches read, by line.
+ */
+export const WORK_SETS_TABLE = 'backfill_work_sets';
+export const WORK_TABLE = 'backfill_work';
+export const PENDING_TABLE = 'backfill_pending';
+
+export const STORE_DDL: readonly string[] = [
+  `CREATE TABLE IF NOT EXISTS ${WORK_SETS_TABLE} (
+    key text PRIMARY KEY,
+    workflow_id text NOT NULL,
+    rows integer NOT NULL CHECK (rows >= 0),
+    members integer NOT NULL CHECK (members >= 0),
+    skipped integer NOT NULL CHECK (skipped >= 0),
+    bytes bigint NOT NULL CHECK (bytes >= 0),
+    created_at timestamptz NOT NULL DEFAULT now()
+  )`,
+  `CREATE INDEX IF NOT EXISTS ${WORK_SETS_TABLE}_workflow_id ON ${WORK_SETS_TABLE} (workflow_id)`,
+  `CREATE TABLE IF NOT EXISTS ${WORK_TABLE} (
+    key text NOT NULL,
+    ord integer NOT NULL CHECK (ord >= 0),
+    entry jsonb NOT NULL,
+    PRIMARY KEY (key, ord)
+  )`,
+  `CREATE TABLE IF NOT EXISTS ${PENDING_TABLE} (
+    key text NOT NULL,
+    line integer NOT NULL CHECK (line > 0),
+    workflow_id text NOT NULL,
+    payload jsonb,
+    settled boolean NOT NULL DEFAULT false,
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (key, line)
+  )`,
+  `CREATE INDEX IF NOT EXISTS ${PENDING_TABLE}_workflow_id ON ${PENDING_TABLE} (workflow_id)`,
+];
+
+/** The audit table's definition (its name is configurable, hence a function); used by the audit store. */
+export const auditTableDdl = (table: string) => `CREATE TABLE IF NOT EXISTS ${table} (
+    key text NOT NULL,
+    line integer NOT NULL CHECK (line > 0),
+    entry jsonb NOT NULL,
+    outcome text NOT NULL,
+    deferred boolean NOT NULL DEFAULT false,
+    recorded_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (key, line)
+  )`;
+
+export type Queryable = Pick<Pool, 'query'>;
+
+/**
+ * Runs one CREATE ... IF NOT EXISTS. Two workers creating a table at once: IF NOT EXISTS is not atomic, and the
+ * loser sees a unique violation on the catalog (23505), "relation already exists" (42P07) or "type already exists"
+ * (42710, the table's row type). The table is there.
+ */
+export async function createIfMissing(pool: Queryable, ddl: string): Promise<void> {
+  try {
+    await pool.query(ddl);
+  } catch (error) {
+    const code = (error as { code?: unknown }).code;
+    if (code !== '23505' && code !== '42P07' && code !== '42710') throw error;
+  }
+}
+
+/** The work and pending tables (the audit table is created by its store, under its configured name). */
+export async function createStoreTables(pool: Queryable): Promise<void> {
+  for (const ddl of STORE_DDL) await createIfMissing(pool, ddl);
+}

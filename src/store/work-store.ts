@@ -1,0 +1,48 @@
+import { readdir, rm } from 'node:fs/promises';
+import path from 'node:path';
+import type { SourceEntry } from '../types';
+import { batchOffset, buildBatchIndex } from '../source/batch-index';
+import type { SourceSpec } from '../source/read-source';
+import { prepareWorkFile, readWorkBatch, type PrepareSummary } from '../source/work-file';
+
+/**
+ * The normalised work set of one backfill and its batch boundaries. `key` is the run's `paths.workFile`: a
+ * file path on the file store, an opaque name (the same string) on the PostgreSQL store, so the workflow
+ * state is the same on both and a run started on either keeps its history.
+ */
+export interface WorkStore {
+  /**
+   * Normalises the source into the work set under `key` (idempotent: a set already complete is not written
+   * again, its stored summary is returned). Only the worker that runs the preparation reads the source.
+   */
+  write(spec: SourceSpec, key: string, select: ((entry: SourceEntry) => SourceEntry | undefined) | undefined, owner: { workflowId: string }): Promise<PrepareSummary>;
+  /** Fixes the batch boundaries for `batchSize` (idempotent); returns the number of batches. */
+  buildBatches(key: string, batchSize: number): Promise<number>;
+  /** Batch `batch` (0-based) of size `batchSize`: the same arguments always give the same entries. */
+  readBatch(key: string, batchSize: number, batch: number): Promise<SourceEntry[]>;
+  /** Deletes the work set under `key` (personal data); returns how many rows (file: files) it removed. */
+  remove(key: string): Promise<number>;
+}
+
+export function createFileWorkStore(): WorkStore {
+  return {
+    write: (spec, key, select) => prepareWorkFile(spec, key, select),
+    buildBatches: (key, batchSize) => buildBatchIndex(key, batchSize),
+    async readBatch(key, batchSize, batch) {
+      const offset = await batchOffset(key, batchSize, batch);
+      return (await readWorkBatch(key, offset, batchSize)).entries;
+    },
+    async remove(key) {
+      // The work file, its summary, its batch indexes and any temp file: every name that starts with its own.
+      const dir = path.dirname(key);
+      const base = path.basename(key);
+      const names = await readdir(dir).catch((err: NodeJS.ErrnoException) => {
+        if (err.code === 'ENOENT') return [] as string[];
+        throw err;
+      });
+      const mine = names.filter((name) => name === base || name.startsWith(`${base}.`));
+      await Promise.all(mine.map((name) => rm(path.join(dir, name), { force: true })));
+      return mine.length;
+    },
+  };
+}

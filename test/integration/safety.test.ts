@@ -1,0 +1,189 @@
+import { existsSync } from 'node:fs';
+import { mkdtemp, readdir, rm, symlink, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WorkflowFailedError } from '@temporalio/client';
+import { loadConfig } from '../../src/config';
+import type { DevServer } from '../../src/temporal-cli';
+import type { ChannelUser } from '../../src/types';
+import { DEFAULT_OUTAGE, summarize } from '../../src/report/summary';
+import { createBackfillWorker } from '../../src/worker-setup';
+import { WORKFLOW_TYPE, type BackfillResult } from '../../workflows/definitions';
+import { readAudit, startStack, startTestServer, workflowBundle, type Stack } from '../support/stack';
+
+// Issue 9, items 1, 2, 4 and 5, through the real workflow on a real dev server against the simulator over
+// loopback: the channel check and path confinement stop a run before any lookup; onlyChangedSince skips what
+// predates the outage, and a dry run counts exactly what the real run does.
+
+const HEADER = 'memberId,mobileNumber,email,unsubscribeEmail,unsubscribeTexting';
+const OUTAGE_START = '2024-11-01T00:40:00+09:00';
+const START_MS = Date.parse(OUTAGE_START);
+const DAY = 86_400_000;
+
+let server: DevServer;
+let stack: Stack;
+let outside: string;
+
+function user(memberId: string, over: Partial<ChannelUser> = {}): ChannelUser {
+  return { id: `u-${memberId}`, memberId, type: 'member', email: `${memberId}@example.com`, mobileNumber: null, unsubscribeEmail: false, unsubscribeTexting: false, ...over };
+}
+
+// Each member differs from the stored row (the stored e-mail is old, or a consent flag), changed at a known time.
+const USERS: ChannelUser[] = [
+  user('before-email', { updatedAt: START_MS - 30 * DAY }),
+  user('inside-email', { updatedAt: START_MS + 2 * DAY }),
+  user('after-email', { updatedAt: START_MS + 40 * DAY }),
+  user('before-consent', { unsubscribeEmail: true, updatedAt: START_MS + 3 * DAY, unsubscribeEmailUpdatedAt: START_MS - DAY }),
+  user('inside-consent', { unsubscribeTexting: true, updatedAt: START_MS - DAY, unsubscribeTextingUpdatedAt: START_MS + DAY }),
+  user('no-time-email'),
+  user('unchanged', { updatedAt: START_MS - DAY }),
+];
+const ROWS = [
+  'before-email,,old-before@example.org,false,false',
+  'inside-email,,old-inside@example.org,false,false',
+  'after-email,,old-after@example.org,false,false',
+  'before-consent,,before-consent@example.com,false,false',
+  'inside-consent,,inside-consent@example.com,false,false',
+  'no-time-email,,old-notime@example.org,false,false',
+  'unchanged,,unchanged@example.com,false,false',
+  'gone,,gone@example.com,false,false', // not on Channel Talk: a delete, whatever onlyChangedSince says
+];
+
+beforeAll(async () => {
+  server = await startTestServer();
+  stack = await startStack({ server, users: USERS });
+  outside = await mkdtemp(path.join(os.tmpdir(), 'backfill-outside-'));
+  await writeFile(path.join(outside, 'members.csv'), [HEADER, ...ROWS].join('\n') + '\n');
+}, 120_000);
+afterAll(async () => {
+  await stack?.close();
+  await server?.stop();
+  if (outside) await rm(outside, { recursive: true, force: true });
+});
+
+const source = () => ({ type: 'csv', path: path.join(outside, 'members.csv') });
+
+async function run(workflowId: string, input: Record<string, unknown>, taskQueue = stack.config.BACKFILL_TASK_QUEUE): Promise<BackfillResult> {
+  const handle = await stack.client.workflow.start(WORKFLOW_TYPE, { taskQueue, workflowId, args: [{ source: source(), ...input }] });
+  return (await handle.result()) as BackfillResult;
+}
+
+async function failure(workflowId: string, input: Record<string, unknown>, taskQueue?: string): Promise<string> {
+  const err = await run(workflowId, input, taskQueue).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(WorkflowFailedError);
+  return (err as WorkflowFailedError).cause?.message ?? '';
+}
+
+const lookups = () => stack.simulator.stats().byMember.size;
+
+describe('the channel check stops a run before any lookup', () => {
+  it('expectChannelId names another channel: both ids in one line, no lookup', async () => {
+    const before = lookups();
+    const message = await failure('safety-wrong-channel', { expectChannelId: 'ch-expected-42', dryRun: true });
+    expect(message).toBe('wrong channel: the worker\'s credentials open channel "Simulated channel" (id 1), but expectChannelId is ch-expected-42');
+    expect(lookups()).toBe(before);
+  });
+
+  it('the right expectChannelId runs, and the channel is in the run (prepare result)', async () => {
+    const result = await run('safety-right-channel', { expectChannelId: '1', dryRun: true });
+    expect(result.total).toBe(ROWS.length);
+  });
+
+  // Workers of their own, with configuration the stack's worker does not have.
+  async function withWorker<T>(env: Record<string, string>, body: (taskQueue: string) => Promise<T>): Promise<T> {
+    const taskQueue = `safety-${Math.random().toString(36).slice(2)}`;
+    const worker = await createBackfillWorker(loadConfig({ ...stack.env, ...env, BACKFILL_TASK_QUEUE: taskQueue }), { workflowBundle: await workflowBundle() });
+    void worker.run();
+    try {
+      return await body(taskQueue);
+    } finally {
+      await worker.close();
+    }
+  }
+
+  it('credentials refused by GET /open/v5/channel: names the variables, never their values', async () => {
+    const before = stack.simulator.stats();
+    const message = await withWorker({ CHANNEL_ACCESS_SECRET: 'a-wrong-secret-value' }, (q) => failure('safety-bad-credentials', { dryRun: true }, q));
+    expect(message).toBe("Channel Talk refused the worker's credentials (CHANNEL_ACCESS_KEY / CHANNEL_ACCESS_SECRET): GET /open/v5/channel answered 401");
+    expect(message).not.toContain('a-wrong-secret-value');
+    const after = stack.simulator.stats();
+    expect(after.byMember.size).toBe(before.byMember.size);
+    // The worker's start-up line asks too; the run's preparation asked at least once.
+    expect(after.channelInfo - before.channelInfo).toBeGreaterThanOrEqual(1);
+    expect(after.requests).toBe(before.requests);
+  }, 60_000);
+
+  it('a base URL with a wrong path: says CHANNEL_API_URL looks wrong', async () => {
+    const before = lookups();
+    const message = await withWorker({ CHANNEL_API_URL: `${stack.simulator.url}/api/v1` }, (q) => failure('safety-wrong-path', { dryRun: true }, q));
+    expect(message).toBe('CHANNEL_API_URL looks wrong: GET /open/v5/channel answered 404');
+    expect(lookups()).toBe(before);
+  }, 60_000);
+
+  it('a file source outside BACKFILL_SOURCE_DIRS is refused before any request', async () => {
+    const before = stack.simulator.stats().requests;
+    const allowed = path.join(stack.dataDir, 'sources');
+    const message = await withWorker({ BACKFILL_SOURCE_DIRS: `${allowed},/srv/none` }, (q) => failure('safety-source-outside', { dryRun: true }, q));
+    expect(message).toBe(
+      `invalid workflow input: source.path ${JSON.stringify(source().path)} is not under the worker's BACKFILL_SOURCE_DIRS (${allowed}, /srv/none)`,
+    );
+    expect(stack.simulator.stats().requests).toBe(before);
+  }, 60_000);
+});
+
+describe('auditPath must lie under BACKFILL_DATA_DIR', () => {
+  it.each([
+    // The ../ climbs out of the data dir with a string no prefix check would catch: `<dataDir>/../<outside>`.
+    ['an absolute path elsewhere', 'auditPath', () => ({ auditPath: '/etc/x.jsonl' }), () => '/etc/x.jsonl'],
+    ['a ../ escape', 'auditPath', () => ({ auditPath: `${stack.dataDir}/../${path.basename(outside)}/escape.jsonl` }), () => path.join(outside, 'escape.jsonl')],
+    ['a symlink out of the data dir', 'auditPath', () => ({ auditPath: path.join(stack.dataDir, 'link', 'via-link.jsonl') }), () => path.join(outside, 'via-link.jsonl')],
+    ['only.auditPath elsewhere', 'only.auditPath', () => ({ only: { auditPath: path.join(outside, 'old.jsonl'), outcomes: ['failed'] } }), () => path.join(outside, 'old.jsonl')],
+    ['fromPlan.auditPath through the symlink', 'fromPlan.auditPath', () => ({ fromPlan: { auditPath: path.join(stack.dataDir, 'link', 'plan.jsonl') } }), () => path.join(outside, 'plan.jsonl')],
+  ])('%s is refused, nothing written', async (_name, key, input, realTarget) => {
+    if (!existsSync(path.join(stack.dataDir, 'link'))) await symlink(outside, path.join(stack.dataDir, 'link'));
+    const entriesBefore = await readdir(stack.dataDir);
+    const before = stack.simulator.stats().requests;
+    const given = input();
+    const message = await failure(`safety-audit-${key}-${Math.random().toString(36).slice(2)}`, { dryRun: true, ...given });
+    expect(message).toMatch(new RegExp(`^invalid workflow input: ${key.replace('.', '\\.')} ".*" is not under the worker's BACKFILL_DATA_DIR`));
+    expect(existsSync(realTarget())).toBe(false);
+    expect(await readdir(stack.dataDir)).toEqual(entriesBefore); // no backfill directory either
+    expect(stack.simulator.stats().requests).toBe(before);
+  });
+});
+
+describe('onlyChangedSince', () => {
+  const counts = (r: BackfillResult) => ({ upserts: r.upserts, deletes: r.deletes, unchanged: r.unchanged, skipped: r.skipped, failed: r.failed });
+
+  it('skips differences that predate it; the dry run counts what the real run does', async () => {
+    const dry = await run('safety-since-dry', { dryRun: true, onlyChangedSince: OUTAGE_START });
+    const real = await run('safety-since-real', { onlyChangedSince: OUTAGE_START });
+    // before-email and before-consent skipped; inside/after/no-time replayed; gone deleted.
+    expect(counts(real)).toEqual({ upserts: 4, deletes: 1, unchanged: 1, skipped: 2, failed: 0 });
+    expect(counts(dry)).toEqual(counts(real));
+
+    const audit = await readAudit(real.auditPath);
+    const byMember = new Map(audit.map((e) => [e.memberId, e]));
+    for (const id of ['before-email', 'before-consent']) {
+      expect(byMember.get(id), id).toMatchObject({ outcome: 'skipped', reason: `differs since before ${OUTAGE_START}: not hidden by the outage` });
+    }
+    for (const id of ['inside-email', 'after-email', 'inside-consent', 'no-time-email']) expect(byMember.get(id)?.outcome, id).toBe('upsert');
+    expect(byMember.get('gone')?.outcome).toBe('delete');
+    const delivered = new Set(stack.receiver.deliveries().map((d) => d.memberId));
+    expect(delivered.has('before-email')).toBe(false);
+    expect(delivered.has('inside-email')).toBe(true);
+  }, 90_000);
+
+  it('without it every difference is replayed', async () => {
+    const result = await run('safety-since-off', { dryRun: true });
+    expect(counts(result)).toEqual({ upserts: 6, deletes: 1, unchanged: 1, skipped: 0, failed: 0 });
+    // The report of that dry run says how many the option would skip: as many as the run with it skipped.
+    const summary = summarize(await readAudit(result.auditPath), DEFAULT_OUTAGE, { onlyChangedSince: START_MS });
+    expect(summary.onlyChangedSince.wouldSkip).toBe(2);
+    expect(summary.deleteGuard).toMatchObject({ decisions: 8, deletes: 1, wouldTripAt: null });
+  });
+});

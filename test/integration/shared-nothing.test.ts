@@ -1,0 +1,176 @@
+// Issue 12: workers that share nothing but Temporal and PostgreSQL (BACKFILL_STORE=postgres).
+//
+// Two real worker processes (`src/worker.ts`), each in its own mount namespace with a private tmpfs on /tmp and
+// BACKFILL_DATA_DIR under it: the same path on both, two different disks, neither can read the other's files.
+// The first prepares the run (it alone reads the CSV) and works alone until deferred replays flow; then the
+// second starts and the first is SIGKILLed for good. The second must finish the run exact from what is in
+// PostgreSQL. On the file store this fails: the second worker cannot open the first's work file and index.
+//
+// Second test: PostgreSQL itself crashes (pg_ctl -m immediate restart) mid-run; the worker reconnects and the
+// run ends exact, nothing lost or counted twice.
+import { mkdtemp, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { AuditEntry } from '../../src/audit/audit-entry';
+import { AuditLogNotFoundError } from '../../src/audit/audit-store';
+import { createPostgresAuditStore } from '../../src/audit/postgres-audit-store';
+import { checkSyntheticRun, DEFAULT_SYNTHETIC_SEED, syntheticCounts, syntheticUsers, writeSyntheticCsv } from '../../src/synthetic';
+import type { DevServer } from '../../src/temporal-cli';
+import { webhookId } from '../../src/webhook/webhook-id';
+import { progressQuery, WORKFLOW_TYPE, type BackfillInput, type BackfillResult, type Progress } from '../../workflows/definitions';
+import { startStack, startTestServer, waitFor, type Stack } from '../support/stack';
+import { startTestPostgres, type TestPostgres } from '../support/postgres';
+import { workerProcess, type WorkerProcess } from '../support/worker-process';
+
+const MEMBERS = 1_500;
+const SEED = DEFAULT_SYNTHETIC_SEED;
+/** Slow enough that the run is far from done when the first worker dies (~30 s of lookups in all). */
+const RATE_LIMIT = '50';
+/** The same path on both workers; each sees its own private /tmp there. */
+const PRIVATE_DATA_DIR = '/tmp/backfill-data';
+
+let server: DevServer;
+let pg: TestPostgres;
+let dir: string;
+let csv: string;
+
+beforeAll(async () => {
+  // Not under /tmp: the preparing worker, in its own mount namespace, must be able to read the source.
+  dir = await mkdtemp('/var/tmp/shared-nothing-');
+  csv = path.join(dir, 'members.csv');
+  [server, pg] = await Promise.all([startTestServer(), startTestPostgres(), writeSyntheticCsv(csv, MEMBERS, SEED)]);
+}, 120_000);
+afterAll(async () => {
+  await server?.stop();
+  await pg?.stop();
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+const asRoot = process.getuid?.() === 0;
+/** A private /tmp for the worker: `unshare -m`, then a tmpfs mounted over /tmp, then the worker itself. */
+const privateTmp = (command: string, args: string[]): [string, string[]] =>
+  asRoot ? ['unshare', ['-m', 'bash', '-c', 'mount -t tmpfs tmpfs /tmp && exec "$0" "$@"', command, ...args]] : [command, args];
+
+async function auditOf(url: string, auditPath: string): Promise<AuditEntry[]> {
+  const pool = pg.pool(new URL(url).pathname.slice(1));
+  const entries: AuditEntry[] = [];
+  try {
+    for await (const entry of createPostgresAuditStore(pool).entries(auditPath)) entries.push(entry);
+  } catch (error) {
+    if (!(error instanceof AuditLogNotFoundError)) throw error; // nothing recorded yet
+  }
+  return entries;
+}
+
+function expectExact(result: BackfillResult, entries: AuditEntry[], stack: Stack, workflowId: string) {
+  const expected = syntheticCounts(MEMBERS, SEED);
+  expect(result).toMatchObject({
+    total: MEMBERS,
+    processed: MEMBERS,
+    upserts: expected.upserts,
+    deletes: expected.deletes,
+    unchanged: expected.unchanged,
+    failed: 0,
+    skipped: 0,
+    dryRun: false,
+  });
+  const check = checkSyntheticRun({ n: MEMBERS, seed: SEED, runLabel: workflowId, webhookIdOf: webhookId, audit: entries, deliveries: stack.receiver.deliveries() });
+  expect(check.problems).toEqual([]);
+  expect(check.auditEntries).toBe(MEMBERS);
+  expect(check.accepted).toBeGreaterThanOrEqual(expected.upserts + expected.deletes);
+  return check;
+}
+
+describe('BACKFILL_STORE=postgres', () => {
+  it(
+    'two workers with private disks: the second finishes what the first (SIGKILLed) left, exact',
+    async () => {
+      const url = await pg.createDatabase('two_hosts');
+      const stack = await startStack({
+        server,
+        users: syntheticUsers(MEMBERS, SEED),
+        worker: false,
+        env: { CHANNEL_RATE_LIMIT: RATE_LIMIT, BACKFILL_STORE: 'postgres', BACKFILL_DATABASE_URL: url },
+      });
+      const env = { ...stack.env, BACKFILL_DATA_DIR: PRIVATE_DATA_DIR };
+      const first = workerProcess({ env, logFile: path.join(dir, 'first.log'), wrap: privateTmp });
+      const second = workerProcess({ env, logFile: path.join(dir, 'second.log'), wrap: privateTmp });
+      try {
+        // Replays are deferred while the receiver answers 503, and flow once it recovers.
+        stack.receiver.setDefaultBehaviour({ status: 503 });
+        await first.start();
+        const workflowId = 'backfill-two-hosts';
+        const input: BackfillInput = { source: { type: 'csv', path: csv }, batchSize: 50, batchHeartbeatSeconds: 3 };
+        const handle = await stack.client.workflow.start(WORKFLOW_TYPE, { taskQueue: stack.config.BACKFILL_TASK_QUEUE, workflowId, args: [input] });
+        await waitFor('replays deferred', async () => ((await handle.query(progressQuery)).pendingReplays >= 10 ? true : undefined), 90_000);
+        stack.receiver.setDefaultBehaviour(undefined);
+        const auditPath = (await handle.query(progressQuery)).auditPath!;
+        expect(auditPath.startsWith(PRIVATE_DATA_DIR)).toBe(true); // a name only: no worker but the first has that directory
+        await waitFor('a deferred replay delivered', async () => ((await auditOf(url, auditPath)).some((e) => e.deferred === true) ? true : undefined), 90_000);
+
+        await second.start();
+        const beforeKill: Progress = await handle.query(progressQuery);
+        await first.kill();
+        const auditAtKill = (await auditOf(url, auditPath)).length;
+        expect(auditAtKill).toBeLessThan(MEMBERS);
+
+        const result = (await handle.result()) as BackfillResult;
+        const entries = await auditOf(url, auditPath);
+        const check = expectExact(result, entries, stack, workflowId);
+        expect(entries.filter((e) => e.deferred === true).length).toBeGreaterThanOrEqual(10);
+        // The second worker did take batches over (it could only have read them from PostgreSQL).
+        const secondLog = await second.log();
+        expect(secondLog).toMatch(/batch done/);
+        expect(secondLog).not.toMatch(/ENOENT/);
+        expect(first.kills).toBe(1);
+        console.log(
+          `shared-nothing: first worker killed at ${auditAtKill}/${MEMBERS} audit entries (batches ${beforeKill.batchesDone}/${beforeKill.batchesTotal}, ${beforeKill.pendingReplays} replays waiting); ` +
+            `${entries.filter((e) => e.deferred === true).length} deferred replays recorded; ${check.extraAcceptedDeliveries} repeated deliveries (same webhook-id)`,
+        );
+      } finally {
+        await first.stop();
+        await second.stop();
+        await stack.close();
+      }
+    },
+    300_000,
+  );
+
+  it(
+    'PostgreSQL restarted mid-run: the worker reconnects, nothing is lost or counted twice',
+    async () => {
+      const url = await pg.createDatabase('restarted');
+      // The test cluster runs with synchronous_commit=off (speed), which lets a crash lose acknowledged commits,
+      // as it would in production with that setting. This database commits durably, as a production one does.
+      await pg.query('ALTER DATABASE restarted SET synchronous_commit = on');
+      const stack = await startStack({
+        server,
+        users: syntheticUsers(MEMBERS, SEED),
+        worker: false,
+        env: { CHANNEL_RATE_LIMIT: RATE_LIMIT, BACKFILL_STORE: 'postgres', BACKFILL_DATABASE_URL: url },
+      });
+      const worker: WorkerProcess = workerProcess({ env: stack.env, logFile: path.join(dir, 'restart.log') });
+      try {
+        await worker.start();
+        const workflowId = 'backfill-pg-restart';
+        const input: BackfillInput = { source: { type: 'csv', path: csv }, batchSize: 50, batchHeartbeatSeconds: 3 };
+        const handle = await stack.client.workflow.start(WORKFLOW_TYPE, { taskQueue: stack.config.BACKFILL_TASK_QUEUE, workflowId, args: [input] });
+        const auditPath = await waitFor('the audit path', async () => (await handle.query(progressQuery)).auditPath ?? undefined, 90_000);
+        await waitFor('work under way', async () => ((await auditOf(url, auditPath)).length >= 200 ? true : undefined), 90_000);
+        const beforeRestart = (await auditOf(url, auditPath)).length;
+        await pg.restart();
+        expect(beforeRestart).toBeLessThan(MEMBERS);
+        expect((await handle.describe()).status.name).toBe('RUNNING');
+        const afterRestart = (await auditOf(url, auditPath)).length;
+
+        const result = (await handle.result()) as BackfillResult;
+        expectExact(result, await auditOf(url, auditPath), stack, workflowId);
+        console.log(`pg-restart: PostgreSQL crashed at ${beforeRestart}/${MEMBERS} audit entries and was back at ${afterRestart}; run ended exact`);
+      } finally {
+        await worker.stop();
+        await stack.close();
+      }
+    },
+    240_000,
+  );
+});

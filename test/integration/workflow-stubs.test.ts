@@ -1,0 +1,256 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Context } from '@temporalio/activity';
+import type { Client, WorkflowHandle } from '@temporalio/client';
+import { NativeConnection, Worker } from '@temporalio/worker';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { DevServer } from '../../src/temporal-cli';
+import type { BackfillActivities } from '../../activities';
+import type { BatchInput } from '../../activities/process-batch';
+import type { ReplayDeferredInput } from '../../activities/replay-deferred';
+import {
+  WORKFLOW_TYPE,
+  pauseSignal,
+  progressQuery,
+  resumeSignal,
+  type BackfillResult,
+  type BatchResult,
+  type DeferredReplay,
+  type DeferredResult,
+  type PreparedBackfill,
+  type Progress,
+} from '../../workflows/definitions';
+import { connectClient, startTestServer, waitFor, workflowBundle } from '../support/stack';
+
+// The workflow on the real test dev server, with STUB activities: an in-memory model of the audit log and the
+// pending replays that answers as the real activities do (a cancelled batch returns complete:false with what it
+// deferred so far; a batch re-reads the audit log and the pending list at its start; a replay whose line is
+// already recorded returns that outcome). The tests steer timing (slow members, closed replay gate) to reach the
+// states the issue names: pause with batches and replays in flight, resume, continue-as-new, bad credentials.
+
+interface Model {
+  batches: number;
+  batchSize: number;
+  /** Lines the batch hands to a deferred replay instead of recording. */
+  deferLines: Set<number>;
+  recorded: Map<number, DeferredResult['outcome'] | 'unchanged'>;
+  pending: Set<number>;
+  memberDelayMs: number;
+  replayDelayMs: number;
+  /** Replays wait while this is false. */
+  replaysOpen: boolean;
+  /** Batches answer "bad credentials" while this is true. */
+  badCredentials: boolean;
+  maxHistoryEvents: number;
+  batchCalls: number;
+  replayCalls: number[];
+  replaysRunning: number;
+  maxReplaysRunning: number;
+}
+
+function model(o: Partial<Model> = {}): Model {
+  return {
+    batches: 2,
+    batchSize: 5,
+    deferLines: new Set(),
+    recorded: new Map(),
+    pending: new Set(),
+    memberDelayMs: 30,
+    replayDelayMs: 0,
+    replaysOpen: true,
+    badCredentials: false,
+    maxHistoryEvents: 10_000,
+    batchCalls: 0,
+    replayCalls: [],
+    replaysRunning: 0,
+    maxReplaysRunning: 0,
+    ...o,
+  };
+}
+
+const zero = () => ({ processed: 0, upserts: 0, deletes: 0, unchanged: 0, failed: 0, skipped: 0, fields: { mobileNumber: 0, email: 0, unsubscribeEmail: 0, unsubscribeTexting: 0 } });
+
+function stubActivities(m: Model): BackfillActivities {
+  const prepared = (): PreparedBackfill => ({
+    options: {
+      source: { type: 'csv', path: '/stub.csv' },
+      dryRun: false,
+      batchSize: m.batchSize,
+      runLabel: 'stub',
+      parallelBatches: 2,
+      rateLimit: null,
+      maxHistoryEvents: m.maxHistoryEvents,
+      replayMaxAttempts: 3,
+      batchHeartbeatSeconds: 2,
+      target: { type: 'url' },
+      only: null,
+      fromPlan: null,
+    },
+    paths: { dir: '/stub', workFile: '/stub/work', auditPath: '/stub/audit', pendingDir: '/stub/pending' },
+    rows: m.batches * m.batchSize,
+    batches: m.batches,
+  });
+  return {
+    prepareBackfill: async () => prepared(),
+    processBatch: async (input: BatchInput): Promise<BatchResult> => {
+      m.batchCalls++;
+      const ctx = Context.current();
+      const lines = Array.from({ length: m.batchSize }, (_, i) => input.batch * m.batchSize + i);
+      const pendingAtStart = new Set(m.pending);
+      const deferred: DeferredReplay[] = lines
+        .filter((l) => pendingAtStart.has(l) && !m.recorded.has(l))
+        .map((line) => ({ line, memberId: `m${line}` }));
+      for (const line of lines) {
+        if (m.recorded.has(line) || pendingAtStart.has(line)) continue;
+        ctx.heartbeat();
+        await sleep(m.memberDelayMs);
+        if (ctx.cancellationSignal.aborted) return { batch: input.batch, complete: false, stopReason: 'cancelled', counts: zero(), deferred };
+        if (m.badCredentials) return { batch: input.batch, complete: false, stopReason: 'bad-credentials', counts: zero(), deferred };
+        if (m.deferLines.has(line)) {
+          m.pending.add(line);
+          deferred.push({ line, memberId: `m${line}` });
+        } else m.recorded.set(line, 'unchanged');
+      }
+      const counts = zero();
+      const deferredLines = new Set(deferred.map((d) => d.line));
+      for (const line of lines) {
+        if (deferredLines.has(line) || m.deferLines.has(line)) continue; // replays count themselves
+        counts.processed++;
+        counts.unchanged++;
+      }
+      return { batch: input.batch, complete: true, counts, deferred };
+    },
+    replayDeferred: async (input: ReplayDeferredInput): Promise<DeferredResult> => {
+      m.replayCalls.push(input.line);
+      const already = m.recorded.get(input.line);
+      if (already) return { line: input.line, outcome: already === 'unchanged' ? 'failed' : already };
+      m.maxReplaysRunning = Math.max(m.maxReplaysRunning, ++m.replaysRunning);
+      while (!m.replaysOpen) await sleep(20);
+      await sleep(m.replayDelayMs);
+      m.replaysRunning--;
+      m.recorded.set(input.line, 'upsert');
+      m.pending.delete(input.line);
+      return { line: input.line, outcome: 'upsert' };
+    },
+  } as unknown as BackfillActivities;
+}
+
+let server: DevServer;
+let client: Client;
+let connection: NativeConnection;
+let n = 0;
+
+beforeAll(async () => {
+  server = await startTestServer();
+  ({ client } = await connectClient(server.address));
+  connection = await NativeConnection.connect({ address: server.address });
+}, 120_000);
+afterAll(async () => {
+  await connection?.close();
+  await server?.stop();
+});
+
+async function withWorker<T>(m: Model, fn: (handle: WorkflowHandle, taskQueue: string) => Promise<T>): Promise<T> {
+  const taskQueue = `stubs-${++n}`;
+  const worker = await Worker.create({ connection, taskQueue, workflowBundle: await workflowBundle(), activities: stubActivities(m),
+    // Above the workflow's own cap of 100 replays in flight, so that cap is what the tests see.
+    maxConcurrentActivityTaskExecutions: 400 });
+  return worker.runUntil(async () => {
+    const handle = await client.workflow.start(WORKFLOW_TYPE, { taskQueue, workflowId: `${taskQueue}-${Date.now()}`, args: [{ source: { type: 'csv', path: '/stub.csv' } }] });
+    return fn(handle, taskQueue);
+  });
+}
+
+const progress = (h: WorkflowHandle) => h.query(progressQuery) as Promise<Progress>;
+
+describe('backfill workflow with stub activities', () => {
+  it('pauses with batches and deferred replays in flight, resumes, and counts every member once', async () => {
+    // Members are slow enough that the cancellation (delivered on a heartbeat, throttled to 1.6 s) finds batches running.
+    const m = model({ batches: 4, batchSize: 8, deferLines: new Set([1, 9]), replaysOpen: false, memberDelayMs: 300 });
+    const result = await withWorker(m, async (h) => {
+      await waitFor('a replay in flight', async () => m.replayCalls.length > 0);
+      await h.signal(pauseSignal, 'test pause');
+      m.replaysOpen = true; // the paused replay finishes (it is let finish, as the real one is)
+      const paused = await waitFor('paused and settled', async () => {
+        const p = await progress(h);
+        return p.paused && p.pauseReason === 'test pause' ? p : undefined;
+      });
+      const callsWhilePaused = m.batchCalls;
+      await sleep(500);
+      expect(m.batchCalls).toBe(callsWhilePaused);
+      expect(paused.done).toBe(false);
+      await h.signal(resumeSignal);
+      return (await h.result()) as BackfillResult;
+    });
+    expect(result.total).toBe(32);
+    expect(result.processed).toBe(32);
+    expect(result.upserts).toBe(2);
+    expect(result.unchanged).toBe(30);
+    expect(m.batchCalls).toBeGreaterThan(4); // at least one batch was cancelled mid-way and ran again
+  }, 60_000);
+
+  it('carries its state through continue-as-new', async () => {
+    // 20 events: reached after two or three batches however their completions coalesce into workflow tasks (at 40 a
+    // fast run finished in one run: completions that land in one task add fewer events).
+    const m = model({ batches: 6, batchSize: 3, deferLines: new Set([4]), memberDelayMs: 5, maxHistoryEvents: 20 });
+    const result = await withWorker(m, async (h) => (await h.result()) as BackfillResult);
+    expect(result.runs).toBeGreaterThan(1);
+    expect(result.processed).toBe(18);
+    expect(result.upserts).toBe(1);
+  }, 60_000);
+
+  it('pauses itself on bad credentials with the reason, and finishes after resume', async () => {
+    const m = model({ batches: 2, batchSize: 4, badCredentials: true });
+    const result = await withWorker(m, async (h) => {
+      const p = await waitFor('paused by bad credentials', async () => {
+        const q = await progress(h);
+        return q.paused ? q : undefined;
+      });
+      expect(p.pauseReason).toMatch(/401\/403/);
+      expect(p.processed).toBe(0);
+      m.badCredentials = false;
+      await h.signal(resumeSignal);
+      return (await h.result()) as BackfillResult;
+    });
+    expect(result.processed).toBe(8);
+    expect(result.unchanged).toBe(8);
+  }, 60_000);
+
+  it('a deferred line re-reported by a batch after pause/resume is counted once (processed never exceeds total)', async () => {
+    // Batch 0 defers line 1, then is paused before it finishes. After resume the replay of line 1 completes
+    // while batch 0's second attempt, which read the pending list at its start, still reports line 1 as deferred.
+    const m = model({ batches: 1, batchSize: 12, deferLines: new Set([1]), memberDelayMs: 300, replayDelayMs: 50 });
+    const seen: number[] = [];
+    const result = await withWorker(m, async (h) => {
+      await waitFor('line 1 pending', async () => m.pending.has(1));
+      await h.signal(pauseSignal);
+      await waitFor('batch stopped', async () => (await progress(h)).paused && m.batchCalls === 1);
+      await sleep(300);
+      await h.signal(resumeSignal);
+      for (;;) {
+        const p = await progress(h);
+        seen.push(p.processed);
+        if (p.done) break;
+        await sleep(25);
+      }
+      return (await h.result()) as BackfillResult;
+    });
+    expect(m.batchCalls).toBe(2);
+    expect(Math.max(...seen)).toBeLessThanOrEqual(12);
+    expect(result.processed).toBe(12);
+    expect(result.upserts).toBe(1);
+  }, 60_000);
+
+  it('runs at most 100 deferred replays at once and queues the rest', async () => {
+    const m = model({ batches: 1, batchSize: 150, deferLines: new Set(Array.from({ length: 150 }, (_, i) => i)), memberDelayMs: 0, replaysOpen: false });
+    const result = await withWorker(m, async (h) => {
+      await waitFor('replays started', async () => m.replaysRunning >= 100);
+      await sleep(1_000); // time for more to start, were they not capped
+      expect((await progress(h)).pendingReplays).toBe(150);
+      m.replaysOpen = true;
+      return (await h.result()) as BackfillResult;
+    });
+    expect(m.maxReplaysRunning).toBe(100);
+    expect(result.processed).toBe(150);
+    expect(result.upserts).toBe(150);
+  }, 60_000);
+});

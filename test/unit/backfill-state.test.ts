@@ -1,0 +1,228 @@
+import { describe, expect, it } from 'vitest';
+import {
+  BAD_CREDENTIALS_PAUSE,
+  BackfillState,
+  MAX_DEFERRED_BACKLOG,
+  MAX_REPLAYS_IN_FLIGHT,
+  freshState,
+  isDone,
+  zeroCounters,
+} from '../../workflows/backfill-state';
+import type { BackfillOptions, BatchResult, CarriedState, Counters, PreparedBackfill } from '../../workflows/definitions';
+
+function prepared(batches: number, o: Partial<BackfillOptions> = {}): PreparedBackfill {
+  const options: BackfillOptions = {
+    source: { type: 'csv', path: '/x.csv' },
+    dryRun: false,
+    batchSize: 10,
+    runLabel: 'r',
+    parallelBatches: 2,
+    rateLimit: null,
+    maxHistoryEvents: 10_000,
+    replayMaxAttempts: 3,
+    batchHeartbeatSeconds: 20,
+    target: { type: 'url' },
+    only: null,
+    fromPlan: null,
+    ...o,
+  };
+  return { options, paths: { dir: '/d', workFile: '/d/w', auditPath: '/d/a', pendingDir: '/d/p' }, rows: batches * 10, batches };
+}
+
+const counts = (c: Partial<Counters>): Counters => ({ ...zeroCounters(), ...c });
+const none = { batches: new Set<number>(), replays: new Set<number>() };
+
+function started(batches: number, o: Partial<BackfillOptions> = {}): BackfillState {
+  const run = new BackfillState(undefined);
+  run.start(prepared(batches, o));
+  return run;
+}
+
+describe('BackfillState: what to launch next', () => {
+  it.each([
+    // batches, parallel, inFlight, redo, paused, rollOver, expected
+    { name: 'first new batch', batches: 3, parallel: 2, inFlight: 0, redo: [], paused: false, rollOver: false, next: 0 },
+    { name: 'redo before new', batches: 3, parallel: 2, inFlight: 0, redo: [2], paused: false, rollOver: false, next: 2 },
+    { name: 'all slots busy', batches: 3, parallel: 2, inFlight: 2, redo: [], paused: false, rollOver: false, next: undefined },
+    { name: 'paused', batches: 3, parallel: 2, inFlight: 0, redo: [], paused: true, rollOver: false, next: undefined },
+    { name: 'rolling over', batches: 3, parallel: 2, inFlight: 0, redo: [], paused: false, rollOver: true, next: undefined },
+    { name: 'no batches', batches: 0, parallel: 2, inFlight: 0, redo: [], paused: false, rollOver: false, next: undefined },
+  ])('$name -> $next', ({ batches, parallel, inFlight, redo, paused, rollOver, next }) => {
+    const run = started(batches, { parallelBatches: parallel });
+    run.s.redo.push(...redo);
+    if (paused) run.pause('p');
+    expect(run.takeNextBatch(inFlight, rollOver)).toBe(next);
+  });
+
+  it('takes batches in order, then nothing', () => {
+    const run = started(3);
+    expect([run.takeNextBatch(0, false), run.takeNextBatch(1, false), run.takeNextBatch(0, false), run.takeNextBatch(0, false)]).toEqual([
+      0, 1, 2, undefined,
+    ]);
+  });
+
+  it('stops starting batches when the deferred backlog is full', () => {
+    const run = started(3);
+    for (let line = 0; line < MAX_DEFERRED_BACKLOG; line++) run.s.deferred.push({ line, memberId: `m${line}` });
+    expect(run.takeNextBatch(0, false)).toBeUndefined();
+  });
+
+  it('launches each deferred replay not already running, none while paused', () => {
+    const run = started(1);
+    run.s.deferred.push({ line: 5, memberId: 'a' }, { line: 7, memberId: 'b' });
+    expect(run.replaysToLaunch({ batches: new Set(), replays: new Set([5]) }, false)).toEqual([7]);
+    expect(run.replaysToLaunch(none, true)).toEqual([]);
+    run.pause('x');
+    expect(run.replaysToLaunch(none, false)).toEqual([]);
+  });
+});
+
+describe('BackfillState: replays in flight are capped', () => {
+  it.each([
+    { waiting: 3, running: 0, cap: 5, capped: true, launched: 3 },
+    { waiting: 10, running: 0, cap: 5, capped: true, launched: 5 },
+    { waiting: 10, running: 4, cap: 5, capped: true, launched: 1 },
+    { waiting: 10, running: 5, cap: 5, capped: true, launched: 0 },
+    { waiting: 10, running: 5, cap: 5, capped: false, launched: 10 }, // old histories: every waiting replay
+  ])('$waiting waiting, $running running, cap $cap (patched: $capped) -> $launched', ({ waiting, running, cap, capped, launched }) => {
+    const run = started(1);
+    for (let line = 100; line < 100 + running; line++) run.s.deferred.push({ line, memberId: 'r' });
+    for (let line = 0; line < waiting; line++) run.s.deferred.push({ line, memberId: 'w' });
+    const replays = new Set(Array.from({ length: running }, (_, i) => 100 + i));
+    const lines = run.replaysToLaunch({ batches: new Set(), replays }, false, () => capped, cap);
+    expect(lines).toEqual(Array.from({ length: launched }, (_, i) => i));
+  });
+
+  it('defaults to MAX_REPLAYS_IN_FLIGHT', () => {
+    const run = started(1);
+    for (let line = 0; line < MAX_REPLAYS_IN_FLIGHT + 50; line++) run.s.deferred.push({ line, memberId: 'w' });
+    expect(run.replaysToLaunch(none, false)).toHaveLength(MAX_REPLAYS_IN_FLIGHT);
+  });
+});
+
+describe('BackfillState: what a result changes', () => {
+  const result = (r: Partial<BatchResult>): BatchResult => ({ batch: 0, complete: true, counts: zeroCounters(), deferred: [], ...r });
+
+  it('a complete batch adds its counts and its deferred members once', () => {
+    const run = started(2);
+    const d = [{ line: 3, memberId: 'm3' }];
+    run.onBatchResult(result({ counts: counts({ processed: 9, upserts: 4, unchanged: 5 }), deferred: d }));
+    run.onBatchResult(result({ batch: 1, complete: false, stopReason: 'cancelled', deferred: d }));
+    expect(run.s.counters).toMatchObject({ processed: 9, upserts: 4, unchanged: 5 });
+    expect(run.s.deferred).toEqual([{ ...d[0], batch: 0 }]);
+    expect(run.s.batchesDone).toBe(1);
+    expect(run.s.redo).toEqual([1]);
+  });
+
+  it.each([
+    { stopReason: 'cancelled' as const, alreadyPaused: false, pause: undefined, lastError: undefined },
+    { stopReason: 'bad-credentials' as const, alreadyPaused: false, pause: BAD_CREDENTIALS_PAUSE, lastError: expect.stringContaining('401') },
+    { stopReason: 'bad-credentials' as const, alreadyPaused: true, pause: undefined, lastError: expect.stringContaining('401') },
+  ])('an incomplete batch ($stopReason, paused before: $alreadyPaused) runs again', ({ stopReason, alreadyPaused, pause, lastError }) => {
+    const run = started(1);
+    if (alreadyPaused) run.pause('user');
+    const effect = run.onBatchResult(result({ complete: false, stopReason }));
+    expect(effect.pause).toEqual(pause);
+    expect(effect.lastError).toEqual(lastError);
+    expect(run.s.redo).toEqual([0]);
+    expect(run.s.counters.processed).toBe(0);
+  });
+
+  it.each([
+    { outcome: 'upsert' as const, fields: ['email' as const], want: { processed: 1, upserts: 1 }, email: 1 },
+    { outcome: 'delete' as const, fields: undefined, want: { processed: 1, deletes: 1 }, email: 0 },
+    { outcome: 'failed' as const, fields: undefined, want: { processed: 1, failed: 1 }, email: 0 },
+  ])('a replay result $outcome is counted and leaves the deferred list', ({ outcome, fields, want, email }) => {
+    const run = started(1);
+    run.s.deferred.push({ line: 4, memberId: 'm' });
+    run.onReplayResult(4, { line: 4, outcome, fields }, none);
+    expect(run.s.counters).toMatchObject(want);
+    expect(run.s.counters.fields?.email).toBe(email);
+    expect(run.s.deferred).toEqual([]);
+  });
+});
+
+describe('BackfillState: a deferred line is counted once', () => {
+  it.each([
+    { name: 'batch still running when the replay is counted', batchRunning: true },
+    { name: 'batch in the redo queue when the replay is counted', batchRunning: false },
+  ])('$name: a re-report by a later attempt is dropped', ({ batchRunning }) => {
+    const run = started(1);
+    run.takeNextBatch(0, false);
+    const d = [{ line: 1, memberId: 'm1' }];
+    // First attempt paused: it reports line 1 deferred and runs again.
+    run.onBatchResult({ batch: 0, complete: false, stopReason: 'cancelled', counts: zeroCounters(), deferred: d });
+    const running = batchRunning ? { batches: new Set([0]), replays: new Set([1]) } : { batches: new Set<number>(), replays: new Set([1]) };
+    if (batchRunning) run.takeNextBatch(0, false);
+    run.onReplayResult(1, { line: 1, outcome: 'upsert' }, running);
+    if (!batchRunning) expect(run.takeNextBatch(0, false)).toBe(0);
+    // Second attempt read the pending list before the replay settled: line 1 again.
+    run.onBatchResult({ batch: 0, complete: true, counts: counts({ processed: 9, unchanged: 9 }), deferred: d });
+    expect(run.s.deferred).toEqual([]);
+    expect(run.s.counters.processed).toBe(10);
+    expect(run.s.countedReplays).toEqual([]); // the batch completed: nothing kept
+    expect(isDone(run.s)).toBe(true);
+  });
+
+  it('without the patch (old histories) the re-reported line is replayed again, as before', () => {
+    const run = started(1);
+    run.takeNextBatch(0, false);
+    const d = [{ line: 1, memberId: 'm1' }];
+    run.onBatchResult({ batch: 0, complete: false, stopReason: 'cancelled', counts: zeroCounters(), deferred: d });
+    run.takeNextBatch(0, false);
+    run.onReplayResult(1, { line: 1, outcome: 'upsert' }, { batches: new Set([0]), replays: new Set([1]) });
+    run.onBatchResult({ batch: 0, complete: true, counts: zeroCounters(), deferred: d }, () => false);
+    expect(run.s.deferred.map((x) => x.line)).toEqual([1]);
+  });
+
+  it('a replay counted after its batch completed is not remembered (the state stays bounded)', () => {
+    const run = started(1);
+    run.takeNextBatch(0, false);
+    run.onBatchResult({ batch: 0, complete: true, counts: zeroCounters(), deferred: [{ line: 1, memberId: 'm' }] });
+    run.onReplayResult(1, { line: 1, outcome: 'delete' }, none);
+    expect(run.s.countedReplays ?? []).toEqual([]);
+  });
+});
+
+describe('BackfillState: pause, resume, done, continue-as-new', () => {
+  it('a pause before preparation is reported, then handed to start()', () => {
+    const run = new BackfillState(undefined);
+    expect(run.pause('early')).toBe(false);
+    expect(run.progress(true)).toMatchObject({ paused: true, pauseReason: 'early', dryRun: true, done: false, total: 0 });
+    expect(run.start(prepared(1))).toEqual({ reason: 'early' });
+  });
+
+  it('resume clears the pause', () => {
+    const run = started(1);
+    run.pause('why');
+    expect(run.progress(undefined)).toMatchObject({ paused: true, pauseReason: 'why' });
+    run.resume();
+    expect(run.progress(undefined)).toMatchObject({ paused: false, pauseReason: null });
+  });
+
+  it.each([
+    { name: 'nothing started', s: {}, done: false },
+    { name: 'all batches done', s: { nextBatch: 2, batchesDone: 2 }, done: true },
+    { name: 'a replay waits', s: { nextBatch: 2, batchesDone: 2, deferred: [{ line: 1, memberId: 'm' }] }, done: false },
+    { name: 'a batch to redo', s: { nextBatch: 2, batchesDone: 1, redo: [1] }, done: false },
+  ])('isDone: $name -> $done', ({ s, done }) => {
+    const state: CarriedState = { ...freshState(prepared(2)), ...s };
+    expect(isDone(state)).toBe(done);
+  });
+
+  it('finished waits for what is in flight', () => {
+    const run = started(0);
+    expect(run.finished(none)).toBe(true);
+    expect(run.finished({ batches: new Set(), replays: new Set([1]) })).toBe(false);
+  });
+
+  it('carries everything into the next run, counting runs', () => {
+    const run = started(3);
+    run.takeNextBatch(0, false);
+    run.onBatchResult({ batch: 0, complete: true, counts: counts({ processed: 10, unchanged: 10 }), deferred: [{ line: 2, memberId: 'x' }] });
+    const next = run.carriedForNext();
+    expect(next).toMatchObject({ runs: 2, nextBatch: 1, batchesDone: 1, deferred: [{ line: 2, memberId: 'x' }] });
+    const resumed = new BackfillState(next);
+    expect(resumed.progress(undefined)).toMatchObject({ runs: 2, processed: 10, pendingReplays: 1, batchesDone: 1 });
+  });
+});
