@@ -10,6 +10,7 @@ import { createRateLimiter } from '../src/channel/rate-limiter';
 import { runPool } from '../src/run-pool';
 import type { WorkStore } from '../src/store/work-store';
 import type { BackfillOptions, BackfillPaths, BatchResult, Counters, DeferredReplay } from '../workflows/definitions';
+import { zeroCounters } from '../workflows/backfill-state';
 import { repairMember, type RepairContext } from './repair-member';
 import type { JobMetrics } from '../src/observability';
 
@@ -204,12 +205,3 @@ function minDefined(a: number | undefined, b: number | undefined): number | unde
   return Math.min(a, b);
 }
 
-export const zeroCounters = (): Counters => ({
-  processed: 0,
-  upserts: 0,
-  deletes: 0,
-  unchanged: 0,
-  failed: 0,
-  skipped: 0,
-  fields: { mobileNumber: 0, email: 0, unsubscribeEmail: 0, unsubscribeTexting: 0 },
-});

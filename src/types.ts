@@ -27,6 +27,13 @@ export const COMPARED_FIELDS = ['mobileNumber', 'email', 'unsubscribeEmail', 'un
 export type ComparedField = (typeof COMPARED_FIELDS)[number];
 
 /**
+ * The member row: its id and the compared fields (CSV header names, JSONL keys, PostgreSQL column names). The only
+ * list of them; a fifth compared field added to COMPARED_FIELDS is a column of every source.
+ */
+export const MEMBER_COLUMNS = ['memberId', ...COMPARED_FIELDS] as const;
+export type MemberColumn = (typeof MEMBER_COLUMNS)[number];
+
+/**
  * A Channel Talk user as returned by `GET /open/v5/users/@{memberId}` (`body.user`). Only the fields
  * we read are typed (and checked, src/channel/user-schema.ts); every other field, whatever it holds (null
  * included), is passed through untouched into replayed webhooks. The change times are numbers or absent.
@@ -77,5 +84,9 @@ export type SendResult =
   | { kind: 'retryable'; status?: number; retryAfterMs?: number; reason: string; webhooks?: WebhookRoute[] }
   | { kind: 'rejected'; status: number; reason: string; webhooks?: WebhookRoute[] };
 
-/** The one recorded outcome of a source row. */
-export type OutcomeKind = 'upsert' | 'delete' | 'unchanged' | 'failed' | 'skipped';
+/**
+ * The one recorded outcome of a source row: the only list of outcome names. The order is part of the audit
+ * store's format (a line's stored code is its index + 1, src/audit/audit-entry.ts): append, never reorder.
+ */
+export const OUTCOMES = ['upsert', 'delete', 'unchanged', 'failed', 'skipped'] as const;
+export type OutcomeKind = (typeof OUTCOMES)[number];

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { BackfillOptions, SourceSpec } from '../workflows/definitions';
 import { postgresSourceSpecSchema } from './source/postgres-source';
+import { OUTCOMES } from './types';
 
 const fileSourceSchema = z
   .object({
@@ -48,7 +49,7 @@ export const backfillInputSchema = z
     only: z
       .object({
         auditPath: z.string().min(1, 'must not be empty'),
-        outcomes: z.array(z.enum(['upsert', 'delete', 'unchanged', 'failed', 'skipped'])).min(1, 'must name at least one outcome'),
+        outcomes: z.array(z.enum(OUTCOMES)).min(1, 'must name at least one outcome'),
       })
       .strict()
       .optional(),

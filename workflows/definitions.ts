@@ -1,6 +1,7 @@
 // The workflow's public interface, defined once and shared by the workflow, the client scripts and
 // the tests. Users script against these names from the Temporal CLI: keep them stable.
 import { defineQuery, defineSignal } from '@temporalio/workflow';
+import type { ComparedField, MemberColumn, OutcomeKind } from '../src/types';
 
 export const WORKFLOW_TYPE = 'backfillWebhooks';
 export const DEFAULT_TASK_QUEUE = 'webhook-backfill';
@@ -19,8 +20,7 @@ export const progressQuery = defineQuery<Progress>('progress');
 export const SEARCH_ATTRIBUTES = { BackfillStatus: 'Keyword', BackfillProcessed: 'Int', BackfillFailed: 'Int' } as const;
 
 export type SourceType = 'csv' | 'jsonl' | 'postgres';
-/** The five values the repair reads from each member row (CSV header names, JSONL keys). */
-export type MemberColumn = 'memberId' | 'mobileNumber' | 'email' | 'unsubscribeEmail' | 'unsubscribeTexting';
+export type { MemberColumn };
 /** A CSV or JSONL file on the workers' storage. */
 export interface FileSourceSpec {
   type: 'csv' | 'jsonl';
@@ -41,7 +41,7 @@ export type SourceSpec = FileSourceSpec | PostgresSourceSpec;
 export type ReplayTargetSpec = { type: 'url' } | { type: 'channel-webhooks' };
 export interface OnlySpec {
   auditPath: string;
-  outcomes: ('upsert' | 'delete' | 'unchanged' | 'failed' | 'skipped')[];
+  outcomes: OutcomeKind[];
 }
 
 /** The one JSON argument of `backfillWebhooks`, as users write it. Validated by the first activity. */
@@ -110,12 +110,8 @@ export interface Counters {
   fields?: FieldCounts;
 }
 
-export interface FieldCounts {
-  mobileNumber: number;
-  email: number;
-  unsubscribeEmail: number;
-  unsubscribeTexting: number;
-}
+/** Upserts per differing field: one count per compared field (src/types.ts COMPARED_FIELDS). */
+export type FieldCounts = Record<ComparedField, number>;
 
 export interface PreparedBackfill {
   options: BackfillOptions;

@@ -1,4 +1,4 @@
-import type { ComparedField, OutcomeKind, WebhookEvent, WebhookRoute } from '../types';
+import { OUTCOMES, type ComparedField, type OutcomeKind, type WebhookEvent, type WebhookRoute } from '../types';
 
 /**
  * One line of the audit log: the single recorded outcome of one source row. It names fields, never
@@ -29,10 +29,10 @@ export interface AuditEntry {
   dryRun: boolean;
 }
 
-export const OUTCOME_CODES: Record<OutcomeKind, number> = { upsert: 1, delete: 2, unchanged: 3, failed: 4, skipped: 5 };
+export const OUTCOME_CODES = Object.fromEntries(OUTCOMES.map((o, i) => [o, i + 1])) as Record<OutcomeKind, number>;
 /** The outcome names a record may carry (a Set: `in OUTCOME_CODES` would also accept "toString"). */
 export const OUTCOME_NAMES: ReadonlySet<string> = new Set(Object.keys(OUTCOME_CODES));
-export const OUTCOME_BY_CODE: readonly (OutcomeKind | undefined)[] = [undefined, 'upsert', 'delete', 'unchanged', 'failed', 'skipped'];
+export const OUTCOME_BY_CODE: readonly (OutcomeKind | undefined)[] = [undefined, ...OUTCOMES];
 /** Set on a line's code when a deferred replay recorded it (the batch does not count those lines). */
 export const DEFERRED_FLAG = 0x80;
 /** Bits 3..6 of a line's code: which compared fields an upsert found different. */

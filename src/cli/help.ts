@@ -55,9 +55,9 @@ Starts a backfill run and prints its workflow id.
                        is made absolute against the current directory
   --type csv|jsonl     the source's format (default: from the extension: .csv, .jsonl or .ndjson)
   --dry-run            decide and record, replay nothing
-  --batch-size N       members per batch activity (1-1000; default 100)
+  --batch-size N       at most N members per batch activity (1-1000; default 1000, sized down for small sources and rate budgets)
   --rate N             requests/s to Channel Talk for this run (the workers' CHANNEL_RATE_LIMIT still caps it)
-  --parallel N         batches in flight at once (1-32; default 2)
+  --parallel N         at most N batches in flight at once (1-32; default 4)
   --run-label L        names the webhook ids (default: the workflow id); reuse it to re-run with the same ids
   --workflow-id ID     default backfill-<UTC date-time>, e.g. backfill-2024-11-20T09-30-00Z
   --from-plan DRY-RUN  replay only what a finished dry run planned, each member re-checked first:

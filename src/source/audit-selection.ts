@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { AuditLogError, AuditLogNotFoundError, type AuditStore } from '../audit/audit-store';
-import { COMPARED_FIELDS, type OutcomeKind, type PlannedDecision } from '../types';
+import { COMPARED_FIELDS, OUTCOMES, type OutcomeKind, type PlannedDecision } from '../types';
 import { SourceConfigError } from './errors';
 import { MemberSelection } from './member-selection';
 
@@ -11,7 +11,7 @@ import { MemberSelection } from './member-selection';
 const auditLineSchema = z.object({
   line: z.number().int(),
   memberId: z.string().optional(),
-  outcome: z.enum(['upsert', 'delete', 'unchanged', 'failed', 'skipped']),
+  outcome: z.enum(OUTCOMES),
   fields: z.array(z.enum(COMPARED_FIELDS)).optional(),
   reason: z.string().optional(),
   dryRun: z.boolean(),

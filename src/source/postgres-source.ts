@@ -1,9 +1,9 @@
 import { Client, escapeIdentifier, type QueryConfig, type QueryResultRow } from 'pg';
 import { z } from 'zod';
-import type { SourceEntry } from '../types';
-import type { MemberColumn, PostgresSourceSpec } from '../../workflows/definitions';
+import type { PostgresSourceSpec } from '../../workflows/definitions';
+import { MEMBER_COLUMNS, type MemberColumn, type SourceEntry } from '../types';
 import { SourceConfigError } from './errors';
-import { parseStoredMember } from './row-schema';
+import { rowEntry } from './row-schema';
 
 /**
  * Members read from a PostgreSQL table or query, yielding the same entries as a CSV file so the
@@ -16,7 +16,6 @@ import { parseStoredMember } from './row-schema';
  */
 
 /** The five values of a member row, in the order the row schema reads them. */
-export const MEMBER_COLUMNS = ['memberId', 'mobileNumber', 'email', 'unsubscribeEmail', 'unsubscribeTexting'] as const satisfies readonly MemberColumn[];
 
 /** Distinct memberIds per page; a page holds every row of those ids, so duplicates never straddle pages. */
 export const DEFAULT_PAGE_SIZE = 1000;
@@ -282,12 +281,6 @@ async function* readQueryRows(client: Client, plan: ReadPlan, pageSize: number, 
     if (result.rows.length < pageSize) break;
   }
   if (line === 0) throw new SourceConfigError(label, plan.noRows);
-}
-
-function rowEntry(line: number, raw: Record<string, unknown>): SourceEntry {
-  const result = parseStoredMember(raw);
-  if (result.ok) return { line, member: result.member };
-  return result.memberId === undefined ? { line, skip: result.reason } : { line, memberId: result.memberId, skip: result.reason };
 }
 
 /** Every statement goes through the extended protocol: one statement only, values as parameters. */

@@ -1,9 +1,9 @@
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import { CsvError, parse as parseCsvText } from 'csv-parse/sync';
-import type { SourceEntry } from '../types';
+import { MEMBER_COLUMNS, type MemberColumn, type SourceEntry } from '../types';
 import { SourceConfigError } from './errors';
 import { readPostgresSource, type PostgresSourceRead } from './postgres-source';
-import { parseStoredMember } from './row-schema';
+import { rowEntry } from './row-schema';
 
 /** A file, or a PostgreSQL table/query (with the worker's connection string added by the caller). */
 export type SourceSpec = { type: 'csv' | 'jsonl'; path: string } | PostgresSourceRead;
@@ -16,8 +16,6 @@ export const MAX_RECORD_BYTES = 64 * 1024;
 const READ_CHUNK_BYTES = 64 * 1024;
 
 /** Every column the repair compares, plus the key; a header lacking one stops the run. */
-export const REQUIRED_COLUMNS = ['memberId', 'mobileNumber', 'email', 'unsubscribeEmail', 'unsubscribeTexting'] as const;
-type RequiredColumn = (typeof REQUIRED_COLUMNS)[number];
 
 /**
  * The rows of a member source, in source order, read lazily with bounded memory. Good rows yield
@@ -213,12 +211,6 @@ function decodeUtf8(bytes: Buffer): string | undefined {
 
 const OVERSIZE_REASON = `record larger than ${MAX_RECORD_BYTES / 1024} KiB`;
 
-function rowEntry(line: number, raw: Record<string, unknown>): SourceEntry {
-  const result = parseStoredMember(raw);
-  if (result.ok) return { line, member: result.member };
-  return result.memberId === undefined ? { line, skip: result.reason } : { line, memberId: result.memberId, skip: result.reason };
-}
-
 // ---------------------------------------------------------------------------------------------------
 // CSV
 
@@ -252,7 +244,7 @@ export function splitCsvRecord(text: string): string[] | { problem: string } {
   }
 }
 
-type CsvLayout = { width: number; index: Record<RequiredColumn, number> };
+type CsvLayout = { width: number; index: Record<MemberColumn, number> };
 
 function readHeader(record: FramedRecord, file: string): CsvLayout {
   if ('oversize' in record) throw new SourceConfigError(file, `CSV header is larger than ${MAX_RECORD_BYTES / 1024} KiB`);
@@ -262,14 +254,14 @@ function readHeader(record: FramedRecord, file: string): CsvLayout {
   if (!Array.isArray(cells)) throw new SourceConfigError(file, `CSV header is not valid CSV (${cells.problem})`);
   const names = cells.map((name) => name.trim());
 
-  const missing = REQUIRED_COLUMNS.filter((column) => !names.includes(column));
+  const missing = MEMBER_COLUMNS.filter((column) => !names.includes(column));
   if (missing.length > 0) {
-    throw new SourceConfigError(file, `CSV header lacks required column(s) ${missing.join(', ')} (it must name ${REQUIRED_COLUMNS.join(', ')})`);
+    throw new SourceConfigError(file, `CSV header lacks required column(s) ${missing.join(', ')} (it must name ${MEMBER_COLUMNS.join(', ')})`);
   }
-  const repeated = REQUIRED_COLUMNS.filter((column) => names.indexOf(column) !== names.lastIndexOf(column));
+  const repeated = MEMBER_COLUMNS.filter((column) => names.indexOf(column) !== names.lastIndexOf(column));
   if (repeated.length > 0) throw new SourceConfigError(file, `CSV header names column(s) ${repeated.join(', ')} more than once`);
 
-  const index = Object.fromEntries(REQUIRED_COLUMNS.map((column) => [column, names.indexOf(column)])) as Record<RequiredColumn, number>;
+  const index = Object.fromEntries(MEMBER_COLUMNS.map((column) => [column, names.indexOf(column)])) as Record<MemberColumn, number>;
   return { width: names.length, index };
 }
 
@@ -282,7 +274,7 @@ function csvRowEntry(record: FramedRecord, layout: CsvLayout): SourceEntry {
   if (!Array.isArray(cells)) return { line, skip: `malformed CSV: ${cells.problem}` };
   // A short or long row has shifted columns: comparing them would replay wrong values.
   if (cells.length !== layout.width) return { line, skip: `has ${cells.length} fields, the header has ${layout.width}` };
-  const raw = Object.fromEntries(REQUIRED_COLUMNS.map((column) => [column, cells[layout.index[column]]]));
+  const raw = Object.fromEntries(MEMBER_COLUMNS.map((column) => [column, cells[layout.index[column]]]));
   return rowEntry(line, raw);
 }
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { StoredMember } from '../types';
+import type { SourceEntry, StoredMember } from '../types';
 
 /** Channel Talk memberIds are short identifiers; a longer value is a mis-mapped column, not an id. */
 export const MEMBER_ID_MAX_CHARS = 256;
@@ -75,4 +75,11 @@ export function parseStoredMember(raw: Record<string, unknown>): RowResult {
   const reason = [...new Set(parsed.error.issues.map((issue) => issue.message))].join('; ');
   const memberId = memberIdSchema.safeParse(raw.memberId);
   return memberId.success ? { ok: false, reason, memberId: memberId.data } : { ok: false, reason };
+}
+
+/** A source row as the batch sees it: the member to check, or why the row is skipped (its memberId when known). */
+export function rowEntry(line: number, raw: Record<string, unknown>): SourceEntry {
+  const result = parseStoredMember(raw);
+  if (result.ok) return { line, member: result.member };
+  return result.memberId === undefined ? { line, skip: result.reason } : { line, memberId: result.memberId, skip: result.reason };
 }
