@@ -8,7 +8,7 @@ COPY src ./src
 COPY workflows ./workflows
 COPY activities ./activities
 COPY examples ./examples
-# tsconfig.build.json leaves out src/demo.ts (it needs @temporalio/testing, a dev dependency); what dist
+# The build compiles the product only (src, workflows, activities; the demo and simulators live in dev/); what dist
 # requires must be in "dependencies", as the pruned-image check (scripts/check-pruned-image.ts, run by .ci/run) checks.
 RUN npm run build && npm prune --omit=dev
 

@@ -1,11 +1,11 @@
-// A lean webhook endpoint for the benchmark. src/simulator/webhook-receiver.ts keeps every delivery whole
+// A lean webhook endpoint for the benchmark. dev/simulator/webhook-receiver.ts keeps every delivery whole
 // (parsed body, raw body, headers): at a million members that is gigabytes in the harness process, and the
 // garbage collector's work on it would steal CPU from the worker being measured on a 2-core machine. This one
 // does what a real endpoint does with each request (read it, parse the JSON, check the token, answer 200)
 // and keeps only what checkSyntheticRun reads: memberId, event, webhook-id, status.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { DeliveryRecord } from '../src/synthetic';
+import type { DeliveryRecord } from '../dev/synthetic';
 
 export interface LeanReceiver {
   url: string;

@@ -1,6 +1,6 @@
 // `npm run bench`: the backfill measured end to end against a plain script (see BENCHMARKS.md).
 //
-// 1. Writes a synthetic data set of N members with a known answer (src/synthetic.ts).
+// 1. Writes a synthetic data set of N members with a known answer (dev/synthetic.ts).
 // 2. Starts a Temporal dev server, the Channel Talk simulator (serving the data set lazily, optionally rate
 //    limited or slowed), a webhook endpoint and W real workers (child processes, so their memory and CPU are
 //    measured alone), and warms the harness up (bench/warm-up.ts) so the first run does not pay for it.
@@ -18,7 +18,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
-import { startChannelSimulator, type ChannelFault, type ChannelSimulator, type ChannelSimulatorStats } from '../src/simulator/channel-simulator';
+import { startChannelSimulator, type ChannelFault, type ChannelSimulator, type ChannelSimulatorStats } from '../dev/simulator/channel-simulator';
 import {
   checkSyntheticRun,
   DEFAULT_SYNTHETIC_SEED,
@@ -29,8 +29,8 @@ import {
   type AuditRecord,
   type SyntheticCounts,
   type SyntheticRunCheck,
-} from '../src/synthetic';
-import { findTemporalCli, startDevServer, type DevServer } from '../src/temporal-cli';
+} from '../dev/synthetic';
+import { findTemporalCli, startDevServer, type DevServer } from '../dev/temporal-cli';
 import { webhookId } from '../src/webhook/webhook-id';
 import { progressQuery, WORKFLOW_TYPE, type BackfillInput, type BackfillResult, type Progress } from '../workflows/definitions';
 import {

@@ -7,7 +7,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ChannelUser, ComparedField, OutcomeKind } from '../src/types';
-import { SeededRng } from '../src/seeded-rng';
+import { SeededRng } from '../dev/seeded-rng';
 
 export const SEED = 20241112;
 const ROWS = 300;

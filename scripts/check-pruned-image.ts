@@ -13,9 +13,9 @@ import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, 
 import os from 'node:os';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
-import { startChannelSimulator } from '../src/simulator/channel-simulator';
-import { startWebhookReceiver } from '../src/simulator/webhook-receiver';
-import { findTemporalCli, startDevServer } from '../src/temporal-cli';
+import { startChannelSimulator } from '../dev/simulator/channel-simulator';
+import { startWebhookReceiver } from '../dev/simulator/webhook-receiver';
+import { findTemporalCli, startDevServer } from '../dev/temporal-cli';
 import type { ChannelUser } from '../src/types';
 import { WORKFLOW_TYPE, type BackfillInput, type BackfillResult } from '../workflows/definitions';
 

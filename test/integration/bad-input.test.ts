@@ -5,7 +5,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApplicationFailure, WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { loadConfig } from '../../src/config';
-import type { DevServer } from '../../src/temporal-cli';
+import type { DevServer } from '../../dev/temporal-cli';
 import type { ChannelUser, OutcomeKind } from '../../src/types';
 import { webhookId } from '../../src/webhook/webhook-id';
 import { createBackfillWorker, type BackfillWorker } from '../../src/worker-setup';

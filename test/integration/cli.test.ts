@@ -5,7 +5,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditEntry } from '../../src/audit/audit-entry';
 import type { AuditSummary } from '../../src/report/summary';
-import { findTemporalCli, freePort, type DevServer } from '../../src/temporal-cli';
+import { findTemporalCli, freePort, type DevServer } from '../../dev/temporal-cli';
 import type { ComparedField, WebhookEvent } from '../../src/types';
 import { webhookId } from '../../src/webhook/webhook-id';
 import { progressQuery, type BackfillInput, type Progress } from '../../workflows/definitions';

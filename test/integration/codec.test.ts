@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Payload } from '@temporalio/common';
 import { AesGcmCodec, codecFromEnvValues, ENCRYPTED_ENCODING, payloadToJson, type JsonPayload } from '../../src/codec/aes-gcm-codec';
 import { startCodecServer } from '../../src/codec/codec-server';
-import { findTemporalCli, type DevServer } from '../../src/temporal-cli';
+import { findTemporalCli, type DevServer } from '../../dev/temporal-cli';
 import { WORKFLOW_TYPE, type BackfillInput, type BackfillResult } from '../../workflows/definitions';
 import { EXAMPLE_CSV, loadExamples, type Examples } from '../support/examples';
 import { connectClient, startStack, startTestServer } from '../support/stack';

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { DevServer } from '../../src/temporal-cli';
+import type { DevServer } from '../../dev/temporal-cli';
 import { progressQuery, resumeSignal, WORKFLOW_TYPE, type BackfillInput, type BackfillResult, type Progress } from '../../workflows/definitions';
 import { EXAMPLE_CSV, loadExamples, type Examples } from '../support/examples';
 import { ACCESS_KEY, ACCESS_SECRET, readAudit, startStack, startTestServer, waitFor, type Stack, type StackOptions } from '../support/stack';

@@ -5,10 +5,10 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WorkflowExecutionAlreadyStartedError, type WorkflowHandle } from '@temporalio/client';
-import { findTemporalCli, type DevServer } from '../../src/temporal-cli';
+import { findTemporalCli, type DevServer } from '../../dev/temporal-cli';
 import type { ChannelUser } from '../../src/types';
 import { webhookId, WEBHOOK_ID_PATTERN } from '../../src/webhook/webhook-id';
-import type { Delivery } from '../../src/simulator/webhook-receiver';
+import type { Delivery } from '../../dev/simulator/webhook-receiver';
 import { pauseSignal, progressQuery, resumeSignal, WORKFLOW_TYPE, type BackfillInput, type BackfillResult } from '../../workflows/definitions';
 import { startStack, startTestServer, waitFor, type Stack } from '../support/stack';
 

@@ -1,8 +1,8 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fullOpenApiUser, UNCOMPARED_USER_FIELDS } from '../../src/simulator/openapi-user-fixture';
-import type { DevServer } from '../../src/temporal-cli';
+import { fullOpenApiUser, UNCOMPARED_USER_FIELDS } from '../../dev/simulator/openapi-user-fixture';
+import type { DevServer } from '../../dev/temporal-cli';
 import type { ChannelUser } from '../../src/types';
 import { WORKFLOW_TYPE, type BackfillResult } from '../../workflows/definitions';
 import { readAudit, startStack, startTestServer } from '../support/stack';

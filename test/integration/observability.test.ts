@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort, type DevServer } from '../../src/temporal-cli';
+import { freePort, type DevServer } from '../../dev/temporal-cli';
 import { WORKFLOW_TYPE, type BackfillResult } from '../../workflows/definitions';
 import { EXAMPLE_CSV, loadExamples, type Examples } from '../support/examples';
 import { startStack, startTestServer, type Stack } from '../support/stack';

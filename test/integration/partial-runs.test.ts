@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { DevServer } from '../../src/temporal-cli';
+import type { DevServer } from '../../dev/temporal-cli';
 import { WORKFLOW_TYPE, type BackfillInput, type BackfillResult } from '../../workflows/definitions';
 import { EXAMPLE_CSV, loadExamples, type Examples } from '../support/examples';
 import { readAudit, startStack, startTestServer, type Stack } from '../support/stack';

@@ -11,7 +11,7 @@ import type { AuditEntry } from '../../src/audit/audit-entry';
 import { AuditLogNotFoundError, createFileAuditStore, newReadStats, type AuditStore } from '../../src/audit/audit-store';
 import { createPostgresAuditStore, type AuditQueryable } from '../../src/audit/postgres-audit-store';
 import type { AuditSummary } from '../../src/report/summary';
-import type { DevServer } from '../../src/temporal-cli';
+import type { DevServer } from '../../dev/temporal-cli';
 import type { OutcomeKind } from '../../src/types';
 import { WORKFLOW_TYPE, type BackfillInput, type BackfillResult } from '../../workflows/definitions';
 import { EXAMPLE_CSV, loadExamples, type ExpectedOutcome, type Examples } from '../support/examples';

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { parse as parseCsv } from 'csv-parse/sync';
 import { parsePhoneNumberFromString } from 'libphonenumber-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { DevServer } from '../../src/temporal-cli';
+import type { DevServer } from '../../dev/temporal-cli';
 import { pauseSignal, progressQuery, resumeSignal, WORKFLOW_TYPE, type BackfillResult, type Progress } from '../../workflows/definitions';
 import { EXAMPLE_CSV, EXAMPLES_DIR, loadExamples, type Examples } from '../support/examples';
 import { ACCESS_KEY, ACCESS_SECRET, startStack, startTestServer, waitFor, WEBHOOK_TOKEN, type Stack } from '../support/stack';

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WorkflowFailedError } from '@temporalio/client';
 import { loadConfig } from '../../src/config';
-import type { DevServer } from '../../src/temporal-cli';
+import type { DevServer } from '../../dev/temporal-cli';
 import type { ChannelUser } from '../../src/types';
 import { DEFAULT_OUTAGE, summarize } from '../../src/report/summary';
 import { createBackfillWorker } from '../../src/worker-setup';

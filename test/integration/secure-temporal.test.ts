@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { DevServer } from '../../src/temporal-cli';
+import type { DevServer } from '../../dev/temporal-cli';
 import type { BackfillResult } from '../../workflows/definitions';
 import { runProcess, type ProcessResult } from '../support/child-process';
 import { EXAMPLE_CSV, loadExamples } from '../support/examples';

@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { findTemporalCli, type DevServer } from '../../src/temporal-cli';
+import { findTemporalCli, type DevServer } from '../../dev/temporal-cli';
 import { webhookId } from '../../src/webhook/webhook-id';
 import type { WebhookEvent } from '../../src/types';
 import type { BackfillResult, Progress } from '../../workflows/definitions';

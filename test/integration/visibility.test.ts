@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { effectiveBatchSize } from '../../activities/prepare';
-import type { DevServer } from '../../src/temporal-cli';
+import type { DevServer } from '../../dev/temporal-cli';
 import { pauseSignal, progressQuery, resumeSignal, WORKFLOW_TYPE, type BackfillResult } from '../../workflows/definitions';
 import { EXAMPLE_CSV, loadExamples, type Examples } from '../support/examples';
 import { startStack, startTestServer, waitFor, type Stack } from '../support/stack';

@@ -3,7 +3,7 @@ import { Context } from '@temporalio/activity';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { DevServer } from '../../src/temporal-cli';
+import type { DevServer } from '../../dev/temporal-cli';
 import type { BackfillActivities } from '../../activities';
 import type { BatchInput } from '../../activities/process-batch';
 import type { ReplayDeferredInput } from '../../activities/replay-deferred';

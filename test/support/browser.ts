@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { WorkflowHandle } from '@temporalio/client';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import { findTemporalCli, startDevServer, type DevServer } from '../../src/temporal-cli';
+import { findTemporalCli, startDevServer, type DevServer } from '../../dev/temporal-cli';
 import { WORKFLOW_TYPE } from '../../workflows/definitions';
 import { EXAMPLE_CSV, loadExamples, type Examples } from './examples';
 import { startStack, type Stack } from './stack';

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { ChannelFault } from '../../src/simulator/channel-simulator';
-import type { ReceiverBehaviour } from '../../src/simulator/webhook-receiver';
+import type { ChannelFault } from '../../dev/simulator/channel-simulator';
+import type { ReceiverBehaviour } from '../../dev/simulator/webhook-receiver';
 import type { ChannelUser, OutcomeKind } from '../../src/types';
 
 export const EXAMPLES_DIR = path.resolve(__dirname, '../../examples');

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { Client, escapeIdentifier, Pool } from 'pg';
-import { freePort } from '../../src/temporal-cli';
+import { freePort } from '../../dev/temporal-cli';
 
 // A real, throwaway PostgreSQL for the tests: Debian's server binaries (installed by .ci/run), a fresh
 // cluster in a temp dir, listening on 127.0.0.1 and a free port only, trust auth, no fsync. Stopped

@@ -6,9 +6,9 @@ import { bundleWorkflowCode, DefaultLogger, Runtime, type WorkflowBundleWithSour
 import { codecFromEnvValues } from '../../src/codec/aes-gcm-codec';
 import { loadConfig, type Config } from '../../src/config';
 import type { AuditEntry } from '../../src/audit/audit-entry';
-import { startChannelSimulator, type ChannelFault, type ChannelSimulator } from '../../src/simulator/channel-simulator';
-import { startWebhookReceiver, type ReceiverBehaviour, type WebhookReceiver } from '../../src/simulator/webhook-receiver';
-import { findTemporalCli, startDevServer, type DevServer } from '../../src/temporal-cli';
+import { startChannelSimulator, type ChannelFault, type ChannelSimulator } from '../../dev/simulator/channel-simulator';
+import { startWebhookReceiver, type ReceiverBehaviour, type WebhookReceiver } from '../../dev/simulator/webhook-receiver';
+import { findTemporalCli, startDevServer, type DevServer } from '../../dev/temporal-cli';
 import type { ChannelUser } from '../../src/types';
 import { createBackfillWorker, type BackfillWorker } from '../../src/worker-setup';
 

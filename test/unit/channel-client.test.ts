@@ -9,7 +9,7 @@ import {
   type ChannelFault,
   type ChannelSimulator,
   type ChannelSimulatorOptions,
-} from '../../src/simulator/channel-simulator';
+} from '../../dev/simulator/channel-simulator';
 import type { ChannelUser, FetchResult } from '../../src/types';
 
 const KEY = 'client-key';

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { channelResponseSchema, logWorkerChannel } from '../../src/channel/channel-info';
 import { createChannelClient, type ChannelClient } from '../../src/channel/client';
-import { startChannelSimulator, type ChannelSimulator } from '../../src/simulator/channel-simulator';
+import { startChannelSimulator, type ChannelSimulator } from '../../dev/simulator/channel-simulator';
 
 // GET /open/v5/channel: the preflight that tells which channel the credentials open (issue 9), against the
 // simulator over loopback, plus a raw server for answers the simulator never gives.

@@ -2,7 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { loadChannelUsers, startChannelSimulator, type ChannelSimulator } from '../../src/simulator/channel-simulator';
+import { loadChannelUsers, startChannelSimulator, type ChannelSimulator } from '../../dev/simulator/channel-simulator';
 import type { ChannelUser } from '../../src/types';
 
 const KEY = 'sim-key';

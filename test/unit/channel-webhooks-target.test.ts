@@ -4,8 +4,8 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { BadCredentialsError } from '../../src/channel/errors';
 import { ChannelWebhooksError, createChannelWebhooksClient, type ChannelWebhook, type ChannelWebhooksClient } from '../../src/channel/webhooks';
 import { verifyWebhookSignature } from '../../src/index';
-import { startChannelSimulator, type ChannelSimulator } from '../../src/simulator/channel-simulator';
-import { startWebhookReceiver, type WebhookReceiver } from '../../src/simulator/webhook-receiver';
+import { startChannelSimulator, type ChannelSimulator } from '../../dev/simulator/channel-simulator';
+import { startWebhookReceiver, type WebhookReceiver } from '../../dev/simulator/webhook-receiver';
 import { createChannelWebhooksTarget, type ChannelWebhooksLogger, type ChannelWebhooksTarget } from '../../src/webhook/channel-webhooks-target';
 import { buildDeletePayload, buildUpsertPayload } from '../../src/webhook/payload';
 import { webhookId } from '../../src/webhook/webhook-id';

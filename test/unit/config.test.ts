@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, describeConfig, envSchema, loadConfig, type Config } from '../../src/config';
-import { freePort } from '../../src/temporal-cli';
+import { freePort } from '../../dev/temporal-cli';
 
 // loadConfig is the worker's only gate before it connects anywhere: every variable's default, every
 // required one, every way a value can be wrong, and that a failure message never echoes a value.

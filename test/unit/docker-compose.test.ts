@@ -4,7 +4,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseDocument } from 'yaml';
 import { envSchema, loadConfig } from '../../src/config';
-import { findTemporalCli, freePort, waitForPort } from '../../src/temporal-cli';
+import { findTemporalCli, freePort, waitForPort } from '../../dev/temporal-cli';
 import { DEFAULT_TASK_QUEUE, SEARCH_ATTRIBUTES } from '../../workflows/definitions';
 import { shippedWorkerCommand } from '../../bench/worker-child';
 

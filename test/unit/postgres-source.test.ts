@@ -6,7 +6,7 @@ import { SourceConfigError } from '../../src/source/errors';
 import { postgresSourceSpecSchema, readPostgresSource, type PostgresSourceRead } from '../../src/source/postgres-source';
 import { readSource } from '../../src/source/read-source';
 import { prepareWorkFile } from '../../src/source/work-file';
-import { freePort } from '../../src/temporal-cli';
+import { freePort } from '../../dev/temporal-cli';
 import type { SourceEntry } from '../../src/types';
 import { parseBackfillInput } from '../../src/workflow-input';
 import { startTestPostgres, type TestPostgres } from '../support/postgres';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { SeededRng } from '../../src/seeded-rng';
+import { SeededRng } from '../../dev/seeded-rng';
 import { createRateLimiter, type LimiterClock } from '../../src/channel/rate-limiter';
 
 /** Starts `count` acquires at once and records when each resolved, relative to the start. */

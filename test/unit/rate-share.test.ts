@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { SeededRng } from '../../src/seeded-rng';
+import { SeededRng } from '../../dev/seeded-rng';
 import { rateShare, type ShareInputs } from '../../workflows/rate-share';
 
 describe('rateShare', () => {

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SourceConfigError } from '../../src/source/errors';
 import { parse as parseCsvText } from 'csv-parse/sync';
 import { readSource, splitCsvRecord, type SourceSpec } from '../../src/source/read-source';
-import { SeededRng } from '../../src/seeded-rng';
+import { SeededRng } from '../../dev/seeded-rng';
 import type { SourceEntry, StoredMember } from '../../src/types';
 
 let dir: string;

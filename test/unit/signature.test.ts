@@ -9,7 +9,7 @@ import {
   WebhookVerificationError,
   type VerifyWebhookSignatureInput,
 } from '../../src/index';
-import { startWebhookReceiver, type WebhookReceiver } from '../../src/simulator/webhook-receiver';
+import { startWebhookReceiver, type WebhookReceiver } from '../../dev/simulator/webhook-receiver';
 import { signingSecretProblem } from '../../src/webhook/signature';
 import { buildUpsertPayload } from '../../src/webhook/payload';
 import { createWebhookSender } from '../../src/webhook/sender';

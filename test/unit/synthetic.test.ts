@@ -30,7 +30,7 @@ import {
   type DeliveryRecord,
   type SyntheticCounts,
   type SyntheticMember,
-} from '../../src/synthetic';
+} from '../../dev/synthetic';
 import type { FetchResult, SourceEntry } from '../../src/types';
 
 let dir: string;

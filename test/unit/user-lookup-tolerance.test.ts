@@ -2,8 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createChannelClient } from '../../src/channel/client';
 import { userResponseSchema } from '../../src/channel/user-schema';
 import { channelWebhookSchema, createChannelWebhooksClient } from '../../src/channel/webhooks';
-import { startChannelSimulator, type ChannelSimulator } from '../../src/simulator/channel-simulator';
-import { fullOpenApiUser, UNCOMPARED_USER_FIELDS } from '../../src/simulator/openapi-user-fixture';
+import { startChannelSimulator, type ChannelSimulator } from '../../dev/simulator/channel-simulator';
+import { fullOpenApiUser, UNCOMPARED_USER_FIELDS } from '../../dev/simulator/openapi-user-fixture';
 import type { ChannelUser } from '../../src/types';
 import { buildUpsertPayload } from '../../src/webhook/payload';
 

@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startWebhookReceiver, type ReceiverBehaviour, type WebhookReceiver } from '../../src/simulator/webhook-receiver';
+import { startWebhookReceiver, type ReceiverBehaviour, type WebhookReceiver } from '../../dev/simulator/webhook-receiver';
 import { buildDeletePayload, buildUpsertPayload, type ReplayPayload } from '../../src/webhook/payload';
 import {
   classifyStatus,

@@ -16,7 +16,7 @@
 // numbers are made up.
 import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
-import { COMPARED_FIELDS, type ChannelUser, type ComparedField, type StoredMember } from './types';
+import { COMPARED_FIELDS, type ChannelUser, type ComparedField, type StoredMember } from '../src/types';
 import { SeededRng } from './seeded-rng';
 
 export const DEFAULT_SYNTHETIC_SEED = 20241101;
@@ -503,7 +503,7 @@ export interface AuditRecord {
   delivered?: boolean;
 }
 
-/** The parts of a received webhook the check reads (src/simulator/webhook-receiver.ts `Delivery`). */
+/** The parts of a received webhook the check reads (dev/simulator/webhook-receiver.ts `Delivery`). */
 export interface DeliveryRecord {
   memberId: string | null;
   event: string;

@@ -6,9 +6,9 @@ import { readFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { z } from 'zod';
-import { channelUserSchema } from '../channel/user-schema';
-import type { ChannelWebhook } from '../channel/webhooks';
-import type { ChannelUser } from '../types';
+import { channelUserSchema } from '../../src/channel/user-schema';
+import type { ChannelWebhook } from '../../src/channel/webhooks';
+import type { ChannelUser } from '../../src/types';
 
 export interface ChannelFault {
   /** Destroy the socket without answering, this many times. */

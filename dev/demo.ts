@@ -5,12 +5,12 @@ import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
-import { codecFromEnvValues } from './codec/aes-gcm-codec';
-import { loadConfig } from './config';
+import { codecFromEnvValues } from '../src/codec/aes-gcm-codec';
+import { loadConfig } from '../src/config';
 import { loadChannelUsers, startChannelSimulator, type ChannelFault } from './simulator/channel-simulator';
 import { startWebhookReceiver, type ReceiverBehaviour } from './simulator/webhook-receiver';
 import { findTemporalCli, startDevServer, waitForPort } from './temporal-cli';
-import { createBackfillWorker } from './worker-setup';
+import { createBackfillWorker } from '../src/worker-setup';
 import { progressQuery, WORKFLOW_TYPE, type BackfillResult, type Progress } from '../workflows/definitions';
 
 const EXAMPLES = path.resolve(__dirname, '..', 'examples');

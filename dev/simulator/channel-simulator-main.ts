@@ -1,5 +1,5 @@
 // Runs the Channel Talk simulator on its own, for the demo or manual runs:
-//   CHANNEL_ACCESS_KEY=k CHANNEL_ACCESS_SECRET=s tsx src/simulator/channel-simulator-main.ts \
+//   CHANNEL_ACCESS_KEY=k CHANNEL_ACCESS_SECRET=s tsx dev/simulator/channel-simulator-main.ts \
 //     --data examples/channel-users.json --port 8081 [--rate 10] [--burst 10] [--no-retry-after]
 // Prints the URL it listens on (never the credentials or user data).
 import { parseArgs } from 'node:util';

@@ -1,5 +1,5 @@
 /**
- * Demo CLI: `tsx src/simulator/webhook-receiver-main.ts --port 8082 [--path /webhook] [--status 503 --times 2]`.
+ * Demo CLI: `tsx dev/simulator/webhook-receiver-main.ts --port 8082 [--path /webhook] [--status 503 --times 2]`.
  * Prints one line per delivery without personal data or the token: only event, memberId and webhook-id.
  */
 import { parseArgs } from 'node:util';
