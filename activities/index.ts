@@ -27,6 +27,8 @@ export interface ActivityDeps {
   metrics?: JobMetrics;
   /** Whether the cluster knows the Backfill* search attributes (the workflow sets them only then). */
   searchAttributesRegistered?: () => Promise<boolean>;
+  /** Per-member debug lines in batches (the worker's logger is at DEBUG/TRACE). Default false. */
+  debugLogs?: boolean;
   now?: () => Date;
 }
 
@@ -41,6 +43,7 @@ export function createActivities({
   work,
   metrics = noMetrics,
   searchAttributesRegistered,
+  debugLogs = false,
   now = () => new Date(),
 }: ActivityDeps) {
   const targetFor = (spec: ReplayTargetSpec | undefined) => (spec?.type === 'channel-webhooks' ? channelWebhooks : target);
@@ -56,6 +59,7 @@ export function createActivities({
           metrics,
           memberConcurrency: config.BACKFILL_MEMBER_CONCURRENCY,
           workerRateLimit: config.CHANNEL_RATE_LIMIT,
+          debugLogs,
           repair: {
             channel,
             target: targetFor(input.options.target),

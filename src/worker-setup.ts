@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities } from '../activities';
+import { debugEnabled } from '../activities/process-batch';
 import { Pool } from 'pg';
 import { createFileAuditStore, type AuditStore } from './audit/audit-store';
 import { createPostgresAuditStore } from './audit/postgres-audit-store';
@@ -96,6 +97,7 @@ export async function createBackfillWorker(
       pending,
       work,
       metrics,
+      debugLogs: debugEnabled(Runtime.instance().logger),
       searchAttributesRegistered: async () => {
         const { customAttributes } = await connection.operatorService.listSearchAttributes({ namespace: config.TEMPORAL_NAMESPACE });
         return Object.keys(SEARCH_ATTRIBUTES).every((name) => name in (customAttributes ?? {}));
