@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { hostname } from 'node:os';
 import path from 'node:path';
 import { NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities } from '../activities';
@@ -41,6 +42,9 @@ function workflowCode(extra: Partial<Pick<WorkerOptions, 'workflowBundle' | 'wor
   return { workflowsPath: require.resolve('../workflows') };
 }
 
+/** The worker's Temporal identity, as the SDK would make it; named in its logs and in the work it refuses. */
+export const workerIdentity = (): string => `${process.pid}@${hostname()}`;
+
 /** Wires the real dependencies from a validated configuration into a worker for the task queue. */
 export async function createBackfillWorker(
   config: Config,
@@ -82,8 +86,10 @@ export async function createBackfillWorker(
   // With BACKFILL_CODEC_KEY set, every payload this worker sends to Temporal is AES-256-GCM encrypted.
   const codec = codecFromEnvValues(config);
   const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
+  const identity = workerIdentity();
   const worker = await Worker.create({
     connection,
+    identity,
     namespace: config.TEMPORAL_NAMESPACE,
     taskQueue: config.BACKFILL_TASK_QUEUE,
     ...(codec ? { dataConverter: { payloadCodecs: [codec] } } : {}),
@@ -98,6 +104,7 @@ export async function createBackfillWorker(
       work,
       metrics,
       debugLogs: debugEnabled(Runtime.instance().logger),
+      workerIdentity: identity,
       searchAttributesRegistered: async () => {
         const { customAttributes } = await connection.operatorService.listSearchAttributes({ namespace: config.TEMPORAL_NAMESPACE });
         return Object.keys(SEARCH_ATTRIBUTES).every((name) => name in (customAttributes ?? {}));
