@@ -1,3 +1,4 @@
+import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Config } from '../src/config';
 import { noMetrics, type JobMetrics } from '../src/observability';
 import type { AuditStore } from '../src/audit/audit-store';
@@ -27,6 +28,10 @@ export interface ActivityDeps {
   metrics?: JobMetrics;
   /** Whether the cluster knows the Backfill* search attributes (the workflow sets them only then). */
   searchAttributesRegistered?: () => Promise<boolean>;
+  /** This worker's Temporal identity (`<pid>@<host>`), named when it refuses work it cannot do. */
+  workerIdentity?: string;
+  /** Per-member debug lines in batches (the worker's logger is at DEBUG/TRACE). Default false. */
+  debugLogs?: boolean;
   now?: () => Date;
 }
 
@@ -41,14 +46,32 @@ export function createActivities({
   work,
   metrics = noMetrics,
   searchAttributesRegistered,
+  debugLogs = false,
+  workerIdentity = 'this worker',
   now = () => new Date(),
 }: ActivityDeps) {
   const targetFor = (spec: ReplayTargetSpec | undefined) => (spec?.type === 'channel-webhooks' ? channelWebhooks : target);
+  /**
+   * A worker without WEBHOOK_URL (it may serve dry runs and channel-webhooks runs) refuses a real run's batch or
+   * replay before any lookup: a retryable failure whose message names it and the variable, shown as the pending
+   * activity's last failure (Web UI, `webhook-backfill status`). Temporal retries the activity, on any worker of the
+   * task queue: a worker with WEBHOOK_URL takes it; with none, the run waits, visibly, instead of failing.
+   */
+  const refuseWithoutTarget = (what: string, dryRun: boolean, spec: ReplayTargetSpec | undefined) => {
+    if (dryRun || targetFor(spec)) return;
+    const { taskQueue, attempt } = Context.current().info;
+    const message =
+      `worker ${workerIdentity} has no WEBHOOK_URL and cannot replay ${what}: set WEBHOOK_URL on it (or stop it); ` +
+      `the activity is retried on another worker of task queue ${taskQueue}`;
+    Context.current().log.warn('refused: no WEBHOOK_URL on this worker', { what, attempt, worker: workerIdentity });
+    throw ApplicationFailure.retryable(message, 'WorkerLacksWebhookUrl');
+  };
   return {
     prepareBackfill: (input: PrepareInput) =>
       prepareBackfill({ config, hasTarget: (spec) => targetFor(spec) !== undefined, audit, channel, work, ...(searchAttributesRegistered ? { searchAttributesRegistered } : {}) }, input),
-    processBatch: (input: BatchInput) =>
-      processBatch(
+    processBatch: async (input: BatchInput) => {
+      refuseWithoutTarget(`batch ${input.batch + 1} of ${input.backfill}`, input.options.dryRun, input.options.target);
+      return processBatch(
         {
           audit,
           pending,
@@ -56,6 +79,7 @@ export function createActivities({
           metrics,
           memberConcurrency: config.BACKFILL_MEMBER_CONCURRENCY,
           workerRateLimit: config.CHANNEL_RATE_LIMIT,
+          debugLogs,
           repair: {
             channel,
             target: targetFor(input.options.target),
@@ -65,8 +89,12 @@ export function createActivities({
           },
         },
         input,
-      ),
-    replayDeferred: (input: ReplayDeferredInput) => replayDeferred({ audit, pending, metrics, target: targetFor(input.target), now }, input),
+      );
+    },
+    replayDeferred: async (input: ReplayDeferredInput) => {
+      refuseWithoutTarget(`the deferred replay of line ${input.line} of ${input.backfill}`, false, input.target);
+      return replayDeferred({ audit, pending, metrics, target: targetFor(input.target), now }, input);
+    },
     cleanupBackfill: (input: CleanupInput) => cleanupBackfill({ work, pending, keep: config.BACKFILL_KEEP_WORK_DATA }, input),
   };
 }

@@ -30,6 +30,8 @@ export interface BatchDeps {
   metrics: JobMetrics;
   memberConcurrency: number;
   workerRateLimit: number | undefined;
+  /** Write a debug line per member: the worker's logger is at DEBUG or TRACE (see debugEnabled). */
+  debugLogs?: boolean;
   repair: Omit<RepairContext, 'backfill' | 'runLabel' | 'dryRun' | 'limiter' | 'signal'>;
 }
 
@@ -63,8 +65,8 @@ export async function processBatch(deps: BatchDeps, input: BatchInput): Promise<
     stop.abort();
   };
   context.cancellationSignal.addEventListener('abort', onCancel);
-  // The per-member debug line costs its metadata even when the logger drops it; ask once per batch.
-  const logMembers = debugEnabled(context.log);
+  // The per-member debug line costs its metadata even when the logger drops it: decided once, by the worker.
+  const logMembers = deps.debugLogs === true;
   let done = entries.length - todo.length;
   // Outcomes are written behind, about once a second and at the end, in one write and one sync each:
   // waiting for the disk after every member would make the disk, not the API, the limit. A crash loses
@@ -167,15 +169,12 @@ export async function processBatch(deps: BatchDeps, input: BatchInput): Promise<
 }
 
 /**
- * Whether a debug line given to `log` can be written. The activity logger composes metadata around the
- * runtime's logger; when that is the SDK's DefaultLogger, its level decides. Any other logger: yes.
+ * Whether a debug line given to `logger` can be written: the worker's runtime logger (`Runtime.instance().logger`,
+ * where activity log lines end up), asked once when the worker is built. A DefaultLogger's public `level`
+ * decides; any other logger: yes (it filters for itself).
  */
-export function debugEnabled(log: Logger): boolean {
-  let logger: unknown = log;
-  for (let depth = 0; depth < 8 && typeof logger === 'object' && logger !== null; depth++) {
-    if (logger instanceof DefaultLogger) return logger.level === 'TRACE' || logger.level === 'DEBUG';
-    logger = (logger as { parentLogger?: unknown }).parentLogger;
-  }
+export function debugEnabled(logger: Logger): boolean {
+  if (logger instanceof DefaultLogger) return logger.level === 'TRACE' || logger.level === 'DEBUG';
   return true;
 }
 

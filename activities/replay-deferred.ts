@@ -1,4 +1,5 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
+import type { AuditEntry } from '../src/audit/audit-entry';
 import type { AuditStore } from '../src/audit/audit-store';
 import type { PendingStore } from '../src/audit/pending-store';
 import type { WebhookSender } from '../src/webhook/sender';
@@ -9,6 +10,8 @@ import type { BackfillPaths, DeferredResult, ReplayTargetSpec } from '../workflo
 export interface ReplayDeferredInput {
   backfill: string;
   line: number;
+  /** The member of `line`, for the audit entry of a replay that is lost (absent in runs recorded before). */
+  memberId?: string;
   runLabel: string;
   paths: BackfillPaths;
   /** On this attempt the activity stops retrying and records the member as failed. */
@@ -38,7 +41,35 @@ export async function replayDeferred(deps: ReplayDeps, input: ReplayDeferredInpu
     return { line, outcome, ...(outcome === 'upsert' && already.fields ? { fields: already.fields } : {}) };
   }
   const replay = await deps.pending.get(paths.pendingDir, line);
-  if (!replay) throw ApplicationFailure.nonRetryable(`line ${line}: the pending replay is missing from ${paths.pendingDir}`, 'PendingReplayLost');
+  if (!replay && !(await deps.pending.reachable(paths.pendingDir))) {
+    throw ApplicationFailure.retryable(
+      `the pending directory ${paths.pendingDir} is not on this worker's disk: every worker of a file-store run needs the same BACKFILL_DATA_DIR`,
+      'PendingStoreUnreachable',
+    );
+  }
+  if (!replay) {
+    // Lost (a deleted file, a row gone): nothing can be sent, and no retry brings it back. This member ends
+    // failed, recorded and counted like any other, and the run goes on; `only` with this line repairs it later.
+    const who = input.memberId ? ` (member ${input.memberId})` : '';
+    const entry: AuditEntry = {
+      ts: deps.now().toISOString(),
+      backfill: input.backfill,
+      runLabel: input.runLabel,
+      line,
+      ...(input.memberId ? { memberId: input.memberId } : {}),
+      outcome: 'failed',
+      stage: 'replay',
+      delivered: false,
+      deferred: true,
+      reason: `the pending replay of line ${line}${who} is missing from the pending store: not replayed`,
+      dryRun: false,
+    };
+    await deps.audit.append(paths.auditPath, [entry]);
+    recordMetrics(deps.metrics, entry);
+    await deps.pending.settle(paths.pendingDir, line);
+    Context.current().log.warn('pending replay lost: member recorded as failed', { line, memberId: input.memberId });
+    return { line, outcome: 'failed' };
+  }
   if (!deps.target) throw ApplicationFailure.retryable('this worker has no WEBHOOK_URL and cannot replay', 'NoTarget');
 
   const attempt = Context.current().info.attempt;

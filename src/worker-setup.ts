@@ -1,7 +1,9 @@
 import { existsSync } from 'node:fs';
+import { hostname } from 'node:os';
 import path from 'node:path';
 import { NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities } from '../activities';
+import { debugEnabled } from '../activities/process-batch';
 import { Pool } from 'pg';
 import { createFileAuditStore, type AuditStore } from './audit/audit-store';
 import { createPostgresAuditStore } from './audit/postgres-audit-store';
@@ -39,6 +41,9 @@ function workflowCode(extra: Partial<Pick<WorkerOptions, 'workflowBundle' | 'wor
   if (existsSync(PREBUILT_WORKFLOW_BUNDLE)) return { workflowBundle: { codePath: PREBUILT_WORKFLOW_BUNDLE } };
   return { workflowsPath: require.resolve('../workflows') };
 }
+
+/** The worker's Temporal identity, as the SDK would make it; named in its logs and in the work it refuses. */
+export const workerIdentity = (): string => `${process.pid}@${hostname()}`;
 
 /** Wires the real dependencies from a validated configuration into a worker for the task queue. */
 export async function createBackfillWorker(
@@ -82,8 +87,10 @@ export async function createBackfillWorker(
   const codec = codecFromEnvValues(config);
   // Address, TLS/mTLS, API key and gRPC headers as resolved (and checked) by loadConfig.
   const connection = await NativeConnection.connect(config.temporal.options);
+  const identity = workerIdentity();
   const worker = await Worker.create({
     connection,
+    identity,
     namespace: config.TEMPORAL_NAMESPACE,
     taskQueue: config.BACKFILL_TASK_QUEUE,
     ...(codec ? { dataConverter: { payloadCodecs: [codec] } } : {}),
@@ -97,6 +104,8 @@ export async function createBackfillWorker(
       pending,
       work,
       metrics,
+      debugLogs: debugEnabled(Runtime.instance().logger),
+      workerIdentity: identity,
       searchAttributesRegistered: async () => {
         const { customAttributes } = await connection.operatorService.listSearchAttributes({ namespace: config.TEMPORAL_NAMESPACE });
         return Object.keys(SEARCH_ATTRIBUTES).every((name) => name in (customAttributes ?? {}));

@@ -2,13 +2,18 @@
 import { ConfigError, describeConfig, loadConfig } from './config';
 import { Runtime } from '@temporalio/worker';
 import { installRuntime } from './observability';
-import { createBackfillWorker } from './worker-setup';
+import { createBackfillWorker, workerIdentity } from './worker-setup';
 
 async function main(): Promise<void> {
   const config = loadConfig();
   installRuntime(config);
-  if (!config.WEBHOOK_URL) Runtime.instance().logger.warn('WEBHOOK_URL is not set: this worker serves dry runs and channel-webhooks runs only');
-  Runtime.instance().logger.info('webhook-backfill worker starting', describeConfig(config));
+  const identity = workerIdentity();
+  if (!config.WEBHOOK_URL) {
+    // It cannot know at start-up which target the runs it will see have: it polls, and refuses (retryably, by
+    // name) a batch or replay of a run to WEBHOOK_URL, which Temporal then retries on another worker.
+    Runtime.instance().logger.warn('WEBHOOK_URL is not set: this worker serves dry runs and channel-webhooks runs only; it refuses batches of other runs', { identity });
+  }
+  Runtime.instance().logger.info('webhook-backfill worker starting', { ...describeConfig(config), identity });
   const backfill = await createBackfillWorker(config);
   const stop = () => backfill.worker.shutdown();
   process.once('SIGINT', stop);

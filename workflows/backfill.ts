@@ -64,6 +64,8 @@ const RATE_SHARE_PATCH = 'dynamic-rate-share-v1';
 const COUNT_ONCE_PATCH = 'deferred-count-once-v1';
 // Runs recorded before at most MAX_REPLAYS_IN_FLIGHT deferred replays ran at once.
 const REPLAY_CAP_PATCH = 'replay-cap-v1';
+// Runs recorded before a replay's input named its member (for the audit entry of a lost pending replay).
+const REPLAY_MEMBER_PATCH = 'replay-member-id-v1';
 
 // The loop: run what the state (workflows/backfill-state.ts) says to run, feed results back, sleep until
 // something changes. Decisions live in BackfillState; this function owns only Temporal things (activities,
@@ -157,6 +159,7 @@ export async function backfillWebhooks(input: BackfillInput): Promise<BackfillRe
   };
 
   const launchReplay = (line: number) => {
+    const memberId = s.deferred.find((d) => d.line === line)?.memberId;
     const scope = new CancellationScope();
     replaying.set(line, scope);
     scope
@@ -164,6 +167,7 @@ export async function backfillWebhooks(input: BackfillInput): Promise<BackfillRe
         replayActivities(`replay of source line ${line}`).replayDeferred({
           backfill: info.workflowId,
           line,
+          ...(memberId && patched(REPLAY_MEMBER_PATCH) ? { memberId } : {}),
           paths,
           runLabel: options.runLabel,
           maxAttempts: options.replayMaxAttempts,

@@ -40,6 +40,11 @@ export interface PendingStore {
    * batch's cost must not grow with the replays the backfill deferred so far.
    */
   lines(dir: string, lines: readonly number[]): Promise<PendingLines>;
+  /**
+   * Whether this worker sees `dir` at all. The batch that deferred a replay created it; a worker that does not see
+   * it (files on another disk) cannot tell a lost replay from one it cannot reach, and another worker may reach it.
+   */
+  reachable(dir: string): Promise<boolean>;
   /** Deletes every pending replay and settled marker of `dir` (the backfill is over); returns how many. */
   remove(dir: string): Promise<number>;
 }
@@ -82,6 +87,7 @@ export function createFilePendingStore(): PendingStore {
       );
       return found;
     },
+    reachable: (dir) => access(dir).then(() => true, () => false),
     async remove(dir) {
       const names = await readdir(dir).catch((err: NodeJS.ErrnoException) => {
         if (err.code === 'ENOENT') return [] as string[];

@@ -8,8 +8,17 @@ import { describeBackfill, temporalError, type TemporalSession } from './tempora
 
 export const QUERY_TIMEOUT_MS = 10_000;
 
+/** An activity of the run whose last attempt failed and that Temporal is retrying (what the Web UI shows as pending). */
+export interface RetryingActivity {
+  activity: string;
+  attempt: number;
+  /** The identity of the worker whose attempt failed. */
+  worker: string | null;
+  message: string;
+}
+
 export type RunState =
-  | { kind: 'running'; workflowId: string; runId: string; taskQueue: string; progress: Progress }
+  | { kind: 'running'; workflowId: string; runId: string; taskQueue: string; progress: Progress; retrying: RetryingActivity[] }
   | { kind: 'completed'; workflowId: string; runId: string; result: BackfillResult }
   | { kind: 'closed'; workflowId: string; runId: string; status: string; message: string };
 
@@ -56,7 +65,8 @@ export async function runState(session: TemporalSession, workflowId: string): Pr
   const status = description.status.name;
   const base = { workflowId, runId: description.runId };
   if (status === 'RUNNING') {
-    return { kind: 'running', ...base, taskQueue: description.taskQueue, progress: await queryProgress(session, handle, description.taskQueue) };
+    const progress = await queryProgress(session, handle, description.taskQueue);
+    return { kind: 'running', ...base, taskQueue: description.taskQueue, progress, retrying: retryingActivities(description.raw.pendingActivities) };
   }
   if (status === 'COMPLETED') {
     try {
@@ -89,4 +99,19 @@ export async function locateAudit(session: TemporalSession, workflowId: string):
     throw new CliError(`${await closedMessage(handle, status)}; it ended before writing an audit log`);
   }
   return { path: progress.auditPath, running: status === 'RUNNING' };
+}
+
+/**
+ * Pending activities whose last attempt failed (a batch refused by a worker without WEBHOOK_URL, a replay the
+ * receiver keeps refusing), from the workflow's description: the same facts as the Web UI's pending activities.
+ */
+export function retryingActivities(
+  pending: readonly { activityType?: { name?: string | null } | null; attempt?: number | null; lastWorkerIdentity?: string | null; lastFailure?: { message?: string | null } | null }[] | null | undefined,
+): RetryingActivity[] {
+  const out: RetryingActivity[] = [];
+  for (const p of pending ?? []) {
+    if (!p.lastFailure?.message) continue;
+    out.push({ activity: p.activityType?.name ?? 'activity', attempt: p.attempt ?? 0, worker: p.lastWorkerIdentity || null, message: p.lastFailure.message });
+  }
+  return out;
 }

@@ -1,3 +1,6 @@
+import { mkdtemp, rm, unlink } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Context } from '@temporalio/activity';
 import type { Client, WorkflowHandle } from '@temporalio/client';
@@ -6,7 +9,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DevServer } from '../../dev/temporal-cli';
 import type { BackfillActivities } from '../../activities';
 import type { BatchInput } from '../../activities/process-batch';
-import type { ReplayDeferredInput } from '../../activities/replay-deferred';
+import { replayDeferred, type ReplayDeferredInput } from '../../activities/replay-deferred';
+import { createFileAuditStore } from '../../src/audit/audit-store';
+import { createFilePendingStore } from '../../src/audit/pending-store';
+import { noMetrics } from '../../src/observability';
+import { startWebhookReceiver } from '../../dev/simulator/webhook-receiver';
+import { createWebhookSender } from '../../src/webhook/sender';
 import {
   WORKFLOW_TYPE,
   pauseSignal,
@@ -19,7 +27,7 @@ import {
   type PreparedBackfill,
   type Progress,
 } from '../../workflows/definitions';
-import { connectClient, startTestServer, waitFor, workflowBundle } from '../support/stack';
+import { connectClient, readAudit, startTestServer, waitFor, workflowBundle } from '../support/stack';
 
 // The workflow on the real test dev server, with STUB activities: an in-memory model of the audit log and the
 // pending replays that answers as the real activities do (a cancelled batch returns complete:false with what it
@@ -150,8 +158,12 @@ afterAll(async () => {
 });
 
 async function withWorker<T>(m: Model, fn: (handle: WorkflowHandle, taskQueue: string) => Promise<T>): Promise<T> {
+  return withActivities(stubActivities(m), fn);
+}
+
+async function withActivities<T>(activities: BackfillActivities, fn: (handle: WorkflowHandle, taskQueue: string) => Promise<T>): Promise<T> {
   const taskQueue = `stubs-${++n}`;
-  const worker = await Worker.create({ connection, taskQueue, workflowBundle: await workflowBundle(), activities: stubActivities(m),
+  const worker = await Worker.create({ connection, taskQueue, workflowBundle: await workflowBundle(), activities,
     // Above the workflow's own cap of 100 replays in flight, so that cap is what the tests see.
     maxConcurrentActivityTaskExecutions: 400 });
   return worker.runUntil(async () => {
@@ -252,5 +264,62 @@ describe('backfill workflow with stub activities', () => {
     expect(m.maxReplaysRunning).toBe(100);
     expect(result.processed).toBe(150);
     expect(result.upserts).toBe(150);
+  }, 60_000);
+
+  it('a lost pending replay ends that member failed in the audit log; the run goes on and completes', async () => {
+    // The REAL replay activity, with the real file stores and a real receiver; the batch is a stub that defers
+    // lines 2 and 7 the way the real one does (payload into the pending store), and line 7's file is then lost.
+    const dir = await mkdtemp(path.join(tmpdir(), 'stubs-lost-'));
+    const receiver = await startWebhookReceiver();
+    const sender = createWebhookSender({ url: receiver.url, token: 'tok' });
+    const pending = createFilePendingStore();
+    const audit = createFileAuditStore();
+    const paths = { dir, workFile: path.join(dir, 'work'), auditPath: path.join(dir, 'audit.jsonl'), pendingDir: path.join(dir, 'pending') };
+    const m = model({ batches: 2, batchSize: 5 });
+    const stubs = stubActivities(m);
+    const activities = {
+      ...stubs,
+      prepareBackfill: async (...args: Parameters<BackfillActivities['prepareBackfill']>) => ({ ...(await stubs.prepareBackfill(...args)), paths }),
+      processBatch: async (input: BatchInput): Promise<BatchResult> => {
+        const lines = Array.from({ length: 5 }, (_, i) => input.batch * 5 + i);
+        const deferred: DeferredReplay[] = [];
+        const counts = zero();
+        for (const line of lines) {
+          if (line !== 2 && line !== 7) {
+            counts.processed++;
+            counts.unchanged++;
+            continue;
+          }
+          const memberId = `m${line}`;
+          await pending.put(paths.pendingDir, {
+            line,
+            memberId,
+            event: 'delete',
+            webhookId: `msg_${String(line).padStart(32, '0')}`,
+            payload: { event: 'delete', type: 'user', entity: { memberId } } as never,
+            base: { ts: 't', backfill: input.backfill, runLabel: 'stub', line, memberId, outcome: 'delete', reason: 'not-found', dryRun: false },
+          });
+          deferred.push({ line, memberId });
+        }
+        if (input.batch === 1) await unlink(path.join(paths.pendingDir, '7.json')); // lost before its replay runs
+        return { batch: input.batch, complete: true, counts, deferred };
+      },
+      replayDeferred: (input: ReplayDeferredInput) => replayDeferred({ audit, pending, metrics: noMetrics, target: sender, now: () => new Date() }, input),
+    } as unknown as BackfillActivities;
+    try {
+      const result = await withActivities(activities, async (h) => (await h.result()) as BackfillResult);
+      expect(result).toMatchObject({ total: 10, processed: 10, unchanged: 8, deletes: 1, failed: 1 });
+      const entries = await readAudit(paths.auditPath);
+      expect(entries.map((e) => [e.line, e.outcome])).toEqual(expect.arrayContaining([[2, 'delete'], [7, 'failed']]));
+      expect(entries).toHaveLength(2);
+      const lost = entries.find((e) => e.line === 7)!;
+      expect(lost).toMatchObject({ memberId: 'm7', stage: 'replay', delivered: false });
+      expect(lost.reason).toBe('the pending replay of line 7 (member m7) is missing from the pending store: not replayed');
+      expect(receiver.accepted().map((d) => d.memberId)).toEqual(['m2']);
+    } finally {
+      await sender.close();
+      await receiver.close();
+      await rm(dir, { recursive: true, force: true });
+    }
   }, 60_000);
 });

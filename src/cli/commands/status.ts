@@ -15,7 +15,7 @@ export async function runStatus(cmd: StatusCommand, io: CliIo): Promise<number> 
     const state = await runState(session, cmd.workflowId);
     // --json prints a failed run too (with its failure); the text line leaves that to the error line.
     if (cmd.mode === 'json') await write(io.stdout, `${JSON.stringify(stateJson(state), null, 2)}\n`);
-    else if (state.kind !== 'closed') await write(io.stdout, `${stateLine(state, null, { barWidth: 20, unicode: false })}\n`);
+    else if (state.kind !== 'closed') await write(io.stdout, `${stateLine(state, null, { barWidth: 20, unicode: false })}\n${retryingLines(state)}`);
     return exitCodeOf(state);
   } finally {
     await session.close();
@@ -56,12 +56,20 @@ export function stateJson(state: RunState): Record<string, unknown> {
   const head = { workflowId: state.workflowId, runId: state.runId };
   switch (state.kind) {
     case 'running':
-      return { ...head, status: 'RUNNING', ...state.progress };
+      return { ...head, status: 'RUNNING', ...state.progress, retrying: state.retrying };
     case 'completed':
       return { ...head, status: 'COMPLETED', ...state.result, paused: false, pauseReason: null, done: true };
     case 'closed':
       return { ...head, status: state.status, failure: state.message };
   }
+}
+
+/** Under the status line: what Temporal is retrying and why (e.g. a worker without WEBHOOK_URL), a few at most. */
+function retryingLines(state: RunState): string {
+  if (state.kind !== 'running' || state.retrying.length === 0) return '';
+  const shown = state.retrying.slice(0, 5).map((r) => `  retrying ${r.activity} (attempt ${r.attempt}${r.worker ? `, last failed on ${r.worker}` : ''}): ${r.message}\n`);
+  const more = state.retrying.length > 5 ? [`  ... and ${state.retrying.length - 5} more\n`] : [];
+  return [...shown, ...more].join('');
 }
 
 function stateLine(state: RunState, rate: number | null, o: { barWidth: number; unicode: boolean; columns?: number }): string {

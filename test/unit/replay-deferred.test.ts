@@ -1,0 +1,96 @@
+// The deferred replay activity against both pending stores (files under the run's directory, the PostgreSQL
+// table), a real file audit log and a real webhook receiver over loopback: a pending replay that is lost (file
+// deleted, row gone) ends that member `failed` with the reason in the audit log, instead of failing the run.
+import { mkdir, mkdtemp, rm, unlink } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { replayDeferred, type ReplayDeferredInput } from '../../activities/replay-deferred';
+import type { AuditEntry } from '../../src/audit/audit-entry';
+import { createFileAuditStore } from '../../src/audit/audit-store';
+import { createFilePendingStore, type PendingReplay, type PendingStore } from '../../src/audit/pending-store';
+import { createPostgresPendingStore } from '../../src/audit/postgres-pending-store';
+import { noMetrics } from '../../src/observability';
+import { startWebhookReceiver, type WebhookReceiver } from '../../dev/simulator/webhook-receiver';
+import { createStoreTables } from '../../src/store/postgres-schema';
+import { createWebhookSender, type WebhookSender } from '../../src/webhook/sender';
+import { startTestPostgres, type TestPostgres } from '../support/postgres';
+import { readAudit } from '../support/stack';
+
+let root: string;
+let pg: TestPostgres;
+let receiver: WebhookReceiver;
+let sender: WebhookSender;
+beforeAll(async () => {
+  root = await mkdtemp(path.join(tmpdir(), 'replay-deferred-test-'));
+  [pg, receiver] = await Promise.all([startTestPostgres(), startWebhookReceiver()]);
+  await createStoreTables(pg.pool());
+  sender = createWebhookSender({ url: receiver.url, token: 'tok' });
+}, 60_000);
+afterAll(async () => {
+  await sender?.close();
+  await receiver?.close();
+  await pg?.stop();
+  await rm(root, { recursive: true, force: true });
+});
+
+const EMAIL = 'personal-lost@example.com';
+const replay = (line: number): PendingReplay => ({
+  line,
+  memberId: `m-${line}`,
+  event: 'upsert',
+  webhookId: `msg_${String(line).padStart(32, '0')}`,
+  payload: { event: 'upsert', type: 'user', entity: { memberId: `m-${line}`, email: EMAIL } } as unknown as PendingReplay['payload'],
+  base: { ts: 't', backfill: 'wf-1', runLabel: 'wf-1', line, memberId: `m-${line}`, outcome: 'upsert', fields: ['email'], dryRun: false },
+});
+
+let n = 0;
+const stores: [string, () => PendingStore][] = [
+  ['file', () => createFilePendingStore()],
+  ['postgres', () => createPostgresPendingStore(pg.pool())],
+];
+
+describe.each(stores)('replayDeferred with the %s pending store', (_name, makePending) => {
+  it('records a member whose pending replay is lost as failed, names it, and the run goes on', async () => {
+    const dir = path.join(root, `run-${++n}`);
+    await mkdir(dir, { recursive: true });
+    const paths = { dir, workFile: path.join(dir, 'work'), auditPath: path.join(dir, 'audit.jsonl'), pendingDir: path.join(dir, 'pending') };
+    const pending = makePending();
+    const audit = createFileAuditStore();
+    const deps = { audit, pending, metrics: noMetrics, target: sender, now: () => new Date('2024-05-01T00:00:00Z') };
+    await pending.put(paths.pendingDir, replay(3));
+    await pending.put(paths.pendingDir, replay(4));
+    // Line 4's replay is lost: its file deleted, or its row gone.
+    if (_name === 'file') await unlink(path.join(paths.pendingDir, '4.json'));
+    else await pg.pool().query('DELETE FROM backfill_pending WHERE key = $1 AND line = 4', [paths.pendingDir]);
+
+    const input = (line: number, memberId: string): ReplayDeferredInput => ({ backfill: 'wf-1', line, memberId, runLabel: 'wf-1', paths, maxAttempts: 3, target: { type: 'url' } });
+    const run = (i: ReplayDeferredInput) => new MockActivityEnvironment().run(replayDeferred, deps, i);
+
+    expect(await run(input(3, 'm-3'))).toEqual({ line: 3, outcome: 'upsert', fields: ['email'] });
+    expect(await run(input(4, 'm-4'))).toEqual({ line: 4, outcome: 'failed' });
+    // Asked again (a retried activity, a later run): the recorded outcome, not a second entry.
+    expect(await run(input(4, 'm-4'))).toEqual({ line: 4, outcome: 'failed' });
+
+    const entries = await readAudit(paths.auditPath);
+    expect(entries.map((e) => [e.line, e.outcome])).toEqual([[3, 'upsert'], [4, 'failed']]);
+    const lost = entries[1] as AuditEntry;
+    expect(lost).toMatchObject({ line: 4, memberId: 'm-4', outcome: 'failed', stage: 'replay', delivered: false, deferred: true, backfill: 'wf-1' });
+    expect(lost.reason).toMatch(/pending replay of line 4 \(member m-4\) is missing/);
+    expect(JSON.stringify(lost)).not.toContain(EMAIL);
+    // Settled: the batch that deferred it does not count it again.
+    expect(await pending.lines(paths.pendingDir, [3, 4])).toEqual({ pending: new Set(), settled: new Set([3, 4]) });
+    expect(receiver.accepted().filter((d) => d.memberId === 'm-4')).toEqual([]);
+  });
+});
+
+it('a worker that does not see the run\'s pending directory at all retries (another worker may), not records a loss', async () => {
+  const dir = path.join(root, `elsewhere-${++n}`);
+  const paths = { dir, workFile: path.join(dir, 'work'), auditPath: path.join(dir, 'audit.jsonl'), pendingDir: path.join(dir, 'pending') };
+  const deps = { audit: createFileAuditStore(), pending: createFilePendingStore(), metrics: noMetrics, target: sender, now: () => new Date() };
+  const input: ReplayDeferredInput = { backfill: 'wf-1', line: 9, memberId: 'm-9', runLabel: 'wf-1', paths, maxAttempts: 3, target: { type: 'url' } };
+  const err = await new MockActivityEnvironment().run(replayDeferred, deps, input).catch((e: unknown) => e);
+  expect(err).toMatchObject({ type: 'PendingStoreUnreachable', nonRetryable: false });
+  expect(String((err as Error).message)).toMatch(/pending directory .* is not on this worker/);
+});
