@@ -26,6 +26,8 @@ export interface AuditEntry {
   updatedAt?: number;
   unsubscribeEmailUpdatedAt?: number;
   unsubscribeTextingUpdatedAt?: number;
+  /** A delete replayed after someone resumed the run with {"confirmDeletes": true} (the delete guard): when. */
+  deletesConfirmedAt?: string;
   dryRun: boolean;
 }
 

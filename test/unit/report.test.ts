@@ -398,7 +398,7 @@ describe('the report of issue 9: delete guard and onlyChangedSince', () => {
     ['exactly the share does not pass it', [...Array(5).fill('unchanged'), ...Array(5).fill('delete')], { maxDeleteShare: 0.5, minDecisions: 10 }, { share: 0.5, wouldTripAt: null, decisions: 10, deletes: 5 }],
   ])('%s', (_name, outcomes, guard, expected) => {
     const s = summarize(decisions(outcomes), DEFAULT_OUTAGE, guard ? { guard } : {});
-    expect(s.deleteGuard).toEqual({ ...(guard ?? { maxDeleteShare: 0.5, minDecisions: 100 }), ...expected });
+    expect(s.deleteGuard).toEqual({ ...(guard ?? { maxDeleteShare: 0.5, minDecisions: 100 }), ...expected, confirmed: null });
   });
 
   it('counts what onlyChangedSince would skip (default: the outage start; or the time given)', () => {
