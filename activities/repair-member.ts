@@ -94,7 +94,11 @@ export async function repairMember(line: number, member: StoredMember, ctx: Repa
   base.event = event;
   base.webhookId = webhookId(ctx.runLabel, member.memberId, event);
   const fields = decision.action === 'upsert' ? decision.fields : undefined;
-  if (hold && !ctx.dryRun) return { kind: 'deferred', held: true, replay: { line, memberId: member.memberId, event, webhookId: base.webhookId, payload, base } };
+  if (hold && !ctx.dryRun) {
+    // Its own replay activity delivers it once the guard releases it (so its entry says deferred, and why).
+    base.heldByDeleteGuard = true;
+    return { kind: 'deferred', held: true, replay: { line, memberId: member.memberId, event, webhookId: base.webhookId, payload, base } };
+  }
   if (ctx.dryRun) {
     // A channel-webhooks target says where the replay would go, so the plan counts per webhook.
     if (ctx.target?.route) base.webhooks = await ctx.target.route({ event, fields, signal: ctx.signal });

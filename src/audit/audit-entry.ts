@@ -28,6 +28,8 @@ export interface AuditEntry {
   unsubscribeTextingUpdatedAt?: number;
   /** A delete replayed after someone resumed the run with {"confirmDeletes": true} (the delete guard): when. */
   deletesConfirmedAt?: string;
+  /** A delete the delete guard held back until enough decisions were in (then `deferred`: its own replay sent it). */
+  heldByDeleteGuard?: boolean;
   dryRun: boolean;
 }
 
