@@ -11,6 +11,7 @@ import { runPool } from '../src/run-pool';
 import type { WorkStore } from '../src/store/work-store';
 import type { BackfillOptions, BackfillPaths, BatchResult, Counters, DeferredReplay } from '../workflows/definitions';
 import { zeroCounters } from '../workflows/backfill-state';
+import { BatchGuardView, DEFAULT_GUARD, isDecision, type BatchGuardInput, type GuardCounts } from '../workflows/delete-guard';
 import { repairMember, type RepairContext } from './repair-member';
 import type { JobMetrics } from '../src/observability';
 
@@ -21,6 +22,8 @@ export interface BatchInput {
   paths: BackfillPaths;
   /** Batches the workflow runs at once: this batch gets 1/share of the API rate budget. */
   share: number;
+  /** The delete guard (absent: a dry run, or a run recorded before it): the run's counts so far. */
+  guard?: BatchGuardInput;
 }
 
 export interface BatchDeps {
@@ -48,11 +51,26 @@ export async function processBatch(deps: BatchDeps, input: BatchInput): Promise<
   const recorded = await deps.audit.lookup(paths.auditPath, lines);
   const { pending: pendingLines, settled: settledLines } = await deps.pending.lines(paths.pendingDir, lines);
 
+  const guard = input.guard && !options.dryRun ? startGuard(input.guard, options) : undefined;
+  // Delete guard: which deferred lines are deletes (a delete is a decision the guard counts).
+  const deferredDeletes = new Set<number>();
   const deferred: DeferredReplay[] = [];
   for (const entry of entries) {
     if (pendingLines.has(entry.line) && !recorded.has(entry.line)) {
-      deferred.push({ line: entry.line, memberId: 'member' in entry ? entry.member.memberId : (entry.memberId ?? '') });
+      const d: DeferredReplay = { line: entry.line, memberId: 'member' in entry ? entry.member.memberId : (entry.memberId ?? '') };
+      if (guard) {
+        // Handed over by an earlier attempt: still a decision of this batch. A delete is held if the guard's view
+        // says so now (the workflow keeps what it already knows of the line).
+        const isDelete = (await deps.pending.get(paths.pendingDir, entry.line))?.event === 'delete';
+        if (isDelete) deferredDeletes.add(entry.line);
+        if (guard.decided(isDelete)) d.held = true;
+      }
+      deferred.push(d);
     }
+  }
+  if (guard) {
+    // Decisions an earlier attempt recorded are this batch's too (the run's counts have only completed batches).
+    for (const [, r] of recorded) if (isDecision(r.outcome, r.fields)) guard.decided(r.outcome === 'delete');
   }
   const todo = entries.filter((e) => !recorded.has(e.line) && !pendingLines.has(e.line));
 
@@ -94,6 +112,8 @@ export async function processBatch(deps: BatchDeps, input: BatchInput): Promise<
     dryRun: options.dryRun,
     limiter: createRateLimiter(rate === undefined ? undefined : rate / Math.max(1, input.share)),
     signal: stop.signal,
+    ...(guard ? { guard: { decided: (isDelete: boolean) => guard.decided(isDelete) } } : {}),
+    ...(input.guard?.confirmedAt ? { deletesConfirmedAt: input.guard.confirmedAt } : {}),
   };
 
   try {
@@ -113,9 +133,15 @@ export async function processBatch(deps: BatchDeps, input: BatchInput): Promise<
           if (logMembers) context.log.debug('member recorded', { batch, line: entry.line, memberId: entry.member.memberId, outcome: result.entry.outcome });
         } else {
           await deps.pending.put(paths.pendingDir, result.replay);
-          deps.metrics.delivery('deferred');
-          deferred.push({ line: entry.line, memberId: entry.member.memberId });
-          context.log.info('replay deferred to its own activity', { batch, line: entry.line, memberId: entry.member.memberId });
+          if (result.replay.event === 'delete') deferredDeletes.add(entry.line);
+          if (result.held) {
+            deferred.push({ line: entry.line, memberId: entry.member.memberId, held: true });
+            if (logMembers) context.log.debug('delete held back by the delete guard', { batch, line: entry.line, memberId: entry.member.memberId });
+          } else {
+            deps.metrics.delivery('deferred');
+            deferred.push({ line: entry.line, memberId: entry.member.memberId });
+            context.log.info('replay deferred to its own activity', { batch, line: entry.line, memberId: entry.member.memberId });
+          }
         }
         done++;
       } catch (err) {
@@ -144,8 +170,17 @@ export async function processBatch(deps: BatchDeps, input: BatchInput): Promise<
   const final = await deps.audit.lookup(paths.auditPath, lines);
   const deferredLines = new Set(deferred.map((d) => d.line));
   const counts = zeroCounters();
+  // The guard counts every decision of the batch once, deferred and held ones included.
+  const decided: GuardCounts = { decisions: 0, deletes: 0 };
   for (const line of lines) {
     const outcome = final.get(line);
+    if (guard) {
+      const isDelete = deferredLines.has(line) ? deferredDeletes.has(line) : outcome?.outcome === 'delete';
+      if (deferredLines.has(line) || (outcome && isDecision(outcome.outcome, outcome.fields))) {
+        decided.decisions += 1;
+        if (isDelete) decided.deletes += 1;
+      }
+    }
     if (!outcome) {
       if (deferredLines.has(line)) continue;
       throw new Error(`batch ${batch}: line ${line} ended without a recorded outcome`);
@@ -164,8 +199,14 @@ export async function processBatch(deps: BatchDeps, input: BatchInput): Promise<
     else counts.skipped++;
   }
   const { fields: _fields, ...tally } = counts;
-  context.log.info('batch done', { batch, ...tally, deferred: deferred.length });
-  return { batch, complete: true, counts, deferred };
+  const held = deferred.filter((d) => d.held).length;
+  context.log.info('batch done', { batch, ...tally, deferred: deferred.length, ...(held ? { heldDeletes: held } : {}) });
+  return { batch, complete: true, counts, deferred, ...(guard ? { decided } : {}) };
+}
+
+/** The batch's view of the delete guard, from the run's thresholds (defaults for options parsed before it). */
+function startGuard(input: BatchGuardInput, options: BackfillOptions): BatchGuardView {
+  return new BatchGuardView(input, { maxDeleteShare: options.maxDeleteShare ?? DEFAULT_GUARD.maxDeleteShare, minDecisions: options.deleteGuardMinDecisions ?? DEFAULT_GUARD.minDecisions });
 }
 
 /**

@@ -21,10 +21,17 @@ export interface RepairContext {
   entityType: string;
   signal: AbortSignal;
   now: () => Date;
+  /**
+   * The delete guard's view of this batch (absent in dry runs): told of every decision; for a delete it answers
+   * whether to hold it back (not sent: handed over as a held replay the workflow releases or keeps).
+   */
+  guard?: { decided(isDelete: boolean): boolean };
+  /** When the deletes were confirmed past the guard: stamped on each delete recorded. */
+  deletesConfirmedAt?: string;
 }
 
 /** What became of one member: recorded now, or handed over to its own replay activity. */
-export type RepairResult = { kind: 'recorded'; entry: AuditEntry } | { kind: 'deferred'; replay: PendingReplay };
+export type RepairResult = { kind: 'recorded'; entry: AuditEntry } | { kind: 'deferred'; replay: PendingReplay; held?: boolean };
 
 /**
  * Fetch, decide and replay for one member. Throws BadCredentialsError (the run must pause, the
@@ -55,6 +62,10 @@ export async function repairMember(line: number, member: StoredMember, ctx: Repa
     if (drift) return recorded(base, { outcome: 'skipped', reason: drift });
   }
 
+  // Counted as made, before any replay (the guard cannot wait for the batch to finish).
+  const decided = decision.action === 'upsert' || decision.action === 'delete' || decision.action === 'unchanged' || (decision.action === 'skipped' && decision.fields.length > 0);
+  const hold = decided && ctx.guard ? ctx.guard.decided(decision.action === 'delete') : false;
+
   let event: WebhookEvent;
   let payload: ReplayPayload;
   switch (decision.action) {
@@ -74,6 +85,7 @@ export async function repairMember(line: number, member: StoredMember, ctx: Repa
     case 'delete':
       base.outcome = 'delete';
       base.reason = decision.reason;
+      if (ctx.deletesConfirmedAt && !ctx.dryRun) base.deletesConfirmedAt = ctx.deletesConfirmedAt;
       event = 'delete';
       payload = buildDeletePayload({ user: fetched.kind === 'found' ? fetched.user : undefined, stored: member }, ctx.entityType);
       break;
@@ -82,6 +94,11 @@ export async function repairMember(line: number, member: StoredMember, ctx: Repa
   base.event = event;
   base.webhookId = webhookId(ctx.runLabel, member.memberId, event);
   const fields = decision.action === 'upsert' ? decision.fields : undefined;
+  if (hold && !ctx.dryRun) {
+    // Its own replay activity delivers it once the guard releases it (so its entry says deferred, and why).
+    base.heldByDeleteGuard = true;
+    return { kind: 'deferred', held: true, replay: { line, memberId: member.memberId, event, webhookId: base.webhookId, payload, base } };
+  }
   if (ctx.dryRun) {
     // A channel-webhooks target says where the replay would go, so the plan counts per webhook.
     if (ctx.target?.route) base.webhooks = await ctx.target.route({ event, fields, signal: ctx.signal });

@@ -17,6 +17,8 @@ export interface ReplayDeferredInput {
   /** On this attempt the activity stops retrying and records the member as failed. */
   maxAttempts: number;
   target?: ReplayTargetSpec;
+  /** The deletes were confirmed past the delete guard (resume {"confirmDeletes": true}) at this time: a delete says so. */
+  deletesConfirmedAt?: string;
 }
 
 export interface ReplayDeps {
@@ -76,7 +78,8 @@ export async function replayDeferred(deps: ReplayDeps, input: ReplayDeferredInpu
   // Not aborted on cancellation (a pause): a POST the receiver may already have accepted is let finish
   // and recorded, rather than sent again later.
   const result = await deps.target.send({ webhookId: replay.webhookId, payload: replay.payload });
-  const base = { ...replay.base, ts: deps.now().toISOString(), deferred: true, dryRun: false };
+  const confirmed = input.deletesConfirmedAt && replay.event === 'delete' ? { deletesConfirmedAt: input.deletesConfirmedAt } : {};
+  const base = { ...replay.base, ts: deps.now().toISOString(), deferred: true, ...confirmed, dryRun: false };
   let outcome: DeferredResult['outcome'];
   if (result.kind === 'delivered') {
     outcome = replay.event;

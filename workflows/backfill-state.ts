@@ -12,6 +12,15 @@ import type {
   PreparedBackfill,
   Progress,
 } from './definitions';
+import {
+  DEFAULT_GUARD,
+  guardPauseReason,
+  guardStatus,
+  releasesDeletes,
+  type BatchGuardInput,
+  type GuardStatus,
+  type GuardThresholds,
+} from './delete-guard';
 
 /** Deferred replays allowed to wait at once before new batches stop starting (backpressure). */
 export const MAX_DEFERRED_BACKLOG = 500;
@@ -25,6 +34,7 @@ export const MAX_REPLAYS_IN_FLIGHT = 100;
 export const BAD_CREDENTIALS_PAUSE =
   'Channel Talk rejected the API credentials (HTTP 401/403): fix CHANNEL_ACCESS_KEY/SECRET on the workers, then send the resume signal';
 export const BAD_CREDENTIALS_ERROR = 'Channel Talk answered 401/403 (bad credentials)';
+const GUARD_REASON_PREFIX = 'delete guard:';
 
 export const zeroFields = (): FieldCounts => ({ mobileNumber: 0, email: 0, unsubscribeEmail: 0, unsubscribeTexting: 0 });
 export const zeroCounters = (): Counters => ({
@@ -97,11 +107,28 @@ export interface BatchEffect {
   lastError?: string;
 }
 
+export interface StateOptions {
+  /** The delete guard is on (the workflow's patched('delete-guard-v1'); off when replaying older histories). */
+  deleteGuard?: boolean;
+}
+
+/** What a resume did: `stillPaused` is the delete guard's reason when it keeps the run paused. */
+export interface ResumeEffect {
+  stillPaused?: string;
+  /** The deletes were confirmed by this resume (not before). */
+  confirmed?: boolean;
+}
+
 export class BackfillState {
   /** A pause asked for before preparation finished; applied as soon as there is state. */
   private pendingPause: { reason: string | null } | null = null;
+  /** A confirmation of deletes given before preparation finished. */
+  private pendingConfirmAt: string | null = null;
 
-  constructor(private current: CarriedState | undefined) {}
+  constructor(
+    private current: CarriedState | undefined,
+    private readonly opts: StateOptions = {},
+  ) {}
 
   get prepared(): boolean {
     return this.current !== undefined;
@@ -116,7 +143,52 @@ export class BackfillState {
   /** Sets the freshly prepared state; returns the early pause to apply, if one was asked for. */
   start(prepared: PreparedBackfill): { reason: string | null } | null {
     this.current = freshState(prepared);
+    if (this.pendingConfirmAt && this.guardOn()) this.guardToWrite().confirmedAt = this.pendingConfirmAt;
     return this.pendingPause;
+  }
+
+  /** The delete guard applies: on, and the run delivers (a dry run delivers nothing, so it never trips). */
+  private guardOn(): boolean {
+    return this.opts.deleteGuard === true && this.current !== undefined && !this.current.prepared.options.dryRun;
+  }
+
+  /** The guard's counts, to read (queries read them too: no state is created here). */
+  private guard(): Readonly<NonNullable<CarriedState['guard']>> {
+    return this.s.guard ?? { decisions: 0, deletes: 0 };
+  }
+
+  /** The guard's counts, to change. */
+  private guardToWrite(): NonNullable<CarriedState['guard']> {
+    return (this.s.guard ??= { decisions: 0, deletes: 0 });
+  }
+
+  private thresholds(): GuardThresholds {
+    const o = this.s.prepared.options;
+    return { maxDeleteShare: o.maxDeleteShare ?? DEFAULT_GUARD.maxDeleteShare, minDecisions: o.deleteGuardMinDecisions ?? DEFAULT_GUARD.minDecisions };
+  }
+
+  /** The delete guard's status; undefined when it does not apply. */
+  guardStatus(): GuardStatus | undefined {
+    if (!this.guardOn()) return undefined;
+    const g = this.guard();
+    return guardStatus(g, this.thresholds(), { confirmed: g.confirmedAt !== undefined, allBatchesDone: this.s.batchesDone >= this.s.prepared.batches });
+  }
+
+  /** What a batch launched now is told about the guard (undefined: the guard does not apply, deletes go). */
+  batchGuard(): BatchGuardInput | undefined {
+    if (!this.guardOn()) return undefined;
+    const g = this.guard();
+    return { decisions: g.decisions, deletes: g.deletes, confirmed: g.confirmedAt !== undefined, ...(g.confirmedAt ? { confirmedAt: g.confirmedAt } : {}) };
+  }
+
+  /** When the deletes were confirmed, if they were (stamped on the deletes the audit log records after it). */
+  get deletesConfirmedAt(): string | undefined {
+    return this.guardOn() ? this.guard().confirmedAt : undefined;
+  }
+
+  /** The guard's pause reason while it is tripped, else null. */
+  private guardTrip(): string | null {
+    return this.guardStatus() === 'tripped' ? guardPauseReason(this.guard()) : null;
   }
 
   /** Records a pause; false when there is no state yet (the pause waits for preparation). */
@@ -130,12 +202,30 @@ export class BackfillState {
     return true;
   }
 
-  resume(): void {
+  /**
+   * Resumes, unless the delete guard is tripped and the deletes are not confirmed: then the run stays paused with
+   * the guard's reason. `confirmDeletesAt` (workflow time) confirms the deletes for the rest of the run.
+   */
+  resume(confirmDeletesAt?: string): ResumeEffect {
     this.pendingPause = null;
-    if (this.current) {
-      this.current.paused = false;
-      this.current.pauseReason = null;
+    let confirmed = false;
+    if (confirmDeletesAt !== undefined) {
+      if (!this.current) {
+        confirmed = this.pendingConfirmAt === null;
+        this.pendingConfirmAt ??= confirmDeletesAt;
+      } else if (this.guardOn() && this.guard().confirmedAt === undefined) {
+        this.guardToWrite().confirmedAt = confirmDeletesAt;
+        confirmed = true;
+      }
     }
+    const effect: ResumeEffect = confirmed ? { confirmed } : {};
+    if (this.current) {
+      const trip = this.guardTrip();
+      this.current.paused = trip !== null;
+      this.current.pauseReason = trip;
+      if (trip) effect.stillPaused = trip;
+    }
+    return effect;
   }
 
   /**
@@ -146,7 +236,9 @@ export class BackfillState {
   replaysToLaunch(running: Running, rollOver: boolean, capped: () => boolean = () => true, cap = MAX_REPLAYS_IN_FLIGHT): number[] {
     const s = this.s;
     if (s.paused || rollOver) return [];
-    const waiting = s.deferred.filter((d) => !running.replays.has(d.line)).map((d) => d.line);
+    // Deletes the guard holds wait until it releases them (`held` is only ever set with the guard on).
+    const release = !s.deferred.some((d) => d.held) || releasesDeletes(this.guardStatus() ?? 'confirmed');
+    const waiting = s.deferred.filter((d) => !running.replays.has(d.line) && (release || !d.held)).map((d) => d.line);
     const free = Math.max(0, cap - running.replays.size);
     return waiting.length > free && capped() ? waiting.slice(0, free) : waiting;
   }
@@ -158,10 +250,19 @@ export class BackfillState {
   takeNextBatch(inFlight: number, rollOver: boolean): number | undefined {
     const s = this.s;
     if (s.paused || rollOver) return undefined;
-    if (inFlight >= s.prepared.options.parallelBatches || s.deferred.length >= MAX_DEFERRED_BACKLOG) return undefined;
+    if (inFlight >= s.prepared.options.parallelBatches || this.backlog() >= MAX_DEFERRED_BACKLOG) return undefined;
     if (s.redo.length > 0) return s.redo.shift();
     if (s.nextBatch < s.prepared.batches) return s.nextBatch++;
     return undefined;
+  }
+
+  /**
+   * Replays waiting on the receiver. Held deletes wait on the guard, which needs more batches to decide: counting
+   * them would stop the batches that can release them.
+   */
+  private backlog(): number {
+    const s = this.s;
+    return s.deferred.some((d) => d.held) ? s.deferred.filter((d) => !d.held).length : s.deferred.length;
   }
 
   /**
@@ -173,18 +274,33 @@ export class BackfillState {
     for (const d of result.deferred) {
       if (s.deferred.some((known) => known.line === d.line)) continue;
       if (s.countedReplays?.some((c) => c.line === d.line) && countOnce()) continue;
-      s.deferred.push({ line: d.line, memberId: d.memberId, batch: result.batch });
+      s.deferred.push({ line: d.line, memberId: d.memberId, batch: result.batch, ...(d.held && this.guardOn() ? { held: true } : {}) });
     }
     if (result.complete) {
       addCounts(s.counters, result.counts);
       s.batchesDone += 1;
       // That batch never runs again: nothing it reported can come back.
       if (s.countedReplays) s.countedReplays = s.countedReplays.filter((c) => c.batch !== result.batch);
-      return {};
+      return this.checkGuard(result);
     }
     s.redo.push(result.batch);
     if (result.stopReason !== 'bad-credentials') return {};
     return s.paused ? { lastError: BAD_CREDENTIALS_ERROR } : { lastError: BAD_CREDENTIALS_ERROR, pause: BAD_CREDENTIALS_PAUSE };
+  }
+
+  /** Adds a completed batch's decisions to the guard; pauses the run when the guard trips. */
+  private checkGuard(result: BatchResult): BatchEffect {
+    if (!this.guardOn() || !result.decided) return {};
+    const g = this.guardToWrite();
+    g.decisions += result.decided.decisions;
+    g.deletes += result.decided.deletes;
+    const trip = this.guardTrip();
+    if (!trip) return {};
+    const s = this.s;
+    if (!s.paused) return { pause: trip };
+    // Already paused by the guard: keep its reason current (batches cancelled by the pause may still complete).
+    if (s.pauseReason?.startsWith(GUARD_REASON_PREFIX)) s.pauseReason = trip;
+    return {};
   }
 
   /** A batch cancelled (pause, roll-over) before it returned: it runs again. */
@@ -229,6 +345,17 @@ export class BackfillState {
       runs: s?.runs ?? 1,
       auditPath: s?.prepared.paths.auditPath ?? null,
       done: s !== undefined && isDone(s),
+      ...(s && this.guardOn()
+        ? {
+            deleteGuard: {
+              decisions: this.guard().decisions,
+              deletes: this.guard().deletes,
+              held: s.deferred.filter((d) => d.held).length,
+              status: this.guardStatus()!,
+              confirmedAt: this.guard().confirmedAt ?? null,
+            },
+          }
+        : {}),
     };
   }
 }

@@ -22,8 +22,9 @@ import {
   type BackfillResult,
   type BatchResult,
   type CarriedState,
+  type ResumeOptions,
 } from './definitions';
-import { BackfillState } from './backfill-state';
+import { BAD_CREDENTIALS_PAUSE, BackfillState } from './backfill-state';
 import { rateShare } from './rate-share';
 import { describeStatic, publish, type LiveView } from './visibility';
 
@@ -32,6 +33,15 @@ const { prepareBackfill } = proxyActivities<BackfillActivities>({
   startToCloseTimeout: '2 hours',
   heartbeatTimeout: '1 minute',
   retry: { maximumAttempts: 5, nonRetryableErrorTypes: ['InvalidInput', 'InvalidConfig', 'InvalidSource'] },
+});
+
+// Once the run is over its work set and pending replays (emails, phone numbers) are of no use: removed. The audit
+// log stays (no personal data; later runs' `only`/`fromPlan` and the report read it). BACKFILL_KEEP_WORK_DATA keeps
+// them (the activity checks it).
+const { cleanupBackfill } = proxyActivities<BackfillActivities>({
+  summary: 'delete the work set and pending replays (personal data)',
+  startToCloseTimeout: '10 minutes',
+  retry: { maximumAttempts: 10, maximumInterval: '1 minute' },
 });
 
 // A batch is retried until it completes: per-member failures are outcomes, not activity failures, so
@@ -66,6 +76,10 @@ const COUNT_ONCE_PATCH = 'deferred-count-once-v1';
 const REPLAY_CAP_PATCH = 'replay-cap-v1';
 // Runs recorded before a replay's input named its member (for the audit entry of a lost pending replay).
 const REPLAY_MEMBER_PATCH = 'replay-member-id-v1';
+// Runs recorded before the delete guard (workflows/delete-guard.ts) held deletes back and paused mass deletes.
+const DELETE_GUARD_PATCH = 'delete-guard-v1';
+// Runs recorded before a completed run removed its work data.
+const CLEANUP_PATCH = 'cleanup-work-data-v1';
 
 // The loop: run what the state (workflows/backfill-state.ts) says to run, feed results back, sleep until
 // something changes. Decisions live in BackfillState; this function owns only Temporal things (activities,
@@ -76,7 +90,7 @@ export async function backfillWebhooks(input: BackfillInput): Promise<BackfillRe
 
   // Signals and queries are live before the (possibly long) preparation, so a pause sent right
   // after start is honoured before the first fetch.
-  const run = new BackfillState(carried);
+  const run = new BackfillState(carried, { deleteGuard: patched(DELETE_GUARD_PATCH) });
   const inflight = new Map<number, CancellationScope>();
   const replaying = new Map<number, CancellationScope>();
   let fatal: unknown;
@@ -93,8 +107,12 @@ export async function backfillWebhooks(input: BackfillInput): Promise<BackfillRe
   };
 
   setHandler(pauseSignal, (reason?: string) => pause(reason ?? 'paused by signal'));
-  setHandler(resumeSignal, () => {
-    run.resume();
+  setHandler(resumeSignal, (options?: ResumeOptions) => {
+    // The signal's argument is user input (temporal CLI --input): only a literal `true` confirms.
+    const confirm = typeof options === 'object' && options !== null && options.confirmDeletes === true;
+    const effect = run.resume(confirm ? new Date(Date.now()).toISOString() : undefined);
+    if (effect.confirmed) log.warn('deletes confirmed by the resume signal: the delete guard lets them go for the rest of the run');
+    if (effect.stillPaused) log.warn('still paused: the delete guard holds the deletes back; resume with {"confirmDeletes": true} to let them go', { reason: effect.stillPaused });
     changed();
   });
   setHandler(progressQuery, () => run.progress(userInput.dryRun));
@@ -126,7 +144,7 @@ export async function backfillWebhooks(input: BackfillInput): Promise<BackfillRe
     if (effect.lastError) lastError = effect.lastError;
     if (effect.pause) {
       pause(effect.pause);
-      log.warn('paused: Channel Talk rejected the credentials');
+      log.warn(effect.pause === BAD_CREDENTIALS_PAUSE ? 'paused: Channel Talk rejected the credentials' : 'paused by the delete guard', { reason: effect.pause });
     }
   };
 
@@ -136,6 +154,7 @@ export async function backfillWebhooks(input: BackfillInput): Promise<BackfillRe
     const share = patched(RATE_SHARE_PATCH)
       ? rateShare({ parallelBatches: options.parallelBatches, inFlight: inflight.size, redo: s.redo.length, notStarted: s.prepared.batches - s.nextBatch })
       : options.parallelBatches;
+    const guard = run.batchGuard();
     const scope = new CancellationScope();
     inflight.set(batch, scope);
     scope
@@ -146,6 +165,7 @@ export async function backfillWebhooks(input: BackfillInput): Promise<BackfillRe
           options,
           paths,
           share,
+          ...(guard ? { guard } : {}),
         }),
       )
       .then(onBatchResult, (err: unknown) => {
@@ -160,6 +180,7 @@ export async function backfillWebhooks(input: BackfillInput): Promise<BackfillRe
 
   const launchReplay = (line: number) => {
     const memberId = s.deferred.find((d) => d.line === line)?.memberId;
+    const deletesConfirmedAt = run.deletesConfirmedAt;
     const scope = new CancellationScope();
     replaying.set(line, scope);
     scope
@@ -172,6 +193,7 @@ export async function backfillWebhooks(input: BackfillInput): Promise<BackfillRe
           runLabel: options.runLabel,
           maxAttempts: options.replayMaxAttempts,
           target: options.target,
+          ...(deletesConfirmedAt ? { deletesConfirmedAt } : {}),
         }),
       )
       .then(
@@ -216,6 +238,13 @@ export async function backfillWebhooks(input: BackfillInput): Promise<BackfillRe
 
   publish(s, view, 'done', Date.now(), s.prepared.searchAttributes === true, lastError);
   await condition(allHandlersFinished);
+  if (patched(CLEANUP_PATCH)) {
+    try {
+      await cleanupBackfill({ paths });
+    } catch (err) {
+      log.warn('cleanup of work data failed; run `webhook-backfill purge`', { error: String(err) });
+    }
+  }
   log.info('backfill finished', { ...s.counters });
   return { ...s.counters, total: s.prepared.rows, dryRun: options.dryRun, runs: s.runs, auditPath: paths.auditPath };
 }

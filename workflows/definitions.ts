@@ -2,14 +2,21 @@
 // the tests. Users script against these names from the Temporal CLI: keep them stable.
 import { defineQuery, defineSignal } from '@temporalio/workflow';
 import type { ComparedField, MemberColumn, OutcomeKind } from '../src/types';
+import type { GuardCounts, GuardStatus } from './delete-guard';
 
 export const WORKFLOW_TYPE = 'backfillWebhooks';
 export const DEFAULT_TASK_QUEUE = 'webhook-backfill';
 
 /** `temporal workflow signal --name pause [--input '"why"']`: no new fetch or replay starts until resume. */
 export const pauseSignal = defineSignal<[reason?: string]>('pause');
-/** `temporal workflow signal --name resume`. */
-export const resumeSignal = defineSignal<[]>('resume');
+/**
+ * `temporal workflow signal --name resume [--input '{"confirmDeletes": true}']`. A run the delete guard paused
+ * stays paused on a plain resume; `confirmDeletes` lets its deletes go for the rest of the run.
+ */
+export const resumeSignal = defineSignal<[options?: ResumeOptions]>('resume');
+export interface ResumeOptions {
+  confirmDeletes?: boolean;
+}
 /** `temporal workflow query --name progress`. */
 export const progressQuery = defineQuery<Progress>('progress');
 
@@ -130,6 +137,8 @@ export interface DeferredReplay {
   memberId: string;
   /** The batch that reported it (set by the workflow; absent in states carried by older runs). */
   batch?: number;
+  /** A delete the delete guard holds back: not sent, its replay waits until the guard releases it. */
+  held?: boolean;
 }
 
 export interface BatchResult {
@@ -140,6 +149,8 @@ export interface BatchResult {
   /** Counts of the batch's recorded outcomes, excluding deferred members (they count themselves). */
   counts: Counters;
   deferred: DeferredReplay[];
+  /** Delete guard (complete batches only): decisions and deletes over all the batch's lines, held ones included. */
+  decided?: GuardCounts;
 }
 
 export interface DeferredResult {
@@ -164,6 +175,8 @@ export interface CarriedState {
    * settled), and they must not be counted twice. Bounded: entries leave when their batch completes.
    */
   countedReplays?: { line: number; batch: number }[];
+  /** The delete guard's counts over completed batches, and when deletes were confirmed (absent: older runs). */
+  guard?: GuardCounts & { confirmedAt?: string };
 }
 
 export interface Progress extends Counters {
@@ -178,6 +191,8 @@ export interface Progress extends Counters {
   runs: number;
   auditPath: string | null;
   done: boolean;
+  /** The delete guard (absent in dry runs and older runs): counts so far, deletes held back, its status. */
+  deleteGuard?: GuardCounts & { held: number; status: GuardStatus; confirmedAt: string | null };
 }
 
 export interface BackfillResult extends Counters {

@@ -26,6 +26,10 @@ export interface AuditEntry {
   updatedAt?: number;
   unsubscribeEmailUpdatedAt?: number;
   unsubscribeTextingUpdatedAt?: number;
+  /** A delete replayed after someone resumed the run with {"confirmDeletes": true} (the delete guard): when. */
+  deletesConfirmedAt?: string;
+  /** A delete the delete guard held back until enough decisions were in (then `deferred`: its own replay sent it). */
+  heldByDeleteGuard?: boolean;
   dryRun: boolean;
 }
 

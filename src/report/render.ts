@@ -105,6 +105,7 @@ export function renderSummary(s: AuditSummary, ctx: RenderContext = {}): string 
         ? `  a real run would not pause: fewer than ${g.minDecisions} decisions`
         : '  a real run would not pause',
   );
+  if (g.confirmed) out.push(`  deletes confirmed at ${g.confirmed.at} (resume with {"confirmDeletes": true}): ${g.confirmed.deletes} deletes recorded after the confirmation`);
   if (s.webhooks.length > 0) {
     out.push('');
     out.push(`Per registered webhook${s.dryRun === true ? ' (what a real run would send)' : ''}:`);

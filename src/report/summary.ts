@@ -2,6 +2,7 @@ import type { AuditEntry } from '../audit/audit-entry';
 import { changedOnlyBefore } from '../decide';
 import { COMPARED_FIELDS, type ComparedField, type OutcomeKind } from '../types';
 import { DEFAULT_DELETE_GUARD_MIN_DECISIONS, DEFAULT_MAX_DELETE_SHARE } from '../workflow-input';
+import { isDecision } from '../../workflows/delete-guard';
 import { LineSet } from './line-set';
 
 // The diff summary of an audit log, computed entry by entry so that a log of millions of lines is
@@ -76,6 +77,11 @@ export interface AuditSummary {
     share: number;
     /** The decision count at which a real run would have paused, or null if it would not. */
     wouldTripAt: number | null;
+    /**
+     * A real run someone resumed with {"confirmDeletes": true}: when (the earliest stamp), and how many deletes were
+     * recorded after that confirmation. null when no delete carries one.
+     */
+    confirmed: { at: string; deletes: number } | null;
   };
   /** Differing members whose every differing field changed before `since`: what onlyChangedSince would skip. */
   onlyChangedSince: { since: string; wouldSkip: number };
@@ -193,6 +199,8 @@ export class SummaryBuilder {
   private decisions = 0;
   private guardDeletes = 0;
   private wouldTripAt: number | null = null;
+  private confirmedAt: string | null = null;
+  private confirmedDeletes = 0;
   private wouldSkip = 0;
 
   constructor(
@@ -204,8 +212,11 @@ export class SummaryBuilder {
   }
 
   private countDecision(entry: AuditEntry): void {
-    const decided = entry.outcome === 'upsert' || entry.outcome === 'delete' || entry.outcome === 'unchanged' || (entry.outcome === 'skipped' && (entry.fields?.length ?? 0) > 0);
-    if (!decided) return;
+    if (entry.outcome === 'delete' && typeof entry.deletesConfirmedAt === 'string') {
+      this.confirmedDeletes += 1;
+      if (this.confirmedAt === null || entry.deletesConfirmedAt < this.confirmedAt) this.confirmedAt = entry.deletesConfirmedAt;
+    }
+    if (!isDecision(entry.outcome, entry.fields)) return;
     this.decisions += 1;
     if (entry.outcome === 'delete') this.guardDeletes += 1;
     if (this.wouldTripAt === null && this.decisions >= this.guard.minDecisions && this.guardDeletes / this.decisions > this.guard.maxDeleteShare) {
@@ -306,6 +317,7 @@ export class SummaryBuilder {
         deletes: this.guardDeletes,
         share: this.decisions === 0 ? 0 : this.guardDeletes / this.decisions,
         wouldTripAt: this.wouldTripAt,
+        confirmed: this.confirmedAt === null ? null : { at: this.confirmedAt, deletes: this.confirmedDeletes },
       },
       onlyChangedSince: { since: new Date(this.since).toISOString(), wouldSkip: this.wouldSkip },
       webhooks: [...this.webhooks.values()].map((c) => ({ ...c })).sort((a, b) => a.id.localeCompare(b.id)),

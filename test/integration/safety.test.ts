@@ -9,10 +9,10 @@ import type { DevServer } from '../../dev/temporal-cli';
 import type { ChannelUser } from '../../src/types';
 import { DEFAULT_OUTAGE, summarize } from '../../src/report/summary';
 import { createBackfillWorker } from '../../src/worker-setup';
-import { WORKFLOW_TYPE, type BackfillResult } from '../../workflows/definitions';
-import { readAudit, startStack, startTestServer, workflowBundle, type Stack } from '../support/stack';
+import { WORKFLOW_TYPE, progressQuery, resumeSignal, type BackfillResult, type Progress } from '../../workflows/definitions';
+import { readAudit, startStack, startTestServer, waitFor, workflowBundle, type Stack } from '../support/stack';
 
-// Issue 9, items 1, 2, 4 and 5, through the real workflow on a real dev server against the simulator over
+// Issue 9, items 1 to 5, through the real workflow on a real dev server against the simulator over
 // loopback: the channel check and path confinement stop a run before any lookup; onlyChangedSince skips what
 // predates the outage, and a dry run counts exactly what the real run does.
 
@@ -80,6 +80,18 @@ async function failure(workflowId: string, input: Record<string, unknown>, taskQ
 
 const lookups = () => stack.simulator.stats().byMember.size;
 
+// Workers of their own, with configuration the stack's worker does not have.
+async function withWorker<T>(env: Record<string, string>, body: (taskQueue: string) => Promise<T>): Promise<T> {
+  const taskQueue = `safety-${Math.random().toString(36).slice(2)}`;
+  const worker = await createBackfillWorker(loadConfig({ ...stack.env, ...env, BACKFILL_TASK_QUEUE: taskQueue }), { workflowBundle: await workflowBundle() });
+  void worker.run();
+  try {
+    return await body(taskQueue);
+  } finally {
+    await worker.close();
+  }
+}
+
 describe('the channel check stops a run before any lookup', () => {
   it('expectChannelId names another channel: both ids in one line, no lookup', async () => {
     const before = lookups();
@@ -92,18 +104,6 @@ describe('the channel check stops a run before any lookup', () => {
     const result = await run('safety-right-channel', { expectChannelId: '1', dryRun: true });
     expect(result.total).toBe(ROWS.length);
   });
-
-  // Workers of their own, with configuration the stack's worker does not have.
-  async function withWorker<T>(env: Record<string, string>, body: (taskQueue: string) => Promise<T>): Promise<T> {
-    const taskQueue = `safety-${Math.random().toString(36).slice(2)}`;
-    const worker = await createBackfillWorker(loadConfig({ ...stack.env, ...env, BACKFILL_TASK_QUEUE: taskQueue }), { workflowBundle: await workflowBundle() });
-    void worker.run();
-    try {
-      return await body(taskQueue);
-    } finally {
-      await worker.close();
-    }
-  }
 
   it('credentials refused by GET /open/v5/channel: names the variables, never their values', async () => {
     const before = stack.simulator.stats();
@@ -186,4 +186,76 @@ describe('onlyChangedSince', () => {
     expect(summary.onlyChangedSince.wouldSkip).toBe(2);
     expect(summary.deleteGuard).toMatchObject({ decisions: 8, deletes: 1, wouldTripAt: null });
   });
+});
+
+describe('the delete guard', () => {
+  // None of these members is on the simulated channel: every lookup answers 404, every decision is a delete (the
+  // credentials of another channel look exactly like this). Four batches of 50 in flight at once.
+  const GHOSTS = 300;
+  const ghostRows = Array.from({ length: GHOSTS }, (_, i) => `ghost-${i},,ghost-${i}@example.org,false,false`);
+  const ghostDeliveries = () => stack.receiver.deliveries().filter((d) => d.memberId?.startsWith('ghost-'));
+  const progress = (h: { query: (q: typeof progressQuery) => Promise<Progress> }) => h.query(progressQuery);
+
+  it('every lookup a 404: pauses with at most deleteGuardMinDecisions deletes delivered; resume keeps it paused; confirmDeletes finishes; report and audit show it', async () => {
+    await writeFile(path.join(outside, 'ghosts.csv'), [HEADER, ...ghostRows].join('\n') + '\n');
+    const handle = await stack.client.workflow.start(WORKFLOW_TYPE, {
+      taskQueue: stack.config.BACKFILL_TASK_QUEUE,
+      workflowId: 'safety-guard-404',
+      args: [{ source: { type: 'csv', path: path.join(outside, 'ghosts.csv') }, batchSize: 50, parallelBatches: 4 }],
+    });
+    const paused = await waitFor('paused by the delete guard', async () => {
+      const p = await progress(handle);
+      return p.paused ? p : undefined;
+    });
+    expect(paused.pauseReason).toMatch(
+      /^delete guard: (\d+) of \1 decisions so far are deletes \(every lookup answered 404\): check the channel and CHANNEL_API_URL, then resume with \{"confirmDeletes": true\}$/,
+    );
+    expect(paused.deleteGuard).toMatchObject({ status: 'tripped' });
+    expect(paused.deleteGuard!.decisions).toBeGreaterThanOrEqual(100);
+    expect(ghostDeliveries().length).toBeLessThanOrEqual(100);
+    const beforeResume = ghostDeliveries().length;
+
+    // A plain resume keeps the guard on.
+    await handle.signal(resumeSignal);
+    await new Promise((r) => setTimeout(r, 1_500));
+    const still = await progress(handle);
+    expect(still.paused).toBe(true);
+    expect(still.pauseReason).toMatch(/^delete guard: /);
+    expect(ghostDeliveries().length).toBe(beforeResume);
+
+    await handle.signal(resumeSignal, { confirmDeletes: true });
+    const result = (await handle.result()) as BackfillResult;
+    expect(result).toMatchObject({ total: GHOSTS, processed: GHOSTS, deletes: GHOSTS, failed: 0 });
+    expect(new Set(ghostDeliveries().map((d) => d.memberId)).size).toBe(GHOSTS);
+
+    // The audit: every delete recorded after the confirmation says when it was confirmed; the report shows it.
+    const audit = await readAudit(result.auditPath);
+    const stamped = audit.filter((e) => e.outcome === 'delete' && typeof e.deletesConfirmedAt === 'string');
+    expect(stamped.length).toBe(GHOSTS - beforeResume);
+    const summary = summarize(audit);
+    expect(summary.deleteGuard).toMatchObject({ decisions: GHOSTS, deletes: GHOSTS, wouldTripAt: 100, confirmed: { deletes: GHOSTS - beforeResume } });
+    expect(summary.deleteGuard.confirmed!.at).toBe(stamped[0]!.deletesConfirmedAt);
+
+    // The history: both resume signals, the confirmation with its argument.
+    const history = await handle.fetchHistory();
+    const resumes = (history.events ?? []).filter((e) => e.workflowExecutionSignaledEventAttributes?.signalName === 'resume');
+    expect(resumes).toHaveLength(2);
+    expect(Buffer.from(resumes[1]!.workflowExecutionSignaledEventAttributes!.input!.payloads![0]!.data!).toString()).toBe('{"confirmDeletes":true}');
+
+    // The completed run removed its work set and pending replays (personal data); the audit log stays.
+    const dir = path.dirname(result.auditPath);
+    expect(existsSync(result.auditPath)).toBe(true);
+    expect(existsSync(path.join(dir, 'members.jsonl'))).toBe(false);
+    expect(existsSync(path.join(dir, 'pending'))).toBe(false);
+  }, 120_000);
+
+  it('a dry run never trips (it delivers nothing) and keeps its audit log; BACKFILL_KEEP_WORK_DATA keeps the work set', async () => {
+    const dry = await run('safety-guard-dry', { source: { type: 'csv', path: path.join(outside, 'ghosts.csv') }, dryRun: true, batchSize: 100 });
+    expect(dry.deletes).toBe(GHOSTS);
+    expect(summarize(await readAudit(dry.auditPath)).deleteGuard.wouldTripAt).toBe(100);
+    expect(existsSync(path.join(path.dirname(dry.auditPath), 'members.jsonl'))).toBe(false);
+
+    const kept = await withWorker({ BACKFILL_KEEP_WORK_DATA: 'true' }, (q) => run('safety-keep-work', { dryRun: true }, q));
+    expect(existsSync(path.join(path.dirname(kept.auditPath), 'members.jsonl'))).toBe(true);
+  }, 60_000);
 });

@@ -27,6 +27,7 @@ import {
   type PreparedBackfill,
   type Progress,
 } from '../../workflows/definitions';
+import { BatchGuardView } from '../../workflows/delete-guard';
 import { connectClient, readAudit, startTestServer, waitFor, workflowBundle } from '../support/stack';
 
 // The workflow on the real test dev server, with STUB activities: an in-memory model of the audit log and the
@@ -53,6 +54,13 @@ interface Model {
   replayCalls: number[];
   replaysRunning: number;
   maxReplaysRunning: number;
+  /** Lines whose lookup answers 404: a delete, sent unless the batch's delete guard view holds it. */
+  deleteLines: Set<number>;
+  guard: { maxDeleteShare: number; minDecisions: number };
+  /** Deletes that reached the (modelled) receiver, and those sent with a confirmation stamp. */
+  deletesDelivered: number;
+  deletesConfirmed: number;
+  cleanups: number;
 }
 
 function model(o: Partial<Model> = {}): Model {
@@ -71,6 +79,11 @@ function model(o: Partial<Model> = {}): Model {
     replayCalls: [],
     replaysRunning: 0,
     maxReplaysRunning: 0,
+    deleteLines: new Set(),
+    guard: { maxDeleteShare: 0.5, minDecisions: 10 },
+    deletesDelivered: 0,
+    deletesConfirmed: 0,
+    cleanups: 0,
     ...o,
   };
 }
@@ -92,6 +105,8 @@ function stubActivities(m: Model): BackfillActivities {
       target: { type: 'url' },
       only: null,
       fromPlan: null,
+      maxDeleteShare: m.guard.maxDeleteShare,
+      deleteGuardMinDecisions: m.guard.minDecisions,
     },
     paths: { dir: '/stub', workFile: '/stub/work', auditPath: '/stub/audit', pendingDir: '/stub/pending' },
     rows: m.batches * m.batchSize,
@@ -104,28 +119,48 @@ function stubActivities(m: Model): BackfillActivities {
       const ctx = Context.current();
       const lines = Array.from({ length: m.batchSize }, (_, i) => input.batch * m.batchSize + i);
       const pendingAtStart = new Set(m.pending);
+      // The delete guard as the real batch applies it (activities/process-batch.ts).
+      const view = input.guard ? new BatchGuardView(input.guard, m.guard) : undefined;
       const deferred: DeferredReplay[] = lines
         .filter((l) => pendingAtStart.has(l) && !m.recorded.has(l))
-        .map((line) => ({ line, memberId: `m${line}` }));
+        .map((line) => ({ line, memberId: `m${line}`, ...(view?.decided(m.deleteLines.has(line)) ? { held: true } : {}) }));
+      for (const line of lines) if (m.recorded.has(line)) view?.decided(m.recorded.get(line) === 'delete');
       for (const line of lines) {
         if (m.recorded.has(line) || pendingAtStart.has(line)) continue;
         ctx.heartbeat();
         await sleep(m.memberDelayMs);
         if (ctx.cancellationSignal.aborted) return { batch: input.batch, complete: false, stopReason: 'cancelled', counts: zero(), deferred };
         if (m.badCredentials) return { batch: input.batch, complete: false, stopReason: 'bad-credentials', counts: zero(), deferred };
-        if (m.deferLines.has(line)) {
+        if (m.deleteLines.has(line)) {
+          if (view?.decided(true)) {
+            m.pending.add(line);
+            deferred.push({ line, memberId: `m${line}`, held: true });
+          } else {
+            m.deletesDelivered++;
+            if (input.guard?.confirmedAt) m.deletesConfirmed++;
+            m.recorded.set(line, 'delete');
+          }
+        } else if (m.deferLines.has(line)) {
+          view?.decided(false);
           m.pending.add(line);
           deferred.push({ line, memberId: `m${line}` });
-        } else m.recorded.set(line, 'unchanged');
+        } else {
+          view?.decided(false);
+          m.recorded.set(line, 'unchanged');
+        }
       }
       const counts = zero();
       const deferredLines = new Set(deferred.map((d) => d.line));
+      const decided = { decisions: 0, deletes: 0 };
       for (const line of lines) {
+        decided.decisions++;
+        if (m.deleteLines.has(line)) decided.deletes++;
         if (deferredLines.has(line) || m.deferLines.has(line)) continue; // replays count themselves
         counts.processed++;
-        counts.unchanged++;
+        if (m.recorded.get(line) === 'delete') counts.deletes++;
+        else counts.unchanged++;
       }
-      return { batch: input.batch, complete: true, counts, deferred };
+      return { batch: input.batch, complete: true, counts, deferred, ...(input.guard ? { decided } : {}) };
     },
     replayDeferred: async (input: ReplayDeferredInput): Promise<DeferredResult> => {
       m.replayCalls.push(input.line);
@@ -135,9 +170,19 @@ function stubActivities(m: Model): BackfillActivities {
       while (!m.replaysOpen) await sleep(20);
       await sleep(m.replayDelayMs);
       m.replaysRunning--;
-      m.recorded.set(input.line, 'upsert');
       m.pending.delete(input.line);
+      if (m.deleteLines.has(input.line)) {
+        m.deletesDelivered++;
+        if (input.deletesConfirmedAt) m.deletesConfirmed++;
+        m.recorded.set(input.line, 'delete');
+        return { line: input.line, outcome: 'delete' };
+      }
+      m.recorded.set(input.line, 'upsert');
       return { line: input.line, outcome: 'upsert' };
+    },
+    cleanupBackfill: async () => {
+      m.cleanups++;
+      return { kept: false, workRemoved: 0, pendingRemoved: 0 };
     },
   } as unknown as BackfillActivities;
 }
@@ -321,5 +366,46 @@ describe('backfill workflow with stub activities', () => {
       await receiver.close();
       await rm(dir, { recursive: true, force: true });
     }
+  }, 60_000);
+
+  it('the delete guard: every lookup a 404 pauses before any delete goes; plain resume stays paused; confirmDeletes finishes', async () => {
+    const all = new Set(Array.from({ length: 40 }, (_, i) => i));
+    const m = model({ batches: 4, batchSize: 10, deleteLines: all, memberDelayMs: 10 });
+    const result = await withWorker(m, async (h) => {
+      const paused = await waitFor('paused by the delete guard', async () => {
+        const p = await progress(h);
+        return p.paused ? p : undefined;
+      });
+      expect(paused.pauseReason).toMatch(/^delete guard: (\d+) of \1 decisions so far are deletes \(every lookup answered 404\): check the channel and CHANNEL_API_URL, then resume with \{"confirmDeletes": true\}$/);
+      expect(m.deletesDelivered).toBe(0);
+      expect(paused.deleteGuard).toMatchObject({ status: 'tripped', confirmedAt: null });
+      expect(paused.deleteGuard!.held).toBeGreaterThanOrEqual(10);
+
+      await h.signal(resumeSignal);
+      const calls = m.batchCalls;
+      await sleep(800);
+      const still = await progress(h);
+      expect(still.paused).toBe(true);
+      expect(still.pauseReason).toMatch(/^delete guard: /);
+      expect(m.batchCalls).toBe(calls);
+      expect(m.deletesDelivered).toBe(0);
+
+      await h.signal(resumeSignal, { confirmDeletes: true });
+      return (await h.result()) as BackfillResult;
+    });
+    expect(result.processed).toBe(40);
+    expect(result.deletes).toBe(40);
+    expect(m.deletesDelivered).toBe(40);
+    expect(m.deletesConfirmed).toBe(40); // every delete went out stamped with the confirmation
+    expect(m.cleanups).toBe(1);
+  }, 60_000);
+
+  it('the delete guard: an ordinary share of deletes is held only until enough decisions are in', async () => {
+    const m = model({ batches: 3, batchSize: 10, deleteLines: new Set([0, 13, 26]), memberDelayMs: 5 });
+    const result = await withWorker(m, async (h) => (await h.result()) as BackfillResult);
+    expect(result.deletes).toBe(3);
+    expect(result.processed).toBe(30);
+    expect(m.deletesDelivered).toBe(3);
+    expect(m.deletesConfirmed).toBe(0);
   }, 60_000);
 });

@@ -1,12 +1,15 @@
 // Records the histories the replay test checks new workflow code against. Run it when the workflow's
 // behaviour changes on purpose (and keep the old files: running workflows still have those histories):
 //   npx tsx test/support/save-history.ts test/histories/<name>
+// `--guard` records a run the delete guard pauses (thresholds the examples' 15% deletes pass), resumed plainly
+// (stays paused), then with {"confirmDeletes": true}:
+//   npx tsx test/support/save-history.ts test/histories/<name> --guard
 import { writeFile } from 'node:fs/promises';
 import { pauseSignal, progressQuery, resumeSignal, WORKFLOW_TYPE } from '../../workflows/definitions';
 import { EXAMPLE_CSV, loadExamples } from './examples';
 import { startStack, startTestServer, waitFor } from './stack';
 
-async function main(prefix: string): Promise<void> {
+async function main(prefix: string, guard: boolean): Promise<void> {
   const server = await startTestServer();
   const examples = await loadExamples();
   const stack = await startStack({ server, users: examples.users, channelFaults: examples.faults.channel, receiverBehaviours: examples.faults.receiver, env: { CHANNEL_RATE_LIMIT: '100' } });
@@ -15,12 +18,21 @@ async function main(prefix: string): Promise<void> {
     const handle = await stack.client.workflow.start(WORKFLOW_TYPE, {
       taskQueue: stack.config.BACKFILL_TASK_QUEUE,
       workflowId,
-      args: [{ source: { type: 'csv', path: EXAMPLE_CSV }, batchSize: 5, maxHistoryEvents: 200 }],
+      args: [
+        { source: { type: 'csv', path: EXAMPLE_CSV }, batchSize: 5, maxHistoryEvents: 200, ...(guard ? { maxDeleteShare: 0.05, deleteGuardMinDecisions: 20 } : {}) },
+      ],
     });
-    await waitFor('progress', async () => ((await handle.query(progressQuery)).processed >= 30 ? true : undefined));
-    await handle.signal(pauseSignal, 'sample pause');
-    await new Promise((r) => setTimeout(r, 1_500));
-    await handle.signal(resumeSignal);
+    if (guard) {
+      await waitFor('paused by the delete guard', async () => ((await handle.query(progressQuery)).pauseReason?.startsWith('delete guard:') ? true : undefined));
+      await handle.signal(resumeSignal);
+      await new Promise((r) => setTimeout(r, 1_500));
+      await handle.signal(resumeSignal, { confirmDeletes: true });
+    } else {
+      await waitFor('progress', async () => ((await handle.query(progressQuery)).processed >= 30 ? true : undefined));
+      await handle.signal(pauseSignal, 'sample pause');
+      await new Promise((r) => setTimeout(r, 1_500));
+      await handle.signal(resumeSignal);
+    }
     const result = (await handle.result()) as { runs: number };
     // Visibility is eventually consistent: wait until it lists every run of the chain.
     const runs = await waitFor('every run listed', async () => {
@@ -42,7 +54,7 @@ async function main(prefix: string): Promise<void> {
   }
 }
 
-main(process.argv[2] ?? 'test/histories/backfill-v1').catch((err) => {
+main(process.argv[2] ?? 'test/histories/backfill-v1', process.argv.includes('--guard')).catch((err) => {
   console.error(err);
   process.exit(1);
 });

@@ -226,3 +226,110 @@ describe('BackfillState: pause, resume, done, continue-as-new', () => {
     expect(resumed.progress(undefined)).toMatchObject({ runs: 2, processed: 10, pendingReplays: 1, batchesDone: 1 });
   });
 });
+
+describe('BackfillState: the delete guard', () => {
+  const guarded = (batches: number, o: Partial<BackfillOptions> = {}) => {
+    const run = new BackfillState(undefined, { deleteGuard: true });
+    run.start(prepared(batches, { maxDeleteShare: 0.5, deleteGuardMinDecisions: 10, ...o }));
+    return run;
+  };
+  // A completed batch of 10 lines from `first`, `deletes` of them held deletes, the rest unchanged.
+  const batchOf = (batch: number, deletes: number): BatchResult => ({
+    batch,
+    complete: true,
+    counts: counts({ processed: 10 - deletes, unchanged: 10 - deletes }),
+    deferred: Array.from({ length: deletes }, (_, i) => ({ line: batch * 10 + i, memberId: `m${batch * 10 + i}`, held: true })),
+    decided: { decisions: 10, deletes },
+  });
+
+  it('holds deletes back until enough decisions are in, then releases them', () => {
+    const run = guarded(3);
+    run.takeNextBatch(0, false);
+    expect(run.batchGuard()).toEqual({ decisions: 0, deletes: 0, confirmed: false });
+    // A result with fewer decisions than the minimum: the held deletes wait.
+    expect(run.onBatchResult({ ...batchOf(0, 2), decided: { decisions: 5, deletes: 2 } })).toEqual({});
+    expect(run.guardStatus()).toBe('undecided');
+    expect(run.replaysToLaunch(none, false)).toEqual([]);
+    expect(run.onBatchResult(batchOf(1, 3))).toEqual({});
+    expect(run.guardStatus()).toBe('cleared');
+    expect(run.replaysToLaunch(none, false)).toEqual([0, 1, 10, 11, 12]);
+    expect(run.batchGuard()).toEqual({ decisions: 15, deletes: 5, confirmed: false });
+  });
+
+  it('held deletes do not fill the backlog that stops new batches', () => {
+    const run = guarded(3, { deleteGuardMinDecisions: 10_000 });
+    for (let line = 0; line < MAX_DEFERRED_BACKLOG; line++) run.s.deferred.push({ line, memberId: `m${line}`, held: true });
+    expect(run.takeNextBatch(0, false)).toBe(0);
+    run.s.deferred.push({ line: 9999, memberId: 'x' });
+    expect(run.replaysToLaunch(none, false)).toEqual([9999]); // a replay that is not a held delete is not held back
+  });
+
+  it('trips: pauses with the reason; a plain resume stays paused; confirmDeletes releases and is carried', () => {
+    const run = guarded(3);
+    const effect = run.onBatchResult(batchOf(0, 10));
+    expect(effect.pause).toBe(
+      'delete guard: 10 of 10 decisions so far are deletes (every lookup answered 404): check the channel and CHANNEL_API_URL, then resume with {"confirmDeletes": true}',
+    );
+    run.pause(effect.pause!);
+    expect(run.replaysToLaunch(none, false)).toEqual([]);
+    expect(run.resume()).toEqual({ stillPaused: effect.pause });
+    expect(run.progress(false)).toMatchObject({ paused: true, pauseReason: effect.pause, deleteGuard: { decisions: 10, deletes: 10, held: 10, status: 'tripped', confirmedAt: null } });
+    expect(run.takeNextBatch(0, false)).toBeUndefined();
+
+    expect(run.resume('2024-11-20T00:00:00.000Z')).toEqual({ confirmed: true });
+    expect(run.progress(false)).toMatchObject({ paused: false, deleteGuard: { status: 'confirmed', confirmedAt: '2024-11-20T00:00:00.000Z' } });
+    expect(run.replaysToLaunch(none, false)).toHaveLength(10);
+    expect(run.batchGuard()).toEqual({ decisions: 10, deletes: 10, confirmed: true, confirmedAt: '2024-11-20T00:00:00.000Z' });
+    expect(run.deletesConfirmedAt).toBe('2024-11-20T00:00:00.000Z');
+    // A second confirmation changes nothing; the next run in the chain keeps it.
+    expect(run.resume('2024-11-21T00:00:00.000Z')).toEqual({});
+    const next = new BackfillState(run.carriedForNext(), { deleteGuard: true });
+    expect(next.guardStatus()).toBe('confirmed');
+    expect(next.deletesConfirmedAt).toBe('2024-11-20T00:00:00.000Z');
+  });
+
+  it('a user pause over a tripped guard: resume keeps the guard reason', () => {
+    const run = guarded(3);
+    run.pause('by hand');
+    expect(run.onBatchResult(batchOf(0, 10))).toEqual({}); // already paused
+    expect(run.s.pauseReason).toBe('by hand');
+    expect(run.resume().stillPaused).toMatch(/^delete guard: 10 of 10/);
+  });
+
+  it('trips later in the run too, once the share passes it', () => {
+    const run = guarded(4);
+    expect(run.onBatchResult(batchOf(0, 2))).toEqual({});
+    expect(run.onBatchResult(batchOf(1, 5))).toEqual({}); // 7 of 20
+    expect(run.onBatchResult(batchOf(2, 10)).pause).toMatch(/^delete guard: 17 of 30 decisions so far are deletes \(56\.7%\)/);
+  });
+
+  it('a small run: every batch done releases what it held', () => {
+    const run = guarded(1, { deleteGuardMinDecisions: 100 });
+    run.takeNextBatch(0, false);
+    expect(run.onBatchResult(batchOf(0, 8))).toEqual({});
+    expect(run.guardStatus()).toBe('cleared');
+    expect(run.replaysToLaunch(none, false)).toHaveLength(8);
+  });
+
+  it.each([
+    ['a dry run', { dryRun: true }, true],
+    ['a history recorded before the guard (patch off)', {}, false],
+  ])('off in %s: never trips, nothing held, no guard sent to batches', (_name, o, on) => {
+    const run = new BackfillState(undefined, { deleteGuard: on });
+    run.start(prepared(2, { deleteGuardMinDecisions: 1, ...o }));
+    expect(run.onBatchResult(batchOf(0, 10))).toEqual({});
+    expect(run.batchGuard()).toBeUndefined();
+    expect(run.guardStatus()).toBeUndefined();
+    expect(run.resume('2024-11-20T00:00:00.000Z')).toEqual({});
+    expect(run.s.guard).toBeUndefined();
+    expect(run.s.deferred.every((d) => d.held === undefined)).toBe(true);
+    expect(run.progress(false).deleteGuard).toBeUndefined();
+  });
+
+  it('a confirmation sent before preparation applies once prepared', () => {
+    const run = new BackfillState(undefined, { deleteGuard: true });
+    expect(run.resume('2024-11-20T00:00:00.000Z')).toEqual({ confirmed: true });
+    run.start(prepared(2));
+    expect(run.guardStatus()).toBe('confirmed');
+  });
+});

@@ -398,7 +398,20 @@ describe('the report of issue 9: delete guard and onlyChangedSince', () => {
     ['exactly the share does not pass it', [...Array(5).fill('unchanged'), ...Array(5).fill('delete')], { maxDeleteShare: 0.5, minDecisions: 10 }, { share: 0.5, wouldTripAt: null, decisions: 10, deletes: 5 }],
   ])('%s', (_name, outcomes, guard, expected) => {
     const s = summarize(decisions(outcomes), DEFAULT_OUTAGE, guard ? { guard } : {});
-    expect(s.deleteGuard).toEqual({ ...(guard ?? { maxDeleteShare: 0.5, minDecisions: 100 }), ...expected });
+    expect(s.deleteGuard).toEqual({ ...(guard ?? { maxDeleteShare: 0.5, minDecisions: 100 }), ...expected, confirmed: null });
+  });
+
+  it('shows a confirmation of deletes past the guard (the stamp on each delete recorded after it)', () => {
+    const entries = [
+      entry({ line: 2, outcome: 'delete', reason: 'not-found', dryRun: false }),
+      entry({ line: 3, outcome: 'delete', reason: 'not-found', dryRun: false, deletesConfirmedAt: '2024-11-20T01:00:00.000Z' }),
+      entry({ line: 4, outcome: 'delete', reason: 'not-found', dryRun: false, deletesConfirmedAt: '2024-11-20T01:00:00.000Z' }),
+      entry({ line: 5, outcome: 'unchanged', dryRun: false }),
+    ];
+    const s = summarize(entries);
+    expect(s.deleteGuard.confirmed).toEqual({ at: '2024-11-20T01:00:00.000Z', deletes: 2 });
+    expect(renderSummary(s)).toContain('deletes confirmed at 2024-11-20T01:00:00.000Z (resume with {"confirmDeletes": true}): 2 deletes recorded after the confirmation');
+    expect(renderSummary(summarize(entries.slice(0, 1)))).not.toContain('deletes confirmed');
   });
 
   it('counts what onlyChangedSince would skip (default: the outage start; or the time given)', () => {
