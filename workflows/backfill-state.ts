@@ -344,6 +344,8 @@ export class BackfillState {
       dryRun: s?.prepared.options.dryRun ?? dryRunInput ?? false,
       runs: s?.runs ?? 1,
       auditPath: s?.prepared.paths.auditPath ?? null,
+      // The channel the workers' credentials open (checked by the preparation): `webhook-backfill status` names it.
+      channel: s?.prepared.channel ?? null,
       done: s !== undefined && isDone(s),
       ...(s && this.guardOn()
         ? {

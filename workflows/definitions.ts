@@ -190,6 +190,8 @@ export interface Progress extends Counters {
   /** Runs in the continue-as-new chain so far, this one included. */
   runs: number;
   auditPath: string | null;
+  /** The channel the workers' credentials open; null before the preparation (and for runs prepared before the check). */
+  channel?: { id: string; name: string | null } | null;
   done: boolean;
   /** The delete guard (absent in dry runs and older runs): counts so far, deletes held back, its status. */
   deleteGuard?: GuardCounts & { held: number; status: GuardStatus; confirmedAt: string | null };

@@ -1,4 +1,4 @@
-import { describeChannel, type ChannelInfo } from '../channel/channel-info';
+import { describeChannel } from '../channel/channel-info';
 import type { Progress } from '../../workflows/definitions';
 
 // The `status` line: a bar, counts, the rate in members/s and the ETA. Pure functions of the progress
@@ -94,8 +94,8 @@ export function renderProgress(p: Progress, o: RenderOptions): string {
   }
   parts.push(`upserts ${p.upserts} deletes ${p.deletes} unchanged ${p.unchanged} failed ${p.failed} skipped ${p.skipped}`);
   if (p.pendingReplays > 0) parts.push(`${p.pendingReplays} ${p.pendingReplays === 1 ? 'replay' : 'replays'} retrying`);
-  // The progress query answers `channel` once the workflow exposes it (issue 9); older runs do not.
-  const channel = (p as Progress & { channel?: ChannelInfo | null }).channel;
+  // Runs started before the channel check answer no `channel`.
+  const channel = p.channel;
   if (channel && typeof channel.id === 'string') parts.push(describeChannel(channel));
   return fitColumns(parts.join('  '), o.columns);
 }

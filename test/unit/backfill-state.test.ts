@@ -333,3 +333,15 @@ describe('BackfillState: the delete guard', () => {
     expect(run.guardStatus()).toBe('confirmed');
   });
 });
+
+describe('BackfillState: progress names the channel', () => {
+  it.each([
+    { channel: { id: 'ch-1', name: 'Acme' }, expected: { id: 'ch-1', name: 'Acme' } },
+    { channel: undefined, expected: null }, // prepared before the channel check existed
+  ])('prepared with $channel -> $expected', ({ channel, expected }) => {
+    const run = new BackfillState(undefined);
+    expect(run.progress(false).channel).toBeNull(); // before the preparation
+    run.start({ ...prepared(1), ...(channel ? { channel } : {}) });
+    expect(run.progress(false).channel).toEqual(expected);
+  });
+});
