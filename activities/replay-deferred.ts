@@ -77,9 +77,13 @@ export async function replayDeferred(deps: ReplayDeps, input: ReplayDeferredInpu
   const attempt = Context.current().info.attempt;
   // Not aborted on cancellation (a pause): a POST the receiver may already have accepted is let finish
   // and recorded, rather than sent again later.
-  const result = await deps.target.send({ webhookId: replay.webhookId, payload: replay.payload });
+  // An upsert's fields route it on a channel-webhooks target (contact vs subscription scope), as in the batch.
+  const fields = replay.event === 'upsert' ? replay.base.fields : undefined;
+  const result = await deps.target.send({ webhookId: replay.webhookId, payload: replay.payload, ...(fields ? { fields } : {}) });
   const confirmed = input.deletesConfirmedAt && replay.event === 'delete' ? { deletesConfirmedAt: input.deletesConfirmedAt } : {};
-  const base = { ...replay.base, ts: deps.now().toISOString(), deferred: true, ...confirmed, dryRun: false };
+  // The webhooks this attempt went to (a held delete has none yet; a retried one names the latest attempt's).
+  const routed = result.webhooks ? { webhooks: result.webhooks } : {};
+  const base = { ...replay.base, ts: deps.now().toISOString(), deferred: true, ...confirmed, ...routed, dryRun: false };
   let outcome: DeferredResult['outcome'];
   if (result.kind === 'delivered') {
     outcome = replay.event;

@@ -94,3 +94,26 @@ it('a worker that does not see the run\'s pending directory at all retries (anot
   expect(err).toMatchObject({ type: 'PendingStoreUnreachable', nonRetryable: false });
   expect(String((err as Error).message)).toMatch(/pending directory .* is not on this worker/);
 });
+
+it('a deferred upsert is routed by its fields, and its entry names the webhooks it went to (as in the batch)', async () => {
+  const dir = path.join(root, `routed-${++n}`);
+  await mkdir(dir, { recursive: true });
+  const paths = { dir, workFile: path.join(dir, 'work'), auditPath: path.join(dir, 'audit.jsonl'), pendingDir: path.join(dir, 'pending') };
+  const pending = createFilePendingStore();
+  // A local channel-webhooks-like target: the webhooks depend on the fields it is given.
+  const sent: unknown[] = [];
+  const routing: WebhookSender = {
+    send: async ({ fields }) => {
+      sent.push(fields);
+      return { kind: 'delivered', status: 200, webhooks: fields?.includes('email') ? [{ id: 'wh-contact', name: 'Contact' }] : [{ id: 'wh-any', name: 'Any' }] };
+    },
+    close: async () => {},
+  };
+  const deps = { audit: createFileAuditStore(), pending, metrics: noMetrics, target: routing, now: () => new Date('2024-05-01T00:00:00Z') };
+  await pending.put(paths.pendingDir, replay(5));
+  const input: ReplayDeferredInput = { backfill: 'wf-1', line: 5, memberId: 'm-5', runLabel: 'wf-1', paths, maxAttempts: 3, target: { type: 'channel-webhooks' } };
+  expect(await new MockActivityEnvironment().run(replayDeferred, deps, input)).toEqual({ line: 5, outcome: 'upsert', fields: ['email'] });
+  expect(sent).toEqual([['email']]);
+  const [entry] = await readAudit(paths.auditPath);
+  expect(entry).toMatchObject({ line: 5, outcome: 'upsert', delivered: true, deferred: true, webhooks: [{ id: 'wh-contact', name: 'Contact' }] });
+});
