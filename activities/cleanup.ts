@@ -27,6 +27,9 @@ export interface CleanupResult {
  */
 export async function cleanupBackfill(deps: CleanupDeps, { paths }: CleanupInput): Promise<CleanupResult> {
   if (deps.keep) return { kept: true, workRemoved: 0, pendingRemoved: 0 };
-  const [workRemoved, pendingRemoved] = await Promise.all([deps.work.remove(paths.workFile), deps.pending.remove(paths.pendingDir)]);
+  const [workRemoved, pendingRemoved] = await Promise.all([
+    deps.work.remove(paths.workFile),
+    deps.pending.remove(paths.pendingDir),
+  ]);
   return { kept: false, workRemoved, pendingRemoved };
 }

@@ -50,7 +50,8 @@ export function createActivities({
   workerIdentity = 'this worker',
   now = () => new Date(),
 }: ActivityDeps) {
-  const targetFor = (spec: ReplayTargetSpec | undefined) => (spec?.type === 'channel-webhooks' ? channelWebhooks : target);
+  const targetFor = (spec: ReplayTargetSpec | undefined) =>
+    spec?.type === 'channel-webhooks' ? channelWebhooks : target;
   /**
    * A worker without WEBHOOK_URL (it may serve dry runs and channel-webhooks runs) refuses a real run's batch or
    * replay before any lookup: a retryable failure whose message names it and the variable, shown as the pending
@@ -68,7 +69,17 @@ export function createActivities({
   };
   return {
     prepareBackfill: (input: PrepareInput) =>
-      prepareBackfill({ config, hasTarget: (spec) => targetFor(spec) !== undefined, audit, channel, work, ...(searchAttributesRegistered ? { searchAttributesRegistered } : {}) }, input),
+      prepareBackfill(
+        {
+          config,
+          hasTarget: (spec) => targetFor(spec) !== undefined,
+          audit,
+          channel,
+          work,
+          ...(searchAttributesRegistered ? { searchAttributesRegistered } : {}),
+        },
+        input,
+      ),
     processBatch: async (input: BatchInput) => {
       refuseWithoutTarget(`batch ${input.batch + 1} of ${input.backfill}`, input.options.dryRun, input.options.target);
       return processBatch(
@@ -95,7 +106,8 @@ export function createActivities({
       refuseWithoutTarget(`the deferred replay of line ${input.line} of ${input.backfill}`, false, input.target);
       return replayDeferred({ audit, pending, metrics, target: targetFor(input.target), now }, input);
     },
-    cleanupBackfill: (input: CleanupInput) => cleanupBackfill({ work, pending, keep: config.BACKFILL_KEEP_WORK_DATA }, input),
+    cleanupBackfill: (input: CleanupInput) =>
+      cleanupBackfill({ work, pending, keep: config.BACKFILL_KEEP_WORK_DATA }, input),
   };
 }
 

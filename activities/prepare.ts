@@ -49,7 +49,7 @@ export async function prepareBackfill(
     throw ApplicationFailure.nonRetryable(
       options.target.type === 'url'
         ? 'WEBHOOK_URL is not set on the worker: set it, or start the backfill with "dryRun": true'
-        : 'this worker cannot replay to the channel\'s registered webhooks',
+        : "this worker cannot replay to the channel's registered webhooks",
       'InvalidConfig',
     );
   }
@@ -80,8 +80,15 @@ export async function prepareBackfill(
       selection ? selectEntries(selection) : undefined,
       { workflowId },
     );
-    const rate = [config.CHANNEL_RATE_LIMIT, options.rateLimit ?? undefined].filter((r): r is number => r !== undefined);
-    const batchSize = effectiveBatchSize(summary.rows, options.batchSize, options.parallelBatches, rate.length ? Math.min(...rate) : undefined);
+    const rate = [config.CHANNEL_RATE_LIMIT, options.rateLimit ?? undefined].filter(
+      (r): r is number => r !== undefined,
+    );
+    const batchSize = effectiveBatchSize(
+      summary.rows,
+      options.batchSize,
+      options.parallelBatches,
+      rate.length ? Math.min(...rate) : undefined,
+    );
     const batches = await work.buildBatches(paths.workFile, batchSize);
     return {
       options: { ...options, batchSize },
@@ -112,7 +119,10 @@ function confinePaths(config: Config, auditPath: string | undefined, options: Pr
   ];
   for (const [key, p] of audits) {
     if (p !== undefined && !isUnder(p, [dataDir])) {
-      throw ApplicationFailure.nonRetryable(`invalid workflow input: ${key} ${JSON.stringify(p)} is not under the worker's BACKFILL_DATA_DIR (${dataDir})`, 'InvalidInput');
+      throw ApplicationFailure.nonRetryable(
+        `invalid workflow input: ${key} ${JSON.stringify(p)} is not under the worker's BACKFILL_DATA_DIR (${dataDir})`,
+        'InvalidInput',
+      );
     }
   }
   const dirs = config.BACKFILL_SOURCE_DIRS;
@@ -130,7 +140,10 @@ type PrepareResultOptions = ReturnType<typeof parseBackfillInput>['options'];
  * channel than `expectChannelId` stop the run (the credentials' values never appear); a network error or
  * 5xx is thrown as a plain error, so Temporal retries the activity as it would a lookup.
  */
-async function checkChannel(client: Pick<ChannelClient, 'getChannel'>, expectChannelId: string | undefined): Promise<ChannelInfo> {
+async function checkChannel(
+  client: Pick<ChannelClient, 'getChannel'>,
+  expectChannelId: string | undefined,
+): Promise<ChannelInfo> {
   const result = await client.getChannel();
   switch (result.kind) {
     case 'bad-credentials':
@@ -139,9 +152,13 @@ async function checkChannel(client: Pick<ChannelClient, 'getChannel'>, expectCha
         'BadCredentials',
       );
     case 'not-found':
-      throw ApplicationFailure.nonRetryable(`CHANNEL_API_URL looks wrong: GET /open/v5/channel answered ${result.status}`, 'InvalidConfig');
+      throw ApplicationFailure.nonRetryable(
+        `CHANNEL_API_URL looks wrong: GET /open/v5/channel answered ${result.status}`,
+        'InvalidConfig',
+      );
     case 'failed':
-      if (!result.retryable) throw ApplicationFailure.nonRetryable(`GET /open/v5/channel failed: ${result.reason}`, 'ChannelCheckFailed');
+      if (!result.retryable)
+        throw ApplicationFailure.nonRetryable(`GET /open/v5/channel failed: ${result.reason}`, 'ChannelCheckFailed');
       throw new Error(`GET /open/v5/channel failed: ${result.reason}`);
     case 'found':
       break;
@@ -177,7 +194,12 @@ export const RATE_BATCH_SECONDS = 60;
  *   small one, 100 s at half the budget for the large one).
  * The history stays bounded whatever the size: the workflow continues as new at maxHistoryEvents.
  */
-export function effectiveBatchSize(rows: number, batchSize: number, parallelBatches: number, ratePerSecond?: number): number {
+export function effectiveBatchSize(
+  rows: number,
+  batchSize: number,
+  parallelBatches: number,
+  ratePerSecond?: number,
+): number {
   if (ratePerSecond === undefined) return Math.max(1, Math.min(batchSize, Math.ceil(rows / parallelBatches)));
   const byRate = Math.max(1, Math.min(batchSize, Math.ceil((ratePerSecond / parallelBatches) * RATE_BATCH_SECONDS)));
   // Under a budget, a whole number of rounds of parallelBatches equal batches: a batch's share is fixed when it
@@ -189,5 +211,7 @@ export function effectiveBatchSize(rows: number, batchSize: number, parallelBatc
 
 /** Workflow and run ids may hold any character; file names may not. */
 export function safeName(id: string): string {
-  return encodeURIComponent(id).replace(/\*/g, '%2A').replace(/^\.+/, (dots) => '%2E'.repeat(dots.length));
+  return encodeURIComponent(id)
+    .replace(/\*/g, '%2A')
+    .replace(/^\.+/, (dots) => '%2E'.repeat(dots.length));
 }

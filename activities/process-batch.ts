@@ -9,9 +9,15 @@ import { BadCredentialsError } from '../src/channel/errors';
 import { createRateLimiter } from '../src/channel/rate-limiter';
 import { runPool } from '../src/run-pool';
 import type { WorkStore } from '../src/store/work-store';
-import type { BackfillOptions, BackfillPaths, BatchResult, Counters, DeferredReplay } from '../workflows/definitions';
+import type { BackfillOptions, BackfillPaths, BatchResult, DeferredReplay } from '../workflows/definitions';
 import { zeroCounters } from '../workflows/backfill-state';
-import { BatchGuardView, DEFAULT_GUARD, isDecision, type BatchGuardInput, type GuardCounts } from '../workflows/delete-guard';
+import {
+  BatchGuardView,
+  DEFAULT_GUARD,
+  isDecision,
+  type BatchGuardInput,
+  type GuardCounts,
+} from '../workflows/delete-guard';
 import { repairMember, type RepairContext } from './repair-member';
 import type { JobMetrics } from '../src/observability';
 
@@ -57,7 +63,10 @@ export async function processBatch(deps: BatchDeps, input: BatchInput): Promise<
   const deferred: DeferredReplay[] = [];
   for (const entry of entries) {
     if (pendingLines.has(entry.line) && !recorded.has(entry.line)) {
-      const d: DeferredReplay = { line: entry.line, memberId: 'member' in entry ? entry.member.memberId : (entry.memberId ?? '') };
+      const d: DeferredReplay = {
+        line: entry.line,
+        memberId: 'member' in entry ? entry.member.memberId : (entry.memberId ?? ''),
+      };
       if (guard) {
         // Handed over by an earlier attempt: still a decision of this batch. A delete is held if the guard's view
         // says so now (the workflow keeps what it already knows of the line).
@@ -106,7 +115,14 @@ export async function processBatch(deps: BatchDeps, input: BatchInput): Promise<
   const rate = minDefined(deps.workerRateLimit, options.rateLimit ?? undefined);
   const ctx: RepairContext = {
     ...deps.repair,
-    ...(options.onlyChangedSince ? { decideOptions: { ...deps.repair.decideOptions, onlyChangedSince: { time: Date.parse(options.onlyChangedSince), text: options.onlyChangedSince } } } : {}),
+    ...(options.onlyChangedSince
+      ? {
+          decideOptions: {
+            ...deps.repair.decideOptions,
+            onlyChangedSince: { time: Date.parse(options.onlyChangedSince), text: options.onlyChangedSince },
+          },
+        }
+      : {}),
     backfill: input.backfill,
     runLabel: options.runLabel,
     dryRun: options.dryRun,
@@ -130,17 +146,32 @@ export async function processBatch(deps: BatchDeps, input: BatchInput): Promise<
         if (result.kind === 'recorded') {
           unwritten.push(result.entry);
           recordMetrics(deps.metrics, result.entry);
-          if (logMembers) context.log.debug('member recorded', { batch, line: entry.line, memberId: entry.member.memberId, outcome: result.entry.outcome });
+          if (logMembers)
+            context.log.debug('member recorded', {
+              batch,
+              line: entry.line,
+              memberId: entry.member.memberId,
+              outcome: result.entry.outcome,
+            });
         } else {
           await deps.pending.put(paths.pendingDir, result.replay);
           if (result.replay.event === 'delete') deferredDeletes.add(entry.line);
           if (result.held) {
             deferred.push({ line: entry.line, memberId: entry.member.memberId, held: true });
-            if (logMembers) context.log.debug('delete held back by the delete guard', { batch, line: entry.line, memberId: entry.member.memberId });
+            if (logMembers)
+              context.log.debug('delete held back by the delete guard', {
+                batch,
+                line: entry.line,
+                memberId: entry.member.memberId,
+              });
           } else {
             deps.metrics.delivery('deferred');
             deferred.push({ line: entry.line, memberId: entry.member.memberId });
-            context.log.info('replay deferred to its own activity', { batch, line: entry.line, memberId: entry.member.memberId });
+            context.log.info('replay deferred to its own activity', {
+              batch,
+              line: entry.line,
+              memberId: entry.member.memberId,
+            });
           }
         }
         done++;
@@ -192,21 +223,28 @@ export async function processBatch(deps: BatchDeps, input: BatchInput): Promise<
     if (outcome.outcome === 'upsert') {
       counts.upserts++;
       for (const field of outcome.fields ?? []) counts.fields![field]++;
-    }
-    else if (outcome.outcome === 'delete') counts.deletes++;
+    } else if (outcome.outcome === 'delete') counts.deletes++;
     else if (outcome.outcome === 'unchanged') counts.unchanged++;
     else if (outcome.outcome === 'failed') counts.failed++;
     else counts.skipped++;
   }
   const { fields: _fields, ...tally } = counts;
   const held = deferred.filter((d) => d.held).length;
-  context.log.info('batch done', { batch, ...tally, deferred: deferred.length, ...(held ? { heldDeletes: held } : {}) });
+  context.log.info('batch done', {
+    batch,
+    ...tally,
+    deferred: deferred.length,
+    ...(held ? { heldDeletes: held } : {}),
+  });
   return { batch, complete: true, counts, deferred, ...(guard ? { decided } : {}) };
 }
 
 /** The batch's view of the delete guard, from the run's thresholds (defaults for options parsed before it). */
 function startGuard(input: BatchGuardInput, options: BackfillOptions): BatchGuardView {
-  return new BatchGuardView(input, { maxDeleteShare: options.maxDeleteShare ?? DEFAULT_GUARD.maxDeleteShare, minDecisions: options.deleteGuardMinDecisions ?? DEFAULT_GUARD.minDecisions });
+  return new BatchGuardView(input, {
+    maxDeleteShare: options.maxDeleteShare ?? DEFAULT_GUARD.maxDeleteShare,
+    minDecisions: options.deleteGuardMinDecisions ?? DEFAULT_GUARD.minDecisions,
+  });
 }
 
 /**
@@ -221,7 +259,10 @@ export function debugEnabled(logger: Logger): boolean {
 
 /** Counts what a member's recorded entry says happened (deliveries only when a replay was tried). */
 export function recordMetrics(metrics: JobMetrics, entry: AuditEntry): void {
-  metrics.outcome(entry.outcome, entry.outcome === 'failed' ? entry.stage : entry.outcome === 'delete' ? entry.reason : undefined);
+  metrics.outcome(
+    entry.outcome,
+    entry.outcome === 'failed' ? entry.stage : entry.outcome === 'delete' ? entry.reason : undefined,
+  );
   if (entry.delivered) metrics.delivery('delivered');
   else if (entry.stage === 'replay') metrics.delivery('rejected');
 }
@@ -244,4 +285,3 @@ function minDefined(a: number | undefined, b: number | undefined): number | unde
   if (b === undefined) return a;
   return Math.min(a, b);
 }
-

@@ -31,13 +31,19 @@ export interface RepairContext {
 }
 
 /** What became of one member: recorded now, or handed over to its own replay activity. */
-export type RepairResult = { kind: 'recorded'; entry: AuditEntry } | { kind: 'deferred'; replay: PendingReplay; held?: boolean };
+export type RepairResult =
+  { kind: 'recorded'; entry: AuditEntry } | { kind: 'deferred'; replay: PendingReplay; held?: boolean };
 
 /**
  * Fetch, decide and replay for one member. Throws BadCredentialsError (the run must pause, the
  * member stays unrecorded) and lets an abort propagate (the member stays unrecorded and is redone).
  */
-export async function repairMember(line: number, member: StoredMember, ctx: RepairContext, planned?: PlannedDecision): Promise<RepairResult> {
+export async function repairMember(
+  line: number,
+  member: StoredMember,
+  ctx: RepairContext,
+  planned?: PlannedDecision,
+): Promise<RepairResult> {
   const base: AuditEntry = {
     ts: ctx.now().toISOString(),
     backfill: ctx.backfill,
@@ -63,7 +69,11 @@ export async function repairMember(line: number, member: StoredMember, ctx: Repa
   }
 
   // Counted as made, before any replay (the guard cannot wait for the batch to finish).
-  const decided = decision.action === 'upsert' || decision.action === 'delete' || decision.action === 'unchanged' || (decision.action === 'skipped' && decision.fields.length > 0);
+  const decided =
+    decision.action === 'upsert' ||
+    decision.action === 'delete' ||
+    decision.action === 'unchanged' ||
+    (decision.action === 'skipped' && decision.fields.length > 0);
   const hold = decided && ctx.guard ? ctx.guard.decided(decision.action === 'delete') : false;
 
   let event: WebhookEvent;
@@ -87,7 +97,10 @@ export async function repairMember(line: number, member: StoredMember, ctx: Repa
       base.reason = decision.reason;
       if (ctx.deletesConfirmedAt && !ctx.dryRun) base.deletesConfirmedAt = ctx.deletesConfirmedAt;
       event = 'delete';
-      payload = buildDeletePayload({ user: fetched.kind === 'found' ? fetched.user : undefined, stored: member }, ctx.entityType);
+      payload = buildDeletePayload(
+        { user: fetched.kind === 'found' ? fetched.user : undefined, stored: member },
+        ctx.entityType,
+      );
       break;
   }
 
@@ -97,21 +110,32 @@ export async function repairMember(line: number, member: StoredMember, ctx: Repa
   if (hold && !ctx.dryRun) {
     // Its own replay activity delivers it once the guard releases it (so its entry says deferred, and why).
     base.heldByDeleteGuard = true;
-    return { kind: 'deferred', held: true, replay: { line, memberId: member.memberId, event, webhookId: base.webhookId, payload, base } };
+    return {
+      kind: 'deferred',
+      held: true,
+      replay: { line, memberId: member.memberId, event, webhookId: base.webhookId, payload, base },
+    };
   }
   if (ctx.dryRun) {
     // A channel-webhooks target says where the replay would go, so the plan counts per webhook.
     if (ctx.target?.route) base.webhooks = await ctx.target.route({ event, fields, signal: ctx.signal });
     return recorded(base, { delivered: false });
   }
-  if (!ctx.target) throw new Error('this worker has no WEBHOOK_URL: it cannot replay for a backfill that is not a dry run');
+  if (!ctx.target)
+    throw new Error('this worker has no WEBHOOK_URL: it cannot replay for a backfill that is not a dry run');
 
   const sent = await sendWithRetries(ctx.target, { webhookId: base.webhookId, payload, fields, signal: ctx.signal });
   // Set before a deferral too: the deferred replay's entry starts from this base.
   if (sent.webhooks) base.webhooks = sent.webhooks;
   if (sent.kind === 'delivered') return recorded(base, { delivered: true, status: sent.status });
   if (sent.kind === 'rejected') {
-    return recorded(base, { outcome: 'failed', stage: 'replay', delivered: false, status: sent.status, reason: `replay rejected: ${sent.reason}` });
+    return recorded(base, {
+      outcome: 'failed',
+      stage: 'replay',
+      delivered: false,
+      status: sent.status,
+      reason: `replay rejected: ${sent.reason}`,
+    });
   }
   return {
     kind: 'deferred',

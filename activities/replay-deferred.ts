@@ -79,8 +79,13 @@ export async function replayDeferred(deps: ReplayDeps, input: ReplayDeferredInpu
   // and recorded, rather than sent again later.
   // An upsert's fields route it on a channel-webhooks target (contact vs subscription scope), as in the batch.
   const fields = replay.event === 'upsert' ? replay.base.fields : undefined;
-  const result = await deps.target.send({ webhookId: replay.webhookId, payload: replay.payload, ...(fields ? { fields } : {}) });
-  const confirmed = input.deletesConfirmedAt && replay.event === 'delete' ? { deletesConfirmedAt: input.deletesConfirmedAt } : {};
+  const result = await deps.target.send({
+    webhookId: replay.webhookId,
+    payload: replay.payload,
+    ...(fields ? { fields } : {}),
+  });
+  const confirmed =
+    input.deletesConfirmedAt && replay.event === 'delete' ? { deletesConfirmedAt: input.deletesConfirmedAt } : {};
   // The webhooks this attempt went to (a held delete has none yet; a retried one names the latest attempt's).
   const routed = result.webhooks ? { webhooks: result.webhooks } : {};
   const base = { ...replay.base, ts: deps.now().toISOString(), deferred: true, ...confirmed, ...routed, dryRun: false };
@@ -92,7 +97,10 @@ export async function replayDeferred(deps: ReplayDeps, input: ReplayDeferredInpu
     recordMetrics(deps.metrics, entry);
   } else if (result.kind === 'rejected' || attempt >= input.maxAttempts) {
     outcome = 'failed';
-    const reason = result.kind === 'rejected' ? `replay rejected: ${result.reason}` : `replay gave up after ${attempt} attempts: ${result.reason}`;
+    const reason =
+      result.kind === 'rejected'
+        ? `replay rejected: ${result.reason}`
+        : `replay gave up after ${attempt} attempts: ${result.reason}`;
     const entry = { ...base, outcome, stage: 'replay' as const, delivered: false, status: result.status, reason };
     await deps.audit.append(paths.auditPath, [entry]);
     recordMetrics(deps.metrics, entry);

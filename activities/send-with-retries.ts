@@ -17,7 +17,11 @@ export async function sendWithRetries(
     input.signal.throwIfAborted();
     // A POST once started is let finish (WEBHOOK_TIMEOUT_MS bounds it): aborting it on a pause could
     // leave a delivery the receiver accepted unrecorded, to be sent again after resume.
-    result = await target.send({ webhookId: input.webhookId, payload: input.payload, ...(input.fields ? { fields: input.fields } : {}) });
+    result = await target.send({
+      webhookId: input.webhookId,
+      payload: input.payload,
+      ...(input.fields ? { fields: input.fields } : {}),
+    });
     if (result.kind !== 'retryable') return result;
     if (attempt < attempts) {
       const backoff = 250 * 2 ** (attempt - 1);

@@ -94,7 +94,9 @@ function int(name: string, raw: string | undefined, min: number, max: number): n
   if (raw === undefined) return undefined;
   const text = raw.replace(/_/g, '');
   // 1e6 and 1m are accepted for convenience: --n 1000000 is easy to mistype.
-  const scaled = /^\d+(\.\d+)?[kKmM]$/.test(text) ? Number(text.slice(0, -1)) * (/[kK]$/.test(text) ? 1e3 : 1e6) : Number(text);
+  const scaled = /^\d+(\.\d+)?[kKmM]$/.test(text)
+    ? Number(text.slice(0, -1)) * (/[kK]$/.test(text) ? 1e3 : 1e6)
+    : Number(text);
   if (text.trim() === '' || !Number.isSafeInteger(scaled) || scaled < min || scaled > max) {
     throw new BenchUsageError(`--${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(raw)}`);
   }
@@ -104,7 +106,8 @@ function int(name: string, raw: string | undefined, min: number, max: number): n
 function positive(name: string, raw: string | undefined): number | undefined {
   if (raw === undefined) return undefined;
   const value = Number(raw);
-  if (raw.trim() === '' || !Number.isFinite(value) || value <= 0) throw new BenchUsageError(`--${name} must be a positive number, got ${JSON.stringify(raw)}`);
+  if (raw.trim() === '' || !Number.isFinite(value) || value <= 0)
+    throw new BenchUsageError(`--${name} must be a positive number, got ${JSON.stringify(raw)}`);
   return value;
 }
 
@@ -144,7 +147,9 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
   }
   const str = (k: string) => values[k] as string | undefined;
   const rate = positive('rate', str('rate'));
-  const n = int('n', str('n'), 1, 100_000_000) ?? (rate === undefined ? DEFAULT_N : Math.max(100, Math.round(rate * RATE_RUN_SECONDS)));
+  const n =
+    int('n', str('n'), 1, 100_000_000) ??
+    (rate === undefined ? DEFAULT_N : Math.max(100, Math.round(rate * RATE_RUN_SECONDS)));
   const batchSize = int('batch-size', str('batch-size'), 1, 1000);
   const parallelBatches = int('parallel', str('parallel'), 1, 32);
   const memberConcurrency = int('member-concurrency', str('member-concurrency'), 1, 10_000);
@@ -172,7 +177,8 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
     scriptConcurrency: int('script-concurrency', str('script-concurrency'), 1, 10_000) ?? DEFAULT_SCRIPT_CONCURRENCY,
     maxHistoryEvents: int('max-history-events', str('max-history-events'), 200, 9000),
     workerNodeArgs: ((values['worker-node-arg'] as unknown as string[] | undefined) ?? []).map((a) => {
-      if (!a.startsWith('--')) throw new BenchUsageError(`--worker-node-arg must be a node option starting with --, got ${JSON.stringify(a)}`);
+      if (!a.startsWith('--'))
+        throw new BenchUsageError(`--worker-node-arg must be a node option starting with --, got ${JSON.stringify(a)}`);
       return a;
     }),
     workerEnv: Object.fromEntries(
@@ -254,7 +260,9 @@ export function describeTuning(o: Pick<BenchOptions, 'batchSize' | 'parallelBatc
     o.parallelBatches === undefined ? undefined : `parallelBatches ${o.parallelBatches}`,
     o.memberConcurrency === undefined ? undefined : `member concurrency ${o.memberConcurrency}`,
   ].filter((x): x is string => x !== undefined);
-  return given.length === 0 ? 'product defaults (input {"source": ...} only, no worker tuning)' : `tuned: ${given.join(', ')} (the rest product defaults)`;
+  return given.length === 0
+    ? 'product defaults (input {"source": ...} only, no worker tuning)'
+    : `tuned: ${given.join(', ')} (the rest product defaults)`;
 }
 
 /** The median (the mean of the middle two for an even count); NaN when empty. */
@@ -266,7 +274,9 @@ export function median(values: readonly number[]): number {
 }
 
 /** p50/p95/max/mean of some numbers (undefined when empty). */
-export function summarize(values: readonly number[]): { count: number; mean: number; p50: number; p95: number; max: number } | undefined {
+export function summarize(
+  values: readonly number[],
+): { count: number; mean: number; p50: number; p95: number; max: number } | undefined {
   if (values.length === 0) return undefined;
   const sorted = [...values].sort((a, b) => a - b);
   const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
@@ -279,7 +289,9 @@ export function summarize(values: readonly number[]): { count: number; mean: num
  * the whole lookup phase (first to last request), and over its middle 90% of requests (the 5th to the 95th
  * percentile request), which leaves out the start-up and the tail when fewer batches than parallelBatches remain.
  */
-export function sustainedRate(times: readonly number[]): { whole: number; middle90: number; seconds: number } | undefined {
+export function sustainedRate(
+  times: readonly number[],
+): { whole: number; middle90: number; seconds: number } | undefined {
   if (times.length < 2) return undefined;
   const first = times[0]!;
   const last = times[times.length - 1]!;

@@ -175,7 +175,16 @@ export class TreeSampler {
   private readonly startedAt = Date.now();
   private peak = 0;
   private readonly samples: Array<[number, number]> = [];
-  private readonly procs = new Map<number, { command: string; hwm: number; firstCpu: number; lastCpu: number; split?: { anonBytes: number; fileBytes: number } }>();
+  private readonly procs = new Map<
+    number,
+    {
+      command: string;
+      hwm: number;
+      firstCpu: number;
+      lastCpu: number;
+      split?: { anonBytes: number; fileBytes: number };
+    }
+  >();
   private threads: ThreadCpu[] = [];
   private threadBase = new Map<string, number>();
 
@@ -248,7 +257,13 @@ export class TreeSampler {
     this.timer = undefined;
     this.sample();
     for (const [pid, p] of this.procs) p.split = residentSplit(pid) ?? p.split;
-    const processes = [...this.procs.entries()].map(([pid, p]) => ({ pid, command: p.command, hwmBytes: p.hwm, cpuMs: p.lastCpu - p.firstCpu, ...(p.split ?? {}) }));
+    const processes = [...this.procs.entries()].map(([pid, p]) => ({
+      pid,
+      command: p.command,
+      hwmBytes: p.hwm,
+      cpuMs: p.lastCpu - p.firstCpu,
+      ...(p.split ?? {}),
+    }));
     return {
       peakRssBytes: this.peak,
       samples: this.samples,
@@ -287,7 +302,8 @@ export function machineInfo(): MachineInfo {
   };
 }
 
-export const loadNow = (): [number, number, number] => os.loadavg().map((l) => Math.round(l * 100) / 100) as [number, number, number];
+export const loadNow = (): [number, number, number] =>
+  os.loadavg().map((l) => Math.round(l * 100) / 100) as [number, number, number];
 
 // ---------------------------------------------------------------------------------------------------------
 // Workflow histories
@@ -327,7 +343,8 @@ export interface RunHistory {
   timings: BatchTimings;
 }
 
-const ms = (t: HistoryEvent['eventTime']): number => (t ? Number(t.seconds ?? 0) * 1000 + Math.floor((t.nanos ?? 0) / 1e6) : NaN);
+const ms = (t: HistoryEvent['eventTime']): number =>
+  t ? Number(t.seconds ?? 0) * 1000 + Math.floor((t.nanos ?? 0) / 1e6) : NaN;
 
 export function batchTimings(events: readonly HistoryEvent[]): BatchTimings {
   const scheduled = new Map<number, { type: string; at: number; batch: number | undefined }>();
@@ -369,7 +386,8 @@ export function batchTimings(events: readonly HistoryEvent[]): BatchTimings {
         if (s?.type === 'processBatch') {
           const st = started.get(sid);
           if (st !== undefined) execution.push(at - st);
-          if (st !== undefined && s.batch !== undefined) perBatch.push({ batch: s.batch, scheduledAt: s.at, startedAt: st, completedAt: at });
+          if (st !== undefined && s.batch !== undefined)
+            perBatch.push({ batch: s.batch, scheduledAt: s.at, startedAt: st, completedAt: at });
           lastBatchCompletedAt.push(at);
         } else if (s?.type === 'prepareBackfill') {
           prepareMs = at - s.at;
@@ -441,7 +459,12 @@ export function batchOverheads(
 export async function chainHistories(client: Client, workflowId: string): Promise<RunHistory[]> {
   const runs: Array<{ runId: string; status: string; start: number; serverBytes: number | undefined }> = [];
   for await (const info of client.workflow.list({ query: `WorkflowId = ${JSON.stringify(workflowId)}` })) {
-    runs.push({ runId: info.runId, status: info.status.name, start: info.startTime.getTime(), serverBytes: info.historySize });
+    runs.push({
+      runId: info.runId,
+      status: info.status.name,
+      start: info.startTime.getTime(),
+      serverBytes: info.historySize,
+    });
   }
   runs.sort((a, b) => a.start - b.start);
   const out: RunHistory[] = [];
@@ -452,7 +475,14 @@ export async function chainHistories(client: Client, workflowId: string): Promis
     const bytes = temporal.api.history.v1.History.encode(history).finish().length;
     let serverBytes = run.serverBytes;
     if (serverBytes === undefined) serverBytes = (await handle.describe()).historySize;
-    out.push({ runId: run.runId, status: run.status, events: events.length, bytes, serverBytes, timings: batchTimings(events) });
+    out.push({
+      runId: run.runId,
+      status: run.status,
+      events: events.length,
+      bytes,
+      serverBytes,
+      timings: batchTimings(events),
+    });
   }
   return out;
 }

@@ -75,7 +75,8 @@ export async function runPlainScript(o: PlainScriptOptions): Promise<PlainScript
 
   async function one(entry: SourceEntry): Promise<void> {
     rows += 1;
-    if ('skip' in entry) return write({ line: entry.line, memberId: entry.memberId, outcome: 'skipped', reason: entry.skip });
+    if ('skip' in entry)
+      return write({ line: entry.line, memberId: entry.memberId, outcome: 'skipped', reason: entry.skip });
     const { member } = entry;
     const fetched = await channel.getUserByMemberId(member.memberId, { limiter });
     const decision = decide(member, fetched, { defaultRegion: 'KR' });
@@ -99,7 +100,15 @@ export async function runPlainScript(o: PlainScriptOptions): Promise<PlainScript
     }
     const fields = decision.action === 'upsert' ? decision.fields : undefined;
     const reason = decision.action === 'delete' ? decision.reason : undefined;
-    return write({ ...base, outcome: delivered ? event : 'failed', ...(fields ? { fields } : {}), ...(reason ? { reason } : {}), event, webhookId: id, delivered });
+    return write({
+      ...base,
+      outcome: delivered ? event : 'failed',
+      ...(fields ? { fields } : {}),
+      ...(reason ? { reason } : {}),
+      event,
+      webhookId: id,
+      delivered,
+    });
   }
 
   try {
@@ -120,7 +129,14 @@ export async function runPlainScript(o: PlainScriptOptions): Promise<PlainScript
   }
   const elapsedMs = Date.now() - started;
   const cpu = process.cpuUsage(cpu0);
-  return { rows, elapsedMs, membersPerSecond: rows / (elapsedMs / 1000), deliveries, outcomes, cpuMs: (cpu.user + cpu.system) / 1000 };
+  return {
+    rows,
+    elapsedMs,
+    membersPerSecond: rows / (elapsedMs / 1000),
+    deliveries,
+    outcomes,
+    cpuMs: (cpu.user + cpu.system) / 1000,
+  };
 }
 
 async function main(): Promise<void> {

@@ -66,7 +66,8 @@ export function categoryOf(frame: CallFrame): string {
     return `other npm (${nm})`;
   }
   if (url.startsWith('node:internal/fs') || url.includes('internal/fs/')) return 'node fs';
-  if (/node:internal\/(http|_http|streams|net|stream_base|dns|tls)|node:(http|net|_http)/.test(url)) return 'node net/http/streams';
+  if (/node:internal\/(http|_http|streams|net|stream_base|dns|tls)|node:(http|net|_http)/.test(url))
+    return 'node net/http/streams';
   if (url.startsWith('node:')) return 'node internals (other)';
   if (/\/(activities)\//.test(url)) return 'project activities';
   if (/\/src\/audit\//.test(url)) return 'project audit store';

@@ -32,7 +32,10 @@ export async function startLeanReceiver(o: { token: string }): Promise<LeanRecei
       else if (url.searchParams.get('token') !== o.token) status = 401;
       else {
         try {
-          const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { event?: unknown; entity?: { memberId?: unknown } };
+          const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as {
+            event?: unknown;
+            entity?: { memberId?: unknown };
+          };
           event = typeof body.event === 'string' ? body.event : '';
           memberId = typeof body.entity?.memberId === 'string' ? body.entity.memberId : null;
         } catch {
@@ -42,7 +45,9 @@ export async function startLeanReceiver(o: { token: string }): Promise<LeanRecei
       const webhookId = req.headers['webhook-id'];
       recorded.push({ memberId, event, webhookId: typeof webhookId === 'string' ? webhookId : null, status });
       if (status === 200) times.push(Date.now());
-      res.writeHead(status, { 'content-type': 'application/json' }).end(status === 200 ? '{"ok":true}' : '{"ok":false}');
+      res
+        .writeHead(status, { 'content-type': 'application/json' })
+        .end(status === 200 ? '{"ok":true}' : '{"ok":false}');
     });
   });
   server.keepAliveTimeout = 30_000;

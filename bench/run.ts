@@ -18,7 +18,12 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
-import { startChannelSimulator, type ChannelFault, type ChannelSimulator, type ChannelSimulatorStats } from '../dev/simulator/channel-simulator';
+import {
+  startChannelSimulator,
+  type ChannelFault,
+  type ChannelSimulator,
+  type ChannelSimulatorStats,
+} from '../dev/simulator/channel-simulator';
 import {
   checkSyntheticRun,
   DEFAULT_SYNTHETIC_SEED,
@@ -32,7 +37,13 @@ import {
 } from '../dev/synthetic';
 import { findTemporalCli, startDevServer, type DevServer } from '../dev/temporal-cli';
 import { webhookId } from '../src/webhook/webhook-id';
-import { progressQuery, WORKFLOW_TYPE, type BackfillInput, type BackfillResult, type Progress } from '../workflows/definitions';
+import {
+  progressQuery,
+  WORKFLOW_TYPE,
+  type BackfillInput,
+  type BackfillResult,
+  type Progress,
+} from '../workflows/definitions';
 import {
   BENCH_HELP,
   BenchUsageError,
@@ -53,7 +64,17 @@ import {
 } from './args';
 import { effectiveBatchSize } from '../activities/prepare';
 import { parseBackfillInput } from '../src/workflow-input';
-import { batchOverheads, chainHistories, loadNow, machineInfo, selfCpuMs, TreeSampler, type MachineInfo, type RunHistory, type TreeFigures } from './measure';
+import {
+  batchOverheads,
+  chainHistories,
+  loadNow,
+  machineInfo,
+  selfCpuMs,
+  TreeSampler,
+  type MachineInfo,
+  type RunHistory,
+  type TreeFigures,
+} from './measure';
 import type { PlainScriptResult } from './plain-script';
 import { summarizeProfiles, type ProfileSummary } from './profile';
 import { startLeanReceiver, type LeanReceiver } from './receiver';
@@ -115,7 +136,11 @@ interface ProjectFigures extends PhaseFigures {
   /** Workflow start requested -> first lookup admitted by the simulator. */
   firstLookupMs: number | undefined;
   /** Per batch (ms): scheduled -> first lookup admitted, last lookup admitted -> completed. */
-  batchOverhead: { toFirstLookup: ReturnType<typeof summarizeNums>; afterLastLookup: ReturnType<typeof summarizeNums>; batchSize: number };
+  batchOverhead: {
+    toFirstLookup: ReturnType<typeof summarizeNums>;
+    afterLastLookup: ReturnType<typeof summarizeNums>;
+    batchSize: number;
+  };
 }
 
 interface ScriptFigures extends PhaseFigures {
@@ -167,7 +192,16 @@ function* auditRecords(file: string): Generator<AuditRecord> {
       for (const raw of lines) {
         if (raw.trim() === '') continue;
         const e = JSON.parse(raw) as AuditRecord;
-        yield { line: e.line, memberId: e.memberId, outcome: e.outcome, fields: e.fields, reason: e.reason, event: e.event, webhookId: e.webhookId, delivered: e.delivered };
+        yield {
+          line: e.line,
+          memberId: e.memberId,
+          outcome: e.outcome,
+          fields: e.fields,
+          reason: e.reason,
+          event: e.event,
+          webhookId: e.webhookId,
+          delivered: e.delivered,
+        };
       }
     }
     if (partial.trim() !== '') throw new Error(`${file}: the last line has no line end`);
@@ -178,7 +212,9 @@ function* auditRecords(file: string): Generator<AuditRecord> {
 
 function reportProblems(who: string, check: SyntheticRunCheck): void {
   if (check.problemCount === 0) return;
-  console.error(`\n${who} IS WRONG: ${check.problemCount} problem(s) against the known answer:\n  ${check.problems.slice(0, 20).join('\n  ')}\n`);
+  console.error(
+    `\n${who} IS WRONG: ${check.problemCount} problem(s) against the known answer:\n  ${check.problems.slice(0, 20).join('\n  ')}\n`,
+  );
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -212,7 +248,9 @@ async function runProject(s: Stack, repeat: number): Promise<ProjectFigures> {
         .then((p) => {
           const secs = (Date.now() - startedAt) / 1000;
           const rss = workerSamplers.map((ws) => fmtMb(ws.peakRssBytes)).join(' / ');
-          log(`  ${fmtNumber(p.processed)} / ${fmtNumber(p.total)} processed, ${fmtNumber(p.processed / secs)}/s, run ${p.runs}, worker peak RSS ${rss}, load ${loadNow()[0]}`);
+          log(
+            `  ${fmtNumber(p.processed)} / ${fmtNumber(p.total)} processed, ${fmtNumber(p.processed / secs)}/s, run ${p.runs}, worker peak RSS ${rss}, load ${loadNow()[0]}`,
+          );
         })
         .catch(() => undefined);
     },
@@ -242,13 +280,32 @@ async function runProject(s: Stack, repeat: number): Promise<ProjectFigures> {
   let check: SyntheticRunCheck;
   if (!result) {
     progressAtTimeout = await handle.query(progressQuery).catch(() => undefined);
-    log(`NOT FINISHED after ${fmtDuration(wallMs)}: ${fmtNumber(progressAtTimeout?.processed)} of ${fmtNumber(opts.n)} processed; terminating it`);
+    log(
+      `NOT FINISHED after ${fmtDuration(wallMs)}: ${fmtNumber(progressAtTimeout?.processed)} of ${fmtNumber(opts.n)} processed; terminating it`,
+    );
     await handle.terminate('benchmark timeout').catch(() => undefined);
-    check = { problems: ['the run did not finish in time'], problemCount: 1, auditEntries: 0, deliveries: deliveries.length, accepted, membersAcceptedMoreThanOnce: 0, extraAcceptedDeliveries: 0 };
+    check = {
+      problems: ['the run did not finish in time'],
+      problemCount: 1,
+      auditEntries: 0,
+      deliveries: deliveries.length,
+      accepted,
+      membersAcceptedMoreThanOnce: 0,
+      extraAcceptedDeliveries: 0,
+    };
   } else {
-    log(`  finished in ${fmtDuration(wallMs)}: ${fmtNumber(result.processed)} processed in ${result.runs} run(s), ${fmtNumber(result.processed / (wallMs / 1000), 1)} members/s`);
+    log(
+      `  finished in ${fmtDuration(wallMs)}: ${fmtNumber(result.processed)} processed in ${result.runs} run(s), ${fmtNumber(result.processed / (wallMs / 1000), 1)} members/s`,
+    );
     // The benchmark of a wrong result is worthless: every audit entry and delivery against the known answer...
-    check = checkSyntheticRun({ n: opts.n, seed: s.seed, runLabel: workflowId, webhookIdOf: webhookId, audit: auditRecords(result.auditPath), deliveries });
+    check = checkSyntheticRun({
+      n: opts.n,
+      seed: s.seed,
+      runLabel: workflowId,
+      webhookIdOf: webhookId,
+      audit: auditRecords(result.auditPath),
+      deliveries,
+    });
     // ...and the workflow's own counters, which are what a user reads.
     const pairs: Array<[string, number, number]> = [
       ['processed', result.processed, s.expected.rows],
@@ -264,7 +321,10 @@ async function runProject(s: Stack, repeat: number): Promise<ProjectFigures> {
       check.problems.unshift(`result.${name} = ${got}, expected ${want}`);
       check.problemCount += 1;
     }
-    if (check.problemCount === 0) log(`  verified: ${fmtNumber(check.auditEntries)} audit entries and ${fmtNumber(check.accepted)} accepted deliveries match the known answer`);
+    if (check.problemCount === 0)
+      log(
+        `  verified: ${fmtNumber(check.auditEntries)} audit entries and ${fmtNumber(check.accepted)} accepted deliveries match the known answer`,
+      );
   }
   reportProblems(`PROJECT RUN ${repeat}`, check);
   check.problems = check.problems.slice(0, 20);
@@ -277,7 +337,11 @@ async function runProject(s: Stack, repeat: number): Promise<ProjectFigures> {
   for (const m of workerMemory) m.samples = m.samples.filter((_, i) => i % 4 === 0);
   // Member i is on work-file line i + 1 (the synthetic CSV has no filtered rows), so its batch is i / size.
   const size = s.batchSize;
-  const overhead = batchOverheads(runs.flatMap((r) => r.timings.perBatch), admitted, admittedMembers.map((i) => Math.floor(i / size)));
+  const overhead = batchOverheads(
+    runs.flatMap((r) => r.timings.perBatch),
+    admitted,
+    admittedMembers.map((i) => Math.floor(i / size)),
+  );
   for (const r of runs) r.timings.perBatch = [];
   const members = result?.processed ?? progressAtTimeout?.processed ?? 0;
   return {
@@ -302,7 +366,11 @@ async function runProject(s: Stack, repeat: number): Promise<ProjectFigures> {
     workerThreads: workerMemory[0]?.threads ?? [],
     devServerThreads: serverFigures.threads,
     firstLookupMs: admitted.length ? admitted[0]! - startedAt : undefined,
-    batchOverhead: { toFirstLookup: summarizeNums(overhead.toFirstLookupMs), afterLastLookup: summarizeNums(overhead.afterLastLookupMs), batchSize: size },
+    batchOverhead: {
+      toFirstLookup: summarizeNums(overhead.toFirstLookupMs),
+      afterLastLookup: summarizeNums(overhead.afterLastLookupMs),
+      batchSize: size,
+    },
   };
 }
 
@@ -321,7 +389,9 @@ async function runScript(s: Stack, repeat: number): Promise<ScriptFigures> {
   const loadBefore = loadNow();
   const harness0 = selfCpuMs();
   // Temporal stays up, idle, during the script: its CPU meanwhile is measured and reported.
-  const idleSampler = new TreeSampler(() => [s.server.process.pid, ...s.workers.map((w) => w.pid)].filter((p): p is number => p !== undefined)).start();
+  const idleSampler = new TreeSampler(() =>
+    [s.server.process.pid, ...s.workers.map((w) => w.pid)].filter((p): p is number => p !== undefined),
+  ).start();
   log(`plain script run ${repeat}: concurrency ${opts.scriptConcurrency}`);
   const fd = openSync(scriptLog, 'a');
   const child = spawn(
@@ -329,17 +399,29 @@ async function runScript(s: Stack, repeat: number): Promise<ScriptFigures> {
     [
       ...s.profileArgs('script'),
       path.join(ROOT, 'bench', 'plain-script.ts'),
-      '--csv', s.csv,
-      '--channel-url', simulator.url,
-      '--webhook-url', receiver.url,
-      '--concurrency', String(opts.scriptConcurrency),
-      '--run-label', runLabel,
-      '--out', out,
+      '--csv',
+      s.csv,
+      '--channel-url',
+      simulator.url,
+      '--webhook-url',
+      receiver.url,
+      '--concurrency',
+      String(opts.scriptConcurrency),
+      '--run-label',
+      runLabel,
+      '--out',
+      out,
       ...(opts.rate ? ['--rate', String(opts.rate)] : []),
     ],
     {
       cwd: ROOT,
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', CHANNEL_ACCESS_KEY: ACCESS_KEY, CHANNEL_ACCESS_SECRET: ACCESS_SECRET, WEBHOOK_TOKEN: TOKEN },
+      env: {
+        PATH: process.env.PATH ?? '',
+        HOME: process.env.HOME ?? '',
+        CHANNEL_ACCESS_KEY: ACCESS_KEY,
+        CHANNEL_ACCESS_SECRET: ACCESS_SECRET,
+        WEBHOOK_TOKEN: TOKEN,
+      },
       stdio: ['ignore', 'pipe', fd],
       detached: true,
     },
@@ -356,9 +438,18 @@ async function runScript(s: Stack, repeat: number): Promise<ScriptFigures> {
   const result = JSON.parse(stdout.trim().split('\n').pop()!) as PlainScriptResult;
   const deliveries = receiver.deliveries();
   const accepted = receiver.acceptedTimes().length;
-  const check = checkSyntheticRun({ n: opts.n, seed: s.seed, runLabel, webhookIdOf: webhookId, audit: auditRecords(out), deliveries });
+  const check = checkSyntheticRun({
+    n: opts.n,
+    seed: s.seed,
+    runLabel,
+    webhookIdOf: webhookId,
+    audit: auditRecords(out),
+    deliveries,
+  });
   if (check.problemCount === 0) {
-    log(`  ${fmtDuration(result.elapsedMs)}, ${fmtNumber(result.membersPerSecond, 1)} members/s; verified: ${fmtNumber(check.auditEntries)} outcomes, ${fmtNumber(check.accepted)} accepted deliveries`);
+    log(
+      `  ${fmtDuration(result.elapsedMs)}, ${fmtNumber(result.membersPerSecond, 1)} members/s; verified: ${fmtNumber(check.auditEntries)} outcomes, ${fmtNumber(check.accepted)} accepted deliveries`,
+    );
   }
   reportProblems(`PLAIN SCRIPT RUN ${repeat}`, check);
   check.problems = check.problems.slice(0, 20);
@@ -402,7 +493,9 @@ async function main(): Promise<number> {
   const seed = opts.seed ?? DEFAULT_SYNTHETIC_SEED;
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   const machine = machineInfo();
-  log(`machine: ${machine.cpus} CPUs (${machine.cpuModel}), ${fmtMb(machine.memoryBytes)}, node ${machine.node}, load ${machine.load.join(' ')}`);
+  log(
+    `machine: ${machine.cpus} CPUs (${machine.cpuModel}), ${fmtMb(machine.memoryBytes)}, node ${machine.node}, load ${machine.load.join(' ')}`,
+  );
 
   const cli = findTemporalCli({ build: true, log });
   if (!cli) throw new Error('no Temporal CLI: set TEMPORAL_CLI or install Go (see README)');
@@ -415,7 +508,9 @@ async function main(): Promise<number> {
     const csv = path.join(work, 'members.csv');
     let t = Date.now();
     const written = await writeSyntheticCsv(csv, opts.n, seed);
-    log(`data set: ${fmtNumber(opts.n)} members, ${fmtMb(written.bytes)} CSV, written in ${fmtDuration(Date.now() - t)}`);
+    log(
+      `data set: ${fmtNumber(opts.n)} members, ${fmtMb(written.bytes)} CSV, written in ${fmtDuration(Date.now() - t)}`,
+    );
 
     // ---- simulator and endpoint (in this process)
     const lookup = syntheticUserLookup(opts.n, seed);
@@ -462,44 +557,86 @@ async function main(): Promise<number> {
       ...(opts.rate ? { CHANNEL_RATE_LIMIT: String(opts.rate) } : {}),
       ...opts.workerEnv,
     };
-    const profileArgs = (who: string) => (opts.profile ? ['--cpu-prof', `--cpu-prof-dir=${path.join(profileDir, who)}`] : []);
+    const profileArgs = (who: string) =>
+      opts.profile ? ['--cpu-prof', `--cpu-prof-dir=${path.join(profileDir, who)}`] : [];
     let distEntry: string | undefined;
     let buildTypeErrors: string[] = [];
     if (opts.workerRuntime !== 'tsx') {
       t = Date.now();
       ({ entry: distEntry, typeErrors: buildTypeErrors } = buildWorkerDist(path.join(work, 'dist')));
-      log(`built the worker as \`npm run build\` does (tsc + workflow bundle) in ${fmtDuration(Date.now() - t)}${buildTypeErrors.length ? `; the tree has ${buildTypeErrors.length} type error(s), emitted anyway: ${buildTypeErrors[0]}` : ''}`);
+      log(
+        `built the worker as \`npm run build\` does (tsc + workflow bundle) in ${fmtDuration(Date.now() - t)}${buildTypeErrors.length ? `; the tree has ${buildTypeErrors.length} type error(s), emitted anyway: ${buildTypeErrors[0]}` : ''}`,
+      );
     }
     const workers: WorkerChild[] = [];
     const workerStart: Array<{ ms: number; rssAtReady: number }> = [];
     for (let i = 0; i < opts.workers; i++) {
       t = Date.now();
-      const w = await startWorkerChild({ runtime: opts.workerRuntime, distEntry, env, nodeArgs: [...opts.workerNodeArgs, ...profileArgs('worker')], logFile: path.join(work, `worker-${i + 1}.log`) });
+      const w = await startWorkerChild({
+        runtime: opts.workerRuntime,
+        distEntry,
+        env,
+        nodeArgs: [...opts.workerNodeArgs, ...profileArgs('worker')],
+        logFile: path.join(work, `worker-${i + 1}.log`),
+      });
       const ready = new TreeSampler(() => (w.pid ? [w.pid] : []));
       ready.sample();
       workerStart.push({ ms: Date.now() - t, rssAtReady: ready.peakRssBytes });
       workers.push(w);
       cleanups.push(() => w.stop(5_000));
     }
-    log(`dev server ${server.address}; ${opts.workers} worker(s) (${opts.workerRuntime}) polling, start ${workerStart.map((w) => `${fmtDuration(w.ms)} (RSS ${fmtMb(w.rssAtReady)})`).join(', ')}`);
+    log(
+      `dev server ${server.address}; ${opts.workers} worker(s) (${opts.workerRuntime}) polling, start ${workerStart.map((w) => `${fmtDuration(w.ms)} (RSS ${fmtMb(w.rssAtReady)})`).join(', ')}`,
+    );
     const connection = await Connection.connect({ address: server.address });
     cleanups.push(() => connection.close());
     const client = new Client({ connection });
     const defaults = parseBackfillInput({ source: { type: 'csv', path: csv } }, 'bench').options;
-    const batchSize = effectiveBatchSize(opts.n, opts.batchSize ?? defaults.batchSize, opts.parallelBatches ?? defaults.parallelBatches, opts.rate);
+    const batchSize = effectiveBatchSize(
+      opts.n,
+      opts.batchSize ?? defaults.batchSize,
+      opts.parallelBatches ?? defaults.parallelBatches,
+      opts.rate,
+    );
     log(
       `N ${fmtNumber(opts.n)}, ${describeTuning(opts)}: batches of ${fmtNumber(batchSize)}, ${opts.parallelBatches ?? defaults.parallelBatches} at once` +
         `${opts.rate ? `, rate ${opts.rate}/s` : ''}${opts.latencyMs ? `, latency ${opts.latencyMs} ms` : ''}${opts.repeat > 1 ? `, ${opts.repeat} repeats` : ''}`,
     );
 
-    const stack: Stack = { opts, seed, expected: syntheticCounts(opts.n, seed), work, csv, simulator, receiver, server, workers, client, taskQueue, stamp, profileArgs, admitted, batchSize };
+    const stack: Stack = {
+      opts,
+      seed,
+      expected: syntheticCounts(opts.n, seed),
+      work,
+      csv,
+      simulator,
+      receiver,
+      server,
+      workers,
+      client,
+      taskQueue,
+      stamp,
+      profileArgs,
+      admitted,
+      batchSize,
+    };
     const projects: ProjectFigures[] = [];
     const scripts: ScriptFigures[] = [];
     if (!opts.rate) {
       // Not with --rate: the rate, not the harness, sets the pace there.
       const members = Array.from({ length: Math.min(opts.n, WARM_UP_MEMBERS) }, (_, i) => syntheticMemberId(i, seed));
-      const warm = await warmUpHarness({ channelUrl: simulator.url, accessKey: ACCESS_KEY, accessSecret: ACCESS_SECRET, webhookUrl: receiver.url, token: TOKEN, memberIds: members, concurrency: opts.scriptConcurrency });
-      log(`harness (simulator + endpoint) warmed up with ${fmtNumber(warm.requests)} requests in ${fmtDuration(warm.ms)}; the worker and the script start cold`);
+      const warm = await warmUpHarness({
+        channelUrl: simulator.url,
+        accessKey: ACCESS_KEY,
+        accessSecret: ACCESS_SECRET,
+        webhookUrl: receiver.url,
+        token: TOKEN,
+        memberIds: members,
+        concurrency: opts.scriptConcurrency,
+      });
+      log(
+        `harness (simulator + endpoint) warmed up with ${fmtNumber(warm.requests)} requests in ${fmtDuration(warm.ms)}; the worker and the script start cold`,
+      );
     }
     for (let r = 1; r <= opts.repeat; r++) {
       const p = await runProject(stack, r);
@@ -518,7 +655,10 @@ async function main(): Promise<number> {
     // Stop the workers gracefully (so --cpu-prof profiles are written).
     for (const w of workers) await w.stop(30_000);
     const profiles: Record<string, ProfileSummary[]> | undefined = opts.profile
-      ? { worker: summarizeProfiles(path.join(profileDir, 'worker')), script: summarizeProfiles(path.join(profileDir, 'script')) }
+      ? {
+          worker: summarizeProfiles(path.join(profileDir, 'worker')),
+          script: summarizeProfiles(path.join(profileDir, 'script')),
+        }
       : undefined;
 
     const summary = summarize(opts, projects, scripts);
@@ -541,8 +681,12 @@ async function main(): Promise<number> {
     const jsonFile = path.resolve(opts.json ?? path.join(ROOT, 'bench-results', `${stamp}.json`));
     mkdirSync(path.dirname(jsonFile), { recursive: true });
     writeFileSync(jsonFile, JSON.stringify(report, null, 2) + '\n');
-    console.log('\n' + renderReport(opts, machine, projects, scripts, summary, targets, profiles, workerStart, bundles, hwm));
-    console.log(`\nfigures written to ${path.relative(process.cwd(), jsonFile) || jsonFile}${opts.keep ? `; work directory kept: ${work}` : ''}`);
+    console.log(
+      '\n' + renderReport(opts, machine, projects, scripts, summary, targets, profiles, workerStart, bundles, hwm),
+    );
+    console.log(
+      `\nfigures written to ${path.relative(process.cwd(), jsonFile) || jsonFile}${opts.keep ? `; work directory kept: ${work}` : ''}`,
+    );
     const wrong = [...projects, ...scripts].some((p) => p.check.problemCount > 0) || projects.some((p) => !p.finished);
     if (wrong) console.error('\nbench: FAILED: a run did not finish or its result is wrong (see above)');
     return wrong ? 1 : 0;
@@ -574,7 +718,9 @@ interface Summary {
 function summarize(_opts: BenchOptions, projects: ProjectFigures[], scripts: ScriptFigures[]): Summary {
   const ratios = scripts.map((sc, i) => projects[i]!.membersPerSecond / sc.membersPerSecond);
   const projectCpuPerMember = median(projects.map((p) => (p.cpu.workers! + p.cpu.devServer!) / Math.max(1, p.members)));
-  const scriptCpuPerMember = scripts.length ? median(scripts.map((x) => x.result.cpuMs / Math.max(1, x.members))) : undefined;
+  const scriptCpuPerMember = scripts.length
+    ? median(scripts.map((x) => x.result.cpuMs / Math.max(1, x.members)))
+    : undefined;
   return {
     projectCpuPerMember,
     scriptCpuPerMember,
@@ -584,7 +730,12 @@ function summarize(_opts: BenchOptions, projects: ProjectFigures[], scripts: Scr
     ratio: ratios.length && projects.every((p) => p.finished) ? median(ratios) : undefined,
     ratios,
     // The sampled peak can miss a spike shorter than the sampling interval; a process's own VmHWM cannot.
-    workerPeakRssBytes: Math.max(0, ...projects.flatMap((p) => p.workerMemory.flatMap((m) => [m.peakRssBytes, ...m.processes.map((x) => x.hwmBytes)]))),
+    workerPeakRssBytes: Math.max(
+      0,
+      ...projects.flatMap((p) =>
+        p.workerMemory.flatMap((m) => [m.peakRssBytes, ...m.processes.map((x) => x.hwmBytes)]),
+      ),
+    ),
     largestHistoryEvents: Math.max(0, ...projects.map((p) => p.largestHistory?.events ?? 0)),
     largestHistoryBytes: Math.max(0, ...projects.map((p) => p.largestHistory?.bytes ?? 0)),
   };
@@ -611,25 +762,49 @@ function evaluateTargets(opts: BenchOptions, projects: ProjectFigures[], s: Summ
     });
     if (s.ratios.length > 1) {
       // A one-off backfill runs on a freshly started worker: the first pair is that case, later ones are warm.
-      targets.push({ name: `ratio project/script >= ${RATIO_TARGET}, first pair only (worker freshly started, as for a one-off run)`, measured: s.ratios[0]!.toFixed(3), met: s.ratios[0]! >= RATIO_TARGET });
+      targets.push({
+        name: `ratio project/script >= ${RATIO_TARGET}, first pair only (worker freshly started, as for a one-off run)`,
+        measured: s.ratios[0]!.toFixed(3),
+        met: s.ratios[0]! >= RATIO_TARGET,
+      });
     }
   }
   if (opts.n >= 1_000_000) {
     const worst = Math.max(...projects.map((p) => p.wallMs));
-    targets.push({ name: `N=${fmtNumber(opts.n)} within 2 min (issue 13)`, measured: fmtDuration(worst), met: projects.every((p) => p.finished) && worst <= 120_000 });
+    targets.push({
+      name: `N=${fmtNumber(opts.n)} within 2 min (issue 13)`,
+      measured: fmtDuration(worst),
+      met: projects.every((p) => p.finished) && worst <= 120_000,
+    });
     const prepare = Math.max(...projects.map((p) => p.runs[0]?.timings.prepareMs ?? Infinity));
-    targets.push({ name: `preparation of ${fmtNumber(opts.n)} rows <= 5 s`, measured: fmtDuration(prepare), met: prepare <= 5_000 });
+    targets.push({
+      name: `preparation of ${fmtNumber(opts.n)} rows <= 5 s`,
+      measured: fmtDuration(prepare),
+      met: prepare <= 5_000,
+    });
   }
   const tree = opts.workerRuntime === 'tsx' ? 'whole tree: tsx launcher + worker' : 'as `npm start` runs it';
-  targets.push({ name: `worker peak RSS <= 256 MB (${tree}; sampled peak or VmHWM, the higher)`, measured: fmtMb(s.workerPeakRssBytes), met: s.workerPeakRssBytes <= RSS_TARGET_BYTES });
+  targets.push({
+    name: `worker peak RSS <= 256 MB (${tree}; sampled peak or VmHWM, the higher)`,
+    measured: fmtMb(s.workerPeakRssBytes),
+    met: s.workerPeakRssBytes <= RSS_TARGET_BYTES,
+  });
   if (projects.some((p) => p.runs.length > 0)) {
     const runs = Math.max(...projects.map((p) => p.runs.length));
-    targets.push({ name: `every run's history < ${fmtNumber(HISTORY_EVENTS_TARGET)} events`, measured: `${fmtNumber(s.largestHistoryEvents)} (largest of ${runs} run(s))`, met: s.largestHistoryEvents < HISTORY_EVENTS_TARGET });
+    targets.push({
+      name: `every run's history < ${fmtNumber(HISTORY_EVENTS_TARGET)} events`,
+      measured: `${fmtNumber(s.largestHistoryEvents)} (largest of ${runs} run(s))`,
+      met: s.largestHistoryEvents < HISTORY_EVENTS_TARGET,
+    });
   }
   if (opts.rate) {
     const rates = projects.map((p) => p.api.sustained?.whole ?? 0);
     const worst = Math.min(...rates);
-    targets.push({ name: `sustained API rate >= 99% of ${opts.rate}/s (first to last lookup; worst run)${opts.burst ? `, API burst ${opts.burst}` : ''}`, measured: `${worst.toFixed(1)}/s = ${fmtPercent(worst / opts.rate)}`, met: worst >= 0.99 * opts.rate });
+    targets.push({
+      name: `sustained API rate >= 99% of ${opts.rate}/s (first to last lookup; worst run)${opts.burst ? `, API burst ${opts.burst}` : ''}`,
+      measured: `${worst.toFixed(1)}/s = ${fmtPercent(worst / opts.rate)}`,
+      met: worst >= 0.99 * opts.rate,
+    });
     const r429 = projects.reduce((a, p) => a + p.api.rateLimited, 0);
     targets.push({ name: 'zero 429s', measured: fmtNumber(r429), met: r429 === 0 });
   }
@@ -651,40 +826,139 @@ function renderReport(
   const lines: string[] = [];
   lines.push(
     `webhook-backfill benchmark: N=${fmtNumber(opts.n)}, ${describeTuning(opts)}, ` +
-      `${opts.workers} worker(s) (${opts.workerRuntime === 'node' ? `npm start: ${shippedDescription()}` : 'tsx'}${Object.entries(opts.workerEnv).map(([k, v]) => ` ${k}=${v}`).join('')}${opts.workerNodeArgs.length ? ` ${opts.workerNodeArgs.join(' ')}` : ''})` +
+      `${opts.workers} worker(s) (${opts.workerRuntime === 'node' ? `npm start: ${shippedDescription()}` : 'tsx'}${Object.entries(
+        opts.workerEnv,
+      )
+        .map(([k, v]) => ` ${k}=${v}`)
+        .join('')}${opts.workerNodeArgs.length ? ` ${opts.workerNodeArgs.join(' ')}` : ''})` +
       `${opts.rate ? `, rate ${opts.rate}/s` : ', no rate limit'}${opts.latencyMs ? `, latency ${opts.latencyMs} ms` : ', no latency'}` +
       `${opts.skipScript ? '' : `, script concurrency ${opts.scriptConcurrency}`}`,
   );
-  lines.push(`machine: ${machine.cpus} CPUs ${machine.cpuModel}, ${fmtMb(machine.memoryBytes)}, node ${machine.node}; load average at start ${machine.load.join(' ')}`);
-  const rateOf = (a: ApiFigures) => (a.sustained ? `${a.sustained.whole.toFixed(1)} (mid-90%: ${a.sustained.middle90.toFixed(1)})` : '-');
+  lines.push(
+    `machine: ${machine.cpus} CPUs ${machine.cpuModel}, ${fmtMb(machine.memoryBytes)}, node ${machine.node}; load average at start ${machine.load.join(' ')}`,
+  );
+  const rateOf = (a: ApiFigures) =>
+    a.sustained ? `${a.sustained.whole.toFixed(1)} (mid-90%: ${a.sustained.middle90.toFixed(1)})` : '-';
   const check = (c: SyntheticRunCheck) => (c.problemCount === 0 ? 'exact' : `${c.problemCount} PROBLEMS`);
   const header = ['', ...projects.map((p) => `project #${p.repeat}`), ...scripts.map((x) => `script #${x.repeat}`)];
-  const row = (label: string, pf: (p: ProjectFigures) => string, sf: (x: ScriptFigures) => string) => [label, ...projects.map(pf), ...scripts.map(sf)];
+  const row = (label: string, pf: (p: ProjectFigures) => string, sf: (x: ScriptFigures) => string) => [
+    label,
+    ...projects.map(pf),
+    ...scripts.map(sf),
+  ];
   lines.push(
     formatTable([
       header,
-      row('members', (p) => fmtNumber(p.members) + (p.finished ? '' : ' (NOT FINISHED)'), (x) => fmtNumber(x.members)),
-      row('wall time', (p) => fmtDuration(p.wallMs), (x) => fmtDuration(x.wallMs)),
-      row('members/s', (p) => fmtNumber(p.membersPerSecond, 1), (x) => fmtNumber(x.membersPerSecond, 1)),
-      row('deliveries/s (accepted)', (p) => fmtNumber(p.deliveriesPerSecond, 1), (x) => fmtNumber(x.deliveriesPerSecond, 1)),
-      row('API requests', (p) => fmtNumber(p.api.requests), (x) => fmtNumber(x.api.requests)),
-      row('API 429s', (p) => fmtNumber(p.api.rateLimited), (x) => fmtNumber(x.api.rateLimited)),
-      row('API req/s sustained', (p) => rateOf(p.api), (x) => rateOf(x.api)),
-      row('API req/s, most in any 1 s', (p) => fmtNumber(p.api.maxInAnySecond), (x) => fmtNumber(x.api.maxInAnySecond)),
-      row('peak RSS during the run (sampled every 250 ms)', (p) => p.workerMemory.map((m) => fmtMb(m.peakRssBytes)).join(' / '), (x) => fmtMb(x.memory.peakRssBytes)),
-      row('peak RSS since process start (VmHWM)', (p) => p.workerMemory.map((m) => fmtMb(Math.max(0, ...m.processes.map((x) => x.hwmBytes)))).join(' / '), (x) => fmtMb(Math.max(0, ...x.memory.processes.map((q) => q.hwmBytes)))),
-      row('CPU worker(s) | script (its work only)', (p) => fmtDuration(p.cpu.workers), (x) => fmtDuration(x.result.cpuMs)),
-      row('CPU dev server | idle Temporal', (p) => fmtDuration(p.cpu.devServer), (x) => fmtDuration(x.cpu.idleTemporal)),
-      row('CPU harness (simulator, endpoint)', (p) => fmtDuration(p.cpu.harness), (x) => fmtDuration(x.cpu.harness)),
-      row('CPU ms per member (worker + dev server | script)', (p) => ((p.cpu.workers! + p.cpu.devServer!) / Math.max(1, p.members)).toFixed(3), (x) => (x.result.cpuMs / Math.max(1, x.members)).toFixed(3)),
-      row('first lookup after the start', (p) => fmtDuration(p.firstLookupMs), () => ''),
-      row('runs in the chain', (p) => fmtNumber(p.runs.length), () => ''),
-      row('largest history: events', (p) => fmtNumber(p.largestHistory?.events), () => ''),
-      row('largest history: bytes', (p) => fmtMb(p.largestHistory?.bytes), () => ''),
-      row('load average before', (p) => String(p.load.before[0]), (x) => String(x.load.before[0])),
-      row('load average after', (p) => String(p.load.after[0]), (x) => String(x.load.after[0])),
-      row('members delivered more than once', (p) => fmtNumber(p.check.membersAcceptedMoreThanOnce), (x) => fmtNumber(x.check.membersAcceptedMoreThanOnce)),
-      row('against the known answer', (p) => check(p.check), (x) => check(x.check)),
+      row(
+        'members',
+        (p) => fmtNumber(p.members) + (p.finished ? '' : ' (NOT FINISHED)'),
+        (x) => fmtNumber(x.members),
+      ),
+      row(
+        'wall time',
+        (p) => fmtDuration(p.wallMs),
+        (x) => fmtDuration(x.wallMs),
+      ),
+      row(
+        'members/s',
+        (p) => fmtNumber(p.membersPerSecond, 1),
+        (x) => fmtNumber(x.membersPerSecond, 1),
+      ),
+      row(
+        'deliveries/s (accepted)',
+        (p) => fmtNumber(p.deliveriesPerSecond, 1),
+        (x) => fmtNumber(x.deliveriesPerSecond, 1),
+      ),
+      row(
+        'API requests',
+        (p) => fmtNumber(p.api.requests),
+        (x) => fmtNumber(x.api.requests),
+      ),
+      row(
+        'API 429s',
+        (p) => fmtNumber(p.api.rateLimited),
+        (x) => fmtNumber(x.api.rateLimited),
+      ),
+      row(
+        'API req/s sustained',
+        (p) => rateOf(p.api),
+        (x) => rateOf(x.api),
+      ),
+      row(
+        'API req/s, most in any 1 s',
+        (p) => fmtNumber(p.api.maxInAnySecond),
+        (x) => fmtNumber(x.api.maxInAnySecond),
+      ),
+      row(
+        'peak RSS during the run (sampled every 250 ms)',
+        (p) => p.workerMemory.map((m) => fmtMb(m.peakRssBytes)).join(' / '),
+        (x) => fmtMb(x.memory.peakRssBytes),
+      ),
+      row(
+        'peak RSS since process start (VmHWM)',
+        (p) => p.workerMemory.map((m) => fmtMb(Math.max(0, ...m.processes.map((x) => x.hwmBytes)))).join(' / '),
+        (x) => fmtMb(Math.max(0, ...x.memory.processes.map((q) => q.hwmBytes))),
+      ),
+      row(
+        'CPU worker(s) | script (its work only)',
+        (p) => fmtDuration(p.cpu.workers),
+        (x) => fmtDuration(x.result.cpuMs),
+      ),
+      row(
+        'CPU dev server | idle Temporal',
+        (p) => fmtDuration(p.cpu.devServer),
+        (x) => fmtDuration(x.cpu.idleTemporal),
+      ),
+      row(
+        'CPU harness (simulator, endpoint)',
+        (p) => fmtDuration(p.cpu.harness),
+        (x) => fmtDuration(x.cpu.harness),
+      ),
+      row(
+        'CPU ms per member (worker + dev server | script)',
+        (p) => ((p.cpu.workers! + p.cpu.devServer!) / Math.max(1, p.members)).toFixed(3),
+        (x) => (x.result.cpuMs / Math.max(1, x.members)).toFixed(3),
+      ),
+      row(
+        'first lookup after the start',
+        (p) => fmtDuration(p.firstLookupMs),
+        () => '',
+      ),
+      row(
+        'runs in the chain',
+        (p) => fmtNumber(p.runs.length),
+        () => '',
+      ),
+      row(
+        'largest history: events',
+        (p) => fmtNumber(p.largestHistory?.events),
+        () => '',
+      ),
+      row(
+        'largest history: bytes',
+        (p) => fmtMb(p.largestHistory?.bytes),
+        () => '',
+      ),
+      row(
+        'load average before',
+        (p) => String(p.load.before[0]),
+        (x) => String(x.load.before[0]),
+      ),
+      row(
+        'load average after',
+        (p) => String(p.load.after[0]),
+        (x) => String(x.load.after[0]),
+      ),
+      row(
+        'members delivered more than once',
+        (p) => fmtNumber(p.check.membersAcceptedMoreThanOnce),
+        (x) => fmtNumber(x.check.membersAcceptedMoreThanOnce),
+      ),
+      row(
+        'against the known answer',
+        (p) => check(p.check),
+        (x) => check(x.check),
+      ),
     ]),
   );
   if (s.cpuRatio !== undefined) {
@@ -699,7 +973,10 @@ function renderReport(
         `ratio project/script ${s.ratio.toFixed(3)}${s.ratios.length > 1 ? ` (median of ${s.ratios.map((r) => r.toFixed(3)).join(', ')})` : ''}`,
     );
     const sp = spread(s.ratios);
-    if (sp && s.ratios.length > 1) lines.push(`ratio spread over ${s.ratios.length} pairs: ${sp.min.toFixed(3)} to ${sp.max.toFixed(3)} (${fmtPercent(sp.relative, 0)} of the median)`);
+    if (sp && s.ratios.length > 1)
+      lines.push(
+        `ratio spread over ${s.ratios.length} pairs: ${sp.min.toFixed(3)} to ${sp.max.toFixed(3)} (${fmtPercent(sp.relative, 0)} of the median)`,
+      );
   }
   const timings = projects.flatMap((p) => p.runs.map((r) => r.timings));
   const batches = timings.reduce((a, x) => a + x.batches, 0);
@@ -709,9 +986,16 @@ function renderReport(
         const v = pick(x);
         return v ? [v] : [];
       });
-      return xs.reduce((a, x) => a + x.mean * x.count, 0) / Math.max(1, xs.reduce((a, x) => a + x.count, 0));
+      return (
+        xs.reduce((a, x) => a + x.mean * x.count, 0) /
+        Math.max(
+          1,
+          xs.reduce((a, x) => a + x.count, 0),
+        )
+      );
     };
-    const p95 = (pick: (x: (typeof timings)[number]) => { p95: number } | undefined) => Math.max(0, ...timings.map((x) => pick(x)?.p95 ?? 0));
+    const p95 = (pick: (x: (typeof timings)[number]) => { p95: number } | undefined) =>
+      Math.max(0, ...timings.map((x) => pick(x)?.p95 ?? 0));
     lines.push(
       `\nbatch activities, from the histories (all runs): ${fmtNumber(batches)} batches; execution mean ${fmtDuration(weighted((x) => x.executionMs))}; ` +
         `schedule-to-start mean ${fmtDuration(weighted((x) => x.scheduleToStartMs))} (p95 ${fmtDuration(p95((x) => x.scheduleToStartMs))}); ` +
@@ -721,7 +1005,8 @@ function renderReport(
   }
   const over = projects.filter((p) => p.batchOverhead.toFirstLookup);
   if (over.length) {
-    const med = (pick: (p: ProjectFigures) => number | undefined) => median(over.map(pick).filter((x): x is number => x !== undefined));
+    const med = (pick: (p: ProjectFigures) => number | undefined) =>
+      median(over.map(pick).filter((x): x is number => x !== undefined));
     lines.push(
       `fixed time per batch of ${fmtNumber(over[0]!.batchOverhead.batchSize)} (history + lookup log, median over batches, median over runs): ` +
         `scheduled -> first lookup ${fmtDuration(med((p) => p.batchOverhead.toFirstLookup?.p50))}, last lookup -> completed ${fmtDuration(med((p) => p.batchOverhead.afterLastLookup?.p50))} ` +
@@ -730,13 +1015,21 @@ function renderReport(
   }
   if (opts.workers > 1) {
     const shared: Record<string, number> = {};
-    for (const x of timings) for (const [who, k] of Object.entries(x.batchesByWorker)) shared[who] = (shared[who] ?? 0) + k;
-    lines.push(`batches started per worker: ${Object.entries(shared).map(([who, k]) => `${who} ${fmtNumber(k)}`).join(', ')}`);
+    for (const x of timings)
+      for (const [who, k] of Object.entries(x.batchesByWorker)) shared[who] = (shared[who] ?? 0) + k;
+    lines.push(
+      `batches started per worker: ${Object.entries(shared)
+        .map(([who, k]) => `${who} ${fmtNumber(k)}`)
+        .join(', ')}`,
+    );
   }
-  const threads = projects[0]?.workerThreads.slice(0, 6).map((x) => `${x.comm} ×${x.threads}: ${fmtDuration(x.cpuMs)}`) ?? [];
+  const threads =
+    projects[0]?.workerThreads.slice(0, 6).map((x) => `${x.comm} ×${x.threads}: ${fmtDuration(x.cpuMs)}`) ?? [];
   if (threads.length) lines.push(`worker CPU by thread during run #1: ${threads.join(', ')}`);
-  const scriptThreads = scripts[0]?.memory.threads.slice(0, 4).map((x) => `${x.comm} ×${x.threads}: ${fmtDuration(x.cpuMs)}`) ?? [];
-  if (scriptThreads.length) lines.push(`plain script CPU by thread during run #1 (its start-up included): ${scriptThreads.join(', ')}`);
+  const scriptThreads =
+    scripts[0]?.memory.threads.slice(0, 4).map((x) => `${x.comm} ×${x.threads}: ${fmtDuration(x.cpuMs)}`) ?? [];
+  if (scriptThreads.length)
+    lines.push(`plain script CPU by thread during run #1 (its start-up included): ${scriptThreads.join(', ')}`);
   lines.push(
     `worker start (${bundles[0] ? `workflow bundle ${bundles[0]} built at start` : 'workflow bundle built ahead of time'}): ${workerStart.map((w) => `${fmtDuration(w.ms)}, RSS at ready ${fmtMb(w.rssAtReady)}`).join('; ')}; ` +
       `VmHWM since start: ${hwm.map((ps) => ps.map((p) => `${p.command.split(' ').slice(0, 2).join(' ')} ${fmtMb(p.hwmBytes)}`).join(' + ')).join('; ')}`,
@@ -746,19 +1039,33 @@ function renderReport(
   if (split?.length) {
     lines.push(
       `worker resident memory at the end of run #${last!.repeat}: ` +
-        split.map((p) => `${p.command.split(' ').slice(0, 2).join(' ')}: ${fmtMb(p.anonBytes)} anonymous (heaps, malloc) + ${fmtMb(p.fileBytes)} file-backed (binary, native modules)`).join('; '),
+        split
+          .map(
+            (p) =>
+              `${p.command.split(' ').slice(0, 2).join(' ')}: ${fmtMb(p.anonBytes)} anonymous (heaps, malloc) + ${fmtMb(p.fileBytes)} file-backed (binary, native modules)`,
+          )
+          .join('; '),
     );
   }
   if (profiles) {
     for (const [who, list] of Object.entries(profiles)) {
       const prof = list[0];
       if (!prof || prof.busyMs < 500) continue;
-      lines.push(`\nCPU profile of the ${who}'s main thread (${prof.file}, whole process life, start-up included): ${fmtDuration(prof.busyMs)} busy of ${fmtDuration(prof.spanMs)}`);
-      lines.push(formatTable([['by nearest project caller (else leaf category)', 'ms', 'share'], ...prof.byCaller.slice(0, 14).map((c) => [c.caller, fmtNumber(c.ms), fmtPercent(c.share)])]));
+      lines.push(
+        `\nCPU profile of the ${who}'s main thread (${prof.file}, whole process life, start-up included): ${fmtDuration(prof.busyMs)} busy of ${fmtDuration(prof.spanMs)}`,
+      );
+      lines.push(
+        formatTable([
+          ['by nearest project caller (else leaf category)', 'ms', 'share'],
+          ...prof.byCaller.slice(0, 14).map((c) => [c.caller, fmtNumber(c.ms), fmtPercent(c.share)]),
+        ]),
+      );
     }
   }
   lines.push('\ntargets:');
-  lines.push(formatTable([['target', 'measured', 'verdict'], ...targets.map((x) => [x.name, x.measured, verdict(x.met)])]));
+  lines.push(
+    formatTable([['target', 'measured', 'verdict'], ...targets.map((x) => [x.name, x.measured, verdict(x.met)])]),
+  );
   return lines.join('\n');
 }
 

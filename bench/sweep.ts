@@ -13,7 +13,8 @@ import { parseArgs } from 'node:util';
 import { fmtNumber, formatTable, median } from './args';
 
 const ROOT = path.resolve(__dirname, '..');
-const list = (raw: string | undefined, fallback: number[]) => (raw ? raw.split(',').map((x) => Number(x.trim())) : fallback);
+const list = (raw: string | undefined, fallback: number[]) =>
+  raw ? raw.split(',').map((x) => Number(x.trim())) : fallback;
 
 function main(): number {
   const { values } = parseArgs({
@@ -29,7 +30,9 @@ function main(): number {
   });
   const n = Number(values.n ?? 20_000);
   const combos: Array<{ b: number; p: number; c: number }> = [];
-  for (const c of list(values['member-concurrencies'], [16])) for (const b of list(values['batch-sizes'], [100, 250, 500, 1000])) for (const p of list(values.parallels, [1, 2, 4])) combos.push({ b, p, c });
+  for (const c of list(values['member-concurrencies'], [16]))
+    for (const b of list(values['batch-sizes'], [100, 250, 500, 1000]))
+      for (const p of list(values.parallels, [1, 2, 4])) combos.push({ b, p, c });
   const rounds = Number(values.rounds ?? 2);
   const runtime = values['worker-runtime'] ?? 'node';
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'bench-sweep-'));
@@ -39,20 +42,47 @@ function main(): number {
     for (const { b, p, c } of combos) {
       const key = `${b}/${p}/${c}`;
       const json = path.join(tmp, `${key.replace(/\//g, '-')}-${r}.json`);
-      const args = ['bench/run.ts', '--n', String(n), '--skip-script', '--batch-size', String(b), '--parallel', String(p), '--member-concurrency', String(c), '--worker-runtime', runtime, '--json', json];
-      const run = spawnSync(path.join(ROOT, 'node_modules', '.bin', 'tsx'), args, { cwd: ROOT, encoding: 'utf8', timeout: 20 * 60_000 });
+      const args = [
+        'bench/run.ts',
+        '--n',
+        String(n),
+        '--skip-script',
+        '--batch-size',
+        String(b),
+        '--parallel',
+        String(p),
+        '--member-concurrency',
+        String(c),
+        '--worker-runtime',
+        runtime,
+        '--json',
+        json,
+      ];
+      const run = spawnSync(path.join(ROOT, 'node_modules', '.bin', 'tsx'), args, {
+        cwd: ROOT,
+        encoding: 'utf8',
+        timeout: 20 * 60_000,
+      });
       if (run.status !== 0) {
         failed = true;
-        console.error(`round ${r}, batchSize ${b}, parallel ${p}, concurrency ${c}: FAILED (exit ${run.status})\n${run.stdout.slice(-3000)}${run.stderr.slice(-3000)}`);
+        console.error(
+          `round ${r}, batchSize ${b}, parallel ${p}, concurrency ${c}: FAILED (exit ${run.status})\n${run.stdout.slice(-3000)}${run.stderr.slice(-3000)}`,
+        );
         continue;
       }
       const report = JSON.parse(readFileSync(json, 'utf8')) as {
         summary: { projectMembersPerSecond: number; projectCpuPerMember: number };
         projects: Array<{ load: { before: number[] } }>;
       };
-      const entry = { mps: report.summary.projectMembersPerSecond, cpu: report.summary.projectCpuPerMember, load: report.projects[0]?.load.before[0] ?? NaN };
+      const entry = {
+        mps: report.summary.projectMembersPerSecond,
+        cpu: report.summary.projectCpuPerMember,
+        load: report.projects[0]?.load.before[0] ?? NaN,
+      };
       results.set(key, [...(results.get(key) ?? []), entry]);
-      console.log(`round ${r}: batchSize ${b}, parallelBatches ${p}, member concurrency ${c}: ${fmtNumber(entry.mps, 1)} members/s, ${entry.cpu.toFixed(3)} CPU ms/member, load ${entry.load}`);
+      console.log(
+        `round ${r}: batchSize ${b}, parallelBatches ${p}, member concurrency ${c}: ${fmtNumber(entry.mps, 1)} members/s, ${entry.cpu.toFixed(3)} CPU ms/member, load ${entry.load}`,
+      );
     }
   }
   rmSync(tmp, { recursive: true, force: true });
@@ -63,7 +93,12 @@ function main(): number {
   console.log(
     formatTable([
       ['batchSize/parallelBatches/memberConcurrency', 'members/s', 'CPU ms/member', 'each round (members/s @ load)'],
-      ...rows.map((x) => [x.key, fmtNumber(x.mps, 1), x.cpu.toFixed(3), x.all.map((a) => `${fmtNumber(a.mps)} @ ${a.load}`).join(', ')]),
+      ...rows.map((x) => [
+        x.key,
+        fmtNumber(x.mps, 1),
+        x.cpu.toFixed(3),
+        x.all.map((a) => `${fmtNumber(a.mps)} @ ${a.load}`).join(', '),
+      ]),
     ]),
   );
   if (values.json) writeFileSync(values.json, JSON.stringify({ n, runtime, rounds, rows }, null, 2) + '\n');

@@ -35,10 +35,12 @@ export function shippedWorkerCommand(packageJsonPath = path.join(ROOT, 'package.
     const [name, ...value] = words.shift()!.split('=');
     env[name!] = value.join('=');
   }
-  if (words.shift() !== 'node') throw new Error(`${packageJsonPath}: scripts.start must run node, got ${JSON.stringify(script)}`);
+  if (words.shift() !== 'node')
+    throw new Error(`${packageJsonPath}: scripts.start must run node, got ${JSON.stringify(script)}`);
   const nodeArgs: string[] = [];
   while (words.length > 1 && words[0]!.startsWith('--')) nodeArgs.push(words.shift()!);
-  if (words.length !== 1) throw new Error(`${packageJsonPath}: scripts.start must end with the entry file, got ${JSON.stringify(script)}`);
+  if (words.length !== 1)
+    throw new Error(`${packageJsonPath}: scripts.start must end with the entry file, got ${JSON.stringify(script)}`);
   return { env, nodeArgs, entry: words[0]! };
 }
 
@@ -49,11 +51,28 @@ export function shippedWorkerCommand(packageJsonPath = path.join(ROOT, 'package.
  */
 export function buildWorkerDist(outDir: string): { entry: string; typeErrors: string[] } {
   const tsc = path.join(ROOT, 'node_modules', '.bin', 'tsc');
-  const r = spawnSync(tsc, ['-p', path.join(ROOT, 'tsconfig.build.json'), '--outDir', outDir, '--sourceMap', 'false', '--declaration', 'false'], { cwd: ROOT, encoding: 'utf8' });
+  const r = spawnSync(
+    tsc,
+    [
+      '-p',
+      path.join(ROOT, 'tsconfig.build.json'),
+      '--outDir',
+      outDir,
+      '--sourceMap',
+      'false',
+      '--declaration',
+      'false',
+    ],
+    { cwd: ROOT, encoding: 'utf8' },
+  );
   const entry = path.join(outDir, path.relative('dist', shippedWorkerCommand().entry));
   if (!existsSync(entry)) throw new Error(`building the worker failed:\n${r.stdout}${r.stderr}`);
-  if (!existsSync(path.join(outDir, 'node_modules'))) symlinkSync(path.join(ROOT, 'node_modules'), path.join(outDir, 'node_modules'), 'dir');
-  const bundle = spawnSync(process.execPath, [path.join(outDir, 'src', 'build-workflow-bundle.js')], { cwd: outDir, encoding: 'utf8' });
+  if (!existsSync(path.join(outDir, 'node_modules')))
+    symlinkSync(path.join(ROOT, 'node_modules'), path.join(outDir, 'node_modules'), 'dir');
+  const bundle = spawnSync(process.execPath, [path.join(outDir, 'src', 'build-workflow-bundle.js')], {
+    cwd: outDir,
+    encoding: 'utf8',
+  });
   if (bundle.status !== 0) throw new Error(`building the workflow bundle failed:\n${bundle.stdout}${bundle.stderr}`);
   const typeErrors = `${r.stdout}`.split('\n').filter((l) => /error TS\d+/.test(l));
   return { entry, typeErrors };

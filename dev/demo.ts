@@ -84,7 +84,9 @@ async function main(): Promise<number> {
       channel: Record<string, ChannelFault>;
       receiver: Record<string, ReceiverBehaviour>;
     };
-    const expected = (JSON.parse(await readFile(path.join(EXAMPLES, 'expected.json'), 'utf8')) as { counts: ExpectedCounts }).counts;
+    const expected = (
+      JSON.parse(await readFile(path.join(EXAMPLES, 'expected.json'), 'utf8')) as { counts: ExpectedCounts }
+    ).counts;
     const simulator = await startChannelSimulator({
       users: await loadChannelUsers(path.join(EXAMPLES, 'channel-users.json')),
       accessKey: DEMO_KEY,
@@ -115,7 +117,11 @@ async function main(): Promise<number> {
     const connection = await Connection.connect(config.temporal.options);
     cleanups.push(() => connection.close());
     const codec = codecFromEnvValues(config);
-    const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, ...(codec ? { dataConverter: { payloadCodecs: [codec] } } : {}) });
+    const client = new Client({
+      connection,
+      namespace: config.TEMPORAL_NAMESPACE,
+      ...(codec ? { dataConverter: { payloadCodecs: [codec] } } : {}),
+    });
     const workflowId = `backfill-demo-${new Date().toISOString().replace(/[:.]/g, '-')}`;
     const source = { type: 'csv' as const, path: path.join(EXAMPLES, 'members.csv') };
     const handle = await client.workflow.start(WORKFLOW_TYPE, {
@@ -123,7 +129,9 @@ async function main(): Promise<number> {
       workflowId,
       args: [{ source, batchSize: 25 }],
     });
-    const link = uiUrl ? `${uiUrl}/namespaces/${config.TEMPORAL_NAMESPACE}/workflows/${encodeURIComponent(workflowId)}` : '(no Web UI)';
+    const link = uiUrl
+      ? `${uiUrl}/namespaces/${config.TEMPORAL_NAMESPACE}/workflows/${encodeURIComponent(workflowId)}`
+      : '(no Web UI)';
     console.log(`started ${workflowId}\n  Web UI: ${link}`);
 
     const ticker = setInterval(() => {
@@ -155,7 +163,11 @@ async function main(): Promise<number> {
       result.unchanged === expected.unchanged &&
       result.failed === expected.failed &&
       result.skipped === expected.skipped;
-    console.log(matches ? 'counts match examples/expected.json' : `counts DIFFER from examples/expected.json: ${JSON.stringify(expected)}`);
+    console.log(
+      matches
+        ? 'counts match examples/expected.json'
+        : `counts DIFFER from examples/expected.json: ${JSON.stringify(expected)}`,
+    );
 
     if (keepRunning) {
       console.log('\neverything stays up so you can browse the Web UI; Ctrl-C shuts it all down');

@@ -24,11 +24,23 @@ export const DEFAULT_SYNTHETIC_SEED = 20241101;
 export type SyntheticCategory = 'unchanged' | 'upsert' | 'unified' | 'not-found';
 
 /** Members of each category in every block of BLOCK consecutive indexes. */
-export const SYNTHETIC_MIX: Readonly<Record<SyntheticCategory, number>> = { unchanged: 55, upsert: 30, unified: 8, 'not-found': 7 };
+export const SYNTHETIC_MIX: Readonly<Record<SyntheticCategory, number>> = {
+  unchanged: 55,
+  upsert: 30,
+  unified: 8,
+  'not-found': 7,
+};
 const BLOCK = 100;
 
 /** The CSV columns, in order; `name` is an extra column the reader ignores. */
-export const SYNTHETIC_CSV_COLUMNS = ['memberId', 'mobileNumber', 'email', 'unsubscribeEmail', 'unsubscribeTexting', 'name'] as const;
+export const SYNTHETIC_CSV_COLUMNS = [
+  'memberId',
+  'mobileNumber',
+  'email',
+  'unsubscribeEmail',
+  'unsubscribeTexting',
+  'name',
+] as const;
 export type SyntheticCsvColumn = (typeof SYNTHETIC_CSV_COLUMNS)[number];
 export const SYNTHETIC_CSV_HEADER = SYNTHETIC_CSV_COLUMNS.join(',');
 
@@ -94,11 +106,13 @@ function hash(seed: number, salt: number, n: number): number {
 /** mulberry32, seeded per member, so member i never depends on member i-1. */
 
 function checkIndex(index: number): void {
-  if (!Number.isSafeInteger(index) || index < 0) throw new RangeError(`synthetic member index must be a non-negative integer, got ${index}`);
+  if (!Number.isSafeInteger(index) || index < 0)
+    throw new RangeError(`synthetic member index must be a non-negative integer, got ${index}`);
 }
 
 function checkCount(n: number): void {
-  if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`synthetic member count must be a non-negative integer, got ${n}`);
+  if (!Number.isSafeInteger(n) || n < 0)
+    throw new RangeError(`synthetic member count must be a non-negative integer, got ${n}`);
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -202,9 +216,33 @@ const PHONE_SPELLINGS = {
   dotted: (d: string) => `010.${d.slice(0, 4)}.${d.slice(4)}`,
 } as const;
 type PhoneSpelling = keyof typeof PHONE_SPELLINGS;
-const PHONE_SPELLING_WEIGHTS: readonly PhoneSpelling[] = ['dashed', 'dashed', 'dashed', 'digits', 'digits', 'e164', 'e164', 'spaced', 'plus82', 'dotted'];
+const PHONE_SPELLING_WEIGHTS: readonly PhoneSpelling[] = [
+  'dashed',
+  'dashed',
+  'dashed',
+  'digits',
+  'digits',
+  'e164',
+  'e164',
+  'spaced',
+  'plus82',
+  'dotted',
+];
 
-const GIVEN = ['minjun', 'seoyeon', 'jiho', 'haeun', 'doyun', 'jiwoo', 'junho', 'sua', 'yejun', 'chaewon', 'alex', 'sam'];
+const GIVEN = [
+  'minjun',
+  'seoyeon',
+  'jiho',
+  'haeun',
+  'doyun',
+  'jiwoo',
+  'junho',
+  'sua',
+  'yejun',
+  'chaewon',
+  'alex',
+  'sam',
+];
 const FAMILY = ['kim', 'lee', 'park', 'choi', 'jung', 'kang', 'cho', 'yoon', 'jang', 'lim'];
 const DOMAINS = ['example.com', 'example.org', 'example.net'];
 
@@ -261,7 +299,9 @@ export function syntheticMember(index: number, seed: number = DEFAULT_SYNTHETIC_
   const memberId = syntheticMemberId(index, seed);
   const given = rng.pick(GIVEN);
   const family = rng.pick(FAMILY);
-  const name = rng.chance(0.2) ? `${titleCase(family)}, ${titleCase(given)}` : `${titleCase(given)} ${titleCase(family)}`;
+  const name = rng.chance(0.2)
+    ? `${titleCase(family)}, ${titleCase(given)}`
+    : `${titleCase(given)} ${titleCase(family)}`;
   const email = `${given}.${family}${index}@${rng.pick(DOMAINS)}`;
   const ownDigits = phoneDigits(index, seed, 0);
 
@@ -332,9 +372,18 @@ export function syntheticMember(index: number, seed: number = DEFAULT_SYNTHETIC_
   const phoneSpelling = rng.pick(PHONE_SPELLING_WEIGHTS);
   const phoneCell = stored.phone === null ? '' : PHONE_SPELLINGS[phoneSpelling](stored.phone.slice('+8210'.length));
   const emailEqual = stored.email !== null && stored.email === now.email;
-  const emailWritten = stored.email === null ? { cell: '', how: 'none' } : emailEqual ? emailSpelling(rng, stored.email) : { cell: stored.email, how: 'same' };
-  const storedUnsubEmail = differing.includes('unsubscribeEmail') ? stored.unsubscribeEmail : equalFlag(rng, stored.unsubscribeEmail);
-  const storedUnsubTexting = differing.includes('unsubscribeTexting') ? stored.unsubscribeTexting : equalFlag(rng, stored.unsubscribeTexting);
+  const emailWritten =
+    stored.email === null
+      ? { cell: '', how: 'none' }
+      : emailEqual
+        ? emailSpelling(rng, stored.email)
+        : { cell: stored.email, how: 'same' };
+  const storedUnsubEmail = differing.includes('unsubscribeEmail')
+    ? stored.unsubscribeEmail
+    : equalFlag(rng, stored.unsubscribeEmail);
+  const storedUnsubTexting = differing.includes('unsubscribeTexting')
+    ? stored.unsubscribeTexting
+    : equalFlag(rng, stored.unsubscribeTexting);
   if (category !== 'not-found') {
     if (stored.phone !== null && !differing.includes('mobileNumber')) cases.push(`phone:${phoneSpelling}`);
     if (emailEqual && emailWritten.how !== 'same') cases.push(`email:${emailWritten.how}`);
@@ -436,7 +485,10 @@ export function syntheticUsers(n: number, seed: number = DEFAULT_SYNTHETIC_SEED)
  * Answers a lookup for the data set of `n` members without holding it: the user behind `memberId`, or
  * undefined (404) for a member without one or a memberId that is not in the data set.
  */
-export function syntheticUserLookup(n: number, seed: number = DEFAULT_SYNTHETIC_SEED): (memberId: string) => ChannelUser | undefined {
+export function syntheticUserLookup(
+  n: number,
+  seed: number = DEFAULT_SYNTHETIC_SEED,
+): (memberId: string) => ChannelUser | undefined {
   checkCount(n);
   return (memberId) => {
     const index = syntheticIndexOf(memberId, seed);
@@ -462,7 +514,11 @@ export function syntheticCsvLine(member: SyntheticMember): string {
  * Writes members 0..n-1 as a CSV (header on line 1, member i on line i+2, LF line ends), streaming: memory
  * stays flat whatever `n` is. Resolves once the file is flushed and closed.
  */
-export async function writeSyntheticCsv(path: string, n: number, seed: number = DEFAULT_SYNTHETIC_SEED): Promise<{ rows: number; bytes: number }> {
+export async function writeSyntheticCsv(
+  path: string,
+  n: number,
+  seed: number = DEFAULT_SYNTHETIC_SEED,
+): Promise<{ rows: number; bytes: number }> {
   checkCount(n);
   const out = createWriteStream(path, { encoding: 'utf8' });
   const failed = new Promise<never>((_, reject) => out.once('error', reject));
@@ -578,11 +634,13 @@ export function checkSyntheticRun(o: {
     if (m.expected.fields && JSON.stringify(e.fields) !== JSON.stringify(m.expected.fields)) {
       problem(`${where}: fields ${JSON.stringify(e.fields)}, expected ${JSON.stringify(m.expected.fields)}`);
     }
-    if (m.expected.reason && e.reason !== m.expected.reason) problem(`${where}: reason ${e.reason}, expected ${m.expected.reason}`);
+    if (m.expected.reason && e.reason !== m.expected.reason)
+      problem(`${where}: reason ${e.reason}, expected ${m.expected.reason}`);
     if (event) {
       if (e.event !== event) problem(`${where}: event ${e.event}, expected ${event}`);
       if (e.delivered !== true) problem(`${where}: not recorded as delivered`);
-      if (e.webhookId !== o.webhookIdOf(o.runLabel, m.row.memberId, event)) problem(`${where}: webhookId ${e.webhookId}`);
+      if (e.webhookId !== o.webhookIdOf(o.runLabel, m.row.memberId, event))
+        problem(`${where}: webhookId ${e.webhookId}`);
     }
   }
   for (let line = 2; line < o.n + 2; line++) if (!seenLines[line]) problem(`audit: line ${line} has no entry`);
@@ -624,5 +682,13 @@ export function checkSyntheticRun(o: {
     if (!acceptedPerIndex.has(i)) problem(`no accepted delivery for ${syntheticMemberId(i, seed)} (line ${i + 2})`);
   }
 
-  return { problems, problemCount, auditEntries, deliveries, accepted, membersAcceptedMoreThanOnce, extraAcceptedDeliveries };
+  return {
+    problems,
+    problemCount,
+    auditEntries,
+    deliveries,
+    accepted,
+    membersAcceptedMoreThanOnce,
+    extraAcceptedDeliveries,
+  };
 }

@@ -10,7 +10,8 @@ import { SEARCH_ATTRIBUTES } from '../workflows/definitions';
 
 export const TEMPORAL_CLI_VERSION = 'v1.5.1';
 /** Outside the clone, so CI runs and later sessions reuse one build. */
-export const CLI_CACHE_DIR = process.env.WEBHOOK_BACKFILL_CACHE ?? path.join(os.homedir(), '.cache', 'webhook-backfill', 'bin');
+export const CLI_CACHE_DIR =
+  process.env.WEBHOOK_BACKFILL_CACHE ?? path.join(os.homedir(), '.cache', 'webhook-backfill', 'bin');
 
 export interface FoundCli {
   path: string;
@@ -39,7 +40,9 @@ export function findTemporalCli(opts: { build?: boolean; log?: (line: string) =>
   if (found) return { path: found, how: 'from PATH' };
   if (!opts.build) return undefined;
   if (!onPath('go')) return undefined;
-  log(`building the Temporal CLI ${TEMPORAL_CLI_VERSION} with Go into ${CLI_CACHE_DIR} (first time only, takes a few minutes)...`);
+  log(
+    `building the Temporal CLI ${TEMPORAL_CLI_VERSION} with Go into ${CLI_CACHE_DIR} (first time only, takes a few minutes)...`,
+  );
   mkdirSync(CLI_CACHE_DIR, { recursive: true });
   const built = spawnSync('go', ['install', `github.com/temporalio/cli/cmd/temporal@${TEMPORAL_CLI_VERSION}`], {
     env: { ...process.env, GOBIN: CLI_CACHE_DIR },
@@ -77,7 +80,6 @@ export async function waitForPort(port: number, timeoutMs: number): Promise<void
     await new Promise((r) => setTimeout(r, 200));
   }
 }
-
 
 export interface DevServerOptions {
   cli: string;

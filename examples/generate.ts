@@ -82,7 +82,6 @@ export interface ExampleFiles {
 // ---------------------------------------------------------------------------------------------------------
 // Seeded randomness (mulberry32): the same seed always writes the same files.
 
-
 // ---------------------------------------------------------------------------------------------------------
 // People and their contact data
 
@@ -106,13 +105,33 @@ interface Person {
 }
 
 const FAMILY = [
-  ['김', 'Kim'], ['이', 'Lee'], ['박', 'Park'], ['최', 'Choi'], ['정', 'Jung'],
-  ['강', 'Kang'], ['조', 'Cho'], ['윤', 'Yoon'], ['장', 'Jang'], ['임', 'Lim'],
+  ['김', 'Kim'],
+  ['이', 'Lee'],
+  ['박', 'Park'],
+  ['최', 'Choi'],
+  ['정', 'Jung'],
+  ['강', 'Kang'],
+  ['조', 'Cho'],
+  ['윤', 'Yoon'],
+  ['장', 'Jang'],
+  ['임', 'Lim'],
 ] as const;
 const GIVEN = [
-  ['민수', 'Minsu'], ['서연', 'Seoyeon'], ['지훈', 'Jihoon'], ['하은', 'Haeun'], ['도윤', 'Doyoon'],
-  ['수아', 'Sua'], ['예준', 'Yejun'], ['지우', 'Jiwoo'], ['시우', 'Siwoo'], ['서준', 'Seojun'],
-  ['유진', 'Yujin'], ['현우', 'Hyunwoo'], ['지민', 'Jimin'], ['은서', 'Eunseo'], ['준호', 'Junho'],
+  ['민수', 'Minsu'],
+  ['서연', 'Seoyeon'],
+  ['지훈', 'Jihoon'],
+  ['하은', 'Haeun'],
+  ['도윤', 'Doyoon'],
+  ['수아', 'Sua'],
+  ['예준', 'Yejun'],
+  ['지우', 'Jiwoo'],
+  ['시우', 'Siwoo'],
+  ['서준', 'Seojun'],
+  ['유진', 'Yujin'],
+  ['현우', 'Hyunwoo'],
+  ['지민', 'Jimin'],
+  ['은서', 'Eunseo'],
+  ['준호', 'Junho'],
 ] as const;
 const DOMAINS = ['example.com', 'example.org', 'example.net'] as const;
 
@@ -130,7 +149,15 @@ const PHONE_FORMATS = {
   parens: (p: Phone) => `(010) ${p.mid}-${p.last}`,
 } as const;
 type PhoneFormat = keyof typeof PHONE_FORMATS;
-const ORDINARY_PHONE_FORMATS: readonly PhoneFormat[] = ['dashed', 'dashed', 'dashed', 'digits', 'digits', 'e164', 'plus82'];
+const ORDINARY_PHONE_FORMATS: readonly PhoneFormat[] = [
+  'dashed',
+  'dashed',
+  'dashed',
+  'digits',
+  'digits',
+  'e164',
+  'plus82',
+];
 
 const TRUE_SPELLINGS = ['true', 'TRUE', 'True', '1', 'yes', 'Yes', 'YES'] as const;
 const FALSE_SPELLINGS = ['false', 'FALSE', 'False', '0', 'no', 'No', ''] as const;
@@ -246,7 +273,10 @@ interface UserShape {
 }
 
 class RowFactory {
-  constructor(private rng: SeededRng, private people: People) {}
+  constructor(
+    private rng: SeededRng,
+    private people: People,
+  ) {}
 
   private bool(value: boolean): string {
     return value ? this.rng.pick(TRUE_SPELLINGS) : this.rng.pick(FALSE_SPELLINGS);
@@ -346,49 +376,105 @@ class RowFactory {
 
   // --- the cases ------------------------------------------------------------------------------------------
 
-  unchanged(label: string, spelling: (c: Contact) => Spelling = () => ({}), tweak?: (u: ChannelUser) => void, contact?: ContactTweak, type: 'member' | 'lead' = 'member'): Row {
+  unchanged(
+    label: string,
+    spelling: (c: Contact) => Spelling = () => ({}),
+    tweak?: (u: ChannelUser) => void,
+    contact?: ContactTweak,
+    type: 'member' | 'lead' = 'member',
+  ): Row {
     const who = this.people.person();
     const base = this.people.contact(who);
     const c = contact ? contact(base, who) : base;
     const user = this.user(who, c, { type });
     tweak?.(user);
-    return { label, cells: this.cells(who, c, spelling(c)), user, decided: { kind: 'unchanged' }, idKind: { kind: 'sequential' } };
+    return {
+      label,
+      cells: this.cells(who, c, spelling(c)),
+      user,
+      decided: { kind: 'unchanged' },
+      idKind: { kind: 'sequential' },
+    };
   }
 
-  upsert(label: string, fields: ComparedField[], opts: { type?: 'member' | 'lead'; spelling?: Spelling; contact?: ContactTweak; tweak?: (u: ChannelUser) => void; stale?: (c: Contact, who: Person) => { stored: Contact; current: Contact } } = {}): Row {
+  upsert(
+    label: string,
+    fields: ComparedField[],
+    opts: {
+      type?: 'member' | 'lead';
+      spelling?: Spelling;
+      contact?: ContactTweak;
+      tweak?: (u: ChannelUser) => void;
+      stale?: (c: Contact, who: Person) => { stored: Contact; current: Contact };
+    } = {},
+  ): Row {
     const who = this.people.person();
     const base = this.people.contact(who);
     const c = opts.contact ? opts.contact(base, who) : base;
     const { stored, current } = opts.stale ? opts.stale(c, who) : this.stale(who, c, fields);
-    const user = this.user(who, current, { type: opts.type, changed: fields, changedBeforeOutage: this.rng.chance(0.2) });
+    const user = this.user(who, current, {
+      type: opts.type,
+      changed: fields,
+      changedBeforeOutage: this.rng.chance(0.2),
+    });
     opts.tweak?.(user);
-    return { label, cells: this.cells(who, stored, opts.spelling), user, decided: { kind: 'upsert', fields }, idKind: { kind: 'sequential' } };
+    return {
+      label,
+      cells: this.cells(who, stored, opts.spelling),
+      user,
+      decided: { kind: 'upsert', fields },
+      idKind: { kind: 'sequential' },
+    };
   }
 
   unified(label: string, differing: ComparedField[] = []): Row {
     const who = this.people.person();
     const { stored, current } = this.stale(who, this.people.contact(who), differing);
     const user = this.user(who, current, { type: 'unified', changed: differing });
-    return { label, cells: this.cells(who, stored), user, decided: { kind: 'delete', reason: 'unified' }, idKind: { kind: 'sequential' } };
+    return {
+      label,
+      cells: this.cells(who, stored),
+      user,
+      decided: { kind: 'delete', reason: 'unified' },
+      idKind: { kind: 'sequential' },
+    };
   }
 
   notFound(label: string): Row {
     const who = this.people.person();
-    return { label, cells: this.cells(who, this.people.contact(who)), user: null, decided: { kind: 'delete', reason: 'not-found' }, idKind: { kind: 'sequential' } };
+    return {
+      label,
+      cells: this.cells(who, this.people.contact(who)),
+      user: null,
+      decided: { kind: 'delete', reason: 'not-found' },
+      idKind: { kind: 'sequential' },
+    };
   }
 
   malformed(label: string, spelling: (c: Contact) => Spelling, idKind: IdKind = { kind: 'sequential' }): Row {
     const who = this.people.person();
     const c = this.people.contact(who);
     // Channel Talk knows them; the row must still never be looked up.
-    return { label, cells: this.cells(who, c, spelling(c)), user: idKind.kind === 'empty' ? null : this.user(who, c), decided: { kind: 'skipped', reason: 'malformed' }, idKind };
+    return {
+      label,
+      cells: this.cells(who, c, spelling(c)),
+      user: idKind.kind === 'empty' ? null : this.user(who, c),
+      decided: { kind: 'skipped', reason: 'malformed' },
+      idKind,
+    };
   }
 
   /** A second row for an earlier member; its values may even disagree with the first one. */
   duplicate(label: string, copy: boolean): Row {
     const who = this.people.person();
     const cells = this.cells(who, this.people.contact(who));
-    return { label, cells, user: null, decided: { kind: 'skipped', reason: 'duplicate' }, idKind: { kind: 'duplicate', copy } };
+    return {
+      label,
+      cells,
+      user: null,
+      decided: { kind: 'skipped', reason: 'duplicate' },
+      idKind: { kind: 'duplicate', copy },
+    };
   }
 
   withId(row: Row, id: string): Row {
@@ -405,8 +491,12 @@ function mixedCase(email: string, rng: SeededRng): string {
 }
 
 /** Makes sure the contact has the value the case is about. */
-const withPhone = (people: People): ContactTweak => (c) => ({ ...c, phone: c.phone ?? people.phone() });
-const withEmail = (people: People): ContactTweak => (c, who) => ({ ...c, email: c.email ?? people.email(who) });
+const withPhone =
+  (people: People): ContactTweak =>
+  (c) => ({ ...c, phone: c.phone ?? people.phone() });
+const withEmail =
+  (people: People): ContactTweak =>
+  (c, who) => ({ ...c, email: c.email ?? people.email(who) });
 
 /** Every row, before shuffling. Fixed counts for the tricky cases, the rest ordinary. */
 function planRows(rng: SeededRng, people: People): Row[] {
@@ -420,57 +510,141 @@ function planRows(rng: SeededRng, people: People): Row[] {
   const phoneSpelled = (format: PhoneFormat) => () => ({ phone: format });
   times(3, () => f.unchanged('unchanged:phone-digits-only', phoneSpelled('digits'), undefined, withPhone(people)));
   times(3, () => f.unchanged('unchanged:phone-plus82-spaced', phoneSpelled('plus82'), undefined, withPhone(people)));
-  times(2, () => f.unchanged('unchanged:phone-plus82-trunk-zero', phoneSpelled('plus82Trunk'), undefined, withPhone(people)));
-  times(3, (i) => f.unchanged('unchanged:phone-spaces-dots-parens', phoneSpelled((['spaced', 'dotted', 'parens'] as const)[i % 3] ?? 'spaced'), undefined, withPhone(people)));
-  times(3, (i) =>
-    f.unchanged('unchanged:phone-only-in-profile', () => ({}), (u) => {
-      if (i === 0) delete u.mobileNumber;
-      else u.mobileNumber = i === 1 ? '' : null;
-    }, withPhone(people)),
-  );
-  times(3, () => f.unchanged('unchanged:email-case', (c) => ({ emailCell: mixedCase(c.email ?? '', rng) }), undefined, withEmail(people)));
   times(2, () =>
-    f.unchanged('unchanged:channel-email-case', () => ({}), (u) => {
-      u.email = mixedCase(String(u.email), rng);
-    }, withEmail(people)),
+    f.unchanged('unchanged:phone-plus82-trunk-zero', phoneSpelled('plus82Trunk'), undefined, withPhone(people)),
   );
-  times(3, (i) => f.unchanged('unchanged:email-whitespace', (c) => ({ emailCell: [` ${c.email}`, `${c.email}  `, `  ${c.email} `][i] ?? '' }), undefined, withEmail(people)));
-  times(2, () => f.unchanged('unchanged:email-only-in-profile', () => ({}), (u) => void delete u.email, withEmail(people)));
   times(3, (i) =>
-    f.unchanged('unchanged:email-empty-vs-missing', () => ({}), (u) => {
-      // Stored empty; Channel Talk omits it, sends null, or sends ''.
-      if (i === 1) u.email = null;
-      if (i === 2) u.email = '';
-    }, (c) => ({ ...c, email: null })),
+    f.unchanged(
+      'unchanged:phone-spaces-dots-parens',
+      phoneSpelled((['spaced', 'dotted', 'parens'] as const)[i % 3] ?? 'spaced'),
+      undefined,
+      withPhone(people),
+    ),
   );
-  times(2, () => f.unchanged('unchanged:email-whitespace-only', () => ({ emailCell: '   ' }), undefined, (c) => ({ ...c, email: null })));
-  times(2, () => f.unchanged('unchanged:phone-empty-vs-missing', () => ({}), undefined, (c) => ({ ...c, phone: null })));
+  times(3, (i) =>
+    f.unchanged(
+      'unchanged:phone-only-in-profile',
+      () => ({}),
+      (u) => {
+        if (i === 0) delete u.mobileNumber;
+        else u.mobileNumber = i === 1 ? '' : null;
+      },
+      withPhone(people),
+    ),
+  );
   times(3, () =>
-    f.unchanged('unchanged:unsubscribe-empty-vs-false', () => ({ unsubscribeEmailCell: '', unsubscribeTextingCell: '' }), undefined, (c) => ({ ...c, unsubscribeEmail: false, unsubscribeTexting: false })),
+    f.unchanged(
+      'unchanged:email-case',
+      (c) => ({ emailCell: mixedCase(c.email ?? '', rng) }),
+      undefined,
+      withEmail(people),
+    ),
+  );
+  times(2, () =>
+    f.unchanged(
+      'unchanged:channel-email-case',
+      () => ({}),
+      (u) => {
+        u.email = mixedCase(String(u.email), rng);
+      },
+      withEmail(people),
+    ),
   );
   times(3, (i) =>
-    f.unchanged('unchanged:unsubscribe-false-vs-missing', () => ({ unsubscribeEmailCell: ['false', '0', 'No'][i] ?? 'false', unsubscribeTextingCell: ['FALSE', 'no', '0'][i] ?? '0' }), (u) => {
-      if (i === 0) {
-        delete u.unsubscribeEmail;
-        delete u.unsubscribeTexting;
-      } else {
-        u.unsubscribeEmail = null;
-        u.unsubscribeTexting = i === 1 ? null : false;
-      }
-    }, (c) => ({ ...c, unsubscribeEmail: false, unsubscribeTexting: false })),
+    f.unchanged(
+      'unchanged:email-whitespace',
+      (c) => ({ emailCell: [` ${c.email}`, `${c.email}  `, `  ${c.email} `][i] ?? '' }),
+      undefined,
+      withEmail(people),
+    ),
+  );
+  times(2, () =>
+    f.unchanged(
+      'unchanged:email-only-in-profile',
+      () => ({}),
+      (u) => void delete u.email,
+      withEmail(people),
+    ),
+  );
+  times(3, (i) =>
+    f.unchanged(
+      'unchanged:email-empty-vs-missing',
+      () => ({}),
+      (u) => {
+        // Stored empty; Channel Talk omits it, sends null, or sends ''.
+        if (i === 1) u.email = null;
+        if (i === 2) u.email = '';
+      },
+      (c) => ({ ...c, email: null }),
+    ),
+  );
+  times(2, () =>
+    f.unchanged(
+      'unchanged:email-whitespace-only',
+      () => ({ emailCell: '   ' }),
+      undefined,
+      (c) => ({ ...c, email: null }),
+    ),
+  );
+  times(2, () =>
+    f.unchanged(
+      'unchanged:phone-empty-vs-missing',
+      () => ({}),
+      undefined,
+      (c) => ({ ...c, phone: null }),
+    ),
+  );
+  times(3, () =>
+    f.unchanged(
+      'unchanged:unsubscribe-empty-vs-false',
+      () => ({ unsubscribeEmailCell: '', unsubscribeTextingCell: '' }),
+      undefined,
+      (c) => ({ ...c, unsubscribeEmail: false, unsubscribeTexting: false }),
+    ),
+  );
+  times(3, (i) =>
+    f.unchanged(
+      'unchanged:unsubscribe-false-vs-missing',
+      () => ({
+        unsubscribeEmailCell: ['false', '0', 'No'][i] ?? 'false',
+        unsubscribeTextingCell: ['FALSE', 'no', '0'][i] ?? '0',
+      }),
+      (u) => {
+        if (i === 0) {
+          delete u.unsubscribeEmail;
+          delete u.unsubscribeTexting;
+        } else {
+          u.unsubscribeEmail = null;
+          u.unsubscribeTexting = i === 1 ? null : false;
+        }
+      },
+      (c) => ({ ...c, unsubscribeEmail: false, unsubscribeTexting: false }),
+    ),
   );
   times(2, (i) =>
-    f.unchanged('unchanged:phone-unparsable-but-equal', () => ({ phoneCell: ['12-34', '5 55'][i] ?? '12-34' }), (u) => {
-      // Neither side is a valid number; both spell the same digits.
-      u.mobileNumber = ['1234', '5-55'][i] ?? '1234';
-      if (u.profile) u.profile.mobileNumber = u.mobileNumber;
-    }),
+    f.unchanged(
+      'unchanged:phone-unparsable-but-equal',
+      () => ({ phoneCell: ['12-34', '5 55'][i] ?? '12-34' }),
+      (u) => {
+        // Neither side is a valid number; both spell the same digits.
+        u.mobileNumber = ['1234', '5-55'][i] ?? '1234';
+        if (u.profile) u.profile.mobileNumber = u.mobileNumber;
+      },
+    ),
   );
   times(2, () => f.unchanged('unchanged:lead', () => ({}), undefined, undefined, 'lead'));
 
   // Upserts a naive comparison would miss or mis-report.
-  times(2, () => f.upsert('upsert:phone-added-at-channel', ['mobileNumber'], { stale: (c) => ({ stored: { ...c, phone: null }, current: { ...c, phone: c.phone ?? people.phone() } }) }));
-  times(2, () => f.upsert('upsert:email-removed-at-channel', ['email'], { stale: (c, who) => ({ stored: { ...c, email: c.email ?? people.email(who) }, current: { ...c, email: null } }) }));
+  times(2, () =>
+    f.upsert('upsert:phone-added-at-channel', ['mobileNumber'], {
+      stale: (c) => ({ stored: { ...c, phone: null }, current: { ...c, phone: c.phone ?? people.phone() } }),
+    }),
+  );
+  times(2, () =>
+    f.upsert('upsert:email-removed-at-channel', ['email'], {
+      stale: (c, who) => ({ stored: { ...c, email: c.email ?? people.email(who) }, current: { ...c, email: null } }),
+    }),
+  );
   times(2, () =>
     f.upsert('upsert:unsubscribe-true-vs-missing', ['unsubscribeEmail'], {
       contact: (c) => ({ ...c, unsubscribeEmail: false }),
@@ -482,7 +656,12 @@ function planRows(rng: SeededRng, people: People): Row[] {
     }),
   );
   times(2, () => f.upsert('upsert:lead', ['email'], { type: 'lead', contact: withEmail(people) }));
-  times(2, () => f.upsert('upsert:phone-local-format-but-different', ['mobileNumber'], { spelling: { phone: 'dashed' }, contact: withPhone(people) }));
+  times(2, () =>
+    f.upsert('upsert:phone-local-format-but-different', ['mobileNumber'], {
+      spelling: { phone: 'dashed' },
+      contact: withPhone(people),
+    }),
+  );
 
   // Deletes.
   const unifiedDifferences: ComparedField[][] = [['email'], ['mobileNumber', 'unsubscribeTexting'], ALL_FIELDS];
@@ -490,21 +669,30 @@ function planRows(rng: SeededRng, people: People): Row[] {
 
   // Rows that must be skipped.
   times(3, (i) =>
-    f.malformed('skipped:invalid-boolean', () => (i === 1 ? { unsubscribeTextingCell: INVALID_BOOLEANS[i] } : { unsubscribeEmailCell: INVALID_BOOLEANS[i] ?? 'maybe' })),
+    f.malformed('skipped:invalid-boolean', () =>
+      i === 1
+        ? { unsubscribeTextingCell: INVALID_BOOLEANS[i] }
+        : { unsubscribeEmailCell: INVALID_BOOLEANS[i] ?? 'maybe' },
+    ),
   );
   times(2, () => f.malformed('skipped:empty-memberId', () => ({}), { kind: 'empty' }));
   times(3, (i) => f.duplicate('skipped:duplicate', i === 0));
 
   // memberIds that need URL-encoding; all valid and processed normally.
-  rows.push(f.withId(f.upsert('upsert:memberId-with-space', ['email'], { contact: withEmail(people) }), 'kim minsu 77'));
+  rows.push(
+    f.withId(f.upsert('upsert:memberId-with-space', ['email'], { contact: withEmail(people) }), 'kim minsu 77'),
+  );
   rows.push(f.withId(f.unchanged('unchanged:memberId-with-slash'), 'team/a/0042'));
   rows.push(f.withId(f.upsert('upsert:memberId-with-at', ['unsubscribeTexting']), 'm@0043'));
   rows.push(f.withId(f.notFound('delete:memberId-with-hash'), 'm#0044'));
-  rows.push(f.withId(f.upsert('upsert:memberId-korean', ['mobileNumber'], { contact: withPhone(people) }), '회원-0045'));
+  rows.push(
+    f.withId(f.upsert('upsert:memberId-korean', ['mobileNumber'], { contact: withPhone(people) }), '회원-0045'),
+  );
   rows.push(f.withId(f.unified('delete:memberId-korean-unified'), '고객 0046'));
 
   // Ordinary rows: about half unchanged, a third upserts, a tenth deletes.
-  const single = (field: ComparedField) => () => f.upsert(`upsert:${field}`, [field], { contact: field === 'mobileNumber' ? withPhone(people) : undefined });
+  const single = (field: ComparedField) => () =>
+    f.upsert(`upsert:${field}`, [field], { contact: field === 'mobileNumber' ? withPhone(people) : undefined });
   times(16, single('mobileNumber'));
   times(16, single('email'));
   times(16, single('unsubscribeEmail'));
@@ -581,13 +769,20 @@ const RECEIVER_FAULTS: Array<[ReceiverBehaviour, ClassOfRow]> = [
   [{ status: 400 }, 'unchanged'], // nothing is sent, so this never matters
 ];
 
-const isOrdinary = (row: Row): boolean => /^(unchanged:ordinary|upsert:(mobileNumber|email|unsubscribe\w+|several-fields)|delete:(unified|not-found))$/.test(row.label);
+const isOrdinary = (row: Row): boolean =>
+  /^(unchanged:ordinary|upsert:(mobileNumber|email|unsubscribe\w+|several-fields)|delete:(unified|not-found))$/.test(
+    row.label,
+  );
 
 function assignFaults(rows: Row[], rng: SeededRng): Faults {
-  const duplicated = new Set(rows.filter((r) => r.decided.kind === 'skipped' && r.decided.reason === 'duplicate').map((r) => r.memberId));
+  const duplicated = new Set(
+    rows.filter((r) => r.decided.kind === 'skipped' && r.decided.reason === 'duplicate').map((r) => r.memberId),
+  );
   const taken = new Set<string>();
   const choose = (cls: ClassOfRow): string => {
-    const candidates = rows.filter((r) => isOrdinary(r) && classOf(r) === cls && r.memberId && !taken.has(r.memberId) && !duplicated.has(r.memberId));
+    const candidates = rows.filter(
+      (r) => isOrdinary(r) && classOf(r) === cls && r.memberId && !taken.has(r.memberId) && !duplicated.has(r.memberId),
+    );
     const row = rng.pick(candidates);
     const id = row.memberId ?? '';
     taken.add(id);
@@ -602,7 +797,8 @@ function assignFaults(rows: Row[], rng: SeededRng): Faults {
 const fetchGivesUp = (f: ChannelFault | undefined): boolean =>
   f !== undefined && (f.reset ?? 0) + (f.status5xx ?? 0) + (f.malformed ?? 0) >= MAX_FETCH_ATTEMPTS;
 
-const replayGivesUp = (b: ReceiverBehaviour | undefined): boolean => b !== undefined && b.times === undefined && b.status >= 400;
+const replayGivesUp = (b: ReceiverBehaviour | undefined): boolean =>
+  b !== undefined && b.times === undefined && b.status >= 400;
 
 // ---------------------------------------------------------------------------------------------------------
 // The known answer
@@ -611,10 +807,13 @@ function expectedOutcome(row: Row, line: number, faults: Faults): ExpectedOutcom
   const memberId = row.memberId ?? '';
   const d = row.decided;
   const decision: Pick<ExpectedOutcome, 'outcome' | 'fields' | 'reason'> =
-    d.kind === 'unchanged' ? { outcome: 'unchanged' }
-    : d.kind === 'upsert' ? { outcome: 'upsert', fields: d.fields }
-    : d.kind === 'delete' ? { outcome: 'delete', reason: d.reason }
-    : { outcome: 'skipped', reason: d.reason };
+    d.kind === 'unchanged'
+      ? { outcome: 'unchanged' }
+      : d.kind === 'upsert'
+        ? { outcome: 'upsert', fields: d.fields }
+        : d.kind === 'delete'
+          ? { outcome: 'delete', reason: d.reason }
+          : { outcome: 'skipped', reason: d.reason };
 
   if (d.kind !== 'skipped' && fetchGivesUp(faults.channel[memberId])) {
     return { line, memberId, outcome: 'failed', reason: 'fetch', dryRunOutcome: 'failed', case: row.label };
@@ -622,8 +821,14 @@ function expectedOutcome(row: Row, line: number, faults: Faults): ExpectedOutcom
   const replayed = d.kind === 'upsert' || d.kind === 'delete';
   if (replayed && replayGivesUp(faults.receiver[memberId])) {
     return {
-      line, memberId, outcome: 'failed', ...(decision.fields ? { fields: decision.fields } : {}), reason: 'replay',
-      dryRunOutcome: decision.outcome, ...(decision.reason ? { dryRunReason: decision.reason } : {}), case: row.label,
+      line,
+      memberId,
+      outcome: 'failed',
+      ...(decision.fields ? { fields: decision.fields } : {}),
+      reason: 'replay',
+      dryRunOutcome: decision.outcome,
+      ...(decision.reason ? { dryRunReason: decision.reason } : {}),
+      case: row.label,
     };
   }
   return { line, memberId, ...decision, dryRunOutcome: decision.outcome, case: row.label };
@@ -631,7 +836,14 @@ function expectedOutcome(row: Row, line: number, faults: Faults): ExpectedOutcom
 
 function tally(outcomes: OutcomeKind[]): Counts {
   const n = (k: OutcomeKind) => outcomes.filter((o) => o === k).length;
-  return { rows: outcomes.length, upserts: n('upsert'), deletes: n('delete'), unchanged: n('unchanged'), failed: n('failed'), skipped: n('skipped') };
+  return {
+    rows: outcomes.length,
+    upserts: n('upsert'),
+    deletes: n('delete'),
+    unchanged: n('unchanged'),
+    failed: n('failed'),
+    skipped: n('skipped'),
+  };
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -663,7 +875,9 @@ function jsonLines(key: string, items: unknown[], head: Record<string, unknown> 
 /** One member per line. */
 function faultsJson(faults: Faults): string {
   const section = (entries: Record<string, unknown>) =>
-    Object.entries(entries).map(([id, v]) => `    ${JSON.stringify(id)}: ${JSON.stringify(v)}`).join(',\n');
+    Object.entries(entries)
+      .map(([id, v]) => `    ${JSON.stringify(id)}: ${JSON.stringify(v)}`)
+      .join(',\n');
   return `{\n  "channel": {\n${section(faults.channel)}\n  },\n  "receiver": {\n${section(faults.receiver)}\n  }\n}\n`;
 }
 
@@ -689,7 +903,10 @@ export function buildExamples(seed: number = SEED): ExampleFiles {
     dryRunCounts: tally(outcomes.map((o) => o.dryRunOutcome)),
     outcomes,
   };
-  const users = [...rows.flatMap((r) => (r.user && r.decided.kind !== 'skipped' ? [r.user] : [])), ...strangers(new RowFactory(rng, people), people)];
+  const users = [
+    ...rows.flatMap((r) => (r.user && r.decided.kind !== 'skipped' ? [r.user] : [])),
+    ...strangers(new RowFactory(rng, people), people),
+  ];
   // Rows skipped as malformed still have a Channel Talk user when they have a memberId.
   for (const r of rows) if (r.user && r.decided.kind === 'skipped') users.push(r.user);
   return {

@@ -11,7 +11,15 @@ const path = require('node:path');
 
 const ROOT = path.resolve(__dirname, '..');
 const STAMP = path.join(ROOT, 'dist', '.build-stamp');
-const INPUTS = ['src', 'workflows', 'activities', 'tsconfig.json', 'tsconfig.build.json', 'package.json', 'package-lock.json'];
+const INPUTS = [
+  'src',
+  'workflows',
+  'activities',
+  'tsconfig.json',
+  'tsconfig.build.json',
+  'package.json',
+  'package-lock.json',
+];
 
 /** The newest modification time (ms) under `p`, a file or a directory tree; 0 when it does not exist. */
 function newest(p) {
@@ -43,7 +51,9 @@ console.error('webhook-backfill: dist/ is missing or older than the sources; run
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 const r = spawnSync(npm, ['run', 'build', '--silent'], { cwd: ROOT, stdio: 'inherit' });
 if (r.status !== 0) {
-  console.error(`webhook-backfill: the build failed (exit ${r.status ?? r.signal}); fix it, or run \`npm run worker:tsx\``);
+  console.error(
+    `webhook-backfill: the build failed (exit ${r.status ?? r.signal}); fix it, or run \`npm run worker:tsx\``,
+  );
   process.exit(r.status || 1);
 }
 // The stamp carries the build's start time: a source saved during the build still counts as newer.

@@ -45,7 +45,8 @@ function readDockerfile(): Dockerfile {
     if (op!.toUpperCase() === 'FROM') stages.push([]);
     stages.at(-1)?.push({ op: op!.toUpperCase(), args: args! });
   }
-  if (stages.length !== 2) throw new Error(`Dockerfile: expected a build stage and a final stage, found ${stages.length} stages`);
+  if (stages.length !== 2)
+    throw new Error(`Dockerfile: expected a build stage and a final stage, found ${stages.length} stages`);
   return { build: stages[0]!, final: stages[1]! };
 }
 
@@ -65,27 +66,50 @@ function inStage(dir: string, p: string): string {
 
 function run(command: string, cwd: string, env: NodeJS.ProcessEnv): void {
   const started = Date.now();
-  const r = spawnSync('sh', ['-c', command], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
-  if (r.status !== 0) throw new Error(`RUN ${command} failed (exit ${r.status}):\n${(r.stdout + r.stderr).split('\n').slice(-40).join('\n')}`);
+  const r = spawnSync('sh', ['-c', command], {
+    cwd,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    encoding: 'utf8',
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  if (r.status !== 0)
+    throw new Error(
+      `RUN ${command} failed (exit ${r.status}):\n${(r.stdout + r.stderr).split('\n').slice(-40).join('\n')}`,
+    );
   console.log(`   RUN ${command} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
 }
 
 /** The build stage, in `dir`: COPY from the tracked files of the checkout, RUN as written. */
 function buildStage(instructions: Instruction[], dir: string): void {
-  const tracked = new Set(spawnSync('git', ['ls-files', '-z'], { cwd: ROOT, encoding: 'utf8' }).stdout.split('\0').filter(Boolean));
+  const tracked = new Set(
+    spawnSync('git', ['ls-files', '-z'], { cwd: ROOT, encoding: 'utf8' }).stdout.split('\0').filter(Boolean),
+  );
   if (tracked.size === 0) throw new Error('git ls-files listed nothing: run this from a git checkout');
   // npm reads npm_config_* like its flags: the cache is used without revalidating what it holds.
-  const env = { ...process.env, npm_config_prefer_offline: 'true', npm_config_audit: 'false', npm_config_fund: 'false', npm_config_update_notifier: 'false' };
+  const env = {
+    ...process.env,
+    npm_config_prefer_offline: 'true',
+    npm_config_audit: 'false',
+    npm_config_fund: 'false',
+    npm_config_update_notifier: 'false',
+  };
   for (const { op, args } of instructions) {
     if (op === 'COPY') {
       const { from, sources, dest } = copyArgs(args);
       if (from) throw new Error(`build stage: COPY --from=${from} is not supported here`);
       for (const source of sources) {
         const files = [...tracked].filter((f) => f === source || f.startsWith(`${source.replace(/\/$/, '')}/`));
-        if (files.length === 0) throw new Error(`Dockerfile COPY ${source}: no tracked file there (the image would not build)`);
+        if (files.length === 0)
+          throw new Error(`Dockerfile COPY ${source}: no tracked file there (the image would not build)`);
         for (const f of files) {
           // Docker's rules: a file goes to dest (or into it, given a trailing /); a directory's contents go into dest.
-          const to = f === source ? (dest.endsWith('/') ? path.join(inStage(dir, dest), path.basename(f)) : inStage(dir, dest)) : path.join(inStage(dir, dest), path.relative(source, f));
+          const to =
+            f === source
+              ? dest.endsWith('/')
+                ? path.join(inStage(dir, dest), path.basename(f))
+                : inStage(dir, dest)
+              : path.join(inStage(dir, dest), path.relative(source, f));
           mkdirSync(path.dirname(to), { recursive: true });
           cpSync(path.join(ROOT, f), to);
         }
@@ -95,7 +119,11 @@ function buildStage(instructions: Instruction[], dir: string): void {
 }
 
 /** The final stage's files in `dir` (from the build stage and the context), and its ENV and CMD. */
-function finalStage(instructions: Instruction[], buildDir: string, dir: string): { env: Record<string, string>; cmd: string[] } {
+function finalStage(
+  instructions: Instruction[],
+  buildDir: string,
+  dir: string,
+): { env: Record<string, string>; cmd: string[] } {
   const env: Record<string, string> = {};
   let cmd: string[] | undefined;
   for (const { op, args } of instructions) {
@@ -110,13 +138,15 @@ function finalStage(instructions: Instruction[], buildDir: string, dir: string):
         else cpSync(path.join(ROOT, source), to, { recursive: true });
       }
     } else if (op === 'ENV') {
-      for (const m of args.matchAll(/([A-Za-z_][A-Za-z0-9_]*)=("[^"]*"|\S*)/g)) env[m[1]!] = m[2]!.replace(/^"|"$/g, '');
+      for (const m of args.matchAll(/([A-Za-z_][A-Za-z0-9_]*)=("[^"]*"|\S*)/g))
+        env[m[1]!] = m[2]!.replace(/^"|"$/g, '');
     } else if (op === 'CMD') {
       cmd = JSON.parse(args) as string[];
     }
     // RUN (mkdir/chown for the node user) and USER are about the container's file system and user: not needed here.
   }
-  if (!cmd || cmd[0] !== 'node') throw new Error(`Dockerfile: the final CMD must run node in exec form, got ${JSON.stringify(cmd)}`);
+  if (!cmd || cmd[0] !== 'node')
+    throw new Error(`Dockerfile: the final CMD must run node in exec form, got ${JSON.stringify(cmd)}`);
   return { env, cmd };
 }
 
@@ -138,7 +168,9 @@ function unresolvedRequires(imageDir: string): string[] {
       try {
         req.resolve(spec!);
       } catch {
-        problems.push(`${path.relative(imageDir, file)} requires ${spec}, which the pruned node_modules does not have (a devDependency?)`);
+        problems.push(
+          `${path.relative(imageDir, file)} requires ${spec}, which the pruned node_modules does not have (a devDependency?)`,
+        );
       }
     }
   }
@@ -168,7 +200,9 @@ async function main(): Promise<void> {
     if (!cli) throw new Error('no Temporal CLI (set TEMPORAL_CLI, or see README)');
     const server = await startDevServer({ cli: cli.path, headless: true });
     cleanups.push(() => server.stop());
-    const users = (JSON.parse(readFileSync(path.join(ROOT, 'examples', 'channel-users.json'), 'utf8')) as { users: ChannelUser[] }).users;
+    const users = (
+      JSON.parse(readFileSync(path.join(ROOT, 'examples', 'channel-users.json'), 'utf8')) as { users: ChannelUser[] }
+    ).users;
     const simulator = await startChannelSimulator({ users, accessKey: ACCESS_KEY, accessSecret: ACCESS_SECRET });
     cleanups.push(() => simulator.close());
     const receiver = await startWebhookReceiver();
@@ -217,17 +251,26 @@ async function main(): Promise<void> {
     cleanups.push(() => connection.close());
     const client = new Client({ connection });
     const input: BackfillInput = { source: { type: 'csv', path: membersFile } };
-    const handle = await client.workflow.start(WORKFLOW_TYPE, { taskQueue, workflowId: 'pruned-image-check', args: [input] });
+    const handle = await client.workflow.start(WORKFLOW_TYPE, {
+      taskQueue,
+      workflowId: 'pruned-image-check',
+      args: [input],
+    });
     const result = (await Promise.race([
       handle.result(),
-      new Promise((_, reject) => setTimeout(() => reject(new Error('the backfill did not complete within 90 s')), 90_000)),
+      new Promise((_, reject) =>
+        setTimeout(() => reject(new Error('the backfill did not complete within 90 s')), 90_000),
+      ),
     ])) as BackfillResult;
     const delivered = receiver.accepted().length;
     const problems: string[] = [];
     if (result.processed !== ROWS) problems.push(`processed ${result.processed} of ${ROWS} rows`);
     if (result.failed !== 0) problems.push(`${result.failed} failed`);
     if (result.upserts + result.deletes === 0) problems.push('no replay decided: the check would prove nothing');
-    if (delivered !== result.upserts + result.deletes) problems.push(`the receiver accepted ${delivered} deliveries, the run reports ${result.upserts + result.deletes}`);
+    if (delivered !== result.upserts + result.deletes)
+      problems.push(
+        `the receiver accepted ${delivered} deliveries, the run reports ${result.upserts + result.deletes}`,
+      );
     if (problems.length) throw new Error(`the backfill completed wrongly: ${problems.join('; ')}`);
     console.log(
       `pruned-image check: passed (the pruned image's worker completed a backfill of ${result.processed} members: ${result.upserts} upserts, ${result.deletes} deletes, ` +

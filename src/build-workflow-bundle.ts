@@ -8,7 +8,9 @@ import { PREBUILT_WORKFLOW_BUNDLE } from './worker-setup';
 async function main(): Promise<void> {
   const { code } = await bundleWorkflowCode({ workflowsPath: require.resolve('../workflows') });
   await writeFile(PREBUILT_WORKFLOW_BUNDLE, code);
-  console.log(`wrote ${path.relative(process.cwd(), PREBUILT_WORKFLOW_BUNDLE)} (${(code.length / 1024).toFixed(0)} KiB)`);
+  console.log(
+    `wrote ${path.relative(process.cwd(), PREBUILT_WORKFLOW_BUNDLE)} (${(code.length / 1024).toFixed(0)} KiB)`,
+  );
 }
 
 main().catch((err: unknown) => {

@@ -2,7 +2,12 @@ import { z } from 'zod';
 import type { CountryCode } from 'libphonenumber-js';
 import { getCountries } from 'libphonenumber-js';
 import { codecFromEnvValues, parseCodecKey } from './codec/aes-gcm-codec';
-import { resolveTemporalConnection, temporalEnvShape, TemporalSettingsError, type TemporalConnection } from './temporal/connect-config';
+import {
+  resolveTemporalConnection,
+  temporalEnvShape,
+  TemporalSettingsError,
+  type TemporalConnection,
+} from './temporal/connect-config';
 import { signingSecretProblem } from './webhook/signature';
 
 // The worker's whole configuration comes from its environment and is validated once, here, before
@@ -10,112 +15,157 @@ import { signingSecretProblem } from './webhook/signature';
 
 const emptyToUndefined = (v: unknown) => (typeof v === 'string' && v.trim() === '' ? undefined : v);
 const optionalString = z.preprocess(emptyToUndefined, z.string().optional());
-const positiveInt = (fallback: number) => z.preprocess(emptyToUndefined, z.coerce.number().int().positive().default(fallback));
-const httpUrl = z.string().url().refine((u) => /^https?:\/\//i.test(u), 'must be an http(s) URL');
+const positiveInt = (fallback: number) =>
+  z.preprocess(emptyToUndefined, z.coerce.number().int().positive().default(fallback));
+const httpUrl = z
+  .string()
+  .url()
+  .refine((u) => /^https?:\/\//i.test(u), 'must be an http(s) URL');
 const countries = new Set<string>(getCountries());
 
-export const envSchema = z.object({
-  CHANNEL_API_URL: z.preprocess(emptyToUndefined, httpUrl.default('https://api.channel.io')),
-  // Trimmed: surrounding blanks in a credential are a paste error, and blanks alone are no credential.
-  CHANNEL_ACCESS_KEY: z.string({ error: 'is required' }).trim().min(1, 'is required'),
-  CHANNEL_ACCESS_SECRET: z.string({ error: 'is required' }).trim().min(1, 'is required'),
-  CHANNEL_RATE_LIMIT: z.preprocess(emptyToUndefined, z.coerce.number().positive().optional()),
-  CHANNEL_MAX_ATTEMPTS: positiveInt(5),
-  CHANNEL_TIMEOUT_MS: positiveInt(10_000),
-  // Channel Talk documents 404 for an unknown memberId; 422 has been reported elsewhere (not confirmed).
-  CHANNEL_NOT_FOUND_STATUSES: z.preprocess(
-    emptyToUndefined,
-    z
-      .string()
-      .default('404')
-      .transform((s, ctx) => {
-        const codes = s.split(',').map((p) => Number(p.trim()));
-        if (codes.some((c) => !Number.isInteger(c) || c < 400 || c > 499)) {
-          ctx.addIssue({ code: 'custom', message: 'must be a comma-separated list of 4xx status codes' });
-          return z.NEVER;
-        }
-        return codes;
-      }),
-  ),
-  UNIFIED_USER_TYPE: z.preprocess(emptyToUndefined, z.string().default('unified')),
-  PHONE_DEFAULT_REGION: z.preprocess(
-    emptyToUndefined,
-    z
-      .string()
-      .default('KR')
-      .refine((c) => countries.has(c), 'must be an ISO 3166-1 alpha-2 region such as KR or US')
-      .transform((c) => c as CountryCode),
-  ),
-  WEBHOOK_URL: z.preprocess(emptyToUndefined, httpUrl.optional()),
-  WEBHOOK_TOKEN: optionalString,
-  // The `type` of a user webhook body is not confirmed by Channel Talk; "user" is the natural reading.
-  WEBHOOK_ENTITY_TYPE: z.preprocess(emptyToUndefined, z.string().default('user')),
-  WEBHOOK_TIMEOUT_MS: positiveInt(10_000),
-  // The body's `event` strings. Not confirmed: the incident notice says "upsert"/"delete"; Channel Talk's n8n trigger
-  // matches v5 webhooks' `event` against scope names such as `member.deleted`. See README "Event names".
-  WEBHOOK_EVENT_UPSERT: z.preprocess(emptyToUndefined, z.string().default('upsert')),
-  WEBHOOK_EVENT_DELETE: z.preprocess(emptyToUndefined, z.string().default('delete')),
-  // Target channel-webhooks: send v5 bodies to registered webhooks whose apiVersion is not v5 (default: skip them).
-  WEBHOOK_SEND_NON_V5: z.preprocess(emptyToUndefined, z.enum(['true', 'false']).default('false').transform((v) => v === 'true')),
-  // Standard Webhooks signing secret: `whsec_<base64>` (preferred) or a raw secret. Unset: deliveries are not signed.
-  WEBHOOK_SIGNING_SECRET: z.preprocess(
-    emptyToUndefined,
-    z
-      .string()
-      .optional()
-      .superRefine((v, ctx) => {
-        const problem = v === undefined ? undefined : signingSecretProblem(v);
-        if (problem) ctx.addIssue({ code: 'custom', message: problem });
-      }),
-  ),
-  // How to reach Temporal: the Temporal CLI's variables and temporal.toml profiles (src/temporal/connect-config.ts).
-  ...temporalEnvShape,
-  BACKFILL_TASK_QUEUE: z.preprocess(emptyToUndefined, z.string().default('webhook-backfill')),
-  BACKFILL_DATA_DIR: z.preprocess(emptyToUndefined, z.string().default('./backfill-data')),
-  // Directories a file source (source.path) must lie under; unset = any path the worker can read.
-  BACKFILL_SOURCE_DIRS: z.preprocess(
-    emptyToUndefined,
-    z
-      .string()
-      .transform((v) => v.split(/[,:]/).map((d) => d.trim()).filter((d) => d !== ''))
-      .pipe(z.array(z.string()).min(1, 'must name at least one directory'))
-      .optional(),
-  ),
-  BACKFILL_MEMBER_CONCURRENCY: positiveInt(16),
-  LOG_LEVEL: z.preprocess(emptyToUndefined, z.enum(['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR']).default('INFO')),
-  LOG_FORMAT: z.preprocess(emptyToUndefined, z.enum(['json', 'text']).default('json')),
-  // host:port for a Prometheus /metrics endpoint (SDK and job metrics); unset: no metrics endpoint.
-  BACKFILL_METRICS_ADDRESS: z.preprocess(
-    emptyToUndefined,
-    z.string().regex(/^[^\s:]+:\d{1,5}$/, 'must be host:port, e.g. 127.0.0.1:9464').optional(),
-  ),
-  // Optional payload encryption (AES-256-GCM) of everything the worker and clients send to Temporal.
-  BACKFILL_CODEC_KEY: z.preprocess(
-    emptyToUndefined,
-    z
-      .string()
-      .optional()
-      .superRefine((v, ctx) => {
-        const parsed = v === undefined ? undefined : parseCodecKey(v);
-        if (parsed && 'error' in parsed) ctx.addIssue({ code: 'custom', message: parsed.error });
-      }),
-  ),
-  BACKFILL_CODEC_KEY_ID: z.preprocess(emptyToUndefined, z.string().regex(/^[\x21-\x7e]{1,128}$/, 'must be 1 to 128 printable ASCII characters without spaces').optional()),
-  // PostgreSQL for `"source": {"type": "postgres", ...}` and BACKFILL_AUDIT_STORE=postgres. It holds a
-  // password, so it lives here and never in workflow input.
-  BACKFILL_DATABASE_URL: z.preprocess(emptyToUndefined, z.string().refine(isPostgresUrl, 'must be a postgres:// or postgresql:// URL').optional()),
-  BACKFILL_AUDIT_STORE: z.preprocess(emptyToUndefined, z.enum(['file', 'postgres'], { error: 'must be "file" or "postgres"' }).default('file')),
-  // Where the state workers share lives: "file" (BACKFILL_DATA_DIR, one machine or a shared volume) or
-  // "postgres" (BACKFILL_DATABASE_URL: work set, batch boundaries, pending replays and the audit log, so workers
-  // on different hosts share nothing but Temporal and PostgreSQL).
-  BACKFILL_STORE: z.preprocess(emptyToUndefined, z.enum(['file', 'postgres'], { error: 'must be "file" or "postgres"' }).default('file')),
-  // "true": a completed backfill's work set and pending replays (personal data) are kept, not removed.
-  BACKFILL_KEEP_WORK_DATA: z.preprocess(emptyToUndefined, z.enum(['true', 'false'], { error: 'must be "true" or "false"' }).default('false').transform((v) => v === 'true')),
-}).superRefine(requireDatabaseUrlForPostgres);
+export const envSchema = z
+  .object({
+    CHANNEL_API_URL: z.preprocess(emptyToUndefined, httpUrl.default('https://api.channel.io')),
+    // Trimmed: surrounding blanks in a credential are a paste error, and blanks alone are no credential.
+    CHANNEL_ACCESS_KEY: z.string({ error: 'is required' }).trim().min(1, 'is required'),
+    CHANNEL_ACCESS_SECRET: z.string({ error: 'is required' }).trim().min(1, 'is required'),
+    CHANNEL_RATE_LIMIT: z.preprocess(emptyToUndefined, z.coerce.number().positive().optional()),
+    CHANNEL_MAX_ATTEMPTS: positiveInt(5),
+    CHANNEL_TIMEOUT_MS: positiveInt(10_000),
+    // Channel Talk documents 404 for an unknown memberId; 422 has been reported elsewhere (not confirmed).
+    CHANNEL_NOT_FOUND_STATUSES: z.preprocess(
+      emptyToUndefined,
+      z
+        .string()
+        .default('404')
+        .transform((s, ctx) => {
+          const codes = s.split(',').map((p) => Number(p.trim()));
+          if (codes.some((c) => !Number.isInteger(c) || c < 400 || c > 499)) {
+            ctx.addIssue({ code: 'custom', message: 'must be a comma-separated list of 4xx status codes' });
+            return z.NEVER;
+          }
+          return codes;
+        }),
+    ),
+    UNIFIED_USER_TYPE: z.preprocess(emptyToUndefined, z.string().default('unified')),
+    PHONE_DEFAULT_REGION: z.preprocess(
+      emptyToUndefined,
+      z
+        .string()
+        .default('KR')
+        .refine((c) => countries.has(c), 'must be an ISO 3166-1 alpha-2 region such as KR or US')
+        .transform((c) => c as CountryCode),
+    ),
+    WEBHOOK_URL: z.preprocess(emptyToUndefined, httpUrl.optional()),
+    WEBHOOK_TOKEN: optionalString,
+    // The `type` of a user webhook body is not confirmed by Channel Talk; "user" is the natural reading.
+    WEBHOOK_ENTITY_TYPE: z.preprocess(emptyToUndefined, z.string().default('user')),
+    WEBHOOK_TIMEOUT_MS: positiveInt(10_000),
+    // The body's `event` strings. Not confirmed: the incident notice says "upsert"/"delete"; Channel Talk's n8n trigger
+    // matches v5 webhooks' `event` against scope names such as `member.deleted`. See README "Event names".
+    WEBHOOK_EVENT_UPSERT: z.preprocess(emptyToUndefined, z.string().default('upsert')),
+    WEBHOOK_EVENT_DELETE: z.preprocess(emptyToUndefined, z.string().default('delete')),
+    // Target channel-webhooks: send v5 bodies to registered webhooks whose apiVersion is not v5 (default: skip them).
+    WEBHOOK_SEND_NON_V5: z.preprocess(
+      emptyToUndefined,
+      z
+        .enum(['true', 'false'])
+        .default('false')
+        .transform((v) => v === 'true'),
+    ),
+    // Standard Webhooks signing secret: `whsec_<base64>` (preferred) or a raw secret. Unset: deliveries are not signed.
+    WEBHOOK_SIGNING_SECRET: z.preprocess(
+      emptyToUndefined,
+      z
+        .string()
+        .optional()
+        .superRefine((v, ctx) => {
+          const problem = v === undefined ? undefined : signingSecretProblem(v);
+          if (problem) ctx.addIssue({ code: 'custom', message: problem });
+        }),
+    ),
+    // How to reach Temporal: the Temporal CLI's variables and temporal.toml profiles (src/temporal/connect-config.ts).
+    ...temporalEnvShape,
+    BACKFILL_TASK_QUEUE: z.preprocess(emptyToUndefined, z.string().default('webhook-backfill')),
+    BACKFILL_DATA_DIR: z.preprocess(emptyToUndefined, z.string().default('./backfill-data')),
+    // Directories a file source (source.path) must lie under; unset = any path the worker can read.
+    BACKFILL_SOURCE_DIRS: z.preprocess(
+      emptyToUndefined,
+      z
+        .string()
+        .transform((v) =>
+          v
+            .split(/[,:]/)
+            .map((d) => d.trim())
+            .filter((d) => d !== ''),
+        )
+        .pipe(z.array(z.string()).min(1, 'must name at least one directory'))
+        .optional(),
+    ),
+    BACKFILL_MEMBER_CONCURRENCY: positiveInt(16),
+    LOG_LEVEL: z.preprocess(emptyToUndefined, z.enum(['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR']).default('INFO')),
+    LOG_FORMAT: z.preprocess(emptyToUndefined, z.enum(['json', 'text']).default('json')),
+    // host:port for a Prometheus /metrics endpoint (SDK and job metrics); unset: no metrics endpoint.
+    BACKFILL_METRICS_ADDRESS: z.preprocess(
+      emptyToUndefined,
+      z
+        .string()
+        .regex(/^[^\s:]+:\d{1,5}$/, 'must be host:port, e.g. 127.0.0.1:9464')
+        .optional(),
+    ),
+    // Optional payload encryption (AES-256-GCM) of everything the worker and clients send to Temporal.
+    BACKFILL_CODEC_KEY: z.preprocess(
+      emptyToUndefined,
+      z
+        .string()
+        .optional()
+        .superRefine((v, ctx) => {
+          const parsed = v === undefined ? undefined : parseCodecKey(v);
+          if (parsed && 'error' in parsed) ctx.addIssue({ code: 'custom', message: parsed.error });
+        }),
+    ),
+    BACKFILL_CODEC_KEY_ID: z.preprocess(
+      emptyToUndefined,
+      z
+        .string()
+        .regex(/^[\x21-\x7e]{1,128}$/, 'must be 1 to 128 printable ASCII characters without spaces')
+        .optional(),
+    ),
+    // PostgreSQL for `"source": {"type": "postgres", ...}` and BACKFILL_AUDIT_STORE=postgres. It holds a
+    // password, so it lives here and never in workflow input.
+    BACKFILL_DATABASE_URL: z.preprocess(
+      emptyToUndefined,
+      z.string().refine(isPostgresUrl, 'must be a postgres:// or postgresql:// URL').optional(),
+    ),
+    BACKFILL_AUDIT_STORE: z.preprocess(
+      emptyToUndefined,
+      z.enum(['file', 'postgres'], { error: 'must be "file" or "postgres"' }).default('file'),
+    ),
+    // Where the state workers share lives: "file" (BACKFILL_DATA_DIR, one machine or a shared volume) or
+    // "postgres" (BACKFILL_DATABASE_URL: work set, batch boundaries, pending replays and the audit log, so workers
+    // on different hosts share nothing but Temporal and PostgreSQL).
+    BACKFILL_STORE: z.preprocess(
+      emptyToUndefined,
+      z.enum(['file', 'postgres'], { error: 'must be "file" or "postgres"' }).default('file'),
+    ),
+    // "true": a completed backfill's work set and pending replays (personal data) are kept, not removed.
+    BACKFILL_KEEP_WORK_DATA: z.preprocess(
+      emptyToUndefined,
+      z
+        .enum(['true', 'false'], { error: 'must be "true" or "false"' })
+        .default('false')
+        .transform((v) => v === 'true'),
+    ),
+  })
+  .superRefine(requireDatabaseUrlForPostgres);
 
 /** The PostgreSQL audit store needs a database; shared with every schema that picks these two variables. */
 export function requireDatabaseUrlForPostgres(
-  env: { BACKFILL_AUDIT_STORE: 'file' | 'postgres'; BACKFILL_STORE?: 'file' | 'postgres'; BACKFILL_DATABASE_URL?: string | undefined },
+  env: {
+    BACKFILL_AUDIT_STORE: 'file' | 'postgres';
+    BACKFILL_STORE?: 'file' | 'postgres';
+    BACKFILL_DATABASE_URL?: string | undefined;
+  },
   ctx: z.RefinementCtx,
 ): void {
   for (const name of ['BACKFILL_STORE', 'BACKFILL_AUDIT_STORE'] as const) {
@@ -162,7 +212,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     try {
       temporal = resolveTemporalConnection(env);
     } catch (err) {
-      if (err instanceof TemporalSettingsError) throw new ConfigError(`invalid configuration: ${err.problems.join('; ')}`);
+      if (err instanceof TemporalSettingsError)
+        throw new ConfigError(`invalid configuration: ${err.problems.join('; ')}`);
       throw err;
     }
     return { ...result.data, TEMPORAL_ADDRESS: temporal.address, TEMPORAL_NAMESPACE: temporal.namespace, temporal };
@@ -185,7 +236,9 @@ export function describeConfig(config: Config): Record<string, unknown> {
     CHANNEL_RATE_LIMIT: config.CHANNEL_RATE_LIMIT ?? '(none)',
     WEBHOOK_URL: config.WEBHOOK_URL ? redactUrl(config.WEBHOOK_URL) : '(none: dry runs only)',
     WEBHOOK_TOKEN: config.WEBHOOK_TOKEN ? '(set)' : '(none)',
-    WEBHOOK_SIGNING_SECRET: config.WEBHOOK_SIGNING_SECRET ? '(set: deliveries are signed)' : '(none: deliveries are not signed)',
+    WEBHOOK_SIGNING_SECRET: config.WEBHOOK_SIGNING_SECRET
+      ? '(set: deliveries are signed)'
+      : '(none: deliveries are not signed)',
     WEBHOOK_EVENT_UPSERT: config.WEBHOOK_EVENT_UPSERT,
     WEBHOOK_EVENT_DELETE: config.WEBHOOK_EVENT_DELETE,
     WEBHOOK_SEND_NON_V5: config.WEBHOOK_SEND_NON_V5,
@@ -197,7 +250,9 @@ export function describeConfig(config: Config): Record<string, unknown> {
     BACKFILL_AUDIT_STORE: auditStoreOf(config),
     BACKFILL_STORE: config.BACKFILL_STORE,
     BACKFILL_KEEP_WORK_DATA: config.BACKFILL_KEEP_WORK_DATA,
-    BACKFILL_CODEC: config.BACKFILL_CODEC_KEY ? `AES-256-GCM, key id ${codecFromEnvValues(config)?.keyId}` : '(off: payloads are stored as plain JSON)',
+    BACKFILL_CODEC: config.BACKFILL_CODEC_KEY
+      ? `AES-256-GCM, key id ${codecFromEnvValues(config)?.keyId}`
+      : '(off: payloads are stored as plain JSON)',
   };
 }
 

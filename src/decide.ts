@@ -33,10 +33,13 @@ export function fieldChangeTime(times: ChangeTimes, field: ComparedField): numbe
 
 /** Whether every differing field last changed before `since`. A field without a change time never counts as before. */
 export function changedOnlyBefore(times: ChangeTimes, fields: readonly ComparedField[], since: number): boolean {
-  return fields.length > 0 && fields.every((field) => {
-    const time = fieldChangeTime(times, field);
-    return time !== undefined && time < since;
-  });
+  return (
+    fields.length > 0 &&
+    fields.every((field) => {
+      const time = fieldChangeTime(times, field);
+      return time !== undefined && time < since;
+    })
+  );
 }
 
 /** The audit reason of an upsert that `onlyChangedSince` skips. */

@@ -15,9 +15,18 @@ export interface ObservabilityConfig {
 /** JSON lines: what log collectors parse without a pattern. BigInts and errors made serialisable. */
 export function jsonLogLine(entry: LogEntry): string {
   const { message, level, timestampNanos, meta } = entry;
-  const record: Record<string, unknown> = { ts: new Date(Number(timestampNanos / 1_000_000n)).toISOString(), level, message };
+  const record: Record<string, unknown> = {
+    ts: new Date(Number(timestampNanos / 1_000_000n)).toISOString(),
+    level,
+    message,
+  };
   for (const [key, value] of Object.entries(meta ?? {})) {
-    record[key] = value instanceof Error ? { name: value.name, message: value.message } : typeof value === 'bigint' ? value.toString() : value;
+    record[key] =
+      value instanceof Error
+        ? { name: value.name, message: value.message }
+        : typeof value === 'bigint'
+          ? value.toString()
+          : value;
   }
   return JSON.stringify(record);
 }
@@ -31,7 +40,11 @@ export function installRuntime(config: ObservabilityConfig): void {
   Runtime.install({
     logger,
     ...(config.BACKFILL_METRICS_ADDRESS
-      ? { telemetryOptions: { metrics: { prometheus: { bindAddress: config.BACKFILL_METRICS_ADDRESS, countersTotalSuffix: true } } } }
+      ? {
+          telemetryOptions: {
+            metrics: { prometheus: { bindAddress: config.BACKFILL_METRICS_ADDRESS, countersTotalSuffix: true } },
+          },
+        }
       : {}),
   });
 }
@@ -44,9 +57,21 @@ export interface JobMetrics {
 }
 
 export function createJobMetrics(meter: MetricMeter): JobMetrics {
-  const outcomes = meter.createCounter('backfill_outcomes', 'members', 'Members by recorded outcome (decision, failed, skipped)');
-  const deliveries = meter.createCounter('backfill_deliveries', 'requests', 'Replays by result: delivered, rejected (4xx), deferred to their own activity');
-  const rateLimited = meter.createCounter('backfill_api_rate_limited', 'responses', 'HTTP 429 answers from the Channel Talk API');
+  const outcomes = meter.createCounter(
+    'backfill_outcomes',
+    'members',
+    'Members by recorded outcome (decision, failed, skipped)',
+  );
+  const deliveries = meter.createCounter(
+    'backfill_deliveries',
+    'requests',
+    'Replays by result: delivered, rejected (4xx), deferred to their own activity',
+  );
+  const rateLimited = meter.createCounter(
+    'backfill_api_rate_limited',
+    'responses',
+    'HTTP 429 answers from the Channel Talk API',
+  );
   return {
     outcome: (kind, detail) => outcomes.add(1, { outcome: kind, ...(detail ? { detail } : {}) }),
     delivery: (result) => deliveries.add(1, { result }),
@@ -55,4 +80,8 @@ export function createJobMetrics(meter: MetricMeter): JobMetrics {
 }
 
 /** For tests and tools that run without metrics. */
-export const noMetrics: JobMetrics = { outcome: () => undefined, delivery: () => undefined, apiRateLimited: () => undefined };
+export const noMetrics: JobMetrics = {
+  outcome: () => undefined,
+  delivery: () => undefined,
+  apiRateLimited: () => undefined,
+};

@@ -1,7 +1,11 @@
 import type { Decision, PlannedDecision } from './types';
 
 const describe = (d: { action: string; fields?: readonly string[]; reason?: string }) =>
-  d.action === 'upsert' ? `upsert [${(d.fields ?? []).join(', ')}]` : d.action === 'delete' ? `delete (${d.reason ?? '?'})` : d.action;
+  d.action === 'upsert'
+    ? `upsert [${(d.fields ?? []).join(', ')}]`
+    : d.action === 'delete'
+      ? `delete (${d.reason ?? '?'})`
+      : d.action;
 
 /**
  * Whether a member's state changed since the dry run that planned it: undefined when today's decision

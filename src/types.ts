@@ -12,8 +12,7 @@ export interface StoredMember {
 
 /** One data row of the source, after parsing: either a member to check or a reason to skip it. */
 export type SourceEntry =
-  | { line: number; member: StoredMember; planned?: PlannedDecision }
-  | { line: number; memberId?: string; skip: string };
+  { line: number; member: StoredMember; planned?: PlannedDecision } | { line: number; memberId?: string; skip: string };
 
 /** What a dry run decided for a member; a run from that plan replays it only if it still holds. */
 export interface PlannedDecision {

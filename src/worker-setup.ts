@@ -35,7 +35,9 @@ export interface BackfillWorker {
  */
 export const PREBUILT_WORKFLOW_BUNDLE = path.resolve(__dirname, '..', 'workflow-bundle.js');
 
-function workflowCode(extra: Partial<Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath'>>): Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath'> {
+function workflowCode(
+  extra: Partial<Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath'>>,
+): Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath'> {
   if (extra.workflowBundle) return { workflowBundle: extra.workflowBundle };
   if (extra.workflowsPath) return { workflowsPath: extra.workflowsPath };
   if (existsSync(PREBUILT_WORKFLOW_BUNDLE)) return { workflowBundle: { codePath: PREBUILT_WORKFLOW_BUNDLE } };
@@ -64,7 +66,13 @@ export async function createBackfillWorker(
   const channelLogged = logWorkerChannel(channel, Runtime.instance().logger);
   const eventNames = { upsert: config.WEBHOOK_EVENT_UPSERT, delete: config.WEBHOOK_EVENT_DELETE };
   const target = config.WEBHOOK_URL
-    ? createWebhookSender({ url: config.WEBHOOK_URL, token: config.WEBHOOK_TOKEN, timeoutMs: config.WEBHOOK_TIMEOUT_MS, signingSecret: config.WEBHOOK_SIGNING_SECRET, eventNames })
+    ? createWebhookSender({
+        url: config.WEBHOOK_URL,
+        token: config.WEBHOOK_TOKEN,
+        timeoutMs: config.WEBHOOK_TIMEOUT_MS,
+        signingSecret: config.WEBHOOK_SIGNING_SECRET,
+        eventNames,
+      })
     : undefined;
   // Target type "channel-webhooks": every webhook registered on the channel, listed with the same credentials.
   const webhookList = createChannelWebhooksClient({
@@ -107,7 +115,9 @@ export async function createBackfillWorker(
       debugLogs: debugEnabled(Runtime.instance().logger),
       workerIdentity: identity,
       searchAttributesRegistered: async () => {
-        const { customAttributes } = await connection.operatorService.listSearchAttributes({ namespace: config.TEMPORAL_NAMESPACE });
+        const { customAttributes } = await connection.operatorService.listSearchAttributes({
+          namespace: config.TEMPORAL_NAMESPACE,
+        });
         return Object.keys(SEARCH_ATTRIBUTES).every((name) => name in (customAttributes ?? {}));
       },
     }),
@@ -129,7 +139,13 @@ export async function createBackfillWorker(
       if (running && worker.getState() === 'RUNNING') worker.shutdown();
       await running?.catch(() => undefined);
       await channelLogged;
-      await Promise.all([channel.close(), target?.close(), channelWebhooks.close(), webhookList.close(), connection.close()]);
+      await Promise.all([
+        channel.close(),
+        target?.close(),
+        channelWebhooks.close(),
+        webhookList.close(),
+        connection.close(),
+      ]);
       await auditPool?.end();
     },
   };
@@ -139,13 +155,21 @@ export async function createBackfillWorker(
  * BACKFILL_STORE / BACKFILL_AUDIT_STORE: files under BACKFILL_DATA_DIR (default), the audit log alone in
  * PostgreSQL, or everything workers share in PostgreSQL; the tables are created and checked before the worker polls.
  */
-async function createStores(config: Config): Promise<{ audit: AuditStore; pending: PendingStore; work: WorkStore; auditPool?: Pool }> {
+async function createStores(
+  config: Config,
+): Promise<{ audit: AuditStore; pending: PendingStore; work: WorkStore; auditPool?: Pool }> {
   const files = { audit: createFileAuditStore(), pending: createFilePendingStore(), work: createFileWorkStore() };
   if (auditStoreOf(config) !== 'postgres' || !config.BACKFILL_DATABASE_URL) return files;
   const shared = config.BACKFILL_STORE === 'postgres';
-  const auditPool = new Pool({ connectionString: config.BACKFILL_DATABASE_URL, max: 10, application_name: 'webhook-backfill-audit' });
+  const auditPool = new Pool({
+    connectionString: config.BACKFILL_DATABASE_URL,
+    max: 10,
+    application_name: 'webhook-backfill-audit',
+  });
   // An idle connection dropped by the server must not crash the worker; the next query reconnects.
-  auditPool.on('error', (err: Error & { code?: string }) => Runtime.instance().logger.warn('audit database connection lost', { code: err.code }));
+  auditPool.on('error', (err: Error & { code?: string }) =>
+    Runtime.instance().logger.warn('audit database connection lost', { code: err.code }),
+  );
   const audit = createPostgresAuditStore(auditPool);
   try {
     await audit.ready();
@@ -154,7 +178,9 @@ async function createStores(config: Config): Promise<{ audit: AuditStore; pendin
     await auditPool.end().catch(() => undefined);
     // Not the pg message: nothing from the connection string may reach a log.
     const code = (err as { code?: unknown }).code;
-    const what = shared ? 'BACKFILL_STORE=postgres: cannot create or reach the backfill tables' : `BACKFILL_AUDIT_STORE=postgres: cannot create or reach the audit table ${audit.table}`;
+    const what = shared
+      ? 'BACKFILL_STORE=postgres: cannot create or reach the backfill tables'
+      : `BACKFILL_AUDIT_STORE=postgres: cannot create or reach the audit table ${audit.table}`;
     throw new Error(`${what}${typeof code === 'string' ? ` (${code})` : ''}`);
   }
   if (!shared) return { ...files, audit, auditPool };

@@ -11,7 +11,10 @@ async function main(): Promise<void> {
   if (!config.WEBHOOK_URL) {
     // It cannot know at start-up which target the runs it will see have: it polls, and refuses (retryably, by
     // name) a batch or replay of a run to WEBHOOK_URL, which Temporal then retries on another worker.
-    Runtime.instance().logger.warn('WEBHOOK_URL is not set: this worker serves dry runs and channel-webhooks runs only; it refuses batches of other runs', { identity });
+    Runtime.instance().logger.warn(
+      'WEBHOOK_URL is not set: this worker serves dry runs and channel-webhooks runs only; it refuses batches of other runs',
+      { identity },
+    );
   }
   Runtime.instance().logger.info('webhook-backfill worker starting', { ...describeConfig(config), identity });
   const backfill = await createBackfillWorker(config);

@@ -5,7 +5,9 @@ import { OUTCOMES } from './types';
 
 const fileSourceSchema = z
   .object({
-    type: z.enum(['csv', 'jsonl'], { error: 'must be "csv" or "jsonl" (a file, with "path"), or "postgres" (with "table" or "query")' }),
+    type: z.enum(['csv', 'jsonl'], {
+      error: 'must be "csv" or "jsonl" (a file, with "path"), or "postgres" (with "table" or "query")',
+    }),
     path: z.string({ error: 'is required' }).min(1, 'must not be empty'),
   })
   .strict();
@@ -41,9 +43,13 @@ export const backfillInputSchema = z
     auditPath: z.string().min(1).optional(),
     // Where replays go: the worker's WEBHOOK_URL, or every webhook registered on the channel.
     target: z
-      .discriminatedUnion('type', [z.object({ type: z.literal('url') }).strict(), z.object({ type: z.literal('channel-webhooks') }).strict()], {
-        error: 'must be {"type":"url"} or {"type":"channel-webhooks"}',
-      })
+      .discriminatedUnion(
+        'type',
+        [z.object({ type: z.literal('url') }).strict(), z.object({ type: z.literal('channel-webhooks') }).strict()],
+        {
+          error: 'must be {"type":"url"} or {"type":"channel-webhooks"}',
+        },
+      )
       .default({ type: 'url' }),
     // Part of an earlier run's members: those it recorded with these outcomes (e.g. ["failed"]).
     only: z
@@ -54,17 +60,25 @@ export const backfillInputSchema = z
       .strict()
       .optional(),
     // The members a dry run planned to replay, each re-checked before it is replayed.
-    fromPlan: z.object({ auditPath: z.string().min(1, 'must not be empty') }).strict().optional(),
+    fromPlan: z
+      .object({ auditPath: z.string().min(1, 'must not be empty') })
+      .strict()
+      .optional(),
     // The channel the credentials must open (GET /open/v5/channel); another one stops the run before any lookup.
     expectChannelId: z.string().min(1, 'must not be empty').optional(),
     // The delete guard (workflow): pause when deletes pass this share of the decisions, once this many are made.
     maxDeleteShare: z.number().gt(0, 'must be > 0').lte(1, 'must be <= 1').default(DEFAULT_MAX_DELETE_SHARE),
     deleteGuardMinDecisions: z.number().int().min(1).default(DEFAULT_DELETE_GUARD_MIN_DECISIONS),
     // Skip upserts whose every differing field last changed on Channel Talk's side before this time.
-    onlyChangedSince: z.iso.datetime({ offset: true, error: 'must be an ISO time with a zone, e.g. 2024-11-01T00:40:00+09:00' }).optional(),
+    onlyChangedSince: z.iso
+      .datetime({ offset: true, error: 'must be an ISO time with a zone, e.g. 2024-11-01T00:40:00+09:00' })
+      .optional(),
   })
   .strict()
-  .refine((input) => !(input.only && input.fromPlan), { message: 'give either "only" or "fromPlan", not both', path: ['fromPlan'] });
+  .refine((input) => !(input.only && input.fromPlan), {
+    message: 'give either "only" or "fromPlan", not both',
+    path: ['fromPlan'],
+  });
 
 export type ParsedBackfillInput = z.infer<typeof backfillInputSchema>;
 
@@ -73,7 +87,10 @@ export class InvalidInputError extends Error {
 }
 
 /** Validates the raw workflow argument; the error names every bad field in one line. */
-export function parseBackfillInput(raw: unknown, workflowId: string): { options: BackfillOptions; auditPath?: string; expectChannelId?: string } {
+export function parseBackfillInput(
+  raw: unknown,
+  workflowId: string,
+): { options: BackfillOptions; auditPath?: string; expectChannelId?: string } {
   const result = backfillInputSchema.safeParse(raw);
   if (!result.success) {
     const problems = result.error.issues.map((i) => `${i.path.length ? i.path.join('.') : 'input'}: ${i.message}`);

@@ -36,7 +36,12 @@ export const BAD_CREDENTIALS_PAUSE =
 export const BAD_CREDENTIALS_ERROR = 'Channel Talk answered 401/403 (bad credentials)';
 const GUARD_REASON_PREFIX = 'delete guard:';
 
-export const zeroFields = (): FieldCounts => ({ mobileNumber: 0, email: 0, unsubscribeEmail: 0, unsubscribeTexting: 0 });
+export const zeroFields = (): FieldCounts => ({
+  mobileNumber: 0,
+  email: 0,
+  unsubscribeEmail: 0,
+  unsubscribeTexting: 0,
+});
 export const zeroCounters = (): Counters => ({
   processed: 0,
   upserts: 0,
@@ -87,7 +92,10 @@ export function freshState(prepared: PreparedBackfill): CarriedState {
 
 export function isDone(s: CarriedState): boolean {
   return (
-    s.nextBatch >= s.prepared.batches && s.redo.length === 0 && s.deferred.length === 0 && s.batchesDone >= s.prepared.batches
+    s.nextBatch >= s.prepared.batches &&
+    s.redo.length === 0 &&
+    s.deferred.length === 0 &&
+    s.batchesDone >= s.prepared.batches
   );
 }
 
@@ -164,21 +172,32 @@ export class BackfillState {
 
   private thresholds(): GuardThresholds {
     const o = this.s.prepared.options;
-    return { maxDeleteShare: o.maxDeleteShare ?? DEFAULT_GUARD.maxDeleteShare, minDecisions: o.deleteGuardMinDecisions ?? DEFAULT_GUARD.minDecisions };
+    return {
+      maxDeleteShare: o.maxDeleteShare ?? DEFAULT_GUARD.maxDeleteShare,
+      minDecisions: o.deleteGuardMinDecisions ?? DEFAULT_GUARD.minDecisions,
+    };
   }
 
   /** The delete guard's status; undefined when it does not apply. */
   guardStatus(): GuardStatus | undefined {
     if (!this.guardOn()) return undefined;
     const g = this.guard();
-    return guardStatus(g, this.thresholds(), { confirmed: g.confirmedAt !== undefined, allBatchesDone: this.s.batchesDone >= this.s.prepared.batches });
+    return guardStatus(g, this.thresholds(), {
+      confirmed: g.confirmedAt !== undefined,
+      allBatchesDone: this.s.batchesDone >= this.s.prepared.batches,
+    });
   }
 
   /** What a batch launched now is told about the guard (undefined: the guard does not apply, deletes go). */
   batchGuard(): BatchGuardInput | undefined {
     if (!this.guardOn()) return undefined;
     const g = this.guard();
-    return { decisions: g.decisions, deletes: g.deletes, confirmed: g.confirmedAt !== undefined, ...(g.confirmedAt ? { confirmedAt: g.confirmedAt } : {}) };
+    return {
+      decisions: g.decisions,
+      deletes: g.deletes,
+      confirmed: g.confirmedAt !== undefined,
+      ...(g.confirmedAt ? { confirmedAt: g.confirmedAt } : {}),
+    };
   }
 
   /** When the deletes were confirmed, if they were (stamped on the deletes the audit log records after it). */
@@ -233,7 +252,12 @@ export class BackfillState {
    * while paused or rolling over. `capped()` says whether the cap applies (the workflow's patched() guard: runs
    * recorded before it launched every waiting replay); it is asked only when the cap would hold one back.
    */
-  replaysToLaunch(running: Running, rollOver: boolean, capped: () => boolean = () => true, cap = MAX_REPLAYS_IN_FLIGHT): number[] {
+  replaysToLaunch(
+    running: Running,
+    rollOver: boolean,
+    capped: () => boolean = () => true,
+    cap = MAX_REPLAYS_IN_FLIGHT,
+  ): number[] {
     const s = this.s;
     if (s.paused || rollOver) return [];
     // Deletes the guard holds wait until it releases them (`held` is only ever set with the guard on).
@@ -274,7 +298,12 @@ export class BackfillState {
     for (const d of result.deferred) {
       if (s.deferred.some((known) => known.line === d.line)) continue;
       if (s.countedReplays?.some((c) => c.line === d.line) && countOnce()) continue;
-      s.deferred.push({ line: d.line, memberId: d.memberId, batch: result.batch, ...(d.held && this.guardOn() ? { held: true } : {}) });
+      s.deferred.push({
+        line: d.line,
+        memberId: d.memberId,
+        batch: result.batch,
+        ...(d.held && this.guardOn() ? { held: true } : {}),
+      });
     }
     if (result.complete) {
       addCounts(s.counters, result.counts);
@@ -285,7 +314,9 @@ export class BackfillState {
     }
     s.redo.push(result.batch);
     if (result.stopReason !== 'bad-credentials') return {};
-    return s.paused ? { lastError: BAD_CREDENTIALS_ERROR } : { lastError: BAD_CREDENTIALS_ERROR, pause: BAD_CREDENTIALS_PAUSE };
+    return s.paused
+      ? { lastError: BAD_CREDENTIALS_ERROR }
+      : { lastError: BAD_CREDENTIALS_ERROR, pause: BAD_CREDENTIALS_PAUSE };
   }
 
   /** Adds a completed batch's decisions to the guard; pauses the run when the guard trips. */

@@ -61,10 +61,10 @@ const batchActivities = (heartbeatSeconds: number, summary: string) =>
 // back other members.
 const replayActivities = (summary: string) =>
   proxyActivities<BackfillActivities>({
-  summary,
-  startToCloseTimeout: '2 minutes',
-  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds' },
+    summary,
+    startToCloseTimeout: '2 minutes',
+    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+    retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds' },
   });
 
 // Runs recorded before the dynamic rate share gave every batch `share: parallelBatches`; they must replay the
@@ -111,8 +111,13 @@ export async function backfillWebhooks(input: BackfillInput): Promise<BackfillRe
     // The signal's argument is user input (temporal CLI --input): only a literal `true` confirms.
     const confirm = typeof options === 'object' && options !== null && options.confirmDeletes === true;
     const effect = run.resume(confirm ? new Date(Date.now()).toISOString() : undefined);
-    if (effect.confirmed) log.warn('deletes confirmed by the resume signal: the delete guard lets them go for the rest of the run');
-    if (effect.stillPaused) log.warn('still paused: the delete guard holds the deletes back; resume with {"confirmDeletes": true} to let them go', { reason: effect.stillPaused });
+    if (effect.confirmed)
+      log.warn('deletes confirmed by the resume signal: the delete guard lets them go for the rest of the run');
+    if (effect.stillPaused)
+      log.warn(
+        'still paused: the delete guard holds the deletes back; resume with {"confirmDeletes": true} to let them go',
+        { reason: effect.stillPaused },
+      );
     changed();
   });
   setHandler(progressQuery, () => run.progress(userInput.dryRun));
@@ -144,7 +149,12 @@ export async function backfillWebhooks(input: BackfillInput): Promise<BackfillRe
     if (effect.lastError) lastError = effect.lastError;
     if (effect.pause) {
       pause(effect.pause);
-      log.warn(effect.pause === BAD_CREDENTIALS_PAUSE ? 'paused: Channel Talk rejected the credentials' : 'paused by the delete guard', { reason: effect.pause });
+      log.warn(
+        effect.pause === BAD_CREDENTIALS_PAUSE
+          ? 'paused: Channel Talk rejected the credentials'
+          : 'paused by the delete guard',
+        { reason: effect.pause },
+      );
     }
   };
 
@@ -152,14 +162,22 @@ export async function backfillWebhooks(input: BackfillInput): Promise<BackfillRe
     // The batch's part of the rate budget: 1/share of it, where share counts the batches that may still run
     // alongside this one (workflows/rate-share.ts). `batch` has already left the redo queue / nextBatch.
     const share = patched(RATE_SHARE_PATCH)
-      ? rateShare({ parallelBatches: options.parallelBatches, inFlight: inflight.size, redo: s.redo.length, notStarted: s.prepared.batches - s.nextBatch })
+      ? rateShare({
+          parallelBatches: options.parallelBatches,
+          inFlight: inflight.size,
+          redo: s.redo.length,
+          notStarted: s.prepared.batches - s.nextBatch,
+        })
       : options.parallelBatches;
     const guard = run.batchGuard();
     const scope = new CancellationScope();
     inflight.set(batch, scope);
     scope
       .run(() =>
-        batchActivities(options.batchHeartbeatSeconds ?? 20, `batch ${batch + 1} of ${s.prepared.batches}`).processBatch({
+        batchActivities(
+          options.batchHeartbeatSeconds ?? 20,
+          `batch ${batch + 1} of ${s.prepared.batches}`,
+        ).processBatch({
           batch,
           backfill: info.workflowId,
           options,
@@ -219,7 +237,11 @@ export async function backfillWebhooks(input: BackfillInput): Promise<BackfillRe
     publish(s, view, s.paused ? 'paused' : 'running', Date.now(), s.prepared.searchAttributes === true, lastError);
     const rollOver = shouldRollOver();
     for (const line of run.replaysToLaunch(running, rollOver, () => patched(REPLAY_CAP_PATCH))) launchReplay(line);
-    for (let next = run.takeNextBatch(inflight.size, rollOver); next !== undefined; next = run.takeNextBatch(inflight.size, rollOver)) {
+    for (
+      let next = run.takeNextBatch(inflight.size, rollOver);
+      next !== undefined;
+      next = run.takeNextBatch(inflight.size, rollOver)
+    ) {
       launchBatch(next);
     }
     if (run.finished(running)) break;

@@ -24,7 +24,11 @@ export const progressQuery = defineQuery<Progress>('progress');
  * Search attributes a run keeps current, to filter runs in the Web UI (e.g. `BackfillStatus = "paused"`).
  * The project's dev server registers them; on another cluster: `temporal operator search-attribute create`.
  */
-export const SEARCH_ATTRIBUTES = { BackfillStatus: 'Keyword', BackfillProcessed: 'Int', BackfillFailed: 'Int' } as const;
+export const SEARCH_ATTRIBUTES = {
+  BackfillStatus: 'Keyword',
+  BackfillProcessed: 'Int',
+  BackfillFailed: 'Int',
+} as const;
 
 export type SourceType = 'csv' | 'jsonl' | 'postgres';
 export type { MemberColumn };
@@ -76,7 +80,10 @@ export interface BackfillInput {
   only?: OnlySpec;
   /** Only the members a dry run planned to replay (its audit log); each is re-checked first. */
   fromPlan?: { auditPath: string };
-  expectChannelId?: string; maxDeleteShare?: number; deleteGuardMinDecisions?: number; onlyChangedSince?: string; // issue 9
+  expectChannelId?: string;
+  maxDeleteShare?: number;
+  deleteGuardMinDecisions?: number;
+  onlyChangedSince?: string; // issue 9
   /** Written by the workflow itself when it continues as new; never set it by hand. */
   carried?: CarriedState;
 }
@@ -95,7 +102,9 @@ export interface BackfillOptions {
   target: ReplayTargetSpec;
   only: OnlySpec | null;
   fromPlan: { auditPath: string } | null;
-  maxDeleteShare?: number; deleteGuardMinDecisions?: number; onlyChangedSince?: string | null; // issue 9 (safety parses them)
+  maxDeleteShare?: number;
+  deleteGuardMinDecisions?: number;
+  onlyChangedSince?: string | null; // issue 9 (safety parses them)
 }
 
 /** Files of one backfill on the workers' storage. Paths only: contents never enter history. */

@@ -30,7 +30,12 @@ export type GuardStatus = 'undecided' | 'tripped' | 'cleared' | 'confirmed';
 
 /** Whether a recorded outcome is a decision (the report's rule too: src/report/summary.ts). */
 export function isDecision(outcome: string, fields?: readonly string[]): boolean {
-  return outcome === 'upsert' || outcome === 'delete' || outcome === 'unchanged' || (outcome === 'skipped' && (fields?.length ?? 0) > 0);
+  return (
+    outcome === 'upsert' ||
+    outcome === 'delete' ||
+    outcome === 'unchanged' ||
+    (outcome === 'skipped' && (fields?.length ?? 0) > 0)
+  );
 }
 
 /** Deletes pass the share, once enough are decided. Exactly the share does not pass it. */
@@ -38,7 +43,11 @@ export function guardTripped(c: GuardCounts, t: GuardThresholds): boolean {
   return c.decisions >= t.minDecisions && c.deletes / c.decisions > t.maxDeleteShare;
 }
 
-export function guardStatus(c: GuardCounts, t: GuardThresholds, o: { confirmed: boolean; allBatchesDone: boolean }): GuardStatus {
+export function guardStatus(
+  c: GuardCounts,
+  t: GuardThresholds,
+  o: { confirmed: boolean; allBatchesDone: boolean },
+): GuardStatus {
   if (o.confirmed) return 'confirmed';
   if (guardTripped(c, t)) return 'tripped';
   if (c.decisions >= t.minDecisions || o.allBatchesDone) return 'cleared';

@@ -30,7 +30,14 @@ export interface LiveView {
 }
 
 /** Keeps the Web UI's view current; search attributes change only on a status change or every 5%. */
-export function publish(s: CarriedState, view: LiveView, status: BackfillStatus, nowMs: number, registered: boolean, lastError: string | null): void {
+export function publish(
+  s: CarriedState,
+  view: LiveView,
+  status: BackfillStatus,
+  nowMs: number,
+  registered: boolean,
+  lastError: string | null,
+): void {
   if (!patched(VISIBILITY_PATCH)) return;
   const c = s.counters;
   const total = s.prepared.rows;

@@ -37,12 +37,17 @@ async function main(): Promise<void> {
     rateLimit: rate ? { perSecond: rate, burst: numberArg(values.burst, 'burst') } : undefined,
     retryAfter: !values['no-retry-after'],
   });
-  console.log(`Channel Talk simulator listening on ${simulator.url} (${users.length} users${rate ? `, ${rate}/s` : ''})`);
+  console.log(
+    `Channel Talk simulator listening on ${simulator.url} (${users.length} users${rate ? `, ${rate}/s` : ''})`,
+  );
 
   const stop = () => {
     const s = simulator.stats();
     console.log(`stopping: ${s.requests} requests, ${s.ok} ok, ${s.notFound} not found, ${s.rateLimited} rate limited`);
-    simulator.close().then(() => process.exit(0), () => process.exit(1));
+    simulator.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);

@@ -147,7 +147,10 @@ class TokenBucket {
   private refilledAt = Date.now();
   readonly capacity: number;
 
-  constructor(readonly perSecond: number, burst: number | undefined) {
+  constructor(
+    readonly perSecond: number,
+    burst: number | undefined,
+  ) {
     if (!(perSecond > 0)) throw new RangeError(`rateLimit.perSecond must be > 0, got ${perSecond}`);
     this.capacity = Math.max(1, burst ?? perSecond);
     this.tokens = this.capacity;
@@ -192,8 +195,21 @@ export async function startChannelSimulator(o: ChannelSimulatorOptions): Promise
   let faults = toFaultStates(o.faults);
   let webhooks = toWebhookList(o.webhooks);
 
-  const stats = { requests: 0, ok: 0, notFound: 0, rateLimited: 0, unauthorized: 0, faults: 0, maxPerSecond: 0, webhookLists: 0, channelInfo: 0 };
-  const channel = { id: o.channel?.id ?? '1', name: o.channel?.name === undefined ? 'Simulated channel' : o.channel.name };
+  const stats = {
+    requests: 0,
+    ok: 0,
+    notFound: 0,
+    rateLimited: 0,
+    unauthorized: 0,
+    faults: 0,
+    maxPerSecond: 0,
+    webhookLists: 0,
+    channelInfo: 0,
+  };
+  const channel = {
+    id: o.channel?.id ?? '1',
+    name: o.channel?.name === undefined ? 'Simulated channel' : o.channel.name,
+  };
   const byMember = new Map<string, number>();
   let windowSecond = -1;
   let windowCount = 0;
@@ -310,7 +326,11 @@ export async function startChannelSimulator(o: ChannelSimulatorOptions): Promise
     stats.channelInfo += 1;
     if (req.method !== 'GET') return send(res, 405, JSON.stringify({ type: 'methodNotAllowed' }), { allow: 'GET' });
     if (!admit(req, res)) return;
-    send(res, 200, JSON.stringify({ channel: { id: channel.id, name: channel.name, homepageUrl: null, country: 'KR' } }));
+    send(
+      res,
+      200,
+      JSON.stringify({ channel: { id: channel.id, name: channel.name, homepageUrl: null, country: 'KR' } }),
+    );
   }
 
   /** `GET /open/v5/webhooks`: the same credentials check and rate limit as the users route. */
@@ -323,7 +343,12 @@ export async function startChannelSimulator(o: ChannelSimulatorOptions): Promise
     const limit = limitText === null ? WEBHOOK_PAGE_DEFAULT : Number(limitText);
     const sinceText = query.get('since');
     const since = sinceText === null ? undefined : Number(sinceText);
-    if (!Number.isInteger(limit) || limit < 1 || limit > WEBHOOK_PAGE_MAX || (since !== undefined && !Number.isFinite(since))) {
+    if (
+      !Number.isInteger(limit) ||
+      limit < 1 ||
+      limit > WEBHOOK_PAGE_MAX ||
+      (since !== undefined && !Number.isFinite(since))
+    ) {
       return send(res, 422, JSON.stringify({ type: 'unprocessableEntityError', message: 'invalid limit or since' }));
     }
     const start = since === undefined ? 0 : webhooks.findIndex((w) => w.createdAt <= since);

@@ -84,7 +84,11 @@ export async function startWebhookReceiver(o: WebhookReceiverOptions = {}): Prom
     // Once `times` is used up the behaviour is over: a plain, prompt 200.
     if (behaviour.times !== undefined && used >= behaviour.times) return { status: 200, delayMs: 0 };
     counts.set(key, used + 1);
-    return { status: behaviour.status, delayMs: behaviour.delayMs ?? 0, retryAfterSeconds: behaviour.retryAfterSeconds };
+    return {
+      status: behaviour.status,
+      delayMs: behaviour.delayMs ?? 0,
+      retryAfterSeconds: behaviour.retryAfterSeconds,
+    };
   }
 
   function record(d: Omit<Delivery, 'seq' | 'receivedAt'>, receivedAt: number): void {
@@ -119,7 +123,18 @@ export async function startWebhookReceiver(o: WebhookReceiverOptions = {}): Prom
     const raw = await readBody(req);
     const rawBody = raw === 'too-large' ? '' : raw;
     const headers = { ...req.headers };
-    const base = { token, query, webhookId, contentType, userAgent, event: '', memberId: null, body: null, rawBody, headers };
+    const base = {
+      token,
+      query,
+      webhookId,
+      contentType,
+      userAgent,
+      event: '',
+      memberId: null,
+      body: null,
+      rawBody,
+      headers,
+    };
 
     if (url.pathname !== path || req.method !== 'POST') {
       const status = url.pathname !== path ? 404 : 405;

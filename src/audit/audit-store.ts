@@ -4,7 +4,15 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { LineSet, MAX_LINE } from '../report/line-set';
 import { COMPARED_FIELDS, type ComparedField, type OutcomeKind } from '../types';
-import { AuditEntry, DEFERRED_FLAG, FIELDS_SHIFT, OUTCOME_BY_CODE, OUTCOME_CODES, OUTCOME_MASK, OUTCOME_NAMES } from './audit-entry';
+import {
+  AuditEntry,
+  DEFERRED_FLAG,
+  FIELDS_SHIFT,
+  OUTCOME_BY_CODE,
+  OUTCOME_CODES,
+  OUTCOME_MASK,
+  OUTCOME_NAMES,
+} from './audit-entry';
 
 export interface RecordedOutcome {
   outcome: OutcomeKind;
@@ -79,7 +87,8 @@ export class AuditLogNotFoundError extends AuditLogError {
 export function asAuditRecord(value: unknown): AuditEntry | undefined {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
   const entry = value as Partial<AuditEntry>;
-  if (typeof entry.line !== 'number' || !Number.isInteger(entry.line) || entry.line < 1 || entry.line > MAX_LINE) return undefined;
+  if (typeof entry.line !== 'number' || !Number.isInteger(entry.line) || entry.line < 1 || entry.line > MAX_LINE)
+    return undefined;
   if (typeof entry.outcome !== 'string' || !OUTCOME_NAMES.has(entry.outcome)) return undefined;
   return entry as AuditEntry;
 }
@@ -98,7 +107,10 @@ export function parseAuditRecord(text: string): AuditEntry | undefined {
  * read it: the first record of a source line wins, a torn or foreign line is skipped and counted.
  * A pipe works too (`report --audit <(zcat audit.jsonl.gz)`).
  */
-export async function* readAuditLogFile(file: string, stats: AuditReadStats = newReadStats()): AsyncGenerator<AuditEntry> {
+export async function* readAuditLogFile(
+  file: string,
+  stats: AuditReadStats = newReadStats(),
+): AsyncGenerator<AuditEntry> {
   const info = await stat(file).catch((err: NodeJS.ErrnoException) => {
     if (err.code === 'ENOENT' || err.code === 'ENOTDIR') throw new AuditLogNotFoundError(file, 'no such file');
     throw new AuditLogError(file, err.code ?? err.message);
@@ -238,7 +250,12 @@ class FileIndex {
     try {
       const chunk = Buffer.alloc(Math.min(size - this.readBytes, 4 * 1024 * 1024));
       while (this.readBytes < size) {
-        const { bytesRead } = await handle.read(chunk, 0, Math.min(chunk.length, size - this.readBytes), this.readBytes);
+        const { bytesRead } = await handle.read(
+          chunk,
+          0,
+          Math.min(chunk.length, size - this.readBytes),
+          this.readBytes,
+        );
         if (bytesRead === 0) break;
         this.readBytes += bytesRead;
         this.ingest(chunk.subarray(0, bytesRead).toString('utf8'));
@@ -264,7 +281,8 @@ class FileIndex {
   }
 
   private index(entry: Partial<AuditEntry>): void {
-    if (typeof entry.line !== 'number' || typeof entry.outcome !== 'string' || !OUTCOME_NAMES.has(entry.outcome)) return;
+    if (typeof entry.line !== 'number' || typeof entry.outcome !== 'string' || !OUTCOME_NAMES.has(entry.outcome))
+      return;
     this.ensure(entry.line);
     if (this.codes[entry.line] !== 0) return; // first record wins, as for readers of the file
     this.codes[entry.line] = encodeOutcome(entry as AuditEntry);

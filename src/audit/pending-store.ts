@@ -75,7 +75,11 @@ export function createFilePendingStore(): PendingStore {
     },
     async lines(dir, lines) {
       const found: PendingLines = { pending: new Set(), settled: new Set() };
-      const exists = (file: string) => access(file).then(() => true, () => false);
+      const exists = (file: string) =>
+        access(file).then(
+          () => true,
+          () => false,
+        );
       // Two existence checks per line of the batch: the cost of a batch is its own size, whatever lies beside it.
       await Promise.all(
         [...new Set(lines)].map(async (line) => {
@@ -87,7 +91,11 @@ export function createFilePendingStore(): PendingStore {
       );
       return found;
     },
-    reachable: (dir) => access(dir).then(() => true, () => false),
+    reachable: (dir) =>
+      access(dir).then(
+        () => true,
+        () => false,
+      ),
     async remove(dir) {
       const names = await readdir(dir).catch((err: NodeJS.ErrnoException) => {
         if (err.code === 'ENOENT') return [] as string[];

@@ -4,7 +4,15 @@ import { quoteQualifiedName, isPlainQualifiedName, IDENTIFIER_RULE } from '../so
 import { auditTableDdl, createIfMissing } from '../store/postgres-schema';
 import type { AuditEntry } from './audit-entry';
 import { OUTCOME_NAMES } from './audit-entry';
-import { AuditLogError, AuditLogNotFoundError, asAuditRecord, newReadStats, type AuditReadStats, type AuditStore, type RecordedOutcome } from './audit-store';
+import {
+  AuditLogError,
+  AuditLogNotFoundError,
+  asAuditRecord,
+  newReadStats,
+  type AuditReadStats,
+  type AuditStore,
+  type RecordedOutcome,
+} from './audit-store';
 
 /**
  * The audit log in a PostgreSQL table, for teams that want to query it with SQL or keep it with their
@@ -41,7 +49,27 @@ export const DEFAULT_AUDIT_PAGE_SIZE = 1000;
  * readable order (who and what first, as the activities start an entry, then AuditEntry's declaration
  * order), so an export of the table reads like one of the file. Unknown keys follow.
  */
-const ENTRY_KEY_ORDER = ['ts', 'backfill', 'runLabel', 'line', 'memberId', 'outcome', 'dryRun', 'fields', 'reason', 'stage', 'event', 'delivered', 'webhookId', 'status', 'attempts', 'deferred', 'updatedAt', 'unsubscribeEmailUpdatedAt', 'unsubscribeTextingUpdatedAt'] as const;
+const ENTRY_KEY_ORDER = [
+  'ts',
+  'backfill',
+  'runLabel',
+  'line',
+  'memberId',
+  'outcome',
+  'dryRun',
+  'fields',
+  'reason',
+  'stage',
+  'event',
+  'delivered',
+  'webhookId',
+  'status',
+  'attempts',
+  'deferred',
+  'updatedAt',
+  'unsubscribeEmailUpdatedAt',
+  'unsubscribeTextingUpdatedAt',
+] as const;
 const KNOWN_KEYS = new Set<string>(ENTRY_KEY_ORDER);
 
 function inEntryOrder(value: Record<string, unknown>): Record<string, unknown> {
@@ -51,12 +79,16 @@ function inEntryOrder(value: Record<string, unknown>): Record<string, unknown> {
   return ordered;
 }
 
-export function createPostgresAuditStore(pool: AuditQueryable, options: PostgresAuditStoreOptions = {}): PostgresAuditStore {
+export function createPostgresAuditStore(
+  pool: AuditQueryable,
+  options: PostgresAuditStoreOptions = {},
+): PostgresAuditStore {
   const name = options.table ?? DEFAULT_AUDIT_TABLE;
   if (!isPlainQualifiedName(name)) throw new Error(`audit table name ${IDENTIFIER_RULE} (or schema.name)`);
   const table = quoteQualifiedName(name);
   const pageSize = options.pageSize ?? DEFAULT_AUDIT_PAGE_SIZE;
-  if (!Number.isSafeInteger(pageSize) || pageSize < 1) throw new RangeError(`audit page size must be a positive integer, got ${pageSize}`);
+  if (!Number.isSafeInteger(pageSize) || pageSize < 1)
+    throw new RangeError(`audit page size must be a positive integer, got ${pageSize}`);
 
   let created: Promise<void> | undefined;
   const ready = () => {
@@ -76,14 +108,21 @@ export function createPostgresAuditStore(pool: AuditQueryable, options: Postgres
       const wanted = [...new Set(lines)].filter((line) => Number.isSafeInteger(line) && line > 0 && line <= MAX_LINE);
       if (wanted.length === 0) return found;
       await ready();
-      const { rows } = await pool.query<QueryResultRow>(`SELECT line, outcome, deferred, entry->'fields' AS fields FROM ${table} WHERE key = $1 AND line = ANY ($2::int[])`, [key, wanted]);
+      const { rows } = await pool.query<QueryResultRow>(
+        `SELECT line, outcome, deferred, entry->'fields' AS fields FROM ${table} WHERE key = $1 AND line = ANY ($2::int[])`,
+        [key, wanted],
+      );
       for (const row of rows) {
         const outcome = String(row.outcome);
         if (!OUTCOME_NAMES.has(outcome)) continue; // written by something else: not a record this job understands
         // The differing fields in their canonical order, as the file store's index returns them.
         const listed: unknown = row.fields;
         const fields = Array.isArray(listed) ? COMPARED_FIELDS.filter((field) => listed.includes(field)) : [];
-        found.set(Number(row.line), { outcome: outcome as OutcomeKind, deferred: row.deferred === true, ...(fields.length ? { fields } : {}) });
+        found.set(Number(row.line), {
+          outcome: outcome as OutcomeKind,
+          deferred: row.deferred === true,
+          ...(fields.length ? { fields } : {}),
+        });
       }
       return found;
     },
@@ -92,8 +131,10 @@ export function createPostgresAuditStore(pool: AuditQueryable, options: Postgres
       const fresh: AuditEntry[] = [];
       const seen = new Set<number>();
       for (const entry of entries) {
-        if (!Number.isSafeInteger(entry.line) || entry.line < 1 || entry.line > MAX_LINE) throw new RangeError(`audit entry line must be a positive integer, got ${entry.line}`);
-        if (!OUTCOME_NAMES.has(entry.outcome)) throw new RangeError(`audit entry outcome must be one of ${[...OUTCOME_NAMES].join(', ')}`);
+        if (!Number.isSafeInteger(entry.line) || entry.line < 1 || entry.line > MAX_LINE)
+          throw new RangeError(`audit entry line must be a positive integer, got ${entry.line}`);
+        if (!OUTCOME_NAMES.has(entry.outcome))
+          throw new RangeError(`audit entry outcome must be one of ${[...OUTCOME_NAMES].join(', ')}`);
         if (seen.has(entry.line)) continue; // first wins within one call too, as in the file
         seen.add(entry.line);
         fresh.push(entry);
@@ -120,11 +161,15 @@ export function createPostgresAuditStore(pool: AuditQueryable, options: Postgres
       for (;;) {
         let rows: QueryResultRow[];
         try {
-          ({ rows } = await pool.query<QueryResultRow>(`SELECT line, entry FROM ${table} WHERE key = $1 AND line > $2 ORDER BY line LIMIT $3`, [key, after, pageSize]));
+          ({ rows } = await pool.query<QueryResultRow>(
+            `SELECT line, entry FROM ${table} WHERE key = $1 AND line > $2 ORDER BY line LIMIT $3`,
+            [key, after, pageSize],
+          ));
         } catch (error) {
           throw readError(key, table, error);
         }
-        if (rows.length === 0 && after === 0) throw new AuditLogNotFoundError(key, `no records under this key in the table ${table}`);
+        if (rows.length === 0 && after === 0)
+          throw new AuditLogNotFoundError(key, `no records under this key in the table ${table}`);
         for (const row of rows) {
           after = Number(row.line);
           const entry = asAuditRecord(row.entry);
@@ -144,13 +189,26 @@ export function createPostgresAuditStore(pool: AuditQueryable, options: Postgres
 /** A read failure as one line: SQLSTATE or network code only (pg's texts may quote the connection's user or database). */
 function readError(key: string, table: string, error: unknown): AuditLogError {
   const code = typeof (error as { code?: unknown })?.code === 'string' ? (error as { code: string }).code : undefined;
-  if (code === '42P01' || code === '3F000') return new AuditLogNotFoundError(key, `there is no audit table ${table} in the database of BACKFILL_DATABASE_URL (SQLSTATE ${code})`);
-  if (code === '28P01' || code === '28000') return new AuditLogError(key, `the database refused the user or password in BACKFILL_DATABASE_URL (SQLSTATE ${code})`);
-  if (code === '3D000') return new AuditLogError(key, `the database named in BACKFILL_DATABASE_URL does not exist (SQLSTATE ${code})`);
-  if (code !== undefined && /^[0-9A-DF-Z][0-9A-Z]{4}$/.test(code)) return new AuditLogError(key, `the query of ${table} failed (SQLSTATE ${code})`);
+  if (code === '42P01' || code === '3F000')
+    return new AuditLogNotFoundError(
+      key,
+      `there is no audit table ${table} in the database of BACKFILL_DATABASE_URL (SQLSTATE ${code})`,
+    );
+  if (code === '28P01' || code === '28000')
+    return new AuditLogError(
+      key,
+      `the database refused the user or password in BACKFILL_DATABASE_URL (SQLSTATE ${code})`,
+    );
+  if (code === '3D000')
+    return new AuditLogError(key, `the database named in BACKFILL_DATABASE_URL does not exist (SQLSTATE ${code})`);
+  if (code !== undefined && /^[0-9A-DF-Z][0-9A-Z]{4}$/.test(code))
+    return new AuditLogError(key, `the query of ${table} failed (SQLSTATE ${code})`);
   if (code !== undefined) return new AuditLogError(key, `cannot reach the database of BACKFILL_DATABASE_URL (${code})`);
   const message = error instanceof Error ? error.message : '';
-  return new AuditLogError(key, `the connection to the database of BACKFILL_DATABASE_URL ${/timeout/i.test(message) ? 'timed out' : 'failed or was lost'}`);
+  return new AuditLogError(
+    key,
+    `the connection to the database of BACKFILL_DATABASE_URL ${/timeout/i.test(message) ? 'timed out' : 'failed or was lost'}`,
+  );
 }
 
 /** PostgreSQL's integer column. */

@@ -17,7 +17,10 @@ export function createPostgresPendingStore(pool: Pick<Pool, 'query'>): PendingSt
       );
     },
     async get(dir, line) {
-      const { rows } = await pool.query<QueryResultRow>(`SELECT payload FROM ${PENDING_TABLE} WHERE key = $1 AND line = $2 AND payload IS NOT NULL`, [dir, line]);
+      const { rows } = await pool.query<QueryResultRow>(
+        `SELECT payload FROM ${PENDING_TABLE} WHERE key = $1 AND line = $2 AND payload IS NOT NULL`,
+        [dir, line],
+      );
       return rows[0] ? (rows[0].payload as PendingReplay) : undefined;
     },
     async settle(dir, line) {
@@ -30,9 +33,14 @@ export function createPostgresPendingStore(pool: Pick<Pool, 'query'>): PendingSt
     },
     async lines(dir, lines) {
       const found: PendingLines = { pending: new Set(), settled: new Set() };
-      const wanted = [...new Set(lines)].filter((line) => Number.isSafeInteger(line) && line > 0 && line <= 2_147_483_647);
+      const wanted = [...new Set(lines)].filter(
+        (line) => Number.isSafeInteger(line) && line > 0 && line <= 2_147_483_647,
+      );
       if (wanted.length === 0) return found;
-      const { rows } = await pool.query<QueryResultRow>(`SELECT line, settled FROM ${PENDING_TABLE} WHERE key = $1 AND line = ANY ($2::int[])`, [dir, wanted]);
+      const { rows } = await pool.query<QueryResultRow>(
+        `SELECT line, settled FROM ${PENDING_TABLE} WHERE key = $1 AND line = ANY ($2::int[])`,
+        [dir, wanted],
+      );
       for (const row of rows) found[row.settled === true ? 'settled' : 'pending'].add(Number(row.line));
       return found;
     },
@@ -47,6 +55,9 @@ export function createPostgresPendingStore(pool: Pick<Pool, 'query'>): PendingSt
 
 /** The pending keys of a workflow id (for purge). */
 export async function pendingKeysOf(pool: Pick<Pool, 'query'>, workflowId: string): Promise<string[]> {
-  const { rows } = await pool.query<QueryResultRow>(`SELECT DISTINCT key FROM ${PENDING_TABLE} WHERE workflow_id = $1`, [workflowId]);
+  const { rows } = await pool.query<QueryResultRow>(
+    `SELECT DISTINCT key FROM ${PENDING_TABLE} WHERE workflow_id = $1`,
+    [workflowId],
+  );
   return rows.map((row) => String(row.key));
 }

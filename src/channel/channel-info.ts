@@ -38,7 +38,10 @@ export async function logWorkerChannel(
   try {
     const result = await client.getChannel();
     if (result.kind === 'found') {
-      logger.info(`worker credentials open ${describeChannel(result.channel)}`, { channelId: result.channel.id, channelName: result.channel.name });
+      logger.info(`worker credentials open ${describeChannel(result.channel)}`, {
+        channelId: result.channel.id,
+        channelName: result.channel.name,
+      });
       return;
     }
     const reason =
@@ -47,7 +50,9 @@ export async function logWorkerChannel(
         : result.kind === 'not-found'
           ? `CHANNEL_API_URL looks wrong: GET /open/v5/channel answered ${result.status}`
           : `GET /open/v5/channel failed: ${result.reason}`;
-    logger.warn(`cannot tell which channel the worker credentials open: ${reason}; runs will stop in their preparation until this is fixed`);
+    logger.warn(
+      `cannot tell which channel the worker credentials open: ${reason}; runs will stop in their preparation until this is fixed`,
+    );
   } catch (err) {
     logger.warn(`cannot tell which channel the worker credentials open: ${err instanceof Error ? err.name : 'error'}`);
   }

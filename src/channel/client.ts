@@ -88,7 +88,12 @@ export function createChannelClient(o: ChannelClientOptions): ChannelClient {
     return base / 2 + Math.random() * (base / 2);
   }
 
-  function attempt(path: string, signal: AbortSignal | undefined, parse = parseUserBody, notFound = notFoundStatuses): Promise<AttemptOutcome> {
+  function attempt(
+    path: string,
+    signal: AbortSignal | undefined,
+    parse = parseUserBody,
+    notFound = notFoundStatuses,
+  ): Promise<AttemptOutcome> {
     if (signal?.aborted) return Promise.reject(signal.reason);
     return runExchange<AttemptOutcome>(
       dispatcher,
@@ -111,7 +116,11 @@ export function createChannelClient(o: ChannelClientOptions): ChannelClient {
             return { kind: 'found', channel: outcome.channel };
           case 'found': // not produced by parseChannelBody
           case 'final':
-            return { kind: 'failed', reason: outcome.kind === 'final' ? outcome.reason : 'unexpected answer', retryable: false };
+            return {
+              kind: 'failed',
+              reason: outcome.kind === 'final' ? outcome.reason : 'unexpected answer',
+              retryable: false,
+            };
           case 'not-found':
             return { kind: 'not-found', status: outcome.status };
           case 'bad-credentials':
@@ -119,13 +128,15 @@ export function createChannelClient(o: ChannelClientOptions): ChannelClient {
           case 'rate-limited': {
             rateLimitedCount += 1;
             o.onRateLimited?.();
-            if (rateLimitedCount > max429Waits) return { kind: 'failed', reason: `rate limited (HTTP 429) ${rateLimitedCount} times`, retryable: true };
+            if (rateLimitedCount > max429Waits)
+              return { kind: 'failed', reason: `rate limited (HTTP 429) ${rateLimitedCount} times`, retryable: true };
             await pause(Math.min(outcome.waitMs ?? backoffMs(rateLimitedCount), MAX_RATE_LIMIT_WAIT_MS), signal);
             break;
           }
           case 'retryable':
             failures += 1;
-            if (failures >= maxAttempts) return { kind: 'failed', reason: `${outcome.reason} after ${attempts} attempts`, retryable: true };
+            if (failures >= maxAttempts)
+              return { kind: 'failed', reason: `${outcome.reason} after ${attempts} attempts`, retryable: true };
             await pause(backoffMs(failures), signal);
             break;
         }
@@ -300,7 +311,8 @@ function parseChannelBody(text: string): AttemptOutcome {
     return { kind: 'retryable', reason: 'malformed channel response: invalid JSON' };
   }
   const parsed = channelResponseSchema.safeParse(json);
-  if (parsed.success) return { kind: 'channel', channel: { id: parsed.data.channel.id, name: parsed.data.channel.name ?? null } };
+  if (parsed.success)
+    return { kind: 'channel', channel: { id: parsed.data.channel.id, name: parsed.data.channel.name ?? null } };
   const issue = parsed.error.issues[0];
   const where = issue && issue.path.length > 0 ? issue.path.map(String).join('.') : 'body';
   return { kind: 'retryable', reason: `malformed channel response: invalid ${where} (${issue?.code ?? 'unknown'})` };

@@ -69,7 +69,10 @@ interface Waiter {
  * start, and a limiter that was idle grants its next permits one interval apart (no burst). `undefined`, 0 or
  * Infinity means unlimited (only a hold delays a permit).
  */
-export function createRateLimiter(ratePerSecond: number | undefined, options: { clock?: LimiterClock } = {}): SpacedRateLimiter {
+export function createRateLimiter(
+  ratePerSecond: number | undefined,
+  options: { clock?: LimiterClock } = {},
+): SpacedRateLimiter {
   if (ratePerSecond !== undefined && (Number.isNaN(ratePerSecond) || ratePerSecond < 0)) {
     throw new RangeError(`ratePerSecond must be a non-negative number, got ${ratePerSecond}`);
   }

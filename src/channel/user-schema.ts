@@ -44,7 +44,14 @@ export type ChannelUserParsed = z.infer<typeof channelUserSchema>;
 export type UserResponse = z.infer<typeof userResponseSchema>;
 
 /** The fields of a user that must parse (anything else may hold anything). */
-export const PARSED_USER_FIELDS = ['type', 'email', 'mobileNumber', 'unsubscribeEmail', 'unsubscribeTexting', 'profile'] as const;
+export const PARSED_USER_FIELDS = [
+  'type',
+  'email',
+  'mobileNumber',
+  'unsubscribeEmail',
+  'unsubscribeTexting',
+  'profile',
+] as const;
 
 // Compile-time guard: a parsed user must be usable wherever src/types.ts expects a ChannelUser.
 const parsedUserIsChannelUser = (u: ChannelUserParsed): ChannelUser => u;

@@ -98,13 +98,15 @@ type PageOutcome =
 
 export function createChannelWebhooksClient(o: ChannelWebhooksClientOptions): ChannelWebhooksClient {
   const url = new URL(o.baseUrl);
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new TypeError(`baseUrl must be http(s), got ${url.protocol}`);
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    throw new TypeError(`baseUrl must be http(s), got ${url.protocol}`);
   const baseUrl = o.baseUrl.replace(/\/+$/, '');
   const maxAttempts = o.maxAttempts ?? 5;
   const timeoutMs = o.timeoutMs ?? 10_000;
   const max429Waits = o.max429Waits ?? 10;
   const pageSize = o.pageSize ?? 500;
-  if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > 500) throw new RangeError(`pageSize must be 1..500, got ${pageSize}`);
+  if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > 500)
+    throw new RangeError(`pageSize must be 1..500, got ${pageSize}`);
   const maxPages = o.maxPages ?? 100;
   const initialBackoffMs = o.backoff?.initialMs ?? 200;
   const maxBackoffMs = o.backoff?.maxMs ?? 10_000;
@@ -118,7 +120,12 @@ export function createChannelWebhooksClient(o: ChannelWebhooksClientOptions): Ch
     const timeout = AbortSignal.timeout(timeoutMs);
     const combined = signal ? AbortSignal.any([signal, timeout]) : timeout;
     try {
-      const res = await request(`${baseUrl}/open/v5/webhooks?${query}`, { method: 'GET', headers, dispatcher, signal: combined });
+      const res = await request(`${baseUrl}/open/v5/webhooks?${query}`, {
+        method: 'GET',
+        headers,
+        dispatcher,
+        signal: combined,
+      });
       const status = res.statusCode;
       if (status >= 200 && status < 300) return parsePage(await res.body.text());
       await res.body.dump().catch(() => undefined);
@@ -134,7 +141,11 @@ export function createChannelWebhooksClient(o: ChannelWebhooksClientOptions): Ch
     }
   }
 
-  async function pageWithRetries(since: string | undefined, signal: AbortSignal | undefined, waits: { n: number }): Promise<{ webhooks: ChannelWebhook[]; next: string | undefined }> {
+  async function pageWithRetries(
+    since: string | undefined,
+    signal: AbortSignal | undefined,
+    waits: { n: number },
+  ): Promise<{ webhooks: ChannelWebhook[]; next: string | undefined }> {
     let failures = 0;
     for (;;) {
       const outcome = await fetchPage(since, signal);
@@ -145,12 +156,18 @@ export function createChannelWebhooksClient(o: ChannelWebhooksClientOptions): Ch
           throw new ChannelWebhooksError(`listing the channel's webhooks failed: ${outcome.reason}`);
         case 'rate-limited':
           waits.n += 1;
-          if (waits.n > max429Waits) throw new ChannelWebhooksError(`listing the channel's webhooks failed: rate limited (HTTP 429) ${waits.n} times`);
+          if (waits.n > max429Waits)
+            throw new ChannelWebhooksError(
+              `listing the channel's webhooks failed: rate limited (HTTP 429) ${waits.n} times`,
+            );
           await pause(Math.min(outcome.waitMs ?? backoffMs(waits.n), MAX_RATE_LIMIT_WAIT_MS), signal);
           break;
         case 'retryable':
           failures += 1;
-          if (failures >= maxAttempts) throw new ChannelWebhooksError(`listing the channel's webhooks failed: ${outcome.reason} after ${failures} attempts`);
+          if (failures >= maxAttempts)
+            throw new ChannelWebhooksError(
+              `listing the channel's webhooks failed: ${outcome.reason} after ${failures} attempts`,
+            );
           await pause(backoffMs(failures), signal);
           break;
       }
@@ -169,7 +186,8 @@ export function createChannelWebhooksClient(o: ChannelWebhooksClientOptions): Ch
       const seenCursors = new Set<string>();
       let since: string | undefined;
       for (let page = 1; ; page++) {
-        if (page > maxPages) throw new ChannelWebhooksError(`listing the channel's webhooks failed: more than ${maxPages} pages`);
+        if (page > maxPages)
+          throw new ChannelWebhooksError(`listing the channel's webhooks failed: more than ${maxPages} pages`);
         const { webhooks, next } = await pageWithRetries(since, signal, waits);
         for (const w of webhooks) if (!byId.has(w.id)) byId.set(w.id, w);
         // No cursor, an empty page or a cursor seen before (a server that repeats itself) all end the listing.
@@ -201,7 +219,11 @@ function parsePage(text: string): PageOutcome {
     return { kind: 'final', reason: `malformed response: invalid ${where} (${issue?.code ?? 'unknown'})` };
   }
   const { next } = parsed.data;
-  return { kind: 'page', webhooks: parsed.data.webhooks, next: next === null || next === undefined || next === '' ? undefined : String(next) };
+  return {
+    kind: 'page',
+    webhooks: parsed.data.webhooks,
+    next: next === null || next === undefined || next === '' ? undefined : String(next),
+  };
 }
 
 /** `https://host/path` of a webhook URL: no credentials, no query string (which may hold a token), no fragment. */

@@ -80,7 +80,12 @@ const OPTIONS: Record<CommandName, Options> = {
   },
   pause: { 'workflow-id': { type: 'string' }, reason: { type: 'string' } },
   resume: { 'workflow-id': { type: 'string' }, 'confirm-deletes': { type: 'boolean' } },
-  status: { 'workflow-id': { type: 'string' }, once: { type: 'boolean' }, json: { type: 'boolean' }, interval: { type: 'string' } },
+  status: {
+    'workflow-id': { type: 'string' },
+    once: { type: 'boolean' },
+    json: { type: 'boolean' },
+    interval: { type: 'string' },
+  },
   report: {
     'workflow-id': { type: 'string' },
     audit: { type: 'string' },
@@ -118,7 +123,8 @@ const isHelp = (arg: string) => arg === '--help' || arg === '-h';
 
 export function parseCommandLine(argv: readonly string[], ctx: ParseContext): Command {
   const [first, ...rest] = argv;
-  if (first === undefined) throw new UsageError('missing command (start, pause, resume, status, report, worker); see webhook-backfill --help');
+  if (first === undefined)
+    throw new UsageError('missing command (start, pause, resume, status, report, worker); see webhook-backfill --help');
   if (isHelp(first)) return { name: 'help' };
   if (first === '--version' || first === '-V') return { name: 'version' };
   if (first === 'help') {
@@ -184,7 +190,9 @@ function describeParseError(command: CommandName, err: unknown): string {
     case 'ERR_PARSE_ARGS_UNKNOWN_OPTION':
       return `unknown option ${option ?? ''} for "${command}"; see webhook-backfill ${command} --help`;
     case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE':
-      return /argument missing|ambiguous/.test(e.message ?? '') ? `option ${option ?? ''} needs a value` : `option ${option ?? ''} takes no value`;
+      return /argument missing|ambiguous/.test(e.message ?? '')
+        ? `option ${option ?? ''} needs a value`
+        : `option ${option ?? ''} takes no value`;
     case 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL':
       return `unexpected argument ${quoted !== undefined ? `"${quoted}"` : ''} for "${command}" (options start with --); see webhook-backfill ${command} --help`;
     default:
@@ -207,7 +215,8 @@ function requireWorkflowId(values: Values): string {
 function positiveInteger(values: Values, name: string): number | undefined {
   const text = optionalString(values, name);
   if (text === undefined) return undefined;
-  if (!/^\d+$/.test(text.trim()) || Number(text) < 1) throw new UsageError(`--${name} must be a positive whole number, not "${text}"`);
+  if (!/^\d+$/.test(text.trim()) || Number(text) < 1)
+    throw new UsageError(`--${name} must be a positive whole number, not "${text}"`);
   return Number(text);
 }
 
@@ -215,7 +224,8 @@ function positiveNumber(values: Values, name: string): number | undefined {
   const text = optionalString(values, name);
   if (text === undefined) return undefined;
   const value = Number(text.trim());
-  if (text.trim() === '' || !Number.isFinite(value) || value <= 0) throw new UsageError(`--${name} must be a positive number, not "${text}"`);
+  if (text.trim() === '' || !Number.isFinite(value) || value <= 0)
+    throw new UsageError(`--${name} must be a positive number, not "${text}"`);
   return value;
 }
 
@@ -245,11 +255,13 @@ function parseStart(values: Values, ctx: ParseContext): StartCommand {
   const typeText = optionalString(values, 'type');
   let type: FileSourceSpec['type'];
   if (typeText !== undefined) {
-    if (typeText !== 'csv' && typeText !== 'jsonl') throw new UsageError(`--type must be csv or jsonl, not "${typeText}"`);
+    if (typeText !== 'csv' && typeText !== 'jsonl')
+      throw new UsageError(`--type must be csv or jsonl, not "${typeText}"`);
     type = typeText;
   } else {
     const guessed = sourceTypeOf(source);
-    if (!guessed) throw new UsageError(`cannot tell the format of ${source} from its extension: pass --type csv or --type jsonl`);
+    if (!guessed)
+      throw new UsageError(`cannot tell the format of ${source} from its extension: pass --type csv or --type jsonl`);
     type = guessed;
   }
   const workflowId = optionalString(values, 'workflow-id') ?? defaultWorkflowId(ctx.now);
@@ -283,7 +295,9 @@ function parseStart(values: Values, ctx: ParseContext): StartCommand {
   };
   // The workflow validates its input again; checking here turns a typo into exit 2 before anything starts.
   // (A plan named by its run is found later; a stand-in path lets the rest be checked now.)
-  const checked = backfillInputSchema.safeParse(planRun !== undefined ? { ...input, fromPlan: { auditPath: '/plan' } } : input);
+  const checked = backfillInputSchema.safeParse(
+    planRun !== undefined ? { ...input, fromPlan: { auditPath: '/plan' } } : input,
+  );
   if (!checked.success) {
     const problems = checked.error.issues.map((issue) => {
       const key = issue.path.join('.');
@@ -323,23 +337,32 @@ export function looksLikePath(text: string): boolean {
 export function parseIsoTime(text: string, option: string): number {
   const zoned = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$/i.test(text.trim());
   const ms = Date.parse(text.trim());
-  if (!zoned || !Number.isFinite(ms)) throw new UsageError(`${option} must be an ISO 8601 time with Z or an offset (e.g. 2024-11-01T00:40:00+09:00), not "${text}"`);
+  if (!zoned || !Number.isFinite(ms))
+    throw new UsageError(
+      `${option} must be an ISO 8601 time with Z or an offset (e.g. 2024-11-01T00:40:00+09:00), not "${text}"`,
+    );
   return ms;
 }
 
 function parseReport(values: Values, ctx: ParseContext): ReportCommand {
   const workflowId = optionalString(values, 'workflow-id');
   const audit = optionalString(values, 'audit');
-  if (workflowId !== undefined && audit !== undefined) throw new UsageError('pass either --workflow-id or --audit, not both');
-  if (workflowId === undefined && audit === undefined) throw new UsageError('missing --workflow-id ID (or --audit FILE)');
+  if (workflowId !== undefined && audit !== undefined)
+    throw new UsageError('pass either --workflow-id or --audit, not both');
+  if (workflowId === undefined && audit === undefined)
+    throw new UsageError('missing --workflow-id ID (or --audit FILE)');
   if (workflowId !== undefined && workflowId.trim() === '') throw new UsageError('--workflow-id must not be empty');
   if (audit !== undefined && audit.trim() === '') throw new UsageError('--audit must not be empty');
 
   const format = optionalString(values, 'format');
-  if (format !== undefined && format !== 'csv' && format !== 'json') throw new UsageError(`--format must be csv or json, not "${format}"`);
+  if (format !== undefined && format !== 'csv' && format !== 'json')
+    throw new UsageError(`--format must be csv or json, not "${format}"`);
   let output: ReportOutput;
   if (values.summary) {
-    if (format === 'csv') throw new UsageError('the summary is text or JSON: use --summary --format json, or --format csv without --summary');
+    if (format === 'csv')
+      throw new UsageError(
+        'the summary is text or JSON: use --summary --format json, or --format csv without --summary',
+      );
     output = format === 'json' ? 'summary-json' : 'summary';
   } else {
     output = format ?? 'summary';
@@ -351,7 +374,8 @@ function parseReport(values: Values, ctx: ParseContext): ReportCommand {
     start: startText !== undefined ? parseIsoTime(startText, '--outage-start') : DEFAULT_OUTAGE.start,
     end: endText !== undefined ? parseIsoTime(endText, '--outage-end') : DEFAULT_OUTAGE.end,
   };
-  if (outage.start >= outage.end) throw new UsageError('the outage window must end after it starts (--outage-start, --outage-end)');
+  if (outage.start >= outage.end)
+    throw new UsageError('the outage window must end after it starts (--outage-start, --outage-end)');
 
   const out = optionalString(values, 'out');
   if (out !== undefined && out.trim() === '') throw new UsageError('--out must not be empty');

@@ -38,7 +38,12 @@ export function openAuditReader(env: AuditEnv): AuditReader {
   if (env.BACKFILL_AUDIT_STORE !== 'postgres' || env.BACKFILL_DATABASE_URL === undefined) {
     return { store: createFileAuditStore(), kind: 'file', close: async () => undefined };
   }
-  const pool = new Pool({ connectionString: env.BACKFILL_DATABASE_URL, max: 1, application_name: 'webhook-backfill-report', connectionTimeoutMillis: 10_000 });
+  const pool = new Pool({
+    connectionString: env.BACKFILL_DATABASE_URL,
+    max: 1,
+    application_name: 'webhook-backfill-report',
+    connectionTimeoutMillis: 10_000,
+  });
   // A connection dropped while idle must not crash the command: the read in progress fails with its own error.
   pool.on('error', () => undefined);
   return { store: createPostgresAuditStore(pool), kind: 'postgres', close: () => pool.end().catch(() => undefined) };

@@ -1,5 +1,6 @@
 // `webhook-backfill <command>`: start, pause, resume, follow and report on backfill runs, or run a
 // worker. Errors are one line on stderr; exit codes are documented in `webhook-backfill --help`.
+/* eslint-disable @typescript-eslint/no-require-imports -- lazy `require` of command modules, see load() below */
 import { parseCommandLine } from './args';
 import { CliError, EXIT, oneLine } from './errors';
 import { COMMAND_HELP, MAIN_HELP } from './help';
@@ -29,7 +30,13 @@ async function load<T>(viaRequire: () => T, viaImport: () => Promise<T>): Promis
 export async function main(argv: readonly string[], io: CliIo = processIo()): Promise<number> {
   try {
     // `purge` parses its own options (src/cli/commands/purge.ts).
-    if (argv[0] === 'purge') return await (await load(() => require('./commands/purge') as Purge, () => import('./commands/purge'))).runPurge(argv.slice(1), io);
+    if (argv[0] === 'purge')
+      return await (
+        await load(
+          () => require('./commands/purge') as Purge,
+          () => import('./commands/purge'),
+        )
+      ).runPurge(argv.slice(1), io);
     const cmd = parseCommandLine(argv, { cwd: io.cwd, now: io.now() });
     switch (cmd.name) {
       case 'help':
@@ -39,20 +46,46 @@ export async function main(argv: readonly string[], io: CliIo = processIo()): Pr
         await write(io.stdout, `${packageVersion()}\n`);
         return EXIT.OK;
       case 'start':
-        return await (await load(() => require('./commands/start') as Start, () => import('./commands/start'))).runStart(cmd, io);
+        return await (
+          await load(
+            () => require('./commands/start') as Start,
+            () => import('./commands/start'),
+          )
+        ).runStart(cmd, io);
       case 'pause':
       case 'resume':
-        return await (await load(() => require('./commands/signal') as Signal, () => import('./commands/signal'))).runSignal(cmd, io);
+        return await (
+          await load(
+            () => require('./commands/signal') as Signal,
+            () => import('./commands/signal'),
+          )
+        ).runSignal(cmd, io);
       case 'status':
-        return await (await load(() => require('./commands/status') as Status, () => import('./commands/status'))).runStatus(cmd, io);
+        return await (
+          await load(
+            () => require('./commands/status') as Status,
+            () => import('./commands/status'),
+          )
+        ).runStatus(cmd, io);
       case 'report':
-        return await (await load(() => require('./commands/report') as Report, () => import('./commands/report'))).runReport(cmd, io);
+        return await (
+          await load(
+            () => require('./commands/report') as Report,
+            () => import('./commands/report'),
+          )
+        ).runReport(cmd, io);
       case 'worker':
-        return await (await load(() => require('./commands/worker') as Worker, () => import('./commands/worker'))).runWorker(io);
+        return await (
+          await load(
+            () => require('./commands/worker') as Worker,
+            () => import('./commands/worker'),
+          )
+        ).runWorker(io);
     }
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'EPIPE') return EXIT.OK; // the reader went away (`| head`)
-    const message = err instanceof CliError ? err.message : `unexpected error: ${err instanceof Error ? err.message : String(err)}`;
+    const message =
+      err instanceof CliError ? err.message : `unexpected error: ${err instanceof Error ? err.message : String(err)}`;
     await write(io.stderr, `webhook-backfill: ${oneLine(message)}\n`).catch(() => undefined);
     return err instanceof CliError ? err.exitCode : EXIT.FAILED;
   }

@@ -92,7 +92,9 @@ export function renderProgress(p: Progress, o: RenderOptions): string {
       parts.push(`ETA ${eta === null ? '…' : formatDuration(eta)}`);
     }
   }
-  parts.push(`upserts ${p.upserts} deletes ${p.deletes} unchanged ${p.unchanged} failed ${p.failed} skipped ${p.skipped}`);
+  parts.push(
+    `upserts ${p.upserts} deletes ${p.deletes} unchanged ${p.unchanged} failed ${p.failed} skipped ${p.skipped}`,
+  );
   if (p.pendingReplays > 0) parts.push(`${p.pendingReplays} ${p.pendingReplays === 1 ? 'replay' : 'replays'} retrying`);
   // Runs started before the channel check answer no `channel`.
   const channel = p.channel;

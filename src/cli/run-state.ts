@@ -18,7 +18,14 @@ export interface RetryingActivity {
 }
 
 export type RunState =
-  | { kind: 'running'; workflowId: string; runId: string; taskQueue: string; progress: Progress; retrying: RetryingActivity[] }
+  | {
+      kind: 'running';
+      workflowId: string;
+      runId: string;
+      taskQueue: string;
+      progress: Progress;
+      retrying: RetryingActivity[];
+    }
   | { kind: 'completed'; workflowId: string; runId: string; result: BackfillResult }
   | { kind: 'closed'; workflowId: string; runId: string; status: string; message: string };
 
@@ -26,7 +33,11 @@ export class NoWorkerAnswer extends CliError {
   override name = 'NoWorkerAnswer';
 }
 
-export async function queryProgress(session: TemporalSession, handle: WorkflowHandle, taskQueue: string): Promise<Progress> {
+export async function queryProgress(
+  session: TemporalSession,
+  handle: WorkflowHandle,
+  taskQueue: string,
+): Promise<Progress> {
   try {
     return await session.connection.withDeadline(Date.now() + QUERY_TIMEOUT_MS, () => handle.query(progressQuery));
   } catch (err) {
@@ -66,7 +77,13 @@ export async function runState(session: TemporalSession, workflowId: string): Pr
   const base = { workflowId, runId: description.runId };
   if (status === 'RUNNING') {
     const progress = await queryProgress(session, handle, description.taskQueue);
-    return { kind: 'running', ...base, taskQueue: description.taskQueue, progress, retrying: retryingActivities(description.raw.pendingActivities) };
+    return {
+      kind: 'running',
+      ...base,
+      taskQueue: description.taskQueue,
+      progress,
+      retrying: retryingActivities(description.raw.pendingActivities),
+    };
   }
   if (status === 'COMPLETED') {
     try {
@@ -79,11 +96,16 @@ export async function runState(session: TemporalSession, workflowId: string): Pr
 }
 
 /** The audit log's path of a run (on the workers' storage) and whether the run is still going. */
-export async function locateAudit(session: TemporalSession, workflowId: string): Promise<{ path: string; running: boolean }> {
+export async function locateAudit(
+  session: TemporalSession,
+  workflowId: string,
+): Promise<{ path: string; running: boolean }> {
   const { handle, description } = await describeBackfill(session, workflowId);
   const status = description.status.name;
   if (status === 'COMPLETED') {
-    const result = (await handle.result().catch((err: unknown) => Promise.reject(temporalError(err, session, workflowId)))) as BackfillResult;
+    const result = (await handle
+      .result()
+      .catch((err: unknown) => Promise.reject(temporalError(err, session, workflowId)))) as BackfillResult;
     return { path: result.auditPath, running: false };
   }
   let progress: Progress;
@@ -92,10 +114,15 @@ export async function locateAudit(session: TemporalSession, workflowId: string):
   } catch (err) {
     if (status === 'RUNNING') throw err;
     const why = await closedMessage(handle, status);
-    throw new CliError(`${why}; finding its audit log needs a worker to answer the progress query (or pass --audit FILE)`);
+    throw new CliError(
+      `${why}; finding its audit log needs a worker to answer the progress query (or pass --audit FILE)`,
+    );
   }
   if (!progress.auditPath) {
-    if (status === 'RUNNING') throw new CliError(`run ${workflowId} has no audit log yet (it is still reading the member source); try again shortly`);
+    if (status === 'RUNNING')
+      throw new CliError(
+        `run ${workflowId} has no audit log yet (it is still reading the member source); try again shortly`,
+      );
     throw new CliError(`${await closedMessage(handle, status)}; it ended before writing an audit log`);
   }
   return { path: progress.auditPath, running: status === 'RUNNING' };
@@ -106,12 +133,25 @@ export async function locateAudit(session: TemporalSession, workflowId: string):
  * receiver keeps refusing), from the workflow's description: the same facts as the Web UI's pending activities.
  */
 export function retryingActivities(
-  pending: readonly { activityType?: { name?: string | null } | null; attempt?: number | null; lastWorkerIdentity?: string | null; lastFailure?: { message?: string | null } | null }[] | null | undefined,
+  pending:
+    | readonly {
+        activityType?: { name?: string | null } | null;
+        attempt?: number | null;
+        lastWorkerIdentity?: string | null;
+        lastFailure?: { message?: string | null } | null;
+      }[]
+    | null
+    | undefined,
 ): RetryingActivity[] {
   const out: RetryingActivity[] = [];
   for (const p of pending ?? []) {
     if (!p.lastFailure?.message) continue;
-    out.push({ activity: p.activityType?.name ?? 'activity', attempt: p.attempt ?? 0, worker: p.lastWorkerIdentity || null, message: p.lastFailure.message });
+    out.push({
+      activity: p.activityType?.name ?? 'activity',
+      attempt: p.attempt ?? 0,
+      worker: p.lastWorkerIdentity || null,
+      message: p.lastFailure.message,
+    });
   }
   return out;
 }

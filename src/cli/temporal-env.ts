@@ -1,8 +1,19 @@
-import { Client, Connection, WorkflowNotFoundError, type WorkflowExecutionDescription, type WorkflowHandle } from '@temporalio/client';
+import {
+  Client,
+  Connection,
+  WorkflowNotFoundError,
+  type WorkflowExecutionDescription,
+  type WorkflowHandle,
+} from '@temporalio/client';
 import { z } from 'zod';
 import { codecFromEnvValues } from '../codec/aes-gcm-codec';
 import { envSchema } from '../config';
-import { resolveTemporalConnection, temporalEnvShape, TemporalSettingsError, type TemporalConnection } from '../temporal/connect-config';
+import {
+  resolveTemporalConnection,
+  temporalEnvShape,
+  TemporalSettingsError,
+  type TemporalConnection,
+} from '../temporal/connect-config';
 import { WORKFLOW_TYPE } from '../../workflows/definitions';
 import { CliError, EXIT } from './errors';
 
@@ -36,7 +47,8 @@ export function loadCliEnv(env: NodeJS.ProcessEnv): CliEnv {
     try {
       temporal = resolveTemporalConnection(env);
     } catch (err) {
-      if (err instanceof TemporalSettingsError) throw new CliError(`invalid configuration: ${err.problems.join('; ')}`, EXIT.USAGE);
+      if (err instanceof TemporalSettingsError)
+        throw new CliError(`invalid configuration: ${err.problems.join('; ')}`, EXIT.USAGE);
       throw err;
     }
     return { ...result.data, TEMPORAL_ADDRESS: temporal.address, TEMPORAL_NAMESPACE: temporal.namespace, temporal };
@@ -57,10 +69,16 @@ export async function connectTemporal(env: CliEnv): Promise<TemporalSession> {
   try {
     connection = await Connection.connect({ ...env.temporal.options, connectTimeout: '5 seconds' });
   } catch (err) {
-    throw new CliError(`cannot reach Temporal at ${env.TEMPORAL_ADDRESS}: ${err instanceof Error ? err.message : String(err)}`);
+    throw new CliError(
+      `cannot reach Temporal at ${env.TEMPORAL_ADDRESS}: ${err instanceof Error ? err.message : String(err)}`,
+    );
   }
   const codec = codecFromEnvValues(env);
-  const client = new Client({ connection, namespace: env.TEMPORAL_NAMESPACE, ...(codec ? { dataConverter: { payloadCodecs: [codec] } } : {}) });
+  const client = new Client({
+    connection,
+    namespace: env.TEMPORAL_NAMESPACE,
+    ...(codec ? { dataConverter: { payloadCodecs: [codec] } } : {}),
+  });
   return { client, connection, env, close: () => connection.close() };
 }
 
@@ -88,7 +106,9 @@ export async function describeBackfill(session: TemporalSession, workflowId: str
 export function temporalError(err: unknown, session: TemporalSession, workflowId: string): CliError {
   if (err instanceof CliError) return err;
   if (err instanceof WorkflowNotFoundError) {
-    return new CliError(`no workflow with id ${workflowId} in namespace ${session.env.TEMPORAL_NAMESPACE} at ${session.env.TEMPORAL_ADDRESS}`);
+    return new CliError(
+      `no workflow with id ${workflowId} in namespace ${session.env.TEMPORAL_NAMESPACE} at ${session.env.TEMPORAL_ADDRESS}`,
+    );
   }
   const message = err instanceof Error ? err.message : String(err);
   if (/deadline|UNAVAILABLE|ECONNREFUSED|connect/i.test(message)) {

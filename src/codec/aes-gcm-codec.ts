@@ -46,7 +46,8 @@ export function jsonToPayload(json: JsonPayload): Payload {
     if (typeof v !== 'string') throw new CodecError(`payload metadata "${k}" is not a base64 string`);
     metadata[k] = strictBase64(v, `payload metadata "${k}"`);
   }
-  if (json.data !== undefined && json.data !== null && typeof json.data !== 'string') throw new CodecError('payload data is not a base64 string');
+  if (json.data !== undefined && json.data !== null && typeof json.data !== 'string')
+    throw new CodecError('payload data is not a base64 string');
   return { metadata, data: json.data ? strictBase64(json.data, 'payload data') : new Uint8Array(0) };
 }
 
@@ -63,10 +64,13 @@ function strictBase64(s: string, what: string): Uint8Array {
  */
 export function parseCodecKey(text: string): { key: Buffer } | { error: string } {
   const compact = text.trim();
-  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(compact)) return { error: 'must be base64 (e.g. the output of `openssl rand -base64 32`)' };
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(compact))
+    return { error: 'must be base64 (e.g. the output of `openssl rand -base64 32`)' };
   const key = Buffer.from(compact, 'base64');
   if (key.length !== KEY_BYTES || key.toString('base64') !== compact) {
-    return { error: `must be the base64 of exactly ${KEY_BYTES} bytes (got ${key.length}); make one with \`openssl rand -base64 32\`` };
+    return {
+      error: `must be the base64 of exactly ${KEY_BYTES} bytes (got ${key.length}); make one with \`openssl rand -base64 32\``,
+    };
   }
   return { key };
 }
@@ -93,7 +97,8 @@ export class AesGcmCodec implements PayloadCodec {
     this.keyId = o.keyId ?? defaultKeyId(o.key);
     if (this.keyId === '') throw new CodecError('the key id must not be empty');
     for (const [id, key] of [...Object.entries(o.previousKeys ?? {}), [this.keyId, o.key] as const]) {
-      if (key.length !== KEY_BYTES) throw new CodecError(`key "${id}" must be ${KEY_BYTES} bytes for AES-256-GCM, got ${key.length}`);
+      if (key.length !== KEY_BYTES)
+        throw new CodecError(`key "${id}" must be ${KEY_BYTES} bytes for AES-256-GCM, got ${key.length}`);
       this.keys.set(id, Buffer.from(key));
     }
   }
@@ -126,7 +131,8 @@ export class AesGcmCodec implements PayloadCodec {
     // Payloads written before the codec was switched on (or by a worker without it) pass through.
     if (!encoding || Buffer.from(encoding).toString('utf8') !== ENCRYPTED_ENCODING) return payload;
     const idBytes = payload.metadata?.[METADATA_ENCRYPTION_KEY_ID];
-    if (!idBytes || idBytes.length === 0) throw new CodecError(`encrypted payload has no "${METADATA_ENCRYPTION_KEY_ID}" metadata`);
+    if (!idBytes || idBytes.length === 0)
+      throw new CodecError(`encrypted payload has no "${METADATA_ENCRYPTION_KEY_ID}" metadata`);
     const keyId = Buffer.from(idBytes).toString('utf8');
     const key = this.keys.get(keyId);
     if (!key) {
@@ -147,7 +153,9 @@ export class AesGcmCodec implements PayloadCodec {
       decipher.setAuthTag(tag);
       plaintext = Buffer.concat([decipher.update(ciphertext), decipher.final()]);
     } catch {
-      throw new CodecError(`encrypted payload failed authentication with key id "${keyId}": it was tampered with, or encrypted with a different key under the same id`);
+      throw new CodecError(
+        `encrypted payload failed authentication with key id "${keyId}": it was tampered with, or encrypted with a different key under the same id`,
+      );
     }
     let json: JsonPayload;
     try {
@@ -160,7 +168,10 @@ export class AesGcmCodec implements PayloadCodec {
 }
 
 /** The codec configured by BACKFILL_CODEC_KEY (and BACKFILL_CODEC_KEY_ID), or undefined when the key is not set. */
-export function codecFromEnvValues(values: { BACKFILL_CODEC_KEY?: string; BACKFILL_CODEC_KEY_ID?: string }): AesGcmCodec | undefined {
+export function codecFromEnvValues(values: {
+  BACKFILL_CODEC_KEY?: string;
+  BACKFILL_CODEC_KEY_ID?: string;
+}): AesGcmCodec | undefined {
   if (!values.BACKFILL_CODEC_KEY) return undefined;
   const parsed = parseCodecKey(values.BACKFILL_CODEC_KEY);
   if ('error' in parsed) throw new CodecError(`BACKFILL_CODEC_KEY ${parsed.error}`);

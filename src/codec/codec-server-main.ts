@@ -7,7 +7,8 @@ import { parseArgs } from 'node:util';
 import { codecFromEnvValues, CodecError } from './aes-gcm-codec';
 import { DEFAULT_UI_ORIGINS, startCodecServer } from './codec-server';
 
-const USAGE = 'usage: codec-server-main.ts [--port 8888] [--host 127.0.0.1] [--origin URL]... (BACKFILL_CODEC_KEY in the environment)';
+const USAGE =
+  'usage: codec-server-main.ts [--port 8888] [--host 127.0.0.1] [--origin URL]... (BACKFILL_CODEC_KEY in the environment)';
 
 function fail(message: string): never {
   console.error(message);
@@ -34,14 +35,21 @@ async function main(): Promise<void> {
   }
   const port = Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) fail(`--port must be a port number\n${USAGE}`);
-  const origins = (values.origin ?? []).flatMap((o) => o.split(',')).map((o) => o.trim()).filter((o) => o !== '');
+  const origins = (values.origin ?? [])
+    .flatMap((o) => o.split(','))
+    .map((o) => o.trim())
+    .filter((o) => o !== '');
   for (const origin of origins) {
-    if (!/^https?:\/\/[^/]+$/i.test(origin.replace(/\/$/, ''))) fail(`--origin must look like http://host:port, got ${origin}`);
+    if (!/^https?:\/\/[^/]+$/i.test(origin.replace(/\/$/, '')))
+      fail(`--origin must look like http://host:port, got ${origin}`);
   }
 
   let codec;
   try {
-    codec = codecFromEnvValues({ BACKFILL_CODEC_KEY: process.env.BACKFILL_CODEC_KEY, BACKFILL_CODEC_KEY_ID: process.env.BACKFILL_CODEC_KEY_ID });
+    codec = codecFromEnvValues({
+      BACKFILL_CODEC_KEY: process.env.BACKFILL_CODEC_KEY,
+      BACKFILL_CODEC_KEY_ID: process.env.BACKFILL_CODEC_KEY_ID,
+    });
   } catch (err) {
     if (err instanceof CodecError) fail(err.message);
     throw err;
@@ -49,7 +57,13 @@ async function main(): Promise<void> {
   if (!codec) fail('BACKFILL_CODEC_KEY is not set: give the codec server the same key as the workers');
 
   const allowedOrigins = origins.length > 0 ? origins : DEFAULT_UI_ORIGINS;
-  const server = await startCodecServer({ codec, port, host: values.host, allowedOrigins, log: (l) => console.error(l) });
+  const server = await startCodecServer({
+    codec,
+    port,
+    host: values.host,
+    allowedOrigins,
+    log: (l) => console.error(l),
+  });
   console.log(`codec server listening on ${server.url} (key id ${codec.keyId}; CORS for ${allowedOrigins.join(', ')})`);
   const stop = () => {
     void server.close().then(() => process.exit(0));

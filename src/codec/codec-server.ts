@@ -55,7 +55,8 @@ export async function startCodecServer(o: CodecServerOptions): Promise<CodecServ
     handle(req, res).catch((err: unknown) => {
       const status = err instanceof HttpError ? err.status : 500;
       const message = err instanceof HttpError ? err.message : 'internal error';
-      if (status >= 500) log(`codec server: ${req.method} ${pathOf(req)} failed: ${err instanceof Error ? err.name : 'error'}`);
+      if (status >= 500)
+        log(`codec server: ${req.method} ${pathOf(req)} failed: ${err instanceof Error ? err.name : 'error'}`);
       else log(`codec server: ${req.method} ${pathOf(req)} -> ${status} ${message}`);
       if (!res.headersSent) res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8' });
       res.end(`${message}\n`);
@@ -71,7 +72,11 @@ export async function startCodecServer(o: CodecServerOptions): Promise<CodecServ
       res.setHeader('vary', 'Origin');
     }
     if (req.method === 'OPTIONS') {
-      if (!allowedOrigin) throw new HttpError(403, `origin ${origin ?? '(none)'} is not allowed; start the codec server with --origin for your Web UI`);
+      if (!allowedOrigin)
+        throw new HttpError(
+          403,
+          `origin ${origin ?? '(none)'} is not allowed; start the codec server with --origin for your Web UI`,
+        );
       res.writeHead(204, {
         'access-control-allow-methods': 'POST, OPTIONS',
         'access-control-allow-headers': 'Authorization, Content-Type, X-Namespace',
@@ -155,11 +160,13 @@ function parseBody(text: string) {
   } catch {
     throw new HttpError(400, 'body is not valid JSON');
   }
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new HttpError(400, 'body must be a JSON object {"payloads":[...]}');
+  if (typeof body !== 'object' || body === null || Array.isArray(body))
+    throw new HttpError(400, 'body must be a JSON object {"payloads":[...]}');
   const list = (body as { payloads?: unknown }).payloads ?? []; // protobuf JSON omits an empty repeated field
   if (!Array.isArray(list)) throw new HttpError(400, '"payloads" must be an array');
   return list.map((p, i) => {
-    if (typeof p !== 'object' || p === null || Array.isArray(p)) throw new HttpError(400, `payloads[${i}] must be an object`);
+    if (typeof p !== 'object' || p === null || Array.isArray(p))
+      throw new HttpError(400, `payloads[${i}] must be an object`);
     try {
       return jsonToPayload(p as JsonPayload);
     } catch (err) {

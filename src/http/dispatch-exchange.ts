@@ -154,9 +154,13 @@ function watchAbort(signal: AbortSignal, exchange: Abortable): void {
     const watched = new Set<Abortable>();
     inFlight = watched;
     inFlightBySignal.set(signal, watched);
-    signal.addEventListener('abort', () => {
-      for (const each of [...watched]) each.abort(signal.reason);
-    }, { once: true });
+    signal.addEventListener(
+      'abort',
+      () => {
+        for (const each of [...watched]) each.abort(signal.reason);
+      },
+      { once: true },
+    );
   }
   inFlight.add(exchange);
 }

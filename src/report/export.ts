@@ -41,7 +41,8 @@ export function csvRow(entry: AuditEntry): string {
   const record = entry as unknown as Record<string, unknown>;
   return CSV_COLUMNS.map((column) => {
     const value = record[column];
-    if (TIME_COLUMNS.has(column) && typeof value === 'number' && Number.isFinite(value)) return new Date(value).toISOString();
+    if (TIME_COLUMNS.has(column) && typeof value === 'number' && Number.isFinite(value))
+      return new Date(value).toISOString();
     return csvCell(value);
   }).join(',');
 }
@@ -51,7 +52,11 @@ export const CSV_HEADER = CSV_COLUMNS.join(',');
 const CHUNK = 64 * 1024;
 
 /** Writes every entry in the format; returns how many were written. */
-export async function exportAudit(entries: AsyncIterable<AuditEntry> | Iterable<AuditEntry>, format: ExportFormat, write: (chunk: string) => Promise<void>): Promise<number> {
+export async function exportAudit(
+  entries: AsyncIterable<AuditEntry> | Iterable<AuditEntry>,
+  format: ExportFormat,
+  write: (chunk: string) => Promise<void>,
+): Promise<number> {
   let buffer = format === 'csv' ? `${CSV_HEADER}\n` : '[';
   let count = 0;
   for await (const entry of entries) {

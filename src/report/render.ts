@@ -17,7 +17,10 @@ function lineList(group: ReasonGroup): string {
 }
 
 function groupRows(groups: ReasonGroup[], withStage: boolean): [string, string][] {
-  return groups.map((g) => [withStage && g.stage ? `${g.stage}: ${g.reason}` : g.reason, `${String(g.count).padStart(6)}  ${lineList(g)}`]);
+  return groups.map((g) => [
+    withStage && g.stage ? `${g.stage}: ${g.reason}` : g.reason,
+    `${String(g.count).padStart(6)}  ${lineList(g)}`,
+  ]);
 }
 
 const n = (value: number) => String(value).padStart(6);
@@ -33,7 +36,9 @@ export interface RenderContext {
 
 export function renderSummary(s: AuditSummary, ctx: RenderContext = {}): string {
   const out: string[] = [];
-  const who = s.backfill ? `${s.backfill}${s.runLabel && s.runLabel !== s.backfill ? ` (run label ${s.runLabel})` : ''}` : 'backfill';
+  const who = s.backfill
+    ? `${s.backfill}${s.runLabel && s.runLabel !== s.backfill ? ` (run label ${s.runLabel})` : ''}`
+    : 'backfill';
   out.push(`Audit of ${who}: ${s.rows} rows${ctx.source ? ` (${ctx.source})` : ''}`);
   if (ctx.inProgress) out.push('The run is still going: these are the outcomes recorded so far.');
   if (s.dryRun === true) out.push('Dry run: nothing was replayed; upserts and deletes are what a real run would send.');
@@ -47,7 +52,10 @@ export function renderSummary(s: AuditSummary, ctx: RenderContext = {}): string 
       ['skipped', n(s.outcomes.skipped)],
     ]),
   );
-  if (s.dryRun !== true) out.push(`Replays delivered (accepted by the receiver): ${s.delivered} of ${s.outcomes.upsert + s.outcomes.delete} upserts and deletes`);
+  if (s.dryRun !== true)
+    out.push(
+      `Replays delivered (accepted by the receiver): ${s.delivered} of ${s.outcomes.upsert + s.outcomes.delete} upserts and deletes`,
+    );
 
   const failedDiffering = s.differingMembers - s.outcomes.upsert;
   out.push('');
@@ -85,19 +93,26 @@ export function renderSummary(s: AuditSummary, ctx: RenderContext = {}): string 
     ...table(
       [
         ['', OUTAGE_PHASES.map((p) => p.padStart(8)).join('')],
-        ...COMPARED_FIELDS.map((f): [string, string] => [f, OUTAGE_PHASES.map((p) => String(s.outage.fields[f][p]).padStart(8)).join('')]),
+        ...COMPARED_FIELDS.map((f): [string, string] => [
+          f,
+          OUTAGE_PHASES.map((p) => String(s.outage.fields[f][p]).padStart(8)).join(''),
+        ]),
       ],
       '    ',
     ),
   );
 
   const o = s.onlyChangedSince;
-  out.push(`  onlyChangedSince ${o.since} would skip ${o.wouldSkip} of the ${s.differingMembers} differing members (every differing field changed before it)`);
+  out.push(
+    `  onlyChangedSince ${o.since} would skip ${o.wouldSkip} of the ${s.differingMembers} differing members (every differing field changed before it)`,
+  );
 
   out.push('');
   const g = s.deleteGuard;
   const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
-  out.push(`Delete guard (maxDeleteShare ${g.maxDeleteShare}, deleteGuardMinDecisions ${g.minDecisions}): ${g.deletes} of ${g.decisions} decisions are deletes (${pct(g.share)})`);
+  out.push(
+    `Delete guard (maxDeleteShare ${g.maxDeleteShare}, deleteGuardMinDecisions ${g.minDecisions}): ${g.deletes} of ${g.decisions} decisions are deletes (${pct(g.share)})`,
+  );
   out.push(
     g.wouldTripAt !== null
       ? `  a real run would pause at decision ${g.wouldTripAt}: check the channel and CHANNEL_API_URL before confirming the deletes`
@@ -105,7 +120,10 @@ export function renderSummary(s: AuditSummary, ctx: RenderContext = {}): string 
         ? `  a real run would not pause: fewer than ${g.minDecisions} decisions`
         : '  a real run would not pause',
   );
-  if (g.confirmed) out.push(`  deletes confirmed at ${g.confirmed.at} (resume with {"confirmDeletes": true}): ${g.confirmed.deletes} deletes recorded after the confirmation`);
+  if (g.confirmed)
+    out.push(
+      `  deletes confirmed at ${g.confirmed.at} (resume with {"confirmDeletes": true}): ${g.confirmed.deletes} deletes recorded after the confirmation`,
+    );
   if (s.webhooks.length > 0) {
     out.push('');
     out.push(`Per registered webhook${s.dryRun === true ? ' (what a real run would send)' : ''}:`);
@@ -115,7 +133,9 @@ export function renderSummary(s: AuditSummary, ctx: RenderContext = {}): string 
           ['', ['upserts', 'deletes', 'delivered', 'failed', 'blocked', 'not v5'].map((h) => h.padStart(10)).join('')],
           ...s.webhooks.map((w): [string, string] => [
             w.name ? `${w.id} (${w.name})` : w.id,
-            [w.upserts, w.deletes, w.delivered, w.failed, w.skippedBlocked, w.skippedApiVersion].map((v) => String(v).padStart(10)).join(''),
+            [w.upserts, w.deletes, w.delivered, w.failed, w.skippedBlocked, w.skippedApiVersion]
+              .map((v) => String(v).padStart(10))
+              .join(''),
           ]),
         ],
         '  ',
@@ -124,7 +144,8 @@ export function renderSummary(s: AuditSummary, ctx: RenderContext = {}): string 
   }
 
   const notes: string[] = [];
-  if (s.repeated > 0) notes.push(`${s.repeated} repeated records of an already recorded line were ignored (the first record wins)`);
+  if (s.repeated > 0)
+    notes.push(`${s.repeated} repeated records of an already recorded line were ignored (the first record wins)`);
   if (ctx.unreadable) notes.push(`${ctx.unreadable} lines that are not audit records were skipped`);
   if (notes.length > 0) out.push('', ...notes.map((note) => `Note: ${note}.`));
   return `${out.join('\n')}\n`;

@@ -127,7 +127,10 @@ export function phaseOf(time: number | undefined, window: OutageWindow = DEFAULT
  * only the user's `updatedAt` (the latest change of anything, so never earlier than the field's own).
  * A consent flag without its own time falls back to `updatedAt` too.
  */
-export function fieldChangeTime(entry: Pick<AuditEntry, 'updatedAt' | 'unsubscribeEmailUpdatedAt' | 'unsubscribeTextingUpdatedAt'>, field: ComparedField): number | undefined {
+export function fieldChangeTime(
+  entry: Pick<AuditEntry, 'updatedAt' | 'unsubscribeEmailUpdatedAt' | 'unsubscribeTextingUpdatedAt'>,
+  field: ComparedField,
+): number | undefined {
   if (field === 'unsubscribeEmail') return entry.unsubscribeEmailUpdatedAt ?? entry.updatedAt;
   if (field === 'unsubscribeTexting') return entry.unsubscribeTextingUpdatedAt ?? entry.updatedAt;
   return entry.updatedAt;
@@ -170,7 +173,9 @@ class Groups {
   result(): ReasonGroup[] {
     return [...this.groups.values()]
       .map((g) => ({ ...g, lines: [...g.lines].sort((a, b) => a - b) }))
-      .sort((a, b) => b.count - a.count || (a.stage ?? '').localeCompare(b.stage ?? '') || a.reason.localeCompare(b.reason));
+      .sort(
+        (a, b) => b.count - a.count || (a.stage ?? '').localeCompare(b.stage ?? '') || a.reason.localeCompare(b.reason),
+      );
   }
 }
 
@@ -185,7 +190,13 @@ export class SummaryBuilder {
   private repeated = 0;
   private delivered = 0;
   private differingMembers = 0;
-  private readonly outcomes: Record<OutcomeKind, number> = { upsert: 0, delete: 0, unchanged: 0, failed: 0, skipped: 0 };
+  private readonly outcomes: Record<OutcomeKind, number> = {
+    upsert: 0,
+    delete: 0,
+    unchanged: 0,
+    failed: 0,
+    skipped: 0,
+  };
   private readonly differingFields = perField(() => 0);
   private readonly deletes: Record<string, number> = {};
   private readonly failures = new Groups();
@@ -207,19 +218,27 @@ export class SummaryBuilder {
     private readonly window: OutageWindow = DEFAULT_OUTAGE,
     opts: SummaryOptions = {},
   ) {
-    this.guard = opts.guard ?? { maxDeleteShare: DEFAULT_MAX_DELETE_SHARE, minDecisions: DEFAULT_DELETE_GUARD_MIN_DECISIONS };
+    this.guard = opts.guard ?? {
+      maxDeleteShare: DEFAULT_MAX_DELETE_SHARE,
+      minDecisions: DEFAULT_DELETE_GUARD_MIN_DECISIONS,
+    };
     this.since = opts.onlyChangedSince ?? window.start;
   }
 
   private countDecision(entry: AuditEntry): void {
     if (entry.outcome === 'delete' && typeof entry.deletesConfirmedAt === 'string') {
       this.confirmedDeletes += 1;
-      if (this.confirmedAt === null || entry.deletesConfirmedAt < this.confirmedAt) this.confirmedAt = entry.deletesConfirmedAt;
+      if (this.confirmedAt === null || entry.deletesConfirmedAt < this.confirmedAt)
+        this.confirmedAt = entry.deletesConfirmedAt;
     }
     if (!isDecision(entry.outcome, entry.fields)) return;
     this.decisions += 1;
     if (entry.outcome === 'delete') this.guardDeletes += 1;
-    if (this.wouldTripAt === null && this.decisions >= this.guard.minDecisions && this.guardDeletes / this.decisions > this.guard.maxDeleteShare) {
+    if (
+      this.wouldTripAt === null &&
+      this.decisions >= this.guard.minDecisions &&
+      this.guardDeletes / this.decisions > this.guard.maxDeleteShare
+    ) {
       this.wouldTripAt = this.decisions;
     }
   }
@@ -256,7 +275,9 @@ export class SummaryBuilder {
 
     if (Array.isArray(entry.webhooks)) this.addWebhooks(entry);
 
-    const fields = (entry.fields ?? []).filter((f): f is ComparedField => (COMPARED_FIELDS as readonly string[]).includes(f));
+    const fields = (entry.fields ?? []).filter((f): f is ComparedField =>
+      (COMPARED_FIELDS as readonly string[]).includes(f),
+    );
     if (fields.length > 0 && (entry.outcome === 'upsert' || entry.outcome === 'failed')) {
       this.differingMembers += 1;
       const phases = fields.map((field) => {
@@ -276,7 +297,16 @@ export class SummaryBuilder {
       if (typeof route?.id !== 'string') continue;
       let c = this.webhooks.get(route.id);
       if (!c) {
-        c = { id: route.id, name: null, upserts: 0, deletes: 0, delivered: 0, failed: 0, skippedBlocked: 0, skippedApiVersion: 0 };
+        c = {
+          id: route.id,
+          name: null,
+          upserts: 0,
+          deletes: 0,
+          delivered: 0,
+          failed: 0,
+          skippedBlocked: 0,
+          skippedApiVersion: 0,
+        };
         this.webhooks.set(route.id, c);
       }
       if (typeof route.name === 'string') c.name = route.name;
@@ -329,7 +359,11 @@ function perFieldCopy(from: Record<ComparedField, PhaseCounts>): Record<Compared
   return Object.fromEntries(COMPARED_FIELDS.map((f) => [f, { ...from[f] }])) as Record<ComparedField, PhaseCounts>;
 }
 
-export function summarize(entries: Iterable<AuditEntry>, window: OutageWindow = DEFAULT_OUTAGE, opts: SummaryOptions = {}): AuditSummary {
+export function summarize(
+  entries: Iterable<AuditEntry>,
+  window: OutageWindow = DEFAULT_OUTAGE,
+  opts: SummaryOptions = {},
+): AuditSummary {
   const builder = new SummaryBuilder(window, opts);
   for (const entry of entries) builder.add(entry);
   return builder.result();

@@ -32,7 +32,8 @@ async function* auditLines(audit: AuditStore, auditPath: string): AsyncGenerator
       if (entry.success) yield entry.data;
     }
   } catch (err) {
-    if (err instanceof AuditLogNotFoundError) throw new SourceConfigError(auditPath, 'the audit log to select members from does not exist');
+    if (err instanceof AuditLogNotFoundError)
+      throw new SourceConfigError(auditPath, 'the audit log to select members from does not exist');
     // Anything else (a database that is down, an I/O error) may pass: the activity retries it.
     if (err instanceof AuditLogError) throw new Error(err.message, { cause: err });
     throw err;
@@ -40,7 +41,11 @@ async function* auditLines(audit: AuditStore, auditPath: string): AsyncGenerator
 }
 
 /** memberIds whose recorded outcome is one of `outcomes` (e.g. the failed ones, to retry them). */
-export async function selectByOutcome(audit: AuditStore, auditPath: string, outcomes: readonly OutcomeKind[]): Promise<Selection> {
+export async function selectByOutcome(
+  audit: AuditStore,
+  auditPath: string,
+  outcomes: readonly OutcomeKind[],
+): Promise<Selection> {
   const wanted = new Set(outcomes);
   const selection = new MemberSelection();
   for await (const entry of auditLines(audit, auditPath)) {
@@ -53,10 +58,18 @@ export async function selectByOutcome(audit: AuditStore, auditPath: string, outc
 export async function selectFromPlan(audit: AuditStore, auditPath: string): Promise<Selection> {
   const selection = new MemberSelection();
   for await (const entry of auditLines(audit, auditPath)) {
-    if (!entry.dryRun) throw new SourceConfigError(auditPath, `line ${entry.line} of the plan was not recorded by a dry run: a plan is the audit log of a dry run`);
+    if (!entry.dryRun)
+      throw new SourceConfigError(
+        auditPath,
+        `line ${entry.line} of the plan was not recorded by a dry run: a plan is the audit log of a dry run`,
+      );
     if (entry.memberId === undefined) continue;
     if (entry.outcome === 'upsert' || entry.outcome === 'delete') {
-      const planned: PlannedDecision = { action: entry.outcome, ...(entry.fields ? { fields: entry.fields } : {}), ...(entry.reason ? { reason: entry.reason } : {}) };
+      const planned: PlannedDecision = {
+        action: entry.outcome,
+        ...(entry.fields ? { fields: entry.fields } : {}),
+        ...(entry.reason ? { reason: entry.reason } : {}),
+      };
       selection.add(entry.memberId, planned);
     }
   }

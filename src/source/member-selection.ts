@@ -75,7 +75,11 @@ export class MemberSelection {
     if (action === 0) return null;
     const fields: ComparedField[] = COMPARED_FIELDS.filter((_, bit) => (code >> (3 + bit)) & 1);
     const reason = code >> 7;
-    return { action: action === 1 ? 'upsert' : 'delete', ...(fields.length > 0 ? { fields } : {}), ...(reason > 0 ? { reason: this.reasons[reason - 1]! } : {}) };
+    return {
+      action: action === 1 ? 'upsert' : 'delete',
+      ...(fields.length > 0 ? { fields } : {}),
+      ...(reason > 0 ? { reason: this.reasons[reason - 1]! } : {}),
+    };
   }
 
   private find(hi: number, lo: number): number {

@@ -26,7 +26,8 @@ export const DEFAULT_PAGE_SIZE = 1000;
 /** PostgreSQL keeps 63 bytes of a name and silently drops the rest: a longer name is refused instead. */
 const MAX_IDENTIFIER_BYTES = 63;
 const PLAIN_IDENTIFIER = /^[\p{L}_][\p{L}\p{N}_$]*$/u;
-export const IDENTIFIER_RULE = 'must be a plain SQL name: letters, digits, _ or $, not starting with a digit, at most 63 bytes';
+export const IDENTIFIER_RULE =
+  'must be a plain SQL name: letters, digits, _ or $, not starting with a digit, at most 63 bytes';
 
 /** Names are quoted when used, so they match exactly (case included); this only bounds what is accepted. */
 export function isPlainIdentifier(name: string): boolean {
@@ -57,7 +58,10 @@ const columnName = z.string({ error: 'must be a string' }).refine(isPlainIdentif
 export const postgresSourceSpecSchema = z
   .object({
     type: z.literal('postgres'),
-    table: z.string({ error: 'must be a string' }).refine(isPlainQualifiedName, { error: `${IDENTIFIER_RULE} (or schema.name)` }).optional(),
+    table: z
+      .string({ error: 'must be a string' })
+      .refine(isPlainQualifiedName, { error: `${IDENTIFIER_RULE} (or schema.name)` })
+      .optional(),
     // A trailing semicolon is what copying a query from psql leaves: harmless, so it is dropped.
     query: z
       .string({ error: 'must be a string' })
@@ -68,7 +72,9 @@ export const postgresSourceSpecSchema = z
           .min(1, 'must not be empty')
           .max(MAX_QUERY_CHARS, `must be at most ${MAX_QUERY_CHARS} characters`)
           // The reader binds its own $1/$2 (page size, last key): the query's SQL may not claim them.
-          .refine((q) => !/\$\d/.test(q), { error: 'must not use bind parameters ($1, $2, ...): write the values into the query' }),
+          .refine((q) => !/\$\d/.test(q), {
+            error: 'must not use bind parameters ($1, $2, ...): write the values into the query',
+          }),
       )
       .optional(),
     columns: z
@@ -84,8 +90,10 @@ export const postgresSourceSpecSchema = z
   })
   .strict()
   .superRefine((spec, ctx) => {
-    if (spec.table === undefined && spec.query === undefined) ctx.addIssue({ code: 'custom', path: ['table'], message: 'a postgres source needs "table" or "query"' });
-    if (spec.table !== undefined && spec.query !== undefined) ctx.addIssue({ code: 'custom', path: ['query'], message: 'give either "table" or "query", not both' });
+    if (spec.table === undefined && spec.query === undefined)
+      ctx.addIssue({ code: 'custom', path: ['table'], message: 'a postgres source needs "table" or "query"' });
+    if (spec.table !== undefined && spec.query !== undefined)
+      ctx.addIssue({ code: 'custom', path: ['query'], message: 'give either "table" or "query", not both' });
   });
 
 /** The spec as the worker reads it: the user's spec plus the worker's own connection string. */
@@ -112,7 +120,10 @@ export function describePostgresSource(spec: { table?: unknown; query?: unknown 
  * by the other four values), rows with a NULL memberId last. Good rows yield `{line, member}`, bad rows
  * `{line, memberId?, skip}`, exactly as for a CSV file; duplicates are left to the caller.
  */
-export async function* readPostgresSource(spec: PostgresSourceRead, options: PostgresReadOptions = {}): AsyncGenerator<SourceEntry> {
+export async function* readPostgresSource(
+  spec: PostgresSourceRead,
+  options: PostgresReadOptions = {},
+): AsyncGenerator<SourceEntry> {
   const label = describePostgresSource(spec);
   const { databaseUrl, ...userSpec } = spec;
   // Checked again here (not only with the workflow input): nothing unvalidated may reach SQL text.
@@ -123,7 +134,8 @@ export async function* readPostgresSource(spec: PostgresSourceRead, options: Pos
   }
   const endpoint = checkDatabaseUrl(label, databaseUrl);
   const pageSize = options.pageSize ?? DEFAULT_PAGE_SIZE;
-  if (!Number.isSafeInteger(pageSize) || pageSize < 1) throw new RangeError(`pageSize must be a positive integer, got ${pageSize}`);
+  if (!Number.isSafeInteger(pageSize) || pageSize < 1)
+    throw new RangeError(`pageSize must be a positive integer, got ${pageSize}`);
 
   const client = new Client({
     connectionString: endpoint.url,
@@ -152,7 +164,10 @@ export async function* readPostgresSource(spec: PostgresSourceRead, options: Pos
 /** Where the database is, for messages: host and port only (no user, password or options). */
 function checkDatabaseUrl(label: string, url: string | undefined): { url: string; where: string } {
   if (url === undefined || url.trim() === '') {
-    throw new SourceConfigError(label, 'BACKFILL_DATABASE_URL is not set on the worker (a postgres source reads its connection string from there, never from the workflow input)');
+    throw new SourceConfigError(
+      label,
+      'BACKFILL_DATABASE_URL is not set on the worker (a postgres source reads its connection string from there, never from the workflow input)',
+    );
   }
   let parsed: URL;
   try {
@@ -178,15 +193,26 @@ interface ReadPlan {
 }
 
 /** Checks that the source exists and holds every mapped column, and builds the page statement's parts. */
-async function planRead(client: Client, spec: z.infer<typeof postgresSourceSpecSchema>, label: string, where: string): Promise<ReadPlan> {
-  const columns: Record<MemberColumn, string> = Object.fromEntries(MEMBER_COLUMNS.map((c) => [c, spec.columns?.[c] ?? c])) as Record<MemberColumn, string>;
+async function planRead(
+  client: Client,
+  spec: z.infer<typeof postgresSourceSpecSchema>,
+  label: string,
+  where: string,
+): Promise<ReadPlan> {
+  const columns: Record<MemberColumn, string> = Object.fromEntries(
+    MEMBER_COLUMNS.map((c) => [c, spec.columns?.[c] ?? c]),
+  ) as Record<MemberColumn, string>;
   let from: string;
   let primaryKey: string[] = [];
   if (spec.table !== undefined) {
     from = quoteQualifiedName(spec.table);
     const found = await run(client, `SELECT to_regclass($1)::oid AS oid`, [from], label, where);
     const oid: unknown = found.rows[0]?.oid;
-    if (oid === null || oid === undefined) throw new SourceConfigError(label, `table ${spec.table} does not exist (or is not on the search_path; names are matched exactly, case included)`);
+    if (oid === null || oid === undefined)
+      throw new SourceConfigError(
+        label,
+        `table ${spec.table} does not exist (or is not on the search_path; names are matched exactly, case included)`,
+      );
     primaryKey = await primaryKeyColumns(client, oid, label, where);
   } else {
     // The query is the operator's own SQL; a newline keeps a trailing -- comment from eating the ")".
@@ -199,7 +225,10 @@ async function planRead(client: Client, spec: z.infer<typeof postgresSourceSpecS
   if (missing.length > 0) {
     const named = missing.map((c) => (columns[c] === c ? c : `${columns[c]} (for ${c})`)).join(', ');
     const whose = spec.table !== undefined ? `table ${spec.table}` : "the query's result";
-    throw new SourceConfigError(label, `${whose} has no column ${named}; map the five values with "columns" (names are matched exactly, case included)`);
+    throw new SourceConfigError(
+      label,
+      `${whose} has no column ${named}; map the five values with "columns" (names are matched exactly, case included)`,
+    );
   }
 
   const col = (c: MemberColumn) => `src.${quoteIdentifier(columns[c])}`;
@@ -208,7 +237,14 @@ async function planRead(client: Client, spec: z.infer<typeof postgresSourceSpecS
   const select = MEMBER_COLUMNS.map((c) => `${col(c)}::text AS ${quoteIdentifier(c)}`).join(', ');
   const others = MEMBER_COLUMNS.filter((c) => c !== 'memberId').map((c) => `${col(c)}::text`);
   const tieBreak = [...primaryKey.map((c) => `src.${escapeIdentifier(c)}`), ...others].join(', ');
-  return { from, isQuery: spec.table === undefined, select, key: quoteIdentifier(columns.memberId), tieBreak, noRows: spec.table !== undefined ? `table ${spec.table} has no rows` : 'the query returned no rows' };
+  return {
+    from,
+    isQuery: spec.table === undefined,
+    select,
+    key: quoteIdentifier(columns.memberId),
+    tieBreak,
+    noRows: spec.table !== undefined ? `table ${spec.table} has no rows` : 'the query returned no rows',
+  };
 }
 
 /** The table's primary key, in key order: among rows of one memberId, the lowest key comes first. */
@@ -227,7 +263,13 @@ async function primaryKeyColumns(client: Client, oid: unknown, label: string, wh
   return result.rows.map((r) => String(r.name));
 }
 
-async function* readRows(client: Client, plan: ReadPlan, pageSize: number, label: string, where: string): AsyncGenerator<SourceEntry> {
+async function* readRows(
+  client: Client,
+  plan: ReadPlan,
+  pageSize: number,
+  label: string,
+  where: string,
+): AsyncGenerator<SourceEntry> {
   if (plan.isQuery) {
     yield* readQueryRows(client, plan, pageSize, label, where);
     return;
@@ -245,7 +287,13 @@ async function* readRows(client: Client, plan: ReadPlan, pageSize: number, label
   let line = 0;
   let last: string | undefined;
   for (;;) {
-    const result = await run(client, page(last !== undefined), last === undefined ? [pageSize] : [pageSize, last], label, where);
+    const result = await run(
+      client,
+      page(last !== undefined),
+      last === undefined ? [pageSize] : [pageSize, last],
+      label,
+      where,
+    );
     for (const row of result.rows) yield rowEntry(++line, row);
     const tail = result.rows.at(-1);
     if (!tail) break;
@@ -255,7 +303,13 @@ async function* readRows(client: Client, plan: ReadPlan, pageSize: number, label
 
   // NULL memberIds cannot be paged by key; such a row holds nothing the repair could use, so each is
   // one skip entry after the others (where ORDER BY puts NULLs too).
-  const nulls = await run(client, `SELECT count(*) AS n FROM ${from} AS src WHERE src.${key} IS NULL`, [], label, where);
+  const nulls = await run(
+    client,
+    `SELECT count(*) AS n FROM ${from} AS src WHERE src.${key} IS NULL`,
+    [],
+    label,
+    where,
+  );
   const nullRows = Number(nulls.rows[0]?.n ?? 0);
   for (let i = 0; i < nullRows; i++) yield rowEntry(++line, { memberId: null });
 
@@ -268,9 +322,21 @@ async function* readRows(client: Client, plan: ReadPlan, pageSize: number, label
  * last, as ORDER BY puts them) runs it once; rows are fetched `pageSize` at a time, so memory stays flat.
  * Cursors are allowed in the READ ONLY transaction and end with it.
  */
-async function* readQueryRows(client: Client, plan: ReadPlan, pageSize: number, label: string, where: string): AsyncGenerator<SourceEntry> {
+async function* readQueryRows(
+  client: Client,
+  plan: ReadPlan,
+  pageSize: number,
+  label: string,
+  where: string,
+): AsyncGenerator<SourceEntry> {
   const { from, select, key, tieBreak } = plan;
-  await run(client, `DECLARE member_rows NO SCROLL CURSOR FOR SELECT ${select} FROM ${from} AS src ORDER BY src.${key} ASC NULLS LAST, ${tieBreak}`, [], label, where);
+  await run(
+    client,
+    `DECLARE member_rows NO SCROLL CURSOR FOR SELECT ${select} FROM ${from} AS src ORDER BY src.${key} ASC NULLS LAST, ${tieBreak}`,
+    [],
+    label,
+    where,
+  );
   // FETCH takes no bind parameter for its count; pageSize is a checked safe integer.
   const fetch = `FETCH FORWARD ${pageSize} FROM member_rows`;
   let line = 0;
@@ -296,7 +362,16 @@ async function run(client: Client, text: string, values: unknown[], label: strin
 // ---------------------------------------------------------------------------------------------------
 // Errors
 
-const RETRYABLE_NET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'ENOTFOUND', 'EPIPE']);
+const RETRYABLE_NET_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EAI_AGAIN',
+  'ENOTFOUND',
+  'EPIPE',
+]);
 
 /**
  * Maps a pg or network error to a message without secrets or row values. Problems only the operator
@@ -313,15 +388,30 @@ export function databaseError(label: string, where: string, error: unknown): Err
     const what = /timeout/i.test(message) ? 'timed out' : 'failed or was lost';
     return new Error(`member source ${JSON.stringify(label)}: the connection to ${where} ${what}`);
   }
-  if (RETRYABLE_NET_CODES.has(code)) return new Error(`member source ${JSON.stringify(label)}: cannot reach ${where} (${code})`);
-  if (code === '28P01' || code === '28000') return new SourceConfigError(label, `${where} refused the user or password in BACKFILL_DATABASE_URL (SQLSTATE ${code})`);
-  if (code === '3D000') return new SourceConfigError(label, `the database named in BACKFILL_DATABASE_URL does not exist on ${where.replace(/^the database at /, '')} (SQLSTATE 3D000)`);
+  if (RETRYABLE_NET_CODES.has(code))
+    return new Error(`member source ${JSON.stringify(label)}: cannot reach ${where} (${code})`);
+  if (code === '28P01' || code === '28000')
+    return new SourceConfigError(
+      label,
+      `${where} refused the user or password in BACKFILL_DATABASE_URL (SQLSTATE ${code})`,
+    );
+  if (code === '3D000')
+    return new SourceConfigError(
+      label,
+      `the database named in BACKFILL_DATABASE_URL does not exist on ${where.replace(/^the database at /, '')} (SQLSTATE 3D000)`,
+    );
   // Class 42 (syntax, undefined table or column, privileges) and 0A (a construct PostgreSQL refuses,
   // e.g. a DELETE hidden in a WITH of the query): the text names SQL, not data.
-  if (code.startsWith('42') || code.startsWith('0A')) return new SourceConfigError(label, `${firstLine(message)} (SQLSTATE ${code})`);
+  if (code.startsWith('42') || code.startsWith('0A'))
+    return new SourceConfigError(label, `${firstLine(message)} (SQLSTATE ${code})`);
   // Data exceptions quote the offending value: only the code is kept. Retrying would not help.
-  if (code.startsWith('22') || code.startsWith('23')) return new SourceConfigError(label, `the source failed on a row's value (SQLSTATE ${code}); values are not shown`);
-  if (code === '25006') return new SourceConfigError(label, 'the query tried to write: a postgres source is read in a READ ONLY transaction (SQLSTATE 25006)');
+  if (code.startsWith('22') || code.startsWith('23'))
+    return new SourceConfigError(label, `the source failed on a row's value (SQLSTATE ${code}); values are not shown`);
+  if (code === '25006')
+    return new SourceConfigError(
+      label,
+      'the query tried to write: a postgres source is read in a READ ONLY transaction (SQLSTATE 25006)',
+    );
   // Connection exceptions, shutdowns, too many connections, serialization failures: try again.
   return new Error(`member source ${JSON.stringify(label)}: ${where} failed (SQLSTATE ${code})`);
 }

@@ -36,7 +36,10 @@ export async function* readSource(spec: SourceSpec): AsyncIterable<SourceEntry> 
     return;
   }
   if (type !== 'csv' && type !== 'jsonl') {
-    throw new SourceConfigError(String(spec.path), `unknown source type ${JSON.stringify(type)} (expected "csv", "jsonl" or "postgres")`);
+    throw new SourceConfigError(
+      String(spec.path),
+      `unknown source type ${JSON.stringify(type)} (expected "csv", "jsonl" or "postgres")`,
+    );
   }
   const handle = await openSourceFile(spec.path);
   try {
@@ -162,7 +165,11 @@ function startsWithBom(chunk: Buffer): boolean {
  * Splits the byte stream into records: at every LF for JSONL (JSON strings cannot hold a raw LF), at
  * every LF outside a quoted field for CSV. A CRLF's CR is dropped; a UTF-8 BOM at the start is skipped.
  */
-async function* frameRecords(chunks: AsyncIterable<Buffer>, csvQuoting: boolean, file: string): AsyncGenerator<FramedRecord> {
+async function* frameRecords(
+  chunks: AsyncIterable<Buffer>,
+  csvQuoting: boolean,
+  file: string,
+): AsyncGenerator<FramedRecord> {
   const record = new RecordBytes();
   let line = 1; // physical line of the byte being scanned
   let recordLine = 1; // physical line where the current record started
@@ -192,7 +199,10 @@ async function* frameRecords(chunks: AsyncIterable<Buffer>, csvQuoting: boolean,
 
   if (quote === QUOTED) {
     // The rest of the file was swallowed by one field: rows are missing, so this is not one bad row.
-    throw new SourceConfigError(file, `the quoted field in the record starting on line ${recordLine} is never closed (truncated or corrupt file)`);
+    throw new SourceConfigError(
+      file,
+      `the quoted field in the record starting on line ${recordLine} is never closed (truncated or corrupt file)`,
+    );
   }
   const last = record.take(recordLine);
   if (last) yield last;
@@ -247,7 +257,8 @@ export function splitCsvRecord(text: string): string[] | { problem: string } {
 type CsvLayout = { width: number; index: Record<MemberColumn, number> };
 
 function readHeader(record: FramedRecord, file: string): CsvLayout {
-  if ('oversize' in record) throw new SourceConfigError(file, `CSV header is larger than ${MAX_RECORD_BYTES / 1024} KiB`);
+  if ('oversize' in record)
+    throw new SourceConfigError(file, `CSV header is larger than ${MAX_RECORD_BYTES / 1024} KiB`);
   const text = decodeUtf8(record.bytes);
   if (text === undefined) throw new SourceConfigError(file, 'CSV header is not valid UTF-8');
   const cells = splitCsvRecord(text);
@@ -256,12 +267,19 @@ function readHeader(record: FramedRecord, file: string): CsvLayout {
 
   const missing = MEMBER_COLUMNS.filter((column) => !names.includes(column));
   if (missing.length > 0) {
-    throw new SourceConfigError(file, `CSV header lacks required column(s) ${missing.join(', ')} (it must name ${MEMBER_COLUMNS.join(', ')})`);
+    throw new SourceConfigError(
+      file,
+      `CSV header lacks required column(s) ${missing.join(', ')} (it must name ${MEMBER_COLUMNS.join(', ')})`,
+    );
   }
   const repeated = MEMBER_COLUMNS.filter((column) => names.indexOf(column) !== names.lastIndexOf(column));
-  if (repeated.length > 0) throw new SourceConfigError(file, `CSV header names column(s) ${repeated.join(', ')} more than once`);
+  if (repeated.length > 0)
+    throw new SourceConfigError(file, `CSV header names column(s) ${repeated.join(', ')} more than once`);
 
-  const index = Object.fromEntries(MEMBER_COLUMNS.map((column) => [column, names.indexOf(column)])) as Record<MemberColumn, number>;
+  const index = Object.fromEntries(MEMBER_COLUMNS.map((column) => [column, names.indexOf(column)])) as Record<
+    MemberColumn,
+    number
+  >;
   return { width: names.length, index };
 }
 
@@ -273,7 +291,8 @@ function csvRowEntry(record: FramedRecord, layout: CsvLayout): SourceEntry {
   const cells = splitCsvRecord(text);
   if (!Array.isArray(cells)) return { line, skip: `malformed CSV: ${cells.problem}` };
   // A short or long row has shifted columns: comparing them would replay wrong values.
-  if (cells.length !== layout.width) return { line, skip: `has ${cells.length} fields, the header has ${layout.width}` };
+  if (cells.length !== layout.width)
+    return { line, skip: `has ${cells.length} fields, the header has ${layout.width}` };
   const raw = Object.fromEntries(MEMBER_COLUMNS.map((column) => [column, cells[layout.index[column]]]));
   return rowEntry(line, raw);
 }

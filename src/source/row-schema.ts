@@ -44,7 +44,11 @@ const nullableText = (field: string) =>
  */
 export const memberIdSchema = z.preprocess(
   (value) =>
-    value === undefined || value === null ? '' : typeof value === 'number' && Number.isSafeInteger(value) ? String(value) : value,
+    value === undefined || value === null
+      ? ''
+      : typeof value === 'number' && Number.isSafeInteger(value)
+        ? String(value)
+        : value,
   z
     .string({ error: 'memberId: expected a string' })
     .trim()
@@ -81,5 +85,7 @@ export function parseStoredMember(raw: Record<string, unknown>): RowResult {
 export function rowEntry(line: number, raw: Record<string, unknown>): SourceEntry {
   const result = parseStoredMember(raw);
   if (result.ok) return { line, member: result.member };
-  return result.memberId === undefined ? { line, skip: result.reason } : { line, memberId: result.memberId, skip: result.reason };
+  return result.memberId === undefined
+    ? { line, skip: result.reason }
+    : { line, memberId: result.memberId, skip: result.reason };
 }

@@ -1,7 +1,13 @@
 import { mkdir, open, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
-import { COMPARED_FIELDS, type ComparedField, type PlannedDecision, type SourceEntry, type StoredMember } from '../types';
+import {
+  COMPARED_FIELDS,
+  type ComparedField,
+  type PlannedDecision,
+  type SourceEntry,
+  type StoredMember,
+} from '../types';
 import { MemberIdIndex } from './member-id-index';
 import { readSource, type SourceSpec } from './read-source';
 
@@ -155,7 +161,7 @@ async function writeEntries(
 }
 
 async function writeAll(handle: FileHandle, buffer: Buffer): Promise<void> {
-  for (let written = 0; written < buffer.length; ) {
+  for (let written = 0; written < buffer.length;) {
     const { bytesWritten } = await handle.write(buffer, written, buffer.length - written);
     written += bytesWritten;
   }
@@ -196,10 +202,12 @@ async function syncDirectory(dir: string): Promise<void> {
 
 type Shape<T> = (value: unknown) => T | undefined;
 
-const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
+const isRecord = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
 const isNullableString = (value: unknown): value is string | null => value === null || typeof value === 'string';
 const isNullableBoolean = (value: unknown): value is boolean | null => value === null || typeof value === 'boolean';
-const isLineNumber = (value: unknown): value is number => typeof value === 'number' && Number.isSafeInteger(value) && value > 0;
+const isLineNumber = (value: unknown): value is number =>
+  typeof value === 'number' && Number.isSafeInteger(value) && value > 0;
 const COMPARED = new Set<string>(COMPARED_FIELDS);
 
 const storedMember: Shape<StoredMember> = (value) => {
@@ -216,7 +224,8 @@ const plannedDecision: Shape<PlannedDecision> = (value) => {
   if (action !== 'upsert' && action !== 'delete') return undefined;
   const planned: PlannedDecision = { action };
   if (fields !== undefined) {
-    if (!Array.isArray(fields) || !fields.every((field) => typeof field === 'string' && COMPARED.has(field))) return undefined;
+    if (!Array.isArray(fields) || !fields.every((field) => typeof field === 'string' && COMPARED.has(field)))
+      return undefined;
     planned.fields = [...(fields as ComparedField[])];
   }
   if (reason !== undefined) {
@@ -250,7 +259,8 @@ function parseWorkLine(bytes: Buffer, workFile: string, offset: number): SourceE
     entry = undefined;
   }
   // The line's content is personal data: name only its position.
-  if (!entry) throw new Error(`work file ${JSON.stringify(workFile)} is corrupt: the line at byte ${offset} is not a work entry`);
+  if (!entry)
+    throw new Error(`work file ${JSON.stringify(workFile)} is corrupt: the line at byte ${offset} is not a work entry`);
   return entry;
 }
 
@@ -267,14 +277,18 @@ async function isLineStart(handle: FileHandle, offset: number): Promise<boolean>
  * line is longer), never the whole file. The same arguments always give the same batch.
  */
 export async function readWorkBatch(workFile: string, offset: number, maxEntries: number): Promise<WorkBatch> {
-  if (!Number.isSafeInteger(offset) || offset < 0) throw new RangeError(`offset must be a non-negative integer, got ${offset}`);
-  if (!Number.isSafeInteger(maxEntries) || maxEntries < 1) throw new RangeError(`maxEntries must be a positive integer, got ${maxEntries}`);
+  if (!Number.isSafeInteger(offset) || offset < 0)
+    throw new RangeError(`offset must be a non-negative integer, got ${offset}`);
+  if (!Number.isSafeInteger(maxEntries) || maxEntries < 1)
+    throw new RangeError(`maxEntries must be a positive integer, got ${maxEntries}`);
 
   const handle = await open(workFile, 'r');
   try {
     const { size } = await handle.stat();
-    if (offset > size) throw new RangeError(`offset ${offset} is beyond the end of ${JSON.stringify(workFile)} (${size} bytes)`);
-    if (!(await isLineStart(handle, offset))) throw new RangeError(`offset ${offset} is not at the start of a line of ${JSON.stringify(workFile)}`);
+    if (offset > size)
+      throw new RangeError(`offset ${offset} is beyond the end of ${JSON.stringify(workFile)} (${size} bytes)`);
+    if (!(await isLineStart(handle, offset)))
+      throw new RangeError(`offset ${offset} is not at the start of a line of ${JSON.stringify(workFile)}`);
 
     const entries: SourceEntry[] = [];
     let next = offset; // start of the first line not yet returned
@@ -282,7 +296,8 @@ export async function readWorkBatch(workFile: string, offset: number, maxEntries
     while (entries.length < maxEntries) {
       const readAt = next + pending.length;
       if (readAt >= size) {
-        if (pending.length > 0) throw new Error(`work file ${JSON.stringify(workFile)} is truncated: its last line has no line feed`);
+        if (pending.length > 0)
+          throw new Error(`work file ${JSON.stringify(workFile)} is truncated: its last line has no line feed`);
         break;
       }
       // Reading at least as much as is pending doubles the window while one line is longer than it.
@@ -290,10 +305,15 @@ export async function readWorkBatch(workFile: string, offset: number, maxEntries
       const chunk = Buffer.allocUnsafe(length);
       const { bytesRead } = await handle.read(chunk, 0, length, readAt);
       if (bytesRead === 0) throw new Error(`work file ${JSON.stringify(workFile)} shrank while being read`);
-      pending = pending.length > 0 ? Buffer.concat([pending, chunk.subarray(0, bytesRead)]) : chunk.subarray(0, bytesRead);
+      pending =
+        pending.length > 0 ? Buffer.concat([pending, chunk.subarray(0, bytesRead)]) : chunk.subarray(0, bytesRead);
 
       let lineStart = 0;
-      for (let lf = pending.indexOf(LF); lf !== -1 && entries.length < maxEntries; lf = pending.indexOf(LF, lineStart)) {
+      for (
+        let lf = pending.indexOf(LF);
+        lf !== -1 && entries.length < maxEntries;
+        lf = pending.indexOf(LF, lineStart)
+      ) {
         entries.push(parseWorkLine(pending.subarray(lineStart, lf), workFile, next + lineStart));
         lineStart = lf + 1;
       }

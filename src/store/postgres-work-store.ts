@@ -1,5 +1,4 @@
 import type { Pool, QueryResultRow } from 'pg';
-import type { SourceEntry } from '../types';
 import { readSource, type SourceSpec } from '../source/read-source';
 import { normalisedEntries, workEntry, type PrepareSummary } from '../source/work-file';
 import { WORK_SETS_TABLE, WORK_TABLE } from './postgres-schema';
@@ -15,9 +14,14 @@ const INSERT_ROWS = 1000;
  */
 export function createPostgresWorkStore(pool: Pick<Pool, 'query' | 'connect'>): WorkStore {
   const storedSummary = async (key: string): Promise<PrepareSummary | undefined> => {
-    const { rows } = await pool.query<QueryResultRow>(`SELECT rows, members, skipped, bytes FROM ${WORK_SETS_TABLE} WHERE key = $1`, [key]);
+    const { rows } = await pool.query<QueryResultRow>(
+      `SELECT rows, members, skipped, bytes FROM ${WORK_SETS_TABLE} WHERE key = $1`,
+      [key],
+    );
     const row = rows[0];
-    return row ? { rows: Number(row.rows), members: Number(row.members), skipped: Number(row.skipped), bytes: Number(row.bytes) } : undefined;
+    return row
+      ? { rows: Number(row.rows), members: Number(row.members), skipped: Number(row.skipped), bytes: Number(row.bytes) }
+      : undefined;
   };
 
   return {
@@ -64,27 +68,34 @@ export function createPostgresWorkStore(pool: Pick<Pool, 'query' | 'connect'>): 
     },
 
     async buildBatches(key, batchSize) {
-      if (!Number.isSafeInteger(batchSize) || batchSize < 1) throw new RangeError(`batchSize must be a positive integer, got ${batchSize}`);
+      if (!Number.isSafeInteger(batchSize) || batchSize < 1)
+        throw new RangeError(`batchSize must be a positive integer, got ${batchSize}`);
       const stored = await storedSummary(key);
       if (!stored) throw new Error(`no work set ${JSON.stringify(key)} in ${WORK_SETS_TABLE}`);
       return Math.ceil(stored.rows / batchSize);
     },
 
     async readBatch(key, batchSize, batch) {
-      if (!Number.isSafeInteger(batch) || batch < 0) throw new RangeError(`batch must be a non-negative integer, got ${batch}`);
+      if (!Number.isSafeInteger(batch) || batch < 0)
+        throw new RangeError(`batch must be a non-negative integer, got ${batch}`);
       const { rows } = await pool.query<QueryResultRow>(
         `SELECT ord, entry FROM ${WORK_TABLE} WHERE key = $1 AND ord >= $2 AND ord < $3 ORDER BY ord`,
         [key, batch * batchSize, (batch + 1) * batchSize],
       );
       if (rows.length === 0) {
         const stored = await storedSummary(key);
-        if (!stored) throw new Error(`no work set ${JSON.stringify(key)} in ${WORK_SETS_TABLE} (removed, or never prepared)`);
-        if (batch * batchSize >= stored.rows) throw new RangeError(`batch ${batch} is beyond the end of the work set ${JSON.stringify(key)}`);
+        if (!stored)
+          throw new Error(`no work set ${JSON.stringify(key)} in ${WORK_SETS_TABLE} (removed, or never prepared)`);
+        if (batch * batchSize >= stored.rows)
+          throw new RangeError(`batch ${batch} is beyond the end of the work set ${JSON.stringify(key)}`);
       }
       return rows.map((row) => {
         const entry = workEntry(row.entry);
         // The row's content is personal data: name only its position.
-        if (!entry) throw new Error(`work set ${JSON.stringify(key)} is corrupt: the row at position ${row.ord} is not a work entry`);
+        if (!entry)
+          throw new Error(
+            `work set ${JSON.stringify(key)} is corrupt: the row at position ${row.ord} is not a work entry`,
+          );
         return entry;
       });
     },
@@ -99,6 +110,8 @@ export function createPostgresWorkStore(pool: Pick<Pool, 'query' | 'connect'>): 
 
 /** The work-set keys a workflow id prepared (for purge). */
 export async function workKeysOf(pool: Pick<Pool, 'query'>, workflowId: string): Promise<string[]> {
-  const { rows } = await pool.query<QueryResultRow>(`SELECT key FROM ${WORK_SETS_TABLE} WHERE workflow_id = $1`, [workflowId]);
+  const { rows } = await pool.query<QueryResultRow>(`SELECT key FROM ${WORK_SETS_TABLE} WHERE workflow_id = $1`, [
+    workflowId,
+  ]);
   return rows.map((row) => String(row.key));
 }

@@ -15,7 +15,12 @@ export interface WorkStore {
    * Normalises the source into the work set under `key` (idempotent: a set already complete is not written
    * again, its stored summary is returned). Only the worker that runs the preparation reads the source.
    */
-  write(spec: SourceSpec, key: string, select: ((entry: SourceEntry) => SourceEntry | undefined) | undefined, owner: { workflowId: string }): Promise<PrepareSummary>;
+  write(
+    spec: SourceSpec,
+    key: string,
+    select: ((entry: SourceEntry) => SourceEntry | undefined) | undefined,
+    owner: { workflowId: string },
+  ): Promise<PrepareSummary>;
   /** Fixes the batch boundaries for `batchSize` (idempotent); returns the number of batches. */
   buildBatches(key: string, batchSize: number): Promise<number>;
   /** Batch `batch` (0-based) of size `batchSize`: the same arguments always give the same entries. */

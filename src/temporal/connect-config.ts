@@ -1,6 +1,11 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { loadClientConfigProfile, loadClientConnectConfig, type ClientConfigProfile, type ConfigDataSource } from '@temporalio/envconfig';
+import {
+  loadClientConfigProfile,
+  loadClientConnectConfig,
+  type ClientConfigProfile,
+  type ConfigDataSource,
+} from '@temporalio/envconfig';
 import { z } from 'zod';
 
 // How every part of this project reaches Temporal (worker, CLI, demo): Temporal's own environment
@@ -69,7 +74,12 @@ type TlsField = 'clientCert' | 'clientKey' | 'serverCACert';
 const TLS_FIELDS: { field: TlsField; variable: string; toml: string; what: string }[] = [
   { field: 'clientCert', variable: 'TEMPORAL_TLS_CLIENT_CERT', toml: 'client_cert', what: 'client certificate' },
   { field: 'clientKey', variable: 'TEMPORAL_TLS_CLIENT_KEY', toml: 'client_key', what: 'client key' },
-  { field: 'serverCACert', variable: 'TEMPORAL_TLS_SERVER_CA_CERT', toml: 'server_ca_cert', what: 'server CA certificate' },
+  {
+    field: 'serverCACert',
+    variable: 'TEMPORAL_TLS_SERVER_CA_CERT',
+    toml: 'server_ca_cert',
+    what: 'server CA certificate',
+  },
 ];
 
 /**
@@ -78,16 +88,22 @@ const TLS_FIELDS: { field: TlsField; variable: string; toml: string; what: strin
  */
 export function resolveTemporalConnection(rawEnv: NodeJS.ProcessEnv): TemporalConnection {
   const parsed = z.object(temporalEnvShape).safeParse(rawEnv);
-  if (!parsed.success) throw new TemporalSettingsError(parsed.error.issues.map((i) => `${String(i.path[0])} ${i.message}`));
+  if (!parsed.success)
+    throw new TemporalSettingsError(parsed.error.issues.map((i) => `${String(i.path[0])} ${i.message}`));
   const env = parsed.data;
   const problems: string[] = [];
 
   if (env.TEMPORAL_TLS_DISABLE_HOST_VERIFICATION) {
     // The TypeScript SDK has no such switch (the Go CLI has): refusing is better than verifying anyway, silently.
-    problems.push('TEMPORAL_TLS_DISABLE_HOST_VERIFICATION is not supported by the Temporal TypeScript SDK: set TEMPORAL_TLS_SERVER_NAME to a name in the server certificate instead');
+    problems.push(
+      'TEMPORAL_TLS_DISABLE_HOST_VERIFICATION is not supported by the Temporal TypeScript SDK: set TEMPORAL_TLS_SERVER_NAME to a name in the server certificate instead',
+    );
   }
   for (const { variable } of TLS_FIELDS) {
-    if (env[`${variable}_PATH` as keyof typeof env] !== undefined && env[`${variable}_DATA` as keyof typeof env] !== undefined) {
+    if (
+      env[`${variable}_PATH` as keyof typeof env] !== undefined &&
+      env[`${variable}_DATA` as keyof typeof env] !== undefined
+    ) {
       problems.push(`${variable}_PATH and ${variable}_DATA are both set: set one`);
     }
   }
@@ -100,7 +116,9 @@ export function resolveTemporalConnection(rawEnv: NodeJS.ProcessEnv): TemporalCo
       configData = readFileSync(configFile, 'utf8');
     } catch (err) {
       if (env.TEMPORAL_CONFIG_FILE !== undefined || errorCode(err) !== 'ENOENT') {
-        problems.push(`${env.TEMPORAL_CONFIG_FILE !== undefined ? 'TEMPORAL_CONFIG_FILE' : 'Temporal config file'} ${configFile}: cannot read it (${errorCode(err)})`);
+        problems.push(
+          `${env.TEMPORAL_CONFIG_FILE !== undefined ? 'TEMPORAL_CONFIG_FILE' : 'Temporal config file'} ${configFile}: cannot read it (${errorCode(err)})`,
+        );
       }
     }
   }
@@ -110,15 +128,22 @@ export function resolveTemporalConnection(rawEnv: NodeJS.ProcessEnv): TemporalCo
   // headers as given (an empty one removes a header a profile sets), and the file read above.
   const sdkEnv: Record<string, string> = {};
   for (const [name, value] of Object.entries(env)) {
-    if (value === undefined || name === 'TEMPORAL_TLS_DISABLE_HOST_VERIFICATION' || name === 'TEMPORAL_CONFIG_FILE') continue;
+    if (value === undefined || name === 'TEMPORAL_TLS_DISABLE_HOST_VERIFICATION' || name === 'TEMPORAL_CONFIG_FILE')
+      continue;
     sdkEnv[name] = typeof value === 'boolean' ? String(value) : value.trim();
   }
-  for (const [name, value] of Object.entries(rawEnv)) if (name.startsWith('TEMPORAL_GRPC_META_') && value !== undefined) sdkEnv[name] = value;
+  for (const [name, value] of Object.entries(rawEnv))
+    if (name.startsWith('TEMPORAL_GRPC_META_') && value !== undefined) sdkEnv[name] = value;
   // The file is read above (to name it in errors), so the SDK gets its text rather than a path.
-  const options = configData !== undefined ? { overrideEnvVars: sdkEnv, configSource: { data: configData } } : { overrideEnvVars: sdkEnv, disableFile: true };
+  const options =
+    configData !== undefined
+      ? { overrideEnvVars: sdkEnv, configSource: { data: configData } }
+      : { overrideEnvVars: sdkEnv, disableFile: true };
   const profileName = env.TEMPORAL_PROFILE ?? 'default';
   if (configData === undefined && env.TEMPORAL_PROFILE !== undefined) {
-    throw new TemporalSettingsError([`TEMPORAL_PROFILE ${env.TEMPORAL_PROFILE}: no such profile (no Temporal config file${configFile ? ` at ${configFile}` : ''})`]);
+    throw new TemporalSettingsError([
+      `TEMPORAL_PROFILE ${env.TEMPORAL_PROFILE}: no such profile (no Temporal config file${configFile ? ` at ${configFile}` : ''})`,
+    ]);
   }
 
   let profile: ClientConfigProfile;
@@ -126,19 +151,28 @@ export function resolveTemporalConnection(rawEnv: NodeJS.ProcessEnv): TemporalCo
     profile = loadClientConfigProfile(options);
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
-    if (/Profile '.*' not found/.test(message)) throw new TemporalSettingsError([`TEMPORAL_PROFILE ${profileName}: no such profile in ${configFile}`]);
+    if (/Profile '.*' not found/.test(message))
+      throw new TemporalSettingsError([`TEMPORAL_PROFILE ${profileName}: no such profile in ${configFile}`]);
     // Not the parser's message: it may quote the offending line, which may hold a key.
     const at = err as { line?: unknown; column?: unknown };
-    const position = typeof at.line === 'number' ? ` at line ${at.line}${typeof at.column === 'number' ? `, column ${at.column}` : ''}` : '';
+    const position =
+      typeof at.line === 'number'
+        ? ` at line ${at.line}${typeof at.column === 'number' ? `, column ${at.column}` : ''}`
+        : '';
     const what = /Cannot specify both/.test(message) ? firstLine(message) : `not valid TOML${position}`;
-    throw new TemporalSettingsError([`${env.TEMPORAL_CONFIG_FILE !== undefined ? 'TEMPORAL_CONFIG_FILE' : 'Temporal config file'} ${configFile}: ${what}`]);
+    throw new TemporalSettingsError([
+      `${env.TEMPORAL_CONFIG_FILE !== undefined ? 'TEMPORAL_CONFIG_FILE' : 'Temporal config file'} ${configFile}: ${what}`,
+    ]);
   }
 
   // Every certificate and key file is read now, so a bad path stops here and names where it came from.
   for (const { field, variable, toml } of TLS_FIELDS) {
     const source = profile.tls?.[field];
     if (!source || !('path' in source)) continue;
-    const origin = env[`${variable}_PATH` as keyof typeof env] !== undefined ? `${variable}_PATH` : `profile ${profileName} in ${configFile}: tls.${toml}_path`;
+    const origin =
+      env[`${variable}_PATH` as keyof typeof env] !== undefined
+        ? `${variable}_PATH`
+        : `profile ${profileName} in ${configFile}: tls.${toml}_path`;
     try {
       readFileSync(source.path);
     } catch (err) {
@@ -148,7 +182,11 @@ export function resolveTemporalConnection(rawEnv: NodeJS.ProcessEnv): TemporalCo
   const hasCert = profile.tls?.clientCert !== undefined;
   const hasKey = profile.tls?.clientKey !== undefined;
   if (hasCert !== hasKey) {
-    problems.push(hasCert ? 'TEMPORAL_TLS_CLIENT_CERT_PATH (or _DATA) is set without TEMPORAL_TLS_CLIENT_KEY_PATH (or _DATA): mTLS needs both' : 'TEMPORAL_TLS_CLIENT_KEY_PATH (or _DATA) is set without TEMPORAL_TLS_CLIENT_CERT_PATH (or _DATA): mTLS needs both');
+    problems.push(
+      hasCert
+        ? 'TEMPORAL_TLS_CLIENT_CERT_PATH (or _DATA) is set without TEMPORAL_TLS_CLIENT_KEY_PATH (or _DATA): mTLS needs both'
+        : 'TEMPORAL_TLS_CLIENT_KEY_PATH (or _DATA) is set without TEMPORAL_TLS_CLIENT_CERT_PATH (or _DATA): mTLS needs both',
+    );
   }
   if (problems.length) throw new TemporalSettingsError(problems);
 
@@ -164,7 +202,14 @@ export function resolveTemporalConnection(rawEnv: NodeJS.ProcessEnv): TemporalCo
     address,
     namespace: namespace ?? DEFAULT_TEMPORAL_NAMESPACE,
     options: resolved,
-    summary: describe(address, namespace ?? DEFAULT_TEMPORAL_NAMESPACE, profile, resolved, env.TEMPORAL_PROFILE, configData === undefined ? undefined : configFile),
+    summary: describe(
+      address,
+      namespace ?? DEFAULT_TEMPORAL_NAMESPACE,
+      profile,
+      resolved,
+      env.TEMPORAL_PROFILE,
+      configData === undefined ? undefined : configFile,
+    ),
   };
 }
 
@@ -180,7 +225,9 @@ function describe(
   const tlsParts = TLS_FIELDS.map(({ field, what }) => [what, source(profile.tls?.[field])] as const)
     .filter(([, from]) => from !== undefined)
     .map(([what, from]) => `${what} ${from}`);
-  const tls = options.tls ? `on${tlsParts.length ? ` (${tlsParts.join(', ')})` : ''}${profile.tls?.serverName ? `, server name ${profile.tls.serverName}` : ''}` : 'off';
+  const tls = options.tls
+    ? `on${tlsParts.length ? ` (${tlsParts.join(', ')})` : ''}${profile.tls?.serverName ? `, server name ${profile.tls.serverName}` : ''}`
+    : 'off';
   return {
     TEMPORAL_ADDRESS: address,
     TEMPORAL_NAMESPACE: namespace,
@@ -196,8 +243,10 @@ function describe(
 /** Where the Temporal CLI looks for temporal.toml when TEMPORAL_CONFIG_FILE is not set (Linux/macOS/Windows). */
 function defaultConfigFile(env: NodeJS.ProcessEnv): string | undefined {
   const home = env.HOME;
-  if (process.platform === 'win32') return env.APPDATA ? path.join(env.APPDATA, 'temporalio', 'temporal.toml') : undefined;
-  if (process.platform === 'darwin') return home ? path.join(home, 'Library', 'Application Support', 'temporalio', 'temporal.toml') : undefined;
+  if (process.platform === 'win32')
+    return env.APPDATA ? path.join(env.APPDATA, 'temporalio', 'temporal.toml') : undefined;
+  if (process.platform === 'darwin')
+    return home ? path.join(home, 'Library', 'Application Support', 'temporalio', 'temporal.toml') : undefined;
   const xdg = env.XDG_CONFIG_HOME;
   if (xdg && path.isAbsolute(xdg)) return path.join(xdg, 'temporalio', 'temporal.toml');
   if (xdg) return undefined;

@@ -97,7 +97,16 @@ export function createChannelWebhooksTarget(o: ChannelWebhooksTargetOptions): Ch
   const endpoints = new Map<string, EndpointSender>();
   /** webhook-id -> (registered webhook id -> status it accepted with). */
   const accepted = new Map<string, Map<string, number>>();
-  const counters = { listings: 0, listingFailures: 0, registered: 0, blocked: [] as string[], skippedBlocked: 0, noSubscriber: 0, nonV5: [] as string[], skippedNonV5: 0 };
+  const counters = {
+    listings: 0,
+    listingFailures: 0,
+    registered: 0,
+    blocked: [] as string[],
+    skippedBlocked: 0,
+    noSubscriber: 0,
+    nonV5: [] as string[],
+    skippedNonV5: 0,
+  };
   const perWebhook = new Map<string, { delivered: number; retryable: number; rejected: number }>();
 
   function currentList(): Promise<ChannelWebhook[]> {
@@ -128,12 +137,19 @@ export function createChannelWebhooksTarget(o: ChannelWebhooksTargetOptions): Ch
     counters.registered = webhooks.length;
     counters.blocked = webhooks.filter((w) => w.blocked === true).map((w) => w.id);
     counters.nonV5 = webhooks.filter((w) => !isV5(w)).map((w) => w.id);
-    const describe = (w: ChannelWebhook) => ({ id: w.id, name: w.name, url: safeWebhookUrl(w.url), scopes: w.scopes, blocked: w.blocked === true });
+    const describe = (w: ChannelWebhook) => ({
+      id: w.id,
+      name: w.name,
+      url: safeWebhookUrl(w.url),
+      scopes: w.scopes,
+      blocked: w.blocked === true,
+    });
     const summary = JSON.stringify(webhooks.map((w) => ({ ...describe(w), apiVersion: w.apiVersion })));
     if (summary === lastReported) return;
     lastReported = summary;
     const usable = (w: ChannelWebhook) => w.blocked !== true && (isV5(w) || o.sendNonV5 === true);
-    const ids = (scope: string) => webhooks.filter((w) => usable(w) && w.scopes.some((s) => s === scope || s === '*')).map((w) => w.id);
+    const ids = (scope: string) =>
+      webhooks.filter((w) => usable(w) && w.scopes.some((s) => s === scope || s === '*')).map((w) => w.id);
     o.logger?.info('channel webhooks listed', {
       registered: webhooks.length,
       contact: ids('member.upserted.contact'),
@@ -143,10 +159,17 @@ export function createChannelWebhooksTarget(o: ChannelWebhooksTargetOptions): Ch
       nonV5: counters.nonV5,
     });
     for (const w of webhooks) {
-      if (w.blocked === true) o.logger?.warn('channel webhook is blocked by Channel Talk: replays skip it', describe(w));
+      if (w.blocked === true)
+        o.logger?.warn('channel webhook is blocked by Channel Talk: replays skip it', describe(w));
       else if (!isV5(w)) {
-        const what = o.sendNonV5 === true ? 'replays send it v5 bodies (WEBHOOK_SEND_NON_V5=true)' : 'replays skip it (WEBHOOK_SEND_NON_V5=true sends it v5 bodies)';
-        o.logger?.warn(`channel webhook's apiVersion is not v5: ${what}`, { ...describe(w), apiVersion: w.apiVersion ?? null });
+        const what =
+          o.sendNonV5 === true
+            ? 'replays send it v5 bodies (WEBHOOK_SEND_NON_V5=true)'
+            : 'replays skip it (WEBHOOK_SEND_NON_V5=true sends it v5 bodies)';
+        o.logger?.warn(`channel webhook's apiVersion is not v5: ${what}`, {
+          ...describe(w),
+          apiVersion: w.apiVersion ?? null,
+        });
       }
     }
   }
@@ -156,7 +179,16 @@ export function createChannelWebhooksTarget(o: ChannelWebhooksTargetOptions): Ch
     if (known && known.url === w.url && known.token === w.token) return known.sender;
     let sender: WebhookSender | undefined;
     try {
-      sender = createWebhookSender({ url: w.url, token: w.token, timeoutMs, dispatcher, extraHeaders: o.extraHeaders, signingSecret: o.signingSecret, now, eventNames: o.eventNames });
+      sender = createWebhookSender({
+        url: w.url,
+        token: w.token,
+        timeoutMs,
+        dispatcher,
+        extraHeaders: o.extraHeaders,
+        signingSecret: o.signingSecret,
+        now,
+        eventNames: o.eventNames,
+      });
     } catch {
       sender = undefined; // an unusable URL: every member due to this webhook is rejected, see below
     }
@@ -181,14 +213,19 @@ export function createChannelWebhooksTarget(o: ChannelWebhooksTargetOptions): Ch
     }
   }
 
-  async function listed(signal: AbortSignal | undefined): Promise<ChannelWebhook[] | Extract<SendResult, { kind: 'retryable' }>> {
+  async function listed(
+    signal: AbortSignal | undefined,
+  ): Promise<ChannelWebhook[] | Extract<SendResult, { kind: 'retryable' }>> {
     signal?.throwIfAborted();
     try {
       return await untilAborted(currentList(), signal);
     } catch (err) {
       if (signal?.aborted) throw signal.reason ?? err;
       if (err instanceof BadCredentialsError) throw err; // the run pauses, as for a lookup
-      return { kind: 'retryable', reason: err instanceof ChannelWebhooksError ? err.message : "listing the channel's webhooks failed" };
+      return {
+        kind: 'retryable',
+        reason: err instanceof ChannelWebhooksError ? err.message : "listing the channel's webhooks failed",
+      };
     }
   }
 
@@ -198,12 +235,21 @@ export function createChannelWebhooksTarget(o: ChannelWebhooksTargetOptions): Ch
     return routesOf(routeChange(webhooks, input, { sendNonV5: o.sendNonV5 }));
   }
 
-  async function send(input: { webhookId: string; payload: ReplayPayload; fields?: readonly ComparedField[]; signal?: AbortSignal }): Promise<SendResult> {
+  async function send(input: {
+    webhookId: string;
+    payload: ReplayPayload;
+    fields?: readonly ComparedField[];
+    signal?: AbortSignal;
+  }): Promise<SendResult> {
     const { signal } = input;
     const webhooks = await listed(signal);
     if (!Array.isArray(webhooks)) return webhooks;
 
-    const routing = routeChange(webhooks, { event: input.payload.event, fields: input.fields }, { sendNonV5: o.sendNonV5 });
+    const routing = routeChange(
+      webhooks,
+      { event: input.payload.event, fields: input.fields },
+      { sendNonV5: o.sendNonV5 },
+    );
     const routes = routesOf(routing);
     const label = routing.scopes.join(' + ');
     const active = routing.targets;
@@ -216,9 +262,16 @@ export function createChannelWebhooksTarget(o: ChannelWebhooksTargetOptions): Ch
       accepted.delete(input.webhookId);
       const why = [
         ...(blocked.length > 0 ? [`blocked (${blocked.map((w) => w.id).join(', ')})`] : []),
-        ...(oldVersion.length > 0 ? [`not v5 and skipped (${oldVersion.map((w) => w.id).join(', ')}; WEBHOOK_SEND_NON_V5=true sends them v5 bodies)`] : []),
+        ...(oldVersion.length > 0
+          ? [
+              `not v5 and skipped (${oldVersion.map((w) => w.id).join(', ')}; WEBHOOK_SEND_NON_V5=true sends them v5 bodies)`,
+            ]
+          : []),
       ];
-      const reason = why.length > 0 ? `every registered webhook subscribed to ${label} is ${why.join(' or ')}` : `no registered webhook subscribes to ${label}`;
+      const reason =
+        why.length > 0
+          ? `every registered webhook subscribed to ${label} is ${why.join(' or ')}`
+          : `no registered webhook subscribes to ${label}`;
       return { kind: 'rejected', status: 0, reason, webhooks: routes };
     }
 
@@ -265,7 +318,12 @@ export function createChannelWebhooksTarget(o: ChannelWebhooksTargetOptions): Ch
     }
     accepted.delete(input.webhookId);
     if (rejected.length > 0) {
-      return { kind: 'rejected', status: rejected[0]!.result.status, reason: `rejected by ${rejected.length} of ${of}: ${describeFailures(rejected)}`, webhooks: routes };
+      return {
+        kind: 'rejected',
+        status: rejected[0]!.result.status,
+        reason: `rejected by ${rejected.length} of ${of}: ${describeFailures(rejected)}`,
+        webhooks: routes,
+      };
     }
     return { kind: 'delivered', status: Math.max(...progress.values()), webhooks: routes };
   }
@@ -273,7 +331,12 @@ export function createChannelWebhooksTarget(o: ChannelWebhooksTargetOptions): Ch
   return {
     send,
     route,
-    stats: () => ({ ...counters, blocked: [...counters.blocked], nonV5: [...counters.nonV5], perWebhook: Object.fromEntries([...perWebhook].map(([k, v]) => [k, { ...v }])) }),
+    stats: () => ({
+      ...counters,
+      blocked: [...counters.blocked],
+      nonV5: [...counters.nonV5],
+      perWebhook: Object.fromEntries([...perWebhook].map(([k, v]) => [k, { ...v }])),
+    }),
     async close() {
       await ownDispatcher?.close();
     },

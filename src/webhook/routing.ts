@@ -49,7 +49,11 @@ export interface Routing {
   skipped: Array<{ webhook: ChannelWebhook; reason: 'blocked' | 'api-version' }>;
 }
 
-export function routeChange(webhooks: readonly ChannelWebhook[], change: MemberChange, o: { sendNonV5?: boolean } = {}): Routing {
+export function routeChange(
+  webhooks: readonly ChannelWebhook[],
+  change: MemberChange,
+  o: { sendNonV5?: boolean } = {},
+): Routing {
   const scopes = scopesForChange(change);
   const targets: ChannelWebhook[] = [];
   const skipped: Routing['skipped'] = [];

@@ -36,9 +36,18 @@ export interface WebhookSender {
    * rethrows only when the caller's own `signal` aborts, so cancellation propagates as cancellation.
    * `fields`: an upsert's differing fields, which a channel-webhooks target routes by (a plain URL ignores them).
    */
-  send(input: { webhookId: string; payload: ReplayPayload; fields?: readonly ComparedField[]; signal?: AbortSignal }): Promise<SendResult>;
+  send(input: {
+    webhookId: string;
+    payload: ReplayPayload;
+    fields?: readonly ComparedField[];
+    signal?: AbortSignal;
+  }): Promise<SendResult>;
   /** Where a change would go, without sending: a channel-webhooks target has it (the dry run records it). */
-  route?(input: { event: WebhookEvent; fields?: readonly ComparedField[]; signal?: AbortSignal }): Promise<WebhookRoute[]>;
+  route?(input: {
+    event: WebhookEvent;
+    fields?: readonly ComparedField[];
+    signal?: AbortSignal;
+  }): Promise<WebhookRoute[]>;
   close(): Promise<void>;
 }
 
@@ -48,9 +57,7 @@ const USER_AGENT = 'webhook-backfill';
 const RESPONSE_DUMP_LIMIT_BYTES = 64 * 1024;
 
 const optionsSchema = z.object({
-  url: z
-    .string()
-    .refine((s) => URL.canParse(s) && /^https?:$/.test(new URL(s).protocol), 'must be an http(s) URL'),
+  url: z.string().refine((s) => URL.canParse(s) && /^https?:$/.test(new URL(s).protocol), 'must be an http(s) URL'),
   token: z.string().optional(),
   timeoutMs: z.number().int().positive().optional(),
   extraHeaders: z.record(z.string(), z.string()).optional(),
@@ -80,10 +87,18 @@ export function createWebhookSender(o: WebhookSenderOptions): WebhookSender {
     if (input.signal?.aborted) return Promise.reject(input.signal.reason);
     // The bytes signed are the bytes sent.
     let body: Buffer;
-    const headers: Record<string, string> = { ...extraHeaders, 'content-type': 'application/json', 'webhook-id': input.webhookId, 'user-agent': USER_AGENT };
+    const headers: Record<string, string> = {
+      ...extraHeaders,
+      'content-type': 'application/json',
+      'webhook-id': input.webhookId,
+      'user-agent': USER_AGENT,
+    };
     try {
       const named = eventNames[input.payload.event];
-      body = Buffer.from(JSON.stringify(named === undefined ? input.payload : { ...input.payload, event: named }), 'utf8');
+      body = Buffer.from(
+        JSON.stringify(named === undefined ? input.payload : { ...input.payload, event: named }),
+        'utf8',
+      );
       if (sign) {
         const timestamp = Math.floor(now() / 1000);
         headers['webhook-timestamp'] = String(timestamp);
@@ -113,7 +128,9 @@ export function classifyStatus(status: number, retryAfter?: string, now: number 
   const reason = `HTTP ${status}`;
   if (status === 408 || status === 429 || status >= 500) {
     const retryAfterMs = parseRetryAfterMs(retryAfter, now);
-    return retryAfterMs === undefined ? { kind: 'retryable', status, reason } : { kind: 'retryable', status, retryAfterMs, reason };
+    return retryAfterMs === undefined
+      ? { kind: 'retryable', status, reason }
+      : { kind: 'retryable', status, retryAfterMs, reason };
   }
   // 3xx included: a webhook endpoint that redirects is misconfigured, and replaying the POST elsewhere is unsafe.
   return { kind: 'rejected', status, reason };
@@ -140,7 +157,10 @@ export function parseRetryAfterMs(value: string | undefined, now: number = Date.
 export function targetOf(url: string, token: string | undefined): { origin: string; path: string } {
   const u = new URL(url);
   if (token === undefined) return { origin: u.origin, path: u.search ? `${u.pathname}${u.search}` : u.pathname };
-  const own = u.search.slice(1).split('&').filter((part) => part !== '' && paramName(part) !== 'token');
+  const own = u.search
+    .slice(1)
+    .split('&')
+    .filter((part) => part !== '' && paramName(part) !== 'token');
   return { origin: u.origin, path: `${u.pathname}?${[...own, `token=${encodeURIComponent(token)}`].join('&')}` };
 }
 
@@ -190,4 +210,3 @@ function headerValue(v: string | string[] | undefined): string | undefined {
 function lowerCaseKeys(headers: Record<string, string>): Record<string, string> {
   return Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), v]));
 }
-

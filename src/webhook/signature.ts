@@ -43,7 +43,9 @@ export function signingKey(secret: string | Uint8Array): Buffer {
 }
 
 function toBytes(body: string | Uint8Array): Buffer {
-  return typeof body === 'string' ? Buffer.from(body, 'utf8') : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+  return typeof body === 'string'
+    ? Buffer.from(body, 'utf8')
+    : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
 }
 
 function hmac(key: Buffer, webhookId: string, timestamp: number, body: string | Uint8Array): Buffer {
@@ -54,15 +56,23 @@ function hmac(key: Buffer, webhookId: string, timestamp: number, body: string | 
  * The `webhook-signature` header value (`v1,<base64>`) for one attempt.
  * `timestamp` is integer seconds since the epoch, the same number sent as `webhook-timestamp`.
  */
-export function signWebhook(input: { secret: string | Uint8Array; webhookId: string; timestamp: number; body: string | Uint8Array }): string {
+export function signWebhook(input: {
+  secret: string | Uint8Array;
+  webhookId: string;
+  timestamp: number;
+  body: string | Uint8Array;
+}): string {
   return createWebhookSigner(input.secret)(input.webhookId, input.timestamp, input.body);
 }
 
 /** `signWebhook` with the secret decoded once, for a sender that signs every attempt. */
-export function createWebhookSigner(secret: string | Uint8Array): (webhookId: string, timestamp: number, body: string | Uint8Array) => string {
+export function createWebhookSigner(
+  secret: string | Uint8Array,
+): (webhookId: string, timestamp: number, body: string | Uint8Array) => string {
   const key = signingKey(secret);
   return (webhookId, timestamp, body) => {
-    if (!Number.isSafeInteger(timestamp) || timestamp < 0) throw new RangeError('webhook timestamp must be a non-negative integer number of seconds');
+    if (!Number.isSafeInteger(timestamp) || timestamp < 0)
+      throw new RangeError('webhook timestamp must be a non-negative integer number of seconds');
     return `v1,${hmac(key, webhookId, timestamp, body).toString('base64')}`;
   };
 }
@@ -71,11 +81,7 @@ export function createWebhookSigner(secret: string | Uint8Array): (webhookId: st
 export type HeaderSource = Headers | Record<string, string | string[] | undefined>;
 
 export type WebhookVerificationFailure =
-  | 'missing-headers'
-  | 'invalid-timestamp'
-  | 'timestamp-too-old'
-  | 'timestamp-too-new'
-  | 'no-matching-signature';
+  'missing-headers' | 'invalid-timestamp' | 'timestamp-too-old' | 'timestamp-too-new' | 'no-matching-signature';
 
 export type WebhookVerificationResult =
   | { ok: true; webhookId: string; timestamp: number }
@@ -102,7 +108,8 @@ export interface VerifyWebhookSignatureInput {
 export function verifyWebhookSignature(input: VerifyWebhookSignatureInput): WebhookVerificationResult {
   const key = signingKey(input.secret);
   const tolerance = input.toleranceSeconds ?? DEFAULT_TOLERANCE_SECONDS;
-  if (!Number.isFinite(tolerance) || tolerance < 0) throw new RangeError('toleranceSeconds must be a non-negative number');
+  if (!Number.isFinite(tolerance) || tolerance < 0)
+    throw new RangeError('toleranceSeconds must be a non-negative number');
   const id = header(input.headers, 'webhook-id');
   const timestampText = header(input.headers, 'webhook-timestamp');
   const signatures = header(input.headers, 'webhook-signature');
@@ -116,15 +123,22 @@ export function verifyWebhookSignature(input: VerifyWebhookSignatureInput): Webh
   if (missing.length > 0 || !id || !timestampText || !signatures) {
     return fail('missing-headers', `missing header${missing.length > 1 ? 's' : ''}: ${missing.join(', ')}`);
   }
-  if (!/^\d{1,15}$/.test(timestampText.trim())) return fail('invalid-timestamp', 'webhook-timestamp is not an integer number of seconds');
+  if (!/^\d{1,15}$/.test(timestampText.trim()))
+    return fail('invalid-timestamp', 'webhook-timestamp is not an integer number of seconds');
   const timestamp = Number(timestampText.trim());
   const nowMs = input.now === undefined ? Date.now() : input.now instanceof Date ? input.now.getTime() : input.now;
   const nowSeconds = Math.floor(nowMs / 1000);
   if (nowSeconds - timestamp > tolerance) {
-    return fail('timestamp-too-old', `webhook-timestamp is ${nowSeconds - timestamp}s old, more than the ${tolerance}s tolerance`);
+    return fail(
+      'timestamp-too-old',
+      `webhook-timestamp is ${nowSeconds - timestamp}s old, more than the ${tolerance}s tolerance`,
+    );
   }
   if (timestamp - nowSeconds > tolerance) {
-    return fail('timestamp-too-new', `webhook-timestamp is ${timestamp - nowSeconds}s in the future, more than the ${tolerance}s tolerance`);
+    return fail(
+      'timestamp-too-new',
+      `webhook-timestamp is ${timestamp - nowSeconds}s in the future, more than the ${tolerance}s tolerance`,
+    );
   }
 
   const expected = hmac(key, id, timestamp, input.body);
@@ -138,7 +152,8 @@ export function verifyWebhookSignature(input: VerifyWebhookSignatureInput): Webh
     // Every candidate is compared in constant time; no early exit on the first match either.
     if (given.length === expected.length && timingSafeEqual(given, expected)) matched = true;
   }
-  if (!matched) return fail('no-matching-signature', 'no v1 signature in webhook-signature matches this body, id and timestamp');
+  if (!matched)
+    return fail('no-matching-signature', 'no v1 signature in webhook-signature matches this body, id and timestamp');
   return { ok: true, webhookId: id, timestamp };
 }
 

@@ -3,7 +3,15 @@ import { WorkflowFailedError } from '@temporalio/client';
 import type { DevServer } from '../../dev/temporal-cli';
 import { webhookId } from '../../src/webhook/webhook-id';
 import type { WebhookEvent } from '../../src/types';
-import { pauseSignal, progressQuery, resumeSignal, WORKFLOW_TYPE, type BackfillInput, type BackfillResult, type Progress } from '../../workflows/definitions';
+import {
+  pauseSignal,
+  progressQuery,
+  resumeSignal,
+  WORKFLOW_TYPE,
+  type BackfillInput,
+  type BackfillResult,
+  type Progress,
+} from '../../workflows/definitions';
 import { EXAMPLE_CSV, loadExamples, type Examples } from '../support/examples';
 import { readAudit, startStack, startTestServer, waitFor, WEBHOOK_TOKEN, type Stack } from '../support/stack';
 
@@ -17,7 +25,10 @@ afterAll(async () => {
   await server?.stop();
 });
 
-async function withStack<T>(opts: Partial<Parameters<typeof startStack>[0]>, body: (stack: Stack) => Promise<T>): Promise<T> {
+async function withStack<T>(
+  opts: Partial<Parameters<typeof startStack>[0]>,
+  body: (stack: Stack) => Promise<T>,
+): Promise<T> {
   const stack = await startStack({
     server,
     users: examples.users,
@@ -60,7 +71,8 @@ describe('backfillWebhooks on a real Temporal dev server', () => {
       });
 
       const perField = { mobileNumber: 0, email: 0, unsubscribeEmail: 0, unsubscribeTexting: 0 };
-      for (const o of outcomes) if (o.outcome === 'upsert') for (const f of o.fields ?? []) perField[f as keyof typeof perField]++;
+      for (const o of outcomes)
+        if (o.outcome === 'upsert') for (const f of o.fields ?? []) perField[f as keyof typeof perField]++;
       expect(result.fields).toEqual(perField);
 
       const audit = await readAudit(result.auditPath);
@@ -113,23 +125,35 @@ describe('backfillWebhooks on a real Temporal dev server', () => {
       const handle = await start(stack, 'backfill-dry-run', { dryRun: true, batchSize: 50 });
       const result = (await handle.result()) as BackfillResult;
       const want = examples.expected.dryRunCounts;
-      expect(result).toMatchObject({ dryRun: true, processed: want.rows, upserts: want.upserts, deletes: want.deletes, unchanged: want.unchanged, failed: want.failed, skipped: want.skipped });
+      expect(result).toMatchObject({
+        dryRun: true,
+        processed: want.rows,
+        upserts: want.upserts,
+        deletes: want.deletes,
+        unchanged: want.unchanged,
+        failed: want.failed,
+        skipped: want.skipped,
+      });
       expect(stack.receiver.deliveries()).toHaveLength(0);
       // The plan's per-field counts: every decided upsert, whatever a replay would have done.
       const perField = { mobileNumber: 0, email: 0, unsubscribeEmail: 0, unsubscribeTexting: 0 };
-      for (const o of examples.expected.outcomes) if (o.dryRunOutcome === 'upsert') for (const f of o.fields ?? []) perField[f as keyof typeof perField]++;
+      for (const o of examples.expected.outcomes)
+        if (o.dryRunOutcome === 'upsert') for (const f of o.fields ?? []) perField[f as keyof typeof perField]++;
       expect(result.fields).toEqual(perField);
       const audit = await readAudit(result.auditPath);
       expect(audit.every((e) => e.delivered !== true)).toBe(true);
       const byLine = new Map(audit.map((e) => [e.line, e]));
-      for (const o of examples.expected.outcomes) expect(byLine.get(o.line)?.outcome, `line ${o.line}`).toBe(o.dryRunOutcome);
+      for (const o of examples.expected.outcomes)
+        expect(byLine.get(o.line)?.outcome, `line ${o.line}`).toBe(o.dryRunOutcome);
     });
   });
 
   it('pause stops new lookups and replays until resume, and the run still ends exact', async () => {
     await withStack({ env: { CHANNEL_RATE_LIMIT: '60' } }, async (stack) => {
       const handle = await start(stack, 'backfill-pause', { batchSize: 10 });
-      await waitFor('some progress', async () => ((await handle.query(progressQuery)).processed >= 20 ? true : undefined));
+      await waitFor('some progress', async () =>
+        (await handle.query(progressQuery)).processed >= 20 ? true : undefined,
+      );
       await handle.signal(pauseSignal, 'operator check');
       const paused = await waitFor('paused with no batch in flight', async () => {
         const p = await handle.query(progressQuery);
@@ -138,9 +162,17 @@ describe('backfillWebhooks on a real Temporal dev server', () => {
       expect(paused.pauseReason).toBe('operator check');
       // Let in-flight work settle, then nothing may move while paused.
       await new Promise((r) => setTimeout(r, 1_500));
-      const before = { progress: await handle.query(progressQuery), requests: stack.simulator.stats().requests, deliveries: stack.receiver.deliveries().length };
+      const before = {
+        progress: await handle.query(progressQuery),
+        requests: stack.simulator.stats().requests,
+        deliveries: stack.receiver.deliveries().length,
+      };
       await new Promise((r) => setTimeout(r, 2_000));
-      const after = { progress: await handle.query(progressQuery), requests: stack.simulator.stats().requests, deliveries: stack.receiver.deliveries().length };
+      const after = {
+        progress: await handle.query(progressQuery),
+        requests: stack.simulator.stats().requests,
+        deliveries: stack.receiver.deliveries().length,
+      };
       expect(after.requests).toBe(before.requests);
       expect(after.deliveries).toBe(before.deliveries);
       expect(after.progress.processed).toBe(before.progress.processed);
@@ -152,7 +184,14 @@ describe('backfillWebhooks on a real Temporal dev server', () => {
       await handle.signal(resumeSignal);
       const result = (await handle.result()) as BackfillResult;
       const c = examples.expected.counts;
-      expect(result).toMatchObject({ processed: c.rows, upserts: c.upserts, deletes: c.deletes, unchanged: c.unchanged, failed: c.failed, skipped: c.skipped });
+      expect(result).toMatchObject({
+        processed: c.rows,
+        upserts: c.upserts,
+        deletes: c.deletes,
+        unchanged: c.unchanged,
+        failed: c.failed,
+        skipped: c.skipped,
+      });
       expect(stack.receiver.accepted()).toHaveLength(c.upserts + c.deletes);
     });
   });
@@ -163,12 +202,20 @@ describe('backfillWebhooks on a real Temporal dev server', () => {
       const result = (await handle.result()) as BackfillResult;
       const c = examples.expected.counts;
       expect(result.runs).toBeGreaterThanOrEqual(2);
-      expect(result).toMatchObject({ processed: c.rows, upserts: c.upserts, deletes: c.deletes, unchanged: c.unchanged, failed: c.failed, skipped: c.skipped });
+      expect(result).toMatchObject({
+        processed: c.rows,
+        upserts: c.upserts,
+        deletes: c.deletes,
+        unchanged: c.unchanged,
+        failed: c.failed,
+        skipped: c.skipped,
+      });
       expect(stack.receiver.accepted()).toHaveLength(c.upserts + c.deletes);
       // Every run of the chain stayed under the threshold plus one batch's worth of events.
       const runs = await waitFor('every run of the chain listed', async () => {
         const lengths: number[] = [];
-        for await (const wf of stack.client.workflow.list({ query: `WorkflowId = 'backfill-can'` })) lengths.push(wf.historyLength);
+        for await (const wf of stack.client.workflow.list({ query: `WorkflowId = 'backfill-can'` }))
+          lengths.push(wf.historyLength);
         return lengths.length === result.runs ? lengths : undefined;
       });
       for (const length of runs) expect(length).toBeLessThan(400);

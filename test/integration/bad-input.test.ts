@@ -46,7 +46,15 @@ interface Case {
 
 /** A Channel Talk member with no phone, subscribed to everything, and this e-mail address. */
 function user(memberId: string, email = `${emailLocal(memberId)}@example.com`): ChannelUser {
-  return { id: `u-${emailLocal(memberId)}`, memberId, type: 'member', email, mobileNumber: null, unsubscribeEmail: false, unsubscribeTexting: false };
+  return {
+    id: `u-${emailLocal(memberId)}`,
+    memberId,
+    type: 'member',
+    email,
+    mobileNumber: null,
+    unsubscribeEmail: false,
+    unsubscribeTexting: false,
+  };
 }
 function emailLocal(memberId: string): string {
   return Buffer.from(memberId, 'utf8').toString('hex');
@@ -62,10 +70,19 @@ function csvField(value: string): string {
 function csvRow(memberId: string, email: string, flags = 'false,false', extra: string[] = []): string {
   return [csvField(memberId), '', email, flags, ...extra].join(',');
 }
-const unchangedRow = (memberId: string, extra: string[] = []) => csvRow(memberId, sameEmail(memberId), 'false,false', extra);
-const upsertRow = (memberId: string, extra: string[] = []) => csvRow(memberId, otherEmail(memberId), 'false,false', extra);
+const unchangedRow = (memberId: string, extra: string[] = []) =>
+  csvRow(memberId, sameEmail(memberId), 'false,false', extra);
+const upsertRow = (memberId: string, extra: string[] = []) =>
+  csvRow(memberId, otherEmail(memberId), 'false,false', extra);
 function jsonlRow(memberId: unknown, email: string, extra: Record<string, unknown> = {}): string {
-  return JSON.stringify({ memberId, mobileNumber: null, email, unsubscribeEmail: false, unsubscribeTexting: false, ...extra });
+  return JSON.stringify({
+    memberId,
+    mobileNumber: null,
+    email,
+    unsubscribeEmail: false,
+    unsubscribeTexting: false,
+    ...extra,
+  });
 }
 
 async function file(dir: string, name: string, content: string | Buffer): Promise<string> {
@@ -78,7 +95,18 @@ const jsonl = (p: string) => ({ source: { type: 'jsonl', path: p } });
 
 const ONE_MB = 1024 * 1024;
 // memberIds that are valid and must reach Channel Talk (and the receiver) exactly as written.
-const SPECIAL_IDS = ['sp a ce', 'sp/slash', 'sp@at', 'sp?q=1&r=2', 'sp#hash', 'sp-한글-회원', 'sp%20pct', 'sp+plus', 'sp/../dots', 'ünïcødé-ß'];
+const SPECIAL_IDS = [
+  'sp a ce',
+  'sp/slash',
+  'sp@at',
+  'sp?q=1&r=2',
+  'sp#hash',
+  'sp-한글-회원',
+  'sp%20pct',
+  'sp+plus',
+  'sp/../dots',
+  'ünïcødé-ß',
+];
 
 const CASES: Case[] = [
   // --- failures before any side effect ------------------------------------------------------------
@@ -123,19 +151,40 @@ const CASES: Case[] = [
   {
     name: 'header without a required column',
     users: [user('hdr-1')],
-    input: async (dir) => csv(await file(dir, 'no-column.csv', `memberId,mobileNumber,email,unsubscribeEmail\nhdr-1,,${sameEmail('hdr-1')},false\n`)),
+    input: async (dir) =>
+      csv(
+        await file(
+          dir,
+          'no-column.csv',
+          `memberId,mobileNumber,email,unsubscribeEmail\nhdr-1,,${sameEmail('hdr-1')},false\n`,
+        ),
+      ),
     want: { fail: 'InvalidSource', messageNames: ['lacks required column(s) unsubscribeTexting'], namesFile: true },
   },
   {
     name: 'header with columns misspelt (wrong case)',
     users: [user('hdr-2')],
-    input: async (dir) => csv(await file(dir, 'wrong-case.csv', `memberid,mobileNumber,Email,unsubscribeEmail,unsubscribeTexting\n${unchangedRow('hdr-2')}\n`)),
+    input: async (dir) =>
+      csv(
+        await file(
+          dir,
+          'wrong-case.csv',
+          `memberid,mobileNumber,Email,unsubscribeEmail,unsubscribeTexting\n${unchangedRow('hdr-2')}\n`,
+        ),
+      ),
     want: { fail: 'InvalidSource', messageNames: ['memberId', 'email'], namesFile: true },
   },
   {
     name: 'a quoted field never closed (truncated file)',
     users: [user('trunc-1')],
-    input: async (dir) => csv(await file(dir, 'truncated.csv', `${HEADER},name\n${unchangedRow('trunc-1', ['ok'])}\ntrunc-2,,x@example.com,false,false,"Kim, Jun\n`)),
+    input: async (dir) =>
+      csv(
+        await file(
+          dir,
+          'truncated.csv',
+          `${HEADER},name\n${unchangedRow('trunc-1', ['ok'])}\ntrunc-2,,x@example.com,false,false,"Kim, Jun\n`,
+        ),
+      ),
     want: { fail: 'InvalidSource', messageNames: ['line 3', 'never closed'], namesFile: true },
   },
   {
@@ -146,7 +195,9 @@ const CASES: Case[] = [
   {
     name: 'workflow input: unknown source type',
     users: [user('wi-1')],
-    input: async (dir) => ({ source: { type: 'xlsx', path: await file(dir, 'wi-1.csv', `${HEADER}\n${upsertRow('wi-1')}\n`) } }),
+    input: async (dir) => ({
+      source: { type: 'xlsx', path: await file(dir, 'wi-1.csv', `${HEADER}\n${upsertRow('wi-1')}\n`) },
+    }),
     want: { fail: 'InvalidInput', messageNames: ['source.type'] },
   },
   {
@@ -179,7 +230,10 @@ const CASES: Case[] = [
     name: 'environment: a dry run on that same worker is fine (decides, sends nothing)',
     users: [user('env-2'), user('env-3')],
     noWebhookWorker: true,
-    input: async (dir) => ({ ...csv(await file(dir, 'env-2.csv', `${HEADER}\n${upsertRow('env-2')}\n${unchangedRow('env-3')}\n`)), dryRun: true }),
+    input: async (dir) => ({
+      ...csv(await file(dir, 'env-2.csv', `${HEADER}\n${upsertRow('env-2')}\n${unchangedRow('env-3')}\n`)),
+      dryRun: true,
+    }),
     want: {
       dryRun: true,
       rows: [
@@ -192,7 +246,13 @@ const CASES: Case[] = [
     name: 'unknown extra columns are ignored',
     users: [user('xc-1'), user('xc-2')],
     input: async (dir) =>
-      csv(await file(dir, 'extra.csv', `name,${HEADER},plan,notes\nKim,${unchangedRow('xc-1', ['gold', 'n/a'])}\nLee,${upsertRow('xc-2', ['', ''])}\n`)),
+      csv(
+        await file(
+          dir,
+          'extra.csv',
+          `name,${HEADER},plan,notes\nKim,${unchangedRow('xc-1', ['gold', 'n/a'])}\nLee,${upsertRow('xc-2', ['', ''])}\n`,
+        ),
+      ),
     want: {
       rows: [
         { line: 2, outcome: 'unchanged', memberId: 'xc-1' },
@@ -203,7 +263,8 @@ const CASES: Case[] = [
   {
     name: 'UTF-8 BOM before the header',
     users: [user('bom-1'), user('bom-2')],
-    input: async (dir) => csv(await file(dir, 'bom.csv', `\uFEFF${HEADER}\n${upsertRow('bom-1')}\n${unchangedRow('bom-2')}\n`)),
+    input: async (dir) =>
+      csv(await file(dir, 'bom.csv', `\uFEFF${HEADER}\n${upsertRow('bom-1')}\n${unchangedRow('bom-2')}\n`)),
     want: {
       rows: [
         { line: 2, outcome: 'upsert', memberId: 'bom-1' },
@@ -260,7 +321,14 @@ const CASES: Case[] = [
   {
     name: 'blank lines anywhere (not rows: no entry, but line numbers stay physical)',
     users: [user('bl-1'), user('bl-2'), user('bl-3')],
-    input: async (dir) => csv(await file(dir, 'blank-lines.csv', `\n${HEADER}\n\n${upsertRow('bl-1')}\n   \n\t\n${unchangedRow('bl-2')}\n\n\n${upsertRow('bl-3')}\n\n\n`)),
+    input: async (dir) =>
+      csv(
+        await file(
+          dir,
+          'blank-lines.csv',
+          `\n${HEADER}\n\n${upsertRow('bl-1')}\n   \n\t\n${unchangedRow('bl-2')}\n\n\n${upsertRow('bl-3')}\n\n\n`,
+        ),
+      ),
     want: {
       rows: [
         { line: 4, outcome: 'upsert', memberId: 'bl-1' },
@@ -304,7 +372,20 @@ const CASES: Case[] = [
     name: 'empty memberIds (empty, blank, quoted empty)',
     users: [user('em-1')],
     input: async (dir) =>
-      csv(await file(dir, 'empty-ids.csv', [HEADER, `,,${otherEmail('x')},false,false`, upsertRow('em-1'), `   ,,a@example.com,true,false`, `"",,,,`, ''].join('\n'))),
+      csv(
+        await file(
+          dir,
+          'empty-ids.csv',
+          [
+            HEADER,
+            `,,${otherEmail('x')},false,false`,
+            upsertRow('em-1'),
+            `   ,,a@example.com,true,false`,
+            `"",,,,`,
+            '',
+          ].join('\n'),
+        ),
+      ),
     want: {
       rows: [
         { line: 2, outcome: 'skipped', reason: 'empty memberId' },
@@ -317,7 +398,8 @@ const CASES: Case[] = [
   {
     name: 'memberIds with spaces, /, @, ?, #, %, +, .. and non-ASCII reach Channel Talk and the receiver intact',
     users: SPECIAL_IDS.map((id) => user(id)),
-    input: async (dir) => csv(await file(dir, 'special-ids.csv', [HEADER, ...SPECIAL_IDS.map((id) => upsertRow(id)), ''].join('\n'))),
+    input: async (dir) =>
+      csv(await file(dir, 'special-ids.csv', [HEADER, ...SPECIAL_IDS.map((id) => upsertRow(id)), ''].join('\n'))),
     want: { rows: SPECIAL_IDS.map((id, i) => ({ line: i + 2, outcome: 'upsert' as const, memberId: id })) },
   },
   {
@@ -345,7 +427,12 @@ const CASES: Case[] = [
         { line: 3, outcome: 'unchanged', memberId: 'bo-2' },
         { line: 4, outcome: 'skipped', memberId: 'bo-3', reason: 'unsubscribeTexting: invalid boolean' },
         { line: 5, outcome: 'upsert', memberId: 'bo-4', fields: ['unsubscribeEmail', 'unsubscribeTexting'] },
-        { line: 6, outcome: 'skipped', memberId: 'bo-5', reason: 'unsubscribeEmail: invalid boolean; unsubscribeTexting: invalid boolean' },
+        {
+          line: 6,
+          outcome: 'skipped',
+          memberId: 'bo-5',
+          reason: 'unsubscribeEmail: invalid boolean; unsubscribeTexting: invalid boolean',
+        },
       ],
     },
   },
@@ -353,7 +440,20 @@ const CASES: Case[] = [
     name: 'a row with too few or too many fields (shifted columns)',
     users: [user('fc-1'), user('fc-4')],
     input: async (dir) =>
-      csv(await file(dir, 'field-count.csv', [HEADER, upsertRow('fc-1'), 'fc-2,,x@example.com,false', `fc-3,,${sameEmail('fc-3')},false,false,extra`, unchangedRow('fc-4'), ''].join('\n'))),
+      csv(
+        await file(
+          dir,
+          'field-count.csv',
+          [
+            HEADER,
+            upsertRow('fc-1'),
+            'fc-2,,x@example.com,false',
+            `fc-3,,${sameEmail('fc-3')},false,false,extra`,
+            unchangedRow('fc-4'),
+            '',
+          ].join('\n'),
+        ),
+      ),
     want: {
       rows: [
         { line: 2, outcome: 'upsert', memberId: 'fc-1' },
@@ -366,7 +466,14 @@ const CASES: Case[] = [
   {
     name: 'malformed quoting in one row (the rows after it are read normally)',
     users: [user('mq-1'), user('mq-3')],
-    input: async (dir) => csv(await file(dir, 'bad-quote.csv', [HEADER, upsertRow('mq-1'), 'mq-2,,ab"c@example.com,false,false', unchangedRow('mq-3'), ''].join('\n'))),
+    input: async (dir) =>
+      csv(
+        await file(
+          dir,
+          'bad-quote.csv',
+          [HEADER, upsertRow('mq-1'), 'mq-2,,ab"c@example.com,false,false', unchangedRow('mq-3'), ''].join('\n'),
+        ),
+      ),
     want: {
       rows: [
         { line: 2, outcome: 'upsert', memberId: 'mq-1' },
@@ -379,7 +486,19 @@ const CASES: Case[] = [
     name: 'a 1 MB CSV line',
     users: [user('big-1'), user('big-3')],
     input: async (dir) =>
-      csv(await file(dir, 'big.csv', [`${HEADER},notes`, upsertRow('big-1', ['short']), unchangedRow('big-2', ['x'.repeat(ONE_MB)]), unchangedRow('big-3', ['short']), ''].join('\n'))),
+      csv(
+        await file(
+          dir,
+          'big.csv',
+          [
+            `${HEADER},notes`,
+            upsertRow('big-1', ['short']),
+            unchangedRow('big-2', ['x'.repeat(ONE_MB)]),
+            unchangedRow('big-3', ['short']),
+            '',
+          ].join('\n'),
+        ),
+      ),
     want: {
       rows: [
         { line: 2, outcome: 'upsert', memberId: 'big-1' },
@@ -396,7 +515,13 @@ const CASES: Case[] = [
         await file(
           dir,
           'big-quoted.csv',
-          [`${HEADER},notes`, upsertRow('bigq-1', ['a']), unchangedRow('bigq-2', [`"${'y'.repeat(ONE_MB / 2)}\n${'z'.repeat(ONE_MB / 2)}"`]), upsertRow('bigq-3', ['b']), ''].join('\n'),
+          [
+            `${HEADER},notes`,
+            upsertRow('bigq-1', ['a']),
+            unchangedRow('bigq-2', [`"${'y'.repeat(ONE_MB / 2)}\n${'z'.repeat(ONE_MB / 2)}"`]),
+            upsertRow('bigq-3', ['b']),
+            '',
+          ].join('\n'),
         ),
       ),
     want: {
@@ -415,7 +540,12 @@ const CASES: Case[] = [
         await file(
           dir,
           'big.jsonl',
-          [jsonlRow('bigj-1', otherEmail('bigj-1')), jsonlRow('bigj-2', sameEmail('bigj-2'), { notes: 'x'.repeat(ONE_MB) }), jsonlRow('bigj-3', sameEmail('bigj-3')), ''].join('\n'),
+          [
+            jsonlRow('bigj-1', otherEmail('bigj-1')),
+            jsonlRow('bigj-2', sameEmail('bigj-2'), { notes: 'x'.repeat(ONE_MB) }),
+            jsonlRow('bigj-3', sameEmail('bigj-3')),
+            '',
+          ].join('\n'),
         ),
       ),
     want: {
@@ -457,7 +587,11 @@ const CASES: Case[] = [
         await file(
           dir,
           'invalid-utf8.jsonl',
-          Buffer.concat([Buffer.from(`${jsonlRow('u8j-1', otherEmail('u8j-1'))}\n{"memberId":"u8j-2","email":"`), Buffer.from([0xed, 0xa0, 0x80]), Buffer.from('"}\n')]),
+          Buffer.concat([
+            Buffer.from(`${jsonlRow('u8j-1', otherEmail('u8j-1'))}\n{"memberId":"u8j-2","email":"`),
+            Buffer.from([0xed, 0xa0, 0x80]),
+            Buffer.from('"}\n'),
+          ]),
         ),
       ),
     want: {
@@ -518,7 +652,10 @@ beforeAll(async () => {
   expect(new Set(users.map((u) => u.memberId)).size, 'memberIds are unique across cases').toBe(users.length);
   stack = await startStack({ server, users });
   const taskQueue = `${stack.config.BACKFILL_TASK_QUEUE}-no-webhook`;
-  const worker = await createBackfillWorker(loadConfig({ ...stack.env, WEBHOOK_URL: '', BACKFILL_TASK_QUEUE: taskQueue }), { workflowBundle: await workflowBundle() });
+  const worker = await createBackfillWorker(
+    loadConfig({ ...stack.env, WEBHOOK_URL: '', BACKFILL_TASK_QUEUE: taskQueue }),
+    { workflowBundle: await workflowBundle() },
+  );
   void worker.run();
   noWebhook = { worker, taskQueue };
   sourceDir = await mkdtemp(path.join(os.tmpdir(), 'bad-input-sources-'));
@@ -556,7 +693,9 @@ async function outcomeOf(handle: WorkflowHandle): Promise<{ result?: BackfillRes
     ]);
     if (settled === 'timeout') {
       await handle.terminate('bad-input test: no result within the time limit').catch(() => undefined);
-      throw new Error(`workflow ${handle.workflowId} neither completed nor failed within ${CASE_TIMEOUT_MS} ms (crash loop?)`);
+      throw new Error(
+        `workflow ${handle.workflowId} neither completed nor failed within ${CASE_TIMEOUT_MS} ms (crash loop?)`,
+      );
     }
     return settled;
   } finally {
@@ -653,14 +792,16 @@ describe('bad input through the real backfill workflow', () => {
       // correctly); a skipped row was never looked up.
       const lookups = (id: string) => (stats.byMember.get(id) ?? 0) - (before.stats.byMember.get(id) ?? 0);
       for (const want of rows) {
-        if (want.outcome !== 'skipped') expect(lookups(want.memberId), `lookups of ${JSON.stringify(want.memberId)}`).toBe(1);
+        if (want.outcome !== 'skipped')
+          expect(lookups(want.memberId), `lookups of ${JSON.stringify(want.memberId)}`).toBe(1);
       }
       const goodIds = new Set(rows.flatMap((r) => (r.outcome === 'skipped' ? [] : [r.memberId])));
       expect(stats.requests - before.stats.requests).toBe(goodIds.size);
 
       // Deliveries: one per upsert, with the exact memberId and the run's webhook-id; nothing else.
       const upserts = rows.filter((r) => r.outcome === 'upsert');
-      for (const r of upserts) expect(byLine.get(r.line)!.fields, `fields on line ${r.line}`).toEqual(r.fields ?? ['email']);
+      for (const r of upserts)
+        expect(byLine.get(r.line)!.fields, `fields on line ${r.line}`).toEqual(r.fields ?? ['email']);
       if (dryRun) {
         expect(deliveries).toHaveLength(0);
       } else {
@@ -670,13 +811,21 @@ describe('bad input through the real backfill workflow', () => {
           expect(d.event).toBe('upsert');
           expect(d.webhookId).toBe(webhookId(workflowId, d.memberId!, 'upsert'));
         }
-        for (const r of upserts) expect(byLine.get(r.line)).toMatchObject({ delivered: true, event: 'upsert', webhookId: webhookId(workflowId, r.memberId, 'upsert') });
+        for (const r of upserts)
+          expect(byLine.get(r.line)).toMatchObject({
+            delivered: true,
+            event: 'upsert',
+            webhookId: webhookId(workflowId, r.memberId, 'upsert'),
+          });
       }
       // Prepare, the batches, and the completed run's clean-up of its work data; nothing deferred or retried.
       expect(activities[0]).toBe('prepareBackfill');
       expect(activities.at(-1)).toBe('cleanupBackfill');
       expect(activities.slice(1, -1).length).toBeGreaterThan(0);
-      expect(activities.slice(1, -1).every((a) => a === 'processBatch'), activities.join(',')).toBe(true);
+      expect(
+        activities.slice(1, -1).every((a) => a === 'processBatch'),
+        activities.join(','),
+      ).toBe(true);
       expect(elapsed).toBeLessThan(CASE_TIMEOUT_MS);
     });
   });

@@ -4,7 +4,13 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Payload } from '@temporalio/common';
-import { AesGcmCodec, codecFromEnvValues, ENCRYPTED_ENCODING, payloadToJson, type JsonPayload } from '../../src/codec/aes-gcm-codec';
+import {
+  AesGcmCodec,
+  codecFromEnvValues,
+  ENCRYPTED_ENCODING,
+  payloadToJson,
+  type JsonPayload,
+} from '../../src/codec/aes-gcm-codec';
 import { startCodecServer } from '../../src/codec/codec-server';
 import { findTemporalCli, type DevServer } from '../../dev/temporal-cli';
 import { WORKFLOW_TYPE, type BackfillInput, type BackfillResult } from '../../workflows/definitions';
@@ -15,8 +21,16 @@ const run = promisify(execFile);
 const ROOT = path.resolve(__dirname, '../..');
 
 /** The codec server's CLI entry, `npx tsx src/codec/codec-server-main.ts`, in its own process group. */
-async function spawnCodecServer(env: Record<string, string>, args: string[]): Promise<{ url: string; child: ChildProcess; output: () => string; stop(): Promise<void> }> {
-  const child = spawn('npx', ['tsx', 'src/codec/codec-server-main.ts', ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+async function spawnCodecServer(
+  env: Record<string, string>,
+  args: string[],
+): Promise<{ url: string; child: ChildProcess; output: () => string; stop(): Promise<void> }> {
+  const child = spawn('npx', ['tsx', 'src/codec/codec-server-main.ts', ...args], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
   let output = '';
   child.stdout!.on('data', (d: Buffer) => (output += d.toString('utf8')));
   child.stderr!.on('data', (d: Buffer) => (output += d.toString('utf8')));
@@ -90,18 +104,35 @@ describe('payload codec (BACKFILL_CODEC_KEY) on a real Temporal dev server', () 
     let codecServer: Awaited<ReturnType<typeof spawnCodecServer>> | undefined;
     try {
       // The operator's codec server, started from its CLI entry with the workers' key variables.
-      codecServer = await spawnCodecServer(
-        { BACKFILL_CODEC_KEY: key, BACKFILL_CODEC_KEY_ID: 'codec-test-key' },
-        ['--port', '0', '--origin', 'http://localhost:8233'],
-      );
+      codecServer = await spawnCodecServer({ BACKFILL_CODEC_KEY: key, BACKFILL_CODEC_KEY_ID: 'codec-test-key' }, [
+        '--port',
+        '0',
+        '--origin',
+        'http://localhost:8233',
+      ]);
       const workflowId = 'backfill-codec';
-      const input: BackfillInput = { source: { type: 'csv', path: EXAMPLE_CSV }, batchSize: 50, runLabel: 'codec-run-label-7c1' };
-      const handle = await stack.client.workflow.start(WORKFLOW_TYPE, { taskQueue: stack.config.BACKFILL_TASK_QUEUE, workflowId, args: [input] });
+      const input: BackfillInput = {
+        source: { type: 'csv', path: EXAMPLE_CSV },
+        batchSize: 50,
+        runLabel: 'codec-run-label-7c1',
+      };
+      const handle = await stack.client.workflow.start(WORKFLOW_TYPE, {
+        taskQueue: stack.config.BACKFILL_TASK_QUEUE,
+        workflowId,
+        args: [input],
+      });
 
       // The run works end to end with encryption on both sides (the client decodes the result).
       const result = (await handle.result()) as BackfillResult;
       const c = examples.expected.counts;
-      expect(result).toMatchObject({ processed: c.rows, upserts: c.upserts, deletes: c.deletes, unchanged: c.unchanged, failed: c.failed, skipped: c.skipped });
+      expect(result).toMatchObject({
+        processed: c.rows,
+        upserts: c.upserts,
+        deletes: c.deletes,
+        unchanged: c.unchanged,
+        failed: c.failed,
+        skipped: c.skipped,
+      });
       expect(stack.receiver.accepted()).toHaveLength(c.upserts + c.deletes);
 
       // What the server stores: every payload is encrypted with our key id, nothing of the input is readable.
@@ -112,7 +143,9 @@ describe('payload codec (BACKFILL_CODEC_KEY) on a real Temporal dev server', () 
       const encodings = new Map<string, number>();
       for (const p of payloads) encodings.set(encodingOf(p), (encodings.get(encodingOf(p)) ?? 0) + 1);
       expect([...encodings.keys()]).toEqual([ENCRYPTED_ENCODING]);
-      expect(payloads.every((p) => Buffer.from(p.metadata!['encryption-key-id']!).toString() === 'codec-test-key')).toBe(true);
+      expect(
+        payloads.every((p) => Buffer.from(p.metadata!['encryption-key-id']!).toString() === 'codec-test-key'),
+      ).toBe(true);
       const serialised = JSON.stringify(history);
       const decodedData = payloads.map((p) => Buffer.from(p.data!).toString('latin1')).join('\n');
       for (const text of [serialised, decodedData]) {
@@ -126,7 +159,9 @@ describe('payload codec (BACKFILL_CODEC_KEY) on a real Temporal dev server', () 
       await expect(rawHandle.result()).rejects.toThrow(/binary\/encrypted/);
 
       // The workflow input, taken raw from the first event, decodes through the codec server to the original JSON.
-      const started = history.events?.find((e) => e.workflowExecutionStartedEventAttributes)?.workflowExecutionStartedEventAttributes;
+      const started = history.events?.find(
+        (e) => e.workflowExecutionStartedEventAttributes,
+      )?.workflowExecutionStartedEventAttributes;
       const inputPayload = started?.input?.payloads?.[0];
       expect(inputPayload).toBeDefined();
       const res = await fetch(`${codecServer.url}/decode`, {
@@ -143,7 +178,10 @@ describe('payload codec (BACKFILL_CODEC_KEY) on a real Temporal dev server', () 
       // A codec server holding another key refuses, naming the key id it lacks.
       const wrong = await startCodecServer({ codec: new AesGcmCodec({ key: randomBytes(32) }) });
       try {
-        const refused = await fetch(`${wrong.url}/decode`, { method: 'POST', body: JSON.stringify({ payloads: [payloadToJson(inputPayload!)] }) });
+        const refused = await fetch(`${wrong.url}/decode`, {
+          method: 'POST',
+          body: JSON.stringify({ payloads: [payloadToJson(inputPayload!)] }),
+        });
         expect(refused.status).toBe(400);
         expect(await refused.text()).toMatch(/key id "codec-test-key", which this codec does not have/);
       } finally {
@@ -154,10 +192,20 @@ describe('payload codec (BACKFILL_CODEC_KEY) on a real Temporal dev server', () 
       // output carries the decoded input; without it, the encrypted one.
       const cli = findTemporalCli()!.path;
       const shownInput = async (extra: string[]) => {
-        const out = await run(cli, ['workflow', 'show', '--workflow-id', workflowId, '--address', server.address, '--output', 'json', ...extra], { maxBuffer: 64 * 1024 * 1024 });
-        const shown = JSON.parse(out.stdout) as { events: Array<{ workflowExecutionStartedEventAttributes?: { input: { payloads: JsonPayload[] } } }> };
-        const p = shown.events.find((e) => e.workflowExecutionStartedEventAttributes)!.workflowExecutionStartedEventAttributes!.input.payloads[0]!;
-        return { encoding: Buffer.from(p.metadata!.encoding!, 'base64').toString(), data: Buffer.from(p.data!, 'base64').toString('utf8') };
+        const out = await run(
+          cli,
+          ['workflow', 'show', '--workflow-id', workflowId, '--address', server.address, '--output', 'json', ...extra],
+          { maxBuffer: 64 * 1024 * 1024 },
+        );
+        const shown = JSON.parse(out.stdout) as {
+          events: Array<{ workflowExecutionStartedEventAttributes?: { input: { payloads: JsonPayload[] } } }>;
+        };
+        const p = shown.events.find((e) => e.workflowExecutionStartedEventAttributes)!
+          .workflowExecutionStartedEventAttributes!.input.payloads[0]!;
+        return {
+          encoding: Buffer.from(p.metadata!.encoding!, 'base64').toString(),
+          data: Buffer.from(p.data!, 'base64').toString('utf8'),
+        };
       };
       const plain = await shownInput([]);
       expect(plain.encoding).toBe(ENCRYPTED_ENCODING);

@@ -3,7 +3,12 @@ import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ChannelWebhook } from '../../src/channel/webhooks';
 import { verifyWebhookSignature } from '../../src/index';
-import { startWebhookReceiver, type Delivery, type ReceiverBehaviour, type WebhookReceiver } from '../../dev/simulator/webhook-receiver';
+import {
+  startWebhookReceiver,
+  type Delivery,
+  type ReceiverBehaviour,
+  type WebhookReceiver,
+} from '../../dev/simulator/webhook-receiver';
 import type { DevServer } from '../../dev/temporal-cli';
 import type { WebhookEvent } from '../../src/types';
 import { webhookId } from '../../src/webhook/webhook-id';
@@ -14,7 +19,13 @@ import { readAudit, startStack, startTestServer, type Stack } from '../support/s
 // Webhook discovery end to end on a real Temporal dev server: the run lists the channel's registered webhooks from
 // the Channel Talk simulator (GET /open/v5/webhooks) and replays to each, instead of WEBHOOK_URL.
 
-const T = { upserts: 'reg-token-upserts-81f2', deletes: 'reg-token-deletes-27c9', both: 'reg-token-both-5e03', blocked: 'reg-token-blocked-9a41', leads: 'reg-token-leads-66d0' };
+const T = {
+  upserts: 'reg-token-upserts-81f2',
+  deletes: 'reg-token-deletes-27c9',
+  both: 'reg-token-both-5e03',
+  blocked: 'reg-token-blocked-9a41',
+  leads: 'reg-token-leads-66d0',
+};
 
 let server: DevServer;
 let examples: Examples;
@@ -37,11 +48,51 @@ interface Receivers {
 
 function registeredWebhooks(r: Receivers): ChannelWebhook[] {
   return [
-    { id: 'wh-upserts', name: 'CRM upserts', url: r.up.url, token: T.upserts, scopes: ['member.upserted.contact', 'member.upserted.subscription'], apiVersion: 'v5', blocked: false },
-    { id: 'wh-deletes', name: 'CRM deletes', url: r.del.url, token: T.deletes, scopes: ['member.deleted'], apiVersion: 'v5', blocked: false },
-    { id: 'wh-both', name: 'Warehouse', url: r.both.url, token: T.both, scopes: ['member.upserted.contact', 'member.deleted', 'userChat.opened'], apiVersion: 'v5', blocked: false },
-    { id: 'wh-blocked', name: 'Old CRM', url: r.up.url, token: T.blocked, scopes: ['member.upserted.contact', 'member.upserted.subscription', 'member.deleted'], apiVersion: 'v5', blocked: true },
-    { id: 'wh-leads', name: 'Lead tracker', url: r.del.url, token: T.leads, scopes: ['lead.upserted.contact', 'lead.deleted'], apiVersion: 'v5', blocked: false },
+    {
+      id: 'wh-upserts',
+      name: 'CRM upserts',
+      url: r.up.url,
+      token: T.upserts,
+      scopes: ['member.upserted.contact', 'member.upserted.subscription'],
+      apiVersion: 'v5',
+      blocked: false,
+    },
+    {
+      id: 'wh-deletes',
+      name: 'CRM deletes',
+      url: r.del.url,
+      token: T.deletes,
+      scopes: ['member.deleted'],
+      apiVersion: 'v5',
+      blocked: false,
+    },
+    {
+      id: 'wh-both',
+      name: 'Warehouse',
+      url: r.both.url,
+      token: T.both,
+      scopes: ['member.upserted.contact', 'member.deleted', 'userChat.opened'],
+      apiVersion: 'v5',
+      blocked: false,
+    },
+    {
+      id: 'wh-blocked',
+      name: 'Old CRM',
+      url: r.up.url,
+      token: T.blocked,
+      scopes: ['member.upserted.contact', 'member.upserted.subscription', 'member.deleted'],
+      apiVersion: 'v5',
+      blocked: true,
+    },
+    {
+      id: 'wh-leads',
+      name: 'Lead tracker',
+      url: r.del.url,
+      token: T.leads,
+      scopes: ['lead.upserted.contact', 'lead.deleted'],
+      apiVersion: 'v5',
+      blocked: false,
+    },
   ];
 }
 
@@ -49,7 +100,11 @@ async function withDiscovery<T>(
   o: { env?: Record<string, string>; bothBehaviours?: Record<string, ReceiverBehaviour> },
   body: (stack: Stack, r: Receivers) => Promise<T>,
 ): Promise<T> {
-  const [up, del, both] = await Promise.all([startWebhookReceiver(), startWebhookReceiver(), startWebhookReceiver({ behaviours: o.bothBehaviours })]);
+  const [up, del, both] = await Promise.all([
+    startWebhookReceiver(),
+    startWebhookReceiver(),
+    startWebhookReceiver({ behaviours: o.bothBehaviours }),
+  ]);
   const receivers = { up, del, both };
   let stack: Stack | undefined;
   try {
@@ -66,7 +121,14 @@ async function run(stack: Stack, workflowId: string, dryRun = false): Promise<Ba
   const handle = await stack.client.workflow.start(WORKFLOW_TYPE, {
     taskQueue: stack.config.BACKFILL_TASK_QUEUE,
     workflowId,
-    args: [{ source: { type: 'csv', path: EXAMPLE_CSV }, target: { type: 'channel-webhooks' }, batchSize: 25, ...(dryRun ? { dryRun: true } : {}) }],
+    args: [
+      {
+        source: { type: 'csv', path: EXAMPLE_CSV },
+        target: { type: 'channel-webhooks' },
+        batchSize: 25,
+        ...(dryRun ? { dryRun: true } : {}),
+      },
+    ],
   });
   return (await handle.result()) as BackfillResult;
 }
@@ -74,7 +136,8 @@ async function run(stack: Stack, workflowId: string, dryRun = false): Promise<Ba
 /** The event a member was due, whether or not its replay was then refused (dry-run decisions are the decided ones). */
 function dueEvent(o: ExpectedOutcome): WebhookEvent | undefined {
   if (o.outcome === 'upsert' || o.outcome === 'delete') return o.outcome;
-  if (o.outcome === 'failed' && o.reason === 'replay' && (o.dryRunOutcome === 'upsert' || o.dryRunOutcome === 'delete')) return o.dryRunOutcome;
+  if (o.outcome === 'failed' && o.reason === 'replay' && (o.dryRunOutcome === 'upsert' || o.dryRunOutcome === 'delete'))
+    return o.dryRunOutcome;
   return undefined;
 }
 
@@ -98,11 +161,16 @@ function outcomeHere(o: ExpectedOutcome): ExpectedOutcome {
 function routesFor(o: ExpectedOutcome): string[] {
   const due = dueEvent(o);
   if (due === undefined) return [];
-  const first = due === 'delete' ? ['wh-deletes', 'wh-both'] : dueAtBoth(o) ? ['wh-upserts', 'wh-both'] : ['wh-upserts'];
+  const first =
+    due === 'delete' ? ['wh-deletes', 'wh-both'] : dueAtBoth(o) ? ['wh-upserts', 'wh-both'] : ['wh-upserts'];
   return [...first, 'wh-blocked (blocked)'];
 }
 
-function membersDue(event: WebhookEvent, delivered: 'all-due' | 'recorded-delivered', at: 'any' | 'both' = 'any'): string[] {
+function membersDue(
+  event: WebhookEvent,
+  delivered: 'all-due' | 'recorded-delivered',
+  at: 'any' | 'both' = 'any',
+): string[] {
   return examples.expected.outcomes
     .filter((o) => at === 'any' || dueAtBoth(o))
     .filter((o) => (delivered === 'all-due' ? dueEvent(o) === event : outcomeHere(o).outcome === event))
@@ -123,7 +191,15 @@ describe('target channel-webhooks on a real Temporal dev server', () => {
       const count = (k: string) => outcomes.filter((o) => o.outcome === k).length;
       // Two consent-only upserts the examples' receiver refuses are not wh-both's: delivered, not failed.
       expect(count('failed')).toBe(examples.expected.counts.failed - 2);
-      expect(result).toMatchObject({ processed: outcomes.length, upserts: count('upsert'), deletes: count('delete'), unchanged: count('unchanged'), failed: count('failed'), skipped: count('skipped'), dryRun: false });
+      expect(result).toMatchObject({
+        processed: outcomes.length,
+        upserts: count('upsert'),
+        deletes: count('delete'),
+        unchanged: count('unchanged'),
+        failed: count('failed'),
+        skipped: count('skipped'),
+        dryRun: false,
+      });
 
       const auditText = await readFile(result.auditPath, 'utf8');
       const audit = await readAudit(result.auditPath);
@@ -149,20 +225,36 @@ describe('target channel-webhooks on a real Temporal dev server', () => {
       for (const token of Object.values(T)) expect(auditText).not.toContain(token);
 
       // wh-upserts: every upsert that was due (including those wh-both then refused), once, with its token.
-      expect(r.up.deliveries().every((d) => d.token === T.upserts && d.event === 'upsert' && d.status === 200)).toBe(true);
+      expect(r.up.deliveries().every((d) => d.token === T.upserts && d.event === 'upsert' && d.status === 200)).toBe(
+        true,
+      );
       expect(memberIds(accepted(r.up))).toEqual(membersDue('upsert', 'all-due'));
       // wh-deletes: every due delete, once.
-      expect(r.del.deliveries().every((d) => d.token === T.deletes && d.event === 'delete' && d.status === 200)).toBe(true);
+      expect(r.del.deliveries().every((d) => d.token === T.deletes && d.event === 'delete' && d.status === 200)).toBe(
+        true,
+      );
       expect(memberIds(accepted(r.del))).toEqual(membersDue('delete', 'all-due'));
       // wh-both: deletes and contact changes only, never a consent-only change; accepted exactly for the members
       // recorded as delivered, once each.
       expect(r.both.deliveries().every((d) => d.token === T.both)).toBe(true);
-      const contactOnlyAtBoth = new Set(examples.expected.outcomes.filter((o) => dueEvent(o) === 'upsert' && !dueAtBoth(o)).map((o) => o.memberId));
+      const contactOnlyAtBoth = new Set(
+        examples.expected.outcomes.filter((o) => dueEvent(o) === 'upsert' && !dueAtBoth(o)).map((o) => o.memberId),
+      );
       expect(contactOnlyAtBoth.size).toBeGreaterThan(30);
       expect(r.both.deliveries().filter((d) => contactOnlyAtBoth.has(d.memberId ?? ''))).toEqual([]);
-      expect(memberIds(accepted(r.both))).toEqual([...membersDue('upsert', 'recorded-delivered', 'both'), ...membersDue('delete', 'recorded-delivered', 'both')].sort());
+      expect(memberIds(accepted(r.both))).toEqual(
+        [
+          ...membersDue('upsert', 'recorded-delivered', 'both'),
+          ...membersDue('delete', 'recorded-delivered', 'both'),
+        ].sort(),
+      );
       const refused = r.both.deliveries().filter((d) => d.status === 400);
-      expect(memberIds(refused)).toEqual(outcomes.filter((o) => o.outcome === 'failed' && o.reason === 'replay').map((o) => o.memberId).sort());
+      expect(memberIds(refused)).toEqual(
+        outcomes
+          .filter((o) => o.outcome === 'failed' && o.reason === 'replay')
+          .map((o) => o.memberId)
+          .sort(),
+      );
 
       // The blocked webhook (token T.blocked at r.up) and the lead-only one (T.leads at r.del) got nothing.
       const all = [...r.up.deliveries(), ...r.del.deliveries(), ...r.both.deliveries()];
@@ -172,17 +264,37 @@ describe('target channel-webhooks on a real Temporal dev server', () => {
 
       // wh-both failed m-0179 (upsert) and m-0195 (delete) twice with 503 before accepting: the retries went to wh-both
       // only, so their other subscriber got exactly one delivery.
-      expect(r.both.deliveries().filter((d) => d.memberId === 'm-0179').map((d) => d.status)).toEqual([503, 503, 200]);
+      expect(
+        r.both
+          .deliveries()
+          .filter((d) => d.memberId === 'm-0179')
+          .map((d) => d.status),
+      ).toEqual([503, 503, 200]);
       expect(r.up.deliveries().filter((d) => d.memberId === 'm-0179')).toHaveLength(1);
-      expect(r.both.deliveries().filter((d) => d.memberId === 'm-0195').map((d) => d.status)).toEqual([503, 503, 200]);
+      expect(
+        r.both
+          .deliveries()
+          .filter((d) => d.memberId === 'm-0195')
+          .map((d) => d.status),
+      ).toEqual([503, 503, 200]);
       expect(r.del.deliveries().filter((d) => d.memberId === 'm-0195')).toHaveLength(1);
 
       // One webhook-id per member and event, the same at every endpoint; nothing for unchanged or skipped members.
-      for (const d of all) expect(d.webhookId, `${d.memberId}`).toBe(webhookId(workflowId, d.memberId!, d.event as WebhookEvent));
-      const noDelivery = new Set(outcomes.filter((o) => o.outcome === 'unchanged' || o.outcome === 'skipped' || (o.outcome === 'failed' && o.reason === 'fetch')).map((o) => o.memberId));
+      for (const d of all)
+        expect(d.webhookId, `${d.memberId}`).toBe(webhookId(workflowId, d.memberId!, d.event as WebhookEvent));
+      const noDelivery = new Set(
+        outcomes
+          .filter(
+            (o) =>
+              o.outcome === 'unchanged' || o.outcome === 'skipped' || (o.outcome === 'failed' && o.reason === 'fetch'),
+          )
+          .map((o) => o.memberId),
+      );
       expect(all.filter((d) => noDelivery.has(d.memberId ?? ''))).toEqual([]);
       // Unsigned: no WEBHOOK_SIGNING_SECRET on this worker.
-      expect(all.filter((d) => d.headers['webhook-signature'] !== undefined || d.headers['webhook-timestamp'] !== undefined)).toEqual([]);
+      expect(
+        all.filter((d) => d.headers['webhook-signature'] !== undefined || d.headers['webhook-timestamp'] !== undefined),
+      ).toEqual([]);
     });
   });
 
@@ -193,7 +305,14 @@ describe('target channel-webhooks on a real Temporal dev server', () => {
       const result = await run(stack, workflowId);
       // No receiver refuses anything here, so every decided replay is delivered: the dry-run counts.
       const want = examples.expected.dryRunCounts;
-      expect(result).toMatchObject({ processed: want.rows, upserts: want.upserts, deletes: want.deletes, unchanged: want.unchanged, failed: want.failed, skipped: want.skipped });
+      expect(result).toMatchObject({
+        processed: want.rows,
+        upserts: want.upserts,
+        deletes: want.deletes,
+        unchanged: want.unchanged,
+        failed: want.failed,
+        skipped: want.skipped,
+      });
 
       const all = [...r.up.deliveries(), ...r.del.deliveries(), ...r.both.deliveries()];
       // Each upsert goes to wh-upserts (and to wh-both when a contact field differs), each delete to wh-deletes and wh-both.
@@ -202,11 +321,24 @@ describe('target channel-webhooks on a real Temporal dev server', () => {
       expect(all).toHaveLength(want.upserts + want.deletes + atBoth);
       for (const d of all) {
         const verified = verifyWebhookSignature({ secret, headers: d.headers, body: d.rawBody, now: d.receivedAt });
-        expect(verified, `${d.token} ${d.memberId}`).toEqual({ ok: true, webhookId: webhookId(workflowId, d.memberId!, d.event as WebhookEvent), timestamp: Number(d.headers['webhook-timestamp']) });
+        expect(verified, `${d.token} ${d.memberId}`).toEqual({
+          ok: true,
+          webhookId: webhookId(workflowId, d.memberId!, d.event as WebhookEvent),
+          timestamp: Number(d.headers['webhook-timestamp']),
+        });
         // The timestamp is the attempt's own, and the check is not vacuous: another secret or another body fails.
         expect(Math.abs(d.receivedAt - Number(d.headers['webhook-timestamp']) * 1000)).toBeLessThan(5_000);
-        expect(verifyWebhookSignature({ secret: `whsec_${randomBytes(32).toString('base64')}`, headers: d.headers, body: d.rawBody, now: d.receivedAt }).ok).toBe(false);
-        expect(verifyWebhookSignature({ secret, headers: d.headers, body: `${d.rawBody} `, now: d.receivedAt }).ok).toBe(false);
+        expect(
+          verifyWebhookSignature({
+            secret: `whsec_${randomBytes(32).toString('base64')}`,
+            headers: d.headers,
+            body: d.rawBody,
+            now: d.receivedAt,
+          }).ok,
+        ).toBe(false);
+        expect(
+          verifyWebhookSignature({ secret, headers: d.headers, body: `${d.rawBody} `, now: d.receivedAt }).ok,
+        ).toBe(false);
       }
       expect(all.filter((d) => d.token === T.blocked || d.token === T.leads)).toEqual([]);
       expect(stack.receiver.deliveries()).toEqual([]);
@@ -224,7 +356,12 @@ describe('target channel-webhooks on a real Temporal dev server', () => {
         const named = (byLine.get(want.line)?.webhooks ?? []).map((w) => (w.skipped ? `${w.id} (${w.skipped})` : w.id));
         expect(named, `line ${want.line}`).toEqual(routesFor(dry));
       }
-      expect([...r.up.deliveries(), ...r.del.deliveries(), ...r.both.deliveries(), ...stack.receiver.deliveries()]).toEqual([]);
+      expect([
+        ...r.up.deliveries(),
+        ...r.del.deliveries(),
+        ...r.both.deliveries(),
+        ...stack.receiver.deliveries(),
+      ]).toEqual([]);
     });
   });
 });

@@ -1,8 +1,24 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DevServer } from '../../dev/temporal-cli';
-import { progressQuery, resumeSignal, WORKFLOW_TYPE, type BackfillInput, type BackfillResult, type Progress } from '../../workflows/definitions';
+import {
+  progressQuery,
+  resumeSignal,
+  WORKFLOW_TYPE,
+  type BackfillInput,
+  type BackfillResult,
+  type Progress,
+} from '../../workflows/definitions';
 import { EXAMPLE_CSV, loadExamples, type Examples } from '../support/examples';
-import { ACCESS_KEY, ACCESS_SECRET, readAudit, startStack, startTestServer, waitFor, type Stack, type StackOptions } from '../support/stack';
+import {
+  ACCESS_KEY,
+  ACCESS_SECRET,
+  readAudit,
+  startStack,
+  startTestServer,
+  waitFor,
+  type Stack,
+  type StackOptions,
+} from '../support/stack';
 
 // API and receiver faults (issue 3, items 3 and 4). Every run must end with the example data's known
 // answer: faults the job is built to absorb may slow it down but never change an outcome.
@@ -42,11 +58,19 @@ function start(stack: Stack, workflowId: string, input: Partial<BackfillInput> =
 
 async function expectKnownAnswer(stack: Stack, result: BackfillResult, exactlyOnce = true): Promise<void> {
   const c = examples.expected.counts;
-  expect(result).toMatchObject({ processed: c.rows, upserts: c.upserts, deletes: c.deletes, unchanged: c.unchanged, failed: c.failed, skipped: c.skipped });
+  expect(result).toMatchObject({
+    processed: c.rows,
+    upserts: c.upserts,
+    deletes: c.deletes,
+    unchanged: c.unchanged,
+    failed: c.failed,
+    skipped: c.skipped,
+  });
   const audit = await readAudit(result.auditPath);
   expect(audit).toHaveLength(c.rows);
   const byLine = new Map(audit.map((e) => [e.line, e.outcome]));
-  for (const o of examples.expected.outcomes) expect(byLine.get(o.line), `line ${o.line} (${o.memberId})`).toBe(o.outcome);
+  for (const o of examples.expected.outcomes)
+    expect(byLine.get(o.line), `line ${o.line} (${o.memberId})`).toBe(o.outcome);
   // Each due delivery accepted: once, or more often only where an answer was lost on the way back
   // (then with the same webhook-id, so a deduplicating receiver sees it once).
   const accepted = stack.receiver.accepted();
@@ -97,12 +121,19 @@ describe('Channel Talk API faults', () => {
   });
 
   it('answers slower than the timeout: those members fail with a timeout reason, the rest is unaffected', async () => {
-    const slow = examples.expected.outcomes.filter((o) => o.outcome === 'unchanged').slice(0, 3).map((o) => o.memberId);
+    const slow = examples.expected.outcomes
+      .filter((o) => o.outcome === 'unchanged')
+      .slice(0, 3)
+      .map((o) => o.memberId);
     const faults = { ...examples.faults.channel, ...Object.fromEntries(slow.map((m) => [m, { delayMs: 1_500 }])) };
     await withStack({ channelFaults: faults, env: { CHANNEL_TIMEOUT_MS: '300' } }, async (stack) => {
       const result = (await (await start(stack, 'faults-slow')).result()) as BackfillResult;
       const c = examples.expected.counts;
-      expect(result).toMatchObject({ processed: c.rows, failed: c.failed + slow.length, unchanged: c.unchanged - slow.length });
+      expect(result).toMatchObject({
+        processed: c.rows,
+        failed: c.failed + slow.length,
+        unchanged: c.unchanged - slow.length,
+      });
       const audit = await readAudit(result.auditPath);
       for (const member of slow) {
         const entry = audit.find((e) => e.memberId === member);
@@ -115,7 +146,9 @@ describe('Channel Talk API faults', () => {
   it('credentials revoked mid-run: the run pauses itself, marks nobody failed, and finishes after resume', async () => {
     await withStack({ env: { CHANNEL_RATE_LIMIT: '80' } }, async (stack) => {
       const handle = await start(stack, 'faults-401', { batchSize: 10 });
-      await waitFor('some progress', async () => ((await handle.query(progressQuery)).processed >= 30 ? true : undefined));
+      await waitFor('some progress', async () =>
+        (await handle.query(progressQuery)).processed >= 30 ? true : undefined,
+      );
       stack.simulator.setCredentials('revoked-key', 'revoked-secret');
       const paused = await waitFor('the run to pause itself', async () => {
         const p: Progress = await handle.query(progressQuery);
@@ -164,8 +197,13 @@ describe('webhook receiver faults', () => {
   });
 
   it('slow answers beyond the webhook timeout: retried with the same webhook-id and delivered', async () => {
-    const due = examples.expected.outcomes.filter((o) => o.outcome === 'upsert' && !examples.faults.receiver[o.memberId]).slice(0, 4);
-    const behaviours = { ...examples.faults.receiver, ...Object.fromEntries(due.map((o) => [o.memberId, { status: 200, delayMs: 1_500, times: 1 }])) };
+    const due = examples.expected.outcomes
+      .filter((o) => o.outcome === 'upsert' && !examples.faults.receiver[o.memberId])
+      .slice(0, 4);
+    const behaviours = {
+      ...examples.faults.receiver,
+      ...Object.fromEntries(due.map((o) => [o.memberId, { status: 200, delayMs: 1_500, times: 1 }])),
+    };
     await withStack({ receiverBehaviours: behaviours, env: { WEBHOOK_TIMEOUT_MS: '400' } }, async (stack) => {
       const result = (await (await start(stack, 'receiver-slow')).result()) as BackfillResult;
       // The slow receiver did accept the timed-out attempt: those members arrive twice, same id.
@@ -178,18 +216,26 @@ describe('webhook receiver faults', () => {
     });
   });
 
-  it('receiver down entirely for a minute, then back: every due replay is delivered', { timeout: 180_000 }, async () => {
-    await withStack({}, async (stack) => {
-      await stack.receiver.stop();
-      const handle = await start(stack, 'receiver-down', { batchSize: 50 });
-      await waitFor('all batches done with replays waiting', async () => {
-        const p: Progress = await handle.query(progressQuery);
-        return p.batchesDone === p.batchesTotal && p.batchesTotal > 0 && p.pendingReplays > 0 ? p : undefined;
-      }, 60_000);
-      await new Promise((r) => setTimeout(r, 60_000 - 5_000));
-      await stack.receiver.start();
-      const result = (await handle.result()) as BackfillResult;
-      await expectKnownAnswer(stack, result);
-    });
-  });
+  it(
+    'receiver down entirely for a minute, then back: every due replay is delivered',
+    { timeout: 180_000 },
+    async () => {
+      await withStack({}, async (stack) => {
+        await stack.receiver.stop();
+        const handle = await start(stack, 'receiver-down', { batchSize: 50 });
+        await waitFor(
+          'all batches done with replays waiting',
+          async () => {
+            const p: Progress = await handle.query(progressQuery);
+            return p.batchesDone === p.batchesTotal && p.batchesTotal > 0 && p.pendingReplays > 0 ? p : undefined;
+          },
+          60_000,
+        );
+        await new Promise((r) => setTimeout(r, 60_000 - 5_000));
+        await stack.receiver.start();
+        const result = (await handle.result()) as BackfillResult;
+        await expectKnownAnswer(stack, result);
+      });
+    },
+  );
 });

@@ -9,7 +9,14 @@ import { findTemporalCli, type DevServer } from '../../dev/temporal-cli';
 import type { ChannelUser } from '../../src/types';
 import { webhookId, WEBHOOK_ID_PATTERN } from '../../src/webhook/webhook-id';
 import type { Delivery } from '../../dev/simulator/webhook-receiver';
-import { pauseSignal, progressQuery, resumeSignal, WORKFLOW_TYPE, type BackfillInput, type BackfillResult } from '../../workflows/definitions';
+import {
+  pauseSignal,
+  progressQuery,
+  resumeSignal,
+  WORKFLOW_TYPE,
+  type BackfillInput,
+  type BackfillResult,
+} from '../../workflows/definitions';
 import { startStack, startTestServer, waitFor, type Stack } from '../support/stack';
 
 // Issue 3, item 8: idempotent starts.
@@ -43,11 +50,21 @@ function membersOf(prefix: string): Member[] {
 function channelUsers(members: Member[]): ChannelUser[] {
   return members
     .filter((m) => m.kind !== 'delete')
-    .map((m) => ({ id: `u-${m.id}`, memberId: m.id, type: 'member', email: `${m.id}@example.com`, mobileNumber: null, unsubscribeEmail: false, unsubscribeTexting: false }));
+    .map((m) => ({
+      id: `u-${m.id}`,
+      memberId: m.id,
+      type: 'member',
+      email: `${m.id}@example.com`,
+      mobileNumber: null,
+      unsubscribeEmail: false,
+      unsubscribeTexting: false,
+    }));
 }
 
 function sourceCsv(members: Member[]): string {
-  const rows = members.map((m) => `${m.id},,${m.kind === 'upsert' ? `old-${m.id}@example.org` : `${m.id}@example.com`},false,false`);
+  const rows = members.map(
+    (m) => `${m.id},,${m.kind === 'upsert' ? `old-${m.id}@example.org` : `${m.id}@example.com`},false,false`,
+  );
   return `${[HEADER, ...rows].join('\n')}\n`;
 }
 
@@ -68,7 +85,11 @@ beforeAll(async () => {
   cli = findTemporalCli()!.path;
   stack = await startStack({
     server,
-    users: [...channelUsers(RUNNING), ...channelUsers(RERUN), { id: 'u-slow', memberId: SLOW_ID, type: 'member', email: `${SLOW_ID}@example.com` }],
+    users: [
+      ...channelUsers(RUNNING),
+      ...channelUsers(RERUN),
+      { id: 'u-slow', memberId: SLOW_ID, type: 'member', email: `${SLOW_ID}@example.com` },
+    ],
     channelFaults: { [SLOW_ID]: { delayMs: SLOW_MS } },
   });
   dir = await mkdtemp(path.join(os.tmpdir(), 'idempotent-start-'));
@@ -85,19 +106,42 @@ afterAll(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
-function start(workflowId: string, input: Partial<BackfillInput> & { source: BackfillInput['source'] }, extra: { workflowIdConflictPolicy?: 'FAIL' | 'USE_EXISTING' } = {}) {
-  return stack.client.workflow.start(WORKFLOW_TYPE, { taskQueue: stack.config.BACKFILL_TASK_QUEUE, workflowId, args: [input], ...extra });
+function start(
+  workflowId: string,
+  input: Partial<BackfillInput> & { source: BackfillInput['source'] },
+  extra: { workflowIdConflictPolicy?: 'FAIL' | 'USE_EXISTING' } = {},
+) {
+  return stack.client.workflow.start(WORKFLOW_TYPE, {
+    taskQueue: stack.config.BACKFILL_TASK_QUEUE,
+    workflowId,
+    args: [input],
+    ...extra,
+  });
 }
 
 async function runsOf(workflowId: string): Promise<{ runId: string; status: string }[]> {
   const runs: { runId: string; status: string }[] = [];
-  for await (const wf of stack.client.workflow.list({ query: `WorkflowId = '${workflowId}'` })) runs.push({ runId: wf.runId, status: wf.status.name });
+  for await (const wf of stack.client.workflow.list({ query: `WorkflowId = '${workflowId}'` }))
+    runs.push({ runId: wf.runId, status: wf.status.name });
   return runs;
 }
 
 /** `temporal workflow start` against the test server; never throws, returns the exit code and output. */
-async function cliStart(workflowId: string, input: unknown, flags: string[] = []): Promise<{ code: number; output: string }> {
-  const args = ['workflow', 'start', '--address', server.address, '--namespace', 'default', '--task-queue', stack.config.BACKFILL_TASK_QUEUE];
+async function cliStart(
+  workflowId: string,
+  input: unknown,
+  flags: string[] = [],
+): Promise<{ code: number; output: string }> {
+  const args = [
+    'workflow',
+    'start',
+    '--address',
+    server.address,
+    '--namespace',
+    'default',
+    '--task-queue',
+    stack.config.BACKFILL_TASK_QUEUE,
+  ];
   args.push('--type', WORKFLOW_TYPE, '--workflow-id', workflowId, '--input', JSON.stringify(input), ...flags);
   try {
     const { stdout, stderr } = await execFileAsync(cli, args, { timeout: 30_000 });
@@ -183,7 +227,15 @@ describe('idempotent starts on a real Temporal dev server', () => {
     // (the ignored second inputs asked for "another-label"), and nothing else was.
     await first.signal(resumeSignal);
     const result = (await first.result()) as BackfillResult;
-    expect(result).toMatchObject({ total: RUNNING.length + 1, processed: RUNNING.length + 1, upserts: 5, deletes: 3, unchanged: 5, failed: 0, skipped: 0 });
+    expect(result).toMatchObject({
+      total: RUNNING.length + 1,
+      processed: RUNNING.length + 1,
+      upserts: 5,
+      deletes: 3,
+      unchanged: 5,
+      failed: 0,
+      skipped: 0,
+    });
     const deliveries = stack.receiver.deliveries().filter((d) => d.memberId?.startsWith('run-'));
     expect(idsByMember(deliveries)).toEqual(expectedIds(workflowId, RUNNING));
     expect(deliveries.every((d) => d.webhookId !== null && WEBHOOK_ID_PATTERN.test(d.webhookId))).toBe(true);
@@ -212,7 +264,12 @@ describe('idempotent starts on a real Temporal dev server', () => {
 
     // Reusing a closed id can be forbidden explicitly (client and CLI); nothing runs then.
     const rejected = await stack.client.workflow
-      .start(WORKFLOW_TYPE, { taskQueue: stack.config.BACKFILL_TASK_QUEUE, workflowId: firstId, args: [{ source }], workflowIdReusePolicy: 'REJECT_DUPLICATE' })
+      .start(WORKFLOW_TYPE, {
+        taskQueue: stack.config.BACKFILL_TASK_QUEUE,
+        workflowId: firstId,
+        args: [{ source }],
+        workflowIdReusePolicy: 'REJECT_DUPLICATE',
+      })
       .catch((e: unknown) => e);
     expect(rejected).toBeInstanceOf(WorkflowExecutionAlreadyStartedError);
     // The CLI again swallows the refusal unless given --fail-existing: it exits 0 and prints the

@@ -11,10 +11,23 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main';
 import type { CliIo } from '../../src/cli/io';
-import { checkSyntheticRun, DEFAULT_SYNTHETIC_SEED, syntheticCounts, syntheticUsers, writeSyntheticCsv } from '../../dev/synthetic';
+import {
+  checkSyntheticRun,
+  DEFAULT_SYNTHETIC_SEED,
+  syntheticCounts,
+  syntheticUsers,
+  writeSyntheticCsv,
+} from '../../dev/synthetic';
 import type { DevServer } from '../../dev/temporal-cli';
 import { webhookId } from '../../src/webhook/webhook-id';
-import { pauseSignal, progressQuery, resumeSignal, WORKFLOW_TYPE, type BackfillInput, type BackfillResult } from '../../workflows/definitions';
+import {
+  pauseSignal,
+  progressQuery,
+  resumeSignal,
+  WORKFLOW_TYPE,
+  type BackfillInput,
+  type BackfillResult,
+} from '../../workflows/definitions';
 import { readAudit, startStack, startTestServer, waitFor } from '../support/stack';
 import { workerProcess } from '../support/worker-process';
 
@@ -40,7 +53,14 @@ async function status(env: Record<string, string>, args: string[]): Promise<{ co
   const stdout = new PassThrough();
   let out = '';
   stdout.on('data', (chunk: Buffer) => (out += chunk.toString('utf8')));
-  const io: CliIo = { stdout, stderr: new PassThrough(), env, cwd: dir, now: () => new Date(), sleep: (ms) => new Promise((r) => setTimeout(r, ms)) };
+  const io: CliIo = {
+    stdout,
+    stderr: new PassThrough(),
+    env,
+    cwd: dir,
+    now: () => new Date(),
+    sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
+  };
   const code = await main(['status', ...args], io);
   return { code, out };
 }
@@ -56,80 +76,113 @@ function identityIn(log: string): string {
 }
 
 describe('a worker without WEBHOOK_URL beside one with it', () => {
-  it(
-    'refuses the batches it takes, visibly and by name; the run completes with every member delivered exactly once',
-    async () => {
-      const stack = await startStack({ server, users: syntheticUsers(MEMBERS, SEED), worker: false, env: { CHANNEL_RATE_LIMIT: '80', LOG_FORMAT: 'json' } });
-      const { WEBHOOK_URL: _url, WEBHOOK_TOKEN: _token, ...withoutUrl } = stack.env;
-      const good = workerProcess({ env: stack.env, logFile: path.join(dir, 'good.log') });
-      const bad = workerProcess({ env: withoutUrl, logFile: path.join(dir, 'bad.log') });
-      const cliEnv = { TEMPORAL_ADDRESS: stack.env.TEMPORAL_ADDRESS!, BACKFILL_TASK_QUEUE: stack.env.BACKFILL_TASK_QUEUE! };
-      try {
-        // The good worker prepares (a worker without WEBHOOK_URL preparing a real run fails it at once, having
-        // done nothing: README "Workers without WEBHOOK_URL"); the run is held paused until both poll.
-        await good.start();
-        const workflowId = 'backfill-misconfigured-worker';
-        const input: BackfillInput = { source: { type: 'csv', path: csv }, batchSize: 20, parallelBatches: 4 };
-        const handle = await stack.client.workflow.start(WORKFLOW_TYPE, { taskQueue: stack.config.BACKFILL_TASK_QUEUE, workflowId, args: [input] });
-        await handle.signal(pauseSignal, 'until the second worker polls');
-        await waitFor('prepared and paused', async () => {
+  it('refuses the batches it takes, visibly and by name; the run completes with every member delivered exactly once', async () => {
+    const stack = await startStack({
+      server,
+      users: syntheticUsers(MEMBERS, SEED),
+      worker: false,
+      env: { CHANNEL_RATE_LIMIT: '80', LOG_FORMAT: 'json' },
+    });
+    const { WEBHOOK_URL: _url, WEBHOOK_TOKEN: _token, ...withoutUrl } = stack.env;
+    const good = workerProcess({ env: stack.env, logFile: path.join(dir, 'good.log') });
+    const bad = workerProcess({ env: withoutUrl, logFile: path.join(dir, 'bad.log') });
+    const cliEnv = {
+      TEMPORAL_ADDRESS: stack.env.TEMPORAL_ADDRESS!,
+      BACKFILL_TASK_QUEUE: stack.env.BACKFILL_TASK_QUEUE!,
+    };
+    try {
+      // The good worker prepares (a worker without WEBHOOK_URL preparing a real run fails it at once, having
+      // done nothing: README "Workers without WEBHOOK_URL"); the run is held paused until both poll.
+      await good.start();
+      const workflowId = 'backfill-misconfigured-worker';
+      const input: BackfillInput = { source: { type: 'csv', path: csv }, batchSize: 20, parallelBatches: 4 };
+      const handle = await stack.client.workflow.start(WORKFLOW_TYPE, {
+        taskQueue: stack.config.BACKFILL_TASK_QUEUE,
+        workflowId,
+        args: [input],
+      });
+      await handle.signal(pauseSignal, 'until the second worker polls');
+      await waitFor(
+        'prepared and paused',
+        async () => {
           const p = await handle.query(progressQuery);
           return p.paused && p.batchesTotal > 0 ? p : undefined;
-        }, 60_000);
-        await bad.start();
-        const badIdentity = identityIn(await bad.log());
-        await handle.signal(resumeSignal);
+        },
+        60_000,
+      );
+      await bad.start();
+      const badIdentity = identityIn(await bad.log());
+      await handle.signal(resumeSignal);
 
-        // While it runs: a refused batch is a pending activity whose last failure names the worker and WEBHOOK_URL.
-        let seenJson: { retrying?: { activity: string; worker: string | null; message: string }[] } | undefined;
-        let seenText: string | undefined;
-        let seenUi: { lastFailure?: { message?: string | null } | null; lastWorkerIdentity?: string | null } | undefined;
-        for (;;) {
-          const description = await handle.describe();
-          if (description.status.name !== 'RUNNING') break;
-          seenUi ??= description.raw.pendingActivities?.find((p) => /WEBHOOK_URL/.test(p.lastFailure?.message ?? ''));
-          if (!seenJson?.retrying?.some((r) => /WEBHOOK_URL/.test(r.message))) {
-            const json = await status(cliEnv, ['--workflow-id', workflowId, '--json']).catch(() => undefined);
-            if (json?.code === 0) seenJson = JSON.parse(json.out) as typeof seenJson;
-          }
-          if (!seenText?.includes('WEBHOOK_URL')) {
-            const once = await status(cliEnv, ['--workflow-id', workflowId, '--once']).catch(() => undefined);
-            if (once?.code === 0) seenText = once.out;
-          }
-          await new Promise((r) => setTimeout(r, 150));
+      // While it runs: a refused batch is a pending activity whose last failure names the worker and WEBHOOK_URL.
+      let seenJson: { retrying?: { activity: string; worker: string | null; message: string }[] } | undefined;
+      let seenText: string | undefined;
+      let seenUi: { lastFailure?: { message?: string | null } | null; lastWorkerIdentity?: string | null } | undefined;
+      for (;;) {
+        const description = await handle.describe();
+        if (description.status.name !== 'RUNNING') break;
+        seenUi ??= description.raw.pendingActivities?.find((p) => /WEBHOOK_URL/.test(p.lastFailure?.message ?? ''));
+        if (!seenJson?.retrying?.some((r) => /WEBHOOK_URL/.test(r.message))) {
+          const json = await status(cliEnv, ['--workflow-id', workflowId, '--json']).catch(() => undefined);
+          if (json?.code === 0) seenJson = JSON.parse(json.out) as typeof seenJson;
         }
-        const result = (await handle.result()) as BackfillResult;
-
-        const expected = syntheticCounts(MEMBERS, SEED);
-        expect(result).toMatchObject({ total: MEMBERS, processed: MEMBERS, upserts: expected.upserts, deletes: expected.deletes, unchanged: expected.unchanged, failed: 0, skipped: 0 });
-        const entries = await readAudit(result.auditPath);
-        const check = checkSyntheticRun({ n: MEMBERS, seed: SEED, runLabel: workflowId, webhookIdOf: webhookId, audit: entries, deliveries: stack.receiver.deliveries() });
-        expect(check.problems).toEqual([]);
-        expect(check.auditEntries).toBe(MEMBERS);
-        // Exactly once: one accepted delivery per member replayed, no webhook-id twice.
-        const accepted = stack.receiver.accepted().map((d) => d.webhookId);
-        expect(accepted).toHaveLength(expected.upserts + expected.deletes);
-        expect(new Set(accepted).size).toBe(accepted.length);
-
-        // Visible while retried, naming the worker and the variable: the Web UI's pending activity, and `status`.
-        const expectedMessage = new RegExp(`worker ${badIdentity.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} has no WEBHOOK_URL and cannot replay batch \\d+ of ${workflowId}`);
-        expect(seenUi?.lastFailure?.message).toMatch(expectedMessage);
-        expect(seenUi?.lastWorkerIdentity).toBe(badIdentity);
-        const retrying = seenJson?.retrying?.find((r) => /WEBHOOK_URL/.test(r.message));
-        expect(retrying).toMatchObject({ activity: 'processBatch', worker: badIdentity });
-        expect(retrying?.message).toMatch(expectedMessage);
-        expect(seenText).toMatch(/retrying processBatch \(attempt \d+, last failed on .*\): worker .* has no WEBHOOK_URL/);
-        // The misconfigured worker took work and refused it, by name, before any lookup.
-        const badLog = await bad.log();
-        expect(badLog).toMatch(/refused: no WEBHOOK_URL on this worker/);
-        expect(badLog).not.toMatch(/batch done/);
-        console.log(`misconfigured worker ${badIdentity}: ${badLog.match(/refused: no WEBHOOK_URL/g)?.length ?? 0} refusals; run exact (${accepted.length} deliveries)`);
-      } finally {
-        await good.stop();
-        await bad.stop();
-        await stack.close();
+        if (!seenText?.includes('WEBHOOK_URL')) {
+          const once = await status(cliEnv, ['--workflow-id', workflowId, '--once']).catch(() => undefined);
+          if (once?.code === 0) seenText = once.out;
+        }
+        await new Promise((r) => setTimeout(r, 150));
       }
-    },
-    300_000,
-  );
+      const result = (await handle.result()) as BackfillResult;
+
+      const expected = syntheticCounts(MEMBERS, SEED);
+      expect(result).toMatchObject({
+        total: MEMBERS,
+        processed: MEMBERS,
+        upserts: expected.upserts,
+        deletes: expected.deletes,
+        unchanged: expected.unchanged,
+        failed: 0,
+        skipped: 0,
+      });
+      const entries = await readAudit(result.auditPath);
+      const check = checkSyntheticRun({
+        n: MEMBERS,
+        seed: SEED,
+        runLabel: workflowId,
+        webhookIdOf: webhookId,
+        audit: entries,
+        deliveries: stack.receiver.deliveries(),
+      });
+      expect(check.problems).toEqual([]);
+      expect(check.auditEntries).toBe(MEMBERS);
+      // Exactly once: one accepted delivery per member replayed, no webhook-id twice.
+      const accepted = stack.receiver.accepted().map((d) => d.webhookId);
+      expect(accepted).toHaveLength(expected.upserts + expected.deletes);
+      expect(new Set(accepted).size).toBe(accepted.length);
+
+      // Visible while retried, naming the worker and the variable: the Web UI's pending activity, and `status`.
+      const expectedMessage = new RegExp(
+        `worker ${badIdentity.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} has no WEBHOOK_URL and cannot replay batch \\d+ of ${workflowId}`,
+      );
+      expect(seenUi?.lastFailure?.message).toMatch(expectedMessage);
+      expect(seenUi?.lastWorkerIdentity).toBe(badIdentity);
+      const retrying = seenJson?.retrying?.find((r) => /WEBHOOK_URL/.test(r.message));
+      expect(retrying).toMatchObject({ activity: 'processBatch', worker: badIdentity });
+      expect(retrying?.message).toMatch(expectedMessage);
+      expect(seenText).toMatch(
+        /retrying processBatch \(attempt \d+, last failed on .*\): worker .* has no WEBHOOK_URL/,
+      );
+      // The misconfigured worker took work and refused it, by name, before any lookup.
+      const badLog = await bad.log();
+      expect(badLog).toMatch(/refused: no WEBHOOK_URL on this worker/);
+      expect(badLog).not.toMatch(/batch done/);
+      console.log(
+        `misconfigured worker ${badIdentity}: ${badLog.match(/refused: no WEBHOOK_URL/g)?.length ?? 0} refusals; run exact (${accepted.length} deliveries)`,
+      );
+    } finally {
+      await good.stop();
+      await bad.stop();
+      await stack.close();
+    }
+  }, 300_000);
 });

@@ -41,7 +41,10 @@ describe('users with null where the repair does not look', () => {
       // Members with an even number differ in their email (an upsert each: nf-000, nf-010, ... carry a null); the
       // others are in sync (nf-005, nf-015, ... lack a key).
       const rows = ['memberId,mobileNumber,email,unsubscribeEmail,unsubscribeTexting'];
-      for (let i = 0; i < N; i++) rows.push(`${memberId(i)},+821012345678,${i % 2 === 0 ? 'old@example.com' : `${memberId(i)}@example.com`},false,true`);
+      for (let i = 0; i < N; i++)
+        rows.push(
+          `${memberId(i)},+821012345678,${i % 2 === 0 ? 'old@example.com' : `${memberId(i)}@example.com`},false,true`,
+        );
       const csv = path.join(stack.dataDir, 'members.csv');
       await writeFile(csv, `${rows.join('\n')}\n`);
       const handle = await stack.client.workflow.start(WORKFLOW_TYPE, {
@@ -50,19 +53,32 @@ describe('users with null where the repair does not look', () => {
         args: [{ source: { type: 'csv', path: csv }, batchSize: 20 }],
       });
       const result = (await handle.result()) as BackfillResult;
-      expect(result).toMatchObject({ processed: N, upserts: N / 2, unchanged: N / 2, failed: 0, skipped: 0, deletes: 0 });
+      expect(result).toMatchObject({
+        processed: N,
+        upserts: N / 2,
+        unchanged: N / 2,
+        failed: 0,
+        skipped: 0,
+        deletes: 0,
+      });
       const audit = await readAudit(result.auditPath);
       expect(audit).toHaveLength(N);
       expect(audit.filter((e) => e.attempts !== 1).map((e) => e.memberId)).toEqual([]);
       const byMember = new Map(audit.map((e) => [e.memberId, e]));
-      expect(byMember.get(memberId(0))).toMatchObject({ outcome: 'upsert', fields: ['email'], updatedAt: 1_730_500_000_000 });
+      expect(byMember.get(memberId(0))).toMatchObject({
+        outcome: 'upsert',
+        fields: ['email'],
+        updatedAt: 1_730_500_000_000,
+      });
       // nf-090 was served updatedAt: null, nf-015 none: no change time in their audit lines, and no failure.
       expect(byMember.get(memberId(90))).toMatchObject({ outcome: 'upsert' });
       expect(byMember.get(memberId(90))!.updatedAt).toBeUndefined();
       expect(byMember.get(memberId(15))).toMatchObject({ outcome: 'unchanged' });
       expect(byMember.get(memberId(15))!.updatedAt).toBeUndefined();
 
-      const entity = new Map(stack.receiver.accepted().map((d) => [d.memberId, (d.body as { entity: Record<string, unknown> }).entity]));
+      const entity = new Map(
+        stack.receiver.accepted().map((d) => [d.memberId, (d.body as { entity: Record<string, unknown> }).entity]),
+      );
       expect(entity.size).toBe(N / 2);
       // Nulls arrive as Channel Talk answered them; every other field of the full user is there too.
       expect(entity.get(memberId(0))!.name).toBeNull();

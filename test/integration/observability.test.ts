@@ -19,7 +19,14 @@ let metricsUrl: string;
 
 beforeAll(async () => {
   [server, examples] = await Promise.all([startTestServer(), loadExamples()]);
-  stack = await startStack({ server, users: examples.users, channelFaults: examples.faults.channel, receiverBehaviours: examples.faults.receiver, worker: false, simulatorRateLimit: 100 });
+  stack = await startStack({
+    server,
+    users: examples.users,
+    channelFaults: examples.faults.channel,
+    receiverBehaviours: examples.faults.receiver,
+    worker: false,
+    simulatorRateLimit: 100,
+  });
   logDir = await mkdtemp(path.join(os.tmpdir(), 'observability-'));
   const port = await freePort();
   metricsUrl = `http://127.0.0.1:${port}/metrics`;
@@ -74,7 +81,11 @@ describe('observability', () => {
     expect(batchDone.every((r) => r.workflowId === 'observability-run' && typeof r.batch === 'number')).toBe(true);
     const memberLines = records.filter((r) => r.message === 'member recorded');
     expect(memberLines.length).toBeGreaterThan(200);
-    expect(memberLines.every((r) => typeof r.memberId === 'string' && typeof r.line === 'number' && r.workflowId === 'observability-run')).toBe(true);
+    expect(
+      memberLines.every(
+        (r) => typeof r.memberId === 'string' && typeof r.line === 'number' && r.workflowId === 'observability-run',
+      ),
+    ).toBe(true);
     const log = lines.join('\n');
     expect(log).not.toMatch(/@example\.(com|org|net)/i);
     expect(log).not.toContain(stack.env.CHANNEL_ACCESS_SECRET);

@@ -26,7 +26,12 @@ async function run(stack: Stack, workflowId: string, input: Partial<BackfillInpu
 
 describe('partial runs', () => {
   it('retries exactly the failed members of an earlier run, from its audit log', async () => {
-    const stack = await startStack({ server, users: examples.users, channelFaults: examples.faults.channel, receiverBehaviours: examples.faults.receiver });
+    const stack = await startStack({
+      server,
+      users: examples.users,
+      channelFaults: examples.faults.channel,
+      receiverBehaviours: examples.faults.receiver,
+    });
     try {
       const first = await run(stack, 'partial-first', {});
       expect(first.failed).toBe(examples.expected.counts.failed);
@@ -54,7 +59,12 @@ describe('partial runs', () => {
   });
 
   it('executes a dry run plan: only planned members, each re-checked; a changed one is reported, not replayed', async () => {
-    const stack = await startStack({ server, users: examples.users, channelFaults: examples.faults.channel, receiverBehaviours: {} });
+    const stack = await startStack({
+      server,
+      users: examples.users,
+      channelFaults: examples.faults.channel,
+      receiverBehaviours: {},
+    });
     try {
       const plan = await run(stack, 'plan-dry', { dryRun: true });
       const planned = (await readAudit(plan.auditPath)).filter((e) => e.outcome === 'upsert' || e.outcome === 'delete');
@@ -71,7 +81,9 @@ describe('partial runs', () => {
       const audit = await readAudit(done.auditPath);
       const report = audit.find((e) => e.memberId === drifted.memberId)!;
       expect(report.outcome).toBe('skipped');
-      expect(report.reason).toBe(`changed since the plan: planned upsert [${drifted.fields!.join(', ')}], now delete (not-found)`);
+      expect(report.reason).toBe(
+        `changed since the plan: planned upsert [${drifted.fields!.join(', ')}], now delete (not-found)`,
+      );
       const delivered = stack.receiver.accepted();
       expect(delivered).toHaveLength(planned.length - 1);
       expect(delivered.some((d) => d.memberId === drifted.memberId)).toBe(false);
@@ -87,7 +99,9 @@ describe('partial runs', () => {
     try {
       const real = await run(stack, 'plan-real', {});
       const requests = stack.simulator.stats().requests;
-      const err = await run(stack, 'plan-bad', { fromPlan: { auditPath: real.auditPath } }).catch((e: unknown) => e as Error);
+      const err = await run(stack, 'plan-bad', { fromPlan: { auditPath: real.auditPath } }).catch(
+        (e: unknown) => e as Error,
+      );
       expect(String((err as { cause?: Error }).cause?.message)).toMatch(/not recorded by a dry run/);
       expect(stack.simulator.stats().requests).toBe(requests);
     } finally {
@@ -95,11 +109,19 @@ describe('partial runs', () => {
     }
   });
 
-  it('a later backfill sharing the audit log counts the earlier one\'s deferred replays, and replays nothing again', async () => {
+  it("a later backfill sharing the audit log counts the earlier one's deferred replays, and replays nothing again", async () => {
     // Four 503s outlast the batch's three quick attempts: these members are deferred to their own replay activity.
     const deferredIds = ['m-0004', 'm-0006'];
-    const receiverBehaviours = { ...examples.faults.receiver, ...Object.fromEntries(deferredIds.map((id) => [id, { status: 503, times: 4 }])) };
-    const stack = await startStack({ server, users: examples.users, channelFaults: examples.faults.channel, receiverBehaviours });
+    const receiverBehaviours = {
+      ...examples.faults.receiver,
+      ...Object.fromEntries(deferredIds.map((id) => [id, { status: 503, times: 4 }])),
+    };
+    const stack = await startStack({
+      server,
+      users: examples.users,
+      channelFaults: examples.faults.channel,
+      receiverBehaviours,
+    });
     try {
       const first = await run(stack, 'shared-audit-first', {});
       const audit = await readAudit(first.auditPath);
@@ -115,7 +137,14 @@ describe('partial runs', () => {
       // Every line was recorded by the first backfill: nothing is looked up or sent again, and every line,
       // the two deferred ones included, is counted once with its recorded outcome.
       expect(stack.receiver.deliveries().length).toBe(deliveries);
-      const counts = (r: BackfillResult) => ({ processed: r.processed, upserts: r.upserts, deletes: r.deletes, unchanged: r.unchanged, failed: r.failed, skipped: r.skipped });
+      const counts = (r: BackfillResult) => ({
+        processed: r.processed,
+        upserts: r.upserts,
+        deletes: r.deletes,
+        unchanged: r.unchanged,
+        failed: r.failed,
+        skipped: r.skipped,
+      });
       expect(counts(second)).toEqual(counts(first));
     } finally {
       await stack.close();

@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -8,7 +7,12 @@ import { Pool } from 'pg';
 import { WorkflowFailedError } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditEntry } from '../../src/audit/audit-entry';
-import { AuditLogNotFoundError, createFileAuditStore, newReadStats, type AuditStore } from '../../src/audit/audit-store';
+import {
+  AuditLogNotFoundError,
+  createFileAuditStore,
+  newReadStats,
+  type AuditStore,
+} from '../../src/audit/audit-store';
 import { createPostgresAuditStore, type AuditQueryable } from '../../src/audit/postgres-audit-store';
 import type { AuditSummary } from '../../src/report/summary';
 import type { DevServer } from '../../dev/temporal-cli';
@@ -48,7 +52,13 @@ let tableRows: TableRow[] = [];
 /** Every email and phone number of the example data: none may appear in an audit log. */
 let contacts: string[] = [];
 
-const MAPPING = { memberId: 'user_id', mobileNumber: 'phone', email: 'email_address', unsubscribeEmail: 'email_opt_out', unsubscribeTexting: 'sms_opt_out' };
+const MAPPING = {
+  memberId: 'user_id',
+  mobileNumber: 'phone',
+  email: 'email_address',
+  unsubscribeEmail: 'email_opt_out',
+  unsubscribeTexting: 'sms_opt_out',
+};
 const TABLE_SOURCE = { type: 'postgres', table: 'crm.customers', columns: MAPPING } as const;
 // A typical query source: one row per memberId (the earliest), named as the five values, NULL ids left out.
 const QUERY_SOURCE = {
@@ -78,10 +88,21 @@ beforeAll(async () => {
   await pg.query(
     `INSERT INTO crm.customers (user_id, phone, email_address, email_opt_out, sms_opt_out, full_name)
      SELECT a, b, c, d, e, f FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) WITH ORDINALITY AS u(a, b, c, d, e, f, n) ORDER BY n`,
-    [column('memberId'), column('mobileNumber'), column('email'), column('unsubscribeEmail'), column('unsubscribeTexting'), column('name')],
+    [
+      column('memberId'),
+      column('mobileNumber'),
+      column('email'),
+      column('unsubscribeEmail'),
+      column('unsubscribeTexting'),
+      column('name'),
+    ],
     'crm_app',
   );
-  tableRows = (await pg.query('SELECT id, user_id AS "memberId" FROM crm.customers ORDER BY id', [], 'crm_app')) as unknown as TableRow[];
+  tableRows = (await pg.query(
+    'SELECT id, user_id AS "memberId" FROM crm.customers ORDER BY id',
+    [],
+    'crm_app',
+  )) as unknown as TableRow[];
   // id n holds the CSV's n-th row: ids follow CSV order.
   expect(tableRows.map((r) => [r.id, r.memberId])).toEqual(rows.map((r, i) => [i + 1, cell(r.memberId)]));
 }, 180_000);
@@ -101,7 +122,8 @@ const byteOrder = (a: string, b: string) => Buffer.compare(Buffer.from(a, 'utf8'
 function expectedInMemberIdOrder(rows: TableRow[]): { line: number; csvLine: number; want: ExpectedOutcome }[] {
   const byCsvLine = new Map(examples.expected.outcomes.map((o) => [o.line, o]));
   const sorted = [...rows].sort((a, b) => {
-    if (a.memberId === null || b.memberId === null) return a.memberId === b.memberId ? a.id - b.id : a.memberId === null ? 1 : -1;
+    if (a.memberId === null || b.memberId === null)
+      return a.memberId === b.memberId ? a.id - b.id : a.memberId === null ? 1 : -1;
     return byteOrder(a.memberId, b.memberId) || a.id - b.id;
   });
   return sorted.map((row, i) => ({ line: i + 1, csvLine: row.id + 1, want: byCsvLine.get(row.id + 1)! }));
@@ -109,7 +131,14 @@ function expectedInMemberIdOrder(rows: TableRow[]): { line: number; csvLine: num
 
 function countsOf(outcomes: OutcomeKind[]) {
   const count = (o: OutcomeKind) => outcomes.filter((x) => x === o).length;
-  return { processed: outcomes.length, upserts: count('upsert'), deletes: count('delete'), unchanged: count('unchanged'), failed: count('failed'), skipped: count('skipped') };
+  return {
+    processed: outcomes.length,
+    upserts: count('upsert'),
+    deletes: count('delete'),
+    unchanged: count('unchanged'),
+    failed: count('failed'),
+    skipped: count('skipped'),
+  };
 }
 
 async function withStack<T>(opts: Partial<StackOptions>, body: (stack: Stack) => Promise<T>): Promise<T> {
@@ -161,14 +190,24 @@ function checkRun(stack: Stack, audit: AuditEntry[], expected: ReturnType<typeof
 }
 
 describe('backfill from a PostgreSQL source on a real Temporal dev server', () => {
-  it('a mapped table gives the example data\'s known answer, lines in memberId order', async () => {
+  it("a mapped table gives the example data's known answer, lines in memberId order", async () => {
     await withStack({}, async (stack) => {
       const handle = await start(stack, 'pg-table-run', { source: TABLE_SOURCE });
       const result = (await handle.result()) as BackfillResult;
       const { counts } = examples.expected;
       // Every CSV row fits the table (bad flags as text, empty ids as NULL), so the counts are the file's.
-      expect(result).toMatchObject({ ...countsOf(examples.expected.outcomes.map((o) => o.outcome)), total: counts.rows, dryRun: false });
-      expect(result).toMatchObject({ upserts: counts.upserts, deletes: counts.deletes, unchanged: counts.unchanged, failed: counts.failed, skipped: counts.skipped });
+      expect(result).toMatchObject({
+        ...countsOf(examples.expected.outcomes.map((o) => o.outcome)),
+        total: counts.rows,
+        dryRun: false,
+      });
+      expect(result).toMatchObject({
+        upserts: counts.upserts,
+        deletes: counts.deletes,
+        unchanged: counts.unchanged,
+        failed: counts.failed,
+        skipped: counts.skipped,
+      });
       checkRun(stack, await readAudit(result.auditPath), expectedInMemberIdOrder(tableRows));
     });
   });
@@ -196,7 +235,12 @@ describe('backfill from a PostgreSQL source on a real Temporal dev server', () =
       expect(first.auditPath).toBe(auditKey);
       expect(existsSync(auditKey), 'no audit file: the log is in PostgreSQL').toBe(false);
 
-      const stored = async () => (await pg.query('SELECT line, outcome, deferred, entry FROM backfill_audit WHERE key = $1 ORDER BY line', [auditKey], 'crm_app')) as { line: number; outcome: string; deferred: boolean; entry: AuditEntry }[];
+      const stored = async () =>
+        (await pg.query(
+          'SELECT line, outcome, deferred, entry FROM backfill_audit WHERE key = $1 ORDER BY line',
+          [auditKey],
+          'crm_app',
+        )) as { line: number; outcome: string; deferred: boolean; entry: AuditEntry }[];
       const rows = await stored();
       const expected = expectedInMemberIdOrder(tableRows);
       expect(rows).toHaveLength(expected.length);
@@ -205,7 +249,11 @@ describe('backfill from a PostgreSQL source on a real Temporal dev server', () =
         expect(row.outcome).toBe(row.entry.outcome);
         expect(row.deferred).toBe(row.entry.deferred === true);
       }
-      checkRun(stack, rows.map((r) => r.entry), expected);
+      checkRun(
+        stack,
+        rows.map((r) => r.entry),
+        expected,
+      );
       expect(first).toMatchObject(countsOf(expected.map((e) => e.want.outcome)));
       // The log names fields and outcomes, never the contacts themselves.
       const text = JSON.stringify(rows);
@@ -217,7 +265,14 @@ describe('backfill from a PostgreSQL source on a real Temporal dev server', () =
       const again = (await (await start(stack, 'pg-audit-rerun', input)).result()) as BackfillResult;
       expect(stack.simulator.stats().requests, 'no lookup on the re-run').toBe(requests);
       expect(stack.receiver.deliveries().length, 'no delivery on the re-run').toBe(deliveries);
-      expect(again).toMatchObject({ processed: first.processed, upserts: first.upserts, deletes: first.deletes, unchanged: first.unchanged, failed: first.failed, skipped: first.skipped });
+      expect(again).toMatchObject({
+        processed: first.processed,
+        upserts: first.upserts,
+        deletes: first.deletes,
+        unchanged: first.unchanged,
+        failed: first.failed,
+        skipped: first.skipped,
+      });
       const after = await stored();
       expect(after).toHaveLength(expected.length);
       expect(after).toEqual(rows);
@@ -228,17 +283,24 @@ describe('backfill from a PostgreSQL source on a real Temporal dev server', () =
     await withStack({}, async (stack) => {
       const attempts = [
         { ...TABLE_SOURCE, table: 'crm.customers; DROP TABLE crm.customers' },
-        { ...TABLE_SOURCE, columns: { ...MAPPING, email: 'email_address FROM crm.customers; DROP TABLE crm.customers; --' } },
+        {
+          ...TABLE_SOURCE,
+          columns: { ...MAPPING, email: 'email_address FROM crm.customers; DROP TABLE crm.customers; --' },
+        },
       ];
       for (const [i, source] of attempts.entries()) {
         const err = await (await start(stack, `pg-injection-${i}`, { source })).result().catch((e: unknown) => e);
         expect(err).toBeInstanceOf(WorkflowFailedError);
         const cause = (err as WorkflowFailedError).cause as Error & { type?: string };
-        expect(cause.message).toMatch(/invalid workflow input: source\.(table|columns\.email): must be a plain SQL name/);
+        expect(cause.message).toMatch(
+          /invalid workflow input: source\.(table|columns\.email): must be a plain SQL name/,
+        );
         expect(cause.message).not.toContain('DROP');
       }
       expect(stack.simulator.stats().requests).toBe(0);
-      expect((await pg.query('SELECT count(*)::int AS n FROM crm.customers', [], 'crm_app'))[0]?.n).toBe(tableRows.length);
+      expect((await pg.query('SELECT count(*)::int AS n FROM crm.customers', [], 'crm_app'))[0]?.n).toBe(
+        tableRows.length,
+      );
     });
   });
 
@@ -246,12 +308,23 @@ describe('backfill from a PostgreSQL source on a real Temporal dev server', () =
     const password = 'pw-3b7c-secret';
     const cases = [
       { env: { BACKFILL_DATABASE_URL: '' }, problem: /BACKFILL_DATABASE_URL is not set on the worker/ },
-      { env: { BACKFILL_DATABASE_URL: `postgres://postgres:${password}@127.0.0.1:${pg.port}/no_such_db` }, problem: /database named in BACKFILL_DATABASE_URL does not exist/ },
-      { env: { BACKFILL_DATABASE_URL: dbUrl }, source: { ...TABLE_SOURCE, table: 'crm.clients' }, problem: /table crm\.clients does not exist/ },
+      {
+        env: { BACKFILL_DATABASE_URL: `postgres://postgres:${password}@127.0.0.1:${pg.port}/no_such_db` },
+        problem: /database named in BACKFILL_DATABASE_URL does not exist/,
+      },
+      {
+        env: { BACKFILL_DATABASE_URL: dbUrl },
+        source: { ...TABLE_SOURCE, table: 'crm.clients' },
+        problem: /table crm\.clients does not exist/,
+      },
     ];
     for (const [i, c] of cases.entries()) {
       await withStack({ env: c.env }, async (stack) => {
-        const err = await (await start(stack, `pg-bad-config-${i}`, { source: c.source ?? TABLE_SOURCE })).result().catch((e: unknown) => e);
+        const err = await (
+          await start(stack, `pg-bad-config-${i}`, { source: c.source ?? TABLE_SOURCE })
+        )
+          .result()
+          .catch((e: unknown) => e);
         expect(err).toBeInstanceOf(WorkflowFailedError);
         const message = String((err as WorkflowFailedError).cause?.message);
         expect(message).toMatch(c.problem);
@@ -271,49 +344,69 @@ const CSV = { type: 'csv', path: EXAMPLE_CSV } as const;
 
 /** A log of the PostgreSQL store, in line order, straight from the table. */
 async function pgLog(key: string): Promise<AuditEntry[]> {
-  return ((await pg.query('SELECT entry FROM backfill_audit WHERE key = $1 ORDER BY line', [key], 'crm_app')) as { entry: AuditEntry }[]).map((r) => r.entry);
+  return (
+    (await pg.query('SELECT entry FROM backfill_audit WHERE key = $1 ORDER BY line', [key], 'crm_app')) as {
+      entry: AuditEntry;
+    }[]
+  ).map((r) => r.entry);
 }
-
-const countsOfResult = (r: BackfillResult) => ({ processed: r.processed, upserts: r.upserts, deletes: r.deletes, unchanged: r.unchanged, failed: r.failed, skipped: r.skipped });
 
 /**
  * `webhook-backfill <args>` as a child process, from the TypeScript sources (bin/webhook-backfill.js would
  * run dist/ when a build is there, which may predate these sources), with only the environment given.
  */
 function cliFromSource(args: string[], env: Record<string, string>): Promise<ProcessResult> {
-  return runProcess(process.execPath, ['--require', require.resolve('tsx/cjs'), path.resolve(__dirname, '../../src/cli/main.ts'), ...args], { TEMPORAL_ADDRESS: server.address, ...env });
+  return runProcess(
+    process.execPath,
+    ['--require', require.resolve('tsx/cjs'), path.resolve(__dirname, '../../src/cli/main.ts'), ...args],
+    { TEMPORAL_ADDRESS: server.address, ...env },
+  );
 }
 
 describe('selections and the report read the PostgreSQL audit store', () => {
-  it('only: {outcomes: [failed]} over a PostgreSQL-kept log runs exactly its failed members; a missing key fails the run', { timeout: 120_000 }, async () => {
-    await withStack({ env: PG_STORE }, async (stack) => {
-      const key = path.join(stack.dataDir, 'logs', 'partial-first'); // a key only: no file is ever made there
-      const first = (await (await start(stack, 'pg-partial-first', { source: CSV, auditPath: key })).result()) as BackfillResult;
-      expect(first.failed).toBe(examples.expected.counts.failed);
-      expect(existsSync(key), 'the log is in PostgreSQL, not in a file').toBe(false);
-      const failed = (await pgLog(key)).filter((e) => e.outcome === 'failed').map((e) => e.memberId!);
-      expect(failed).toHaveLength(examples.expected.counts.failed);
+  it(
+    'only: {outcomes: [failed]} over a PostgreSQL-kept log runs exactly its failed members; a missing key fails the run',
+    { timeout: 120_000 },
+    async () => {
+      await withStack({ env: PG_STORE }, async (stack) => {
+        const key = path.join(stack.dataDir, 'logs', 'partial-first'); // a key only: no file is ever made there
+        const first = (await (
+          await start(stack, 'pg-partial-first', { source: CSV, auditPath: key })
+        ).result()) as BackfillResult;
+        expect(first.failed).toBe(examples.expected.counts.failed);
+        expect(existsSync(key), 'the log is in PostgreSQL, not in a file').toBe(false);
+        const failed = (await pgLog(key)).filter((e) => e.outcome === 'failed').map((e) => e.memberId!);
+        expect(failed).toHaveLength(examples.expected.counts.failed);
 
-      // The faults are over: the API answers and the receiver accepts.
-      stack.simulator.setFaults({});
-      for (const member of Object.keys(examples.faults.receiver)) stack.receiver.setBehaviour(member, undefined);
-      const before = stack.simulator.stats().requests;
-      const retry = (await (await start(stack, 'pg-partial-retry', { source: CSV, only: { auditPath: key, outcomes: ['failed'] } })).result()) as BackfillResult;
-      expect(retry).toMatchObject({ processed: failed.length, total: failed.length, failed: 0, skipped: 0 });
-      expect(stack.simulator.stats().requests - before, 'one lookup per failed member, none for the others').toBe(failed.length);
-      // The retry's own log went to PostgreSQL too, under its default key: exactly the failed members.
-      expect(existsSync(retry.auditPath)).toBe(false);
-      expect((await pgLog(retry.auditPath)).map((e) => e.memberId).sort()).toEqual([...failed].sort());
+        // The faults are over: the API answers and the receiver accepts.
+        stack.simulator.setFaults({});
+        for (const member of Object.keys(examples.faults.receiver)) stack.receiver.setBehaviour(member, undefined);
+        const before = stack.simulator.stats().requests;
+        const retry = (await (
+          await start(stack, 'pg-partial-retry', { source: CSV, only: { auditPath: key, outcomes: ['failed'] } })
+        ).result()) as BackfillResult;
+        expect(retry).toMatchObject({ processed: failed.length, total: failed.length, failed: 0, skipped: 0 });
+        expect(stack.simulator.stats().requests - before, 'one lookup per failed member, none for the others').toBe(
+          failed.length,
+        );
+        // The retry's own log went to PostgreSQL too, under its default key: exactly the failed members.
+        expect(existsSync(retry.auditPath)).toBe(false);
+        expect((await pgLog(retry.auditPath)).map((e) => e.memberId).sort()).toEqual([...failed].sort());
 
-      const missing = path.join(stack.dataDir, 'never-recorded');
-      const err = await (await start(stack, 'pg-partial-missing', { source: CSV, only: { auditPath: missing, outcomes: ['failed'] } })).result().catch((e: unknown) => e);
-      expect(err).toBeInstanceOf(WorkflowFailedError);
-      const message = String((err as WorkflowFailedError).cause?.message);
-      expect(message).toContain(JSON.stringify(missing));
-      expect(message).toContain('the audit log to select members from does not exist');
-      expect(stack.simulator.stats().requests - before).toBe(failed.length);
-    });
-  });
+        const missing = path.join(stack.dataDir, 'never-recorded');
+        const err = await (
+          await start(stack, 'pg-partial-missing', { source: CSV, only: { auditPath: missing, outcomes: ['failed'] } })
+        )
+          .result()
+          .catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(WorkflowFailedError);
+        const message = String((err as WorkflowFailedError).cause?.message);
+        expect(message).toContain(JSON.stringify(missing));
+        expect(message).toContain('the audit log to select members from does not exist');
+        expect(stack.simulator.stats().requests - before).toBe(failed.length);
+      });
+    },
+  );
 
   it('fromPlan over a dry run kept in PostgreSQL replays exactly the plan', { timeout: 120_000 }, async () => {
     await withStack({ env: PG_STORE, receiverBehaviours: {} }, async (stack) => {
@@ -323,104 +416,150 @@ describe('selections and the report read the PostgreSQL audit store', () => {
       expect(planned).toHaveLength(examples.expected.dryRunCounts.upserts + examples.expected.dryRunCounts.deletes);
       expect(stack.receiver.deliveries()).toHaveLength(0);
 
-      const done = (await (await start(stack, 'pg-plan-execute', { source: CSV, fromPlan: { auditPath: dry.auditPath } })).result()) as BackfillResult;
-      expect(done).toMatchObject({ processed: planned.length, total: planned.length, failed: 0, skipped: 0, unchanged: 0 });
-      expect({ upserts: done.upserts, deletes: done.deletes }).toEqual({ upserts: planned.filter((e) => e.outcome === 'upsert').length, deletes: planned.filter((e) => e.outcome === 'delete').length });
+      const done = (await (
+        await start(stack, 'pg-plan-execute', { source: CSV, fromPlan: { auditPath: dry.auditPath } })
+      ).result()) as BackfillResult;
+      expect(done).toMatchObject({
+        processed: planned.length,
+        total: planned.length,
+        failed: 0,
+        skipped: 0,
+        unchanged: 0,
+      });
+      expect({ upserts: done.upserts, deletes: done.deletes }).toEqual({
+        upserts: planned.filter((e) => e.outcome === 'upsert').length,
+        deletes: planned.filter((e) => e.outcome === 'delete').length,
+      });
       // Each planned member delivered once with its planned event, and nobody else.
       const delivered = stack.receiver.accepted();
-      expect(delivered.map((d) => `${d.memberId} ${d.event}`).sort()).toEqual(planned.map((e) => `${e.memberId} ${e.outcome}`).sort());
+      expect(delivered.map((d) => `${d.memberId} ${d.event}`).sort()).toEqual(
+        planned.map((e) => `${e.memberId} ${e.outcome}`).sort(),
+      );
 
       // A real run's log is no plan, whichever store holds it.
       const requests = stack.simulator.stats().requests;
-      const err = await (await start(stack, 'pg-plan-bad', { source: CSV, fromPlan: { auditPath: done.auditPath } })).result().catch((e: unknown) => e);
+      const err = await (
+        await start(stack, 'pg-plan-bad', { source: CSV, fromPlan: { auditPath: done.auditPath } })
+      )
+        .result()
+        .catch((e: unknown) => e);
       expect(String((err as WorkflowFailedError).cause?.message)).toMatch(/not recorded by a dry run/);
       expect(stack.simulator.stats().requests).toBe(requests);
     });
   });
 
-  it('webhook-backfill report over a PostgreSQL-kept run prints the run\'s counts, the same as over the equivalent file', { timeout: 120_000 }, async () => {
-    await withStack({ env: PG_STORE }, async (stack) => {
-      const id = 'pg-report-run';
-      const result = (await (await start(stack, id, { source: CSV })).result()) as BackfillResult;
-      expect(existsSync(result.auditPath)).toBe(false);
-      // The equivalent file: the table's entries as JSONL.
-      const file = path.join(stack.dataDir, 'exported-audit.jsonl');
-      const records = await pgLog(result.auditPath);
-      await writeFile(file, records.map((e) => `${JSON.stringify(e)}\n`).join(''));
+  it(
+    "webhook-backfill report over a PostgreSQL-kept run prints the run's counts, the same as over the equivalent file",
+    { timeout: 120_000 },
+    async () => {
+      await withStack({ env: PG_STORE }, async (stack) => {
+        const id = 'pg-report-run';
+        const result = (await (await start(stack, id, { source: CSV })).result()) as BackfillResult;
+        expect(existsSync(result.auditPath)).toBe(false);
+        // The equivalent file: the table's entries as JSONL.
+        const file = path.join(stack.dataDir, 'exported-audit.jsonl');
+        const records = await pgLog(result.auditPath);
+        await writeFile(file, records.map((e) => `${JSON.stringify(e)}\n`).join(''));
 
-      const pgEnv = { BACKFILL_TASK_QUEUE: stack.config.BACKFILL_TASK_QUEUE, BACKFILL_AUDIT_STORE: 'postgres', BACKFILL_DATABASE_URL: dbUrl };
-      const fileEnv = { BACKFILL_TASK_QUEUE: stack.config.BACKFILL_TASK_QUEUE };
-      const [pgJson, pgText, byKey, pgCsv, fileJson, fileText, fileCsv, withoutStore, badEnv] = await Promise.all([
-        cliFromSource(['report', '--workflow-id', id, '--summary', '--format', 'json'], pgEnv),
-        cliFromSource(['report', '--workflow-id', id], pgEnv),
-        cliFromSource(['report', '--audit', result.auditPath, '--summary', '--format', 'json'], pgEnv),
-        cliFromSource(['report', '--audit', result.auditPath, '--format', 'csv'], pgEnv),
-        cliFromSource(['report', '--audit', file, '--summary', '--format', 'json'], fileEnv),
-        cliFromSource(['report', '--audit', file], fileEnv),
-        cliFromSource(['report', '--audit', file, '--format', 'csv'], fileEnv),
-        cliFromSource(['report', '--workflow-id', id], fileEnv),
-        cliFromSource(['report', '--audit', result.auditPath], { BACKFILL_AUDIT_STORE: 'postgres' }),
-      ]);
-      for (const r of [pgJson, pgText, byKey, pgCsv, fileJson, fileText, fileCsv]) expect(r.code, r.stderr).toBe(0);
+        const pgEnv = {
+          BACKFILL_TASK_QUEUE: stack.config.BACKFILL_TASK_QUEUE,
+          BACKFILL_AUDIT_STORE: 'postgres',
+          BACKFILL_DATABASE_URL: dbUrl,
+        };
+        const fileEnv = { BACKFILL_TASK_QUEUE: stack.config.BACKFILL_TASK_QUEUE };
+        const [pgJson, pgText, byKey, pgCsv, fileJson, fileText, fileCsv, withoutStore, badEnv] = await Promise.all([
+          cliFromSource(['report', '--workflow-id', id, '--summary', '--format', 'json'], pgEnv),
+          cliFromSource(['report', '--workflow-id', id], pgEnv),
+          cliFromSource(['report', '--audit', result.auditPath, '--summary', '--format', 'json'], pgEnv),
+          cliFromSource(['report', '--audit', result.auditPath, '--format', 'csv'], pgEnv),
+          cliFromSource(['report', '--audit', file, '--summary', '--format', 'json'], fileEnv),
+          cliFromSource(['report', '--audit', file], fileEnv),
+          cliFromSource(['report', '--audit', file, '--format', 'csv'], fileEnv),
+          cliFromSource(['report', '--workflow-id', id], fileEnv),
+          cliFromSource(['report', '--audit', result.auditPath], { BACKFILL_AUDIT_STORE: 'postgres' }),
+        ]);
+        for (const r of [pgJson, pgText, byKey, pgCsv, fileJson, fileText, fileCsv]) expect(r.code, r.stderr).toBe(0);
 
-      const summary = JSON.parse(pgJson.stdout) as AuditSummary & { auditPath: string };
-      expect(summary.auditPath).toBe(result.auditPath);
-      expect({ processed: summary.rows, ...summary.outcomes }).toEqual({
-        processed: result.processed,
-        upsert: result.upserts,
-        delete: result.deletes,
-        unchanged: result.unchanged,
-        failed: result.failed,
-        skipped: result.skipped,
+        const summary = JSON.parse(pgJson.stdout) as AuditSummary & { auditPath: string };
+        expect(summary.auditPath).toBe(result.auditPath);
+        expect({ processed: summary.rows, ...summary.outcomes }).toEqual({
+          processed: result.processed,
+          upsert: result.upserts,
+          delete: result.deletes,
+          unchanged: result.unchanged,
+          failed: result.failed,
+          skipped: result.skipped,
+        });
+        expect(summary.rows).toBe(examples.expected.counts.rows);
+        expect(summary.outcomes.failed).toBe(examples.expected.counts.failed);
+        // Identical reports for the same records: the summary, its text (but for the log's name) and the CSV.
+        const { auditPath: _pgPath, ...pgRest } = summary;
+        const { auditPath: filePath, ...fileRest } = JSON.parse(fileJson.stdout) as AuditSummary & {
+          auditPath: string;
+        };
+        expect(filePath).toBe(file);
+        expect(pgRest).toEqual(fileRest);
+        expect(JSON.parse(byKey.stdout)).toEqual(summary);
+        expect(pgText.stdout.replace(result.auditPath, 'LOG')).toBe(fileText.stdout.replace(file, 'LOG'));
+        expect(pgText.stdout).toContain(`${summary.rows} rows (${result.auditPath})`);
+        expect(pgCsv.stdout.split('\n').length).toBe(result.processed + 2); // header, rows, final line feed
+        expect(pgCsv.stdout).toBe(fileCsv.stdout);
+
+        // Without the store in its environment, the report looks for a file and says where else to look.
+        expect(withoutStore.code).toBe(1);
+        expect(withoutStore.stderr).toMatch(
+          /^webhook-backfill: cannot read the audit log .*: no such file .*BACKFILL_AUDIT_STORE=postgres/,
+        );
+        expect(withoutStore.stderr.trim().split('\n')).toHaveLength(1);
+        // The worker's validation: postgres without a database is a configuration error, exit 2.
+        expect(badEnv.code).toBe(2);
+        expect(badEnv.stderr).toBe(
+          'webhook-backfill: invalid configuration: BACKFILL_AUDIT_STORE is "postgres" but BACKFILL_DATABASE_URL is not set\n',
+        );
       });
-      expect(summary.rows).toBe(examples.expected.counts.rows);
-      expect(summary.outcomes.failed).toBe(examples.expected.counts.failed);
-      // Identical reports for the same records: the summary, its text (but for the log's name) and the CSV.
-      const { auditPath: _pgPath, ...pgRest } = summary;
-      const { auditPath: filePath, ...fileRest } = JSON.parse(fileJson.stdout) as AuditSummary & { auditPath: string };
-      expect(filePath).toBe(file);
-      expect(pgRest).toEqual(fileRest);
-      expect(JSON.parse(byKey.stdout)).toEqual(summary);
-      expect(pgText.stdout.replace(result.auditPath, 'LOG')).toBe(fileText.stdout.replace(file, 'LOG'));
-      expect(pgText.stdout).toContain(`${summary.rows} rows (${result.auditPath})`);
-      expect(pgCsv.stdout.split('\n').length).toBe(result.processed + 2); // header, rows, final line feed
-      expect(pgCsv.stdout).toBe(fileCsv.stdout);
+    },
+  );
 
-      // Without the store in its environment, the report looks for a file and says where else to look.
-      expect(withoutStore.code).toBe(1);
-      expect(withoutStore.stderr).toMatch(/^webhook-backfill: cannot read the audit log .*: no such file .*BACKFILL_AUDIT_STORE=postgres/);
-      expect(withoutStore.stderr.trim().split('\n')).toHaveLength(1);
-      // The worker's validation: postgres without a database is a configuration error, exit 2.
-      expect(badEnv.code).toBe(2);
-      expect(badEnv.stderr).toBe('webhook-backfill: invalid configuration: BACKFILL_AUDIT_STORE is "postgres" but BACKFILL_DATABASE_URL is not set\n');
-    });
-  });
-
-  it('report: no such key, no audit table, no such database: one line, exit 1, no password', { timeout: 60_000 }, async () => {
-    const password = 'pw-9d1e-secret';
-    // crm_app has the audit table (made by a store, as a worker would at start); a fresh database has none.
-    const pool = new Pool({ connectionString: dbUrl, max: 1 });
-    await createPostgresAuditStore(pool).ready();
-    await pool.end();
-    const emptyDb = await pg.createDatabase('no_audit_table');
-    const env = (url: string) => ({ BACKFILL_AUDIT_STORE: 'postgres', BACKFILL_DATABASE_URL: url });
-    const [unknownKey, noTable, noDb] = await Promise.all([
-      cliFromSource(['report', '--audit', '/no/such/run/audit.jsonl'], env(dbUrl)),
-      cliFromSource(['report', '--audit', '/no/such/run/audit.jsonl'], env(emptyDb)),
-      cliFromSource(['report', '--audit', '/x/audit.jsonl'], env(`postgres://postgres:${password}@127.0.0.1:${pg.port}/no_such_db`)),
-    ]);
-    expect(unknownKey.stderr).toMatch(/^webhook-backfill: cannot read the audit log \/no\/such\/run\/audit\.jsonl: no records under this key in the table "backfill_audit"/);
-    expect(noTable.stderr).toMatch(/^webhook-backfill: cannot read the audit log \/no\/such\/run\/audit\.jsonl: there is no audit table "backfill_audit" in the database of BACKFILL_DATABASE_URL \(SQLSTATE 42P01\)/);
-    expect(noDb.stderr).toMatch(/^webhook-backfill: cannot read the audit log \/x\/audit\.jsonl: the database named in BACKFILL_DATABASE_URL does not exist \(SQLSTATE 3D000\)/);
-    for (const r of [unknownKey, noTable, noDb]) {
-      expect(r.code).toBe(1);
-      expect(r.stdout).toBe('');
-      expect(r.stderr.trim().split('\n')).toHaveLength(1);
-      expect(r.stderr).not.toContain(password);
-    }
-    // Reading created nothing: a report needs no right to create tables.
-    expect(await pg.query(`SELECT to_regclass('backfill_audit') IS NULL AS absent`, [], 'no_audit_table')).toEqual([{ absent: true }]);
-  });
+  it(
+    'report: no such key, no audit table, no such database: one line, exit 1, no password',
+    { timeout: 60_000 },
+    async () => {
+      const password = 'pw-9d1e-secret';
+      // crm_app has the audit table (made by a store, as a worker would at start); a fresh database has none.
+      const pool = new Pool({ connectionString: dbUrl, max: 1 });
+      await createPostgresAuditStore(pool).ready();
+      await pool.end();
+      const emptyDb = await pg.createDatabase('no_audit_table');
+      const env = (url: string) => ({ BACKFILL_AUDIT_STORE: 'postgres', BACKFILL_DATABASE_URL: url });
+      const [unknownKey, noTable, noDb] = await Promise.all([
+        cliFromSource(['report', '--audit', '/no/such/run/audit.jsonl'], env(dbUrl)),
+        cliFromSource(['report', '--audit', '/no/such/run/audit.jsonl'], env(emptyDb)),
+        cliFromSource(
+          ['report', '--audit', '/x/audit.jsonl'],
+          env(`postgres://postgres:${password}@127.0.0.1:${pg.port}/no_such_db`),
+        ),
+      ]);
+      expect(unknownKey.stderr).toMatch(
+        /^webhook-backfill: cannot read the audit log \/no\/such\/run\/audit\.jsonl: no records under this key in the table "backfill_audit"/,
+      );
+      expect(noTable.stderr).toMatch(
+        /^webhook-backfill: cannot read the audit log \/no\/such\/run\/audit\.jsonl: there is no audit table "backfill_audit" in the database of BACKFILL_DATABASE_URL \(SQLSTATE 42P01\)/,
+      );
+      expect(noDb.stderr).toMatch(
+        /^webhook-backfill: cannot read the audit log \/x\/audit\.jsonl: the database named in BACKFILL_DATABASE_URL does not exist \(SQLSTATE 3D000\)/,
+      );
+      for (const r of [unknownKey, noTable, noDb]) {
+        expect(r.code).toBe(1);
+        expect(r.stdout).toBe('');
+        expect(r.stderr.trim().split('\n')).toHaveLength(1);
+        expect(r.stderr).not.toContain(password);
+      }
+      // Reading created nothing: a report needs no right to create tables.
+      expect(await pg.query(`SELECT to_regclass('backfill_audit') IS NULL AS absent`, [], 'no_audit_table')).toEqual([
+        { absent: true },
+      ]);
+    },
+  );
 });
 
 // ---------------------------------------------------------------------------------------------------
@@ -458,7 +597,13 @@ const STORES: [name: string, make: () => StoreUnderTest][] = [
       newLog: async () => `contract-log-${++logs}`,
       store: () => createPostgresAuditStore(pg.pool('crm_app'), { table: 'contract.audit' }),
       records: async (log) =>
-        ((await pg.query('SELECT entry FROM contract.audit WHERE key = $1 ORDER BY recorded_at, line', [log], 'crm_app')) as { entry: AuditEntry }[]).map((r) => r.entry),
+        (
+          (await pg.query(
+            'SELECT entry FROM contract.audit WHERE key = $1 ORDER BY recorded_at, line',
+            [log],
+            'crm_app',
+          )) as { entry: AuditEntry }[]
+        ).map((r) => r.entry),
     }),
   ],
 ];
@@ -501,7 +646,15 @@ describe.each(STORES)('audit store contract: %s', (name, make) => {
 
   it('keeps the whole entry as recorded', async () => {
     const log = await t.newLog();
-    const full = entry(9, 'upsert', { fields: ['unsubscribeTexting'], event: 'upsert', delivered: true, webhookId: 'msg_1', status: 202, attempts: 2, updatedAt: 1_730_400_000_000 });
+    const full = entry(9, 'upsert', {
+      fields: ['unsubscribeTexting'],
+      event: 'upsert',
+      delivered: true,
+      webhookId: 'msg_1',
+      status: 202,
+      attempts: 2,
+      updatedAt: 1_730_400_000_000,
+    });
     await t.store().append(log, [full]);
     expect(await t.records(log)).toEqual([full]);
   });
@@ -510,7 +663,10 @@ describe.each(STORES)('audit store contract: %s', (name, make) => {
     const log = await t.newLog();
     const store = t.store();
     await store.append(log, [entry(7, 'delete', { deferred: true }), entry(8, 'failed', { deferred: false })]);
-    expect(Object.fromEntries(await store.lookup(log, [7, 8]))).toEqual({ 7: { outcome: 'delete', deferred: true }, 8: { outcome: 'failed', deferred: false } });
+    expect(Object.fromEntries(await store.lookup(log, [7, 8]))).toEqual({
+      7: { outcome: 'delete', deferred: true },
+      8: { outcome: 'failed', deferred: false },
+    });
   });
 
   it('another store on the same log (another worker) sees what this one recorded, and cannot overwrite it', async () => {
@@ -528,8 +684,12 @@ describe.each(STORES)('audit store contract: %s', (name, make) => {
   it('concurrent appends lose nothing, and racing appends of one line record it once', async () => {
     const log = await t.newLog();
     const store = t.store();
-    await Promise.all(Array.from({ length: 300 }, (_, i) => store.append(log, [entry(i + 2, i % 3 ? 'upsert' : 'unchanged')])));
-    await Promise.all(Array.from({ length: 20 }, (_, i) => store.append(log, [entry(1000, i % 2 ? 'upsert' : 'failed')])));
+    await Promise.all(
+      Array.from({ length: 300 }, (_, i) => store.append(log, [entry(i + 2, i % 3 ? 'upsert' : 'unchanged')])),
+    );
+    await Promise.all(
+      Array.from({ length: 20 }, (_, i) => store.append(log, [entry(1000, i % 2 ? 'upsert' : 'failed')])),
+    );
     const written = await t.records(log);
     expect(written).toHaveLength(301);
     expect(new Set(written.map((e) => e.line)).size).toBe(301);
@@ -541,16 +701,26 @@ describe.each(STORES)('audit store contract: %s', (name, make) => {
     const a = t.store();
     const b = t.store();
     const lines = Array.from({ length: 50 }, (_, i) => i + 1);
-    await Promise.all(lines.flatMap((line) => [a.append(log, [entry(line, 'upsert')]), b.append(log, [entry(line, 'failed')])]));
+    await Promise.all(
+      lines.flatMap((line) => [a.append(log, [entry(line, 'upsert')]), b.append(log, [entry(line, 'failed')])]),
+    );
     const [fromA, fromB] = [await a.lookup(log, lines), await b.lookup(log, lines)];
     expect(fromA.size).toBe(50);
     expect(Object.fromEntries(fromB)).toEqual(Object.fromEntries(fromA));
   });
 
-  it('entries() streams each line\'s first record whole, and a log never written is AuditLogNotFoundError', async () => {
+  it("entries() streams each line's first record whole, and a log never written is AuditLogNotFoundError", async () => {
     const log = await t.newLog();
     const store = t.store();
-    const full = entry(9, 'upsert', { fields: ['email'], event: 'upsert', delivered: true, webhookId: 'msg_9', status: 202, attempts: 1, updatedAt: 1_730_400_000_000 });
+    const full = entry(9, 'upsert', {
+      fields: ['email'],
+      event: 'upsert',
+      delivered: true,
+      webhookId: 'msg_9',
+      status: 202,
+      attempts: 1,
+      updatedAt: 1_730_400_000_000,
+    });
     await store.append(log, [full, entry(4, 'failed', { stage: 'fetch', reason: 'HTTP 503 after 5 attempts' })]);
     await store.append(log, [entry(9, 'delete'), entry(2, 'skipped', { reason: 'not valid JSON' })]);
     const stats = newReadStats();
@@ -558,7 +728,11 @@ describe.each(STORES)('audit store contract: %s', (name, make) => {
     for await (const e of store.entries(log, stats)) read.push(e);
     // The file in file order, the table in line order: the same records either way.
     const byLine = [...read].sort((a, b) => a.line - b.line);
-    expect(byLine).toEqual([entry(2, 'skipped', { reason: 'not valid JSON' }), entry(4, 'failed', { stage: 'fetch', reason: 'HTTP 503 after 5 attempts' }), full]);
+    expect(byLine).toEqual([
+      entry(2, 'skipped', { reason: 'not valid JSON' }),
+      entry(4, 'failed', { stage: 'fetch', reason: 'HTTP 503 after 5 attempts' }),
+      full,
+    ]);
     expect(read.map((e) => e.line)).toEqual(name === 'file' ? [9, 4, 2] : [2, 4, 9]);
     expect(stats).toEqual({ entries: 3, repeated: 0, unreadable: 0 });
     // Keys in the order of an AuditEntry, as the file has them.
@@ -587,7 +761,10 @@ describe.each(STORES)('audit store contract: %s', (name, make) => {
 describe('postgres audit store', () => {
   it('creates its table with the documented columns when missing, also when two workers start at once', async () => {
     const pool = pg.pool('crm_app');
-    const stores = [createPostgresAuditStore(pool, { table: 'fresh_audit' }), createPostgresAuditStore(pool, { table: 'fresh_audit' })];
+    const stores = [
+      createPostgresAuditStore(pool, { table: 'fresh_audit' }),
+      createPostgresAuditStore(pool, { table: 'fresh_audit' }),
+    ];
     await Promise.all(stores.map((s) => s.ready()));
     const columns = await pg.query(
       `SELECT column_name, data_type, is_nullable FROM information_schema.columns WHERE table_name = 'fresh_audit' ORDER BY ordinal_position`,
@@ -613,10 +790,19 @@ describe('postgres audit store', () => {
 
   it('holds exactly one row per line even when two workers race to record it', async () => {
     const pool = pg.pool('crm_app');
-    const [a, b] = [createPostgresAuditStore(pool, { table: 'race_audit' }), createPostgresAuditStore(pg.pool('crm_app'), { table: 'race_audit' })];
+    const [a, b] = [
+      createPostgresAuditStore(pool, { table: 'race_audit' }),
+      createPostgresAuditStore(pg.pool('crm_app'), { table: 'race_audit' }),
+    ];
     const lines = Array.from({ length: 100 }, (_, i) => i + 1);
-    await Promise.all(lines.flatMap((line) => [a.append('race', [entry(line, 'upsert')]), b.append('race', [entry(line, 'failed')])]));
-    const rows = await pg.query('SELECT line, count(*)::int AS n FROM race_audit WHERE key = $1 GROUP BY line', ['race'], 'crm_app');
+    await Promise.all(
+      lines.flatMap((line) => [a.append('race', [entry(line, 'upsert')]), b.append('race', [entry(line, 'failed')])]),
+    );
+    const rows = await pg.query(
+      'SELECT line, count(*)::int AS n FROM race_audit WHERE key = $1 GROUP BY line',
+      ['race'],
+      'crm_app',
+    );
     expect(rows).toHaveLength(100);
     expect(rows.every((r) => r.n === 1)).toBe(true);
   });
@@ -634,7 +820,11 @@ describe('postgres audit store', () => {
     };
     const store = createPostgresAuditStore(watched, { table: 'paged_audit', pageSize: 7 });
     const lines = Array.from({ length: 50 }, (_, i) => 1000 - i * 13); // appended out of line order
-    for (let i = 0; i < lines.length; i += 10) await store.append('paged', lines.slice(i, i + 10).map((line) => entry(line, line % 2 ? 'upsert' : 'failed')));
+    for (let i = 0; i < lines.length; i += 10)
+      await store.append(
+        'paged',
+        lines.slice(i, i + 10).map((line) => entry(line, line % 2 ? 'upsert' : 'failed')),
+      );
     await store.append('other-log', [entry(1, 'upsert')]);
     queries.length = 0;
 
@@ -647,7 +837,9 @@ describe('postgres audit store', () => {
     expect(read).toEqual([...lines].sort((a, b) => a - b));
     // ceil(50 / 7) = 8 pages, the last one short, so no extra query; each keyed on the last line seen.
     expect(queries).toHaveLength(8);
-    expect(queries.map((q) => q.values)).toEqual([0, ...read.filter((_, i) => i % 7 === 6)].map((after) => ['paged', after, 7]));
+    expect(queries.map((q) => q.values)).toEqual(
+      [0, ...read.filter((_, i) => i % 7 === 6)].map((after) => ['paged', after, 7]),
+    );
     expect(queries.every((q) => /WHERE key = \$1 AND line > \$2 ORDER BY line LIMIT \$3/.test(q.text))).toBe(true);
     // The k-th page is fetched only once the records before it were taken.
     expect(pagesSeen).toEqual(read.map((_, i) => Math.floor(i / 7) + 1));
@@ -656,6 +848,8 @@ describe('postgres audit store', () => {
   });
 
   it('refuses a table name that is not a plain SQL name', () => {
-    expect(() => createPostgresAuditStore(pg.pool('crm_app'), { table: 'audit; DROP TABLE crm.customers' })).toThrow(/plain SQL name/);
+    expect(() => createPostgresAuditStore(pg.pool('crm_app'), { table: 'audit; DROP TABLE crm.customers' })).toThrow(
+      /plain SQL name/,
+    );
   });
 });

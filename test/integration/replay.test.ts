@@ -18,14 +18,22 @@ describe('replay of saved histories', () => {
   });
 
   it('has a run the delete guard paused, resumed with confirmDeletes, and a completed run that cleaned up', () => {
-    const events = files.flatMap((f) => (JSON.parse(readFileSync(path.join(dir, f), 'utf8')) as { events: Record<string, any>[] }).events);
-    const decoded = (payloads: { data?: string }[] | undefined) => (payloads ?? []).map((p) => Buffer.from(p.data ?? '', 'base64').toString());
+    const events = files.flatMap(
+      // eslint-disable-next-line @typescript-eslint/no-explicit-any -- raw history JSON, probed with optional chaining
+      (f) => (JSON.parse(readFileSync(path.join(dir, f), 'utf8')) as { events: Record<string, any>[] }).events,
+    );
+    const decoded = (payloads: { data?: string }[] | undefined) =>
+      (payloads ?? []).map((p) => Buffer.from(p.data ?? '', 'base64').toString());
     const patches = events.flatMap((e) => decoded(e.markerRecordedEventAttributes?.details?.['patch-data']?.payloads));
     expect(patches).toContain('{"id":"delete-guard-v1","deprecated":false}');
     expect(patches).toContain('{"id":"cleanup-work-data-v1","deprecated":false}');
     const signals = events.filter((e) => e.workflowExecutionSignaledEventAttributes?.signalName === 'resume');
-    expect(signals.flatMap((e) => decoded(e.workflowExecutionSignaledEventAttributes.input?.payloads))).toContain('{"confirmDeletes":true}');
-    expect(events.some((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'cleanupBackfill')).toBe(true);
+    expect(signals.flatMap((e) => decoded(e.workflowExecutionSignaledEventAttributes.input?.payloads))).toContain(
+      '{"confirmDeletes":true}',
+    );
+    expect(events.some((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'cleanupBackfill')).toBe(
+      true,
+    );
   });
 
   it.each(files)('%s replays with the current workflow code', async (file) => {

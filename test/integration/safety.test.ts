@@ -9,7 +9,13 @@ import type { DevServer } from '../../dev/temporal-cli';
 import type { ChannelUser } from '../../src/types';
 import { DEFAULT_OUTAGE, summarize } from '../../src/report/summary';
 import { createBackfillWorker } from '../../src/worker-setup';
-import { WORKFLOW_TYPE, progressQuery, resumeSignal, type BackfillResult, type Progress } from '../../workflows/definitions';
+import {
+  WORKFLOW_TYPE,
+  progressQuery,
+  resumeSignal,
+  type BackfillResult,
+  type Progress,
+} from '../../workflows/definitions';
 import { readAudit, startStack, startTestServer, waitFor, workflowBundle, type Stack } from '../support/stack';
 
 // Issue 9, items 1 to 5, through the real workflow on a real dev server against the simulator over
@@ -26,7 +32,16 @@ let stack: Stack;
 let outside: string;
 
 function user(memberId: string, over: Partial<ChannelUser> = {}): ChannelUser {
-  return { id: `u-${memberId}`, memberId, type: 'member', email: `${memberId}@example.com`, mobileNumber: null, unsubscribeEmail: false, unsubscribeTexting: false, ...over };
+  return {
+    id: `u-${memberId}`,
+    memberId,
+    type: 'member',
+    email: `${memberId}@example.com`,
+    mobileNumber: null,
+    unsubscribeEmail: false,
+    unsubscribeTexting: false,
+    ...over,
+  };
 }
 
 // Each member differs from the stored row (the stored e-mail is old, or a consent flag), changed at a known time.
@@ -34,8 +49,16 @@ const USERS: ChannelUser[] = [
   user('before-email', { updatedAt: START_MS - 30 * DAY }),
   user('inside-email', { updatedAt: START_MS + 2 * DAY }),
   user('after-email', { updatedAt: START_MS + 40 * DAY }),
-  user('before-consent', { unsubscribeEmail: true, updatedAt: START_MS + 3 * DAY, unsubscribeEmailUpdatedAt: START_MS - DAY }),
-  user('inside-consent', { unsubscribeTexting: true, updatedAt: START_MS - DAY, unsubscribeTextingUpdatedAt: START_MS + DAY }),
+  user('before-consent', {
+    unsubscribeEmail: true,
+    updatedAt: START_MS + 3 * DAY,
+    unsubscribeEmailUpdatedAt: START_MS - DAY,
+  }),
+  user('inside-consent', {
+    unsubscribeTexting: true,
+    updatedAt: START_MS - DAY,
+    unsubscribeTextingUpdatedAt: START_MS + DAY,
+  }),
   user('no-time-email'),
   user('unchanged', { updatedAt: START_MS - DAY }),
 ];
@@ -64,8 +87,16 @@ afterAll(async () => {
 
 const source = () => ({ type: 'csv', path: path.join(outside, 'members.csv') });
 
-async function run(workflowId: string, input: Record<string, unknown>, taskQueue = stack.config.BACKFILL_TASK_QUEUE): Promise<BackfillResult> {
-  const handle = await stack.client.workflow.start(WORKFLOW_TYPE, { taskQueue, workflowId, args: [{ source: source(), ...input }] });
+async function run(
+  workflowId: string,
+  input: Record<string, unknown>,
+  taskQueue = stack.config.BACKFILL_TASK_QUEUE,
+): Promise<BackfillResult> {
+  const handle = await stack.client.workflow.start(WORKFLOW_TYPE, {
+    taskQueue,
+    workflowId,
+    args: [{ source: source(), ...input }],
+  });
   return (await handle.result()) as BackfillResult;
 }
 
@@ -83,7 +114,9 @@ const lookups = () => stack.simulator.stats().byMember.size;
 // Workers of their own, with configuration the stack's worker does not have.
 async function withWorker<T>(env: Record<string, string>, body: (taskQueue: string) => Promise<T>): Promise<T> {
   const taskQueue = `safety-${Math.random().toString(36).slice(2)}`;
-  const worker = await createBackfillWorker(loadConfig({ ...stack.env, ...env, BACKFILL_TASK_QUEUE: taskQueue }), { workflowBundle: await workflowBundle() });
+  const worker = await createBackfillWorker(loadConfig({ ...stack.env, ...env, BACKFILL_TASK_QUEUE: taskQueue }), {
+    workflowBundle: await workflowBundle(),
+  });
   void worker.run();
   try {
     return await body(taskQueue);
@@ -96,7 +129,9 @@ describe('the channel check stops a run before any lookup', () => {
   it('expectChannelId names another channel: both ids in one line, no lookup', async () => {
     const before = lookups();
     const message = await failure('safety-wrong-channel', { expectChannelId: 'ch-expected-42', dryRun: true });
-    expect(message).toBe('wrong channel: the worker\'s credentials open channel "Simulated channel" (id 1), but expectChannelId is ch-expected-42');
+    expect(message).toBe(
+      'wrong channel: the worker\'s credentials open channel "Simulated channel" (id 1), but expectChannelId is ch-expected-42',
+    );
     expect(lookups()).toBe(before);
   });
 
@@ -107,8 +142,12 @@ describe('the channel check stops a run before any lookup', () => {
 
   it('credentials refused by GET /open/v5/channel: names the variables, never their values', async () => {
     const before = stack.simulator.stats();
-    const message = await withWorker({ CHANNEL_ACCESS_SECRET: 'a-wrong-secret-value' }, (q) => failure('safety-bad-credentials', { dryRun: true }, q));
-    expect(message).toBe("Channel Talk refused the worker's credentials (CHANNEL_ACCESS_KEY / CHANNEL_ACCESS_SECRET): GET /open/v5/channel answered 401");
+    const message = await withWorker({ CHANNEL_ACCESS_SECRET: 'a-wrong-secret-value' }, (q) =>
+      failure('safety-bad-credentials', { dryRun: true }, q),
+    );
+    expect(message).toBe(
+      "Channel Talk refused the worker's credentials (CHANNEL_ACCESS_KEY / CHANNEL_ACCESS_SECRET): GET /open/v5/channel answered 401",
+    );
     expect(message).not.toContain('a-wrong-secret-value');
     const after = stack.simulator.stats();
     expect(after.byMember.size).toBe(before.byMember.size);
@@ -119,7 +158,9 @@ describe('the channel check stops a run before any lookup', () => {
 
   it('a base URL with a wrong path: says CHANNEL_API_URL looks wrong', async () => {
     const before = lookups();
-    const message = await withWorker({ CHANNEL_API_URL: `${stack.simulator.url}/api/v1` }, (q) => failure('safety-wrong-path', { dryRun: true }, q));
+    const message = await withWorker({ CHANNEL_API_URL: `${stack.simulator.url}/api/v1` }, (q) =>
+      failure('safety-wrong-path', { dryRun: true }, q),
+    );
     expect(message).toBe('CHANNEL_API_URL looks wrong: GET /open/v5/channel answered 404');
     expect(lookups()).toBe(before);
   }, 60_000);
@@ -127,7 +168,9 @@ describe('the channel check stops a run before any lookup', () => {
   it('a file source outside BACKFILL_SOURCE_DIRS is refused before any request', async () => {
     const before = stack.simulator.stats().requests;
     const allowed = path.join(stack.dataDir, 'sources');
-    const message = await withWorker({ BACKFILL_SOURCE_DIRS: `${allowed},/srv/none` }, (q) => failure('safety-source-outside', { dryRun: true }, q));
+    const message = await withWorker({ BACKFILL_SOURCE_DIRS: `${allowed},/srv/none` }, (q) =>
+      failure('safety-source-outside', { dryRun: true }, q),
+    );
     expect(message).toBe(
       `invalid workflow input: source.path ${JSON.stringify(source().path)} is not under the worker's BACKFILL_SOURCE_DIRS (${allowed}, /srv/none)`,
     );
@@ -139,17 +182,44 @@ describe('auditPath must lie under BACKFILL_DATA_DIR', () => {
   it.each([
     // The ../ climbs out of the data dir with a string no prefix check would catch: `<dataDir>/../<outside>`.
     ['an absolute path elsewhere', 'auditPath', () => ({ auditPath: '/etc/x.jsonl' }), () => '/etc/x.jsonl'],
-    ['a ../ escape', 'auditPath', () => ({ auditPath: `${stack.dataDir}/../${path.basename(outside)}/escape.jsonl` }), () => path.join(outside, 'escape.jsonl')],
-    ['a symlink out of the data dir', 'auditPath', () => ({ auditPath: path.join(stack.dataDir, 'link', 'via-link.jsonl') }), () => path.join(outside, 'via-link.jsonl')],
-    ['only.auditPath elsewhere', 'only.auditPath', () => ({ only: { auditPath: path.join(outside, 'old.jsonl'), outcomes: ['failed'] } }), () => path.join(outside, 'old.jsonl')],
-    ['fromPlan.auditPath through the symlink', 'fromPlan.auditPath', () => ({ fromPlan: { auditPath: path.join(stack.dataDir, 'link', 'plan.jsonl') } }), () => path.join(outside, 'plan.jsonl')],
+    [
+      'a ../ escape',
+      'auditPath',
+      () => ({ auditPath: `${stack.dataDir}/../${path.basename(outside)}/escape.jsonl` }),
+      () => path.join(outside, 'escape.jsonl'),
+    ],
+    [
+      'a symlink out of the data dir',
+      'auditPath',
+      () => ({ auditPath: path.join(stack.dataDir, 'link', 'via-link.jsonl') }),
+      () => path.join(outside, 'via-link.jsonl'),
+    ],
+    [
+      'only.auditPath elsewhere',
+      'only.auditPath',
+      () => ({ only: { auditPath: path.join(outside, 'old.jsonl'), outcomes: ['failed'] } }),
+      () => path.join(outside, 'old.jsonl'),
+    ],
+    [
+      'fromPlan.auditPath through the symlink',
+      'fromPlan.auditPath',
+      () => ({ fromPlan: { auditPath: path.join(stack.dataDir, 'link', 'plan.jsonl') } }),
+      () => path.join(outside, 'plan.jsonl'),
+    ],
   ])('%s is refused, nothing written', async (_name, key, input, realTarget) => {
     if (!existsSync(path.join(stack.dataDir, 'link'))) await symlink(outside, path.join(stack.dataDir, 'link'));
     const entriesBefore = await readdir(stack.dataDir);
     const before = stack.simulator.stats().requests;
     const given = input();
-    const message = await failure(`safety-audit-${key}-${Math.random().toString(36).slice(2)}`, { dryRun: true, ...given });
-    expect(message).toMatch(new RegExp(`^invalid workflow input: ${key.replace('.', '\\.')} ".*" is not under the worker's BACKFILL_DATA_DIR`));
+    const message = await failure(`safety-audit-${key}-${Math.random().toString(36).slice(2)}`, {
+      dryRun: true,
+      ...given,
+    });
+    expect(message).toMatch(
+      new RegExp(
+        `^invalid workflow input: ${key.replace('.', '\\.')} ".*" is not under the worker's BACKFILL_DATA_DIR`,
+      ),
+    );
     expect(existsSync(realTarget())).toBe(false);
     expect(await readdir(stack.dataDir)).toEqual(entriesBefore); // no backfill directory either
     expect(stack.simulator.stats().requests).toBe(before);
@@ -157,7 +227,13 @@ describe('auditPath must lie under BACKFILL_DATA_DIR', () => {
 });
 
 describe('onlyChangedSince', () => {
-  const counts = (r: BackfillResult) => ({ upserts: r.upserts, deletes: r.deletes, unchanged: r.unchanged, skipped: r.skipped, failed: r.failed });
+  const counts = (r: BackfillResult) => ({
+    upserts: r.upserts,
+    deletes: r.deletes,
+    unchanged: r.unchanged,
+    skipped: r.skipped,
+    failed: r.failed,
+  });
 
   it('skips differences that predate it; the dry run counts what the real run does', async () => {
     const dry = await run('safety-since-dry', { dryRun: true, onlyChangedSince: OUTAGE_START });
@@ -169,9 +245,13 @@ describe('onlyChangedSince', () => {
     const audit = await readAudit(real.auditPath);
     const byMember = new Map(audit.map((e) => [e.memberId, e]));
     for (const id of ['before-email', 'before-consent']) {
-      expect(byMember.get(id), id).toMatchObject({ outcome: 'skipped', reason: `differs since before ${OUTAGE_START}: not hidden by the outage` });
+      expect(byMember.get(id), id).toMatchObject({
+        outcome: 'skipped',
+        reason: `differs since before ${OUTAGE_START}: not hidden by the outage`,
+      });
     }
-    for (const id of ['inside-email', 'after-email', 'inside-consent', 'no-time-email']) expect(byMember.get(id)?.outcome, id).toBe('upsert');
+    for (const id of ['inside-email', 'after-email', 'inside-consent', 'no-time-email'])
+      expect(byMember.get(id)?.outcome, id).toBe('upsert');
     expect(byMember.get('gone')?.outcome).toBe('delete');
     const delivered = new Set(stack.receiver.deliveries().map((d) => d.memberId));
     expect(delivered.has('before-email')).toBe(false);
@@ -233,14 +313,23 @@ describe('the delete guard', () => {
     const stamped = audit.filter((e) => e.outcome === 'delete' && typeof e.deletesConfirmedAt === 'string');
     expect(stamped.length).toBe(GHOSTS - beforeResume);
     const summary = summarize(audit);
-    expect(summary.deleteGuard).toMatchObject({ decisions: GHOSTS, deletes: GHOSTS, wouldTripAt: 100, confirmed: { deletes: GHOSTS - beforeResume } });
+    expect(summary.deleteGuard).toMatchObject({
+      decisions: GHOSTS,
+      deletes: GHOSTS,
+      wouldTripAt: 100,
+      confirmed: { deletes: GHOSTS - beforeResume },
+    });
     expect(summary.deleteGuard.confirmed!.at).toBe(stamped[0]!.deletesConfirmedAt);
 
     // The history: both resume signals, the confirmation with its argument.
     const history = await handle.fetchHistory();
-    const resumes = (history.events ?? []).filter((e) => e.workflowExecutionSignaledEventAttributes?.signalName === 'resume');
+    const resumes = (history.events ?? []).filter(
+      (e) => e.workflowExecutionSignaledEventAttributes?.signalName === 'resume',
+    );
     expect(resumes).toHaveLength(2);
-    expect(Buffer.from(resumes[1]!.workflowExecutionSignaledEventAttributes!.input!.payloads![0]!.data!).toString()).toBe('{"confirmDeletes":true}');
+    expect(
+      Buffer.from(resumes[1]!.workflowExecutionSignaledEventAttributes!.input!.payloads![0]!.data!).toString(),
+    ).toBe('{"confirmDeletes":true}');
 
     // The completed run removed its work set and pending replays (personal data); the audit log stays.
     const dir = path.dirname(result.auditPath);
@@ -250,12 +339,18 @@ describe('the delete guard', () => {
   }, 120_000);
 
   it('a dry run never trips (it delivers nothing) and keeps its audit log; BACKFILL_KEEP_WORK_DATA keeps the work set', async () => {
-    const dry = await run('safety-guard-dry', { source: { type: 'csv', path: path.join(outside, 'ghosts.csv') }, dryRun: true, batchSize: 100 });
+    const dry = await run('safety-guard-dry', {
+      source: { type: 'csv', path: path.join(outside, 'ghosts.csv') },
+      dryRun: true,
+      batchSize: 100,
+    });
     expect(dry.deletes).toBe(GHOSTS);
     expect(summarize(await readAudit(dry.auditPath)).deleteGuard.wouldTripAt).toBe(100);
     expect(existsSync(path.join(path.dirname(dry.auditPath), 'members.jsonl'))).toBe(false);
 
-    const kept = await withWorker({ BACKFILL_KEEP_WORK_DATA: 'true' }, (q) => run('safety-keep-work', { dryRun: true }, q));
+    const kept = await withWorker({ BACKFILL_KEEP_WORK_DATA: 'true' }, (q) =>
+      run('safety-keep-work', { dryRun: true }, q),
+    );
     expect(existsSync(path.join(path.dirname(kept.auditPath), 'members.jsonl'))).toBe(true);
   }, 60_000);
 });

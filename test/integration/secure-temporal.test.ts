@@ -7,7 +7,14 @@ import type { BackfillResult } from '../../workflows/definitions';
 import { runProcess, type ProcessResult } from '../support/child-process';
 import { EXAMPLE_CSV, loadExamples } from '../support/examples';
 import { startStack, startTestServer, type Stack } from '../support/stack';
-import { makeTestCerts, startApiKeyFront, startMtlsFront, type ApiKeyFront, type MtlsFront, type TestCerts } from '../support/tls-fronts';
+import {
+  makeTestCerts,
+  startApiKeyFront,
+  startMtlsFront,
+  type ApiKeyFront,
+  type MtlsFront,
+  type TestCerts,
+} from '../support/tls-fronts';
 import { workerProcess, type WorkerProcess } from '../support/worker-process';
 
 // The worker (`npm run worker`) and `webhook-backfill` against a secured Temporal, configured only by the
@@ -59,11 +66,21 @@ function mtlsEnv(client: string): Record<string, string> {
 beforeAll(async () => {
   tmp = await mkdtemp(path.join(os.tmpdir(), 'secure-temporal-'));
   let examples;
-  [server, examples, certs] = await Promise.all([startTestServer(), loadExamples(), makeTestCerts(path.join(tmp, 'certs'), ['worker', 'cli'])]);
+  [server, examples, certs] = await Promise.all([
+    startTestServer(),
+    loadExamples(),
+    makeTestCerts(path.join(tmp, 'certs'), ['worker', 'cli']),
+  ]);
   [mtls, apiFront] = await Promise.all([startMtlsFront(certs, server.port), startApiKeyFront(certs, server.port)]);
   // A small members file: the first rows of the example.
   csv = path.join(tmp, 'members.csv');
-  await writeFile(csv, (await readFile(EXAMPLE_CSV, 'utf8')).split('\n').slice(0, ROWS + 1).join('\n') + '\n');
+  await writeFile(
+    csv,
+    (await readFile(EXAMPLE_CSV, 'utf8'))
+      .split('\n')
+      .slice(0, ROWS + 1)
+      .join('\n') + '\n',
+  );
   // The stack's own client (to read results) talks to the dev server directly; no worker of its own.
   stack = await startStack({ server, users: examples.users, env: { CHANNEL_RATE_LIMIT: '100' }, worker: false });
 }, 120_000);
@@ -87,17 +104,26 @@ describe('connecting to a secured Temporal with the standard variables', () => {
     ]);
     expect(worker.code, worker.stdout + worker.stderr).toBe(2);
     expect(worker.stdout).toBe('');
-    expect(worker.stderr).toMatch(new RegExp(`^[^\\n]*TEMPORAL_TLS_CLIENT_CERT_PATH ${missing.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: cannot read it \\(ENOENT\\)\\n$`));
+    expect(worker.stderr).toMatch(
+      new RegExp(
+        `^[^\\n]*TEMPORAL_TLS_CLIENT_CERT_PATH ${missing.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: cannot read it \\(ENOENT\\)\\n$`,
+      ),
+    );
     expect(status.code, status.stderr).toBe(2);
     expect(status.stdout).toBe('');
-    expect(status.stderr).toMatch(/^webhook-backfill: [^\n]*TEMPORAL_TLS_CLIENT_CERT_PATH [^\n]*no-such-cert\.pem: cannot read it \(ENOENT\)\n$/);
+    expect(status.stderr).toMatch(
+      /^webhook-backfill: [^\n]*TEMPORAL_TLS_CLIENT_CERT_PATH [^\n]*no-such-cert\.pem: cannot read it \(ENOENT\)\n$/,
+    );
     // Neither got as far as a TLS handshake with the front.
     expect({ accepted: mtls.accepted.length, refused: mtls.refused }).toEqual(before);
   }, 60_000);
 
   it('mutual TLS: the worker completes a backfill and the CLI starts and reads it, both only through the front; no certificate, no entry', async () => {
     const taskQueue = 'secure-mtls';
-    const worker = workerProcess({ env: workerEnv(taskQueue, mtlsEnv('worker')), logFile: path.join(tmp, 'worker-mtls.log') });
+    const worker = workerProcess({
+      env: workerEnv(taskQueue, mtlsEnv('worker')),
+      logFile: path.join(tmp, 'worker-mtls.log'),
+    });
     workers.push(worker);
     await worker.start();
     const byWorker = mtls.accepted.filter((cn) => cn === 'worker').length;
@@ -139,8 +165,15 @@ describe('connecting to a secured Temporal with the standard variables', () => {
 
   it('API key: every call of the worker and the CLI carries "authorization: Bearer <key>" over TLS; the key is in no output', async () => {
     const taskQueue = 'secure-api-key';
-    const temporal = { TEMPORAL_ADDRESS: apiFront.address, TEMPORAL_API_KEY: API_KEY, TEMPORAL_TLS_SERVER_CA_CERT_PATH: certs.caCert };
-    const worker = workerProcess({ env: workerEnv(taskQueue, temporal), logFile: path.join(tmp, 'worker-api-key.log') });
+    const temporal = {
+      TEMPORAL_ADDRESS: apiFront.address,
+      TEMPORAL_API_KEY: API_KEY,
+      TEMPORAL_TLS_SERVER_CA_CERT_PATH: certs.caCert,
+    };
+    const worker = workerProcess({
+      env: workerEnv(taskQueue, temporal),
+      logFile: path.join(tmp, 'worker-api-key.log'),
+    });
     workers.push(worker);
     await worker.start();
     const byWorker = apiFront.requests.length;

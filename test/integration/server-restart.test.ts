@@ -12,7 +12,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditEntry } from '../../src/audit/audit-entry';
-import { checkSyntheticRun, DEFAULT_SYNTHETIC_SEED, syntheticCounts, syntheticUsers, writeSyntheticCsv } from '../../dev/synthetic';
+import {
+  checkSyntheticRun,
+  DEFAULT_SYNTHETIC_SEED,
+  syntheticCounts,
+  syntheticUsers,
+  writeSyntheticCsv,
+} from '../../dev/synthetic';
 import { findTemporalCli, freePort, startDevServer, type DevServer } from '../../dev/temporal-cli';
 import { webhookId } from '../../src/webhook/webhook-id';
 import { progressQuery, WORKFLOW_TYPE, type BackfillInput, type BackfillResult } from '../../workflows/definitions';
@@ -65,7 +71,18 @@ async function auditLength(file: string): Promise<number> {
 /** The run's outcome per line, with everything that must not depend on how the run went. */
 function outcomesByLine(entries: AuditEntry[]): Map<number, unknown> {
   return new Map(
-    entries.map((e) => [e.line, { memberId: e.memberId, outcome: e.outcome, fields: e.fields, reason: e.reason, event: e.event, webhookId: e.webhookId, delivered: e.delivered }]),
+    entries.map((e) => [
+      e.line,
+      {
+        memberId: e.memberId,
+        outcome: e.outcome,
+        fields: e.fields,
+        reason: e.reason,
+        event: e.event,
+        webhookId: e.webhookId,
+        delivered: e.delivered,
+      },
+    ]),
   );
 }
 
@@ -79,65 +96,105 @@ async function withStack<T>(env: Record<string, string>, body: (stack: Stack) =>
 }
 
 function startRun(stack: Stack, workflowId: string) {
-  const input: BackfillInput = { source: { type: 'csv', path: csv }, batchSize: 50, runLabel: RUN_LABEL, batchHeartbeatSeconds: 10 };
-  return stack.client.workflow.start(WORKFLOW_TYPE, { taskQueue: stack.config.BACKFILL_TASK_QUEUE, workflowId, args: [input] });
+  const input: BackfillInput = {
+    source: { type: 'csv', path: csv },
+    batchSize: 50,
+    runLabel: RUN_LABEL,
+    batchHeartbeatSeconds: 10,
+  };
+  return stack.client.workflow.start(WORKFLOW_TYPE, {
+    taskQueue: stack.config.BACKFILL_TASK_QUEUE,
+    workflowId,
+    args: [input],
+  });
 }
 
 describe('Temporal server restart', () => {
-  it(
-    'a run across two stops and restarts of the dev server ends with the same outcomes as an undisturbed run',
-    async () => {
-      const expected = syntheticCounts(MEMBERS, SEED);
-      const wantCounts = { total: MEMBERS, processed: MEMBERS, upserts: expected.upserts, deletes: expected.deletes, unchanged: expected.unchanged, failed: 0, skipped: 0 };
-      const checkRun = (audit: AuditEntry[], stack: Stack) =>
-        checkSyntheticRun({ n: MEMBERS, seed: SEED, runLabel: RUN_LABEL, webhookIdOf: webhookId, audit, deliveries: stack.receiver.deliveries() });
-
-      // 1. Undisturbed.
-      const baseline = await withStack({}, async (stack) => {
-        const result = (await (await startRun(stack, 'backfill-undisturbed')).result()) as BackfillResult;
-        const audit = await readAudit(result.auditPath);
-        const check = checkRun(audit, stack);
-        return { result, audit, check, accepted: [...new Set(stack.receiver.accepted().map((d) => `${d.memberId} ${d.event} ${d.webhookId}`))].sort() };
-      });
-      expect(baseline.result).toMatchObject(wantCounts);
-      expect(baseline.check.problems).toEqual([]);
-
-      // 2. Disturbed: the server goes away twice mid-run.
-      const disturbed = await withStack({ CHANNEL_RATE_LIMIT: RATE_LIMIT }, async (stack) => {
-        const handle = await startRun(stack, 'backfill-server-restart');
-        const auditPath = await waitFor('the audit path', async () => (await handle.query(progressQuery)).auditPath ?? undefined, 60_000);
-        const atStop: number[] = [];
-        for (const stop of STOPS) {
-          await waitFor(`${stop.atEntries} audit entries`, async () => (await auditLength(auditPath)) >= stop.atEntries, 90_000);
-          const oldPid = server!.process.pid;
-          await server!.stop();
-          atStop.push(await auditLength(auditPath));
-          await new Promise((r) => setTimeout(r, stop.downMs));
-          await startServer();
-          expect(server!.process.pid).not.toBe(oldPid);
-        }
-        const result = (await handle.result()) as BackfillResult;
-        const audit = await readAudit(result.auditPath);
-        // The stops really were mid-run: the run had started and was far from done each time.
-        for (const n of atStop) expect(n).toBeLessThan(MEMBERS * 0.8);
-        const progress = await handle.query(progressQuery);
-        return { result, audit, check: checkRun(audit, stack), atStop, progress, accepted: stack.receiver.accepted().map((d) => `${d.memberId} ${d.event} ${d.webhookId}`) };
+  it('a run across two stops and restarts of the dev server ends with the same outcomes as an undisturbed run', async () => {
+    const expected = syntheticCounts(MEMBERS, SEED);
+    const wantCounts = {
+      total: MEMBERS,
+      processed: MEMBERS,
+      upserts: expected.upserts,
+      deletes: expected.deletes,
+      unchanged: expected.unchanged,
+      failed: 0,
+      skipped: 0,
+    };
+    const checkRun = (audit: AuditEntry[], stack: Stack) =>
+      checkSyntheticRun({
+        n: MEMBERS,
+        seed: SEED,
+        runLabel: RUN_LABEL,
+        webhookIdOf: webhookId,
+        audit,
+        deliveries: stack.receiver.deliveries(),
       });
 
-      expect(disturbed.result).toMatchObject(wantCounts);
-      expect(disturbed.progress).toMatchObject({ processed: MEMBERS, done: true, paused: false });
-      expect(disturbed.check.problems).toEqual([]);
-      expect(disturbed.audit).toHaveLength(MEMBERS);
-      // Line by line, the same outcomes, fields, reasons, events and webhook-ids as the undisturbed run.
-      expect(outcomesByLine(disturbed.audit)).toEqual(outcomesByLine(baseline.audit));
-      // The same deliveries, each member's at least once (a replay cut off by a stop may repeat, same id).
-      expect([...new Set(disturbed.accepted)].sort()).toEqual(baseline.accepted);
-      console.log(
-        `server-restart: audit entries at each stop ${disturbed.atStop.join(', ')}; ` +
-          `${disturbed.check.accepted} deliveries accepted for ${baseline.accepted.length} due members ` +
-          `(${disturbed.check.membersAcceptedMoreThanOnce} members more than once); runs in chain ${disturbed.result.runs}`,
+    // 1. Undisturbed.
+    const baseline = await withStack({}, async (stack) => {
+      const result = (await (await startRun(stack, 'backfill-undisturbed')).result()) as BackfillResult;
+      const audit = await readAudit(result.auditPath);
+      const check = checkRun(audit, stack);
+      return {
+        result,
+        audit,
+        check,
+        accepted: [...new Set(stack.receiver.accepted().map((d) => `${d.memberId} ${d.event} ${d.webhookId}`))].sort(),
+      };
+    });
+    expect(baseline.result).toMatchObject(wantCounts);
+    expect(baseline.check.problems).toEqual([]);
+
+    // 2. Disturbed: the server goes away twice mid-run.
+    const disturbed = await withStack({ CHANNEL_RATE_LIMIT: RATE_LIMIT }, async (stack) => {
+      const handle = await startRun(stack, 'backfill-server-restart');
+      const auditPath = await waitFor(
+        'the audit path',
+        async () => (await handle.query(progressQuery)).auditPath ?? undefined,
+        60_000,
       );
-    },
-    170_000,
-  );
+      const atStop: number[] = [];
+      for (const stop of STOPS) {
+        await waitFor(
+          `${stop.atEntries} audit entries`,
+          async () => (await auditLength(auditPath)) >= stop.atEntries,
+          90_000,
+        );
+        const oldPid = server!.process.pid;
+        await server!.stop();
+        atStop.push(await auditLength(auditPath));
+        await new Promise((r) => setTimeout(r, stop.downMs));
+        await startServer();
+        expect(server!.process.pid).not.toBe(oldPid);
+      }
+      const result = (await handle.result()) as BackfillResult;
+      const audit = await readAudit(result.auditPath);
+      // The stops really were mid-run: the run had started and was far from done each time.
+      for (const n of atStop) expect(n).toBeLessThan(MEMBERS * 0.8);
+      const progress = await handle.query(progressQuery);
+      return {
+        result,
+        audit,
+        check: checkRun(audit, stack),
+        atStop,
+        progress,
+        accepted: stack.receiver.accepted().map((d) => `${d.memberId} ${d.event} ${d.webhookId}`),
+      };
+    });
+
+    expect(disturbed.result).toMatchObject(wantCounts);
+    expect(disturbed.progress).toMatchObject({ processed: MEMBERS, done: true, paused: false });
+    expect(disturbed.check.problems).toEqual([]);
+    expect(disturbed.audit).toHaveLength(MEMBERS);
+    // Line by line, the same outcomes, fields, reasons, events and webhook-ids as the undisturbed run.
+    expect(outcomesByLine(disturbed.audit)).toEqual(outcomesByLine(baseline.audit));
+    // The same deliveries, each member's at least once (a replay cut off by a stop may repeat, same id).
+    expect([...new Set(disturbed.accepted)].sort()).toEqual(baseline.accepted);
+    console.log(
+      `server-restart: audit entries at each stop ${disturbed.atStop.join(', ')}; ` +
+        `${disturbed.check.accepted} deliveries accepted for ${baseline.accepted.length} due members ` +
+        `(${disturbed.check.membersAcceptedMoreThanOnce} members more than once); runs in chain ${disturbed.result.runs}`,
+    );
+  }, 170_000);
 });

@@ -14,10 +14,22 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditEntry } from '../../src/audit/audit-entry';
 import { AuditLogNotFoundError } from '../../src/audit/audit-store';
 import { createPostgresAuditStore } from '../../src/audit/postgres-audit-store';
-import { checkSyntheticRun, DEFAULT_SYNTHETIC_SEED, syntheticCounts, syntheticUsers, writeSyntheticCsv } from '../../dev/synthetic';
+import {
+  checkSyntheticRun,
+  DEFAULT_SYNTHETIC_SEED,
+  syntheticCounts,
+  syntheticUsers,
+  writeSyntheticCsv,
+} from '../../dev/synthetic';
 import type { DevServer } from '../../dev/temporal-cli';
 import { webhookId } from '../../src/webhook/webhook-id';
-import { progressQuery, WORKFLOW_TYPE, type BackfillInput, type BackfillResult, type Progress } from '../../workflows/definitions';
+import {
+  progressQuery,
+  WORKFLOW_TYPE,
+  type BackfillInput,
+  type BackfillResult,
+  type Progress,
+} from '../../workflows/definitions';
 import { startStack, startTestServer, waitFor, type Stack } from '../support/stack';
 import { startTestPostgres, type TestPostgres } from '../support/postgres';
 import { workerProcess, type WorkerProcess } from '../support/worker-process';
@@ -49,7 +61,9 @@ afterAll(async () => {
 const asRoot = process.getuid?.() === 0;
 /** A private /tmp for the worker: `unshare -m`, then a tmpfs mounted over /tmp, then the worker itself. */
 const privateTmp = (command: string, args: string[]): [string, string[]] =>
-  asRoot ? ['unshare', ['-m', 'bash', '-c', 'mount -t tmpfs tmpfs /tmp && exec "$0" "$@"', command, ...args]] : [command, args];
+  asRoot
+    ? ['unshare', ['-m', 'bash', '-c', 'mount -t tmpfs tmpfs /tmp && exec "$0" "$@"', command, ...args]]
+    : [command, args];
 
 async function auditOf(url: string, auditPath: string): Promise<AuditEntry[]> {
   const pool = pg.pool(new URL(url).pathname.slice(1));
@@ -74,7 +88,14 @@ function expectExact(result: BackfillResult, entries: AuditEntry[], stack: Stack
     skipped: 0,
     dryRun: false,
   });
-  const check = checkSyntheticRun({ n: MEMBERS, seed: SEED, runLabel: workflowId, webhookIdOf: webhookId, audit: entries, deliveries: stack.receiver.deliveries() });
+  const check = checkSyntheticRun({
+    n: MEMBERS,
+    seed: SEED,
+    runLabel: workflowId,
+    webhookIdOf: webhookId,
+    audit: entries,
+    deliveries: stack.receiver.deliveries(),
+  });
   expect(check.problems).toEqual([]);
   expect(check.auditEntries).toBe(MEMBERS);
   expect(check.accepted).toBeGreaterThanOrEqual(expected.upserts + expected.deletes);
@@ -82,95 +103,113 @@ function expectExact(result: BackfillResult, entries: AuditEntry[], stack: Stack
 }
 
 describe('BACKFILL_STORE=postgres', () => {
-  it(
-    'two workers with private disks: the second finishes what the first (SIGKILLed) left, exact',
-    async () => {
-      const url = await pg.createDatabase('two_hosts');
-      const stack = await startStack({
-        server,
-        users: syntheticUsers(MEMBERS, SEED),
-        worker: false,
-        env: { CHANNEL_RATE_LIMIT: RATE_LIMIT, BACKFILL_STORE: 'postgres', BACKFILL_DATABASE_URL: url },
+  it('two workers with private disks: the second finishes what the first (SIGKILLed) left, exact', async () => {
+    const url = await pg.createDatabase('two_hosts');
+    const stack = await startStack({
+      server,
+      users: syntheticUsers(MEMBERS, SEED),
+      worker: false,
+      env: { CHANNEL_RATE_LIMIT: RATE_LIMIT, BACKFILL_STORE: 'postgres', BACKFILL_DATABASE_URL: url },
+    });
+    const env = { ...stack.env, BACKFILL_DATA_DIR: PRIVATE_DATA_DIR };
+    const first = workerProcess({ env, logFile: path.join(dir, 'first.log'), wrap: privateTmp });
+    const second = workerProcess({ env, logFile: path.join(dir, 'second.log'), wrap: privateTmp });
+    try {
+      // Replays are deferred while the receiver answers 503, and flow once it recovers.
+      stack.receiver.setDefaultBehaviour({ status: 503 });
+      await first.start();
+      const workflowId = 'backfill-two-hosts';
+      const input: BackfillInput = { source: { type: 'csv', path: csv }, batchSize: 50, batchHeartbeatSeconds: 3 };
+      const handle = await stack.client.workflow.start(WORKFLOW_TYPE, {
+        taskQueue: stack.config.BACKFILL_TASK_QUEUE,
+        workflowId,
+        args: [input],
       });
-      const env = { ...stack.env, BACKFILL_DATA_DIR: PRIVATE_DATA_DIR };
-      const first = workerProcess({ env, logFile: path.join(dir, 'first.log'), wrap: privateTmp });
-      const second = workerProcess({ env, logFile: path.join(dir, 'second.log'), wrap: privateTmp });
-      try {
-        // Replays are deferred while the receiver answers 503, and flow once it recovers.
-        stack.receiver.setDefaultBehaviour({ status: 503 });
-        await first.start();
-        const workflowId = 'backfill-two-hosts';
-        const input: BackfillInput = { source: { type: 'csv', path: csv }, batchSize: 50, batchHeartbeatSeconds: 3 };
-        const handle = await stack.client.workflow.start(WORKFLOW_TYPE, { taskQueue: stack.config.BACKFILL_TASK_QUEUE, workflowId, args: [input] });
-        await waitFor('replays deferred', async () => ((await handle.query(progressQuery)).pendingReplays >= 10 ? true : undefined), 90_000);
-        stack.receiver.setDefaultBehaviour(undefined);
-        const auditPath = (await handle.query(progressQuery)).auditPath!;
-        expect(auditPath.startsWith(PRIVATE_DATA_DIR)).toBe(true); // a name only: no worker but the first has that directory
-        await waitFor('a deferred replay delivered', async () => ((await auditOf(url, auditPath)).some((e) => e.deferred === true) ? true : undefined), 90_000);
+      await waitFor(
+        'replays deferred',
+        async () => ((await handle.query(progressQuery)).pendingReplays >= 10 ? true : undefined),
+        90_000,
+      );
+      stack.receiver.setDefaultBehaviour(undefined);
+      const auditPath = (await handle.query(progressQuery)).auditPath!;
+      expect(auditPath.startsWith(PRIVATE_DATA_DIR)).toBe(true); // a name only: no worker but the first has that directory
+      await waitFor(
+        'a deferred replay delivered',
+        async () => ((await auditOf(url, auditPath)).some((e) => e.deferred === true) ? true : undefined),
+        90_000,
+      );
 
-        await second.start();
-        const beforeKill: Progress = await handle.query(progressQuery);
-        await first.kill();
-        const auditAtKill = (await auditOf(url, auditPath)).length;
-        expect(auditAtKill).toBeLessThan(MEMBERS);
+      await second.start();
+      const beforeKill: Progress = await handle.query(progressQuery);
+      await first.kill();
+      const auditAtKill = (await auditOf(url, auditPath)).length;
+      expect(auditAtKill).toBeLessThan(MEMBERS);
 
-        const result = (await handle.result()) as BackfillResult;
-        const entries = await auditOf(url, auditPath);
-        const check = expectExact(result, entries, stack, workflowId);
-        expect(entries.filter((e) => e.deferred === true).length).toBeGreaterThanOrEqual(10);
-        // The second worker did take batches over (it could only have read them from PostgreSQL).
-        const secondLog = await second.log();
-        expect(secondLog).toMatch(/batch done/);
-        expect(secondLog).not.toMatch(/ENOENT/);
-        expect(first.kills).toBe(1);
-        console.log(
-          `shared-nothing: first worker killed at ${auditAtKill}/${MEMBERS} audit entries (batches ${beforeKill.batchesDone}/${beforeKill.batchesTotal}, ${beforeKill.pendingReplays} replays waiting); ` +
-            `${entries.filter((e) => e.deferred === true).length} deferred replays recorded; ${check.extraAcceptedDeliveries} repeated deliveries (same webhook-id)`,
-        );
-      } finally {
-        await first.stop();
-        await second.stop();
-        await stack.close();
-      }
-    },
-    300_000,
-  );
+      const result = (await handle.result()) as BackfillResult;
+      const entries = await auditOf(url, auditPath);
+      const check = expectExact(result, entries, stack, workflowId);
+      expect(entries.filter((e) => e.deferred === true).length).toBeGreaterThanOrEqual(10);
+      // The second worker did take batches over (it could only have read them from PostgreSQL).
+      const secondLog = await second.log();
+      expect(secondLog).toMatch(/batch done/);
+      expect(secondLog).not.toMatch(/ENOENT/);
+      expect(first.kills).toBe(1);
+      console.log(
+        `shared-nothing: first worker killed at ${auditAtKill}/${MEMBERS} audit entries (batches ${beforeKill.batchesDone}/${beforeKill.batchesTotal}, ${beforeKill.pendingReplays} replays waiting); ` +
+          `${entries.filter((e) => e.deferred === true).length} deferred replays recorded; ${check.extraAcceptedDeliveries} repeated deliveries (same webhook-id)`,
+      );
+    } finally {
+      await first.stop();
+      await second.stop();
+      await stack.close();
+    }
+  }, 300_000);
 
-  it(
-    'PostgreSQL restarted mid-run: the worker reconnects, nothing is lost or counted twice',
-    async () => {
-      const url = await pg.createDatabase('restarted');
-      // The test cluster runs with synchronous_commit=off (speed), which lets a crash lose acknowledged commits,
-      // as it would in production with that setting. This database commits durably, as a production one does.
-      await pg.query('ALTER DATABASE restarted SET synchronous_commit = on');
-      const stack = await startStack({
-        server,
-        users: syntheticUsers(MEMBERS, SEED),
-        worker: false,
-        env: { CHANNEL_RATE_LIMIT: RATE_LIMIT, BACKFILL_STORE: 'postgres', BACKFILL_DATABASE_URL: url },
+  it('PostgreSQL restarted mid-run: the worker reconnects, nothing is lost or counted twice', async () => {
+    const url = await pg.createDatabase('restarted');
+    // The test cluster runs with synchronous_commit=off (speed), which lets a crash lose acknowledged commits,
+    // as it would in production with that setting. This database commits durably, as a production one does.
+    await pg.query('ALTER DATABASE restarted SET synchronous_commit = on');
+    const stack = await startStack({
+      server,
+      users: syntheticUsers(MEMBERS, SEED),
+      worker: false,
+      env: { CHANNEL_RATE_LIMIT: RATE_LIMIT, BACKFILL_STORE: 'postgres', BACKFILL_DATABASE_URL: url },
+    });
+    const worker: WorkerProcess = workerProcess({ env: stack.env, logFile: path.join(dir, 'restart.log') });
+    try {
+      await worker.start();
+      const workflowId = 'backfill-pg-restart';
+      const input: BackfillInput = { source: { type: 'csv', path: csv }, batchSize: 50, batchHeartbeatSeconds: 3 };
+      const handle = await stack.client.workflow.start(WORKFLOW_TYPE, {
+        taskQueue: stack.config.BACKFILL_TASK_QUEUE,
+        workflowId,
+        args: [input],
       });
-      const worker: WorkerProcess = workerProcess({ env: stack.env, logFile: path.join(dir, 'restart.log') });
-      try {
-        await worker.start();
-        const workflowId = 'backfill-pg-restart';
-        const input: BackfillInput = { source: { type: 'csv', path: csv }, batchSize: 50, batchHeartbeatSeconds: 3 };
-        const handle = await stack.client.workflow.start(WORKFLOW_TYPE, { taskQueue: stack.config.BACKFILL_TASK_QUEUE, workflowId, args: [input] });
-        const auditPath = await waitFor('the audit path', async () => (await handle.query(progressQuery)).auditPath ?? undefined, 90_000);
-        await waitFor('work under way', async () => ((await auditOf(url, auditPath)).length >= 200 ? true : undefined), 90_000);
-        const beforeRestart = (await auditOf(url, auditPath)).length;
-        await pg.restart();
-        expect(beforeRestart).toBeLessThan(MEMBERS);
-        expect((await handle.describe()).status.name).toBe('RUNNING');
-        const afterRestart = (await auditOf(url, auditPath)).length;
+      const auditPath = await waitFor(
+        'the audit path',
+        async () => (await handle.query(progressQuery)).auditPath ?? undefined,
+        90_000,
+      );
+      await waitFor(
+        'work under way',
+        async () => ((await auditOf(url, auditPath)).length >= 200 ? true : undefined),
+        90_000,
+      );
+      const beforeRestart = (await auditOf(url, auditPath)).length;
+      await pg.restart();
+      expect(beforeRestart).toBeLessThan(MEMBERS);
+      expect((await handle.describe()).status.name).toBe('RUNNING');
+      const afterRestart = (await auditOf(url, auditPath)).length;
 
-        const result = (await handle.result()) as BackfillResult;
-        expectExact(result, await auditOf(url, auditPath), stack, workflowId);
-        console.log(`pg-restart: PostgreSQL crashed at ${beforeRestart}/${MEMBERS} audit entries and was back at ${afterRestart}; run ended exact`);
-      } finally {
-        await worker.stop();
-        await stack.close();
-      }
-    },
-    240_000,
-  );
+      const result = (await handle.result()) as BackfillResult;
+      expectExact(result, await auditOf(url, auditPath), stack, workflowId);
+      console.log(
+        `pg-restart: PostgreSQL crashed at ${beforeRestart}/${MEMBERS} audit entries and was back at ${afterRestart}; run ended exact`,
+      );
+    } finally {
+      await worker.stop();
+      await stack.close();
+    }
+  }, 240_000);
 });

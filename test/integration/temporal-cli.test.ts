@@ -38,7 +38,16 @@ async function temporal(...args: string[]): Promise<string> {
 }
 
 async function queryProgress(): Promise<Progress> {
-  const out = await temporal('workflow', 'query', '--workflow-id', 'backfill-2024-11', '--name', 'progress', '-o', 'json');
+  const out = await temporal(
+    'workflow',
+    'query',
+    '--workflow-id',
+    'backfill-2024-11',
+    '--name',
+    'progress',
+    '-o',
+    'json',
+  );
   const parsed = JSON.parse(out) as { queryResult: Progress[] };
   return parsed.queryResult[0]!;
 }
@@ -46,7 +55,18 @@ async function queryProgress(): Promise<Progress> {
 describe('driven from the Temporal CLI as the README shows', () => {
   it('start, pause, query, resume: the run makes exactly the right deliveries', async () => {
     const input = JSON.stringify({ source: { type: 'csv', path: EXAMPLE_CSV } });
-    await temporal('workflow', 'start', '--type', 'backfillWebhooks', '--task-queue', 'webhook-backfill', '--workflow-id', 'backfill-2024-11', '--input', input);
+    await temporal(
+      'workflow',
+      'start',
+      '--type',
+      'backfillWebhooks',
+      '--task-queue',
+      'webhook-backfill',
+      '--workflow-id',
+      'backfill-2024-11',
+      '--input',
+      input,
+    );
 
     await waitFor('progress', async () => ((await queryProgress()).processed >= 20 ? true : undefined));
     await temporal('workflow', 'signal', '--workflow-id', 'backfill-2024-11', '--name', 'pause');
@@ -67,13 +87,21 @@ describe('driven from the Temporal CLI as the README shows', () => {
     const out = await temporal('workflow', 'result', '--workflow-id', 'backfill-2024-11', '-o', 'json');
     const result = (JSON.parse(out) as { result: BackfillResult }).result;
     const c = examples.expected.counts;
-    expect(result).toMatchObject({ processed: c.rows, upserts: c.upserts, deletes: c.deletes, unchanged: c.unchanged, failed: c.failed, skipped: c.skipped });
+    expect(result).toMatchObject({
+      processed: c.rows,
+      upserts: c.upserts,
+      deletes: c.deletes,
+      unchanged: c.unchanged,
+      failed: c.failed,
+      skipped: c.skipped,
+    });
 
     const due = examples.expected.outcomes.filter((o) => o.outcome === 'upsert' || o.outcome === 'delete');
     const accepted = stack.receiver.accepted();
     expect(accepted).toHaveLength(due.length);
     const ids = new Set(accepted.map((d) => d.webhookId));
-    for (const o of due) expect(ids.has(webhookId('backfill-2024-11', o.memberId, o.outcome as WebhookEvent)), o.memberId).toBe(true);
+    for (const o of due)
+      expect(ids.has(webhookId('backfill-2024-11', o.memberId, o.outcome as WebhookEvent)), o.memberId).toBe(true);
     expect((await readAudit(result.auditPath)).length).toBe(c.rows);
   });
 });

@@ -2,7 +2,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { effectiveBatchSize } from '../../activities/prepare';
 import type { DevServer } from '../../dev/temporal-cli';
-import { pauseSignal, progressQuery, resumeSignal, WORKFLOW_TYPE, type BackfillResult } from '../../workflows/definitions';
+import {
+  pauseSignal,
+  progressQuery,
+  resumeSignal,
+  WORKFLOW_TYPE,
+  type BackfillResult,
+} from '../../workflows/definitions';
 import { EXAMPLE_CSV, loadExamples, type Examples } from '../support/examples';
 import { startStack, startTestServer, waitFor, type Stack } from '../support/stack';
 
@@ -50,7 +56,9 @@ describe('the run as the Web UI shows it', () => {
     await handle.signal(resumeSignal);
     const result = (await handle.result()) as BackfillResult;
     const done = await waitFor('listed as done with its counts', async () => {
-      const ids = await listIds(`BackfillStatus = "done" AND BackfillProcessed = ${result.processed} AND BackfillFailed = ${result.failed}`);
+      const ids = await listIds(
+        `BackfillStatus = "done" AND BackfillProcessed = ${result.processed} AND BackfillFailed = ${result.failed}`,
+      );
       return ids.includes(workflowId) ? ids : undefined;
     });
     expect(done).toContain(workflowId);
@@ -59,12 +67,19 @@ describe('the run as the Web UI shows it', () => {
     expect(finalMeta.currentDetails).toContain(`processed **300 / 300** (100%)`);
 
     const description = await handle.describe();
-    expect(description.memo).toMatchObject({ source: `csv: ${EXAMPLE_CSV}`, dryRun: false, runLabel: 'nov-outage', rows: 300 });
+    expect(description.memo).toMatchObject({
+      source: `csv: ${EXAMPLE_CSV}`,
+      dryRun: false,
+      runLabel: 'nov-outage',
+      rows: 300,
+    });
 
     const history = await handle.fetchHistory();
     const summaries = (history.events ?? [])
       .filter((e) => e.activityTaskScheduledEventAttributes)
-      .map((e) => (e.userMetadata?.summary ? defaultPayloadConverter.fromPayload<string>(e.userMetadata.summary) : undefined));
+      .map((e) =>
+        e.userMetadata?.summary ? defaultPayloadConverter.fromPayload<string>(e.userMetadata.summary) : undefined,
+      );
     expect(summaries).toContain('read and check the member source');
     // The batch size is derived from the source, batchSize and the rate budget (activities/prepare.ts): 300 rows at
     // most 20 a batch over 4 slots in whole rounds is 16 batches; every one of them is named in the history.

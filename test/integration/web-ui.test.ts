@@ -1,8 +1,23 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
-import { pauseSignal, progressQuery, resumeSignal, type BackfillResult, type Progress } from '../../workflows/definitions';
+import {
+  pauseSignal,
+  progressQuery,
+  resumeSignal,
+  type BackfillResult,
+  type Progress,
+} from '../../workflows/definitions';
 import { EXAMPLE_CSV } from '../support/examples';
-import { launchBrowser, requireChromium, startUiScene, visibleText, workflowListUrl, workflowPageUrl, type Browser, type UiScene } from '../support/browser';
+import {
+  launchBrowser,
+  requireChromium,
+  startUiScene,
+  visibleText,
+  workflowListUrl,
+  workflowPageUrl,
+  type Browser,
+  type UiScene,
+} from '../support/browser';
 import { waitFor } from '../support/stack';
 
 // A person's view of a run: Debian's Chromium (headless, driven by playwright-core) opens the dev
@@ -38,7 +53,11 @@ async function openRunTab(page: Page, tab: 'User Metadata' | 'Search Attributes'
   await page.goto(workflowPageUrl(scene.uiUrl, WORKFLOW_ID), { waitUntil: 'domcontentloaded' });
   // The UI redirects to the latest run's history; its header names the run.
   await page.getByRole('heading', { name: WORKFLOW_ID }).first().waitFor({ timeout: 20_000 });
-  await page.getByRole('link', { name: tab, exact: true }).or(page.getByText(tab, { exact: true })).first().click();
+  await page
+    .getByRole('link', { name: tab, exact: true })
+    .or(page.getByText(tab, { exact: true }))
+    .first()
+    .click();
   await page.waitForURL(new RegExp(`/${tab.toLowerCase().replace(' ', '-')}$`), { timeout: 10_000 });
 }
 
@@ -62,7 +81,10 @@ function detailsNumbers(text: string) {
     return m.slice(1).map(Number);
   };
   const [processed, total] = num(/processed (\d+) \/ (\d+)/, '"processed N / M"');
-  const [upserts, deletes, unchanged, failed, skipped] = num(/upserts (\d+) · deletes (\d+) · unchanged (\d+) · failed (\d+) · skipped (\d+)/, 'counts line');
+  const [upserts, deletes, unchanged, failed, skipped] = num(
+    /upserts (\d+) · deletes (\d+) · unchanged (\d+) · failed (\d+) · skipped (\d+)/,
+    'counts line',
+  );
   const [batchesDone, batchesTotal] = num(/batch (\d+) \/ (\d+)/, '"batch N / M"');
   return { processed, total, upserts, deletes, unchanged, failed, skipped, batchesDone, batchesTotal };
 }
@@ -90,7 +112,11 @@ describe('the run in the Temporal Web UI, read with a real browser', () => {
   it('shows a paused run mid-way with the progress the workflow reports', async () => {
     if (noChromium) throw noChromium;
     const { handle } = scene;
-    await waitFor('the run to get going', async () => ((await handle.query(progressQuery)).processed >= 60 ? true : undefined), 40_000);
+    await waitFor(
+      'the run to get going',
+      async () => ((await handle.query(progressQuery)).processed >= 60 ? true : undefined),
+      40_000,
+    );
     await handle.signal(pauseSignal, 'checking the receiver');
     // Paused and settled: in-flight batches have handed back their partial results.
     const progress = await waitFor(
@@ -122,10 +148,14 @@ describe('the run in the Temporal Web UI, read with a real browser', () => {
     expect(metadataPage).toContain(`batch 1 of ${progress.batchesTotal}`);
 
     await openRunTab(page, 'Search Attributes');
-    const attributes = await waitFor('the search attributes', async () => {
-      const text = await visibleText(page);
-      return searchAttribute(text, 'BackfillStatus') ? text : undefined;
-    }, 15_000);
+    const attributes = await waitFor(
+      'the search attributes',
+      async () => {
+        const text = await visibleText(page);
+        return searchAttribute(text, 'BackfillStatus') ? text : undefined;
+      },
+      15_000,
+    );
     expect(searchAttribute(attributes, 'BackfillStatus')).toBe('paused');
     // Published on the status change; a batch finishing just after may not move it (5% steps).
     const shownProcessed = Number(searchAttribute(attributes, 'BackfillProcessed'));
@@ -134,10 +164,14 @@ describe('the run in the Temporal Web UI, read with a real browser', () => {
     expect(Number(searchAttribute(attributes, 'BackfillFailed'))).toBeLessThanOrEqual(progress.failed);
 
     await openRunTab(page, 'Memo');
-    const memo = await waitFor('the memo', async () => {
-      const text = await visibleText(page);
-      return text.includes('"runLabel"') ? text : undefined;
-    }, 15_000);
+    const memo = await waitFor(
+      'the memo',
+      async () => {
+        const text = await visibleText(page);
+        return text.includes('"runLabel"') ? text : undefined;
+      },
+      15_000,
+    );
     expect(memo).toContain(`"source": "csv: ${EXAMPLE_CSV}"`);
     expect(memo).toContain(`"runLabel": "${RUN_LABEL}"`);
     expect(memo).toContain(`"rows": ${progress.total}`);
@@ -161,7 +195,10 @@ describe('the run in the Temporal Web UI, read with a real browser', () => {
       async () => {
         await page.goto(workflowListUrl(scene.uiUrl, query), { waitUntil: 'domcontentloaded' });
         const link = page.getByRole('link', { name: WORKFLOW_ID, exact: true }).first();
-        const found = await link.waitFor({ timeout: 5_000 }).then(() => true, () => false);
+        const found = await link.waitFor({ timeout: 5_000 }).then(
+          () => true,
+          () => false,
+        );
         return found ? await visibleText(page) : undefined;
       },
       30_000,
@@ -185,10 +222,14 @@ describe('the run in the Temporal Web UI, read with a real browser', () => {
     expect(details).toContain(`processed ${result.total} / ${result.total} (100%)`);
 
     await openRunTab(page, 'Search Attributes');
-    const attributes = await waitFor('the search attributes', async () => {
-      const text = await visibleText(page);
-      return searchAttribute(text, 'BackfillStatus') ? text : undefined;
-    }, 15_000);
+    const attributes = await waitFor(
+      'the search attributes',
+      async () => {
+        const text = await visibleText(page);
+        return searchAttribute(text, 'BackfillStatus') ? text : undefined;
+      },
+      15_000,
+    );
     expect(searchAttribute(attributes, 'BackfillStatus')).toBe('done');
     expect(Number(searchAttribute(attributes, 'BackfillProcessed'))).toBe(result.processed);
     expect(Number(searchAttribute(attributes, 'BackfillFailed'))).toBe(result.failed);

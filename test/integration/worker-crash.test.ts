@@ -11,11 +11,25 @@ import path from 'node:path';
 import type { WorkflowHandle } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditEntry } from '../../src/audit/audit-entry';
-import { checkSyntheticRun, DEFAULT_SYNTHETIC_SEED, syntheticCounts, syntheticUsers, writeSyntheticCsv } from '../../dev/synthetic';
+import {
+  checkSyntheticRun,
+  DEFAULT_SYNTHETIC_SEED,
+  syntheticCounts,
+  syntheticUsers,
+  writeSyntheticCsv,
+} from '../../dev/synthetic';
 import type { DevServer } from '../../dev/temporal-cli';
 import { webhookId } from '../../src/webhook/webhook-id';
 import { progressQuery, WORKFLOW_TYPE, type BackfillInput, type BackfillResult } from '../../workflows/definitions';
-import { ACCESS_KEY, ACCESS_SECRET, startStack, startTestServer, waitFor, WEBHOOK_TOKEN, type Stack } from '../support/stack';
+import {
+  ACCESS_KEY,
+  ACCESS_SECRET,
+  startStack,
+  startTestServer,
+  waitFor,
+  WEBHOOK_TOKEN,
+  type Stack,
+} from '../support/stack';
 import { workerProcess, type WorkerProcess } from '../support/worker-process';
 
 const MEMBERS = 3_000;
@@ -82,94 +96,111 @@ async function historyFacts(handle: WorkflowHandle): Promise<{ batchRetries: num
     const scheduled = event.activityTaskScheduledEventAttributes;
     if (scheduled) typeByScheduledId.set(String(event.eventId), scheduled.activityType?.name ?? '');
     const started = event.activityTaskStartedEventAttributes;
-    if (started && typeByScheduledId.get(String(started.scheduledEventId)) === 'processBatch') retries += (started.attempt ?? 1) - 1;
+    if (started && typeByScheduledId.get(String(started.scheduledEventId)) === 'processBatch')
+      retries += (started.attempt ?? 1) - 1;
   }
   return { batchRetries: retries, workflowTaskTimeouts };
 }
 
 describe('worker crashes', () => {
-  it(
-    'a run survives repeated SIGKILLs of its worker and still ends exact',
-    async () => {
-      const stack = await startStack({ server, users: syntheticUsers(MEMBERS, SEED), worker: false, env: { CHANNEL_RATE_LIMIT: RATE_LIMIT } });
-      let worker: WorkerProcess | undefined;
-      try {
-        worker = workerProcess({ env: stack.env, logFile: path.join(dir, 'worker.log') });
+  it('a run survives repeated SIGKILLs of its worker and still ends exact', async () => {
+    const stack = await startStack({
+      server,
+      users: syntheticUsers(MEMBERS, SEED),
+      worker: false,
+      env: { CHANNEL_RATE_LIMIT: RATE_LIMIT },
+    });
+    let worker: WorkerProcess | undefined;
+    try {
+      worker = workerProcess({ env: stack.env, logFile: path.join(dir, 'worker.log') });
+      await worker.start();
+
+      const workflowId = 'backfill-worker-crash';
+      const input: BackfillInput = { source: { type: 'csv', path: csv }, batchSize: 50, batchHeartbeatSeconds: 3 };
+      const handle = await stack.client.workflow.start(WORKFLOW_TYPE, {
+        taskQueue: stack.config.BACKFILL_TASK_QUEUE,
+        workflowId,
+        args: [input],
+      });
+      const auditPath = await waitFor(
+        'the audit path',
+        async () => (await handle.query(progressQuery)).auditPath ?? undefined,
+        60_000,
+      );
+
+      // Kill while work is under way: wait until the (re)started worker's lookups move, let it work a while, kill.
+      const auditAtKill: number[] = [];
+      for (const delay of KILL_AFTER_MS) {
+        const requestsBefore = stack.simulator.stats().requests;
+        await waitFor('lookups to resume', async () => stack.simulator.stats().requests > requestsBefore + 10, 60_000);
+        await new Promise((r) => setTimeout(r, delay));
+        // Kill only while lookups are going on right now, so a batch is in flight (not between batches).
+        await waitFor('lookups in progress', () => lookupsMoving(stack), 60_000);
+        await worker.kill();
+        auditAtKill.push((await readAuditLenient(auditPath)).entries.length);
         await worker.start();
-
-        const workflowId = 'backfill-worker-crash';
-        const input: BackfillInput = { source: { type: 'csv', path: csv }, batchSize: 50, batchHeartbeatSeconds: 3 };
-        const handle = await stack.client.workflow.start(WORKFLOW_TYPE, { taskQueue: stack.config.BACKFILL_TASK_QUEUE, workflowId, args: [input] });
-        const auditPath = await waitFor('the audit path', async () => (await handle.query(progressQuery)).auditPath ?? undefined, 60_000);
-
-        // Kill while work is under way: wait until the (re)started worker's lookups move, let it work a while, kill.
-        const auditAtKill: number[] = [];
-        for (const delay of KILL_AFTER_MS) {
-          const requestsBefore = stack.simulator.stats().requests;
-          await waitFor('lookups to resume', async () => stack.simulator.stats().requests > requestsBefore + 10, 60_000);
-          await new Promise((r) => setTimeout(r, delay));
-          // Kill only while lookups are going on right now, so a batch is in flight (not between batches).
-          await waitFor('lookups in progress', () => lookupsMoving(stack), 60_000);
-          await worker.kill();
-          auditAtKill.push((await readAuditLenient(auditPath)).entries.length);
-          await worker.start();
-        }
-
-        const result = (await handle.result()) as BackfillResult;
-        const expected = syntheticCounts(MEMBERS, SEED);
-
-        // Every kill hit a run in progress, and the run went on after each one.
-        expect(worker.kills).toBe(KILL_AFTER_MS.length);
-        expect(worker.starts).toBe(KILL_AFTER_MS.length + 1);
-        for (const [k, n] of auditAtKill.entries()) {
-          expect(n, `audit entries at kill ${k + 1}`).toBeLessThan(MEMBERS);
-          if (k > 0) expect(n, `audit entries at kill ${k + 1}`).toBeGreaterThan(auditAtKill[k - 1]!);
-        }
-
-        // Every kill cut a batch short: Temporal ran it (or the batch after) again, on the restarted worker.
-        const { batchRetries: retriedBatches, workflowTaskTimeouts } = await historyFacts(handle);
-        expect(retriedBatches).toBeGreaterThanOrEqual(KILL_AFTER_MS.length);
-        expect(result.runs).toBe(1);
-
-        expect(result).toMatchObject({
-          total: MEMBERS,
-          processed: MEMBERS,
-          upserts: expected.upserts,
-          deletes: expected.deletes,
-          unchanged: expected.unchanged,
-          failed: 0,
-          skipped: 0,
-          dryRun: false,
-        });
-        expect(result.auditPath).toBe(auditPath);
-
-        const { entries, torn } = await readAuditLenient(auditPath);
-        const deliveries = stack.receiver.deliveries();
-        const check = checkSyntheticRun({ n: MEMBERS, seed: SEED, runLabel: workflowId, webhookIdOf: webhookId, audit: entries, deliveries });
-        expect(check.problems).toEqual([]);
-        expect(check.auditEntries).toBe(MEMBERS);
-        expect(check.accepted).toBeGreaterThanOrEqual(expected.upserts + expected.deletes);
-        expect(deliveries.every((d) => d.token === WEBHOOK_TOKEN)).toBe(true);
-
-        // Six starts and five crashes of the worker wrote no secret and no contact data into its log.
-        const log = await worker.log();
-        expect(log).toContain('webhook-backfill worker starting');
-        for (const secret of [ACCESS_KEY, ACCESS_SECRET, WEBHOOK_TOKEN]) expect(log).not.toContain(secret);
-        expect(log).not.toMatch(/@example\.(com|org|net)|\+8210\d{8}|010-\d{4}-\d{4}/i);
-
-        const lookedUpTwice = [...stack.simulator.stats().byMember.values()].filter((count) => count > 1).length;
-        console.log(
-          `worker-crash: ${worker.kills} SIGKILLs; audit entries at each kill ${auditAtKill.join(', ')}; ${retriedBatches} batch retries, ${workflowTaskTimeouts} workflow task timeouts; ` +
-            `${check.accepted} deliveries accepted for ${expected.upserts + expected.deletes} due members; ` +
-            `${check.membersAcceptedMoreThanOnce} members' deliveries reached the receiver more than once ` +
-            `(${check.extraAcceptedDeliveries} repeated deliveries, same webhook-id each); ` +
-            `${lookedUpTwice} members looked up more than once; ${torn} torn audit line(s)`,
-        );
-      } finally {
-        await worker?.stop();
-        await stack.close();
       }
-    },
-    180_000,
-  );
+
+      const result = (await handle.result()) as BackfillResult;
+      const expected = syntheticCounts(MEMBERS, SEED);
+
+      // Every kill hit a run in progress, and the run went on after each one.
+      expect(worker.kills).toBe(KILL_AFTER_MS.length);
+      expect(worker.starts).toBe(KILL_AFTER_MS.length + 1);
+      for (const [k, n] of auditAtKill.entries()) {
+        expect(n, `audit entries at kill ${k + 1}`).toBeLessThan(MEMBERS);
+        if (k > 0) expect(n, `audit entries at kill ${k + 1}`).toBeGreaterThan(auditAtKill[k - 1]!);
+      }
+
+      // Every kill cut a batch short: Temporal ran it (or the batch after) again, on the restarted worker.
+      const { batchRetries: retriedBatches, workflowTaskTimeouts } = await historyFacts(handle);
+      expect(retriedBatches).toBeGreaterThanOrEqual(KILL_AFTER_MS.length);
+      expect(result.runs).toBe(1);
+
+      expect(result).toMatchObject({
+        total: MEMBERS,
+        processed: MEMBERS,
+        upserts: expected.upserts,
+        deletes: expected.deletes,
+        unchanged: expected.unchanged,
+        failed: 0,
+        skipped: 0,
+        dryRun: false,
+      });
+      expect(result.auditPath).toBe(auditPath);
+
+      const { entries, torn } = await readAuditLenient(auditPath);
+      const deliveries = stack.receiver.deliveries();
+      const check = checkSyntheticRun({
+        n: MEMBERS,
+        seed: SEED,
+        runLabel: workflowId,
+        webhookIdOf: webhookId,
+        audit: entries,
+        deliveries,
+      });
+      expect(check.problems).toEqual([]);
+      expect(check.auditEntries).toBe(MEMBERS);
+      expect(check.accepted).toBeGreaterThanOrEqual(expected.upserts + expected.deletes);
+      expect(deliveries.every((d) => d.token === WEBHOOK_TOKEN)).toBe(true);
+
+      // Six starts and five crashes of the worker wrote no secret and no contact data into its log.
+      const log = await worker.log();
+      expect(log).toContain('webhook-backfill worker starting');
+      for (const secret of [ACCESS_KEY, ACCESS_SECRET, WEBHOOK_TOKEN]) expect(log).not.toContain(secret);
+      expect(log).not.toMatch(/@example\.(com|org|net)|\+8210\d{8}|010-\d{4}-\d{4}/i);
+
+      const lookedUpTwice = [...stack.simulator.stats().byMember.values()].filter((count) => count > 1).length;
+      console.log(
+        `worker-crash: ${worker.kills} SIGKILLs; audit entries at each kill ${auditAtKill.join(', ')}; ${retriedBatches} batch retries, ${workflowTaskTimeouts} workflow task timeouts; ` +
+          `${check.accepted} deliveries accepted for ${expected.upserts + expected.deletes} due members; ` +
+          `${check.membersAcceptedMoreThanOnce} members' deliveries reached the receiver more than once ` +
+          `(${check.extraAcceptedDeliveries} repeated deliveries, same webhook-id each); ` +
+          `${lookedUpTwice} members looked up more than once; ${torn} torn audit line(s)`,
+      );
+    } finally {
+      await worker?.stop();
+      await stack.close();
+    }
+  }, 180_000);
 });

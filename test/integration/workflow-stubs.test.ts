@@ -88,7 +88,15 @@ function model(o: Partial<Model> = {}): Model {
   };
 }
 
-const zero = () => ({ processed: 0, upserts: 0, deletes: 0, unchanged: 0, failed: 0, skipped: 0, fields: { mobileNumber: 0, email: 0, unsubscribeEmail: 0, unsubscribeTexting: 0 } });
+const zero = () => ({
+  processed: 0,
+  upserts: 0,
+  deletes: 0,
+  unchanged: 0,
+  failed: 0,
+  skipped: 0,
+  fields: { mobileNumber: 0, email: 0, unsubscribeEmail: 0, unsubscribeTexting: 0 },
+});
 
 function stubActivities(m: Model): BackfillActivities {
   const prepared = (): PreparedBackfill => ({
@@ -123,14 +131,20 @@ function stubActivities(m: Model): BackfillActivities {
       const view = input.guard ? new BatchGuardView(input.guard, m.guard) : undefined;
       const deferred: DeferredReplay[] = lines
         .filter((l) => pendingAtStart.has(l) && !m.recorded.has(l))
-        .map((line) => ({ line, memberId: `m${line}`, ...(view?.decided(m.deleteLines.has(line)) ? { held: true } : {}) }));
+        .map((line) => ({
+          line,
+          memberId: `m${line}`,
+          ...(view?.decided(m.deleteLines.has(line)) ? { held: true } : {}),
+        }));
       for (const line of lines) if (m.recorded.has(line)) view?.decided(m.recorded.get(line) === 'delete');
       for (const line of lines) {
         if (m.recorded.has(line) || pendingAtStart.has(line)) continue;
         ctx.heartbeat();
         await sleep(m.memberDelayMs);
-        if (ctx.cancellationSignal.aborted) return { batch: input.batch, complete: false, stopReason: 'cancelled', counts: zero(), deferred };
-        if (m.badCredentials) return { batch: input.batch, complete: false, stopReason: 'bad-credentials', counts: zero(), deferred };
+        if (ctx.cancellationSignal.aborted)
+          return { batch: input.batch, complete: false, stopReason: 'cancelled', counts: zero(), deferred };
+        if (m.badCredentials)
+          return { batch: input.batch, complete: false, stopReason: 'bad-credentials', counts: zero(), deferred };
         if (m.deleteLines.has(line)) {
           if (view?.decided(true)) {
             m.pending.add(line);
@@ -206,13 +220,25 @@ async function withWorker<T>(m: Model, fn: (handle: WorkflowHandle, taskQueue: s
   return withActivities(stubActivities(m), fn);
 }
 
-async function withActivities<T>(activities: BackfillActivities, fn: (handle: WorkflowHandle, taskQueue: string) => Promise<T>): Promise<T> {
+async function withActivities<T>(
+  activities: BackfillActivities,
+  fn: (handle: WorkflowHandle, taskQueue: string) => Promise<T>,
+): Promise<T> {
   const taskQueue = `stubs-${++n}`;
-  const worker = await Worker.create({ connection, taskQueue, workflowBundle: await workflowBundle(), activities,
+  const worker = await Worker.create({
+    connection,
+    taskQueue,
+    workflowBundle: await workflowBundle(),
+    activities,
     // Above the workflow's own cap of 100 replays in flight, so that cap is what the tests see.
-    maxConcurrentActivityTaskExecutions: 400 });
+    maxConcurrentActivityTaskExecutions: 400,
+  });
   return worker.runUntil(async () => {
-    const handle = await client.workflow.start(WORKFLOW_TYPE, { taskQueue, workflowId: `${taskQueue}-${Date.now()}`, args: [{ source: { type: 'csv', path: '/stub.csv' } }] });
+    const handle = await client.workflow.start(WORKFLOW_TYPE, {
+      taskQueue,
+      workflowId: `${taskQueue}-${Date.now()}`,
+      args: [{ source: { type: 'csv', path: '/stub.csv' } }],
+    });
     return fn(handle, taskQueue);
   });
 }
@@ -298,7 +324,13 @@ describe('backfill workflow with stub activities', () => {
   }, 60_000);
 
   it('runs at most 100 deferred replays at once and queues the rest', async () => {
-    const m = model({ batches: 1, batchSize: 150, deferLines: new Set(Array.from({ length: 150 }, (_, i) => i)), memberDelayMs: 0, replaysOpen: false });
+    const m = model({
+      batches: 1,
+      batchSize: 150,
+      deferLines: new Set(Array.from({ length: 150 }, (_, i) => i)),
+      memberDelayMs: 0,
+      replaysOpen: false,
+    });
     const result = await withWorker(m, async (h) => {
       await waitFor('replays started', async () => m.replaysRunning >= 100);
       await sleep(1_000); // time for more to start, were they not capped
@@ -319,12 +351,20 @@ describe('backfill workflow with stub activities', () => {
     const sender = createWebhookSender({ url: receiver.url, token: 'tok' });
     const pending = createFilePendingStore();
     const audit = createFileAuditStore();
-    const paths = { dir, workFile: path.join(dir, 'work'), auditPath: path.join(dir, 'audit.jsonl'), pendingDir: path.join(dir, 'pending') };
+    const paths = {
+      dir,
+      workFile: path.join(dir, 'work'),
+      auditPath: path.join(dir, 'audit.jsonl'),
+      pendingDir: path.join(dir, 'pending'),
+    };
     const m = model({ batches: 2, batchSize: 5 });
     const stubs = stubActivities(m);
     const activities = {
       ...stubs,
-      prepareBackfill: async (...args: Parameters<BackfillActivities['prepareBackfill']>) => ({ ...(await stubs.prepareBackfill(...args)), paths }),
+      prepareBackfill: async (...args: Parameters<BackfillActivities['prepareBackfill']>) => ({
+        ...(await stubs.prepareBackfill(...args)),
+        paths,
+      }),
       processBatch: async (input: BatchInput): Promise<BatchResult> => {
         const lines = Array.from({ length: 5 }, (_, i) => input.batch * 5 + i);
         const deferred: DeferredReplay[] = [];
@@ -342,24 +382,41 @@ describe('backfill workflow with stub activities', () => {
             event: 'delete',
             webhookId: `msg_${String(line).padStart(32, '0')}`,
             payload: { event: 'delete', type: 'user', entity: { memberId } } as never,
-            base: { ts: 't', backfill: input.backfill, runLabel: 'stub', line, memberId, outcome: 'delete', reason: 'not-found', dryRun: false },
+            base: {
+              ts: 't',
+              backfill: input.backfill,
+              runLabel: 'stub',
+              line,
+              memberId,
+              outcome: 'delete',
+              reason: 'not-found',
+              dryRun: false,
+            },
           });
           deferred.push({ line, memberId });
         }
         if (input.batch === 1) await unlink(path.join(paths.pendingDir, '7.json')); // lost before its replay runs
         return { batch: input.batch, complete: true, counts, deferred };
       },
-      replayDeferred: (input: ReplayDeferredInput) => replayDeferred({ audit, pending, metrics: noMetrics, target: sender, now: () => new Date() }, input),
+      replayDeferred: (input: ReplayDeferredInput) =>
+        replayDeferred({ audit, pending, metrics: noMetrics, target: sender, now: () => new Date() }, input),
     } as unknown as BackfillActivities;
     try {
       const result = await withActivities(activities, async (h) => (await h.result()) as BackfillResult);
       expect(result).toMatchObject({ total: 10, processed: 10, unchanged: 8, deletes: 1, failed: 1 });
       const entries = await readAudit(paths.auditPath);
-      expect(entries.map((e) => [e.line, e.outcome])).toEqual(expect.arrayContaining([[2, 'delete'], [7, 'failed']]));
+      expect(entries.map((e) => [e.line, e.outcome])).toEqual(
+        expect.arrayContaining([
+          [2, 'delete'],
+          [7, 'failed'],
+        ]),
+      );
       expect(entries).toHaveLength(2);
       const lost = entries.find((e) => e.line === 7)!;
       expect(lost).toMatchObject({ memberId: 'm7', stage: 'replay', delivered: false });
-      expect(lost.reason).toBe('the pending replay of line 7 (member m7) is missing from the pending store: not replayed');
+      expect(lost.reason).toBe(
+        'the pending replay of line 7 (member m7) is missing from the pending store: not replayed',
+      );
       expect(receiver.accepted().map((d) => d.memberId)).toEqual(['m2']);
     } finally {
       await sender.close();
@@ -376,7 +433,9 @@ describe('backfill workflow with stub activities', () => {
         const p = await progress(h);
         return p.paused ? p : undefined;
       });
-      expect(paused.pauseReason).toMatch(/^delete guard: (\d+) of \1 decisions so far are deletes \(every lookup answered 404\): check the channel and CHANNEL_API_URL, then resume with \{"confirmDeletes": true\}$/);
+      expect(paused.pauseReason).toMatch(
+        /^delete guard: (\d+) of \1 decisions so far are deletes \(every lookup answered 404\): check the channel and CHANNEL_API_URL, then resume with \{"confirmDeletes": true\}$/,
+      );
       expect(m.deletesDelivered).toBe(0);
       expect(paused.deleteGuard).toMatchObject({ status: 'tripped', confirmedAt: null });
       expect(paused.deleteGuard!.held).toBeGreaterThanOrEqual(10);

@@ -98,7 +98,13 @@ export interface UiScene {
  * in-process worker, and a run of examples/members.csv slowed by CHANNEL_RATE_LIMIT so that it is
  * visibly mid-way for a while.
  */
-export async function startUiScene(o: { workflowId: string; rateLimit: number; batchSize?: number; runLabel?: string; taskQueue?: string }): Promise<UiScene> {
+export async function startUiScene(o: {
+  workflowId: string;
+  rateLimit: number;
+  batchSize?: number;
+  runLabel?: string;
+  taskQueue?: string;
+}): Promise<UiScene> {
   const cli = findTemporalCli({ build: true, log: (l) => console.log(l) });
   if (!cli) throw new Error('no Temporal CLI: set TEMPORAL_CLI or install Go so the tests can build it (see README)');
   const [server, examples] = await Promise.all([startDevServer({ cli: cli.path, headless: false }), loadExamples()]);
@@ -116,7 +122,13 @@ export async function startUiScene(o: { workflowId: string; rateLimit: number; b
     const handle = await stack.client.workflow.start(WORKFLOW_TYPE, {
       taskQueue: stack.config.BACKFILL_TASK_QUEUE,
       workflowId: o.workflowId,
-      args: [{ source: { type: 'csv', path: EXAMPLE_CSV }, batchSize: o.batchSize ?? 20, ...(o.runLabel ? { runLabel: o.runLabel } : {}) }],
+      args: [
+        {
+          source: { type: 'csv', path: EXAMPLE_CSV },
+          batchSize: o.batchSize ?? 20,
+          ...(o.runLabel ? { runLabel: o.runLabel } : {}),
+        },
+      ],
     });
     const started = stack;
     return {

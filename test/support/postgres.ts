@@ -67,7 +67,10 @@ export async function startTestPostgres(): Promise<TestPostgres> {
   let port = 0;
   let started = '';
   try {
-    await run(...command('initdb', ['-D', data, '-U', 'postgres', '-A', 'trust', '-E', 'UTF8', '--no-locale', '--no-sync']), { timeout: 60_000 });
+    await run(
+      ...command('initdb', ['-D', data, '-U', 'postgres', '-A', 'trust', '-E', 'UTF8', '--no-locale', '--no-sync']),
+      { timeout: 60_000 },
+    );
     // A free port can be taken between the probe and the bind: try a few.
     for (let attempt = 1; ; attempt++) {
       port = await freePort();
@@ -139,7 +142,9 @@ function postgresUser(): { uid: number; gid: number } {
   const uid = spawnSync('id', ['-u', 'postgres'], { encoding: 'utf8' });
   const gid = spawnSync('id', ['-g', 'postgres'], { encoding: 'utf8' });
   if (uid.status !== 0 || gid.status !== 0) {
-    throw new Error("running as root but there is no 'postgres' user to run the test cluster as: .ci/run installs Debian's postgresql package, which creates it");
+    throw new Error(
+      "running as root but there is no 'postgres' user to run the test cluster as: .ci/run installs Debian's postgresql package, which creates it",
+    );
   }
   return { uid: Number(uid.stdout.trim()), gid: Number(gid.stdout.trim()) };
 }

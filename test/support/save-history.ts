@@ -12,18 +12,31 @@ import { startStack, startTestServer, waitFor } from './stack';
 async function main(prefix: string, guard: boolean): Promise<void> {
   const server = await startTestServer();
   const examples = await loadExamples();
-  const stack = await startStack({ server, users: examples.users, channelFaults: examples.faults.channel, receiverBehaviours: examples.faults.receiver, env: { CHANNEL_RATE_LIMIT: '100' } });
+  const stack = await startStack({
+    server,
+    users: examples.users,
+    channelFaults: examples.faults.channel,
+    receiverBehaviours: examples.faults.receiver,
+    env: { CHANNEL_RATE_LIMIT: '100' },
+  });
   try {
     const workflowId = 'history-sample';
     const handle = await stack.client.workflow.start(WORKFLOW_TYPE, {
       taskQueue: stack.config.BACKFILL_TASK_QUEUE,
       workflowId,
       args: [
-        { source: { type: 'csv', path: EXAMPLE_CSV }, batchSize: 5, maxHistoryEvents: 200, ...(guard ? { maxDeleteShare: 0.05, deleteGuardMinDecisions: 20 } : {}) },
+        {
+          source: { type: 'csv', path: EXAMPLE_CSV },
+          batchSize: 5,
+          maxHistoryEvents: 200,
+          ...(guard ? { maxDeleteShare: 0.05, deleteGuardMinDecisions: 20 } : {}),
+        },
       ],
     });
     if (guard) {
-      await waitFor('paused by the delete guard', async () => ((await handle.query(progressQuery)).pauseReason?.startsWith('delete guard:') ? true : undefined));
+      await waitFor('paused by the delete guard', async () =>
+        (await handle.query(progressQuery)).pauseReason?.startsWith('delete guard:') ? true : undefined,
+      );
       await handle.signal(resumeSignal);
       await new Promise((r) => setTimeout(r, 1_500));
       await handle.signal(resumeSignal, { confirmDeletes: true });
@@ -37,7 +50,8 @@ async function main(prefix: string, guard: boolean): Promise<void> {
     // Visibility is eventually consistent: wait until it lists every run of the chain.
     const runs = await waitFor('every run listed', async () => {
       const listed: string[] = [];
-      for await (const run of stack.client.workflow.list({ query: `WorkflowId = '${workflowId}'` })) listed.push(run.runId);
+      for await (const run of stack.client.workflow.list({ query: `WorkflowId = '${workflowId}'` }))
+        listed.push(run.runId);
       return listed.length === result.runs ? listed.reverse() : undefined;
     });
     let n = 0;

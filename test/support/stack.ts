@@ -7,7 +7,11 @@ import { codecFromEnvValues } from '../../src/codec/aes-gcm-codec';
 import { loadConfig, type Config } from '../../src/config';
 import type { AuditEntry } from '../../src/audit/audit-entry';
 import { startChannelSimulator, type ChannelFault, type ChannelSimulator } from '../../dev/simulator/channel-simulator';
-import { startWebhookReceiver, type ReceiverBehaviour, type WebhookReceiver } from '../../dev/simulator/webhook-receiver';
+import {
+  startWebhookReceiver,
+  type ReceiverBehaviour,
+  type WebhookReceiver,
+} from '../../dev/simulator/webhook-receiver';
 import { findTemporalCli, startDevServer, type DevServer } from '../../dev/temporal-cli';
 import type { ChannelUser } from '../../src/types';
 import { createBackfillWorker, type BackfillWorker } from '../../src/worker-setup';
@@ -22,7 +26,10 @@ Runtime.install({ logger: new DefaultLogger('WARN') });
 let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
 /** Bundling takes seconds: once per test file. */
 export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
-  bundle ??= bundleWorkflowCode({ workflowsPath: path.resolve(__dirname, '../../workflows/index.ts'), logger: quietLogger });
+  bundle ??= bundleWorkflowCode({
+    workflowsPath: path.resolve(__dirname, '../../workflows/index.ts'),
+    logger: quietLogger,
+  });
   return bundle;
 }
 
@@ -36,7 +43,10 @@ export async function startTestServer(o: { dbFile?: string; headless?: boolean }
   return startDevServer({ cli: cli.path, headless: o.headless ?? true, dbFile: o.dbFile });
 }
 
-export async function connectClient(address: string, dataConverter?: DataConverter): Promise<{ client: Client; connection: Connection }> {
+export async function connectClient(
+  address: string,
+  dataConverter?: DataConverter,
+): Promise<{ client: Client; connection: Connection }> {
   const deadline = Date.now() + 30_000;
   for (;;) {
     try {
@@ -132,7 +142,11 @@ export async function readAudit(file: string): Promise<AuditEntry[]> {
     .map((l) => JSON.parse(l) as AuditEntry);
 }
 
-export async function waitFor<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  probe: () => Promise<T | undefined | false>,
+  timeoutMs = 30_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe();

@@ -11,11 +11,19 @@ export type StoreKind = 'file' | 'postgres';
 let databases = 0;
 
 /** Fresh stores of `kind`; for postgres in a new database of `pg`, tables created as a worker creates them. */
-export async function createStoresFor(kind: StoreKind, pg: TestPostgres): Promise<{ work: WorkStore; pending: PendingStore; env: Record<string, string> }> {
-  if (kind === 'file') return { work: createFileWorkStore(), pending: createFilePendingStore(), env: { BACKFILL_STORE: 'file' } };
+export async function createStoresFor(
+  kind: StoreKind,
+  pg: TestPostgres,
+): Promise<{ work: WorkStore; pending: PendingStore; env: Record<string, string> }> {
+  if (kind === 'file')
+    return { work: createFileWorkStore(), pending: createFilePendingStore(), env: { BACKFILL_STORE: 'file' } };
   const name = `stores_${process.pid}_${++databases}`;
   const url = await pg.createDatabase(name);
   const pool = pg.pool(name);
   await createStoreTables(pool);
-  return { work: createPostgresWorkStore(pool), pending: createPostgresPendingStore(pool), env: { BACKFILL_STORE: 'postgres', BACKFILL_DATABASE_URL: url } };
+  return {
+    work: createPostgresWorkStore(pool),
+    pending: createPostgresPendingStore(pool),
+    env: { BACKFILL_STORE: 'postgres', BACKFILL_DATABASE_URL: url },
+  };
 }

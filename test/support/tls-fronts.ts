@@ -28,12 +28,52 @@ export async function makeTestCerts(dir: string, clientNames: string[]): Promise
   await mkdir(dir, { recursive: true });
   const p = (name: string) => path.join(dir, name);
   const newKey = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-  await run('openssl', ['req', '-x509', ...newKey, '-keyout', p('ca.key'), '-out', p('ca.pem'), '-days', '2', '-subj', '/CN=webhook-backfill test CA',
-    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
+  await run('openssl', [
+    'req',
+    '-x509',
+    ...newKey,
+    '-keyout',
+    p('ca.key'),
+    '-out',
+    p('ca.pem'),
+    '-days',
+    '2',
+    '-subj',
+    '/CN=webhook-backfill test CA',
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-addext',
+    'keyUsage=critical,keyCertSign,cRLSign',
+  ]);
   const sign = async (name: string, cn: string, ext: string) => {
-    await run('openssl', ['req', ...newKey, '-keyout', p(`${name}.key`), '-out', p(`${name}.csr`), '-subj', `/CN=${cn}`]);
+    await run('openssl', [
+      'req',
+      ...newKey,
+      '-keyout',
+      p(`${name}.key`),
+      '-out',
+      p(`${name}.csr`),
+      '-subj',
+      `/CN=${cn}`,
+    ]);
     await writeFile(p(`${name}.ext`), ext);
-    await run('openssl', ['x509', '-req', '-in', p(`${name}.csr`), '-CA', p('ca.pem'), '-CAkey', p('ca.key'), '-CAcreateserial', '-days', '2', '-out', p(`${name}.pem`), '-extfile', p(`${name}.ext`)]);
+    await run('openssl', [
+      'x509',
+      '-req',
+      '-in',
+      p(`${name}.csr`),
+      '-CA',
+      p('ca.pem'),
+      '-CAkey',
+      p('ca.key'),
+      '-CAcreateserial',
+      '-days',
+      '2',
+      '-out',
+      p(`${name}.pem`),
+      '-extfile',
+      p(`${name}.ext`),
+    ]);
   };
   const leaf = 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n';
   await sign('server', 'localhost', `${leaf}extendedKeyUsage=serverAuth\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n`);
@@ -56,23 +96,30 @@ export interface MtlsFront {
 
 /** A TLS server on 127.0.0.1 that requires a client certificate signed by the CA, offers ALPN h2 and pipes bytes to `targetPort`. */
 export async function startMtlsFront(certs: TestCerts, targetPort: number): Promise<MtlsFront> {
-  const [key, cert, ca] = await Promise.all([readFile(certs.serverKey), readFile(certs.serverCert), readFile(certs.caCert)]);
+  const [key, cert, ca] = await Promise.all([
+    readFile(certs.serverKey),
+    readFile(certs.serverCert),
+    readFile(certs.caCert),
+  ]);
   const accepted: string[] = [];
   let refused = 0;
   const sockets = new Set<net.Socket>();
-  const server = tls.createServer({ key, cert, ca, requestCert: true, rejectUnauthorized: true, ALPNProtocols: ['h2'] }, (socket) => {
-    accepted.push(String(socket.getPeerCertificate().subject?.CN ?? '?'));
-    const upstream = net.connect(targetPort, '127.0.0.1');
-    for (const s of [socket, upstream]) {
-      sockets.add(s);
-      s.on('close', () => sockets.delete(s));
-    }
-    socket.pipe(upstream).pipe(socket);
-    socket.on('error', () => upstream.destroy());
-    upstream.on('error', () => socket.destroy());
-    socket.on('close', () => upstream.destroy());
-    upstream.on('close', () => socket.destroy());
-  });
+  const server = tls.createServer(
+    { key, cert, ca, requestCert: true, rejectUnauthorized: true, ALPNProtocols: ['h2'] },
+    (socket) => {
+      accepted.push(String(socket.getPeerCertificate().subject?.CN ?? '?'));
+      const upstream = net.connect(targetPort, '127.0.0.1');
+      for (const s of [socket, upstream]) {
+        sockets.add(s);
+        s.on('close', () => sockets.delete(s));
+      }
+      socket.pipe(upstream).pipe(socket);
+      socket.on('error', () => upstream.destroy());
+      upstream.on('error', () => socket.destroy());
+      socket.on('close', () => upstream.destroy());
+      upstream.on('close', () => socket.destroy());
+    },
+  );
   server.on('tlsClientError', () => (refused += 1));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
@@ -122,9 +169,14 @@ export async function startApiKeyFront(certs: TestCerts, targetPort: number): Pr
   });
   server.on('stream', (stream, headers) => {
     const one = (v: string | string[] | undefined) => (Array.isArray(v) ? v.join(', ') : v);
-    requests.push({ path: String(headers[':path']), authorization: one(headers.authorization), userAgent: one(headers['user-agent']) });
+    requests.push({
+      path: String(headers[':path']),
+      authorization: one(headers.authorization),
+      userAgent: one(headers['user-agent']),
+    });
     const forward: http2.OutgoingHttpHeaders = { ':method': headers[':method'], ':path': headers[':path'] };
-    for (const [name, value] of Object.entries(headers)) if (!name.startsWith(':') && !NOT_FORWARDED.has(name)) forward[name] = value;
+    for (const [name, value] of Object.entries(headers))
+      if (!name.startsWith(':') && !NOT_FORWARDED.has(name)) forward[name] = value;
     const call = upstream.request(forward);
     let trailers: http2.OutgoingHttpHeaders = {};
     call.on('response', (head, flags) => {

@@ -115,7 +115,8 @@ export function workerProcess(o: WorkerProcessOptions): WorkerProcess {
     for (;;) {
       const text = await readFrom(o.logFile, from);
       if (WORKER_RUNNING.test(text)) return;
-      if (exitInfo !== undefined) throw new Error(`the worker exited before polling (${exitInfo}); its output:\n${text}`);
+      if (exitInfo !== undefined)
+        throw new Error(`the worker exited before polling (${exitInfo}); its output:\n${text}`);
       if (Date.now() > deadline) {
         await kill();
         throw new Error(`the worker did not start polling within ${readyTimeoutMs} ms; its output:\n${text}`);

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultPayloadConverter, METADATA_ENCODING_KEY, type Payload } from '@temporalio/common';
 import {
@@ -23,11 +22,22 @@ const json = (value: unknown): Payload => defaultPayloadConverter.toPayload(valu
 const canonical = (p: Payload) => payloadToJson(p);
 
 const SAMPLES: Array<{ name: string; payload: Payload; plaintext?: string }> = [
-  { name: 'json object with non-ASCII text', payload: json({ source: { type: 'csv', path: '/data/회원.csv' }, batchSize: 25 }), plaintext: '/data/' },
+  {
+    name: 'json object with non-ASCII text',
+    payload: json({ source: { type: 'csv', path: '/data/회원.csv' }, batchSize: 25 }),
+    plaintext: '/data/',
+  },
   { name: 'json string', payload: json('junho.kim112@example.org'), plaintext: 'junho.kim112@example.org' },
   { name: 'undefined (binary/null, empty data)', payload: json(undefined) },
   { name: 'raw bytes (binary/plain)', payload: json(new Uint8Array([0, 1, 2, 250, 255])) },
-  { name: 'extra metadata keys', payload: { metadata: { encoding: Buffer.from('json/plain'), messageType: Buffer.from('x.y.Z') }, data: Buffer.from('{"a":1}') }, plaintext: 'x.y.Z' },
+  {
+    name: 'extra metadata keys',
+    payload: {
+      metadata: { encoding: Buffer.from('json/plain'), messageType: Buffer.from('x.y.Z') },
+      data: Buffer.from('{"a":1}'),
+    },
+    plaintext: 'x.y.Z',
+  },
   { name: 'one megabyte', payload: json({ blob: 'p'.repeat(1_000_000) }), plaintext: 'pppppppppppppppp' },
 ];
 
@@ -37,7 +47,9 @@ describe('AesGcmCodec: round trip', () => {
     const [encoded] = await codec.encode([payload]);
     expect(meta(encoded!, METADATA_ENCODING_KEY)).toBe(ENCRYPTED_ENCODING);
     expect(meta(encoded!, METADATA_ENCRYPTION_KEY_ID)).toBe('k1');
-    expect(Object.keys(encoded!.metadata ?? {}).sort()).toEqual([METADATA_ENCODING_KEY, METADATA_ENCRYPTION_KEY_ID].sort());
+    expect(Object.keys(encoded!.metadata ?? {}).sort()).toEqual(
+      [METADATA_ENCODING_KEY, METADATA_ENCRYPTION_KEY_ID].sort(),
+    );
     if (plaintext) {
       expect(utf8(encoded!.data)).not.toContain(plaintext);
       expect(Buffer.from(encoded!.data!).toString('base64')).not.toContain(Buffer.from(plaintext).toString('base64'));
@@ -58,12 +70,22 @@ describe('AesGcmCodec: round trip', () => {
     const datas = new Set(encoded.map((p) => Buffer.from(p.data!).toString('hex')));
     expect(ivs.size).toBe(50);
     expect(datas.size).toBe(50);
-    expect(encoded.every((p) => p.data![0] === 1 && p.data!.length === 1 + 12 + 16 + Buffer.byteLength(JSON.stringify(canonical(json({ same: 'value' })))))).toBe(true);
+    expect(
+      encoded.every(
+        (p) =>
+          p.data![0] === 1 &&
+          p.data!.length === 1 + 12 + 16 + Buffer.byteLength(JSON.stringify(canonical(json({ same: 'value' })))),
+      ),
+    ).toBe(true);
   });
 
   it('keeps the order and length of a batch, including an empty batch', async () => {
     const batch = [json(1), json('two'), json({ three: 3 })];
-    expect((await codec.decode(await codec.encode(batch))).map((p) => defaultPayloadConverter.fromPayload(p))).toEqual([1, 'two', { three: 3 }]);
+    expect((await codec.decode(await codec.encode(batch))).map((p) => defaultPayloadConverter.fromPayload(p))).toEqual([
+      1,
+      'two',
+      { three: 3 },
+    ]);
     expect(await codec.encode([])).toEqual([]);
     expect(await codec.decode([])).toEqual([]);
   });
@@ -90,17 +112,49 @@ describe('AesGcmCodec: decode refuses what it must not trust', () => {
   };
 
   const CASES: Array<{ name: string; make: () => Payload; error: RegExp }> = [
-    { name: 'a flipped bit in the IV', make: () => withData(flip(() => 3)), error: /failed authentication with key id "k1": it was tampered with/ },
-    { name: 'a flipped bit in the ciphertext', make: () => withData(flip((n) => 20 % (n - 16))), error: /failed authentication/ },
+    {
+      name: 'a flipped bit in the IV',
+      make: () => withData(flip(() => 3)),
+      error: /failed authentication with key id "k1": it was tampered with/,
+    },
+    {
+      name: 'a flipped bit in the ciphertext',
+      make: () => withData(flip((n) => 20 % (n - 16))),
+      error: /failed authentication/,
+    },
     { name: 'a flipped bit in the tag', make: () => withData(flip((n) => n - 1)), error: /failed authentication/ },
-    { name: 'a byte appended', make: () => withData((d) => Buffer.concat([d, Buffer.from([0])])), error: /failed authentication/ },
-    { name: 'the tag cut off', make: () => withData((d) => d.subarray(0, d.length - 16)), error: /failed authentication|truncated/ },
+    {
+      name: 'a byte appended',
+      make: () => withData((d) => Buffer.concat([d, Buffer.from([0])])),
+      error: /failed authentication/,
+    },
+    {
+      name: 'the tag cut off',
+      make: () => withData((d) => d.subarray(0, d.length - 16)),
+      error: /failed authentication|truncated/,
+    },
     { name: 'truncated below IV + tag', make: () => withData((d) => d.subarray(0, 20)), error: /truncated/ },
     { name: 'empty data', make: () => withData(() => Buffer.alloc(0)), error: /truncated/ },
-    { name: 'an unknown format version', make: () => withData((d) => Buffer.concat([Buffer.from([2]), d.subarray(1)])), error: /unknown format version 2/ },
-    { name: 'the key id swapped for another known key (AAD binds it)', make: () => withMeta(METADATA_ENCRYPTION_KEY_ID, 'k0'), error: /failed authentication with key id "k0"/ },
-    { name: 'an unknown key id', make: () => withMeta(METADATA_ENCRYPTION_KEY_ID, 'k9'), error: /key id "k9", which this codec does not have \(it has: "k0", "k1"\)/ },
-    { name: 'no key id', make: () => withMeta(METADATA_ENCRYPTION_KEY_ID, undefined), error: /has no "encryption-key-id" metadata/ },
+    {
+      name: 'an unknown format version',
+      make: () => withData((d) => Buffer.concat([Buffer.from([2]), d.subarray(1)])),
+      error: /unknown format version 2/,
+    },
+    {
+      name: 'the key id swapped for another known key (AAD binds it)',
+      make: () => withMeta(METADATA_ENCRYPTION_KEY_ID, 'k0'),
+      error: /failed authentication with key id "k0"/,
+    },
+    {
+      name: 'an unknown key id',
+      make: () => withMeta(METADATA_ENCRYPTION_KEY_ID, 'k9'),
+      error: /key id "k9", which this codec does not have \(it has: "k0", "k1"\)/,
+    },
+    {
+      name: 'no key id',
+      make: () => withMeta(METADATA_ENCRYPTION_KEY_ID, undefined),
+      error: /has no "encryption-key-id" metadata/,
+    },
   ];
   it.each(CASES)('$name', async ({ make, error }) => {
     const err = await codec.decode([make()]).then(
@@ -121,8 +175,12 @@ describe('AesGcmCodec: decode refuses what it must not trust', () => {
 describe('AesGcmCodec: keys and key ids', () => {
   it('a different key under the same id fails authentication; under its own id it is unknown', async () => {
     const [encoded] = await new AesGcmCodec({ key: KEY, keyId: 'prod' }).encode([json('x')]);
-    await expect(new AesGcmCodec({ key: OTHER_KEY, keyId: 'prod' }).decode([encoded!])).rejects.toThrow(/failed authentication with key id "prod"/);
-    await expect(new AesGcmCodec({ key: OTHER_KEY }).decode([encoded!])).rejects.toThrow(/key id "prod", which this codec does not have/);
+    await expect(new AesGcmCodec({ key: OTHER_KEY, keyId: 'prod' }).decode([encoded!])).rejects.toThrow(
+      /failed authentication with key id "prod"/,
+    );
+    await expect(new AesGcmCodec({ key: OTHER_KEY }).decode([encoded!])).rejects.toThrow(
+      /key id "prod", which this codec does not have/,
+    );
   });
 
   it('derives a stable, non-secret key id from the key when none is given', async () => {
@@ -148,7 +206,9 @@ describe('AesGcmCodec: keys and key ids', () => {
 
   it('rejects keys that are not 32 bytes and an empty key id', () => {
     expect(() => new AesGcmCodec({ key: Buffer.alloc(16) })).toThrow(/must be 32 bytes/);
-    expect(() => new AesGcmCodec({ key: KEY, previousKeys: { old: Buffer.alloc(31) } })).toThrow(/key "old" must be 32 bytes/);
+    expect(() => new AesGcmCodec({ key: KEY, previousKeys: { old: Buffer.alloc(31) } })).toThrow(
+      /key "old" must be 32 bytes/,
+    );
     expect(() => new AesGcmCodec({ key: KEY, keyId: '' })).toThrow(/must not be empty/);
   });
 });
@@ -160,7 +220,10 @@ describe('AesGcmCodec: payloads that are not encrypted pass through decode uncha
     { name: 'binary/null', payload: json(null) },
     { name: 'binary/plain', payload: json(new Uint8Array([1, 2, 3])) },
     { name: 'no metadata at all', payload: { data: Buffer.from('raw') } },
-    { name: 'another codec\'s encoding', payload: { metadata: { encoding: Buffer.from('binary/zlib') }, data: Buffer.from([1, 2]) } },
+    {
+      name: "another codec's encoding",
+      payload: { metadata: { encoding: Buffer.from('binary/zlib') }, data: Buffer.from([1, 2]) },
+    },
   ];
   it.each(CASES)('$name', async ({ payload }) => {
     const [decoded] = await codec.decode([payload]);
@@ -207,7 +270,9 @@ describe('BACKFILL_CODEC_KEY parsing and configuration', () => {
     expect(err).toBeInstanceOf(ConfigError);
     expect((err as Error).message).toMatch(/BACKFILL_CODEC_KEY must be the base64 of exactly 32 bytes \(got 20\)/);
     expect((err as Error).message).not.toContain(bad);
-    expect(() => loadConfig({ ...baseEnv, BACKFILL_CODEC_KEY: good, BACKFILL_CODEC_KEY_ID: 'has space' })).toThrow(/BACKFILL_CODEC_KEY_ID must be 1 to 128 printable ASCII/);
+    expect(() => loadConfig({ ...baseEnv, BACKFILL_CODEC_KEY: good, BACKFILL_CODEC_KEY_ID: 'has space' })).toThrow(
+      /BACKFILL_CODEC_KEY_ID must be 1 to 128 printable ASCII/,
+    );
   });
 
   it('no key (absent or empty) means no codec; a key makes one, with the configured id', () => {
@@ -233,7 +298,11 @@ describe('codec server over HTTP (Temporal remote codec protocol)', () => {
     await server?.close();
   });
   const post = (path: string, body: unknown, headers: Record<string, string> = {}) =>
-    fetch(`${server.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+    fetch(`${server.url}${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+      body: typeof body === 'string' ? body : JSON.stringify(body),
+    });
 
   it('binds 127.0.0.1 by default', () => {
     expect(server.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
@@ -272,7 +341,11 @@ describe('codec server over HTTP (Temporal remote codec protocol)', () => {
   it('CORS: preflight and responses for the configured UI origin', async () => {
     const pre = await fetch(`${server.url}/decode`, {
       method: 'OPTIONS',
-      headers: { origin: UI, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type,x-namespace' },
+      headers: {
+        origin: UI,
+        'access-control-request-method': 'POST',
+        'access-control-request-headers': 'content-type,x-namespace',
+      },
     });
     expect(pre.status).toBe(204);
     expect(pre.headers.get('access-control-allow-origin')).toBe(UI);
@@ -288,7 +361,10 @@ describe('codec server over HTTP (Temporal remote codec protocol)', () => {
 
   it('CORS: another origin gets no CORS headers and cannot use the decoder', async () => {
     const evil = 'http://evil.example:8233';
-    const pre = await fetch(`${server.url}/decode`, { method: 'OPTIONS', headers: { origin: evil, 'access-control-request-method': 'POST' } });
+    const pre = await fetch(`${server.url}/decode`, {
+      method: 'OPTIONS',
+      headers: { origin: evil, 'access-control-request-method': 'POST' },
+    });
     expect(pre.status).toBe(403);
     expect(pre.headers.get('access-control-allow-origin')).toBeNull();
     const [enc] = await codec.encode([json('secret-value')]);
@@ -300,9 +376,37 @@ describe('codec server over HTTP (Temporal remote codec protocol)', () => {
   const ERRORS: Array<{ name: string; path: string; method?: string; body?: unknown; status: number; text: RegExp }> = [
     { name: 'invalid JSON', path: '/decode', body: '{"payloads": [', status: 400, text: /not valid JSON/ },
     { name: 'payloads not an array', path: '/decode', body: { payloads: 'x' }, status: 400, text: /must be an array/ },
-    { name: 'a payload that is not an object', path: '/decode', body: { payloads: [1] }, status: 400, text: /payloads\[0\] must be an object/ },
-    { name: 'data that is not base64', path: '/decode', body: { payloads: [{ metadata: {}, data: '!!!' }] }, status: 400, text: /not valid base64/ },
-    { name: 'unknown key id', path: '/decode', body: { payloads: [{ metadata: { encoding: Buffer.from(ENCRYPTED_ENCODING).toString('base64'), 'encryption-key-id': Buffer.from('nope').toString('base64') }, data: Buffer.alloc(40).toString('base64') }] }, status: 400, text: /key id "nope"/ },
+    {
+      name: 'a payload that is not an object',
+      path: '/decode',
+      body: { payloads: [1] },
+      status: 400,
+      text: /payloads\[0\] must be an object/,
+    },
+    {
+      name: 'data that is not base64',
+      path: '/decode',
+      body: { payloads: [{ metadata: {}, data: '!!!' }] },
+      status: 400,
+      text: /not valid base64/,
+    },
+    {
+      name: 'unknown key id',
+      path: '/decode',
+      body: {
+        payloads: [
+          {
+            metadata: {
+              encoding: Buffer.from(ENCRYPTED_ENCODING).toString('base64'),
+              'encryption-key-id': Buffer.from('nope').toString('base64'),
+            },
+            data: Buffer.alloc(40).toString('base64'),
+          },
+        ],
+      },
+      status: 400,
+      text: /key id "nope"/,
+    },
     { name: 'tampered data', path: '/decode', body: 'TAMPERED', status: 400, text: /failed authentication/ },
     { name: 'unknown path', path: '/transmogrify', body: { payloads: [] }, status: 404, text: /not found/ },
     { name: 'GET on /decode', path: '/decode', method: 'GET', status: 405, text: /use POST/ },
@@ -316,8 +420,7 @@ describe('codec server over HTTP (Temporal remote codec protocol)', () => {
       d[d.length - 1] = d[d.length - 1]! ^ 0xff;
       sent = { payloads: [{ ...j, data: d.toString('base64') }] };
     }
-    const res =
-      method === 'GET' ? await fetch(`${server.url}${path}`) : await post(path, sent);
+    const res = method === 'GET' ? await fetch(`${server.url}${path}`) : await post(path, sent);
     expect(res.status).toBe(status);
     expect(await res.text()).toMatch(text);
   });

@@ -22,8 +22,20 @@ afterAll(async () => {
 });
 
 const store = createFileAuditStore();
-const entry = (line: number, e: Partial<AuditEntry>): AuditEntry => ({ ts: '2024-12-01T00:00:00.000Z', backfill: 'bf', runLabel: 'bf', line, memberId: `m-${line}`, outcome: 'unchanged', dryRun: true, ...e });
-const member = (memberId: string) => ({ line: 1, member: { memberId, email: null, mobileNumber: null, unsubscribeEmail: null, unsubscribeTexting: null } });
+const entry = (line: number, e: Partial<AuditEntry>): AuditEntry => ({
+  ts: '2024-12-01T00:00:00.000Z',
+  backfill: 'bf',
+  runLabel: 'bf',
+  line,
+  memberId: `m-${line}`,
+  outcome: 'unchanged',
+  dryRun: true,
+  ...e,
+});
+const member = (memberId: string) => ({
+  line: 1,
+  member: { memberId, email: null, mobileNumber: null, unsubscribeEmail: null, unsubscribeTexting: null },
+});
 
 async function log(name: string, entries: AuditEntry[]): Promise<string> {
   const file = path.join(dir, name);
@@ -35,7 +47,10 @@ describe('MemberSelection', () => {
   const PLANS: Array<[name: string, planned: PlannedDecision | null]> = [
     ['no plan', null],
     ['upsert one field', { action: 'upsert', fields: ['unsubscribeTexting'] }],
-    ['upsert every field', { action: 'upsert', fields: ['mobileNumber', 'email', 'unsubscribeEmail', 'unsubscribeTexting'] }],
+    [
+      'upsert every field',
+      { action: 'upsert', fields: ['mobileNumber', 'email', 'unsubscribeEmail', 'unsubscribeTexting'] },
+    ],
     ['delete not-found', { action: 'delete', reason: 'not-found' }],
     ['delete unified', { action: 'delete', reason: 'unified' }],
     ['delete without reason', { action: 'delete' }],
@@ -52,10 +67,12 @@ describe('MemberSelection', () => {
 
   it('holds many members through growth, the first plan of a memberId winning', () => {
     const s = new MemberSelection();
-    for (let i = 0; i < 50_000; i++) s.add(`m-${i}`, i % 2 ? { action: 'delete', reason: i % 3 ? 'not-found' : 'unified' } : null);
+    for (let i = 0; i < 50_000; i++)
+      s.add(`m-${i}`, i % 2 ? { action: 'delete', reason: i % 3 ? 'not-found' : 'unified' } : null);
     s.add('m-1', null);
     expect(s.size).toBe(50_000);
-    for (let i = 0; i < 50_000; i += 997) expect(s.get(`m-${i}`)).toEqual(i % 2 ? { action: 'delete', reason: i % 3 ? 'not-found' : 'unified' } : null);
+    for (let i = 0; i < 50_000; i += 997)
+      expect(s.get(`m-${i}`)).toEqual(i % 2 ? { action: 'delete', reason: i % 3 ? 'not-found' : 'unified' } : null);
     expect(s.get('m-1')).toEqual({ action: 'delete', reason: 'not-found' });
     expect(s.has('m-50000')).toBe(false);
     // Flat: at most 2 slots of 12 bytes per member (plus the initial table).
@@ -87,14 +104,19 @@ describe('selecting from an audit log', () => {
       entry(5, { outcome: 'failed', stage: 'fetch', reason: 'HTTP 500 after 5 attempts' }),
     ]);
     const keep = selectEntries(await selectFromPlan(store, file));
-    expect(keep(member('m-2'))).toEqual({ ...member('m-2'), planned: { action: 'upsert', fields: ['mobileNumber', 'unsubscribeEmail'] } });
+    expect(keep(member('m-2'))).toEqual({
+      ...member('m-2'),
+      planned: { action: 'upsert', fields: ['mobileNumber', 'unsubscribeEmail'] },
+    });
     expect(keep(member('m-3'))).toEqual({ ...member('m-3'), planned: { action: 'delete', reason: 'unified' } });
     expect(keep(member('m-4'))).toBeUndefined();
     expect(keep(member('m-5'))).toBeUndefined();
 
     const real = await log('real.jsonl', [entry(2, { outcome: 'upsert', fields: ['email'], dryRun: false })]);
     await expect(selectFromPlan(store, real)).rejects.toThrow(SourceConfigError);
-    await expect(selectByOutcome(store, path.join(dir, 'missing.jsonl'), ['failed'])).rejects.toThrow(SourceConfigError);
+    await expect(selectByOutcome(store, path.join(dir, 'missing.jsonl'), ['failed'])).rejects.toThrow(
+      SourceConfigError,
+    );
   });
 
   it('memory stays flat: 200 000 selected members retain a few MB of typed arrays, not a string and an object each', async () => {
@@ -103,7 +125,8 @@ describe('selecting from an audit log', () => {
     const n = 200_000;
     const id = (i: number) => `customer-member-${String(i).padStart(9, '0')}-${(i * 2654435761) % 1e9}`;
     const lines: string[] = [];
-    for (let i = 0; i < n; i++) lines.push(JSON.stringify(entry(i + 2, { memberId: id(i), outcome: 'upsert', fields: ['email'] })));
+    for (let i = 0; i < n; i++)
+      lines.push(JSON.stringify(entry(i + 2, { memberId: id(i), outcome: 'upsert', fields: ['email'] })));
     const file = path.join(dir, 'big.jsonl');
     await writeFile(file, lines.join('\n') + '\n');
     lines.length = 0;

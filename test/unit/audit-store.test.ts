@@ -3,7 +3,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { AuditEntry } from '../../src/audit/audit-entry';
-import { AuditLogNotFoundError, createFileAuditStore, newReadStats, type AuditStore } from '../../src/audit/audit-store';
+import {
+  AuditLogNotFoundError,
+  createFileAuditStore,
+  newReadStats,
+  type AuditStore,
+} from '../../src/audit/audit-store';
 import type { OutcomeKind } from '../../src/types';
 import { createPostgresAuditStore } from '../../src/audit/postgres-audit-store';
 import { startTestPostgres, type TestPostgres } from '../support/postgres';
@@ -73,7 +78,9 @@ describe('file audit store', () => {
 
   it('concurrent appends share writes and lose nothing', async () => {
     const store = createFileAuditStore();
-    await Promise.all(Array.from({ length: 500 }, (_, i) => store.append(file, [entry(i + 2, i % 2 ? 'upsert' : 'unchanged')])));
+    await Promise.all(
+      Array.from({ length: 500 }, (_, i) => store.append(file, [entry(i + 2, i % 2 ? 'upsert' : 'unchanged')])),
+    );
     const written = await lines();
     expect(written).toHaveLength(500);
     expect(new Set(written.map((e) => e.line)).size).toBe(500);
@@ -106,7 +113,11 @@ describe('file audit store', () => {
     await appendFile(file, JSON.stringify(entry(3, 'delete')));
     expect((await store.lookup(file, [3])).has(3)).toBe(false);
     await store.append(file, [entry(3, 'failed'), entry(4, 'unchanged', { fields: ['email'] })]);
-    const expected = { 2: { outcome: 'upsert', deferred: false }, 3: { outcome: 'delete', deferred: false }, 4: { outcome: 'unchanged', deferred: false, fields: ['email'] } };
+    const expected = {
+      2: { outcome: 'upsert', deferred: false },
+      3: { outcome: 'delete', deferred: false },
+      4: { outcome: 'unchanged', deferred: false, fields: ['email'] },
+    };
     expect(Object.fromEntries(await store.lookup(file, [2, 3, 4]))).toEqual(expected);
     expect(Object.fromEntries(await createFileAuditStore().lookup(file, [2, 3, 4]))).toEqual(expected);
     // The entry for line 3 was still written (the store could not know), and first wins for everyone.
@@ -126,12 +137,17 @@ describe('file audit store', () => {
         file,
         Array.from({ length: 50 }, (_, i) => {
           const line = 2 + ((batch * 37 + i * 3) % 120); // overlapping lines: later ones are dropped
-          return entry(line, outcomes[(batch + i) % 5]!, { deferred: i % 7 === 0, ...(i % 2 ? { fields: ['mobileNumber', 'unsubscribeTexting'] } : {}) });
+          return entry(line, outcomes[(batch + i) % 5]!, {
+            deferred: i % 7 === 0,
+            ...(i % 2 ? { fields: ['mobileNumber', 'unsubscribeTexting'] } : {}),
+          });
         }),
       );
     }
     const all = Array.from({ length: 125 }, (_, i) => i);
-    expect(Object.fromEntries(await store.lookup(file, all))).toEqual(Object.fromEntries(await createFileAuditStore().lookup(file, all)));
+    expect(Object.fromEntries(await store.lookup(file, all))).toEqual(
+      Object.fromEntries(await createFileAuditStore().lookup(file, all)),
+    );
   });
 });
 
@@ -144,13 +160,24 @@ async function drain(store: AuditStore, log: string, stats = newReadStats()): Pr
 describe('file audit store: entries()', () => {
   it('streams the whole records in file order, the first record of a line winning', async () => {
     const store = createFileAuditStore();
-    const full = entry(9, 'upsert', { fields: ['email'], event: 'upsert', delivered: true, webhookId: 'msg_9', status: 202, attempts: 1, updatedAt: 1_730_400_000_000 });
+    const full = entry(9, 'upsert', {
+      fields: ['email'],
+      event: 'upsert',
+      delivered: true,
+      webhookId: 'msg_9',
+      status: 202,
+      attempts: 1,
+      updatedAt: 1_730_400_000_000,
+    });
     await store.append(file, [full, entry(3, 'unchanged')]);
     // Another process's late records of lines already recorded (the store itself never writes these).
-    await appendFile(file, `${JSON.stringify(entry(9, 'failed'))}
+    await appendFile(
+      file,
+      `${JSON.stringify(entry(9, 'failed'))}
 ${JSON.stringify(entry(3, 'delete'))}
 ${JSON.stringify(entry(5, 'skipped'))}
-`);
+`,
+    );
     const stats = newReadStats();
     const read = await drain(store, file, stats);
     expect(read).toEqual([full, entry(3, 'unchanged'), entry(5, 'skipped')]);
@@ -171,7 +198,9 @@ ${JSON.stringify(entry(5, 'skipped'))}
     ]);
     expect(stats).toEqual({ entries: 3, repeated: 0, unreadable: 4 });
     // What entries() yields agrees with what the workers' index says was recorded.
-    expect(Object.fromEntries([...(await store.lookup(file, [2, 3, 4]))].map(([line, r]) => [line, r.outcome]))).toEqual({ 2: 'upsert', 3: 'failed', 4: 'delete' });
+    expect(
+      Object.fromEntries([...(await store.lookup(file, [2, 3, 4]))].map(([line, r]) => [line, r.outcome])),
+    ).toEqual({ 2: 'upsert', 3: 'failed', 4: 'delete' });
   });
 
   it('a missing log, or a directory, is an AuditLogNotFoundError naming it', async () => {
@@ -185,7 +214,10 @@ ${JSON.stringify(entry(5, 'skipped'))}
   it('reads a large log record by record, and can be stopped early', async () => {
     const store = createFileAuditStore();
     const n = 20_000;
-    await store.append(file, Array.from({ length: n }, (_, i) => entry(i + 2, i % 4 ? 'unchanged' : 'failed')));
+    await store.append(
+      file,
+      Array.from({ length: n }, (_, i) => entry(i + 2, i % 4 ? 'unchanged' : 'failed')),
+    );
     let count = 0;
     let failed = 0;
     for await (const e of store.entries(file)) {
@@ -229,7 +261,11 @@ describe.each(makers)('%s audit store: shared contract', (_kind, make) => {
     });
     const streamed: AuditEntry[] = [];
     for await (const e of store.entries(file)) streamed.push(e);
-    expect(streamed.map((e) => [e.line, e.outcome])).toEqual([[2, 'upsert'], [3, 'unchanged'], [4, 'delete']]);
+    expect(streamed.map((e) => [e.line, e.outcome])).toEqual([
+      [2, 'upsert'],
+      [3, 'unchanged'],
+      [4, 'delete'],
+    ]);
   });
 
   it('keeps logs apart by key and flags deferred records', async () => {
@@ -243,8 +279,13 @@ describe.each(makers)('%s audit store: shared contract', (_kind, make) => {
 
   it('concurrent appends lose nothing and record each line once', async () => {
     const store = make();
-    await Promise.all(Array.from({ length: 300 }, (_, i) => store.append(file, [entry((i % 150) + 2, i < 150 ? 'upsert' : 'failed')])));
-    const found = await store.lookup(file, Array.from({ length: 150 }, (_, i) => i + 2));
+    await Promise.all(
+      Array.from({ length: 300 }, (_, i) => store.append(file, [entry((i % 150) + 2, i < 150 ? 'upsert' : 'failed')])),
+    );
+    const found = await store.lookup(
+      file,
+      Array.from({ length: 150 }, (_, i) => i + 2),
+    );
     expect(found.size).toBe(150);
   });
 });

@@ -8,7 +8,13 @@ import {
   isDone,
   zeroCounters,
 } from '../../workflows/backfill-state';
-import type { BackfillOptions, BatchResult, CarriedState, Counters, PreparedBackfill } from '../../workflows/definitions';
+import type {
+  BackfillOptions,
+  BatchResult,
+  CarriedState,
+  Counters,
+  PreparedBackfill,
+} from '../../workflows/definitions';
 
 function prepared(batches: number, o: Partial<BackfillOptions> = {}): PreparedBackfill {
   const options: BackfillOptions = {
@@ -26,7 +32,12 @@ function prepared(batches: number, o: Partial<BackfillOptions> = {}): PreparedBa
     fromPlan: null,
     ...o,
   };
-  return { options, paths: { dir: '/d', workFile: '/d/w', auditPath: '/d/a', pendingDir: '/d/p' }, rows: batches * 10, batches };
+  return {
+    options,
+    paths: { dir: '/d', workFile: '/d/w', auditPath: '/d/a', pendingDir: '/d/p' },
+    rows: batches * 10,
+    batches,
+  };
 }
 
 const counts = (c: Partial<Counters>): Counters => ({ ...zeroCounters(), ...c });
@@ -41,12 +52,57 @@ function started(batches: number, o: Partial<BackfillOptions> = {}): BackfillSta
 describe('BackfillState: what to launch next', () => {
   it.each([
     // batches, parallel, inFlight, redo, paused, rollOver, expected
-    { name: 'first new batch', batches: 3, parallel: 2, inFlight: 0, redo: [], paused: false, rollOver: false, next: 0 },
-    { name: 'redo before new', batches: 3, parallel: 2, inFlight: 0, redo: [2], paused: false, rollOver: false, next: 2 },
-    { name: 'all slots busy', batches: 3, parallel: 2, inFlight: 2, redo: [], paused: false, rollOver: false, next: undefined },
+    {
+      name: 'first new batch',
+      batches: 3,
+      parallel: 2,
+      inFlight: 0,
+      redo: [],
+      paused: false,
+      rollOver: false,
+      next: 0,
+    },
+    {
+      name: 'redo before new',
+      batches: 3,
+      parallel: 2,
+      inFlight: 0,
+      redo: [2],
+      paused: false,
+      rollOver: false,
+      next: 2,
+    },
+    {
+      name: 'all slots busy',
+      batches: 3,
+      parallel: 2,
+      inFlight: 2,
+      redo: [],
+      paused: false,
+      rollOver: false,
+      next: undefined,
+    },
     { name: 'paused', batches: 3, parallel: 2, inFlight: 0, redo: [], paused: true, rollOver: false, next: undefined },
-    { name: 'rolling over', batches: 3, parallel: 2, inFlight: 0, redo: [], paused: false, rollOver: true, next: undefined },
-    { name: 'no batches', batches: 0, parallel: 2, inFlight: 0, redo: [], paused: false, rollOver: false, next: undefined },
+    {
+      name: 'rolling over',
+      batches: 3,
+      parallel: 2,
+      inFlight: 0,
+      redo: [],
+      paused: false,
+      rollOver: true,
+      next: undefined,
+    },
+    {
+      name: 'no batches',
+      batches: 0,
+      parallel: 2,
+      inFlight: 0,
+      redo: [],
+      paused: false,
+      rollOver: false,
+      next: undefined,
+    },
   ])('$name -> $next', ({ batches, parallel, inFlight, redo, paused, rollOver, next }) => {
     const run = started(batches, { parallelBatches: parallel });
     run.s.redo.push(...redo);
@@ -56,9 +112,12 @@ describe('BackfillState: what to launch next', () => {
 
   it('takes batches in order, then nothing', () => {
     const run = started(3);
-    expect([run.takeNextBatch(0, false), run.takeNextBatch(1, false), run.takeNextBatch(0, false), run.takeNextBatch(0, false)]).toEqual([
-      0, 1, 2, undefined,
-    ]);
+    expect([
+      run.takeNextBatch(0, false),
+      run.takeNextBatch(1, false),
+      run.takeNextBatch(0, false),
+      run.takeNextBatch(0, false),
+    ]).toEqual([0, 1, 2, undefined]);
   });
 
   it('stops starting batches when the deferred backlog is full', () => {
@@ -84,14 +143,17 @@ describe('BackfillState: replays in flight are capped', () => {
     { waiting: 10, running: 4, cap: 5, capped: true, launched: 1 },
     { waiting: 10, running: 5, cap: 5, capped: true, launched: 0 },
     { waiting: 10, running: 5, cap: 5, capped: false, launched: 10 }, // old histories: every waiting replay
-  ])('$waiting waiting, $running running, cap $cap (patched: $capped) -> $launched', ({ waiting, running, cap, capped, launched }) => {
-    const run = started(1);
-    for (let line = 100; line < 100 + running; line++) run.s.deferred.push({ line, memberId: 'r' });
-    for (let line = 0; line < waiting; line++) run.s.deferred.push({ line, memberId: 'w' });
-    const replays = new Set(Array.from({ length: running }, (_, i) => 100 + i));
-    const lines = run.replaysToLaunch({ batches: new Set(), replays }, false, () => capped, cap);
-    expect(lines).toEqual(Array.from({ length: launched }, (_, i) => i));
-  });
+  ])(
+    '$waiting waiting, $running running, cap $cap (patched: $capped) -> $launched',
+    ({ waiting, running, cap, capped, launched }) => {
+      const run = started(1);
+      for (let line = 100; line < 100 + running; line++) run.s.deferred.push({ line, memberId: 'r' });
+      for (let line = 0; line < waiting; line++) run.s.deferred.push({ line, memberId: 'w' });
+      const replays = new Set(Array.from({ length: running }, (_, i) => 100 + i));
+      const lines = run.replaysToLaunch({ batches: new Set(), replays }, false, () => capped, cap);
+      expect(lines).toEqual(Array.from({ length: launched }, (_, i) => i));
+    },
+  );
 
   it('defaults to MAX_REPLAYS_IN_FLIGHT', () => {
     const run = started(1);
@@ -101,7 +163,13 @@ describe('BackfillState: replays in flight are capped', () => {
 });
 
 describe('BackfillState: what a result changes', () => {
-  const result = (r: Partial<BatchResult>): BatchResult => ({ batch: 0, complete: true, counts: zeroCounters(), deferred: [], ...r });
+  const result = (r: Partial<BatchResult>): BatchResult => ({
+    batch: 0,
+    complete: true,
+    counts: zeroCounters(),
+    deferred: [],
+    ...r,
+  });
 
   it('a complete batch adds its counts and its deferred members once', () => {
     const run = started(2);
@@ -116,17 +184,30 @@ describe('BackfillState: what a result changes', () => {
 
   it.each([
     { stopReason: 'cancelled' as const, alreadyPaused: false, pause: undefined, lastError: undefined },
-    { stopReason: 'bad-credentials' as const, alreadyPaused: false, pause: BAD_CREDENTIALS_PAUSE, lastError: expect.stringContaining('401') },
-    { stopReason: 'bad-credentials' as const, alreadyPaused: true, pause: undefined, lastError: expect.stringContaining('401') },
-  ])('an incomplete batch ($stopReason, paused before: $alreadyPaused) runs again', ({ stopReason, alreadyPaused, pause, lastError }) => {
-    const run = started(1);
-    if (alreadyPaused) run.pause('user');
-    const effect = run.onBatchResult(result({ complete: false, stopReason }));
-    expect(effect.pause).toEqual(pause);
-    expect(effect.lastError).toEqual(lastError);
-    expect(run.s.redo).toEqual([0]);
-    expect(run.s.counters.processed).toBe(0);
-  });
+    {
+      stopReason: 'bad-credentials' as const,
+      alreadyPaused: false,
+      pause: BAD_CREDENTIALS_PAUSE,
+      lastError: expect.stringContaining('401'),
+    },
+    {
+      stopReason: 'bad-credentials' as const,
+      alreadyPaused: true,
+      pause: undefined,
+      lastError: expect.stringContaining('401'),
+    },
+  ])(
+    'an incomplete batch ($stopReason, paused before: $alreadyPaused) runs again',
+    ({ stopReason, alreadyPaused, pause, lastError }) => {
+      const run = started(1);
+      if (alreadyPaused) run.pause('user');
+      const effect = run.onBatchResult(result({ complete: false, stopReason }));
+      expect(effect.pause).toEqual(pause);
+      expect(effect.lastError).toEqual(lastError);
+      expect(run.s.redo).toEqual([0]);
+      expect(run.s.counters.processed).toBe(0);
+    },
+  );
 
   it.each([
     { outcome: 'upsert' as const, fields: ['email' as const], want: { processed: 1, upserts: 1 }, email: 1 },
@@ -152,7 +233,9 @@ describe('BackfillState: a deferred line is counted once', () => {
     const d = [{ line: 1, memberId: 'm1' }];
     // First attempt paused: it reports line 1 deferred and runs again.
     run.onBatchResult({ batch: 0, complete: false, stopReason: 'cancelled', counts: zeroCounters(), deferred: d });
-    const running = batchRunning ? { batches: new Set([0]), replays: new Set([1]) } : { batches: new Set<number>(), replays: new Set([1]) };
+    const running = batchRunning
+      ? { batches: new Set([0]), replays: new Set([1]) }
+      : { batches: new Set<number>(), replays: new Set([1]) };
     if (batchRunning) run.takeNextBatch(0, false);
     run.onReplayResult(1, { line: 1, outcome: 'upsert' }, running);
     if (!batchRunning) expect(run.takeNextBatch(0, false)).toBe(0);
@@ -188,7 +271,13 @@ describe('BackfillState: pause, resume, done, continue-as-new', () => {
   it('a pause before preparation is reported, then handed to start()', () => {
     const run = new BackfillState(undefined);
     expect(run.pause('early')).toBe(false);
-    expect(run.progress(true)).toMatchObject({ paused: true, pauseReason: 'early', dryRun: true, done: false, total: 0 });
+    expect(run.progress(true)).toMatchObject({
+      paused: true,
+      pauseReason: 'early',
+      dryRun: true,
+      done: false,
+      total: 0,
+    });
     expect(run.start(prepared(1))).toEqual({ reason: 'early' });
   });
 
@@ -203,7 +292,11 @@ describe('BackfillState: pause, resume, done, continue-as-new', () => {
   it.each([
     { name: 'nothing started', s: {}, done: false },
     { name: 'all batches done', s: { nextBatch: 2, batchesDone: 2 }, done: true },
-    { name: 'a replay waits', s: { nextBatch: 2, batchesDone: 2, deferred: [{ line: 1, memberId: 'm' }] }, done: false },
+    {
+      name: 'a replay waits',
+      s: { nextBatch: 2, batchesDone: 2, deferred: [{ line: 1, memberId: 'm' }] },
+      done: false,
+    },
     { name: 'a batch to redo', s: { nextBatch: 2, batchesDone: 1, redo: [1] }, done: false },
   ])('isDone: $name -> $done', ({ s, done }) => {
     const state: CarriedState = { ...freshState(prepared(2)), ...s };
@@ -219,7 +312,12 @@ describe('BackfillState: pause, resume, done, continue-as-new', () => {
   it('carries everything into the next run, counting runs', () => {
     const run = started(3);
     run.takeNextBatch(0, false);
-    run.onBatchResult({ batch: 0, complete: true, counts: counts({ processed: 10, unchanged: 10 }), deferred: [{ line: 2, memberId: 'x' }] });
+    run.onBatchResult({
+      batch: 0,
+      complete: true,
+      counts: counts({ processed: 10, unchanged: 10 }),
+      deferred: [{ line: 2, memberId: 'x' }],
+    });
     const next = run.carriedForNext();
     expect(next).toMatchObject({ runs: 2, nextBatch: 1, batchesDone: 1, deferred: [{ line: 2, memberId: 'x' }] });
     const resumed = new BackfillState(next);
@@ -238,7 +336,11 @@ describe('BackfillState: the delete guard', () => {
     batch,
     complete: true,
     counts: counts({ processed: 10 - deletes, unchanged: 10 - deletes }),
-    deferred: Array.from({ length: deletes }, (_, i) => ({ line: batch * 10 + i, memberId: `m${batch * 10 + i}`, held: true })),
+    deferred: Array.from({ length: deletes }, (_, i) => ({
+      line: batch * 10 + i,
+      memberId: `m${batch * 10 + i}`,
+      held: true,
+    })),
     decided: { decisions: 10, deletes },
   });
 
@@ -258,7 +360,8 @@ describe('BackfillState: the delete guard', () => {
 
   it('held deletes do not fill the backlog that stops new batches', () => {
     const run = guarded(3, { deleteGuardMinDecisions: 10_000 });
-    for (let line = 0; line < MAX_DEFERRED_BACKLOG; line++) run.s.deferred.push({ line, memberId: `m${line}`, held: true });
+    for (let line = 0; line < MAX_DEFERRED_BACKLOG; line++)
+      run.s.deferred.push({ line, memberId: `m${line}`, held: true });
     expect(run.takeNextBatch(0, false)).toBe(0);
     run.s.deferred.push({ line: 9999, memberId: 'x' });
     expect(run.replaysToLaunch(none, false)).toEqual([9999]); // a replay that is not a held delete is not held back
@@ -273,13 +376,25 @@ describe('BackfillState: the delete guard', () => {
     run.pause(effect.pause!);
     expect(run.replaysToLaunch(none, false)).toEqual([]);
     expect(run.resume()).toEqual({ stillPaused: effect.pause });
-    expect(run.progress(false)).toMatchObject({ paused: true, pauseReason: effect.pause, deleteGuard: { decisions: 10, deletes: 10, held: 10, status: 'tripped', confirmedAt: null } });
+    expect(run.progress(false)).toMatchObject({
+      paused: true,
+      pauseReason: effect.pause,
+      deleteGuard: { decisions: 10, deletes: 10, held: 10, status: 'tripped', confirmedAt: null },
+    });
     expect(run.takeNextBatch(0, false)).toBeUndefined();
 
     expect(run.resume('2024-11-20T00:00:00.000Z')).toEqual({ confirmed: true });
-    expect(run.progress(false)).toMatchObject({ paused: false, deleteGuard: { status: 'confirmed', confirmedAt: '2024-11-20T00:00:00.000Z' } });
+    expect(run.progress(false)).toMatchObject({
+      paused: false,
+      deleteGuard: { status: 'confirmed', confirmedAt: '2024-11-20T00:00:00.000Z' },
+    });
     expect(run.replaysToLaunch(none, false)).toHaveLength(10);
-    expect(run.batchGuard()).toEqual({ decisions: 10, deletes: 10, confirmed: true, confirmedAt: '2024-11-20T00:00:00.000Z' });
+    expect(run.batchGuard()).toEqual({
+      decisions: 10,
+      deletes: 10,
+      confirmed: true,
+      confirmedAt: '2024-11-20T00:00:00.000Z',
+    });
     expect(run.deletesConfirmedAt).toBe('2024-11-20T00:00:00.000Z');
     // A second confirmation changes nothing; the next run in the chain keeps it.
     expect(run.resume('2024-11-21T00:00:00.000Z')).toEqual({});
@@ -300,7 +415,9 @@ describe('BackfillState: the delete guard', () => {
     const run = guarded(4);
     expect(run.onBatchResult(batchOf(0, 2))).toEqual({});
     expect(run.onBatchResult(batchOf(1, 5))).toEqual({}); // 7 of 20
-    expect(run.onBatchResult(batchOf(2, 10)).pause).toMatch(/^delete guard: 17 of 30 decisions so far are deletes \(56\.7%\)/);
+    expect(run.onBatchResult(batchOf(2, 10)).pause).toMatch(
+      /^delete guard: 17 of 30 decisions so far are deletes \(56\.7%\)/,
+    );
   });
 
   it('a small run: every batch done releases what it held', () => {

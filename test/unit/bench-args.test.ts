@@ -55,16 +55,58 @@ describe('parseBenchArgs', () => {
 
   it('reads every option', () => {
     const o = parseBenchArgs([
-      '--n', '1000000', '--rate', '200', '--workers', '2', '--worker-runtime', 'node', '--latency-ms', '5', '--skip-script',
-      '--repeat', '3', '--json', 'out.json', '--batch-size', '1000', '--parallel', '4', '--member-concurrency', '32',
-      '--max-history-events', '4000', '--profile', '--keep', '--seed', '7', '--timeout-min', '12.5',
-      '--worker-node-arg=--max-old-space-size=160', '--worker-node-arg=--trace-gc',
-      '--worker-env=MALLOC_ARENA_MAX=4', '--worker-env=UV_THREADPOOL_SIZE=2',
+      '--n',
+      '1000000',
+      '--rate',
+      '200',
+      '--workers',
+      '2',
+      '--worker-runtime',
+      'node',
+      '--latency-ms',
+      '5',
+      '--skip-script',
+      '--repeat',
+      '3',
+      '--json',
+      'out.json',
+      '--batch-size',
+      '1000',
+      '--parallel',
+      '4',
+      '--member-concurrency',
+      '32',
+      '--max-history-events',
+      '4000',
+      '--profile',
+      '--keep',
+      '--seed',
+      '7',
+      '--timeout-min',
+      '12.5',
+      '--worker-node-arg=--max-old-space-size=160',
+      '--worker-node-arg=--trace-gc',
+      '--worker-env=MALLOC_ARENA_MAX=4',
+      '--worker-env=UV_THREADPOOL_SIZE=2',
     ]);
     expect(o).toMatchObject({
-      n: 1_000_000, rate: 200, workers: 2, workerRuntime: 'node', latencyMs: 5, skipScript: true, repeat: 3, json: 'out.json',
-      batchSize: 1000, parallelBatches: 4, memberConcurrency: 32, maxHistoryEvents: 4000, profile: true, keep: true, seed: 7,
-      timeoutMinutes: 12.5, workerNodeArgs: ['--max-old-space-size=160', '--trace-gc'],
+      n: 1_000_000,
+      rate: 200,
+      workers: 2,
+      workerRuntime: 'node',
+      latencyMs: 5,
+      skipScript: true,
+      repeat: 3,
+      json: 'out.json',
+      batchSize: 1000,
+      parallelBatches: 4,
+      memberConcurrency: 32,
+      maxHistoryEvents: 4000,
+      profile: true,
+      keep: true,
+      seed: 7,
+      timeoutMinutes: 12.5,
+      workerNodeArgs: ['--max-old-space-size=160', '--trace-gc'],
       workerEnv: { MALLOC_ARENA_MAX: '4', UV_THREADPOOL_SIZE: '2' },
     });
   });
@@ -179,14 +221,19 @@ describe('describeTuning: the report says whether the run used the product defau
   it.each([
     [{}, 'product defaults (input {"source": ...} only, no worker tuning)'],
     [{ batchSize: 1000 }, 'tuned: batchSize 1000 (the rest product defaults)'],
-    [{ parallelBatches: 4, memberConcurrency: 8 }, 'tuned: parallelBatches 4, member concurrency 8 (the rest product defaults)'],
+    [
+      { parallelBatches: 4, memberConcurrency: 8 },
+      'tuned: parallelBatches 4, member concurrency 8 (the rest product defaults)',
+    ],
   ])('%j', (given, text) => {
     const o = { batchSize: undefined, parallelBatches: undefined, memberConcurrency: undefined, ...given };
     expect(describeTuning(o)).toBe(text);
   });
   it('follows the parsed command line', () => {
     expect(describeTuning(parseBenchArgs([]))).toMatch(/^product defaults/);
-    expect(describeTuning(parseBenchArgs(['--batch-size', '100']))).toBe('tuned: batchSize 100 (the rest product defaults)');
+    expect(describeTuning(parseBenchArgs(['--batch-size', '100']))).toBe(
+      'tuned: batchSize 100 (the rest product defaults)',
+    );
   });
 });
 

@@ -30,7 +30,19 @@ function user(memberId: string, extra: Partial<ChannelUser> = {}): ChannelUser {
   };
 }
 
-const ODD_MEMBER_IDS = ['with space', 'a/b/c', 'user@example.com', 'q?x=1&y=2', 'hash#1', '한글회원', '100%', '+82 10-1234', '😀', '..', '%41'];
+const ODD_MEMBER_IDS = [
+  'with space',
+  'a/b/c',
+  'user@example.com',
+  'q?x=1&y=2',
+  'hash#1',
+  '한글회원',
+  '100%',
+  '+82 10-1234',
+  '😀',
+  '..',
+  '%41',
+];
 
 const USERS: ChannelUser[] = [
   user('plain', { veilId: 'v1', unknownTopLevel: { deep: [1, 'two'] }, tags: ['vip'], createdAt: 1730400000000 }),
@@ -53,7 +65,10 @@ function clientFor(sim: ChannelSimulator, extra: Partial<ChannelClientOptions> =
   });
 }
 
-async function withSimulator<T>(extra: Partial<ChannelSimulatorOptions>, run: (sim: ChannelSimulator) => Promise<T>): Promise<T> {
+async function withSimulator<T>(
+  extra: Partial<ChannelSimulatorOptions>,
+  run: (sim: ChannelSimulator) => Promise<T>,
+): Promise<T> {
   const sim = await startChannelSimulator({ users: USERS, accessKey: KEY, accessSecret: SECRET, ...extra });
   try {
     return await run(sim);
@@ -120,7 +135,12 @@ describe('Channel Talk client against the simulator', () => {
       expected: { kind: 'failed', attempts: 3 },
       requests: 3,
     },
-    { name: 'another 4xx (400)', fault: { status: 400 }, expected: { kind: 'failed', reason: 'HTTP 400', attempts: 1 }, requests: 1 },
+    {
+      name: 'another 4xx (400)',
+      fault: { status: 400 },
+      expected: { kind: 'failed', reason: 'HTTP 400', attempts: 1 },
+      requests: 1,
+    },
     {
       name: '422 (not a not-found status by default)',
       fault: { status: 422 },
@@ -192,7 +212,11 @@ describe('Channel Talk client against the simulator', () => {
     const quick = clientFor(sim, { timeoutMs: 50, maxAttempts: 2 });
     try {
       sim.setFaults({ flaky: { delayMs: 300 } });
-      expect(await quick.getUserByMemberId('flaky')).toEqual({ kind: 'failed', reason: 'timeout after 2 attempts', attempts: 2 });
+      expect(await quick.getUserByMemberId('flaky')).toEqual({
+        kind: 'failed',
+        reason: 'timeout after 2 attempts',
+        attempts: 2,
+      });
     } finally {
       await quick.close();
     }
@@ -316,7 +340,9 @@ describe('createChannelClient options', () => {
     ['zero maxAttempts', { maxAttempts: 0 }],
     ['a fractional timeout', { timeoutMs: 1.5 }],
   ])('rejects %s', (_label, extra) => {
-    expect(() => createChannelClient({ baseUrl: 'https://api.channel.io', accessKey: 'k', accessSecret: 's', ...extra })).toThrow();
+    expect(() =>
+      createChannelClient({ baseUrl: 'https://api.channel.io', accessKey: 'k', accessSecret: 's', ...extra }),
+    ).toThrow();
   });
 });
 
@@ -354,7 +380,13 @@ describe('Channel Talk client: the HTTP exchange', () => {
   }
 
   function rawClient(url: string, extra: Partial<ChannelClientOptions> = {}) {
-    const client = createChannelClient({ baseUrl: url, accessKey: KEY, accessSecret: SECRET, backoff: { initialMs: 5, maxMs: 20 }, ...extra });
+    const client = createChannelClient({
+      baseUrl: url,
+      accessKey: KEY,
+      accessSecret: SECRET,
+      backoff: { initialMs: 5, maxMs: 20 },
+      ...extra,
+    });
     closers.push(() => client.close());
     return client;
   }
@@ -368,7 +400,8 @@ describe('Channel Talk client: the HTTP exchange', () => {
   it('reuses one keep-alive connection across found, not-found and failed answers', async () => {
     const server = await rawServer((req, res) => {
       const memberId = memberOf(req);
-      if (memberId.startsWith('gone')) res.writeHead(404, { 'content-type': 'application/json' }).end('{"message":"not found"}');
+      if (memberId.startsWith('gone'))
+        res.writeHead(404, { 'content-type': 'application/json' }).end('{"message":"not found"}');
       else if (memberId.startsWith('odd')) res.writeHead(400).end('bad request, and a body to drain');
       else res.writeHead(200, { 'content-type': 'application/json' }).end(userBody(memberId));
     });
@@ -376,7 +409,9 @@ describe('Channel Talk client: the HTTP exchange', () => {
     const results: FetchResult[] = [];
     const memberIds = Array.from({ length: 8 }, (_, i) => [`m${i}`, `gone${i}`, `odd${i}`]).flat();
     for (const memberId of memberIds) results.push(await client.getUserByMemberId(memberId));
-    expect(results.map((r) => r.kind)).toEqual(memberIds.map((id) => (id.startsWith('m') ? 'found' : id.startsWith('gone') ? 'not-found' : 'failed')));
+    expect(results.map((r) => r.kind)).toEqual(
+      memberIds.map((id) => (id.startsWith('m') ? 'found' : id.startsWith('gone') ? 'not-found' : 'failed')),
+    );
     expect(results[2]).toEqual({ kind: 'failed', reason: 'HTTP 400', attempts: 1 });
     // undici's pool may hand the next request to a second socket while the first is being released; what
     // matters is that 24 lookups did not need 24 connections: every body was read to its end.
@@ -406,7 +441,8 @@ describe('Channel Talk client: the HTTP exchange', () => {
     const server = await rawServer((req, res) => {
       const memberId = memberOf(req);
       if (memberId === 'declared') res.writeHead(404, { 'content-length': String(big.length) }).end(big);
-      else if (memberId === 'chunked') res.writeHead(404).end(big); // no content-length: counted as it arrives
+      else if (memberId === 'chunked')
+        res.writeHead(404).end(big); // no content-length: counted as it arrives
       else res.writeHead(200).end(userBody(memberId));
     });
     const client = rawClient(server.url);
@@ -425,7 +461,11 @@ describe('Channel Talk client: the HTTP exchange', () => {
       } else res.writeHead(200).end(userBody(memberOf(req)));
     });
     const client = rawClient(server.url, { maxAttempts: 1 });
-    expect(await client.getUserByMemberId('m1')).toEqual({ kind: 'failed', reason: 'HTTP 503 after 1 attempts', attempts: 1 });
+    expect(await client.getUserByMemberId('m1')).toEqual({
+      kind: 'failed',
+      reason: 'HTTP 503 after 1 attempts',
+      attempts: 1,
+    });
   });
 
   it('times out a 200 whose body stalls, as a retryable timeout', async () => {
@@ -435,12 +475,16 @@ describe('Channel Talk client: the HTTP exchange', () => {
     });
     const client = rawClient(server.url, { timeoutMs: 100, maxAttempts: 2 });
     const started = performance.now();
-    expect(await client.getUserByMemberId('m1')).toEqual({ kind: 'failed', reason: 'timeout after 2 attempts', attempts: 2 });
+    expect(await client.getUserByMemberId('m1')).toEqual({
+      kind: 'failed',
+      reason: 'timeout after 2 attempts',
+      attempts: 2,
+    });
     expect(performance.now() - started).toBeLessThan(2_000);
     await until(() => server.cutRequests() === 2);
   });
 
-  it('rejects with the signal\'s reason when the signal aborts mid-request, and cuts the request', async () => {
+  it("rejects with the signal's reason when the signal aborts mid-request, and cuts the request", async () => {
     const server = await rawServer(() => undefined); // never answers
     const client = rawClient(server.url);
     const controller = new AbortController();
@@ -454,7 +498,9 @@ describe('Channel Talk client: the HTTP exchange', () => {
   it('rejects at once, sending nothing, when the signal is already aborted', async () => {
     const server = await rawServer((req, res) => res.writeHead(200).end(userBody(memberOf(req))));
     const client = rawClient(server.url);
-    await expect(client.getUserByMemberId('m1', { signal: AbortSignal.abort(new Error('already')) })).rejects.toThrow('already');
+    await expect(client.getUserByMemberId('m1', { signal: AbortSignal.abort(new Error('already')) })).rejects.toThrow(
+      'already',
+    );
     expect(server.paths).toEqual([]);
   });
 
@@ -465,18 +511,23 @@ describe('Channel Talk client: the HTTP exchange', () => {
     });
     const client = rawClient(server.url);
     const controller = new AbortController();
-    const quick = await Promise.all(Array.from({ length: 40 }, (_, i) => client.getUserByMemberId(`m${i}`, { signal: controller.signal })));
+    const quick = await Promise.all(
+      Array.from({ length: 40 }, (_, i) => client.getUserByMemberId(`m${i}`, { signal: controller.signal })),
+    );
     expect(quick.every((r) => r.kind === 'found')).toBe(true);
-    const slow = Array.from({ length: 3 }, (_, i) => client.getUserByMemberId(`slow${i}`, { signal: controller.signal }).catch((e: unknown) => e));
+    const slow = Array.from({ length: 3 }, (_, i) =>
+      client.getUserByMemberId(`slow${i}`, { signal: controller.signal }).catch((e: unknown) => e),
+    );
     await until(() => server.paths.filter((p) => p.includes('slow')).length === 3);
     controller.abort(new Error('stop'));
     expect((await Promise.all(slow)).map((e) => (e as Error).message)).toEqual(['stop', 'stop', 'stop']);
   });
 
-  it('keeps a base URL\'s path and encodes the memberId as before', async () => {
+  it("keeps a base URL's path and encodes the memberId as before", async () => {
     const server = await rawServer((req, res) => res.writeHead(200).end(userBody(memberOf(req))));
     const client = rawClient(`${server.url}/proxy/channel//`);
-    for (const memberId of ODD_MEMBER_IDS) expect(await client.getUserByMemberId(memberId)).toMatchObject({ kind: 'found' });
+    for (const memberId of ODD_MEMBER_IDS)
+      expect(await client.getUserByMemberId(memberId)).toMatchObject({ kind: 'found' });
     expect(server.paths).toEqual(ODD_MEMBER_IDS.map((id) => `/proxy/channel/open/v5/users/@${encodeURIComponent(id)}`));
   });
 });

@@ -13,14 +13,25 @@ const SECRET = 's-channel-info-secret';
 let sim: ChannelSimulator;
 
 beforeAll(async () => {
-  sim = await startChannelSimulator({ users: [], accessKey: KEY, accessSecret: SECRET, channel: { id: 'ch-77', name: 'Acme Store' } });
+  sim = await startChannelSimulator({
+    users: [],
+    accessKey: KEY,
+    accessSecret: SECRET,
+    channel: { id: 'ch-77', name: 'Acme Store' },
+  });
 });
 afterAll(async () => {
   await sim?.close();
 });
 
 function client(over: Partial<Parameters<typeof createChannelClient>[0]> = {}): ChannelClient {
-  return createChannelClient({ baseUrl: sim.url, accessKey: KEY, accessSecret: SECRET, backoff: { initialMs: 1, maxMs: 5 }, ...over });
+  return createChannelClient({
+    baseUrl: sim.url,
+    accessKey: KEY,
+    accessSecret: SECRET,
+    backoff: { initialMs: 1, maxMs: 5 },
+    ...over,
+  });
 }
 
 describe('getChannel against the simulator', () => {
@@ -87,16 +98,50 @@ describe('the answer is read tolerantly: only the id is required', () => {
 
   it.each<[string, number, unknown, unknown]>([
     ['name null', 200, { channel: { id: 'c1', name: null } }, { kind: 'found', channel: { id: 'c1', name: null } }],
-    ['name missing, other fields kept out', 200, { channel: { id: 'c1', homepageUrl: 'x', country: 'KR' } }, { kind: 'found', channel: { id: 'c1', name: null } }],
-    ['a numeric id', 200, { channel: { id: 12345, name: 'N' } }, { kind: 'found', channel: { id: '12345', name: 'N' } }],
-    ['no id: malformed, retried', 200, { channel: { name: 'N' } }, { kind: 'failed', retryable: true, reason: 'malformed channel response: invalid channel.id (invalid_union) after 2 attempts' }],
-    ['no channel object', 200, { id: 'c1' }, { kind: 'failed', retryable: true, reason: 'malformed channel response: invalid channel (invalid_type) after 2 attempts' }],
+    [
+      'name missing, other fields kept out',
+      200,
+      { channel: { id: 'c1', homepageUrl: 'x', country: 'KR' } },
+      { kind: 'found', channel: { id: 'c1', name: null } },
+    ],
+    [
+      'a numeric id',
+      200,
+      { channel: { id: 12345, name: 'N' } },
+      { kind: 'found', channel: { id: '12345', name: 'N' } },
+    ],
+    [
+      'no id: malformed, retried',
+      200,
+      { channel: { name: 'N' } },
+      {
+        kind: 'failed',
+        retryable: true,
+        reason: 'malformed channel response: invalid channel.id (invalid_union) after 2 attempts',
+      },
+    ],
+    [
+      'no channel object',
+      200,
+      { id: 'c1' },
+      {
+        kind: 'failed',
+        retryable: true,
+        reason: 'malformed channel response: invalid channel (invalid_type) after 2 attempts',
+      },
+    ],
     ['403', 403, {}, { kind: 'bad-credentials', status: 403 }],
     ['400: not retried', 400, {}, { kind: 'failed', retryable: false, reason: 'HTTP 400' }],
   ])('%s', async (_name, s, b, expected) => {
     status = s;
     body = JSON.stringify(b);
-    const c = createChannelClient({ baseUrl: url, accessKey: KEY, accessSecret: SECRET, maxAttempts: 2, backoff: { initialMs: 1, maxMs: 2 } });
+    const c = createChannelClient({
+      baseUrl: url,
+      accessKey: KEY,
+      accessSecret: SECRET,
+      maxAttempts: 2,
+      backoff: { initialMs: 1, maxMs: 2 },
+    });
     try {
       expect(await c.getChannel()).toEqual(expected);
     } finally {
@@ -114,8 +159,10 @@ describe("the worker's start-up line", () => {
     const lines: Array<{ level: 'info' | 'warn'; message: string; meta?: Record<string, unknown> }> = [];
     return {
       lines,
-      info: (message: string, meta?: Record<string, unknown>) => lines.push({ level: 'info', message, ...(meta ? { meta } : {}) }),
-      warn: (message: string, meta?: Record<string, unknown>) => lines.push({ level: 'warn', message, ...(meta ? { meta } : {}) }),
+      info: (message: string, meta?: Record<string, unknown>) =>
+        lines.push({ level: 'info', message, ...(meta ? { meta } : {}) }),
+      warn: (message: string, meta?: Record<string, unknown>) =>
+        lines.push({ level: 'warn', message, ...(meta ? { meta } : {}) }),
     };
   }
 
@@ -127,7 +174,13 @@ describe("the worker's start-up line", () => {
     } finally {
       await c.close();
     }
-    expect(log.lines).toEqual([{ level: 'info', message: 'worker credentials open channel "Acme Store" (id ch-77)', meta: { channelId: 'ch-77', channelName: 'Acme Store' } }]);
+    expect(log.lines).toEqual([
+      {
+        level: 'info',
+        message: 'worker credentials open channel "Acme Store" (id ch-77)',
+        meta: { channelId: 'ch-77', channelName: 'Acme Store' },
+      },
+    ]);
   });
 
   it('a refusal is a warning naming the variables, never their values', async () => {

@@ -164,7 +164,9 @@ describe('channel simulator', () => {
       rateLimit: { perSecond: 5, burst: 5 },
     });
     try {
-      const statuses = await Promise.all(Array.from({ length: 12 }, () => get(limited, userPath('alice')).then((r) => r.status)));
+      const statuses = await Promise.all(
+        Array.from({ length: 12 }, () => get(limited, userPath('alice')).then((r) => r.status)),
+      );
       const admitted = statuses.filter((s) => s === 200).length;
       expect(admitted).toBeGreaterThanOrEqual(5);
       expect(admitted).toBeLessThan(12);
@@ -211,7 +213,11 @@ describe('loadChannelUsers', () => {
     ['not JSON', '{"users": [', /not valid JSON/],
     ['no users array', '{"people": []}', /users \(invalid_type\)/],
     ['a user without memberId', '{"users": [{"email": "x@example.com"}]}', /users\.0\.memberId/],
-    ['a wrongly typed field', '{"users": [{"memberId": "m", "unsubscribeEmail": "yes"}]}', /users\.0\.unsubscribeEmail/],
+    [
+      'a wrongly typed field',
+      '{"users": [{"memberId": "m", "unsubscribeEmail": "yes"}]}',
+      /users\.0\.unsubscribeEmail/,
+    ],
   ])('rejects a file with %s, without quoting its content', async (_label, content, message) => {
     const file = join(dir, 'bad.json');
     await writeFile(file, content);

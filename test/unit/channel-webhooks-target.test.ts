@@ -2,11 +2,20 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { BadCredentialsError } from '../../src/channel/errors';
-import { ChannelWebhooksError, createChannelWebhooksClient, type ChannelWebhook, type ChannelWebhooksClient } from '../../src/channel/webhooks';
+import {
+  ChannelWebhooksError,
+  createChannelWebhooksClient,
+  type ChannelWebhook,
+  type ChannelWebhooksClient,
+} from '../../src/channel/webhooks';
 import { verifyWebhookSignature } from '../../src/index';
 import { startChannelSimulator, type ChannelSimulator } from '../../dev/simulator/channel-simulator';
 import { startWebhookReceiver, type WebhookReceiver } from '../../dev/simulator/webhook-receiver';
-import { createChannelWebhooksTarget, type ChannelWebhooksLogger, type ChannelWebhooksTarget } from '../../src/webhook/channel-webhooks-target';
+import {
+  createChannelWebhooksTarget,
+  type ChannelWebhooksLogger,
+  type ChannelWebhooksTarget,
+} from '../../src/webhook/channel-webhooks-target';
 import { buildDeletePayload, buildUpsertPayload } from '../../src/webhook/payload';
 import { webhookId } from '../../src/webhook/webhook-id';
 import type { ComparedField } from '../../src/types';
@@ -15,7 +24,13 @@ import type { ComparedField } from '../../src/types';
 
 const KEY = 'wh-key';
 const SECRET = 'wh-secret';
-const TOKENS = { upserts: 'tok-upserts-1a', deletes: 'tok-deletes-2b', both: 'tok-both-3c', blocked: 'tok-blocked-4d', leads: 'tok-leads-5e' };
+const TOKENS = {
+  upserts: 'tok-upserts-1a',
+  deletes: 'tok-deletes-2b',
+  both: 'tok-both-3c',
+  blocked: 'tok-blocked-4d',
+  leads: 'tok-leads-5e',
+};
 
 let sim: ChannelSimulator;
 let rA: WebhookReceiver;
@@ -25,17 +40,59 @@ let target: ChannelWebhooksTarget | undefined;
 
 function registered(): ChannelWebhook[] {
   return [
-    { id: 'wh-upserts', name: 'CRM upserts', url: rA.url, token: TOKENS.upserts, scopes: ['member.upserted.contact', 'member.upserted.subscription'], apiVersion: 'v5', blocked: false },
-    { id: 'wh-deletes', name: 'CRM deletes', url: `${rB.url}?src=ct`, token: TOKENS.deletes, scopes: ['member.deleted'], apiVersion: 'v5', blocked: false },
-    { id: 'wh-both', name: 'Warehouse', url: rB.url, token: TOKENS.both, scopes: ['member.upserted.subscription', 'member.deleted', 'userChat.opened'], apiVersion: 'v5' },
-    { id: 'wh-blocked', name: 'Old CRM', url: `${rA.url}?secret-query=zz9`, token: TOKENS.blocked, scopes: ['member.upserted.contact', 'member.deleted'], apiVersion: 'v5', blocked: true },
-    { id: 'wh-leads', name: 'Leads only', url: rA.url, token: TOKENS.leads, scopes: ['lead.upserted.contact', 'lead.deleted'], apiVersion: 'v5' },
+    {
+      id: 'wh-upserts',
+      name: 'CRM upserts',
+      url: rA.url,
+      token: TOKENS.upserts,
+      scopes: ['member.upserted.contact', 'member.upserted.subscription'],
+      apiVersion: 'v5',
+      blocked: false,
+    },
+    {
+      id: 'wh-deletes',
+      name: 'CRM deletes',
+      url: `${rB.url}?src=ct`,
+      token: TOKENS.deletes,
+      scopes: ['member.deleted'],
+      apiVersion: 'v5',
+      blocked: false,
+    },
+    {
+      id: 'wh-both',
+      name: 'Warehouse',
+      url: rB.url,
+      token: TOKENS.both,
+      scopes: ['member.upserted.subscription', 'member.deleted', 'userChat.opened'],
+      apiVersion: 'v5',
+    },
+    {
+      id: 'wh-blocked',
+      name: 'Old CRM',
+      url: `${rA.url}?secret-query=zz9`,
+      token: TOKENS.blocked,
+      scopes: ['member.upserted.contact', 'member.deleted'],
+      apiVersion: 'v5',
+      blocked: true,
+    },
+    {
+      id: 'wh-leads',
+      name: 'Leads only',
+      url: rA.url,
+      token: TOKENS.leads,
+      scopes: ['lead.upserted.contact', 'lead.deleted'],
+      apiVersion: 'v5',
+    },
   ];
 }
 
 const alice = { id: 'u-alice', memberId: 'alice', email: 'alice@example.com', unsubscribeEmail: false };
 /** An upsert; `fields` absent = a caller that does not say which fields differ (both upsert scopes). */
-const upsert = (memberId = 'alice', fields?: ComparedField[]) => ({ webhookId: webhookId('t', memberId, 'upsert'), payload: buildUpsertPayload({ ...alice, memberId }), ...(fields ? { fields } : {}) });
+const upsert = (memberId = 'alice', fields?: ComparedField[]) => ({
+  webhookId: webhookId('t', memberId, 'upsert'),
+  payload: buildUpsertPayload({ ...alice, memberId }),
+  ...(fields ? { fields } : {}),
+});
 const R = {
   upserts: { id: 'wh-upserts', name: 'CRM upserts' },
   deletes: { id: 'wh-deletes', name: 'CRM deletes' },
@@ -44,7 +101,9 @@ const R = {
 } as const;
 const del = (memberId = 'bob') => ({
   webhookId: webhookId('t', memberId, 'delete'),
-  payload: buildDeletePayload({ stored: { memberId, email: null, mobileNumber: null, unsubscribeEmail: null, unsubscribeTexting: null } }),
+  payload: buildDeletePayload({
+    stored: { memberId, email: null, mobileNumber: null, unsubscribeEmail: null, unsubscribeTexting: null },
+  }),
 });
 
 function newTarget(over: Partial<Parameters<typeof createChannelWebhooksTarget>[0]> = {}): ChannelWebhooksTarget {
@@ -55,7 +114,12 @@ function newTarget(over: Partial<Parameters<typeof createChannelWebhooksTarget>[
 beforeAll(async () => {
   [rA, rB] = await Promise.all([startWebhookReceiver(), startWebhookReceiver({ path: '/hooks/b' })]);
   sim = await startChannelSimulator({ users: [], accessKey: KEY, accessSecret: SECRET, webhooks: registered() });
-  client = createChannelWebhooksClient({ baseUrl: sim.url, accessKey: KEY, accessSecret: SECRET, backoff: { initialMs: 10, maxMs: 50 } });
+  client = createChannelWebhooksClient({
+    baseUrl: sim.url,
+    accessKey: KEY,
+    accessSecret: SECRET,
+    backoff: { initialMs: 10, maxMs: 50 },
+  });
 });
 afterAll(async () => {
   await client.close();
@@ -79,7 +143,13 @@ const lastSeq = (r: WebhookReceiver) => r.deliveries().at(-1)?.seq ?? 0;
 
 describe('listing GET /open/v5/webhooks', () => {
   it('returns every webhook over several pages (since/next), with scopes and blocked flags', async () => {
-    const many: ChannelWebhook[] = Array.from({ length: 7 }, (_, i) => ({ id: `wh-${i}`, url: rA.url, token: `t${i}`, scopes: ['member.deleted'], createdAt: 1_700_000_000_000 + i }));
+    const many: ChannelWebhook[] = Array.from({ length: 7 }, (_, i) => ({
+      id: `wh-${i}`,
+      url: rA.url,
+      token: `t${i}`,
+      scopes: ['member.deleted'],
+      createdAt: 1_700_000_000_000 + i,
+    }));
     sim.setWebhooks(many);
     const paged = createChannelWebhooksClient({ baseUrl: sim.url, accessKey: KEY, accessSecret: SECRET, pageSize: 3 });
     const before = sim.stats().webhookLists;
@@ -92,15 +162,32 @@ describe('listing GET /open/v5/webhooks', () => {
     }
     sim.setWebhooks(registered());
     const list = await client.list();
-    expect(list.find((w) => w.id === 'wh-blocked')).toMatchObject({ blocked: true, token: TOKENS.blocked, scopes: ['member.upserted.contact', 'member.deleted'] });
+    expect(list.find((w) => w.id === 'wh-blocked')).toMatchObject({
+      blocked: true,
+      token: TOKENS.blocked,
+      scopes: ['member.upserted.contact', 'member.deleted'],
+    });
     expect(list).toHaveLength(5);
   });
 
   it('the simulator route: limit 1..500 (default 25), since = createdAt to start at, next only when more remain; GET only', async () => {
-    sim.setWebhooks(Array.from({ length: 30 }, (_, i) => ({ id: `w${i}`, url: rA.url, scopes: ['member.deleted'], createdAt: 1_000 + i })));
+    sim.setWebhooks(
+      Array.from({ length: 30 }, (_, i) => ({
+        id: `w${i}`,
+        url: rA.url,
+        scopes: ['member.deleted'],
+        createdAt: 1_000 + i,
+      })),
+    );
     const get = async (query: string, method = 'GET') => {
-      const res = await fetch(`${sim.url}/open/v5/webhooks${query}`, { method, headers: { 'x-access-key': KEY, 'x-access-secret': SECRET } });
-      return { status: res.status, body: res.status === 200 ? ((await res.json()) as { webhooks: ChannelWebhook[]; next?: number }) : undefined };
+      const res = await fetch(`${sim.url}/open/v5/webhooks${query}`, {
+        method,
+        headers: { 'x-access-key': KEY, 'x-access-secret': SECRET },
+      });
+      return {
+        status: res.status,
+        body: res.status === 200 ? ((await res.json()) as { webhooks: ChannelWebhook[]; next?: number }) : undefined,
+      };
     };
     const first = await get('');
     expect(first.body!.webhooks).toHaveLength(25);
@@ -110,14 +197,17 @@ describe('listing GET /open/v5/webhooks', () => {
     expect(rest.body).toEqual({ webhooks: expect.any(Array) });
     expect(rest.body!.webhooks.map((w) => w.id)).toEqual(['w4', 'w3', 'w2', 'w1', 'w0']);
     expect((await get('?since=999')).body).toEqual({ webhooks: [] });
-    for (const bad of ['?limit=0', '?limit=501', '?limit=abc', '?since=abc']) expect((await get(bad)).status, bad).toBe(422);
+    for (const bad of ['?limit=0', '?limit=501', '?limit=abc', '?since=abc'])
+      expect((await get(bad)).status, bad).toBe(422);
     expect((await get('', 'POST')).status).toBe(405);
   });
 
   it('bad credentials throw BadCredentialsError; the simulator checks them like the users route', async () => {
     sim.setCredentials('other', 'other');
     await expect(client.list()).rejects.toBeInstanceOf(BadCredentialsError);
-    const res = await fetch(`${sim.url}/open/v5/webhooks`, { headers: { 'x-access-key': KEY, 'x-access-secret': SECRET } });
+    const res = await fetch(`${sim.url}/open/v5/webhooks`, {
+      headers: { 'x-access-key': KEY, 'x-access-secret': SECRET },
+    });
     expect(res.status).toBe(401);
   });
 
@@ -125,17 +215,29 @@ describe('listing GET /open/v5/webhooks', () => {
     const served: number[] = [];
     const bad = http.createServer((req, res) => {
       served.push(1);
-      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ webhooks: [{ id: 42, url: 'https://x.example/h?token=leaky', token: 'leaky-token', scopes: [] }] }));
+      res.writeHead(200, { 'content-type': 'application/json' }).end(
+        JSON.stringify({
+          webhooks: [{ id: 42, url: 'https://x.example/h?token=leaky', token: 'leaky-token', scopes: [] }],
+        }),
+      );
     });
     await new Promise<void>((r) => bad.listen(0, '127.0.0.1', () => r()));
-    const c = createChannelWebhooksClient({ baseUrl: `http://127.0.0.1:${(bad.address() as AddressInfo).port}`, accessKey: KEY, accessSecret: SECRET, maxAttempts: 2, backoff: { initialMs: 5, maxMs: 5 } });
+    const c = createChannelWebhooksClient({
+      baseUrl: `http://127.0.0.1:${(bad.address() as AddressInfo).port}`,
+      accessKey: KEY,
+      accessSecret: SECRET,
+      maxAttempts: 2,
+      backoff: { initialMs: 5, maxMs: 5 },
+    });
     try {
       const err = await c.list().then(
         () => undefined,
         (e: unknown) => e,
       );
       expect(err).toBeInstanceOf(ChannelWebhooksError);
-      expect((err as Error).message).toBe("listing the channel's webhooks failed: malformed response: invalid webhooks.0.id (invalid_type)");
+      expect((err as Error).message).toBe(
+        "listing the channel's webhooks failed: malformed response: invalid webhooks.0.id (invalid_type)",
+      );
       expect(served).toHaveLength(1);
     } finally {
       await c.close();
@@ -149,9 +251,21 @@ describe('channel-webhooks target', () => {
     const t = newTarget();
     const m = mark();
     // wh-upserts: contact + subscription; wh-both: subscription + deleted; wh-blocked: contact + deleted (blocked).
-    expect(await t.send(upsert('alice', ['email']))).toEqual({ kind: 'delivered', status: 200, webhooks: [R.upserts, R.blocked] });
-    expect(await t.send(upsert('ally', ['unsubscribeTexting']))).toEqual({ kind: 'delivered', status: 200, webhooks: [R.upserts, R.both] });
-    expect(await t.send(upsert('amy', ['mobileNumber', 'unsubscribeEmail']))).toEqual({ kind: 'delivered', status: 200, webhooks: [R.upserts, R.both, R.blocked] });
+    expect(await t.send(upsert('alice', ['email']))).toEqual({
+      kind: 'delivered',
+      status: 200,
+      webhooks: [R.upserts, R.blocked],
+    });
+    expect(await t.send(upsert('ally', ['unsubscribeTexting']))).toEqual({
+      kind: 'delivered',
+      status: 200,
+      webhooks: [R.upserts, R.both],
+    });
+    expect(await t.send(upsert('amy', ['mobileNumber', 'unsubscribeEmail']))).toEqual({
+      kind: 'delivered',
+      status: 200,
+      webhooks: [R.upserts, R.both, R.blocked],
+    });
     expect(await t.send(del())).toEqual({ kind: 'delivered', status: 200, webhooks: [R.deletes, R.both, R.blocked] });
 
     const newA = rA.deliveries().slice(m.a);
@@ -174,9 +288,18 @@ describe('channel-webhooks target', () => {
     );
     expect(newB.find((d) => d.token === TOKENS.deletes)!.query).toEqual({ src: 'ct' });
     // Every endpoint gets the same webhook-id for one member's event.
-    for (const d of [...newA, ...newB]) expect(d.webhookId).toBe(webhookId('t', d.memberId!, d.event as 'upsert' | 'delete'));
+    for (const d of [...newA, ...newB])
+      expect(d.webhookId).toBe(webhookId('t', d.memberId!, d.event as 'upsert' | 'delete'));
     const s = t.stats();
-    expect(s).toMatchObject({ listings: 1, registered: 5, blocked: ['wh-blocked'], skippedBlocked: 3, noSubscriber: 0, nonV5: [], skippedNonV5: 0 });
+    expect(s).toMatchObject({
+      listings: 1,
+      registered: 5,
+      blocked: ['wh-blocked'],
+      skippedBlocked: 3,
+      noSubscriber: 0,
+      nonV5: [],
+      skippedNonV5: 0,
+    });
     expect(s.perWebhook).toEqual({
       'wh-upserts': { delivered: 3, retryable: 0, rejected: 0 },
       'wh-both': { delivered: 3, retryable: 0, rejected: 0 },
@@ -197,28 +320,50 @@ describe('channel-webhooks target', () => {
 
   it('webhooks whose apiVersion is not v5 are logged and skipped, unless sendNonV5; the skip is named in the result', async () => {
     const lines: Array<[string, string, Record<string, unknown> | undefined]> = [];
-    const logger: ChannelWebhooksLogger = { info: (msg, meta) => lines.push(['info', msg, meta]), warn: (msg, meta) => lines.push(['warn', msg, meta]) };
-    sim.setWebhooks(registered().map((w) => (w.id === 'wh-both' ? { ...w, apiVersion: 'v4' } : w.id === 'wh-deletes' ? { ...w, apiVersion: undefined } : w)));
+    const logger: ChannelWebhooksLogger = {
+      info: (msg, meta) => lines.push(['info', msg, meta]),
+      warn: (msg, meta) => lines.push(['warn', msg, meta]),
+    };
+    sim.setWebhooks(
+      registered().map((w) =>
+        w.id === 'wh-both' ? { ...w, apiVersion: 'v4' } : w.id === 'wh-deletes' ? { ...w, apiVersion: undefined } : w,
+      ),
+    );
     const t = newTarget({ logger });
     const m = mark();
     const r = await t.send(del('dan'));
     expect(r).toEqual({
       kind: 'rejected',
       status: 0,
-      reason: 'every registered webhook subscribed to member.deleted is blocked (wh-blocked) or not v5 and skipped (wh-deletes, wh-both; WEBHOOK_SEND_NON_V5=true sends them v5 bodies)',
+      reason:
+        'every registered webhook subscribed to member.deleted is blocked (wh-blocked) or not v5 and skipped (wh-deletes, wh-both; WEBHOOK_SEND_NON_V5=true sends them v5 bodies)',
       webhooks: [{ ...R.deletes, skipped: 'api-version' }, { ...R.both, skipped: 'api-version' }, R.blocked],
     });
     expect(mark()).toEqual(m);
     expect(t.stats()).toMatchObject({ nonV5: ['wh-deletes', 'wh-both'], skippedNonV5: 1 });
-    expect(lines.filter((l) => l[0] === 'warn' && l[1].startsWith("channel webhook's apiVersion is not v5")).map((l) => [l[2]!.id, l[2]!.apiVersion])).toEqual([
+    expect(
+      lines
+        .filter((l) => l[0] === 'warn' && l[1].startsWith("channel webhook's apiVersion is not v5"))
+        .map((l) => [l[2]!.id, l[2]!.apiVersion]),
+    ).toEqual([
       ['wh-deletes', null],
       ['wh-both', 'v4'],
     ]);
     expect(lines[0]![2]).toMatchObject({ deletes: [], subscription: ['wh-upserts'], nonV5: ['wh-deletes', 'wh-both'] });
 
     const sending = newTarget({ sendNonV5: true });
-    expect(await sending.send(del('dan'))).toEqual({ kind: 'delivered', status: 200, webhooks: [R.deletes, R.both, R.blocked] });
-    expect(rB.deliveries().slice(m.b).map((d) => d.token).sort()).toEqual([TOKENS.both, TOKENS.deletes].sort());
+    expect(await sending.send(del('dan'))).toEqual({
+      kind: 'delivered',
+      status: 200,
+      webhooks: [R.deletes, R.both, R.blocked],
+    });
+    expect(
+      rB
+        .deliveries()
+        .slice(m.b)
+        .map((d) => d.token)
+        .sort(),
+    ).toEqual([TOKENS.both, TOKENS.deletes].sort());
   });
 
   it('the event strings of the bodies are configurable; routing still follows the change', async () => {
@@ -226,7 +371,13 @@ describe('channel-webhooks target', () => {
     const m = mark();
     await t.send(upsert('eve', ['unsubscribeEmail']));
     await t.send(del('ed'));
-    expect(rB.deliveries().slice(m.b).filter((d) => d.token === TOKENS.both).map((d) => [d.memberId, d.event])).toEqual([
+    expect(
+      rB
+        .deliveries()
+        .slice(m.b)
+        .filter((d) => d.token === TOKENS.both)
+        .map((d) => [d.memberId, d.event]),
+    ).toEqual([
       ['eve', 'member.upserted.subscription'],
       ['ed', 'member.deleted'],
     ]);
@@ -238,8 +389,18 @@ describe('channel-webhooks target', () => {
     const seqB = lastSeq(rB);
     rB.setDefaultBehaviour({ status: 503, times: 1, retryAfterSeconds: 3 });
     const first = await t.send(upsert('carol'));
-    expect(first).toEqual({ kind: 'retryable', status: 503, retryAfterMs: 3000, reason: 'not delivered to 1 of 2 subscribed webhooks: webhook wh-both HTTP 503', webhooks: [R.upserts, R.both, R.blocked] });
-    expect(await t.send(upsert('carol'))).toEqual({ kind: 'delivered', status: 200, webhooks: [R.upserts, R.both, R.blocked] });
+    expect(first).toEqual({
+      kind: 'retryable',
+      status: 503,
+      retryAfterMs: 3000,
+      reason: 'not delivered to 1 of 2 subscribed webhooks: webhook wh-both HTTP 503',
+      webhooks: [R.upserts, R.both, R.blocked],
+    });
+    expect(await t.send(upsert('carol'))).toEqual({
+      kind: 'delivered',
+      status: 200,
+      webhooks: [R.upserts, R.both, R.blocked],
+    });
     expect(since(rA, seqA).map((d) => d.status)).toEqual([200]); // wh-upserts: once, not again on the retry
     expect(since(rB, seqB).map((d) => d.status)).toEqual([503, 200]); // wh-both: failed, then retried
     // Once delivered the progress is forgotten: a new send (e.g. a later re-run) goes to every endpoint again.
@@ -251,13 +412,20 @@ describe('channel-webhooks target', () => {
     const t = newTarget();
     rB.setBehaviour('dave', { status: 400 });
     const rejected = await t.send(upsert('dave'));
-    expect(rejected).toEqual({ kind: 'rejected', status: 400, reason: 'rejected by 1 of 2 subscribed webhooks: webhook wh-both HTTP 400', webhooks: [R.upserts, R.both, R.blocked] });
+    expect(rejected).toEqual({
+      kind: 'rejected',
+      status: 400,
+      reason: 'rejected by 1 of 2 subscribed webhooks: webhook wh-both HTTP 400',
+      webhooks: [R.upserts, R.both, R.blocked],
+    });
 
     rA.setBehaviour('erin', { status: 500 });
     rB.setBehaviour('erin', { status: 410 });
     const mixed = await t.send(upsert('erin'));
     expect(mixed).toMatchObject({ kind: 'retryable', status: 500 });
-    expect((mixed as { reason: string }).reason).toBe('not delivered to 2 of 2 subscribed webhooks: webhook wh-upserts HTTP 500; webhook wh-both HTTP 410');
+    expect((mixed as { reason: string }).reason).toBe(
+      'not delivered to 2 of 2 subscribed webhooks: webhook wh-upserts HTTP 500; webhook wh-both HTTP 410',
+    );
     rB.setBehaviour('dave', undefined);
     rA.setBehaviour('erin', undefined);
     rB.setBehaviour('erin', undefined);
@@ -267,11 +435,21 @@ describe('channel-webhooks target', () => {
     sim.setWebhooks(registered().filter((w) => w.id === 'wh-upserts' || w.id === 'wh-leads'));
     const t = newTarget();
     const m = mark();
-    expect(await t.send(del())).toEqual({ kind: 'rejected', status: 0, reason: 'no registered webhook subscribes to member.deleted', webhooks: [] });
+    expect(await t.send(del())).toEqual({
+      kind: 'rejected',
+      status: 0,
+      reason: 'no registered webhook subscribes to member.deleted',
+      webhooks: [],
+    });
     sim.setWebhooks(registered().filter((w) => w.id === 'wh-blocked' || w.id === 'wh-deletes'));
     const t2 = createChannelWebhooksTarget({ list: (s) => client.list(s) });
     try {
-      expect(await t2.send(upsert('alice', ['email']))).toEqual({ kind: 'rejected', status: 0, reason: 'every registered webhook subscribed to member.upserted.contact is blocked (wh-blocked)', webhooks: [R.blocked] });
+      expect(await t2.send(upsert('alice', ['email']))).toEqual({
+        kind: 'rejected',
+        status: 0,
+        reason: 'every registered webhook subscribed to member.upserted.contact is blocked (wh-blocked)',
+        webhooks: [R.blocked],
+      });
       expect(t2.stats()).toMatchObject({ skippedBlocked: 1, noSubscriber: 1 });
     } finally {
       await t2.close();
@@ -313,22 +491,53 @@ describe('channel-webhooks target', () => {
     clock += 5_000;
     await t.send(upsert('g2')); // listed again, same list: not logged again
     expect(lines).toEqual([
-      ['info', 'channel webhooks listed', { registered: 5, contact: ['wh-upserts'], subscription: ['wh-upserts', 'wh-both'], deletes: ['wh-deletes', 'wh-both'], blocked: ['wh-blocked'], nonV5: [] }],
-      ['warn', 'channel webhook is blocked by Channel Talk: replays skip it', { id: 'wh-blocked', name: 'Old CRM', url: rA.url, scopes: ['member.upserted.contact', 'member.deleted'], blocked: true }],
+      [
+        'info',
+        'channel webhooks listed',
+        {
+          registered: 5,
+          contact: ['wh-upserts'],
+          subscription: ['wh-upserts', 'wh-both'],
+          deletes: ['wh-deletes', 'wh-both'],
+          blocked: ['wh-blocked'],
+          nonV5: [],
+        },
+      ],
+      [
+        'warn',
+        'channel webhook is blocked by Channel Talk: replays skip it',
+        {
+          id: 'wh-blocked',
+          name: 'Old CRM',
+          url: rA.url,
+          scopes: ['member.upserted.contact', 'member.deleted'],
+          blocked: true,
+        },
+      ],
     ]);
     const text = JSON.stringify(lines);
-    for (const secret of [...Object.values(TOKENS), 'secret-query', 'zz9', 'src=ct']) expect(text).not.toContain(secret);
+    for (const secret of [...Object.values(TOKENS), 'secret-query', 'zz9', 'src=ct'])
+      expect(text).not.toContain(secret);
   });
 
   it('bad credentials while listing propagate (the run pauses); other listing failures are retryable', async () => {
     const t = newTarget();
     sim.setCredentials('revoked', 'revoked');
     await expect(t.send(upsert('h1'))).rejects.toBeInstanceOf(BadCredentialsError);
-    const unreachable = createChannelWebhooksClient({ baseUrl: 'http://127.0.0.1:9', accessKey: KEY, accessSecret: SECRET, maxAttempts: 2, backoff: { initialMs: 5, maxMs: 5 } });
+    const unreachable = createChannelWebhooksClient({
+      baseUrl: 'http://127.0.0.1:9',
+      accessKey: KEY,
+      accessSecret: SECRET,
+      maxAttempts: 2,
+      backoff: { initialMs: 5, maxMs: 5 },
+    });
     const down = createChannelWebhooksTarget({ list: () => unreachable.list() });
     try {
       const r = await down.send(upsert('h2'));
-      expect(r).toEqual({ kind: 'retryable', reason: "listing the channel's webhooks failed: network error (ECONNREFUSED) after 2 attempts" });
+      expect(r).toEqual({
+        kind: 'retryable',
+        reason: "listing the channel's webhooks failed: network error (ECONNREFUSED) after 2 attempts",
+      });
       expect(down.stats().listingFailures).toBe(1);
     } finally {
       await down.close();

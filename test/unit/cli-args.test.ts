@@ -1,11 +1,25 @@
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { defaultWorkflowId, looksLikePath, parseCommandLine, parseIsoTime, sourceTypeOf, type Command } from '../../src/cli/args';
+import {
+  defaultWorkflowId,
+  looksLikePath,
+  parseCommandLine,
+  parseIsoTime,
+  sourceTypeOf,
+  type Command,
+} from '../../src/cli/args';
 import { CliError, EXIT, UsageError, oneLine } from '../../src/cli/errors';
 import { COMMAND_HELP, COMMANDS, MAIN_HELP } from '../../src/cli/help';
 import type { CliIo } from '../../src/cli/io';
 import { main } from '../../src/cli/main';
-import { RateMeter, etaSeconds, fitColumns, formatDuration, renderBar, renderProgress } from '../../src/cli/progress-bar';
+import {
+  RateMeter,
+  etaSeconds,
+  fitColumns,
+  formatDuration,
+  renderBar,
+  renderProgress,
+} from '../../src/cli/progress-bar';
 import { loadCliEnv } from '../../src/cli/temporal-env';
 import { loadConfig } from '../../src/config';
 import { DEFAULT_OUTAGE } from '../../src/report/summary';
@@ -26,27 +40,69 @@ describe('parseCommandLine: commands', () => {
     ['--version', { name: 'version' }],
     [
       'start --source members.csv',
-      { name: 'start', workflowId: 'backfill-2024-11-20T09-30-05Z', input: { source: { type: 'csv', path: '/work/data/members.csv' } }, wait: false },
+      {
+        name: 'start',
+        workflowId: 'backfill-2024-11-20T09-30-05Z',
+        input: { source: { type: 'csv', path: '/work/data/members.csv' } },
+        wait: false,
+      },
     ],
     [
       'start --source /d/m.jsonl --dry-run --batch-size 50 --rate 7.5 --run-label nov --parallel 4 --workflow-id bf-1 --wait --interval 2',
       {
         name: 'start',
         workflowId: 'bf-1',
-        input: { source: { type: 'jsonl', path: '/d/m.jsonl' }, dryRun: true, batchSize: 50, parallelBatches: 4, rateLimit: 7.5, runLabel: 'nov' },
+        input: {
+          source: { type: 'jsonl', path: '/d/m.jsonl' },
+          dryRun: true,
+          batchSize: 50,
+          parallelBatches: 4,
+          rateLimit: 7.5,
+          runLabel: 'nov',
+        },
         wait: true,
         intervalSeconds: 2,
       },
     ],
-    ['start --source export.txt --type jsonl', { name: 'start', workflowId: 'backfill-2024-11-20T09-30-05Z', input: { source: { type: 'jsonl', path: '/work/data/export.txt' } }, wait: false }],
-    ['start --source=m.NDJSON', { name: 'start', workflowId: 'backfill-2024-11-20T09-30-05Z', input: { source: { type: 'jsonl', path: '/work/data/m.NDJSON' } }, wait: false }],
+    [
+      'start --source export.txt --type jsonl',
+      {
+        name: 'start',
+        workflowId: 'backfill-2024-11-20T09-30-05Z',
+        input: { source: { type: 'jsonl', path: '/work/data/export.txt' } },
+        wait: false,
+      },
+    ],
+    [
+      'start --source=m.NDJSON',
+      {
+        name: 'start',
+        workflowId: 'backfill-2024-11-20T09-30-05Z',
+        input: { source: { type: 'jsonl', path: '/work/data/m.NDJSON' } },
+        wait: false,
+      },
+    ],
     [
       'start --source m.csv --from-plan bf-dry',
-      { name: 'start', workflowId: 'backfill-2024-11-20T09-30-05Z', input: { source: { type: 'csv', path: '/work/data/m.csv' } }, planRun: 'bf-dry', wait: false },
+      {
+        name: 'start',
+        workflowId: 'backfill-2024-11-20T09-30-05Z',
+        input: { source: { type: 'csv', path: '/work/data/m.csv' } },
+        planRun: 'bf-dry',
+        wait: false,
+      },
     ],
     [
       'start --source m.csv --from-plan plans/audit.jsonl',
-      { name: 'start', workflowId: 'backfill-2024-11-20T09-30-05Z', input: { source: { type: 'csv', path: '/work/data/m.csv' }, fromPlan: { auditPath: '/work/data/plans/audit.jsonl' } }, wait: false },
+      {
+        name: 'start',
+        workflowId: 'backfill-2024-11-20T09-30-05Z',
+        input: {
+          source: { type: 'csv', path: '/work/data/m.csv' },
+          fromPlan: { auditPath: '/work/data/plans/audit.jsonl' },
+        },
+        wait: false,
+      },
     ],
     ['pause --workflow-id bf-1', { name: 'pause', workflowId: 'bf-1' }],
     ['pause --workflow-id bf-1 --reason CRM-freeze', { name: 'pause', workflowId: 'bf-1', reason: 'CRM-freeze' }],
@@ -54,12 +110,37 @@ describe('parseCommandLine: commands', () => {
     ['status --workflow-id bf-1', { name: 'status', workflowId: 'bf-1', mode: 'follow' }],
     ['status --workflow-id bf-1 --once', { name: 'status', workflowId: 'bf-1', mode: 'once' }],
     ['status --workflow-id bf-1 --json', { name: 'status', workflowId: 'bf-1', mode: 'json' }],
-    ['status --workflow-id bf-1 --interval 0.5', { name: 'status', workflowId: 'bf-1', mode: 'follow', intervalSeconds: 0.5 }],
-    ['report --workflow-id bf-1', { name: 'report', workflowId: 'bf-1', output: 'summary', outage: DEFAULT_OUTAGE, ...REPORT_DEFAULTS }],
-    ['report --workflow-id bf-1 --summary', { name: 'report', workflowId: 'bf-1', output: 'summary', outage: DEFAULT_OUTAGE, ...REPORT_DEFAULTS }],
-    ['report --workflow-id bf-1 --summary --format json', { name: 'report', workflowId: 'bf-1', output: 'summary-json', outage: DEFAULT_OUTAGE, ...REPORT_DEFAULTS }],
-    ['report --audit a.jsonl --format csv --out r.csv', { name: 'report', audit: '/work/data/a.jsonl', output: 'csv', out: '/work/data/r.csv', outage: DEFAULT_OUTAGE, ...REPORT_DEFAULTS }],
-    ['report --audit /x/a.jsonl --format json', { name: 'report', audit: '/x/a.jsonl', output: 'json', outage: DEFAULT_OUTAGE, ...REPORT_DEFAULTS }],
+    [
+      'status --workflow-id bf-1 --interval 0.5',
+      { name: 'status', workflowId: 'bf-1', mode: 'follow', intervalSeconds: 0.5 },
+    ],
+    [
+      'report --workflow-id bf-1',
+      { name: 'report', workflowId: 'bf-1', output: 'summary', outage: DEFAULT_OUTAGE, ...REPORT_DEFAULTS },
+    ],
+    [
+      'report --workflow-id bf-1 --summary',
+      { name: 'report', workflowId: 'bf-1', output: 'summary', outage: DEFAULT_OUTAGE, ...REPORT_DEFAULTS },
+    ],
+    [
+      'report --workflow-id bf-1 --summary --format json',
+      { name: 'report', workflowId: 'bf-1', output: 'summary-json', outage: DEFAULT_OUTAGE, ...REPORT_DEFAULTS },
+    ],
+    [
+      'report --audit a.jsonl --format csv --out r.csv',
+      {
+        name: 'report',
+        audit: '/work/data/a.jsonl',
+        output: 'csv',
+        out: '/work/data/r.csv',
+        outage: DEFAULT_OUTAGE,
+        ...REPORT_DEFAULTS,
+      },
+    ],
+    [
+      'report --audit /x/a.jsonl --format json',
+      { name: 'report', audit: '/x/a.jsonl', output: 'json', outage: DEFAULT_OUTAGE, ...REPORT_DEFAULTS },
+    ],
     [
       'report --workflow-id bf-1 --outage-start 2024-11-01T00:00:00+09:00 --outage-end 2024-11-02T00:00:00Z',
       {
@@ -73,7 +154,14 @@ describe('parseCommandLine: commands', () => {
     ],
     [
       'report --audit /x/a.jsonl --only-changed-since 2024-11-05T00:00:00Z --max-delete-share 0.2 --delete-guard-min-decisions 10',
-      { name: 'report', audit: '/x/a.jsonl', output: 'summary', outage: DEFAULT_OUTAGE, guard: { maxDeleteShare: 0.2, minDecisions: 10 }, onlyChangedSince: Date.parse('2024-11-05T00:00:00Z') },
+      {
+        name: 'report',
+        audit: '/x/a.jsonl',
+        output: 'summary',
+        outage: DEFAULT_OUTAGE,
+        guard: { maxDeleteShare: 0.2, minDecisions: 10 },
+        onlyChangedSince: Date.parse('2024-11-05T00:00:00Z'),
+      },
     ],
     [
       'start --source m.csv --channel ch-42 --only-changed-since 2024-11-01T00:40:00+09:00 --max-delete-share 0.3 --delete-guard-min-decisions 50',
@@ -97,11 +185,13 @@ describe('parseCommandLine: commands', () => {
   });
 
   it('keeps a reason with spaces as one argument', () => {
-    expect(parseCommandLine(['pause', '--workflow-id', 'bf-1', '--reason', 'waiting for the CRM freeze'], ctx)).toEqual({
-      name: 'pause',
-      workflowId: 'bf-1',
-      reason: 'waiting for the CRM freeze',
-    });
+    expect(parseCommandLine(['pause', '--workflow-id', 'bf-1', '--reason', 'waiting for the CRM freeze'], ctx)).toEqual(
+      {
+        name: 'pause',
+        workflowId: 'bf-1',
+        reason: 'waiting for the CRM freeze',
+      },
+    );
   });
 });
 
@@ -137,14 +227,23 @@ describe('parseCommandLine: usage errors are one line, exit 2', () => {
     ['report --workflow-id a --audit b', /^pass either --workflow-id or --audit, not both$/],
     ['report --workflow-id a --format xml', /^--format must be csv or json, not "xml"$/],
     ['report --workflow-id a --summary --format csv', /^the summary is text or JSON/],
-    ['report --workflow-id a --outage-start 2024-11-01T00:40', /^--outage-start must be an ISO 8601 time with Z or an offset/],
+    [
+      'report --workflow-id a --outage-start 2024-11-01T00:40',
+      /^--outage-start must be an ISO 8601 time with Z or an offset/,
+    ],
     ['report --workflow-id a --outage-end yesterday', /^--outage-end must be an ISO 8601 time/],
     ['report --workflow-id a --outage-start 2024-12-01T00:00:00Z', /^the outage window must end after it starts/],
     ['worker --now', /^unknown option --now for "worker"/],
-    ['start --source m.csv --only-changed-since 2024-11-01T00:40', /^--only-changed-since must be an ISO 8601 time with Z or an offset/],
+    [
+      'start --source m.csv --only-changed-since 2024-11-01T00:40',
+      /^--only-changed-since must be an ISO 8601 time with Z or an offset/,
+    ],
     ['start --source m.csv --max-delete-share 1.5', /^--max-delete-share must be a number above 0 and at most 1/],
     ['start --source m.csv --max-delete-share 0', /^--max-delete-share must be a number above 0/],
-    ['start --source m.csv --delete-guard-min-decisions 0', /^--delete-guard-min-decisions must be a positive whole number/],
+    [
+      'start --source m.csv --delete-guard-min-decisions 0',
+      /^--delete-guard-min-decisions must be a positive whole number/,
+    ],
     ['start --source m.csv --channel', /^option --channel needs a value$/],
     ['pause --workflow-id x --confirm-deletes', /^unknown option --confirm-deletes for "pause"/],
     ['report --workflow-id a --only-changed-since soon', /^--only-changed-since must be an ISO 8601 time/],
@@ -225,7 +324,9 @@ describe('the environment of the workflow commands', () => {
   });
 
   it('reads the variables, empty meaning default', () => {
-    expect(loadCliEnv({ TEMPORAL_ADDRESS: 'temporal:7233', TEMPORAL_NAMESPACE: 'ops', BACKFILL_TASK_QUEUE: ' ' })).toMatchObject({
+    expect(
+      loadCliEnv({ TEMPORAL_ADDRESS: 'temporal:7233', TEMPORAL_NAMESPACE: 'ops', BACKFILL_TASK_QUEUE: ' ' }),
+    ).toMatchObject({
       TEMPORAL_ADDRESS: 'temporal:7233',
       TEMPORAL_NAMESPACE: 'ops',
       BACKFILL_TASK_QUEUE: 'webhook-backfill',
@@ -271,15 +372,35 @@ function progress(p: Partial<Progress>): Progress {
 describe('the progress line', () => {
   it.each<[string, Partial<Progress>, number | null, RegExp]>([
     ['preparing', { total: 0 }, null, /^preparing: reading the member source {2}upserts 0/],
-    ['running, rate known', { processed: 150, upserts: 40, unchanged: 110 }, 10, /^\[#####\.\.\.\.\.] +50% 150\/300 {2}10\.0\/s {2}ETA 0:15 {2}upserts 40 deletes 0 unchanged 110 failed 0 skipped 0$/],
+    [
+      'running, rate known',
+      { processed: 150, upserts: 40, unchanged: 110 },
+      10,
+      /^\[#####\.\.\.\.\.] +50% 150\/300 {2}10\.0\/s {2}ETA 0:15 {2}upserts 40 deletes 0 unchanged 110 failed 0 skipped 0$/,
+    ],
     ['running, rate not known yet', { processed: 100 }, null, /33% 100\/300 {2}…\/s {2}ETA …/],
-    ['paused with a reason', { processed: 100, paused: true, pauseReason: 'CRM freeze' }, 10, /33% 100\/300 {2}PAUSED: CRM freeze {2}upserts/],
+    [
+      'paused with a reason',
+      { processed: 100, paused: true, pauseReason: 'CRM freeze' },
+      10,
+      /33% 100\/300 {2}PAUSED: CRM freeze {2}upserts/,
+    ],
     ['done', { processed: 300, done: true }, 5, /100% 300\/300 {2}done/],
     ['a dry run', { processed: 30, dryRun: true }, 1, /^dry run {2}\[/],
     ['replays waiting', { processed: 30, pendingReplays: 2 }, 1, /2 replays retrying$/],
     ['one replay waiting', { processed: 30, pendingReplays: 1 }, 1, /1 replay retrying$/],
-    ['the channel the credentials open', { processed: 30, channel: { id: 'ch-7', name: 'Acme' } } as Partial<Progress>, 1, /skipped 0 {2}channel "Acme" \(id ch-7\)$/],
-    ['a channel without a name', { processed: 30, channel: { id: 'ch-7', name: null } } as Partial<Progress>, 1, /skipped 0 {2}channel ch-7$/],
+    [
+      'the channel the credentials open',
+      { processed: 30, channel: { id: 'ch-7', name: 'Acme' } } as Partial<Progress>,
+      1,
+      /skipped 0 {2}channel "Acme" \(id ch-7\)$/,
+    ],
+    [
+      'a channel without a name',
+      { processed: 30, channel: { id: 'ch-7', name: null } } as Partial<Progress>,
+      1,
+      /skipped 0 {2}channel ch-7$/,
+    ],
     ['no channel (an older run)', { processed: 30, channel: null } as Partial<Progress>, 1, /skipped 0$/],
   ])('%s', (_what, p, rate, expected) => {
     expect(renderProgress(progress(p), { rate, barWidth: 10, unicode: false })).toMatch(expected);
@@ -369,7 +490,16 @@ describe('main without a server', () => {
     let err = '';
     stdout.on('data', (c: Buffer) => (out += c.toString()));
     stderr.on('data', (c: Buffer) => (err += c.toString()));
-    return { stdout, stderr, env, cwd: '/tmp', now: () => new Date(), sleep: async () => undefined, out: () => out, err: () => err };
+    return {
+      stdout,
+      stderr,
+      env,
+      cwd: '/tmp',
+      now: () => new Date(),
+      sleep: async () => undefined,
+      out: () => out,
+      err: () => err,
+    };
   }
 
   it('prints help with the exit codes, exit 0', async () => {

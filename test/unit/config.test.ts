@@ -86,10 +86,13 @@ describe('loadConfig: defaults', () => {
     expect(config.temporal.options).toEqual({ address: 'localhost:7233' });
   });
 
-  it.each(Object.entries(DEFAULTS).filter(([name]) => !(name in REQUIRED)))('%s set to an empty or blank string means its default', (name, value) => {
-    expect(loadConfig({ ...REQUIRED, [name]: '' })[name as keyof Config]).toEqual(value);
-    expect(loadConfig({ ...REQUIRED, [name]: '   ' })[name as keyof Config]).toEqual(value);
-  });
+  it.each(Object.entries(DEFAULTS).filter(([name]) => !(name in REQUIRED)))(
+    '%s set to an empty or blank string means its default',
+    (name, value) => {
+      expect(loadConfig({ ...REQUIRED, [name]: '' })[name as keyof Config]).toEqual(value);
+      expect(loadConfig({ ...REQUIRED, [name]: '   ' })[name as keyof Config]).toEqual(value);
+    },
+  );
 
   it('variables the schema does not know are ignored (the whole process environment is passed in)', () => {
     expect(() => loadConfig({ ...REQUIRED, PATH: '/usr/bin', HOME: '/root', SOMETHING_ELSE: 'x' })).not.toThrow();
@@ -136,14 +139,30 @@ describe('loadConfig: values that are set', () => {
 describe('loadConfig: rejected environments name the variable', () => {
   const CASES: [what: string, env: NodeJS.ProcessEnv, names: string[]][] = [
     ['CHANNEL_ACCESS_KEY missing', { CHANNEL_ACCESS_SECRET: SECRET }, ['CHANNEL_ACCESS_KEY is required']],
-    ['CHANNEL_ACCESS_KEY empty', { CHANNEL_ACCESS_KEY: '', CHANNEL_ACCESS_SECRET: SECRET }, ['CHANNEL_ACCESS_KEY is required']],
+    [
+      'CHANNEL_ACCESS_KEY empty',
+      { CHANNEL_ACCESS_KEY: '', CHANNEL_ACCESS_SECRET: SECRET },
+      ['CHANNEL_ACCESS_KEY is required'],
+    ],
     ['CHANNEL_ACCESS_SECRET missing', { CHANNEL_ACCESS_KEY: KEY }, ['CHANNEL_ACCESS_SECRET is required']],
-    ['CHANNEL_ACCESS_SECRET empty', { CHANNEL_ACCESS_KEY: KEY, CHANNEL_ACCESS_SECRET: '' }, ['CHANNEL_ACCESS_SECRET is required']],
+    [
+      'CHANNEL_ACCESS_SECRET empty',
+      { CHANNEL_ACCESS_KEY: KEY, CHANNEL_ACCESS_SECRET: '' },
+      ['CHANNEL_ACCESS_SECRET is required'],
+    ],
     ['both credentials missing', {}, ['CHANNEL_ACCESS_KEY is required', 'CHANNEL_ACCESS_SECRET is required']],
     ['CHANNEL_API_URL not a URL', { ...REQUIRED, CHANNEL_API_URL: 'api.channel.io' }, ['CHANNEL_API_URL']],
-    ['CHANNEL_API_URL not http(s)', { ...REQUIRED, CHANNEL_API_URL: 'ftp://api.channel.io' }, ['CHANNEL_API_URL must be an http(s) URL']],
+    [
+      'CHANNEL_API_URL not http(s)',
+      { ...REQUIRED, CHANNEL_API_URL: 'ftp://api.channel.io' },
+      ['CHANNEL_API_URL must be an http(s) URL'],
+    ],
     ['WEBHOOK_URL not a URL', { ...REQUIRED, WEBHOOK_URL: 'customer.example/hook' }, ['WEBHOOK_URL']],
-    ['WEBHOOK_URL not http(s)', { ...REQUIRED, WEBHOOK_URL: 'file:///etc/passwd' }, ['WEBHOOK_URL must be an http(s) URL']],
+    [
+      'WEBHOOK_URL not http(s)',
+      { ...REQUIRED, WEBHOOK_URL: 'file:///etc/passwd' },
+      ['WEBHOOK_URL must be an http(s) URL'],
+    ],
     ['WEBHOOK_SEND_NON_V5 yes', { ...REQUIRED, WEBHOOK_SEND_NON_V5: 'yes' }, ['WEBHOOK_SEND_NON_V5']],
     ['CHANNEL_RATE_LIMIT 0', { ...REQUIRED, CHANNEL_RATE_LIMIT: '0' }, ['CHANNEL_RATE_LIMIT']],
     ['CHANNEL_RATE_LIMIT negative', { ...REQUIRED, CHANNEL_RATE_LIMIT: '-5' }, ['CHANNEL_RATE_LIMIT']],
@@ -154,26 +173,86 @@ describe('loadConfig: rejected environments name the variable', () => {
     ['CHANNEL_MAX_ATTEMPTS fractional', { ...REQUIRED, CHANNEL_MAX_ATTEMPTS: '1.5' }, ['CHANNEL_MAX_ATTEMPTS']],
     ['CHANNEL_TIMEOUT_MS text', { ...REQUIRED, CHANNEL_TIMEOUT_MS: '10s' }, ['CHANNEL_TIMEOUT_MS']],
     ['WEBHOOK_TIMEOUT_MS negative', { ...REQUIRED, WEBHOOK_TIMEOUT_MS: '-1' }, ['WEBHOOK_TIMEOUT_MS']],
-    ['BACKFILL_MEMBER_CONCURRENCY 0', { ...REQUIRED, BACKFILL_MEMBER_CONCURRENCY: '0' }, ['BACKFILL_MEMBER_CONCURRENCY']],
-    ['CHANNEL_NOT_FOUND_STATUSES text', { ...REQUIRED, CHANNEL_NOT_FOUND_STATUSES: 'notFound' }, ['CHANNEL_NOT_FOUND_STATUSES must be a comma-separated list of 4xx status codes']],
-    ['CHANNEL_NOT_FOUND_STATUSES a 2xx', { ...REQUIRED, CHANNEL_NOT_FOUND_STATUSES: '200' }, ['CHANNEL_NOT_FOUND_STATUSES']],
-    ['CHANNEL_NOT_FOUND_STATUSES a 5xx', { ...REQUIRED, CHANNEL_NOT_FOUND_STATUSES: '404,500' }, ['CHANNEL_NOT_FOUND_STATUSES']],
-    ['CHANNEL_NOT_FOUND_STATUSES trailing comma', { ...REQUIRED, CHANNEL_NOT_FOUND_STATUSES: '404,' }, ['CHANNEL_NOT_FOUND_STATUSES']],
-    ['CHANNEL_NOT_FOUND_STATUSES wrong separator', { ...REQUIRED, CHANNEL_NOT_FOUND_STATUSES: '404;422' }, ['CHANNEL_NOT_FOUND_STATUSES']],
-    ['CHANNEL_NOT_FOUND_STATUSES fractional', { ...REQUIRED, CHANNEL_NOT_FOUND_STATUSES: '404.5' }, ['CHANNEL_NOT_FOUND_STATUSES']],
-    ['PHONE_DEFAULT_REGION unknown', { ...REQUIRED, PHONE_DEFAULT_REGION: 'XX' }, ['PHONE_DEFAULT_REGION must be an ISO 3166-1 alpha-2 region']],
+    [
+      'BACKFILL_MEMBER_CONCURRENCY 0',
+      { ...REQUIRED, BACKFILL_MEMBER_CONCURRENCY: '0' },
+      ['BACKFILL_MEMBER_CONCURRENCY'],
+    ],
+    [
+      'CHANNEL_NOT_FOUND_STATUSES text',
+      { ...REQUIRED, CHANNEL_NOT_FOUND_STATUSES: 'notFound' },
+      ['CHANNEL_NOT_FOUND_STATUSES must be a comma-separated list of 4xx status codes'],
+    ],
+    [
+      'CHANNEL_NOT_FOUND_STATUSES a 2xx',
+      { ...REQUIRED, CHANNEL_NOT_FOUND_STATUSES: '200' },
+      ['CHANNEL_NOT_FOUND_STATUSES'],
+    ],
+    [
+      'CHANNEL_NOT_FOUND_STATUSES a 5xx',
+      { ...REQUIRED, CHANNEL_NOT_FOUND_STATUSES: '404,500' },
+      ['CHANNEL_NOT_FOUND_STATUSES'],
+    ],
+    [
+      'CHANNEL_NOT_FOUND_STATUSES trailing comma',
+      { ...REQUIRED, CHANNEL_NOT_FOUND_STATUSES: '404,' },
+      ['CHANNEL_NOT_FOUND_STATUSES'],
+    ],
+    [
+      'CHANNEL_NOT_FOUND_STATUSES wrong separator',
+      { ...REQUIRED, CHANNEL_NOT_FOUND_STATUSES: '404;422' },
+      ['CHANNEL_NOT_FOUND_STATUSES'],
+    ],
+    [
+      'CHANNEL_NOT_FOUND_STATUSES fractional',
+      { ...REQUIRED, CHANNEL_NOT_FOUND_STATUSES: '404.5' },
+      ['CHANNEL_NOT_FOUND_STATUSES'],
+    ],
+    [
+      'PHONE_DEFAULT_REGION unknown',
+      { ...REQUIRED, PHONE_DEFAULT_REGION: 'XX' },
+      ['PHONE_DEFAULT_REGION must be an ISO 3166-1 alpha-2 region'],
+    ],
     ['PHONE_DEFAULT_REGION alpha-3', { ...REQUIRED, PHONE_DEFAULT_REGION: 'KOR' }, ['PHONE_DEFAULT_REGION']],
     ['PHONE_DEFAULT_REGION lower case', { ...REQUIRED, PHONE_DEFAULT_REGION: 'kr' }, ['PHONE_DEFAULT_REGION']],
     ['PHONE_DEFAULT_REGION a calling code', { ...REQUIRED, PHONE_DEFAULT_REGION: '+82' }, ['PHONE_DEFAULT_REGION']],
-    ['BACKFILL_CODEC_KEY not base64', { ...REQUIRED, BACKFILL_CODEC_KEY: 'not base64!' }, ['BACKFILL_CODEC_KEY must be base64']],
-    ['BACKFILL_CODEC_KEY too short', { ...REQUIRED, BACKFILL_CODEC_KEY: SHORT_CODEC_KEY }, ['BACKFILL_CODEC_KEY must be the base64 of exactly 32 bytes']],
-    ['WEBHOOK_SIGNING_SECRET bad whsec_', { ...REQUIRED, WEBHOOK_SIGNING_SECRET: 'whsec_!!' }, ['WEBHOOK_SIGNING_SECRET']],
-    ['CHANNEL_ACCESS_KEY only blanks', { CHANNEL_ACCESS_KEY: '   ', CHANNEL_ACCESS_SECRET: SECRET }, ['CHANNEL_ACCESS_KEY is required']],
+    [
+      'BACKFILL_CODEC_KEY not base64',
+      { ...REQUIRED, BACKFILL_CODEC_KEY: 'not base64!' },
+      ['BACKFILL_CODEC_KEY must be base64'],
+    ],
+    [
+      'BACKFILL_CODEC_KEY too short',
+      { ...REQUIRED, BACKFILL_CODEC_KEY: SHORT_CODEC_KEY },
+      ['BACKFILL_CODEC_KEY must be the base64 of exactly 32 bytes'],
+    ],
+    [
+      'WEBHOOK_SIGNING_SECRET bad whsec_',
+      { ...REQUIRED, WEBHOOK_SIGNING_SECRET: 'whsec_!!' },
+      ['WEBHOOK_SIGNING_SECRET'],
+    ],
+    [
+      'CHANNEL_ACCESS_KEY only blanks',
+      { CHANNEL_ACCESS_KEY: '   ', CHANNEL_ACCESS_SECRET: SECRET },
+      ['CHANNEL_ACCESS_KEY is required'],
+    ],
     ['LOG_LEVEL unknown', { ...REQUIRED, LOG_LEVEL: 'LOUD' }, ['LOG_LEVEL']],
     ['LOG_FORMAT unknown', { ...REQUIRED, LOG_FORMAT: 'xml' }, ['LOG_FORMAT']],
-    ['BACKFILL_METRICS_ADDRESS without a port', { ...REQUIRED, BACKFILL_METRICS_ADDRESS: 'localhost' }, ['BACKFILL_METRICS_ADDRESS must be host:port']],
-    ['BACKFILL_AUDIT_STORE postgres without a database', { ...REQUIRED, BACKFILL_AUDIT_STORE: 'postgres' }, ['BACKFILL_AUDIT_STORE', 'BACKFILL_DATABASE_URL']],
-    ['BACKFILL_CODEC_KEY_ID with a space', { ...REQUIRED, BACKFILL_CODEC_KEY: CODEC_KEY, BACKFILL_CODEC_KEY_ID: 'key 1' }, ['BACKFILL_CODEC_KEY_ID']],
+    [
+      'BACKFILL_METRICS_ADDRESS without a port',
+      { ...REQUIRED, BACKFILL_METRICS_ADDRESS: 'localhost' },
+      ['BACKFILL_METRICS_ADDRESS must be host:port'],
+    ],
+    [
+      'BACKFILL_AUDIT_STORE postgres without a database',
+      { ...REQUIRED, BACKFILL_AUDIT_STORE: 'postgres' },
+      ['BACKFILL_AUDIT_STORE', 'BACKFILL_DATABASE_URL'],
+    ],
+    [
+      'BACKFILL_CODEC_KEY_ID with a space',
+      { ...REQUIRED, BACKFILL_CODEC_KEY: CODEC_KEY, BACKFILL_CODEC_KEY_ID: 'key 1' },
+      ['BACKFILL_CODEC_KEY_ID'],
+    ],
     [
       'several bad variables at once',
       { CHANNEL_ACCESS_SECRET: SECRET, CHANNEL_RATE_LIMIT: '0', PHONE_DEFAULT_REGION: 'XX', WEBHOOK_URL: 'nope' },
@@ -196,7 +275,10 @@ describe('loadConfig: rejected environments name the variable', () => {
 describe('loadConfig: failure messages never contain a value', () => {
   // Secrets set correctly while something else is wrong, and secrets pasted into the wrong variable.
   const CASES: [what: string, env: NodeJS.ProcessEnv][] = [
-    ['credentials set, another variable bad', { ...REQUIRED, WEBHOOK_TOKEN: TOKEN, CHANNEL_RATE_LIMIT: 'x', WEBHOOK_URL: 'bad' }],
+    [
+      'credentials set, another variable bad',
+      { ...REQUIRED, WEBHOOK_TOKEN: TOKEN, CHANNEL_RATE_LIMIT: 'x', WEBHOOK_URL: 'bad' },
+    ],
     ['secret pasted into CHANNEL_RATE_LIMIT', { ...REQUIRED, CHANNEL_RATE_LIMIT: SECRET }],
     ['secret pasted into CHANNEL_API_URL', { ...REQUIRED, CHANNEL_API_URL: SECRET }],
     ['token pasted into WEBHOOK_URL', { ...REQUIRED, WEBHOOK_URL: `${TOKEN}` }],
@@ -206,7 +288,10 @@ describe('loadConfig: failure messages never contain a value', () => {
     ['secret pasted into CHANNEL_MAX_ATTEMPTS', { ...REQUIRED, CHANNEL_MAX_ATTEMPTS: SECRET }],
     ['key missing while secret and token are set', { CHANNEL_ACCESS_SECRET: SECRET, WEBHOOK_TOKEN: TOKEN }],
     ['a codec key one byte short', { ...REQUIRED, BACKFILL_CODEC_KEY: SHORT_CODEC_KEY }],
-    ['a good codec key while another variable is bad', { ...REQUIRED, BACKFILL_CODEC_KEY: CODEC_KEY, CHANNEL_TIMEOUT_MS: 'soon' }],
+    [
+      'a good codec key while another variable is bad',
+      { ...REQUIRED, BACKFILL_CODEC_KEY: CODEC_KEY, CHANNEL_TIMEOUT_MS: 'soon' },
+    ],
   ];
   it.each(CASES)('%s', (_what, env) => {
     const { message } = configError(env);
@@ -214,10 +299,19 @@ describe('loadConfig: failure messages never contain a value', () => {
   });
 
   it('describeConfig (what the worker logs at start) shows whether secrets are set, not their values', () => {
-    const config = loadConfig({ ...REQUIRED, WEBHOOK_URL: `https://customer.example/hook?token=${TOKEN}`, WEBHOOK_TOKEN: TOKEN, BACKFILL_CODEC_KEY: CODEC_KEY });
+    const config = loadConfig({
+      ...REQUIRED,
+      WEBHOOK_URL: `https://customer.example/hook?token=${TOKEN}`,
+      WEBHOOK_TOKEN: TOKEN,
+      BACKFILL_CODEC_KEY: CODEC_KEY,
+    });
     const logged = JSON.stringify(describeConfig(config));
     for (const value of [KEY, SECRET, TOKEN, CODEC_KEY]) expect(logged).not.toContain(value);
-    expect(describeConfig(config)).toMatchObject({ CHANNEL_ACCESS_KEY: '(set)', CHANNEL_ACCESS_SECRET: '(set)', WEBHOOK_TOKEN: '(set)' });
+    expect(describeConfig(config)).toMatchObject({
+      CHANNEL_ACCESS_KEY: '(set)',
+      CHANNEL_ACCESS_SECRET: '(set)',
+      WEBHOOK_TOKEN: '(set)',
+    });
   });
 });
 

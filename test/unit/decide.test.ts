@@ -61,7 +61,12 @@ describe('normalizePhone', () => {
 
 describe('decide: lookup outcomes', () => {
   const cases: Array<[string, FetchResult, DecideOptions, Decision]> = [
-    ['404 means deleted', { kind: 'not-found', status: 404, attempts: 1 }, {}, { action: 'delete', reason: 'not-found' }],
+    [
+      '404 means deleted',
+      { kind: 'not-found', status: 404, attempts: 1 },
+      {},
+      { action: 'delete', reason: 'not-found' },
+    ],
     [
       'failed lookup carries its reason',
       { kind: 'failed', reason: 'http 503 after 5 attempts', attempts: 5 },
@@ -71,14 +76,31 @@ describe('decide: lookup outcomes', () => {
     ['unified user is deleted', found(user({ type: 'unified' })), {}, { action: 'delete', reason: 'unified' }],
     [
       'unified beats differences',
-      found(user({ type: 'unified', email: 'other@example.com', mobileNumber: '+821099998888', unsubscribeEmail: true })),
+      found(
+        user({ type: 'unified', email: 'other@example.com', mobileNumber: '+821099998888', unsubscribeEmail: true }),
+      ),
       {},
       { action: 'delete', reason: 'unified' },
     ],
-    ['custom unifiedType is honoured', found(user({ type: 'merged' })), { unifiedType: 'merged' }, { action: 'delete', reason: 'unified' }],
-    ['"unified" is not special under a custom unifiedType', found(user({ type: 'unified' })), { unifiedType: 'merged' }, { action: 'unchanged' }],
+    [
+      'custom unifiedType is honoured',
+      found(user({ type: 'merged' })),
+      { unifiedType: 'merged' },
+      { action: 'delete', reason: 'unified' },
+    ],
+    [
+      '"unified" is not special under a custom unifiedType',
+      found(user({ type: 'unified' })),
+      { unifiedType: 'merged' },
+      { action: 'unchanged' },
+    ],
     ['type comparison is exact', found(user({ type: 'Unified' })), {}, { action: 'unchanged' }],
-    ['lead compares like a member', found(user({ type: 'lead', email: 'new@example.com' })), {}, { action: 'upsert', fields: ['email'] }],
+    [
+      'lead compares like a member',
+      found(user({ type: 'lead', email: 'new@example.com' })),
+      {},
+      { action: 'upsert', fields: ['email'] },
+    ],
     ['missing type compares normally', found(user({ type: undefined })), {}, { action: 'unchanged' }],
     ['all equal', found(user()), {}, { action: 'unchanged' }],
   ];
@@ -96,12 +118,7 @@ describe('decide: field comparison', () => {
     ['+82 10... equals E.164', { mobileNumber: '+82 10-1234-5678' }, {}, []],
     ['spaces and dots are ignored', { mobileNumber: ' 010 1234.5678 ' }, {}, []],
     ['different number differs', { mobileNumber: '010-1111-2222' }, {}, ['mobileNumber']],
-    [
-      'phone only in profile (top-level missing)',
-      { mobileNumber: '010-1234-5678' },
-      { mobileNumber: undefined },
-      [],
-    ],
+    ['phone only in profile (top-level missing)', { mobileNumber: '010-1234-5678' }, { mobileNumber: undefined }, []],
     ['phone only in profile (top-level empty)', { mobileNumber: '010-1234-5678' }, { mobileNumber: '' }, []],
     ['phone only in profile (top-level null)', { mobileNumber: '010-1234-5678' }, { mobileNumber: null }, []],
     [
@@ -119,12 +136,39 @@ describe('decide: field comparison', () => {
     ['phone added at Channel Talk differs from an empty stored one', { mobileNumber: null }, {}, ['mobileNumber']],
     ['null phone equals missing phone', { mobileNumber: null }, { mobileNumber: undefined, profile: null }, []],
     ['empty stored phone equals null', { mobileNumber: '' }, { mobileNumber: null, profile: {} }, []],
-    ['whitespace-only stored phone equals empty', { mobileNumber: '   ' }, { mobileNumber: '', profile: { mobileNumber: '' } }, []],
+    [
+      'whitespace-only stored phone equals empty',
+      { mobileNumber: '   ' },
+      { mobileNumber: '', profile: { mobileNumber: '' } },
+      [],
+    ],
     ['both unparsable but equal', { mobileNumber: '12-3' }, { mobileNumber: '123', profile: null }, []],
-    ['both unparsable and different', { mobileNumber: '12-3' }, { mobileNumber: '124', profile: null }, ['mobileNumber']],
-    ['US local equals E.164 with US region', { mobileNumber: '(415) 555-2671' }, { mobileNumber: '+14155552671' }, [], { defaultRegion: 'US' }],
-    ['US local does not equal E.164 with KR region', { mobileNumber: '(415) 555-2671' }, { mobileNumber: '+14155552671' }, ['mobileNumber']],
-    ['KR local does not equal KR E.164 with US region', { mobileNumber: '010-1234-5678' }, {}, ['mobileNumber'], { defaultRegion: 'US' }],
+    [
+      'both unparsable and different',
+      { mobileNumber: '12-3' },
+      { mobileNumber: '124', profile: null },
+      ['mobileNumber'],
+    ],
+    [
+      'US local equals E.164 with US region',
+      { mobileNumber: '(415) 555-2671' },
+      { mobileNumber: '+14155552671' },
+      [],
+      { defaultRegion: 'US' },
+    ],
+    [
+      'US local does not equal E.164 with KR region',
+      { mobileNumber: '(415) 555-2671' },
+      { mobileNumber: '+14155552671' },
+      ['mobileNumber'],
+    ],
+    [
+      'KR local does not equal KR E.164 with US region',
+      { mobileNumber: '010-1234-5678' },
+      {},
+      ['mobileNumber'],
+      { defaultRegion: 'US' },
+    ],
     // email
     ['email case is ignored', { email: 'Kim.Minsu@EXAMPLE.com' }, {}, []],
     ['email surrounding whitespace is ignored', { email: `  ${EMAIL}\t` }, {}, []],
@@ -135,18 +179,38 @@ describe('decide: field comparison', () => {
     ['email removed at Channel Talk differs', {}, { email: null, profile: {} }, ['email']],
     ['null email equals missing email', { email: null }, { email: undefined, profile: null }, []],
     ['empty email equals null email', { email: '' }, { email: null, profile: { email: null } }, []],
-    ['whitespace-only email equals missing email', { email: '   ' }, { email: undefined, profile: { mobileNumber: PHONE } }, []],
+    [
+      'whitespace-only email equals missing email',
+      { email: '   ' },
+      { email: undefined, profile: { mobileNumber: PHONE } },
+      [],
+    ],
     // unsubscribe flags
     ['unsubscribeEmail null equals false', { unsubscribeEmail: null }, {}, []],
     ['unsubscribeEmail false equals missing', {}, { unsubscribeEmail: undefined }, []],
     ['unsubscribeEmail null equals null', { unsubscribeEmail: null }, { unsubscribeEmail: null }, []],
     ['unsubscribeEmail true vs false differs', { unsubscribeEmail: true }, {}, ['unsubscribeEmail']],
-    ['unsubscribeEmail true vs missing differs', { unsubscribeEmail: true }, { unsubscribeEmail: undefined }, ['unsubscribeEmail']],
-    ['unsubscribeEmail null vs true differs', { unsubscribeEmail: null }, { unsubscribeEmail: true }, ['unsubscribeEmail']],
+    [
+      'unsubscribeEmail true vs missing differs',
+      { unsubscribeEmail: true },
+      { unsubscribeEmail: undefined },
+      ['unsubscribeEmail'],
+    ],
+    [
+      'unsubscribeEmail null vs true differs',
+      { unsubscribeEmail: null },
+      { unsubscribeEmail: true },
+      ['unsubscribeEmail'],
+    ],
     ['unsubscribeTexting null equals false', { unsubscribeTexting: null }, {}, []],
     ['unsubscribeTexting false equals missing', {}, { unsubscribeTexting: undefined }, []],
     ['unsubscribeTexting false vs true differs', {}, { unsubscribeTexting: true }, ['unsubscribeTexting']],
-    ['both true is equal', { unsubscribeTexting: true, unsubscribeEmail: true }, { unsubscribeTexting: true, unsubscribeEmail: true }, []],
+    [
+      'both true is equal',
+      { unsubscribeTexting: true, unsubscribeEmail: true },
+      { unsubscribeTexting: true, unsubscribeEmail: true },
+      [],
+    ],
     // several at once, reported in COMPARED_FIELDS order
     [
       'all four differ',
@@ -154,7 +218,12 @@ describe('decide: field comparison', () => {
       { unsubscribeTexting: true },
       ['mobileNumber', 'email', 'unsubscribeEmail', 'unsubscribeTexting'],
     ],
-    ['texting and email differ', { email: 'old@example.com' }, { unsubscribeTexting: true }, ['email', 'unsubscribeTexting']],
+    [
+      'texting and email differ',
+      { email: 'old@example.com' },
+      { unsubscribeTexting: true },
+      ['email', 'unsubscribeTexting'],
+    ],
   ];
 
   it.each(cases)('%s', (_name, storedOver, userOver, fields, opts) => {
@@ -169,7 +238,14 @@ describe('decide: field comparison', () => {
 describe('decisions never carry personal data', () => {
   const values = ['010-1111-2222', '+821099998888', '1111', '9999', 'old@example.com', 'new@example.org', 'example'];
   const fetches: FetchResult[] = [
-    found(user({ mobileNumber: '+821099998888', email: 'new@example.org', unsubscribeEmail: true, unsubscribeTexting: true })),
+    found(
+      user({
+        mobileNumber: '+821099998888',
+        email: 'new@example.org',
+        unsubscribeEmail: true,
+        unsubscribeTexting: true,
+      }),
+    ),
     found(user({ type: 'unified', mobileNumber: '+821099998888', email: 'new@example.org' })),
     { kind: 'not-found', status: 404, attempts: 1 },
     found(user({ mobileNumber: '+821099998888', email: 'new@example.org' })),
@@ -191,9 +267,24 @@ describe('decide with onlyChangedSince', () => {
   const inside = since + 60_000;
   const reason = `differs since before ${SINCE_TEXT}: not hidden by the outage`;
   const cases: Array<[string, Partial<StoredMember>, Partial<ChannelUser>, Decision]> = [
-    ['email changed before: skipped', { email: 'old@example.com' }, { updatedAt: before }, { action: 'skipped', fields: ['email'], reason }],
-    ['email changed inside: upsert', { email: 'old@example.com' }, { updatedAt: inside }, { action: 'upsert', fields: ['email'] }],
-    ['exactly at the start: upsert (not before)', { email: 'old@example.com' }, { updatedAt: since }, { action: 'upsert', fields: ['email'] }],
+    [
+      'email changed before: skipped',
+      { email: 'old@example.com' },
+      { updatedAt: before },
+      { action: 'skipped', fields: ['email'], reason },
+    ],
+    [
+      'email changed inside: upsert',
+      { email: 'old@example.com' },
+      { updatedAt: inside },
+      { action: 'upsert', fields: ['email'] },
+    ],
+    [
+      'exactly at the start: upsert (not before)',
+      { email: 'old@example.com' },
+      { updatedAt: since },
+      { action: 'upsert', fields: ['email'] },
+    ],
     ['no change time: upsert (cannot tell)', { email: 'old@example.com' }, {}, { action: 'upsert', fields: ['email'] }],
     [
       'consent flag uses its own time (before), though updatedAt is inside',
@@ -207,7 +298,12 @@ describe('decide with onlyChangedSince', () => {
       { updatedAt: before, unsubscribeTextingUpdatedAt: inside },
       { action: 'upsert', fields: ['unsubscribeTexting'] },
     ],
-    ['consent flag without its own time falls back to updatedAt', { unsubscribeTexting: true }, { updatedAt: before }, { action: 'skipped', fields: ['unsubscribeTexting'], reason }],
+    [
+      'consent flag without its own time falls back to updatedAt',
+      { unsubscribeTexting: true },
+      { updatedAt: before },
+      { action: 'skipped', fields: ['unsubscribeTexting'], reason },
+    ],
     [
       'one field before, one inside: upsert of both',
       { email: 'old@example.com', unsubscribeEmail: true },
@@ -215,17 +311,28 @@ describe('decide with onlyChangedSince', () => {
       { action: 'upsert', fields: ['email', 'unsubscribeEmail'] },
     ],
     ['unchanged stays unchanged', {}, { updatedAt: before }, { action: 'unchanged' }],
-    ['unified stays a delete', { email: 'old@example.com' }, { type: 'unified', updatedAt: before }, { action: 'delete', reason: 'unified' }],
+    [
+      'unified stays a delete',
+      { email: 'old@example.com' },
+      { type: 'unified', updatedAt: before },
+      { action: 'delete', reason: 'unified' },
+    ],
   ];
   it.each(cases)('%s', (_name, s, u, expected) => {
     expect(decide(stored(s), found(user(u)), opts)).toEqual(expected);
   });
 
   it('a 404 is a delete whatever the option', () => {
-    expect(decide(stored(), { kind: 'not-found', status: 404, attempts: 1 }, opts)).toEqual({ action: 'delete', reason: 'not-found' });
+    expect(decide(stored(), { kind: 'not-found', status: 404, attempts: 1 }, opts)).toEqual({
+      action: 'delete',
+      reason: 'not-found',
+    });
   });
 
   it('without the option the same difference is an upsert', () => {
-    expect(decide(stored({ email: 'old@example.com' }), found(user({ updatedAt: before })))).toEqual({ action: 'upsert', fields: ['email'] });
+    expect(decide(stored({ email: 'old@example.com' }), found(user({ updatedAt: before })))).toEqual({
+      action: 'upsert',
+      fields: ['email'],
+    });
   });
 });

@@ -7,14 +7,70 @@ describe('delete guard: status over the run so far', () => {
   it.each([
     // decisions, deletes, confirmed, allBatchesDone, status
     { name: 'nothing decided yet', decisions: 0, deletes: 0, confirmed: false, done: false, status: 'undecided' },
-    { name: '99 decided, all deletes: not enough to judge', decisions: 99, deletes: 99, confirmed: false, done: false, status: 'undecided' },
-    { name: '100 of 100 deletes: trips', decisions: 100, deletes: 100, confirmed: false, done: false, status: 'tripped' },
-    { name: '51 of 100: passes the share', decisions: 100, deletes: 51, confirmed: false, done: false, status: 'tripped' },
-    { name: '50 of 100: exactly the share does not pass it', decisions: 100, deletes: 50, confirmed: false, done: false, status: 'cleared' },
-    { name: '15% deletes (an ordinary repair)', decisions: 1000, deletes: 150, confirmed: false, done: false, status: 'cleared' },
-    { name: 'a small run, every batch done', decisions: 8, deletes: 8, confirmed: false, done: true, status: 'cleared' },
-    { name: 'every batch done but tripped', decisions: 200, deletes: 200, confirmed: false, done: true, status: 'tripped' },
-    { name: 'confirmed: deletes go whatever the share', decisions: 100, deletes: 100, confirmed: true, done: false, status: 'confirmed' },
+    {
+      name: '99 decided, all deletes: not enough to judge',
+      decisions: 99,
+      deletes: 99,
+      confirmed: false,
+      done: false,
+      status: 'undecided',
+    },
+    {
+      name: '100 of 100 deletes: trips',
+      decisions: 100,
+      deletes: 100,
+      confirmed: false,
+      done: false,
+      status: 'tripped',
+    },
+    {
+      name: '51 of 100: passes the share',
+      decisions: 100,
+      deletes: 51,
+      confirmed: false,
+      done: false,
+      status: 'tripped',
+    },
+    {
+      name: '50 of 100: exactly the share does not pass it',
+      decisions: 100,
+      deletes: 50,
+      confirmed: false,
+      done: false,
+      status: 'cleared',
+    },
+    {
+      name: '15% deletes (an ordinary repair)',
+      decisions: 1000,
+      deletes: 150,
+      confirmed: false,
+      done: false,
+      status: 'cleared',
+    },
+    {
+      name: 'a small run, every batch done',
+      decisions: 8,
+      deletes: 8,
+      confirmed: false,
+      done: true,
+      status: 'cleared',
+    },
+    {
+      name: 'every batch done but tripped',
+      decisions: 200,
+      deletes: 200,
+      confirmed: false,
+      done: true,
+      status: 'tripped',
+    },
+    {
+      name: 'confirmed: deletes go whatever the share',
+      decisions: 100,
+      deletes: 100,
+      confirmed: true,
+      done: false,
+      status: 'confirmed',
+    },
   ])('$name -> $status', ({ decisions, deletes, confirmed, done, status }) => {
     expect(guardStatus({ decisions, deletes }, T, { confirmed, allBatchesDone: done })).toBe(status);
   });
@@ -39,7 +95,9 @@ describe('delete guard: status over the run so far', () => {
     expect(guardPauseReason({ decisions: 100, deletes: 100 })).toBe(
       'delete guard: 100 of 100 decisions so far are deletes (every lookup answered 404): check the channel and CHANNEL_API_URL, then resume with {"confirmDeletes": true}',
     );
-    expect(guardPauseReason({ decisions: 200, deletes: 123 })).toMatch(/^delete guard: 123 of 200 decisions so far are deletes \(61\.5%\)/);
+    expect(guardPauseReason({ decisions: 200, deletes: 123 })).toMatch(
+      /^delete guard: 123 of 200 decisions so far are deletes \(61\.5%\)/,
+    );
   });
 });
 
@@ -51,18 +109,57 @@ describe('delete guard: a batch holds deletes by its own view', () => {
   };
 
   it.each([
-    { name: 'before enough decisions every delete is held', start: { decisions: 0, deletes: 0 }, seq: 'dud', t: T, out: 'H.H' },
-    { name: 'the run cleared at launch: deletes go', start: { decisions: 100, deletes: 10 }, seq: 'dud', t: T, out: 'S.S' },
-    { name: 'its view trips: held from then on, even when the share falls back', start: { decisions: 100, deletes: 50 }, seq: 'duuuuu' + 'd', t: T, out: 'H.....H' },
-    { name: 'its own decisions clear it mid-batch', start: { decisions: 0, deletes: 0 }, seq: 'ud' + 'uuu', t: { maxDeleteShare: 0.5, minDecisions: 3 }, out: '.H...' },
-    { name: 'the view reaches the minimum with a fine share: that delete goes', start: { decisions: 0, deletes: 0 }, seq: 'uud', t: { maxDeleteShare: 0.5, minDecisions: 3 }, out: '..S' },
-    { name: 'confirmed: nothing held', start: { decisions: 100, deletes: 100, confirmed: true }, seq: 'ddd', t: T, out: 'SSS' },
+    {
+      name: 'before enough decisions every delete is held',
+      start: { decisions: 0, deletes: 0 },
+      seq: 'dud',
+      t: T,
+      out: 'H.H',
+    },
+    {
+      name: 'the run cleared at launch: deletes go',
+      start: { decisions: 100, deletes: 10 },
+      seq: 'dud',
+      t: T,
+      out: 'S.S',
+    },
+    {
+      name: 'its view trips: held from then on, even when the share falls back',
+      start: { decisions: 100, deletes: 50 },
+      seq: 'duuuuu' + 'd',
+      t: T,
+      out: 'H.....H',
+    },
+    {
+      name: 'its own decisions clear it mid-batch',
+      start: { decisions: 0, deletes: 0 },
+      seq: 'ud' + 'uuu',
+      t: { maxDeleteShare: 0.5, minDecisions: 3 },
+      out: '.H...',
+    },
+    {
+      name: 'the view reaches the minimum with a fine share: that delete goes',
+      start: { decisions: 0, deletes: 0 },
+      seq: 'uud',
+      t: { maxDeleteShare: 0.5, minDecisions: 3 },
+      out: '..S',
+    },
+    {
+      name: 'confirmed: nothing held',
+      start: { decisions: 100, deletes: 100, confirmed: true },
+      seq: 'ddd',
+      t: T,
+      out: 'SSS',
+    },
   ])('$name', ({ start, seq, t, out }) => {
     expect(run(start, seq, t)).toBe(out);
   });
 
   it('every lookup a 404, 8 batches of 50 launched at once: none delivers a delete', () => {
-    const views = Array.from({ length: 8 }, () => new BatchGuardView({ decisions: 0, deletes: 0, confirmed: false }, T));
+    const views = Array.from(
+      { length: 8 },
+      () => new BatchGuardView({ decisions: 0, deletes: 0, confirmed: false }, T),
+    );
     let sent = 0;
     for (let i = 0; i < 50; i++) for (const v of views) if (!v.decided(true)) sent++;
     expect(sent).toBe(0);

@@ -36,7 +36,8 @@ interface Compose {
 
 function loadCompose(): Compose {
   const doc = parseDocument(readFileSync(COMPOSE_FILE, 'utf8'), { uniqueKeys: true });
-  if (doc.errors.length) throw new Error(`docker-compose.yml is not valid YAML: ${doc.errors.map((e) => e.message).join('; ')}`);
+  if (doc.errors.length)
+    throw new Error(`docker-compose.yml is not valid YAML: ${doc.errors.map((e) => e.message).join('; ')}`);
   return doc.toJS() as Compose;
 }
 
@@ -44,7 +45,8 @@ const compose = loadCompose();
 
 function service(name: string): Service {
   const s = compose.services[name];
-  if (!s) throw new Error(`docker-compose.yml has no service "${name}" (has: ${Object.keys(compose.services).join(', ')})`);
+  if (!s)
+    throw new Error(`docker-compose.yml has no service "${name}" (has: ${Object.keys(compose.services).join(', ')})`);
   return s;
 }
 
@@ -52,28 +54,33 @@ function service(name: string): Service {
 function envOf(s: Service): Record<string, string> {
   const env = s.environment ?? {};
   if (Array.isArray(env)) {
-    return Object.fromEntries(env.map((line) => {
-      const eq = line.indexOf('=');
-      return eq < 0 ? [line, ''] : [line.slice(0, eq), line.slice(eq + 1)];
-    }));
+    return Object.fromEntries(
+      env.map((line) => {
+        const eq = line.indexOf('=');
+        return eq < 0 ? [line, ''] : [line.slice(0, eq), line.slice(eq + 1)];
+      }),
+    );
   }
   return Object.fromEntries(Object.entries(env).map(([k, v]) => [k, v === null ? '' : String(v)]));
 }
 
 /** Compose's interpolation: `$$`, `$NAME`, `${NAME}`, `${NAME:-default}`, `${NAME-default}`, `${NAME:?err}`, `${NAME?err}`. */
 function interpolate(value: string, host: Record<string, string | undefined>): string {
-  return value.replace(/\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?)([-?])([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)/g, (whole, name?: string, colon?: string, op?: string, arg?: string, bare?: string) => {
-    if (whole === '$$') return '$';
-    if (bare) return host[bare] ?? '';
-    const v = host[name!];
-    const unset = colon ? v === undefined || v === '' : v === undefined;
-    if (op === '-') return unset ? arg! : v!;
-    if (op === '?') {
-      if (unset) throw new Error(`required variable ${name} is missing a value: ${arg}`);
-      return v!;
-    }
-    return v ?? '';
-  });
+  return value.replace(
+    /\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?)([-?])([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)/g,
+    (whole, name?: string, colon?: string, op?: string, arg?: string, bare?: string) => {
+      if (whole === '$$') return '$';
+      if (bare) return host[bare] ?? '';
+      const v = host[name!];
+      const unset = colon ? v === undefined || v === '' : v === undefined;
+      if (op === '-') return unset ? arg! : v!;
+      if (op === '?') {
+        if (unset) throw new Error(`required variable ${name} is missing a value: ${arg}`);
+        return v!;
+      }
+      return v ?? '';
+    },
+  );
 }
 
 /** The host variable a `${NAME...}` value reads, if the whole value is one such reference. */
@@ -84,7 +91,9 @@ function hostVariable(value: string): { name: string; required: boolean } | unde
 
 function dependsOn(s: Service): Record<string, string | undefined> {
   const d = s.depends_on ?? [];
-  return Array.isArray(d) ? Object.fromEntries(d.map((n) => [n, undefined])) : Object.fromEntries(Object.entries(d).map(([n, v]) => [n, v?.condition]));
+  return Array.isArray(d)
+    ? Object.fromEntries(d.map((n) => [n, undefined]))
+    : Object.fromEntries(Object.entries(d).map(([n, v]) => [n, v?.condition]));
 }
 
 interface PortBinding {
@@ -94,8 +103,15 @@ interface PortBinding {
 }
 function portsOf(s: Service): PortBinding[] {
   return (s.ports ?? []).map((p) => {
-    if (typeof p === 'object') return { hostIp: p.host_ip, published: p.published === undefined ? undefined : String(p.published), target: p.target };
-    const parts = String(p).replace(/\/(tcp|udp)$/, '').split(':');
+    if (typeof p === 'object')
+      return {
+        hostIp: p.host_ip,
+        published: p.published === undefined ? undefined : String(p.published),
+        target: p.target,
+      };
+    const parts = String(p)
+      .replace(/\/(tcp|udp)$/, '')
+      .split(':');
     if (parts.length === 3) return { hostIp: parts[0], published: parts[1], target: Number(parts[2]) };
     if (parts.length === 2) return { hostIp: undefined, published: parts[0], target: Number(parts[1]) };
     return { hostIp: undefined, published: undefined, target: Number(parts[0]) };
@@ -106,7 +122,9 @@ function volumesOf(s: Service): { source: string | undefined; target: string; re
   return (s.volumes ?? []).map((v) => {
     if (typeof v === 'object') return { source: v.source, target: v.target, readOnly: v.read_only === true };
     const [source, target, mode] = v.split(':');
-    return target === undefined ? { source: undefined, target: source!, readOnly: false } : { source, target, readOnly: (mode ?? '').split(',').includes('ro') };
+    return target === undefined
+      ? { source: undefined, target: source!, readOnly: false }
+      : { source, target, readOnly: (mode ?? '').split(',').includes('ro') };
   });
 }
 
@@ -123,7 +141,10 @@ function shellScript(s: Service): string | undefined {
 /** Each `temporal operator search-attribute create` in a script, as name -> type (repeatable flags). */
 function createdSearchAttributes(script: string): Record<string, string> {
   const out: Record<string, string> = {};
-  const commands = script.replace(/\\\n/g, ' ').split(/\n|&&|\|\||;/).filter((c) => /\btemporal\s+operator\s+search-attribute\s+create\b/.test(c));
+  const commands = script
+    .replace(/\\\n/g, ' ')
+    .split(/\n|&&|\|\||;/)
+    .filter((c) => /\btemporal\s+operator\s+search-attribute\s+create\b/.test(c));
   for (const c of commands) {
     const names = [...c.matchAll(/--name[=\s]+["']?([A-Za-z0-9_]+)/g)].map((m) => m[1]!);
     const types = [...c.matchAll(/--type[=\s]+["']?([A-Za-z]+)/g)].map((m) => m[1]!);
@@ -133,12 +154,19 @@ function createdSearchAttributes(script: string): Record<string, string> {
   return out;
 }
 
-const registration = Object.entries(compose.services).filter(([, s]) => /search-attribute\s+create/.test(shellScript(s) ?? ''));
+const registration = Object.entries(compose.services).filter(([, s]) =>
+  /search-attribute\s+create/.test(shellScript(s) ?? ''),
+);
 
 describe('docker-compose.yml: the services', () => {
   it('is valid YAML with the five services a user needs', () => {
-    expect(Object.keys(compose.services)).toEqual(expect.arrayContaining(['postgresql', 'temporal', 'temporal-ui', 'worker']));
-    expect(registration.map(([name]) => name), 'exactly one service registers the search attributes').toHaveLength(1);
+    expect(Object.keys(compose.services)).toEqual(
+      expect.arrayContaining(['postgresql', 'temporal', 'temporal-ui', 'worker']),
+    );
+    expect(
+      registration.map(([name]) => name),
+      'exactly one service registers the search attributes',
+    ).toHaveLength(1);
   });
 
   it('runs PostgreSQL with a health check that the Temporal server waits for', () => {
@@ -180,11 +208,17 @@ describe('docker-compose.yml: the search attributes are registered at start', ()
 
   it('creates exactly the search attributes the workflow publishes, with their types', () => {
     expect(createdSearchAttributes(script)).toEqual({ ...SEARCH_ATTRIBUTES });
-    expect(createdSearchAttributes(script)).toEqual({ BackfillStatus: 'Keyword', BackfillProcessed: 'Int', BackfillFailed: 'Int' });
+    expect(createdSearchAttributes(script)).toEqual({
+      BackfillStatus: 'Keyword',
+      BackfillProcessed: 'Int',
+      BackfillFailed: 'Int',
+    });
   });
 
   it('talks to the temporal service once it is healthy, and the worker waits for it to finish', () => {
-    expect(s.image, `${name} runs the Temporal admin tools (they hold the temporal CLI)`).toMatch(/^temporalio\/admin-tools:/);
+    expect(s.image, `${name} runs the Temporal admin tools (they hold the temporal CLI)`).toMatch(
+      /^temporalio\/admin-tools:/,
+    );
     const address = envOf(s).TEMPORAL_ADDRESS ?? /--address[=\s]+(\S+)/.exec(script)?.[1];
     expect(address).toBe('temporal:7233');
     expect(dependsOn(s)).toHaveProperty('temporal', 'service_healthy');
@@ -197,8 +231,14 @@ describe('docker-compose.yml: the search attributes are registered at start', ()
 describe('docker-compose.yml: the worker', () => {
   const worker = service('worker');
   const env = envOf(worker);
-  const hostEnv: Record<string, string> = { CHANNEL_ACCESS_KEY: 'key-from-host', CHANNEL_ACCESS_SECRET: 'secret-from-host', WEBHOOK_URL: 'https://hooks.example.test/channel', WEBHOOK_TOKEN: 'token-from-host' };
-  const resolve = (host: Record<string, string | undefined>) => Object.fromEntries(Object.entries(env).map(([k, v]) => [k, interpolate(v, host)]));
+  const hostEnv: Record<string, string> = {
+    CHANNEL_ACCESS_KEY: 'key-from-host',
+    CHANNEL_ACCESS_SECRET: 'secret-from-host',
+    WEBHOOK_URL: 'https://hooks.example.test/channel',
+    WEBHOOK_TOKEN: 'token-from-host',
+  };
+  const resolve = (host: Record<string, string | undefined>) =>
+    Object.fromEntries(Object.entries(env).map(([k, v]) => [k, interpolate(v, host)]));
 
   it('is built from this repository and serves the default task queue on the temporal service', () => {
     const build = typeof worker.build === 'string' ? worker.build : worker.build?.context;
@@ -211,7 +251,14 @@ describe('docker-compose.yml: the worker', () => {
   });
 
   it('takes the Channel Talk and webhook settings from the host environment, never from the file', () => {
-    for (const variable of ['CHANNEL_ACCESS_KEY', 'CHANNEL_ACCESS_SECRET', 'CHANNEL_API_URL', 'CHANNEL_RATE_LIMIT', 'WEBHOOK_URL', 'WEBHOOK_TOKEN']) {
+    for (const variable of [
+      'CHANNEL_ACCESS_KEY',
+      'CHANNEL_ACCESS_SECRET',
+      'CHANNEL_API_URL',
+      'CHANNEL_RATE_LIMIT',
+      'WEBHOOK_URL',
+      'WEBHOOK_TOKEN',
+    ]) {
       expect(env[variable], `${variable} is passed to the worker`).toBeDefined();
       expect(hostVariable(env[variable]!)?.name, `${variable} is read from the host's ${variable}`).toBe(variable);
     }
@@ -221,12 +268,31 @@ describe('docker-compose.yml: the worker', () => {
   });
 
   it("passes the host's Temporal connection variables through; unset on the host, the worker sees them unset and uses the compose Temporal", () => {
-    const passed = ['TEMPORAL_ADDRESS', 'TEMPORAL_NAMESPACE', 'TEMPORAL_API_KEY', 'TEMPORAL_TLS', 'TEMPORAL_TLS_CLIENT_CERT_PATH', 'TEMPORAL_TLS_CLIENT_CERT_DATA',
-      'TEMPORAL_TLS_CLIENT_KEY_PATH', 'TEMPORAL_TLS_CLIENT_KEY_DATA', 'TEMPORAL_TLS_SERVER_CA_CERT_PATH', 'TEMPORAL_TLS_SERVER_CA_CERT_DATA', 'TEMPORAL_TLS_SERVER_NAME'];
-    for (const variable of passed) expect(hostVariable(env[variable] ?? '')?.name, `${variable} is read from the host's ${variable}`).toBe(variable);
+    const passed = [
+      'TEMPORAL_ADDRESS',
+      'TEMPORAL_NAMESPACE',
+      'TEMPORAL_API_KEY',
+      'TEMPORAL_TLS',
+      'TEMPORAL_TLS_CLIENT_CERT_PATH',
+      'TEMPORAL_TLS_CLIENT_CERT_DATA',
+      'TEMPORAL_TLS_CLIENT_KEY_PATH',
+      'TEMPORAL_TLS_CLIENT_KEY_DATA',
+      'TEMPORAL_TLS_SERVER_CA_CERT_PATH',
+      'TEMPORAL_TLS_SERVER_CA_CERT_DATA',
+      'TEMPORAL_TLS_SERVER_NAME',
+    ];
+    for (const variable of passed)
+      expect(hostVariable(env[variable] ?? '')?.name, `${variable} is read from the host's ${variable}`).toBe(variable);
     // Compose gives an unset host variable as an empty string: the worker treats that as not set.
     expect(loadConfig(resolve(hostEnv)).temporal.options).toEqual({ address: 'temporal:7233' });
-    const cloud = loadConfig(resolve({ ...hostEnv, TEMPORAL_ADDRESS: 'ns.acct.tmprl.cloud:7233', TEMPORAL_NAMESPACE: 'ns.acct', TEMPORAL_API_KEY: 'api-key-from-host' }));
+    const cloud = loadConfig(
+      resolve({
+        ...hostEnv,
+        TEMPORAL_ADDRESS: 'ns.acct.tmprl.cloud:7233',
+        TEMPORAL_NAMESPACE: 'ns.acct',
+        TEMPORAL_API_KEY: 'api-key-from-host',
+      }),
+    );
     expect(cloud.TEMPORAL_NAMESPACE).toBe('ns.acct');
     expect(cloud.temporal.options).toMatchObject({ address: 'ns.acct.tmprl.cloud:7233', apiKey: 'api-key-from-host' });
     expect(cloud.temporal.options.tls, 'an API key turns TLS on').toBeTruthy();
@@ -239,12 +305,15 @@ describe('docker-compose.yml: the worker', () => {
     for (const k of required) {
       expect(env[k], `${k} (required by src/config.ts) is passed to the worker`).toBeDefined();
       const ref = hostVariable(env[k]!);
-      if (ref) expect(ref.required, `${k} uses \${${ref.name}:?...} so a missing value stops "docker compose up"`).toBe(true);
+      if (ref)
+        expect(ref.required, `${k} uses \${${ref.name}:?...} so a missing value stops "docker compose up"`).toBe(true);
       if (ref) {
         const without = { ...hostEnv };
         delete without[ref.name];
         expect(() => resolve(without), `without ${ref.name} on the host`).toThrow(new RegExp(ref.name));
-        expect(() => resolve({ ...hostEnv, [ref.name]: '' }), `with ${ref.name} empty on the host`).toThrow(new RegExp(ref.name));
+        expect(() => resolve({ ...hostEnv, [ref.name]: '' }), `with ${ref.name} empty on the host`).toThrow(
+          new RegExp(ref.name),
+        );
       }
     }
     // Everything in the worker's environment is a variable the worker reads, and it validates.
@@ -269,7 +338,9 @@ describe('docker-compose.yml: the worker', () => {
     const mounts = volumesOf(worker);
     const data = mounts.find((m) => m.target === dataDir);
     expect(data, `a volume mounted at BACKFILL_DATA_DIR (${dataDir})`).toBeDefined();
-    expect(Object.keys(compose.volumes ?? {}), 'the data volume is a named volume, kept across restarts').toContain(data!.source);
+    expect(Object.keys(compose.volumes ?? {}), 'the data volume is a named volume, kept across restarts').toContain(
+      data!.source,
+    );
     expect(data!.readOnly).toBe(false);
     expect(mounts).toContainEqual({ source: './data', target: '/data', readOnly: true });
   });
@@ -280,7 +351,10 @@ describe('Dockerfile', () => {
 
   it('exists and its final image runs the built worker, dist/src/worker.js', () => {
     expect(existsSync(file), 'Dockerfile next to docker-compose.yml (the worker is `build: .`)').toBe(true);
-    const lines = readFileSync(file, 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+    const lines = readFileSync(file, 'utf8')
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l && !l.startsWith('#'));
     const lastStage = lines.slice(lines.map((l) => /^FROM\s/i.test(l)).lastIndexOf(true));
     const cmds = lastStage.filter((l) => /^CMD\s/i.test(l));
     expect(cmds.length, 'the final stage has a CMD').toBeGreaterThan(0);
@@ -290,19 +364,32 @@ describe('Dockerfile', () => {
     const shipped = shippedWorkerCommand();
     expect(shipped.entry).toBe('dist/src/worker.js');
     expect(argv).toEqual(['node', ...shipped.nodeArgs, shipped.entry]);
-    expect(shipped.nodeArgs.some((a) => /^--max-old-space-size=\d+$/.test(a)), 'a heap cap').toBe(true);
+    expect(
+      shipped.nodeArgs.some((a) => /^--max-old-space-size=\d+$/.test(a)),
+      'a heap cap',
+    ).toBe(true);
     const envs = Object.fromEntries(
-      lastStage.filter((l) => /^ENV\s/i.test(l)).flatMap((l) => [...l.replace(/^ENV\s+/i, '').matchAll(/([A-Z_][A-Z0-9_]*)=(\S*)/g)].map((m) => [m[1]!, m[2]!])),
+      lastStage
+        .filter((l) => /^ENV\s/i.test(l))
+        .flatMap((l) =>
+          [...l.replace(/^ENV\s+/i, '').matchAll(/([A-Z_][A-Z0-9_]*)=(\S*)/g)].map((m) => [m[1]!, m[2]!]),
+        ),
     );
-    for (const [name, value] of Object.entries(shipped.env)) expect(envs[name], `the image sets ${name} as npm start does`).toBe(value);
+    for (const [name, value] of Object.entries(shipped.env))
+      expect(envs[name], `the image sets ${name} as npm start does`).toBe(value);
     // It is what `npm run build` produces from src/worker.ts (tsconfig outDir "dist", rootDir ".").
-    const tsconfig = JSON.parse(readFileSync(path.join(ROOT, 'tsconfig.json'), 'utf8')) as { compilerOptions: { outDir: string; rootDir: string } };
+    const tsconfig = JSON.parse(readFileSync(path.join(ROOT, 'tsconfig.json'), 'utf8')) as {
+      compilerOptions: { outDir: string; rootDir: string };
+    };
     expect(tsconfig.compilerOptions).toMatchObject({ outDir: 'dist', rootDir: '.' });
     expect(existsSync(path.join(ROOT, 'src/worker.ts'))).toBe(true);
     // The build stage copies every directory the build compiles.
     const build = JSON.parse(readFileSync(path.join(ROOT, 'tsconfig.build.json'), 'utf8')) as { include: string[] };
-    const copied = lines.filter((l) => /^COPY\s/i.test(l) && !/--from=/.test(l)).flatMap((l) => l.split(/\s+/).slice(1, -1));
-    for (const dir of build.include) expect(copied, `the Dockerfile copies ${dir}/ before npm run build`).toContain(dir);
+    const copied = lines
+      .filter((l) => /^COPY\s/i.test(l) && !/--from=/.test(l))
+      .flatMap((l) => l.split(/\s+/).slice(1, -1));
+    for (const dir of build.include)
+      expect(copied, `the Dockerfile copies ${dir}/ before npm run build`).toContain(dir);
   });
 });
 
@@ -315,13 +402,40 @@ describe('the registration script against a real Temporal server', () => {
     if (!cli) throw new Error('no Temporal CLI: set TEMPORAL_CLI or install Go so the tests can build it (see README)');
     // A dev server WITHOUT the attributes (startDevServer would register them itself).
     const port = await freePort();
-    const server = spawn(cli.path, ['server', 'start-dev', '--headless', '--ip', '127.0.0.1', '--port', String(port), '--http-port', String(await freePort()), '--metrics-port', String(await freePort()), '--log-level', 'error'], { stdio: 'ignore' });
+    const server = spawn(
+      cli.path,
+      [
+        'server',
+        'start-dev',
+        '--headless',
+        '--ip',
+        '127.0.0.1',
+        '--port',
+        String(port),
+        '--http-port',
+        String(await freePort()),
+        '--metrics-port',
+        String(await freePort()),
+        '--log-level',
+        'error',
+      ],
+      { stdio: 'ignore' },
+    );
     try {
       await waitForPort(port, 60_000);
       // `temporal` on PATH is the same CLI the admin-tools image carries.
-      const env = { ...process.env, ...envOf(s), TEMPORAL_ADDRESS: `127.0.0.1:${port}`, PATH: `${path.dirname(cli.path)}${path.delimiter}${process.env.PATH}` };
+      const env = {
+        ...process.env,
+        ...envOf(s),
+        TEMPORAL_ADDRESS: `127.0.0.1:${port}`,
+        PATH: `${path.dirname(cli.path)}${path.delimiter}${process.env.PATH}`,
+      };
       const list = () => {
-        const out = spawnSync(cli.path, ['operator', 'search-attribute', 'list', '--address', `127.0.0.1:${port}`, '-o', 'json'], { encoding: 'utf8' });
+        const out = spawnSync(
+          cli.path,
+          ['operator', 'search-attribute', 'list', '--address', `127.0.0.1:${port}`, '-o', 'json'],
+          { encoding: 'utf8' },
+        );
         expect(out.status, out.stderr).toBe(0);
         return JSON.parse(out.stdout) as unknown;
       };
@@ -334,7 +448,8 @@ describe('the registration script against a real Temporal server', () => {
       const attributes = list() as { customAttributes?: Record<string, string> };
       const custom = attributes.customAttributes ?? {};
       const shortType = (t: string) => t.replace(/^INDEXED_VALUE_TYPE_/, '').toLowerCase();
-      for (const [name, type] of Object.entries(SEARCH_ATTRIBUTES)) expect(shortType(custom[name] ?? 'missing'), name).toBe(type.toLowerCase());
+      for (const [name, type] of Object.entries(SEARCH_ATTRIBUTES))
+        expect(shortType(custom[name] ?? 'missing'), name).toBe(type.toLowerCase());
     } finally {
       const gone = new Promise((r) => server.once('exit', r));
       server.kill('SIGTERM');

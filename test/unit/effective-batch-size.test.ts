@@ -32,13 +32,15 @@ describe('effectiveBatchSize: batchSize is an upper bound; small sources are cut
     expect(size).toBe(expected);
     // Never more batches than needed to give every slot one, never a batch above batchSize.
     expect(size).toBeLessThanOrEqual(batchSize);
-    if (rows > 0 && rate === undefined) expect(Math.ceil(rows / size)).toBeLessThanOrEqual(Math.max(parallelBatches, Math.ceil(rows / batchSize)));
+    if (rows > 0 && rate === undefined)
+      expect(Math.ceil(rows / size)).toBeLessThanOrEqual(Math.max(parallelBatches, Math.ceil(rows / batchSize)));
     if (rate !== undefined && rows > 0) {
       // Under a budget: never longer than about RATE_BATCH_SECONDS at the batch's share, and whole rounds of
       // parallelBatches batches (the last batch may be short by less than one member per batch).
       expect(size).toBeLessThanOrEqual(Math.max(1, Math.ceil((rate / parallelBatches) * RATE_BATCH_SECONDS)));
       const batches = Math.ceil(rows / size);
-      if (rows >= parallelBatches && size > 1) expect(batches % parallelBatches === 0 || batches * size - rows < batches).toBe(true);
+      if (rows >= parallelBatches && size > 1)
+        expect(batches % parallelBatches === 0 || batches * size - rows < batches).toBe(true);
     }
   });
 

@@ -6,7 +6,14 @@ import { join } from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { buildExamples, MAX_FETCH_ATTEMPTS, type Counts, type ExampleFiles, type Expected, type Faults } from '../../examples/generate';
+import {
+  buildExamples,
+  MAX_FETCH_ATTEMPTS,
+  type Counts,
+  type ExampleFiles,
+  type Expected,
+  type Faults,
+} from '../../examples/generate';
 import { decide } from '../../src/decide';
 import type { ChannelUser, Decision, FetchResult, OutcomeKind, StoredMember } from '../../src/types';
 
@@ -39,7 +46,13 @@ function storedMember(record: Record<string, string>): StoredMember | 'malformed
   const memberId = (record.memberId ?? '').trim();
   if (memberId === '' || unsubscribeEmail === 'invalid' || unsubscribeTexting === 'invalid') return 'malformed';
   const text = (s: string | undefined) => (s && s.trim() !== '' ? s : null);
-  return { memberId, mobileNumber: text(record.mobileNumber), email: text(record.email), unsubscribeEmail, unsubscribeTexting };
+  return {
+    memberId,
+    mobileNumber: text(record.mobileNumber),
+    email: text(record.email),
+    unsubscribeEmail,
+    unsubscribeTexting,
+  };
 }
 
 function lookup(memberId: string): FetchResult {
@@ -62,7 +75,14 @@ function expectedDecision(o: Expected['outcomes'][number]): Decision {
 
 function tally(kinds: OutcomeKind[]): Counts {
   const n = (k: OutcomeKind) => kinds.filter((x) => x === k).length;
-  return { rows: kinds.length, upserts: n('upsert'), deletes: n('delete'), unchanged: n('unchanged'), failed: n('failed'), skipped: n('skipped') };
+  return {
+    rows: kinds.length,
+    upserts: n('upsert'),
+    deletes: n('delete'),
+    unchanged: n('unchanged'),
+    failed: n('failed'),
+    skipped: n('skipped'),
+  };
 }
 
 const fetchGivesUp = (memberId: string) => {
@@ -131,7 +151,12 @@ describe('example files', () => {
       const member = storedMember(records[i] ?? {});
       const duplicate = member !== 'malformed' && seen.has(member.memberId);
       const want = member === 'malformed' ? 'malformed' : duplicate ? 'duplicate' : undefined;
-      if (want) expect({ line: o.line, outcome: o.outcome, reason: o.reason }).toEqual({ line: o.line, outcome: 'skipped', reason: want });
+      if (want)
+        expect({ line: o.line, outcome: o.outcome, reason: o.reason }).toEqual({
+          line: o.line,
+          outcome: 'skipped',
+          reason: want,
+        });
       else expect(o.outcome, `line ${o.line}`).not.toBe('skipped');
       if (member !== 'malformed') seen.add(member.memberId);
     });
@@ -203,7 +228,9 @@ describe('channel-users.json', () => {
   });
 
   it('dates most missed changes inside the outage and some before it', () => {
-    const changed = outcomes.filter((o) => o.dryRunOutcome === 'upsert').map((o) => usersById.get(o.memberId)?.updatedAt ?? 0);
+    const changed = outcomes
+      .filter((o) => o.dryRunOutcome === 'upsert')
+      .map((o) => usersById.get(o.memberId)?.updatedAt ?? 0);
     const inside = changed.filter((t) => t >= OUTAGE_START && t <= OUTAGE_END).length;
     const before = changed.filter((t) => t < OUTAGE_START).length;
     expect(inside + before).toBe(changed.length);

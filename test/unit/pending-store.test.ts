@@ -26,7 +26,11 @@ const replay = (line: number): PendingReplay => ({
   memberId: `m-${line}`,
   event: 'upsert',
   webhookId: `msg_${String(line).padStart(32, '0')}`,
-  payload: { event: 'upsert', type: 'user', entity: { memberId: `m-${line}`, email: 'personal@example.com' } } as unknown as PendingReplay['payload'],
+  payload: {
+    event: 'upsert',
+    type: 'user',
+    entity: { memberId: `m-${line}`, email: 'personal@example.com' },
+  } as unknown as PendingReplay['payload'],
   base: { line, backfill: 'wf-1' } as unknown as PendingReplay['base'],
 });
 
@@ -70,7 +74,7 @@ describe.each(stores)('%s pending store', (_name, make) => {
     expect(await store.lines(dir, [])).toEqual(none());
   });
 
-  it('keeps runs apart, and remove() deletes one run\'s replays and markers only', async () => {
+  it("keeps runs apart, and remove() deletes one run's replays and markers only", async () => {
     const store = make();
     const [a, b] = [freshDir(), freshDir()];
     await store.put(a, replay(1));

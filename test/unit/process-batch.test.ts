@@ -29,10 +29,13 @@ describe('per-member debug lines of processBatch', () => {
     expect(debugEnabled(custom)).toBe(true);
   });
 
-  it('never look into the SDK\'s private logger chain', () => {
+  it("never look into the SDK's private logger chain", () => {
     // A logger that only a private `parentLogger` link would reveal as INFO: the old check answered false here
     // by reading it; the supported check does not read it and keeps the lines (the logger filters for itself).
-    const wrapped = { ...new DefaultLogger('INFO', () => undefined), parentLogger: new DefaultLogger('INFO', () => undefined) } as unknown as Logger;
+    const wrapped = {
+      ...new DefaultLogger('INFO', () => undefined),
+      parentLogger: new DefaultLogger('INFO', () => undefined),
+    } as unknown as Logger;
     expect(debugEnabled(wrapped)).toBe(true);
   });
 });

@@ -32,7 +32,8 @@ describe('createRateLimiter', () => {
     const times = (await grantTimes(limiter, 21)).sort((a, b) => a - b);
     expect(times[20]!).toBeGreaterThanOrEqual(475); // 20 intervals
     expect(times[20]!).toBeLessThan(900);
-    for (const windowMs of realClockWindows(25)) expect(mostInWindow(times, windowMs)).toBeLessThanOrEqual(bound(windowMs, 40));
+    for (const windowMs of realClockWindows(25))
+      expect(mostInWindow(times, windowMs)).toBeLessThanOrEqual(bound(windowMs, 40));
   });
 
   it('never starts more than ceil(T*R)+1 requests in any window of length T', async () => {
@@ -63,7 +64,8 @@ describe('createRateLimiter', () => {
     const achieved = (times.length - 1) / ((times[times.length - 1]! - times[0]!) / 1000);
     // The old limiter (spacing from the actual grant) measured 91% here; late timers must no longer cost rate.
     expect(achieved).toBeGreaterThanOrEqual(0.97 * rate);
-    for (const windowMs of realClockWindows(5)) expect(mostInWindow(times, windowMs)).toBeLessThanOrEqual(bound(windowMs, rate));
+    for (const windowMs of realClockWindows(5))
+      expect(mostInWindow(times, windowMs)).toBeLessThanOrEqual(bound(windowMs, rate));
   });
 
   it('does not burst after idling: the permits after a pause are one interval apart', async () => {
@@ -245,7 +247,8 @@ describe('createRateLimiter with timers that fire late (simulated clock)', () =>
     const limiter = createRateLimiter(100, { clock }); // 10 ms apart
     const granted: number[] = [];
     const start = clock.now();
-    const take = (n: number) => Array.from({ length: n }, () => limiter.acquire().then(() => granted.push(clock.now() - start)));
+    const take = (n: number) =>
+      Array.from({ length: n }, () => limiter.acquire().then(() => granted.push(clock.now() - start)));
     await Promise.all([...take(3), clock.run(Infinity)]);
     expect(granted).toEqual([0, 10, 20]);
     clock.advance(1_000); // idle for 100 intervals

@@ -4,8 +4,16 @@ import { rateShare, type ShareInputs } from '../../workflows/rate-share';
 
 describe('rateShare', () => {
   it.each<[string, ShareInputs, number]>([
-    ['600 members, batchSize 500, parallel 4: first of 2 batches', { parallelBatches: 4, inFlight: 0, redo: 0, notStarted: 1 }, 2],
-    ['600 members, batchSize 500, parallel 4: second of 2 batches', { parallelBatches: 4, inFlight: 1, redo: 0, notStarted: 0 }, 2],
+    [
+      '600 members, batchSize 500, parallel 4: first of 2 batches',
+      { parallelBatches: 4, inFlight: 0, redo: 0, notStarted: 1 },
+      2,
+    ],
+    [
+      '600 members, batchSize 500, parallel 4: second of 2 batches',
+      { parallelBatches: 4, inFlight: 1, redo: 0, notStarted: 0 },
+      2,
+    ],
     ['a single batch gets the whole budget', { parallelBatches: 4, inFlight: 0, redo: 0, notStarted: 0 }, 1],
     ['many batches left: capped at parallelBatches', { parallelBatches: 4, inFlight: 0, redo: 0, notStarted: 99 }, 4],
     ['full slots, many left', { parallelBatches: 4, inFlight: 3, redo: 0, notStarted: 50 }, 4],
@@ -57,7 +65,12 @@ function simulate(seed: number, share: (inputs: ShareInputs) => number): Simulat
       while (running.size < parallelBatches) {
         const next = redo.length > 0 ? redo.shift() : nextBatch < batches ? nextBatch++ : undefined;
         if (next === undefined) break;
-        const s = share({ parallelBatches, inFlight: running.size, redo: redo.length, notStarted: batches - nextBatch });
+        const s = share({
+          parallelBatches,
+          inFlight: running.size,
+          redo: redo.length,
+          notStarted: batches - nextBatch,
+        });
         expect(s).toBeGreaterThanOrEqual(1);
         expect(s).toBeLessThanOrEqual(parallelBatches);
         running.set(next, { share: s, cancelled: false });
@@ -112,7 +125,8 @@ describe('rateShare over simulated runs', () => {
   });
 
   it('the check catches a share that forgets the redo queue', () => {
-    const noRedo = ({ parallelBatches, inFlight, notStarted }: ShareInputs) => Math.min(parallelBatches, inFlight + 1 + notStarted);
+    const noRedo = ({ parallelBatches, inFlight, notStarted }: ShareInputs) =>
+      Math.min(parallelBatches, inFlight + 1 + notStarted);
     const worst = Math.max(...Array.from({ length: 2_000 }, (_, i) => simulate(i + 1, noRedo).maxBudget));
     expect(worst).toBeGreaterThan(1);
   });

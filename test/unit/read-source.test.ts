@@ -1,4 +1,4 @@
-import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -44,13 +44,26 @@ describe('readSource: CSV', () => {
     {
       name: 'UTF-8 BOM before the header',
       content: `\uFEFF${HEADER}\nm1,010-1234-5678,a@example.com,true,false\n`,
-      expected: [{ line: 2, member: member('m1', { mobileNumber: '010-1234-5678', email: 'a@example.com', unsubscribeEmail: true, unsubscribeTexting: false }) }],
+      expected: [
+        {
+          line: 2,
+          member: member('m1', {
+            mobileNumber: '010-1234-5678',
+            email: 'a@example.com',
+            unsubscribeEmail: true,
+            unsubscribeTexting: false,
+          }),
+        },
+      ],
     },
     {
       name: 'CRLF line ends (no CR left in the last column) and no final line end',
       content: `memberId,mobileNumber,unsubscribeEmail,unsubscribeTexting,email\r\nm1,,no,yes,a@example.com\r\nm2,,,,b@example.com`,
       expected: [
-        { line: 2, member: member('m1', { email: 'a@example.com', unsubscribeEmail: false, unsubscribeTexting: true }) },
+        {
+          line: 2,
+          member: member('m1', { email: 'a@example.com', unsubscribeEmail: false, unsubscribeTexting: true }),
+        },
         { line: 3, member: member('m2', { email: 'b@example.com' }) },
       ],
     },
@@ -58,7 +71,15 @@ describe('readSource: CSV', () => {
       name: 'quoted fields with commas, doubled quotes and line breaks; later line numbers count them',
       content: `${HEADER}\nm1,"010,1234","say ""hi""\nsecond line\nthird",yes,NO\nm2,,,,\n"m,3","",x@example.com,,\n`,
       expected: [
-        { line: 2, member: member('m1', { mobileNumber: '010,1234', email: 'say "hi"\nsecond line\nthird', unsubscribeEmail: true, unsubscribeTexting: false }) },
+        {
+          line: 2,
+          member: member('m1', {
+            mobileNumber: '010,1234',
+            email: 'say "hi"\nsecond line\nthird',
+            unsubscribeEmail: true,
+            unsubscribeTexting: false,
+          }),
+        },
         { line: 5, member: member('m2') },
         { line: 6, member: member('m,3', { email: 'x@example.com' }) },
       ],
@@ -82,7 +103,17 @@ describe('readSource: CSV', () => {
     {
       name: 'columns in another order, extra columns ignored, header names trimmed',
       content: `note, unsubscribeTexting ,email,memberId,unsubscribeEmail,mobileNumber,other\nhello,1,e@example.com,m1,0,+821012345678,zzz\n`,
-      expected: [{ line: 2, member: member('m1', { email: 'e@example.com', mobileNumber: '+821012345678', unsubscribeEmail: false, unsubscribeTexting: true }) }],
+      expected: [
+        {
+          line: 2,
+          member: member('m1', {
+            email: 'e@example.com',
+            mobileNumber: '+821012345678',
+            unsubscribeEmail: false,
+            unsubscribeTexting: true,
+          }),
+        },
+      ],
     },
     {
       name: 'booleans in any case, trimmed; empty is null',
@@ -117,7 +148,10 @@ describe('readSource: CSV', () => {
     {
       name: 'memberIds with spaces, / @ ? # and non-ASCII are kept exactly, after trimming',
       content: `${HEADER}\n  user 1  ,,,,\na/b,,,,\nx@example.com,,,,\nq?x=1&y=2,,,,\nh#1,,,,\n회원-001,,,,\n"ü ñ 😀",,,,\n`,
-      expected: ['user 1', 'a/b', 'x@example.com', 'q?x=1&y=2', 'h#1', '회원-001', 'ü ñ 😀'].map((id, i) => ({ line: i + 2, member: member(id) })),
+      expected: ['user 1', 'a/b', 'x@example.com', 'q?x=1&y=2', 'h#1', '회원-001', 'ü ñ 😀'].map((id, i) => ({
+        line: i + 2,
+        member: member(id),
+      })),
     },
     {
       name: 'a real U+FFFD character is valid UTF-8 and kept (only undecodable bytes skip a row)',
@@ -199,12 +233,17 @@ describe('readSource: CSV', () => {
     const entries = await readCsv(`${HEADER}\r\n${rows.join('\r\n')}\r\n`);
     expect(entries).toHaveLength(5_000);
     entries.forEach((entry, i) => {
-      expect(entry).toEqual({ line: 2 + 2 * i, member: member(`회원-${i}`, { email: `주소 ${i}\r\n둘째 줄`, unsubscribeEmail: true }) });
+      expect(entry).toEqual({
+        line: 2 + 2 * i,
+        member: member(`회원-${i}`, { email: `주소 ${i}\r\n둘째 줄`, unsubscribeEmail: true }),
+      });
     });
   });
 
   it('never puts cell values in skip reasons', async () => {
-    const entries = await readCsv(`${HEADER}\nm1,"+821099998888"oops,secret@example.com,,\nm2,,secret@example.com,maybe-secret,\n`);
+    const entries = await readCsv(
+      `${HEADER}\nm1,"+821099998888"oops,secret@example.com,,\nm2,,secret@example.com,maybe-secret,\n`,
+    );
     for (const entry of entries) {
       expect('skip' in entry).toBe(true);
       if ('skip' in entry) expect(entry.skip).not.toMatch(/secret|8888/);
@@ -217,12 +256,26 @@ describe('readSource: JSONL', () => {
     {
       name: 'good lines, with JSON booleans and boolean strings',
       content: [
-        JSON.stringify({ memberId: 'm1', mobileNumber: '+821012345678', email: 'a@example.com', unsubscribeEmail: true, unsubscribeTexting: false }),
+        JSON.stringify({
+          memberId: 'm1',
+          mobileNumber: '+821012345678',
+          email: 'a@example.com',
+          unsubscribeEmail: true,
+          unsubscribeTexting: false,
+        }),
         JSON.stringify({ memberId: ' m2 ', unsubscribeEmail: ' YES ', unsubscribeTexting: 'no', extra: { nested: 1 } }),
         JSON.stringify({ memberId: 'm3', unsubscribeEmail: '1', unsubscribeTexting: 0, email: '' }),
       ].join('\n'),
       expected: [
-        { line: 1, member: member('m1', { mobileNumber: '+821012345678', email: 'a@example.com', unsubscribeEmail: true, unsubscribeTexting: false }) },
+        {
+          line: 1,
+          member: member('m1', {
+            mobileNumber: '+821012345678',
+            email: 'a@example.com',
+            unsubscribeEmail: true,
+            unsubscribeTexting: false,
+          }),
+        },
         { line: 2, member: member('m2', { unsubscribeEmail: true, unsubscribeTexting: false }) },
         { line: 3, member: member('m3', { unsubscribeEmail: true, unsubscribeTexting: false }) },
       ],
@@ -274,7 +327,11 @@ describe('readSource: JSONL', () => {
     },
     {
       name: 'invalid UTF-8 line skipped, next line read',
-      content: Buffer.concat([Buffer.from('{"memberId":"m1","email":"'), Buffer.from([0xed, 0xa0, 0x80]), Buffer.from('"}\n{"memberId":"m2"}\n')]),
+      content: Buffer.concat([
+        Buffer.from('{"memberId":"m1","email":"'),
+        Buffer.from([0xed, 0xa0, 0x80]),
+        Buffer.from('"}\n{"memberId":"m2"}\n'),
+      ]),
       expected: [
         { line: 1, skip: 'invalid UTF-8' },
         { line: 2, member: member('m2') },
@@ -296,9 +353,12 @@ describe('readSource: JSONL', () => {
 });
 
 describe('readSource: configuration errors', () => {
-
   const cases: { name: string; spec: () => Promise<SourceSpec>; problem: RegExp }[] = [
-    { name: 'missing file', spec: async () => ({ type: 'csv', path: path.join(dir, 'nope.csv') }), problem: /does not exist/ },
+    {
+      name: 'missing file',
+      spec: async () => ({ type: 'csv', path: path.join(dir, 'nope.csv') }),
+      problem: /does not exist/,
+    },
     {
       name: 'a directory',
       spec: async () => {
@@ -308,15 +368,38 @@ describe('readSource: configuration errors', () => {
       },
       problem: /is a directory/,
     },
-    { name: 'empty file (CSV)', spec: async () => ({ type: 'csv', path: await fixture('', 'csv') }), problem: /is empty/ },
-    { name: 'empty file (JSONL)', spec: async () => ({ type: 'jsonl', path: await fixture('', 'jsonl') }), problem: /is empty/ },
-    { name: 'only blank lines (CSV)', spec: async () => ({ type: 'csv', path: await fixture('\n\r\n  \n', 'csv') }), problem: /no CSV header/ },
-    { name: 'only blank lines (JSONL)', spec: async () => ({ type: 'jsonl', path: await fixture('\n\n', 'jsonl') }), problem: /no rows/ },
+    {
+      name: 'empty file (CSV)',
+      spec: async () => ({ type: 'csv', path: await fixture('', 'csv') }),
+      problem: /is empty/,
+    },
+    {
+      name: 'empty file (JSONL)',
+      spec: async () => ({ type: 'jsonl', path: await fixture('', 'jsonl') }),
+      problem: /is empty/,
+    },
+    {
+      name: 'only blank lines (CSV)',
+      spec: async () => ({ type: 'csv', path: await fixture('\n\r\n  \n', 'csv') }),
+      problem: /no CSV header/,
+    },
+    {
+      name: 'only blank lines (JSONL)',
+      spec: async () => ({ type: 'jsonl', path: await fixture('\n\n', 'jsonl') }),
+      problem: /no rows/,
+    },
     // Chosen: a header without rows is an error, since a real member table is never empty.
-    { name: 'header only', spec: async () => ({ type: 'csv', path: await fixture(`${HEADER}\n\n`, 'csv') }), problem: /no data rows/ },
+    {
+      name: 'header only',
+      spec: async () => ({ type: 'csv', path: await fixture(`${HEADER}\n\n`, 'csv') }),
+      problem: /no data rows/,
+    },
     {
       name: 'header missing columns, named in the message',
-      spec: async () => ({ type: 'csv', path: await fixture('memberId,mobileNumber,unsubscribeEmail,Email\nm1,,,x\n', 'csv') }),
+      spec: async () => ({
+        type: 'csv',
+        path: await fixture('memberId,mobileNumber,unsubscribeEmail,Email\nm1,,,x\n', 'csv'),
+      }),
       problem: /lacks required column\(s\) email, unsubscribeTexting/,
     },
     {
@@ -326,7 +409,10 @@ describe('readSource: configuration errors', () => {
     },
     {
       name: 'header not valid UTF-8',
-      spec: async () => ({ type: 'csv', path: await fixture(Buffer.concat([Buffer.from([0xff]), Buffer.from(`${HEADER}\nm1,,,,\n`)]), 'csv') }),
+      spec: async () => ({
+        type: 'csv',
+        path: await fixture(Buffer.concat([Buffer.from([0xff]), Buffer.from(`${HEADER}\nm1,,,,\n`)]), 'csv'),
+      }),
       problem: /header is not valid UTF-8/,
     },
     {
@@ -363,7 +449,13 @@ describe('readSource: configuration errors', () => {
 
 describe('splitCsvRecord: the quote-free fast path splits exactly as csv-parse does', () => {
   // csv-parse with the options read-source gives it, as the reference for every record without a quote.
-  const reference = (text: string) => parseCsvText(text, { bom: false, relax_column_count: true, skip_empty_lines: false, record_delimiter: ['\r\n', '\n'] })[0] as string[];
+  const reference = (text: string) =>
+    parseCsvText(text, {
+      bom: false,
+      relax_column_count: true,
+      skip_empty_lines: false,
+      record_delimiter: ['\r\n', '\n'],
+    })[0] as string[];
 
   it.each([
     ['plain', 'm1,+821012345678,a@example.com,false,true'],

@@ -41,8 +41,21 @@ const replay = (line: number): PendingReplay => ({
   memberId: `m-${line}`,
   event: 'upsert',
   webhookId: `msg_${String(line).padStart(32, '0')}`,
-  payload: { event: 'upsert', type: 'user', entity: { memberId: `m-${line}`, email: EMAIL } } as unknown as PendingReplay['payload'],
-  base: { ts: 't', backfill: 'wf-1', runLabel: 'wf-1', line, memberId: `m-${line}`, outcome: 'upsert', fields: ['email'], dryRun: false },
+  payload: {
+    event: 'upsert',
+    type: 'user',
+    entity: { memberId: `m-${line}`, email: EMAIL },
+  } as unknown as PendingReplay['payload'],
+  base: {
+    ts: 't',
+    backfill: 'wf-1',
+    runLabel: 'wf-1',
+    line,
+    memberId: `m-${line}`,
+    outcome: 'upsert',
+    fields: ['email'],
+    dryRun: false,
+  },
 });
 
 let n = 0;
@@ -55,7 +68,12 @@ describe.each(stores)('replayDeferred with the %s pending store', (_name, makePe
   it('records a member whose pending replay is lost as failed, names it, and the run goes on', async () => {
     const dir = path.join(root, `run-${++n}`);
     await mkdir(dir, { recursive: true });
-    const paths = { dir, workFile: path.join(dir, 'work'), auditPath: path.join(dir, 'audit.jsonl'), pendingDir: path.join(dir, 'pending') };
+    const paths = {
+      dir,
+      workFile: path.join(dir, 'work'),
+      auditPath: path.join(dir, 'audit.jsonl'),
+      pendingDir: path.join(dir, 'pending'),
+    };
     const pending = makePending();
     const audit = createFileAuditStore();
     const deps = { audit, pending, metrics: noMetrics, target: sender, now: () => new Date('2024-05-01T00:00:00Z') };
@@ -65,7 +83,15 @@ describe.each(stores)('replayDeferred with the %s pending store', (_name, makePe
     if (_name === 'file') await unlink(path.join(paths.pendingDir, '4.json'));
     else await pg.pool().query('DELETE FROM backfill_pending WHERE key = $1 AND line = 4', [paths.pendingDir]);
 
-    const input = (line: number, memberId: string): ReplayDeferredInput => ({ backfill: 'wf-1', line, memberId, runLabel: 'wf-1', paths, maxAttempts: 3, target: { type: 'url' } });
+    const input = (line: number, memberId: string): ReplayDeferredInput => ({
+      backfill: 'wf-1',
+      line,
+      memberId,
+      runLabel: 'wf-1',
+      paths,
+      maxAttempts: 3,
+      target: { type: 'url' },
+    });
     const run = (i: ReplayDeferredInput) => new MockActivityEnvironment().run(replayDeferred, deps, i);
 
     expect(await run(input(3, 'm-3'))).toEqual({ line: 3, outcome: 'upsert', fields: ['email'] });
@@ -74,9 +100,20 @@ describe.each(stores)('replayDeferred with the %s pending store', (_name, makePe
     expect(await run(input(4, 'm-4'))).toEqual({ line: 4, outcome: 'failed' });
 
     const entries = await readAudit(paths.auditPath);
-    expect(entries.map((e) => [e.line, e.outcome])).toEqual([[3, 'upsert'], [4, 'failed']]);
+    expect(entries.map((e) => [e.line, e.outcome])).toEqual([
+      [3, 'upsert'],
+      [4, 'failed'],
+    ]);
     const lost = entries[1] as AuditEntry;
-    expect(lost).toMatchObject({ line: 4, memberId: 'm-4', outcome: 'failed', stage: 'replay', delivered: false, deferred: true, backfill: 'wf-1' });
+    expect(lost).toMatchObject({
+      line: 4,
+      memberId: 'm-4',
+      outcome: 'failed',
+      stage: 'replay',
+      delivered: false,
+      deferred: true,
+      backfill: 'wf-1',
+    });
     expect(lost.reason).toMatch(/pending replay of line 4 \(member m-4\) is missing/);
     expect(JSON.stringify(lost)).not.toContain(EMAIL);
     // Settled: the batch that deferred it does not count it again.
@@ -85,11 +122,30 @@ describe.each(stores)('replayDeferred with the %s pending store', (_name, makePe
   });
 });
 
-it('a worker that does not see the run\'s pending directory at all retries (another worker may), not records a loss', async () => {
+it("a worker that does not see the run's pending directory at all retries (another worker may), not records a loss", async () => {
   const dir = path.join(root, `elsewhere-${++n}`);
-  const paths = { dir, workFile: path.join(dir, 'work'), auditPath: path.join(dir, 'audit.jsonl'), pendingDir: path.join(dir, 'pending') };
-  const deps = { audit: createFileAuditStore(), pending: createFilePendingStore(), metrics: noMetrics, target: sender, now: () => new Date() };
-  const input: ReplayDeferredInput = { backfill: 'wf-1', line: 9, memberId: 'm-9', runLabel: 'wf-1', paths, maxAttempts: 3, target: { type: 'url' } };
+  const paths = {
+    dir,
+    workFile: path.join(dir, 'work'),
+    auditPath: path.join(dir, 'audit.jsonl'),
+    pendingDir: path.join(dir, 'pending'),
+  };
+  const deps = {
+    audit: createFileAuditStore(),
+    pending: createFilePendingStore(),
+    metrics: noMetrics,
+    target: sender,
+    now: () => new Date(),
+  };
+  const input: ReplayDeferredInput = {
+    backfill: 'wf-1',
+    line: 9,
+    memberId: 'm-9',
+    runLabel: 'wf-1',
+    paths,
+    maxAttempts: 3,
+    target: { type: 'url' },
+  };
   const err = await new MockActivityEnvironment().run(replayDeferred, deps, input).catch((e: unknown) => e);
   expect(err).toMatchObject({ type: 'PendingStoreUnreachable', nonRetryable: false });
   expect(String((err as Error).message)).toMatch(/pending directory .* is not on this worker/);
@@ -98,22 +154,55 @@ it('a worker that does not see the run\'s pending directory at all retries (anot
 it('a deferred upsert is routed by its fields, and its entry names the webhooks it went to (as in the batch)', async () => {
   const dir = path.join(root, `routed-${++n}`);
   await mkdir(dir, { recursive: true });
-  const paths = { dir, workFile: path.join(dir, 'work'), auditPath: path.join(dir, 'audit.jsonl'), pendingDir: path.join(dir, 'pending') };
+  const paths = {
+    dir,
+    workFile: path.join(dir, 'work'),
+    auditPath: path.join(dir, 'audit.jsonl'),
+    pendingDir: path.join(dir, 'pending'),
+  };
   const pending = createFilePendingStore();
   // A local channel-webhooks-like target: the webhooks depend on the fields it is given.
   const sent: unknown[] = [];
   const routing: WebhookSender = {
     send: async ({ fields }) => {
       sent.push(fields);
-      return { kind: 'delivered', status: 200, webhooks: fields?.includes('email') ? [{ id: 'wh-contact', name: 'Contact' }] : [{ id: 'wh-any', name: 'Any' }] };
+      return {
+        kind: 'delivered',
+        status: 200,
+        webhooks: fields?.includes('email') ? [{ id: 'wh-contact', name: 'Contact' }] : [{ id: 'wh-any', name: 'Any' }],
+      };
     },
     close: async () => {},
   };
-  const deps = { audit: createFileAuditStore(), pending, metrics: noMetrics, target: routing, now: () => new Date('2024-05-01T00:00:00Z') };
+  const deps = {
+    audit: createFileAuditStore(),
+    pending,
+    metrics: noMetrics,
+    target: routing,
+    now: () => new Date('2024-05-01T00:00:00Z'),
+  };
   await pending.put(paths.pendingDir, replay(5));
-  const input: ReplayDeferredInput = { backfill: 'wf-1', line: 5, memberId: 'm-5', runLabel: 'wf-1', paths, maxAttempts: 3, target: { type: 'channel-webhooks' } };
-  expect(await new MockActivityEnvironment().run(replayDeferred, deps, input)).toEqual({ line: 5, outcome: 'upsert', fields: ['email'] });
+  const input: ReplayDeferredInput = {
+    backfill: 'wf-1',
+    line: 5,
+    memberId: 'm-5',
+    runLabel: 'wf-1',
+    paths,
+    maxAttempts: 3,
+    target: { type: 'channel-webhooks' },
+  };
+  expect(await new MockActivityEnvironment().run(replayDeferred, deps, input)).toEqual({
+    line: 5,
+    outcome: 'upsert',
+    fields: ['email'],
+  });
   expect(sent).toEqual([['email']]);
   const [entry] = await readAudit(paths.auditPath);
-  expect(entry).toMatchObject({ line: 5, outcome: 'upsert', delivered: true, deferred: true, webhooks: [{ id: 'wh-contact', name: 'Contact' }] });
+  expect(entry).toMatchObject({
+    line: 5,
+    outcome: 'upsert',
+    delivered: true,
+    deferred: true,
+    webhooks: [{ id: 'wh-contact', name: 'Contact' }],
+  });
 });

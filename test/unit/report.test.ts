@@ -24,7 +24,8 @@ import {
 import type { ComparedField } from '../../src/types';
 
 /** An audit log as `webhook-backfill report` reads a file: the file store's records, its errors as AuditFileError. */
-const readAuditFile = (file: string, stats?: AuditReadStats) => asAuditFileErrors(createFileAuditStore().entries(file, stats));
+const readAuditFile = (file: string, stats?: AuditReadStats) =>
+  asAuditFileErrors(createFileAuditStore().entries(file, stats));
 
 const KST = (local: string) => Date.parse(`${local}+09:00`);
 const START = KST('2024-11-01T00:40:00');
@@ -36,7 +37,14 @@ const AFTER = KST('2024-11-20T09:00:00');
 let seq = 0;
 function entry(e: Partial<AuditEntry> & Pick<AuditEntry, 'line' | 'outcome'>): AuditEntry {
   seq += 1;
-  return { ts: `2024-12-01T00:00:${String(seq % 60).padStart(2, '0')}.000Z`, backfill: 'bf-1', runLabel: 'bf-1', memberId: `m-${e.line}`, dryRun: false, ...e };
+  return {
+    ts: `2024-12-01T00:00:${String(seq % 60).padStart(2, '0')}.000Z`,
+    backfill: 'bf-1',
+    runLabel: 'bf-1',
+    memberId: `m-${e.line}`,
+    dryRun: false,
+    ...e,
+  };
 }
 
 describe('the outage window', () => {
@@ -79,10 +87,39 @@ describe('the outage window', () => {
   });
 
   it.each<[string, { phase: OutagePhase; time: number | undefined }[], OutagePhase]>([
-    ['any field inside wins', [{ phase: 'before', time: 1 }, { phase: 'inside', time: 2 }, { phase: 'after', time: 3 }], 'inside'],
-    ['all before', [{ phase: 'before', time: 1 }, { phase: 'before', time: 2 }], 'before'],
-    ['the latest change decides otherwise', [{ phase: 'before', time: 1 }, { phase: 'after', time: 3 }], 'after'],
-    ['unknown fields do not hide known ones', [{ phase: 'unknown', time: undefined }, { phase: 'before', time: 1 }], 'before'],
+    [
+      'any field inside wins',
+      [
+        { phase: 'before', time: 1 },
+        { phase: 'inside', time: 2 },
+        { phase: 'after', time: 3 },
+      ],
+      'inside',
+    ],
+    [
+      'all before',
+      [
+        { phase: 'before', time: 1 },
+        { phase: 'before', time: 2 },
+      ],
+      'before',
+    ],
+    [
+      'the latest change decides otherwise',
+      [
+        { phase: 'before', time: 1 },
+        { phase: 'after', time: 3 },
+      ],
+      'after',
+    ],
+    [
+      'unknown fields do not hide known ones',
+      [
+        { phase: 'unknown', time: undefined },
+        { phase: 'before', time: 1 },
+      ],
+      'before',
+    ],
     ['nothing known', [{ phase: 'unknown', time: undefined }], 'unknown'],
   ])('member phase: %s', (_what, phases, expected) => {
     expect(memberPhase(phases)).toBe(expected);
@@ -92,7 +129,10 @@ describe('the outage window', () => {
 describe('reasons', () => {
   it.each([
     ['duplicate memberId (first seen on line 12)', 'duplicate memberId (first seen on line N)'],
-    ['invalid boolean in unsubscribeEmail; duplicate memberId (first seen on line 7)', 'invalid boolean in unsubscribeEmail; duplicate memberId (first seen on line N)'],
+    [
+      'invalid boolean in unsubscribeEmail; duplicate memberId (first seen on line 7)',
+      'invalid boolean in unsubscribeEmail; duplicate memberId (first seen on line N)',
+    ],
     ['HTTP 500 after 5 attempts', 'HTTP 500 after 5 attempts'],
     ['replay rejected: HTTP 400', 'replay rejected: HTTP 400'],
   ])('%s → %s', (reason, general) => {
@@ -104,14 +144,37 @@ describe('summarize', () => {
   const entries: AuditEntry[] = [
     entry({ line: 2, outcome: 'unchanged', updatedAt: INSIDE }),
     entry({ line: 3, outcome: 'upsert', fields: ['email'], delivered: true, status: 200, updatedAt: INSIDE }),
-    entry({ line: 4, outcome: 'upsert', fields: ['mobileNumber', 'unsubscribeEmail'], delivered: true, updatedAt: AFTER, unsubscribeEmailUpdatedAt: BEFORE }),
-    entry({ line: 5, outcome: 'upsert', fields: ['unsubscribeTexting'], delivered: true, updatedAt: INSIDE, unsubscribeTextingUpdatedAt: BEFORE }),
+    entry({
+      line: 4,
+      outcome: 'upsert',
+      fields: ['mobileNumber', 'unsubscribeEmail'],
+      delivered: true,
+      updatedAt: AFTER,
+      unsubscribeEmailUpdatedAt: BEFORE,
+    }),
+    entry({
+      line: 5,
+      outcome: 'upsert',
+      fields: ['unsubscribeTexting'],
+      delivered: true,
+      updatedAt: INSIDE,
+      unsubscribeTextingUpdatedAt: BEFORE,
+    }),
     entry({ line: 6, outcome: 'upsert', fields: ['email'], delivered: true }),
     entry({ line: 7, outcome: 'delete', reason: 'not-found', delivered: true }),
     entry({ line: 8, outcome: 'delete', reason: 'unified', delivered: true, updatedAt: INSIDE }),
     entry({ line: 9, outcome: 'delete', reason: 'not-found', delivered: true }),
     entry({ line: 10, outcome: 'failed', stage: 'fetch', reason: 'HTTP 500 after 5 attempts', attempts: 5 }),
-    entry({ line: 11, outcome: 'failed', stage: 'replay', reason: 'replay rejected: HTTP 400', status: 400, fields: ['unsubscribeTexting'], delivered: false, unsubscribeTextingUpdatedAt: INSIDE }),
+    entry({
+      line: 11,
+      outcome: 'failed',
+      stage: 'replay',
+      reason: 'replay rejected: HTTP 400',
+      status: 400,
+      fields: ['unsubscribeTexting'],
+      delivered: false,
+      unsubscribeTextingUpdatedAt: INSIDE,
+    }),
     entry({ line: 12, outcome: 'skipped', reason: 'invalid boolean in unsubscribeEmail' }),
     entry({ line: 13, outcome: 'skipped', reason: 'duplicate memberId (first seen on line 3)' }),
     entry({ line: 14, outcome: 'skipped', reason: 'duplicate memberId (first seen on line 4)' }),
@@ -179,13 +242,16 @@ describe('summarize', () => {
     ['mixed', [true, false], null],
     ['empty', [], null],
   ])('dryRun: %s', (_what, flags, expected) => {
-    expect(summarize(flags.map((dryRun, i) => entry({ line: i + 2, outcome: 'unchanged', dryRun }))).dryRun).toBe(expected);
+    expect(summarize(flags.map((dryRun, i) => entry({ line: i + 2, outcome: 'unchanged', dryRun }))).dryRun).toBe(
+      expected,
+    );
   });
 
   it('keeps counts exact but line lists bounded', () => {
     const builder = new SummaryBuilder();
     const n = MAX_LINES_PER_GROUP + 500;
-    for (let line = n + 1; line >= 2; line--) builder.add(entry({ line, outcome: 'failed', stage: 'fetch', reason: 'timeout after 5 attempts' }));
+    for (let line = n + 1; line >= 2; line--)
+      builder.add(entry({ line, outcome: 'failed', stage: 'fetch', reason: 'timeout after 5 attempts' }));
     const [group] = builder.result().failures;
     expect(group!.count).toBe(n);
     expect(group!.lines).toHaveLength(MAX_LINES_PER_GROUP);
@@ -216,31 +282,101 @@ describe('summarize', () => {
     const old = { id: 'wh-old', name: 'Old', skipped: 'api-version' as const };
     const blocked = { id: 'wh-blk', skipped: 'blocked' as const };
     const rows: Array<[Partial<AuditEntry> & Pick<AuditEntry, 'line' | 'outcome'>]> = [
-      [{ line: 2, outcome: 'upsert', event: 'upsert', delivered: true, fields: ['email'], webhooks: [crm, wh, blocked] }],
-      [{ line: 3, outcome: 'upsert', event: 'upsert', delivered: true, fields: ['unsubscribeEmail'], webhooks: [crm, old] }],
+      [
+        {
+          line: 2,
+          outcome: 'upsert',
+          event: 'upsert',
+          delivered: true,
+          fields: ['email'],
+          webhooks: [crm, wh, blocked],
+        },
+      ],
+      [
+        {
+          line: 3,
+          outcome: 'upsert',
+          event: 'upsert',
+          delivered: true,
+          fields: ['unsubscribeEmail'],
+          webhooks: [crm, old],
+        },
+      ],
       [{ line: 4, outcome: 'delete', event: 'delete', delivered: true, reason: 'not-found', webhooks: [wh, blocked] }],
-      [{ line: 5, outcome: 'failed', stage: 'replay', event: 'delete', delivered: false, reason: 'replay rejected', webhooks: [wh] }],
+      [
+        {
+          line: 5,
+          outcome: 'failed',
+          stage: 'replay',
+          event: 'delete',
+          delivered: false,
+          reason: 'replay rejected',
+          webhooks: [wh],
+        },
+      ],
       [{ line: 6, outcome: 'unchanged' }],
       [{ line: 2, outcome: 'upsert', event: 'upsert', delivered: true, webhooks: [crm] }], // a repeat: ignored
     ];
     const got = summarize(rows.map(([e]) => entry(e)));
     expect(got.webhooks).toEqual([
-      { id: 'wh-blk', name: null, upserts: 0, deletes: 0, delivered: 0, failed: 0, skippedBlocked: 2, skippedApiVersion: 0 },
-      { id: 'wh-crm', name: 'CRM', upserts: 2, deletes: 0, delivered: 2, failed: 0, skippedBlocked: 0, skippedApiVersion: 0 },
-      { id: 'wh-old', name: 'Old', upserts: 0, deletes: 0, delivered: 0, failed: 0, skippedBlocked: 0, skippedApiVersion: 1 },
-      { id: 'wh-wh', name: 'Warehouse', upserts: 1, deletes: 2, delivered: 2, failed: 1, skippedBlocked: 0, skippedApiVersion: 0 },
+      {
+        id: 'wh-blk',
+        name: null,
+        upserts: 0,
+        deletes: 0,
+        delivered: 0,
+        failed: 0,
+        skippedBlocked: 2,
+        skippedApiVersion: 0,
+      },
+      {
+        id: 'wh-crm',
+        name: 'CRM',
+        upserts: 2,
+        deletes: 0,
+        delivered: 2,
+        failed: 0,
+        skippedBlocked: 0,
+        skippedApiVersion: 0,
+      },
+      {
+        id: 'wh-old',
+        name: 'Old',
+        upserts: 0,
+        deletes: 0,
+        delivered: 0,
+        failed: 0,
+        skippedBlocked: 0,
+        skippedApiVersion: 1,
+      },
+      {
+        id: 'wh-wh',
+        name: 'Warehouse',
+        upserts: 1,
+        deletes: 2,
+        delivered: 2,
+        failed: 1,
+        skippedBlocked: 0,
+        skippedApiVersion: 0,
+      },
     ]);
     expect(renderSummary(got)).toMatch(/wh-wh \(Warehouse\)\s+1\s+2\s+2\s+1\s+0\s+0\n/);
     // Dry run: the same counts, labelled as what a real run would send; no section without channel webhooks.
     const dry = summarize(rows.slice(0, 2).map(([e]) => entry({ ...e, dryRun: true, delivered: false })));
     expect(dry.webhooks.find((w) => w.id === 'wh-crm')).toMatchObject({ upserts: 2, delivered: 0 });
     expect(renderSummary(dry)).toContain('Per registered webhook (what a real run would send):');
-    expect(renderSummary(summarize([entry({ line: 2, outcome: 'unchanged' })]))).not.toContain('Per registered webhook');
+    expect(renderSummary(summarize([entry({ line: 2, outcome: 'unchanged' })]))).not.toContain(
+      'Per registered webhook',
+    );
   });
 
   it('says when the lines of a reason are cut short', () => {
-    const many = summarize(Array.from({ length: 25 }, (_, i) => entry({ line: i + 2, outcome: 'skipped', reason: 'not valid JSON' })));
-    expect(renderSummary(many)).toContain('lines 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, … and 5 more');
+    const many = summarize(
+      Array.from({ length: 25 }, (_, i) => entry({ line: i + 2, outcome: 'skipped', reason: 'not valid JSON' })),
+    );
+    expect(renderSummary(many)).toContain(
+      'lines 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, … and 5 more',
+    );
   });
 });
 
@@ -272,7 +408,17 @@ describe('export', () => {
   });
 
   it('writes a CSV row per entry, change times in ISO 8601', () => {
-    const e = entry({ line: 4, memberId: 'team/a,"b"', outcome: 'upsert', fields: ['mobileNumber', 'email'], delivered: true, status: 200, webhookId: 'msg_x', attempts: 1, updatedAt: START });
+    const e = entry({
+      line: 4,
+      memberId: 'team/a,"b"',
+      outcome: 'upsert',
+      fields: ['mobileNumber', 'email'],
+      delivered: true,
+      status: 200,
+      webhookId: 'msg_x',
+      attempts: 1,
+      updatedAt: START,
+    });
     const cells = csvRow(e);
     expect(cells.startsWith('4,"team/a,""b""",upsert,mobileNumber;email,,,')).toBe(true);
     expect(cells).toContain(',2024-10-31T15:40:00.000Z,');
@@ -288,7 +434,8 @@ describe('export', () => {
     expect(count).toBe(2000);
     expect(chunks.length).toBeGreaterThan(1);
     const text = chunks.join('');
-    if (format === 'json') expect((JSON.parse(text) as AuditEntry[]).map((e) => e.line)).toEqual(entries.map((e) => e.line));
+    if (format === 'json')
+      expect((JSON.parse(text) as AuditEntry[]).map((e) => e.line)).toEqual(entries.map((e) => e.line));
     else expect(text.trimEnd().split('\n')).toHaveLength(2001);
   });
 
@@ -347,7 +494,9 @@ describe('reading an audit file', () => {
     const drain = async (file: string) => {
       for await (const _ of readAuditFile(file)) void _;
     };
-    await expect(drain(path.join(dir, 'nope.jsonl'))).rejects.toThrow(new AuditFileError(`cannot read the audit log ${path.join(dir, 'nope.jsonl')}: no such file`));
+    await expect(drain(path.join(dir, 'nope.jsonl'))).rejects.toThrow(
+      new AuditFileError(`cannot read the audit log ${path.join(dir, 'nope.jsonl')}: no such file`),
+    );
     await expect(drain(dir)).rejects.toThrow(/is a directory/);
   });
 
@@ -371,7 +520,10 @@ describe('reading an audit file', () => {
     const out = createWriteStream(file);
     const n = 100_000;
     for (let line = 2; line < n + 2; line++) {
-      const e = line % 10 === 0 ? entry({ line, outcome: 'upsert', fields: ['email'], updatedAt: INSIDE }) : entry({ line, outcome: 'unchanged' });
+      const e =
+        line % 10 === 0
+          ? entry({ line, outcome: 'upsert', fields: ['email'], updatedAt: INSIDE })
+          : entry({ line, outcome: 'unchanged' });
       if (!out.write(`${JSON.stringify(e)}\n`)) await new Promise<void>((r) => out.once('drain', () => r()));
     }
     await new Promise((r) => out.end(r));
@@ -386,31 +538,98 @@ describe('reading an audit file', () => {
 
 describe('the report of issue 9: delete guard and onlyChangedSince', () => {
   const decisions = (outcomes: Array<'upsert' | 'delete' | 'unchanged' | 'failed'>) =>
-    outcomes.map((outcome, i) => entry({ line: i + 2, outcome, ...(outcome === 'upsert' ? { fields: ['email'] as ComparedField[], updatedAt: INSIDE } : {}), dryRun: true }));
+    outcomes.map((outcome, i) =>
+      entry({
+        line: i + 2,
+        outcome,
+        ...(outcome === 'upsert' ? { fields: ['email'] as ComparedField[], updatedAt: INSIDE } : {}),
+        dryRun: true,
+      }),
+    );
 
-  it.each<[string, Array<'upsert' | 'delete' | 'unchanged' | 'failed'>, { maxDeleteShare: number; minDecisions: number } | undefined, { share: number; wouldTripAt: number | null; decisions: number; deletes: number }]>([
-    ['every lookup a 404, default thresholds: trips at decision 100', Array(150).fill('delete'), undefined, { share: 1, wouldTripAt: 100, decisions: 150, deletes: 150 }],
-    ['15% deletes (the examples): never trips', [...Array(85).fill('unchanged'), ...Array(15).fill('delete'), ...Array(100).fill('upsert')], undefined, { share: 15 / 200, wouldTripAt: null, decisions: 200, deletes: 15 }],
-    ['deletes first, then many others: trips early although the final share is low', [...Array(100).fill('delete'), ...Array(900).fill('unchanged')], undefined, { share: 0.1, wouldTripAt: 100, decisions: 1000, deletes: 100 }],
-    ['fewer decisions than the minimum: never trips', Array(99).fill('delete'), undefined, { share: 1, wouldTripAt: null, decisions: 99, deletes: 99 }],
-    ['failed lookups are not decisions', [...Array(60).fill('failed'), ...Array(40).fill('delete')], undefined, { share: 1, wouldTripAt: null, decisions: 40, deletes: 40 }],
-    ['given thresholds: 3 of 10 > 0.25', [...Array(7).fill('unchanged'), ...Array(3).fill('delete')], { maxDeleteShare: 0.25, minDecisions: 10 }, { share: 0.3, wouldTripAt: 10, decisions: 10, deletes: 3 }],
-    ['exactly the share does not pass it', [...Array(5).fill('unchanged'), ...Array(5).fill('delete')], { maxDeleteShare: 0.5, minDecisions: 10 }, { share: 0.5, wouldTripAt: null, decisions: 10, deletes: 5 }],
+  it.each<
+    [
+      string,
+      Array<'upsert' | 'delete' | 'unchanged' | 'failed'>,
+      { maxDeleteShare: number; minDecisions: number } | undefined,
+      { share: number; wouldTripAt: number | null; decisions: number; deletes: number },
+    ]
+  >([
+    [
+      'every lookup a 404, default thresholds: trips at decision 100',
+      Array(150).fill('delete'),
+      undefined,
+      { share: 1, wouldTripAt: 100, decisions: 150, deletes: 150 },
+    ],
+    [
+      '15% deletes (the examples): never trips',
+      [...Array(85).fill('unchanged'), ...Array(15).fill('delete'), ...Array(100).fill('upsert')],
+      undefined,
+      { share: 15 / 200, wouldTripAt: null, decisions: 200, deletes: 15 },
+    ],
+    [
+      'deletes first, then many others: trips early although the final share is low',
+      [...Array(100).fill('delete'), ...Array(900).fill('unchanged')],
+      undefined,
+      { share: 0.1, wouldTripAt: 100, decisions: 1000, deletes: 100 },
+    ],
+    [
+      'fewer decisions than the minimum: never trips',
+      Array(99).fill('delete'),
+      undefined,
+      { share: 1, wouldTripAt: null, decisions: 99, deletes: 99 },
+    ],
+    [
+      'failed lookups are not decisions',
+      [...Array(60).fill('failed'), ...Array(40).fill('delete')],
+      undefined,
+      { share: 1, wouldTripAt: null, decisions: 40, deletes: 40 },
+    ],
+    [
+      'given thresholds: 3 of 10 > 0.25',
+      [...Array(7).fill('unchanged'), ...Array(3).fill('delete')],
+      { maxDeleteShare: 0.25, minDecisions: 10 },
+      { share: 0.3, wouldTripAt: 10, decisions: 10, deletes: 3 },
+    ],
+    [
+      'exactly the share does not pass it',
+      [...Array(5).fill('unchanged'), ...Array(5).fill('delete')],
+      { maxDeleteShare: 0.5, minDecisions: 10 },
+      { share: 0.5, wouldTripAt: null, decisions: 10, deletes: 5 },
+    ],
   ])('%s', (_name, outcomes, guard, expected) => {
     const s = summarize(decisions(outcomes), DEFAULT_OUTAGE, guard ? { guard } : {});
-    expect(s.deleteGuard).toEqual({ ...(guard ?? { maxDeleteShare: 0.5, minDecisions: 100 }), ...expected, confirmed: null });
+    expect(s.deleteGuard).toEqual({
+      ...(guard ?? { maxDeleteShare: 0.5, minDecisions: 100 }),
+      ...expected,
+      confirmed: null,
+    });
   });
 
   it('shows a confirmation of deletes past the guard (the stamp on each delete recorded after it)', () => {
     const entries = [
       entry({ line: 2, outcome: 'delete', reason: 'not-found', dryRun: false }),
-      entry({ line: 3, outcome: 'delete', reason: 'not-found', dryRun: false, deletesConfirmedAt: '2024-11-20T01:00:00.000Z' }),
-      entry({ line: 4, outcome: 'delete', reason: 'not-found', dryRun: false, deletesConfirmedAt: '2024-11-20T01:00:00.000Z' }),
+      entry({
+        line: 3,
+        outcome: 'delete',
+        reason: 'not-found',
+        dryRun: false,
+        deletesConfirmedAt: '2024-11-20T01:00:00.000Z',
+      }),
+      entry({
+        line: 4,
+        outcome: 'delete',
+        reason: 'not-found',
+        dryRun: false,
+        deletesConfirmedAt: '2024-11-20T01:00:00.000Z',
+      }),
       entry({ line: 5, outcome: 'unchanged', dryRun: false }),
     ];
     const s = summarize(entries);
     expect(s.deleteGuard.confirmed).toEqual({ at: '2024-11-20T01:00:00.000Z', deletes: 2 });
-    expect(renderSummary(s)).toContain('deletes confirmed at 2024-11-20T01:00:00.000Z (resume with {"confirmDeletes": true}): 2 deletes recorded after the confirmation');
+    expect(renderSummary(s)).toContain(
+      'deletes confirmed at 2024-11-20T01:00:00.000Z (resume with {"confirmDeletes": true}): 2 deletes recorded after the confirmation',
+    );
     expect(renderSummary(summarize(entries.slice(0, 1)))).not.toContain('deletes confirmed');
   });
 
@@ -418,8 +637,20 @@ describe('the report of issue 9: delete guard and onlyChangedSince', () => {
     const entries = [
       entry({ line: 2, outcome: 'upsert', fields: ['email'], updatedAt: BEFORE }),
       entry({ line: 3, outcome: 'upsert', fields: ['email'], updatedAt: INSIDE }),
-      entry({ line: 4, outcome: 'upsert', fields: ['unsubscribeEmail'], updatedAt: INSIDE, unsubscribeEmailUpdatedAt: BEFORE }),
-      entry({ line: 5, outcome: 'upsert', fields: ['email', 'unsubscribeEmail'], updatedAt: INSIDE, unsubscribeEmailUpdatedAt: BEFORE }),
+      entry({
+        line: 4,
+        outcome: 'upsert',
+        fields: ['unsubscribeEmail'],
+        updatedAt: INSIDE,
+        unsubscribeEmailUpdatedAt: BEFORE,
+      }),
+      entry({
+        line: 5,
+        outcome: 'upsert',
+        fields: ['email', 'unsubscribeEmail'],
+        updatedAt: INSIDE,
+        unsubscribeEmailUpdatedAt: BEFORE,
+      }),
       entry({ line: 6, outcome: 'upsert', fields: ['email'] }),
       entry({ line: 7, outcome: 'delete', reason: 'not-found' }),
     ];
@@ -428,7 +659,9 @@ describe('the report of issue 9: delete guard and onlyChangedSince', () => {
     expect(summarize(entries, DEFAULT_OUTAGE, { onlyChangedSince: AFTER }).onlyChangedSince.wouldSkip).toBe(4);
     const text = renderSummary(s);
     expect(text).toContain(`onlyChangedSince ${new Date(START).toISOString()} would skip 2 of the 5 differing members`);
-    expect(text).toContain('Delete guard (maxDeleteShare 0.5, deleteGuardMinDecisions 100): 1 of 6 decisions are deletes (16.7%)');
+    expect(text).toContain(
+      'Delete guard (maxDeleteShare 0.5, deleteGuardMinDecisions 100): 1 of 6 decisions are deletes (16.7%)',
+    );
     expect(text).toContain('a real run would not pause: fewer than 100 decisions');
   });
 

@@ -8,7 +8,14 @@ describe('retryingActivities', () => {
     ['pending, never failed', [{ activityType: { name: 'processBatch' }, attempt: 1, lastFailure: null }], []],
     [
       'a refused batch',
-      [{ activityType: { name: 'processBatch' }, attempt: 3, lastWorkerIdentity: '7@host', lastFailure: { message: 'worker 7@host has no WEBHOOK_URL' } }],
+      [
+        {
+          activityType: { name: 'processBatch' },
+          attempt: 3,
+          lastWorkerIdentity: '7@host',
+          lastFailure: { message: 'worker 7@host has no WEBHOOK_URL' },
+        },
+      ],
       [{ activity: 'processBatch', attempt: 3, worker: '7@host', message: 'worker 7@host has no WEBHOOK_URL' }],
     ],
     [

@@ -24,26 +24,42 @@ const SPEC_BODY = '{"test": 2432232314}';
 const SPEC_SIGNATURE = 'v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=';
 const SPEC_NOW_MS = SPEC_TIMESTAMP * 1000;
 
-function specInput(over: Partial<VerifyWebhookSignatureInput> = {}, headers: Record<string, string> = {}): VerifyWebhookSignatureInput {
+function specInput(
+  over: Partial<VerifyWebhookSignatureInput> = {},
+  headers: Record<string, string> = {},
+): VerifyWebhookSignatureInput {
   return {
     secret: SPEC_SECRET,
     body: SPEC_BODY,
     now: SPEC_NOW_MS,
-    headers: { 'webhook-id': SPEC_ID, 'webhook-timestamp': String(SPEC_TIMESTAMP), 'webhook-signature': SPEC_SIGNATURE, ...headers },
+    headers: {
+      'webhook-id': SPEC_ID,
+      'webhook-timestamp': String(SPEC_TIMESTAMP),
+      'webhook-signature': SPEC_SIGNATURE,
+      ...headers,
+    },
     ...over,
   };
 }
 
 describe('Standard Webhooks signatures: the published test vector', () => {
   it('signs the spec vector to the published signature', () => {
-    expect(signWebhook({ secret: SPEC_SECRET, webhookId: SPEC_ID, timestamp: SPEC_TIMESTAMP, body: SPEC_BODY })).toBe(SPEC_SIGNATURE);
+    expect(signWebhook({ secret: SPEC_SECRET, webhookId: SPEC_ID, timestamp: SPEC_TIMESTAMP, body: SPEC_BODY })).toBe(
+      SPEC_SIGNATURE,
+    );
     // Bytes or text: the same signature.
-    expect(signWebhook({ secret: SPEC_SECRET, webhookId: SPEC_ID, timestamp: SPEC_TIMESTAMP, body: Buffer.from(SPEC_BODY) })).toBe(SPEC_SIGNATURE);
+    expect(
+      signWebhook({ secret: SPEC_SECRET, webhookId: SPEC_ID, timestamp: SPEC_TIMESTAMP, body: Buffer.from(SPEC_BODY) }),
+    ).toBe(SPEC_SIGNATURE);
   });
 
   it('verifies the spec vector, from Node-style, mixed-case and fetch Headers', () => {
     expect(verifyWebhookSignature(specInput())).toEqual({ ok: true, webhookId: SPEC_ID, timestamp: SPEC_TIMESTAMP });
-    const mixed = { 'Webhook-Id': SPEC_ID, 'WEBHOOK-TIMESTAMP': String(SPEC_TIMESTAMP), 'Webhook-Signature': SPEC_SIGNATURE };
+    const mixed = {
+      'Webhook-Id': SPEC_ID,
+      'WEBHOOK-TIMESTAMP': String(SPEC_TIMESTAMP),
+      'Webhook-Signature': SPEC_SIGNATURE,
+    };
     expect(verifyWebhookSignature({ ...specInput(), headers: mixed }).ok).toBe(true);
     expect(verifyWebhookSignature({ ...specInput(), headers: new Headers(mixed) }).ok).toBe(true);
     expect(verifyWebhookSignature({ ...specInput(), body: new TextEncoder().encode(SPEC_BODY) }).ok).toBe(true);
@@ -59,8 +75,12 @@ describe('Standard Webhooks signatures: the published test vector', () => {
     ].join(' ');
     expect(verifyWebhookSignature(specInput({}, { 'webhook-signature': header })).ok).toBe(true);
     // The same list without the valid entry fails; so does the valid signature under another version tag.
-    expect(verifyWebhookSignature(specInput({}, { 'webhook-signature': header.replace(SPEC_SIGNATURE, '') })).ok).toBe(false);
-    expect(verifyWebhookSignature(specInput({}, { 'webhook-signature': SPEC_SIGNATURE.replace('v1,', 'v1a,') })).ok).toBe(false);
+    expect(verifyWebhookSignature(specInput({}, { 'webhook-signature': header.replace(SPEC_SIGNATURE, '') })).ok).toBe(
+      false,
+    );
+    expect(
+      verifyWebhookSignature(specInput({}, { 'webhook-signature': SPEC_SIGNATURE.replace('v1,', 'v1a,') })).ok,
+    ).toBe(false);
   });
 });
 
@@ -69,7 +89,11 @@ describe('verifyWebhookSignature rejections', () => {
     const input = specInput();
     const headers = { ...(input.headers as Record<string, string>) };
     delete headers[name];
-    expect(verifyWebhookSignature({ ...input, headers })).toEqual({ ok: false, reason: 'missing-headers', message: `missing header: ${name}` });
+    expect(verifyWebhookSignature({ ...input, headers })).toEqual({
+      ok: false,
+      reason: 'missing-headers',
+      message: `missing header: ${name}`,
+    });
   });
 
   it('no headers at all names all three', () => {
@@ -80,32 +104,59 @@ describe('verifyWebhookSignature rejections', () => {
 
   it('a timestamp that is not integer seconds', () => {
     for (const bad of ['hello', '1614265330.5', '-1614265330', '1614265330000000000']) {
-      expect(verifyWebhookSignature(specInput({}, { 'webhook-timestamp': bad }))).toMatchObject({ ok: false, reason: 'invalid-timestamp' });
+      expect(verifyWebhookSignature(specInput({}, { 'webhook-timestamp': bad }))).toMatchObject({
+        ok: false,
+        reason: 'invalid-timestamp',
+      });
     }
   });
 
   it('stale and future timestamps beyond the tolerance (default 300 s, or as given); the edges still pass', () => {
     expect(verifyWebhookSignature(specInput({ now: SPEC_NOW_MS + 300_000 })).ok).toBe(true);
-    expect(verifyWebhookSignature(specInput({ now: SPEC_NOW_MS + 301_000 }))).toMatchObject({ ok: false, reason: 'timestamp-too-old' });
+    expect(verifyWebhookSignature(specInput({ now: SPEC_NOW_MS + 301_000 }))).toMatchObject({
+      ok: false,
+      reason: 'timestamp-too-old',
+    });
     expect(verifyWebhookSignature(specInput({ now: SPEC_NOW_MS - 300_000 })).ok).toBe(true);
-    expect(verifyWebhookSignature(specInput({ now: SPEC_NOW_MS - 301_000 }))).toMatchObject({ ok: false, reason: 'timestamp-too-new' });
-    expect(verifyWebhookSignature(specInput({ now: SPEC_NOW_MS + 31_000, toleranceSeconds: 30 }))).toMatchObject({ ok: false, reason: 'timestamp-too-old' });
+    expect(verifyWebhookSignature(specInput({ now: SPEC_NOW_MS - 301_000 }))).toMatchObject({
+      ok: false,
+      reason: 'timestamp-too-new',
+    });
+    expect(verifyWebhookSignature(specInput({ now: SPEC_NOW_MS + 31_000, toleranceSeconds: 30 }))).toMatchObject({
+      ok: false,
+      reason: 'timestamp-too-old',
+    });
     expect(verifyWebhookSignature(specInput({ now: SPEC_NOW_MS + 29_000, toleranceSeconds: 30 })).ok).toBe(true);
     // The spec vector is from 2021: with the real clock it is long stale.
-    expect(verifyWebhookSignature({ ...specInput(), now: undefined })).toMatchObject({ ok: false, reason: 'timestamp-too-old' });
+    expect(verifyWebhookSignature({ ...specInput(), now: undefined })).toMatchObject({
+      ok: false,
+      reason: 'timestamp-too-old',
+    });
   });
 
   it('tampering with the body, id or timestamp, or the wrong secret, finds no matching signature', () => {
     const noMatch = { ok: false, reason: 'no-matching-signature' };
     expect(verifyWebhookSignature(specInput({ body: '{"test": 2432232315}' }))).toMatchObject(noMatch);
     expect(verifyWebhookSignature(specInput({ body: '{"test":2432232314}' }))).toMatchObject(noMatch); // re-serialised JSON
-    expect(verifyWebhookSignature(specInput({}, { 'webhook-id': 'msg_p5jXN8AQM9LWM0D4loKWxJeK' }))).toMatchObject(noMatch);
-    expect(verifyWebhookSignature(specInput({}, { 'webhook-timestamp': String(SPEC_TIMESTAMP + 1) }))).toMatchObject(noMatch);
-    expect(verifyWebhookSignature(specInput({ secret: `whsec_${randomBytes(24).toString('base64')}` }))).toMatchObject(noMatch);
+    expect(verifyWebhookSignature(specInput({}, { 'webhook-id': 'msg_p5jXN8AQM9LWM0D4loKWxJeK' }))).toMatchObject(
+      noMatch,
+    );
+    expect(verifyWebhookSignature(specInput({}, { 'webhook-timestamp': String(SPEC_TIMESTAMP + 1) }))).toMatchObject(
+      noMatch,
+    );
+    expect(verifyWebhookSignature(specInput({ secret: `whsec_${randomBytes(24).toString('base64')}` }))).toMatchObject(
+      noMatch,
+    );
   });
 
   it('partial and malformed signatures fail (the reference "partial signature" cases)', () => {
-    for (const bad of [SPEC_SIGNATURE.slice(0, 8), 'v1,', 'v1,dawfeoifkpqwoekfpqoekf', 'g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=', ' ']) {
+    for (const bad of [
+      SPEC_SIGNATURE.slice(0, 8),
+      'v1,',
+      'v1,dawfeoifkpqwoekfpqoekf',
+      'g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=',
+      ' ',
+    ]) {
       expect(verifyWebhookSignature(specInput({}, { 'webhook-signature': bad })).ok, JSON.stringify(bad)).toBe(false);
     }
   });
@@ -180,7 +231,13 @@ describe('round trip: the real sender signs what it sends, a real receiver gets 
   });
   afterAll(() => receiver.close());
 
-  const user = { id: 'u-1', memberId: 'm-sig-1', email: 'sig@example.com', name: '서명 테스트 ✓', unsubscribeEmail: true };
+  const user = {
+    id: 'u-1',
+    memberId: 'm-sig-1',
+    email: 'sig@example.com',
+    name: '서명 테스트 ✓',
+    unsubscribeEmail: true,
+  };
   const id = webhookId('sig-run', 'm-sig-1', 'upsert');
 
   it('every attempt carries its own timestamp and a signature over the exact bytes received', async () => {
@@ -209,11 +266,19 @@ describe('round trip: the real sender signs what it sends, a real receiver gets 
         webhookId: id,
         timestamp: Number(d.headers['webhook-timestamp']),
       });
-      expect(verifyWebhookSignature({ secret, headers: d.headers, body: Buffer.from(d.rawBody, 'utf8'), now }).ok).toBe(true);
+      expect(verifyWebhookSignature({ secret, headers: d.headers, body: Buffer.from(d.rawBody, 'utf8'), now }).ok).toBe(
+        true,
+      );
       // Tampered body, stale delivery, other secret.
-      expect(verifyWebhookSignature({ secret, headers: d.headers, body: d.rawBody.replace('true', 'false'), now })).toMatchObject({ ok: false, reason: 'no-matching-signature' });
-      expect(verifyWebhookSignature({ secret, headers: d.headers, body: d.rawBody, now: now + 301_000 })).toMatchObject({ ok: false, reason: 'timestamp-too-old' });
-      expect(verifyWebhookSignature({ secret: 'another secret', headers: d.headers, body: d.rawBody, now })).toMatchObject({ ok: false, reason: 'no-matching-signature' });
+      expect(
+        verifyWebhookSignature({ secret, headers: d.headers, body: d.rawBody.replace('true', 'false'), now }),
+      ).toMatchObject({ ok: false, reason: 'no-matching-signature' });
+      expect(verifyWebhookSignature({ secret, headers: d.headers, body: d.rawBody, now: now + 301_000 })).toMatchObject(
+        { ok: false, reason: 'timestamp-too-old' },
+      );
+      expect(
+        verifyWebhookSignature({ secret: 'another secret', headers: d.headers, body: d.rawBody, now }),
+      ).toMatchObject({ ok: false, reason: 'no-matching-signature' });
     }
   });
 
@@ -221,13 +286,18 @@ describe('round trip: the real sender signs what it sends, a real receiver gets 
     const sender = createWebhookSender({ url: receiver.url, signingSecret: secret });
     const fresh = webhookId('sig-run', 'm-sig-2', 'upsert');
     try {
-      expect(await sender.send({ webhookId: fresh, payload: buildUpsertPayload({ ...user, memberId: 'm-sig-2' }) })).toMatchObject({ kind: 'delivered' });
+      expect(
+        await sender.send({ webhookId: fresh, payload: buildUpsertPayload({ ...user, memberId: 'm-sig-2' }) }),
+      ).toMatchObject({ kind: 'delivered' });
     } finally {
       await sender.close();
     }
     const d = receiver.deliveries().find((x) => x.webhookId === fresh)!;
     expect(Math.abs(Number(d.headers['webhook-timestamp']) * 1000 - d.receivedAt)).toBeLessThan(2_000);
-    expect(verifyWebhookSignature({ secret, headers: d.headers, body: d.rawBody })).toMatchObject({ ok: true, webhookId: fresh });
+    expect(verifyWebhookSignature({ secret, headers: d.headers, body: d.rawBody })).toMatchObject({
+      ok: true,
+      webhookId: fresh,
+    });
   });
 
   it('without a signing secret nothing is signed (and an unusable one is refused up front)', async () => {
@@ -241,7 +311,12 @@ describe('round trip: the real sender signs what it sends, a real receiver gets 
     const d = receiver.deliveries().find((x) => x.webhookId === unsigned)!;
     expect(d.headers['webhook-signature']).toBeUndefined();
     expect(d.headers['webhook-timestamp']).toBeUndefined();
-    expect(verifyWebhookSignature({ secret, headers: d.headers, body: d.rawBody })).toMatchObject({ ok: false, reason: 'missing-headers' });
-    expect(() => createWebhookSender({ url: receiver.url, signingSecret: 'whsec_%%' })).toThrow(/invalid webhook sender options: signingSecret/);
+    expect(verifyWebhookSignature({ secret, headers: d.headers, body: d.rawBody })).toMatchObject({
+      ok: false,
+      reason: 'missing-headers',
+    });
+    expect(() => createWebhookSender({ url: receiver.url, signingSecret: 'whsec_%%' })).toThrow(
+      /invalid webhook sender options: signingSecret/,
+    );
   });
 });

@@ -42,7 +42,16 @@ afterAll(async () => {
 });
 
 function enumerateCounts(members: Iterable<SyntheticMember>): SyntheticCounts {
-  const c: SyntheticCounts = { rows: 0, upserts: 0, deletes: 0, unchanged: 0, failed: 0, skipped: 0, notFound: 0, unified: 0 };
+  const c: SyntheticCounts = {
+    rows: 0,
+    upserts: 0,
+    deletes: 0,
+    unchanged: 0,
+    failed: 0,
+    skipped: 0,
+    notFound: 0,
+    unified: 0,
+  };
   for (const m of members) {
     c.rows++;
     if (m.expected.outcome === 'upsert') c.upserts++;
@@ -90,7 +99,9 @@ describe('synthetic data set', () => {
   it('has unique memberIds and phone numbers, and about 2% memberIds that need URL encoding', () => {
     const members = [...syntheticMembers(5_000)];
     expect(new Set(members.map((m) => m.row.memberId)).size).toBe(5_000);
-    const phones = members.map((m) => m.user?.mobileNumber ?? m.user?.profile?.mobileNumber).filter((p): p is string => typeof p === 'string');
+    const phones = members
+      .map((m) => m.user?.mobileNumber ?? m.user?.profile?.mobileNumber)
+      .filter((p): p is string => typeof p === 'string');
     expect(new Set(phones).size).toBe(phones.length);
     const exotic = members.filter((m) => encodeURIComponent(m.row.memberId) !== m.row.memberId);
     expect(exotic.length).toBeGreaterThan(50);
@@ -105,10 +116,20 @@ describe('synthetic data set', () => {
       const { notFound, unified, ...rest } = syntheticCounts(n);
       expect({ notFound, unified, ...rest }, `n=${n}`).toEqual(enumerateCounts(syntheticMembers(n)));
     }
-    for (const seed of [1, 42, 0xffffffff]) expect(syntheticCounts(777, seed)).toEqual(enumerateCounts(syntheticMembers(777, seed)));
+    for (const seed of [1, 42, 0xffffffff])
+      expect(syntheticCounts(777, seed)).toEqual(enumerateCounts(syntheticMembers(777, seed)));
     // Exact mix per block of 100, so a million is exact too, and cheap.
     const million = syntheticCounts(1_000_000);
-    expect(million).toEqual({ rows: 1_000_000, upserts: 300_000, deletes: 150_000, unchanged: 550_000, failed: 0, skipped: 0, notFound: 70_000, unified: 80_000 });
+    expect(million).toEqual({
+      rows: 1_000_000,
+      upserts: 300_000,
+      deletes: 150_000,
+      unchanged: 550_000,
+      failed: 0,
+      skipped: 0,
+      notFound: 70_000,
+      unified: 80_000,
+    });
     expect(SYNTHETIC_MIX).toEqual({ unchanged: 55, upsert: 30, unified: 8, 'not-found': 7 });
     // The category shortcut is what the full member says.
     for (let i = 0; i < 1_000; i++) expect(syntheticCategory(i)).toBe(syntheticMember(i).category);
@@ -118,19 +139,41 @@ describe('synthetic data set', () => {
     const members = [...syntheticMembers(3_000)];
     const cases = members.map((m) => m.expected.case);
     const unchanged = cases.filter((c) => c.startsWith('unchanged'));
-    for (const spelling of ['phone:dashed', 'phone:digits', 'phone:e164', 'phone:spaced', 'phone:plus82', 'phone:dotted', 'email:upper', 'email:title', 'email:padded', 'consent:empty-is-false', 'user:profile-only', 'user:null-top-level']) {
+    for (const spelling of [
+      'phone:dashed',
+      'phone:digits',
+      'phone:e164',
+      'phone:spaced',
+      'phone:plus82',
+      'phone:dotted',
+      'email:upper',
+      'email:title',
+      'email:padded',
+      'consent:empty-is-false',
+      'user:profile-only',
+      'user:null-top-level',
+    ]) {
       expect(unchanged.filter((c) => c.includes(spelling)).length, spelling).toBeGreaterThan(3);
     }
     const upserts = members.filter((m) => m.expected.outcome === 'upsert');
     for (const field of ['mobileNumber', 'email', 'unsubscribeEmail', 'unsubscribeTexting'] as const) {
       expect(upserts.filter((m) => m.expected.fields?.includes(field)).length, field).toBeGreaterThan(100);
     }
-    for (const kind of ['phone:changed', 'phone:added', 'phone:removed', 'email:changed', 'email:added', 'email:removed']) {
+    for (const kind of [
+      'phone:changed',
+      'phone:added',
+      'phone:removed',
+      'email:changed',
+      'email:added',
+      'email:removed',
+    ]) {
       expect(upserts.filter((m) => m.expected.case.includes(kind)).length, kind).toBeGreaterThan(5);
     }
     expect(new Set(upserts.map((m) => m.expected.fields!.join(','))).size).toBe(15);
     // Local phone spellings really are local (not E.164) in the CSV for many unchanged members.
-    expect(members.filter((m) => m.category === 'unchanged' && m.cells.mobileNumber.startsWith('010')).length).toBeGreaterThan(500);
+    expect(
+      members.filter((m) => m.category === 'unchanged' && m.cells.mobileNumber.startsWith('010')).length,
+    ).toBeGreaterThan(500);
   });
 
   it('decide() reaches the intended outcome for every member (3,000 members, two seeds)', () => {
@@ -168,7 +211,9 @@ describe('synthetic data set', () => {
       if (!('member' in entry)) continue;
       const user = lookup(entry.member.memberId);
       expect(user).toEqual(m.user);
-      const fetched: FetchResult = user ? { kind: 'found', user, attempts: 1 } : { kind: 'not-found', status: 404, attempts: 1 };
+      const fetched: FetchResult = user
+        ? { kind: 'found', user, attempts: 1 }
+        : { kind: 'not-found', status: 404, attempts: 1 };
       const decision = decide(entry.member, fetched);
       expect(decision.action === 'unchanged' ? 'unchanged' : decision.action, m.expected.case).toBe(m.expected.outcome);
     }
@@ -212,7 +257,9 @@ describe('synthetic data set', () => {
     for (const u of users) expect(lookup(u.memberId as string)).toEqual(u);
     for (const m of syntheticMembers(n)) if (m.category === 'not-found') expect(lookup(m.row.memberId)).toBeUndefined();
     // In the generator's id space but past n, and not an id at all.
-    const beyond = [...Array(50).keys()].map((k) => syntheticMemberId(n + k)).filter((id) => syntheticMember(syntheticIndexOf(id)!).user);
+    const beyond = [...Array(50).keys()]
+      .map((k) => syntheticMemberId(n + k))
+      .filter((id) => syntheticMember(syntheticIndexOf(id)!).user);
     expect(beyond.length).toBeGreaterThan(30);
     for (const id of beyond) expect(lookup(id)).toBeUndefined();
     expect(lookup('nobody')).toBeUndefined();
@@ -235,12 +282,22 @@ describe('synthetic data set', () => {
           continue;
         }
         const id = webhookId(runLabel, m.row.memberId, outcome);
-        audit.push({ line: m.line, memberId: m.row.memberId, outcome, fields, reason, event: outcome, webhookId: id, delivered: true });
+        audit.push({
+          line: m.line,
+          memberId: m.row.memberId,
+          outcome,
+          fields,
+          reason,
+          event: outcome,
+          webhookId: id,
+          delivered: true,
+        });
         deliveries.push({ memberId: m.row.memberId, event: outcome, webhookId: id, status: 200 });
       }
       return { audit, deliveries };
     }
-    const check = (run: { audit: AuditRecord[]; deliveries: DeliveryRecord[] }) => checkSyntheticRun({ n, runLabel, webhookIdOf: webhookId, ...run });
+    const check = (run: { audit: AuditRecord[]; deliveries: DeliveryRecord[] }) =>
+      checkSyntheticRun({ n, runLabel, webhookIdOf: webhookId, ...run });
     const due = members.filter((m) => m.expected.outcome !== 'unchanged');
     const unchanged = members.find((m) => m.expected.outcome === 'unchanged')!;
     const upsert = members.find((m) => m.expected.outcome === 'upsert')!;
@@ -251,7 +308,14 @@ describe('synthetic data set', () => {
       run.deliveries.push({ ...first }, { ...first, status: 503 });
       const result = check(run);
       expect(result.problems).toEqual([]);
-      expect(result).toMatchObject({ problemCount: 0, auditEntries: n, deliveries: due.length + 2, accepted: due.length + 1, membersAcceptedMoreThanOnce: 1, extraAcceptedDeliveries: 1 });
+      expect(result).toMatchObject({
+        problemCount: 0,
+        auditEntries: n,
+        deliveries: due.length + 2,
+        accepted: due.length + 1,
+        membersAcceptedMoreThanOnce: 1,
+        extraAcceptedDeliveries: 1,
+      });
     });
 
     it('reports every kind of disagreement', () => {
@@ -259,15 +323,32 @@ describe('synthetic data set', () => {
         ['missing audit line', (r) => void r.audit.splice(5, 1), /line 7 has no entry/],
         ['duplicate audit line', (r) => void r.audit.push({ ...r.audit[3]! }), /line 5 recorded more than once/],
         ['foreign audit line', (r) => void r.audit.push({ line: n + 2, outcome: 'unchanged' }), /not a member line/],
-        ['wrong outcome', (r) => void (r.audit[unchanged.index]!.outcome = 'failed'), /outcome failed, expected unchanged/],
+        [
+          'wrong outcome',
+          (r) => void (r.audit[unchanged.index]!.outcome = 'failed'),
+          /outcome failed, expected unchanged/,
+        ],
         ['wrong fields', (r) => void (r.audit[upsert.index]!.fields = ['email', 'mobileNumber']), /fields/],
         ['not delivered', (r) => void (r.audit[upsert.index]!.delivered = false), /not recorded as delivered/],
-        ['delivery to an unchanged member', (r) => void r.deliveries.push({ memberId: unchanged.row.memberId, event: 'upsert', webhookId: 'x', status: 200 }), /who needed none/],
+        [
+          'delivery to an unchanged member',
+          (r) =>
+            void r.deliveries.push({ memberId: unchanged.row.memberId, event: 'upsert', webhookId: 'x', status: 200 }),
+          /who needed none/,
+        ],
         ['wrong webhook-id', (r) => void (r.deliveries[0]!.webhookId = 'msg_other'), /webhook-id msg_other/],
-        ['wrong event', (r) => void (r.deliveries[0]!.event = r.deliveries[0]!.event === 'upsert' ? 'delete' : 'upsert'), /event/],
+        [
+          'wrong event',
+          (r) => void (r.deliveries[0]!.event = r.deliveries[0]!.event === 'upsert' ? 'delete' : 'upsert'),
+          /event/,
+        ],
         ['missing delivery', (r) => void r.deliveries.splice(0, 1), /no accepted delivery/],
         ['only refused deliveries', (r) => void (r.deliveries[0]!.status = 400), /no accepted delivery/],
-        ['delivery for a stranger', (r) => void r.deliveries.push({ memberId: 'm-1', event: 'delete', webhookId: null, status: 200 }), /not a member of the data set/],
+        [
+          'delivery for a stranger',
+          (r) => void r.deliveries.push({ memberId: 'm-1', event: 'delete', webhookId: null, status: 200 }),
+          /not a member of the data set/,
+        ],
       ];
       for (const [what, spoil, pattern] of cases) {
         const run = exactRun();

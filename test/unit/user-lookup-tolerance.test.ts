@@ -21,14 +21,31 @@ const ODD_VALUES: Array<[label: string, value: unknown]> = [
   ['a number', 42],
   ['an object', { nested: true }],
 ];
-const TOLERATED: Variant[] = UNCOMPARED_USER_FIELDS.flatMap((field) => ODD_VALUES.map(([label, value]): Variant => [`${field} ${label}`, field, value]));
+const TOLERATED: Variant[] = UNCOMPARED_USER_FIELDS.flatMap((field) =>
+  ODD_VALUES.map(([label, value]): Variant => [`${field} ${label}`, field, value]),
+);
 
 /** Fields that must parse: a wrong type fails once, naming the field, never the value. */
 const REJECTED: Array<[name: string, field: string, value: unknown, reason: string]> = [
   ['email a number', 'email', 98765, 'malformed response: invalid user.email (invalid_type)'],
-  ['mobileNumber an object', 'mobileNumber', { n: '98765' }, 'malformed response: invalid user.mobileNumber (invalid_type)'],
-  ['unsubscribeEmail a string', 'unsubscribeEmail', 'yes', 'malformed response: invalid user.unsubscribeEmail (invalid_type)'],
-  ['unsubscribeTexting a number', 'unsubscribeTexting', 1, 'malformed response: invalid user.unsubscribeTexting (invalid_type)'],
+  [
+    'mobileNumber an object',
+    'mobileNumber',
+    { n: '98765' },
+    'malformed response: invalid user.mobileNumber (invalid_type)',
+  ],
+  [
+    'unsubscribeEmail a string',
+    'unsubscribeEmail',
+    'yes',
+    'malformed response: invalid user.unsubscribeEmail (invalid_type)',
+  ],
+  [
+    'unsubscribeTexting a number',
+    'unsubscribeTexting',
+    1,
+    'malformed response: invalid user.unsubscribeTexting (invalid_type)',
+  ],
   ['type a number', 'type', 3, 'malformed response: invalid user.type (invalid_type)'],
   ['profile a string', 'profile', 'p@example.com', 'malformed response: invalid user.profile (invalid_type)'],
 ];
@@ -48,13 +65,17 @@ describe('user schema: table of null, missing, odd and extra fields', () => {
     expect(buildUpsertPayload(parsed.user).entity).toEqual(u);
   });
 
-  it.each(TOLERATED)('%s: parses; the value is passed through (change times: kept only when numbers)', (_name, field, value) => {
-    const parsed = userResponseSchema.safeParse({ user: variant('m', field, value) });
-    expect(parsed.success).toBe(true);
-    const got = (parsed.data!.user as Record<string, unknown>)[field];
-    if (field === 'updatedAt' || field.endsWith('UpdatedAt')) expect(got).toBe(typeof value === 'number' ? value : undefined);
-    else expect(got).toEqual(value);
-  });
+  it.each(TOLERATED)(
+    '%s: parses; the value is passed through (change times: kept only when numbers)',
+    (_name, field, value) => {
+      const parsed = userResponseSchema.safeParse({ user: variant('m', field, value) });
+      expect(parsed.success).toBe(true);
+      const got = (parsed.data!.user as Record<string, unknown>)[field];
+      if (field === 'updatedAt' || field.endsWith('UpdatedAt'))
+        expect(got).toBe(typeof value === 'number' ? value : undefined);
+      else expect(got).toEqual(value);
+    },
+  );
 
   it.each([
     ['null', null, null],
@@ -68,8 +89,16 @@ describe('user schema: table of null, missing, odd and extra fields', () => {
   });
 
   it('valid change times are kept as numbers; extra unknown fields survive', () => {
-    const parsed = userResponseSchema.parse({ user: { ...fullOpenApiUser('m'), futureField: { a: [1] } }, extraTop: 1 });
-    expect(parsed.user).toMatchObject({ updatedAt: 1_730_500_000_000, unsubscribeEmailUpdatedAt: 1_730_499_999_000, unsubscribeTextingUpdatedAt: 1_730_499_998_000, futureField: { a: [1] } });
+    const parsed = userResponseSchema.parse({
+      user: { ...fullOpenApiUser('m'), futureField: { a: [1] } },
+      extraTop: 1,
+    });
+    expect(parsed.user).toMatchObject({
+      updatedAt: 1_730_500_000_000,
+      unsubscribeEmailUpdatedAt: 1_730_499_999_000,
+      unsubscribeTextingUpdatedAt: 1_730_499_998_000,
+      futureField: { a: [1] },
+    });
     expect(userResponseSchema.parse({ user: variant('m', 'updatedAt', 'yesterday') }).user.updatedAt).toBeUndefined();
     expect(userResponseSchema.parse({ user: variant('m', 'updatedAt', Number.NaN) }).user.updatedAt).toBeUndefined();
   });
@@ -95,7 +124,8 @@ describe('webhook schema: name and apiVersion may be anything', () => {
   ])('%s', (_name, over, expected) => {
     const parsed = channelWebhookSchema.safeParse({ ...base, ...over });
     expect(parsed.success).toBe(true);
-    for (const [key, want] of Object.entries(expected)) expect((parsed.data as Record<string, unknown>)[key], key).toEqual(want);
+    for (const [key, want] of Object.entries(expected))
+      expect((parsed.data as Record<string, unknown>)[key], key).toEqual(want);
   });
   it.each([
     ['id missing', { id: undefined }],
@@ -117,7 +147,13 @@ describe('over real HTTP (simulator serving OpenApiUserDto-shaped users)', () =>
   ];
   beforeAll(async () => {
     sim = await startChannelSimulator({ users, accessKey: KEY, accessSecret: SECRET });
-    client = createChannelClient({ baseUrl: sim.url, accessKey: KEY, accessSecret: SECRET, backoff: { initialMs: 5, maxMs: 20 }, maxAttempts: 5 });
+    client = createChannelClient({
+      baseUrl: sim.url,
+      accessKey: KEY,
+      accessSecret: SECRET,
+      backoff: { initialMs: 5, maxMs: 20 },
+      maxAttempts: 5,
+    });
   });
   afterAll(async () => {
     await client?.close();
@@ -155,7 +191,12 @@ describe('over real HTTP (simulator serving OpenApiUserDto-shaped users)', () =>
       { id: 'b', url: 'https://h.example/b', scopes: ['member.deleted'], name: 7, apiVersion: { x: 1 } } as never,
       { id: 'c', url: 'https://h.example/c', scopes: ['member.deleted'], apiVersion: 'v5' },
     ]);
-    const lister = createChannelWebhooksClient({ baseUrl: sim.url, accessKey: KEY, accessSecret: SECRET, backoff: { initialMs: 5, maxMs: 5 } });
+    const lister = createChannelWebhooksClient({
+      baseUrl: sim.url,
+      accessKey: KEY,
+      accessSecret: SECRET,
+      backoff: { initialMs: 5, maxMs: 5 },
+    });
     try {
       const list = await lister.list();
       expect(list.map((w) => [w.id, w.name, w.apiVersion]).sort()).toEqual([
@@ -165,7 +206,9 @@ describe('over real HTTP (simulator serving OpenApiUserDto-shaped users)', () =>
       ]);
       sim.setWebhooks([{ id: 'd', url: 'https://h.example/d', scopes: 'member.deleted' } as never]);
       const before = sim.stats().webhookLists;
-      await expect(lister.list()).rejects.toThrow("listing the channel's webhooks failed: malformed response: invalid webhooks.0.scopes (invalid_type)");
+      await expect(lister.list()).rejects.toThrow(
+        "listing the channel's webhooks failed: malformed response: invalid webhooks.0.scopes (invalid_type)",
+      );
       expect(sim.stats().webhookLists - before).toBe(1);
     } finally {
       await lister.close();

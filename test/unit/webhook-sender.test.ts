@@ -1,7 +1,11 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startWebhookReceiver, type ReceiverBehaviour, type WebhookReceiver } from '../../dev/simulator/webhook-receiver';
+import {
+  startWebhookReceiver,
+  type ReceiverBehaviour,
+  type WebhookReceiver,
+} from '../../dev/simulator/webhook-receiver';
 import { buildDeletePayload, buildUpsertPayload, type ReplayPayload } from '../../src/webhook/payload';
 import {
   classifyStatus,
@@ -91,21 +95,31 @@ describe('webhook sender against the simulated receiver', () => {
     ];
     for (const [query, token, path] of CASES) {
       const s = sender({ url: `${base}${query}`, ...(token === undefined ? {} : { token }) });
-      expect(await s.send({ webhookId: 'msg_q', payload: upsertFor('m-q') }), query).toMatchObject({ kind: 'delivered', status: 204 });
+      expect(await s.send({ webhookId: 'msg_q', payload: upsertFor('m-q') }), query).toMatchObject({
+        kind: 'delivered',
+        status: 204,
+      });
       expect(seen.at(-1), query).toBe(path);
     }
   });
 
-  it('names the body\'s event as configured (WEBHOOK_EVENT_UPSERT / WEBHOOK_EVENT_DELETE); unset: upsert / delete', async () => {
+  it("names the body's event as configured (WEBHOOK_EVENT_UPSERT / WEBHOOK_EVENT_DELETE); unset: upsert / delete", async () => {
     const r = await receiver();
     const named = sender({ url: r.url, eventNames: { upsert: 'member.upserted.contact', delete: 'member.deleted' } });
     const plain = sender({ url: r.url });
-    const gone = buildDeletePayload({ stored: { memberId: 'm-d', email: null, mobileNumber: null, unsubscribeEmail: null, unsubscribeTexting: null } });
+    const gone = buildDeletePayload({
+      stored: { memberId: 'm-d', email: null, mobileNumber: null, unsubscribeEmail: null, unsubscribeTexting: null },
+    });
     for (const s of [named, plain]) {
       await s.send({ webhookId: 'msg_e', payload: upsertFor('m-e') });
       await s.send({ webhookId: 'msg_d', payload: gone });
     }
-    expect(r.deliveries().map((d) => d.event)).toEqual(['member.upserted.contact', 'member.deleted', 'upsert', 'delete']);
+    expect(r.deliveries().map((d) => d.event)).toEqual([
+      'member.upserted.contact',
+      'member.deleted',
+      'upsert',
+      'delete',
+    ]);
   });
 
   it('sends no token parameter when there is no token', async () => {
@@ -117,12 +131,36 @@ describe('webhook sender against the simulated receiver', () => {
 
   const statusCases: Array<{ name: string; behaviour: ReceiverBehaviour; expected: SendResult }> = [
     { name: '201 is delivered', behaviour: { status: 201 }, expected: { kind: 'delivered', status: 201 } },
-    { name: '400 is rejected', behaviour: { status: 400 }, expected: { kind: 'rejected', status: 400, reason: 'HTTP 400' } },
-    { name: '401 is rejected', behaviour: { status: 401 }, expected: { kind: 'rejected', status: 401, reason: 'HTTP 401' } },
-    { name: '302 is rejected', behaviour: { status: 302 }, expected: { kind: 'rejected', status: 302, reason: 'HTTP 302' } },
-    { name: '503 is retryable', behaviour: { status: 503 }, expected: { kind: 'retryable', status: 503, reason: 'HTTP 503' } },
-    { name: '500 is retryable', behaviour: { status: 500 }, expected: { kind: 'retryable', status: 500, reason: 'HTTP 500' } },
-    { name: '408 is retryable', behaviour: { status: 408 }, expected: { kind: 'retryable', status: 408, reason: 'HTTP 408' } },
+    {
+      name: '400 is rejected',
+      behaviour: { status: 400 },
+      expected: { kind: 'rejected', status: 400, reason: 'HTTP 400' },
+    },
+    {
+      name: '401 is rejected',
+      behaviour: { status: 401 },
+      expected: { kind: 'rejected', status: 401, reason: 'HTTP 401' },
+    },
+    {
+      name: '302 is rejected',
+      behaviour: { status: 302 },
+      expected: { kind: 'rejected', status: 302, reason: 'HTTP 302' },
+    },
+    {
+      name: '503 is retryable',
+      behaviour: { status: 503 },
+      expected: { kind: 'retryable', status: 503, reason: 'HTTP 503' },
+    },
+    {
+      name: '500 is retryable',
+      behaviour: { status: 500 },
+      expected: { kind: 'retryable', status: 500, reason: 'HTTP 500' },
+    },
+    {
+      name: '408 is retryable',
+      behaviour: { status: 408 },
+      expected: { kind: 'retryable', status: 408, reason: 'HTTP 408' },
+    },
     {
       name: '429 with Retry-After is retryable with the delay',
       behaviour: { status: 429, retryAfterSeconds: 7 },
@@ -173,7 +211,10 @@ describe('webhook sender against the simulated receiver', () => {
     const port = r.port;
     await r.start();
     expect(r.port).toBe(port);
-    expect(await s.send({ webhookId: 'msg_3', payload: upsertFor('m-3') })).toStrictEqual({ kind: 'delivered', status: 200 });
+    expect(await s.send({ webhookId: 'msg_3', payload: upsertFor('m-3') })).toStrictEqual({
+      kind: 'delivered',
+      status: 200,
+    });
     expect(r.deliveries().map((d) => d.memberId)).toEqual(['m-1', 'm-3']);
   });
 
@@ -224,9 +265,15 @@ describe('webhook sender against the simulated receiver', () => {
 describe('simulated receiver', () => {
   it('answers a non-JSON body with 400 and records body null', async () => {
     const r = await receiver();
-    const res = await fetch(`${r.url}?token=t`, { method: 'POST', body: 'not json', headers: { 'webhook-id': 'msg_y' } });
+    const res = await fetch(`${r.url}?token=t`, {
+      method: 'POST',
+      body: 'not json',
+      headers: { 'webhook-id': 'msg_y' },
+    });
     expect(res.status).toBe(400);
-    expect(r.deliveries()).toMatchObject([{ seq: 1, status: 400, body: null, memberId: null, token: 't', webhookId: 'msg_y' }]);
+    expect(r.deliveries()).toMatchObject([
+      { seq: 1, status: 400, body: null, memberId: null, token: 't', webhookId: 'msg_y' },
+    ]);
     expect(r.accepted()).toEqual([]);
   });
 
@@ -313,10 +360,15 @@ describe('webhook sender: the HTTP exchange', () => {
           server.close(() => resolve());
         }),
     );
-    return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`, bodies, connections: () => connections };
+    return {
+      url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`,
+      bodies,
+      connections: () => connections,
+    };
   }
 
-  const memberOf = (body: Buffer) => (JSON.parse(body.toString('utf8')) as { entity: { memberId: string } }).entity.memberId;
+  const memberOf = (body: Buffer) =>
+    (JSON.parse(body.toString('utf8')) as { entity: { memberId: string } }).entity.memberId;
 
   it('reuses keep-alive connections across delivered, rejected and retryable answers', async () => {
     const server = await rawServer((_req, res, body) => {
@@ -328,13 +380,16 @@ describe('webhook sender: the HTTP exchange', () => {
     const s = sender({ url: server.url, token: TOKEN });
     const results: SendResult[] = [];
     const memberIds = Array.from({ length: 8 }, (_, i) => [`m${i}`, `busy${i}`, `no${i}`]).flat();
-    for (const memberId of memberIds) results.push(await s.send({ webhookId: `msg_${memberId}`, payload: upsertFor(memberId) }));
+    for (const memberId of memberIds)
+      results.push(await s.send({ webhookId: `msg_${memberId}`, payload: upsertFor(memberId) }));
     expect(results.slice(0, 3)).toStrictEqual([
       { kind: 'delivered', status: 200 },
       { kind: 'retryable', status: 503, retryAfterMs: 2000, reason: 'HTTP 503' },
       { kind: 'rejected', status: 422, reason: 'HTTP 422' },
     ]);
-    expect(results.map((r) => r.kind)).toEqual(memberIds.map((id) => (id.startsWith('m') ? 'delivered' : id.startsWith('busy') ? 'retryable' : 'rejected')));
+    expect(results.map((r) => r.kind)).toEqual(
+      memberIds.map((id) => (id.startsWith('m') ? 'delivered' : id.startsWith('busy') ? 'retryable' : 'rejected')),
+    );
     // The exact bytes of each payload arrived, and 24 POSTs did not need 24 connections.
     expect(server.bodies.map((b) => b.toString('utf8'))).toEqual(memberIds.map((id) => JSON.stringify(upsertFor(id))));
     expect(server.connections()).toBeLessThanOrEqual(2);
@@ -349,9 +404,19 @@ describe('webhook sender: the HTTP exchange', () => {
       else res.writeHead(200).end();
     });
     const s = sender({ url: server.url });
-    expect(await s.send({ webhookId: 'msg_1', payload: upsertFor('declared') })).toStrictEqual({ kind: 'delivered', status: 200 });
-    expect(await s.send({ webhookId: 'msg_2', payload: upsertFor('chunked') })).toStrictEqual({ kind: 'retryable', status: 500, reason: 'HTTP 500' });
-    expect(await s.send({ webhookId: 'msg_3', payload: upsertFor('after') })).toStrictEqual({ kind: 'delivered', status: 200 });
+    expect(await s.send({ webhookId: 'msg_1', payload: upsertFor('declared') })).toStrictEqual({
+      kind: 'delivered',
+      status: 200,
+    });
+    expect(await s.send({ webhookId: 'msg_2', payload: upsertFor('chunked') })).toStrictEqual({
+      kind: 'retryable',
+      status: 500,
+      reason: 'HTTP 500',
+    });
+    expect(await s.send({ webhookId: 'msg_3', payload: upsertFor('after') })).toStrictEqual({
+      kind: 'delivered',
+      status: 200,
+    });
   });
 
   it('keeps the status verdict when the answer body stalls past the timeout or breaks off', async () => {
@@ -363,25 +428,41 @@ describe('webhook sender: the HTTP exchange', () => {
     });
     const s = sender({ url: server.url, timeoutMs: 150 });
     const started = Date.now();
-    expect(await s.send({ webhookId: 'msg_1', payload: upsertFor('stall') })).toStrictEqual({ kind: 'delivered', status: 200 });
+    expect(await s.send({ webhookId: 'msg_1', payload: upsertFor('stall') })).toStrictEqual({
+      kind: 'delivered',
+      status: 200,
+    });
     expect(Date.now() - started).toBeLessThan(2_000);
-    expect(await s.send({ webhookId: 'msg_2', payload: upsertFor('cut') })).toStrictEqual({ kind: 'retryable', status: 503, reason: 'HTTP 503' });
+    expect(await s.send({ webhookId: 'msg_2', payload: upsertFor('cut') })).toStrictEqual({
+      kind: 'retryable',
+      status: 503,
+      reason: 'HTTP 503',
+    });
   });
 
-  it('rejects at once, sending nothing, when the caller\'s signal is already aborted', async () => {
+  it("rejects at once, sending nothing, when the caller's signal is already aborted", async () => {
     const server = await rawServer((_req, res) => res.writeHead(200).end());
     const s = sender({ url: server.url });
-    await expect(s.send({ webhookId: 'msg_1', payload: upsertFor('m1'), signal: AbortSignal.abort(new Error('paused')) })).rejects.toThrow('paused');
+    await expect(
+      s.send({ webhookId: 'msg_1', payload: upsertFor('m1'), signal: AbortSignal.abort(new Error('paused')) }),
+    ).rejects.toThrow('paused');
     expect(server.bodies).toEqual([]);
   });
 
-  it('a caller\'s signal that aborts after the answer changes nothing', async () => {
+  it("a caller's signal that aborts after the answer changes nothing", async () => {
     const server = await rawServer((_req, res) => res.writeHead(200).end());
     const s = sender({ url: server.url });
     const controller = new AbortController();
-    const results = await Promise.all(Array.from({ length: 5 }, (_, i) => s.send({ webhookId: `msg_${i}`, payload: upsertFor(`m${i}`), signal: controller.signal })));
+    const results = await Promise.all(
+      Array.from({ length: 5 }, (_, i) =>
+        s.send({ webhookId: `msg_${i}`, payload: upsertFor(`m${i}`), signal: controller.signal }),
+      ),
+    );
     controller.abort(new Error('late'));
     expect(results).toStrictEqual(Array.from({ length: 5 }, () => ({ kind: 'delivered', status: 200 })));
-    expect(await s.send({ webhookId: 'msg_9', payload: upsertFor('m9') })).toStrictEqual({ kind: 'delivered', status: 200 });
+    expect(await s.send({ webhookId: 'msg_9', payload: upsertFor('m9') })).toStrictEqual({
+      kind: 'delivered',
+      status: 200,
+    });
   });
 });

@@ -35,7 +35,10 @@ async function setUp(content: string, type: SourceSpec['type'] = 'csv') {
   return { spec: { type, path: source } satisfies SourceSpec, workFile: path.join(caseDir, 'nested', 'members.jsonl') };
 }
 
-async function readAllBatches(workFile: string, batchSize: number): Promise<{ entries: SourceEntry[]; batches: number }> {
+async function readAllBatches(
+  workFile: string,
+  batchSize: number,
+): Promise<{ entries: SourceEntry[]; batches: number }> {
   const entries: SourceEntry[] = [];
   let offset = 0;
   let batches = 0;
@@ -67,7 +70,15 @@ const SOURCE = [
 ].join('\n');
 
 const EXPECTED: SourceEntry[] = [
-  { line: 2, member: member('m1', { mobileNumber: '010-1234-5678', email: 'a@example.com', unsubscribeEmail: true, unsubscribeTexting: false }) },
+  {
+    line: 2,
+    member: member('m1', {
+      mobileNumber: '010-1234-5678',
+      email: 'a@example.com',
+      unsubscribeEmail: true,
+      unsubscribeTexting: false,
+    }),
+  },
   { line: 3, member: member('m2') },
   { line: 4, memberId: 'm1', skip: 'duplicate memberId (first seen on line 2)' },
   { line: 5, skip: 'empty memberId' },
@@ -85,9 +96,16 @@ describe('prepareWorkFile', () => {
     const summary = await prepareWorkFile(spec, workFile);
     const text = await readFile(workFile, 'utf8');
 
-    expect(text.split('\n').slice(0, -1).map((line) => JSON.parse(line))).toEqual(EXPECTED);
+    expect(
+      text
+        .split('\n')
+        .slice(0, -1)
+        .map((line) => JSON.parse(line)),
+    ).toEqual(EXPECTED);
     expect(text.endsWith('\n')).toBe(true);
-    expect(text.split('\n')[0]).toBe('{"line":2,"member":{"memberId":"m1","mobileNumber":"010-1234-5678","email":"a@example.com","unsubscribeEmail":true,"unsubscribeTexting":false}}');
+    expect(text.split('\n')[0]).toBe(
+      '{"line":2,"member":{"memberId":"m1","mobileNumber":"010-1234-5678","email":"a@example.com","unsubscribeEmail":true,"unsubscribeTexting":false}}',
+    );
     expect(text.split('\n')[2]).toBe('{"line":4,"memberId":"m1","skip":"duplicate memberId (first seen on line 2)"}');
     expect(summary).toEqual({ rows: 10, members: 5, skipped: 5, bytes: Buffer.byteLength(text) });
     expect(JSON.parse(await readFile(workFileSummaryPath(workFile), 'utf8'))).toEqual(summary);
@@ -135,22 +153,30 @@ describe('prepareWorkFile', () => {
 });
 
 describe('readWorkBatch', () => {
-  it.each([1, 3, 4, 10, 11, 1000])('reading in batches of %i until done reproduces every entry in order', async (batchSize) => {
-    const { spec, workFile } = await setUp(SOURCE);
-    await prepareWorkFile(spec, workFile);
-    const { entries, batches } = await readAllBatches(workFile, batchSize);
-    expect(entries).toEqual(EXPECTED);
-    expect(batches).toBe(Math.max(1, Math.ceil(EXPECTED.length / batchSize)));
-  });
+  it.each([1, 3, 4, 10, 11, 1000])(
+    'reading in batches of %i until done reproduces every entry in order',
+    async (batchSize) => {
+      const { spec, workFile } = await setUp(SOURCE);
+      await prepareWorkFile(spec, workFile);
+      const { entries, batches } = await readAllBatches(workFile, batchSize);
+      expect(entries).toEqual(EXPECTED);
+      expect(batches).toBe(Math.max(1, Math.ceil(EXPECTED.length / batchSize)));
+    },
+  );
 
   it('reads a work file larger than its read chunk in batches of 3', async () => {
-    const rows = Array.from({ length: 3_000 }, (_, i) => `회원-${i},+8210${String(i).padStart(8, '0')},user${i}@example.com,${i % 2 ? 'yes' : 'no'},`);
+    const rows = Array.from(
+      { length: 3_000 },
+      (_, i) => `회원-${i},+8210${String(i).padStart(8, '0')},user${i}@example.com,${i % 2 ? 'yes' : 'no'},`,
+    );
     const { spec, workFile } = await setUp(`${HEADER}\n${rows.join('\n')}\n`);
     const summary: PrepareSummary = await prepareWorkFile(spec, workFile);
     expect(summary.bytes).toBeGreaterThan(3 * 64 * 1024);
     const { entries } = await readAllBatches(workFile, 3);
     expect(entries).toHaveLength(3_000);
-    entries.forEach((entry, i) => expect(entry).toMatchObject({ line: i + 2, member: { memberId: `회원-${i}`, unsubscribeEmail: i % 2 === 1 } }));
+    entries.forEach((entry, i) =>
+      expect(entry).toMatchObject({ line: i + 2, member: { memberId: `회원-${i}`, unsubscribeEmail: i % 2 === 1 } }),
+    );
   });
 
   it('reads a line longer than the read chunk', async () => {
@@ -162,7 +188,11 @@ describe('readWorkBatch', () => {
     expect(first.entries).toEqual([{ line: 2, member: member('m1', { email }) }]);
     expect(first.nextOffset).toBeGreaterThan(360_000);
     expect(first.done).toBe(false);
-    expect(await readWorkBatch(workFile, first.nextOffset, 5)).toEqual({ entries: [{ line: 3, member: member('m2') }], nextOffset: (await stat(workFile)).size, done: true });
+    expect(await readWorkBatch(workFile, first.nextOffset, 5)).toEqual({
+      entries: [{ line: 3, member: member('m2') }],
+      nextOffset: (await stat(workFile)).size,
+      done: true,
+    });
   });
 
   it('returns the same batch for the same arguments', async () => {
@@ -196,7 +226,10 @@ describe('readWorkBatch', () => {
 
   it('rejects a truncated or corrupt work file without quoting its content', async () => {
     const workFile = path.join(dir, `corrupt-${caseCount++}.jsonl`);
-    await writeFile(workFile, '{"line":2,"member":{"memberId":"m1","mobileNumber":null,"email":null,"unsubscribeEmail":null,"unsubscribeTexting":null}}\n{"line":3,"memb');
+    await writeFile(
+      workFile,
+      '{"line":2,"member":{"memberId":"m1","mobileNumber":null,"email":null,"unsubscribeEmail":null,"unsubscribeTexting":null}}\n{"line":3,"memb',
+    );
     await expect(readWorkBatch(workFile, 0, 5)).rejects.toThrow(/truncated/);
     expect((await readWorkBatch(workFile, 0, 1)).entries).toHaveLength(1);
 
@@ -209,9 +242,21 @@ describe('readWorkBatch', () => {
     expect(error.message).not.toContain('secret');
   });
 
-  const GOOD = '{"line":2,"member":{"memberId":"m1","mobileNumber":"010","email":null,"unsubscribeEmail":true,"unsubscribeTexting":null}}';
+  const GOOD =
+    '{"line":2,"member":{"memberId":"m1","mobileNumber":"010","email":null,"unsubscribeEmail":true,"unsubscribeTexting":null}}';
   const memberLine = (member: Record<string, unknown>, extra: Record<string, unknown> = {}) =>
-    JSON.stringify({ line: 3, member: { memberId: 'm2', mobileNumber: null, email: 'e@example.com', unsubscribeEmail: null, unsubscribeTexting: false, ...member }, ...extra });
+    JSON.stringify({
+      line: 3,
+      member: {
+        memberId: 'm2',
+        mobileNumber: null,
+        email: 'e@example.com',
+        unsubscribeEmail: null,
+        unsubscribeTexting: false,
+        ...member,
+      },
+      ...extra,
+    });
   const badLines: Array<{ name: string; text: string }> = [
     { name: 'not JSON', text: '{"line":3,' + '"member"}' },
     { name: 'an array', text: '[3]' },
@@ -225,10 +270,16 @@ describe('readWorkBatch', () => {
     { name: 'a missing member field', text: memberLine({ unsubscribeTexting: undefined }) },
     { name: 'a memberId that is a number', text: memberLine({ memberId: 7 }) },
     { name: 'an unknown planned action', text: memberLine({}, { planned: { action: 'merge' } }) },
-    { name: 'an unknown planned field', text: memberLine({}, { planned: { action: 'upsert', fields: ['email', 'name'] } }) },
+    {
+      name: 'an unknown planned field',
+      text: memberLine({}, { planned: { action: 'upsert', fields: ['email', 'name'] } }),
+    },
     { name: 'a planned reason that is not text', text: memberLine({}, { planned: { action: 'delete', reason: 4 } }) },
     { name: 'a skip that is not text', text: JSON.stringify({ line: 3, memberId: 'm2', skip: true }) },
-    { name: 'a skip with a memberId that is not text', text: JSON.stringify({ line: 3, memberId: null, skip: 'bad row' }) },
+    {
+      name: 'a skip with a memberId that is not text',
+      text: JSON.stringify({ line: 3, memberId: null, skip: 'bad row' }),
+    },
   ];
   it.each(badLines)('rejects a line with $name, naming its byte offset only', async ({ text }) => {
     const workFile = path.join(dir, `bad-shape-${caseCount++}.jsonl`);
@@ -237,15 +288,25 @@ describe('readWorkBatch', () => {
       () => new Error('expected a rejection'),
       (e: unknown) => e as Error,
     );
-    expect(error.message).toBe(`work file ${JSON.stringify(workFile)} is corrupt: the line at byte ${GOOD.length + 1} is not a work entry`);
+    expect(error.message).toBe(
+      `work file ${JSON.stringify(workFile)} is corrupt: the line at byte ${GOOD.length + 1} is not a work entry`,
+    );
     expect(error.message).not.toMatch(/example|m2/);
-    expect((await readWorkBatch(workFile, 0, 1)).entries).toEqual([{ line: 2, member: member('m1', { mobileNumber: '010', unsubscribeEmail: true }) }]);
+    expect((await readWorkBatch(workFile, 0, 1)).entries).toEqual([
+      { line: 2, member: member('m1', { mobileNumber: '010', unsubscribeEmail: true }) },
+    ]);
   });
 
   it('reads every shape prepare writes, as new objects holding only the known keys', async () => {
     const workFile = path.join(dir, `shapes-${caseCount++}.jsonl`);
     const lines = [
-      memberLine({ extra: 'dropped' }, { planned: { action: 'upsert', fields: ['email', 'unsubscribeTexting'], reason: 'r', note: 'dropped' }, more: 1 }),
+      memberLine(
+        { extra: 'dropped' },
+        {
+          planned: { action: 'upsert', fields: ['email', 'unsubscribeTexting'], reason: 'r', note: 'dropped' },
+          more: 1,
+        },
+      ),
       memberLine({}, { planned: { action: 'delete' } }),
       JSON.stringify({ line: 4, memberId: 'm3', skip: 'invalid email', member: 'not a member' }),
       JSON.stringify({ line: 5, skip: 'no memberId' }),
@@ -316,7 +377,9 @@ describe.each<StoreKind>(['file', 'postgres'])('%s work store', (kind) => {
   it('a configuration error in the source leaves no work set', async () => {
     const { work } = await stores();
     const { spec, workFile } = await setUp('memberId,email\nm1,x\n');
-    await expect(work.write(spec, workFile, undefined, { workflowId: 'wf-work' })).rejects.toBeInstanceOf(SourceConfigError);
+    await expect(work.write(spec, workFile, undefined, { workflowId: 'wf-work' })).rejects.toBeInstanceOf(
+      SourceConfigError,
+    );
     await expect(work.readBatch(workFile, 10, 0)).rejects.toThrow();
   });
 
@@ -324,14 +387,37 @@ describe.each<StoreKind>(['file', 'postgres'])('%s work store', (kind) => {
     const { work, pending } = await stores();
     const { spec, workFile } = await setUp(SOURCE);
     const pendingDir = path.join(path.dirname(workFile), 'pending');
-    const paths = { dir: path.dirname(workFile), workFile, auditPath: path.join(path.dirname(workFile), 'audit.jsonl'), pendingDir };
+    const paths = {
+      dir: path.dirname(workFile),
+      workFile,
+      auditPath: path.join(path.dirname(workFile), 'audit.jsonl'),
+      pendingDir,
+    };
     await work.write(spec, workFile, undefined, { workflowId: 'wf-clean' });
     await work.buildBatches(workFile, 4);
-    await pending.put(pendingDir, { line: 2, memberId: 'm1', event: 'upsert', webhookId: 'msg_1', payload: {} as never, base: { line: 2, backfill: 'wf-clean' } as never });
+    await pending.put(pendingDir, {
+      line: 2,
+      memberId: 'm1',
+      event: 'upsert',
+      webhookId: 'msg_1',
+      payload: {} as never,
+      base: { line: 2, backfill: 'wf-clean' } as never,
+    });
     await pending.settle(pendingDir, 2);
-    await pending.put(pendingDir, { line: 3, memberId: 'm2', event: 'upsert', webhookId: 'msg_2', payload: {} as never, base: { line: 3, backfill: 'wf-clean' } as never });
+    await pending.put(pendingDir, {
+      line: 3,
+      memberId: 'm2',
+      event: 'upsert',
+      webhookId: 'msg_2',
+      payload: {} as never,
+      base: { line: 3, backfill: 'wf-clean' } as never,
+    });
 
-    expect(await cleanupBackfill({ work, pending, keep: true }, { paths })).toEqual({ kept: true, workRemoved: 0, pendingRemoved: 0 });
+    expect(await cleanupBackfill({ work, pending, keep: true }, { paths })).toEqual({
+      kept: true,
+      workRemoved: 0,
+      pendingRemoved: 0,
+    });
     expect(await work.readBatch(workFile, 4, 0)).toHaveLength(4);
 
     const removed = await cleanupBackfill({ work, pending, keep: false }, { paths });
@@ -340,7 +426,11 @@ describe.each<StoreKind>(['file', 'postgres'])('%s work store', (kind) => {
     expect(removed.pendingRemoved).toBe(2);
     await expect(work.readBatch(workFile, 4, 0)).rejects.toThrow();
     expect(await pending.lines(pendingDir, [2, 3])).toEqual({ pending: new Set(), settled: new Set() });
-    expect(await cleanupBackfill({ work, pending, keep: false }, { paths })).toEqual({ kept: false, workRemoved: 0, pendingRemoved: 0 });
+    expect(await cleanupBackfill({ work, pending, keep: false }, { paths })).toEqual({
+      kept: false,
+      workRemoved: 0,
+      pendingRemoved: 0,
+    });
   });
 
   it('webhook-backfill purge --workflow-id removes what a run left and says what', async () => {
@@ -350,13 +440,30 @@ describe.each<StoreKind>(['file', 'postgres'])('%s work store', (kind) => {
     const { spec } = await setUp(SOURCE);
     const workFile = path.join(runDir, 'members.jsonl');
     await work.write(spec, workFile, undefined, { workflowId: 'wf-purge' });
-    await pending.put(path.join(runDir, 'pending'), { line: 2, memberId: 'm1', event: 'upsert', webhookId: 'msg_1', payload: {} as never, base: { line: 2, backfill: 'wf-purge' } as never });
+    await pending.put(path.join(runDir, 'pending'), {
+      line: 2,
+      memberId: 'm1',
+      event: 'upsert',
+      webhookId: 'msg_1',
+      payload: {} as never,
+      base: { line: 2, backfill: 'wf-purge' } as never,
+    });
 
     const run = async () => {
       let out = '';
       let err = '';
-      const sink = (add: (t: string) => void) => ({ write: (chunk: string, cb?: () => void) => (add(String(chunk)), cb?.(), true) }) as unknown as NodeJS.WritableStream;
-      const io = { stdout: sink((t) => (out += t)), stderr: sink((t) => (err += t)), env: { ...env, BACKFILL_DATA_DIR: dataDir }, cwd: dir, now: () => new Date(), sleep: async () => undefined };
+      const sink = (add: (t: string) => void) =>
+        ({
+          write: (chunk: string, cb?: () => void) => (add(String(chunk)), cb?.(), true),
+        }) as unknown as NodeJS.WritableStream;
+      const io = {
+        stdout: sink((t) => (out += t)),
+        stderr: sink((t) => (err += t)),
+        env: { ...env, BACKFILL_DATA_DIR: dataDir },
+        cwd: dir,
+        now: () => new Date(),
+        sleep: async () => undefined,
+      };
       const code = await main(['purge', '--workflow-id', 'wf-purge'], io);
       return { code, out, err };
     };
@@ -364,7 +471,10 @@ describe.each<StoreKind>(['file', 'postgres'])('%s work store', (kind) => {
     expect(first.err).toBe('');
     expect(first.code).toBe(0);
     if (kind === 'file') expect(first.out).toMatch(/removed .*run-1: 2 work file\(s\), 1 pending replay/);
-    else expect(first.out).toMatch(/removed work set .*members\.jsonl from PostgreSQL: 10 row\(s\)\nremoved pending replays .*pending from PostgreSQL: 1 row\(s\)/);
+    else
+      expect(first.out).toMatch(
+        /removed work set .*members\.jsonl from PostgreSQL: 10 row\(s\)\nremoved pending replays .*pending from PostgreSQL: 1 row\(s\)/,
+      );
     expect(first.out).toMatch(/audit log is kept/);
     await expect(work.readBatch(workFile, 10, 0)).rejects.toThrow();
     const second = await run();

@@ -64,17 +64,33 @@ describe('parseBackfillInput: defaults', () => {
     };
     const { options, auditPath } = parseBackfillInput(raw, WORKFLOW_ID);
     const { auditPath: _, ...rest } = raw;
-    expect(options).toEqual({ ...rest, fromPlan: null, maxDeleteShare: 0.5, deleteGuardMinDecisions: 100, onlyChangedSince: null });
+    expect(options).toEqual({
+      ...rest,
+      fromPlan: null,
+      maxDeleteShare: 0.5,
+      deleteGuardMinDecisions: 100,
+      onlyChangedSince: null,
+    });
     expect(auditPath).toBe('/audit/nov.jsonl');
   });
 
   it('the issue 9 keys: expectChannelId apart from the options, the guard thresholds and onlyChangedSince in them', () => {
     const parsed = parseBackfillInput(
-      { source: SOURCE, expectChannelId: 'ch-9', maxDeleteShare: 1, deleteGuardMinDecisions: 1, onlyChangedSince: '2024-11-01T00:40:00+09:00' },
+      {
+        source: SOURCE,
+        expectChannelId: 'ch-9',
+        maxDeleteShare: 1,
+        deleteGuardMinDecisions: 1,
+        onlyChangedSince: '2024-11-01T00:40:00+09:00',
+      },
       WORKFLOW_ID,
     );
     expect(parsed.expectChannelId).toBe('ch-9');
-    expect(parsed.options).toMatchObject({ maxDeleteShare: 1, deleteGuardMinDecisions: 1, onlyChangedSince: '2024-11-01T00:40:00+09:00' });
+    expect(parsed.options).toMatchObject({
+      maxDeleteShare: 1,
+      deleteGuardMinDecisions: 1,
+      onlyChangedSince: '2024-11-01T00:40:00+09:00',
+    });
     expect(parsed.options).not.toHaveProperty('expectChannelId');
   });
 
@@ -99,7 +115,9 @@ describe('parseBackfillInput: defaults', () => {
     ['batchHeartbeatSeconds', 2],
     ['rateLimit', 0.1],
   ])('boundary %s=%d is accepted', (field, value) => {
-    expect(parseBackfillInput({ source: SOURCE, [field]: value }, WORKFLOW_ID).options).toMatchObject({ [field]: value });
+    expect(parseBackfillInput({ source: SOURCE, [field]: value }, WORKFLOW_ID).options).toMatchObject({
+      [field]: value,
+    });
   });
 
   it('does not modify the raw input', () => {
@@ -135,7 +153,11 @@ describe('parseBackfillInput: rejected input names the field', () => {
     ['misspelt "dryrun"', { source: SOURCE, dryrun: true }, ['dryrun']],
     ['misspelt "batchsize"', { source: SOURCE, batchsize: 10 }, ['batchsize']],
     ['misspelt "run_label"', { source: SOURCE, run_label: 'x' }, ['run_label']],
-    ['"carried" set by hand (only continue-as-new writes it, and strips it before validation)', { source: SOURCE, carried: {} }, ['carried']],
+    [
+      '"carried" set by hand (only continue-as-new writes it, and strips it before validation)',
+      { source: SOURCE, carried: {} },
+      ['carried'],
+    ],
     ['dryRun as a string', { source: SOURCE, dryRun: 'true' }, ['dryRun']],
     ['dryRun as a number', { source: SOURCE, dryRun: 1 }, ['dryRun']],
     ['empty runLabel', { source: SOURCE, runLabel: '' }, ['runLabel']],
@@ -151,7 +173,11 @@ describe('parseBackfillInput: rejected input names the field', () => {
     ['empty auditPath', { source: SOURCE, auditPath: '' }, ['auditPath']],
     ['unknown target type', { source: SOURCE, target: { type: 'smtp' } }, ['target']],
     ['target given as a bare URL', { source: SOURCE, target: 'https://customer.example/hook' }, ['target']],
-    ['unknown key inside target (the URL comes from the worker, never the input)', { source: SOURCE, target: { type: 'url', url: 'https://x.example' } }, ['target']],
+    [
+      'unknown key inside target (the URL comes from the worker, never the input)',
+      { source: SOURCE, target: { type: 'url', url: 'https://x.example' } },
+      ['target'],
+    ],
     [
       'several problems at once are all named',
       { source: { type: 'xml' }, batchSize: -1, dryrun: true },

@@ -39,13 +39,23 @@ export async function runPurge(argv: readonly string[], io: CliIo): Promise<numb
   }
   let workflowId: string | undefined;
   try {
-    ({ values: { 'workflow-id': workflowId } } = parseArgs({ args: [...argv], options: { 'workflow-id': { type: 'string' } }, strict: true, allowPositionals: false }));
+    ({
+      values: { 'workflow-id': workflowId },
+    } = parseArgs({
+      args: [...argv],
+      options: { 'workflow-id': { type: 'string' } },
+      strict: true,
+      allowPositionals: false,
+    }));
   } catch (err) {
     throw new UsageError(`purge: ${err instanceof Error ? err.message : String(err)}`);
   }
   if (!workflowId?.trim()) throw new UsageError('purge: --workflow-id ID is required');
   const parsed = purgeEnv.safeParse(io.env);
-  if (!parsed.success) throw new UsageError(`invalid configuration: ${parsed.error.issues.map((i) => `${String(i.path[0])} ${i.message}`).join('; ')}`);
+  if (!parsed.success)
+    throw new UsageError(
+      `invalid configuration: ${parsed.error.issues.map((i) => `${String(i.path[0])} ${i.message}`).join('; ')}`,
+    );
   const env = parsed.data;
 
   const lines: string[] = [];
@@ -57,26 +67,37 @@ export async function runPurge(argv: readonly string[], io: CliIo): Promise<numb
     const runDir = path.join(workflowDir, run.name);
     const work = await files.work.remove(path.join(runDir, 'members.jsonl'));
     const pending = await files.pending.remove(path.join(runDir, 'pending'));
-    if (work + pending > 0) lines.push(`removed ${runDir}: ${work} work file(s), ${pending} pending replay file(s) and marker(s)`);
+    if (work + pending > 0)
+      lines.push(`removed ${runDir}: ${work} work file(s), ${pending} pending replay file(s) and marker(s)`);
   }
 
   if (env.BACKFILL_STORE === 'postgres' && env.BACKFILL_DATABASE_URL) {
-    const pool = new Pool({ connectionString: env.BACKFILL_DATABASE_URL, max: 1, application_name: 'webhook-backfill-purge' });
+    const pool = new Pool({
+      connectionString: env.BACKFILL_DATABASE_URL,
+      max: 1,
+      application_name: 'webhook-backfill-purge',
+    });
     pool.on('error', () => undefined);
     try {
       const work = createPostgresWorkStore(pool);
       const pending = createPostgresPendingStore(pool);
-      for (const key of await workKeysOf(pool, workflowId)) lines.push(`removed work set ${key} from PostgreSQL: ${await work.remove(key)} row(s)`);
-      for (const key of await pendingKeysOf(pool, workflowId)) lines.push(`removed pending replays ${key} from PostgreSQL: ${await pending.remove(key)} row(s)`);
+      for (const key of await workKeysOf(pool, workflowId))
+        lines.push(`removed work set ${key} from PostgreSQL: ${await work.remove(key)} row(s)`);
+      for (const key of await pendingKeysOf(pool, workflowId))
+        lines.push(`removed pending replays ${key} from PostgreSQL: ${await pending.remove(key)} row(s)`);
     } catch (err) {
       const code = (err as { code?: unknown }).code;
       // 42P01: no tables yet, so nothing of any run in this database.
-      if (code !== '42P01') throw new CliError(`purge: the PostgreSQL store failed${typeof code === 'string' ? ` (${code})` : ''}`);
+      if (code !== '42P01')
+        throw new CliError(`purge: the PostgreSQL store failed${typeof code === 'string' ? ` (${code})` : ''}`);
     } finally {
       await pool.end().catch(() => undefined);
     }
   }
-  if (lines.length === 0) lines.push(`nothing left of ${workflowId} to remove${env.BACKFILL_STORE === 'postgres' ? ' (PostgreSQL and ' : ' ('}${workflowDir})`);
+  if (lines.length === 0)
+    lines.push(
+      `nothing left of ${workflowId} to remove${env.BACKFILL_STORE === 'postgres' ? ' (PostgreSQL and ' : ' ('}${workflowDir})`,
+    );
   lines.push('the audit log is kept (it holds no personal data)');
   await write(io.stdout, `${lines.join('\n')}\n`);
   return EXIT.OK;

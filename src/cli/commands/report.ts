@@ -25,9 +25,11 @@ function fileOutput(file: string): Output {
   stream.on('error', (err) => {
     failure = err;
   });
-  const fail = (err: unknown) => new CliError(`cannot write ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  const fail = (err: unknown) =>
+    new CliError(`cannot write ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   return {
-    write: (text) => (failure ? Promise.reject(fail(failure)) : write(stream, text).catch((err: unknown) => Promise.reject(fail(err)))),
+    write: (text) =>
+      failure ? Promise.reject(fail(failure)) : write(stream, text).catch((err: unknown) => Promise.reject(fail(err))),
     close: () =>
       new Promise<void>((resolve, reject) => {
         if (failure) return reject(fail(failure));
@@ -82,10 +84,10 @@ export async function runReport(cmd: ReportCommand, io: CliIo): Promise<number> 
       const hint =
         reader.kind === 'postgres'
           ? cmd.audit !== undefined
-            ? ' (with BACKFILL_AUDIT_STORE=postgres, --audit takes the run\'s auditPath, the key of its log)'
+            ? " (with BACKFILL_AUDIT_STORE=postgres, --audit takes the run's auditPath, the key of its log)"
             : ''
           : cmd.audit === undefined
-            ? ' (the audit log is on the workers\' storage: run this where it is readable, or copy it and pass --audit FILE; if the workers keep it in PostgreSQL, set BACKFILL_AUDIT_STORE=postgres and BACKFILL_DATABASE_URL)'
+            ? " (the audit log is on the workers' storage: run this where it is readable, or copy it and pass --audit FILE; if the workers keep it in PostgreSQL, set BACKFILL_AUDIT_STORE=postgres and BACKFILL_DATABASE_URL)"
             : '';
       throw new CliError(`${err.message}${hint}`);
     }
@@ -94,9 +96,14 @@ export async function runReport(cmd: ReportCommand, io: CliIo): Promise<number> 
     await reader.close();
   }
   if (cmd.out !== undefined) {
-    const what = cmd.output === 'summary' || cmd.output === 'summary-json' ? `the summary of ${rows} rows` : `${rows} rows`;
+    const what =
+      cmd.output === 'summary' || cmd.output === 'summary-json' ? `the summary of ${rows} rows` : `${rows} rows`;
     await write(io.stdout, `wrote ${what} to ${cmd.out}\n`);
   }
-  if (inProgress && cmd.output !== 'summary') await write(io.stderr, `note: run ${cmd.workflowId} is still going: the report holds what it has recorded so far\n`);
+  if (inProgress && cmd.output !== 'summary')
+    await write(
+      io.stderr,
+      `note: run ${cmd.workflowId} is still going: the report holds what it has recorded so far\n`,
+    );
   return EXIT.OK;
 }

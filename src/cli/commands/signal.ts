@@ -11,7 +11,8 @@ export async function runSignal(cmd: SignalCommand, io: CliIo): Promise<number> 
   try {
     const { handle, description } = await describeBackfill(session, cmd.workflowId);
     const status = description.status.name;
-    if (status !== 'RUNNING') throw new CliError(`run ${cmd.workflowId} is not running (${status}): there is nothing to ${cmd.name}`);
+    if (status !== 'RUNNING')
+      throw new CliError(`run ${cmd.workflowId} is not running (${status}): there is nothing to ${cmd.name}`);
     try {
       // By name: the argument `{ confirmDeletes }` is the resume signal's optional one (workflows/definitions.ts).
       if (cmd.name === 'resume' && cmd.confirmDeletes) await handle.signal(resumeSignal.name, { confirmDeletes: true });

@@ -13,7 +13,10 @@ export async function runStart(cmd: StartCommand, io: CliIo): Promise<number> {
   const env = loadCliEnv(io.env);
   const session = await connectTemporal(env);
   try {
-    const input: BackfillInput = cmd.planRun !== undefined ? { ...cmd.input, fromPlan: { auditPath: await planOf(session, cmd.planRun) } } : cmd.input;
+    const input: BackfillInput =
+      cmd.planRun !== undefined
+        ? { ...cmd.input, fromPlan: { auditPath: await planOf(session, cmd.planRun) } }
+        : cmd.input;
     try {
       await session.client.workflow.start<typeof backfillWebhooks>(WORKFLOW_TYPE, {
         taskQueue: env.BACKFILL_TASK_QUEUE,
@@ -32,13 +35,18 @@ export async function runStart(cmd: StartCommand, io: CliIo): Promise<number> {
       });
     } catch (err) {
       if (err instanceof WorkflowExecutionAlreadyStartedError) {
-        throw new CliError(`a run with workflow id ${cmd.workflowId} is already running: pick another --workflow-id, or follow it with status`);
+        throw new CliError(
+          `a run with workflow id ${cmd.workflowId} is already running: pick another --workflow-id, or follow it with status`,
+        );
       }
       throw temporalError(err, session, cmd.workflowId);
     }
     const kind = cmd.input.dryRun ? 'dry run' : 'run';
     const plan = input.fromPlan ? `, the plan in ${input.fromPlan.auditPath}` : '';
-    await write(io.stdout, `started ${cmd.workflowId} (${kind} of ${cmd.input.source.path}${plan}, task queue ${env.BACKFILL_TASK_QUEUE})\n`);
+    await write(
+      io.stdout,
+      `started ${cmd.workflowId} (${kind} of ${cmd.input.source.path}${plan}, task queue ${env.BACKFILL_TASK_QUEUE})\n`,
+    );
     if (!cmd.wait) {
       await write(io.stdout, `follow it with: webhook-backfill status --workflow-id ${cmd.workflowId}\n`);
       return EXIT.OK;
@@ -53,7 +61,8 @@ export async function runStart(cmd: StartCommand, io: CliIo): Promise<number> {
 async function planOf(session: TemporalSession, dryRunId: string): Promise<string> {
   const { handle, description } = await describeBackfill(session, dryRunId);
   const status = description.status.name;
-  if (status !== 'COMPLETED') throw new CliError(`the dry run ${dryRunId} has not completed (${status}): --from-plan needs its finished plan`);
+  if (status !== 'COMPLETED')
+    throw new CliError(`the dry run ${dryRunId} has not completed (${status}): --from-plan needs its finished plan`);
   let result: BackfillResult;
   try {
     result = (await handle.result()) as BackfillResult;

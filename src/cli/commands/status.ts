@@ -15,7 +15,8 @@ export async function runStatus(cmd: StatusCommand, io: CliIo): Promise<number> 
     const state = await runState(session, cmd.workflowId);
     // --json prints a failed run too (with its failure); the text line leaves that to the error line.
     if (cmd.mode === 'json') await write(io.stdout, `${JSON.stringify(stateJson(state), null, 2)}\n`);
-    else if (state.kind !== 'closed') await write(io.stdout, `${stateLine(state, null, { barWidth: 20, unicode: false })}\n${retryingLines(state)}`);
+    else if (state.kind !== 'closed')
+      await write(io.stdout, `${stateLine(state, null, { barWidth: 20, unicode: false })}\n${retryingLines(state)}`);
     return exitCodeOf(state);
   } finally {
     await session.close();
@@ -67,12 +68,21 @@ export function stateJson(state: RunState): Record<string, unknown> {
 /** Under the status line: what Temporal is retrying and why (e.g. a worker without WEBHOOK_URL), a few at most. */
 function retryingLines(state: RunState): string {
   if (state.kind !== 'running' || state.retrying.length === 0) return '';
-  const shown = state.retrying.slice(0, 5).map((r) => `  retrying ${r.activity} (attempt ${r.attempt}${r.worker ? `, last failed on ${r.worker}` : ''}): ${r.message}\n`);
+  const shown = state.retrying
+    .slice(0, 5)
+    .map(
+      (r) =>
+        `  retrying ${r.activity} (attempt ${r.attempt}${r.worker ? `, last failed on ${r.worker}` : ''}): ${r.message}\n`,
+    );
   const more = state.retrying.length > 5 ? [`  ... and ${state.retrying.length - 5} more\n`] : [];
   return [...shown, ...more].join('');
 }
 
-function stateLine(state: RunState, rate: number | null, o: { barWidth: number; unicode: boolean; columns?: number }): string {
+function stateLine(
+  state: RunState,
+  rate: number | null,
+  o: { barWidth: number; unicode: boolean; columns?: number },
+): string {
   switch (state.kind) {
     case 'running':
       return `${state.workflowId}  ${renderProgress(state.progress, { rate, ...o })}`;
@@ -84,7 +94,12 @@ function stateLine(state: RunState, rate: number | null, o: { barWidth: number; 
 }
 
 /** Redraws (terminal) or prints (log) the progress until the run ends; pauses are shown and waited through. */
-export async function follow(session: TemporalSession, workflowId: string, io: CliIo, intervalSeconds?: number): Promise<number> {
+export async function follow(
+  session: TemporalSession,
+  workflowId: string,
+  io: CliIo,
+  intervalSeconds?: number,
+): Promise<number> {
   const tty = io.stdout.isTTY === true;
   const intervalMs = (intervalSeconds ?? (tty ? 1 : 5)) * 1000;
   const meter = new RateMeter();
