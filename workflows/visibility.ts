@@ -46,7 +46,6 @@ export function publish(
   const rate = (c.processed - view.startProcessed) / seconds;
   const left = total - c.processed;
   const eta = rate > 0 && left > 0 ? `${formatDuration(left / rate)}` : '—';
-  // Compact on purpose: the Web UI shows current details in a small panel.
   // Compact on purpose: the Web UI shows current details in a small panel (a heading line, then a list).
   const headline = `**${status}**${s.paused && s.pauseReason ? `: ${s.pauseReason}` : ''}${lastError ? ` · last error: ${lastError}` : ''}`;
   const items = [
@@ -65,8 +64,10 @@ export function publish(
 
 function fieldLine(c: Counters): string {
   if (!c.fields) return '';
-  const f = c.fields;
-  return `fields: mobileNumber ${f.mobileNumber} · email ${f.email} · unsubscribeEmail ${f.unsubscribeEmail} · unsubscribeTexting ${f.unsubscribeTexting}`;
+  // In the counters' own order (zeroFields), so a compared field added to the member row shows up here unasked.
+  return `fields: ${Object.entries(c.fields)
+    .map(([field, count]) => `${field} ${count}`)
+    .join(' · ')}`;
 }
 
 function formatDuration(seconds: number): string {

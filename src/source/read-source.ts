@@ -29,10 +29,30 @@ const READ_CHUNK_BYTES = 64 * 1024;
  * checks; csv-parse still does the field splitting and unquoting of each (bounded) record.
  */
 export async function* readSource(spec: SourceSpec): AsyncIterable<SourceEntry> {
+  for await (const chunk of readSourceChunks(spec)) yield* chunk;
+}
+
+/** Rows of a PostgreSQL source handed on at once by readSourceChunks. */
+const POSTGRES_CHUNK_ROWS = 1000;
+
+/**
+ * readSource in chunks (each non-empty, in source order): what preparing a work set reads, because a million
+ * rows passed one by one through three async generators cost a tenth of that preparation. Same rows, lines
+ * and errors as readSource.
+ */
+export async function* readSourceChunks(spec: SourceSpec): AsyncIterable<SourceEntry[]> {
   // The spec may come from untyped workflow input, so the union is checked at run time too.
   const type: string = spec.type;
   if (spec.type === 'postgres') {
-    yield* readPostgresSource(spec);
+    let chunk: SourceEntry[] = [];
+    for await (const entry of readPostgresSource(spec)) {
+      chunk.push(entry);
+      if (chunk.length >= POSTGRES_CHUNK_ROWS) {
+        yield chunk;
+        chunk = [];
+      }
+    }
+    if (chunk.length) yield chunk;
     return;
   }
   if (type !== 'csv' && type !== 'jsonl') {
@@ -169,7 +189,7 @@ async function* frameRecords(
   chunks: AsyncIterable<Buffer>,
   csvQuoting: boolean,
   file: string,
-): AsyncGenerator<FramedRecord> {
+): AsyncGenerator<FramedRecord[]> {
   const record = new RecordBytes();
   let line = 1; // physical line of the byte being scanned
   let recordLine = 1; // physical line where the current record started
@@ -179,6 +199,7 @@ async function* frameRecords(
   for await (const chunk of chunks) {
     let segmentStart = atFileStart && startsWithBom(chunk) ? 3 : 0;
     atFileStart = false;
+    const records: FramedRecord[] = []; // the records this chunk finishes, handed on together
     for (let i = segmentStart; i < chunk.length; i++) {
       const byte = chunk[i] as number;
       if (byte === LF) {
@@ -189,12 +210,13 @@ async function* frameRecords(
         segmentStart = i + 1;
         recordLine = line;
         quote = FIELD_START;
-        if (finished) yield finished;
+        if (finished) records.push(finished);
       } else if (csvQuoting) {
         quote = nextQuoteState(quote, byte);
       }
     }
     record.append(chunk.subarray(segmentStart));
+    if (records.length) yield records;
   }
 
   if (quote === QUOTED) {
@@ -205,7 +227,7 @@ async function* frameRecords(
     );
   }
   const last = record.take(recordLine);
-  if (last) yield last;
+  if (last) yield [last];
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
@@ -244,6 +266,10 @@ export function splitCsvRecord(text: string): string[] | { problem: string } {
   // are the text between commas (framing already ended the record at its line feed). Building a csv-parse
   // parser per record cost more than half of prepare's CPU; quoted records still go through it.
   if (!text.includes('"')) return text.split(',');
+  // About a quarter of real exports quote some cell (a name with a comma). Well-formed RFC 4180 quoting is read
+  // here too; anything irregular goes to csv-parse, which says what is wrong with it.
+  const quoted = splitWellQuoted(text);
+  if (quoted) return quoted;
   try {
     const rows = parseCsvText(text, CSV_RECORD_OPTIONS);
     const [cells] = rows;
@@ -251,6 +277,45 @@ export function splitCsvRecord(text: string): string[] | { problem: string } {
   } catch (error) {
     if (error instanceof CsvError) return { problem: CSV_PROBLEMS[error.code] ?? error.code };
     throw error;
+  }
+}
+
+/**
+ * The cells of a record whose every quoted cell is well formed (opens the cell, closes right before a comma or
+ * the end, `""` inside for a quote), as csv-parse would read it; undefined for anything else (a quote inside an
+ * unquoted cell, text after a closing quote, an unclosed quote), which is csv-parse's to diagnose.
+ */
+function splitWellQuoted(text: string): string[] | undefined {
+  const cells: string[] = [];
+  const end = text.length;
+  let i = 0;
+  for (;;) {
+    let next: number; // where the cell's delimiter (a comma, or the end) is
+    if (text.charCodeAt(i) === QUOTE) {
+      let value = '';
+      let from = i + 1;
+      for (;;) {
+        const q = text.indexOf('"', from);
+        if (q < 0) return undefined;
+        value += text.slice(from, q);
+        if (text.charCodeAt(q + 1) !== QUOTE) {
+          next = q + 1;
+          break;
+        }
+        value += '"';
+        from = q + 2;
+      }
+      if (next !== end && text.charCodeAt(next) !== COMMA) return undefined;
+      cells.push(value);
+    } else {
+      const comma = text.indexOf(',', i);
+      next = comma < 0 ? end : comma;
+      const cell = text.slice(i, next);
+      if (cell.includes('"')) return undefined;
+      cells.push(cell);
+    }
+    if (next === end) return cells;
+    i = next + 1;
   }
 }
 
@@ -301,16 +366,20 @@ function csvRowEntry(record: FramedRecord, layout: CsvLayout): SourceEntry {
  * A header with no data rows is a configuration error, not a valid empty source: an export that
  * produced no rows is far more likely a failed export than a customer with no members.
  */
-async function* csvEntries(records: AsyncIterable<FramedRecord>, file: string): AsyncGenerator<SourceEntry> {
+async function* csvEntries(chunks: AsyncIterable<FramedRecord[]>, file: string): AsyncGenerator<SourceEntry[]> {
   let layout: CsvLayout | undefined;
   let rows = 0;
-  for await (const record of records) {
-    if (!layout) {
-      layout = readHeader(record, file);
-      continue;
+  for await (const records of chunks) {
+    const entries: SourceEntry[] = [];
+    for (const record of records) {
+      if (!layout) {
+        layout = readHeader(record, file);
+        continue;
+      }
+      rows++;
+      entries.push(csvRowEntry(record, layout));
     }
-    rows++;
-    yield csvRowEntry(record, layout);
+    if (entries.length) yield entries;
   }
   if (!layout) throw new SourceConfigError(file, 'holds only blank lines (no CSV header)');
   if (rows === 0) throw new SourceConfigError(file, 'has a CSV header but no data rows');
@@ -334,11 +403,11 @@ function jsonlLineEntry(record: FramedRecord): SourceEntry {
   return rowEntry(line, value as Record<string, unknown>);
 }
 
-async function* jsonlEntries(records: AsyncIterable<FramedRecord>, file: string): AsyncGenerator<SourceEntry> {
+async function* jsonlEntries(chunks: AsyncIterable<FramedRecord[]>, file: string): AsyncGenerator<SourceEntry[]> {
   let rows = 0;
-  for await (const record of records) {
-    rows++;
-    yield jsonlLineEntry(record);
+  for await (const records of chunks) {
+    rows += records.length;
+    yield records.map(jsonlLineEntry);
   }
   if (rows === 0) throw new SourceConfigError(file, 'holds only blank lines (no rows)');
 }

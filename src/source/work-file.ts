@@ -9,7 +9,7 @@ import {
   type StoredMember,
 } from '../types';
 import { MemberIdIndex } from './member-id-index';
-import { readSource, type SourceSpec } from './read-source';
+import { readSourceChunks, type SourceSpec } from './read-source';
 
 /**
  * The work file is the source normalised once into JSONL, one entry per source row, so that batches
@@ -72,7 +72,7 @@ export async function prepareWorkFile(
     const handle = await open(tmpFile, 'w', 0o600);
     try {
       await handle.chmod(0o600); // a temp file left by a crashed attempt keeps its old mode otherwise
-      summary = await writeEntries(readSource(spec), handle, select);
+      summary = await writeEntries(readSourceChunks(spec), handle, select);
       await handle.sync();
     } finally {
       await handle.close();
@@ -113,27 +113,32 @@ function withDuplicatesSkipped(entry: SourceEntry, seen: MemberIdIndex): SourceE
 }
 
 /**
- * The source as the work set holds it: later duplicates of a memberId turned into skips, then the selection
- * applied; `summary` counts what is yielded. Shared by the file and the PostgreSQL work stores.
+ * The source as the work set holds it, in chunks (from readSourceChunks): later duplicates of a memberId turned
+ * into skips, then the selection applied; `summary` counts what is yielded. Shared by the file and the
+ * PostgreSQL work stores.
  */
 export async function* normalisedEntries(
-  entries: AsyncIterable<SourceEntry>,
+  chunks: AsyncIterable<SourceEntry[]>,
   summary: PrepareSummary,
   select: (entry: SourceEntry) => SourceEntry | undefined = (entry) => entry,
-): AsyncGenerator<SourceEntry> {
+): AsyncGenerator<SourceEntry[]> {
   const seen = new MemberIdIndex();
-  for await (const sourceEntry of entries) {
-    const entry = select(withDuplicatesSkipped(sourceEntry, seen));
-    if (!entry) continue;
-    summary.rows++;
-    if ('member' in entry) summary.members++;
-    else summary.skipped++;
-    yield entry;
+  for await (const sourceEntries of chunks) {
+    const kept: SourceEntry[] = [];
+    for (const sourceEntry of sourceEntries) {
+      const entry = select(withDuplicatesSkipped(sourceEntry, seen));
+      if (!entry) continue;
+      summary.rows++;
+      if ('member' in entry) summary.members++;
+      else summary.skipped++;
+      kept.push(entry);
+    }
+    if (kept.length) yield kept;
   }
 }
 
 async function writeEntries(
-  entries: AsyncIterable<SourceEntry>,
+  chunks: AsyncIterable<SourceEntry[]>,
   handle: FileHandle,
   select?: (entry: SourceEntry) => SourceEntry | undefined,
 ): Promise<PrepareSummary> {
@@ -150,10 +155,12 @@ async function writeEntries(
     summary.bytes += buffer.length;
   };
 
-  for await (const entry of normalisedEntries(entries, summary, select)) {
-    const line = `${JSON.stringify(entry)}\n`; // JSON escapes raw line breaks: one entry, one line
-    pending.push(line);
-    pendingChars += line.length;
+  for await (const kept of normalisedEntries(chunks, summary, select)) {
+    for (const entry of kept) {
+      const line = `${JSON.stringify(entry)}\n`; // JSON escapes raw line breaks: one entry, one line
+      pending.push(line);
+      pendingChars += line.length;
+    }
     if (pendingChars >= WRITE_FLUSH_BYTES) await flush();
   }
   await flush();

@@ -1,5 +1,5 @@
 import type { Pool, QueryResultRow } from 'pg';
-import { readSource, type SourceSpec } from '../source/read-source';
+import { readSourceChunks, type SourceSpec } from '../source/read-source';
 import { normalisedEntries, workEntry, type PrepareSummary } from '../source/work-file';
 import { WORK_SETS_TABLE, WORK_TABLE } from './postgres-schema';
 import type { WorkStore } from './work-store';
@@ -45,10 +45,12 @@ export function createPostgresWorkStore(pool: Pick<Pool, 'query' | 'connect'>): 
           );
           chunk = [];
         };
-        for await (const entry of normalisedEntries(readSource(spec), summary, select)) {
-          chunk.push(JSON.stringify(entry));
-          ord++;
-          if (chunk.length >= INSERT_ROWS) await flush();
+        for await (const kept of normalisedEntries(readSourceChunks(spec), summary, select)) {
+          for (const entry of kept) {
+            chunk.push(JSON.stringify(entry));
+            ord++;
+            if (chunk.length >= INSERT_ROWS) await flush();
+          }
         }
         await flush();
         // A concurrent attempt that committed first wins; this one's rows conflict on the primary key and are
