@@ -7,6 +7,7 @@ import { isUnder } from '../src/path-confinement';
 import type { Config } from '../src/config';
 import { SourceConfigError } from '../src/source/errors';
 import { selectByOutcome, selectEntries, selectFromPlan } from '../src/source/audit-selection';
+import { describeSource, resolveSource } from '../src/source/source-kinds';
 import type { WorkStore } from '../src/store/work-store';
 import { InvalidInputError, parseBackfillInput } from '../src/workflow-input';
 import type { BackfillPaths, PreparedBackfill, ReplayTargetSpec } from '../workflows/definitions';
@@ -45,6 +46,13 @@ export async function prepareBackfill(
   }
   const { options } = parsed;
   confinePaths(config, parsed.auditPath, options);
+  // The connection string stays on the worker: it never travels in workflow input.
+  const source = resolveSource(options.source, {
+    sourceDirs: config.BACKFILL_SOURCE_DIRS,
+    databaseUrl: config.BACKFILL_DATABASE_URL,
+  });
+  if ('problem' in source)
+    throw ApplicationFailure.nonRetryable(`invalid workflow input: ${source.problem}`, 'InvalidInput');
   if (!options.dryRun && !hasTarget(options.target)) {
     throw ApplicationFailure.nonRetryable(
       options.target.type === 'url'
@@ -71,15 +79,9 @@ export async function prepareBackfill(
       : options.only
         ? await selectByOutcome(audit, path.resolve(options.only.auditPath), options.only.outcomes)
         : undefined;
-    const summary = await work.write(
-      // The connection string stays on the worker: it never travels in workflow input.
-      options.source.type === 'postgres'
-        ? { ...options.source, databaseUrl: config.BACKFILL_DATABASE_URL }
-        : { ...options.source, path: path.resolve(options.source.path) },
-      paths.workFile,
-      selection ? selectEntries(selection) : undefined,
-      { workflowId },
-    );
+    const summary = await work.write(source, paths.workFile, selection ? selectEntries(selection) : undefined, {
+      workflowId,
+    });
     const rate = [config.CHANNEL_RATE_LIMIT, options.rateLimit ?? undefined].filter(
       (r): r is number => r !== undefined,
     );
@@ -97,6 +99,7 @@ export async function prepareBackfill(
       batches,
       searchAttributes: await searchAttributesRegistered(),
       channel: channelInfo,
+      sourceLabel: describeSource(options.source),
     };
   } catch (err) {
     if (err instanceof SourceConfigError) throw ApplicationFailure.nonRetryable(err.message, 'InvalidSource');
@@ -124,13 +127,6 @@ function confinePaths(config: Config, auditPath: string | undefined, options: Pr
         'InvalidInput',
       );
     }
-  }
-  const dirs = config.BACKFILL_SOURCE_DIRS;
-  if (dirs && options.source.type !== 'postgres' && !isUnder(options.source.path, dirs)) {
-    throw ApplicationFailure.nonRetryable(
-      `invalid workflow input: source.path ${JSON.stringify(options.source.path)} is not under the worker's BACKFILL_SOURCE_DIRS (${dirs.join(', ')})`,
-      'InvalidInput',
-    );
   }
 }
 type PrepareResultOptions = ReturnType<typeof parseBackfillInput>['options'];

@@ -11,9 +11,10 @@ const VISIBILITY_PATCH = 'web-ui-visibility-v1';
 export function describeStatic(s: CarriedState): void {
   if (!patched(VISIBILITY_PATCH)) return;
   const { options } = s.prepared;
-  const source = options.source as { type: string; path?: string; table?: string };
+  // Runs prepared before source kinds named themselves: the same text, built here.
+  const legacy = options.source as { type: string; path?: string; table?: string };
   upsertMemo({
-    source: `${source.type}: ${source.path ?? source.table ?? 'query'}`,
+    source: s.prepared.sourceLabel ?? `${legacy.type}: ${legacy.path ?? legacy.table ?? 'query'}`,
     dryRun: options.dryRun,
     runLabel: options.runLabel,
     rows: s.prepared.rows,

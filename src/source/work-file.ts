@@ -9,7 +9,7 @@ import {
   type StoredMember,
 } from '../types';
 import { MemberIdIndex } from './member-id-index';
-import { readSourceChunks, type SourceSpec } from './read-source';
+import { readSourceChunks, type ResolvedSource } from './read-source';
 
 /**
  * The work file is the source normalised once into JSONL, one entry per source row, so that batches
@@ -56,7 +56,7 @@ const summarySchema = z.object({
  * Throws SourceConfigError (from readSource) before anything is renamed into place.
  */
 export async function prepareWorkFile(
-  spec: SourceSpec,
+  spec: ResolvedSource,
   workFile: string,
   /** Keeps, changes or (undefined) drops each entry: a run over part of the source (retry, plan). */
   select?: (entry: SourceEntry) => SourceEntry | undefined,

@@ -1,5 +1,5 @@
 import type { Pool, QueryResultRow } from 'pg';
-import { readSourceChunks, type SourceSpec } from '../source/read-source';
+import { readSourceChunks, type ResolvedSource } from '../source/read-source';
 import { normalisedEntries, workEntry, type PrepareSummary } from '../source/work-file';
 import { WORK_SETS_TABLE, WORK_TABLE } from './postgres-schema';
 import type { WorkStore } from './work-store';
@@ -25,7 +25,7 @@ export function createPostgresWorkStore(pool: Pick<Pool, 'query' | 'connect'>): 
   };
 
   return {
-    async write(spec: SourceSpec, key, select, owner) {
+    async write(spec: ResolvedSource, key, select, owner) {
       const stored = await storedSummary(key);
       if (stored) return stored;
       const summary: PrepareSummary = { rows: 0, members: 0, skipped: 0, bytes: 0 };

@@ -4,7 +4,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SourceConfigError } from '../../src/source/errors';
 import { parse as parseCsvText } from 'csv-parse/sync';
-import { readSource, splitCsvRecord, type SourceSpec } from '../../src/source/read-source';
+import { splitCsvRecord } from '../../src/source/file-source';
+import { readSource, type ResolvedSource } from '../../src/source/read-source';
 import { SeededRng } from '../../dev/seeded-rng';
 import type { SourceEntry, StoredMember } from '../../src/types';
 
@@ -24,7 +25,7 @@ async function fixture(content: string | Buffer, ext: 'csv' | 'jsonl'): Promise<
   return file;
 }
 
-async function collect(spec: SourceSpec): Promise<SourceEntry[]> {
+async function collect(spec: ResolvedSource): Promise<SourceEntry[]> {
   const entries: SourceEntry[] = [];
   for await (const entry of readSource(spec)) entries.push(entry);
   return entries;
@@ -353,7 +354,7 @@ describe('readSource: JSONL', () => {
 });
 
 describe('readSource: configuration errors', () => {
-  const cases: { name: string; spec: () => Promise<SourceSpec>; problem: RegExp }[] = [
+  const cases: { name: string; spec: () => Promise<ResolvedSource>; problem: RegExp }[] = [
     {
       name: 'missing file',
       spec: async () => ({ type: 'csv', path: path.join(dir, 'nope.csv') }),
