@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { ApplicationFailure, Context } from '@temporalio/activity';
+import { auditHeaderFor, type AuditHeader } from '../src/audit/audit-header';
 import type { AuditStore } from '../src/audit/audit-store';
 import { describeChannel, type ChannelInfo } from '../src/channel/channel-info';
 import type { ChannelClient } from '../src/channel/client';
@@ -74,6 +75,16 @@ export async function prepareBackfill(
   try {
     // First of all that costs: a run against the wrong channel or a wrong base URL would turn every lookup into a delete.
     const channelInfo = await checkChannel(channel, parsed.expectChannelId);
+    // A log (this run's, or the earlier one a selection reads) begun for another channel stops the run here.
+    const earlier = [options.fromPlan?.auditPath, options.only?.auditPath].filter((p): p is string => p !== undefined);
+    refuseOtherChannel(await audit.header(paths.auditPath), channelInfo, paths.auditPath);
+    for (const log of earlier.map((p) => path.resolve(p)))
+      refuseOtherChannel(
+        await audit.header(log),
+        channelInfo,
+        log,
+        'members of one channel cannot be selected for another',
+      );
     const selection = options.fromPlan
       ? await selectFromPlan(audit, path.resolve(options.fromPlan.auditPath))
       : options.only
@@ -92,6 +103,21 @@ export async function prepareBackfill(
       rate.length ? Math.min(...rate) : undefined,
     );
     const batches = await work.buildBatches(paths.workFile, batchSize);
+    // The log's header, before any record; a header already there (a retried preparation, a reused log) wins.
+    const resolved = {
+      ...options,
+      source:
+        options.source.type === 'postgres'
+          ? options.source
+          : { ...options.source, path: path.resolve(options.source.path) },
+      only: options.only && { ...options.only, auditPath: path.resolve(options.only.auditPath) },
+      fromPlan: options.fromPlan && { auditPath: path.resolve(options.fromPlan.auditPath) },
+    };
+    const header = await audit.writeHeader(
+      paths.auditPath,
+      auditHeaderFor({ workflowId, firstRunId, channel: channelInfo, options: resolved }),
+    );
+    refuseOtherChannel(header, channelInfo, paths.auditPath);
     return {
       options: { ...options, batchSize },
       paths,
@@ -167,6 +193,20 @@ async function checkChannel(
     );
   }
   return found;
+}
+
+/** An audit log whose header names another channel than the one the credentials open: both named, in one line. */
+function refuseOtherChannel(
+  header: AuditHeader | undefined,
+  found: ChannelInfo,
+  auditPath: string,
+  advice = 'give this run another auditPath',
+): void {
+  if (header === undefined || header.channel.id === found.id) return;
+  throw ApplicationFailure.nonRetryable(
+    `wrong channel: the audit log ${auditPath} was begun by backfill ${header.backfill} for ${describeChannel(header.channel)}, but the worker's credentials open ${describeChannel(found)}: ${advice}`,
+    'WrongChannel',
+  );
 }
 
 /**

@@ -37,6 +37,7 @@ import {
 } from '../dev/synthetic';
 import { findTemporalCli, startDevServer, type DevServer } from '../dev/temporal-cli';
 import { webhookId } from '../src/webhook/webhook-id';
+import { parseAuditHeaderLine } from '../src/audit/audit-header';
 import {
   progressQuery,
   WORKFLOW_TYPE,
@@ -191,13 +192,16 @@ function* auditRecords(file: string): Generator<AuditRecord> {
   try {
     const buffer = Buffer.alloc(1 << 20);
     let partial = '';
+    let first = true;
     for (;;) {
       const n = readSync(fd, buffer, 0, buffer.length, null);
       if (n === 0) break;
       const lines = (partial + buffer.subarray(0, n).toString('utf8')).split('\n');
       partial = lines.pop() ?? '';
       for (const raw of lines) {
-        if (raw.trim() === '') continue;
+        const header = first && parseAuditHeaderLine(raw); // the header (first line) is no record
+        first = false;
+        if (header || raw.trim() === '') continue;
         const e = JSON.parse(raw) as AuditRecord;
         yield {
           line: e.line,
