@@ -106,10 +106,8 @@ export async function prepareBackfill(
     // The log's header, before any record; a header already there (a retried preparation, a reused log) wins.
     const resolved = {
       ...options,
-      source:
-        options.source.type === 'postgres'
-          ? options.source
-          : { ...options.source, path: path.resolve(options.source.path) },
+      // The resolved source (a file's absolute path); the header keeps only its type and path or table.
+      source,
       only: options.only && { ...options.only, auditPath: path.resolve(options.only.auditPath) },
       fromPlan: options.fromPlan && { auditPath: path.resolve(options.fromPlan.auditPath) },
     };

@@ -53,10 +53,11 @@ export function auditHeaderFor(o: {
     runLabel: options.runLabel,
     channel: { id: o.channel.id, name: o.channel.name },
     dryRun: options.dryRun,
+    // A file's path, a table's name; never a query's text or a connection string.
     source:
-      source.type === 'postgres'
-        ? { type: source.type, ...(source.table !== undefined ? { table: source.table } : {}) }
-        : { type: source.type, path: source.path },
+      'path' in source
+        ? { type: source.type, path: source.path }
+        : { type: source.type, ...(source.table !== undefined ? { table: source.table } : {}) },
     target: options.target.type,
     ...(options.onlyChangedSince ? { onlyChangedSince: options.onlyChangedSince } : {}),
     ...(options.only ? { only: { auditPath: options.only.auditPath, outcomes: [...options.only.outcomes] } } : {}),
