@@ -59,11 +59,24 @@ afterAll(async () => {
 });
 
 const asRoot = process.getuid?.() === 0;
-/** A private /tmp for the worker: `unshare -m`, then a tmpfs mounted over /tmp, then the worker itself. */
-const privateTmp = (command: string, args: string[]): [string, string[]] =>
-  asRoot
-    ? ['unshare', ['-m', 'bash', '-c', 'mount -t tmpfs tmpfs /tmp && exec "$0" "$@"', command, ...args]]
-    : [command, args];
+/** This checkout: the worker runs from it, so a checkout under /tmp (a fresh clone in mktemp -d) must stay visible. */
+const CHECKOUT = path.resolve(__dirname, '..', '..');
+/**
+ * A private /tmp for the worker: `unshare -m`, then a tmpfs mounted over /tmp, then the worker itself. A checkout
+ * under /tmp is bound back at its own path inside the private /tmp (through a view of the outer /tmp in /run); the
+ * rest of the outer /tmp stays out of sight.
+ */
+const privateTmp = (command: string, args: string[]): [string, string[]] => {
+  if (!asRoot) return [command, args];
+  const underTmp = CHECKOUT.startsWith('/tmp/');
+  const outer = '/run/shared-nothing-outer-tmp';
+  const script = underTmp
+    ? `mkdir -p ${outer} && mount --bind /tmp ${outer} && mount -t tmpfs tmpfs /tmp && ` +
+      `mkdir -p '${CHECKOUT}' && mount --bind '${outer}${CHECKOUT.slice('/tmp'.length)}' '${CHECKOUT}' && ` +
+      `umount -l ${outer} && exec "$0" "$@"`
+    : 'mount -t tmpfs tmpfs /tmp && exec "$0" "$@"';
+  return ['unshare', ['-m', 'bash', '-c', script, command, ...args]];
+};
 
 async function auditOf(url: string, auditPath: string): Promise<AuditEntry[]> {
   const pool = pg.pool(new URL(url).pathname.slice(1));
