@@ -7,6 +7,7 @@ import { isUnder } from '../src/path-confinement';
 import type { Config } from '../src/config';
 import { SourceConfigError } from '../src/source/errors';
 import { selectByOutcome, selectEntries, selectFromPlan } from '../src/source/audit-selection';
+import { selectForVerify } from '../src/source/verify-selection';
 import type { WorkStore } from '../src/store/work-store';
 import { InvalidInputError, parseBackfillInput } from '../src/workflow-input';
 import type { BackfillPaths, PreparedBackfill, ReplayTargetSpec } from '../workflows/definitions';
@@ -66,6 +67,9 @@ export async function prepareBackfill(
   try {
     // First of all that costs: a run against the wrong channel or a wrong base URL would turn every lookup into a delete.
     const channelInfo = await checkChannel(channel, parsed.expectChannelId);
+    const verify = options.verifyAfter
+      ? await selectForVerify(audit, path.resolve(options.verifyAfter.auditPath))
+      : undefined;
     const selection = options.fromPlan
       ? await selectFromPlan(audit, path.resolve(options.fromPlan.auditPath))
       : options.only
@@ -77,8 +81,9 @@ export async function prepareBackfill(
         ? { ...options.source, databaseUrl: config.BACKFILL_DATABASE_URL }
         : { ...options.source, path: path.resolve(options.source.path) },
       paths.workFile,
-      selection ? selectEntries(selection) : undefined,
+      verify ? verify.select : selection ? selectEntries(selection) : undefined,
       { workflowId },
+      verify?.absent,
     );
     const rate = [config.CHANNEL_RATE_LIMIT, options.rateLimit ?? undefined].filter(
       (r): r is number => r !== undefined,
@@ -116,6 +121,7 @@ function confinePaths(config: Config, auditPath: string | undefined, options: Pr
     ['auditPath', auditPath],
     ['only.auditPath', options.only?.auditPath],
     ['fromPlan.auditPath', options.fromPlan?.auditPath],
+    ['verifyAfter.auditPath', options.verifyAfter?.auditPath],
   ];
   for (const [key, p] of audits) {
     if (p !== undefined && !isUnder(p, [dataDir])) {

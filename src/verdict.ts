@@ -1,19 +1,9 @@
 // The verdict of a verify run for one member: did the earlier run's replay really change the customer's data?
 // Pure, like decide.ts (and built on its comparison), so every case is a row of a table test.
+export type { RepairRecord } from './types';
 import { compareMember, fieldChangeTime, type DecideOptions } from './decide';
-import type { ComparedField, FetchResult, StoredMember } from './types';
+import type { ComparedField, FetchResult, RepairRecord, StoredMember } from './types';
 import type { Verdict } from '../workflows/verdicts';
-
-/** What the earlier run delivered for a member, from its audit log (field names and times only). */
-export interface RepairRecord {
-  event: 'upsert' | 'delete';
-  /** upsert: the fields it found different. */
-  fields?: ComparedField[];
-  /** delete: not-found | unified. */
-  reason?: string;
-  /** When the replay was delivered (epoch ms): the repair entry's `ts`. */
-  deliveredAt: number;
-}
 
 export interface VerifyOptions extends DecideOptions {
   /**

@@ -56,6 +56,7 @@ const ENTRY_KEY_ORDER = [
   'line',
   'memberId',
   'outcome',
+  'verdict',
   'dryRun',
   'fields',
   'reason',

@@ -15,6 +15,9 @@ const auditLineSchema = z.object({
   fields: z.array(z.enum(COMPARED_FIELDS)).optional(),
   reason: z.string().optional(),
   dryRun: z.boolean(),
+  // verifyAfter: which replays were delivered, and when.
+  delivered: z.boolean().optional(),
+  ts: z.string().optional(),
 });
 
 /** Flat in memory whatever its size (see MemberSelection): no string or object per selected member. */
@@ -25,7 +28,10 @@ export type Selection = MemberSelection;
  * file, or the PostgreSQL table under that key). The store keeps the first record of each line and
  * skips torn ones; records without what a selection needs are skipped here.
  */
-async function* auditLines(audit: AuditStore, auditPath: string): AsyncGenerator<z.infer<typeof auditLineSchema>> {
+export async function* auditLines(
+  audit: AuditStore,
+  auditPath: string,
+): AsyncGenerator<z.infer<typeof auditLineSchema>> {
   try {
     for await (const record of audit.entries(auditPath)) {
       const entry = auditLineSchema.safeParse(record);

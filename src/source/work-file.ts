@@ -5,6 +5,7 @@ import {
   COMPARED_FIELDS,
   type ComparedField,
   type PlannedDecision,
+  type RepairRecord,
   type SourceEntry,
   type StoredMember,
 } from '../types';
@@ -60,6 +61,8 @@ export async function prepareWorkFile(
   workFile: string,
   /** Keeps, changes or (undefined) drops each entry: a run over part of the source (retry, plan). */
   select?: (entry: SourceEntry) => SourceEntry | undefined,
+  /** Entries appended after the source (a verify run: the members the export no longer holds). */
+  after?: () => AsyncIterable<SourceEntry>,
 ): Promise<PrepareSummary> {
   const stored = await readStoredSummary(workFile);
   if (stored) return stored;
@@ -72,7 +75,7 @@ export async function prepareWorkFile(
     const handle = await open(tmpFile, 'w', 0o600);
     try {
       await handle.chmod(0o600); // a temp file left by a crashed attempt keeps its old mode otherwise
-      summary = await writeEntries(readSource(spec), handle, select);
+      summary = await writeEntries(readSource(spec), handle, select, after);
       await handle.sync();
     } finally {
       await handle.close();
@@ -120,14 +123,24 @@ export async function* normalisedEntries(
   entries: AsyncIterable<SourceEntry>,
   summary: PrepareSummary,
   select: (entry: SourceEntry) => SourceEntry | undefined = (entry) => entry,
+  /** Entries appended once the source is read, as they come (neither deduplicated nor selected). */
+  after?: () => AsyncIterable<SourceEntry>,
 ): AsyncGenerator<SourceEntry> {
   const seen = new MemberIdIndex();
-  for await (const sourceEntry of entries) {
-    const entry = select(withDuplicatesSkipped(sourceEntry, seen));
-    if (!entry) continue;
+  const count = (entry: SourceEntry) => {
     summary.rows++;
     if ('member' in entry) summary.members++;
     else summary.skipped++;
+  };
+  for await (const sourceEntry of entries) {
+    const entry = select(withDuplicatesSkipped(sourceEntry, seen));
+    if (!entry) continue;
+    count(entry);
+    yield entry;
+  }
+  if (!after) return;
+  for await (const entry of after()) {
+    count(entry);
     yield entry;
   }
 }
@@ -136,6 +149,7 @@ async function writeEntries(
   entries: AsyncIterable<SourceEntry>,
   handle: FileHandle,
   select?: (entry: SourceEntry) => SourceEntry | undefined,
+  after?: () => AsyncIterable<SourceEntry>,
 ): Promise<PrepareSummary> {
   const summary: PrepareSummary = { rows: 0, members: 0, skipped: 0, bytes: 0 };
   let pending: string[] = [];
@@ -150,7 +164,7 @@ async function writeEntries(
     summary.bytes += buffer.length;
   };
 
-  for await (const entry of normalisedEntries(entries, summary, select)) {
+  for await (const entry of normalisedEntries(entries, summary, select, after)) {
     const line = `${JSON.stringify(entry)}\n`; // JSON escapes raw line breaks: one entry, one line
     pending.push(line);
     pendingChars += line.length;
@@ -235,20 +249,56 @@ const plannedDecision: Shape<PlannedDecision> = (value) => {
   return planned;
 };
 
+const repairRecord: Shape<RepairRecord> = (value) => {
+  if (!isRecord(value)) return undefined;
+  const planned = plannedDecision({ action: value.event, fields: value.fields, reason: value.reason });
+  const { deliveredAt } = value;
+  if (!planned || typeof deliveredAt !== 'number' || !Number.isFinite(deliveredAt)) return undefined;
+  const repair: RepairRecord = { event: planned.action, deliveredAt };
+  if (planned.fields) repair.fields = planned.fields;
+  if (planned.reason !== undefined) repair.reason = planned.reason;
+  return repair;
+};
+
+/** A verify entry's extra keys (all absent otherwise); undefined when one of them is malformed. */
+function verifyKeys(
+  value: Record<string, unknown>,
+): Pick<Extract<SourceEntry, { member: unknown }>, 'repair' | 'exportLine' | 'absent'> | undefined {
+  const keys: { repair?: RepairRecord; exportLine?: number; absent?: true } = {};
+  if (value.repair !== undefined) {
+    const repair = repairRecord(value.repair);
+    if (!repair) return undefined;
+    keys.repair = repair;
+  }
+  if (value.exportLine !== undefined) {
+    if (!isLineNumber(value.exportLine)) return undefined;
+    keys.exportLine = value.exportLine;
+  }
+  if (value.absent !== undefined) {
+    if (value.absent !== true) return undefined;
+    keys.absent = true;
+  }
+  return keys;
+}
+
 /** A member entry if the value is one, else a skip entry if it is one, else undefined. */
 export const workEntry: Shape<SourceEntry> = (value) => {
   if (!isRecord(value) || !isLineNumber(value.line)) return undefined;
   const { line } = value;
+  const verify = verifyKeys(value);
+  if (!verify) return undefined;
   const member = storedMember(value.member);
   if (member) {
-    if (value.planned === undefined) return { line, member };
+    if (value.planned === undefined) return { line, member, ...verify };
     const planned = plannedDecision(value.planned);
-    if (planned) return { line, member, planned };
+    if (planned) return { line, member, planned, ...verify };
   }
   const { memberId, skip } = value;
-  if (typeof skip !== 'string') return undefined;
-  if (memberId === undefined) return { line, skip };
-  return typeof memberId === 'string' ? { line, memberId, skip } : undefined;
+  if (typeof skip !== 'string' || verify.absent) return undefined;
+  const { repair, exportLine } = verify;
+  const extra = { ...(repair ? { repair } : {}), ...(exportLine !== undefined ? { exportLine } : {}) };
+  if (memberId === undefined) return { line, skip, ...extra };
+  return typeof memberId === 'string' ? { line, memberId, skip, ...extra } : undefined;
 };
 
 function parseWorkLine(bytes: Buffer, workFile: string, offset: number): SourceEntry {

@@ -25,7 +25,7 @@ export function createPostgresWorkStore(pool: Pick<Pool, 'query' | 'connect'>): 
   };
 
   return {
-    async write(spec: SourceSpec, key, select, owner) {
+    async write(spec: SourceSpec, key, select, owner, after) {
       const stored = await storedSummary(key);
       if (stored) return stored;
       const summary: PrepareSummary = { rows: 0, members: 0, skipped: 0, bytes: 0 };
@@ -45,7 +45,7 @@ export function createPostgresWorkStore(pool: Pick<Pool, 'query' | 'connect'>): 
           );
           chunk = [];
         };
-        for await (const entry of normalisedEntries(readSource(spec), summary, select)) {
+        for await (const entry of normalisedEntries(readSource(spec), summary, select, after)) {
           chunk.push(JSON.stringify(entry));
           ord++;
           if (chunk.length >= INSERT_ROWS) await flush();
