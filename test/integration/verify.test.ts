@@ -3,11 +3,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditEntry } from '../../src/audit/audit-entry';
 import type { DevServer } from '../../dev/temporal-cli';
 import type { ComparedField } from '../../src/types';
-import { WORKFLOW_TYPE, type BackfillInput, type BackfillResult } from '../../workflows/definitions';
 import type { Verdict } from '../../workflows/verdicts';
 import { CustomerRows, customerWrites, type Drops } from '../support/customer-database';
 import { EXAMPLE_CSV, loadExamples, type Examples } from '../support/examples';
-import { readAudit, startStack, startTestServer, type Stack } from '../support/stack';
+import { readAudit, runBackfill, startStack, startTestServer } from '../support/stack';
 
 // "Prove the repair": a repair whose receiver accepted every replay but whose customer logic applied only some of
 // them, then a verify run over a fresh export of the customer's data. It must find exactly what was dropped.
@@ -21,15 +20,6 @@ afterAll(async () => {
   await server?.stop();
 });
 
-async function run(stack: Stack, workflowId: string, input: Partial<BackfillInput>): Promise<BackfillResult> {
-  const handle = await stack.client.workflow.start(WORKFLOW_TYPE, {
-    taskQueue: stack.config.BACKFILL_TASK_QUEUE,
-    workflowId,
-    args: [{ source: { type: 'csv', path: EXAMPLE_CSV }, batchSize: 50, ...input }],
-  });
-  return (await handle.result()) as BackfillResult;
-}
-
 const delivered = (audit: AuditEntry[]) =>
   audit.filter((e) => e.delivered === true && (e.outcome === 'upsert' || e.outcome === 'delete'));
 
@@ -37,7 +27,7 @@ describe('verify after a repair', () => {
   it('finds exactly the dropped replays, per field; a later Channel Talk change is "changed since"; sends nothing', async () => {
     const stack = await startStack({ server, users: examples.users, env: { CHANNEL_MAX_ATTEMPTS: '2' } });
     try {
-      const repair = await run(stack, 'verify-repair', {});
+      const repair = await runBackfill(stack, 'verify-repair', {});
       const replayed = delivered(await readAudit(repair.auditPath));
       const upserts = replayed.filter((e) => e.outcome === 'upsert');
       const deletes = replayed.filter((e) => e.outcome === 'delete');
@@ -67,7 +57,7 @@ describe('verify after a repair', () => {
 
       const sent = stack.receiver.deliveries().length;
       const requests = stack.simulator.stats().requests;
-      const verify = await run(stack, 'verify-check', {
+      const verify = await runBackfill(stack, 'verify-check', {
         source: { type: 'csv', path: exported },
         verifyAfter: { auditPath: repair.auditPath },
       });
