@@ -4,7 +4,8 @@ import type { AuditEntry } from '../../src/audit/audit-entry';
 import type { DevServer } from '../../dev/temporal-cli';
 import type { ComparedField } from '../../src/types';
 import type { Verdict } from '../../workflows/verdicts';
-import { CustomerRows, customerWrites, type Drops } from '../support/customer-database';
+import { applyToTable, CustomerRows, customerWrites, type Drops } from '../support/customer-database';
+import { startTestPostgres } from '../support/postgres';
 import { EXAMPLE_CSV, loadExamples, type Examples } from '../support/examples';
 import { readAudit, runBackfill, startStack, startTestServer } from '../support/stack';
 
@@ -106,6 +107,61 @@ describe('verify after a repair', () => {
       expect(text).not.toContain('changed.after.the.repair');
     } finally {
       await stack.close();
+    }
+  });
+
+  it('a verify over a PostgreSQL source reads the table as it is after the repair', async () => {
+    const pg = await startTestPostgres();
+    try {
+      const dbUrl = await pg.createDatabase('customer_app');
+      const query = (sql: string, values: unknown[] = []) => pg.query(sql, values, 'customer_app');
+      await query(
+        `CREATE TABLE members ("memberId" text PRIMARY KEY, "mobileNumber" text, email text, "unsubscribeEmail" boolean, "unsubscribeTexting" boolean)`,
+      );
+      const db = await CustomerRows.fromCsv(EXAMPLE_CSV);
+      for (const r of db.rows.values())
+        await query('INSERT INTO members VALUES ($1, $2, $3, $4, $5)', [
+          r.memberId,
+          r.mobileNumber,
+          r.email,
+          r.unsubscribeEmail,
+          r.unsubscribeTexting,
+        ]);
+      const stack = await startStack({ server, users: examples.users, env: { BACKFILL_DATABASE_URL: dbUrl } });
+      try {
+        const source = { type: 'postgres', table: 'members' } as const;
+        const repair = await runBackfill(stack, 'verify-pg-repair', { source });
+        const replayed = delivered(await readAudit(repair.auditPath));
+        const dropped = [replayed.find((e) => e.outcome === 'upsert')!, replayed.find((e) => e.outcome === 'delete')!];
+        // The customer's logic writes to the table itself (UPDATE/DELETE), dropping one upsert and one delete.
+        const writes = customerWrites(stack.receiver.accepted(), { members: new Set(dropped.map((e) => e.memberId!)) });
+        await applyToTable(query, 'members', writes);
+        const sent = stack.receiver.deliveries().length;
+
+        const verify = await runBackfill(stack, 'verify-pg-check', {
+          source,
+          verifyAfter: { auditPath: repair.auditPath },
+        });
+        expect(stack.receiver.deliveries().length).toBe(sent);
+        const audit = await readAudit(verify.auditPath);
+        const got = Object.fromEntries(audit.map((e) => [e.memberId!, e.verdict]));
+        const want = Object.fromEntries(replayed.map((e) => [e.memberId!, 'repaired']));
+        want[dropped[0]!.memberId!] = 'still differs';
+        want[dropped[1]!.memberId!] = 'still present';
+        expect(got).toEqual(want);
+        expect(audit.find((e) => e.memberId === dropped[0]!.memberId)!.fields).toEqual(dropped[0]!.fields);
+        expect(verify.verify).toEqual({
+          repaired: replayed.length - 2,
+          'still differs': 1,
+          'still present': 1,
+          'changed since': 0,
+          failed: 0,
+        });
+      } finally {
+        await stack.close();
+      }
+    } finally {
+      await pg.stop();
     }
   });
 });
