@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { ApplicationFailure, Context } from '@temporalio/activity';
+import { auditHeaderFor, type AuditHeader } from '../src/audit/audit-header';
 import type { AuditStore } from '../src/audit/audit-store';
 import { describeChannel, type ChannelInfo } from '../src/channel/channel-info';
 import type { ChannelClient } from '../src/channel/client';
@@ -7,6 +8,7 @@ import { isUnder } from '../src/path-confinement';
 import type { Config } from '../src/config';
 import { SourceConfigError } from '../src/source/errors';
 import { selectByOutcome, selectEntries, selectFromPlan } from '../src/source/audit-selection';
+import { describeSource, resolveSource } from '../src/source/source-kinds';
 import { selectForVerify } from '../src/source/verify-selection';
 import type { WorkStore } from '../src/store/work-store';
 import { InvalidInputError, parseBackfillInput } from '../src/workflow-input';
@@ -23,7 +25,7 @@ export interface PrepareDeps {
   config: Config;
   /** Whether this worker can replay to the target (a real run needs one). */
   hasTarget: (spec: ReplayTargetSpec) => boolean;
-  /** The workers' audit store: `only` and `fromPlan` read the earlier run's log from it. */
+  /** The workers' audit store: `only`, `fromPlan` and `verifyAfter` read the earlier run's log from it. */
   audit: AuditStore;
   /** The workers' Channel Talk client: which channel its credentials open is checked before any lookup. */
   channel: Pick<ChannelClient, 'getChannel'>;
@@ -46,6 +48,13 @@ export async function prepareBackfill(
   }
   const { options } = parsed;
   confinePaths(config, parsed.auditPath, options);
+  // The connection string stays on the worker: it never travels in workflow input.
+  const source = resolveSource(options.source, {
+    sourceDirs: config.BACKFILL_SOURCE_DIRS,
+    databaseUrl: config.BACKFILL_DATABASE_URL,
+  });
+  if ('problem' in source)
+    throw ApplicationFailure.nonRetryable(`invalid workflow input: ${source.problem}`, 'InvalidInput');
   if (!options.dryRun && !hasTarget(options.target)) {
     throw ApplicationFailure.nonRetryable(
       options.target.type === 'url'
@@ -67,6 +76,18 @@ export async function prepareBackfill(
   try {
     // First of all that costs: a run against the wrong channel or a wrong base URL would turn every lookup into a delete.
     const channelInfo = await checkChannel(channel, parsed.expectChannelId);
+    // A log (this run's, or the earlier one a selection reads) begun for another channel stops the run here.
+    const earlier = [options.fromPlan?.auditPath, options.only?.auditPath, options.verifyAfter?.auditPath].filter(
+      (p): p is string => p !== undefined,
+    );
+    refuseOtherChannel(await audit.header(paths.auditPath), channelInfo, paths.auditPath);
+    for (const log of earlier.map((p) => path.resolve(p)))
+      refuseOtherChannel(
+        await audit.header(log),
+        channelInfo,
+        log,
+        'members of one channel cannot be selected for another',
+      );
     const verify = options.verifyAfter
       ? await selectForVerify(audit, path.resolve(options.verifyAfter.auditPath))
       : undefined;
@@ -76,10 +97,7 @@ export async function prepareBackfill(
         ? await selectByOutcome(audit, path.resolve(options.only.auditPath), options.only.outcomes)
         : undefined;
     const summary = await work.write(
-      // The connection string stays on the worker: it never travels in workflow input.
-      options.source.type === 'postgres'
-        ? { ...options.source, databaseUrl: config.BACKFILL_DATABASE_URL }
-        : { ...options.source, path: path.resolve(options.source.path) },
+      source,
       paths.workFile,
       verify ? verify.select : selection ? selectEntries(selection) : undefined,
       { workflowId },
@@ -95,6 +113,20 @@ export async function prepareBackfill(
       rate.length ? Math.min(...rate) : undefined,
     );
     const batches = await work.buildBatches(paths.workFile, batchSize);
+    // The log's header, before any record; a header already there (a retried preparation, a reused log) wins.
+    const resolved = {
+      ...options,
+      // The resolved source (a file's absolute path); the header keeps only its type and path or table.
+      source,
+      only: options.only && { ...options.only, auditPath: path.resolve(options.only.auditPath) },
+      fromPlan: options.fromPlan && { auditPath: path.resolve(options.fromPlan.auditPath) },
+      verifyAfter: options.verifyAfter && { auditPath: path.resolve(options.verifyAfter.auditPath) },
+    };
+    const header = await audit.writeHeader(
+      paths.auditPath,
+      auditHeaderFor({ workflowId, firstRunId, channel: channelInfo, options: resolved }),
+    );
+    refuseOtherChannel(header, channelInfo, paths.auditPath);
     return {
       options: { ...options, batchSize },
       paths,
@@ -102,6 +134,7 @@ export async function prepareBackfill(
       batches,
       searchAttributes: await searchAttributesRegistered(),
       channel: channelInfo,
+      sourceLabel: describeSource(options.source),
     };
   } catch (err) {
     if (err instanceof SourceConfigError) throw ApplicationFailure.nonRetryable(err.message, 'InvalidSource');
@@ -130,13 +163,6 @@ function confinePaths(config: Config, auditPath: string | undefined, options: Pr
         'InvalidInput',
       );
     }
-  }
-  const dirs = config.BACKFILL_SOURCE_DIRS;
-  if (dirs && options.source.type !== 'postgres' && !isUnder(options.source.path, dirs)) {
-    throw ApplicationFailure.nonRetryable(
-      `invalid workflow input: source.path ${JSON.stringify(options.source.path)} is not under the worker's BACKFILL_SOURCE_DIRS (${dirs.join(', ')})`,
-      'InvalidInput',
-    );
   }
 }
 type PrepareResultOptions = ReturnType<typeof parseBackfillInput>['options'];
@@ -177,6 +203,20 @@ async function checkChannel(
     );
   }
   return found;
+}
+
+/** An audit log whose header names another channel than the one the credentials open: both named, in one line. */
+function refuseOtherChannel(
+  header: AuditHeader | undefined,
+  found: ChannelInfo,
+  auditPath: string,
+  advice = 'give this run another auditPath',
+): void {
+  if (header === undefined || header.channel.id === found.id) return;
+  throw ApplicationFailure.nonRetryable(
+    `wrong channel: the audit log ${auditPath} was begun by backfill ${header.backfill} for ${describeChannel(header.channel)}, but the worker's credentials open ${describeChannel(found)}: ${advice}`,
+    'WrongChannel',
+  );
 }
 
 /**

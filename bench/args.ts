@@ -41,8 +41,15 @@ export interface BenchOptions {
   seed: number | undefined;
   /** The project run is abandoned (and reported as not finished) after this long. */
   timeoutMinutes: number;
+  /** The workers' store (BACKFILL_STORE). postgres: the file store first, then PostgreSQL, compared (bench/compare-stores.ts). */
+  store: BenchStore;
+  /** Only the store given, no comparison (what the comparison runs for each store). */
+  storeAlone: boolean;
   help: boolean;
 }
+
+export const BENCH_STORES = ['file', 'postgres'] as const;
+export type BenchStore = (typeof BENCH_STORES)[number];
 
 export class BenchUsageError extends Error {
   override name = 'BenchUsageError';
@@ -87,6 +94,10 @@ non-durable script over the same data and prints the ratio of their throughputs.
   --keep                  keep the work directory (CSV, audit log, logs, profiles)
   --seed S                synthetic data set seed
   --timeout-min T         give up on the project run after T minutes (default 30)
+  --store S               the workers' store: file (default) or postgres. postgres runs the whole benchmark twice,
+                          file store then BACKFILL_STORE=postgres (a throwaway PostgreSQL started like the tests
+                          start it), and prints both side by side: wall time, members/s, worker RSS, database size
+  --store-alone           with --store: only that store, no comparison
   --help
 `;
 
@@ -139,6 +150,8 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
         keep: { type: 'boolean' },
         seed: { type: 'string' },
         'timeout-min': { type: 'string' },
+        store: { type: 'string' },
+        'store-alone': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -159,6 +172,10 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
   }
   const json = str('json');
   if (json !== undefined && json.trim() === '') throw new BenchUsageError('--json needs a file name');
+  const store = str('store') ?? 'file';
+  if (!(BENCH_STORES as readonly string[]).includes(store)) {
+    throw new BenchUsageError(`--store must be ${BENCH_STORES.join(' or ')}, got ${JSON.stringify(store)}`);
+  }
   const burst = int('burst', str('burst'), 1, 1_000_000);
   if (burst !== undefined && rate === undefined) throw new BenchUsageError('--burst needs --rate');
   return {
@@ -192,6 +209,8 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
     keep: values.keep === true,
     seed: int('seed', str('seed'), 0, 0xffffffff),
     timeoutMinutes: positive('timeout-min', str('timeout-min')) ?? 30,
+    store: store as BenchStore,
+    storeAlone: values['store-alone'] === true,
     help: values.help === true,
   };
 }

@@ -37,6 +37,7 @@ import {
 } from '../dev/synthetic';
 import { findTemporalCli, startDevServer, type DevServer } from '../dev/temporal-cli';
 import { webhookId } from '../src/webhook/webhook-id';
+import { parseAuditHeaderLine } from '../src/audit/audit-header';
 import {
   progressQuery,
   WORKFLOW_TYPE,
@@ -62,6 +63,9 @@ import {
   verdict,
   type BenchOptions,
 } from './args';
+import { compareStores } from './compare-stores';
+import { exportAuditTable, startDatabaseSizeSampler } from './postgres-store';
+import { startTestPostgres, type TestPostgres } from '../test/support/postgres';
 import { effectiveBatchSize } from '../activities/prepare';
 import { parseBackfillInput } from '../src/workflow-input';
 import {
@@ -135,6 +139,8 @@ interface ProjectFigures extends PhaseFigures {
   devServerThreads: TreeFigures['threads'];
   /** Workflow start requested -> first lookup admitted by the simulator. */
   firstLookupMs: number | undefined;
+  /** With --store postgres: the database's growth during the run (peak size minus size before), and per member. */
+  database?: { peakGrowthBytes: number; bytesPerMember: number; samples: number };
   /** Per batch (ms): scheduled -> first lookup admitted, last lookup admitted -> completed. */
   batchOverhead: {
     toFirstLookup: ReturnType<typeof summarizeNums>;
@@ -166,6 +172,8 @@ interface Stack {
   admitted: { times: number[]; members: number[] };
   /** The batch size the workflow uses for this data set (prepare's effectiveBatchSize), to map lookups to batches. */
   batchSize: number;
+  /** With --store postgres: the workers' database (BACKFILL_DATABASE_URL). */
+  pg: TestPostgres | undefined;
 }
 
 function apiFigures(before: ChannelSimulatorStats, after: ChannelSimulatorStats, admitted: number[]): ApiFigures {
@@ -184,13 +192,16 @@ function* auditRecords(file: string): Generator<AuditRecord> {
   try {
     const buffer = Buffer.alloc(1 << 20);
     let partial = '';
+    let first = true;
     for (;;) {
       const n = readSync(fd, buffer, 0, buffer.length, null);
       if (n === 0) break;
       const lines = (partial + buffer.subarray(0, n).toString('utf8')).split('\n');
       partial = lines.pop() ?? '';
       for (const raw of lines) {
-        if (raw.trim() === '') continue;
+        const header = first && parseAuditHeaderLine(raw); // the header (first line) is no record
+        first = false;
+        if (header || raw.trim() === '') continue;
         const e = JSON.parse(raw) as AuditRecord;
         yield {
           line: e.line,
@@ -238,6 +249,9 @@ async function runProject(s: Stack, repeat: number): Promise<ProjectFigures> {
   s.admitted.members = [];
   const harness0 = selfCpuMs();
   const loadBefore = loadNow();
+  // The work set, pending replays and audit rows live in the database while the run lasts (the work rows are
+  // removed when it completes): its peak growth is what a repair of this size needs.
+  const dbSampler = s.pg ? await startDatabaseSizeSampler(s.pg.pool()) : undefined;
   log(`project run ${repeat}: ${workflowId}`);
   const startedAt = Date.now();
   const handle = await client.workflow.start(WORKFLOW_TYPE, { taskQueue: s.taskQueue, workflowId, args: [input] });
@@ -267,6 +281,7 @@ async function runProject(s: Stack, repeat: number): Promise<ProjectFigures> {
     clearInterval(ticker);
   }
   const wallMs = Date.now() - startedAt;
+  const dbGrowth = dbSampler ? await dbSampler.stop() : undefined;
   const harnessMs = selfCpuMs() - harness0;
   const loadAfter = loadNow();
   const workerMemory = workerSamplers.map((ws) => ws.stop());
@@ -303,7 +318,12 @@ async function runProject(s: Stack, repeat: number): Promise<ProjectFigures> {
       seed: s.seed,
       runLabel: workflowId,
       webhookIdOf: webhookId,
-      audit: auditRecords(result.auditPath),
+      // The PostgreSQL audit table is exported to a file first, so both stores are checked by the same reader.
+      audit: auditRecords(
+        s.pg
+          ? await exportAuditTable(s.pg.pool(), result.auditPath, path.join(s.work, `audit-${repeat}.jsonl`))
+          : result.auditPath,
+      ),
       deliveries,
     });
     // ...and the workflow's own counters, which are what a user reads.
@@ -366,6 +386,15 @@ async function runProject(s: Stack, repeat: number): Promise<ProjectFigures> {
     workerThreads: workerMemory[0]?.threads ?? [],
     devServerThreads: serverFigures.threads,
     firstLookupMs: admitted.length ? admitted[0]! - startedAt : undefined,
+    ...(dbGrowth
+      ? {
+          database: {
+            peakGrowthBytes: dbGrowth.peakGrowthBytes,
+            bytesPerMember: dbGrowth.peakGrowthBytes / Math.max(1, members),
+            samples: dbGrowth.samples,
+          },
+        }
+      : {}),
     batchOverhead: {
       toFirstLookup: summarizeNums(overhead.toFirstLookupMs),
       afterLastLookup: summarizeNums(overhead.afterLastLookupMs),
@@ -490,6 +519,8 @@ async function main(): Promise<number> {
     console.log(BENCH_HELP);
     return 0;
   }
+  // The PostgreSQL store is measured beside the file store, each on a fresh stack, in one invocation.
+  if (opts.store === 'postgres' && !opts.storeAlone) return compareStores(process.argv.slice(2), log);
   const seed = opts.seed ?? DEFAULT_SYNTHETIC_SEED;
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   const machine = machineInfo();
@@ -540,6 +571,15 @@ async function main(): Promise<number> {
     const receiver = await startLeanReceiver({ token: TOKEN });
     cleanups.push(() => receiver.close());
 
+    // ---- the workers' store
+    let pg: TestPostgres | undefined;
+    if (opts.store === 'postgres') {
+      t = Date.now();
+      pg = await startTestPostgres();
+      cleanups.push(() => pg!.stop());
+      log(`PostgreSQL store: a throwaway cluster on 127.0.0.1:${pg.port}, started in ${fmtDuration(Date.now() - t)}`);
+    }
+
     // ---- Temporal and the workers
     const server = await startDevServer({ cli: cli.path, headless: true, logFile: path.join(work, 'temporal.log') });
     cleanups.push(() => server.stop());
@@ -555,6 +595,7 @@ async function main(): Promise<number> {
       BACKFILL_DATA_DIR: path.join(work, 'data'),
       ...(opts.memberConcurrency !== undefined ? { BACKFILL_MEMBER_CONCURRENCY: String(opts.memberConcurrency) } : {}),
       ...(opts.rate ? { CHANNEL_RATE_LIMIT: String(opts.rate) } : {}),
+      ...(pg ? { BACKFILL_STORE: 'postgres', BACKFILL_DATABASE_URL: pg.url() } : {}),
       ...opts.workerEnv,
     };
     const profileArgs = (who: string) =>
@@ -619,6 +660,7 @@ async function main(): Promise<number> {
       profileArgs,
       admitted,
       batchSize,
+      pg,
     };
     const projects: ProjectFigures[] = [];
     const scripts: ScriptFigures[] = [];
@@ -1026,6 +1068,12 @@ function renderReport(
   const threads =
     projects[0]?.workerThreads.slice(0, 6).map((x) => `${x.comm} ×${x.threads}: ${fmtDuration(x.cpuMs)}`) ?? [];
   if (threads.length) lines.push(`worker CPU by thread during run #1: ${threads.join(', ')}`);
+  const databases = projects.flatMap((p) => (p.database ? [p.database] : []));
+  if (databases.length)
+    lines.push(
+      `store: PostgreSQL (BACKFILL_STORE=postgres); database growth at its peak per run: ${databases.map((d) => `${fmtMb(d.peakGrowthBytes)} (${fmtNumber(d.bytesPerMember)} B/member)`).join(', ')}; the PostgreSQL server's own CPU is not in the CPU figures`,
+    );
+  else lines.push('store: files (BACKFILL_STORE=file, the default)');
   const scriptThreads =
     scripts[0]?.memory.threads.slice(0, 4).map((x) => `${x.comm} ×${x.threads}: ${fmtDuration(x.cpuMs)}`) ?? [];
   if (scriptThreads.length)

@@ -1,25 +1,7 @@
 import { z } from 'zod';
-import type { BackfillOptions, SourceSpec } from '../workflows/definitions';
-import { postgresSourceSpecSchema } from './source/postgres-source';
+import type { BackfillOptions } from '../workflows/definitions';
+import { sourceInputSchema } from './source/source-kinds';
 import { OUTCOMES } from './types';
-
-const fileSourceSchema = z
-  .object({
-    type: z.enum(['csv', 'jsonl'], {
-      error: 'must be "csv" or "jsonl" (a file, with "path"), or "postgres" (with "table" or "query")',
-    }),
-    path: z.string({ error: 'is required' }).min(1, 'must not be empty'),
-  })
-  .strict();
-
-// A file source reports a bad type and a missing path together; "postgres" switches to its own checks.
-const sourceSchema = z.unknown().transform((raw, ctx): SourceSpec => {
-  const isPostgres = typeof raw === 'object' && raw !== null && (raw as { type?: unknown }).type === 'postgres';
-  const result = isPostgres ? postgresSourceSpecSchema.safeParse(raw) : fileSourceSchema.safeParse(raw);
-  if (result.success) return result.data;
-  for (const issue of result.error.issues) ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
-  return z.NEVER;
-});
 
 /** The delete guard's defaults: ordinary repairs hold ~15% deletes; a run whose every lookup answers 404, 100%. */
 export const DEFAULT_MAX_DELETE_SHARE = 0.5;
@@ -29,7 +11,7 @@ export const DEFAULT_DELETE_GUARD_MIN_DECISIONS = 100;
 // before any lookup or replay. Unknown keys are rejected: a misspelt "dryrun" must not mean a real run.
 export const backfillInputSchema = z
   .object({
-    source: sourceSchema,
+    source: sourceInputSchema,
     // Default false; a verify run is a dry run whatever it says (false is refused below).
     dryRun: z.boolean().optional(),
     // Upper bounds; prepare derives the size a run uses from the source and the rate budget (effectiveBatchSize).

@@ -149,6 +149,8 @@ export interface PreparedBackfill {
   searchAttributes?: boolean;
   /** The channel the workers' credentials open (GET /open/v5/channel), checked before any lookup. */
   channel?: { id: string; name: string | null };
+  /** How the Web UI names the source (its kind's describe; absent in runs prepared before). */
+  sourceLabel?: string;
 }
 
 /** A member whose replay waits in its own activity (its payload is on the workers' disk). */

@@ -12,9 +12,10 @@ const VISIBILITY_PATCH = 'web-ui-visibility-v1';
 export function describeStatic(s: CarriedState): void {
   if (!patched(VISIBILITY_PATCH)) return;
   const { options } = s.prepared;
-  const source = options.source as { type: string; path?: string; table?: string };
+  // Runs prepared before source kinds named themselves: the same text, built here.
+  const legacy = options.source as { type: string; path?: string; table?: string };
   upsertMemo({
-    source: `${source.type}: ${source.path ?? source.table ?? 'query'}`,
+    source: s.prepared.sourceLabel ?? `${legacy.type}: ${legacy.path ?? legacy.table ?? 'query'}`,
     dryRun: options.dryRun,
     runLabel: options.runLabel,
     rows: s.prepared.rows,
@@ -49,7 +50,6 @@ export function publish(
   const rate = (c.processed - view.startProcessed) / seconds;
   const left = total - c.processed;
   const eta = rate > 0 && left > 0 ? `${formatDuration(left / rate)}` : '—';
-  // Compact on purpose: the Web UI shows current details in a small panel.
   // Compact on purpose: the Web UI shows current details in a small panel (a heading line, then a list).
   const headline = `**${status}**${s.paused && s.pauseReason ? `: ${s.pauseReason}` : ''}${lastError ? ` · last error: ${lastError}` : ''}`;
   const items = [
@@ -78,8 +78,10 @@ function verdictLine(c: Counters): string {
 
 function fieldLine(c: Counters, label: string): string {
   if (!c.fields) return '';
-  const f = c.fields;
-  return `${label}: mobileNumber ${f.mobileNumber} · email ${f.email} · unsubscribeEmail ${f.unsubscribeEmail} · unsubscribeTexting ${f.unsubscribeTexting}`;
+  // In the counters' own order (zeroFields), so a compared field added to the member row shows up here unasked.
+  return `${label}: ${Object.entries(c.fields)
+    .map(([field, count]) => `${field} ${count}`)
+    .join(' · ')}`;
 }
 
 function formatDuration(seconds: number): string {

@@ -1,5 +1,6 @@
+import { randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { open, mkdir, stat } from 'node:fs/promises';
+import { link, open, mkdir, stat, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import readline from 'node:readline';
 import { LineSet, MAX_LINE } from '../report/line-set';
@@ -13,6 +14,7 @@ import {
   OUTCOME_MASK,
   OUTCOME_NAMES,
 } from './audit-entry';
+import { auditHeaderLine, parseAuditHeaderLine, type AuditHeader } from './audit-header';
 
 export interface RecordedOutcome {
   outcome: OutcomeKind;
@@ -53,6 +55,14 @@ export interface AuditStore {
    * AuditLogNotFoundError naming it; any other failure to read it an AuditLogError.
    */
   entries(auditPath: string, stats?: AuditReadStats): AsyncIterable<AuditEntry>;
+  /**
+   * Writes the log's header unless it has one (the first header wins: a retried preparation, a later run
+   * reusing the log keep it). A log that already holds records without a header (written before headers
+   * existed) gets none. Returns the header the log has after the call, or undefined for such a log.
+   */
+  writeHeader(auditPath: string, header: AuditHeader): Promise<AuditHeader | undefined>;
+  /** The log's header, or undefined when it has none or does not exist. */
+  header(auditPath: string): Promise<AuditHeader | undefined>;
 }
 
 export interface AuditReadStats {
@@ -62,6 +72,8 @@ export interface AuditReadStats {
   repeated: number;
   /** Lines that are not an audit record (torn by a crash, or not JSON), skipped. */
   unreadable: number;
+  /** The log's header, set by entries() when it has one (it is neither an entry nor unreadable). */
+  header?: AuditHeader;
 }
 
 export const newReadStats = (): AuditReadStats => ({ entries: 0, repeated: 0, unreadable: 0 });
@@ -119,8 +131,16 @@ export async function* readAuditLogFile(
   const seen = new LineSet();
   const input = createReadStream(file, { encoding: 'utf8' });
   const lines = readline.createInterface({ input, crlfDelay: Infinity });
+  let first = true;
   try {
     for await (const text of lines) {
+      // Only the first line can be the header (it is written before any record, or not at all).
+      const header = first ? parseAuditHeaderLine(text) : undefined;
+      first = false;
+      if (header) {
+        stats.header = header;
+        continue;
+      }
       if (text.trim() === '') continue;
       const entry = parseAuditRecord(text);
       if (!entry) {
@@ -163,7 +183,88 @@ export function createFileAuditStore(): AuditStore {
     lookup: (auditPath, lines) => indexFor(auditPath).lookup(lines),
     append: (auditPath, entries) => indexFor(auditPath).append(entries),
     entries: (auditPath, stats) => readAuditLogFile(auditPath, stats),
+    writeHeader: (auditPath, header) => writeFileHeader(path.resolve(auditPath), header),
+    header: (auditPath) => readFileHeader(path.resolve(auditPath)),
   };
+}
+
+/**
+ * The header goes in as the file's first line or not at all: written whole to a temporary file beside the log,
+ * then linked to the log's name, which fails if the log exists (another attempt or run got there first, or
+ * records were appended). So no reader ever sees a log with half a header, and two writers cannot both win.
+ */
+async function writeFileHeader(file: string, header: AuditHeader): Promise<AuditHeader | undefined> {
+  await mkdir(path.dirname(file), { recursive: true });
+  const temp = `${file}.header-${process.pid}-${randomUUID()}`;
+  await writeHeaderLine(await open(temp, 'wx', 0o600), header);
+  try {
+    await link(temp, file);
+    return header;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') return await readFileHeader(file);
+    if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'ENOSYS') throw err;
+    // A file system without hard links: create the log exclusively and write the header into it.
+    return await writeExclusive(file, header);
+  } finally {
+    await unlink(temp).catch(() => undefined);
+  }
+}
+
+async function writeExclusive(file: string, header: AuditHeader): Promise<AuditHeader | undefined> {
+  let handle: FileHandle;
+  try {
+    handle = await open(file, 'wx', 0o600);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return readFileHeader(file);
+    throw err;
+  }
+  await writeHeaderLine(handle, header);
+  return header;
+}
+
+/** Writes the header's line to a new file, synced, and closes it. */
+async function writeHeaderLine(handle: FileHandle, header: AuditHeader): Promise<void> {
+  try {
+    await handle.writeFile(`${auditHeaderLine(header)}\n`, 'utf8');
+    await handle.datasync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Longest first line read looking for a header: a header is far shorter; a longer line is no header. */
+const MAX_HEADER_BYTES = 64 * 1024;
+
+async function readFileHeader(file: string): Promise<AuditHeader | undefined> {
+  let handle: FileHandle;
+  try {
+    handle = await open(file, 'r');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+    throw new AuditLogError(file, code ?? (err as Error).message);
+  }
+  try {
+    const buffer = Buffer.alloc(MAX_HEADER_BYTES);
+    let filled = 0;
+    while (filled < buffer.length) {
+      const { bytesRead } = await handle.read(buffer, filled, buffer.length - filled, filled);
+      if (bytesRead === 0) break;
+      filled += bytesRead;
+      if (buffer.subarray(0, filled).includes(0x0a)) break;
+    }
+    const text = buffer.subarray(0, filled).toString('utf8');
+    const end = text.indexOf('\n');
+    if (end < 0) return undefined; // empty, or a first line still being written: no header
+    return parseAuditHeaderLine(text.slice(0, end).replace(/\r$/, ''));
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EISDIR') return undefined;
+    throw new AuditLogError(file, code ?? (err as Error).message);
+  } finally {
+    await handle.close();
+  }
 }
 
 class FileIndex {

@@ -1,9 +1,10 @@
 import type { Pool, QueryResultRow } from 'pg';
 import { COMPARED_FIELDS, type OutcomeKind } from '../types';
 import { quoteQualifiedName, isPlainQualifiedName, IDENTIFIER_RULE } from '../source/postgres-source';
-import { auditTableDdl, createIfMissing } from '../store/postgres-schema';
+import { auditHeaderTableDdl, auditHeaderTableName, auditTableDdl, createIfMissing } from '../store/postgres-schema';
 import type { AuditEntry } from './audit-entry';
 import { OUTCOME_NAMES } from './audit-entry';
+import { asAuditHeader, type AuditHeader } from './audit-header';
 import {
   AuditLogError,
   AuditLogNotFoundError,
@@ -32,10 +33,12 @@ export interface PostgresAuditStoreOptions {
 }
 
 export interface PostgresAuditStore extends AuditStore {
-  /** Creates the table if needed (appends and lookups do this themselves on first use). */
+  /** Creates the tables if needed (appends, lookups and writeHeader do this themselves on first use). */
   ready(): Promise<void>;
   /** The quoted table name, for whoever wants to read the log with SQL. */
   readonly table: string;
+  /** The quoted name of the table of the logs' headers (`<table>_header`). */
+  readonly headerTable: string;
 }
 
 /** Only `query` is used, so a Pool (concurrent activities share its connections) or a Client will do. */
@@ -87,22 +90,53 @@ export function createPostgresAuditStore(
   const name = options.table ?? DEFAULT_AUDIT_TABLE;
   if (!isPlainQualifiedName(name)) throw new Error(`audit table name ${IDENTIFIER_RULE} (or schema.name)`);
   const table = quoteQualifiedName(name);
+  if (!isPlainQualifiedName(auditHeaderTableName(name)))
+    throw new Error(
+      `audit table name too long for its header table ${auditHeaderTableName(name)} (${IDENTIFIER_RULE})`,
+    );
+  const headerTable = quoteQualifiedName(auditHeaderTableName(name));
   const pageSize = options.pageSize ?? DEFAULT_AUDIT_PAGE_SIZE;
   if (!Number.isSafeInteger(pageSize) || pageSize < 1)
     throw new RangeError(`audit page size must be a positive integer, got ${pageSize}`);
 
   let created: Promise<void> | undefined;
   const ready = () => {
-    created ??= createTable(pool, table).catch((error: unknown) => {
+    created ??= createTables(pool, table, headerTable).catch((error: unknown) => {
       created = undefined; // a database that was down must not poison the store for good
       throw error;
     });
     return created;
   };
 
+  // Not created here either: a log without the table (an install from before headers) has no header.
+  const readHeader = async (key: string): Promise<AuditHeader | undefined> => {
+    let rows: QueryResultRow[];
+    try {
+      ({ rows } = await pool.query<QueryResultRow>(`SELECT header FROM ${headerTable} WHERE key = $1`, [key]));
+    } catch (error) {
+      if ((error as { code?: unknown }).code === '42P01') return undefined;
+      throw readError(key, headerTable, error);
+    }
+    return rows.length > 0 ? asAuditHeader(rows[0]!.header) : undefined;
+  };
+
   return {
     table,
+    headerTable,
     ready,
+    header: readHeader,
+
+    // First wins (the key is the primary key), and only before the log's first record, as in the file.
+    async writeHeader(key, header) {
+      await ready();
+      await pool.query(
+        `INSERT INTO ${headerTable} (key, channel_id, header)
+         SELECT $1, $2, $3::jsonb WHERE NOT EXISTS (SELECT 1 FROM ${table} WHERE key = $1)
+         ON CONFLICT (key) DO NOTHING`,
+        [key, header.channel.id, JSON.stringify(header)],
+      );
+      return readHeader(key);
+    },
 
     async lookup(key, lines) {
       const found = new Map<number, RecordedOutcome>();
@@ -154,10 +188,12 @@ export function createPostgresAuditStore(
       );
     },
 
-    // Keyset pages on (key, line), the primary key: each page is one indexed range scan, and at most one
-    // page is held at a time. One row per line, so there is nothing repeated to drop. The table is not
-    // created here: reading (the report, a selection) must not need the right to create it.
+    // The header first (into stats), then keyset pages on (key, line), the primary key: each page is one indexed
+    // range scan, and at most one page is held at a time. One row per line, so there is nothing repeated to drop.
+    // The table is not created here: reading (the report, a selection) must not need the right to create it.
     async *entries(key: string, stats: AuditReadStats = newReadStats()) {
+      const header = await readHeader(key);
+      if (header) stats.header = header;
       let after = 0;
       for (;;) {
         let rows: QueryResultRow[];
@@ -169,7 +205,8 @@ export function createPostgresAuditStore(
         } catch (error) {
           throw readError(key, table, error);
         }
-        if (rows.length === 0 && after === 0)
+        // A log with a header and no record yet (a run of no rows, or one just prepared) is an empty log.
+        if (rows.length === 0 && after === 0 && !header)
           throw new AuditLogNotFoundError(key, `no records under this key in the table ${table}`);
         for (const row of rows) {
           after = Number(row.line);
@@ -215,6 +252,7 @@ function readError(key: string, table: string, error: unknown): AuditLogError {
 /** PostgreSQL's integer column. */
 const MAX_LINE = 2_147_483_647;
 
-async function createTable(pool: AuditQueryable, table: string): Promise<void> {
+async function createTables(pool: AuditQueryable, table: string, headerTable: string): Promise<void> {
   await createIfMissing(pool, auditTableDdl(table));
+  await createIfMissing(pool, auditHeaderTableDdl(headerTable));
 }

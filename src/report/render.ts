@@ -1,3 +1,5 @@
+import type { AuditHeader } from '../audit/audit-header';
+import { describeChannel } from '../channel/channel-info';
 import { COMPARED_FIELDS } from '../types';
 import { OUTAGE_PHASES, type AuditSummary, type ReasonGroup } from './summary';
 
@@ -32,6 +34,8 @@ export interface RenderContext {
   unreadable?: number;
   /** The run is still going: the numbers are what it has recorded so far. */
   inProgress?: boolean;
+  /** The log's header, if it has one: the channel is printed from it. */
+  header?: AuditHeader;
 }
 
 export function renderSummary(s: AuditSummary, ctx: RenderContext = {}): string {
@@ -40,6 +44,10 @@ export function renderSummary(s: AuditSummary, ctx: RenderContext = {}): string 
     ? `${s.backfill}${s.runLabel && s.runLabel !== s.backfill ? ` (run label ${s.runLabel})` : ''}`
     : 'backfill';
   out.push(`Audit of ${who}: ${s.rows} rows${ctx.source ? ` (${ctx.source})` : ''}`);
+  if (ctx.header) {
+    const { channel, ts, backfill } = ctx.header;
+    out.push(`Channel Talk ${describeChannel(channel)}, from the log's header (written ${ts} by backfill ${backfill})`);
+  }
   if (ctx.inProgress) out.push('The run is still going: these are the outcomes recorded so far.');
   if (s.dryRun === true) out.push('Dry run: nothing was replayed; upserts and deletes are what a real run would send.');
   if (s.dryRun === null && s.rows > 0) out.push('Mixed: some entries are from a dry run, some from a real run.');

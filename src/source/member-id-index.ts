@@ -1,10 +1,12 @@
-import { hash } from 'node:crypto';
-
 /**
  * First line of each memberId, for duplicate detection over sources of millions of rows without
  * holding every memberId as a string: an open-addressing table of 64-bit hashes in typed arrays
  * (12 bytes a slot, off the JS heap). Two different memberIds share a 64-bit hash with probability
  * about n²/2⁶⁵ (3·10⁻⁸ for a million members); such a pair would be reported as a duplicate.
+ *
+ * The hash is two independently seeded 32-bit lanes over the UTF-16 code units (cyrb53's mixing, both
+ * lanes kept whole): not cryptographic, which nothing here needs, and a tenth of the cost of SHA-1 through
+ * node:crypto, which was 8% of preparing a million rows.
  */
 export class MemberIdIndex {
   private hi = new Uint32Array(1 << 16);
@@ -14,9 +16,7 @@ export class MemberIdIndex {
 
   /** The line first seen with this memberId, recording `line` if it is new. */
   firstLine(memberId: string, line: number): number | undefined {
-    const digest = hash('sha1', memberId, 'buffer') as unknown as Buffer; // one-shot: no Hash object per row
-    const hi = digest.readUInt32LE(0);
-    const lo = digest.readUInt32LE(4);
+    const [hi, lo] = hash64(memberId);
     if ((this.size + 1) * 2 > this.lines.length) this.grow();
     const slot = this.find(hi, lo);
     if (this.lines[slot] !== 0) return this.lines[slot];
@@ -47,4 +47,20 @@ export class MemberIdIndex {
       this.lines[slot] = lines[i]!;
     }
   }
+}
+
+/** 64 bits of hash of `text` as two unsigned 32-bit halves (see the class comment). */
+export function hash64(text: string): [number, number] {
+  let h1 = 0xdeadbeef;
+  let h2 = 0x41c6ce57;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    h1 = Math.imul(h1 ^ c, 2654435761);
+    h2 = Math.imul(h2 ^ c, 1597334677);
+  }
+  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507);
+  h1 ^= Math.imul(h2 ^ (h2 >>> 13), 3266489909);
+  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507);
+  h2 ^= Math.imul(h1 ^ (h1 >>> 13), 3266489909);
+  return [h1 >>> 0, h2 >>> 0];
 }

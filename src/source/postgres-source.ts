@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { PostgresSourceSpec } from '../../workflows/definitions';
 import { MEMBER_COLUMNS, type MemberColumn, type SourceEntry } from '../types';
 import { SourceConfigError } from './errors';
+import type { MemberSource } from './member-source';
 import { rowEntry } from './row-schema';
 
 /**
@@ -14,8 +15,6 @@ import { rowEntry } from './row-schema';
  * a READ ONLY transaction, so even a hostile `query` cannot write. Error messages name tables, columns
  * and SQLSTATEs, never row values (personal data) nor the connection string (it holds a password).
  */
-
-/** The five values of a member row, in the order the row schema reads them. */
 
 /** Distinct memberIds per page; a page holds every row of those ids, so duplicates never straddle pages. */
 export const DEFAULT_PAGE_SIZE = 1000;
@@ -419,3 +418,27 @@ export function databaseError(label: string, where: string, error: unknown): Err
 function firstLine(text: string): string {
   return text.split('\n')[0]?.slice(0, 300) ?? '';
 }
+
+/** Rows handed on at once to the preparation (the reader pages by distinct memberIds, not by this). */
+const CHUNK_ROWS = 1000;
+
+async function* readPostgresChunks(spec: PostgresSourceRead): AsyncIterable<SourceEntry[]> {
+  let chunk: SourceEntry[] = [];
+  for await (const entry of readPostgresSource(spec)) {
+    chunk.push(entry);
+    if (chunk.length >= CHUNK_ROWS) {
+      yield chunk;
+      chunk = [];
+    }
+  }
+  if (chunk.length) yield chunk;
+}
+
+/** The PostgreSQL kind of member source: the workers' BACKFILL_DATABASE_URL, never a connection string in the input. */
+export const postgresSource: MemberSource<PostgresSourceSpec, PostgresSourceRead> = {
+  types: ['postgres'],
+  inputSchema: postgresSourceSpecSchema,
+  resolve: (spec, { databaseUrl }) => ({ ...spec, databaseUrl }),
+  read: readPostgresChunks,
+  describe: (spec) => `postgres: ${spec.table ?? 'query'}`,
+};

@@ -10,7 +10,7 @@ import {
   type StoredMember,
 } from '../types';
 import { MemberIdIndex } from './member-id-index';
-import { readSource, type SourceSpec } from './read-source';
+import { readSourceChunks, type ResolvedSource } from './read-source';
 
 /**
  * The work file is the source normalised once into JSONL, one entry per source row, so that batches
@@ -40,6 +40,8 @@ export interface WorkBatch {
 export const workFileSummaryPath = (workFile: string) => `${workFile}.summary.json`;
 
 const WRITE_FLUSH_BYTES = 64 * 1024;
+/** Appended entries (a verify run's members absent from the export) are handed on in chunks of this many. */
+const APPENDED_CHUNK = 1000;
 const READ_CHUNK_BYTES = 64 * 1024;
 const LF = 0x0a;
 
@@ -57,7 +59,7 @@ const summarySchema = z.object({
  * Throws SourceConfigError (from readSource) before anything is renamed into place.
  */
 export async function prepareWorkFile(
-  spec: SourceSpec,
+  spec: ResolvedSource,
   workFile: string,
   /** Keeps, changes or (undefined) drops each entry: a run over part of the source (retry, plan). */
   select?: (entry: SourceEntry) => SourceEntry | undefined,
@@ -75,7 +77,7 @@ export async function prepareWorkFile(
     const handle = await open(tmpFile, 'w', 0o600);
     try {
       await handle.chmod(0o600); // a temp file left by a crashed attempt keeps its old mode otherwise
-      summary = await writeEntries(readSource(spec), handle, select, after);
+      summary = await writeEntries(readSourceChunks(spec), handle, select, after);
       await handle.sync();
     } finally {
       await handle.close();
@@ -116,37 +118,48 @@ function withDuplicatesSkipped(entry: SourceEntry, seen: MemberIdIndex): SourceE
 }
 
 /**
- * The source as the work set holds it: later duplicates of a memberId turned into skips, then the selection
- * applied; `summary` counts what is yielded. Shared by the file and the PostgreSQL work stores.
+ * The source as the work set holds it, in chunks (from readSourceChunks): later duplicates of a memberId turned
+ * into skips, then the selection applied; `summary` counts what is yielded. Shared by the file and the
+ * PostgreSQL work stores.
  */
 export async function* normalisedEntries(
-  entries: AsyncIterable<SourceEntry>,
+  chunks: AsyncIterable<SourceEntry[]>,
   summary: PrepareSummary,
   select: (entry: SourceEntry) => SourceEntry | undefined = (entry) => entry,
   /** Entries appended once the source is read, as they come (neither deduplicated nor selected). */
   after?: () => AsyncIterable<SourceEntry>,
-): AsyncGenerator<SourceEntry> {
+): AsyncGenerator<SourceEntry[]> {
   const seen = new MemberIdIndex();
   const count = (entry: SourceEntry) => {
     summary.rows++;
     if ('member' in entry) summary.members++;
     else summary.skipped++;
   };
-  for await (const sourceEntry of entries) {
-    const entry = select(withDuplicatesSkipped(sourceEntry, seen));
-    if (!entry) continue;
-    count(entry);
-    yield entry;
+  for await (const sourceEntries of chunks) {
+    const kept: SourceEntry[] = [];
+    for (const sourceEntry of sourceEntries) {
+      const entry = select(withDuplicatesSkipped(sourceEntry, seen));
+      if (!entry) continue;
+      count(entry);
+      kept.push(entry);
+    }
+    if (kept.length) yield kept;
   }
   if (!after) return;
+  let appended: SourceEntry[] = [];
   for await (const entry of after()) {
     count(entry);
-    yield entry;
+    appended.push(entry);
+    if (appended.length >= APPENDED_CHUNK) {
+      yield appended;
+      appended = [];
+    }
   }
+  if (appended.length) yield appended;
 }
 
 async function writeEntries(
-  entries: AsyncIterable<SourceEntry>,
+  chunks: AsyncIterable<SourceEntry[]>,
   handle: FileHandle,
   select?: (entry: SourceEntry) => SourceEntry | undefined,
   after?: () => AsyncIterable<SourceEntry>,
@@ -164,10 +177,12 @@ async function writeEntries(
     summary.bytes += buffer.length;
   };
 
-  for await (const entry of normalisedEntries(entries, summary, select, after)) {
-    const line = `${JSON.stringify(entry)}\n`; // JSON escapes raw line breaks: one entry, one line
-    pending.push(line);
-    pendingChars += line.length;
+  for await (const kept of normalisedEntries(chunks, summary, select, after)) {
+    for (const entry of kept) {
+      const line = `${JSON.stringify(entry)}\n`; // JSON escapes raw line breaks: one entry, one line
+      pending.push(line);
+      pendingChars += line.length;
+    }
     if (pendingChars >= WRITE_FLUSH_BYTES) await flush();
   }
   await flush();

@@ -13,6 +13,8 @@ import type { Pool } from 'pg';
  *   boundary: batch k of size s is ord in [k*s, (k+1)*s), one range scan of the primary key.
  * - backfill_pending: replays handed to their own activity. `payload` (personal data) is set while the replay
  *   waits and cleared when it is settled; `settled` is the marker the batches read, by line.
+ * The audit table `backfill_audit` and its header table `backfill_audit_header` are below (auditTableDdl,
+ * auditHeaderTableDdl), created by the audit store (also with BACKFILL_AUDIT_STORE=postgres alone).
  */
 export const WORK_SETS_TABLE = 'backfill_work_sets';
 export const WORK_TABLE = 'backfill_work';
@@ -57,6 +59,21 @@ export const auditTableDdl = (table: string) => `CREATE TABLE IF NOT EXISTS ${ta
     recorded_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (key, line)
   )`;
+
+/**
+ * The audit log's header (src/audit/audit-header.ts): at most one row per log, keyed like the audit table (the
+ * run's auditPath), written by prepareBackfill before any record (the first header wins). `channel_id` is the
+ * header's channel id, as a column for SQL. Named after the audit table: `backfill_audit_header`.
+ */
+export const auditHeaderTableDdl = (table: string) => `CREATE TABLE IF NOT EXISTS ${table} (
+    key text PRIMARY KEY,
+    channel_id text NOT NULL,
+    header jsonb NOT NULL,
+    recorded_at timestamptz NOT NULL DEFAULT now()
+  )`;
+
+/** The header table's name for an audit table's (`name` or `schema.name`): same schema, `<name>_header`. */
+export const auditHeaderTableName = (auditTable: string) => `${auditTable}_header`;
 
 export type Queryable = Pick<Pool, 'query'>;
 

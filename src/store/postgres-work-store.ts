@@ -1,5 +1,5 @@
 import type { Pool, QueryResultRow } from 'pg';
-import { readSource, type SourceSpec } from '../source/read-source';
+import { readSourceChunks, type ResolvedSource } from '../source/read-source';
 import { normalisedEntries, workEntry, type PrepareSummary } from '../source/work-file';
 import { WORK_SETS_TABLE, WORK_TABLE } from './postgres-schema';
 import type { WorkStore } from './work-store';
@@ -25,7 +25,7 @@ export function createPostgresWorkStore(pool: Pick<Pool, 'query' | 'connect'>): 
   };
 
   return {
-    async write(spec: SourceSpec, key, select, owner, after) {
+    async write(spec: ResolvedSource, key, select, owner, after) {
       const stored = await storedSummary(key);
       if (stored) return stored;
       const summary: PrepareSummary = { rows: 0, members: 0, skipped: 0, bytes: 0 };
@@ -45,10 +45,12 @@ export function createPostgresWorkStore(pool: Pick<Pool, 'query' | 'connect'>): 
           );
           chunk = [];
         };
-        for await (const entry of normalisedEntries(readSource(spec), summary, select, after)) {
-          chunk.push(JSON.stringify(entry));
-          ord++;
-          if (chunk.length >= INSERT_ROWS) await flush();
+        for await (const kept of normalisedEntries(readSourceChunks(spec), summary, select, after)) {
+          for (const entry of kept) {
+            chunk.push(JSON.stringify(entry));
+            ord++;
+            if (chunk.length >= INSERT_ROWS) await flush();
+          }
         }
         await flush();
         // A concurrent attempt that committed first wins; this one's rows conflict on the primary key and are

@@ -2,7 +2,7 @@ import { readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { SourceEntry } from '../types';
 import { batchOffset, buildBatchIndex } from '../source/batch-index';
-import type { SourceSpec } from '../source/read-source';
+import type { ResolvedSource } from '../source/read-source';
 import { prepareWorkFile, readWorkBatch, type PrepareSummary } from '../source/work-file';
 
 /**
@@ -16,7 +16,7 @@ export interface WorkStore {
    * again, its stored summary is returned). Only the worker that runs the preparation reads the source.
    */
   write(
-    spec: SourceSpec,
+    spec: ResolvedSource,
     key: string,
     select: ((entry: SourceEntry) => SourceEntry | undefined) | undefined,
     owner: { workflowId: string },

@@ -4,13 +4,22 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditEntry } from '../../src/audit/audit-entry';
+import type { AuditHeader } from '../../src/audit/audit-header';
 import type { AuditSummary } from '../../src/report/summary';
 import { findTemporalCli, freePort, type DevServer } from '../../dev/temporal-cli';
 import type { ComparedField, WebhookEvent } from '../../src/types';
 import { webhookId } from '../../src/webhook/webhook-id';
 import { progressQuery, type BackfillInput, type Progress } from '../../workflows/definitions';
 import { EXAMPLE_CSV, loadExamples, type Examples } from '../support/examples';
-import { ACCESS_SECRET, WEBHOOK_TOKEN, startStack, startTestServer, waitFor, type Stack } from '../support/stack';
+import {
+  ACCESS_SECRET,
+  WEBHOOK_TOKEN,
+  readAuditHeader,
+  startStack,
+  startTestServer,
+  waitFor,
+  type Stack,
+} from '../support/stack';
 import { runProcess, type ProcessResult } from '../support/child-process';
 
 // `webhook-backfill` driven as users run it: a child process per command, against a real Temporal dev
@@ -244,9 +253,28 @@ describe('webhook-backfill CLI', () => {
     const byLine = new Map(entries.map((e) => [e.line, e]));
     for (const o of examples.expected.outcomes) expect(byLine.get(o.line)?.outcome, `line ${o.line}`).toBe(o.outcome);
 
+    // The audit log starts with its header: this run, and the channel the worker's credentials open (the simulator's).
+    const header = await readAuditHeader(auditPath);
+    expect(header).toMatchObject({
+      format: 1,
+      backfill: id,
+      runLabel: 'cli-label',
+      channel: { id: '1', name: 'Simulated channel' },
+      dryRun: false,
+      source: { type: 'csv', path: EXAMPLE_CSV },
+      target: 'url',
+    });
+    for (const secret of [ACCESS_SECRET, WEBHOOK_TOKEN]) expect(JSON.stringify(header)).not.toContain(secret);
+    // report prints the channel from it, and the summary's JSON carries it.
+    expect(text.code, text.stderr).toBe(0);
+    expect(text.stdout.split('\n')[1]).toBe(
+      `Channel Talk channel "Simulated channel" (id 1), from the log's header (written ${header.ts} by backfill ${id})`,
+    );
+
     // report --summary --format json: the example data's known answer.
     expect(summaryRun.code, summaryRun.stderr).toBe(0);
-    const summary = JSON.parse(summaryRun.stdout) as AuditSummary & { auditPath: string };
+    const summary = JSON.parse(summaryRun.stdout) as AuditSummary & { auditPath: string; header: AuditHeader | null };
+    expect(summary.header).toEqual(header);
     expect(summary.rows).toBe(c.rows);
     expect(summary.outcomes).toEqual({
       upsert: c.upserts,

@@ -7,6 +7,7 @@ import { Pool } from 'pg';
 import { WorkflowFailedError } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditEntry } from '../../src/audit/audit-entry';
+import { auditHeaderLine, type AuditHeader } from '../../src/audit/audit-header';
 import {
   AuditLogNotFoundError,
   createFileAuditStore,
@@ -456,10 +457,12 @@ describe('selections and the report read the PostgreSQL audit store', () => {
         const id = 'pg-report-run';
         const result = (await (await start(stack, id, { source: CSV })).result()) as BackfillResult;
         expect(existsSync(result.auditPath)).toBe(false);
-        // The equivalent file: the table's entries as JSONL.
+        // The equivalent file: the log's header (its own table) as the first line, then the table's entries as JSONL.
         const file = path.join(stack.dataDir, 'exported-audit.jsonl');
         const records = await pgLog(result.auditPath);
-        await writeFile(file, records.map((e) => `${JSON.stringify(e)}\n`).join(''));
+        const header = await createPostgresAuditStore(pg.pool('crm_app')).header(result.auditPath);
+        expect(header).toMatchObject({ backfill: id, channel: { id: '1', name: 'Simulated channel' }, dryRun: false });
+        await writeFile(file, [auditHeaderLine(header!), ...records.map((e) => JSON.stringify(e))].join('\n') + '\n');
 
         const pgEnv = {
           BACKFILL_TASK_QUEUE: stack.config.BACKFILL_TASK_QUEUE,
@@ -480,7 +483,7 @@ describe('selections and the report read the PostgreSQL audit store', () => {
         ]);
         for (const r of [pgJson, pgText, byKey, pgCsv, fileJson, fileText, fileCsv]) expect(r.code, r.stderr).toBe(0);
 
-        const summary = JSON.parse(pgJson.stdout) as AuditSummary & { auditPath: string };
+        const summary = JSON.parse(pgJson.stdout) as AuditSummary & { auditPath: string; header: AuditHeader | null };
         expect(summary.auditPath).toBe(result.auditPath);
         expect({ processed: summary.rows, ...summary.outcomes }).toEqual({
           processed: result.processed,
@@ -502,6 +505,10 @@ describe('selections and the report read the PostgreSQL audit store', () => {
         expect(JSON.parse(byKey.stdout)).toEqual(summary);
         expect(pgText.stdout.replace(result.auditPath, 'LOG')).toBe(fileText.stdout.replace(file, 'LOG'));
         expect(pgText.stdout).toContain(`${summary.rows} rows (${result.auditPath})`);
+        expect(pgText.stdout).toContain(
+          `Channel Talk channel "Simulated channel" (id 1), from the log's header (written `,
+        );
+        expect(summary.header).toEqual(header);
         expect(pgCsv.stdout.split('\n').length).toBe(result.processed + 2); // header, rows, final line feed
         expect(pgCsv.stdout).toBe(fileCsv.stdout);
 
@@ -835,14 +842,19 @@ describe('postgres audit store', () => {
       pagesSeen.push(queries.length); // queries issued so far when this record arrives
     }
     expect(read).toEqual([...lines].sort((a, b) => a - b));
-    // ceil(50 / 7) = 8 pages, the last one short, so no extra query; each keyed on the last line seen.
+    // The header's query first, then ceil(50 / 7) = 8 pages, the last one short, so no extra query; each keyed on
+    // the last line seen.
+    expect(queries.shift()).toEqual({
+      text: `SELECT header FROM "paged_audit_header" WHERE key = $1`,
+      values: ['paged'],
+    });
     expect(queries).toHaveLength(8);
     expect(queries.map((q) => q.values)).toEqual(
       [0, ...read.filter((_, i) => i % 7 === 6)].map((after) => ['paged', after, 7]),
     );
     expect(queries.every((q) => /WHERE key = \$1 AND line > \$2 ORDER BY line LIMIT \$3/.test(q.text))).toBe(true);
     // The k-th page is fetched only once the records before it were taken.
-    expect(pagesSeen).toEqual(read.map((_, i) => Math.floor(i / 7) + 1));
+    expect(pagesSeen).toEqual(read.map((_, i) => Math.floor(i / 7) + 2));
     expect(() => createPostgresAuditStore(pool, { pageSize: 0 })).toThrow(/page size/);
     await pool.end();
   });

@@ -16,7 +16,15 @@ import {
   type BackfillResult,
   type Progress,
 } from '../../workflows/definitions';
-import { readAudit, startStack, startTestServer, waitFor, workflowBundle, type Stack } from '../support/stack';
+import {
+  readAudit,
+  readAuditHeader,
+  startStack,
+  startTestServer,
+  waitFor,
+  workflowBundle,
+  type Stack,
+} from '../support/stack';
 
 // Issue 9, items 1 to 5, through the real workflow on a real dev server against the simulator over
 // loopback: the channel check and path confinement stop a run before any lookup; onlyChangedSince skips what
@@ -135,9 +143,16 @@ describe('the channel check stops a run before any lookup', () => {
     expect(lookups()).toBe(before);
   });
 
-  it('the right expectChannelId runs, and the channel is in the run (prepare result)', async () => {
+  it('the right expectChannelId runs, and the channel is in the run (prepare result) and its audit header', async () => {
     const result = await run('safety-right-channel', { expectChannelId: '1', dryRun: true });
     expect(result.total).toBe(ROWS.length);
+    // A dry run's log starts with the header too; the records follow it.
+    expect(await readAuditHeader(result.auditPath)).toMatchObject({
+      backfill: 'safety-right-channel',
+      channel: { id: '1', name: 'Simulated channel' },
+      dryRun: true,
+    });
+    expect(await readAudit(result.auditPath)).toHaveLength(ROWS.length);
   });
 
   it('credentials refused by GET /open/v5/channel: names the variables, never their values', async () => {

@@ -12,6 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditEntry } from '../../src/audit/audit-entry';
+import { parseAuditHeaderLine } from '../../src/audit/audit-header';
 import {
   checkSyntheticRun,
   DEFAULT_SYNTHETIC_SEED,
@@ -65,7 +66,7 @@ afterAll(async () => {
 
 async function auditLength(file: string): Promise<number> {
   const text = await readFile(file, 'utf8').catch(() => '');
-  return text.split('\n').filter((l) => l.trim() !== '').length;
+  return text.split('\n').filter((l, i) => l.trim() !== '' && !(i === 0 && parseAuditHeaderLine(l))).length;
 }
 
 /** The run's outcome per line, with everything that must not depend on how the run went. */

@@ -11,6 +11,7 @@ import path from 'node:path';
 import type { WorkflowHandle } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditEntry } from '../../src/audit/audit-entry';
+import { parseAuditHeaderLine } from '../../src/audit/audit-header';
 import {
   checkSyntheticRun,
   DEFAULT_SYNTHETIC_SEED,
@@ -58,13 +59,13 @@ afterAll(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
-/** Audit entries as a reader of the file sees them; a torn last line (a kill mid-write) is no entry. */
+/** Audit entries as a reader of the file sees them; a torn last line (a kill mid-write) is no entry, the header neither. */
 async function readAuditLenient(file: string): Promise<{ entries: AuditEntry[]; torn: number }> {
   const text = await readFile(file, 'utf8').catch(() => '');
   const entries: AuditEntry[] = [];
   let torn = 0;
-  for (const line of text.split('\n')) {
-    if (line.trim() === '') continue;
+  for (const [i, line] of text.split('\n').entries()) {
+    if (line.trim() === '' || (i === 0 && parseAuditHeaderLine(line))) continue;
     try {
       entries.push(JSON.parse(line) as AuditEntry);
     } catch {

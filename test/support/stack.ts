@@ -6,6 +6,7 @@ import { bundleWorkflowCode, DefaultLogger, Runtime, type WorkflowBundleWithSour
 import { codecFromEnvValues } from '../../src/codec/aes-gcm-codec';
 import { loadConfig, type Config } from '../../src/config';
 import type { AuditEntry } from '../../src/audit/audit-entry';
+import { parseAuditHeaderLine, type AuditHeader } from '../../src/audit/audit-header';
 import { startChannelSimulator, type ChannelFault, type ChannelSimulator } from '../../dev/simulator/channel-simulator';
 import {
   startWebhookReceiver,
@@ -150,12 +151,21 @@ export async function runBackfill(
   return (await handle.result()) as BackfillResult;
 }
 
+/** The records of a JSONL audit log, its header (the first line, when there is one) left out. */
 export async function readAudit(file: string): Promise<AuditEntry[]> {
   const text = await readFile(file, 'utf8');
   return text
     .split('\n')
-    .filter((l) => l.trim() !== '')
+    .filter((l, i) => l.trim() !== '' && !(i === 0 && parseAuditHeaderLine(l)))
     .map((l) => JSON.parse(l) as AuditEntry);
+}
+
+/** The header of a JSONL audit log: its first line, which must be one. */
+export async function readAuditHeader(file: string): Promise<AuditHeader> {
+  const first = (await readFile(file, 'utf8')).split('\n')[0]!;
+  const header = parseAuditHeaderLine(first);
+  if (!header) throw new Error(`the first line of ${file} is no audit header: ${first.slice(0, 80)}`);
+  return header;
 }
 
 export async function waitFor<T>(

@@ -42,6 +42,8 @@ describe('parseBenchArgs', () => {
       workerNodeArgs: [],
       workerEnv: {},
       timeoutMinutes: 30,
+      store: 'file',
+      storeAlone: false,
     });
     expect(DEFAULT_N).toBe(20_000);
     expect(DEFAULT_REPEAT).toBe(5);
@@ -109,6 +111,16 @@ describe('parseBenchArgs', () => {
       workerNodeArgs: ['--max-old-space-size=160', '--trace-gc'],
       workerEnv: { MALLOC_ARENA_MAX: '4', UV_THREADPOOL_SIZE: '2' },
     });
+  });
+
+  it('knows the two stores; postgres compares it with the file store unless --store-alone', () => {
+    expect(parseBenchArgs(['--store', 'postgres'])).toMatchObject({ store: 'postgres', storeAlone: false });
+    expect(parseBenchArgs(['--store', 'postgres', '--store-alone'])).toMatchObject({
+      store: 'postgres',
+      storeAlone: true,
+    });
+    expect(parseBenchArgs(['--store', 'file']).store).toBe('file');
+    expect(() => parseBenchArgs(['--store', 'pg'])).toThrow(/--store must be file or postgres, got "pg"/);
   });
 
   it('knows the two worker runtimes', () => {

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SourceConfigError } from '../../src/source/errors';
-import type { SourceSpec } from '../../src/source/read-source';
+import type { ResolvedSource as ResolvedSource } from '../../src/source/read-source';
 import { prepareWorkFile, readWorkBatch, workFileSummaryPath, type PrepareSummary } from '../../src/source/work-file';
 import type { SourceEntry, StoredMember } from '../../src/types';
 import { createStoresFor, type StoreKind } from '../support/stores';
@@ -28,11 +28,14 @@ function member(memberId: string, values: Partial<StoredMember> = {}): StoredMem
 }
 
 /** A fresh source file and a work file path in a not-yet-existing subdirectory. */
-async function setUp(content: string, type: SourceSpec['type'] = 'csv') {
+async function setUp(content: string, type: ResolvedSource['type'] = 'csv') {
   const caseDir = path.join(dir, `case-${caseCount++}`);
   const source = path.join(dir, `source-${caseCount}.${type}`);
   await writeFile(source, content);
-  return { spec: { type, path: source } satisfies SourceSpec, workFile: path.join(caseDir, 'nested', 'members.jsonl') };
+  return {
+    spec: { type, path: source } satisfies ResolvedSource,
+    workFile: path.join(caseDir, 'nested', 'members.jsonl'),
+  };
 }
 
 async function readAllBatches(

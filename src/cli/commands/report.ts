@@ -92,8 +92,13 @@ export async function runReport(cmd: ReportCommand, io: CliIo): Promise<number> 
       rows = summary.rows;
       const text =
         cmd.output === 'summary'
-          ? renderSummary(summary, { source: auditPath, unreadable: stats.unreadable, inProgress })
-          : `${JSON.stringify({ auditPath, inProgress, unreadableLines: stats.unreadable, ...summary }, null, 2)}\n`;
+          ? renderSummary(summary, {
+              source: auditPath,
+              unreadable: stats.unreadable,
+              inProgress,
+              header: stats.header,
+            })
+          : `${JSON.stringify({ auditPath, inProgress, unreadableLines: stats.unreadable, header: stats.header ?? null, ...summary }, null, 2)}\n`;
       await output.write(text);
     } else {
       rows = await exportAudit(entries(), cmd.output, (chunk) => output.write(chunk));
