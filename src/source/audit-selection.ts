@@ -3,6 +3,7 @@ import { AuditLogError, AuditLogNotFoundError, type AuditStore } from '../audit/
 import { COMPARED_FIELDS, OUTCOMES, type OutcomeKind, type PlannedDecision } from '../types';
 import { SourceConfigError } from './errors';
 import { MemberSelection } from './member-selection';
+import { VERDICTS } from '../../workflows/verdicts';
 
 // A run over part of an earlier run's members: its failed ones (retry), or the members a dry run
 // planned to replay. The earlier run's audit log says who they are; the source still says what the
@@ -18,6 +19,8 @@ const auditLineSchema = z.object({
   // verifyAfter: which replays were delivered, and when.
   delivered: z.boolean().optional(),
   ts: z.string().optional(),
+  // A verify run's log as a plan (fromPlan): its reasons explain verdicts, not deletes.
+  verdict: z.enum(VERDICTS).optional(),
 });
 
 /** Flat in memory whatever its size (see MemberSelection): no string or object per selected member. */
@@ -74,7 +77,9 @@ export async function selectFromPlan(audit: AuditStore, auditPath: string): Prom
       const planned: PlannedDecision = {
         action: entry.outcome,
         ...(entry.fields ? { fields: entry.fields } : {}),
-        ...(entry.reason ? { reason: entry.reason } : {}),
+        // A dry run's delete reason (not-found, unified) is part of its plan; a verify run's reason explains its
+        // verdict ("the export still holds ..."), and no lookup today would ever match it.
+        ...(entry.reason && entry.verdict === undefined ? { reason: entry.reason } : {}),
       };
       selection.add(entry.memberId, planned);
     }

@@ -4,10 +4,12 @@ import type { AuditEntry } from '../../src/audit/audit-entry';
 import type { DevServer } from '../../dev/temporal-cli';
 import type { ComparedField } from '../../src/types';
 import type { Verdict } from '../../workflows/verdicts';
-import { applyToTable, CustomerRows, customerWrites, type Drops } from '../support/customer-database';
+import { applyToTable, CustomerRows, customerWrites, type Drops } from '../../dev/customer-database';
 import { startTestPostgres } from '../support/postgres';
 import { EXAMPLE_CSV, loadExamples, type Examples } from '../support/examples';
-import { readAudit, runBackfill, startStack, startTestServer } from '../support/stack';
+import { runProcess } from '../support/child-process';
+import { readAudit, runBackfill, startStack, startTestServer, waitFor, type Stack } from '../support/stack';
+import { progressQuery, type BackfillResult } from '../../workflows/definitions';
 
 // "Prove the repair": a repair whose receiver accepted every replay but whose customer logic applied only some of
 // them, then a verify run over a fresh export of the customer's data. It must find exactly what was dropped.
@@ -20,6 +22,14 @@ beforeAll(async () => {
 afterAll(async () => {
   await server?.stop();
 });
+
+const BIN = path.resolve(__dirname, '../../bin/webhook-backfill.js');
+/** `node bin/webhook-backfill.js ...args` as a user runs it, with only the Temporal variables of the stack. */
+const cli = (stack: Stack, args: string[]) =>
+  runProcess(process.execPath, [BIN, ...args], {
+    TEMPORAL_ADDRESS: server.address,
+    BACKFILL_TASK_QUEUE: stack.env.BACKFILL_TASK_QUEUE!,
+  });
 
 const delivered = (audit: AuditEntry[]) =>
   audit.filter((e) => e.delivered === true && (e.outcome === 'upsert' || e.outcome === 'delete'));
@@ -105,6 +115,88 @@ describe('verify after a repair', () => {
       for (const row of db.rows.values())
         for (const value of [row.email, row.mobileNumber]) if (value) expect(text).not.toContain(value);
       expect(text).not.toContain('changed.after.the.repair');
+    } finally {
+      await stack.close();
+    }
+  });
+
+  it('from the CLI: verify --after the repair, paused and resumed, one verdict each; report; --from-plan fixes the rest', async () => {
+    const stack = await startStack({ server, users: examples.users });
+    try {
+      const repair = await runBackfill(stack, 'verify-cli-repair', {});
+      const replayed = delivered(await readAudit(repair.auditPath));
+      const droppedUpserts = replayed.filter((e) => e.outcome === 'upsert').slice(-2);
+      const droppedDelete = replayed.filter((e) => e.outcome === 'delete').slice(-1);
+      const dropped = [...droppedUpserts, ...droppedDelete];
+      const db = await CustomerRows.fromCsv(EXAMPLE_CSV);
+      db.apply(customerWrites(stack.receiver.accepted(), { members: new Set(dropped.map((e) => e.memberId!)) }));
+      const exported = path.join(stack.dataDir, 'export-now.csv');
+      await db.exportCsv(exported);
+      const sent = stack.receiver.deliveries().length;
+
+      // 20 lookups/s: the verify run of about 120 members takes seconds, long enough to pause it mid-way.
+      const started = await cli(stack, [
+        'verify',
+        ...['--after', 'verify-cli-repair', '--source', exported, '--workflow-id', 'verify-cli-check'],
+        ...['--rate', '20', '--batch-size', '10'],
+      ]);
+      expect(started.code, started.stderr).toBe(0);
+      expect(started.stdout).toContain('verify-cli-check');
+      const handle = stack.client.workflow.getHandle('verify-cli-check');
+      await waitFor('the verify run to get going', async () => (await handle.query(progressQuery)).processed >= 10);
+      const paused = await cli(stack, ['pause', '--workflow-id', 'verify-cli-check', '--reason', 'lunch']);
+      expect(paused.code, paused.stderr).toBe(0);
+      const held = await waitFor('the verify run to be paused and settled', async () => {
+        const a = await handle.query(progressQuery);
+        await new Promise((r) => setTimeout(r, 1_500));
+        const b = await handle.query(progressQuery);
+        return a.paused && b.paused && a.processed === b.processed ? b : undefined;
+      });
+      expect(held.pauseReason).toBe('lunch');
+      expect(held.processed).toBeLessThan(replayed.length);
+      const resumed = await cli(stack, ['resume', '--workflow-id', 'verify-cli-check']);
+      expect(resumed.code, resumed.stderr).toBe(0);
+      const verify = (await handle.result()) as BackfillResult;
+
+      // Exactly one verdict per delivered replay, through the pause; nothing POSTed.
+      const audit = await readAudit(verify.auditPath);
+      expect(audit.map((e) => e.line).sort((a, b) => a - b)).toEqual(replayed.map((e) => e.line).sort((a, b) => a - b));
+      const want = Object.fromEntries(replayed.map((e) => [e.memberId!, 'repaired']));
+      for (const e of droppedUpserts) want[e.memberId!] = 'still differs';
+      for (const e of droppedDelete) want[e.memberId!] = 'still present';
+      expect(Object.fromEntries(audit.map((e) => [e.memberId!, e.verdict]))).toEqual(want);
+      expect(verify.processed).toBe(replayed.length);
+      expect(stack.receiver.deliveries().length).toBe(sent);
+      // The Web UI's current details show the verdicts, not upserts and deletes.
+      const meta = (await handle.query('__temporal_workflow_metadata')) as { currentDetails?: string };
+      expect(meta.currentDetails).toContain(
+        `verify: repaired ${replayed.length - 3} · still differs 2 · still present 1 · changed since 0 · failed 0`,
+      );
+      expect(meta.currentDetails).not.toContain('upserts ');
+
+      // The report answers in one screen: the counts, per field, and the three lines to look at.
+      const report = await cli(stack, ['report', '--workflow-id', 'verify-cli-check']);
+      expect(report.code, report.stderr).toBe(0);
+      expect(report.stdout).toMatch(new RegExp(`members checked +${replayed.length}\n`));
+      expect(report.stdout).toMatch(new RegExp(`repaired +${replayed.length - 3}\n`));
+      expect(report.stdout).toMatch(/still differs +2\n/);
+      expect(report.stdout).toMatch(/still present +1\n/);
+      expect(report.stdout).toContain('lines to look at (3)');
+      for (const e of dropped) expect(report.stdout).toContain(`line ${e.line}  ${e.memberId}  `);
+      const csv = await cli(stack, ['report', '--workflow-id', 'verify-cli-check', '--format', 'csv']);
+      expect(csv.code, csv.stderr).toBe(0);
+      const rows = csv.stdout.trimEnd().split('\n').slice(1);
+      expect(rows.map((r) => r.split(',')[1]).sort()).toEqual(dropped.map((e) => e.memberId!).sort());
+
+      // The verify log is a plan: --from-plan replays exactly what is still wrong.
+      const fix = await cli(stack, [
+        'start',
+        ...['--source', exported, '--from-plan', 'verify-cli-check', '--workflow-id', 'verify-cli-fix', '--wait'],
+      ]);
+      expect(fix.code, fix.stderr).toBe(0);
+      const fixes = stack.receiver.deliveries().slice(sent);
+      expect(fixes.map((d) => d.memberId).sort()).toEqual(dropped.map((e) => e.memberId!).sort());
+      expect(fixes.every((d) => d.status >= 200 && d.status < 300)).toBe(true);
     } finally {
       await stack.close();
     }

@@ -1,9 +1,9 @@
 import { writeFile } from 'node:fs/promises';
-import type { Delivery } from '../../dev/simulator/webhook-receiver';
-import { readSource } from '../../src/source/read-source';
-import { MEMBER_COLUMNS, type ComparedField, type StoredMember } from '../../src/types';
+import type { Delivery } from './simulator/webhook-receiver';
+import { readSource } from '../src/source/read-source';
+import { MEMBER_COLUMNS, type ComparedField, type StoredMember } from '../src/types';
 
-// The customer's side of a repair, for verify tests: a "customer database" its webhook logic writes to. The
+// The customer's side of a repair, for the demo's "prove it" step and the verify tests: a "customer database" its webhook logic writes to. The
 // receiver accepted every replay (2xx); what the logic really applied is decided here: some members' replays are
 // dropped whole, some only in part (chosen fields left as they were). The database is then exported again (a CSV
 // file) or is a PostgreSQL table updated in place, and the verify run reads that.
