@@ -9,6 +9,7 @@ import type { Config } from '../src/config';
 import { SourceConfigError } from '../src/source/errors';
 import { selectByOutcome, selectEntries, selectFromPlan } from '../src/source/audit-selection';
 import { describeSource, resolveSource } from '../src/source/source-kinds';
+import { selectForVerify } from '../src/source/verify-selection';
 import type { WorkStore } from '../src/store/work-store';
 import { InvalidInputError, parseBackfillInput } from '../src/workflow-input';
 import type { BackfillPaths, PreparedBackfill, ReplayTargetSpec } from '../workflows/definitions';
@@ -24,7 +25,7 @@ export interface PrepareDeps {
   config: Config;
   /** Whether this worker can replay to the target (a real run needs one). */
   hasTarget: (spec: ReplayTargetSpec) => boolean;
-  /** The workers' audit store: `only` and `fromPlan` read the earlier run's log from it. */
+  /** The workers' audit store: `only`, `fromPlan` and `verifyAfter` read the earlier run's log from it. */
   audit: AuditStore;
   /** The workers' Channel Talk client: which channel its credentials open is checked before any lookup. */
   channel: Pick<ChannelClient, 'getChannel'>;
@@ -76,7 +77,9 @@ export async function prepareBackfill(
     // First of all that costs: a run against the wrong channel or a wrong base URL would turn every lookup into a delete.
     const channelInfo = await checkChannel(channel, parsed.expectChannelId);
     // A log (this run's, or the earlier one a selection reads) begun for another channel stops the run here.
-    const earlier = [options.fromPlan?.auditPath, options.only?.auditPath].filter((p): p is string => p !== undefined);
+    const earlier = [options.fromPlan?.auditPath, options.only?.auditPath, options.verifyAfter?.auditPath].filter(
+      (p): p is string => p !== undefined,
+    );
     refuseOtherChannel(await audit.header(paths.auditPath), channelInfo, paths.auditPath);
     for (const log of earlier.map((p) => path.resolve(p)))
       refuseOtherChannel(
@@ -85,14 +88,21 @@ export async function prepareBackfill(
         log,
         'members of one channel cannot be selected for another',
       );
+    const verify = options.verifyAfter
+      ? await selectForVerify(audit, path.resolve(options.verifyAfter.auditPath))
+      : undefined;
     const selection = options.fromPlan
       ? await selectFromPlan(audit, path.resolve(options.fromPlan.auditPath))
       : options.only
         ? await selectByOutcome(audit, path.resolve(options.only.auditPath), options.only.outcomes)
         : undefined;
-    const summary = await work.write(source, paths.workFile, selection ? selectEntries(selection) : undefined, {
-      workflowId,
-    });
+    const summary = await work.write(
+      source,
+      paths.workFile,
+      verify ? verify.select : selection ? selectEntries(selection) : undefined,
+      { workflowId },
+      verify?.absent,
+    );
     const rate = [config.CHANNEL_RATE_LIMIT, options.rateLimit ?? undefined].filter(
       (r): r is number => r !== undefined,
     );
@@ -110,6 +120,7 @@ export async function prepareBackfill(
       source,
       only: options.only && { ...options.only, auditPath: path.resolve(options.only.auditPath) },
       fromPlan: options.fromPlan && { auditPath: path.resolve(options.fromPlan.auditPath) },
+      verifyAfter: options.verifyAfter && { auditPath: path.resolve(options.verifyAfter.auditPath) },
     };
     const header = await audit.writeHeader(
       paths.auditPath,
@@ -143,6 +154,7 @@ function confinePaths(config: Config, auditPath: string | undefined, options: Pr
     ['auditPath', auditPath],
     ['only.auditPath', options.only?.auditPath],
     ['fromPlan.auditPath', options.fromPlan?.auditPath],
+    ['verifyAfter.auditPath', options.verifyAfter?.auditPath],
   ];
   for (const [key, p] of audits) {
     if (p !== undefined && !isUnder(p, [dataDir])) {

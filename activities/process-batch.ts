@@ -19,6 +19,7 @@ import {
   type GuardCounts,
 } from '../workflows/delete-guard';
 import { repairMember, type RepairContext } from './repair-member';
+import { verifyMember, type VerifyContext } from './verify-member';
 import type { JobMetrics } from '../src/observability';
 
 export interface BatchInput {
@@ -132,9 +133,44 @@ export async function processBatch(deps: BatchDeps, input: BatchInput): Promise<
     ...(input.guard?.confirmedAt ? { deletesConfirmedAt: input.guard.confirmedAt } : {}),
   };
 
+  // A verify run (options.verifyAfter) looks each member up again and records its verdict; it never replays.
+  const verify: VerifyContext | undefined = options.verifyAfter
+    ? {
+        // Named one by one: no target in reach.
+        backfill: ctx.backfill,
+        runLabel: ctx.runLabel,
+        channel: ctx.channel,
+        limiter: ctx.limiter,
+        signal: ctx.signal,
+        now: ctx.now,
+        verifyOptions: { ...deps.repair.decideOptions, clockSkewMs: options.verifyAfter.clockSkewMs ?? 0 },
+      }
+    : undefined;
+  /** A member interrupted by bad credentials or a stop stays unrecorded (done again later); anything else throws. */
+  const interrupted = (err: unknown): void => {
+    if (err instanceof BadCredentialsError) {
+      stopReason = 'bad-credentials';
+      stop.abort();
+      return;
+    }
+    if (stop.signal.aborted) return; // interrupted mid-request: unrecorded, so done again later
+    throw err;
+  };
+
   try {
     await runPool(todo, deps.memberConcurrency, async (entry) => {
       if (stop.signal.aborted) return;
+      if (verify && entry.repair) {
+        try {
+          const recordedEntry = await verifyMember({ ...entry, repair: entry.repair }, verify);
+          unwritten.push(recordedEntry);
+          recordMetrics(deps.metrics, recordedEntry);
+          done++;
+        } catch (err) {
+          interrupted(err);
+        }
+        return;
+      }
       if ('skip' in entry) {
         unwritten.push(skippedEntry(ctx, entry.line, entry.memberId, entry.skip));
         deps.metrics.outcome('skipped');
@@ -176,13 +212,7 @@ export async function processBatch(deps: BatchDeps, input: BatchInput): Promise<
         }
         done++;
       } catch (err) {
-        if (err instanceof BadCredentialsError) {
-          stopReason = 'bad-credentials';
-          stop.abort();
-          return;
-        }
-        if (stop.signal.aborted) return; // interrupted mid-request: unrecorded, so done again later
-        throw err;
+        interrupted(err);
       }
     });
   } finally {

@@ -1,4 +1,4 @@
-import type { AuditEntry } from '../src/audit/audit-entry';
+import { recordChangeTimes, type AuditEntry } from '../src/audit/audit-entry';
 import type { PendingReplay } from '../src/audit/pending-store';
 import type { ChannelClient } from '../src/channel/client';
 import type { RateLimiter } from '../src/channel/rate-limiter';
@@ -55,12 +55,7 @@ export async function repairMember(
   };
   const fetched = await ctx.channel.getUserByMemberId(member.memberId, { limiter: ctx.limiter, signal: ctx.signal });
   base.attempts = fetched.attempts;
-  if (fetched.kind === 'found') {
-    const { updatedAt, unsubscribeEmailUpdatedAt, unsubscribeTextingUpdatedAt } = fetched.user;
-    if (typeof updatedAt === 'number') base.updatedAt = updatedAt;
-    if (typeof unsubscribeEmailUpdatedAt === 'number') base.unsubscribeEmailUpdatedAt = unsubscribeEmailUpdatedAt;
-    if (typeof unsubscribeTextingUpdatedAt === 'number') base.unsubscribeTextingUpdatedAt = unsubscribeTextingUpdatedAt;
-  }
+  if (fetched.kind === 'found') recordChangeTimes(base, fetched.user);
   const decision = decide(member, fetched, ctx.decideOptions);
   if (planned) {
     const drift = planDrift(planned, decision);

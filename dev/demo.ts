@@ -7,6 +7,9 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { codecFromEnvValues } from '../src/codec/aes-gcm-codec';
 import { loadConfig } from '../src/config';
+import { main as cli } from '../src/cli/main';
+import { verdictCounts } from '../workflows/verdicts';
+import { CustomerRows, customerWrites } from './customer-database';
 import { loadChannelUsers, startChannelSimulator, type ChannelFault } from './simulator/channel-simulator';
 import { startWebhookReceiver, type ReceiverBehaviour } from './simulator/webhook-receiver';
 import { findTemporalCli, startDevServer, waitForPort } from './temporal-cli';
@@ -169,12 +172,38 @@ async function main(): Promise<number> {
         : `counts DIFFER from examples/expected.json: ${JSON.stringify(expected)}`,
     );
 
+    // 5. Prove it: the customer's logic applies what the receiver accepted to its copy of examples/members.csv,
+    // the customer exports it again, and a verify run (a dry run over that export, restricted to the replayed
+    // members) looks each one up again. Every delivered replay must now agree with Channel Talk.
+    console.log('\nProve it: re-check the replayed members against a fresh export of the customer data');
+    const db = await CustomerRows.fromCsv(source.path);
+    db.apply(customerWrites(receiver.accepted()));
+    const exported = path.join(path.dirname(result.auditPath), 'customer-export-after-repair.csv');
+    await db.exportCsv(exported);
+    const verifyId = `${workflowId}-verify`;
+    const verifyHandle = await client.workflow.start(WORKFLOW_TYPE, {
+      taskQueue: config.BACKFILL_TASK_QUEUE,
+      workflowId: verifyId,
+      args: [{ source: { type: 'csv', path: exported }, verifyAfter: { auditPath: result.auditPath }, batchSize: 25 }],
+    });
+    const verified = (await verifyHandle.result()) as BackfillResult;
+    // The report a user gets from `webhook-backfill report --audit FILE` (or --workflow-id).
+    await cli(['report', '--audit', verified.auditPath]);
+    const verdicts = verified.verify ?? verdictCounts(verified);
+    const replayed = result.upserts + result.deletes;
+    const repaired = verdicts.repaired === replayed && verified.processed === replayed;
+    console.log(
+      repaired
+        ? `every replayed member is repaired (${verdicts.repaired} of ${replayed})`
+        : `NOT every replayed member is repaired: ${JSON.stringify(verdicts)} of ${replayed} replayed`,
+    );
+
     if (keepRunning) {
       console.log('\neverything stays up so you can browse the Web UI; Ctrl-C shuts it all down');
       await running;
     }
     await shutdown();
-    return matches ? 0 : 1;
+    return matches && repaired ? 0 : 1;
   } catch (err) {
     await shutdown();
     throw err;

@@ -10,9 +10,32 @@ export interface StoredMember {
   unsubscribeTexting: boolean | null;
 }
 
-/** One data row of the source, after parsing: either a member to check or a reason to skip it. */
+/**
+ * One data row of the source, after parsing: either a member to check or a reason to skip it. In a verify run
+ * (`verifyAfter`) `line` is the earlier run's line of the member, `repair` what that run delivered, `exportLine`
+ * the row's line in the fresh export, and `absent` marks a member the export no longer holds (its stored values null).
+ */
 export type SourceEntry =
-  { line: number; member: StoredMember; planned?: PlannedDecision } | { line: number; memberId?: string; skip: string };
+  | {
+      line: number;
+      member: StoredMember;
+      planned?: PlannedDecision;
+      repair?: RepairRecord;
+      exportLine?: number;
+      absent?: true;
+    }
+  | { line: number; memberId?: string; skip: string; repair?: RepairRecord; exportLine?: number };
+
+/** What the earlier run delivered for a member, from its audit log (field names and times only). */
+export interface RepairRecord {
+  event: 'upsert' | 'delete';
+  /** upsert: the fields it found different. */
+  fields?: ComparedField[];
+  /** delete: not-found | unified. */
+  reason?: string;
+  /** When the replay was delivered (epoch ms): the repair entry's `ts`. */
+  deliveredAt: number;
+}
 
 /** What a dry run decided for a member; a run from that plan replays it only if it still holds. */
 export interface PlannedDecision {

@@ -12,7 +12,8 @@ export const DEFAULT_DELETE_GUARD_MIN_DECISIONS = 100;
 export const backfillInputSchema = z
   .object({
     source: sourceInputSchema,
-    dryRun: z.boolean().default(false),
+    // Default false; a verify run is a dry run whatever it says (false is refused below).
+    dryRun: z.boolean().optional(),
     // Upper bounds; prepare derives the size a run uses from the source and the rate budget (effectiveBatchSize).
     // Defaults measured in BENCHMARKS.md: 1000 x 4 is the fastest without a budget on 2 cores.
     batchSize: z.number().int().min(1).max(1000).default(1000),
@@ -46,6 +47,15 @@ export const backfillInputSchema = z
       .object({ auditPath: z.string().min(1, 'must not be empty') })
       .strict()
       .optional(),
+    // Check an earlier run's delivered replays against a fresh export (a dry run: it never replays).
+    verifyAfter: z
+      .object({
+        auditPath: z.string().min(1, 'must not be empty'),
+        // Channel Talk's clocks against the worker's: a change this much before the delivery still counts as after it.
+        clockSkewMs: z.number().int().min(0).max(86_400_000).default(0),
+      })
+      .strict()
+      .optional(),
     // The channel the credentials must open (GET /open/v5/channel); another one stops the run before any lookup.
     expectChannelId: z.string().min(1, 'must not be empty').optional(),
     // The delete guard (workflow): pause when deletes pass this share of the decisions, once this many are made.
@@ -60,6 +70,14 @@ export const backfillInputSchema = z
   .refine((input) => !(input.only && input.fromPlan), {
     message: 'give either "only" or "fromPlan", not both',
     path: ['fromPlan'],
+  })
+  .refine((input) => !(input.verifyAfter && input.dryRun === false), {
+    message: 'a verify run never replays: leave "dryRun" out or set it to true',
+    path: ['dryRun'],
+  })
+  .refine((input) => !(input.verifyAfter && (input.only || input.fromPlan || input.onlyChangedSince)), {
+    message: 'a verify run selects its own members: give it no "only", "fromPlan" or "onlyChangedSince"',
+    path: ['verifyAfter'],
   });
 
 export type ParsedBackfillInput = z.infer<typeof backfillInputSchema>;
@@ -78,15 +96,29 @@ export function parseBackfillInput(
     const problems = result.error.issues.map((i) => `${i.path.length ? i.path.join('.') : 'input'}: ${i.message}`);
     throw new InvalidInputError(`invalid workflow input: ${problems.join('; ')}`);
   }
-  const { auditPath, runLabel, rateLimit, only, fromPlan, expectChannelId, onlyChangedSince, ...rest } = result.data;
+  const {
+    auditPath,
+    runLabel,
+    rateLimit,
+    only,
+    fromPlan,
+    expectChannelId,
+    onlyChangedSince,
+    verifyAfter,
+    dryRun,
+    ...rest
+  } = result.data;
   return {
     options: {
       ...rest,
+      dryRun: verifyAfter !== undefined || dryRun === true,
       runLabel: runLabel ?? workflowId,
       rateLimit: rateLimit ?? null,
       only: only ?? null,
       fromPlan: fromPlan ?? null,
       onlyChangedSince: onlyChangedSince ?? null,
+      // Only when given, so a run's options (and its history) are what they were before verify runs existed.
+      ...(verifyAfter ? { verifyAfter } : {}),
     },
     ...(auditPath !== undefined ? { auditPath } : {}),
     ...(expectChannelId !== undefined ? { expectChannelId } : {}),

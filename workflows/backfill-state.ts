@@ -12,6 +12,7 @@ import type {
   PreparedBackfill,
   Progress,
 } from './definitions';
+import { verdictCounts } from './verdicts';
 import {
   DEFAULT_GUARD,
   guardPauseReason,
@@ -378,6 +379,7 @@ export class BackfillState {
       // The channel the workers' credentials open (checked by the preparation): `webhook-backfill status` names it.
       channel: s?.prepared.channel ?? null,
       done: s !== undefined && isDone(s),
+      ...(s?.prepared.options.verifyAfter ? { verify: verdictCounts(counters) } : {}),
       ...(s && this.guardOn()
         ? {
             deleteGuard: {

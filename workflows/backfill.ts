@@ -26,6 +26,7 @@ import {
 } from './definitions';
 import { BAD_CREDENTIALS_PAUSE, BackfillState } from './backfill-state';
 import { rateShare } from './rate-share';
+import { verdictCounts } from './verdicts';
 import { describeStatic, publish, type LiveView } from './visibility';
 
 const { prepareBackfill } = proxyActivities<BackfillActivities>({
@@ -268,5 +269,13 @@ export async function backfillWebhooks(input: BackfillInput): Promise<BackfillRe
     }
   }
   log.info('backfill finished', { ...s.counters });
-  return { ...s.counters, total: s.prepared.rows, dryRun: options.dryRun, runs: s.runs, auditPath: paths.auditPath };
+  return {
+    ...s.counters,
+    total: s.prepared.rows,
+    dryRun: options.dryRun,
+    runs: s.runs,
+    auditPath: paths.auditPath,
+    // Only a verify run's result has it: every other run's result is what it was.
+    ...(options.verifyAfter ? { verify: verdictCounts(s.counters) } : {}),
+  };
 }

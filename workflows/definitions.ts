@@ -3,6 +3,7 @@
 import { defineQuery, defineSignal } from '@temporalio/workflow';
 import type { ComparedField, MemberColumn, OutcomeKind } from '../src/types';
 import type { GuardCounts, GuardStatus } from './delete-guard';
+import type { Verdict } from './verdicts';
 
 export const WORKFLOW_TYPE = 'backfillWebhooks';
 export const DEFAULT_TASK_QUEUE = 'webhook-backfill';
@@ -84,6 +85,8 @@ export interface BackfillInput {
   maxDeleteShare?: number;
   deleteGuardMinDecisions?: number;
   onlyChangedSince?: string; // issue 9
+  /** Check an earlier run's delivered replays against a fresh export in `source` (a dry run: never replays). */
+  verifyAfter?: VerifySpec;
   /** Written by the workflow itself when it continues as new; never set it by hand. */
   carried?: CarriedState;
 }
@@ -105,6 +108,14 @@ export interface BackfillOptions {
   maxDeleteShare?: number;
   deleteGuardMinDecisions?: number;
   onlyChangedSince?: string | null; // issue 9 (safety parses them)
+  /** A verify run (issue 15): absent on every other run. */
+  verifyAfter?: VerifySpec;
+}
+
+/** `verifyAfter`: the audit log of the run whose replays are checked; clockSkewMs: see src/verdict.ts. */
+export interface VerifySpec {
+  auditPath: string;
+  clockSkewMs?: number;
 }
 
 /** Files of one backfill on the workers' storage. Paths only: contents never enter history. */
@@ -204,6 +215,8 @@ export interface Progress extends Counters {
   /** The channel the workers' credentials open; null before the preparation (and for runs prepared before the check). */
   channel?: { id: string; name: string | null } | null;
   done: boolean;
+  /** A verify run's counters as verdicts (absent on every other run). */
+  verify?: Record<Verdict, number>;
   /** The delete guard (absent in dry runs and older runs): counts so far, deletes held back, its status. */
   deleteGuard?: GuardCounts & { held: number; status: GuardStatus; confirmedAt: string | null };
 }
@@ -213,4 +226,6 @@ export interface BackfillResult extends Counters {
   dryRun: boolean;
   runs: number;
   auditPath: string;
+  /** A verify run's counters as verdicts (absent on every other run). */
+  verify?: Record<Verdict, number>;
 }

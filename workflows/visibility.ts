@@ -2,6 +2,7 @@
 // its progress, and search attributes to filter runs by. Only counts and statuses: never personal data.
 import { patched, setCurrentDetails, upsertMemo, upsertSearchAttributes } from '@temporalio/workflow';
 import type { CarriedState, Counters } from './definitions';
+import { VERDICTS, verdictCounts } from './verdicts';
 
 export type BackfillStatus = 'running' | 'paused' | 'done';
 
@@ -20,6 +21,8 @@ export function describeStatic(s: CarriedState): void {
     rows: s.prepared.rows,
     batches: s.prepared.batches,
     target: options.target?.type ?? 'url',
+    // Only on verify runs: the memo of every other run stays as it was (and its history replays).
+    ...(options.verifyAfter ? { verifyAfter: options.verifyAfter.auditPath } : {}),
   });
 }
 
@@ -51,8 +54,12 @@ export function publish(
   const headline = `**${status}**${s.paused && s.pauseReason ? `: ${s.pauseReason}` : ''}${lastError ? ` · last error: ${lastError}` : ''}`;
   const items = [
     `processed **${c.processed} / ${total}** (${total ? Math.floor((c.processed / total) * 100) : 100}%), ${rate.toFixed(1)} members/s, ETA ${eta} · batch ${s.batchesDone} / ${s.prepared.batches} · run ${s.runs}`,
-    `upserts ${c.upserts} · deletes ${c.deletes} · unchanged ${c.unchanged} · failed ${c.failed} · skipped ${c.skipped} · replays waiting ${s.deferred.length}`,
-    fieldLine(c),
+    ...(s.prepared.options.verifyAfter
+      ? [verdictLine(c), fieldLine(c, 'still differs per field')]
+      : [
+          `upserts ${c.upserts} · deletes ${c.deletes} · unchanged ${c.unchanged} · failed ${c.failed} · skipped ${c.skipped} · replays waiting ${s.deferred.length}`,
+          fieldLine(c, 'fields'),
+        ]),
   ].filter(Boolean);
   setCurrentDetails(`${headline}\n\n${items.map((item) => `- ${item}`).join('\n')}`);
   if (!registered) return;
@@ -63,10 +70,16 @@ export function publish(
   upsertSearchAttributes({ BackfillStatus: [status], BackfillProcessed: [c.processed], BackfillFailed: [c.failed] });
 }
 
-function fieldLine(c: Counters): string {
+/** A verify run's counts, as verdicts (workflows/verdicts.ts). */
+function verdictLine(c: Counters): string {
+  const counts = verdictCounts(c);
+  return `verify: ${VERDICTS.map((v) => `${v} ${counts[v]}`).join(' · ')}`;
+}
+
+function fieldLine(c: Counters, label: string): string {
   if (!c.fields) return '';
   // In the counters' own order (zeroFields), so a compared field added to the member row shows up here unasked.
-  return `fields: ${Object.entries(c.fields)
+  return `${label}: ${Object.entries(c.fields)
     .map(([field, count]) => `${field} ${count}`)
     .join(' · ')}`;
 }

@@ -1,4 +1,12 @@
-import { OUTCOMES, type ComparedField, type OutcomeKind, type WebhookEvent, type WebhookRoute } from '../types';
+import type { Verdict } from '../../workflows/verdicts';
+import {
+  OUTCOMES,
+  type ChannelUser,
+  type ComparedField,
+  type OutcomeKind,
+  type WebhookEvent,
+  type WebhookRoute,
+} from '../types';
 
 /**
  * One line of the audit log: the single recorded outcome of one source row. It names fields, never
@@ -30,6 +38,15 @@ export interface AuditEntry {
   deletesConfirmedAt?: string;
   /** A delete the delete guard held back until enough decisions were in (then `deferred`: its own replay sent it). */
   heldByDeleteGuard?: boolean;
+  /**
+   * A verify run's entry (issue 15): its verdict (recorded under the outcome VERDICT_OUTCOMES gives it), the
+   * earlier run's delivery it checks (`repairedAt`, `repairedEvent`) and the member's line in the fresh export
+   * (absent when the export no longer holds it). `line` is the earlier run's line, so both logs join on it.
+   */
+  verdict?: Verdict;
+  repairedEvent?: WebhookEvent;
+  repairedAt?: string;
+  exportLine?: number;
   dryRun: boolean;
 }
 
@@ -42,3 +59,11 @@ export const DEFERRED_FLAG = 0x80;
 /** Bits 3..6 of a line's code: which compared fields an upsert found different. */
 export const FIELDS_SHIFT = 3;
 export const OUTCOME_MASK = 0x07;
+
+/** Copies the user's change times (numbers only) onto an entry: times, not values. */
+export function recordChangeTimes(entry: AuditEntry, user: ChannelUser): void {
+  const { updatedAt, unsubscribeEmailUpdatedAt, unsubscribeTextingUpdatedAt } = user;
+  if (typeof updatedAt === 'number') entry.updatedAt = updatedAt;
+  if (typeof unsubscribeEmailUpdatedAt === 'number') entry.unsubscribeEmailUpdatedAt = unsubscribeEmailUpdatedAt;
+  if (typeof unsubscribeTextingUpdatedAt === 'number') entry.unsubscribeTextingUpdatedAt = unsubscribeTextingUpdatedAt;
+}

@@ -29,6 +29,8 @@ export const auditHeaderSchema = z.object({
   only: z.object({ auditPath: z.string(), outcomes: z.array(z.string()) }).optional(),
   /** A run of a dry run's plan: the plan's log. */
   fromPlan: z.object({ auditPath: z.string() }).optional(),
+  /** A verify run: the log of the repair it re-checks. */
+  verifyAfter: z.object({ auditPath: z.string() }).optional(),
 });
 
 export type AuditHeader = z.infer<typeof auditHeaderSchema>;
@@ -62,6 +64,7 @@ export function auditHeaderFor(o: {
     ...(options.onlyChangedSince ? { onlyChangedSince: options.onlyChangedSince } : {}),
     ...(options.only ? { only: { auditPath: options.only.auditPath, outcomes: [...options.only.outcomes] } } : {}),
     ...(options.fromPlan ? { fromPlan: { auditPath: options.fromPlan.auditPath } } : {}),
+    ...(options.verifyAfter ? { verifyAfter: { auditPath: options.verifyAfter.auditPath } } : {}),
   };
 }
 

@@ -59,6 +59,7 @@ const ENTRY_KEY_ORDER = [
   'line',
   'memberId',
   'outcome',
+  'verdict',
   'dryRun',
   'fields',
   'reason',

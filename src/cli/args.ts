@@ -15,6 +15,10 @@ export interface StartCommand {
   input: BackfillInput & { source: FileSourceSpec };
   /** `--from-plan ID`: the dry run whose plan to execute, its audit log found through Temporal. */
   planRun?: string;
+  /** `verify --after ID`: the finished repair to verify, its audit log found through Temporal. */
+  verifyRun?: string;
+  /** `verify --clock-skew-ms N`, kept for a repair named by its run (its audit path is found later). */
+  clockSkewMs?: number;
   wait: boolean;
   intervalSeconds?: number;
 }
@@ -60,24 +64,30 @@ export interface ParseContext {
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 
+/** The options of a run that `start` and `verify` share. */
+const RUN_OPTIONS: Options = {
+  source: { type: 'string' },
+  type: { type: 'string' },
+  'batch-size': { type: 'string' },
+  rate: { type: 'string' },
+  'run-label': { type: 'string' },
+  'workflow-id': { type: 'string' },
+  parallel: { type: 'string' },
+  wait: { type: 'boolean' },
+  interval: { type: 'string' },
+  channel: { type: 'string' },
+};
+
 const OPTIONS: Record<CommandName, Options> = {
   start: {
-    source: { type: 'string' },
-    type: { type: 'string' },
+    ...RUN_OPTIONS,
     'dry-run': { type: 'boolean' },
-    'batch-size': { type: 'string' },
-    rate: { type: 'string' },
-    'run-label': { type: 'string' },
-    'workflow-id': { type: 'string' },
-    parallel: { type: 'string' },
-    wait: { type: 'boolean' },
-    interval: { type: 'string' },
     'from-plan': { type: 'string' },
-    channel: { type: 'string' },
     'only-changed-since': { type: 'string' },
     'max-delete-share': { type: 'string' },
     'delete-guard-min-decisions': { type: 'string' },
   },
+  verify: { ...RUN_OPTIONS, after: { type: 'string' }, 'clock-skew-ms': { type: 'string' } },
   pause: { 'workflow-id': { type: 'string' }, reason: { type: 'string' } },
   resume: { 'workflow-id': { type: 'string' }, 'confirm-deletes': { type: 'boolean' } },
   status: {
@@ -117,6 +127,9 @@ const FLAG_OF: Record<string, string> = {
   onlyChangedSince: '--only-changed-since',
   maxDeleteShare: '--max-delete-share',
   deleteGuardMinDecisions: '--delete-guard-min-decisions',
+  verifyAfter: '--after',
+  'verifyAfter.auditPath': '--after',
+  'verifyAfter.clockSkewMs': '--clock-skew-ms',
 };
 
 const isHelp = (arg: string) => arg === '--help' || arg === '-h';
@@ -140,7 +153,8 @@ export function parseCommandLine(argv: readonly string[], ctx: ParseContext): Co
   const values = parseOptions(first, rest);
   switch (first) {
     case 'start':
-      return parseStart(values, ctx);
+    case 'verify':
+      return parseStart(values, ctx, first === 'verify');
     case 'pause':
     case 'resume': {
       const reason = first === 'pause' ? optionalString(values, 'reason') : undefined;
@@ -212,13 +226,15 @@ function requireWorkflowId(values: Values): string {
   return id;
 }
 
-function positiveInteger(values: Values, name: string): number | undefined {
+function positiveInteger(values: Values, name: string, min = 1): number | undefined {
   const text = optionalString(values, name);
   if (text === undefined) return undefined;
-  if (!/^\d+$/.test(text.trim()) || Number(text) < 1)
-    throw new UsageError(`--${name} must be a positive whole number, not "${text}"`);
+  if (!/^\d+$/.test(text.trim()) || Number(text) < min)
+    throw new UsageError(`--${name} must be a ${min === 0 ? 'non-negative' : 'positive'} whole number, not "${text}"`);
   return Number(text);
 }
+
+const nonNegativeInteger = (values: Values, name: string) => positiveInteger(values, name, 0);
 
 function positiveNumber(values: Values, name: string): number | undefined {
   const text = optionalString(values, name);
@@ -248,7 +264,14 @@ export function defaultWorkflowId(now: Date): string {
   return `backfill-${now.toISOString().slice(0, 19).replace(/:/g, '-')}Z`;
 }
 
-function parseStart(values: Values, ctx: ParseContext): StartCommand {
+/** `start`, or `verify` (a start with --after: the same options less the ones a verify run cannot take). */
+function parseStart(values: Values, ctx: ParseContext, verify = false): StartCommand {
+  const after = verify ? optionalString(values, 'after') : undefined;
+  if (verify && (after === undefined || after.trim() === ''))
+    throw new UsageError('missing --after RUN (the finished repair to verify: its workflow id or audit log)');
+  const afterFile = after !== undefined && looksLikePath(after) ? path.resolve(ctx.cwd, after) : undefined;
+  const verifyRun = after !== undefined && afterFile === undefined ? after : undefined;
+  const clockSkewMs = verify ? nonNegativeInteger(values, 'clock-skew-ms') : undefined;
   const source = optionalString(values, 'source');
   if (source === undefined) throw new UsageError('missing --source FILE (the member source, CSV or JSONL)');
   if (source.trim() === '') throw new UsageError('--source must not be empty');
@@ -292,12 +315,19 @@ function parseStart(values: Values, ctx: ParseContext): StartCommand {
     ...(sinceText !== undefined ? { onlyChangedSince: sinceText.trim() } : {}),
     ...(maxDeleteShare !== undefined ? { maxDeleteShare } : {}),
     ...(deleteGuardMinDecisions !== undefined ? { deleteGuardMinDecisions } : {}),
+    ...(afterFile !== undefined
+      ? { verifyAfter: { auditPath: afterFile, ...(clockSkewMs !== undefined ? { clockSkewMs } : {}) } }
+      : {}),
   };
   // The workflow validates its input again; checking here turns a typo into exit 2 before anything starts.
   // (A plan named by its run is found later; a stand-in path lets the rest be checked now.)
-  const checked = backfillInputSchema.safeParse(
-    planRun !== undefined ? { ...input, fromPlan: { auditPath: '/plan' } } : input,
-  );
+  const checked = backfillInputSchema.safeParse({
+    ...input,
+    ...(planRun !== undefined ? { fromPlan: { auditPath: '/plan' } } : {}),
+    ...(verifyRun !== undefined
+      ? { verifyAfter: { auditPath: '/after', ...(clockSkewMs !== undefined ? { clockSkewMs } : {}) } }
+      : {}),
+  });
   if (!checked.success) {
     const problems = checked.error.issues.map((issue) => {
       const key = issue.path.join('.');
@@ -312,6 +342,7 @@ function parseStart(values: Values, ctx: ParseContext): StartCommand {
     workflowId,
     input,
     ...(planRun !== undefined ? { planRun } : {}),
+    ...(verifyRun !== undefined ? { verifyRun, ...(clockSkewMs !== undefined ? { clockSkewMs } : {}) } : {}),
     wait: values.wait === true,
     ...(intervalSeconds !== undefined ? { intervalSeconds } : {}),
   };

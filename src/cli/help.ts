@@ -1,6 +1,6 @@
 // The text of `webhook-backfill --help` and `webhook-backfill <command> --help`.
 
-export const COMMANDS = ['start', 'pause', 'resume', 'status', 'report', 'worker'] as const;
+export const COMMANDS = ['start', 'verify', 'pause', 'resume', 'status', 'report', 'worker'] as const;
 export type CommandName = (typeof COMMANDS)[number];
 
 const ENVIRONMENT = `Environment (start, pause, resume, status, report):
@@ -27,6 +27,9 @@ Commands:
   start    start a run:  --source FILE [--type csv|jsonl] [--dry-run] [--batch-size N] [--rate N]
            [--run-label L] [--parallel N] [--workflow-id ID] [--from-plan DRY-RUN] [--wait]
            [--channel ID] [--only-changed-since ISO] [--max-delete-share X] [--delete-guard-min-decisions N]
+  verify   prove a repair: a dry run over a fresh export, of the members a finished run replayed:
+           --after RUN --source FILE [--type csv|jsonl] [--workflow-id ID] [--wait] [--clock-skew-ms N]
+           [--batch-size N] [--rate N] [--parallel N] [--run-label L] [--channel ID]
   pause    pause a run (no new lookup or replay starts):  --workflow-id ID [--reason TEXT]
   resume   resume a paused run:  --workflow-id ID [--confirm-deletes]
   status   progress, rate and ETA:  --workflow-id ID [--once | --json] [--interval SECONDS]
@@ -75,6 +78,21 @@ Starts a backfill run and prints its workflow id.
 
 Same as: temporal workflow start --type backfillWebhooks --task-queue webhook-backfill --workflow-id ID \\
   --input '{"source":{"type":"csv","path":"/data/members.csv"},"dryRun":true}'
+`,
+  verify: `Usage: webhook-backfill verify --after RUN --source FILE [options]
+
+Starts a verify run: the members the finished run RUN replayed (its delivered upserts and deletes), read
+from a fresh export of your data, each looked up again; nothing is ever replayed. Each gets one verdict in
+its own audit log: repaired, still differs (the fields), still present, changed since (Channel Talk changed
+it after the repair) or failed. \`webhook-backfill report --workflow-id ID\` then prints the verdicts.
+
+  --after RUN          the repair to verify: its workflow id, or its audit log's path (with a / or ending .jsonl)
+  --source FILE        the fresh export (CSV or JSONL) the workers can read; --type csv|jsonl as for start
+  --clock-skew-ms N    a Channel Talk change up to N ms before the delivery still counts as after it (default 0)
+  --workflow-id, --wait, --interval, --batch-size, --rate, --parallel, --run-label, --channel: as for start
+
+A PostgreSQL source: temporal workflow start ... --input
+  '{"source":{"type":"postgres","table":"members"},"verifyAfter":{"auditPath":"<the run's auditPath>"}}'
 `,
   pause: `Usage: webhook-backfill pause --workflow-id ID [--reason TEXT]
 

@@ -3,6 +3,7 @@ import { AuditLogError, AuditLogNotFoundError, type AuditStore } from '../audit/
 import { COMPARED_FIELDS, OUTCOMES, type OutcomeKind, type PlannedDecision } from '../types';
 import { SourceConfigError } from './errors';
 import { MemberSelection } from './member-selection';
+import { VERDICTS } from '../../workflows/verdicts';
 
 // A run over part of an earlier run's members: its failed ones (retry), or the members a dry run
 // planned to replay. The earlier run's audit log says who they are; the source still says what the
@@ -15,6 +16,11 @@ const auditLineSchema = z.object({
   fields: z.array(z.enum(COMPARED_FIELDS)).optional(),
   reason: z.string().optional(),
   dryRun: z.boolean(),
+  // verifyAfter: which replays were delivered, and when.
+  delivered: z.boolean().optional(),
+  ts: z.string().optional(),
+  // A verify run's log as a plan (fromPlan): its reasons explain verdicts, not deletes.
+  verdict: z.enum(VERDICTS).optional(),
 });
 
 /** Flat in memory whatever its size (see MemberSelection): no string or object per selected member. */
@@ -25,7 +31,10 @@ export type Selection = MemberSelection;
  * file, or the PostgreSQL table under that key). The store keeps the first record of each line and
  * skips torn ones; records without what a selection needs are skipped here.
  */
-async function* auditLines(audit: AuditStore, auditPath: string): AsyncGenerator<z.infer<typeof auditLineSchema>> {
+export async function* auditLines(
+  audit: AuditStore,
+  auditPath: string,
+): AsyncGenerator<z.infer<typeof auditLineSchema>> {
   try {
     for await (const record of audit.entries(auditPath)) {
       const entry = auditLineSchema.safeParse(record);
@@ -68,7 +77,9 @@ export async function selectFromPlan(audit: AuditStore, auditPath: string): Prom
       const planned: PlannedDecision = {
         action: entry.outcome,
         ...(entry.fields ? { fields: entry.fields } : {}),
-        ...(entry.reason ? { reason: entry.reason } : {}),
+        // A dry run's delete reason (not-found, unified) is part of its plan; a verify run's reason explains its
+        // verdict ("the export still holds ..."), and no lookup today would ever match it.
+        ...(entry.reason && entry.verdict === undefined ? { reason: entry.reason } : {}),
       };
       selection.add(entry.memberId, planned);
     }

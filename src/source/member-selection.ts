@@ -4,7 +4,7 @@ import { COMPARED_FIELDS, type ComparedField, type PlannedDecision } from '../ty
 /**
  * The memberIds an `only` or `fromPlan` run selects, each with what the plan decided, without holding a string or
  * an object per member: an open-addressing table of 64-bit memberId hashes with one packed Int32 code per slot, in
- * typed arrays (12 bytes a slot, at most 2 slots per member, off the JS heap), as MemberIdIndex does for duplicates.
+ * typed arrays (12 bytes a slot, 25 for a verify selection, at most 2 slots per member, off the JS heap), as MemberIdIndex does for duplicates.
  * Two memberIds share a 64-bit hash with probability about n²/2⁶⁵; such a member would be selected too (and, being
  * checked against Channel Talk like any other, replayed only if it differs).
  *
@@ -16,6 +16,11 @@ export class MemberSelection {
   private lo = new Uint32Array(1 << 10);
   private codes = new Int32Array(1 << 10);
   private count = 0;
+  // A verify selection's extra columns (the repair's source line and delivery time, whether the export held the
+  // member): allocated by the first add() that gives them, so `only` and `fromPlan` selections stay 12 bytes a slot.
+  private lines: Int32Array | undefined;
+  private times: Float64Array | undefined;
+  private marks: Uint8Array | undefined;
   private readonly reasons: string[] = [];
   private readonly reasonIndex = new Map<string, number>();
 
@@ -25,19 +30,57 @@ export class MemberSelection {
 
   /** Bytes held by the table (what grows with the selection). */
   get byteLength(): number {
-    return this.hi.byteLength + this.lo.byteLength + this.codes.byteLength;
+    const extra = (this.lines?.byteLength ?? 0) + (this.times?.byteLength ?? 0) + (this.marks?.byteLength ?? 0);
+    return this.hi.byteLength + this.lo.byteLength + this.codes.byteLength + extra;
   }
 
-  /** Selects a memberId with its plan (null: no plan). A memberId selected before keeps its first plan. */
-  add(memberId: string, planned: PlannedDecision | null): void {
+  /**
+   * Selects a memberId with its plan (null: no plan) and, for a verify run, the earlier run's source line and
+   * delivery time (epoch ms). A memberId selected before keeps its first plan.
+   */
+  add(memberId: string, planned: PlannedDecision | null, at?: { line: number; time: number }): void {
     const [hi, lo] = digest(memberId);
     if ((this.count + 1) * 2 > this.codes.length) this.grow();
+    if (at && !this.lines) {
+      this.lines = new Int32Array(this.codes.length);
+      this.times = new Float64Array(this.codes.length);
+      this.marks = new Uint8Array(this.codes.length);
+    }
     const slot = this.find(hi, lo);
     if (this.codes[slot] !== 0) return;
     this.hi[slot] = hi;
     this.lo[slot] = lo;
     this.codes[slot] = this.encode(planned);
+    if (at) {
+      this.lines![slot] = at.line;
+      this.times![slot] = at.time;
+    }
     this.count++;
+  }
+
+  /** The line and time given to add(), if any. */
+  at(memberId: string): { line: number; time: number } | undefined {
+    const [hi, lo] = digest(memberId);
+    const slot = this.find(hi, lo);
+    if (this.codes[slot] === 0 || !this.lines || this.lines[slot] === 0) return undefined;
+    return { line: this.lines[slot]!, time: this.times![slot]! };
+  }
+
+  /** Marks a selected memberId (a verify run: the export holds it); true only the first time. */
+  mark(memberId: string): boolean {
+    const [hi, lo] = digest(memberId);
+    const slot = this.find(hi, lo);
+    if (this.codes[slot] === 0) return false;
+    this.marks ??= new Uint8Array(this.codes.length);
+    if (this.marks[slot] === 1) return false;
+    this.marks[slot] = 1;
+    return true;
+  }
+
+  /** Whether mark() was called for this memberId. */
+  marked(memberId: string): boolean {
+    const [hi, lo] = digest(memberId);
+    return this.marks?.[this.find(hi, lo)] === 1;
   }
 
   has(memberId: string): boolean {
@@ -90,16 +133,23 @@ export class MemberSelection {
   }
 
   private grow(): void {
-    const { hi, lo, codes } = this;
-    this.hi = new Uint32Array(codes.length * 2);
-    this.lo = new Uint32Array(codes.length * 2);
-    this.codes = new Int32Array(codes.length * 2);
+    const { hi, lo, codes, lines, times, marks } = this;
+    const size = codes.length * 2;
+    this.hi = new Uint32Array(size);
+    this.lo = new Uint32Array(size);
+    this.codes = new Int32Array(size);
+    if (lines) this.lines = new Int32Array(size);
+    if (times) this.times = new Float64Array(size);
+    if (marks) this.marks = new Uint8Array(size);
     for (let i = 0; i < codes.length; i++) {
       if (codes[i] === 0) continue;
       const slot = this.find(hi[i]!, lo[i]!);
       this.hi[slot] = hi[i]!;
       this.lo[slot] = lo[i]!;
       this.codes[slot] = codes[i]!;
+      if (lines) this.lines![slot] = lines[i]!;
+      if (times) this.times![slot] = times[i]!;
+      if (marks) this.marks![slot] = marks[i]!;
     }
   }
 }

@@ -5,6 +5,7 @@ import {
   COMPARED_FIELDS,
   type ComparedField,
   type PlannedDecision,
+  type RepairRecord,
   type SourceEntry,
   type StoredMember,
 } from '../types';
@@ -39,6 +40,8 @@ export interface WorkBatch {
 export const workFileSummaryPath = (workFile: string) => `${workFile}.summary.json`;
 
 const WRITE_FLUSH_BYTES = 64 * 1024;
+/** Appended entries (a verify run's members absent from the export) are handed on in chunks of this many. */
+const APPENDED_CHUNK = 1000;
 const READ_CHUNK_BYTES = 64 * 1024;
 const LF = 0x0a;
 
@@ -60,6 +63,8 @@ export async function prepareWorkFile(
   workFile: string,
   /** Keeps, changes or (undefined) drops each entry: a run over part of the source (retry, plan). */
   select?: (entry: SourceEntry) => SourceEntry | undefined,
+  /** Entries appended after the source (a verify run: the members the export no longer holds). */
+  after?: () => AsyncIterable<SourceEntry>,
 ): Promise<PrepareSummary> {
   const stored = await readStoredSummary(workFile);
   if (stored) return stored;
@@ -72,7 +77,7 @@ export async function prepareWorkFile(
     const handle = await open(tmpFile, 'w', 0o600);
     try {
       await handle.chmod(0o600); // a temp file left by a crashed attempt keeps its old mode otherwise
-      summary = await writeEntries(readSourceChunks(spec), handle, select);
+      summary = await writeEntries(readSourceChunks(spec), handle, select, after);
       await handle.sync();
     } finally {
       await handle.close();
@@ -121,26 +126,43 @@ export async function* normalisedEntries(
   chunks: AsyncIterable<SourceEntry[]>,
   summary: PrepareSummary,
   select: (entry: SourceEntry) => SourceEntry | undefined = (entry) => entry,
+  /** Entries appended once the source is read, as they come (neither deduplicated nor selected). */
+  after?: () => AsyncIterable<SourceEntry>,
 ): AsyncGenerator<SourceEntry[]> {
   const seen = new MemberIdIndex();
+  const count = (entry: SourceEntry) => {
+    summary.rows++;
+    if ('member' in entry) summary.members++;
+    else summary.skipped++;
+  };
   for await (const sourceEntries of chunks) {
     const kept: SourceEntry[] = [];
     for (const sourceEntry of sourceEntries) {
       const entry = select(withDuplicatesSkipped(sourceEntry, seen));
       if (!entry) continue;
-      summary.rows++;
-      if ('member' in entry) summary.members++;
-      else summary.skipped++;
+      count(entry);
       kept.push(entry);
     }
     if (kept.length) yield kept;
   }
+  if (!after) return;
+  let appended: SourceEntry[] = [];
+  for await (const entry of after()) {
+    count(entry);
+    appended.push(entry);
+    if (appended.length >= APPENDED_CHUNK) {
+      yield appended;
+      appended = [];
+    }
+  }
+  if (appended.length) yield appended;
 }
 
 async function writeEntries(
   chunks: AsyncIterable<SourceEntry[]>,
   handle: FileHandle,
   select?: (entry: SourceEntry) => SourceEntry | undefined,
+  after?: () => AsyncIterable<SourceEntry>,
 ): Promise<PrepareSummary> {
   const summary: PrepareSummary = { rows: 0, members: 0, skipped: 0, bytes: 0 };
   let pending: string[] = [];
@@ -155,7 +177,7 @@ async function writeEntries(
     summary.bytes += buffer.length;
   };
 
-  for await (const kept of normalisedEntries(chunks, summary, select)) {
+  for await (const kept of normalisedEntries(chunks, summary, select, after)) {
     for (const entry of kept) {
       const line = `${JSON.stringify(entry)}\n`; // JSON escapes raw line breaks: one entry, one line
       pending.push(line);
@@ -242,20 +264,56 @@ const plannedDecision: Shape<PlannedDecision> = (value) => {
   return planned;
 };
 
+const repairRecord: Shape<RepairRecord> = (value) => {
+  if (!isRecord(value)) return undefined;
+  const planned = plannedDecision({ action: value.event, fields: value.fields, reason: value.reason });
+  const { deliveredAt } = value;
+  if (!planned || typeof deliveredAt !== 'number' || !Number.isFinite(deliveredAt)) return undefined;
+  const repair: RepairRecord = { event: planned.action, deliveredAt };
+  if (planned.fields) repair.fields = planned.fields;
+  if (planned.reason !== undefined) repair.reason = planned.reason;
+  return repair;
+};
+
+/** A verify entry's extra keys (all absent otherwise); undefined when one of them is malformed. */
+function verifyKeys(
+  value: Record<string, unknown>,
+): Pick<Extract<SourceEntry, { member: unknown }>, 'repair' | 'exportLine' | 'absent'> | undefined {
+  const keys: { repair?: RepairRecord; exportLine?: number; absent?: true } = {};
+  if (value.repair !== undefined) {
+    const repair = repairRecord(value.repair);
+    if (!repair) return undefined;
+    keys.repair = repair;
+  }
+  if (value.exportLine !== undefined) {
+    if (!isLineNumber(value.exportLine)) return undefined;
+    keys.exportLine = value.exportLine;
+  }
+  if (value.absent !== undefined) {
+    if (value.absent !== true) return undefined;
+    keys.absent = true;
+  }
+  return keys;
+}
+
 /** A member entry if the value is one, else a skip entry if it is one, else undefined. */
 export const workEntry: Shape<SourceEntry> = (value) => {
   if (!isRecord(value) || !isLineNumber(value.line)) return undefined;
   const { line } = value;
+  const verify = verifyKeys(value);
+  if (!verify) return undefined;
   const member = storedMember(value.member);
   if (member) {
-    if (value.planned === undefined) return { line, member };
+    if (value.planned === undefined) return { line, member, ...verify };
     const planned = plannedDecision(value.planned);
-    if (planned) return { line, member, planned };
+    if (planned) return { line, member, planned, ...verify };
   }
   const { memberId, skip } = value;
-  if (typeof skip !== 'string') return undefined;
-  if (memberId === undefined) return { line, skip };
-  return typeof memberId === 'string' ? { line, memberId, skip } : undefined;
+  if (typeof skip !== 'string' || verify.absent) return undefined;
+  const { repair, exportLine } = verify;
+  const extra = { ...(repair ? { repair } : {}), ...(exportLine !== undefined ? { exportLine } : {}) };
+  if (memberId === undefined) return { line, skip, ...extra };
+  return typeof memberId === 'string' ? { line, memberId, skip, ...extra } : undefined;
 };
 
 function parseWorkLine(bytes: Buffer, workFile: string, offset: number): SourceEntry {

@@ -25,7 +25,7 @@ export function createPostgresWorkStore(pool: Pick<Pool, 'query' | 'connect'>): 
   };
 
   return {
-    async write(spec: ResolvedSource, key, select, owner) {
+    async write(spec: ResolvedSource, key, select, owner, after) {
       const stored = await storedSummary(key);
       if (stored) return stored;
       const summary: PrepareSummary = { rows: 0, members: 0, skipped: 0, bytes: 0 };
@@ -45,7 +45,7 @@ export function createPostgresWorkStore(pool: Pick<Pool, 'query' | 'connect'>): 
           );
           chunk = [];
         };
-        for await (const kept of normalisedEntries(readSourceChunks(spec), summary, select)) {
+        for await (const kept of normalisedEntries(readSourceChunks(spec), summary, select, after)) {
           for (const entry of kept) {
             chunk.push(JSON.stringify(entry));
             ord++;

@@ -20,6 +20,8 @@ export interface WorkStore {
     key: string,
     select: ((entry: SourceEntry) => SourceEntry | undefined) | undefined,
     owner: { workflowId: string },
+    /** Entries appended after the source (a verify run: the members the export no longer holds). */
+    after?: () => AsyncIterable<SourceEntry>,
   ): Promise<PrepareSummary>;
   /** Fixes the batch boundaries for `batchSize` (idempotent); returns the number of batches. */
   buildBatches(key: string, batchSize: number): Promise<number>;
@@ -31,7 +33,7 @@ export interface WorkStore {
 
 export function createFileWorkStore(): WorkStore {
   return {
-    write: (spec, key, select) => prepareWorkFile(spec, key, select),
+    write: (spec, key, select, _owner, after) => prepareWorkFile(spec, key, select, after),
     buildBatches: (key, batchSize) => buildBatchIndex(key, batchSize),
     async readBatch(key, batchSize, batch) {
       const offset = await batchOffset(key, batchSize, batch);

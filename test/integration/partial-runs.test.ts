@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DevServer } from '../../dev/temporal-cli';
-import { WORKFLOW_TYPE, type BackfillInput, type BackfillResult } from '../../workflows/definitions';
-import { EXAMPLE_CSV, loadExamples, type Examples } from '../support/examples';
-import { readAudit, startStack, startTestServer, type Stack } from '../support/stack';
+import type { BackfillResult } from '../../workflows/definitions';
+import { loadExamples, type Examples } from '../support/examples';
+import { readAudit, runBackfill, startStack, startTestServer } from '../support/stack';
 
 // Runs over part of an earlier run's members: retrying the failed ones, and executing a dry run's plan.
 let server: DevServer;
@@ -15,15 +15,6 @@ afterAll(async () => {
   await server?.stop();
 });
 
-async function run(stack: Stack, workflowId: string, input: Partial<BackfillInput>): Promise<BackfillResult> {
-  const handle = await stack.client.workflow.start(WORKFLOW_TYPE, {
-    taskQueue: stack.config.BACKFILL_TASK_QUEUE,
-    workflowId,
-    args: [{ source: { type: 'csv', path: EXAMPLE_CSV }, batchSize: 50, ...input }],
-  });
-  return (await handle.result()) as BackfillResult;
-}
-
 describe('partial runs', () => {
   it('retries exactly the failed members of an earlier run, from its audit log', async () => {
     const stack = await startStack({
@@ -33,7 +24,7 @@ describe('partial runs', () => {
       receiverBehaviours: examples.faults.receiver,
     });
     try {
-      const first = await run(stack, 'partial-first', {});
+      const first = await runBackfill(stack, 'partial-first', {});
       expect(first.failed).toBe(examples.expected.counts.failed);
       const failed = (await readAudit(first.auditPath)).filter((e) => e.outcome === 'failed').map((e) => e.memberId);
 
@@ -42,7 +33,9 @@ describe('partial runs', () => {
       for (const member of Object.keys(examples.faults.receiver)) stack.receiver.setBehaviour(member, undefined);
       const before = stack.simulator.stats().requests;
 
-      const retry = await run(stack, 'partial-retry', { only: { auditPath: first.auditPath, outcomes: ['failed'] } });
+      const retry = await runBackfill(stack, 'partial-retry', {
+        only: { auditPath: first.auditPath, outcomes: ['failed'] },
+      });
       expect(retry).toMatchObject({ processed: failed.length, total: failed.length, failed: 0, skipped: 0 });
       expect(stack.simulator.stats().requests - before).toBe(failed.length);
       const audit = await readAudit(retry.auditPath);
@@ -66,7 +59,7 @@ describe('partial runs', () => {
       receiverBehaviours: {},
     });
     try {
-      const plan = await run(stack, 'plan-dry', { dryRun: true });
+      const plan = await runBackfill(stack, 'plan-dry', { dryRun: true });
       const planned = (await readAudit(plan.auditPath)).filter((e) => e.outcome === 'upsert' || e.outcome === 'delete');
       expect(planned.length).toBe(examples.expected.dryRunCounts.upserts + examples.expected.dryRunCounts.deletes);
       expect(stack.receiver.deliveries()).toHaveLength(0);
@@ -75,7 +68,7 @@ describe('partial runs', () => {
       const drifted = planned.find((e) => e.outcome === 'upsert')!;
       stack.simulator.setFaults({ [drifted.memberId!]: { status: 404 } });
 
-      const done = await run(stack, 'plan-execute', { fromPlan: { auditPath: plan.auditPath } });
+      const done = await runBackfill(stack, 'plan-execute', { fromPlan: { auditPath: plan.auditPath } });
       expect(done).toMatchObject({ processed: planned.length, skipped: 1, failed: 0, unchanged: 0 });
       expect(done.upserts + done.deletes).toBe(planned.length - 1);
       const audit = await readAudit(done.auditPath);
@@ -97,9 +90,9 @@ describe('partial runs', () => {
   it('refuses a plan that is not a dry run audit, before any lookup', async () => {
     const stack = await startStack({ server, users: examples.users });
     try {
-      const real = await run(stack, 'plan-real', {});
+      const real = await runBackfill(stack, 'plan-real', {});
       const requests = stack.simulator.stats().requests;
-      const err = await run(stack, 'plan-bad', { fromPlan: { auditPath: real.auditPath } }).catch(
+      const err = await runBackfill(stack, 'plan-bad', { fromPlan: { auditPath: real.auditPath } }).catch(
         (e: unknown) => e as Error,
       );
       expect(String((err as { cause?: Error }).cause?.message)).toMatch(/not recorded by a dry run/);
@@ -123,7 +116,7 @@ describe('partial runs', () => {
       receiverBehaviours,
     });
     try {
-      const first = await run(stack, 'shared-audit-first', {});
+      const first = await runBackfill(stack, 'shared-audit-first', {});
       const audit = await readAudit(first.auditPath);
       // Deletes the delete guard held back until 100 decisions were in are delivered by their own replay too.
       const held = audit.filter((e) => e.heldByDeleteGuard === true);
@@ -133,7 +126,7 @@ describe('partial runs', () => {
       expect(first.processed).toBe(examples.expected.counts.rows);
       const deliveries = stack.receiver.deliveries().length;
 
-      const second = await run(stack, 'shared-audit-second', { auditPath: first.auditPath });
+      const second = await runBackfill(stack, 'shared-audit-second', { auditPath: first.auditPath });
       // Every line was recorded by the first backfill: nothing is looked up or sent again, and every line,
       // the two deferred ones included, is counted once with its recorded outcome.
       expect(stack.receiver.deliveries().length).toBe(deliveries);

@@ -4,12 +4,16 @@
 // `--guard` records a run the delete guard pauses (thresholds the examples' 15% deletes pass), resumed plainly
 // (stays paused), then with {"confirmDeletes": true}:
 //   npx tsx test/support/save-history.ts test/histories/<name> --guard
+// `--verify` records a verify run (input `verifyAfter`) of a repair over the examples, paused and resumed:
+//   npx tsx test/support/save-history.ts test/histories/<name> --verify
 import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { CustomerRows, customerWrites } from '../../dev/customer-database';
 import { pauseSignal, progressQuery, resumeSignal, WORKFLOW_TYPE } from '../../workflows/definitions';
 import { EXAMPLE_CSV, loadExamples } from './examples';
-import { startStack, startTestServer, waitFor } from './stack';
+import { runBackfill, startStack, startTestServer, waitFor } from './stack';
 
-async function main(prefix: string, guard: boolean): Promise<void> {
+async function main(prefix: string, guard: boolean, verify: boolean): Promise<void> {
   const server = await startTestServer();
   const examples = await loadExamples();
   const stack = await startStack({
@@ -21,15 +25,27 @@ async function main(prefix: string, guard: boolean): Promise<void> {
   });
   try {
     const workflowId = 'history-sample';
+    // A verify run checks a repair over an export its simulated customer wrote.
+    let source = { type: 'csv', path: EXAMPLE_CSV };
+    let verifyAfter: { auditPath: string } | undefined;
+    if (verify) {
+      const repair = await runBackfill(stack, 'history-sample-repair', {});
+      const db = await CustomerRows.fromCsv(EXAMPLE_CSV);
+      db.apply(customerWrites(stack.receiver.accepted()));
+      source = { type: 'csv', path: path.join(stack.dataDir, 'export.csv') };
+      await db.exportCsv(source.path);
+      verifyAfter = { auditPath: repair.auditPath };
+    }
     const handle = await stack.client.workflow.start(WORKFLOW_TYPE, {
       taskQueue: stack.config.BACKFILL_TASK_QUEUE,
       workflowId,
       args: [
         {
-          source: { type: 'csv', path: EXAMPLE_CSV },
+          source,
           batchSize: 5,
           maxHistoryEvents: 200,
           ...(guard ? { maxDeleteShare: 0.05, deleteGuardMinDecisions: 20 } : {}),
+          ...(verifyAfter ? { verifyAfter } : {}),
         },
       ],
     });
@@ -68,7 +84,11 @@ async function main(prefix: string, guard: boolean): Promise<void> {
   }
 }
 
-main(process.argv[2] ?? 'test/histories/backfill-v1', process.argv.includes('--guard')).catch((err) => {
+main(
+  process.argv[2] ?? 'test/histories/backfill-v1',
+  process.argv.includes('--guard'),
+  process.argv.includes('--verify'),
+).catch((err) => {
   console.error(err);
   process.exit(1);
 });

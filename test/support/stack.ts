@@ -16,6 +16,8 @@ import {
 import { findTemporalCli, startDevServer, type DevServer } from '../../dev/temporal-cli';
 import type { ChannelUser } from '../../src/types';
 import { createBackfillWorker, type BackfillWorker } from '../../src/worker-setup';
+import { WORKFLOW_TYPE, type BackfillInput, type BackfillResult } from '../../workflows/definitions';
+import { EXAMPLE_CSV } from './examples';
 
 export const ACCESS_KEY = 'test-access-key-7f3a';
 export const ACCESS_SECRET = 'test-access-secret-91c2';
@@ -133,6 +135,20 @@ export async function startStack(o: StackOptions): Promise<Stack> {
       await rm(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/** Starts a backfill over the examples' CSV in batches of 50 (`input` overrides) and waits for its result. */
+export async function runBackfill(
+  stack: Stack,
+  workflowId: string,
+  input: Partial<BackfillInput>,
+): Promise<BackfillResult> {
+  const handle = await stack.client.workflow.start(WORKFLOW_TYPE, {
+    taskQueue: stack.config.BACKFILL_TASK_QUEUE,
+    workflowId,
+    args: [{ source: { type: 'csv', path: EXAMPLE_CSV }, batchSize: 50, ...input }],
+  });
+  return (await handle.result()) as BackfillResult;
 }
 
 /** The records of a JSONL audit log, its header (the first line, when there is one) left out. */

@@ -341,13 +341,33 @@ describe.each(makers)('prepareBackfill on the %s audit store', (kind, space) => 
     expect(await audit.header(auditPath)).toEqual(first);
   });
 
-  it("a retry of another channel's failed members is refused too", async () => {
+  it("a verify run's header names the log of the repair it re-checks", async () => {
+    const audit = make();
+    const repair = await prepare(deps(audit, channelA), { source: { type: 'csv', path: csv }, dryRun: true }, 'bf-r');
+    const verify = await prepare(
+      deps(audit, channelA),
+      { source: { type: 'csv', path: csv }, verifyAfter: { auditPath: repair.paths.auditPath } },
+      'bf-v',
+    );
+    const header = await audit.header(verify.paths.auditPath);
+    expect(header).toMatchObject({
+      backfill: 'bf-v',
+      dryRun: true,
+      verifyAfter: { auditPath: repair.paths.auditPath },
+    });
+    expect((await audit.header(repair.paths.auditPath))?.verifyAfter).toBeUndefined();
+  });
+
+  it.each([
+    ['a retry of its failed members', (auditPath: string) => ({ only: { auditPath, outcomes: ['failed'] } })],
+    ['a verify of its repair', (auditPath: string) => ({ verifyAfter: { auditPath } })],
+  ])("another channel's log is refused for %s too", async (_what, select) => {
     const audit = make();
     const earlier = await prepare(deps(audit, channelA), { source: { type: 'csv', path: csv }, dryRun: true }, 'bf-a');
     const err = await failureOf(
       prepare(
         deps(audit, channelB),
-        { source: { type: 'csv', path: csv }, only: { auditPath: earlier.paths.auditPath, outcomes: ['failed'] } },
+        { source: { type: 'csv', path: csv }, ...select(earlier.paths.auditPath) },
         'bf-b',
       ),
     );

@@ -119,6 +119,25 @@ describe('selecting from an audit log', () => {
     );
   });
 
+  it('fromPlan over a verify log: still differs and still present are planned, a verdict explanation is not a delete reason', async () => {
+    const file = await log('verify.jsonl', [
+      entry(2, { outcome: 'upsert', verdict: 'still differs', fields: ['email'] }),
+      entry(3, {
+        outcome: 'delete',
+        verdict: 'still present',
+        reason: 'the export still holds a member Channel Talk has deleted (not-found)',
+      }),
+      entry(4, { outcome: 'unchanged', verdict: 'repaired' }),
+      entry(5, { outcome: 'skipped', verdict: 'changed since', reason: 'Channel Talk changed email after the repair' }),
+    ]);
+    const keep = selectEntries(await selectFromPlan(store, file));
+    expect(keep(member('m-2'))).toEqual({ ...member('m-2'), planned: { action: 'upsert', fields: ['email'] } });
+    // Any delete reason today (not-found or unified) carries the plan out.
+    expect(keep(member('m-3'))).toEqual({ ...member('m-3'), planned: { action: 'delete' } });
+    expect(keep(member('m-4'))).toBeUndefined();
+    expect(keep(member('m-5'))).toBeUndefined();
+  });
+
   it('memory stays flat: 200 000 selected members retain a few MB of typed arrays, not a string and an object each', async () => {
     setFlagsFromString('--expose-gc');
     const gc = runInNewContext('gc') as () => void;

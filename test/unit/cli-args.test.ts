@@ -65,6 +65,29 @@ describe('parseCommandLine: commands', () => {
       },
     ],
     [
+      'verify --after backfill-2024-11 --source fresh.csv --workflow-id v-1 --clock-skew-ms 2000 --wait',
+      {
+        name: 'start',
+        workflowId: 'v-1',
+        input: { source: { type: 'csv', path: '/work/data/fresh.csv' } },
+        verifyRun: 'backfill-2024-11',
+        clockSkewMs: 2000,
+        wait: true,
+      },
+    ],
+    [
+      'verify --after runs/audit.jsonl --source fresh.jsonl --workflow-id v-2',
+      {
+        name: 'start',
+        workflowId: 'v-2',
+        input: {
+          source: { type: 'jsonl', path: '/work/data/fresh.jsonl' },
+          verifyAfter: { auditPath: '/work/data/runs/audit.jsonl' },
+        },
+        wait: false,
+      },
+    ],
+    [
       'start --source export.txt --type jsonl',
       {
         name: 'start',
@@ -198,7 +221,12 @@ describe('parseCommandLine: commands', () => {
 describe('parseCommandLine: usage errors are one line, exit 2', () => {
   it.each<[string, RegExp]>([
     ['', /^missing command/],
-    ['frobnicate', /^unknown command "frobnicate"; commands: start, pause, resume, status, report, worker$/],
+    ['frobnicate', /^unknown command "frobnicate"; commands: start, verify, pause, resume, status, report, worker$/],
+    ['verify --source fresh.csv', /^missing --after RUN/],
+    ['verify --after bf --source fresh.csv --dry-run', /^unknown option --dry-run for "verify"/],
+    ['verify --after bf --source fresh.csv --from-plan p', /^unknown option --from-plan for "verify"/],
+    ['verify --after bf --source fresh.csv --clock-skew-ms 1.5', /--clock-skew-ms must be a non-negative whole number/],
+    ['verify --after bf', /^missing --source FILE/],
     ['help frobnicate', /^unknown command "frobnicate"/],
     ['--workflow-id x status', /^expected a command before --workflow-id/],
     ['pause', /^missing --workflow-id ID$/],

@@ -120,6 +120,22 @@ describe('parseBackfillInput: defaults', () => {
     });
   });
 
+  it('verifyAfter is a dry run (dryRun left out or true), with clockSkewMs defaulting to 0; absent otherwise', () => {
+    const verifyAfter = { auditPath: '/data/bf/audit.jsonl' };
+    for (const extra of [{}, { dryRun: true }]) {
+      const { options } = parseBackfillInput({ source: SOURCE, verifyAfter, ...extra }, WORKFLOW_ID);
+      expect(options.dryRun).toBe(true);
+      expect(options.verifyAfter).toEqual({ auditPath: '/data/bf/audit.jsonl', clockSkewMs: 0 });
+    }
+    const skewed = parseBackfillInput(
+      { source: SOURCE, verifyAfter: { ...verifyAfter, clockSkewMs: 5000 } },
+      WORKFLOW_ID,
+    );
+    expect(skewed.options.verifyAfter?.clockSkewMs).toBe(5000);
+    expect('verifyAfter' in parseBackfillInput({ source: SOURCE }, WORKFLOW_ID).options).toBe(false);
+    expect(parseBackfillInput({ source: SOURCE }, WORKFLOW_ID).options.dryRun).toBe(false);
+  });
+
   it('does not modify the raw input', () => {
     const raw = { source: { ...SOURCE }, batchSize: 10 };
     const copy = structuredClone(raw);
@@ -177,6 +193,32 @@ describe('parseBackfillInput: rejected input names the field', () => {
       'unknown key inside target (the URL comes from the worker, never the input)',
       { source: SOURCE, target: { type: 'url', url: 'https://x.example' } },
       ['target'],
+    ],
+    [
+      'verifyAfter with dryRun false (a verify run never replays)',
+      { source: SOURCE, dryRun: false, verifyAfter: { auditPath: '/a' } },
+      ['dryRun: a verify run never replays'],
+    ],
+    ['verifyAfter without auditPath', { source: SOURCE, verifyAfter: {} }, ['verifyAfter.auditPath']],
+    [
+      'verifyAfter with an unknown key',
+      { source: SOURCE, verifyAfter: { auditPath: '/a', dryRun: false } },
+      ['verifyAfter'],
+    ],
+    [
+      'verifyAfter with a negative clockSkewMs',
+      { source: SOURCE, verifyAfter: { auditPath: '/a', clockSkewMs: -1 } },
+      ['verifyAfter.clockSkewMs'],
+    ],
+    [
+      'verifyAfter with fromPlan',
+      { source: SOURCE, verifyAfter: { auditPath: '/a' }, fromPlan: { auditPath: '/b' } },
+      ['verifyAfter: a verify run selects its own members'],
+    ],
+    [
+      'verifyAfter with only',
+      { source: SOURCE, verifyAfter: { auditPath: '/a' }, only: { auditPath: '/b', outcomes: ['failed'] } },
+      ['verifyAfter'],
     ],
     [
       'several problems at once are all named',

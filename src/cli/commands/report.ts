@@ -4,6 +4,8 @@ import { AuditFileError, asAuditFileErrors } from '../../report/audit-file';
 import { exportAudit } from '../../report/export';
 import { renderSummary } from '../../report/render';
 import { SummaryBuilder } from '../../report/summary';
+import { isVerifyEntry, renderVerifySummary, VerifySummaryBuilder, verifyCsv } from '../../report/verify-report';
+import type { AuditEntry } from '../../audit/audit-entry';
 import type { ReportCommand } from '../args';
 import { CliError, EXIT } from '../errors';
 import { write, type CliIo } from '../io';
@@ -42,6 +44,11 @@ function streamOutput(stream: NodeJS.WritableStream): Output {
   return { write: (text) => write(stream, text), close: async () => undefined };
 }
 
+async function firstIsVerify(entries: AsyncIterable<AuditEntry>): Promise<boolean> {
+  for await (const entry of entries) return isVerifyEntry(entry);
+  return false;
+}
+
 export async function runReport(cmd: ReportCommand, io: CliIo): Promise<number> {
   // Checked first: a bad variable is a usage error before anything connects.
   const auditEnv = loadAuditEnv(io.env);
@@ -64,7 +71,21 @@ export async function runReport(cmd: ReportCommand, io: CliIo): Promise<number> 
   const output = cmd.out !== undefined ? fileOutput(cmd.out) : streamOutput(io.stdout);
   let rows = 0;
   try {
-    if (cmd.output === 'summary' || cmd.output === 'summary-json') {
+    // A verify run's log (its entries carry a verdict) answers another question: did the repair stick?
+    const verify = cmd.output !== 'json' && (await firstIsVerify(entries()));
+    if (verify) {
+      const builder = new VerifySummaryBuilder();
+      for await (const entry of entries()) builder.add(entry);
+      const summary = builder.result();
+      rows = cmd.output === 'csv' ? summary.toLookAt.length : summary.members;
+      const text =
+        cmd.output === 'summary'
+          ? renderVerifySummary(summary, { source: auditPath, inProgress })
+          : cmd.output === 'csv'
+            ? verifyCsv(summary)
+            : `${JSON.stringify({ auditPath, inProgress, ...summary }, null, 2)}\n`;
+      await output.write(text);
+    } else if (cmd.output === 'summary' || cmd.output === 'summary-json') {
       const builder = new SummaryBuilder(cmd.outage, { guard: cmd.guard, onlyChangedSince: cmd.onlyChangedSince });
       for await (const entry of entries()) builder.add(entry);
       const summary = builder.result();

@@ -15,20 +15,30 @@ export async function runStart(cmd: StartCommand, io: CliIo): Promise<number> {
   try {
     const input: BackfillInput =
       cmd.planRun !== undefined
-        ? { ...cmd.input, fromPlan: { auditPath: await planOf(session, cmd.planRun) } }
-        : cmd.input;
+        ? { ...cmd.input, fromPlan: { auditPath: await auditOf(session, cmd.planRun, 'plan') } }
+        : cmd.verifyRun !== undefined
+          ? {
+              ...cmd.input,
+              verifyAfter: {
+                auditPath: await auditOf(session, cmd.verifyRun, 'repair'),
+                ...(cmd.clockSkewMs !== undefined ? { clockSkewMs: cmd.clockSkewMs } : {}),
+              },
+            }
+          : cmd.input;
+    const kind = input.verifyAfter ? 'verify' : input.dryRun ? 'dry run' : 'backfill';
     try {
       await session.client.workflow.start<typeof backfillWebhooks>(WORKFLOW_TYPE, {
         taskQueue: env.BACKFILL_TASK_QUEUE,
         workflowId: cmd.workflowId,
         args: [input],
         // Shown as the run's Summary and Details in the Web UI.
-        staticSummary: `${input.dryRun ? 'dry run' : 'backfill'} of ${describeSource(input)}${input.fromPlan ? ' from a plan' : ''}`,
+        staticSummary: `${kind} of ${describeSource(input)}${input.fromPlan ? ' from a plan' : ''}`,
         staticDetails: [
           `- source: ${describeSource(input)}`,
           `- dry run: ${input.dryRun ? 'yes' : 'no'}`,
           `- run label: ${input.runLabel ?? cmd.workflowId}`,
           ...(input.fromPlan ? [`- plan: ${input.fromPlan.auditPath}`] : []),
+          ...(input.verifyAfter ? [`- verifies the repair in: ${input.verifyAfter.auditPath}`] : []),
           ...(input.expectChannelId ? [`- expected channel: ${input.expectChannelId}`] : []),
           ...(input.onlyChangedSince ? [`- only changed since: ${input.onlyChangedSince}`] : []),
         ].join('\n'),
@@ -41,11 +51,14 @@ export async function runStart(cmd: StartCommand, io: CliIo): Promise<number> {
       }
       throw temporalError(err, session, cmd.workflowId);
     }
-    const kind = cmd.input.dryRun ? 'dry run' : 'run';
-    const plan = input.fromPlan ? `, the plan in ${input.fromPlan.auditPath}` : '';
+    const plan = input.fromPlan
+      ? `, the plan in ${input.fromPlan.auditPath}`
+      : input.verifyAfter
+        ? `, of the repair in ${input.verifyAfter.auditPath}`
+        : '';
     await write(
       io.stdout,
-      `started ${cmd.workflowId} (${kind} of ${cmd.input.source.path}${plan}, task queue ${env.BACKFILL_TASK_QUEUE})\n`,
+      `started ${cmd.workflowId} (${kind === 'backfill' ? 'run' : kind} of ${cmd.input.source.path}${plan}, task queue ${env.BACKFILL_TASK_QUEUE})\n`,
     );
     if (!cmd.wait) {
       await write(io.stdout, `follow it with: webhook-backfill status --workflow-id ${cmd.workflowId}\n`);
@@ -57,19 +70,23 @@ export async function runStart(cmd: StartCommand, io: CliIo): Promise<number> {
   }
 }
 
-/** The audit log (the plan) of a completed dry run. */
-async function planOf(session: TemporalSession, dryRunId: string): Promise<string> {
-  const { handle, description } = await describeBackfill(session, dryRunId);
+/** The audit log of a completed run: a dry run's (its plan, --from-plan) or a real run's (the repair, verify --after). */
+async function auditOf(session: TemporalSession, runId: string, want: 'plan' | 'repair'): Promise<string> {
+  const { handle, description } = await describeBackfill(session, runId);
   const status = description.status.name;
+  const [what, flag] = want === 'plan' ? ['dry run', '--from-plan'] : ['run', 'verify --after'];
   if (status !== 'COMPLETED')
-    throw new CliError(`the dry run ${dryRunId} has not completed (${status}): --from-plan needs its finished plan`);
+    throw new CliError(`the ${what} ${runId} has not completed (${status}): ${flag} needs a finished ${want}`);
   let result: BackfillResult;
   try {
     result = (await handle.result()) as BackfillResult;
   } catch (err) {
-    throw temporalError(err, session, dryRunId);
+    throw temporalError(err, session, runId);
   }
-  if (!result.dryRun) throw new CliError(`${dryRunId} was not a dry run: --from-plan takes a dry run's plan`);
+  if (want === 'plan' && !result.dryRun)
+    throw new CliError(`${runId} was not a dry run: --from-plan takes a dry run's plan`);
+  if (want === 'repair' && result.dryRun)
+    throw new CliError(`${runId} was a dry run: it replayed nothing, verify --after takes a finished repair`);
   return result.auditPath;
 }
 

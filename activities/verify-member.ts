@@ -1,0 +1,51 @@
+import { recordChangeTimes, type AuditEntry } from '../src/audit/audit-entry';
+import type { RepairRecord, SourceEntry } from '../src/types';
+import { verdict, type VerifyOptions } from '../src/verdict';
+import { VERDICT_OUTCOMES } from '../workflows/verdicts';
+import type { RepairContext } from './repair-member';
+
+/** What a verify run needs of the batch's context: a lookup, never a target (nothing is ever sent). */
+export type VerifyContext = Pick<RepairContext, 'backfill' | 'runLabel' | 'channel' | 'limiter' | 'signal' | 'now'> & {
+  verifyOptions: VerifyOptions;
+};
+
+/**
+ * One member of a verify run: looked up again (same rate budget as a repair) and recorded with its verdict. There
+ * is no target in reach: a verify run cannot replay. Throws BadCredentialsError and aborts like repairMember (the
+ * member stays unrecorded and is done again).
+ */
+export async function verifyMember(
+  entry: SourceEntry & { repair: RepairRecord },
+  ctx: VerifyContext,
+): Promise<AuditEntry> {
+  const memberId = 'member' in entry ? entry.member.memberId : (entry.memberId ?? '');
+  const { repair } = entry;
+  const base: AuditEntry = {
+    ts: ctx.now().toISOString(),
+    backfill: ctx.backfill,
+    runLabel: ctx.runLabel,
+    line: entry.line,
+    memberId,
+    outcome: 'failed',
+    dryRun: true,
+    repairedEvent: repair.event,
+    repairedAt: new Date(repair.deliveredAt).toISOString(),
+  };
+  if (entry.exportLine !== undefined) base.exportLine = entry.exportLine;
+  if ('skip' in entry) {
+    // The export holds the member, but its row cannot be read: nothing to compare, and nothing to look up.
+    base.verdict = 'failed';
+    base.reason = `the export's row cannot be read: ${entry.skip}`;
+    return base;
+  }
+  const fetched = await ctx.channel.getUserByMemberId(memberId, { limiter: ctx.limiter, signal: ctx.signal });
+  base.attempts = fetched.attempts;
+  if (fetched.kind === 'found') recordChangeTimes(base, fetched.user);
+  const result = verdict(repair, entry.absent ? undefined : entry.member, fetched, ctx.verifyOptions);
+  base.verdict = result.verdict;
+  base.outcome = VERDICT_OUTCOMES[result.verdict];
+  if ('fields' in result && result.fields) base.fields = result.fields;
+  if ('reason' in result && result.reason !== undefined) base.reason = result.reason;
+  if (result.verdict === 'failed') base.stage = 'fetch';
+  return base;
+}

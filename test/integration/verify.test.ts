@@ -1,0 +1,259 @@
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { AuditEntry } from '../../src/audit/audit-entry';
+import type { DevServer } from '../../dev/temporal-cli';
+import type { ComparedField } from '../../src/types';
+import type { Verdict } from '../../workflows/verdicts';
+import { applyToTable, CustomerRows, customerWrites, type Drops } from '../../dev/customer-database';
+import { startTestPostgres } from '../support/postgres';
+import { EXAMPLE_CSV, loadExamples, type Examples } from '../support/examples';
+import { runProcess } from '../support/child-process';
+import { readAudit, runBackfill, startStack, startTestServer, waitFor, type Stack } from '../support/stack';
+import { progressQuery, type BackfillResult } from '../../workflows/definitions';
+
+// "Prove the repair": a repair whose receiver accepted every replay but whose customer logic applied only some of
+// them, then a verify run over a fresh export of the customer's data. It must find exactly what was dropped.
+let server: DevServer;
+let examples: Examples;
+
+beforeAll(async () => {
+  [server, examples] = await Promise.all([startTestServer(), loadExamples()]);
+});
+afterAll(async () => {
+  await server?.stop();
+});
+
+const BIN = path.resolve(__dirname, '../../bin/webhook-backfill.js');
+/** `node bin/webhook-backfill.js ...args` as a user runs it, with only the Temporal variables of the stack. */
+const cli = (stack: Stack, args: string[]) =>
+  runProcess(process.execPath, [BIN, ...args], {
+    TEMPORAL_ADDRESS: server.address,
+    BACKFILL_TASK_QUEUE: stack.env.BACKFILL_TASK_QUEUE!,
+  });
+
+const delivered = (audit: AuditEntry[]) =>
+  audit.filter((e) => e.delivered === true && (e.outcome === 'upsert' || e.outcome === 'delete'));
+
+describe('verify after a repair', () => {
+  it('finds exactly the dropped replays, per field; a later Channel Talk change is "changed since"; sends nothing', async () => {
+    const stack = await startStack({ server, users: examples.users, env: { CHANNEL_MAX_ATTEMPTS: '2' } });
+    try {
+      const repair = await runBackfill(stack, 'verify-repair', {});
+      const replayed = delivered(await readAudit(repair.auditPath));
+      const upserts = replayed.filter((e) => e.outcome === 'upsert');
+      const deletes = replayed.filter((e) => e.outcome === 'delete');
+      expect(upserts.length).toBeGreaterThan(8);
+      expect(deletes.length).toBeGreaterThan(3);
+
+      // The customer's logic drops three upserts whole, one field of two others, and two deletes.
+      const wholeUpserts = upserts.slice(0, 3);
+      const partial = upserts.filter((e) => e.fields!.length >= 2).slice(-2);
+      const droppedDeletes = deletes.slice(0, 2);
+      const drops: Drops = {
+        members: new Set([...wholeUpserts, ...droppedDeletes].map((e) => e.memberId!)),
+        fields: Object.fromEntries(partial.map((e) => [e.memberId!, [e.fields![0]!]])),
+      };
+      const untouched = upserts.filter((e) => !drops.members!.has(e.memberId!) && !drops.fields![e.memberId!]);
+      // After the repair, one user's email changes on Channel Talk's side; another one's lookups start failing.
+      const [changed, failing] = untouched;
+      const changedUser = examples.users.find((u) => u.memberId === changed!.memberId)!;
+      changedUser.email = 'changed.after.the.repair@example.org';
+      changedUser.updatedAt = Date.now();
+      stack.simulator.setFaults({ [failing!.memberId!]: { status: 500 } });
+
+      const db = await CustomerRows.fromCsv(EXAMPLE_CSV);
+      db.apply(customerWrites(stack.receiver.accepted(), drops));
+      const exported = path.join(stack.dataDir, 'export-after-repair.csv');
+      await db.exportCsv(exported);
+
+      const sent = stack.receiver.deliveries().length;
+      const requests = stack.simulator.stats().requests;
+      const verify = await runBackfill(stack, 'verify-check', {
+        source: { type: 'csv', path: exported },
+        verifyAfter: { auditPath: repair.auditPath },
+      });
+      // A verify run never POSTs: the receiver got nothing.
+      expect(stack.receiver.deliveries().length).toBe(sent);
+
+      const want = new Map<string, [Verdict, ComparedField[] | undefined]>(
+        replayed.map((e) => [e.memberId!, ['repaired', undefined]]),
+      );
+      for (const e of wholeUpserts) want.set(e.memberId!, ['still differs', e.fields]);
+      for (const e of partial) want.set(e.memberId!, ['still differs', [e.fields![0]!]]);
+      for (const e of droppedDeletes) want.set(e.memberId!, ['still present', undefined]);
+      want.set(changed!.memberId!, ['changed since', ['email']]);
+      want.set(failing!.memberId!, ['failed', undefined]);
+
+      const audit = await readAudit(verify.auditPath);
+      // Exactly one verdict per replayed member, on the repair's line.
+      expect(audit.map((e) => [e.line, e.memberId]).sort()).toEqual(replayed.map((e) => [e.line, e.memberId]).sort());
+      const got = new Map(audit.map((e) => [e.memberId!, [e.verdict, e.fields] as const]));
+      expect(Object.fromEntries(got)).toEqual(Object.fromEntries(want));
+      for (const e of audit) expect(e.dryRun, `line ${e.line}`).toBe(true);
+      // Every replayed member was looked up again, at the same budget (the failing one as often as it was tried).
+      const attempts = audit.reduce((n, e) => n + (e.attempts ?? 0), 0);
+      expect(stack.simulator.stats().requests - requests).toBe(attempts);
+      expect(attempts).toBe(replayed.length + 1); // CHANNEL_MAX_ATTEMPTS=2 for the failing one
+
+      const count = (v: Verdict) => [...want.values()].filter(([w]) => w === v).length;
+      expect(verify).toMatchObject({
+        dryRun: true,
+        total: replayed.length,
+        processed: replayed.length,
+        verify: {
+          repaired: count('repaired'),
+          'still differs': wholeUpserts.length + partial.length,
+          'still present': droppedDeletes.length,
+          'changed since': 1,
+          failed: 1,
+        },
+      });
+      expect(count('repaired')).toBe(replayed.length - wholeUpserts.length - partial.length - 4);
+
+      // The verify log names fields, never values.
+      const text = JSON.stringify(audit);
+      for (const row of db.rows.values())
+        for (const value of [row.email, row.mobileNumber]) if (value) expect(text).not.toContain(value);
+      expect(text).not.toContain('changed.after.the.repair');
+    } finally {
+      await stack.close();
+    }
+  });
+
+  it('from the CLI: verify --after the repair, paused and resumed, one verdict each; report; --from-plan fixes the rest', async () => {
+    const stack = await startStack({ server, users: examples.users });
+    try {
+      const repair = await runBackfill(stack, 'verify-cli-repair', {});
+      const replayed = delivered(await readAudit(repair.auditPath));
+      const droppedUpserts = replayed.filter((e) => e.outcome === 'upsert').slice(-2);
+      const droppedDelete = replayed.filter((e) => e.outcome === 'delete').slice(-1);
+      const dropped = [...droppedUpserts, ...droppedDelete];
+      const db = await CustomerRows.fromCsv(EXAMPLE_CSV);
+      db.apply(customerWrites(stack.receiver.accepted(), { members: new Set(dropped.map((e) => e.memberId!)) }));
+      const exported = path.join(stack.dataDir, 'export-now.csv');
+      await db.exportCsv(exported);
+      const sent = stack.receiver.deliveries().length;
+
+      // 20 lookups/s: the verify run of about 120 members takes seconds, long enough to pause it mid-way.
+      const started = await cli(stack, [
+        'verify',
+        ...['--after', 'verify-cli-repair', '--source', exported, '--workflow-id', 'verify-cli-check'],
+        ...['--rate', '20', '--batch-size', '10'],
+      ]);
+      expect(started.code, started.stderr).toBe(0);
+      expect(started.stdout).toContain('verify-cli-check');
+      const handle = stack.client.workflow.getHandle('verify-cli-check');
+      await waitFor('the verify run to get going', async () => (await handle.query(progressQuery)).processed >= 10);
+      const paused = await cli(stack, ['pause', '--workflow-id', 'verify-cli-check', '--reason', 'lunch']);
+      expect(paused.code, paused.stderr).toBe(0);
+      const held = await waitFor('the verify run to be paused and settled', async () => {
+        const a = await handle.query(progressQuery);
+        await new Promise((r) => setTimeout(r, 1_500));
+        const b = await handle.query(progressQuery);
+        return a.paused && b.paused && a.processed === b.processed ? b : undefined;
+      });
+      expect(held.pauseReason).toBe('lunch');
+      expect(held.processed).toBeLessThan(replayed.length);
+      const resumed = await cli(stack, ['resume', '--workflow-id', 'verify-cli-check']);
+      expect(resumed.code, resumed.stderr).toBe(0);
+      const verify = (await handle.result()) as BackfillResult;
+
+      // Exactly one verdict per delivered replay, through the pause; nothing POSTed.
+      const audit = await readAudit(verify.auditPath);
+      expect(audit.map((e) => e.line).sort((a, b) => a - b)).toEqual(replayed.map((e) => e.line).sort((a, b) => a - b));
+      const want = Object.fromEntries(replayed.map((e) => [e.memberId!, 'repaired']));
+      for (const e of droppedUpserts) want[e.memberId!] = 'still differs';
+      for (const e of droppedDelete) want[e.memberId!] = 'still present';
+      expect(Object.fromEntries(audit.map((e) => [e.memberId!, e.verdict]))).toEqual(want);
+      expect(verify.processed).toBe(replayed.length);
+      expect(stack.receiver.deliveries().length).toBe(sent);
+      // The Web UI's current details show the verdicts, not upserts and deletes.
+      const meta = (await handle.query('__temporal_workflow_metadata')) as { currentDetails?: string };
+      expect(meta.currentDetails).toContain(
+        `verify: repaired ${replayed.length - 3} · still differs 2 · still present 1 · changed since 0 · failed 0`,
+      );
+      expect(meta.currentDetails).not.toContain('upserts ');
+
+      // The report answers in one screen: the counts, per field, and the three lines to look at.
+      const report = await cli(stack, ['report', '--workflow-id', 'verify-cli-check']);
+      expect(report.code, report.stderr).toBe(0);
+      expect(report.stdout).toMatch(new RegExp(`members checked +${replayed.length}\n`));
+      expect(report.stdout).toMatch(new RegExp(`repaired +${replayed.length - 3}\n`));
+      expect(report.stdout).toMatch(/still differs +2\n/);
+      expect(report.stdout).toMatch(/still present +1\n/);
+      expect(report.stdout).toContain('lines to look at (3)');
+      for (const e of dropped) expect(report.stdout).toContain(`line ${e.line}  ${e.memberId}  `);
+      const csv = await cli(stack, ['report', '--workflow-id', 'verify-cli-check', '--format', 'csv']);
+      expect(csv.code, csv.stderr).toBe(0);
+      const rows = csv.stdout.trimEnd().split('\n').slice(1);
+      expect(rows.map((r) => r.split(',')[1]).sort()).toEqual(dropped.map((e) => e.memberId!).sort());
+
+      // The verify log is a plan: --from-plan replays exactly what is still wrong.
+      const fix = await cli(stack, [
+        'start',
+        ...['--source', exported, '--from-plan', 'verify-cli-check', '--workflow-id', 'verify-cli-fix', '--wait'],
+      ]);
+      expect(fix.code, fix.stderr).toBe(0);
+      const fixes = stack.receiver.deliveries().slice(sent);
+      expect(fixes.map((d) => d.memberId).sort()).toEqual(dropped.map((e) => e.memberId!).sort());
+      expect(fixes.every((d) => d.status >= 200 && d.status < 300)).toBe(true);
+    } finally {
+      await stack.close();
+    }
+  });
+
+  it('a verify over a PostgreSQL source reads the table as it is after the repair', async () => {
+    const pg = await startTestPostgres();
+    try {
+      const dbUrl = await pg.createDatabase('customer_app');
+      const query = (sql: string, values: unknown[] = []) => pg.query(sql, values, 'customer_app');
+      await query(
+        `CREATE TABLE members ("memberId" text PRIMARY KEY, "mobileNumber" text, email text, "unsubscribeEmail" boolean, "unsubscribeTexting" boolean)`,
+      );
+      const db = await CustomerRows.fromCsv(EXAMPLE_CSV);
+      for (const r of db.rows.values())
+        await query('INSERT INTO members VALUES ($1, $2, $3, $4, $5)', [
+          r.memberId,
+          r.mobileNumber,
+          r.email,
+          r.unsubscribeEmail,
+          r.unsubscribeTexting,
+        ]);
+      const stack = await startStack({ server, users: examples.users, env: { BACKFILL_DATABASE_URL: dbUrl } });
+      try {
+        const source = { type: 'postgres', table: 'members' } as const;
+        const repair = await runBackfill(stack, 'verify-pg-repair', { source });
+        const replayed = delivered(await readAudit(repair.auditPath));
+        const dropped = [replayed.find((e) => e.outcome === 'upsert')!, replayed.find((e) => e.outcome === 'delete')!];
+        // The customer's logic writes to the table itself (UPDATE/DELETE), dropping one upsert and one delete.
+        const writes = customerWrites(stack.receiver.accepted(), { members: new Set(dropped.map((e) => e.memberId!)) });
+        await applyToTable(query, 'members', writes);
+        const sent = stack.receiver.deliveries().length;
+
+        const verify = await runBackfill(stack, 'verify-pg-check', {
+          source,
+          verifyAfter: { auditPath: repair.auditPath },
+        });
+        expect(stack.receiver.deliveries().length).toBe(sent);
+        const audit = await readAudit(verify.auditPath);
+        const got = Object.fromEntries(audit.map((e) => [e.memberId!, e.verdict]));
+        const want = Object.fromEntries(replayed.map((e) => [e.memberId!, 'repaired']));
+        want[dropped[0]!.memberId!] = 'still differs';
+        want[dropped[1]!.memberId!] = 'still present';
+        expect(got).toEqual(want);
+        expect(audit.find((e) => e.memberId === dropped[0]!.memberId)!.fields).toEqual(dropped[0]!.fields);
+        expect(verify.verify).toEqual({
+          repaired: replayed.length - 2,
+          'still differs': 1,
+          'still present': 1,
+          'changed since': 0,
+          failed: 0,
+        });
+      } finally {
+        await stack.close();
+      }
+    } finally {
+      await pg.stop();
+    }
+  });
+});

@@ -1,0 +1,129 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { AuditEntry } from '../../src/audit/audit-entry';
+import { createFileAuditStore } from '../../src/audit/audit-store';
+import { SourceConfigError } from '../../src/source/errors';
+import { selectForVerify } from '../../src/source/verify-selection';
+import { prepareWorkFile, readWorkBatch } from '../../src/source/work-file';
+import type { SourceEntry } from '../../src/types';
+
+// verifyAfter selects, by memberId, the replays an earlier run delivered, joined with a fresh export's rows; the
+// members the export no longer holds follow it as `absent` entries. Through the real work file, read back.
+
+let dir: string;
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), 'verify-selection-'));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+const store = createFileAuditStore();
+const TS = '2024-12-01T00:00:00.000Z';
+const AT = Date.parse(TS);
+const entry = (line: number, e: Partial<AuditEntry>): AuditEntry => ({
+  ts: TS,
+  backfill: 'bf',
+  runLabel: 'bf',
+  line,
+  memberId: `m-${line}`,
+  outcome: 'unchanged',
+  dryRun: false,
+  ...e,
+});
+const nulls = { mobileNumber: null, email: null, unsubscribeEmail: null, unsubscribeTexting: null };
+
+async function file(name: string, text: string): Promise<string> {
+  const p = path.join(dir, name);
+  await writeFile(p, text);
+  return p;
+}
+async function log(name: string, entries: AuditEntry[]): Promise<string> {
+  return file(name, entries.map((e) => JSON.stringify(e)).join('\n') + '\n');
+}
+
+async function workSet(auditPath: string, csv: string, name: string): Promise<SourceEntry[]> {
+  const verify = await selectForVerify(store, auditPath);
+  const source = await file(`${name}.csv`, csv);
+  const workFile = path.join(dir, name, 'members.jsonl');
+  await prepareWorkFile({ type: 'csv', path: source }, workFile, verify.select, verify.absent);
+  return (await readWorkBatch(workFile, 0, 1000)).entries;
+}
+
+describe('selectForVerify', () => {
+  it('keeps delivered upserts and deletes, joined by memberId with the export; absent ones follow', async () => {
+    const auditPath = await log('repair.jsonl', [
+      entry(2, { outcome: 'upsert', fields: ['email'], delivered: true }),
+      entry(3, { outcome: 'delete', reason: 'not-found', delivered: true, ts: '2024-12-01T00:00:05.000Z' }),
+      entry(4, { outcome: 'unchanged' }),
+      entry(5, { outcome: 'failed', stage: 'replay', delivered: false }),
+      entry(6, { outcome: 'delete', reason: 'unified', delivered: true }),
+      entry(7, { outcome: 'upsert', fields: ['mobileNumber', 'unsubscribeTexting'], delivered: true }),
+      entry(8, { outcome: 'skipped', reason: 'bad email' }),
+    ]);
+    // The fresh export: new line numbers, a member it no longer holds (m-3), a new member (m-99), a duplicate.
+    const csv = [
+      'memberId,mobileNumber,email,unsubscribeEmail,unsubscribeTexting',
+      'm-99,,,,',
+      'm-7,010-1234-5678,,,true',
+      'm-4,,,,',
+      'm-2,,new@example.com,,',
+      'm-6,,,,',
+      'm-2,,other@example.com,,',
+      'm-5,,,,',
+    ].join('\n');
+    const entries = await workSet(auditPath, csv, 'join');
+    expect(entries).toEqual([
+      {
+        line: 7,
+        member: { ...nulls, memberId: 'm-7', mobileNumber: '010-1234-5678', unsubscribeTexting: true },
+        repair: { event: 'upsert', fields: ['mobileNumber', 'unsubscribeTexting'], deliveredAt: AT },
+        exportLine: 3,
+      },
+      {
+        line: 2,
+        member: { ...nulls, memberId: 'm-2', email: 'new@example.com' },
+        repair: { event: 'upsert', fields: ['email'], deliveredAt: AT },
+        exportLine: 5,
+      },
+      {
+        line: 6,
+        member: { ...nulls, memberId: 'm-6' },
+        repair: { event: 'delete', reason: 'unified', deliveredAt: AT },
+        exportLine: 6,
+      },
+      {
+        line: 3,
+        member: { ...nulls, memberId: 'm-3' },
+        repair: { event: 'delete', reason: 'not-found', deliveredAt: AT + 5000 },
+        absent: true,
+      },
+    ]);
+  });
+
+  it("a selected member's unreadable row is kept (as a skip with its repair): the verdict says so", async () => {
+    const auditPath = await log('bad-row.jsonl', [entry(2, { outcome: 'upsert', fields: ['email'], delivered: true })]);
+    const csv = ['memberId,mobileNumber,email,unsubscribeEmail,unsubscribeTexting', 'm-2,,,maybe,'].join('\n');
+    const [only, ...rest] = await workSet(auditPath, csv, 'bad-row');
+    expect(rest).toEqual([]);
+    expect(only).toMatchObject({
+      line: 2,
+      memberId: 'm-2',
+      exportLine: 2,
+      repair: { event: 'upsert', fields: ['email'], deliveredAt: AT },
+    });
+    expect('skip' in only! && typeof only.skip).toBe('string');
+  });
+
+  it('refuses the audit log of a dry run: it replayed nothing', async () => {
+    const auditPath = await log('dry.jsonl', [entry(2, { outcome: 'upsert', fields: ['email'], dryRun: true })]);
+    await expect(selectForVerify(store, auditPath)).rejects.toThrow(SourceConfigError);
+    await expect(selectForVerify(store, auditPath)).rejects.toThrow(/recorded by a dry run/);
+  });
+
+  it('a missing audit log stops the run naming it', async () => {
+    await expect(selectForVerify(store, path.join(dir, 'nope.jsonl'))).rejects.toThrow(/does not exist/);
+  });
+});
