@@ -1,5 +1,7 @@
+import { existsSync } from 'node:fs';
 import { access, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { setImmediate as setImmediatePromise } from 'node:timers/promises';
 import type { WebhookEvent } from '../types';
 import type { AuditEntry } from './audit-entry';
 import type { ReplayPayload } from '../webhook/payload';
@@ -49,6 +51,15 @@ export interface PendingStore {
   remove(dir: string): Promise<number>;
 }
 
+/** Lines checked between two turns of the event loop (about 2 ms of stat calls). */
+const EXISTS_SLICE = 250;
+
+const isReachable = (dir: string): Promise<boolean> =>
+  access(dir).then(
+    () => true,
+    () => false,
+  );
+
 const fileOf = (dir: string, line: number) => path.join(dir, `${line}.json`);
 const settledFileOf = (dir: string, line: number) => path.join(dir, `${line}.settled`);
 
@@ -75,27 +86,23 @@ export function createFilePendingStore(): PendingStore {
     },
     async lines(dir, lines) {
       const found: PendingLines = { pending: new Set(), settled: new Set() };
-      const exists = (file: string) =>
-        access(file).then(
-          () => true,
-          () => false,
-        );
-      // Two existence checks per line of the batch: the cost of a batch is its own size, whatever lies beside it.
-      await Promise.all(
-        [...new Set(lines)].map(async (line) => {
-          if (!Number.isSafeInteger(line) || line < 1) return;
-          const [pending, settled] = await Promise.all([exists(fileOf(dir, line)), exists(settledFileOf(dir, line))]);
-          if (pending) found.pending.add(line);
-          if (settled) found.settled.add(line);
-        }),
-      );
+      // Nothing was ever deferred (the common case): one check for the directory, not two per line.
+      if (lines.length === 0 || !(await isReachable(dir))) return found;
+      // Two existence checks per line of the batch, so a batch's cost is its own size whatever lies beside it.
+      // Synchronous on purpose: a stat of a local file takes a few microseconds, while the promise API's thread
+      // pool round trip and its ENOENT error objects cost a 1000-member batch about 35 ms of CPU (bench profile).
+      // In slices, so the members of other batches in flight are not held up for the whole batch.
+      const unique = [...new Set(lines)].filter((line) => Number.isSafeInteger(line) && line >= 1);
+      for (let i = 0; i < unique.length; i += EXISTS_SLICE) {
+        if (i > 0) await setImmediatePromise();
+        for (const line of unique.slice(i, i + EXISTS_SLICE)) {
+          if (existsSync(fileOf(dir, line))) found.pending.add(line);
+          if (existsSync(settledFileOf(dir, line))) found.settled.add(line);
+        }
+      }
       return found;
     },
-    reachable: (dir) =>
-      access(dir).then(
-        () => true,
-        () => false,
-      ),
+    reachable: isReachable,
     async remove(dir) {
       const names = await readdir(dir).catch((err: NodeJS.ErrnoException) => {
         if (err.code === 'ENOENT') return [] as string[];
