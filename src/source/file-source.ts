@@ -159,7 +159,9 @@ class RecordBytes {
     this.size = 0;
     this.oversize = false;
     if (oversize) return { line, oversize: true };
-    let bytes = Buffer.concat(parts, size);
+    // One part (a record within one read) is used as it is: copying every record cost the garbage collector more
+    // than anything else in reading a large CSV. The chunk behind it is a fresh buffer per read (see readChunks).
+    let bytes = parts.length === 1 ? parts[0]! : Buffer.concat(parts, size);
     if (bytes[bytes.length - 1] === CR) bytes = bytes.subarray(0, bytes.length - 1);
     if (bytes.length > MAX_RECORD_BYTES) return { line, oversize: true };
     return isBlank(bytes) ? undefined : { line, bytes };
@@ -193,7 +195,25 @@ async function* frameRecords(
     let segmentStart = atFileStart && startsWithBom(chunk) ? 3 : 0;
     atFileStart = false;
     const records: FramedRecord[] = []; // the records this chunk finishes, handed on together
+    let nextQuote = -1; // where the chunk's next quote is, from `i` on (searched again once `i` passes it)
     for (let i = segmentStart; i < chunk.length; i++) {
+      if (quote === FIELD_START || quote === UNQUOTED) {
+        // Fast path: outside a quoted field, a stretch up to the next line feed that holds no quote cannot change
+        // where the record ends (commas only move between FIELD_START and UNQUOTED), so it is skipped with native
+        // searches instead of a JS step per byte: framing was a third of reading a million-row CSV.
+        const lf = chunk.indexOf(LF, i);
+        const stretchEnd = lf < 0 ? chunk.length : lf;
+        if (csvQuoting && nextQuote < i) nextQuote = chunk.indexOf(QUOTE, i) >>> 0; // none: 2^32 - 1, past any chunk
+        if (!csvQuoting || nextQuote >= stretchEnd) {
+          if (csvQuoting && stretchEnd > i) quote = chunk[stretchEnd - 1] === COMMA ? FIELD_START : UNQUOTED;
+          if (lf < 0) break;
+          i = lf;
+        } else if (nextQuote > i) {
+          // A quote ahead on this line: the stretch before it holds no quote and no line feed either.
+          quote = chunk[nextQuote - 1] === COMMA ? FIELD_START : UNQUOTED;
+          i = nextQuote;
+        }
+      }
       const byte = chunk[i] as number;
       if (byte === LF) {
         line++;
@@ -351,7 +371,8 @@ function csvRowEntry(record: FramedRecord, layout: CsvLayout): SourceEntry {
   // A short or long row has shifted columns: comparing them would replay wrong values.
   if (cells.length !== layout.width)
     return { line, skip: `has ${cells.length} fields, the header has ${layout.width}` };
-  const raw = Object.fromEntries(MEMBER_COLUMNS.map((column) => [column, cells[layout.index[column]]]));
+  const raw: Record<string, string | undefined> = {};
+  for (const column of MEMBER_COLUMNS) raw[column] = cells[layout.index[column]];
   return rowEntry(line, raw);
 }
 

@@ -74,6 +74,20 @@ describe.each(stores)('%s pending store', (_name, make) => {
     expect(await store.lines(dir, [])).toEqual(none());
   });
 
+  it.each([
+    ['a batch as large as what lies beside it (the directory read once)', 30],
+    ['a batch much smaller than what lies beside it (line by line)', 3],
+  ])('answers the same for %s', async (_case, asked) => {
+    const store = make();
+    const dir = freshDir();
+    for (let line = 100; line < 130; line++) await store.put(dir, replay(line));
+    for (let line = 100; line < 130; line += 3) await store.settle(dir, line);
+    const lines = Array.from({ length: asked }, (_, i) => 100 + i * Math.floor(30 / asked));
+    const expected = { pending: new Set<number>(), settled: new Set<number>() };
+    for (const line of lines) ((line - 100) % 3 === 0 ? expected.settled : expected.pending).add(line);
+    expect(await store.lines(dir, [...lines, 5000, 5001])).toEqual(expected);
+  });
+
   it("keeps runs apart, and remove() deletes one run's replays and markers only", async () => {
     const store = make();
     const [a, b] = [freshDir(), freshDir()];

@@ -241,6 +241,76 @@ describe('readSource: CSV', () => {
     });
   });
 
+  it('frames records as a byte-by-byte scan would, over many read chunks of random quoting', async () => {
+    // The reference: RFC 4180 framing one character at a time (quotes, commas and line feeds are ASCII, so
+    // characters and bytes agree), as the reader did before it skipped quote-free stretches natively.
+    const reference = (text: string): { line: number; memberId: string }[] => {
+      const records: { line: number; memberId: string }[] = [];
+      let line = 1;
+      let start = 0;
+      let startLine = 1;
+      let state: 'start' | 'unquoted' | 'quoted' | 'quoteInQuoted' = 'start';
+      for (let i = 0; i < text.length; i++) {
+        const c = text[i];
+        if (c === '\n') {
+          line++;
+          if (state === 'quoted') continue;
+          const record = text.slice(start, i).replace(/\r$/, '');
+          if (record.trim() !== '') records.push({ line: startLine, memberId: record.split(',')[0]! });
+          start = i + 1;
+          startLine = line;
+          state = 'start';
+        } else if (state === 'start') state = c === '"' ? 'quoted' : c === ',' ? 'start' : 'unquoted';
+        else if (state === 'unquoted') state = c === ',' ? 'start' : 'unquoted';
+        else if (state === 'quoted') state = c === '"' ? 'quoteInQuoted' : 'quoted';
+        else state = c === '"' ? 'quoted' : c === ',' ? 'start' : 'unquoted';
+      }
+      return records.slice(1); // the header
+    };
+    const rng = new SeededRng(2411);
+    const cells = [
+      '',
+      'plain text',
+      '"a, quoted ""cell"""',
+      '"two\nlines"',
+      '"crlf\r\ninside"',
+      'stray"quote', // malformed: the record is skipped, the next one read
+      '"closed"then text', // malformed too
+      '회원 é',
+    ];
+    const rows = Array.from({ length: 8_000 }, (_, i) =>
+      [`m${i}`, rng.pick(cells), rng.pick(cells), rng.pick(['true', 'false', '']), rng.pick(['', 'no'])].join(','),
+    );
+    const text = `${HEADER}\n${rows.map((row, i) => (i % 7 === 0 ? `${row}\r\n\n` : `${row}\n`)).join('')}`;
+    expect(Buffer.byteLength(text)).toBeGreaterThan(4 * 64 * 1024);
+    const entries = await readCsv(text);
+    const want = reference(text);
+    expect(want).toHaveLength(8_000);
+    expect(entries.map((e) => e.line)).toEqual(want.map((r) => r.line));
+    // A malformed record is skipped without a memberId (its cells cannot be told apart); every other is its row.
+    entries.forEach((e, i) => {
+      if ('member' in e) expect(e.member.memberId).toBe(want[i]!.memberId);
+    });
+    // Both kinds of record are in the file.
+    expect(entries.filter((e) => 'skip' in e).length).toBeGreaterThan(1_000);
+    expect(entries.filter((e) => 'member' in e).length).toBeGreaterThan(1_000);
+  });
+
+  it('reads a quoted cell that starts right after a comma ending a read chunk', async () => {
+    // The second row's opening quote is the first byte of the second 64 KiB read: the comma before it, the last
+    // byte of the first read, decides that the quote opens a field (and the line feed in it is data).
+    const prefix = `${HEADER}\nm1,`;
+    const filler = 'x'.repeat(64 * 1024 - Buffer.byteLength(prefix) - ',,,\nm2,'.length);
+    const text = `${prefix}${filler},,,\nm2,"a\nb",c,true,\nm3,,,,\n`;
+    expect(text.indexOf('"')).toBe(64 * 1024);
+    expect(text[64 * 1024 - 1]).toBe(',');
+    expect(await readCsv(text)).toEqual([
+      { line: 2, member: member('m1', { mobileNumber: filler }) },
+      { line: 3, member: member('m2', { mobileNumber: 'a\nb', email: 'c', unsubscribeEmail: true }) },
+      { line: 5, member: member('m3') },
+    ]);
+  });
+
   it('never puts cell values in skip reasons', async () => {
     const entries = await readCsv(
       `${HEADER}\nm1,"+821099998888"oops,secret@example.com,,\nm2,,secret@example.com,maybe-secret,\n`,
