@@ -165,28 +165,54 @@ async function writeEntries(
   after?: () => AsyncIterable<SourceEntry>,
 ): Promise<PrepareSummary> {
   const summary: PrepareSummary = { rows: 0, members: 0, skipped: 0, bytes: 0 };
-  let pending: string[] = [];
-  let pendingChars = 0;
+  // Lines are encoded straight into one reused buffer: collecting strings, joining them and encoding the result
+  // made three copies of every row, and their garbage was the largest cost of preparing a million rows.
+  let buffer = Buffer.allocUnsafe(2 * WRITE_FLUSH_BYTES);
+  let used = 0;
 
   // Awaiting each write is the backpressure: the source is not read further until the disk took it.
   const flush = async () => {
-    const buffer = Buffer.from(pending.join(''), 'utf8');
-    pending = [];
-    pendingChars = 0;
-    await writeAll(handle, buffer);
-    summary.bytes += buffer.length;
+    await writeAll(handle, buffer.subarray(0, used));
+    summary.bytes += used;
+    used = 0;
   };
 
   for await (const kept of normalisedEntries(chunks, summary, select, after)) {
     for (const entry of kept) {
-      const line = `${JSON.stringify(entry)}\n`; // JSON escapes raw line breaks: one entry, one line
-      pending.push(line);
-      pendingChars += line.length;
+      const line = workLine(entry);
+      // UTF-8 takes at most 3 bytes per UTF-16 unit; a line that may not fit gets a larger buffer first.
+      if (used + 3 * line.length > buffer.length) {
+        if (used > 0) await flush();
+        if (3 * line.length > buffer.length) buffer = Buffer.allocUnsafe(3 * line.length);
+      }
+      used += buffer.write(line, used, 'utf8');
     }
-    if (pendingChars >= WRITE_FLUSH_BYTES) await flush();
+    if (used >= WRITE_FLUSH_BYTES) await flush();
   }
-  await flush();
+  if (used > 0) await flush();
   return summary;
+}
+
+const json = (value: string | boolean | null): string =>
+  typeof value === 'string' ? JSON.stringify(value) : value === null ? 'null' : value ? 'true' : 'false';
+
+/**
+ * One entry as its work-file line. A plain member entry (nearly every row of a large source) is written by a
+ * template, about twice as fast as JSON.stringify of the nested object and the same text; anything else by
+ * JSON.stringify. JSON escapes raw line breaks: one entry, one line.
+ */
+export function workLine(entry: SourceEntry): string {
+  if (
+    'member' in entry &&
+    entry.planned === undefined &&
+    entry.repair === undefined &&
+    entry.exportLine === undefined &&
+    entry.absent === undefined
+  ) {
+    const { memberId, mobileNumber, email, unsubscribeEmail, unsubscribeTexting } = entry.member;
+    return `{"line":${entry.line},"member":{"memberId":${json(memberId)},"mobileNumber":${json(mobileNumber)},"email":${json(email)},"unsubscribeEmail":${json(unsubscribeEmail)},"unsubscribeTexting":${json(unsubscribeTexting)}}}\n`;
+  }
+  return `${JSON.stringify(entry)}\n`;
 }
 
 async function writeAll(handle: FileHandle, buffer: Buffer): Promise<void> {

@@ -4,7 +4,13 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SourceConfigError } from '../../src/source/errors';
 import type { ResolvedSource as ResolvedSource } from '../../src/source/read-source';
-import { prepareWorkFile, readWorkBatch, workFileSummaryPath, type PrepareSummary } from '../../src/source/work-file';
+import {
+  prepareWorkFile,
+  readWorkBatch,
+  workFileSummaryPath,
+  workLine,
+  type PrepareSummary,
+} from '../../src/source/work-file';
 import type { SourceEntry, StoredMember } from '../../src/types';
 import { createStoresFor, type StoreKind } from '../support/stores';
 import { startTestPostgres, type TestPostgres } from '../support/postgres';
@@ -92,6 +98,29 @@ const EXPECTED: SourceEntry[] = [
   { line: 11, memberId: 'm2', skip: 'duplicate memberId (first seen on line 3)' },
   { line: 12, member: member('m6') },
 ];
+
+describe('workLine', () => {
+  const members: StoredMember[] = [
+    member('m1'),
+    member('m "2" \\ 회원', { mobileNumber: '010-1234-5678', email: 'a\nb@example.com' }),
+    member('m3', { unsubscribeEmail: true, unsubscribeTexting: false }),
+    member('m4', { unsubscribeEmail: false, unsubscribeTexting: true, email: '\u2028' }),
+  ];
+  it.each(members)('writes a plain member entry exactly as JSON.stringify does: %j', (m) => {
+    const entry: SourceEntry = { line: 7, member: m };
+    expect(workLine(entry)).toBe(`${JSON.stringify(entry)}\n`);
+  });
+
+  it.each<SourceEntry>([
+    { line: 3, memberId: 'm1', skip: 'duplicate memberId (first seen on line 2)' },
+    { line: 4, skip: 'invalid UTF-8' },
+    { line: 5, member: member('m5'), planned: { action: 'upsert', fields: ['email'] } },
+    { line: 6, member: member('m6'), repair: { event: 'delete', deliveredAt: 1 }, exportLine: 9 },
+    { line: 8, member: member('m8'), absent: true },
+  ])('writes any other entry with JSON.stringify: %j', (entry) => {
+    expect(workLine(entry)).toBe(`${JSON.stringify(entry)}\n`);
+  });
+});
 
 describe('prepareWorkFile', () => {
   it('writes one JSON line per source row, skipping later duplicates, and summarises', async () => {
