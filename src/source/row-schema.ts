@@ -70,13 +70,11 @@ const COLUMNS = {
 } satisfies Record<MemberColumn, { normalise: (value: unknown) => unknown; schema: z.ZodType }>;
 
 /** One source row with its values normalised (see COLUMNS); unknown keys are dropped. */
-const storedMemberSchema = z.object({
-  memberId: COLUMNS.memberId.schema,
-  mobileNumber: COLUMNS.mobileNumber.schema,
-  email: COLUMNS.email.schema,
-  unsubscribeEmail: COLUMNS.unsubscribeEmail.schema,
-  unsubscribeTexting: COLUMNS.unsubscribeTexting.schema,
-});
+const storedMemberSchema = z.object(
+  Object.fromEntries(MEMBER_COLUMNS.map((column) => [column, COLUMNS[column].schema])) as {
+    [K in MemberColumn]: (typeof COLUMNS)[K]['schema'];
+  },
+);
 
 function normaliseRow(raw: Record<string, unknown>): Record<MemberColumn, unknown> {
   const row = {} as Record<MemberColumn, unknown>;

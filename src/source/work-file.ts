@@ -3,6 +3,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import {
   COMPARED_FIELDS,
+  MEMBER_COLUMNS,
   type ComparedField,
   type PlannedDecision,
   type RepairRecord,
@@ -193,6 +194,9 @@ async function writeEntries(
   return summary;
 }
 
+/** `"memberId":`, `,"mobileNumber":`, ...: each member column's key as the template writes it. */
+const MEMBER_KEYS = MEMBER_COLUMNS.map((column, i) => `${i ? ',' : ''}${JSON.stringify(column)}:`);
+
 const json = (value: string | boolean | null): string =>
   typeof value === 'string' ? JSON.stringify(value) : value === null ? 'null' : value ? 'true' : 'false';
 
@@ -209,8 +213,9 @@ export function workLine(entry: SourceEntry): string {
     entry.exportLine === undefined &&
     entry.absent === undefined
   ) {
-    const { memberId, mobileNumber, email, unsubscribeEmail, unsubscribeTexting } = entry.member;
-    return `{"line":${entry.line},"member":{"memberId":${json(memberId)},"mobileNumber":${json(mobileNumber)},"email":${json(email)},"unsubscribeEmail":${json(unsubscribeEmail)},"unsubscribeTexting":${json(unsubscribeTexting)}}}\n`;
+    let line = `{"line":${entry.line},"member":{`;
+    for (let i = 0; i < MEMBER_COLUMNS.length; i++) line += MEMBER_KEYS[i]! + json(entry.member[MEMBER_COLUMNS[i]!]);
+    return `${line}}}\n`;
   }
   return `${JSON.stringify(entry)}\n`;
 }
