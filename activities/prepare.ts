@@ -11,6 +11,7 @@ import { selectByOutcome, selectEntries, selectFromPlan } from '../src/source/au
 import { describeSource, resolveSource } from '../src/source/source-kinds';
 import { selectForVerify } from '../src/source/verify-selection';
 import type { WorkStore } from '../src/store/work-store';
+import { runDataDir } from '../src/store/data-dir';
 import { InvalidInputError, parseBackfillInput } from '../src/workflow-input';
 import type { BackfillPaths, PreparedBackfill, ReplayTargetSpec } from '../workflows/definitions';
 
@@ -64,7 +65,7 @@ export async function prepareBackfill(
     );
   }
 
-  const dir = path.resolve(config.BACKFILL_DATA_DIR, safeName(workflowId), safeName(firstRunId));
+  const dir = runDataDir(config.BACKFILL_DATA_DIR, workflowId, firstRunId);
   const paths: BackfillPaths = {
     dir,
     workFile: path.join(dir, 'members.jsonl'),
@@ -253,11 +254,4 @@ export function effectiveBatchSize(
   // of 1000 for 4 slots: 73.8% of R; measured in BENCHMARKS.md).
   const batches = parallelBatches * Math.ceil(rows / (parallelBatches * byRate));
   return Math.max(1, Math.min(byRate, Math.ceil(rows / Math.max(1, batches))));
-}
-
-/** Workflow and run ids may hold any character; file names may not. */
-export function safeName(id: string): string {
-  return encodeURIComponent(id)
-    .replace(/\*/g, '%2A')
-    .replace(/^\.+/, (dots) => '%2E'.repeat(dots.length));
 }

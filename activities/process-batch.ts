@@ -1,7 +1,5 @@
 import { setMaxListeners } from 'node:events';
 import { Context } from '@temporalio/activity';
-import type { Logger } from '@temporalio/common';
-import { DefaultLogger } from '@temporalio/worker';
 import type { AuditEntry } from '../src/audit/audit-entry';
 import type { AuditStore } from '../src/audit/audit-store';
 import type { PendingStore } from '../src/audit/pending-store';
@@ -275,16 +273,6 @@ function startGuard(input: BatchGuardInput, options: BackfillOptions): BatchGuar
     maxDeleteShare: options.maxDeleteShare ?? DEFAULT_GUARD.maxDeleteShare,
     minDecisions: options.deleteGuardMinDecisions ?? DEFAULT_GUARD.minDecisions,
   });
-}
-
-/**
- * Whether a debug line given to `logger` can be written: the worker's runtime logger (`Runtime.instance().logger`,
- * where activity log lines end up), asked once when the worker is built. A DefaultLogger's public `level`
- * decides; any other logger: yes (it filters for itself).
- */
-export function debugEnabled(logger: Logger): boolean {
-  if (logger instanceof DefaultLogger) return logger.level === 'TRACE' || logger.level === 'DEBUG';
-  return true;
 }
 
 /** Counts what a member's recorded entry says happened (deliveries only when a replay was tried). */

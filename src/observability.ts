@@ -1,5 +1,5 @@
 import { DefaultLogger, Runtime, type LogEntry } from '@temporalio/worker';
-import type { LogLevel, MetricMeter } from '@temporalio/common';
+import type { Logger, LogLevel, MetricMeter } from '@temporalio/common';
 import type { OutcomeKind } from './types';
 
 // Logs and metrics of a worker. Logs are one JSON object per line (run, activity, batch, memberId:
@@ -85,3 +85,13 @@ export const noMetrics: JobMetrics = {
   delivery: () => undefined,
   apiRateLimited: () => undefined,
 };
+
+/**
+ * Whether a debug line given to `logger` can be written: the worker's runtime logger (`Runtime.instance().logger`,
+ * where activity log lines end up), asked once when the worker is built. A DefaultLogger's public `level`
+ * decides; any other logger: yes (it filters for itself).
+ */
+export function debugEnabled(logger: Logger): boolean {
+  if (logger instanceof DefaultLogger) return logger.level === 'TRACE' || logger.level === 'DEBUG';
+  return true;
+}

@@ -1,7 +1,7 @@
 import type { Logger, LogLevel } from '@temporalio/common';
 import { DefaultLogger } from '@temporalio/worker';
 import { describe, expect, it } from 'vitest';
-import { debugEnabled } from '../../activities/process-batch';
+import { debugEnabled } from '../../src/observability';
 
 // processBatch writes a debug line per member only when the worker's logger keeps debug lines. The worker asks
 // its runtime logger (public: Runtime.instance().logger, its `level`) once; no private SDK field is read.

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Pool } from 'pg';
 import { z } from 'zod';
-import { safeName } from '../../../activities/prepare';
+import { workflowDataDir } from '../../store/data-dir';
 import { createFilePendingStore } from '../../audit/pending-store';
 import { createPostgresPendingStore, pendingKeysOf } from '../../audit/postgres-pending-store';
 import { envSchema, requireDatabaseUrlForPostgres } from '../../config';
@@ -60,7 +60,7 @@ export async function runPurge(argv: readonly string[], io: CliIo): Promise<numb
 
   const lines: string[] = [];
   // The file store: every run (first run id) of this workflow id under the local data directory.
-  const workflowDir = path.resolve(io.cwd, env.BACKFILL_DATA_DIR, safeName(workflowId));
+  const workflowDir = workflowDataDir(path.resolve(io.cwd, env.BACKFILL_DATA_DIR), workflowId);
   const runs = await readdir(workflowDir, { withFileTypes: true }).catch(() => []);
   const files = { work: createFileWorkStore(), pending: createFilePendingStore() };
   for (const run of runs.filter((d) => d.isDirectory())) {
