@@ -60,7 +60,7 @@ const isReachable = (dir: string): Promise<boolean> =>
 const fileOf = (dir: string, line: number) => path.join(dir, `${line}.json`);
 const settledFileOf = (dir: string, line: number) => path.join(dir, `${line}.settled`);
 
-/** Lines checked between two turns of the event loop (about 2 ms of stat calls). */
+/** Lines checked between two turns of the event loop (500 stats, about 1 ms here). */
 const EXISTS_SLICE = 250;
 const NAME = /^(\d+)\.(json|settled)$/;
 
@@ -87,8 +87,8 @@ async function listedLines(dir: string, wanted: Set<number>, limit: number): Pro
 
 /**
  * Two stats per line. Synchronous on purpose: a stat of a local file takes a few microseconds, while the promise
- * API's thread pool round trip and its ENOENT error objects cost a 1000-member batch about 35 ms of CPU (bench
- * profile). In slices, so the members of other batches in flight are not held up for the whole batch.
+ * API's thread pool round trip and its ENOENT error object per answer made 2,000 checks take 37 ms here, and were
+ * 13% of the worker's main thread in the bench profile. In slices, so the members of other batches in flight are not held up for the whole batch.
  */
 async function checkedLines(dir: string, wanted: Set<number>): Promise<PendingLines> {
   const found: PendingLines = { pending: new Set(), settled: new Set() };
