@@ -59,7 +59,7 @@ export const releasesDeletes = (status: GuardStatus): boolean => status === 'cle
 
 export function guardPauseReason(c: GuardCounts): string {
   const share = c.decisions === 0 ? 0 : c.deletes / c.decisions;
-  const why = c.deletes === c.decisions ? 'every lookup answered 404' : `${Math.round(share * 1000) / 10}%`;
+  const why = c.deletes === c.decisions ? 'all of them' : `${Math.round(share * 1000) / 10}%`;
   return `delete guard: ${c.deletes} of ${c.decisions} decisions so far are deletes (${why}): check the channel and CHANNEL_API_URL, then resume with {"confirmDeletes": true}`;
 }
 

@@ -303,7 +303,7 @@ describe('the delete guard', () => {
       return p.paused ? p : undefined;
     });
     expect(paused.pauseReason).toMatch(
-      /^delete guard: (\d+) of \1 decisions so far are deletes \(every lookup answered 404\): check the channel and CHANNEL_API_URL, then resume with \{"confirmDeletes": true\}$/,
+      /^delete guard: (\d+) of \1 decisions so far are deletes \(all of them\): check the channel and CHANNEL_API_URL, then resume with \{"confirmDeletes": true\}$/,
     );
     expect(paused.deleteGuard).toMatchObject({ status: 'tripped' });
     expect(paused.deleteGuard!.decisions).toBeGreaterThanOrEqual(100);

@@ -434,7 +434,7 @@ describe('backfill workflow with stub activities', () => {
         return p.paused ? p : undefined;
       });
       expect(paused.pauseReason).toMatch(
-        /^delete guard: (\d+) of \1 decisions so far are deletes \(every lookup answered 404\): check the channel and CHANNEL_API_URL, then resume with \{"confirmDeletes": true\}$/,
+        /^delete guard: (\d+) of \1 decisions so far are deletes \(all of them\): check the channel and CHANNEL_API_URL, then resume with \{"confirmDeletes": true\}$/,
       );
       expect(m.deletesDelivered).toBe(0);
       expect(paused.deleteGuard).toMatchObject({ status: 'tripped', confirmedAt: null });

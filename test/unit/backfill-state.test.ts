@@ -371,7 +371,7 @@ describe('BackfillState: the delete guard', () => {
     const run = guarded(3);
     const effect = run.onBatchResult(batchOf(0, 10));
     expect(effect.pause).toBe(
-      'delete guard: 10 of 10 decisions so far are deletes (every lookup answered 404): check the channel and CHANNEL_API_URL, then resume with {"confirmDeletes": true}',
+      'delete guard: 10 of 10 decisions so far are deletes (all of them): check the channel and CHANNEL_API_URL, then resume with {"confirmDeletes": true}',
     );
     run.pause(effect.pause!);
     expect(run.replaysToLaunch(none, false)).toEqual([]);

@@ -93,7 +93,7 @@ describe('delete guard: status over the run so far', () => {
 
   it('says why, and how to go on', () => {
     expect(guardPauseReason({ decisions: 100, deletes: 100 })).toBe(
-      'delete guard: 100 of 100 decisions so far are deletes (every lookup answered 404): check the channel and CHANNEL_API_URL, then resume with {"confirmDeletes": true}',
+      'delete guard: 100 of 100 decisions so far are deletes (all of them): check the channel and CHANNEL_API_URL, then resume with {"confirmDeletes": true}',
     );
     expect(guardPauseReason({ decisions: 200, deletes: 123 })).toMatch(
       /^delete guard: 123 of 200 decisions so far are deletes \(61\.5%\)/,
