@@ -100,7 +100,25 @@ export interface DevServer {
   stop(): Promise<void>;
 }
 
+/** Attempts with fresh ports when the server exits before it listens (a port taken between choosing and binding). */
+const START_ATTEMPTS = 3;
+
 export async function startDevServer(o: DevServerOptions): Promise<DevServer> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startDevServerOnce(o);
+    } catch (err) {
+      // Ports given by the caller are not ours to change; a server that never exited is not a port problem.
+      const retry = err instanceof DevServerExited && o.port === undefined && o.uiPort === undefined;
+      if (!retry || attempt >= START_ATTEMPTS) throw err;
+    }
+  }
+}
+
+/** The dev server process ended before it listened on its port. */
+class DevServerExited extends Error {}
+
+async function startDevServerOnce(o: DevServerOptions): Promise<DevServer> {
   const port = o.port ?? (await freePort());
   const uiPort = o.headless ? undefined : (o.uiPort ?? (await freePort()));
   const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port), '--log-level', 'error'];
@@ -110,25 +128,46 @@ export async function startDevServer(o: DevServerOptions): Promise<DevServer> {
   if (o.dbFile) args.push('--db-filename', o.dbFile);
   // Registered at start so runs can be filtered in the Web UI by status and counts.
   for (const [name, type] of Object.entries(SEARCH_ATTRIBUTES)) args.push('--search-attribute', `${name}=${type}`);
-  const out = o.logFile ? openSync(o.logFile, 'a') : 'ignore';
+  const out = o.logFile ? openSync(o.logFile, 'a') : 'pipe';
   const child = spawn(o.cli, args, { stdio: ['ignore', out, out] });
+  // Without a log file, the last of what the server printed is kept for the error if it does not start.
+  let tail = '';
+  const keep = (chunk: Buffer) => {
+    tail = (tail + chunk.toString('utf8')).slice(-2000);
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
   let exited = false;
+  const exit = new Promise<never>((_, reject) =>
+    child.once('exit', (code, signal) => {
+      exited = true;
+      process.removeListener('exit', killOnExit);
+      reject(
+        new DevServerExited(
+          `the Temporal dev server exited (${signal ?? `code ${code}`}) before listening on 127.0.0.1:${port}` +
+            (tail.trim() ? `: ${tail.trim()}` : ''),
+        ),
+      );
+    }),
+  );
+  exit.catch(() => undefined); // after a successful start the rejection is only the server's end
   // A server must not outlive the process that started it (a crash, a broken pipe, Ctrl-C mid-start).
   const killOnExit = () => {
     if (!exited) child.kill('SIGKILL');
   };
   process.once('exit', killOnExit);
-  child.once('exit', () => {
-    exited = true;
-    process.removeListener('exit', killOnExit);
-  });
   try {
-    await waitForPort(port, 60_000);
-    if (uiPort) await waitForPort(uiPort, 30_000);
+    await Promise.race([waitForPort(port, 60_000), exit]);
+    if (uiPort) await Promise.race([waitForPort(uiPort, 30_000), exit]);
   } catch (err) {
     child.kill('SIGKILL');
     throw err;
   }
+  // What it prints from now on is not read: stop collecting (the pipes are still drained).
+  child.stdout?.removeListener('data', keep);
+  child.stderr?.removeListener('data', keep);
+  child.stdout?.resume();
+  child.stderr?.resume();
   return {
     address: `127.0.0.1:${port}`,
     port,

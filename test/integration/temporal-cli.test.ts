@@ -68,7 +68,9 @@ describe('driven from the Temporal CLI as the README shows', () => {
       input,
     );
 
-    await waitFor('progress', async () => ((await queryProgress()).processed >= 20 ? true : undefined));
+    // Pause early in the run, while most lookups are still to come (at 60/s, about 0.3 s in). `processed` counts
+    // finished batches only, so waiting for it would pause near the end, when nothing may be left to pause.
+    await waitFor('lookups', async () => (stack.simulator.stats().requests >= 20 ? true : undefined));
     await temporal('workflow', 'signal', '--workflow-id', 'backfill-2024-11', '--name', 'pause');
     const paused = await waitFor('paused', async () => {
       const p = await queryProgress();
