@@ -51,6 +51,8 @@ export interface PendingStore {
   remove(dir: string): Promise<number>;
 }
 
+const noLines = (): PendingLines => ({ pending: new Set(), settled: new Set() });
+
 const isReachable = (dir: string): Promise<boolean> =>
   access(dir).then(
     () => true,
@@ -66,7 +68,7 @@ const NAME = /^(\d+)\.(json|settled)$/;
 
 /** `wanted`'s pending and settled lines from one read of `dir`; undefined when it holds more than `limit` names. */
 async function listedLines(dir: string, wanted: Set<number>, limit: number): Promise<PendingLines | undefined> {
-  const found: PendingLines = { pending: new Set(), settled: new Set() };
+  const found = noLines();
   let dirHandle;
   try {
     dirHandle = await opendir(dir, { bufferSize: 256 });
@@ -88,10 +90,11 @@ async function listedLines(dir: string, wanted: Set<number>, limit: number): Pro
 /**
  * Two stats per line. Synchronous on purpose: a stat of a local file takes a few microseconds, while the promise
  * API's thread pool round trip and its ENOENT error object per answer made 2,000 checks take 37 ms here, and were
- * 13% of the worker's main thread in the bench profile. In slices, so the members of other batches in flight are not held up for the whole batch.
+ * 13% of the worker's main thread in the bench profile. In slices, so the members of other batches in flight are
+ * not held up for the whole batch.
  */
 async function checkedLines(dir: string, wanted: Set<number>): Promise<PendingLines> {
-  const found: PendingLines = { pending: new Set(), settled: new Set() };
+  const found = noLines();
   const unique = [...wanted];
   for (let i = 0; i < unique.length; i += EXISTS_SLICE) {
     if (i > 0) await setImmediatePromise();
@@ -126,7 +129,7 @@ export function createFilePendingStore(): PendingStore {
     },
     async lines(dir, lines) {
       const wanted = new Set(lines.filter((line) => Number.isSafeInteger(line) && line >= 1));
-      if (wanted.size === 0) return { pending: new Set(), settled: new Set() };
+      if (wanted.size === 0) return noLines();
       // The cost of a batch is its own size, whatever lies beside it: the directory is read while it holds at
       // most two names per line asked (a run that deferred a few replays, such as the deletes its delete guard
       // held back at the start: one read), else each line is checked on its own (two stats per line).

@@ -197,6 +197,17 @@ async function writeEntries(
 /** `"memberId":`, `,"mobileNumber":`, ...: each member column's key as the template writes it. */
 const MEMBER_KEYS = MEMBER_COLUMNS.map((column, i) => `${i ? ',' : ''}${JSON.stringify(column)}:`);
 
+/**
+ * Whether the entry has no key but `line` and `member` (set ones: JSON.stringify drops undefined too). Asked of the
+ * object itself, not of a list of the other keys SourceEntry may have, so a key added to it later is never dropped.
+ */
+function holdsOnlyLineAndMember(entry: object): boolean {
+  for (const key in entry) {
+    if (key !== 'line' && key !== 'member' && (entry as Record<string, unknown>)[key] !== undefined) return false;
+  }
+  return true;
+}
+
 const json = (value: string | boolean | null): string =>
   typeof value === 'string' ? JSON.stringify(value) : value === null ? 'null' : value ? 'true' : 'false';
 
@@ -206,13 +217,7 @@ const json = (value: string | boolean | null): string =>
  * JSON.stringify. JSON escapes raw line breaks: one entry, one line.
  */
 export function workLine(entry: SourceEntry): string {
-  if (
-    'member' in entry &&
-    entry.planned === undefined &&
-    entry.repair === undefined &&
-    entry.exportLine === undefined &&
-    entry.absent === undefined
-  ) {
+  if ('member' in entry && holdsOnlyLineAndMember(entry)) {
     let line = `{"line":${entry.line},"member":{`;
     for (let i = 0; i < MEMBER_COLUMNS.length; i++) line += MEMBER_KEYS[i]! + json(entry.member[MEMBER_COLUMNS[i]!]);
     return `${line}}}\n`;

@@ -117,6 +117,8 @@ describe('workLine', () => {
     { line: 5, member: member('m5'), planned: { action: 'upsert', fields: ['email'] } },
     { line: 6, member: member('m6'), repair: { event: 'delete', deliveredAt: 1 }, exportLine: 9 },
     { line: 8, member: member('m8'), absent: true },
+    { line: 9, member: member('m9'), planned: undefined }, // an unset key is no key, for both
+    { line: 10, member: member('m10'), addedLater: 1 } as unknown as SourceEntry, // a key SourceEntry may gain
   ])('writes any other entry with JSON.stringify: %j', (entry) => {
     expect(workLine(entry)).toBe(`${JSON.stringify(entry)}\n`);
   });
