@@ -83,7 +83,8 @@ import type { PlainScriptResult } from './plain-script';
 import { summarizeProfiles, type ProfileSummary } from './profile';
 import { startLeanReceiver, type LeanReceiver } from './receiver';
 import { warmUpHarness } from './warm-up';
-import { buildWorkerDist, shippedWorkerCommand, startWorkerChild, type WorkerChild } from './worker-child';
+import { shippedWorkerCommand } from '../src/worker-command';
+import { buildWorkerDist, startWorkerChild, type WorkerChild } from './worker-child';
 
 const ROOT = path.resolve(__dirname, '..');
 const TSX = path.join(ROOT, 'node_modules', '.bin', 'tsx');

@@ -7,42 +7,13 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync, symlinkSync } from 'node:fs';
 import path from 'node:path';
+import { shippedWorkerCommand } from '../src/worker-command';
 import { processTree } from './measure';
 
 const ROOT = path.resolve(__dirname, '..');
 export const WORKER_RUNNING = /Worker state changed[^}]*RUNNING/;
 
 export type WorkerRuntime = 'node' | 'tsx';
-
-/** The worker command `npm start` runs: leading NAME=value assignments, node options, the entry. */
-export interface ShippedWorkerCommand {
-  env: Record<string, string>;
-  nodeArgs: string[];
-  entry: string;
-}
-
-/**
- * Reads package.json's `start` script, which must have the form `[NAME=value ...] node [--option ...] entry`:
- * the benchmark runs the worker exactly so, and the Dockerfile is checked against it.
- */
-export function shippedWorkerCommand(packageJsonPath = path.join(ROOT, 'package.json')): ShippedWorkerCommand {
-  const pkg = JSON.parse(readFileSync(packageJsonPath, 'utf8')) as { scripts?: Record<string, string> };
-  const script = pkg.scripts?.start;
-  if (!script) throw new Error(`${packageJsonPath}: no "start" script`);
-  const words = script.trim().split(/\s+/);
-  const env: Record<string, string> = {};
-  while (words.length > 0 && /^[A-Z_][A-Z0-9_]*=\S*$/.test(words[0]!)) {
-    const [name, ...value] = words.shift()!.split('=');
-    env[name!] = value.join('=');
-  }
-  if (words.shift() !== 'node')
-    throw new Error(`${packageJsonPath}: scripts.start must run node, got ${JSON.stringify(script)}`);
-  const nodeArgs: string[] = [];
-  while (words.length > 1 && words[0]!.startsWith('--')) nodeArgs.push(words.shift()!);
-  if (words.length !== 1)
-    throw new Error(`${packageJsonPath}: scripts.start must end with the entry file, got ${JSON.stringify(script)}`);
-  return { env, nodeArgs, entry: words[0]! };
-}
 
 /**
  * Does what `npm run build` does (tsconfig.build.json, then the workflow bundle), into `outDir`, and links

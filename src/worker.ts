@@ -18,9 +18,20 @@ async function main(): Promise<void> {
   }
   Runtime.instance().logger.info('webhook-backfill worker starting', { ...describeConfig(config), identity });
   const backfill = await createBackfillWorker(config);
-  const stop = () => backfill.worker.shutdown();
+  let stopping = false;
+  const stop = () => {
+    if (stopping) return;
+    stopping = true;
+    backfill.worker.shutdown();
+  };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
+  if (process.send) {
+    // Started by a parent over IPC (`webhook-backfill worker`): shut down when it goes away, however it ended.
+    process.channel?.unref();
+    process.once('disconnect', stop);
+    if (!process.connected) stop(); // it went away while the worker was being created
+  }
   await backfill.run();
   await backfill.close();
 }

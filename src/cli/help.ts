@@ -144,8 +144,10 @@ PostgreSQL audit table instead (--audit then takes the run's auditPath, the key 
 `,
   worker: `Usage: webhook-backfill worker
 
-Runs a worker for BACKFILL_TASK_QUEUE with the configuration in the environment, like \`npm run worker\`
-(CHANNEL_ACCESS_KEY, CHANNEL_ACCESS_SECRET, WEBHOOK_URL, ...; see the README). A bad or missing
-variable stops it with one line (exit 2). Ctrl-C or SIGTERM shuts it down gracefully.
+Runs a worker for BACKFILL_TASK_QUEUE with the configuration in the environment: the command of
+\`npm start\` (its node options and MALLOC_ARENA_MAX) as a child process (CHANNEL_ACCESS_KEY,
+CHANNEL_ACCESS_SECRET, WEBHOOK_URL, ...; see the README). A bad or missing variable stops it with one
+line (exit 2) before anything starts. Ctrl-C or SIGTERM shuts it down gracefully; so does killing this
+command outright.
 `,
 };

@@ -1,4 +1,5 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -9,6 +10,7 @@ import type { AuditSummary } from '../../src/report/summary';
 import { findTemporalCli, freePort, type DevServer } from '../../dev/temporal-cli';
 import type { ComparedField, WebhookEvent } from '../../src/types';
 import { webhookId } from '../../src/webhook/webhook-id';
+import { shippedWorkerCommand } from '../../src/worker-command';
 import { progressQuery, type BackfillInput, type Progress } from '../../workflows/definitions';
 import { EXAMPLE_CSV, loadExamples, type Examples } from '../support/examples';
 import {
@@ -26,6 +28,28 @@ import { runProcess, type ProcessResult } from '../support/child-process';
 // server, with the worker itself started by `webhook-backfill worker` from the stack's environment.
 
 const BIN = path.resolve(__dirname, '../../bin/webhook-backfill.js');
+
+/** The direct children of a process (Linux). */
+function childPids(pid: number): number[] {
+  return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+}
+
+/** Whether a process exists and is not a zombie. */
+function alive(pid: number): boolean {
+  try {
+    return !/^\S+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+async function until(done: () => boolean, ms: number, what: () => string): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!done()) {
+    if (Date.now() > deadline) throw new Error(`timed out: ${what()}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
 const TASK_QUEUE = 'cli-test';
 const OUTAGE = { start: Date.parse('2024-10-31T15:40:00Z'), end: Date.parse('2024-11-12T06:37:00Z') };
 
@@ -489,11 +513,64 @@ describe('webhook-backfill CLI', () => {
     expect(help.stdout).toMatch(/\n {2}3 {2}status: the run is paused/);
   });
 
-  it('the worker command shuts down cleanly on SIGTERM and never logs a secret', { timeout: 30_000 }, async () => {
-    expect(workerOutput).toContain('webhook-backfill worker starting');
-    expect(workerOutput).not.toContain(ACCESS_SECRET);
-    expect(workerOutput).not.toContain(WEBHOOK_TOKEN);
-    worker!.kill('SIGTERM');
-    expect(await workerExit).toBe(0);
+  it(
+    'the worker command runs the shipped worker command, shuts down cleanly on SIGTERM and never logs a secret',
+    { timeout: 30_000 },
+    async () => {
+      expect(workerOutput).toContain('webhook-backfill worker starting');
+      expect(workerOutput).not.toContain(ACCESS_SECRET);
+      expect(workerOutput).not.toContain(WEBHOOK_TOKEN);
+      // The worker is a child with npm start's node options and variables (they only take effect at a process's start).
+      const [child] = childPids(worker!.pid!);
+      expect(child, 'the CLI started the worker as a child process').toBeDefined();
+      const shipped = shippedWorkerCommand();
+      const argv = readFileSync(`/proc/${child}/cmdline`, 'utf8').split('\0');
+      for (const arg of shipped.nodeArgs) expect(argv).toContain(arg);
+      const environ = readFileSync(`/proc/${child}/environ`, 'utf8').split('\0');
+      for (const [name, value] of Object.entries(shipped.env)) expect(environ).toContain(`${name}=${value}`);
+      worker!.kill('SIGTERM');
+      expect(await workerExit).toBe(0);
+      expect(alive(child!), 'the worker child is gone').toBe(false);
+    },
+  );
+
+  it('a worker whose CLI is killed outright shuts itself down', { timeout: 60_000 }, async () => {
+    const cliProcess = spawn(process.execPath, [BIN, 'worker'], {
+      env: {
+        PATH: process.env.PATH ?? '',
+        HOME: process.env.HOME ?? '',
+        ...stack.env,
+        BACKFILL_TASK_QUEUE: `${TASK_QUEUE}-orphan`,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    cliProcess.stdout!.on('data', (c: Buffer) => (output += c.toString()));
+    cliProcess.stderr!.on('data', (c: Buffer) => (output += c.toString()));
+    const exited = new Promise((resolve) => cliProcess.on('exit', resolve));
+    await until(
+      () => /Worker state changed[^\n]*RUNNING/.test(output),
+      30_000,
+      () => output,
+    );
+    const [child] = childPids(cliProcess.pid!);
+    expect(child).toBeDefined();
+    try {
+      cliProcess.kill('SIGKILL'); // nothing can be forwarded: the worker must notice on its own (IPC disconnect)
+      await exited;
+      await until(
+        () => !alive(child!),
+        20_000,
+        () => `worker ${child} still running after its CLI was killed`,
+      );
+      // ... and shut down gracefully (its output still reaches the CLI's stdout, which this test holds open).
+      await until(
+        () => /Worker state changed[^\n]*STOPPED/.test(output),
+        5_000,
+        () => `no graceful shutdown in:\n${output.slice(-2000)}`,
+      );
+    } finally {
+      if (alive(child!)) process.kill(child!, 'SIGKILL'); // a failed assertion leaves no worker behind
+    }
   });
 });

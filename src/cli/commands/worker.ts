@@ -1,41 +1,52 @@
-import { ConfigError, describeConfig, loadConfig } from '../../config';
-import { installRuntime } from '../../observability';
-import { createBackfillWorker } from '../../worker-setup';
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { ConfigError, loadConfig } from '../../config';
+import { packageRoot, shippedWorkerCommand, workerInvocation } from '../../worker-command';
 import { CliError, EXIT } from '../errors';
 import type { CliIo } from '../io';
 
-// `worker`: what `npm run worker` (src/worker.ts) does, from the same configuration and wiring.
+// `worker`: runs the shipped worker (`npm start`'s command: its heap caps, GC flags and MALLOC_ARENA_MAX, which
+// only take effect when a process starts, so it is a child process and not this one). The configuration is checked
+// here first, so a bad variable stops with one line and exit 2 before anything starts.
+
+const SIGNAL_EXIT: Partial<Record<NodeJS.Signals, number>> = { SIGINT: 130, SIGTERM: 143 };
 
 export async function runWorker(io: CliIo): Promise<number> {
-  let config;
   try {
-    config = loadConfig(io.env);
+    loadConfig(io.env);
   } catch (err) {
     if (err instanceof ConfigError) throw new CliError(err.message, EXIT.USAGE);
     throw err;
   }
-  // Same logging (LOG_FORMAT) and Prometheus endpoint (BACKFILL_METRICS_ADDRESS) as `npm start`.
-  installRuntime(config);
-  if (!config.WEBHOOK_URL) console.warn('WEBHOOK_URL is not set: this worker can only serve dry runs');
-  console.log('webhook-backfill worker starting', JSON.stringify(describeConfig(config)));
-  let backfill;
+  const root = packageRoot();
+  const shipped = shippedWorkerCommand(path.join(root, 'package.json'));
+  const { args, env } = workerInvocation(root, shipped, io.env, {
+    built: existsSync(path.join(root, shipped.entry)),
+    tsxCjs: require.resolve('tsx/cjs'),
+  });
+  // Its own process group (detached), so a terminal's Ctrl-C reaches it once, forwarded from here, and not twice (a
+  // second SIGINT would kill it before its graceful shutdown ends). It writes to this process's stdout and stderr
+  // directly (a terminal stays a terminal for its log format). The IPC channel is how it notices this process is
+  // gone (it shuts down on 'disconnect'), even when this one is killed with SIGKILL and cannot forward anything.
+  const child = spawn(process.execPath, args, {
+    cwd: io.cwd,
+    env,
+    detached: true,
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const forward = (signal: NodeJS.Signals) => child.kill(signal);
+  process.on('SIGINT', forward);
+  process.on('SIGTERM', forward);
   try {
-    backfill = await createBackfillWorker(config);
-  } catch (err) {
-    throw new CliError(`worker failed: ${err instanceof Error ? err.message : String(err)}`);
-  }
-  const worker = backfill;
-  const stop = () => worker.worker.shutdown();
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
-  try {
-    await worker.run();
-  } catch (err) {
-    throw new CliError(`worker failed: ${err instanceof Error ? err.message : String(err)}`);
+    return await new Promise<number>((resolve, reject) => {
+      child.once('error', (err) => reject(new CliError(`worker failed to start: ${err.message}`)));
+      child.once('close', (code, signal) =>
+        resolve(code ?? (signal ? (SIGNAL_EXIT[signal] ?? EXIT.FAILED) : EXIT.FAILED)),
+      );
+    });
   } finally {
-    process.off('SIGINT', stop);
-    process.off('SIGTERM', stop);
-    await worker.close();
+    process.off('SIGINT', forward);
+    process.off('SIGTERM', forward);
   }
-  return EXIT.OK;
 }
