@@ -21,9 +21,11 @@ export async function runWorker(io: CliIo): Promise<number> {
   }
   const root = packageRoot();
   const shipped = shippedWorkerCommand(path.join(root, 'package.json'));
+  const built = existsSync(path.join(root, shipped.entry));
+  // tsx is a devDependency: an image (built, pruned) does not have it and does not need it.
   const { args, env } = workerInvocation(root, shipped, io.env, {
-    built: existsSync(path.join(root, shipped.entry)),
-    tsxCjs: require.resolve('tsx/cjs'),
+    built,
+    tsxCjs: built ? '' : require.resolve('tsx/cjs'),
   });
   // Its own process group (detached), so a terminal's Ctrl-C reaches it once, forwarded from here, and not twice (a
   // second SIGINT would kill it before its graceful shutdown ends). It writes to this process's stdout and stderr
