@@ -8,16 +8,18 @@ export interface ProcessResult {
 
 /**
  * Runs `file argv` to its end with only the environment given (PATH and HOME added), collecting its output;
- * rejects if it has not ended within `timeoutMs` (and kills it).
+ * rejects if it has not ended within `timeoutMs` (and kills it). `cwd` defaults to this process's.
  */
 export function runProcess(
   file: string,
   argv: string[],
   env: Record<string, string>,
   timeoutMs = 60_000,
+  cwd?: string,
 ): Promise<ProcessResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(file, argv, {
+      cwd,
       env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
