@@ -77,6 +77,7 @@ export function createActivities({
           channel,
           work,
           ...(searchAttributesRegistered ? { searchAttributesRegistered } : {}),
+          workerIdentity,
         },
         input,
       ),

@@ -33,11 +33,21 @@ export interface PrepareDeps {
   /** Where the normalised work set and its batch boundaries go (file or PostgreSQL). */
   work: WorkStore;
   searchAttributesRegistered?: () => Promise<boolean>;
+  /** This worker's Temporal identity (`<pid>@<host>`), named when it refuses a run it cannot do. */
+  workerIdentity?: string;
 }
 
 /** Everything that can stop a run does so here, before the first lookup or replay. */
 export async function prepareBackfill(
-  { config, hasTarget, audit, channel, work, searchAttributesRegistered = async () => false }: PrepareDeps,
+  {
+    config,
+    hasTarget,
+    audit,
+    channel,
+    work,
+    searchAttributesRegistered = async () => false,
+    workerIdentity = 'this worker',
+  }: PrepareDeps,
   { input, workflowId, firstRunId }: PrepareInput,
 ): Promise<PreparedBackfill> {
   let parsed: ReturnType<typeof parseBackfillInput>;
@@ -59,8 +69,8 @@ export async function prepareBackfill(
   if (!options.dryRun && !hasTarget(options.target)) {
     throw ApplicationFailure.nonRetryable(
       options.target.type === 'url'
-        ? 'WEBHOOK_URL is not set on the worker: set it, or start the backfill with "dryRun": true'
-        : "this worker cannot replay to the channel's registered webhooks",
+        ? `WEBHOOK_URL is not set on worker ${workerIdentity}: set it on every worker, or start the backfill with "dryRun": true`
+        : `worker ${workerIdentity} cannot replay to the channel's registered webhooks`,
       'InvalidConfig',
     );
   }

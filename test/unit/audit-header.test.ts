@@ -319,6 +319,25 @@ describe.each(makers)('prepareBackfill on the %s audit store', (kind, space) => 
     }
   });
 
+  it.each([
+    [
+      { type: 'url' },
+      /^WEBHOOK_URL is not set on worker 42@host-b: set it on every worker, or start the backfill with "dryRun": true$/,
+    ],
+    [{ type: 'channel-webhooks' }, /^worker 42@host-b cannot replay to the channel's registered webhooks$/],
+  ])(
+    'a real run on a worker that cannot replay to %j fails at once, naming the worker, and writes nothing',
+    async (target, message) => {
+      const audit = make();
+      const d = { ...deps(audit, channelA), hasTarget: () => false, workerIdentity: '42@host-b' };
+      const auditPath = path.join(dir, `no-target-${kind}-${target.type}`, 'audit.jsonl');
+      const err = await failureOf(prepare(d, { source: { type: 'csv', path: csv }, target, auditPath }));
+      expect(err.message).toMatch(message);
+      expect(err.type).toBe('InvalidConfig');
+      expect(await audit.header(auditPath)).toBeUndefined();
+    },
+  );
+
   it('a retried preparation keeps the first header; another channel reusing the log is refused before any lookup', async () => {
     const audit = make();
     const auditPath = path.join(dir, `shared-${kind}`, 'audit.jsonl');
