@@ -131,7 +131,10 @@ export async function prepareBackfill(
       source,
       only: options.only && { ...options.only, auditPath: path.resolve(options.only.auditPath) },
       fromPlan: options.fromPlan && { auditPath: path.resolve(options.fromPlan.auditPath) },
-      verifyAfter: options.verifyAfter && { auditPath: path.resolve(options.verifyAfter.auditPath) },
+      verifyAfter: options.verifyAfter && {
+        ...options.verifyAfter,
+        auditPath: path.resolve(options.verifyAfter.auditPath),
+      },
     };
     const header = await audit.writeHeader(
       paths.auditPath,

@@ -29,8 +29,11 @@ export const auditHeaderSchema = z.object({
   only: z.object({ auditPath: z.string(), outcomes: z.array(z.string()) }).optional(),
   /** A run of a dry run's plan: the plan's log. */
   fromPlan: z.object({ auditPath: z.string() }).optional(),
-  /** A verify run: the log of the repair it re-checks. */
-  verifyAfter: z.object({ auditPath: z.string() }).optional(),
+  /**
+   * A verify run: the log of the repair it re-checks, and the clock skew its verdicts allowed ("changed since"
+   * depends on it; absent in headers written before it was recorded).
+   */
+  verifyAfter: z.object({ auditPath: z.string(), clockSkewMs: z.number().optional() }).optional(),
 });
 
 export type AuditHeader = z.infer<typeof auditHeaderSchema>;
@@ -64,7 +67,9 @@ export function auditHeaderFor(o: {
     ...(options.onlyChangedSince ? { onlyChangedSince: options.onlyChangedSince } : {}),
     ...(options.only ? { only: { auditPath: options.only.auditPath, outcomes: [...options.only.outcomes] } } : {}),
     ...(options.fromPlan ? { fromPlan: { auditPath: options.fromPlan.auditPath } } : {}),
-    ...(options.verifyAfter ? { verifyAfter: { auditPath: options.verifyAfter.auditPath } } : {}),
+    ...(options.verifyAfter
+      ? { verifyAfter: { auditPath: options.verifyAfter.auditPath, clockSkewMs: options.verifyAfter.clockSkewMs } }
+      : {}),
   };
 }
 

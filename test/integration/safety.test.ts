@@ -25,6 +25,9 @@ import {
   workflowBundle,
   type Stack,
 } from '../support/stack';
+import { runProcess } from '../support/child-process';
+
+const BIN = path.resolve(__dirname, '../../bin/webhook-backfill.js');
 
 // Issue 9, items 1 to 5, through the real workflow on a real dev server against the simulator over
 // loopback: the channel check and path confinement stop a run before any lookup; onlyChangedSince skips what
@@ -318,7 +321,16 @@ describe('the delete guard', () => {
     expect(still.pauseReason).toMatch(/^delete guard: /);
     expect(ghostDeliveries().length).toBe(beforeResume);
 
-    await handle.signal(resumeSignal, { confirmDeletes: true });
+    // Confirmed as a user does it, from the CLI (the same signal and argument as `temporal workflow signal`).
+    const resumed = await runProcess(
+      process.execPath,
+      [BIN, 'resume', '--workflow-id', 'safety-guard-404', '--confirm-deletes'],
+      stack.env,
+    );
+    expect(resumed, resumed.stderr).toMatchObject({
+      code: 0,
+      stdout: 'resumed safety-guard-404: deletes confirmed, the delete guard lets them go\n',
+    });
     const result = (await handle.result()) as BackfillResult;
     expect(result).toMatchObject({ total: GHOSTS, processed: GHOSTS, deletes: GHOSTS, failed: 0 });
     expect(new Set(ghostDeliveries().map((d) => d.memberId)).size).toBe(GHOSTS);

@@ -360,21 +360,31 @@ describe.each(makers)('prepareBackfill on the %s audit store', (kind, space) => 
     expect(await audit.header(auditPath)).toEqual(first);
   });
 
-  it("a verify run's header names the log of the repair it re-checks", async () => {
+  it.each([
+    [{}, 0],
+    [{ clockSkewMs: 1500 }, 1500],
+  ])("a verify run's header names the log of the repair it re-checks and its clock skew (%j)", async (skew, ms) => {
     const audit = make();
     const repair = await prepare(deps(audit, channelA), { source: { type: 'csv', path: csv }, dryRun: true }, 'bf-r');
     const verify = await prepare(
       deps(audit, channelA),
-      { source: { type: 'csv', path: csv }, verifyAfter: { auditPath: repair.paths.auditPath } },
-      'bf-v',
+      { source: { type: 'csv', path: csv }, verifyAfter: { auditPath: repair.paths.auditPath, ...skew } },
+      `bf-v-${ms}`,
     );
     const header = await audit.header(verify.paths.auditPath);
     expect(header).toMatchObject({
-      backfill: 'bf-v',
+      backfill: `bf-v-${ms}`,
       dryRun: true,
-      verifyAfter: { auditPath: repair.paths.auditPath },
+      verifyAfter: { auditPath: repair.paths.auditPath, clockSkewMs: ms },
     });
     expect((await audit.header(repair.paths.auditPath))?.verifyAfter).toBeUndefined();
+  });
+
+  it('a verify header written before the clock skew was recorded still reads', () => {
+    const line = JSON.stringify({
+      header: header({ verifyAfter: { auditPath: '/data/repair/audit.jsonl' } }),
+    });
+    expect(parseAuditHeaderLine(line)?.verifyAfter).toEqual({ auditPath: '/data/repair/audit.jsonl' });
   });
 
   it.each([

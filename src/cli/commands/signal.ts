@@ -14,8 +14,7 @@ export async function runSignal(cmd: SignalCommand, io: CliIo): Promise<number> 
     if (status !== 'RUNNING')
       throw new CliError(`run ${cmd.workflowId} is not running (${status}): there is nothing to ${cmd.name}`);
     try {
-      // By name: the argument `{ confirmDeletes }` is the resume signal's optional one (workflows/definitions.ts).
-      if (cmd.name === 'resume' && cmd.confirmDeletes) await handle.signal(resumeSignal.name, { confirmDeletes: true });
+      if (cmd.name === 'resume' && cmd.confirmDeletes) await handle.signal(resumeSignal, { confirmDeletes: true });
       else if (cmd.name === 'resume') await handle.signal(resumeSignal);
       else if (cmd.reason !== undefined) await handle.signal(pauseSignal, cmd.reason);
       else await handle.signal(pauseSignal);
