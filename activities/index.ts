@@ -11,6 +11,7 @@ import type { ReplayTargetSpec } from '../workflows/definitions';
 import { prepareBackfill, type PrepareInput } from './prepare';
 import { processBatch, type BatchInput } from './process-batch';
 import { replayDeferred, type ReplayDeferredInput } from './replay-deferred';
+import { afterRefusal } from './replay-attempts';
 
 export interface ActivityDeps {
   config: Config;
@@ -58,9 +59,16 @@ export function createActivities({
    * activity's last failure (Web UI, `webhook-backfill status`). Temporal retries the activity, on any worker of the
    * task queue: a worker with WEBHOOK_URL takes it; with none, the run waits, visibly, instead of failing.
    */
-  const refuseWithoutTarget = (what: string, dryRun: boolean, spec: ReplayTargetSpec | undefined) => {
+  const refuseWithoutTarget = (
+    what: string,
+    dryRun: boolean,
+    spec: ReplayTargetSpec | undefined,
+    o: { countRefusal?: boolean } = {},
+  ) => {
     if (dryRun || targetFor(spec)) return;
-    const { taskQueue, attempt } = Context.current().info;
+    const { taskQueue, attempt, heartbeatDetails } = Context.current().info;
+    // A replay's refused attempts do not count toward replayMaxAttempts (activities/replay-attempts.ts).
+    if (o.countRefusal) Context.current().heartbeat(afterRefusal(heartbeatDetails));
     const message =
       `worker ${workerIdentity} has no WEBHOOK_URL and cannot replay ${what}: set WEBHOOK_URL on it (or stop it); ` +
       `the activity is retried on another worker of task queue ${taskQueue}`;
@@ -104,7 +112,9 @@ export function createActivities({
       );
     },
     replayDeferred: async (input: ReplayDeferredInput) => {
-      refuseWithoutTarget(`the deferred replay of line ${input.line} of ${input.backfill}`, false, input.target);
+      refuseWithoutTarget(`the deferred replay of line ${input.line} of ${input.backfill}`, false, input.target, {
+        countRefusal: true,
+      });
       return replayDeferred({ audit, pending, metrics, target: targetFor(input.target), now }, input);
     },
     cleanupBackfill: (input: CleanupInput) =>

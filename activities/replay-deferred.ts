@@ -5,6 +5,7 @@ import type { PendingStore } from '../src/audit/pending-store';
 import type { WebhookSender } from '../src/webhook/sender';
 import type { JobMetrics } from '../src/observability';
 import { recordMetrics } from './process-batch';
+import { afterRefusal, deliveryAttempt } from './replay-attempts';
 import type { BackfillPaths, DeferredResult, ReplayTargetSpec } from '../workflows/definitions';
 
 export interface ReplayDeferredInput {
@@ -44,6 +45,8 @@ export async function replayDeferred(deps: ReplayDeps, input: ReplayDeferredInpu
   }
   const replay = await deps.pending.get(paths.pendingDir, line);
   if (!replay && !(await deps.pending.reachable(paths.pendingDir))) {
+    // Refused, not tried: it does not count toward maxAttempts.
+    Context.current().heartbeat(afterRefusal(Context.current().info.heartbeatDetails));
     throw ApplicationFailure.retryable(
       `the pending directory ${paths.pendingDir} is not on this worker's disk: every worker of a file-store run needs the same BACKFILL_DATA_DIR`,
       'PendingStoreUnreachable',
@@ -74,7 +77,9 @@ export async function replayDeferred(deps: ReplayDeps, input: ReplayDeferredInpu
   }
   if (!deps.target) throw ApplicationFailure.retryable('this worker has no WEBHOOK_URL and cannot replay', 'NoTarget');
 
-  const attempt = Context.current().info.attempt;
+  // Attempts refused by workers that could not send (no WEBHOOK_URL, no pending store) are not counted.
+  const { attempt: temporalAttempt, heartbeatDetails } = Context.current().info;
+  const attempt = deliveryAttempt(temporalAttempt, heartbeatDetails);
   // Not aborted on cancellation (a pause): a POST the receiver may already have accepted is let finish
   // and recorded, rather than sent again later.
   // An upsert's fields route it on a channel-webhooks target (contact vs subscription scope), as in the batch.

@@ -6,7 +6,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createActivities } from '../../activities';
 import { replayDeferred, type ReplayDeferredInput } from '../../activities/replay-deferred';
+import { loadConfig } from '../../src/config';
+import { createFileWorkStore } from '../../src/store/work-store';
 import type { AuditEntry } from '../../src/audit/audit-entry';
 import { createFileAuditStore } from '../../src/audit/audit-store';
 import { createFilePendingStore, type PendingReplay, type PendingStore } from '../../src/audit/pending-store';
@@ -59,6 +62,18 @@ const replay = (line: number): PendingReplay => ({
 });
 
 let n = 0;
+
+/** A fresh run directory's paths (the directory made unless `make` is false). */
+async function runPaths(name: string, make = true) {
+  const dir = path.join(root, `${name}-${++n}`);
+  if (make) await mkdir(dir, { recursive: true });
+  return {
+    dir,
+    workFile: path.join(dir, 'work'),
+    auditPath: path.join(dir, 'audit.jsonl'),
+    pendingDir: path.join(dir, 'pending'),
+  };
+}
 const stores: [string, () => PendingStore][] = [
   ['file', () => createFilePendingStore()],
   ['postgres', () => createPostgresPendingStore(pg.pool())],
@@ -66,14 +81,7 @@ const stores: [string, () => PendingStore][] = [
 
 describe.each(stores)('replayDeferred with the %s pending store', (_name, makePending) => {
   it('records a member whose pending replay is lost as failed, names it, and the run goes on', async () => {
-    const dir = path.join(root, `run-${++n}`);
-    await mkdir(dir, { recursive: true });
-    const paths = {
-      dir,
-      workFile: path.join(dir, 'work'),
-      auditPath: path.join(dir, 'audit.jsonl'),
-      pendingDir: path.join(dir, 'pending'),
-    };
+    const paths = await runPaths('run');
     const pending = makePending();
     const audit = createFileAuditStore();
     const deps = { audit, pending, metrics: noMetrics, target: sender, now: () => new Date('2024-05-01T00:00:00Z') };
@@ -123,13 +131,7 @@ describe.each(stores)('replayDeferred with the %s pending store', (_name, makePe
 });
 
 it("a worker that does not see the run's pending directory at all retries (another worker may), not records a loss", async () => {
-  const dir = path.join(root, `elsewhere-${++n}`);
-  const paths = {
-    dir,
-    workFile: path.join(dir, 'work'),
-    auditPath: path.join(dir, 'audit.jsonl'),
-    pendingDir: path.join(dir, 'pending'),
-  };
+  const paths = await runPaths('elsewhere', false);
   const deps = {
     audit: createFileAuditStore(),
     pending: createFilePendingStore(),
@@ -152,14 +154,7 @@ it("a worker that does not see the run's pending directory at all retries (anoth
 });
 
 it('a deferred upsert is routed by its fields, and its entry names the webhooks it went to (as in the batch)', async () => {
-  const dir = path.join(root, `routed-${++n}`);
-  await mkdir(dir, { recursive: true });
-  const paths = {
-    dir,
-    workFile: path.join(dir, 'work'),
-    auditPath: path.join(dir, 'audit.jsonl'),
-    pendingDir: path.join(dir, 'pending'),
-  };
+  const paths = await runPaths('routed');
   const pending = createFilePendingStore();
   // A local channel-webhooks-like target: the webhooks depend on the fields it is given.
   const sent: unknown[] = [];
@@ -205,4 +200,96 @@ it('a deferred upsert is routed by its fields, and its entry names the webhooks 
     deferred: true,
     webhooks: [{ id: 'wh-contact', name: 'Contact' }],
   });
+});
+
+describe('attempts refused by other workers do not use up maxAttempts', () => {
+  // A receiver that never accepts (503): each real try is one of maxAttempts (3).
+  const failing: WebhookSender = {
+    send: async () => ({ kind: 'retryable', status: 503, reason: 'HTTP 503' }),
+    close: async () => {},
+  };
+  async function setUp() {
+    const paths = await runPaths('refused');
+    const pending = createFilePendingStore();
+    await pending.put(paths.pendingDir, replay(7));
+    const deps = { audit: createFileAuditStore(), pending, metrics: noMetrics, target: failing, now: () => new Date() };
+    const input: ReplayDeferredInput = {
+      backfill: 'wf-1',
+      line: 7,
+      memberId: 'm-7',
+      runLabel: 'wf-1',
+      paths,
+      maxAttempts: 3,
+      target: { type: 'url' },
+    };
+    return { deps, input, paths };
+  }
+
+  it.each([
+    // Temporal's attempt, the heartbeat details it starts with, whether it gives up (records failed).
+    [3, undefined, true],
+    [3, { refused: 1 }, false],
+    [5, { refused: 2 }, true],
+    [5, { refused: 3 }, false],
+  ])('attempt %i with %j: gives up %s', async (attempt, heartbeatDetails, givesUp) => {
+    const { deps, input, paths } = await setUp();
+    const run = new MockActivityEnvironment({ attempt, heartbeatDetails }).run(replayDeferred, deps, input);
+    if (givesUp) {
+      expect(await run).toEqual({ line: 7, outcome: 'failed' });
+      const [entry] = await readAudit(paths.auditPath);
+      expect(entry).toMatchObject({ line: 7, outcome: 'failed', stage: 'replay' });
+      expect(entry!.reason).toBe('replay gave up after 3 attempts: HTTP 503');
+    } else {
+      await expect(run).rejects.toMatchObject({ type: 'ReplayNotDelivered' });
+      expect(await readAudit(paths.auditPath).catch(() => [])).toEqual([]);
+    }
+  });
+
+  it('a worker that does not see the pending store counts its refusal in the heartbeat details', async () => {
+    const { deps, input } = await setUp();
+    const elsewhere = { ...input, paths: { ...input.paths, pendingDir: path.join(root, 'nowhere', 'pending') } };
+    const env = new MockActivityEnvironment({ attempt: 2, heartbeatDetails: { refused: 1 } });
+    const beats: unknown[] = [];
+    env.on('heartbeat', (d: unknown) => beats.push(d));
+    await expect(env.run(replayDeferred, deps, elsewhere)).rejects.toMatchObject({ type: 'PendingStoreUnreachable' });
+    expect(beats).toEqual([{ refused: 2 }]);
+  });
+});
+
+it('a worker without WEBHOOK_URL refuses a replay by name and counts the refusal; a batch refusal leaves its details alone', async () => {
+  const activities = createActivities({
+    config: loadConfig({ CHANNEL_ACCESS_KEY: 'k', CHANNEL_ACCESS_SECRET: 's', BACKFILL_DATA_DIR: root }),
+    channel: undefined as never, // never reached: the refusal comes before any lookup
+    target: undefined,
+    audit: createFileAuditStore(),
+    pending: createFilePendingStore(),
+    work: createFileWorkStore(),
+    workerIdentity: '7@host-c',
+  });
+  const paths = await runPaths('no-url', false);
+  const env = new MockActivityEnvironment({ attempt: 3, heartbeatDetails: { refused: 2 } });
+  const beats: unknown[] = [];
+  env.on('heartbeat', (d: unknown) => beats.push(d));
+  const input: ReplayDeferredInput = {
+    backfill: 'wf-1',
+    line: 8,
+    runLabel: 'wf-1',
+    paths,
+    maxAttempts: 3,
+    target: { type: 'url' },
+  };
+  const err = await env.run(activities.replayDeferred, input).catch((e: unknown) => e);
+  expect(err).toMatchObject({ type: 'WorkerLacksWebhookUrl', nonRetryable: false });
+  expect((err as Error).message).toMatch(
+    /^worker 7@host-c has no WEBHOOK_URL and cannot replay the deferred replay of line 8/,
+  );
+  expect(beats).toEqual([{ refused: 3 }]);
+
+  // A batch's heartbeat details are its progress ({ done }): its refusal writes none.
+  const batchEnv = new MockActivityEnvironment({ attempt: 2 });
+  const batchBeats: unknown[] = [];
+  batchEnv.on('heartbeat', (d: unknown) => batchBeats.push(d));
+  const batch = { backfill: 'wf-1', batch: 0, options: { dryRun: false, target: { type: 'url' } } } as never;
+  await expect(batchEnv.run(activities.processBatch, batch)).rejects.toMatchObject({ type: 'WorkerLacksWebhookUrl' });
+  expect(batchBeats).toEqual([]);
 });
