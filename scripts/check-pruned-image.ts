@@ -272,6 +272,10 @@ async function main(): Promise<void> {
         `the receiver accepted ${delivered} deliveries, the run reports ${result.upserts + result.deletes}`,
       );
     if (problems.length) throw new Error(`the backfill completed wrongly: ${problems.join('; ')}`);
+
+    // The CLI's worker command in the image (`node dist/src/cli/main.js worker`): it starts the CMD's command as a
+    // child, which must find everything it needs without devDependencies, and stops cleanly on SIGTERM.
+    await cliWorkerStartsAndStops(imageDir, { ...env, BACKFILL_TASK_QUEUE: `${taskQueue}-cli` });
     console.log(
       `pruned-image check: passed (the pruned image's worker completed a backfill of ${result.processed} members: ${result.upserts} upserts, ${result.deletes} deletes, ` +
         `${result.unchanged} unchanged, ${delivered} webhooks delivered; ${((Date.now() - started) / 1000).toFixed(0)} s)`,
@@ -283,6 +287,35 @@ async function main(): Promise<void> {
   } finally {
     for (const cleanup of cleanups.reverse()) await Promise.resolve(cleanup()).catch(() => undefined);
   }
+}
+
+async function cliWorkerStartsAndStops(imageDir: string, env: NodeJS.ProcessEnv): Promise<void> {
+  let log = '';
+  const proc = spawn(process.execPath, ['dist/src/cli/main.js', 'worker'], {
+    cwd: imageDir,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  proc.stdout!.on('data', (c: Buffer) => (log += c.toString()));
+  proc.stderr!.on('data', (c: Buffer) => (log += c.toString()));
+  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+  try {
+    await Promise.race([
+      until('the CLI worker polls its task queue', () => WORKER_RUNNING.test(log), 60_000),
+      exited.then((code) => {
+        throw new Error(`the CLI worker exited (code ${code}) before polling`);
+      }),
+    ]);
+    proc.kill('SIGTERM');
+    const code = await exited;
+    if (code !== 0) throw new Error(`the CLI worker exited with ${code} on SIGTERM`);
+  } catch (err) {
+    proc.kill('SIGKILL');
+    throw new Error(
+      `${err instanceof Error ? err.message : String(err)}; its output:\n${log.split('\n').slice(-20).join('\n')}`,
+    );
+  }
+  console.log('pruned-image check: `node dist/src/cli/main.js worker` polled and stopped cleanly on SIGTERM');
 }
 
 async function until(what: string, probe: () => boolean, timeoutMs: number): Promise<void> {
