@@ -5,6 +5,8 @@ import { installRuntime } from './observability';
 import { createBackfillWorker, workerIdentity } from './worker-setup';
 
 async function main(): Promise<void> {
+  // Started by a parent over IPC (`webhook-backfill worker`)? Decided now, before anything can disconnect it.
+  const viaIpc = typeof process.send === 'function';
   const config = loadConfig();
   installRuntime(config);
   const identity = workerIdentity();
@@ -26,13 +28,13 @@ async function main(): Promise<void> {
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
-  if (process.send) {
-    // Started by a parent over IPC (`webhook-backfill worker`): shut down when it goes away, however it ended.
+  if (viaIpc) {
+    // Shut down when the parent goes away, however it ended.
     process.channel?.unref();
     process.once('disconnect', stop);
-    if (!process.connected) stop(); // it went away while the worker was being created
   }
-  await backfill.run();
+  // A parent that went away while the worker was being created: nothing to run for (shutdown() needs a running worker).
+  if (!viaIpc || process.connected) await backfill.run();
   await backfill.close();
 }
 
