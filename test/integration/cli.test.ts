@@ -29,9 +29,18 @@ import { runProcess, type ProcessResult } from '../support/child-process';
 
 const BIN = path.resolve(__dirname, '../../bin/webhook-backfill.js');
 
-/** The direct children of a process (Linux). */
-function childPids(pid: number): number[] {
-  return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+/** The worker among the direct children of a process (Linux; e.g. an esbuild helper of tsx is not it). */
+function workerChild(pid: number): number | undefined {
+  const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
+  return children.map(Number).find((c) => {
+    try {
+      return /(^|\/)(dist\/)?src\/worker\.(js|ts)$/.test(
+        readFileSync(`/proc/${c}/cmdline`, 'utf8').split('\0').at(-2) ?? '',
+      );
+    } catch {
+      return false; // gone meanwhile
+    }
+  });
 }
 
 /** Whether a process exists and is not a zombie. */
@@ -521,7 +530,7 @@ describe('webhook-backfill CLI', () => {
       expect(workerOutput).not.toContain(ACCESS_SECRET);
       expect(workerOutput).not.toContain(WEBHOOK_TOKEN);
       // The worker is a child with npm start's node options and variables (they only take effect at a process's start).
-      const [child] = childPids(worker!.pid!);
+      const child = workerChild(worker!.pid!);
       expect(child, 'the CLI started the worker as a child process').toBeDefined();
       const shipped = shippedWorkerCommand();
       const argv = readFileSync(`/proc/${child}/cmdline`, 'utf8').split('\0');
@@ -553,7 +562,7 @@ describe('webhook-backfill CLI', () => {
       30_000,
       () => output,
     );
-    const [child] = childPids(cliProcess.pid!);
+    const child = workerChild(cliProcess.pid!);
     expect(child).toBeDefined();
     try {
       cliProcess.kill('SIGKILL'); // nothing can be forwarded: the worker must notice on its own (IPC disconnect)
