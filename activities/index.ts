@@ -11,7 +11,7 @@ import type { ReplayTargetSpec } from '../workflows/definitions';
 import { prepareBackfill, type PrepareInput } from './prepare';
 import { processBatch, type BatchInput } from './process-batch';
 import { replayDeferred, type ReplayDeferredInput } from './replay-deferred';
-import { afterRefusal } from './replay-attempts';
+import { recordRefusal } from './replay-attempts';
 
 export interface ActivityDeps {
   config: Config;
@@ -66,9 +66,9 @@ export function createActivities({
     o: { countRefusal?: boolean } = {},
   ) => {
     if (dryRun || targetFor(spec)) return;
-    const { taskQueue, attempt, heartbeatDetails } = Context.current().info;
+    const { taskQueue, attempt } = Context.current().info;
     // A replay's refused attempts do not count toward replayMaxAttempts (activities/replay-attempts.ts).
-    if (o.countRefusal) Context.current().heartbeat(afterRefusal(heartbeatDetails));
+    if (o.countRefusal) recordRefusal();
     const message =
       `worker ${workerIdentity} has no WEBHOOK_URL and cannot replay ${what}: set WEBHOOK_URL on it (or stop it); ` +
       `the activity is retried on another worker of task queue ${taskQueue}`;

@@ -3,6 +3,7 @@
 // so they must not use up replayMaxAttempts: in a fleet with one misconfigured worker a member would otherwise give
 // up after fewer real deliveries than configured. A refusing attempt counts itself in the activity's heartbeat
 // details, which Temporal keeps and hands to every later attempt of the same activity.
+import { Context } from '@temporalio/activity';
 import { z } from 'zod';
 
 const detailsSchema = z.object({ refused: z.number().int().nonnegative() });
@@ -16,6 +17,12 @@ export function refusedAttempts(details: unknown): number {
 /** The heartbeat details a refusing attempt leaves for the next one. */
 export function afterRefusal(details: unknown): { refused: number } {
   return { refused: refusedAttempts(details) + 1 };
+}
+
+/** Counts the current attempt, which refuses before sending, in its heartbeat details for the next attempt. */
+export function recordRefusal(): void {
+  const context = Context.current();
+  context.heartbeat(afterRefusal(context.info.heartbeatDetails));
 }
 
 /** This attempt's number among the attempts that could send (1 for the first of them). */

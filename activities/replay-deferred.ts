@@ -5,7 +5,7 @@ import type { PendingStore } from '../src/audit/pending-store';
 import type { WebhookSender } from '../src/webhook/sender';
 import type { JobMetrics } from '../src/observability';
 import { recordMetrics } from './process-batch';
-import { afterRefusal, deliveryAttempt } from './replay-attempts';
+import { deliveryAttempt, recordRefusal } from './replay-attempts';
 import type { BackfillPaths, DeferredResult, ReplayTargetSpec } from '../workflows/definitions';
 
 export interface ReplayDeferredInput {
@@ -46,7 +46,7 @@ export async function replayDeferred(deps: ReplayDeps, input: ReplayDeferredInpu
   const replay = await deps.pending.get(paths.pendingDir, line);
   if (!replay && !(await deps.pending.reachable(paths.pendingDir))) {
     // Refused, not tried: it does not count toward maxAttempts.
-    Context.current().heartbeat(afterRefusal(Context.current().info.heartbeatDetails));
+    recordRefusal();
     throw ApplicationFailure.retryable(
       `the pending directory ${paths.pendingDir} is not on this worker's disk: every worker of a file-store run needs the same BACKFILL_DATA_DIR`,
       'PendingStoreUnreachable',

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { afterRefusal, deliveryAttempt } from '../../activities/replay-attempts';
+import { deliveryAttempt, recordRefusal } from '../../activities/replay-attempts';
 import type { DevServer } from '../../dev/temporal-cli';
 import { connectClient, startTestServer } from '../support/stack';
 
@@ -28,7 +28,7 @@ it(
         seen.push({ attempt, details: heartbeatDetails });
         if (attempt === 1 || attempt === 3) {
           // Refused: counted, nothing tried.
-          Context.current().heartbeat(afterRefusal(heartbeatDetails));
+          recordRefusal();
           throw ApplicationFailure.retryable('refused', 'WorkerLacksWebhookUrl');
         }
         if (attempt === 2) throw ApplicationFailure.retryable('receiver said 503', 'ReplayNotDelivered'); // a real try
