@@ -45,17 +45,18 @@ export function shippedWorkerCommand(packageJsonPath = path.join(packageRoot(), 
 
 /**
  * The argv (after node itself) and environment that start the shipped worker from `root`: the built entry with
- * npm start's node options and variables (a variable already set wins, as in a shell); without a build, the same
- * options on src/worker.ts through tsx's require hook (`tsxCjs`), which is what an unbuilt checkout can run.
+ * npm start's node options and variables (a variable already set wins, as in a shell); given tsx's require hook
+ * (`tsxCjs`, for a checkout without a build), the same options on src/worker.ts through it.
  */
 export function workerInvocation(
   root: string,
   shipped: ShippedWorkerCommand,
   env: NodeJS.ProcessEnv,
-  o: { built: boolean; tsxCjs: string },
+  tsxCjs?: string,
 ): { args: string[]; env: NodeJS.ProcessEnv } {
-  const entry = o.built
-    ? [path.join(root, shipped.entry)]
-    : ['--require', o.tsxCjs, path.join(root, 'src', 'worker.ts')];
+  const entry =
+    tsxCjs === undefined
+      ? [path.join(root, shipped.entry)]
+      : ['--require', tsxCjs, path.join(root, 'src', 'worker.ts')];
   return { args: [...shipped.nodeArgs, ...entry], env: { ...shipped.env, ...env } };
 }

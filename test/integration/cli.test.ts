@@ -52,13 +52,6 @@ function alive(pid: number): boolean {
   }
 }
 
-async function until(done: () => boolean, ms: number, what: () => string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!done()) {
-    if (Date.now() > deadline) throw new Error(`timed out: ${what()}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 const TASK_QUEUE = 'cli-test';
 const OUTAGE = { start: Date.parse('2024-10-31T15:40:00Z'), end: Date.parse('2024-11-12T06:37:00Z') };
 
@@ -557,26 +550,22 @@ describe('webhook-backfill CLI', () => {
     cliProcess.stdout!.on('data', (c: Buffer) => (output += c.toString()));
     cliProcess.stderr!.on('data', (c: Buffer) => (output += c.toString()));
     const exited = new Promise((resolve) => cliProcess.on('exit', resolve));
-    await until(
-      () => /Worker state changed[^\n]*RUNNING/.test(output),
+    await waitFor(
+      () => `the worker to poll; its output:\n${output}`,
+      async () => /Worker state changed[^\n]*RUNNING/.test(output),
       30_000,
-      () => output,
     );
     const child = workerChild(cliProcess.pid!);
     expect(child).toBeDefined();
     try {
       cliProcess.kill('SIGKILL'); // nothing can be forwarded: the worker must notice on its own (IPC disconnect)
       await exited;
-      await until(
-        () => !alive(child!),
-        20_000,
-        () => `worker ${child} still running after its CLI was killed`,
-      );
+      await waitFor(`worker ${child} to end after its CLI was killed`, async () => !alive(child!), 20_000);
       // ... and shut down gracefully (its output still reaches the CLI's stdout, which this test holds open).
-      await until(
-        () => /Worker state changed[^\n]*STOPPED/.test(output),
+      await waitFor(
+        () => `a graceful shutdown in:\n${output.slice(-2000)}`,
+        async () => /Worker state changed[^\n]*STOPPED/.test(output),
         5_000,
-        () => `no graceful shutdown in:\n${output.slice(-2000)}`,
       );
     } finally {
       if (alive(child!)) process.kill(child!, 'SIGKILL'); // a failed assertion leaves no worker behind

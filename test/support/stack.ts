@@ -169,7 +169,7 @@ export async function readAuditHeader(file: string): Promise<AuditHeader> {
 }
 
 export async function waitFor<T>(
-  what: string,
+  what: string | (() => string),
   probe: () => Promise<T | undefined | false>,
   timeoutMs = 30_000,
 ): Promise<T> {
@@ -177,7 +177,8 @@ export async function waitFor<T>(
   for (;;) {
     const value = await probe();
     if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    // A function names it at the time out, with what was seen by then (a process's output so far).
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${typeof what === 'function' ? what() : what}`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }

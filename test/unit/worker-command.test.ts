@@ -66,23 +66,23 @@ describe('workerInvocation', () => {
   it.each([
     [
       'built: the entry under the root, with the node options',
-      { built: true, tsxCjs: '/t/cjs' },
+      undefined,
       ['--max-old-space-size=128', '/r/dist/src/worker.js'],
     ],
     [
       'unbuilt: the same options on src/worker.ts through tsx',
-      { built: false, tsxCjs: '/t/cjs' },
+      '/t/cjs',
       ['--max-old-space-size=128', '--require', '/t/cjs', '/r/src/worker.ts'],
     ],
-  ])('%s', (_name, o, args) => {
-    expect(workerInvocation('/r', SHIPPED, {}, o).args).toEqual(args);
+  ])('%s', (_name, tsxCjs, args) => {
+    expect(workerInvocation('/r', SHIPPED, {}, tsxCjs).args).toEqual(args);
   });
 
   it.each([
     [{}, '2'],
     [{ MALLOC_ARENA_MAX: '8' }, '8'],
   ])("takes npm start's variables unless already set (%j)", (env, arena) => {
-    const r = workerInvocation('/r', SHIPPED, { ...env, CHANNEL_ACCESS_KEY: 'k' }, { built: true, tsxCjs: '' });
+    const r = workerInvocation('/r', SHIPPED, { ...env, CHANNEL_ACCESS_KEY: 'k' });
     expect(r.env.MALLOC_ARENA_MAX).toBe(arena);
     expect(r.env.CHANNEL_ACCESS_KEY).toBe('k');
   });

@@ -21,12 +21,9 @@ export async function runWorker(io: CliIo): Promise<number> {
   }
   const root = packageRoot();
   const shipped = shippedWorkerCommand(path.join(root, 'package.json'));
-  const built = existsSync(path.join(root, shipped.entry));
   // tsx is a devDependency: an image (built, pruned) does not have it and does not need it.
-  const { args, env } = workerInvocation(root, shipped, io.env, {
-    built,
-    tsxCjs: built ? '' : require.resolve('tsx/cjs'),
-  });
+  const built = existsSync(path.join(root, shipped.entry));
+  const { args, env } = workerInvocation(root, shipped, io.env, built ? undefined : require.resolve('tsx/cjs'));
   // Its own process group (detached), so a terminal's Ctrl-C reaches it once, forwarded from here, and not twice (a
   // second SIGINT would kill it before its graceful shutdown ends). It writes to this process's stdout and stderr
   // directly (a terminal stays a terminal for its log format). The IPC channel is how it notices this process is
