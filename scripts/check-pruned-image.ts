@@ -7,7 +7,7 @@
 // Temporal dev server, the Channel Talk simulator and the webhook receiver, and must complete a small backfill.
 // So whatever the image needs but the build prunes (a dev dependency required by dist/) fails here, in CI,
 // rather than in a user's `docker compose up`. Exit 0 and one "pruned-image check: passed" line, or exit 1.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { builtinModules, createRequire } from 'node:module';
 import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -186,7 +186,7 @@ async function main(): Promise<void> {
   const stateDir = path.join(tmp, 'state'); // the image's /var/lib/webhook-backfill
   for (const d of [buildDir, imageDir, dataDir, stateDir]) mkdirSync(d, { recursive: true });
   const cleanups: (() => Promise<unknown> | unknown)[] = [() => rmSync(tmp, { recursive: true, force: true })];
-  let workerLog = '';
+  let workerLog = () => '';
   try {
     const dockerfile = readDockerfile();
     console.log(`== pruned-image check: the Dockerfile's build stage in ${buildDir}`);
@@ -228,10 +228,9 @@ async function main(): Promise<void> {
       WEBHOOK_URL: receiver.url,
     };
     console.log(`== the image's CMD from ${imageDir}: ${image.cmd.join(' ')}`);
-    const proc = spawn(process.execPath, image.cmd.slice(1), { cwd: imageDir, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    proc.stdout!.on('data', (c: Buffer) => (workerLog += c.toString()));
-    proc.stderr!.on('data', (c: Buffer) => (workerLog += c.toString()));
-    const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+    const worker = spawnWorker(image.cmd.slice(1), imageDir, env);
+    workerLog = worker.log;
+    const { proc, exited } = worker;
     cleanups.push(async () => {
       if (proc.exitCode === null && proc.signalCode === null) {
         proc.kill('SIGTERM');
@@ -240,12 +239,7 @@ async function main(): Promise<void> {
         clearTimeout(timer);
       }
     });
-    await Promise.race([
-      until('the worker polls its task queue', () => WORKER_RUNNING.test(workerLog), 60_000),
-      exited.then((code) => {
-        throw new Error(`the worker exited (code ${code}) before polling`);
-      }),
-    ]);
+    await untilPolling(worker, 'the worker');
 
     const connection = await Connection.connect({ address: server.address });
     cleanups.push(() => connection.close());
@@ -282,37 +276,52 @@ async function main(): Promise<void> {
     );
   } catch (err) {
     console.error(`pruned-image check: FAILED: ${err instanceof Error ? err.message : String(err)}`);
-    if (workerLog) console.error(`the worker's output (last lines):\n${workerLog.split('\n').slice(-30).join('\n')}`);
+    if (workerLog())
+      console.error(`the worker's output (last lines):\n${workerLog().split('\n').slice(-30).join('\n')}`);
     process.exitCode = 1;
   } finally {
     for (const cleanup of cleanups.reverse()) await Promise.resolve(cleanup()).catch(() => undefined);
   }
 }
 
-async function cliWorkerStartsAndStops(imageDir: string, env: NodeJS.ProcessEnv): Promise<void> {
+interface SpawnedWorker {
+  proc: ChildProcess;
+  exited: Promise<number | null>;
+  /** Everything it printed so far (stdout and stderr). */
+  log(): string;
+}
+
+/** A worker command of the image (`node <args>`), run from the image's directory with its output collected. */
+function spawnWorker(args: string[], cwd: string, env: NodeJS.ProcessEnv): SpawnedWorker {
   let log = '';
-  const proc = spawn(process.execPath, ['dist/src/cli/main.js', 'worker'], {
-    cwd: imageDir,
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const proc = spawn(process.execPath, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
   proc.stdout!.on('data', (c: Buffer) => (log += c.toString()));
   proc.stderr!.on('data', (c: Buffer) => (log += c.toString()));
   const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+  return { proc, exited, log: () => log };
+}
+
+/** Resolves once the worker polls its task queue; rejects if it exits first or takes over a minute. */
+async function untilPolling(worker: SpawnedWorker, name: string): Promise<void> {
+  await Promise.race([
+    until(`${name} polls its task queue`, () => WORKER_RUNNING.test(worker.log()), 60_000),
+    worker.exited.then((code) => {
+      throw new Error(`${name} exited (code ${code}) before polling`);
+    }),
+  ]);
+}
+
+async function cliWorkerStartsAndStops(imageDir: string, env: NodeJS.ProcessEnv): Promise<void> {
+  const worker = spawnWorker(['dist/src/cli/main.js', 'worker'], imageDir, env);
   try {
-    await Promise.race([
-      until('the CLI worker polls its task queue', () => WORKER_RUNNING.test(log), 60_000),
-      exited.then((code) => {
-        throw new Error(`the CLI worker exited (code ${code}) before polling`);
-      }),
-    ]);
-    proc.kill('SIGTERM');
-    const code = await exited;
+    await untilPolling(worker, 'the CLI worker');
+    worker.proc.kill('SIGTERM');
+    const code = await worker.exited;
     if (code !== 0) throw new Error(`the CLI worker exited with ${code} on SIGTERM`);
   } catch (err) {
-    proc.kill('SIGKILL');
+    worker.proc.kill('SIGKILL');
     throw new Error(
-      `${err instanceof Error ? err.message : String(err)}; its output:\n${log.split('\n').slice(-20).join('\n')}`,
+      `${err instanceof Error ? err.message : String(err)}; its output:\n${worker.log().split('\n').slice(-20).join('\n')}`,
     );
   }
   console.log('pruned-image check: `node dist/src/cli/main.js worker` polled and stopped cleanly on SIGTERM');
