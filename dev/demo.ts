@@ -12,7 +12,7 @@ import { verdictCounts } from '../workflows/verdicts';
 import { CustomerRows, customerWrites } from './customer-database';
 import { loadChannelUsers, startChannelSimulator, type ChannelFault } from './simulator/channel-simulator';
 import { startWebhookReceiver, type ReceiverBehaviour } from './simulator/webhook-receiver';
-import { findTemporalCli, startDevServer, waitForPort } from './temporal-cli';
+import { findTemporalCli, isListening, startDevServer } from './temporal-cli';
 import { createBackfillWorker } from '../src/worker-setup';
 import { progressQuery, WORKFLOW_TYPE, type BackfillResult, type Progress } from '../workflows/definitions';
 
@@ -33,13 +33,6 @@ interface ExpectedCounts {
 const args = new Set(process.argv.slice(2));
 // Interactive users get to browse the Web UI afterwards; scripts and CI get an exit code.
 const keepRunning = args.has('--keep') || (!args.has('--exit') && process.stdin.isTTY === true);
-
-async function isListening(port: number): Promise<boolean> {
-  return waitForPort(port, 0).then(
-    () => true,
-    () => false,
-  );
-}
 
 async function main(): Promise<number> {
   // The demo narrates; the SDK's own chatter would drown it. Warnings and errors still show.

@@ -65,6 +65,14 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/** Whether something accepts connections on 127.0.0.1:`port` right now. */
+export function isListening(port: number): Promise<boolean> {
+  return waitForPort(port, 0).then(
+    () => true,
+    () => false,
+  );
+}
+
 export async function waitForPort(port: number, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
