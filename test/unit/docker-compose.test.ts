@@ -1,5 +1,6 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseDocument } from 'yaml';
@@ -237,14 +238,33 @@ describe('docker-compose.yml: the worker', () => {
     WEBHOOK_URL: 'https://hooks.example.test/channel',
     WEBHOOK_TOKEN: 'token-from-host',
   };
-  const resolve = (host: Record<string, string | undefined>) =>
-    Object.fromEntries(Object.entries(env).map(([k, v]) => [k, interpolate(v, host)]));
+  /**
+   * The worker's environment as the container sees it, with each path that names a file mounted into the
+   * container replaced by the file on the host it comes from (the mount's source, interpolated like the rest),
+   * so the worker's own config loader reads what the container would.
+   */
+  const resolve = (host: Record<string, string | undefined>) => {
+    const mounts = volumesOf(worker).map((m) => ({ ...m, source: interpolate(m.source ?? '', host) }));
+    const onHost = (value: string) => {
+      const mount = mounts.find((m) => value === m.target || value.startsWith(`${m.target}/`));
+      if (!mount || !/^[./]/.test(mount.source)) return value; // a named volume has no host path
+      return path.resolve(ROOT, mount.source) + value.slice(mount.target.length);
+    };
+    return Object.fromEntries(
+      Object.entries(env).map(([k, v]) => {
+        const value = interpolate(v, host);
+        return [k, k === 'TEMPORAL_CONFIG_FILE' ? onHost(value) : value];
+      }),
+    );
+  };
 
   it('is built from this repository and serves the default task queue on the temporal service', () => {
     const build = typeof worker.build === 'string' ? worker.build : worker.build?.context;
     expect(build).toBe('.');
-    expect(env.TEMPORAL_ADDRESS).toBe('${TEMPORAL_ADDRESS:-temporal:7233}');
-    expect(resolve({ ...hostEnv }).TEMPORAL_ADDRESS).toBe('temporal:7233');
+    // The compose Temporal is the default profile of the mounted compose/temporal.toml, not a variable's
+    // default: a variable would win over a profile the host asks for.
+    expect(env.TEMPORAL_ADDRESS).toBe('${TEMPORAL_ADDRESS:-}');
+    expect(loadConfig(resolve({ ...hostEnv })).TEMPORAL_ADDRESS).toBe('temporal:7233');
     expect(env.BACKFILL_TASK_QUEUE).toBe(DEFAULT_TASK_QUEUE);
     expect(DEFAULT_TASK_QUEUE).toBe('webhook-backfill');
     expect(dependsOn(worker)).toHaveProperty('temporal', 'service_healthy');
@@ -269,6 +289,7 @@ describe('docker-compose.yml: the worker', () => {
 
   it("passes the host's Temporal connection variables through; unset on the host, the worker sees them unset and uses the compose Temporal", () => {
     const passed = [
+      'TEMPORAL_PROFILE',
       'TEMPORAL_ADDRESS',
       'TEMPORAL_NAMESPACE',
       'TEMPORAL_API_KEY',
@@ -296,6 +317,56 @@ describe('docker-compose.yml: the worker', () => {
     expect(cloud.TEMPORAL_NAMESPACE).toBe('ns.acct');
     expect(cloud.temporal.options).toMatchObject({ address: 'ns.acct.tmprl.cloud:7233', apiKey: 'api-key-from-host' });
     expect(cloud.temporal.options.tls, 'an API key turns TLS on').toBeTruthy();
+  });
+
+  it("mounts the host's TEMPORAL_CONFIG_FILE (compose/temporal.toml without one) where the worker reads its profiles", () => {
+    expect(env.TEMPORAL_CONFIG_FILE, 'a fixed path inside the container').toMatch(/^\/[^$]*$/);
+    const mount = volumesOf(worker).find((m) => m.target === env.TEMPORAL_CONFIG_FILE);
+    expect(mount, `a volume mounted at ${env.TEMPORAL_CONFIG_FILE}`).toBeDefined();
+    expect(mount!.readOnly).toBe(true);
+    expect(mount!.source).toBe('${TEMPORAL_CONFIG_FILE:-./compose/temporal.toml}');
+    expect(existsSync(path.join(ROOT, 'compose/temporal.toml'))).toBe(true);
+
+    // The host's own file and profile: its address, namespace, API key and gRPC headers reach the worker.
+    const dir = mkdtempSync(path.join(tmpdir(), 'compose-profile-'));
+    try {
+      const file = path.join(dir, 'temporal.toml');
+      writeFileSync(
+        file,
+        [
+          '[profile.default]',
+          'address = "localhost:7233"',
+          '[profile.prod]',
+          'address = "prod.acct.tmprl.cloud:7233"',
+          'namespace = "prod.acct"',
+          'api_key = "api-key-in-profile"',
+          '[profile.prod.grpc_meta]',
+          'x-team = "repairs"',
+          '',
+        ].join('\n'),
+      );
+      const prod = loadConfig(resolve({ ...hostEnv, TEMPORAL_CONFIG_FILE: file, TEMPORAL_PROFILE: 'prod' }));
+      expect(prod.TEMPORAL_ADDRESS).toBe('prod.acct.tmprl.cloud:7233');
+      expect(prod.TEMPORAL_NAMESPACE).toBe('prod.acct');
+      expect(prod.temporal.options).toMatchObject({ apiKey: 'api-key-in-profile', metadata: { 'x-team': 'repairs' } });
+      // A variable on the host still wins over the profile, as with the Temporal CLI.
+      const overridden = loadConfig(
+        resolve({ ...hostEnv, TEMPORAL_CONFIG_FILE: file, TEMPORAL_PROFILE: 'prod', TEMPORAL_NAMESPACE: 'other' }),
+      );
+      expect(overridden.TEMPORAL_NAMESPACE).toBe('other');
+      // Without TEMPORAL_PROFILE the host file's default profile applies, not the compose Temporal.
+      expect(loadConfig(resolve({ ...hostEnv, TEMPORAL_CONFIG_FILE: file })).TEMPORAL_ADDRESS).toBe('localhost:7233');
+      // A profile the file does not have stops the worker, naming it.
+      expect(() =>
+        loadConfig(resolve({ ...hostEnv, TEMPORAL_CONFIG_FILE: file, TEMPORAL_PROFILE: 'staging' })),
+      ).toThrow(/TEMPORAL_PROFILE staging: no such profile/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    // compose/temporal.toml has no profile but the default one: TEMPORAL_PROFILE alone is refused, not ignored.
+    expect(() => loadConfig(resolve({ ...hostEnv, TEMPORAL_PROFILE: 'prod' }))).toThrow(
+      /TEMPORAL_PROFILE prod: no such profile/,
+    );
   });
 
   it('is given every variable src/config.ts requires, and Compose refuses to start without them', () => {
