@@ -250,12 +250,7 @@ describe('docker-compose.yml: the worker', () => {
       if (!mount || !/^[./]/.test(mount.source)) return value; // a named volume has no host path
       return path.resolve(ROOT, mount.source) + value.slice(mount.target.length);
     };
-    return Object.fromEntries(
-      Object.entries(env).map(([k, v]) => {
-        const value = interpolate(v, host);
-        return [k, k === 'TEMPORAL_CONFIG_FILE' ? onHost(value) : value];
-      }),
-    );
+    return Object.fromEntries(Object.entries(env).map(([k, v]) => [k, onHost(interpolate(v, host))]));
   };
 
   it('is built from this repository and serves the default task queue on the temporal service', () => {
