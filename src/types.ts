@@ -56,20 +56,21 @@ export const MEMBER_COLUMNS = ['memberId', ...COMPARED_FIELDS] as const;
 export type MemberColumn = (typeof MEMBER_COLUMNS)[number];
 
 /**
- * A Channel Talk user as returned by `GET /open/v5/users/@{memberId}` (`body.user`). Only the fields
- * we read are typed (and checked, src/channel/user-schema.ts); every other field, whatever it holds (null
- * included), is passed through untouched into replayed webhooks. The change times are numbers or absent.
+ * A Channel Talk user exactly as returned by `GET /open/v5/users/@{memberId}` (`body.user`): every key and every
+ * `null` kept, since a replay's `entity` is this object. The fields the repair decides on are checked
+ * (src/channel/user-schema.ts) and typed here; the change times are read only through a number check
+ * (`fieldChangeTime`, `recordChangeTimes`), since Channel Talk may send null or anything there.
  */
 export interface ChannelUser {
-  type?: string;
+  type?: string | null;
   mobileNumber?: string | null;
   email?: string | null;
   unsubscribeEmail?: boolean | null;
   unsubscribeTexting?: boolean | null;
   profile?: Record<string, unknown> | null;
-  updatedAt?: number;
-  unsubscribeEmailUpdatedAt?: number;
-  unsubscribeTextingUpdatedAt?: number;
+  updatedAt?: unknown;
+  unsubscribeEmailUpdatedAt?: unknown;
+  unsubscribeTextingUpdatedAt?: unknown;
   [key: string]: unknown;
 }
 

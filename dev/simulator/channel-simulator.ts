@@ -417,5 +417,6 @@ export async function loadChannelUsers(file: string): Promise<ChannelUser[]> {
     const where = parsed.error.issues.slice(0, 5).map((i) => `${i.path.map(String).join('.') || '(root)'} (${i.code})`);
     throw new Error(`${file}: not a channel users file: ${where.join(', ')}`);
   }
-  return parsed.data.users;
+  // Served as written (every key and null kept), as Channel Talk would: the schema only checks them.
+  return (json as { users: ChannelUser[] }).users;
 }

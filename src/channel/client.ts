@@ -5,10 +5,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, type Dispatcher } from 'undici';
 import { DispatchExchange, runExchange, type ResponseHeaders } from '../http/dispatch-exchange';
 import { errorLabel } from '../http/error-label';
-import type { FetchResult } from '../types';
+import type { ChannelUser, FetchResult } from '../types';
 import { BadCredentialsError } from './errors';
 import type { RateLimiter } from './rate-limiter';
-import { userResponseSchema, type ChannelUserParsed } from './user-schema';
+import { userResponseSchema } from './user-schema';
 import { channelResponseSchema, type ChannelInfo } from './channel-info';
 
 export interface ChannelClientOptions {
@@ -53,7 +53,7 @@ const MAX_RATE_LIMIT_WAIT_MS = 60_000;
 
 /** What one HTTP exchange came to, before the retry policy decides what to do with it. */
 type AttemptOutcome =
-  | { kind: 'found'; user: ChannelUserParsed }
+  | { kind: 'found'; user: ChannelUser }
   | { kind: 'channel'; channel: ChannelInfo }
   | { kind: 'not-found'; status: number }
   | { kind: 'bad-credentials'; status: number }
@@ -295,7 +295,8 @@ function parseUserBody(text: string): AttemptOutcome {
     return { kind: 'retryable', reason: 'malformed response: invalid JSON' };
   }
   const parsed = userResponseSchema.safeParse(json);
-  if (parsed.success) return { kind: 'found', user: parsed.data.user };
+  // The user as it came, not the parsed copy: the replay's entity keeps every key and null (issue 23).
+  if (parsed.success) return { kind: 'found', user: (json as { user: ChannelUser }).user };
   const issue = parsed.error.issues[0];
   // Path and issue code only: zod messages can quote the offending value.
   const where = issue && issue.path.length > 0 ? issue.path.map(String).join('.') : 'body';

@@ -6,6 +6,8 @@
 // repair decides on must parse: the four compared fields, `profile` (their fallback) and `type` (unified users). A
 // field it does not use (`name`, `tags`, `createdAt`, `unifiedId`, `avatarUrl`, `web`, ...) is passed through as
 // it came, whatever it holds; the change times a report reads are kept when they are numbers and dropped otherwise.
+// The parsed copy only checks: the client hands on the user exactly as it came (every key and null, for the
+// replay's `entity`), and the repair reads its change times through a number check.
 // A mismatch in a field that must parse will not change on retry: the client fails the member once (client.ts).
 import { z } from 'zod';
 import type { ChannelUser } from '../types';

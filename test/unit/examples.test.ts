@@ -230,7 +230,7 @@ describe('channel-users.json', () => {
   it('dates most missed changes inside the outage and some before it', () => {
     const changed = outcomes
       .filter((o) => o.dryRunOutcome === 'upsert')
-      .map((o) => usersById.get(o.memberId)?.updatedAt ?? 0);
+      .map((o) => Number(usersById.get(o.memberId)?.updatedAt ?? 0));
     const inside = changed.filter((t) => t >= OUTAGE_START && t <= OUTAGE_END).length;
     const before = changed.filter((t) => t < OUTAGE_START).length;
     expect(inside + before).toBe(changed.length);

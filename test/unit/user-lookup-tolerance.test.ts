@@ -165,13 +165,37 @@ describe('over real HTTP (simulator serving OpenApiUserDto-shaped users)', () =>
     expect(r).toEqual({ kind: 'found', user: fullOpenApiUser('full'), attempts: 1 });
   });
 
-  it('every tolerated variant is found with one request', async () => {
-    for (const [name] of TOLERATED) {
+  it('every tolerated variant is found with one request, and replayed exactly as Channel Talk answered', async () => {
+    for (const [name, field, value] of TOLERATED) {
       const memberId = `tol:${name}`;
       const r = await client.getUserByMemberId(memberId);
       expect(r.kind, name).toBe('found');
       expect(r.attempts, name).toBe(1);
       expect(sim.stats().byMember.get(memberId), name).toBe(1);
+      // Every key and null kept, the change times included (a null there once dropped the key from the entity).
+      const entity = buildUpsertPayload((r as { user: ChannelUser }).user).entity;
+      expect(entity, name).toEqual(variant(memberId, field, value));
+      expect(Object.keys(entity), name).toEqual(Object.keys(variant(memberId, field, value)));
+    }
+  });
+
+  it('a user with null in every change time and in type is replayed with those nulls', async () => {
+    const nulls = fullOpenApiUser('nulls', {
+      type: null,
+      updatedAt: null,
+      unsubscribeEmailUpdatedAt: null,
+      unsubscribeTextingUpdatedAt: null,
+    });
+    const own = await startChannelSimulator({ users: [nulls], accessKey: KEY, accessSecret: SECRET });
+    const c = createChannelClient({ baseUrl: own.url, accessKey: KEY, accessSecret: SECRET });
+    try {
+      const r = await c.getUserByMemberId('nulls');
+      expect(r.kind).toBe('found');
+      const entity = buildUpsertPayload((r as { user: ChannelUser }).user).entity;
+      expect(JSON.stringify(entity)).toBe(JSON.stringify(nulls));
+    } finally {
+      await c.close();
+      await own.close();
     }
   });
 
