@@ -87,7 +87,7 @@ describe('users with null where the repair does not look', () => {
       expect(entity.get(memberId(2))).toEqual(JSON.parse(JSON.stringify(fullOpenApiUser(memberId(2)))));
       // Every delivered entity is the user as served, null change times included (nf-090: updatedAt: null).
       const served = new Map(users().map((u) => [u.memberId as string, JSON.parse(JSON.stringify(u)) as unknown]));
-      for (const [id, got] of entity) expect(got, id).toEqual(served.get(id));
+      for (const [id, got] of entity) expect(got, String(id)).toEqual(served.get(id ?? ''));
       expect(entity.get(memberId(90))).toHaveProperty('updatedAt', null);
       expect(entity.get(memberId(20))).toHaveProperty('unsubscribeEmailUpdatedAt', null);
     } finally {
