@@ -7,7 +7,8 @@ import type { WorkStore } from '../src/store/work-store';
 import { cleanupBackfill, type CleanupInput } from './cleanup';
 import type { ChannelClient } from '../src/channel/client';
 import type { WebhookSender } from '../src/webhook/sender';
-import type { ReplayTargetSpec } from '../workflows/definitions';
+import { runPathsProblem } from '../src/store/data-dir';
+import type { BackfillPaths, ReplayTargetSpec } from '../workflows/definitions';
 import { prepareBackfill, type PrepareInput } from './prepare';
 import { processBatch, type BatchInput } from './process-batch';
 import { replayDeferred, type ReplayDeferredInput } from './replay-deferred';
@@ -75,6 +76,19 @@ export function createActivities({
     Context.current().log.warn('refused: no WEBHOOK_URL on this worker', { what, attempt, worker: workerIdentity });
     throw ApplicationFailure.retryable(message, 'WorkerLacksWebhookUrl');
   };
+  /**
+   * Defence in depth: the paths a batch, replay or cleanup is given came from the preparation through the workflow's
+   * state; whatever the workflow passed, nothing outside this workflow's own storage is opened, written or removed.
+   */
+  const confine = (paths: BackfillPaths) => {
+    const problem = runPathsProblem(
+      config.BACKFILL_DATA_DIR,
+      // Absent only for an activity run outside a workflow, whose paths then belong to no one.
+      Context.current().info.workflowExecution?.workflowId ?? '',
+      paths,
+    );
+    if (problem) throw ApplicationFailure.nonRetryable(`refused: ${problem}`, 'InvalidInput');
+  };
   return {
     prepareBackfill: (input: PrepareInput) =>
       prepareBackfill(
@@ -91,6 +105,7 @@ export function createActivities({
       ),
     processBatch: async (input: BatchInput) => {
       refuseWithoutTarget(`batch ${input.batch + 1} of ${input.backfill}`, input.options.dryRun, input.options.target);
+      confine(input.paths);
       return processBatch(
         {
           audit,
@@ -115,10 +130,13 @@ export function createActivities({
       refuseWithoutTarget(`the deferred replay of line ${input.line} of ${input.backfill}`, false, input.target, {
         countRefusal: true,
       });
+      confine(input.paths);
       return replayDeferred({ audit, pending, metrics, target: targetFor(input.target), now }, input);
     },
-    cleanupBackfill: (input: CleanupInput) =>
-      cleanupBackfill({ work, pending, keep: config.BACKFILL_KEEP_WORK_DATA }, input),
+    cleanupBackfill: (input: CleanupInput) => {
+      confine(input.paths);
+      return cleanupBackfill({ work, pending, keep: config.BACKFILL_KEEP_WORK_DATA }, input);
+    },
   };
 }
 

@@ -11,7 +11,7 @@ import { selectByOutcome, selectEntries, selectFromPlan } from '../src/source/au
 import { describeSource, resolveSource } from '../src/source/source-kinds';
 import { selectForVerify } from '../src/source/verify-selection';
 import type { WorkStore } from '../src/store/work-store';
-import { runDataDir } from '../src/store/data-dir';
+import { runDataDir, runFiles } from '../src/store/data-dir';
 import { InvalidInputError, parseBackfillInput } from '../src/workflow-input';
 import type { BackfillPaths, PreparedBackfill, ReplayTargetSpec } from '../workflows/definitions';
 
@@ -78,9 +78,8 @@ export async function prepareBackfill(
   const dir = runDataDir(config.BACKFILL_DATA_DIR, workflowId, firstRunId);
   const paths: BackfillPaths = {
     dir,
-    workFile: path.join(dir, 'members.jsonl'),
+    ...runFiles(dir),
     auditPath: path.resolve(parsed.auditPath ?? path.join(dir, 'audit.jsonl')),
-    pendingDir: path.join(dir, 'pending'),
   };
 
   const heartbeat = setInterval(() => Context.current().heartbeat(), 5_000);

@@ -25,6 +25,7 @@ import {
   type ResumeOptions,
 } from './definitions';
 import { BAD_CREDENTIALS_PAUSE, BackfillState } from './backfill-state';
+import { refuseCarried } from './carried-origin';
 import { rateShare } from './rate-share';
 import { verdictCounts } from './verdicts';
 import { describeStatic, publish, type LiveView } from './visibility';
@@ -88,6 +89,9 @@ const CLEANUP_PATCH = 'cleanup-work-data-v1';
 export async function backfillWebhooks(input: BackfillInput): Promise<BackfillResult> {
   const info = workflowInfo();
   const { carried, ...userInput } = input;
+  // Before anything else (handlers, activities): a client-made `carried` would skip every check of the preparation.
+  const refusal = refuseCarried(carried !== undefined, info);
+  if (refusal) throw ApplicationFailure.nonRetryable(refusal, 'InvalidInput');
 
   // Signals and queries are live before the (possibly long) preparation, so a pause sent right
   // after start is honoured before the first fetch.

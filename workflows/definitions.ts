@@ -87,7 +87,10 @@ export interface BackfillInput {
   onlyChangedSince?: string; // issue 9
   /** Check an earlier run's delivered replays against a fresh export in `source` (a dry run: never replays). */
   verifyAfter?: VerifySpec;
-  /** Written by the workflow itself when it continues as new; never set it by hand. */
+  /**
+   * Written by the workflow itself when it continues as new. A run a client starts with it fails at once
+   * (`InvalidInput`, workflows/carried-origin.ts): it would skip every check of the preparation.
+   */
   carried?: CarriedState;
 }
 

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -240,6 +240,67 @@ describe('auditPath must lie under BACKFILL_DATA_DIR', () => {
     );
     expect(existsSync(realTarget())).toBe(false);
     expect(await readdir(stack.dataDir)).toEqual(entriesBefore); // no backfill directory either
+    expect(stack.simulator.stats().requests).toBe(before);
+  });
+});
+
+describe('a hand-made "carried" (the continue-as-new state) is refused', () => {
+  // Issue 22: a client-made `carried` skipped the preparation, and a completed run's cleanup removed whatever
+  // directory it named. Its paths point outside the worker's storage: a directory with a canary file in it, an
+  // audit log beside it; zero batches, so the run would have gone straight to the cleanup.
+  const handMade = (dir: string) => ({
+    prepared: {
+      options: {
+        source: source(),
+        dryRun: false,
+        batchSize: 50,
+        runLabel: 'x',
+        parallelBatches: 1,
+        rateLimit: null,
+        maxHistoryEvents: 10_000,
+        replayMaxAttempts: 3,
+        batchHeartbeatSeconds: 20,
+        target: { type: 'url' },
+        only: null,
+        fromPlan: null,
+      },
+      paths: {
+        dir,
+        workFile: path.join(dir, 'members.jsonl'),
+        auditPath: path.join(dir, 'audit.jsonl'),
+        pendingDir: dir,
+      },
+      rows: 0,
+      batches: 0,
+    },
+    nextBatch: 0,
+    redo: [],
+    batchesDone: 0,
+    counters: { processed: 0, upserts: 0, deletes: 0, unchanged: 0, failed: 0, skipped: 0 },
+    deferred: [],
+    paused: false,
+    pauseReason: null,
+    runs: 1,
+  });
+
+  it.each([
+    ['a directory outside the storage', () => path.join(outside, 'victim')],
+    ['a ../ climb out of the data dir', () => `${stack.dataDir}/../${path.basename(outside)}/victim-dots`],
+    ['a symlink out of the data dir', () => path.join(stack.dataDir, 'link', 'victim-link')],
+  ])('%s survives: the run fails naming the key, nothing is created or removed', async (_name, victim) => {
+    if (!existsSync(path.join(stack.dataDir, 'link'))) await symlink(outside, path.join(stack.dataDir, 'link'));
+    const dir = victim();
+    await mkdir(dir, { recursive: true });
+    await writeFile(path.join(dir, 'canary.txt'), 'still here');
+    const entriesBefore = await readdir(stack.dataDir);
+    const outsideBefore = await readdir(outside);
+    const before = stack.simulator.stats().requests;
+    const message = await failure(`safety-carried-${Math.random().toString(36).slice(2)}`, { carried: handMade(dir) });
+    expect(message).toMatch(/^invalid workflow input: "carried" is the workflow's own continue-as-new state/);
+    expect(await readFile(path.join(dir, 'canary.txt'), 'utf8')).toBe('still here');
+    expect(await readdir(dir)).toEqual(['canary.txt']); // no audit log, no work file
+    expect(await readdir(outside)).toEqual(outsideBefore);
+    expect(await readdir(stack.dataDir)).toEqual(entriesBefore);
     expect(stack.simulator.stats().requests).toBe(before);
   });
 });
