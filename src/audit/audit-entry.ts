@@ -50,15 +50,8 @@ export interface AuditEntry {
   dryRun: boolean;
 }
 
-export const OUTCOME_CODES = Object.fromEntries(OUTCOMES.map((o, i) => [o, i + 1])) as Record<OutcomeKind, number>;
-/** The outcome names a record may carry (a Set: `in OUTCOME_CODES` would also accept "toString"). */
-export const OUTCOME_NAMES: ReadonlySet<string> = new Set(Object.keys(OUTCOME_CODES));
-export const OUTCOME_BY_CODE: readonly (OutcomeKind | undefined)[] = [undefined, ...OUTCOMES];
-/** Set on a line's code when a deferred replay recorded it (the batch does not count those lines). */
-export const DEFERRED_FLAG = 0x80;
-/** Bits 3..6 of a line's code: which compared fields an upsert found different. */
-export const FIELDS_SHIFT = 3;
-export const OUTCOME_MASK = 0x07;
+/** The outcome names a record may carry (a Set: `in` over an object would also accept "toString"). */
+export const OUTCOME_NAMES: ReadonlySet<string> = new Set(OUTCOMES);
 
 /** Copies the user's change times (numbers only) onto an entry: times, not values. */
 export function recordChangeTimes(entry: AuditEntry, user: ChannelUser): void {

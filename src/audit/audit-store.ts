@@ -4,41 +4,10 @@ import { link, open, mkdir, stat, unlink, type FileHandle } from 'node:fs/promis
 import path from 'node:path';
 import readline from 'node:readline';
 import { LineSet, MAX_LINE } from '../report/line-set';
-import { COMPARED_FIELDS, type ComparedField, type OutcomeKind } from '../types';
-import {
-  AuditEntry,
-  DEFERRED_FLAG,
-  FIELDS_SHIFT,
-  OUTCOME_BY_CODE,
-  OUTCOME_CODES,
-  OUTCOME_MASK,
-  OUTCOME_NAMES,
-} from './audit-entry';
+import { AuditEntry, OUTCOME_NAMES } from './audit-entry';
+import { decodeOutcome, encodeOutcome, outcomeCodeArray, type RecordedOutcome } from './outcome-code';
+export type { RecordedOutcome } from './outcome-code';
 import { auditHeaderLine, parseAuditHeaderLine, type AuditHeader } from './audit-header';
-
-export interface RecordedOutcome {
-  outcome: OutcomeKind;
-  deferred: boolean;
-  /** Upserts: the fields that differed (for the per-field counts of a plan). */
-  fields?: ComparedField[];
-}
-
-export function encodeOutcome(entry: Pick<AuditEntry, 'outcome' | 'deferred' | 'fields'>): number {
-  let mask = 0;
-  for (const field of entry.fields ?? []) {
-    const bit = COMPARED_FIELDS.indexOf(field);
-    if (bit >= 0) mask |= 1 << bit;
-  }
-  return OUTCOME_CODES[entry.outcome] | (mask << FIELDS_SHIFT) | (entry.deferred ? DEFERRED_FLAG : 0);
-}
-
-export function decodeOutcome(code: number): RecordedOutcome | undefined {
-  const outcome = OUTCOME_BY_CODE[code & OUTCOME_MASK];
-  if (!outcome) return undefined;
-  const mask = (code >> FIELDS_SHIFT) & 0x0f;
-  const fields = COMPARED_FIELDS.filter((_, bit) => (mask & (1 << bit)) !== 0);
-  return { outcome, deferred: (code & DEFERRED_FLAG) !== 0, ...(fields.length ? { fields } : {}) };
-}
 
 /**
  * The audit log of one backfill, as seen by activities. Appends are idempotent per source line: an
@@ -268,7 +237,7 @@ async function readFileHeader(file: string): Promise<AuditHeader | undefined> {
 }
 
 class FileIndex {
-  private codes = new Uint8Array(1024);
+  private codes = outcomeCodeArray(1024);
   private readBytes = 0;
   private partial = '';
   private queue: AuditEntry[] = [];
@@ -393,7 +362,7 @@ class FileIndex {
     if (line < this.codes.length) return;
     let size = this.codes.length;
     while (size <= line) size *= 2;
-    const grown = new Uint8Array(size);
+    const grown = outcomeCodeArray(size);
     grown.set(this.codes);
     this.codes = grown;
   }

@@ -12,8 +12,8 @@ import {
   newReadStats,
   type AuditReadStats,
   type AuditStore,
-  type RecordedOutcome,
 } from './audit-store';
+import type { RecordedOutcome } from './outcome-code';
 
 /**
  * The audit log in a PostgreSQL table, for teams that want to query it with SQL or keep it with their
