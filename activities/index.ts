@@ -6,6 +6,7 @@ import type { PendingStore } from '../src/audit/pending-store';
 import type { WorkStore } from '../src/store/work-store';
 import { cleanupBackfill, type CleanupInput } from './cleanup';
 import type { ChannelClient } from '../src/channel/client';
+import { healthPerSender } from '../src/webhook/receiver-health';
 import type { WebhookSender } from '../src/webhook/sender';
 import { runPathsProblem } from '../src/store/data-dir';
 import type { BackfillPaths, ReplayTargetSpec } from '../workflows/definitions';
@@ -54,6 +55,12 @@ export function createActivities({
 }: ActivityDeps) {
   const targetFor = (spec: ReplayTargetSpec | undefined) =>
     spec?.type === 'channel-webhooks' ? channelWebhooks : target;
+  // One view per endpoint for the whole worker: batches and replays alike tell it what they see.
+  const healthOf = healthPerSender<WebhookSender>();
+  const healthFor = (spec: ReplayTargetSpec | undefined) => {
+    const sender = targetFor(spec);
+    return sender ? { health: healthOf(sender) } : {};
+  };
   /**
    * A worker without WEBHOOK_URL (it may serve dry runs and channel-webhooks runs) refuses a real run's batch or
    * replay before any lookup: a retryable failure whose message names it and the variable, shown as the pending
@@ -118,6 +125,7 @@ export function createActivities({
           repair: {
             channel,
             target: targetFor(input.options.target),
+            ...healthFor(input.options.target),
             decideOptions: { defaultRegion: config.PHONE_DEFAULT_REGION, unifiedType: config.UNIFIED_USER_TYPE },
             entityType: config.WEBHOOK_ENTITY_TYPE,
             now,
@@ -131,7 +139,10 @@ export function createActivities({
         countRefusal: true,
       });
       confine(input.paths);
-      return replayDeferred({ audit, pending, metrics, target: targetFor(input.target), now }, input);
+      return replayDeferred(
+        { audit, pending, metrics, target: targetFor(input.target), ...healthFor(input.target), now },
+        input,
+      );
     },
     cleanupBackfill: (input: CleanupInput) => {
       confine(input.paths);

@@ -6,6 +6,7 @@ import { decide, type DecideOptions } from '../src/decide';
 import { planDrift } from '../src/plan-drift';
 import type { PlannedDecision, StoredMember, WebhookEvent } from '../src/types';
 import { buildDeletePayload, buildUpsertPayload, type ReplayPayload } from '../src/webhook/payload';
+import type { ReceiverHealth } from '../src/webhook/receiver-health';
 import type { WebhookSender } from '../src/webhook/sender';
 import { webhookId } from '../src/webhook/webhook-id';
 import { sendWithRetries } from './send-with-retries';
@@ -16,6 +17,8 @@ export interface RepairContext {
   dryRun: boolean;
   channel: ChannelClient;
   target: WebhookSender | undefined;
+  /** This worker's view of the target's endpoint: told of every send (src/webhook/receiver-health.ts). */
+  health?: ReceiverHealth;
   limiter: RateLimiter;
   decideOptions: DecideOptions;
   entityType: string;
@@ -119,7 +122,14 @@ export async function repairMember(
   if (!ctx.target)
     throw new Error('this worker has no WEBHOOK_URL: it cannot replay for a backfill that is not a dry run');
 
-  const sent = await sendWithRetries(ctx.target, { webhookId: base.webhookId, payload, fields, signal: ctx.signal });
+  const health = ctx.health ? { of: ctx.health, member: member.memberId, now: () => ctx.now().getTime() } : undefined;
+  const sent = await sendWithRetries(ctx.target, {
+    webhookId: base.webhookId,
+    payload,
+    fields,
+    signal: ctx.signal,
+    ...(health ? { health } : {}),
+  });
   // Set before a deferral too: the deferred replay's entry starts from this base.
   if (sent.webhooks) base.webhooks = sent.webhooks;
   if (sent.kind === 'delivered') return recorded(base, { delivered: true, status: sent.status });

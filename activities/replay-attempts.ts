@@ -1,6 +1,7 @@
 // A deferred replay's attempt number, as Temporal counts it, includes attempts that a worker refused before
-// sending anything (no WEBHOOK_URL, the run's pending store not on its disk). Those say nothing about the receiver,
-// so they must not use up replayMaxAttempts: in a fleet with one misconfigured worker a member would otherwise give
+// sending anything (no WEBHOOK_URL, the run's pending store not on its disk), and attempts made while the endpoint
+// is down for every member (src/webhook/receiver-health.ts). Neither says anything about the member, so they must
+// not use up replayMaxAttempts: in a fleet with one misconfigured worker a member would otherwise give
 // up after fewer real deliveries than configured. A refusing attempt counts itself in the activity's heartbeat
 // details, which Temporal keeps and hands to every later attempt of the same activity.
 import { Context } from '@temporalio/activity';

@@ -2,6 +2,7 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { AuditEntry } from '../src/audit/audit-entry';
 import type { AuditStore } from '../src/audit/audit-store';
 import type { PendingStore } from '../src/audit/pending-store';
+import { isOutageSign, type ReceiverHealth } from '../src/webhook/receiver-health';
 import type { WebhookSender } from '../src/webhook/sender';
 import type { JobMetrics } from '../src/observability';
 import { recordMetrics } from './process-batch';
@@ -22,11 +23,16 @@ export interface ReplayDeferredInput {
   deletesConfirmedAt?: string;
 }
 
+/** The failure type of a replay attempt made while the endpoint is unavailable (not counted toward maxAttempts). */
+export const RECEIVER_UNAVAILABLE = 'ReceiverUnavailable';
+
 export interface ReplayDeps {
   audit: AuditStore;
   metrics: JobMetrics;
   pending: PendingStore;
   target: WebhookSender | undefined;
+  /** This worker's view of the target's endpoint (src/webhook/receiver-health.ts); absent: every failure counts. */
+  health?: ReceiverHealth;
   now: () => Date;
 }
 
@@ -89,6 +95,20 @@ export async function replayDeferred(deps: ReplayDeps, input: ReplayDeferredInpu
     payload: replay.payload,
     ...(fields ? { fields } : {}),
   });
+  deps.health?.observe(input.memberId ?? `line ${line}`, result, deps.now().getTime());
+  const unavailableSince = isOutageSign(result) ? deps.health?.unavailableSince() : undefined;
+  if (unavailableSince !== undefined) {
+    // The endpoint answers nobody: this attempt says nothing about the member, so it does not use up maxAttempts
+    // (counted like a refusal, activities/replay-attempts.ts) and the replay waits for the endpoint, on
+    // Temporal's backoff, however long it is away.
+    recordRefusal();
+    const since = new Date(unavailableSince).toISOString();
+    throw ApplicationFailure.create({
+      message: `replay of line ${line} waits: the receiver has been unavailable since ${since} (${result.kind === 'retryable' ? result.reason : ''}); not counted toward replayMaxAttempts`,
+      type: RECEIVER_UNAVAILABLE,
+      details: [{ since }],
+    });
+  }
   const confirmed =
     input.deletesConfirmedAt && replay.event === 'delete' ? { deletesConfirmedAt: input.deletesConfirmedAt } : {};
   // The webhooks this attempt went to (a held delete has none yet; a retried one names the latest attempt's).

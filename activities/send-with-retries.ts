@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ComparedField, SendResult } from '../src/types';
 import type { ReplayPayload } from '../src/webhook/payload';
+import { isOutageSign, type ReceiverHealth } from '../src/webhook/receiver-health';
 import type { WebhookSender } from '../src/webhook/sender';
 
 /** A few quick attempts inside the batch absorb blips; anything longer goes to a per-member activity. */
@@ -9,7 +10,14 @@ const MAX_IN_BATCH_WAIT_MS = 2_000;
 
 export async function sendWithRetries(
   target: WebhookSender,
-  input: { webhookId: string; payload: ReplayPayload; fields?: readonly ComparedField[]; signal: AbortSignal },
+  input: {
+    webhookId: string;
+    payload: ReplayPayload;
+    fields?: readonly ComparedField[];
+    signal: AbortSignal;
+    /** This worker's view of the endpoint, told of every attempt, and the member's key in it. */
+    health?: { of: ReceiverHealth; member: string; now: () => number };
+  },
   attempts = IN_BATCH_ATTEMPTS,
 ): Promise<SendResult> {
   let result: SendResult = { kind: 'retryable', reason: 'not attempted' };
@@ -22,7 +30,11 @@ export async function sendWithRetries(
       payload: input.payload,
       ...(input.fields ? { fields: input.fields } : {}),
     });
+    const health = input.health;
+    health?.of.observe(health.member, result, health.now());
     if (result.kind !== 'retryable') return result;
+    // The endpoint answers nobody: more quick attempts would only delay handing the replay over to wait.
+    if (isOutageSign(result) && health?.of.unavailableSince() !== undefined) return result;
     if (attempt < attempts) {
       const backoff = 250 * 2 ** (attempt - 1);
       const wait = Math.min(result.retryAfterMs ?? backoff, MAX_IN_BATCH_WAIT_MS);

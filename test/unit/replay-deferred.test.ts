@@ -17,7 +17,9 @@ import { createPostgresPendingStore } from '../../src/audit/postgres-pending-sto
 import { noMetrics } from '../../src/observability';
 import { startWebhookReceiver, type WebhookReceiver } from '../../dev/simulator/webhook-receiver';
 import { createStoreTables } from '../../src/store/postgres-schema';
+import { ReceiverHealth } from '../../src/webhook/receiver-health';
 import { createWebhookSender, type WebhookSender } from '../../src/webhook/sender';
+import type { SendResult } from '../../src/types';
 import { startTestPostgres, type TestPostgres } from '../support/postgres';
 import { readAudit } from '../support/stack';
 
@@ -253,6 +255,61 @@ describe('attempts refused by other workers do not use up maxAttempts', () => {
     env.on('heartbeat', (d: unknown) => beats.push(d));
     await expect(env.run(replayDeferred, deps, elsewhere)).rejects.toMatchObject({ type: 'PendingStoreUnreachable' });
     expect(beats).toEqual([{ refused: 2 }]);
+  });
+});
+
+describe('attempts made while the endpoint is unavailable do not use up maxAttempts', () => {
+  const answering = (answer: (memberId: string) => SendResult): WebhookSender => ({
+    send: async ({ payload }) => answer((payload.entity as { memberId: string }).memberId),
+    close: async () => {},
+  });
+  async function lastAttempt(target: WebhookSender, health: ReceiverHealth, line: number) {
+    const paths = await runPaths('outage');
+    const pending = createFilePendingStore();
+    await pending.put(paths.pendingDir, replay(line));
+    const deps = { audit: createFileAuditStore(), pending, metrics: noMetrics, target, health, now: () => new Date() };
+    const input: ReplayDeferredInput = {
+      backfill: 'wf-1',
+      line,
+      memberId: `m-${line}`,
+      runLabel: 'wf-1',
+      paths,
+      maxAttempts: 3,
+      target: { type: 'url' },
+    };
+    // The last of its maxAttempts (3): without the outage rule it gives up and records the member failed.
+    const env = new MockActivityEnvironment({ attempt: 3 });
+    const beats: unknown[] = [];
+    env.on('heartbeat', (d: unknown) => beats.push(d));
+    const outcome = await env.run(replayDeferred, deps, input).catch((e: unknown) => e);
+    return { outcome, beats, audit: await readAudit(paths.auditPath).catch(() => []) };
+  }
+
+  it('connections refused for every member: the last attempt waits, uncounted, and records nothing', async () => {
+    const refused = answering(() => ({ kind: 'retryable', reason: 'ECONNREFUSED' }));
+    const health = new ReceiverHealth();
+    // Two other members were refused already (by batches or replays on this worker).
+    health.observe('m-1', { kind: 'retryable', reason: 'ECONNREFUSED' }, Date.parse('2026-01-01T00:00:00Z'));
+    health.observe('m-2', { kind: 'retryable', reason: 'ECONNREFUSED' }, Date.parse('2026-01-01T00:00:01Z'));
+    const { outcome, beats, audit } = await lastAttempt(refused, health, 21);
+    expect(outcome).toMatchObject({ type: 'ReceiverUnavailable', nonRetryable: false });
+    expect((outcome as Error).message).toMatch(/unavailable since 2026-01-01T00:00:00.000Z/);
+    expect(beats).toEqual([{ refused: 1 }]);
+    expect(audit).toEqual([]);
+  });
+
+  it('a 503 for this member while the others are delivered: its own failure, given up after maxAttempts', async () => {
+    const only22 = answering((m) =>
+      m === 'm-22' ? { kind: 'retryable', status: 503, reason: 'HTTP 503' } : { kind: 'delivered', status: 200 },
+    );
+    const health = new ReceiverHealth();
+    health.observe('m-1', { kind: 'delivered', status: 200 }, Date.now());
+    health.observe('m-22', { kind: 'retryable', status: 503, reason: 'HTTP 503' }, Date.now());
+    health.observe('m-2', { kind: 'delivered', status: 200 }, Date.now());
+    const { outcome, beats, audit } = await lastAttempt(only22, health, 22);
+    expect(outcome).toEqual({ line: 22, outcome: 'failed' });
+    expect(beats).toEqual([]);
+    expect(audit).toMatchObject([{ line: 22, outcome: 'failed', reason: 'replay gave up after 3 attempts: HTTP 503' }]);
   });
 });
 
