@@ -26,8 +26,16 @@ export interface BenchOptions {
   parallelBatches: number | undefined;
   /** Worker env BACKFILL_MEMBER_CONCURRENCY; undefined = not set (the worker's default). */
   memberConcurrency: number | undefined;
-  /** Lookups in flight in the plain script (default 32, the usual loop script's). */
+  /** Lookups in flight in the reference script (default 32, the usual loop script's). */
   scriptConcurrency: number;
+  /**
+   * The reference script: customer (bench/customer-script.ts, what a customer would write instead of using us:
+   * the default, issue 26) or own (bench/plain-script.ts, our own client, decision and sender without Temporal:
+   * a measure of our own overhead).
+   */
+  script: BenchScript;
+  /** The customer script's HTTP client: Node's global fetch (default) or undici's request. */
+  scriptHttp: 'fetch' | 'undici';
   /** Workflow input maxHistoryEvents; undefined = the workflow's default. */
   maxHistoryEvents: number | undefined;
   /** Extra options for the worker's node (e.g. --max-old-space-size=160), for experiments. */
@@ -49,6 +57,8 @@ export interface BenchOptions {
 }
 
 export const BENCH_STORES = ['file', 'postgres'] as const;
+export const BENCH_SCRIPTS = ['customer', 'own'] as const;
+export type BenchScript = (typeof BENCH_SCRIPTS)[number];
 export type BenchStore = (typeof BENCH_STORES)[number];
 
 export class BenchUsageError extends Error {
@@ -80,7 +90,12 @@ non-durable script over the same data and prints the ratio of their throughputs.
                           \`npm start\` (and the Dockerfile) start it, with the same environment and node options;
                           tsx: \`tsx src/worker.ts\` as \`npm run worker\` runs it for development
   --latency-ms L          latency the simulator adds to every lookup (default 0)
-  --skip-script           do not run the plain script
+  --script S              the reference script: customer (default: bench/customer-script.ts, what a customer
+                          would write instead of using us, importing nothing from this project) or own
+                          (bench/plain-script.ts: our own client, decision and sender without Temporal, i.e. a
+                          measure of our own overhead)
+  --script-http H         the customer script's HTTP client: fetch (default, Node's global fetch) or undici
+  --skip-script           do not run the reference script
   --repeat K              alternate project run and script run K times on the same stack, report medians (default ${DEFAULT_REPEAT})
   --json FILE             write the figures here (default bench-results/<timestamp>.json)
   --batch-size B          workflow input batchSize, 1..1000 (default: not sent, the product's default)
@@ -143,6 +158,8 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
         parallel: { type: 'string' },
         'member-concurrency': { type: 'string' },
         'script-concurrency': { type: 'string' },
+        script: { type: 'string' },
+        'script-http': { type: 'string' },
         'max-history-events': { type: 'string' },
         'worker-node-arg': { type: 'string', multiple: true },
         'worker-env': { type: 'string', multiple: true },
@@ -176,6 +193,14 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
   if (!(BENCH_STORES as readonly string[]).includes(store)) {
     throw new BenchUsageError(`--store must be ${BENCH_STORES.join(' or ')}, got ${JSON.stringify(store)}`);
   }
+  const script = str('script') ?? 'customer';
+  if (!(BENCH_SCRIPTS as readonly string[]).includes(script)) {
+    throw new BenchUsageError(`--script must be ${BENCH_SCRIPTS.join(' or ')}, got ${JSON.stringify(script)}`);
+  }
+  const scriptHttp = str('script-http') ?? 'fetch';
+  if (scriptHttp !== 'fetch' && scriptHttp !== 'undici') {
+    throw new BenchUsageError(`--script-http must be "fetch" or "undici", got ${JSON.stringify(scriptHttp)}`);
+  }
   const burst = int('burst', str('burst'), 1, 1_000_000);
   if (burst !== undefined && rate === undefined) throw new BenchUsageError('--burst needs --rate');
   return {
@@ -192,6 +217,8 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
     parallelBatches,
     memberConcurrency,
     scriptConcurrency: int('script-concurrency', str('script-concurrency'), 1, 10_000) ?? DEFAULT_SCRIPT_CONCURRENCY,
+    script: script as BenchScript,
+    scriptHttp,
     maxHistoryEvents: int('max-history-events', str('max-history-events'), 200, 9000),
     workerNodeArgs: ((values['worker-node-arg'] as unknown as string[] | undefined) ?? []).map((a) => {
       if (!a.startsWith('--'))

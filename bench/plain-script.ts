@@ -1,8 +1,9 @@
-// The plain, non-durable script the project is measured against: what someone would write without Temporal.
+// Our own overhead (`npm run bench -- --script own`): a plain, non-durable script over this project's own hot path.
 // It reads the CSV (src/source/read-source.ts), looks members up at bounded concurrency (src/channel/client.ts,
 // sharing one in-process rate limiter), decides (src/decide.ts), POSTs the replays (src/webhook/sender.ts, a
 // few quick attempts) and appends one outcome line per member to a results file (no fsync, no resume, no
-// per-member idempotence). Same libraries as the project, so the ratio measures what durability costs.
+// per-member idempotence). Same code as the project, so the ratio measures what durability costs on top of our
+// own hot path; the reference a customer compares with is bench/customer-script.ts (the bench's default).
 //
 // Run by bench/run.ts as its own process (like the worker, so it gets its own event loop and its memory and
 // CPU can be measured alone):
@@ -11,7 +12,6 @@
 import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { parseArgs } from 'node:util';
 import { createChannelClient } from '../src/channel/client';
 import { createRateLimiter } from '../src/channel/rate-limiter';
 import { decide } from '../src/decide';
@@ -20,29 +20,12 @@ import type { SourceEntry } from '../src/types';
 import { buildDeletePayload, buildUpsertPayload } from '../src/webhook/payload';
 import { createWebhookSender } from '../src/webhook/sender';
 import { webhookId } from '../src/webhook/webhook-id';
+import { runFromCommandLine, scriptResult, type CustomerScriptOptions, type ScriptResult } from './customer-script';
 
-export interface PlainScriptOptions {
-  csv: string;
-  channelUrl: string;
-  accessKey: string;
-  accessSecret: string;
-  webhookUrl: string;
-  webhookToken: string | undefined;
-  concurrency: number;
-  rateLimit: number | undefined;
-  runLabel: string;
-  out: string;
-}
+/** The customer script's options but its HTTP client: this one uses the project's. */
+export type PlainScriptOptions = Omit<CustomerScriptOptions, 'http'>;
 
-export interface PlainScriptResult {
-  rows: number;
-  elapsedMs: number;
-  membersPerSecond: number;
-  deliveries: number;
-  outcomes: Record<string, number>;
-  /** CPU of this process (all its threads) from the start of the work to its end, ms: start-up excluded. */
-  cpuMs: number;
-}
+export type PlainScriptResult = ScriptResult;
 
 interface OutcomeLine {
   line: number;
@@ -127,58 +110,7 @@ export async function runPlainScript(o: PlainScriptOptions): Promise<PlainScript
   } finally {
     await Promise.all([channel.close(), sender.close()]);
   }
-  const elapsedMs = Date.now() - started;
-  const cpu = process.cpuUsage(cpu0);
-  return {
-    rows,
-    elapsedMs,
-    membersPerSecond: rows / (elapsedMs / 1000),
-    deliveries,
-    outcomes,
-    cpuMs: (cpu.user + cpu.system) / 1000,
-  };
+  return scriptResult(started, cpu0, { rows, deliveries, outcomes });
 }
 
-async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      csv: { type: 'string' },
-      'channel-url': { type: 'string' },
-      'webhook-url': { type: 'string' },
-      concurrency: { type: 'string' },
-      rate: { type: 'string' },
-      'run-label': { type: 'string' },
-      out: { type: 'string' },
-    },
-  });
-  const need = (k: keyof typeof values) => {
-    const v = values[k];
-    if (typeof v !== 'string' || v === '') throw new Error(`--${k} is required`);
-    return v;
-  };
-  const env = (k: string) => {
-    const v = process.env[k];
-    if (!v) throw new Error(`${k} is required in the environment`);
-    return v;
-  };
-  const result = await runPlainScript({
-    csv: need('csv'),
-    channelUrl: need('channel-url'),
-    webhookUrl: need('webhook-url'),
-    accessKey: env('CHANNEL_ACCESS_KEY'),
-    accessSecret: env('CHANNEL_ACCESS_SECRET'),
-    webhookToken: process.env.WEBHOOK_TOKEN,
-    concurrency: Number(need('concurrency')),
-    rateLimit: values.rate ? Number(values.rate) : undefined,
-    runLabel: need('run-label'),
-    out: need('out'),
-  });
-  process.stdout.write(JSON.stringify(result) + '\n');
-}
-
-if (require.main === module) {
-  main().catch((err: unknown) => {
-    console.error(`plain script failed: ${err instanceof Error ? err.message : String(err)}`);
-    process.exit(1);
-  });
-}
+if (require.main === module) runFromCommandLine('plain script', runPlainScript);

@@ -44,6 +44,9 @@ describe('parseBenchArgs', () => {
       timeoutMinutes: 30,
       store: 'file',
       storeAlone: false,
+      // Issue 26: the reference is the script a customer would write, over Node's global fetch.
+      script: 'customer',
+      scriptHttp: 'fetch',
     });
     expect(DEFAULT_N).toBe(20_000);
     expect(DEFAULT_REPEAT).toBe(5);
@@ -53,6 +56,16 @@ describe('parseBenchArgs', () => {
     expect(parseBenchArgs(['--parallel', '4', '--member-concurrency', '8']).scriptConcurrency).toBe(32);
     expect(parseBenchArgs(['--parallel', '4', '--script-concurrency', '10']).scriptConcurrency).toBe(10);
     expect(parseBenchArgs(['--repeat', '1']).repeat).toBe(1);
+  });
+
+  it('the reference script: customer (default) or own, and the customer script over fetch or undici', () => {
+    expect(parseBenchArgs(['--script', 'own']).script).toBe('own');
+    expect(parseBenchArgs(['--script', 'customer', '--script-http', 'undici'])).toMatchObject({
+      script: 'customer',
+      scriptHttp: 'undici',
+    });
+    expect(() => parseBenchArgs(['--script', 'plain'])).toThrow(/--script must be customer or own/);
+    expect(() => parseBenchArgs(['--script-http', 'axios'])).toThrow(/--script-http must be/);
   });
 
   it('reads every option', () => {
