@@ -63,6 +63,7 @@ export async function prepareBackfill(
   const source = resolveSource(options.source, {
     sourceDirs: config.BACKFILL_SOURCE_DIRS,
     databaseUrl: config.BACKFILL_DATABASE_URL,
+    mysqlUrl: config.BACKFILL_MYSQL_URL,
   });
   if ('problem' in source)
     throw ApplicationFailure.nonRetryable(`invalid workflow input: ${source.problem}`, 'InvalidInput');

@@ -137,6 +137,11 @@ export const envSchema = z
       emptyToUndefined,
       z.string().refine(isPostgresUrl, 'must be a postgres:// or postgresql:// URL').optional(),
     ),
+    // MySQL/MariaDB for `"source": {"type": "mysql", ...}`; a password too, so here and never in workflow input.
+    BACKFILL_MYSQL_URL: z.preprocess(
+      emptyToUndefined,
+      z.string().refine(isMysqlUrl, 'must be a mysql:// or mariadb:// URL').optional(),
+    ),
     BACKFILL_AUDIT_STORE: z.preprocess(
       emptyToUndefined,
       z.enum(['file', 'postgres'], { error: 'must be "file" or "postgres"' }).default('file'),
@@ -178,6 +183,16 @@ export function requireDatabaseUrlForPostgres(
 /** BACKFILL_STORE=postgres keeps the audit log in PostgreSQL too (BACKFILL_AUDIT_STORE=postgres alone: only it). */
 export function auditStoreOf(config: Pick<Config, 'BACKFILL_STORE' | 'BACKFILL_AUDIT_STORE'>): 'file' | 'postgres' {
   return config.BACKFILL_STORE === 'postgres' ? 'postgres' : config.BACKFILL_AUDIT_STORE;
+}
+
+/** A `mysql://` or `mariadb://` URL (mysql2 reads both alike); the mysql source checks it again where it reads. */
+export function isMysqlUrl(value: string): boolean {
+  try {
+    const { protocol } = new URL(value);
+    return protocol === 'mysql:' || protocol === 'mariadb:';
+  } catch {
+    return false;
+  }
 }
 
 function isPostgresUrl(value: string): boolean {
@@ -247,6 +262,7 @@ export function describeConfig(config: Config): Record<string, unknown> {
     BACKFILL_DATA_DIR: config.BACKFILL_DATA_DIR,
     BACKFILL_SOURCE_DIRS: config.BACKFILL_SOURCE_DIRS?.join(',') ?? '(any)',
     BACKFILL_DATABASE_URL: config.BACKFILL_DATABASE_URL ? redactUrl(config.BACKFILL_DATABASE_URL) : '(none)',
+    BACKFILL_MYSQL_URL: config.BACKFILL_MYSQL_URL ? redactUrl(config.BACKFILL_MYSQL_URL) : '(none)',
     BACKFILL_AUDIT_STORE: auditStoreOf(config),
     BACKFILL_STORE: config.BACKFILL_STORE,
     BACKFILL_KEEP_WORK_DATA: config.BACKFILL_KEEP_WORK_DATA,

@@ -31,7 +31,7 @@ export const SEARCH_ATTRIBUTES = {
   BackfillFailed: 'Int',
 } as const;
 
-export type SourceType = 'csv' | 'jsonl' | 'postgres';
+export type SourceType = 'csv' | 'jsonl' | 'postgres' | 'mysql';
 export type { MemberColumn };
 /** A CSV or JSONL file on the workers' storage. */
 export interface FileSourceSpec {
@@ -49,7 +49,17 @@ export interface PostgresSourceSpec {
   /** Column (of the table or of the query's result) holding each value; by default its own name. */
   columns?: Partial<Record<MemberColumn, string>>;
 }
-export type SourceSpec = FileSourceSpec | PostgresSourceSpec;
+/**
+ * A MySQL or MariaDB table (or `database.table`). The connection string is the workers' BACKFILL_MYSQL_URL, never
+ * part of the input.
+ */
+export interface MysqlSourceSpec {
+  type: 'mysql';
+  table: string;
+  /** Column holding each value; by default its own name. */
+  columns?: Partial<Record<MemberColumn, string>>;
+}
+export type SourceSpec = FileSourceSpec | PostgresSourceSpec | MysqlSourceSpec;
 export type ReplayTargetSpec = { type: 'url' } | { type: 'channel-webhooks' };
 export interface OnlySpec {
   auditPath: string;

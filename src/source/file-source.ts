@@ -41,7 +41,8 @@ export async function* readFileChunks(spec: FileSourceSpec): AsyncIterable<Sourc
 export const fileSourceSchema = z
   .object({
     type: z.enum(['csv', 'jsonl'], {
-      error: 'must be "csv" or "jsonl" (a file, with "path"), or "postgres" (with "table" or "query")',
+      error:
+        'must be "csv" or "jsonl" (a file, with "path"), "postgres" (with "table" or "query") or "mysql" (with "table")',
     }),
     path: z.string({ error: 'is required' }).min(1, 'must not be empty'),
   })

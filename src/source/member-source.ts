@@ -1,4 +1,4 @@
-// One interface for every kind of member source (a CSV or JSONL file, a PostgreSQL table or query). Each kind is
+// One interface for every kind of member source (a CSV or JSONL file, a PostgreSQL table or query, a MySQL table). Each kind is
 // one module implementing MemberSource, registered in ./source-kinds.ts; nothing else switches on `source.type`.
 import type { z } from 'zod';
 import type { SourceEntry } from '../types';
@@ -9,6 +9,8 @@ export interface SourceWorkerSettings {
   sourceDirs?: readonly string[] | undefined;
   /** BACKFILL_DATABASE_URL: a database source's connection string. */
   databaseUrl?: string | undefined;
+  /** BACKFILL_MYSQL_URL: a MySQL/MariaDB source's connection string. */
+  mysqlUrl?: string | undefined;
 }
 
 export interface MemberSource<Spec extends { type: string }, Resolved extends { type: string }> {

@@ -361,7 +361,7 @@ async function run(client: Client, text: string, values: unknown[], label: strin
 // ---------------------------------------------------------------------------------------------------
 // Errors
 
-const RETRYABLE_NET_CODES = new Set([
+export const RETRYABLE_NET_CODES: ReadonlySet<string> = new Set([
   'ECONNREFUSED',
   'ECONNRESET',
   'ETIMEDOUT',

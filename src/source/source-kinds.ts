@@ -7,12 +7,13 @@ import type { SourceEntry } from '../types';
 import { SourceConfigError } from './errors';
 import { fileSource } from './file-source';
 import type { MemberSource, SourceWorkerSettings } from './member-source';
+import { mysqlSource, type MysqlSourceRead } from './mysql-source';
 import { postgresSource, type PostgresSourceRead } from './postgres-source';
 
-export const SOURCE_KINDS = [fileSource, postgresSource] as const;
+export const SOURCE_KINDS = [fileSource, postgresSource, mysqlSource] as const;
 
 /** A source as the worker reads it: a file's resolved path, a database's connection string added. */
-export type ResolvedSource = SourceSpec | PostgresSourceRead;
+export type ResolvedSource = SourceSpec | PostgresSourceRead | MysqlSourceRead;
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each kind has its own spec types; callers hold the union
 type AnyKind = MemberSource<any, any>;

@@ -70,6 +70,7 @@ describe('loadConfig: defaults', () => {
     BACKFILL_CODEC_KEY_ID: undefined,
     WEBHOOK_SIGNING_SECRET: undefined,
     BACKFILL_DATABASE_URL: undefined,
+    BACKFILL_MYSQL_URL: undefined,
     BACKFILL_AUDIT_STORE: 'file',
     LOG_LEVEL: 'INFO',
     LOG_FORMAT: 'json',
@@ -247,6 +248,11 @@ describe('loadConfig: rejected environments name the variable', () => {
       'BACKFILL_AUDIT_STORE postgres without a database',
       { ...REQUIRED, BACKFILL_AUDIT_STORE: 'postgres' },
       ['BACKFILL_AUDIT_STORE', 'BACKFILL_DATABASE_URL'],
+    ],
+    [
+      'BACKFILL_MYSQL_URL not a mysql:// URL',
+      { ...REQUIRED, BACKFILL_MYSQL_URL: 'postgres://u:p@db/shop' },
+      ['BACKFILL_MYSQL_URL must be a mysql:// or mariadb:// URL'],
     ],
     [
       'BACKFILL_CODEC_KEY_ID with a space',

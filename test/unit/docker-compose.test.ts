@@ -282,6 +282,14 @@ describe('docker-compose.yml: the worker', () => {
     for (const [k, v] of Object.entries(hostEnv)) expect(resolved[k]).toBe(v);
   });
 
+  it('takes BACKFILL_MYSQL_URL from the host; the example MariaDB is only started when asked for (profile mysql)', () => {
+    expect(hostVariable(env.BACKFILL_MYSQL_URL!)?.name).toBe('BACKFILL_MYSQL_URL');
+    expect(resolve(hostEnv).BACKFILL_MYSQL_URL, 'unset on the host: no mysql source').toBe('');
+    const mysql = service('mysql') as Service & { profiles?: string[] };
+    expect(mysql.profiles).toEqual(['mysql']);
+    expect(Object.keys(dependsOn(worker))).not.toContain('mysql');
+  });
+
   it("passes the host's Temporal connection variables through; unset on the host, the worker sees them unset and uses the compose Temporal", () => {
     const passed = [
       'TEMPORAL_PROFILE',

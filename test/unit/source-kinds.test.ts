@@ -39,16 +39,21 @@ describe('sourceInputSchema: the kind named by type checks the input', () => {
       { type: 'postgres', query: 'SELECT * FROM m;' },
       { type: 'postgres', query: 'SELECT * FROM m' },
     ],
+    [
+      { type: 'mysql', table: 'shop.members', columns: { memberId: 'member_no' } },
+      { type: 'mysql', table: 'shop.members', columns: { memberId: 'member_no' } },
+    ],
   ])('%j is accepted as %j', (input, want) => {
     expect(sourceInputSchema.parse(input)).toEqual(want);
   });
 
   it.each([
-    [{ type: 'xml', path: '/a' }, /must be "csv" or "jsonl" \(a file, with "path"\), or "postgres"/],
+    [{ type: 'xml', path: '/a' }, /must be "csv" or "jsonl" \(a file, with "path"\), "postgres" .* or "mysql"/],
     [{ type: 'xml' }, /is required/],
     [{ type: 'csv', path: '' }, /must not be empty/],
     [{ type: 'csv', path: 'a', table: 't' }, /Unrecognized key/i],
     [{ type: 'postgres', table: 'a;b' }, /must be a plain SQL name/],
+    [{ type: 'mysql', table: 'a`b' }, /must be a plain SQL name/],
     ['members.csv', /expected object/],
   ])('%j is refused (%s)', (input, problem) => {
     const result = sourceInputSchema.safeParse(input);
@@ -78,6 +83,11 @@ describe('resolveSource and describeSource', () => {
       table: 'members',
       databaseUrl: 'postgres://u:p@db/x',
     });
+    expect(resolveSource({ type: 'mysql', table: 'members' }, { mysqlUrl: 'mysql://u:p@db/shop' })).toEqual({
+      type: 'mysql',
+      table: 'members',
+      mysqlUrl: 'mysql://u:p@db/shop',
+    });
   });
 
   it.each([
@@ -85,13 +95,14 @@ describe('resolveSource and describeSource', () => {
     [{ type: 'jsonl', path: 'm.jsonl' }, 'jsonl: m.jsonl'],
     [{ type: 'postgres', table: 'crm.members' }, 'postgres: crm.members'],
     [{ type: 'postgres', query: 'SELECT email FROM secret_table' }, 'postgres: query'],
+    [{ type: 'mysql', table: 'shop.members' }, 'mysql: shop.members'],
   ] as [SourceSpec, string][])('%j is shown as %j (never SQL text)', (spec, label) => {
     expect(describeSource(spec)).toBe(label);
   });
 
-  it('every kind names its types once; together they are the three the input knows', () => {
+  it('every kind names its types once; together they are the four the input knows', () => {
     const types = SOURCE_KINDS.flatMap((k) => [...k.types]);
-    expect(types).toEqual(['csv', 'jsonl', 'postgres']);
+    expect(types).toEqual(['csv', 'jsonl', 'postgres', 'mysql']);
     expect(new Set(types).size).toBe(types.length);
   });
 });
@@ -120,7 +131,7 @@ describe('readSourceChunks', () => {
       Symbol.asyncIterator
     ]();
     await expect(iterator.next()).rejects.toThrow(
-      /unknown source type "xlsx" \(expected "csv", "jsonl" or "postgres"\)/,
+      /unknown source type "xlsx" \(expected "csv", "jsonl", "postgres" or "mysql"\)/,
     );
   });
 });
@@ -137,7 +148,7 @@ describe('one place knows the kinds', () => {
       .flatMap((d) => files(path.join(root, d)))
       .filter((f) => !f.includes(`${path.sep}src${path.sep}source${path.sep}`));
     const switching = product.filter((f) =>
-      /source\.type\s*[!=]==|type\s*[!=]==\s*'(postgres|csv|jsonl)'/.test(readFileSync(f, 'utf8')),
+      /source\.type\s*[!=]==|type\s*[!=]==\s*'(postgres|mysql|csv|jsonl)'/.test(readFileSync(f, 'utf8')),
     );
     expect(switching.map((f) => path.relative(root, f))).toEqual([]);
   });

@@ -34,7 +34,7 @@ function member(memberId: string, values: Partial<StoredMember> = {}): StoredMem
 }
 
 /** A fresh source file and a work file path in a not-yet-existing subdirectory. */
-async function setUp(content: string, type: ResolvedSource['type'] = 'csv') {
+async function setUp(content: string, type: 'csv' | 'jsonl' = 'csv') {
   const caseDir = path.join(dir, `case-${caseCount++}`);
   const source = path.join(dir, `source-${caseCount}.${type}`);
   await writeFile(source, content);
