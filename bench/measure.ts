@@ -6,6 +6,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import type { Client } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
+import { historyActions, type HistoryActions } from './actions';
 import { summarize } from './args';
 
 const CLK_TCK = 100; // USER_HZ; Linux reports /proc times in these ticks on every mainstream architecture
@@ -341,6 +342,8 @@ export interface RunHistory {
   /** The server's own figure (DescribeWorkflowExecution historySizeBytes), when it reports one. */
   serverBytes: number | undefined;
   timings: BatchTimings;
+  /** Temporal actions of this run by Temporal Cloud's published rules (bench/actions.ts). */
+  actions: HistoryActions;
 }
 
 const ms = (t: HistoryEvent['eventTime']): number =>
@@ -482,6 +485,7 @@ export async function chainHistories(client: Client, workflowId: string): Promis
       bytes,
       serverBytes,
       timings: batchTimings(events),
+      actions: historyActions(events),
     });
   }
   return out;

@@ -66,6 +66,15 @@ import {
   type BenchOptions,
   type BenchScript,
 } from './args';
+import {
+  actionDelta,
+  addHistoryActions,
+  describeActions,
+  NO_HISTORY_ACTIONS,
+  readServerActions,
+  runActions,
+  type RunActions,
+} from './actions';
 import { compareStores } from './compare-stores';
 import { exportAuditTable, startDatabaseSizeSampler } from './postgres-store';
 import { startTestPostgres, type TestPostgres } from '../test/support/postgres';
@@ -101,6 +110,11 @@ const HISTORY_EVENTS_TARGET = 10_240;
 const RSS_TARGET_BYTES = 256 * 1024 * 1024;
 /** Issues 13 and 26: with the product defaults, at least twice the customer's script (32 in flight). */
 const RATIO_TARGET = 2.0;
+/** Issue 26: Temporal actions per 1,000 members at full speed, and under a budget of 10 lookups/s. */
+const ACTIONS_PER_1000_TARGET = 15;
+const ACTIONS_PER_1000_TARGET_BUDGETED = 25;
+/** Issue 26: the worker's CPU at a budget of 10 lookups/s, as a share of one core. */
+const WORKER_CPU_TARGET_BUDGETED = 0.02;
 /** Lookups + POSTs the harness serves before the first measured run (bench/warm-up.ts). */
 const WARM_UP_MEMBERS = 5_000;
 
@@ -149,6 +163,8 @@ interface ProjectFigures extends PhaseFigures {
   devServerThreads: TreeFigures['threads'];
   /** Workflow start requested -> first lookup admitted by the simulator. */
   firstLookupMs: number | undefined;
+  /** Temporal actions: histories by Temporal Cloud's rules, heartbeats and the server's own meter (bench/actions.ts). */
+  actions: RunActions | undefined;
   /** With --store postgres: the database's growth during the run (peak size minus size before), and per member. */
   database?: { peakGrowthBytes: number; bytesPerMember: number; samples: number };
   /** Per batch (ms): scheduled -> first lookup admitted, last lookup admitted -> completed. */
@@ -262,11 +278,14 @@ async function runProject(s: Stack, repeat: number): Promise<ProjectFigures> {
   // The work set, pending replays and audit rows live in the database while the run lasts (the work rows are
   // removed when it completes): its peak growth is what a repair of this size needs.
   const dbSampler = s.pg ? await startDatabaseSizeSampler(s.pg.pool()) : undefined;
+  const serverActionsBefore = await readServerActions(s.server.metricsUrl).catch(() => undefined);
+  let benchQueries = 0;
   log(`project run ${repeat}: ${workflowId}`);
   const startedAt = Date.now();
   const handle = await client.workflow.start(WORKFLOW_TYPE, { taskQueue: s.taskQueue, workflowId, args: [input] });
   const ticker = setInterval(
     () => {
+      benchQueries += 1;
       handle
         .query(progressQuery)
         .then((p) => {
@@ -291,6 +310,7 @@ async function runProject(s: Stack, repeat: number): Promise<ProjectFigures> {
     clearInterval(ticker);
   }
   const wallMs = Date.now() - startedAt;
+  const serverActionsAfter = await readServerActions(s.server.metricsUrl).catch(() => undefined);
   const dbGrowth = dbSampler ? await dbSampler.stop() : undefined;
   const harnessMs = selfCpuMs() - harness0;
   const loadAfter = loadNow();
@@ -374,6 +394,15 @@ async function runProject(s: Stack, repeat: number): Promise<ProjectFigures> {
   );
   for (const r of runs) r.timings.perBatch = [];
   const members = result?.processed ?? progressAtTimeout?.processed ?? 0;
+  const actions =
+    result && serverActionsBefore && serverActionsAfter
+      ? runActions(
+          runs.map((r) => r.actions).reduce(addHistoryActions, NO_HISTORY_ACTIONS),
+          actionDelta(serverActionsBefore, serverActionsAfter),
+          benchQueries,
+          members,
+        )
+      : undefined;
   return {
     repeat,
     workflowId,
@@ -396,6 +425,7 @@ async function runProject(s: Stack, repeat: number): Promise<ProjectFigures> {
     workerThreads: workerMemory[0]?.threads ?? [],
     devServerThreads: serverFigures.threads,
     firstLookupMs: admitted.length ? admitted[0]! - startedAt : undefined,
+    actions,
     ...(dbGrowth
       ? {
           database: {
@@ -851,6 +881,24 @@ function evaluateTargets(opts: BenchOptions, projects: ProjectFigures[], s: Summ
       met: s.largestHistoryEvents < HISTORY_EVENTS_TARGET,
     });
   }
+  const counted = projects.filter((p) => p.actions);
+  if (counted.length) {
+    const worst = Math.max(...counted.map((p) => p.actions!.perThousandMembers));
+    const limit = opts.rate ? ACTIONS_PER_1000_TARGET_BUDGETED : ACTIONS_PER_1000_TARGET;
+    targets.push({
+      name: `Temporal actions <= ${limit} per 1,000 members (${opts.rate ? `stated at a budget of 10 lookups/s; this is ${opts.rate}/s` : 'full speed'}; worst run)`,
+      measured: fmtNumber(worst, 2),
+      met: worst <= limit,
+    });
+  }
+  if (opts.rate) {
+    const worst = Math.max(...projects.map((p) => p.cpu.workers! / Math.max(1, p.wallMs)));
+    targets.push({
+      name: `worker CPU <= ${fmtPercent(WORKER_CPU_TARGET_BUDGETED, 0)} of one core (stated at 10 lookups/s; this is ${opts.rate}/s; worst run)`,
+      measured: fmtPercent(worst, 2),
+      met: worst <= WORKER_CPU_TARGET_BUDGETED,
+    });
+  }
   if (opts.rate) {
     const rates = projects.map((p) => p.api.sustained?.whole ?? 0);
     const worst = Math.min(...rates);
@@ -974,6 +1022,31 @@ function renderReport(
         (x) => (x.result.cpuMs / Math.max(1, x.members)).toFixed(3),
       ),
       row(
+        'worker CPU ms per member',
+        (p) => (p.cpu.workers! / Math.max(1, p.members)).toFixed(3),
+        () => '',
+      ),
+      row(
+        'worker CPU, % of one core',
+        (p) => fmtPercent(p.cpu.workers! / Math.max(1, p.wallMs), 2),
+        (x) => fmtPercent(x.result.cpuMs / Math.max(1, x.wallMs), 2),
+      ),
+      row(
+        'Temporal actions (Cloud rules)',
+        (p) => fmtNumber(p.actions?.total),
+        () => '',
+      ),
+      row(
+        'Temporal actions per 1,000 members',
+        (p) => fmtNumber(p.actions?.perThousandMembers, 2),
+        () => '',
+      ),
+      row(
+        "server's action meter (bench queries incl.)",
+        (p) => fmtNumber(p.actions?.serverTotal),
+        () => '',
+      ),
+      row(
         'first lookup after the start',
         (p) => fmtDuration(p.firstLookupMs),
         () => '',
@@ -1031,6 +1104,15 @@ function renderReport(
       lines.push(
         `ratio spread over ${s.ratios.length} pairs: ${sp.min.toFixed(3)} to ${sp.max.toFixed(3)} (${fmtPercent(sp.relative, 0)} of the median)`,
       );
+  }
+  for (const p of projects.filter((x) => x.actions)) {
+    const a = p.actions!;
+    lines.push(
+      `Temporal actions, project #${p.repeat} (Temporal Cloud's published rules, https://docs.temporal.io/cloud/actions; see bench/actions.ts): ${describeActions(a)}; ` +
+        `the server's own action meter: ${Object.entries(a.server)
+          .map(([type, n]) => `${type} ${n}`)
+          .join(', ')} (of which the bench's own progress queries: ${a.benchQueries}, not counted above)`,
+    );
   }
   const timings = projects.flatMap((p) => p.runs.map((r) => r.timings));
   const batches = timings.reduce((a, x) => a + x.batches, 0);

@@ -103,6 +103,8 @@ export interface DevServer {
   address: string;
   port: number;
   uiUrl: string | undefined;
+  /** The server's Prometheus metrics (its `action` counter is what the benchmark reads Temporal actions from). */
+  metricsUrl: string;
   process: ChildProcess;
   /** Stops the server (SIGTERM, then SIGKILL). */
   stop(): Promise<void>;
@@ -130,7 +132,8 @@ async function startDevServerOnce(o: DevServerOptions): Promise<DevServer> {
   const port = o.port ?? (await freePort());
   const uiPort = o.headless ? undefined : (o.uiPort ?? (await freePort()));
   const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port), '--log-level', 'error'];
-  args.push('--http-port', String(await freePort()), '--metrics-port', String(await freePort()));
+  const metricsPort = await freePort();
+  args.push('--http-port', String(await freePort()), '--metrics-port', String(metricsPort));
   if (uiPort) args.push('--ui-port', String(uiPort));
   else args.push('--headless');
   if (o.dbFile) args.push('--db-filename', o.dbFile);
@@ -180,6 +183,7 @@ async function startDevServerOnce(o: DevServerOptions): Promise<DevServer> {
     address: `127.0.0.1:${port}`,
     port,
     uiUrl: uiPort ? `http://127.0.0.1:${uiPort}` : undefined,
+    metricsUrl: `http://127.0.0.1:${metricsPort}/metrics`,
     process: child,
     async stop() {
       if (exited) return;
