@@ -2,12 +2,13 @@
 // receiver seeded from examples/, on a real Temporal dev server with its Web UI.
 import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { Client, Connection } from '@temporalio/client';
+import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { codecFromEnvValues } from '../src/codec/aes-gcm-codec';
 import { loadConfig } from '../src/config';
 import { main as cli } from '../src/cli/main';
+import { ProgressOutput, RateMeter, renderProgress } from '../src/cli/progress-bar';
 import { verdictCounts } from '../workflows/verdicts';
 import { CustomerRows, customerWrites } from './customer-database';
 import { loadChannelUsers, startChannelSimulator, type ChannelFault } from './simulator/channel-simulator';
@@ -130,15 +131,7 @@ async function main(): Promise<number> {
       : '(no Web UI)';
     console.log(`started ${workflowId}\n  Web UI: ${link}`);
 
-    const ticker = setInterval(() => {
-      handle
-        .query(progressQuery)
-        .then((p: Progress) => process.stdout.write(`\r  ${formatProgress(p)}   `))
-        .catch(() => undefined);
-    }, 500);
-    const result = (await handle.result()) as BackfillResult;
-    clearInterval(ticker);
-    process.stdout.write('\n');
+    const result = await withProgress(handle);
 
     console.log('\nSummary');
     console.table({
@@ -203,9 +196,38 @@ async function main(): Promise<number> {
   }
 }
 
-function formatProgress(p: Progress): string {
-  const pct = p.total ? Math.floor((p.processed / p.total) * 100) : 0;
-  return `${p.processed}/${p.total} (${pct}%) upserts ${p.upserts} deletes ${p.deletes} unchanged ${p.unchanged} failed ${p.failed} skipped ${p.skipped}${p.paused ? ' [paused]' : ''}`;
+/**
+ * The run's progress while it goes: redrawn in place on a terminal; written to a file, a CI log or `docker logs`, a
+ * plain stamped line every few seconds instead of hundreds of carriage-return updates on one line.
+ */
+async function withProgress(handle: WorkflowHandle): Promise<BackfillResult> {
+  const tty = process.stdout.isTTY === true;
+  const output = new ProgressOutput({
+    tty,
+    ...(process.stdout.columns !== undefined ? { columns: process.stdout.columns } : {}),
+    stamp: (at) => new Date(at).toISOString(),
+  });
+  const meter = new RateMeter();
+  const line = (p: Progress) => `  ${renderProgress(p, { rate: meter.rate(), barWidth: tty ? 24 : 20, unicode: tty })}`;
+  const ticker = setInterval(() => {
+    handle
+      .query(progressQuery)
+      .then((p: Progress) => {
+        meter.sample(Date.now(), p.processed, p.paused);
+        process.stdout.write(output.update(line(p), Date.now()));
+      })
+      .catch(() => undefined);
+  }, 500);
+  try {
+    const result = (await handle.result()) as BackfillResult;
+    clearInterval(ticker);
+    const final = await handle.query(progressQuery).catch(() => undefined);
+    process.stdout.write(final ? output.update(line(final), Date.now(), true) : output.end());
+    return result;
+  } finally {
+    clearInterval(ticker);
+    process.stdout.write(output.end());
+  }
 }
 
 main().then(

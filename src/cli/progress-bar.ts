@@ -107,3 +107,56 @@ export function fitColumns(line: string, columns: number | undefined): string {
   if (columns === undefined || columns < 2 || line.length <= columns - 1) return line;
   return `${line.slice(0, columns - 2)}…`;
 }
+
+/** How often a log (no terminal) gets a line while the progress moves, and at least how often while it does not. */
+export const LOG_INTERVAL_MS = 5_000;
+export const LOG_HEARTBEAT_MS = 60_000;
+
+/**
+ * What to write for each progress update. On a terminal: the line redrawn in place (`\r`, cleared to its end). In a
+ * file, a CI log or `docker logs` (no terminal), carriage-return updates would pile up into one endless line: a plain
+ * line instead, stamped, when at least `intervalMs` passed since the last one and the line changed, at least once per
+ * `heartbeatMs` while it does not, and always the final one; updates in between write nothing (as npm and docker do).
+ */
+export class ProgressOutput {
+  private printed: string | undefined;
+  private printedAt = Number.NEGATIVE_INFINITY;
+  /** A terminal line is drawn and not yet ended by a line feed. */
+  private drawn = false;
+
+  constructor(
+    private readonly o: {
+      tty: boolean;
+      intervalMs?: number;
+      heartbeatMs?: number;
+      /** The terminal's width: a redrawn line must fit it or `\r` would not return to its start. */
+      columns?: number;
+      /** The stamp a log line starts with (e.g. the time); none by default. */
+      stamp?: (at: number) => string;
+    },
+  ) {}
+
+  /** The text to write for `line` at time `at` (ms); '' when nothing is due. `final`: the last update. */
+  update(line: string, at: number, final = false): string {
+    if (this.o.tty) {
+      this.drawn = !final;
+      return `\r\x1b[K${final ? line : fitColumns(line, this.o.columns)}${final ? '\n' : ''}`;
+    }
+    const since = at - this.printedAt;
+    const due =
+      final ||
+      (line !== this.printed && since >= (this.o.intervalMs ?? LOG_INTERVAL_MS)) ||
+      since >= (this.o.heartbeatMs ?? LOG_HEARTBEAT_MS);
+    if (!due) return '';
+    this.printed = line;
+    this.printedAt = at;
+    return `${this.o.stamp ? `${this.o.stamp(at)}  ` : ''}${line}\n`;
+  }
+
+  /** What ends the output early (an error, Ctrl-C): a line feed after a drawn terminal line, else nothing. */
+  end(): string {
+    const text = this.drawn ? '\n' : '';
+    this.drawn = false;
+    return text;
+  }
+}

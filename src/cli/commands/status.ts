@@ -2,7 +2,7 @@ import type { BackfillResult, Progress } from '../../../workflows/definitions';
 import type { StatusCommand } from '../args';
 import { CliError, EXIT } from '../errors';
 import { write, type CliIo } from '../io';
-import { RateMeter, fitColumns, renderProgress } from '../progress-bar';
+import { ProgressOutput, RateMeter, renderProgress } from '../progress-bar';
 import { NoWorkerAnswer, runState, type RunState } from '../run-state';
 import { connectTemporal, loadCliEnv, type TemporalSession } from '../temporal-env';
 
@@ -103,27 +103,20 @@ export async function follow(
   const tty = io.stdout.isTTY === true;
   const intervalMs = (intervalSeconds ?? (tty ? 1 : 5)) * 1000;
   const meter = new RateMeter();
-  let printed = '';
-  let printedAt = 0;
-  let drawn = false;
+  // In a log: a line per poll while it moves (the loop sleeps the interval), at least one a minute while it does not.
+  const output = new ProgressOutput({
+    tty,
+    intervalMs: 0,
+    ...(io.stdout.columns !== undefined ? { columns: io.stdout.columns } : {}),
+    stamp: () => io.now().toISOString(),
+  });
   const show = async (line: string, final: boolean) => {
-    if (tty) {
-      // While drawing, the line must fit the terminal or the next \r would not return to its start.
-      await write(io.stdout, `\r\x1b[K${final ? line : fitColumns(line, io.stdout.columns)}${final ? '\n' : ''}`);
-      drawn = !final;
-      return;
-    }
-    // In a log: a line per interval while it moves, at least one a minute while it does not.
-    const now = Date.now();
-    if (final || line !== printed || now - printedAt >= 60_000) {
-      await write(io.stdout, `${io.now().toISOString()}  ${line}\n`);
-      printed = line;
-      printedAt = now;
-    }
+    const text = output.update(line, Date.now(), final);
+    if (text) await write(io.stdout, text);
   };
   // Ctrl-C leaves the terminal on a fresh line.
   const onInterrupt = () => {
-    if (drawn) io.stdout.write('\n');
+    io.stdout.write(output.end());
     process.exit(130);
   };
   if (tty) process.once('SIGINT', onInterrupt);
@@ -149,12 +142,12 @@ export async function follow(
         await show(stateLine(state, null, options()), true);
         return EXIT.OK;
       }
-      if (drawn) await write(io.stdout, '\n');
-      drawn = false;
+      await write(io.stdout, output.end());
       throw new CliError(state.message);
     }
   } finally {
     process.off('SIGINT', onInterrupt);
-    if (drawn) await write(io.stdout, '\n');
+    const end = output.end();
+    if (end) await write(io.stdout, end);
   }
 }
