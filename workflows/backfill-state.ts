@@ -6,6 +6,7 @@
 import type {
   BatchResult,
   CarriedState,
+  ControlAnswer,
   Counters,
   DeferredResult,
   FieldCounts,
@@ -123,6 +124,8 @@ export interface StateOptions {
 
 /** What a resume did: `stillPaused` is the delete guard's reason when it keeps the run paused. */
 export interface ResumeEffect {
+  /** The run was not paused (nor waiting to pause) when the resume came. */
+  wasRunning?: boolean;
   stillPaused?: string;
   /** The deletes were confirmed by this resume (not before). */
   confirmed?: boolean;
@@ -227,6 +230,7 @@ export class BackfillState {
    * the guard's reason. `confirmDeletesAt` (workflow time) confirms the deletes for the rest of the run.
    */
   resume(confirmDeletesAt?: string): ResumeEffect {
+    const wasRunning = this.current ? !this.current.paused : this.pendingPause === null;
     this.pendingPause = null;
     let confirmed = false;
     if (confirmDeletesAt !== undefined) {
@@ -238,7 +242,7 @@ export class BackfillState {
         confirmed = true;
       }
     }
-    const effect: ResumeEffect = confirmed ? { confirmed } : {};
+    const effect: ResumeEffect = { ...(confirmed ? { confirmed } : {}), ...(wasRunning ? { wasRunning } : {}) };
     if (this.current) {
       const trip = this.guardTrip();
       this.current.paused = trip !== null;
@@ -246,6 +250,28 @@ export class BackfillState {
       if (trip) effect.stillPaused = trip;
     }
     return effect;
+  }
+
+  /** The answer to a pause or resume update: what the call did, and the state it left (workflows/definitions.ts). */
+  controlAnswer(call: { paused: boolean; wasPaused?: boolean } | ResumeEffect): ControlAnswer {
+    const { paused, pauseReason, deleteGuard } = this.progress(undefined);
+    const outcome: ControlAnswer['outcome'] =
+      'paused' in call
+        ? call.wasPaused
+          ? 'already-paused'
+          : 'paused'
+        : call.stillPaused
+          ? 'still-paused'
+          : call.wasRunning
+            ? 'already-running'
+            : 'resumed';
+    return {
+      outcome,
+      paused,
+      pauseReason,
+      ...('confirmed' in call && call.confirmed ? { deletesConfirmed: true } : {}),
+      ...(deleteGuard ? { deleteGuard } : {}),
+    };
   }
 
   /**

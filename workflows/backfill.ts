@@ -16,8 +16,11 @@ import {
 import type { BackfillActivities } from '../activities';
 import {
   pauseSignal,
+  pauseUpdate,
   progressQuery,
   resumeSignal,
+  resumeUpdate,
+  type ControlAnswer,
   type BackfillInput,
   type BackfillResult,
   type BatchResult,
@@ -26,6 +29,7 @@ import {
 } from './definitions';
 import { BAD_CREDENTIALS_PAUSE, BackfillState } from './backfill-state';
 import { refuseCarried } from './carried-origin';
+import { validatePauseArgument, validateResumeArgument } from './control-arguments';
 import { rateShare } from './rate-share';
 import { verdictCounts } from './verdicts';
 import { describeStatic, publish, type LiveView } from './visibility';
@@ -111,20 +115,30 @@ export async function backfillWebhooks(input: BackfillInput): Promise<BackfillRe
     changed();
   };
 
-  setHandler(pauseSignal, (reason?: string) => pause(reason ?? 'paused by signal'));
-  setHandler(resumeSignal, (options?: ResumeOptions) => {
-    // The signal's argument is user input (temporal CLI --input): only a literal `true` confirms.
+  const doPause = (reason: string | null | undefined): ControlAnswer => {
+    const wasPaused = run.progress(userInput.dryRun).paused;
+    pause(reason ?? 'paused by signal');
+    return run.controlAnswer({ paused: true, wasPaused });
+  };
+  const doResume = (options: ResumeOptions | null | undefined): ControlAnswer => {
+    // The argument is user input (temporal CLI --input): only a literal `true` confirms.
     const confirm = typeof options === 'object' && options !== null && options.confirmDeletes === true;
     const effect = run.resume(confirm ? new Date(Date.now()).toISOString() : undefined);
     if (effect.confirmed)
-      log.warn('deletes confirmed by the resume signal: the delete guard lets them go for the rest of the run');
+      log.warn('deletes confirmed by resume: the delete guard lets them go for the rest of the run');
     if (effect.stillPaused)
       log.warn(
         'still paused: the delete guard holds the deletes back; resume with {"confirmDeletes": true} to let them go',
         { reason: effect.stillPaused },
       );
     changed();
-  });
+    return run.controlAnswer(effect);
+  };
+  setHandler(pauseSignal, (reason?: string) => void doPause(reason));
+  setHandler(resumeSignal, (options?: ResumeOptions) => void doResume(options));
+  // The same, acknowledged: the caller learns what happened (resumed, still paused by the delete guard, ...).
+  setHandler(pauseUpdate, doPause, { validator: validatePauseArgument });
+  setHandler(resumeUpdate, doResume, { validator: validateResumeArgument });
   setHandler(progressQuery, () => run.progress(userInput.dryRun));
 
   if (!run.prepared) {

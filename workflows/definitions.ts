@@ -1,6 +1,6 @@
 // The workflow's public interface, defined once and shared by the workflow, the client scripts and
 // the tests. Users script against these names from the Temporal CLI: keep them stable.
-import { defineQuery, defineSignal } from '@temporalio/workflow';
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { ComparedField, MemberColumn, OutcomeKind } from '../src/types';
 import type { GuardCounts, GuardStatus } from './delete-guard';
 import type { Verdict } from './verdicts';
@@ -17,6 +17,28 @@ export const pauseSignal = defineSignal<[reason?: string]>('pause');
 export const resumeSignal = defineSignal<[options?: ResumeOptions]>('resume');
 export interface ResumeOptions {
   confirmDeletes?: boolean;
+}
+/**
+ * Pause and resume acknowledged: the same effect as the signals, answered with what actually happened
+ * (`webhook-backfill pause|resume`, `temporal workflow update execute --name pause|resume [--input ...]`). An
+ * argument that is not what the signal takes is rejected before it reaches the run (nothing recorded).
+ */
+// The argument is required in the type (the client's typing has no optional update arguments): pass null for none.
+// `temporal workflow update execute` without --input sends none, which the run reads the same.
+export const pauseUpdate = defineUpdate<ControlAnswer, [reason: string | null]>('pause');
+export const resumeUpdate = defineUpdate<ControlAnswer, [options: ResumeOptions | null]>('resume');
+export interface ControlAnswer {
+  /**
+   * `paused`: this call paused the run (before the preparation ends: as soon as it ends); `already-paused`;
+   * `resumed`; `already-running`; `still-paused`: the delete guard keeps it paused (`pauseReason` says why).
+   */
+  outcome: 'paused' | 'already-paused' | 'resumed' | 'already-running' | 'still-paused';
+  paused: boolean;
+  pauseReason: string | null;
+  /** This resume confirmed the deletes the delete guard held back (not an earlier one). */
+  deletesConfirmed?: boolean;
+  /** The delete guard's counts when it is on (as in `progress`). */
+  deleteGuard?: Progress['deleteGuard'];
 }
 /** `temporal workflow query --name progress`. */
 export const progressQuery = defineQuery<Progress>('progress');

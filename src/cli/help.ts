@@ -16,7 +16,7 @@ const EXIT_CODES = `Exit codes:
      no worker answered, the audit log cannot be read
   2  usage or configuration error: unknown command or option, missing --workflow-id, bad value,
      bad environment variable
-  3  status: the run is paused (so scripts can tell)`;
+  3  status: the run is paused; resume: the run stays paused (the delete guard holds it)`;
 
 export const MAIN_HELP = `webhook-backfill: replay the Channel Talk user webhooks missed in the November 2024 outage,
 as a Temporal workflow (backfillWebhooks).
@@ -96,17 +96,21 @@ A PostgreSQL source: temporal workflow start ... --input
 `,
   pause: `Usage: webhook-backfill pause --workflow-id ID [--reason TEXT]
 
-Sends the pause signal: no new lookup or replay starts; batches in flight stop at their next heartbeat
-and are redone on resume. The reason shows in \`status\` and in the progress query.
+Pauses the run and prints what happened (paused, or already paused): no new lookup or replay starts;
+batches in flight stop at their next heartbeat and are redone on resume. The reason shows in \`status\`
+and in the progress query.
 
-Same as: temporal workflow signal --workflow-id ID --name pause [--input '"TEXT"']
+Same as: temporal workflow update execute --workflow-id ID --name pause [--input '"TEXT"']
+(the pause signal, \`temporal workflow signal ... --name pause\`, does the same without an answer)
 `,
   resume: `Usage: webhook-backfill resume --workflow-id ID [--confirm-deletes]
 
-Sends the resume signal to a paused run. A run the delete guard paused stays guarded unless
+Resumes a paused run and prints what happened: resumed; already running; or still paused, with the
+delete guard's reason and counts, and exit code 3. A run the delete guard paused stays guarded unless
 --confirm-deletes is given: then the deletes it holds go out (check the channel and CHANNEL_API_URL first).
 
-Same as: temporal workflow signal --workflow-id ID --name resume [--input '{"confirmDeletes":true}']
+Same as: temporal workflow update execute --workflow-id ID --name resume [--input '{"confirmDeletes":true}']
+(the resume signal, \`temporal workflow signal ... --name resume\`, does the same without an answer)
 `,
   status: `Usage: webhook-backfill status --workflow-id ID [--once | --json] [--interval SECONDS]
 

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WorkflowFailedError } from '@temporalio/client';
 import { loadConfig } from '../../src/config';
-import type { DevServer } from '../../dev/temporal-cli';
+import { findTemporalCli, type DevServer } from '../../dev/temporal-cli';
 import type { ChannelUser } from '../../src/types';
 import { DEFAULT_OUTAGE, summarize } from '../../src/report/summary';
 import { createBackfillWorker } from '../../src/worker-setup';
@@ -14,6 +14,7 @@ import {
   progressQuery,
   resumeSignal,
   type BackfillResult,
+  type ControlAnswer,
   type Progress,
 } from '../../workflows/definitions';
 import {
@@ -382,6 +383,59 @@ describe('the delete guard', () => {
     expect(still.pauseReason).toMatch(/^delete guard: /);
     expect(ghostDeliveries().length).toBe(beforeResume);
 
+    // Acknowledged (issue 22): the CLI's resume says the run stays paused, with the guard's reason and counts, and
+    // exits 3; the raw Temporal CLI's update answers the same.
+    const plain = await runProcess(process.execPath, [BIN, 'resume', '--workflow-id', 'safety-guard-404'], stack.env);
+    expect(plain.code, plain.stderr).toBe(3);
+    expect(plain.stdout).toMatch(
+      /^still paused: safety-guard-404 stays paused \(delete guard: (\d+) of \1 decisions .*\); (\d+) of \2 decisions so far are deletes, \d+ held back; check the channel and CHANNEL_API_URL, then resume --confirm-deletes to let the deletes go\n$/,
+    );
+    const raw = await runProcess(
+      findTemporalCli()!.path,
+      [
+        'workflow',
+        'update',
+        'execute',
+        '--workflow-id',
+        'safety-guard-404',
+        '--name',
+        'resume',
+        '-o',
+        'json',
+        '--address',
+        server.address,
+      ],
+      stack.env,
+    );
+    expect(raw.code, raw.stderr).toBe(0);
+    expect((JSON.parse(raw.stdout) as { result: ControlAnswer }).result).toMatchObject({
+      outcome: 'still-paused',
+      paused: true,
+      deleteGuard: { status: 'tripped' },
+    });
+    // An argument the run would misread is rejected before it reaches the run.
+    const bad = await runProcess(
+      findTemporalCli()!.path,
+      [
+        'workflow',
+        'update',
+        'execute',
+        '--workflow-id',
+        'safety-guard-404',
+        '--name',
+        'resume',
+        '--input',
+        '{"confirmDeletes":"yes"}',
+        '--address',
+        server.address,
+      ],
+      stack.env,
+    );
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr + bad.stdout).toMatch(/unable to update workflow: resume takes an optional \{.*confirmDeletes/);
+    expect((await progress(handle)).paused).toBe(true);
+    expect(ghostDeliveries().length).toBe(beforeResume);
+
     // Confirmed as a user does it, from the CLI (the same signal and argument as `temporal workflow signal`).
     const resumed = await runProcess(
       process.execPath,
@@ -409,15 +463,21 @@ describe('the delete guard', () => {
     });
     expect(summary.deleteGuard.confirmed!.at).toBe(stamped[0]!.deletesConfirmedAt);
 
-    // The history: both resume signals, the confirmation with its argument.
+    // The history: the resume signal, the three accepted resume updates (the rejected one left nothing), the
+    // confirmation with its argument.
     const history = await handle.fetchHistory();
-    const resumes = (history.events ?? []).filter(
+    const signals = (history.events ?? []).filter(
       (e) => e.workflowExecutionSignaledEventAttributes?.signalName === 'resume',
     );
-    expect(resumes).toHaveLength(2);
-    expect(
-      Buffer.from(resumes[1]!.workflowExecutionSignaledEventAttributes!.input!.payloads![0]!.data!).toString(),
-    ).toBe('{"confirmDeletes":true}');
+    expect(signals).toHaveLength(1);
+    const updates = (history.events ?? [])
+      .map((e) => e.workflowExecutionUpdateAcceptedEventAttributes?.acceptedRequest?.input)
+      .filter((input) => input?.name === 'resume')
+      .map((input) => {
+        const data = input!.args?.payloads?.[0]?.data;
+        return data ? Buffer.from(data).toString() : '(none)';
+      });
+    expect(updates).toEqual(['null', '(none)', '{"confirmDeletes":true}']);
 
     // The completed run removed its work set and pending replays (personal data); the audit log stays.
     const dir = path.dirname(result.auditPath);

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findTemporalCli, type DevServer } from '../../dev/temporal-cli';
 import { webhookId } from '../../src/webhook/webhook-id';
 import type { WebhookEvent } from '../../src/types';
-import type { BackfillResult, Progress } from '../../workflows/definitions';
+import type { BackfillResult, ControlAnswer, Progress } from '../../workflows/definitions';
 import { EXAMPLE_CSV, loadExamples, type Examples } from '../support/examples';
 import { readAudit, startStack, startTestServer, waitFor, type Stack } from '../support/stack';
 
@@ -85,7 +85,24 @@ describe('driven from the Temporal CLI as the README shows', () => {
     // A lookup cut short by the stop used up some of its member's fault counters; give them back so
     // the known answer (a member failing exactly CHANNEL_MAX_ATTEMPTS times) still holds.
     stack.simulator.setFaults(examples.faults.channel);
-    await temporal('workflow', 'signal', '--workflow-id', 'backfill-2024-11', '--name', 'resume');
+    // Resumed as the README's update line does it: the answer says it resumed.
+    const answer = await temporal(
+      'workflow',
+      'update',
+      'execute',
+      '--workflow-id',
+      'backfill-2024-11',
+      '--name',
+      'resume',
+      '-o',
+      'json',
+    );
+    expect((JSON.parse(answer) as { result: ControlAnswer }).result).toEqual({
+      outcome: 'resumed',
+      paused: false,
+      pauseReason: null,
+      deleteGuard: expect.objectContaining({ status: expect.any(String) }) as unknown,
+    });
     const out = await temporal('workflow', 'result', '--workflow-id', 'backfill-2024-11', '-o', 'json');
     const result = (JSON.parse(out) as { result: BackfillResult }).result;
     const c = examples.expected.counts;

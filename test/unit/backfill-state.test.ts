@@ -13,6 +13,7 @@ import type {
   BatchResult,
   CarriedState,
   Counters,
+  ControlAnswer,
   PreparedBackfill,
 } from '../../workflows/definitions';
 
@@ -397,7 +398,7 @@ describe('BackfillState: the delete guard', () => {
     });
     expect(run.deletesConfirmedAt).toBe('2024-11-20T00:00:00.000Z');
     // A second confirmation changes nothing; the next run in the chain keeps it.
-    expect(run.resume('2024-11-21T00:00:00.000Z')).toEqual({});
+    expect(run.resume('2024-11-21T00:00:00.000Z')).toEqual({ wasRunning: true });
     const next = new BackfillState(run.carriedForNext(), { deleteGuard: true });
     expect(next.guardStatus()).toBe('confirmed');
     expect(next.deletesConfirmedAt).toBe('2024-11-20T00:00:00.000Z');
@@ -437,7 +438,7 @@ describe('BackfillState: the delete guard', () => {
     expect(run.onBatchResult(batchOf(0, 10))).toEqual({});
     expect(run.batchGuard()).toBeUndefined();
     expect(run.guardStatus()).toBeUndefined();
-    expect(run.resume('2024-11-20T00:00:00.000Z')).toEqual({});
+    expect(run.resume('2024-11-20T00:00:00.000Z')).toEqual({ wasRunning: true });
     expect(run.s.guard).toBeUndefined();
     expect(run.s.deferred.every((d) => d.held === undefined)).toBe(true);
     expect(run.progress(false).deleteGuard).toBeUndefined();
@@ -445,9 +446,77 @@ describe('BackfillState: the delete guard', () => {
 
   it('a confirmation sent before preparation applies once prepared', () => {
     const run = new BackfillState(undefined, { deleteGuard: true });
-    expect(run.resume('2024-11-20T00:00:00.000Z')).toEqual({ confirmed: true });
+    expect(run.resume('2024-11-20T00:00:00.000Z')).toEqual({ confirmed: true, wasRunning: true });
     run.start(prepared(2));
     expect(run.guardStatus()).toBe('confirmed');
+  });
+  describe('what a pause or resume update answers', () => {
+    const paused = (reason: string) => {
+      const run = guarded(3);
+      run.pause(reason);
+      return run;
+    };
+    const tripped = () => {
+      const run = guarded(3);
+      run.pause(run.onBatchResult(batchOf(0, 10)).pause!);
+      return run;
+    };
+    const pauseCall = (run: BackfillState) => {
+      const wasPaused = run.progress(false).paused;
+      run.pause('by hand');
+      return run.controlAnswer({ paused: true, wasPaused });
+    };
+    it.each<[string, () => BackfillState, (run: BackfillState) => ControlAnswer, Partial<ControlAnswer>]>([
+      ['pause a running run', () => guarded(3), pauseCall, { outcome: 'paused', paused: true, pauseReason: 'by hand' }],
+      ['pause a paused run', () => paused('first'), pauseCall, { outcome: 'already-paused', paused: true }],
+      [
+        'resume a paused run',
+        () => paused('by hand'),
+        (r) => r.controlAnswer(r.resume()),
+        { outcome: 'resumed', paused: false, pauseReason: null },
+      ],
+      [
+        'resume a running run',
+        () => guarded(3),
+        (r) => r.controlAnswer(r.resume()),
+        { outcome: 'already-running', paused: false },
+      ],
+      [
+        'resume a run the delete guard paused',
+        tripped,
+        (r) => r.controlAnswer(r.resume()),
+        {
+          outcome: 'still-paused',
+          paused: true,
+          pauseReason: expect.stringMatching(/^delete guard: 10 of 10 decisions/) as unknown as string,
+          deleteGuard: { decisions: 10, deletes: 10, held: 10, status: 'tripped', confirmedAt: null },
+        },
+      ],
+      [
+        'resume it confirming the deletes',
+        tripped,
+        (r) => r.controlAnswer(r.resume('2024-11-20T00:00:00.000Z')),
+        { outcome: 'resumed', paused: false, deletesConfirmed: true },
+      ],
+      [
+        'pause before the preparation ends',
+        () => new BackfillState(undefined, { deleteGuard: true }),
+        pauseCall,
+        { outcome: 'paused', paused: true, pauseReason: 'by hand' },
+      ],
+      [
+        'resume before the preparation ends, after a pause',
+        () => {
+          const run = new BackfillState(undefined, { deleteGuard: true });
+          run.pause('early');
+          return run;
+        },
+        (r) => r.controlAnswer(r.resume()),
+        { outcome: 'resumed', paused: false },
+      ],
+    ])('%s', (_name, make, call, expected) => {
+      expect(call(make())).toMatchObject(expected);
+    });
   });
 });
 
