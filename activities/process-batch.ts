@@ -17,8 +17,10 @@ import {
   type GuardCounts,
 } from '../workflows/delete-guard';
 import { repairMember, type RepairContext } from './repair-member';
+import { createStoreGate, type StoreGate } from './store-outage';
 import { verifyMember, type VerifyContext } from './verify-member';
 import type { JobMetrics } from '../src/observability';
+import type { WebhookSender } from '../src/webhook/sender';
 
 export interface BatchInput {
   batch: number;
@@ -94,6 +96,18 @@ export async function processBatch(deps: BatchDeps, input: BatchInput): Promise<
   // The per-member debug line costs its metadata even when the logger drops it: decided once, by the worker.
   const logMembers = deps.debugLogs === true;
   let done = entries.length - todo.length;
+  // A write the audit or pending store cannot take (it is away, full, read-only) is retried until it can, and
+  // meanwhile no member is looked up or sent (activities/store-outage.ts): what the batch knows is kept, not
+  // redone.
+  const store = createStoreGate({
+    signal: context.cancellationSignal,
+    onUnavailable: (err) =>
+      context.log.warn('audit or pending store unavailable: the batch sends nothing until it is back', {
+        batch,
+        code: (err as { code?: unknown }).code ?? null,
+      }),
+    onBack: (waitedMs) => context.log.info('audit and pending store back: the batch goes on', { batch, waitedMs }),
+  });
   // Outcomes are written behind, about once a second and at the end, in one write and one sync each:
   // waiting for the disk after every member would make the disk, not the API, the limit. A crash loses
   // at most the last second of outcomes; those members are simply done again (same webhook-ids).
@@ -102,13 +116,16 @@ export async function processBatch(deps: BatchDeps, input: BatchInput): Promise<
   const writeBehind = () => {
     writing = writing.then(async () => {
       const chunk = unwritten.splice(0);
-      if (chunk.length > 0) await deps.audit.append(paths.auditPath, chunk);
+      if (chunk.length > 0) await store.persist(() => deps.audit.append(paths.auditPath, chunk));
     });
     return writing;
   };
   const heartbeat = setInterval(() => {
-    context.heartbeat({ done });
-    void writeBehind().catch(() => undefined); // a failed write resurfaces at the final flush below
+    const since = store.unavailableSince();
+    context.heartbeat(since === undefined ? { done } : { done, storeUnavailableSince: new Date(since).toISOString() });
+    // While a write waits for the store, the next one queues behind it. A failed write (cancelled, or an error
+    // that is not the store being away) resurfaces at the final flush below.
+    void writeBehind().catch(() => undefined);
   }, 1_000);
 
   const rate = minDefined(deps.workerRateLimit, options.rateLimit ?? undefined);
@@ -122,6 +139,7 @@ export async function processBatch(deps: BatchDeps, input: BatchInput): Promise<
           },
         }
       : {}),
+    ...(deps.repair.target ? { target: sendWhenStored(deps.repair.target, store) } : {}),
     backfill: input.backfill,
     runLabel: options.runLabel,
     dryRun: options.dryRun,
@@ -158,6 +176,13 @@ export async function processBatch(deps: BatchDeps, input: BatchInput): Promise<
   try {
     await runPool(todo, deps.memberConcurrency, async (entry) => {
       if (stop.signal.aborted) return;
+      // No lookup while outcomes cannot be recorded.
+      try {
+        await store.open();
+      } catch (err) {
+        interrupted(err);
+        return;
+      }
       if (verify && entry.repair) {
         try {
           const recordedEntry = await verifyMember({ ...entry, repair: entry.repair }, verify);
@@ -188,7 +213,7 @@ export async function processBatch(deps: BatchDeps, input: BatchInput): Promise<
               outcome: result.entry.outcome,
             });
         } else {
-          await deps.pending.put(paths.pendingDir, result.replay);
+          await store.persist(() => deps.pending.put(paths.pendingDir, result.replay));
           if (result.replay.event === 'delete') deferredDeletes.add(entry.line);
           if (result.held) {
             deferred.push({ line: entry.line, memberId: entry.member.memberId, held: true });
@@ -226,7 +251,7 @@ export async function processBatch(deps: BatchDeps, input: BatchInput): Promise<
     return { batch, complete: false, stopReason, counts: zeroCounters(), deferred };
   }
 
-  const final = await deps.audit.lookup(paths.auditPath, lines);
+  const final = await store.persist(() => deps.audit.lookup(paths.auditPath, lines));
   const deferredLines = new Set(deferred.map((d) => d.line));
   const counts = zeroCounters();
   // The guard counts every decision of the batch once, deferred and held ones included.
@@ -265,6 +290,18 @@ export async function processBatch(deps: BatchDeps, input: BatchInput): Promise<
     ...(held ? { heldDeletes: held } : {}),
   });
   return { batch, complete: true, counts, deferred, ...(guard ? { decided } : {}) };
+}
+
+/** The batch's target, whose sends wait while a write waits for the store: nothing is sent that cannot be recorded. */
+function sendWhenStored(target: WebhookSender, store: StoreGate): WebhookSender {
+  return {
+    send: async (input) => {
+      await store.open();
+      return target.send(input);
+    },
+    ...(target.route ? { route: (input) => target.route!(input) } : {}),
+    close: () => target.close(),
+  };
 }
 
 /** The batch's view of the delete guard, from the run's thresholds (defaults for options parsed before it). */

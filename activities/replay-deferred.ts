@@ -7,6 +7,7 @@ import type { WebhookSender } from '../src/webhook/sender';
 import type { JobMetrics } from '../src/observability';
 import { recordMetrics } from './process-batch';
 import { deliveryAttempt, recordRefusal } from './replay-attempts';
+import { createStoreGate } from './store-outage';
 import type { BackfillPaths, DeferredResult, ReplayTargetSpec } from '../workflows/definitions';
 
 export interface ReplayDeferredInput {
@@ -109,6 +110,9 @@ export async function replayDeferred(deps: ReplayDeps, input: ReplayDeferredInpu
       details: [{ since }],
     });
   }
+  // Sent: what became of it is recorded even if the store is away for a while (activities/store-outage.ts), rather
+  // than failing the attempt and sending it again on the next.
+  const store = createStoreGate({ signal: Context.current().cancellationSignal });
   const confirmed =
     input.deletesConfirmedAt && replay.event === 'delete' ? { deletesConfirmedAt: input.deletesConfirmedAt } : {};
   // The webhooks this attempt went to (a held delete has none yet; a retried one names the latest attempt's).
@@ -118,7 +122,7 @@ export async function replayDeferred(deps: ReplayDeps, input: ReplayDeferredInpu
   if (result.kind === 'delivered') {
     outcome = replay.event;
     const entry = { ...base, outcome, delivered: true, status: result.status };
-    await deps.audit.append(paths.auditPath, [entry]);
+    await store.persist(() => deps.audit.append(paths.auditPath, [entry]));
     recordMetrics(deps.metrics, entry);
   } else if (result.kind === 'rejected' || attempt >= input.maxAttempts) {
     outcome = 'failed';
@@ -127,7 +131,7 @@ export async function replayDeferred(deps: ReplayDeps, input: ReplayDeferredInpu
         ? `replay rejected: ${result.reason}`
         : `replay gave up after ${attempt} attempts: ${result.reason}`;
     const entry = { ...base, outcome, stage: 'replay' as const, delivered: false, status: result.status, reason };
-    await deps.audit.append(paths.auditPath, [entry]);
+    await store.persist(() => deps.audit.append(paths.auditPath, [entry]));
     recordMetrics(deps.metrics, entry);
   } else {
     throw ApplicationFailure.create({
@@ -136,6 +140,6 @@ export async function replayDeferred(deps: ReplayDeps, input: ReplayDeferredInpu
       nextRetryDelay: result.retryAfterMs,
     });
   }
-  await deps.pending.settle(paths.pendingDir, line);
+  await store.persist(() => deps.pending.settle(paths.pendingDir, line));
   return { line, outcome, ...(outcome === 'upsert' && replay.base.fields ? { fields: replay.base.fields } : {}) };
 }

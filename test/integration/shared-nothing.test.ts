@@ -12,8 +12,6 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditEntry } from '../../src/audit/audit-entry';
-import { AuditLogNotFoundError } from '../../src/audit/audit-store';
-import { createPostgresAuditStore } from '../../src/audit/postgres-audit-store';
 import {
   checkSyntheticRun,
   DEFAULT_SYNTHETIC_SEED,
@@ -32,6 +30,7 @@ import {
 } from '../../workflows/definitions';
 import { startStack, startTestServer, waitFor, type Stack } from '../support/stack';
 import { startTestPostgres, type TestPostgres } from '../support/postgres';
+import { postgresAuditEntries } from '../support/stores';
 import { workerProcess, type WorkerProcess } from '../support/worker-process';
 
 const MEMBERS = 1_500;
@@ -78,16 +77,7 @@ const privateTmp = (command: string, args: string[]): [string, string[]] => {
   return ['unshare', ['-m', 'bash', '-c', script, command, ...args]];
 };
 
-async function auditOf(url: string, auditPath: string): Promise<AuditEntry[]> {
-  const pool = pg.pool(new URL(url).pathname.slice(1));
-  const entries: AuditEntry[] = [];
-  try {
-    for await (const entry of createPostgresAuditStore(pool).entries(auditPath)) entries.push(entry);
-  } catch (error) {
-    if (!(error instanceof AuditLogNotFoundError)) throw error; // nothing recorded yet
-  }
-  return entries;
-}
+const auditOf = (url: string, auditPath: string): Promise<AuditEntry[]> => postgresAuditEntries(pg, url, auditPath);
 
 function expectExact(result: BackfillResult, entries: AuditEntry[], stack: Stack, workflowId: string) {
   const expected = syntheticCounts(MEMBERS, SEED);

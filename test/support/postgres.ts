@@ -24,8 +24,11 @@ export interface TestPostgres {
   pool(database?: string): Pool;
   /** One statement on `database`, on a short-lived connection. */
   query(sql: string, values?: unknown[], database?: string): Promise<Record<string, unknown>[]>;
-  /** Stops the server abruptly (`-m immediate`, like a crash) and starts it again on the same port and data. */
-  restart(): Promise<void>;
+  /**
+   * Stops the server abruptly (`-m immediate`, like a crash) and starts it again on the same port and data, after
+   * `downMs` (default: at once).
+   */
+  restart(downMs?: number): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -125,8 +128,9 @@ export async function startTestPostgres(): Promise<TestPostgres> {
       return pool;
     },
     query,
-    async restart() {
+    async restart(downMs = 0) {
       await pgCtl(['-m', 'immediate', '-w', '-t', '30', 'stop'], 40_000);
+      if (downMs > 0) await new Promise((r) => setTimeout(r, downMs));
       await pgCtl(['-l', log, '-o', started, '-w', '-t', '30', 'start'], 40_000);
     },
     async stop() {

@@ -1,5 +1,8 @@
 // The stores of BACKFILL_STORE=file|postgres side by side, so one contract test runs on both.
+import type { AuditEntry } from '../../src/audit/audit-entry';
+import { AuditLogNotFoundError } from '../../src/audit/audit-store';
 import { createFilePendingStore, type PendingStore } from '../../src/audit/pending-store';
+import { createPostgresAuditStore } from '../../src/audit/postgres-audit-store';
 import { createPostgresPendingStore } from '../../src/audit/postgres-pending-store';
 import { createStoreTables } from '../../src/store/postgres-schema';
 import { createPostgresWorkStore } from '../../src/store/postgres-work-store';
@@ -26,4 +29,16 @@ export async function createStoresFor(
     pending: createPostgresPendingStore(pool),
     env: { BACKFILL_STORE: 'postgres', BACKFILL_DATABASE_URL: url },
   };
+}
+
+/** The audit log `auditPath` as recorded so far in the database at `url` (a database of `pg`); [] before any entry. */
+export async function postgresAuditEntries(pg: TestPostgres, url: string, auditPath: string): Promise<AuditEntry[]> {
+  const pool = pg.pool(new URL(url).pathname.slice(1));
+  const entries: AuditEntry[] = [];
+  try {
+    for await (const entry of createPostgresAuditStore(pool).entries(auditPath)) entries.push(entry);
+  } catch (error) {
+    if (!(error instanceof AuditLogNotFoundError)) throw error; // nothing recorded yet
+  }
+  return entries;
 }

@@ -1,0 +1,140 @@
+// Record before you move on, wait for the store (issue 28). A batch that cannot write its audit or pending store
+// (PostgreSQL failing over, a full disk, a read-only remount) used to fail whole and be redone: every member it
+// had already looked up and replayed was looked up and replayed again. Now a write that fails because the store
+// is away is retried with backoff, the outcomes it holds kept in memory, and nothing new is looked up or sent
+// until the store takes writes again; the activity keeps heartbeating meanwhile. Any other error still throws.
+import { setTimeout as sleep } from 'node:timers/promises';
+
+/** Node and PostgreSQL error codes that say the store is away (or full, or read-only), not that the write is wrong. */
+const UNAVAILABLE_CODES: ReadonlySet<string> = new Set([
+  // network, to PostgreSQL
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EAI_AGAIN',
+  // disk
+  'ENOSPC',
+  'EDQUOT',
+  'EROFS',
+  'EIO',
+  // PostgreSQL: admin_shutdown, crash_shutdown, cannot_connect_now (starting up, recovering), too_many_connections,
+  // read_only_sql_transaction (a standby after a failover), and the connection_exception class
+  '57P01',
+  '57P02',
+  '57P03',
+  '53300',
+  '25006',
+  '08000',
+  '08001',
+  '08003',
+  '08004',
+  '08006',
+]);
+
+/** node-postgres reports a connection lost mid-query by these messages, without a code. */
+const PG_CONNECTION_LOST =
+  /^(Connection terminated|Client has encountered a connection error|timeout exceeded when trying to connect)/;
+
+/** Whether an error from a store call means the store is unavailable (wait for it) rather than a bug (throw). */
+export function isStoreUnavailable(err: unknown): boolean {
+  let current: unknown = err;
+  for (let depth = 0; depth < 5 && current !== null && typeof current === 'object'; depth++) {
+    const { code, message, cause } = current as { code?: unknown; message?: unknown; cause?: unknown };
+    if (typeof code === 'string' && UNAVAILABLE_CODES.has(code)) return true;
+    if (typeof message === 'string' && PG_CONNECTION_LOST.test(message)) return true;
+    current = cause;
+  }
+  return false;
+}
+
+/** Wait before the next try of a store write after `failures` failed tries: 250 ms doubling, at most 5 s. */
+export function storeBackoffMs(failures: number): number {
+  return Math.min(5_000, 250 * 2 ** Math.max(0, failures - 1));
+}
+
+export interface StoreGate {
+  /**
+   * Runs `write` until it succeeds, waiting with backoff while the store is unavailable (isStoreUnavailable);
+   * rethrows any other error, and rejects when the gate's signal aborts (the activity is cancelled).
+   */
+  persist<T>(write: () => Promise<T>): Promise<T>;
+  /** Resolves at once while the store takes writes; while a write waits for it, once the store is back. */
+  open(): Promise<void>;
+  /** Since when (ms since the epoch) a write has been waiting for the store; undefined while none is. */
+  unavailableSince(): number | undefined;
+}
+
+export interface StoreGateOptions {
+  /** Aborts every wait (the activity's cancellation). */
+  signal: AbortSignal;
+  now?: () => number;
+  /** Told once when the store goes away (the first failed write), and once when it is back. */
+  onUnavailable?: (err: unknown) => void;
+  onBack?: (waitedMs: number) => void;
+  backoffMs?: (failures: number) => number;
+}
+
+export function createStoreGate(o: StoreGateOptions): StoreGate {
+  const now = o.now ?? Date.now;
+  const backoff = o.backoffMs ?? storeBackoffMs;
+  let waitingWrites = 0;
+  let since: number | undefined;
+  let back: { promise: Promise<void>; resolve: () => void } | undefined;
+
+  const wentAway = (err: unknown) => {
+    waitingWrites += 1;
+    if (since !== undefined) return;
+    since = now();
+    let resolve!: () => void;
+    const promise = new Promise<void>((r) => (resolve = r));
+    back = { promise, resolve };
+    o.onUnavailable?.(err);
+  };
+  /** A write stopped waiting: it went through (`written`), or it gave up (cancelled, another error). */
+  const stoppedWaiting = (written: boolean) => {
+    waitingWrites -= 1;
+    if (waitingWrites > 0 || since === undefined) return;
+    const waited = now() - since;
+    since = undefined;
+    back?.resolve();
+    back = undefined;
+    if (written) o.onBack?.(waited);
+  };
+
+  return {
+    async persist(write) {
+      let failures = 0;
+      let written = false;
+      try {
+        for (;;) {
+          try {
+            const result = await write();
+            written = true;
+            return result;
+          } catch (err) {
+            if (!isStoreUnavailable(err) || o.signal.aborted) throw err;
+            if (failures === 0) wentAway(err);
+            failures += 1;
+            await sleep(backoff(failures), undefined, { signal: o.signal });
+          }
+        }
+      } finally {
+        if (failures > 0) stoppedWaiting(written);
+      }
+    },
+    async open() {
+      o.signal.throwIfAborted();
+      if (!back) return;
+      const aborted = new Promise<never>((_, reject) => {
+        const onAbort = () => reject(o.signal.reason);
+        o.signal.addEventListener('abort', onAbort, { once: true });
+        void back!.promise.finally(() => o.signal.removeEventListener('abort', onAbort));
+      });
+      await Promise.race([back.promise, aborted]);
+    },
+    unavailableSince: () => since,
+  };
+}
