@@ -3,13 +3,19 @@
 // garbage collector's work on it would steal CPU from the worker being measured on a 2-core machine. This one
 // does what a real endpoint does with each request (read it, parse the JSON, check the token, answer 200)
 // and keeps only what checkSyntheticRun reads: memberId, event, webhook-id, status.
+import { closeSync, createWriteStream, openSync, readSync, type WriteStream } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { DeliveryRecord } from '../dev/synthetic';
 
 export interface LeanReceiver {
   url: string;
-  deliveries(): DeliveryRecord[];
+  /** What was recorded since the last reset(); with a spool file, call flush() first. */
+  deliveries(): Iterable<DeliveryRecord>;
+  /** Deliveries recorded since the last reset(). */
+  count(): number;
+  /** Resolves once every delivery recorded so far is in the spool file (at once without one). */
+  flush(): Promise<void>;
   /** Epoch ms of each accepted delivery, ascending. */
   acceptedTimes(): number[];
   /** Forget what was recorded (between the project run and the plain script). */
@@ -17,8 +23,12 @@ export interface LeanReceiver {
   close(): Promise<void>;
 }
 
-export async function startLeanReceiver(o: { token: string }): Promise<LeanReceiver> {
-  let recorded: DeliveryRecord[] = [];
+/**
+ * `spool`: where to append the deliveries (files `<spool>.<n>.jsonl`, one JSON line each) instead of keeping them in memory, for runs of
+ * millions of members (bench/run.ts uses it above a million), so the harness's heap stays small.
+ */
+export async function startLeanReceiver(o: { token: string; spool?: string }): Promise<LeanReceiver> {
+  const recorder = o.spool ? spoolRecorder(o.spool) : memoryRecorder();
   let times: number[] = [];
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -43,7 +53,7 @@ export async function startLeanReceiver(o: { token: string }): Promise<LeanRecei
         }
       }
       const webhookId = req.headers['webhook-id'];
-      recorded.push({ memberId, event, webhookId: typeof webhookId === 'string' ? webhookId : null, status });
+      recorder.record({ memberId, event, webhookId: typeof webhookId === 'string' ? webhookId : null, status });
       if (status === 200) times.push(Date.now());
       res
         .writeHead(status, { 'content-type': 'application/json' })
@@ -58,16 +68,85 @@ export async function startLeanReceiver(o: { token: string }): Promise<LeanRecei
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}/webhook`,
-    deliveries: () => recorded,
+    deliveries: () => recorder.deliveries(),
+    count: () => recorder.count(),
+    flush: () => recorder.flush(),
     acceptedTimes: () => times,
     reset() {
-      recorded = [];
+      recorder.reset();
       times = [];
     },
     async close() {
+      await recorder.close();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
       await closed;
     },
   };
+}
+
+interface Recorder {
+  record(d: DeliveryRecord): void;
+  deliveries(): Iterable<DeliveryRecord>;
+  count(): number;
+  flush(): Promise<void>;
+  reset(): void;
+  close(): Promise<void>;
+}
+
+function memoryRecorder(): Recorder {
+  let recorded: DeliveryRecord[] = [];
+  return {
+    record: (d) => void recorded.push(d),
+    deliveries: () => recorded,
+    count: () => recorded.length,
+    flush: () => Promise.resolve(),
+    reset: () => void (recorded = []),
+    close: () => Promise.resolve(),
+  };
+}
+
+function spoolRecorder(prefix: string): Recorder {
+  // One file per reset(): what an earlier stream still holds can never land in the next run's file.
+  let generation = 0;
+  const file = () => `${prefix}.${generation}.jsonl`;
+  let out: WriteStream = createWriteStream(file());
+  let count = 0;
+  const ended = (stream: WriteStream) => new Promise<void>((resolve) => stream.end(resolve));
+  return {
+    record(d) {
+      count += 1;
+      out.write(JSON.stringify(d) + '\n'); // buffered; the endpoint is the only writer
+    },
+    deliveries: () => readJsonLines<DeliveryRecord>(file()),
+    count: () => count,
+    // A write stream has no flush: end it (its data reaches the file) and go on appending with a new one.
+    async flush() {
+      await ended(out);
+      out = createWriteStream(file(), { flags: 'a' });
+    },
+    reset() {
+      void ended(out);
+      generation += 1;
+      out = createWriteStream(file());
+      count = 0;
+    },
+    close: () => ended(out),
+  };
+}
+
+/** The lines of a JSON-lines file, parsed one at a time (a file of millions of lines never sits in memory). */
+function* readJsonLines<T>(file: string): Generator<T> {
+  const fd = openSync(file, 'r');
+  try {
+    const buffer = Buffer.alloc(1 << 20);
+    let partial = '';
+    for (let n = readSync(fd, buffer); n > 0; n = readSync(fd, buffer)) {
+      const lines = (partial + buffer.subarray(0, n).toString('utf8')).split('\n');
+      partial = lines.pop() ?? '';
+      for (const line of lines) if (line !== '') yield JSON.parse(line) as T;
+    }
+  } finally {
+    closeSync(fd);
+  }
 }

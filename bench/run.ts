@@ -30,8 +30,9 @@ import {
   checkSyntheticRun,
   DEFAULT_SYNTHETIC_SEED,
   syntheticCounts,
+  syntheticIndexOf,
+  syntheticMember,
   syntheticMemberId,
-  syntheticUserLookup,
   writeSyntheticCsv,
   type AuditRecord,
   type SyntheticCounts,
@@ -110,6 +111,8 @@ const HISTORY_EVENTS_TARGET = 10_240;
 const RSS_TARGET_BYTES = 256 * 1024 * 1024;
 /** Issues 13 and 26: with the product defaults, at least twice the customer's script (32 in flight). */
 const RATIO_TARGET = 2.0;
+/** Above this many members the endpoint spools deliveries to a file instead of memory. */
+const SPOOL_ABOVE_MEMBERS = 1_000_000;
 /** Issue 26: Temporal actions per 1,000 members at full speed, and under a budget of 10 lookups/s. */
 const ACTIONS_PER_1000_TARGET = 15;
 const ACTIONS_PER_1000_TARGET_BUDGETED = 25;
@@ -319,6 +322,7 @@ async function runProject(s: Stack, repeat: number): Promise<ProjectFigures> {
   const simAfter = simulator.stats();
   const admitted = s.admitted.times;
   const admittedMembers = s.admitted.members;
+  await receiver.flush();
   const deliveries = receiver.deliveries();
   const accepted = receiver.acceptedTimes().length;
 
@@ -333,7 +337,7 @@ async function runProject(s: Stack, repeat: number): Promise<ProjectFigures> {
       problems: ['the run did not finish in time'],
       problemCount: 1,
       auditEntries: 0,
-      deliveries: deliveries.length,
+      deliveries: receiver.count(),
       accepted,
       membersAcceptedMoreThanOnce: 0,
       extraAcceptedDeliveries: 0,
@@ -413,7 +417,7 @@ async function runProject(s: Stack, repeat: number): Promise<ProjectFigures> {
     wallMs,
     membersPerSecond: members / (wallMs / 1000),
     deliveriesPerSecond: accepted / (wallMs / 1000),
-    deliveries: deliveries.length,
+    deliveries: receiver.count(),
     accepted,
     check,
     api: apiFigures(simBefore, simAfter, admitted),
@@ -506,6 +510,7 @@ async function runScript(s: Stack, repeat: number): Promise<ScriptFigures> {
   const harnessMs = selfCpuMs() - harness0;
   if (code !== 0) throw new Error(`the ${scriptName(opts)} exited with ${code}:\n${await readFile(scriptLog, 'utf8')}`);
   const result = JSON.parse(stdout.trim().split('\n').pop()!) as PlainScriptResult;
+  await receiver.flush();
   const deliveries = receiver.deliveries();
   const accepted = receiver.acceptedTimes().length;
   const check = checkSyntheticRun({
@@ -533,7 +538,7 @@ async function runScript(s: Stack, repeat: number): Promise<ScriptFigures> {
     wallMs: result.elapsedMs,
     membersPerSecond: result.membersPerSecond,
     deliveriesPerSecond: accepted / (result.elapsedMs / 1000),
-    deliveries: deliveries.length,
+    deliveries: receiver.count(),
     accepted,
     check,
     api: apiFigures(before, simulator.stats(), s.admitted.times),
@@ -586,10 +591,9 @@ async function main(): Promise<number> {
     );
 
     // ---- simulator and endpoint (in this process)
-    const lookup = syntheticUserLookup(opts.n, seed);
+    // Nothing per member is held: each answer is generated from the memberId (at ten million members a map
+    // from memberId to index would be gigabytes in this process, which shares the CPU with what it measures).
     const admitted = { times: [] as number[], members: [] as number[] };
-    const indexOf = new Map<string, number>();
-    for (let i = 0; i < opts.n; i++) indexOf.set(syntheticMemberId(i, seed), i);
     let faults: Record<string, ChannelFault> | undefined;
     if (opts.latencyMs > 0) {
       // A per-member delay with no failure is how the simulator adds latency; it never counts as a fault.
@@ -600,17 +604,23 @@ async function main(): Promise<number> {
       users: [],
       // Called once per lookup the bucket admitted: these times are how the sustained API rate is measured.
       lookupUser: (memberId) => {
+        const index = syntheticIndexOf(memberId, seed);
         admitted.times.push(Date.now());
-        admitted.members.push(indexOf.get(memberId) ?? -1);
-        return lookup(memberId);
+        admitted.members.push(index ?? -1);
+        return index === undefined || index >= opts.n ? undefined : syntheticMember(index, seed).user;
       },
+      countPerMember: false,
       accessKey: ACCESS_KEY,
       accessSecret: ACCESS_SECRET,
       ...(opts.rate ? { rateLimit: { perSecond: opts.rate, ...(opts.burst ? { burst: opts.burst } : {}) } } : {}),
       ...(faults ? { faults } : {}),
     });
     cleanups.push(() => simulator.close());
-    const receiver = await startLeanReceiver({ token: TOKEN });
+    // Above a million members the deliveries go to a file: millions of records would crowd the harness's heap.
+    const receiver = await startLeanReceiver({
+      token: TOKEN,
+      ...(opts.n > SPOOL_ABOVE_MEMBERS ? { spool: path.join(work, 'deliveries') } : {}),
+    });
     cleanups.push(() => receiver.close());
 
     // ---- the workers' store
@@ -855,16 +865,28 @@ function evaluateTargets(opts: BenchOptions, projects: ProjectFigures[], s: Summ
   }
   if (opts.n >= 1_000_000) {
     const worst = Math.max(...projects.map((p) => p.wallMs));
+    // Issue 13: a million within 2 min; issue 26: ten million within 20 min.
+    const [limitMs, issue] = opts.n >= 10_000_000 ? [20 * 60_000, 26] : [2 * 60_000, 13];
     targets.push({
-      name: `N=${fmtNumber(opts.n)} within 2 min (issue 13)`,
+      name: `N=${fmtNumber(opts.n)} within ${fmtDuration(limitMs)} (issue ${issue})`,
       measured: fmtDuration(worst),
-      met: projects.every((p) => p.finished) && worst <= 120_000,
+      met: projects.every((p) => p.finished) && worst <= limitMs,
     });
+  }
+  if (opts.n >= 1_000_000 && opts.n < 10_000_000) {
     const prepare = Math.max(...projects.map((p) => p.runs[0]?.timings.prepareMs ?? Infinity));
     targets.push({
       name: `preparation of ${fmtNumber(opts.n)} rows <= 5 s`,
       measured: fmtDuration(prepare),
       met: prepare <= 5_000,
+    });
+  }
+  const firstLookups = projects.flatMap((p) => (p.firstLookupMs === undefined ? [] : [p.firstLookupMs]));
+  if (firstLookups.length) {
+    targets.push({
+      name: 'first lookup <= 1 s after the start, at any size (issue 26; worst run)',
+      measured: fmtDuration(Math.max(...firstLookups)),
+      met: Math.max(...firstLookups) <= 1_000,
     });
   }
   const tree = opts.workerRuntime === 'tsx' ? 'whole tree: tsx launcher + worker' : 'as `npm start` runs it';
