@@ -117,6 +117,9 @@ export async function repairMember(
   if (ctx.dryRun) {
     // A channel-webhooks target says where the replay would go, so the plan counts per webhook.
     if (ctx.target?.route) base.webhooks = await ctx.target.route({ event, fields, signal: ctx.signal });
+    // With WEBHOOK_EVENT_NAMES=scopes, the deliveries per scope, so the plan counts them.
+    const planned = await ctx.target?.plan?.({ event, fields, webhookId: base.webhookId, signal: ctx.signal });
+    if (planned) base.deliveries = planned;
     return recorded(base, { delivered: false });
   }
   if (!ctx.target)
@@ -132,6 +135,7 @@ export async function repairMember(
   });
   // Set before a deferral too: the deferred replay's entry starts from this base.
   if (sent.webhooks) base.webhooks = sent.webhooks;
+  if (sent.deliveries) base.deliveries = sent.deliveries;
   if (sent.kind === 'delivered') return recorded(base, { delivered: true, status: sent.status });
   if (sent.kind === 'rejected') {
     return recorded(base, {

@@ -116,7 +116,10 @@ export async function replayDeferred(deps: ReplayDeps, input: ReplayDeferredInpu
   const confirmed =
     input.deletesConfirmedAt && replay.event === 'delete' ? { deletesConfirmedAt: input.deletesConfirmedAt } : {};
   // The webhooks this attempt went to (a held delete has none yet; a retried one names the latest attempt's).
-  const routed = result.webhooks ? { webhooks: result.webhooks } : {};
+  const routed = {
+    ...(result.webhooks ? { webhooks: result.webhooks } : {}),
+    ...(result.deliveries ? { deliveries: result.deliveries } : {}),
+  };
   const base = { ...replay.base, ts: deps.now().toISOString(), deferred: true, ...confirmed, ...routed, dryRun: false };
   let outcome: DeferredResult['outcome'];
   if (result.kind === 'delivered') {

@@ -8,6 +8,8 @@ import {
   TemporalSettingsError,
   type TemporalConnection,
 } from './temporal/connect-config';
+import { EVENT_NAMINGS, MEMBER_SCOPES } from './webhook/deliveries';
+import { ALL_SCOPES } from './webhook/routing';
 import { signingSecretProblem } from './webhook/signature';
 
 // The worker's whole configuration comes from its environment and is validated once, here, before
@@ -62,9 +64,32 @@ export const envSchema = z
     WEBHOOK_ENTITY_TYPE: z.preprocess(emptyToUndefined, z.string().default('user')),
     WEBHOOK_TIMEOUT_MS: positiveInt(10_000),
     // The body's `event` strings. Not confirmed: the incident notice says "upsert"/"delete"; Channel Talk's n8n trigger
-    // matches v5 webhooks' `event` against scope names such as `member.deleted`. See README "Event names".
+    // matches v5 webhooks' `event` against scope names such as `member.deleted`. See docs/channel-talk-unconfirmed.md "Event names".
     WEBHOOK_EVENT_UPSERT: z.preprocess(emptyToUndefined, z.string().default('upsert')),
     WEBHOOK_EVENT_DELETE: z.preprocess(emptyToUndefined, z.string().default('delete')),
+    // "notice": the body's event is upsert/delete (the two above); "scopes": the scope Channel Talk sends the change
+    // under, one delivery per scope (src/webhook/deliveries.ts). Not confirmed which: docs/channel-talk-unconfirmed.md.
+    WEBHOOK_EVENT_NAMES: z.preprocess(
+      emptyToUndefined,
+      z.enum(EVENT_NAMINGS, { error: 'must be "notice" or "scopes"' }).default('notice'),
+    ),
+    // The scopes the WEBHOOK_URL endpoint stands for (a registered webhook has its own): changes under other scopes
+    // are not sent to it. Default all three member scopes.
+    WEBHOOK_URL_SCOPES: z.preprocess(
+      emptyToUndefined,
+      z
+        .string()
+        .default(MEMBER_SCOPES.join(','))
+        .transform((v, ctx) => {
+          const scopes = [...new Set(v.split(',').map((p) => p.trim()))].filter((p) => p !== '');
+          const known = [...MEMBER_SCOPES, ALL_SCOPES];
+          if (scopes.length === 0 || scopes.some((p) => !known.includes(p))) {
+            ctx.addIssue({ code: 'custom', message: `must be a comma-separated list of ${known.join(', ')}` });
+            return z.NEVER;
+          }
+          return scopes;
+        }),
+    ),
     // Target channel-webhooks: send v5 bodies to registered webhooks whose apiVersion is not v5 (default: skip them).
     WEBHOOK_SEND_NON_V5: z.preprocess(
       emptyToUndefined,
@@ -162,7 +187,25 @@ export const envSchema = z
         .transform((v) => v === 'true'),
     ),
   })
-  .superRefine(requireDatabaseUrlForPostgres);
+  .superRefine(requireDatabaseUrlForPostgres)
+  .superRefine(noNoticeNamesWithScopes);
+
+/** With WEBHOOK_EVENT_NAMES=scopes the event is the scope: a renamed upsert or delete would be silently ignored. */
+function noNoticeNamesWithScopes(
+  env: { WEBHOOK_EVENT_NAMES: string; WEBHOOK_EVENT_UPSERT: string; WEBHOOK_EVENT_DELETE: string },
+  ctx: z.RefinementCtx,
+): void {
+  if (env.WEBHOOK_EVENT_NAMES !== 'scopes') return;
+  const defaults = { WEBHOOK_EVENT_UPSERT: 'upsert', WEBHOOK_EVENT_DELETE: 'delete' } as const;
+  for (const name of ['WEBHOOK_EVENT_UPSERT', 'WEBHOOK_EVENT_DELETE'] as const) {
+    if (env[name] !== defaults[name])
+      ctx.addIssue({
+        code: 'custom',
+        path: [name],
+        message: 'is set, but events named by their scopes (the scopes naming) never use it: unset it',
+      });
+  }
+}
 
 /** The PostgreSQL audit store needs a database; shared with every schema that picks these two variables. */
 export function requireDatabaseUrlForPostgres(
@@ -256,6 +299,8 @@ export function describeConfig(config: Config): Record<string, unknown> {
       : '(none: deliveries are not signed)',
     WEBHOOK_EVENT_UPSERT: config.WEBHOOK_EVENT_UPSERT,
     WEBHOOK_EVENT_DELETE: config.WEBHOOK_EVENT_DELETE,
+    WEBHOOK_EVENT_NAMES: config.WEBHOOK_EVENT_NAMES,
+    WEBHOOK_URL_SCOPES: config.WEBHOOK_URL_SCOPES.join(','),
     WEBHOOK_SEND_NON_V5: config.WEBHOOK_SEND_NON_V5,
     ...config.temporal.summary,
     BACKFILL_TASK_QUEUE: config.BACKFILL_TASK_QUEUE,

@@ -101,11 +101,31 @@ export interface WebhookRoute {
   skipped?: 'blocked' | 'api-version';
 }
 
-/** The result of one POST to the customer's webhook endpoint. `webhooks`: where a channel-webhooks target routed it. */
+/**
+ * One scope's delivery of a member's replay (WEBHOOK_EVENT_NAMES=scopes), as its audit entry records it: the body's
+ * `event` (the scope), the delivery's webhook-id, and how many endpoints it went (in a dry run: would go) to.
+ */
+export interface ScopeDelivery {
+  event: string;
+  webhookId: string;
+  endpoints: number;
+}
+
+/**
+ * The result of replaying one member to the customer's endpoint(s). `webhooks`: where a channel-webhooks target routed
+ * it; `deliveries`: with WEBHOOK_EVENT_NAMES=scopes, the member's deliveries per scope.
+ */
 export type SendResult =
-  | { kind: 'delivered'; status: number; webhooks?: WebhookRoute[] }
-  | { kind: 'retryable'; status?: number; retryAfterMs?: number; reason: string; webhooks?: WebhookRoute[] }
-  | { kind: 'rejected'; status: number; reason: string; webhooks?: WebhookRoute[] };
+  | { kind: 'delivered'; status: number; webhooks?: WebhookRoute[]; deliveries?: ScopeDelivery[] }
+  | {
+      kind: 'retryable';
+      status?: number;
+      retryAfterMs?: number;
+      reason: string;
+      webhooks?: WebhookRoute[];
+      deliveries?: ScopeDelivery[];
+    }
+  | { kind: 'rejected'; status: number; reason: string; webhooks?: WebhookRoute[]; deliveries?: ScopeDelivery[] };
 
 /**
  * The one recorded outcome of a source row: the only list of outcome names. The order is part of the audit

@@ -71,6 +71,8 @@ export async function createBackfillWorker(
         timeoutMs: config.WEBHOOK_TIMEOUT_MS,
         signingSecret: config.WEBHOOK_SIGNING_SECRET,
         eventNames,
+        eventNaming: config.WEBHOOK_EVENT_NAMES,
+        scopes: config.WEBHOOK_URL_SCOPES,
       })
     : undefined;
   // Target type "channel-webhooks": every webhook registered on the channel, listed with the same credentials.
@@ -86,6 +88,7 @@ export async function createBackfillWorker(
     timeoutMs: config.WEBHOOK_TIMEOUT_MS,
     signingSecret: config.WEBHOOK_SIGNING_SECRET,
     eventNames,
+    eventNaming: config.WEBHOOK_EVENT_NAMES,
     sendNonV5: config.WEBHOOK_SEND_NON_V5,
     logger: Runtime.instance().logger,
   });

@@ -32,6 +32,11 @@ export interface Delivery {
   headers: Record<string, string | string[] | undefined>;
   /** What the receiver answered. */
   status: number;
+  /**
+   * With `triggerEvents`: whether Channel Talk's n8n trigger node set to those events would start its workflow for
+   * this body (false: it answers but ignores it). Absent without `triggerEvents`.
+   */
+  triggered?: boolean;
 }
 
 export interface WebhookReceiverOptions {
@@ -42,6 +47,22 @@ export interface WebhookReceiverOptions {
   defaultBehaviour?: ReceiverBehaviour;
   /** Called once per recorded request, e.g. to print it. */
   onDelivery?: (d: Delivery) => void;
+  /**
+   * Act as Channel Talk's n8n trigger node (`ChannelTalkTrigger.node.ts`) set to these events: each delivery records
+   * whether the node would keep its body (see `n8nTriggerKeeps`).
+   */
+  triggerEvents?: readonly string[];
+}
+
+/**
+ * The body filter of Channel Talk's n8n trigger node (channel-io/n8n-nodes-channel-talk, ChannelTalkTrigger.node.ts,
+ * `webhook()`): set to `*` it keeps everything; else it keeps a body only when its events include `body.event`, and
+ * ignores the rest (answering without starting the workflow).
+ */
+export function n8nTriggerKeeps(events: readonly string[], body: unknown): boolean {
+  if (events.includes('*')) return true;
+  const event = isRecord(body) ? body.event : undefined;
+  return typeof event === 'string' && events.includes(event);
 }
 
 export interface WebhookReceiver {
@@ -153,7 +174,8 @@ export async function startWebhookReceiver(o: WebhookReceiverOptions = {}): Prom
     const memberId = memberIdOf(body);
     const event = eventOf(body);
     const answer = answerFor(memberId);
-    record({ ...base, event, memberId, body, status: answer.status }, receivedAt);
+    const triggered = o.triggerEvents ? { triggered: n8nTriggerKeeps(o.triggerEvents, body) } : {};
+    record({ ...base, event, memberId, body, status: answer.status, ...triggered }, receivedAt);
     respond(res, answer.status, answer.delayMs, answer.retryAfterSeconds);
   }
 

@@ -4,6 +4,7 @@ import {
   type ChannelUser,
   type ComparedField,
   type OutcomeKind,
+  type ScopeDelivery,
   type WebhookEvent,
   type WebhookRoute,
 } from '../types';
@@ -29,6 +30,11 @@ export interface AuditEntry {
   attempts?: number; // API lookups made
   deferred?: boolean; // delivered by a per-member replay activity after the batch gave up waiting
   webhooks?: WebhookRoute[]; // target channel-webhooks: the registered webhooks it went (or would go) to, by id/name
+  /**
+   * WEBHOOK_EVENT_NAMES=scopes: the member's deliveries, one per scope (its event, its own webhook-id, how many
+   * endpoints), that went (or in a dry run would go) out; `webhookId` above is then the member's id they derive from.
+   */
+  deliveries?: ScopeDelivery[];
   // Channel Talk's change times (epoch ms), so a report can tell what the outage caused from what was
   // already out of sync. Times, not values: no personal data.
   updatedAt?: number;

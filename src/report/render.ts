@@ -151,6 +151,25 @@ export function renderSummary(s: AuditSummary, ctx: RenderContext = {}): string 
     );
   }
 
+  if (s.scopeDeliveries.length > 0) {
+    out.push('');
+    const dry = s.dryRun === true;
+    out.push(`Deliveries per scope (WEBHOOK_EVENT_NAMES=scopes)${dry ? ' (what a real run would send)' : ''}:`);
+    const columns = dry ? ['deliveries'] : ['deliveries', 'delivered'];
+    out.push(
+      ...table(
+        [
+          ['', columns.map((h) => h.padStart(12)).join('')],
+          ...s.scopeDeliveries.map((d): [string, string] => [
+            d.event,
+            (dry ? [d.deliveries] : [d.deliveries, d.delivered]).map((v) => String(v).padStart(12)).join(''),
+          ]),
+        ],
+        '  ',
+      ),
+    );
+  }
+
   const notes: string[] = [];
   if (s.repeated > 0)
     notes.push(`${s.repeated} repeated records of an already recorded line were ignored (the first record wins)`);

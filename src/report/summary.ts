@@ -87,6 +87,17 @@ export interface AuditSummary {
   onlyChangedSince: { since: string; wouldSkip: number };
   /** Target channel-webhooks: per registered webhook (by id), what it got, or in a dry run would get. */
   webhooks: WebhookCounts[];
+  /**
+   * WEBHOOK_EVENT_NAMES=scopes: per scope (the body's `event`), the deliveries made (in a dry run: that a real run
+   * would make; one per member and endpoint) and, of them, those of members recorded as delivered. Empty otherwise.
+   */
+  scopeDeliveries: ScopeDeliveryCounts[];
+}
+
+export interface ScopeDeliveryCounts {
+  event: string;
+  deliveries: number;
+  delivered: number;
 }
 
 export interface SummaryOptions {
@@ -204,6 +215,7 @@ export class SummaryBuilder {
   private readonly memberPhases = zeroPhases();
   private readonly fieldPhases = perField(zeroPhases);
   private readonly webhooks = new Map<string, WebhookCounts>();
+  private readonly scopeDeliveries = new Map<string, ScopeDeliveryCounts>();
 
   private readonly guard: { maxDeleteShare: number; minDecisions: number };
   private readonly since: number;
@@ -274,6 +286,7 @@ export class SummaryBuilder {
     }
 
     if (Array.isArray(entry.webhooks)) this.addWebhooks(entry);
+    if (Array.isArray(entry.deliveries)) this.addScopeDeliveries(entry);
 
     const fields = (entry.fields ?? []).filter((f): f is ComparedField =>
       (COMPARED_FIELDS as readonly string[]).includes(f),
@@ -321,6 +334,19 @@ export class SummaryBuilder {
     }
   }
 
+  private addScopeDeliveries(entry: AuditEntry): void {
+    for (const d of entry.deliveries ?? []) {
+      if (typeof d?.event !== 'string' || typeof d.endpoints !== 'number') continue;
+      let c = this.scopeDeliveries.get(d.event);
+      if (!c) {
+        c = { event: d.event, deliveries: 0, delivered: 0 };
+        this.scopeDeliveries.set(d.event, c);
+      }
+      c.deliveries += d.endpoints;
+      if (entry.delivered === true) c.delivered += d.endpoints;
+    }
+  }
+
   result(): AuditSummary {
     return {
       backfill: this.backfill,
@@ -351,6 +377,9 @@ export class SummaryBuilder {
       },
       onlyChangedSince: { since: new Date(this.since).toISOString(), wouldSkip: this.wouldSkip },
       webhooks: [...this.webhooks.values()].map((c) => ({ ...c })).sort((a, b) => a.id.localeCompare(b.id)),
+      scopeDeliveries: [...this.scopeDeliveries.values()]
+        .map((c) => ({ ...c }))
+        .sort((a, b) => a.event.localeCompare(b.event)),
     };
   }
 }

@@ -17,10 +17,16 @@
 import { Agent, type Dispatcher } from 'undici';
 import { BadCredentialsError } from '../channel/errors';
 import { ChannelWebhooksError, MEMBER_DELETE_SCOPE, safeWebhookUrl, type ChannelWebhook } from '../channel/webhooks';
-import type { ComparedField, SendResult, WebhookRoute } from '../types';
-import type { ReplayPayload } from './payload';
+import type { ScopeDelivery, SendResult, WebhookRoute } from '../types';
+import { deliveriesFor, scopeDeliveries, type EventNaming, type EventNamingRule } from './deliveries';
 import { isV5, routeChange, routesOf, type MemberChange } from './routing';
-import { createWebhookSender, DEFAULT_TIMEOUT_MS, type WebhookEventNames, type WebhookSender } from './sender';
+import {
+  createWebhookSender,
+  DEFAULT_TIMEOUT_MS,
+  type SendInput,
+  type WebhookEventNames,
+  type WebhookSender,
+} from './sender';
 
 export interface ChannelWebhooksLogger {
   info(message: string, meta?: Record<string, unknown>): void;
@@ -48,6 +54,8 @@ export interface ChannelWebhooksTargetOptions {
   sendNonV5?: boolean;
   /** The `event` strings of the bodies (WEBHOOK_EVENT_UPSERT / WEBHOOK_EVENT_DELETE). */
   eventNames?: WebhookEventNames;
+  /** WEBHOOK_EVENT_NAMES: `scopes` sends each webhook one delivery per scope of its own (./deliveries.ts). */
+  eventNaming?: EventNaming;
 }
 
 export interface ChannelWebhooksStats {
@@ -72,6 +80,8 @@ export interface ChannelWebhooksTarget extends WebhookSender {
   stats(): ChannelWebhooksStats;
   /** Where a change would go, without sending (the dry run). Throws as `send` would for bad credentials. */
   route(input: MemberChange & { signal?: AbortSignal }): Promise<WebhookRoute[]>;
+  /** The deliveries per scope a change would make (scopes naming; the dry run). Throws as `route` does. */
+  plan(input: MemberChange & { webhookId: string; signal?: AbortSignal }): Promise<ScopeDelivery[] | undefined>;
 }
 
 export const DEFAULT_WEBHOOK_LIST_TTL_MS = 60_000;
@@ -80,6 +90,7 @@ const DEFAULT_MAX_REMEMBERED = 100_000;
 interface EndpointSender {
   url: string;
   token: string | undefined;
+  scopes: string;
   sender: WebhookSender | undefined;
 }
 
@@ -90,6 +101,7 @@ export function createChannelWebhooksTarget(o: ChannelWebhooksTargetOptions): Ch
   const maxRemembered = o.maxRemembered ?? DEFAULT_MAX_REMEMBERED;
   const ownDispatcher = o.dispatcher ? undefined : new Agent({ connect: { timeout: timeoutMs } });
   const dispatcher: Dispatcher = o.dispatcher ?? ownDispatcher!;
+  const rule: EventNamingRule = { naming: o.eventNaming ?? 'notice', noticeNames: o.eventNames ?? {} };
 
   let cache: { at: number; webhooks: ChannelWebhook[] } | undefined;
   let inflight: Promise<ChannelWebhook[]> | undefined;
@@ -176,7 +188,8 @@ export function createChannelWebhooksTarget(o: ChannelWebhooksTargetOptions): Ch
 
   function endpointFor(w: ChannelWebhook): WebhookSender | undefined {
     const known = endpoints.get(w.id);
-    if (known && known.url === w.url && known.token === w.token) return known.sender;
+    const scopes = JSON.stringify(w.scopes);
+    if (known && known.url === w.url && known.token === w.token && known.scopes === scopes) return known.sender;
     let sender: WebhookSender | undefined;
     try {
       sender = createWebhookSender({
@@ -188,11 +201,14 @@ export function createChannelWebhooksTarget(o: ChannelWebhooksTargetOptions): Ch
         signingSecret: o.signingSecret,
         now,
         eventNames: o.eventNames,
+        eventNaming: rule.naming,
+        // Each registered webhook gets the deliveries of the scopes it subscribes to, and only those.
+        scopes: w.scopes,
       });
     } catch {
       sender = undefined; // an unusable URL: every member due to this webhook is rejected, see below
     }
-    endpoints.set(w.id, { url: w.url, token: w.token, sender });
+    endpoints.set(w.id, { url: w.url, token: w.token, scopes, sender });
     return sender;
   }
 
@@ -235,22 +251,35 @@ export function createChannelWebhooksTarget(o: ChannelWebhooksTargetOptions): Ch
     return routesOf(routeChange(webhooks, input, { sendNonV5: o.sendNonV5 }));
   }
 
-  async function send(input: {
-    webhookId: string;
-    payload: ReplayPayload;
-    fields?: readonly ComparedField[];
-    signal?: AbortSignal;
-  }): Promise<SendResult> {
+  /** A member's deliveries per scope over the webhooks it is routed to (undefined for the notice naming). */
+  function deliveriesOver(
+    targets: readonly ChannelWebhook[],
+    change: MemberChange,
+    webhookId: string,
+  ): ScopeDelivery[] | undefined {
+    return scopeDeliveries(
+      webhookId,
+      targets.map((w) => deliveriesFor(change, w.scopes, rule)),
+      rule,
+    );
+  }
+
+  async function plan(input: MemberChange & { webhookId: string; signal?: AbortSignal }) {
+    const webhooks = await listed(input.signal);
+    if (!Array.isArray(webhooks)) throw new ChannelWebhooksError(webhooks.reason);
+    return deliveriesOver(routeChange(webhooks, input, { sendNonV5: o.sendNonV5 }).targets, input, input.webhookId);
+  }
+
+  async function send(input: SendInput): Promise<SendResult> {
     const { signal } = input;
     const webhooks = await listed(signal);
     if (!Array.isArray(webhooks)) return webhooks;
 
-    const routing = routeChange(
-      webhooks,
-      { event: input.payload.event, fields: input.fields },
-      { sendNonV5: o.sendNonV5 },
-    );
+    const change: MemberChange = { event: input.payload.event, fields: input.fields };
+    const routing = routeChange(webhooks, change, { sendNonV5: o.sendNonV5 });
+    const planned = deliveriesOver(routing.targets, change, input.webhookId);
     const routes = routesOf(routing);
+    const routed = planned ? { webhooks: routes, deliveries: planned } : { webhooks: routes };
     const label = routing.scopes.join(' + ');
     const active = routing.targets;
     const blocked = routing.skipped.filter((s) => s.reason === 'blocked').map((s) => s.webhook);
@@ -272,7 +301,7 @@ export function createChannelWebhooksTarget(o: ChannelWebhooksTargetOptions): Ch
         why.length > 0
           ? `every registered webhook subscribed to ${label} is ${why.join(' or ')}`
           : `no registered webhook subscribes to ${label}`;
-      return { kind: 'rejected', status: 0, reason, webhooks: routes };
+      return { kind: 'rejected', status: 0, reason, ...routed };
     }
 
     const progress = new Map(accepted.get(input.webhookId) ?? []);
@@ -281,7 +310,7 @@ export function createChannelWebhooksTarget(o: ChannelWebhooksTargetOptions): Ch
       pending.map(async (w): Promise<SendResult> => {
         const sender = endpointFor(w);
         if (!sender) return { kind: 'rejected', status: 0, reason: 'unusable URL' };
-        return sender.send({ webhookId: input.webhookId, payload: input.payload, signal });
+        return sender.send({ webhookId: input.webhookId, payload: input.payload, fields: input.fields, signal });
       }),
     );
     const retryable: Array<{ id: string; result: Extract<SendResult, { kind: 'retryable' }> }> = [];
@@ -313,8 +342,7 @@ export function createChannelWebhooksTarget(o: ChannelWebhooksTargetOptions): Ch
       };
       if (first.status !== undefined) result.status = first.status;
       if (waits.length > 0) result.retryAfterMs = Math.max(...waits);
-      result.webhooks = routes;
-      return result;
+      return Object.assign(result, routed);
     }
     accepted.delete(input.webhookId);
     if (rejected.length > 0) {
@@ -322,15 +350,16 @@ export function createChannelWebhooksTarget(o: ChannelWebhooksTargetOptions): Ch
         kind: 'rejected',
         status: rejected[0]!.result.status,
         reason: `rejected by ${rejected.length} of ${of}: ${describeFailures(rejected)}`,
-        webhooks: routes,
+        ...routed,
       };
     }
-    return { kind: 'delivered', status: Math.max(...progress.values()), webhooks: routes };
+    return { kind: 'delivered', status: Math.max(...progress.values()), ...routed };
   }
 
   return {
     send,
     route,
+    plan,
     stats: () => ({
       ...counters,
       blocked: [...counters.blocked],

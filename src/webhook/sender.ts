@@ -2,8 +2,19 @@ import { Agent, type Dispatcher } from 'undici';
 import { z } from 'zod';
 import { DispatchExchange, runExchange, type ResponseHeaders } from '../http/dispatch-exchange';
 import { errorLabel } from '../http/error-label';
-import type { ComparedField, SendResult, WebhookEvent, WebhookRoute } from '../types';
+import type { ComparedField, ScopeDelivery, SendResult, WebhookEvent, WebhookRoute } from '../types';
+import {
+  deliveriesFor,
+  deliveryWebhookId,
+  MEMBER_SCOPES,
+  scopeDeliveries,
+  type Delivery,
+  type EventNaming,
+  type EventNamingRule,
+  type WebhookEventNames,
+} from './deliveries';
 import type { ReplayPayload } from './payload';
+import { scopesForChange, type MemberChange } from './routing';
 import { createWebhookSigner, signingSecretProblem } from './signature';
 
 export interface WebhookSenderOptions {
@@ -25,10 +36,24 @@ export interface WebhookSenderOptions {
   now?: () => number;
   /** The body's `event` string per event (WEBHOOK_EVENT_UPSERT / WEBHOOK_EVENT_DELETE). Default `upsert` / `delete`. */
   eventNames?: WebhookEventNames;
+  /** WEBHOOK_EVENT_NAMES: `notice` (default, `eventNames`) or `scopes` (one delivery per scope, see ./deliveries.ts). */
+  eventNaming?: EventNaming;
+  /** The scopes this endpoint stands for (WEBHOOK_URL_SCOPES; a registered webhook's own). Default all member scopes. */
+  scopes?: readonly string[];
+  /** Members whose partly accepted deliveries (scopes naming) are remembered at most. Default 100 000. */
+  maxRemembered?: number;
 }
 
-/** Channel Talk does not confirm the `event` strings of user webhooks: see README "Event names". */
-export type WebhookEventNames = Partial<Record<WebhookEvent, string>>;
+/** Channel Talk does not confirm the `event` strings of user webhooks: see docs/channel-talk-unconfirmed.md. */
+export type { WebhookEventNames } from './deliveries';
+
+/** One member's replay: its webhook-id, its body, an upsert's differing fields (they route it), the caller's signal. */
+export interface SendInput {
+  webhookId: string;
+  payload: ReplayPayload;
+  fields?: readonly ComparedField[];
+  signal?: AbortSignal;
+}
 
 export interface WebhookSender {
   /**
@@ -36,22 +61,26 @@ export interface WebhookSender {
    * rethrows only when the caller's own `signal` aborts, so cancellation propagates as cancellation.
    * `fields`: an upsert's differing fields, which a channel-webhooks target routes by (a plain URL ignores them).
    */
-  send(input: {
-    webhookId: string;
-    payload: ReplayPayload;
-    fields?: readonly ComparedField[];
-    signal?: AbortSignal;
-  }): Promise<SendResult>;
+  send(input: SendInput): Promise<SendResult>;
   /** Where a change would go, without sending: a channel-webhooks target has it (the dry run records it). */
   route?(input: {
     event: WebhookEvent;
     fields?: readonly ComparedField[];
     signal?: AbortSignal;
   }): Promise<WebhookRoute[]>;
+  /**
+   * The deliveries a change would make, per scope, without sending (the dry run records them): undefined for the
+   * notice naming, whose one delivery per endpoint the entry's `event` and `webhookId` already say.
+   */
+  plan?(input: MemberChange & { webhookId: string; signal?: AbortSignal }): Promise<ScopeDelivery[] | undefined>;
   close(): Promise<void>;
 }
 
+/** A replay's body as sent: its `event` named by the delivery. */
+type SentBody = Omit<ReplayPayload, 'event'> & { event: string };
+
 export const DEFAULT_TIMEOUT_MS = 10_000;
+const DEFAULT_MAX_REMEMBERED = 100_000;
 const USER_AGENT = 'webhook-backfill';
 // Bodies of webhook answers are irrelevant; read a little so keep-alive sockets can be reused, then drop.
 const RESPONSE_DUMP_LIMIT_BYTES = 64 * 1024;
@@ -81,28 +110,29 @@ export function createWebhookSender(o: WebhookSenderOptions): WebhookSender {
   const extraHeaders = lowerCaseKeys(parsed.data.extraHeaders ?? {});
   const sign = parsed.data.signingSecret === undefined ? undefined : createWebhookSigner(parsed.data.signingSecret);
   const now = o.now ?? Date.now;
-  const eventNames = o.eventNames ?? {};
+  const rule: EventNamingRule = { naming: o.eventNaming ?? 'notice', noticeNames: o.eventNames ?? {} };
+  const scopes = o.scopes ?? MEMBER_SCOPES;
+  const maxRemembered = o.maxRemembered ?? DEFAULT_MAX_REMEMBERED;
+  /** Delivery webhook-id -> the status it was accepted with, while another delivery of its member is missing. */
+  const accepted = new Map<string, number>();
 
-  function send(input: { webhookId: string; payload: ReplayPayload; signal?: AbortSignal }): Promise<SendResult> {
-    if (input.signal?.aborted) return Promise.reject(input.signal.reason);
+  /** One POST of one delivery. */
+  function post(webhookId: string, payload: SentBody, signal: AbortSignal | undefined): Promise<SendResult> {
+    if (signal?.aborted) return Promise.reject(signal.reason);
     // The bytes signed are the bytes sent.
     let body: Buffer;
     const headers: Record<string, string> = {
       ...extraHeaders,
       'content-type': 'application/json',
-      'webhook-id': input.webhookId,
+      'webhook-id': webhookId,
       'user-agent': USER_AGENT,
     };
     try {
-      const named = eventNames[input.payload.event];
-      body = Buffer.from(
-        JSON.stringify(named === undefined ? input.payload : { ...input.payload, event: named }),
-        'utf8',
-      );
+      body = Buffer.from(JSON.stringify(payload), 'utf8');
       if (sign) {
         const timestamp = Math.floor(now() / 1000);
         headers['webhook-timestamp'] = String(timestamp);
-        headers['webhook-signature'] = sign(input.webhookId, timestamp, body);
+        headers['webhook-signature'] = sign(webhookId, timestamp, body);
       }
     } catch (err) {
       return Promise.resolve({ kind: 'retryable', reason: errorLabel(err) ?? 'network error' });
@@ -110,12 +140,71 @@ export function createWebhookSender(o: WebhookSenderOptions): WebhookSender {
     return runExchange<SendResult>(
       dispatcher,
       { origin: target.origin, path: target.path, method: 'POST', headers, body },
-      (resolve, reject) => new DeliveryExchange(resolve, reject, input.signal, timeoutMs, RESPONSE_DUMP_LIMIT_BYTES),
+      (resolve, reject) => new DeliveryExchange(resolve, reject, signal, timeoutMs, RESPONSE_DUMP_LIMIT_BYTES),
     );
+  }
+
+  async function send(input: SendInput): Promise<SendResult> {
+    const change: MemberChange = { event: input.payload.event, fields: input.fields };
+    const deliveries = deliveriesFor(change, scopes, rule);
+    const planned = scopeDeliveries(input.webhookId, [deliveries], rule);
+    const withPlanned = (result: SendResult): SendResult => (planned ? { ...result, deliveries: planned } : result);
+    if (deliveries.length === 0) {
+      const reason = `the endpoint stands for ${scopes.join(', ')}: none of ${scopesForChange(change).join(' + ')}`;
+      return withPlanned({ kind: 'rejected', status: 0, reason });
+    }
+    return withPlanned(await sendAll(input.webhookId, deliveries, input.payload, input.signal));
+  }
+
+  /**
+   * Each delivery in turn. With more than one (scopes naming), the ones accepted are remembered until the member's
+   * last is, so a retry sends only what is missing (another process resends all of them, with the same ids).
+   * Aggregate: retryable if any is; else rejected if any is; else delivered.
+   */
+  async function sendAll(
+    memberWebhookId: string,
+    deliveries: readonly Delivery[],
+    payload: ReplayPayload,
+    signal: AbortSignal | undefined,
+  ): Promise<SendResult> {
+    const bodyOf = (d: Delivery): SentBody => (d.event === payload.event ? payload : { ...payload, event: d.event });
+    if (deliveries.length === 1) {
+      const only = deliveries[0]!;
+      return post(deliveryWebhookId(memberWebhookId, only), bodyOf(only), signal);
+    }
+    const ids = deliveries.map((d) => deliveryWebhookId(memberWebhookId, d));
+    let retryable: Extract<SendResult, { kind: 'retryable' }> | undefined;
+    let rejected: Extract<SendResult, { kind: 'rejected' }> | undefined;
+    for (const [i, d] of deliveries.entries()) {
+      const id = ids[i]!;
+      if (accepted.has(id)) continue;
+      const result = await post(id, bodyOf(d), signal);
+      if (result.kind === 'delivered') remember(id, result.status);
+      else if (result.kind === 'retryable') retryable ??= { ...result, reason: `${d.event}: ${result.reason}` };
+      else rejected ??= { ...result, reason: `${d.event}: ${result.reason}` };
+    }
+    if (retryable) return retryable;
+    const statuses = ids.map((id) => accepted.get(id));
+    for (const id of ids) accepted.delete(id);
+    if (rejected) return rejected;
+    return { kind: 'delivered', status: Math.max(...statuses.map((s) => s ?? 0)) };
+  }
+
+  function remember(id: string, status: number): void {
+    accepted.set(id, status);
+    // Oldest first: a member stuck retrying long enough to be forgotten is merely resent whole.
+    while (accepted.size > maxRemembered) {
+      const oldest = accepted.keys().next().value;
+      if (oldest === undefined) break;
+      accepted.delete(oldest);
+    }
   }
 
   return {
     send,
+    async plan(input) {
+      return scopeDeliveries(input.webhookId, [deliveriesFor(input, scopes, rule)], rule);
+    },
     async close() {
       await ownDispatcher?.close();
     },

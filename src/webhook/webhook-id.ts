@@ -18,3 +18,13 @@ export function webhookId(runLabel: string, memberId: string, event: WebhookEven
 
 /** The shape every id produced by `webhookId` has. */
 export const WEBHOOK_ID_PATTERN = /^msg_[0-9a-f]{32}$/;
+
+/**
+ * The id of one scope's delivery of a member's replay (WEBHOOK_EVENT_NAMES=scopes): derived from the member's id
+ * (`webhookId`), so it is as stable as that one across attempts, restarts and re-runs with the same run label, and
+ * differs per scope, so a receiver deduplicating on `webhook-id` keeps a contact change and a consent change apart.
+ */
+export function scopedWebhookId(memberWebhookId: string, scope: string): string {
+  const digest = hash('sha256', JSON.stringify([memberWebhookId, scope]), 'hex');
+  return `msg_${digest.slice(0, 32)}`;
+}

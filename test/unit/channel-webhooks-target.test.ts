@@ -17,7 +17,7 @@ import {
   type ChannelWebhooksTarget,
 } from '../../src/webhook/channel-webhooks-target';
 import { buildDeletePayload, buildUpsertPayload } from '../../src/webhook/payload';
-import { webhookId } from '../../src/webhook/webhook-id';
+import { scopedWebhookId, webhookId } from '../../src/webhook/webhook-id';
 import type { ComparedField } from '../../src/types';
 
 // Real HTTP throughout: the Channel Talk simulator serves GET /open/v5/webhooks, real receivers answer the replays.
@@ -381,6 +381,46 @@ describe('channel-webhooks target', () => {
       ['eve', 'member.upserted.subscription'],
       ['ed', 'member.deleted'],
     ]);
+  });
+
+  it("WEBHOOK_EVENT_NAMES=scopes: each webhook gets one delivery per scope of its own, named by it, with the scope's id", async () => {
+    const t = newTarget({ eventNaming: 'scopes' });
+    const m = mark();
+    const both = upsert('gus', ['mobileNumber', 'unsubscribeTexting']);
+    const C = 'member.upserted.contact';
+    const S = 'member.upserted.subscription';
+    const ids = { [C]: scopedWebhookId(both.webhookId, C), [S]: scopedWebhookId(both.webhookId, S) };
+    const planned = [
+      { event: C, webhookId: ids[C], endpoints: 1 },
+      { event: S, webhookId: ids[S], endpoints: 2 },
+    ];
+    expect(await t.plan({ event: 'upsert', fields: both.fields, webhookId: both.webhookId })).toEqual(planned);
+    expect(await t.send(both)).toEqual({
+      kind: 'delivered',
+      status: 200,
+      webhooks: [R.upserts, R.both, R.blocked],
+      deliveries: planned,
+    });
+    // wh-upserts (contact + subscription) gets both scopes; wh-both (subscription + delete) the consent change only.
+    const got = [...rA.deliveries().slice(m.a), ...rB.deliveries().slice(m.b)].map((d) => [
+      d.token,
+      d.event,
+      d.webhookId,
+    ]);
+    expect(got.sort()).toEqual(
+      [
+        [TOKENS.upserts, C, ids[C]],
+        [TOKENS.upserts, S, ids[S]],
+        [TOKENS.both, S, ids[S]],
+      ].sort(),
+    );
+    const gone = del('hal');
+    expect(await t.send(gone)).toMatchObject({
+      kind: 'delivered',
+      deliveries: [
+        { event: 'member.deleted', webhookId: scopedWebhookId(gone.webhookId, 'member.deleted'), endpoints: 2 },
+      ],
+    });
   });
 
   it('a retry goes only to the endpoints that have not accepted yet', async () => {

@@ -370,6 +370,61 @@ describe('summarize', () => {
     );
   });
 
+  it('counts deliveries per scope (WEBHOOK_EVENT_NAMES=scopes): made, and of members recorded delivered', () => {
+    const C = 'member.upserted.contact';
+    const S = 'member.upserted.subscription';
+    const D = 'member.deleted';
+    const rows: Array<Partial<AuditEntry> & Pick<AuditEntry, 'line' | 'outcome'>> = [
+      {
+        line: 2,
+        outcome: 'upsert',
+        event: 'upsert',
+        delivered: true,
+        fields: ['email', 'unsubscribeEmail'],
+        deliveries: [
+          { event: C, webhookId: 'msg_c2', endpoints: 1 },
+          { event: S, webhookId: 'msg_s2', endpoints: 2 },
+        ],
+      },
+      {
+        line: 3,
+        outcome: 'failed',
+        stage: 'replay',
+        event: 'upsert',
+        delivered: false,
+        fields: ['email'],
+        deliveries: [{ event: C, webhookId: 'msg_c3', endpoints: 1 }],
+      },
+      {
+        line: 4,
+        outcome: 'delete',
+        event: 'delete',
+        delivered: true,
+        reason: 'not-found',
+        deliveries: [{ event: D, webhookId: 'msg_d4', endpoints: 1 }],
+      },
+      { line: 5, outcome: 'unchanged' },
+    ];
+    const got = summarize(rows.map((e) => entry(e)));
+    expect(got.scopeDeliveries).toEqual([
+      { event: D, deliveries: 1, delivered: 1 },
+      { event: C, deliveries: 2, delivered: 1 },
+      { event: S, deliveries: 2, delivered: 2 },
+    ]);
+    // One outcome per member all the same.
+    expect(got.outcomes).toMatchObject({ upsert: 1, failed: 1, delete: 1, unchanged: 1 });
+    const text = renderSummary(got);
+    expect(text).toContain('Deliveries per scope (WEBHOOK_EVENT_NAMES=scopes):');
+    expect(text).toMatch(/member\.upserted\.contact\s+2\s+1\n/);
+    const dry = renderSummary(summarize(rows.map((e) => entry({ ...e, dryRun: true, delivered: false }))));
+    expect(dry).toContain('Deliveries per scope (WEBHOOK_EVENT_NAMES=scopes) (what a real run would send):');
+    expect(dry).toMatch(/member\.upserted\.subscription\s+2\n/);
+    // The notice naming records none, and the report has no such section.
+    expect(renderSummary(summarize([entry({ line: 2, outcome: 'upsert', event: 'upsert' })]))).not.toContain(
+      'Deliveries per scope',
+    );
+  });
+
   it('says when the lines of a reason are cut short', () => {
     const many = summarize(
       Array.from({ length: 25 }, (_, i) => entry({ line: i + 2, outcome: 'skipped', reason: 'not valid JSON' })),

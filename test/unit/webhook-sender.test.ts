@@ -14,7 +14,7 @@ import {
   type WebhookSender,
   type WebhookSenderOptions,
 } from '../../src/webhook/sender';
-import { webhookId } from '../../src/webhook/webhook-id';
+import { scopedWebhookId, webhookId } from '../../src/webhook/webhook-id';
 import type { SendResult } from '../../src/types';
 
 // Everything opened by a test is closed after it, so a failing assertion cannot leave a server running.
@@ -120,6 +120,86 @@ describe('webhook sender against the simulated receiver', () => {
       'upsert',
       'delete',
     ]);
+  });
+
+  describe('WEBHOOK_EVENT_NAMES=scopes and WEBHOOK_URL_SCOPES', () => {
+    const C = 'member.upserted.contact';
+    const S = 'member.upserted.subscription';
+    const BOTH = ['email', 'unsubscribeEmail'] as const;
+
+    it('a change of contact and consent is two deliveries, each named by its scope with its own stable id', async () => {
+      const r = await receiver({ triggerEvents: [C, S, 'member.deleted'] });
+      const s = sender({ url: r.url, eventNaming: 'scopes' });
+      const id = webhookId('run', 'm-2', 'upsert');
+      const result = await s.send({ webhookId: id, payload: upsertFor('m-2'), fields: [...BOTH] });
+      const ids = [scopedWebhookId(id, C), scopedWebhookId(id, S)];
+      expect(result).toEqual({
+        kind: 'delivered',
+        status: 200,
+        deliveries: [
+          { event: C, webhookId: ids[0], endpoints: 1 },
+          { event: S, webhookId: ids[1], endpoints: 1 },
+        ],
+      });
+      expect(r.deliveries().map((d) => [d.event, d.webhookId, d.memberId, d.triggered])).toEqual([
+        [C, ids[0], 'm-2', true],
+        [S, ids[1], 'm-2', true],
+      ]);
+      // The same body otherwise: the user as fetched.
+      expect(r.deliveries().map((d) => ({ ...(d.body as object), event: 'x' }))).toEqual([
+        { ...upsertFor('m-2'), event: 'x' },
+        { ...upsertFor('m-2'), event: 'x' },
+      ]);
+      // The dry run's plan says the same without sending.
+      expect(await s.plan?.({ event: 'upsert', fields: [...BOTH], webhookId: id })).toEqual(result.deliveries);
+      expect(r.deliveries()).toHaveLength(2);
+    });
+
+    it('a retry sends only the scope not yet accepted, with the same id', async () => {
+      const r = await receiver({ behaviours: { 'm-3': { status: 503, times: 1 } } });
+      const s = sender({ url: r.url, eventNaming: 'scopes' });
+      const id = webhookId('run', 'm-3', 'upsert');
+      const first = await s.send({ webhookId: id, payload: upsertFor('m-3'), fields: [...BOTH] });
+      expect(first).toMatchObject({ kind: 'retryable', status: 503, reason: `${C}: HTTP 503` });
+      expect(await s.send({ webhookId: id, payload: upsertFor('m-3'), fields: [...BOTH] })).toMatchObject({
+        kind: 'delivered',
+      });
+      expect(r.deliveries().map((d) => [d.event, d.status, d.webhookId])).toEqual([
+        [C, 503, scopedWebhookId(id, C)],
+        [S, 200, scopedWebhookId(id, S)],
+        [C, 200, scopedWebhookId(id, C)],
+      ]);
+    });
+
+    it('sends only the scopes the URL stands for; a change under none of them is rejected, sending nothing', async () => {
+      const r = await receiver({ triggerEvents: [C] });
+      const s = sender({ url: r.url, eventNaming: 'scopes', scopes: [C] });
+      const id = webhookId('run', 'm-4', 'upsert');
+      expect(await s.send({ webhookId: id, payload: upsertFor('m-4'), fields: [...BOTH] })).toMatchObject({
+        kind: 'delivered',
+        deliveries: [{ event: C, webhookId: scopedWebhookId(id, C), endpoints: 1 }],
+      });
+      expect(await s.send({ webhookId: 'msg_c', payload: upsertFor('m-5'), fields: ['unsubscribeTexting'] })).toEqual({
+        kind: 'rejected',
+        status: 0,
+        reason: `the endpoint stands for ${C}: none of ${S}`,
+        deliveries: [],
+      });
+      expect(r.deliveries().map((d) => [d.memberId, d.event, d.triggered])).toEqual([['m-4', C, true]]);
+    });
+
+    it('the notice naming sends one delivery with the member id, as before, and records no per-scope deliveries', async () => {
+      const r = await receiver({ triggerEvents: [C, S] });
+      const s = sender({ url: r.url });
+      const id = webhookId('run', 'm-6', 'upsert');
+      expect(await s.send({ webhookId: id, payload: upsertFor('m-6'), fields: [...BOTH] })).toEqual({
+        kind: 'delivered',
+        status: 200,
+      });
+      expect(await s.plan?.({ event: 'upsert', fields: [...BOTH], webhookId: id })).toBeUndefined();
+      // ... which a trigger set to particular scopes ignores: what WEBHOOK_EVENT_NAMES=scopes is for.
+      expect(r.deliveries().map((d) => [d.event, d.webhookId, d.triggered])).toEqual([['upsert', id, false]]);
+    });
   });
 
   it('sends no token parameter when there is no token', async () => {
