@@ -300,6 +300,7 @@ function sendWhenStored(target: WebhookSender, store: StoreGate): WebhookSender 
       return target.send(input);
     },
     ...(target.route ? { route: (input) => target.route!(input) } : {}),
+    ...(target.plan ? { plan: (input) => target.plan!(input) } : {}),
     close: () => target.close(),
   };
 }
