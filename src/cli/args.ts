@@ -35,7 +35,7 @@ export interface StatusCommand {
   mode: 'follow' | 'once' | 'json';
   intervalSeconds?: number;
 }
-export type ReportOutput = 'summary' | 'summary-json' | 'csv' | 'json';
+export type ReportOutput = 'summary' | 'summary-json' | 'csv' | 'json' | 'html';
 export interface ReportCommand {
   name: 'report';
   workflowId?: string;
@@ -47,6 +47,11 @@ export interface ReportCommand {
   guard: { maxDeleteShare: number; minDecisions: number };
   /** What `onlyChangedSince` would skip, judged at this time (default: the outage's start). */
   onlyChangedSince: number;
+  /**
+   * `--verify`, with `--format html`: the verify run whose verdicts the page shows. With --workflow-id its workflow
+   * id; with --audit its audit log.
+   */
+  verify?: string;
 }
 export type Command =
   | { name: 'help'; topic?: CommandName }
@@ -107,6 +112,7 @@ const OPTIONS: Record<CommandName, Options> = {
     'only-changed-since': { type: 'string' },
     'max-delete-share': { type: 'string' },
     'delete-guard-min-decisions': { type: 'string' },
+    verify: { type: 'string' },
   },
   worker: {},
 };
@@ -386,11 +392,11 @@ function parseReport(values: Values, ctx: ParseContext): ReportCommand {
   if (audit !== undefined && audit.trim() === '') throw new UsageError('--audit must not be empty');
 
   const format = optionalString(values, 'format');
-  if (format !== undefined && format !== 'csv' && format !== 'json')
-    throw new UsageError(`--format must be csv or json, not "${format}"`);
+  if (format !== undefined && format !== 'csv' && format !== 'json' && format !== 'html')
+    throw new UsageError(`--format must be csv, json or html, not "${format}"`);
   let output: ReportOutput;
   if (values.summary) {
-    if (format === 'csv')
+    if (format === 'csv' || format === 'html')
       throw new UsageError(
         'the summary is text or JSON: use --summary --format json, or --format csv without --summary',
       );
@@ -410,6 +416,9 @@ function parseReport(values: Values, ctx: ParseContext): ReportCommand {
 
   const out = optionalString(values, 'out');
   if (out !== undefined && out.trim() === '') throw new UsageError('--out must not be empty');
+  const verify = optionalString(values, 'verify');
+  if (verify !== undefined && output !== 'html') throw new UsageError('--verify goes with --format html');
+  if (verify !== undefined && verify.trim() === '') throw new UsageError('--verify must not be empty');
   const sinceText = optionalString(values, 'only-changed-since');
   const guard = {
     maxDeleteShare: deleteShare(values) ?? DEFAULT_MAX_DELETE_SHARE,
@@ -424,5 +433,6 @@ function parseReport(values: Values, ctx: ParseContext): ReportCommand {
     outage,
     guard,
     onlyChangedSince: sinceText !== undefined ? parseIsoTime(sinceText, '--only-changed-since') : outage.start,
+    ...(verify === undefined ? {} : { verify: audit !== undefined ? path.resolve(ctx.cwd, verify) : verify }),
   };
 }

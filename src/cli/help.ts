@@ -138,6 +138,10 @@ PostgreSQL audit table instead (--audit then takes the run's auditPath, the key 
                        Channel Talk changed inside the outage window vs before it
   --summary            the same; with --format json, the summary as JSON
   --format csv|json    every row of the audit log as CSV or as a JSON array (first record of a line wins)
+  --format html        one self-contained HTML page (no network, no script) to attach to a ticket: the run,
+                       outcomes and differences per field as charts, deliveries, the delete guard, failures
+                       with the next commands; memberIds only, never an email or phone number
+  --verify ID          with --format html: add that verify run's verdicts (with --audit: its audit log)
   --out FILE           write to FILE instead of stdout
   --outage-start ISO   the outage window (default 2024-11-01T00:40:00+09:00 ..
   --outage-end ISO     2024-11-12T15:37:00+09:00); ISO 8601 times with Z or an offset

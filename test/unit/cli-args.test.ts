@@ -161,6 +161,29 @@ describe('parseCommandLine: commands', () => {
       },
     ],
     [
+      'report --workflow-id bf-1 --format html --out r.html --verify bf-1-verify',
+      {
+        name: 'report',
+        workflowId: 'bf-1',
+        output: 'html',
+        out: '/work/data/r.html',
+        verify: 'bf-1-verify',
+        outage: DEFAULT_OUTAGE,
+        ...REPORT_DEFAULTS,
+      },
+    ],
+    [
+      'report --audit a.jsonl --format html --verify v/audit.jsonl',
+      {
+        name: 'report',
+        audit: '/work/data/a.jsonl',
+        output: 'html',
+        verify: '/work/data/v/audit.jsonl',
+        outage: DEFAULT_OUTAGE,
+        ...REPORT_DEFAULTS,
+      },
+    ],
+    [
       'report --audit /x/a.jsonl --format json',
       { name: 'report', audit: '/x/a.jsonl', output: 'json', outage: DEFAULT_OUTAGE, ...REPORT_DEFAULTS },
     ],
@@ -253,7 +276,10 @@ describe('parseCommandLine: usage errors are one line, exit 2', () => {
     ['start --source m.csv --from-plan', /^option --from-plan needs a value$/],
     ['report', /^missing --workflow-id ID \(or --audit FILE\)$/],
     ['report --workflow-id a --audit b', /^pass either --workflow-id or --audit, not both$/],
-    ['report --workflow-id a --format xml', /^--format must be csv or json, not "xml"$/],
+    ['report --workflow-id a --format xml', /^--format must be csv, json or html, not "xml"$/],
+    ['report --workflow-id a --summary --format html', /^the summary is text or JSON/],
+    ['report --workflow-id a --verify v', /^--verify goes with --format html$/],
+    ['report --workflow-id a --format csv --verify v', /^--verify goes with --format html$/],
     ['report --workflow-id a --summary --format csv', /^the summary is text or JSON/],
     [
       'report --workflow-id a --outage-start 2024-11-01T00:40',

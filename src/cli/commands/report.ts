@@ -4,7 +4,15 @@ import { AuditFileError, asAuditFileErrors } from '../../report/audit-file';
 import { exportAudit } from '../../report/export';
 import { renderSummary } from '../../report/render';
 import { SummaryBuilder } from '../../report/summary';
-import { isVerifyEntry, renderVerifySummary, VerifySummaryBuilder, verifyCsv } from '../../report/verify-report';
+import { buildHtmlModel, HtmlReportBuilder } from '../../report/html-model';
+import { renderHtmlReport } from '../../report/html-report';
+import {
+  isVerifyEntry,
+  renderVerifySummary,
+  VerifySummaryBuilder,
+  verifyCsv,
+  type VerifySummary,
+} from '../../report/verify-report';
 import type { AuditEntry } from '../../audit/audit-entry';
 import type { ReportCommand } from '../args';
 import { CliError, EXIT } from '../errors';
@@ -53,6 +61,7 @@ export async function runReport(cmd: ReportCommand, io: CliIo): Promise<number> 
   // Checked first: a bad variable is a usage error before anything connects.
   const auditEnv = loadAuditEnv(io.env);
   let auditPath = cmd.audit;
+  let verifyPath = cmd.audit !== undefined ? cmd.verify : undefined;
   let inProgress = false;
   if (auditPath === undefined) {
     const session = await connectTemporal(loadCliEnv(io.env));
@@ -60,6 +69,7 @@ export async function runReport(cmd: ReportCommand, io: CliIo): Promise<number> 
       const found = await locateAudit(session, cmd.workflowId!);
       auditPath = found.path;
       inProgress = found.running;
+      if (cmd.verify !== undefined) verifyPath = (await locateAudit(session, cmd.verify)).path;
     } finally {
       await session.close();
     }
@@ -72,8 +82,30 @@ export async function runReport(cmd: ReportCommand, io: CliIo): Promise<number> 
   let rows = 0;
   try {
     // A verify run's log (its entries carry a verdict) answers another question: did the repair stick?
-    const verify = cmd.output !== 'json' && (await firstIsVerify(entries()));
-    if (verify) {
+    const verify = cmd.output !== 'json' && cmd.output !== 'html' && (await firstIsVerify(entries()));
+    if (cmd.output === 'html') {
+      const builder = new HtmlReportBuilder(cmd.outage, { guard: cmd.guard, onlyChangedSince: cmd.onlyChangedSince });
+      for await (const entry of entries()) builder.add(entry);
+      const summary = builder.summary.result();
+      rows = summary.rows;
+      let verifyReport: { source: string; summary: VerifySummary } | undefined;
+      if (verifyPath !== undefined) {
+        const verifyBuilder = new VerifySummaryBuilder();
+        for await (const entry of asAuditFileErrors(reader.store.entries(verifyPath))) verifyBuilder.add(entry);
+        verifyReport = { source: verifyPath, summary: verifyBuilder.result() };
+      }
+      const generatedAt = io.now().toISOString();
+      const model = buildHtmlModel({
+        summary,
+        facts: builder.facts(),
+        auditPath,
+        header: stats.header,
+        inProgress,
+        verify: verifyReport,
+        generatedAt,
+      });
+      await output.write(renderHtmlReport(model, generatedAt));
+    } else if (verify) {
       const builder = new VerifySummaryBuilder();
       for await (const entry of entries()) builder.add(entry);
       const summary = builder.result();
@@ -101,7 +133,8 @@ export async function runReport(cmd: ReportCommand, io: CliIo): Promise<number> 
           : `${JSON.stringify({ auditPath, inProgress, unreadableLines: stats.unreadable, header: stats.header ?? null, ...summary }, null, 2)}\n`;
       await output.write(text);
     } else {
-      rows = await exportAudit(entries(), cmd.output, (chunk) => output.write(chunk));
+      const format = cmd.output;
+      rows = await exportAudit(entries(), format, (chunk) => output.write(chunk));
     }
     await output.close();
   } catch (err) {
@@ -123,7 +156,11 @@ export async function runReport(cmd: ReportCommand, io: CliIo): Promise<number> 
   }
   if (cmd.out !== undefined) {
     const what =
-      cmd.output === 'summary' || cmd.output === 'summary-json' ? `the summary of ${rows} rows` : `${rows} rows`;
+      cmd.output === 'summary' || cmd.output === 'summary-json'
+        ? `the summary of ${rows} rows`
+        : cmd.output === 'html'
+          ? `the HTML report of ${rows} rows`
+          : `${rows} rows`;
     await write(io.stdout, `wrote ${what} to ${cmd.out}\n`);
   }
   if (inProgress && cmd.output !== 'summary')
