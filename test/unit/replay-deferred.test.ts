@@ -19,6 +19,7 @@ import { startWebhookReceiver, type WebhookReceiver } from '../../dev/simulator/
 import { createStoreTables } from '../../src/store/postgres-schema';
 import { ReceiverHealth } from '../../src/webhook/receiver-health';
 import { createWebhookSender, type WebhookSender } from '../../src/webhook/sender';
+import { scopedWebhookId } from '../../src/webhook/webhook-id';
 import type { SendResult } from '../../src/types';
 import { startTestPostgres, type TestPostgres } from '../support/postgres';
 import { readAudit } from '../support/stack';
@@ -349,4 +350,59 @@ it('a worker without WEBHOOK_URL refuses a replay by name and counts the refusal
   const batch = { backfill: 'wf-1', batch: 0, options: { dryRun: false, target: { type: 'url' } } } as never;
   await expect(batchEnv.run(activities.processBatch, batch)).rejects.toMatchObject({ type: 'WorkerLacksWebhookUrl' });
   expect(batchBeats).toEqual([]);
+});
+
+describe('a deferred replay with WEBHOOK_EVENT_NAMES=scopes', () => {
+  it("sends only the scope the batch's attempts left undelivered, and records the deliveries per scope", async () => {
+    const C = 'member.upserted.contact';
+    const S = 'member.upserted.subscription';
+    const r = await startWebhookReceiver({ behaviours: { 'm-7': { status: 503, times: 1 } } });
+    const scoped = createWebhookSender({ url: r.url, eventNaming: 'scopes' });
+    try {
+      const paths = await runPaths('scopes');
+      const pending = createFilePendingStore();
+      const audit = createFileAuditStore();
+      const both = replay(7);
+      both.base.fields = ['email', 'unsubscribeEmail'];
+      // The batch's attempt: the contact scope refused for now (503), the consent scope accepted.
+      expect(
+        await scoped.send({ webhookId: both.webhookId, payload: both.payload, fields: both.base.fields }),
+      ).toMatchObject({ kind: 'retryable', status: 503 });
+      await pending.put(paths.pendingDir, both);
+      const deps = { audit, pending, metrics: noMetrics, target: scoped, now: () => new Date('2024-05-01T00:00:00Z') };
+      const input: ReplayDeferredInput = {
+        backfill: 'wf-1',
+        line: 7,
+        memberId: 'm-7',
+        runLabel: 'wf-1',
+        paths,
+        maxAttempts: 3,
+        target: { type: 'url' },
+      };
+      expect(await new MockActivityEnvironment().run(replayDeferred, deps, input)).toEqual({
+        line: 7,
+        outcome: 'upsert',
+        fields: ['email', 'unsubscribeEmail'],
+      });
+      const ids = [scopedWebhookId(both.webhookId, C), scopedWebhookId(both.webhookId, S)];
+      expect(r.deliveries().map((d) => [d.event, d.status, d.webhookId])).toEqual([
+        [C, 503, ids[0]],
+        [S, 200, ids[1]],
+        [C, 200, ids[0]],
+      ]);
+      const [entry] = await readAudit(paths.auditPath);
+      expect(entry).toMatchObject({
+        outcome: 'upsert',
+        delivered: true,
+        deferred: true,
+        deliveries: [
+          { event: C, webhookId: ids[0], endpoints: 1 },
+          { event: S, webhookId: ids[1], endpoints: 1 },
+        ],
+      });
+    } finally {
+      await scoped.close();
+      await r.close();
+    }
+  });
 });
