@@ -77,6 +77,15 @@ async function runPaths(name: string, make = true) {
     pendingDir: path.join(dir, 'pending'),
   };
 }
+/** The replay activity's input for `line` (member `m-<line>`) of run wf-1, three attempts at most. */
+function deferredInput(
+  paths: ReplayDeferredInput['paths'],
+  line: number,
+  target: ReplayDeferredInput['target'],
+): ReplayDeferredInput {
+  return { backfill: 'wf-1', line, memberId: `m-${line}`, runLabel: 'wf-1', paths, maxAttempts: 3, target };
+}
+
 const stores: [string, () => PendingStore][] = [
   ['file', () => createFilePendingStore()],
   ['postgres', () => createPostgresPendingStore(pg.pool())],
@@ -180,15 +189,7 @@ it('a deferred upsert is routed by its fields, and its entry names the webhooks 
     now: () => new Date('2024-05-01T00:00:00Z'),
   };
   await pending.put(paths.pendingDir, replay(5));
-  const input: ReplayDeferredInput = {
-    backfill: 'wf-1',
-    line: 5,
-    memberId: 'm-5',
-    runLabel: 'wf-1',
-    paths,
-    maxAttempts: 3,
-    target: { type: 'channel-webhooks' },
-  };
+  const input = deferredInput(paths, 5, { type: 'channel-webhooks' });
   expect(await new MockActivityEnvironment().run(replayDeferred, deps, input)).toEqual({
     line: 5,
     outcome: 'upsert',
@@ -370,15 +371,7 @@ describe('a deferred replay with WEBHOOK_EVENT_NAMES=scopes', () => {
       ).toMatchObject({ kind: 'retryable', status: 503 });
       await pending.put(paths.pendingDir, both);
       const deps = { audit, pending, metrics: noMetrics, target: scoped, now: () => new Date('2024-05-01T00:00:00Z') };
-      const input: ReplayDeferredInput = {
-        backfill: 'wf-1',
-        line: 7,
-        memberId: 'm-7',
-        runLabel: 'wf-1',
-        paths,
-        maxAttempts: 3,
-        target: { type: 'url' },
-      };
+      const input = deferredInput(paths, 7, { type: 'url' });
       expect(await new MockActivityEnvironment().run(replayDeferred, deps, input)).toEqual({
         line: 7,
         outcome: 'upsert',
