@@ -77,6 +77,17 @@ function samePhone(stored: string | null, channel: string | null, region: Countr
   return normalizePhone(stored, region) === normalizePhone(channel, region);
 }
 
+/** A user's compared values as a stored row would hold them: to compare two lookups of one member. */
+export function userAsStored(memberId: string, user: ChannelUser): StoredMember {
+  return {
+    memberId,
+    mobileNumber: userText(user, 'mobileNumber'),
+    email: userText(user, 'email'),
+    unsubscribeEmail: flag(user.unsubscribeEmail),
+    unsubscribeTexting: flag(user.unsubscribeTexting),
+  };
+}
+
 /** The compared fields whose stored value differs from Channel Talk's, in COMPARED_FIELDS order. */
 export function compareMember(stored: StoredMember, user: ChannelUser, opts: DecideOptions = {}): ComparedField[] {
   const region = opts.defaultRegion ?? DEFAULT_REGION;

@@ -1,6 +1,7 @@
 import type { Decision, PlannedDecision } from './types';
 
-const describe = (d: { action: string; fields?: readonly string[]; reason?: string }) =>
+/** A decision in a few words for the audit log (field names only): `upsert [email]`, `delete (not-found)`, ... */
+export const describeDecision = (d: { action: string; fields?: readonly string[]; reason?: string }): string =>
   d.action === 'upsert'
     ? `upsert [${(d.fields ?? []).join(', ')}]`
     : d.action === 'delete'
@@ -18,7 +19,7 @@ export function planDrift(planned: PlannedDecision, now: Decision): string | und
     (now.action !== 'upsert' || sameFields(now.fields, planned.fields ?? [])) &&
     (now.action !== 'delete' || planned.reason === undefined || now.reason === planned.reason);
   if (same) return undefined;
-  return `changed since the plan: planned ${describe(planned)}, now ${describe(now)}`;
+  return `changed since the plan: planned ${describeDecision(planned)}, now ${describeDecision(now)}`;
 }
 
 function sameFields(a: readonly string[], b: readonly string[]): boolean {
