@@ -14,6 +14,9 @@ import { prepareBackfill, type PrepareInput } from './prepare';
 import { processBatch, type BatchInput } from './process-batch';
 import { replayDeferred, type ReplayDeferredInput } from './replay-deferred';
 import { recordRefusal } from './replay-attempts';
+import { createRateLimiter, type RateLimiter } from '../src/channel/rate-limiter';
+import type { DecideOptions } from '../src/decide';
+import type { RecheckDeps } from './recheck-replay';
 
 export interface ActivityDeps {
   config: Config;
@@ -60,6 +63,28 @@ export function createActivities({
   const healthFor = (spec: ReplayTargetSpec | undefined) => {
     const sender = targetFor(spec);
     return sender ? { health: healthOf(sender) } : {};
+  };
+  const decideOptions: DecideOptions = {
+    defaultRegion: config.PHONE_DEFAULT_REGION,
+    unifiedType: config.UNIFIED_USER_TYPE,
+  };
+  // Lookups made again before replays share one limiter per budget on this worker, capped by CHANNEL_RATE_LIMIT.
+  const recheckLimiters = new Map<number | undefined, RateLimiter>();
+  const recheck: RecheckDeps = {
+    channel,
+    limiter(rateLimit) {
+      const rate =
+        rateLimit === undefined
+          ? config.CHANNEL_RATE_LIMIT
+          : Math.min(rateLimit, config.CHANNEL_RATE_LIMIT ?? Number.POSITIVE_INFINITY);
+      let limiter = recheckLimiters.get(rate);
+      if (!limiter) recheckLimiters.set(rate, (limiter = createRateLimiter(rate)));
+      return limiter;
+    },
+    decideOptions,
+    entityType: config.WEBHOOK_ENTITY_TYPE,
+    recheckAfterMs: config.REPLAY_RECHECK_AFTER_MS,
+    now,
   };
   /**
    * A worker without WEBHOOK_URL (it may serve dry runs and channel-webhooks runs) refuses a real run's batch or
@@ -126,8 +151,9 @@ export function createActivities({
             channel,
             target: targetFor(input.options.target),
             ...healthFor(input.options.target),
-            decideOptions: { defaultRegion: config.PHONE_DEFAULT_REGION, unifiedType: config.UNIFIED_USER_TYPE },
+            decideOptions,
             entityType: config.WEBHOOK_ENTITY_TYPE,
+            recheckAfterMs: config.REPLAY_RECHECK_AFTER_MS,
             now,
           },
         },
@@ -140,7 +166,7 @@ export function createActivities({
       });
       confine(input.paths);
       return replayDeferred(
-        { audit, pending, metrics, target: targetFor(input.target), ...healthFor(input.target), now },
+        { audit, pending, metrics, target: targetFor(input.target), ...healthFor(input.target), now, recheck },
         input,
       );
     },

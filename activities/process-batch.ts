@@ -144,6 +144,7 @@ export async function processBatch(deps: BatchDeps, input: BatchInput): Promise<
     runLabel: options.runLabel,
     dryRun: options.dryRun,
     limiter: createRateLimiter(rate === undefined ? undefined : rate / Math.max(1, input.share)),
+    ...(rate !== undefined ? { rateLimit: rate } : {}),
     signal: stop.signal,
     ...(guard ? { guard: { decided: (isDelete: boolean) => guard.decided(isDelete) } } : {}),
     ...(input.guard?.confirmedAt ? { deletesConfirmedAt: input.guard.confirmedAt } : {}),

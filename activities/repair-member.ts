@@ -31,6 +31,13 @@ export interface RepairContext {
   guard?: { decided(isDelete: boolean): boolean };
   /** When the deletes were confirmed past the guard: stamped on each delete recorded. */
   deletesConfirmedAt?: string;
+  /**
+   * REPLAY_RECHECK_AFTER_MS: a replay whose lookup is older than this is not sent from it. The batch's quick retries
+   * stop there (the member is handed over to its replay activity, which looks it up again before sending).
+   */
+  recheckAfterMs?: number;
+  /** The run's requests-per-second budget (for the replay activity's lookup made again). */
+  rateLimit?: number;
 }
 
 /** What became of one member: recorded now, or handed over to its own replay activity. */
@@ -57,6 +64,7 @@ export async function repairMember(
     dryRun: ctx.dryRun,
   };
   const fetched = await ctx.channel.getUserByMemberId(member.memberId, { limiter: ctx.limiter, signal: ctx.signal });
+  const lookedUpAt = ctx.now().getTime();
   base.attempts = fetched.attempts;
   if (fetched.kind === 'found') recordChangeTimes(base, fetched.user);
   const decision = decide(member, fetched, ctx.decideOptions);
@@ -105,14 +113,24 @@ export async function repairMember(
   base.event = event;
   base.webhookId = webhookId(ctx.runLabel, member.memberId, event);
   const fields = decision.action === 'upsert' ? decision.fields : undefined;
+  const pendingReplay = (): PendingReplay => ({
+    line,
+    memberId: member.memberId,
+    event,
+    webhookId: base.webhookId!,
+    payload,
+    base,
+    // What a replay that waits is decided again from, right before it is sent (activities/recheck-replay.ts).
+    member,
+    lookedUpAt,
+    ...(ctx.decideOptions.onlyChangedSince ? { onlyChangedSince: ctx.decideOptions.onlyChangedSince } : {}),
+    ...(planned ? { planned } : {}),
+    ...(ctx.rateLimit !== undefined ? { rateLimit: ctx.rateLimit } : {}),
+  });
   if (hold && !ctx.dryRun) {
     // Its own replay activity delivers it once the guard releases it (so its entry says deferred, and why).
     base.heldByDeleteGuard = true;
-    return {
-      kind: 'deferred',
-      held: true,
-      replay: { line, memberId: member.memberId, event, webhookId: base.webhookId, payload, base },
-    };
+    return { kind: 'deferred', held: true, replay: pendingReplay() };
   }
   if (ctx.dryRun) {
     // A channel-webhooks target says where the replay would go, so the plan counts per webhook.
@@ -132,6 +150,7 @@ export async function repairMember(
     fields,
     signal: ctx.signal,
     ...(health ? { health } : {}),
+    ...(ctx.recheckAfterMs !== undefined ? { freshUntil: lookedUpAt + ctx.recheckAfterMs, now: ctx.now } : {}),
   });
   // Set before a deferral too: the deferred replay's entry starts from this base.
   if (sent.webhooks) base.webhooks = sent.webhooks;
@@ -146,10 +165,7 @@ export async function repairMember(
       reason: `replay rejected: ${sent.reason}`,
     });
   }
-  return {
-    kind: 'deferred',
-    replay: { line, memberId: member.memberId, event, webhookId: base.webhookId, payload, base },
-  };
+  return { kind: 'deferred', replay: pendingReplay() };
 }
 
 /**

@@ -1,11 +1,13 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { AuditEntry } from '../src/audit/audit-entry';
 import type { AuditStore } from '../src/audit/audit-store';
-import type { PendingStore } from '../src/audit/pending-store';
+import type { PendingReplay, PendingStore } from '../src/audit/pending-store';
+import { BadCredentialsError } from '../src/channel/errors';
 import { isOutageSign, type ReceiverHealth } from '../src/webhook/receiver-health';
 import type { WebhookSender } from '../src/webhook/sender';
 import type { JobMetrics } from '../src/observability';
 import { recordMetrics } from './process-batch';
+import { recheckReplay, type RecheckDeps } from './recheck-replay';
 import { deliveryAttempt, recordRefusal } from './replay-attempts';
 import { createStoreGate } from './store-outage';
 import type { BackfillPaths, DeferredResult, ReplayTargetSpec } from '../workflows/definitions';
@@ -35,6 +37,8 @@ export interface ReplayDeps {
   /** This worker's view of the target's endpoint (src/webhook/receiver-health.ts); absent: every failure counts. */
   health?: ReceiverHealth;
   now: () => Date;
+  /** Looks a member up again before a replay that waited (issue 23); absent: replays are sent as stored. */
+  recheck?: RecheckDeps;
 }
 
 /**
@@ -47,11 +51,10 @@ export async function replayDeferred(deps: ReplayDeps, input: ReplayDeferredInpu
   const already = (await deps.audit.lookup(paths.auditPath, [line])).get(line);
   if (already) {
     await deps.pending.settle(paths.pendingDir, line);
-    const outcome = already.outcome === 'upsert' || already.outcome === 'delete' ? already.outcome : 'failed';
-    return { line, outcome, ...(outcome === 'upsert' && already.fields ? { fields: already.fields } : {}) };
+    return resultOf(line, already.outcome, already.fields, already.changedDuringRepair === true);
   }
-  const replay = await deps.pending.get(paths.pendingDir, line);
-  if (!replay && !(await deps.pending.reachable(paths.pendingDir))) {
+  const stored = await deps.pending.get(paths.pendingDir, line);
+  if (!stored && !(await deps.pending.reachable(paths.pendingDir))) {
     // Refused, not tried: it does not count toward maxAttempts.
     recordRefusal();
     throw ApplicationFailure.retryable(
@@ -59,7 +62,7 @@ export async function replayDeferred(deps: ReplayDeps, input: ReplayDeferredInpu
       'PendingStoreUnreachable',
     );
   }
-  if (!replay) {
+  if (!stored) {
     // Lost (a deleted file, a row gone): nothing can be sent, and no retry brings it back. This member ends
     // failed, recorded and counted like any other, and the run goes on; `only` with this line repairs it later.
     const who = input.memberId ? ` (member ${input.memberId})` : '';
@@ -87,6 +90,9 @@ export async function replayDeferred(deps: ReplayDeps, input: ReplayDeferredInpu
   // Attempts refused by workers that could not send (no WEBHOOK_URL, no pending store) are not counted.
   const { attempt: temporalAttempt, heartbeatDetails } = Context.current().info;
   const attempt = deliveryAttempt(temporalAttempt, heartbeatDetails);
+  const checked = await recheck(deps, input, stored, attempt);
+  if (checked.kind === 'recorded') return checked.result;
+  const replay = checked.replay;
   // Not aborted on cancellation (a pause): a POST the receiver may already have accepted is let finish
   // and recorded, rather than sent again later.
   // An upsert's fields route it on a channel-webhooks target (contact vs subscription scope), as in the batch.
@@ -144,5 +150,73 @@ export async function replayDeferred(deps: ReplayDeps, input: ReplayDeferredInpu
     });
   }
   await store.persist(() => deps.pending.settle(paths.pendingDir, line));
-  return { line, outcome, ...(outcome === 'upsert' && replay.base.fields ? { fields: replay.base.fields } : {}) };
+  return resultOf(line, outcome, replay.base.fields, replay.base.changedDuringRepair === true);
+}
+
+/** The result the workflow counts: the recorded outcome (one per member), its fields, whether Channel Talk changed it. */
+function resultOf(
+  line: number,
+  recorded: AuditEntry['outcome'],
+  fields: AuditEntry['fields'],
+  changed: boolean,
+): DeferredResult {
+  return {
+    line,
+    outcome: recorded,
+    ...(recorded === 'upsert' && fields ? { fields } : {}),
+    ...(changed ? { changedDuringRepair: true } : {}),
+  };
+}
+
+/**
+ * The replay to send, after looking the member up again when its lookup is too old (activities/recheck-replay.ts),
+ * or the member recorded without a send: the fresh decision sends nothing, or the lookup made again failed on this
+ * replay's last attempt. A failed lookup before that, or refused credentials, is retried later (nothing was sent).
+ */
+async function recheck(
+  deps: ReplayDeps,
+  input: ReplayDeferredInput,
+  stored: PendingReplay,
+  attempt: number,
+): Promise<{ kind: 'send'; replay: PendingReplay } | { kind: 'recorded'; result: DeferredResult }> {
+  if (!deps.recheck) return { kind: 'send', replay: stored };
+  const { paths, line } = input;
+  // Writes wait for a store that is away, as the delivery's do (activities/store-outage.ts).
+  const store = createStoreGate({ signal: Context.current().cancellationSignal });
+  let checked;
+  try {
+    checked = await recheckReplay(deps.recheck, stored);
+  } catch (err) {
+    if (!(err instanceof BadCredentialsError)) throw err;
+    // Nothing was sent: the attempt does not count toward replayMaxAttempts (the batches pause the run).
+    recordRefusal();
+    throw ApplicationFailure.retryable(
+      `replay of line ${line} waits: Channel Talk rejected the credentials when it was looked up again`,
+      'BadCredentials',
+    );
+  }
+  if (checked.kind === 'send') {
+    // Kept: a retry within REPLAY_RECHECK_AFTER_MS sends this fresh decision, not the one it replaced.
+    if (checked.rechecked) await store.persist(() => deps.pending.put(paths.pendingDir, checked.replay));
+    return { kind: 'send', replay: checked.replay };
+  }
+  if (checked.kind === 'lookup-failed' && attempt < input.maxAttempts) {
+    throw ApplicationFailure.create({
+      message: `replay of line ${line} waits: its member could not be looked up again (${checked.reason})`,
+      type: 'RecheckFailed',
+    });
+  }
+  const entry: AuditEntry = {
+    ...checked.entry,
+    ts: deps.now().toISOString(),
+    deferred: true,
+    dryRun: false,
+    ...(checked.kind === 'lookup-failed'
+      ? { reason: `looked up again before the replay, after ${attempt} attempts: ${checked.reason}` }
+      : {}),
+  };
+  await store.persist(() => deps.audit.append(paths.auditPath, [entry]));
+  recordMetrics(deps.metrics, entry);
+  await store.persist(() => deps.pending.settle(paths.pendingDir, line));
+  return { kind: 'recorded', result: resultOf(line, entry.outcome, entry.fields, entry.changedDuringRepair === true) };
 }

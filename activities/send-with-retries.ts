@@ -17,12 +17,20 @@ export async function sendWithRetries(
     signal: AbortSignal;
     /** This worker's view of the endpoint, told of every attempt, and the member's key in it. */
     health?: { of: ReceiverHealth; member: string; now: () => number };
+    /**
+     * Epoch ms after which the payload's lookup is too old to send again (REPLAY_RECHECK_AFTER_MS): the retries stop
+     * there and the member goes to its replay activity, which looks it up again first (issue 23).
+     */
+    freshUntil?: number;
+    now?: () => Date;
   },
   attempts = IN_BATCH_ATTEMPTS,
 ): Promise<SendResult> {
   let result: SendResult = { kind: 'retryable', reason: 'not attempted' };
+  const now = input.now ?? (() => new Date());
   for (let attempt = 1; attempt <= attempts; attempt++) {
     input.signal.throwIfAborted();
+    if (attempt > 1 && input.freshUntil !== undefined && now().getTime() > input.freshUntil) return result;
     // A POST once started is let finish (WEBHOOK_TIMEOUT_MS bounds it): aborting it on a pause could
     // leave a delivery the receiver accepted unrecorded, to be sent again after resume.
     result = await target.send({

@@ -63,6 +63,9 @@ export const envSchema = z
     // The `type` of a user webhook body is not confirmed by Channel Talk; "user" is the natural reading.
     WEBHOOK_ENTITY_TYPE: z.preprocess(emptyToUndefined, z.string().default('user')),
     WEBHOOK_TIMEOUT_MS: positiveInt(10_000),
+    // A replay whose lookup is older than this (a deferred or held one, one that waited through a pause) looks the
+    // member up again and sends the fresh decision: Channel Talk's own webhooks flow again during a repair (issue 23).
+    REPLAY_RECHECK_AFTER_MS: positiveInt(2_000),
     // The body's `event` strings. Not confirmed: the incident notice says "upsert"/"delete"; Channel Talk's n8n trigger
     // matches v5 webhooks' `event` against scope names such as `member.deleted`. See docs/channel-talk-unconfirmed.md "Event names".
     WEBHOOK_EVENT_UPSERT: z.preprocess(emptyToUndefined, z.string().default('upsert')),

@@ -61,16 +61,28 @@ export function addCounts(into: Counters, from: Counters): void {
   into.unchanged += from.unchanged;
   into.failed += from.failed;
   into.skipped += from.skipped;
+  if (from.changedDuringRepair) into.changedDuringRepair = (into.changedDuringRepair ?? 0) + from.changedDuringRepair;
   if (from.fields) {
     const fields = (into.fields ??= zeroFields());
     for (const key of Object.keys(fields) as (keyof FieldCounts)[]) fields[key] += from.fields[key] ?? 0;
   }
 }
 
-export function countOutcome(into: Counters, result: DeferredResult): void {
+/**
+ * Counts a deferred replay's one outcome. `rechecked()`: whether the outcomes of a replay looked up again (unchanged,
+ * skipped, changedDuringRepair) count as themselves (the workflow's patched() guard); asked only for such results,
+ * which no activity returned before issue 23.
+ */
+export function countOutcome(into: Counters, result: DeferredResult, rechecked: () => boolean = () => true): void {
   into.processed += 1;
+  const recheckedKind =
+    (result.outcome === 'unchanged' || result.outcome === 'skipped' || result.changedDuringRepair === true) &&
+    rechecked();
+  if (recheckedKind && result.changedDuringRepair) into.changedDuringRepair = (into.changedDuringRepair ?? 0) + 1;
   if (result.outcome === 'upsert') into.upserts += 1;
   else if (result.outcome === 'delete') into.deletes += 1;
+  else if (result.outcome === 'unchanged' && recheckedKind) into.unchanged += 1;
+  else if (result.outcome === 'skipped' && recheckedKind) into.skipped += 1;
   else into.failed += 1;
   if (result.outcome === 'upsert' && result.fields) {
     const fields = (into.fields ??= zeroFields());
@@ -366,9 +378,10 @@ export class BackfillState {
     this.s.redo.push(batch);
   }
 
-  onReplayResult(line: number, result: DeferredResult, running: Running): void {
+  /** `rechecked`: see countOutcome (the workflow's patched() guard). */
+  onReplayResult(line: number, result: DeferredResult, running: Running, rechecked?: () => boolean): void {
     const s = this.s;
-    countOutcome(s.counters, result);
+    countOutcome(s.counters, result, rechecked);
     const entry = s.deferred.find((d) => d.line === line);
     // Remembered only while the reporting batch may still run again (in flight or waiting in the redo queue).
     if (entry?.batch !== undefined && (running.batches.has(entry.batch) || s.redo.includes(entry.batch))) {

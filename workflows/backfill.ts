@@ -86,6 +86,8 @@ const REPLAY_MEMBER_PATCH = 'replay-member-id-v1';
 const DELETE_GUARD_PATCH = 'delete-guard-v1';
 // Runs recorded before a completed run removed its work data.
 const CLEANUP_PATCH = 'cleanup-work-data-v1';
+// Runs recorded before a replay that waited was looked up again and could end unchanged or skipped (issue 23).
+const RECHECK_PATCH = 'recheck-before-replay-v1';
 
 // The loop: run what the state (workflows/backfill-state.ts) says to run, feed results back, sleep until
 // something changes. Decisions live in BackfillState; this function owns only Temporal things (activities,
@@ -234,7 +236,7 @@ export async function backfillWebhooks(input: BackfillInput): Promise<BackfillRe
         }),
       )
       .then(
-        (result) => run.onReplayResult(line, result, running),
+        (result) => run.onReplayResult(line, result, running, () => patched(RECHECK_PATCH)),
         (err: unknown) => {
           if (!isCancellation(err)) fatal = err;
         },

@@ -170,6 +170,11 @@ export interface Counters {
   skipped: number;
   /** Upserts (decided, in a dry run) per differing field: the plan's per-field counts. */
   fields?: FieldCounts;
+  /**
+   * Members Channel Talk changed during the repair (issue 23): looked up again before a replay that waited, their
+   * decision or values had changed. Beside the outcomes, not one of them (each is also counted by what was sent).
+   */
+  changedDuringRepair?: number;
 }
 
 /** Upserts per differing field: one count per compared field (src/types.ts COMPARED_FIELDS). */
@@ -212,8 +217,11 @@ export interface BatchResult {
 
 export interface DeferredResult {
   line: number;
-  outcome: 'upsert' | 'delete' | 'failed';
+  /** unchanged, skipped: the member was looked up again before the replay and no longer needed it (issue 23). */
+  outcome: 'upsert' | 'delete' | 'failed' | 'unchanged' | 'skipped';
   fields?: (keyof FieldCounts)[];
+  /** Channel Talk changed the member during the repair (seen when it was looked up again before the replay). */
+  changedDuringRepair?: boolean;
 }
 
 export interface CarriedState {

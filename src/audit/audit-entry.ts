@@ -45,6 +45,15 @@ export interface AuditEntry {
   /** A delete the delete guard held back until enough decisions were in (then `deferred`: its own replay sent it). */
   heldByDeleteGuard?: boolean;
   /**
+   * A replay that waited longer than REPLAY_RECHECK_AFTER_MS was looked up again right before it was sent, at this
+   * time, and decided again (issue 23): what it records is that fresh decision (`attempts` counts both lookups).
+   */
+  recheckedAt?: string;
+  /** Channel Talk changed the member during the repair (between its two lookups); `recheck` says how. */
+  changedDuringRepair?: boolean;
+  /** How the decision changed, field names only: `upsert [email] -> delete (not-found)`, `upsert [email]: email changed`. */
+  recheck?: string;
+  /**
    * A verify run's entry (issue 15): its verdict (recorded under the outcome VERDICT_OUTCOMES gives it), the
    * earlier run's delivery it checks (`repairedAt`, `repairedEvent`) and the member's line in the fresh export
    * (absent when the export no longer holds it). `line` is the earlier run's line, so both logs join on it.

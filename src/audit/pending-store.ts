@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { access, mkdir, opendir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setImmediate as setImmediatePromise } from 'node:timers/promises';
-import type { WebhookEvent } from '../types';
+import type { PlannedDecision, StoredMember, WebhookEvent } from '../types';
 import type { AuditEntry } from './audit-entry';
 import type { ReplayPayload } from '../webhook/payload';
 
@@ -19,6 +19,16 @@ export interface PendingReplay {
   payload: ReplayPayload;
   /** The audit entry as the batch would have written it; the replay activity completes it. */
   base: AuditEntry;
+  /**
+   * What the replay is decided again from when it waited (issue 23; all absent in replays stored before): the stored
+   * row, when its payload's user was looked up (epoch ms), the run's `onlyChangedSince`, a plan's decision and the
+   * run's requests-per-second budget (for the lookup made again).
+   */
+  member?: StoredMember;
+  lookedUpAt?: number;
+  onlyChangedSince?: { time: number; text: string };
+  planned?: PlannedDecision;
+  rateLimit?: number;
 }
 
 /** The lines a backfill handed to replay activities: still waiting, and already recorded by one. */

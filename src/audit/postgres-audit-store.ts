@@ -144,7 +144,8 @@ export function createPostgresAuditStore(
       if (wanted.length === 0) return found;
       await ready();
       const { rows } = await pool.query<QueryResultRow>(
-        `SELECT line, outcome, deferred, entry->'fields' AS fields FROM ${table} WHERE key = $1 AND line = ANY ($2::int[])`,
+        `SELECT line, outcome, deferred, entry->'fields' AS fields, entry->'changedDuringRepair' AS changed
+         FROM ${table} WHERE key = $1 AND line = ANY ($2::int[])`,
         [key, wanted],
       );
       for (const row of rows) {
@@ -157,6 +158,7 @@ export function createPostgresAuditStore(
           outcome: outcome as OutcomeKind,
           deferred: row.deferred === true,
           ...(fields.length ? { fields } : {}),
+          ...(row.changed === true ? { changedDuringRepair: true } : {}),
         });
       }
       return found;

@@ -277,6 +277,22 @@ describe.each(makers)('%s audit store: shared contract', (_kind, make) => {
     expect((await store.lookup(other, [7])).get(7)).toEqual({ outcome: 'upsert', deferred: false });
   });
 
+  it('flags members Channel Talk changed during the repair (a replay counted again after a crash stays exact)', async () => {
+    const store = make();
+    await store.append(file, [
+      entry(8, 'unchanged', { deferred: true, changedDuringRepair: true }),
+      entry(9, 'upsert', { deferred: true, fields: ['email', 'unsubscribeTexting'], changedDuringRepair: true }),
+    ]);
+    const found = await store.lookup(file, [8, 9]);
+    expect(found.get(8)).toEqual({ outcome: 'unchanged', deferred: true, changedDuringRepair: true });
+    expect(found.get(9)).toEqual({
+      outcome: 'upsert',
+      deferred: true,
+      fields: ['email', 'unsubscribeTexting'],
+      changedDuringRepair: true,
+    });
+  });
+
   it('concurrent appends lose nothing and record each line once', async () => {
     const store = make();
     await Promise.all(

@@ -222,6 +222,31 @@ describe('BackfillState: what a result changes', () => {
     expect(run.s.counters.fields?.email).toBe(email);
     expect(run.s.deferred).toEqual([]);
   });
+
+  // Issue 23: a replay looked up again before it was sent ends with its fresh decision, counted once as itself,
+  // and "changed on Channel Talk during the repair" beside it.
+  it.each([
+    { outcome: 'delete' as const, changed: true, want: { processed: 1, deletes: 1, changedDuringRepair: 1 } },
+    { outcome: 'upsert' as const, changed: true, want: { processed: 1, upserts: 1, changedDuringRepair: 1 } },
+    { outcome: 'unchanged' as const, changed: true, want: { processed: 1, unchanged: 1, changedDuringRepair: 1 } },
+    { outcome: 'skipped' as const, changed: true, want: { processed: 1, skipped: 1, changedDuringRepair: 1 } },
+    { outcome: 'upsert' as const, changed: false, want: { processed: 1, upserts: 1, failed: 0 } },
+  ])('a re-checked replay ending $outcome (changed: $changed) counts once', ({ outcome, changed, want }) => {
+    const run = started(1);
+    run.s.deferred.push({ line: 4, memberId: 'm' });
+    run.onReplayResult(4, { line: 4, outcome, ...(changed ? { changedDuringRepair: true } : {}) }, none);
+    expect(run.s.counters).toMatchObject(want);
+    if (!changed) expect(run.s.counters.changedDuringRepair).toBeUndefined();
+    expect(run.progress(false)).toMatchObject(want);
+  });
+
+  it('without the patch (a history recorded before issue 23) a result counts the old way', () => {
+    const run = started(1);
+    run.s.deferred.push({ line: 4, memberId: 'm' });
+    run.onReplayResult(4, { line: 4, outcome: 'unchanged', changedDuringRepair: true }, none, () => false);
+    expect(run.s.counters).toMatchObject({ processed: 1, failed: 1, unchanged: 0 });
+    expect(run.s.counters.changedDuringRepair).toBeUndefined();
+  });
 });
 
 describe('BackfillState: a deferred line is counted once', () => {

@@ -45,6 +45,7 @@ describe('loadConfig: defaults', () => {
     WEBHOOK_TOKEN: undefined,
     WEBHOOK_ENTITY_TYPE: 'user',
     WEBHOOK_TIMEOUT_MS: 10_000,
+    REPLAY_RECHECK_AFTER_MS: 2_000,
     WEBHOOK_EVENT_UPSERT: 'upsert',
     WEBHOOK_EVENT_DELETE: 'delete',
     WEBHOOK_EVENT_NAMES: 'notice',
@@ -118,6 +119,7 @@ describe('loadConfig: values that are set', () => {
     ['WEBHOOK_TOKEN', TOKEN, TOKEN],
     ['WEBHOOK_ENTITY_TYPE', 'member', 'member'],
     ['WEBHOOK_TIMEOUT_MS', '1500', 1500],
+    ['REPLAY_RECHECK_AFTER_MS', '500', 500],
     ['WEBHOOK_EVENT_UPSERT', 'member.upserted.contact', 'member.upserted.contact'],
     ['WEBHOOK_EVENT_DELETE', 'member.deleted', 'member.deleted'],
     ['WEBHOOK_SEND_NON_V5', 'true', true],
@@ -202,6 +204,7 @@ describe('loadConfig: rejected environments name the variable', () => {
     ['CHANNEL_MAX_ATTEMPTS fractional', { ...REQUIRED, CHANNEL_MAX_ATTEMPTS: '1.5' }, ['CHANNEL_MAX_ATTEMPTS']],
     ['CHANNEL_TIMEOUT_MS text', { ...REQUIRED, CHANNEL_TIMEOUT_MS: '10s' }, ['CHANNEL_TIMEOUT_MS']],
     ['WEBHOOK_TIMEOUT_MS negative', { ...REQUIRED, WEBHOOK_TIMEOUT_MS: '-1' }, ['WEBHOOK_TIMEOUT_MS']],
+    ['REPLAY_RECHECK_AFTER_MS zero', { ...REQUIRED, REPLAY_RECHECK_AFTER_MS: '0' }, ['REPLAY_RECHECK_AFTER_MS']],
     [
       'BACKFILL_MEMBER_CONCURRENCY 0',
       { ...REQUIRED, BACKFILL_MEMBER_CONCURRENCY: '0' },

@@ -18,12 +18,12 @@ const subsets = <T>(items: readonly T[]): T[][] =>
 describe('outcomeCodeLayout', () => {
   it.each([
     // outcomes, fields -> outcome bits, bits, width
-    [5, 4, 3, 8, 8],
-    [5, 5, 3, 9, 16],
-    [7, 4, 3, 8, 8],
-    [8, 4, 4, 9, 16],
-    [6, 12, 3, 16, 16],
-    [6, 13, 3, 17, 32],
+    [3, 3, 2, 7, 8],
+    [5, 4, 3, 9, 16],
+    [5, 5, 3, 10, 16],
+    [8, 4, 4, 10, 16],
+    [6, 11, 3, 16, 16],
+    [6, 12, 3, 17, 32],
   ])(
     '%i outcomes, %i fields: %i outcome bits, %i bits in a %i-bit array',
     (outcomes, fields, outcomeBits, bits, width) => {
@@ -32,12 +32,12 @@ describe('outcomeCodeLayout', () => {
   );
 
   it('refuses a layout that does not fit 32 bits, naming the counts', () => {
-    expect(() => outcomeCodeLayout(5, 29)).toThrow('5 outcomes and 29 compared fields need 33 bits, more than 32');
+    expect(() => outcomeCodeLayout(5, 28)).toThrow('5 outcomes and 28 compared fields need 33 bits, more than 32');
   });
 
-  it("today's layout fits a byte and the store's array is one", () => {
-    expect(OUTCOME_CODE_LAYOUT).toMatchObject({ bits: 8, width: 8 });
-    expect(outcomeCodeArray(4)).toBeInstanceOf(Uint8Array);
+  it("today's layout (with the changed-during-the-repair bit) takes two bytes a line", () => {
+    expect(OUTCOME_CODE_LAYOUT).toMatchObject({ bits: 9, width: 16 });
+    expect(outcomeCodeArray(4)).toBeInstanceOf(Uint16Array);
   });
 });
 
@@ -47,18 +47,21 @@ describe('every record round-trips', () => {
     const codes = new Set<number>();
     for (const outcome of outcomes)
       for (const deferred of [false, true])
-        for (const subset of subsets(fields)) {
-          const code = encodeOutcome({ outcome, deferred, fields: subset }, layout, outcomes, fields);
-          expect(code).toBeLessThan(2 ** layout.width);
-          codes.add(code);
-          expect(decodeWith(code, layout, outcomes, fields)).toEqual({
-            outcome,
-            deferred,
-            ...(subset.length ? { fields: subset } : {}),
-          });
-        }
-    // Distinct records, distinct codes: no bit shared between fields, outcome and the deferred flag.
-    expect(codes.size).toBe(outcomes.length * 2 * 2 ** fields.length);
+        for (const changed of [false, true])
+          for (const subset of subsets(fields)) {
+            const entry = { outcome, deferred, fields: subset, changedDuringRepair: changed };
+            const code = encodeOutcome(entry, layout, outcomes, fields);
+            expect(code).toBeLessThan(2 ** layout.width);
+            codes.add(code);
+            expect(decodeWith(code, layout, outcomes, fields)).toEqual({
+              outcome,
+              deferred,
+              ...(subset.length ? { fields: subset } : {}),
+              ...(changed ? { changedDuringRepair: true } : {}),
+            });
+          }
+    // Distinct records, distinct codes: no bit shared between fields, outcome and the two flags.
+    expect(codes.size).toBe(outcomes.length * 4 * 2 ** fields.length);
     expect(outcomeCodeArray(1, layout).BYTES_PER_ELEMENT * 8).toBe(layout.width);
   };
 
