@@ -23,6 +23,19 @@ export interface ChannelFault {
   status?: number;
 }
 
+/**
+ * A change on Channel Talk's side while a repair runs (its own webhooks flow again): some time after the member's
+ * first answered lookup, the user is replaced (or deleted) and Channel Talk's own live webhook is POSTed.
+ */
+export interface UserChange {
+  /** How long after the first answered lookup of the member. */
+  afterMs: number;
+  /** The user from then on; null: deleted (lookups answer 404). */
+  user: ChannelUser | null;
+  /** Where Channel Talk's live webhook goes (`{event: "upsert"|"delete", type: "user", entity}`, no webhook-id). */
+  liveWebhookUrl?: string;
+}
+
 export interface ChannelSimulatorOptions {
   /** Served by memberId; an absent memberId answers 404 notFoundError. */
   users: ChannelUser[];
@@ -40,6 +53,8 @@ export interface ChannelSimulatorOptions {
   retryAfter?: boolean;
   /** Per memberId. */
   faults?: Record<string, ChannelFault>;
+  /** Per memberId: a change applied after its first answered lookup. */
+  changes?: Record<string, UserChange>;
   /**
    * Registered webhooks served by `GET /open/v5/webhooks` (newest first by createdAt, `limit` 1..500 default 25,
    * `since` = createdAt of the first one to return, `next` = createdAt of the next page's first). Webhooks without
@@ -87,6 +102,14 @@ export interface ChannelSimulator {
   setRateLimit(r?: { perSecond: number; burst?: number }): void;
   /** Replaces the registered webhooks. */
   setWebhooks(webhooks: ChannelWebhook[]): void;
+  /** Replaces the changes to apply after a member's first lookup (members already looked up wait for their next). */
+  setChanges(changes: Record<string, UserChange>): void;
+  /** Replaces (or, with null, deletes) a user now. */
+  setUser(memberId: string, user: ChannelUser | null): void;
+  /** The user Channel Talk holds now (undefined: none). */
+  user(memberId: string): ChannelUser | undefined;
+  /** Members whose change was applied, in order, with the time (and the live webhook's answer status, if sent). */
+  changesApplied(): Array<{ memberId: string; at: number; liveStatus?: number }>;
   close(): Promise<void>;
 }
 
@@ -199,6 +222,10 @@ export async function startChannelSimulator(o: ChannelSimulatorOptions): Promise
   const sendRetryAfter = o.retryAfter ?? true;
   let faults = toFaultStates(o.faults);
   let webhooks = toWebhookList(o.webhooks);
+  let changes = new Map(Object.entries(o.changes ?? {}));
+  const applied: Array<{ memberId: string; at: number; liveStatus?: number }> = [];
+  const changeTimers = new Set<NodeJS.Timeout>();
+  const deleted = new Set<string>();
 
   const stats = {
     requests: 0,
@@ -279,7 +306,7 @@ export async function startChannelSimulator(o: ChannelSimulatorOptions): Promise
       req.socket.destroy();
       return;
     }
-    const user = users.get(memberId) ?? o.lookupUser?.(memberId);
+    const user = deleted.has(memberId) ? undefined : (users.get(memberId) ?? o.lookupUser?.(memberId));
     switch (fault) {
       case 'reset':
         stats.faults += 1;
@@ -299,12 +326,52 @@ export async function startChannelSimulator(o: ChannelSimulatorOptions): Promise
       case undefined:
         break;
     }
+    scheduleChange(memberId);
     if (!user) {
       stats.notFound += 1;
       return send(res, 404, JSON.stringify({ type: 'notFoundError', status: 404, message: 'User not found' }));
     }
     stats.ok += 1;
     send(res, 200, JSON.stringify({ user, online: null }));
+  }
+
+  function setUser(memberId: string, user: ChannelUser | null): void {
+    if (user) {
+      users.set(memberId, user);
+      deleted.delete(memberId);
+    } else {
+      users.delete(memberId);
+      deleted.add(memberId);
+    }
+  }
+
+  /** After a member's first answered lookup: its change, once, then Channel Talk's live webhook for it. */
+  function scheduleChange(memberId: string): void {
+    const change = changes.get(memberId);
+    if (!change) return;
+    changes.delete(memberId);
+    const timer = setTimeout(() => {
+      changeTimers.delete(timer);
+      setUser(memberId, change.user);
+      const record: { memberId: string; at: number; liveStatus?: number } = { memberId, at: Date.now() };
+      applied.push(record);
+      if (!change.liveWebhookUrl) return;
+      const body = change.user
+        ? { event: 'upsert', type: 'user', entity: change.user, refers: {} }
+        : { event: 'delete', type: 'user', entity: { memberId }, refers: {} };
+      void fetch(change.liveWebhookUrl, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      }).then(
+        async (res) => {
+          record.liveStatus = res.status;
+          await res.arrayBuffer();
+        },
+        () => undefined,
+      );
+    }, change.afterMs);
+    changeTimers.add(timer);
   }
 
   /** Both routes check credentials, then the rate limit, exactly as the real API would; false = answered. */
@@ -393,8 +460,15 @@ export async function startChannelSimulator(o: ChannelSimulatorOptions): Promise
     setWebhooks(next) {
       webhooks = toWebhookList(next);
     },
+    setChanges(next) {
+      changes = new Map(Object.entries(next));
+    },
+    setUser,
+    user: (memberId) => (deleted.has(memberId) ? undefined : (users.get(memberId) ?? o.lookupUser?.(memberId))),
+    changesApplied: () => applied.map((a) => ({ ...a })),
     async close() {
       closing = true;
+      for (const timer of changeTimers) clearTimeout(timer);
       for (const finish of [...pendingDelays]) finish();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();

@@ -12,6 +12,8 @@ export interface ReceiverBehaviour {
   times?: number;
   delayMs?: number;
   retryAfterSeconds?: number;
+  /** Only the job's replays (with a webhook-id header) get this answer; Channel Talk's own live webhooks carry none. */
+  replaysOnly?: boolean;
 }
 
 export interface Delivery {
@@ -95,11 +97,14 @@ export async function startWebhookReceiver(o: WebhookReceiverOptions = {}): Prom
   let seq = 0;
 
   /** Decides the answer for one member and counts it against the behaviour's `times`. */
-  function answerFor(memberId: string | null): { status: number; delayMs: number; retryAfterSeconds?: number } {
+  function answerFor(
+    memberId: string | null,
+    isReplay: boolean,
+  ): { status: number; delayMs: number; retryAfterSeconds?: number } {
     const key = memberId ?? NO_MEMBER_KEY;
     const own = memberId !== null ? behaviours.get(memberId) : undefined;
     const behaviour = own ?? defaultBehaviour;
-    if (!behaviour) return { status: 200, delayMs: 0 };
+    if (!behaviour || (behaviour.replaysOnly && !isReplay)) return { status: 200, delayMs: 0 };
     const counts = own ? memberCounts : defaultCounts;
     const used = counts.get(key) ?? 0;
     // Once `times` is used up the behaviour is over: a plain, prompt 200.
@@ -173,7 +178,7 @@ export async function startWebhookReceiver(o: WebhookReceiverOptions = {}): Prom
     }
     const memberId = memberIdOf(body);
     const event = eventOf(body);
-    const answer = answerFor(memberId);
+    const answer = answerFor(memberId, webhookId !== null);
     const triggered = o.triggerEvents ? { triggered: n8nTriggerKeeps(o.triggerEvents, body) } : {};
     record({ ...base, event, memberId, body, status: answer.status, ...triggered }, receivedAt);
     respond(res, answer.status, answer.delayMs, answer.retryAfterSeconds);
