@@ -57,7 +57,7 @@ export function publish(
     ...(s.prepared.options.verifyAfter
       ? [verdictLine(c), fieldLine(c, 'still differs per field')]
       : [
-          `upserts ${c.upserts} · deletes ${c.deletes} · unchanged ${c.unchanged} · failed ${c.failed} · skipped ${c.skipped} · replays waiting ${s.deferred.length}`,
+          `upserts ${c.upserts} · deletes ${c.deletes} · unchanged ${c.unchanged} · failed ${c.failed} · skipped ${c.skipped} · replays waiting ${s.deferred.length}${c.changedDuringRepair ? ` · changed on Channel Talk during the repair ${c.changedDuringRepair}` : ''}`,
           fieldLine(c, 'fields'),
         ]),
   ].filter(Boolean);

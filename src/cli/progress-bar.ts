@@ -95,6 +95,7 @@ export function renderProgress(p: Progress, o: RenderOptions): string {
   parts.push(
     `upserts ${p.upserts} deletes ${p.deletes} unchanged ${p.unchanged} failed ${p.failed} skipped ${p.skipped}`,
   );
+  if (p.changedDuringRepair) parts.push(`changed on Channel Talk during the repair ${p.changedDuringRepair}`);
   if (p.pendingReplays > 0) parts.push(`${p.pendingReplays} ${p.pendingReplays === 1 ? 'replay' : 'replays'} retrying`);
   // Runs started before the channel check answer no `channel`.
   const channel = p.channel;

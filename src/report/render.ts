@@ -49,7 +49,13 @@ export function renderSummary(s: AuditSummary, ctx: RenderContext = {}): string 
     out.push(`Channel Talk ${describeChannel(channel)}, from the log's header (written ${ts} by backfill ${backfill})`);
   }
   if (ctx.inProgress) out.push('The run is still going: these are the outcomes recorded so far.');
-  if (s.dryRun === true) out.push('Dry run: nothing was replayed; upserts and deletes are what a real run would send.');
+  if (s.dryRun === true) {
+    out.push('Dry run: nothing was replayed; upserts and deletes are what a real run would send.');
+    out.push(
+      'A real run looks a member up again right before any replay that waited (REPLAY_RECHECK_AFTER_MS) and sends the ' +
+        'fresh decision: never a delete for a user Channel Talk has again, never an upsert for one it has deleted.',
+    );
+  }
   if (s.dryRun === null && s.rows > 0) out.push('Mixed: some entries are from a dry run, some from a real run.');
   out.push(
     ...table([
@@ -58,6 +64,10 @@ export function renderSummary(s: AuditSummary, ctx: RenderContext = {}): string 
       ['unchanged', n(s.outcomes.unchanged)],
       ['failed', n(s.outcomes.failed)],
       ['skipped', n(s.outcomes.skipped)],
+      // Beside the outcomes, not one of them: each such member is counted above by what was finally recorded.
+      ...(s.changedDuringRepair > 0
+        ? [['changed on Channel Talk during the repair', n(s.changedDuringRepair)] as [string, string]]
+        : []),
     ]),
   );
   if (s.dryRun !== true)

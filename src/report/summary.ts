@@ -46,6 +46,11 @@ export interface AuditSummary {
   outcomes: Record<OutcomeKind, number>;
   /** Replays the receiver accepted (0 in a dry run). */
   delivered: number;
+  /**
+   * Members Channel Talk changed during the repair (issue 23): looked up again right before a replay that waited,
+   * their decision or values had changed; each is also counted under the outcome that was finally recorded.
+   */
+  changedDuringRepair: number;
   /** Members whose stored data differs from Channel Talk's (upserts, and failed replays of upserts). */
   differingMembers: number;
   /** Of those, per field. A member differing in two fields counts under both. */
@@ -200,6 +205,7 @@ export class SummaryBuilder {
   private rows = 0;
   private repeated = 0;
   private delivered = 0;
+  private changedDuringRepair = 0;
   private differingMembers = 0;
   private readonly outcomes: Record<OutcomeKind, number> = {
     upsert: 0,
@@ -267,6 +273,7 @@ export class SummaryBuilder {
     else this.real += 1;
     if (entry.outcome in this.outcomes) this.outcomes[entry.outcome] += 1;
     if (entry.delivered === true) this.delivered += 1;
+    if (entry.changedDuringRepair === true) this.changedDuringRepair += 1;
     this.countDecision(entry);
 
     switch (entry.outcome) {
@@ -355,6 +362,7 @@ export class SummaryBuilder {
       rows: this.rows,
       outcomes: { ...this.outcomes },
       delivered: this.delivered,
+      changedDuringRepair: this.changedDuringRepair,
       differingMembers: this.differingMembers,
       differingFields: { ...this.differingFields },
       deletes: Object.fromEntries(Object.entries(this.deletes).sort(([a], [b]) => a.localeCompare(b))),

@@ -5,6 +5,7 @@ import type { UserChange } from '../../dev/simulator/channel-simulator';
 import type { Delivery } from '../../dev/simulator/webhook-receiver';
 import type { DevServer } from '../../dev/temporal-cli';
 import { compareMember, userAsStored } from '../../src/decide';
+import { summarize } from '../../src/report/summary';
 import type { ChannelUser, StoredMember } from '../../src/types';
 import { webhookId } from '../../src/webhook/webhook-id';
 import { WORKFLOW_TYPE, type BackfillResult } from '../../workflows/definitions';
@@ -139,7 +140,13 @@ describe('members that change on Channel Talk while their replay waits', () => {
         }
       }
 
-      const audit = new Map((await readAudit(result.auditPath)).map((e) => [e.memberId, e]));
+      const entries = await readAudit(result.auditPath);
+      // The report counts them beside the outcomes, as the workflow did.
+      expect(summarize(entries)).toMatchObject({
+        changedDuringRepair: result.changedDuringRepair,
+        outcomes: { upsert: result.upserts, delete: result.deletes, unchanged: result.unchanged },
+      });
+      const audit = new Map(entries.map((e) => [e.memberId, e]));
       const replays = (m: string) => stack.receiver.deliveries().filter((d) => d.memberId === m && d.webhookId);
       for (const m of CHANGED) {
         expect(audit.get(m), m).toMatchObject({

@@ -6,6 +6,9 @@
 //   npx tsx test/support/save-history.ts test/histories/<name> --guard
 // `--verify` records a verify run (input `verifyAfter`) of a repair over the examples, paused and resumed:
 //   npx tsx test/support/save-history.ts test/histories/<name> --verify
+// `--recheck` records a run whose waiting replays are looked up again (issue 23): the members the receiver refuses
+// at first are deleted on Channel Talk's side right after their lookup, so their replays end as fresh deletes:
+//   npx tsx test/support/save-history.ts test/histories/<name> --recheck
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { CustomerRows, customerWrites } from '../../dev/customer-database';
@@ -13,7 +16,7 @@ import { pauseSignal, progressQuery, resumeSignal, WORKFLOW_TYPE } from '../../w
 import { EXAMPLE_CSV, loadExamples } from './examples';
 import { runBackfill, startStack, startTestServer, waitFor } from './stack';
 
-async function main(prefix: string, guard: boolean, verify: boolean): Promise<void> {
+async function main(prefix: string, guard: boolean, verify: boolean, recheck: boolean): Promise<void> {
   const server = await startTestServer();
   const examples = await loadExamples();
   const stack = await startStack({
@@ -21,9 +24,13 @@ async function main(prefix: string, guard: boolean, verify: boolean): Promise<vo
     users: examples.users,
     channelFaults: examples.faults.channel,
     receiverBehaviours: examples.faults.receiver,
-    env: { CHANNEL_RATE_LIMIT: '100' },
+    env: { CHANNEL_RATE_LIMIT: '100', ...(recheck ? { REPLAY_RECHECK_AFTER_MS: '1' } : {}) },
   });
   try {
+    if (recheck) {
+      const refused = Object.keys(examples.faults.receiver ?? {});
+      stack.simulator.setChanges(Object.fromEntries(refused.map((m) => [m, { afterMs: 50, user: null }])));
+    }
     const workflowId = 'history-sample';
     // A verify run checks a repair over an export its simulated customer wrote.
     let source = { type: 'csv', path: EXAMPLE_CSV };
@@ -88,6 +95,7 @@ main(
   process.argv[2] ?? 'test/histories/backfill-v1',
   process.argv.includes('--guard'),
   process.argv.includes('--verify'),
+  process.argv.includes('--recheck'),
 ).catch((err) => {
   console.error(err);
   process.exit(1);

@@ -726,3 +726,31 @@ describe('the report of issue 9: delete guard and onlyChangedSince', () => {
     expect(text).toContain('a real run would pause at decision 100');
   });
 });
+
+describe('members changed on Channel Talk during the repair (issue 23)', () => {
+  const entries: AuditEntry[] = [
+    entry({ line: 2, outcome: 'upsert', fields: ['email'], delivered: true }),
+    entry({
+      line: 3,
+      outcome: 'delete',
+      reason: 'not-found',
+      delivered: true,
+      deferred: true,
+      changedDuringRepair: true,
+    }),
+    entry({ line: 4, outcome: 'unchanged', deferred: true, changedDuringRepair: true }),
+  ];
+
+  it('counts them beside the outcomes, each also under the outcome finally recorded', () => {
+    const s = summarize(entries);
+    expect(s.changedDuringRepair).toBe(2);
+    expect(s.outcomes).toMatchObject({ upsert: 1, delete: 1, unchanged: 1 });
+    expect(renderSummary(s)).toMatch(/changed on Channel Talk during the repair\s+2\n/);
+  });
+
+  it('a log without any says nothing of them; a dry run explains the rule', () => {
+    expect(renderSummary(summarize(entries.slice(0, 1)))).not.toContain('during the repair');
+    const dry = summarize([entry({ line: 2, outcome: 'upsert', fields: ['email'], dryRun: true })]);
+    expect(renderSummary(dry)).toContain('looks a member up again right before any replay that waited');
+  });
+});

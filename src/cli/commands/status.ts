@@ -39,6 +39,7 @@ export function progressOfResult(result: BackfillResult): Progress {
     unchanged: result.unchanged,
     failed: result.failed,
     skipped: result.skipped,
+    ...(result.changedDuringRepair ? { changedDuringRepair: result.changedDuringRepair } : {}),
     total: result.total,
     batchesDone: 0,
     batchesTotal: 0,
