@@ -40,6 +40,7 @@ const DECISION_KEYS = [
   'webhookId',
   'status',
   'webhooks',
+  'deliveries',
   'updatedAt',
   'unsubscribeEmailUpdatedAt',
   'unsubscribeTextingUpdatedAt',
