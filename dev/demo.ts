@@ -175,6 +175,13 @@ async function main(): Promise<number> {
     const verified = (await verifyHandle.result()) as BackfillResult;
     // The report a user gets from `webhook-backfill report --audit FILE` (or --workflow-id).
     await cli(['report', '--audit', verified.auditPath]);
+    // The page to hand on: the repair and its proof in one self-contained HTML file.
+    const htmlReport = path.join(path.dirname(result.auditPath), 'repair-report.html');
+    const htmlWritten = await cli([
+      ...['report', '--audit', result.auditPath, '--format', 'html'],
+      ...['--out', htmlReport, '--verify', verified.auditPath],
+    ]);
+    if (htmlWritten === 0) console.log(`HTML report: ${htmlReport}`);
     const verdicts = verified.verify ?? verdictCounts(verified);
     const replayed = result.upserts + result.deletes;
     const repaired = verdicts.repaired === replayed && verified.processed === replayed;

@@ -261,8 +261,9 @@ export function buildHtmlModel(input: HtmlReportInput): HtmlReportModel {
   if (s.repeated > 0)
     notes.push(`${s.repeated} repeated records of an already recorded line were ignored (the first record wins).`);
 
-  const due = s.outcomes.upsert + s.outcomes.delete;
   const replayFailures = s.failures.filter((g) => g.stage === 'replay');
+  // Replays due: the upserts and deletes (each delivered unless a dry run), and the replays that failed.
+  const due = s.outcomes.upsert + s.outcomes.delete + replayFailures.reduce((n, g) => n + g.count, 0);
   const deliveryBars: Bar[] = [
     { key: 'delivered', label: 'accepted by the receiver', value: s.delivered, tone: 'good' },
     ...replayFailures.map((g, i): Bar => ({

@@ -115,7 +115,7 @@ export function renderHtmlReport(m: HtmlReportModel, generatedAt: string): strin
       'Deliveries',
       d.dryRun
         ? `<p>Dry run: nothing was sent. A real run would replay <span data-count="due">${d.due}</span> upserts and deletes.</p>`
-        : `<p><span data-count="due">${d.due}</span> upserts and deletes to replay; accepted and failed by reason:</p>\n${barChart('deliveries', d.bars)}`,
+        : `<p><span data-count="due">${d.due}</span> replays due (upserts and deletes); accepted, and failed by reason:</p>\n${barChart('deliveries', d.bars)}`,
     ),
   );
   parts.push(section('deletes', 'Deletes per reason', barChart('deletes per reason', m.deletes)));

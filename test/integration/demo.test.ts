@@ -42,6 +42,9 @@ describe('npm run demo -- --exit', () => {
     // The audit log it names is where it says, under the working directory.
     const audit = /^audit log: (\S+)$/m.exec(r.stdout)?.[1];
     expect(audit && audit.startsWith(cwd) && existsSync(audit), `audit log ${audit}`).toBe(true);
+    // So is the HTML report of the repair and its proof.
+    const html = /^HTML report: (\S+)$/m.exec(r.stdout)?.[1];
+    expect(html && html.startsWith(cwd) && existsSync(html), `HTML report ${html}`).toBe(true);
     // The simulator's credentials and the webhook token never reach its output.
     for (const secret of ['demo-access-secret', 'demo-webhook-token']) expect(output).not.toContain(secret);
     // With --exit nothing stays up: the dev server it started is gone.
