@@ -198,6 +198,29 @@ describe('members that change on Channel Talk while their replay waits', () => {
         expect(audit.get(m)!.changedDuringRepair, m).toBeUndefined();
       }
       expect(audit.get('gone-1')).toMatchObject({ outcome: 'delete', heldByDeleteGuard: true });
+
+      // Proving the repair: the customer's table as the deliveries left it, exported; after the repair chg-2 changes
+      // once more on Channel Talk's side (its live webhook lost). Every replayed member is repaired, chg-2 is
+      // "changed since" (not "still differs"), whatever changed while its replay waited.
+      stack.simulator.setUser(
+        'chg-2',
+        user('chg-2', 'chg-2-after@example.com', { unsubscribeEmail: true, updatedAt: Date.now() + 1_000 }),
+      );
+      const exported = path.join(stack.dataDir, 'export.csv');
+      const rows = ['memberId,mobileNumber,email,unsubscribeEmail,unsubscribeTexting'];
+      for (const [, r] of state)
+        if (r) rows.push(`${r.memberId},${r.mobileNumber ?? ''},${r.email ?? ''},${r.unsubscribeEmail},false`);
+      await writeFile(exported, `${rows.join('\n')}\n`);
+      const verify = await stack.client.workflow.execute(WORKFLOW_TYPE, {
+        taskQueue: stack.config.BACKFILL_TASK_QUEUE,
+        workflowId: 'live-changes-verify',
+        args: [{ source: { type: 'csv', path: exported }, verifyAfter: { auditPath: result.auditPath } }],
+      });
+      const verdicts = new Map((await readAudit(verify.auditPath)).map((e) => [e.memberId, e.verdict]));
+      const replayed = [...CHANGED, ...DELETED, 'back-2', 'same-1', 'gone-1'];
+      expect(Object.fromEntries(verdicts)).toEqual(
+        Object.fromEntries(replayed.map((m) => [m, m === 'chg-2' ? 'changed since' : 'repaired'])),
+      );
     } finally {
       await stack.close();
     }
