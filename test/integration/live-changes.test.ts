@@ -8,8 +8,14 @@ import { compareMember, userAsStored } from '../../src/decide';
 import { summarize } from '../../src/report/summary';
 import type { ChannelUser, StoredMember } from '../../src/types';
 import { webhookId } from '../../src/webhook/webhook-id';
-import { WORKFLOW_TYPE, type BackfillResult } from '../../workflows/definitions';
-import { readAudit, startStack, startTestServer, type Stack } from '../support/stack';
+import {
+  WORKFLOW_TYPE,
+  pauseSignal,
+  progressQuery,
+  resumeSignal,
+  type BackfillResult,
+} from '../../workflows/definitions';
+import { readAudit, startStack, startTestServer, waitFor, type Stack } from '../support/stack';
 
 // Issue 23: Channel Talk's own webhooks flow again while a repair runs. Members change or are deleted on Channel
 // Talk's side after their lookup while their replay waits (refused by the receiver, held by the delete guard), and
@@ -221,6 +227,54 @@ describe('members that change on Channel Talk while their replay waits', () => {
       expect(Object.fromEntries(verdicts)).toEqual(
         Object.fromEntries(replayed.map((m) => [m, m === 'chg-2' ? 'changed since' : 'repaired'])),
       );
+    } finally {
+      await stack.close();
+    }
+  });
+
+  it('a pause with replays waiting, resumed: the fresh state is sent', { timeout: 120_000 }, async () => {
+    const stack = await startStack({
+      server,
+      users: AT_LOOKUP,
+      // chg-1 and del-1 are refused until the test lets them through; the rest (same-1 aside) are in sync.
+      receiverBehaviours: {
+        'chg-1': { status: 503, replaysOnly: true },
+        'del-1': { status: 503, replaysOnly: true },
+      },
+      env: { REPLAY_RECHECK_AFTER_MS: '300' },
+    });
+    try {
+      const handle = await startRun(stack, 'live-changes-pause');
+      await waitFor('two replays waiting', async () => {
+        const p = await handle.query(progressQuery);
+        return p.batchesDone === p.batchesTotal && p.pendingReplays === 2 ? true : undefined;
+      });
+      await handle.signal(pauseSignal, 'test pause');
+      await waitFor('paused', async () => ((await handle.query(progressQuery)).paused ? true : undefined));
+      // While the run is paused Channel Talk changes one user and deletes the other; the receiver recovers.
+      stack.simulator.setUser('chg-1', user('chg-1', 'chg-1-newer@example.com', { unsubscribeTexting: true }));
+      stack.simulator.setUser('del-1', null);
+      stack.receiver.setBehaviour('chg-1', undefined);
+      stack.receiver.setBehaviour('del-1', undefined);
+      await new Promise((r) => setTimeout(r, 2_000));
+      await handle.signal(resumeSignal);
+      const result = (await handle.result()) as BackfillResult;
+      expect(result).toMatchObject({ processed: STORED.length, failed: 0, changedDuringRepair: 2 });
+
+      const accepted = stack.receiver.accepted().filter((d) => d.webhookId);
+      const chg = accepted.filter((d) => d.memberId === 'chg-1');
+      expect(chg.map((d) => d.event)).toEqual(['upsert']);
+      expect((chg[0]!.body as { entity: ChannelUser }).entity).toMatchObject({
+        email: 'chg-1-newer@example.com',
+        unsubscribeTexting: true,
+      });
+      expect(accepted.filter((d) => d.memberId === 'del-1').map((d) => d.event)).toEqual(['delete']);
+      const audit = new Map((await readAudit(result.auditPath)).map((e) => [e.memberId, e]));
+      expect(audit.get('chg-1')).toMatchObject({
+        outcome: 'upsert',
+        recheck: 'upsert [email] -> upsert [email, unsubscribeTexting]',
+      });
+      expect(audit.get('del-1')).toMatchObject({ outcome: 'delete', recheck: 'upsert [email] -> delete (not-found)' });
     } finally {
       await stack.close();
     }
