@@ -30,6 +30,16 @@ export interface FailureRow {
   attempts: number | null;
 }
 
+/** A member looked up again right before a replay that waited (issue 23), and what its fresh decision was. */
+export interface RecheckRow {
+  line: number;
+  memberId: string | null;
+  recheckedAt: string;
+  changed: boolean;
+  how: string;
+  outcome: string;
+}
+
 export interface NextStep {
   what: string;
   command: string;
@@ -55,6 +65,8 @@ export interface HtmlReportModel {
   deliveries: { dryRun: boolean; due: number; bars: Bar[] };
   deletes: Bar[];
   deleteGuard: string[];
+  /** Replays that waited and were looked up again before sending; those Channel Talk changed meanwhile. */
+  recheck: { rechecked: number; changed: number; rows: RecheckRow[] };
   skipped: Bar[];
   failures: { total: number; rows: FailureRow[] };
   nextSteps: NextStep[];
@@ -65,6 +77,7 @@ export interface HtmlReportModel {
 /** Failed members listed on the page (the count is always exact; `--format csv` lists every row). */
 export const FAILURES_SHOWN = 500;
 export const VERIFY_ROWS_SHOWN = 500;
+export const RECHECK_ROWS_SHOWN = 500;
 
 /** Facts of the log the summary does not keep: when records were written, and the failed members themselves. */
 export class HtmlReportBuilder {
@@ -73,6 +86,9 @@ export class HtmlReportBuilder {
   private last: string | null = null;
   private readonly failures: FailureRow[] = [];
   private readonly seen = new LineSet();
+  private readonly rechecks: RecheckRow[] = [];
+  private rechecked = 0;
+  private heldDeletes = 0;
 
   constructor(window: OutageWindow, opts: SummaryOptions = {}) {
     this.summary = new SummaryBuilder(window, opts);
@@ -85,6 +101,19 @@ export class HtmlReportBuilder {
     if (typeof entry.ts === 'string') {
       if (this.first === null || entry.ts < this.first) this.first = entry.ts;
       if (this.last === null || entry.ts > this.last) this.last = entry.ts;
+    }
+    if (entry.heldByDeleteGuard === true) this.heldDeletes += 1;
+    if (typeof entry.recheckedAt === 'string') {
+      this.rechecked += 1;
+      if (this.rechecks.length < RECHECK_ROWS_SHOWN)
+        this.rechecks.push({
+          line: entry.line,
+          memberId: entry.memberId ?? null,
+          recheckedAt: entry.recheckedAt,
+          changed: entry.changedDuringRepair === true,
+          how: entry.recheck ?? '',
+          outcome: entry.outcome,
+        });
     }
     if (entry.outcome === 'failed' && this.failures.length < FAILURES_SHOWN)
       this.failures.push({
@@ -101,6 +130,9 @@ export class HtmlReportBuilder {
     return {
       firstRecord: this.first,
       lastRecord: this.last,
+      rechecked: this.rechecked,
+      rechecks: [...this.rechecks].sort((a, b) => a.line - b.line),
+      heldDeletes: this.heldDeletes,
       failures: [...this.failures].sort((a, b) => a.line - b.line),
     };
   }
@@ -109,6 +141,11 @@ export class HtmlReportBuilder {
 export interface LogFacts {
   firstRecord: string | null;
   lastRecord: string | null;
+  /** Entries looked up again before a waiting replay (all of them), and the first RECHECK_ROWS_SHOWN in line order. */
+  rechecked: number;
+  rechecks: RecheckRow[];
+  /** Deletes the delete guard held back until enough decisions were in. */
+  heldDeletes: number;
   failures: FailureRow[];
 }
 
@@ -188,7 +225,7 @@ export function nextSteps(s: AuditSummary, auditPath: string, header: AuditHeade
   return steps;
 }
 
-function deleteGuardStory(s: AuditSummary): string[] {
+function deleteGuardStory(s: AuditSummary, heldDeletes: number): string[] {
   const g = s.deleteGuard;
   const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
   const story = [
@@ -206,6 +243,8 @@ function deleteGuardStory(s: AuditSummary): string[] {
         ? `It did not trip: fewer than ${g.minDecisions} decisions.`
         : 'It did not trip: deletes stayed under the share.',
     );
+  if (heldDeletes > 0)
+    story.push(`${heldDeletes} deletes were held back until enough decisions were in, then sent by their own replay.`);
   if (g.confirmed)
     story.push(
       `Deletes were confirmed at ${g.confirmed.at} (resumed with {"confirmDeletes": true}); ${g.confirmed.deletes} deletes were recorded after the confirmation.`,
@@ -325,7 +364,8 @@ export function buildHtmlModel(input: HtmlReportInput): HtmlReportModel {
       value: count,
       tone: 'warn',
     })),
-    deleteGuard: deleteGuardStory(s),
+    deleteGuard: deleteGuardStory(s, facts.heldDeletes),
+    recheck: { rechecked: facts.rechecked, changed: s.changedDuringRepair, rows: facts.rechecks },
     skipped: s.skipped.map((g, i) => ({ key: `skipped-${i}`, label: g.reason, value: g.count, tone: 'neutral' })),
     failures: { total: s.outcomes.failed, rows: facts.failures },
     nextSteps: nextSteps(s, input.auditPath, input.header),

@@ -123,6 +123,21 @@ export function renderHtmlReport(m: HtmlReportModel, generatedAt: string): strin
     section('delete-guard', 'The delete guard', m.deleteGuard.map((s) => `<p>${escapeHtml(s)}</p>`).join('\n')),
   );
 
+  const r = m.recheck;
+  parts.push(
+    section(
+      'recheck',
+      'Members re-checked before a late replay',
+      `<p>A replay that waited (REPLAY_RECHECK_AFTER_MS) looks its member up again right before it is sent and sends the fresh decision. Re-checked: <span data-count="rechecked">${r.rechecked}</span>; changed on Channel Talk during the repair: <span data-count="changed-during-repair">${r.changed}</span>.</p>` +
+        (r.rows.length > 0
+          ? `\n${table(
+              ['line', 'memberId', 're-checked at', 'changed', 'how', 'recorded'],
+              r.rows.map((x) => [x.line, x.memberId, x.recheckedAt, x.changed ? 'yes' : 'no', x.how, x.outcome]),
+            )}`
+          : ''),
+    ),
+  );
+
   const f = m.failures;
   const failureTable =
     f.rows.length === 0

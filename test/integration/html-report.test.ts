@@ -136,6 +136,8 @@ describe('the HTML report in Chromium', () => {
       count(repairLog, (e) => e.outcome === 'upsert' || e.outcome === 'delete' || e.stage === 'replay'),
     );
     expect(shown['failed-total']).toBe(count(repairLog, (e) => e.outcome === 'failed'));
+    expect(shown.rechecked).toBe(count(repairLog, (e) => typeof e.recheckedAt === 'string'));
+    expect(shown['changed-during-repair']).toBe(count(repairLog, (e) => e.changedDuringRepair === true));
     expect(shown['failed-total']).toBeGreaterThan(0);
     for (const verdict of VERDICTS)
       expect(shown[`verdict-${verdict.replace(/ /g, '-')}`], verdict).toBe(

@@ -219,6 +219,50 @@ describe('buildHtmlModel', () => {
       },
     ],
     [
+      'members re-checked before a late replay (changed or not), and deletes the guard held',
+      [
+        entry({ line: 3, outcome: 'upsert', fields: ['email'], delivered: true, recheckedAt: '2024-12-01T00:05:00Z' }),
+        entry({
+          line: 2,
+          outcome: 'delete',
+          reason: 'not-found',
+          delivered: true,
+          recheckedAt: '2024-12-01T00:06:00Z',
+          changedDuringRepair: true,
+          recheck: 'upsert [email] -> delete (not-found)',
+        }),
+        entry({ line: 4, outcome: 'delete', reason: 'not-found', delivered: true, heldByDeleteGuard: true }),
+      ],
+      {},
+      (m) => {
+        expect(m.recheck).toEqual({
+          rechecked: 2,
+          changed: 1,
+          rows: [
+            {
+              line: 2,
+              memberId: 'm-2',
+              recheckedAt: '2024-12-01T00:06:00Z',
+              changed: true,
+              how: 'upsert [email] -> delete (not-found)',
+              outcome: 'delete',
+            },
+            {
+              line: 3,
+              memberId: 'm-3',
+              recheckedAt: '2024-12-01T00:05:00Z',
+              changed: false,
+              how: '',
+              outcome: 'upsert',
+            },
+          ],
+        });
+        expect(m.deleteGuard).toContain(
+          '1 deletes were held back until enough decisions were in, then sent by their own replay.',
+        );
+      },
+    ],
+    [
       'an empty log: zero bars, nothing to do',
       [],
       {},
