@@ -14,7 +14,7 @@ import { prepareBackfill, type PrepareInput } from './prepare';
 import { processBatch, type BatchInput } from './process-batch';
 import { replayDeferred, type ReplayDeferredInput } from './replay-deferred';
 import { recordRefusal } from './replay-attempts';
-import { createRateLimiter, type RateLimiter } from '../src/channel/rate-limiter';
+import { createRunLimiters } from './run-limiters';
 import type { DecideOptions } from '../src/decide';
 import type { RecheckDeps } from './recheck-replay';
 
@@ -68,19 +68,11 @@ export function createActivities({
     defaultRegion: config.PHONE_DEFAULT_REGION,
     unifiedType: config.UNIFIED_USER_TYPE,
   };
-  // Lookups made again before replays share one limiter per budget on this worker, capped by CHANNEL_RATE_LIMIT.
-  const recheckLimiters = new Map<number | undefined, RateLimiter>();
+  // Lookups made again before replays spend the run's budget: a running batch's permits (activities/run-limiters.ts).
+  const runLimiters = createRunLimiters(config.CHANNEL_RATE_LIMIT);
   const recheck: RecheckDeps = {
     channel,
-    limiter(rateLimit) {
-      const rate =
-        rateLimit === undefined
-          ? config.CHANNEL_RATE_LIMIT
-          : Math.min(rateLimit, config.CHANNEL_RATE_LIMIT ?? Number.POSITIVE_INFINITY);
-      let limiter = recheckLimiters.get(rate);
-      if (!limiter) recheckLimiters.set(rate, (limiter = createRateLimiter(rate)));
-      return limiter;
-    },
+    limiter: (backfill, fallbackRate) => runLimiters.forRecheck(backfill, fallbackRate),
     decideOptions,
     entityType: config.WEBHOOK_ENTITY_TYPE,
     recheckAfterMs: config.REPLAY_RECHECK_AFTER_MS,
@@ -147,6 +139,7 @@ export function createActivities({
           memberConcurrency: config.BACKFILL_MEMBER_CONCURRENCY,
           workerRateLimit: config.CHANNEL_RATE_LIMIT,
           debugLogs,
+          runLimiters,
           repair: {
             channel,
             target: targetFor(input.options.target),

@@ -17,6 +17,7 @@ import {
   type GuardCounts,
 } from '../workflows/delete-guard';
 import { repairMember, type RepairContext } from './repair-member';
+import type { RunLimiters } from './run-limiters';
 import { createStoreGate, type StoreGate } from './store-outage';
 import { verifyMember, type VerifyContext } from './verify-member';
 import type { JobMetrics } from '../src/observability';
@@ -42,6 +43,8 @@ export interface BatchDeps {
   workerRateLimit: number | undefined;
   /** Write a debug line per member: the worker's logger is at DEBUG or TRACE (see debugEnabled). */
   debugLogs?: boolean;
+  /** This worker's running batches' limiters, which replays' lookups made again borrow (activities/run-limiters.ts). */
+  runLimiters?: RunLimiters;
   repair: Omit<RepairContext, 'backfill' | 'runLabel' | 'dryRun' | 'limiter' | 'signal'>;
 }
 
@@ -144,7 +147,8 @@ export async function processBatch(deps: BatchDeps, input: BatchInput): Promise<
     runLabel: options.runLabel,
     dryRun: options.dryRun,
     limiter: createRateLimiter(rate === undefined ? undefined : rate / Math.max(1, input.share)),
-    ...(rate !== undefined ? { rateLimit: rate } : {}),
+    // A batch of its own would get rate / parallelBatches at least: what a lookup made again uses when none runs.
+    ...(rate !== undefined ? { recheckRate: rate / Math.max(1, options.parallelBatches) } : {}),
     signal: stop.signal,
     ...(guard ? { guard: { decided: (isDelete: boolean) => guard.decided(isDelete) } } : {}),
     ...(input.guard?.confirmedAt ? { deletesConfirmedAt: input.guard.confirmedAt } : {}),
@@ -174,6 +178,8 @@ export async function processBatch(deps: BatchDeps, input: BatchInput): Promise<
     throw err;
   };
 
+  // While it runs, replays of this run that look their member up again on this worker take this batch's permits.
+  const unregisterLimiter = deps.runLimiters?.add(input.backfill, ctx.limiter);
   try {
     await runPool(todo, deps.memberConcurrency, async (entry) => {
       if (stop.signal.aborted) return;
@@ -240,6 +246,7 @@ export async function processBatch(deps: BatchDeps, input: BatchInput): Promise<
       }
     });
   } finally {
+    unregisterLimiter?.();
     clearInterval(heartbeat);
     // Whatever happened, what was decided is recorded before the activity answers.
     writing = writing.catch(() => undefined);

@@ -15,8 +15,8 @@ import { webhookId } from '../src/webhook/webhook-id';
 
 export interface RecheckDeps {
   channel: ChannelClient;
-  /** The worker's limiter for a run's budget (requests/s; undefined: the worker's own cap only). */
-  limiter(rateLimit: number | undefined): RateLimiter;
+  /** Where a lookup made again for `backfill` takes its permit (activities/run-limiters.ts). */
+  limiter(backfill: string, fallbackRate: number | undefined): RateLimiter;
   decideOptions: DecideOptions;
   entityType: string;
   /** REPLAY_RECHECK_AFTER_MS: a lookup older than this is made again before the replay is sent. */
@@ -60,7 +60,7 @@ export async function recheckReplay(
   if (!member || age <= deps.recheckAfterMs) return { kind: 'send', replay, rechecked: false };
 
   const fresh = await deps.channel.getUserByMemberId(member.memberId, {
-    limiter: deps.limiter(replay.rateLimit),
+    limiter: deps.limiter(replay.base.backfill, replay.recheckRate),
     ...(signal ? { signal } : {}),
   });
   const lookedUpAt = deps.now().getTime();

@@ -36,8 +36,8 @@ export interface RepairContext {
    * stop there (the member is handed over to its replay activity, which looks it up again before sending).
    */
   recheckAfterMs?: number;
-  /** The run's requests-per-second budget (for the replay activity's lookup made again). */
-  rateLimit?: number;
+  /** Requests/s a replay's lookup made again may use when no batch of the run runs (activities/run-limiters.ts). */
+  recheckRate?: number;
 }
 
 /** What became of one member: recorded now, or handed over to its own replay activity. */
@@ -125,7 +125,7 @@ export async function repairMember(
     lookedUpAt,
     ...(ctx.decideOptions.onlyChangedSince ? { onlyChangedSince: ctx.decideOptions.onlyChangedSince } : {}),
     ...(planned ? { planned } : {}),
-    ...(ctx.rateLimit !== undefined ? { rateLimit: ctx.rateLimit } : {}),
+    ...(ctx.recheckRate !== undefined ? { recheckRate: ctx.recheckRate } : {}),
   });
   if (hold && !ctx.dryRun) {
     // Its own replay activity delivers it once the guard releases it (so its entry says deferred, and why).

@@ -22,13 +22,13 @@ export interface PendingReplay {
   /**
    * What the replay is decided again from when it waited (issue 23; all absent in replays stored before): the stored
    * row, when its payload's user was looked up (epoch ms), the run's `onlyChangedSince`, a plan's decision and the
-   * run's requests-per-second budget (for the lookup made again).
+   * requests/s the lookup made again may use when no batch of the run runs on the worker (activities/run-limiters.ts).
    */
   member?: StoredMember;
   lookedUpAt?: number;
   onlyChangedSince?: { time: number; text: string };
   planned?: PlannedDecision;
-  rateLimit?: number;
+  recheckRate?: number;
 }
 
 /** The lines a backfill handed to replay activities: still waiting, and already recorded by one. */
