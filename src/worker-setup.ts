@@ -3,19 +3,13 @@ import { hostname } from 'node:os';
 import path from 'node:path';
 import { NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities } from '../activities';
-import { Pool } from 'pg';
-import { createFileAuditStore, type AuditStore } from './audit/audit-store';
-import { createPostgresAuditStore } from './audit/postgres-audit-store';
 import { logWorkerChannel } from './channel/channel-info';
-import { createFilePendingStore, type PendingStore } from './audit/pending-store';
-import { createPostgresPendingStore } from './audit/postgres-pending-store';
 import { createStoreTables } from './store/postgres-schema';
-import { createPostgresWorkStore } from './store/postgres-work-store';
-import { createFileWorkStore, type WorkStore } from './store/work-store';
+import { openStores, type Stores } from './store/stores';
 import { createChannelClient } from './channel/client';
 import { createChannelWebhooksClient } from './channel/webhooks';
 import { codecFromEnvValues } from './codec/aes-gcm-codec';
-import { auditStoreOf, type Config } from './config';
+import type { Config } from './config';
 import { createJobMetrics, debugEnabled } from './observability';
 import { SEARCH_ATTRIBUTES } from '../workflows/definitions';
 import { createChannelWebhooksTarget } from './webhook/channel-webhooks-target';
@@ -92,7 +86,8 @@ export async function createBackfillWorker(
     sendNonV5: config.WEBHOOK_SEND_NON_V5,
     logger: Runtime.instance().logger,
   });
-  const { audit, pending, work, auditPool } = await createStores(config);
+  const stores = await createStores(config);
+  const { audit, pending, work } = stores;
   // With BACKFILL_CODEC_KEY set, every payload this worker sends to Temporal is AES-256-GCM encrypted.
   const codec = codecFromEnvValues(config);
   // Address, TLS/mTLS, API key and gRPC headers as resolved (and checked) by loadConfig.
@@ -148,43 +143,34 @@ export async function createBackfillWorker(
         webhookList.close(),
         connection.close(),
       ]);
-      await auditPool?.end();
+      await stores.close();
     },
   };
 }
 
 /**
- * BACKFILL_STORE / BACKFILL_AUDIT_STORE: files under BACKFILL_DATA_DIR (default), the audit log alone in
- * PostgreSQL, or everything workers share in PostgreSQL; the tables are created and checked before the worker polls.
+ * The stores (src/store/stores.ts); with PostgreSQL, the tables are created and checked before the worker polls.
  */
-async function createStores(
-  config: Config,
-): Promise<{ audit: AuditStore; pending: PendingStore; work: WorkStore; auditPool?: Pool }> {
-  const files = { audit: createFileAuditStore(), pending: createFilePendingStore(), work: createFileWorkStore() };
-  if (auditStoreOf(config) !== 'postgres' || !config.BACKFILL_DATABASE_URL) return files;
-  const shared = config.BACKFILL_STORE === 'postgres';
-  const auditPool = new Pool({
-    connectionString: config.BACKFILL_DATABASE_URL,
-    max: 10,
-    application_name: 'webhook-backfill-audit',
+async function createStores(config: Config): Promise<Stores> {
+  const stores = openStores(config, {
+    applicationName: 'webhook-backfill-audit',
+    maxConnections: 10,
+    onConnectionLost: (code) => Runtime.instance().logger.warn('audit database connection lost', { code }),
   });
-  // An idle connection dropped by the server must not crash the worker; the next query reconnects.
-  auditPool.on('error', (err: Error & { code?: string }) =>
-    Runtime.instance().logger.warn('audit database connection lost', { code: err.code }),
-  );
-  const audit = createPostgresAuditStore(auditPool);
+  const { pool, postgresAudit } = stores;
+  if (!pool || !postgresAudit) return stores;
+  const shared = stores.kind.shared === 'postgres';
   try {
-    await audit.ready();
-    if (shared) await createStoreTables(auditPool);
+    await postgresAudit.ready();
+    if (shared) await createStoreTables(pool);
   } catch (err) {
-    await auditPool.end().catch(() => undefined);
+    await stores.close();
     // Not the pg message: nothing from the connection string may reach a log.
     const code = (err as { code?: unknown }).code;
     const what = shared
       ? 'BACKFILL_STORE=postgres: cannot create or reach the backfill tables'
-      : `BACKFILL_AUDIT_STORE=postgres: cannot create or reach the audit table ${audit.table}`;
+      : `BACKFILL_AUDIT_STORE=postgres: cannot create or reach the audit table ${postgresAudit.table}`;
     throw new Error(`${what}${typeof code === 'string' ? ` (${code})` : ''}`);
   }
-  if (!shared) return { ...files, audit, auditPool };
-  return { audit, pending: createPostgresPendingStore(auditPool), work: createPostgresWorkStore(auditPool), auditPool };
+  return stores;
 }

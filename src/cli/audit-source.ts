@@ -1,50 +1,28 @@
-import { Pool } from 'pg';
-import { z } from 'zod';
-import { createFileAuditStore, type AuditStore } from '../audit/audit-store';
-import { createPostgresAuditStore } from '../audit/postgres-audit-store';
-import { envSchema, requireDatabaseUrlForPostgres } from '../config';
-import { CliError, EXIT } from './errors';
+import type { AuditStore } from '../audit/audit-store';
+import { loadSettings, STORE_SETTINGS, type StoreSettings } from '../config';
+import { openStores } from '../store/stores';
+import { settingsOrUsage } from './temporal-env';
 
-// Where `report` reads an audit log: the same store the workers write to. BACKFILL_AUDIT_STORE and
-// BACKFILL_DATABASE_URL are the worker's variables with the worker's validation (src/config.ts);
-// without them, the log is the JSONL file at its path.
+// Where `report` reads an audit log: the store the workers write to, chosen from the same variables by the same
+// code (src/config.ts loadSettings, src/store/stores.ts openStores): BACKFILL_STORE=postgres or
+// BACKFILL_AUDIT_STORE=postgres with BACKFILL_DATABASE_URL reads PostgreSQL; else the JSONL file at its path.
 
-export const auditEnvSchema = z
-  .object({
-    BACKFILL_AUDIT_STORE: envSchema.shape.BACKFILL_AUDIT_STORE,
-    BACKFILL_DATABASE_URL: envSchema.shape.BACKFILL_DATABASE_URL,
-  })
-  .superRefine(requireDatabaseUrlForPostgres);
-
-export type AuditEnv = z.infer<typeof auditEnvSchema>;
+export type AuditEnv = StoreSettings;
 
 /** Parses the environment; a bad variable is a configuration error (exit 2) naming it, never its value. */
 export function loadAuditEnv(env: NodeJS.ProcessEnv): AuditEnv {
-  const result = auditEnvSchema.safeParse(env);
-  if (result.success) return result.data;
-  const problems = result.error.issues.map((issue) => `${String(issue.path[0] ?? 'environment')} ${issue.message}`);
-  throw new CliError(`invalid configuration: ${problems.join('; ')}`, EXIT.USAGE);
+  return settingsOrUsage(() => loadSettings(env, STORE_SETTINGS));
 }
 
 export interface AuditReader {
   store: AuditStore;
-  /** Where the log is read from, for messages: "file" or "PostgreSQL table <name>". */
+  /** Where the log is read from, for messages: "file" or "postgres". */
   kind: 'file' | 'postgres';
   close(): Promise<void>;
 }
 
 /** The audit store to read from; close() ends its connections. Nothing connects before the first read. */
 export function openAuditReader(env: AuditEnv): AuditReader {
-  if (env.BACKFILL_AUDIT_STORE !== 'postgres' || env.BACKFILL_DATABASE_URL === undefined) {
-    return { store: createFileAuditStore(), kind: 'file', close: async () => undefined };
-  }
-  const pool = new Pool({
-    connectionString: env.BACKFILL_DATABASE_URL,
-    max: 1,
-    application_name: 'webhook-backfill-report',
-    connectionTimeoutMillis: 10_000,
-  });
-  // A connection dropped while idle must not crash the command: the read in progress fails with its own error.
-  pool.on('error', () => undefined);
-  return { store: createPostgresAuditStore(pool), kind: 'postgres', close: () => pool.end().catch(() => undefined) };
+  const stores = openStores(env, { applicationName: 'webhook-backfill-report', maxConnections: 1 });
+  return { store: stores.audit, kind: stores.kind.audit, close: () => stores.close() };
 }

@@ -5,56 +5,34 @@ import {
   type WorkflowExecutionDescription,
   type WorkflowHandle,
 } from '@temporalio/client';
-import { z } from 'zod';
 import { codecFromEnvValues } from '../codec/aes-gcm-codec';
-import { envSchema } from '../config';
-import {
-  resolveTemporalConnection,
-  temporalEnvShape,
-  TemporalSettingsError,
-  type TemporalConnection,
-} from '../temporal/connect-config';
+import { CLIENT_SETTINGS, ConfigError, loadSettings, withTemporal } from '../config';
 import { WORKFLOW_TYPE } from '../../workflows/definitions';
 import { CliError, EXIT } from './errors';
 
-// What the workflow commands need from the environment: where Temporal is, and the payload codec if
-// the workers encrypt. The same names and defaults as the worker's configuration (src/config.ts), but
-// without the Channel Talk and webhook secrets, which a client never needs.
-
-export const cliEnvSchema = z.object({
-  // Where Temporal is and how to authenticate: the Temporal CLI's variables and profiles, as the worker reads them.
-  ...temporalEnvShape,
-  BACKFILL_TASK_QUEUE: envSchema.shape.BACKFILL_TASK_QUEUE,
-  BACKFILL_CODEC_KEY: envSchema.shape.BACKFILL_CODEC_KEY,
-  BACKFILL_CODEC_KEY_ID: envSchema.shape.BACKFILL_CODEC_KEY_ID,
-});
+// What the workflow commands need from the environment: where Temporal is, and the payload codec if the workers
+// encrypt. Read by the worker's own loader (src/config.ts loadSettings) with the client's variables only: a client
+// never needs the Channel Talk and webhook secrets.
 
 /** The validated environment; TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE are the effective values (variable, profile, default). */
-export type CliEnv = Omit<z.infer<typeof cliEnvSchema>, 'TEMPORAL_ADDRESS' | 'TEMPORAL_NAMESPACE'> & {
-  TEMPORAL_ADDRESS: string;
-  TEMPORAL_NAMESPACE: string;
-  temporal: TemporalConnection;
-};
+export type CliEnv = ReturnType<typeof loadCliEnv>;
 
 /**
- * Parses the environment and resolves the Temporal connection (reading any certificate and key files); a bad
- * variable, file or profile is a configuration error (exit 2) naming it, never its value.
+ * Parses the environment and resolves the Temporal connection (reading any certificate and key files) with the
+ * worker's loader; a bad variable, file or profile is a configuration error (exit 2) naming it, never its value.
  */
-export function loadCliEnv(env: NodeJS.ProcessEnv): CliEnv {
-  const result = cliEnvSchema.safeParse(env);
-  if (result.success) {
-    let temporal: TemporalConnection;
-    try {
-      temporal = resolveTemporalConnection(env);
-    } catch (err) {
-      if (err instanceof TemporalSettingsError)
-        throw new CliError(`invalid configuration: ${err.problems.join('; ')}`, EXIT.USAGE);
-      throw err;
-    }
-    return { ...result.data, TEMPORAL_ADDRESS: temporal.address, TEMPORAL_NAMESPACE: temporal.namespace, temporal };
+export function loadCliEnv(env: NodeJS.ProcessEnv) {
+  return settingsOrUsage(() => withTemporal(env, loadSettings(env, CLIENT_SETTINGS)));
+}
+
+/** The settings `load` reads, or its configuration error as the CLI's usage error (exit 2), message unchanged. */
+export function settingsOrUsage<T>(load: () => T): T {
+  try {
+    return load();
+  } catch (err) {
+    if (err instanceof ConfigError) throw new CliError(err.message, EXIT.USAGE);
+    throw err;
   }
-  const problems = result.error.issues.map((issue) => `${String(issue.path[0] ?? 'environment')} ${issue.message}`);
-  throw new CliError(`invalid configuration: ${problems.join('; ')}`, EXIT.USAGE);
 }
 
 export interface TemporalSession {

@@ -32,6 +32,7 @@ import { startStack, startTestServer, waitFor, type Stack } from '../support/sta
 import { startTestPostgres, type TestPostgres } from '../support/postgres';
 import { postgresAuditEntries } from '../support/stores';
 import { workerProcess, type WorkerProcess } from '../support/worker-process';
+import { runProcess } from '../support/child-process';
 
 const MEMBERS = 1_500;
 const SEED = DEFAULT_SYNTHETIC_SEED;
@@ -105,6 +106,55 @@ function expectExact(result: BackfillResult, entries: AuditEntry[], stack: Stack
   return check;
 }
 
+const BIN = path.resolve(__dirname, '../../bin/webhook-backfill.js');
+
+/**
+ * Issue 22: the CLI chooses the store as the workers do. With BACKFILL_STORE=postgres alone (no
+ * BACKFILL_AUDIT_STORE) `report` reads the log from PostgreSQL (the path names a file on another host's private
+ * disk), a verify run on the same workers is reported the same way, and `purge` removes the kept work set.
+ */
+async function reportVerifyPurge(stack: Stack, workflowId: string, url: string, source: string): Promise<void> {
+  const env = {
+    PATH: process.env.PATH ?? '',
+    TEMPORAL_ADDRESS: stack.env.TEMPORAL_ADDRESS!,
+    BACKFILL_STORE: 'postgres',
+    BACKFILL_DATABASE_URL: url,
+  };
+  const report = await runProcess(
+    process.execPath,
+    [BIN, 'report', '--workflow-id', workflowId, '--summary', '--format', 'json'],
+    env,
+  );
+  expect(report.code, report.stderr).toBe(0);
+  expect(JSON.parse(report.stdout)).toMatchObject({ rows: MEMBERS, inProgress: false });
+
+  const verifyId = `${workflowId}-verify`;
+  const handle = await stack.client.workflow.start(WORKFLOW_TYPE, {
+    taskQueue: stack.config.BACKFILL_TASK_QUEUE,
+    workflowId: verifyId,
+    args: [
+      {
+        source: { type: 'csv', path: source },
+        verifyAfter: { auditPath: (await resultOf(stack, workflowId)).auditPath },
+      },
+    ],
+  });
+  const verified = (await handle.result()) as BackfillResult;
+  expect(verified.verify).toBeDefined();
+  const verifyReport = await runProcess(process.execPath, [BIN, 'report', '--workflow-id', verifyId], env);
+  expect(verifyReport.code, verifyReport.stderr).toBe(0);
+  expect(verifyReport.stdout).toMatch(/still differs/);
+
+  const purge = await runProcess(process.execPath, [BIN, 'purge', '--workflow-id', workflowId], env);
+  expect(purge.code, purge.stderr).toBe(0);
+  expect(purge.stdout).toMatch(/^removed work set .* from PostgreSQL: [1-9]\d* row\(s\)$/m);
+  const again = await runProcess(process.execPath, [BIN, 'purge', '--workflow-id', workflowId], env);
+  expect(again.stdout).toMatch(/^nothing left of .* to remove \(PostgreSQL and /);
+}
+
+const resultOf = async (stack: Stack, workflowId: string) =>
+  (await stack.client.workflow.getHandle(workflowId).result()) as BackfillResult;
+
 describe('BACKFILL_STORE=postgres', () => {
   it('two workers with private disks: the second finishes what the first (SIGKILLed) left, exact', async () => {
     const url = await pg.createDatabase('two_hosts');
@@ -112,7 +162,13 @@ describe('BACKFILL_STORE=postgres', () => {
       server,
       users: syntheticUsers(MEMBERS, SEED),
       worker: false,
-      env: { CHANNEL_RATE_LIMIT: RATE_LIMIT, BACKFILL_STORE: 'postgres', BACKFILL_DATABASE_URL: url },
+      // Kept after completion, so that `purge` below has something to remove.
+      env: {
+        CHANNEL_RATE_LIMIT: RATE_LIMIT,
+        BACKFILL_STORE: 'postgres',
+        BACKFILL_DATABASE_URL: url,
+        BACKFILL_KEEP_WORK_DATA: 'true',
+      },
     });
     const env = { ...stack.env, BACKFILL_DATA_DIR: PRIVATE_DATA_DIR };
     const first = workerProcess({ env, logFile: path.join(dir, 'first.log'), wrap: privateTmp });
@@ -157,6 +213,7 @@ describe('BACKFILL_STORE=postgres', () => {
       expect(secondLog).toMatch(/batch done/);
       expect(secondLog).not.toMatch(/ENOENT/);
       expect(first.kills).toBe(1);
+      await reportVerifyPurge(stack, workflowId, url, csv);
       console.log(
         `shared-nothing: first worker killed at ${auditAtKill}/${MEMBERS} audit entries (batches ${beforeKill.batchesDone}/${beforeKill.batchesTotal}, ${beforeKill.pendingReplays} replays waiting); ` +
           `${entries.filter((e) => e.deferred === true).length} deferred replays recorded; ${check.extraAcceptedDeliveries} repeated deliveries (same webhook-id)`,

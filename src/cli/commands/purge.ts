@@ -1,13 +1,13 @@
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { Pool } from 'pg';
-import { z } from 'zod';
 import { workflowDataDir } from '../../store/data-dir';
 import { createFilePendingStore } from '../../audit/pending-store';
-import { createPostgresPendingStore, pendingKeysOf } from '../../audit/postgres-pending-store';
-import { envSchema, requireDatabaseUrlForPostgres } from '../../config';
-import { createPostgresWorkStore, workKeysOf } from '../../store/postgres-work-store';
+import { pendingKeysOf } from '../../audit/postgres-pending-store';
+import { loadSettings, STORE_SETTINGS } from '../../config';
+import { workKeysOf } from '../../store/postgres-work-store';
+import { openStores } from '../../store/stores';
+import { settingsOrUsage } from '../temporal-env';
 import { createFileWorkStore } from '../../store/work-store';
 import { CliError, EXIT, UsageError } from '../errors';
 import { write, type CliIo } from '../io';
@@ -22,15 +22,6 @@ Removes the work set and the pending replays (they hold emails and phone numbers
 under BACKFILL_DATA_DIR on this machine, and with BACKFILL_STORE=postgres in PostgreSQL (BACKFILL_DATABASE_URL).
 The audit log is kept. Prints what it removed. Do not purge a run that is still going.
 `;
-
-const purgeEnv = z
-  .object({
-    BACKFILL_DATA_DIR: envSchema.shape.BACKFILL_DATA_DIR,
-    BACKFILL_STORE: envSchema.shape.BACKFILL_STORE,
-    BACKFILL_AUDIT_STORE: envSchema.shape.BACKFILL_AUDIT_STORE,
-    BACKFILL_DATABASE_URL: envSchema.shape.BACKFILL_DATABASE_URL,
-  })
-  .superRefine(requireDatabaseUrlForPostgres);
 
 export async function runPurge(argv: readonly string[], io: CliIo): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) {
@@ -51,12 +42,7 @@ export async function runPurge(argv: readonly string[], io: CliIo): Promise<numb
     throw new UsageError(`purge: ${err instanceof Error ? err.message : String(err)}`);
   }
   if (!workflowId?.trim()) throw new UsageError('purge: --workflow-id ID is required');
-  const parsed = purgeEnv.safeParse(io.env);
-  if (!parsed.success)
-    throw new UsageError(
-      `invalid configuration: ${parsed.error.issues.map((i) => `${String(i.path[0])} ${i.message}`).join('; ')}`,
-    );
-  const env = parsed.data;
+  const env = settingsOrUsage(() => loadSettings(io.env, STORE_SETTINGS));
 
   const lines: string[] = [];
   // The file store: every run (first run id) of this workflow id under the local data directory.
@@ -71,27 +57,21 @@ export async function runPurge(argv: readonly string[], io: CliIo): Promise<numb
       lines.push(`removed ${runDir}: ${work} work file(s), ${pending} pending replay file(s) and marker(s)`);
   }
 
-  if (env.BACKFILL_STORE === 'postgres' && env.BACKFILL_DATABASE_URL) {
-    const pool = new Pool({
-      connectionString: env.BACKFILL_DATABASE_URL,
-      max: 1,
-      application_name: 'webhook-backfill-purge',
-    });
-    pool.on('error', () => undefined);
+  // The shared stores, chosen as the workers choose them (src/store/stores.ts).
+  const stores = openStores(env, { applicationName: 'webhook-backfill-purge', maxConnections: 1 });
+  if (stores.kind.shared === 'postgres' && stores.pool) {
     try {
-      const work = createPostgresWorkStore(pool);
-      const pending = createPostgresPendingStore(pool);
-      for (const key of await workKeysOf(pool, workflowId))
-        lines.push(`removed work set ${key} from PostgreSQL: ${await work.remove(key)} row(s)`);
-      for (const key of await pendingKeysOf(pool, workflowId))
-        lines.push(`removed pending replays ${key} from PostgreSQL: ${await pending.remove(key)} row(s)`);
+      for (const key of await workKeysOf(stores.pool, workflowId))
+        lines.push(`removed work set ${key} from PostgreSQL: ${await stores.work.remove(key)} row(s)`);
+      for (const key of await pendingKeysOf(stores.pool, workflowId))
+        lines.push(`removed pending replays ${key} from PostgreSQL: ${await stores.pending.remove(key)} row(s)`);
     } catch (err) {
       const code = (err as { code?: unknown }).code;
       // 42P01: no tables yet, so nothing of any run in this database.
       if (code !== '42P01')
         throw new CliError(`purge: the PostgreSQL store failed${typeof code === 'string' ? ` (${code})` : ''}`);
     } finally {
-      await pool.end().catch(() => undefined);
+      await stores.close();
     }
   }
   if (lines.length === 0)
