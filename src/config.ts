@@ -297,10 +297,7 @@ export const CLIENT_SETTINGS = [
 export function loadSettings<K extends EnvName>(env: NodeJS.ProcessEnv, names: readonly K[]): Pick<EnvValues, K> {
   // zod's pick() types its mask for literal key sets; the names are checked against EnvName above.
   const mask = Object.fromEntries(names.map((name) => [name, true])) as Partial<Record<EnvName, true>>;
-  const result = envObject
-    .pick(mask as never)
-    .superRefine(requireDatabaseUrlForPostgres)
-    .safeParse(env);
+  const result = crossChecks(envObject.pick(mask as never)).safeParse(env);
   if (result.success) return result.data as unknown as Pick<EnvValues, K>;
   const lines = result.error.issues.map((issue) => {
     const name = String(issue.path[0] ?? 'environment');
