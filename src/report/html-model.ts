@@ -71,6 +71,10 @@ export interface HtmlReportModel {
   failures: { total: number; rows: FailureRow[] };
   nextSteps: NextStep[];
   webhooks: AuditSummary['webhooks'];
+  /** WEBHOOK_EVENT_NAMES=scopes: deliveries per scope (in a real run also those delivered). */
+  scopes: Bar[];
+  /** Rows recorded per interval from the first record to the last: how the run went over time. */
+  timeline: { bucketSeconds: number; start: string | null; counts: number[] };
   verify: { source: string; bars: Bar[]; stillDiffers: Bar[]; total: number; rows: VerifyRow[] } | null;
 }
 
@@ -78,6 +82,8 @@ export interface HtmlReportModel {
 export const FAILURES_SHOWN = 500;
 export const VERIFY_ROWS_SHOWN = 500;
 export const RECHECK_ROWS_SHOWN = 500;
+/** Columns of the timeline at most. */
+export const TIMELINE_BUCKETS = 48;
 
 /** Facts of the log the summary does not keep: when records were written, and the failed members themselves. */
 export class HtmlReportBuilder {
@@ -89,6 +95,8 @@ export class HtmlReportBuilder {
   private readonly rechecks: RecheckRow[] = [];
   private rechecked = 0;
   private heldDeletes = 0;
+  /** Rows recorded per second (epoch s): a day-long run is 86,400 numbers at most. */
+  private readonly perSecond = new Map<number, number>();
 
   constructor(window: OutageWindow, opts: SummaryOptions = {}) {
     this.summary = new SummaryBuilder(window, opts);
@@ -101,6 +109,8 @@ export class HtmlReportBuilder {
     if (typeof entry.ts === 'string') {
       if (this.first === null || entry.ts < this.first) this.first = entry.ts;
       if (this.last === null || entry.ts > this.last) this.last = entry.ts;
+      const second = Math.floor(Date.parse(entry.ts) / 1000);
+      if (Number.isFinite(second)) this.perSecond.set(second, (this.perSecond.get(second) ?? 0) + 1);
     }
     if (entry.heldByDeleteGuard === true) this.heldDeletes += 1;
     if (typeof entry.recheckedAt === 'string') {
@@ -133,6 +143,7 @@ export class HtmlReportBuilder {
       rechecked: this.rechecked,
       rechecks: [...this.rechecks].sort((a, b) => a.line - b.line),
       heldDeletes: this.heldDeletes,
+      perSecond: [...this.perSecond.entries()].sort(([a], [b]) => a - b),
       failures: [...this.failures].sort((a, b) => a.line - b.line),
     };
   }
@@ -146,6 +157,8 @@ export interface LogFacts {
   rechecks: RecheckRow[];
   /** Deletes the delete guard held back until enough decisions were in. */
   heldDeletes: number;
+  /** [epoch second, rows recorded in it], ascending. */
+  perSecond: [number, number][];
   failures: FailureRow[];
 }
 
@@ -252,6 +265,17 @@ function deleteGuardStory(s: AuditSummary, heldDeletes: number): string[] {
   else if (g.wouldTripAt !== null && s.dryRun === false && s.outcomes.delete > 0)
     story.push('No delete carries a confirmation stamp.');
   return story;
+}
+
+/** Rows per interval: at most TIMELINE_BUCKETS columns of a whole number of seconds each. */
+export function timeline(perSecond: readonly [number, number][]): HtmlReportModel['timeline'] {
+  if (perSecond.length === 0) return { bucketSeconds: 1, start: null, counts: [] };
+  const first = perSecond[0]![0];
+  const span = perSecond.at(-1)![0] - first + 1;
+  const bucketSeconds = Math.max(1, Math.ceil(span / TIMELINE_BUCKETS));
+  const counts = new Array<number>(Math.ceil(span / bucketSeconds)).fill(0);
+  for (const [second, n] of perSecond) counts[Math.floor((second - first) / bucketSeconds)]! += n;
+  return { bucketSeconds, start: new Date(first * 1000).toISOString(), counts };
 }
 
 function runFacts(input: HtmlReportInput): [string, string][] {
@@ -370,6 +394,20 @@ export function buildHtmlModel(input: HtmlReportInput): HtmlReportModel {
     failures: { total: s.outcomes.failed, rows: facts.failures },
     nextSteps: nextSteps(s, input.auditPath, input.header),
     webhooks: s.webhooks,
+    scopes: s.scopeDeliveries.flatMap((d): Bar[] => [
+      { key: `scope-${d.event}-deliveries`, label: `${d.event}: deliveries`, value: d.deliveries, tone: 'neutral' },
+      ...(s.dryRun === true
+        ? []
+        : [
+            {
+              key: `scope-${d.event}-delivered`,
+              label: `${d.event}: delivered`,
+              value: d.delivered,
+              tone: 'good',
+            } as Bar,
+          ]),
+    ]),
+    timeline: timeline(facts.perSecond),
     verify,
   };
 }

@@ -42,6 +42,24 @@ function barChart(title: string, bars: readonly Bar[]): string {
   return `<svg class="chart" role="img" aria-label="${escapeHtml(title)}" viewBox="0 0 ${CHART_WIDTH} ${height}" width="${CHART_WIDTH}" height="${height}" xmlns="http://www.w3.org/2000/svg">\n${rows}\n</svg>`;
 }
 
+/** Rows recorded per interval as columns, with the start time and the interval below. */
+function timelineChart(t: HtmlReportModel['timeline']): string {
+  const height = 120;
+  const width = CHART_WIDTH;
+  const max = Math.max(1, ...t.counts);
+  const column = width / t.counts.length;
+  const bars = t.counts
+    .map((n, i) => {
+      const h = n === 0 ? 0 : Math.max(1, Math.round((n / max) * height));
+      return `<rect x="${(i * column).toFixed(1)}" y="${height - h}" width="${Math.max(1, column - 2).toFixed(1)}" height="${h}" fill="${COLOURS.good}"><title>${n} rows</title></rect>`;
+    })
+    .join('');
+  return (
+    `<p>Rows recorded per ${t.bucketSeconds} s from ${escapeHtml(t.start ?? '')} (highest: ${max}).</p>\n` +
+    `<svg class="chart" role="img" aria-label="rows recorded over time" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" xmlns="http://www.w3.org/2000/svg">${bars}</svg>`
+  );
+}
+
 function table(headers: readonly string[], rows: readonly (readonly (string | number | null)[])[], cls = ''): string {
   const head = headers.map((h) => `<th>${escapeHtml(h)}</th>`).join('');
   const body = rows
@@ -89,6 +107,7 @@ export function renderHtmlReport(m: HtmlReportModel, generatedAt: string): strin
   parts.push(section('run', 'The run', `<table class="facts"><tbody>\n${facts.join('\n')}\n</tbody></table>`));
 
   parts.push(section('outcomes', 'Outcomes', barChart('outcomes per kind', m.outcomes)));
+  if (m.timeline.counts.length > 0) parts.push(section('timeline', 'Over time', timelineChart(m.timeline)));
   parts.push(
     section(
       'fields',
@@ -158,6 +177,14 @@ export function renderHtmlReport(m: HtmlReportModel, generatedAt: string): strin
   );
   parts.push(section('skipped', 'Skipped per reason', barChart('skipped rows per reason', m.skipped)));
 
+  if (m.scopes.length > 0)
+    parts.push(
+      section(
+        'scopes',
+        'Deliveries per scope (WEBHOOK_EVENT_NAMES=scopes)',
+        barChart('deliveries per scope', m.scopes),
+      ),
+    );
   if (m.webhooks.length > 0)
     parts.push(
       section(

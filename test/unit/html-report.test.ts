@@ -6,6 +6,7 @@ import {
   HtmlReportBuilder,
   nextSteps,
   shellWord,
+  timeline,
   type HtmlReportInput,
 } from '../../src/report/html-model';
 import { escapeHtml, renderHtmlReport } from '../../src/report/html-report';
@@ -274,6 +275,52 @@ describe('buildHtmlModel', () => {
     ],
   ])('%s', (_what, entries, extra, check) => {
     check(buildHtmlModel(input(entries, extra)));
+  });
+
+  it.each<[string, [number, number][], ReturnType<typeof timeline>]>([
+    ['no records', [], { bucketSeconds: 1, start: null, counts: [] }],
+    ['one second', [[1_700_000_000, 5]], { bucketSeconds: 1, start: '2023-11-14T22:13:20.000Z', counts: [5] }],
+    [
+      'a few seconds with a gap: one column a second',
+      [
+        [1_700_000_000, 2],
+        [1_700_000_003, 4],
+      ],
+      { bucketSeconds: 1, start: '2023-11-14T22:13:20.000Z', counts: [2, 0, 0, 4] },
+    ],
+    [
+      'an hour: at most 48 columns of 75 s, every row counted once',
+      Array.from({ length: 3600 }, (_, i): [number, number] => [1_700_000_000 + i, 1]),
+      { bucketSeconds: 75, start: '2023-11-14T22:13:20.000Z', counts: new Array<number>(48).fill(75) },
+    ],
+  ])('timeline: %s', (_what, perSecond, want) => {
+    expect(timeline(perSecond)).toEqual(want);
+  });
+
+  it('the timeline of a log counts each row once, by its record time', () => {
+    const m = buildHtmlModel(
+      input([
+        entry({ line: 2, outcome: 'unchanged', ts: '2024-12-01T00:00:00.100Z' }),
+        entry({ line: 3, outcome: 'unchanged', ts: '2024-12-01T00:00:00.900Z' }),
+        entry({ line: 4, outcome: 'unchanged', ts: '2024-12-01T00:00:02.000Z' }),
+        entry({ line: 4, outcome: 'upsert', ts: '2024-12-01T00:00:05.000Z' }),
+      ]),
+    );
+    expect(m.timeline).toEqual({ bucketSeconds: 1, start: '2024-12-01T00:00:00.000Z', counts: [2, 0, 1] });
+  });
+
+  it('deliveries per scope (WEBHOOK_EVENT_NAMES=scopes) as bars; a dry run has no "delivered"', () => {
+    const base = input(REPAIR);
+    const scoped = {
+      ...base,
+      summary: { ...base.summary, scopeDeliveries: [{ event: 'user.email', deliveries: 3, delivered: 2 }] },
+    };
+    expect(buildHtmlModel(scoped).scopes.map((b) => [b.key, b.value])).toEqual([
+      ['scope-user.email-deliveries', 3],
+      ['scope-user.email-delivered', 2],
+    ]);
+    const dry = { ...scoped, summary: { ...scoped.summary, dryRun: true } };
+    expect(buildHtmlModel(dry).scopes.map((b) => b.key)).toEqual(['scope-user.email-deliveries']);
   });
 
   it.each([
