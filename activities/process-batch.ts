@@ -32,6 +32,11 @@ export interface BatchInput {
   share: number;
   /** The delete guard (absent: a dry run, or a run recorded before it): the run's counts so far. */
   guard?: BatchGuardInput;
+  /**
+   * Stop (stopReason 'receiver-unavailable') once the webhook endpoint is down for everyone: the workflow starts
+   * no batch while it is. Absent in runs recorded before it: the batch goes on deferring.
+   */
+  stopWhenReceiverDown?: boolean;
 }
 
 export interface BatchDeps {
@@ -167,6 +172,15 @@ export async function processBatch(deps: BatchDeps, input: BatchInput): Promise<
         verifyOptions: { ...deps.repair.decideOptions, clockSkewMs: options.verifyAfter.clockSkewMs ?? 0 },
       }
     : undefined;
+  // The endpoint down for everyone: no more lookups for replays that could only wait (members in flight finish).
+  let receiverUnavailableSince: string | undefined;
+  const stopIfReceiverDown = () => {
+    const since = input.stopWhenReceiverDown ? deps.repair.health?.unavailableSince() : undefined;
+    if (since === undefined || stopReason) return;
+    stopReason = 'receiver-unavailable';
+    receiverUnavailableSince = new Date(since).toISOString();
+    stop.abort();
+  };
   /** A member interrupted by bad credentials or a stop stays unrecorded (done again later); anything else throws. */
   const interrupted = (err: unknown): void => {
     if (err instanceof BadCredentialsError) {
@@ -238,6 +252,7 @@ export async function processBatch(deps: BatchDeps, input: BatchInput): Promise<
               line: entry.line,
               memberId: entry.member.memberId,
             });
+            stopIfReceiverDown();
           }
         }
         done++;
@@ -256,7 +271,14 @@ export async function processBatch(deps: BatchDeps, input: BatchInput): Promise<
 
   if (stopReason) {
     context.log.info('batch stopped early', { batch, stopReason, recorded: done });
-    return { batch, complete: false, stopReason, counts: zeroCounters(), deferred };
+    return {
+      batch,
+      complete: false,
+      stopReason,
+      ...(receiverUnavailableSince ? { receiverUnavailableSince } : {}),
+      counts: zeroCounters(),
+      deferred,
+    };
   }
 
   const final = await store.persist(() => deps.audit.lookup(paths.auditPath, lines));

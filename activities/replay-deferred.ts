@@ -10,7 +10,12 @@ import { recordMetrics } from './process-batch';
 import { recheckReplay, type RecheckDeps } from './recheck-replay';
 import { deliveryAttempt, recordRefusal } from './replay-attempts';
 import { createStoreGate } from './store-outage';
-import type { BackfillPaths, DeferredResult, ReplayTargetSpec } from '../workflows/definitions';
+import {
+  RECEIVER_UNAVAILABLE,
+  type BackfillPaths,
+  type DeferredResult,
+  type ReplayTargetSpec,
+} from '../workflows/definitions';
 
 export interface ReplayDeferredInput {
   backfill: string;
@@ -24,10 +29,13 @@ export interface ReplayDeferredInput {
   target?: ReplayTargetSpec;
   /** The deletes were confirmed past the delete guard (resume {"confirmDeletes": true}) at this time: a delete says so. */
   deletesConfirmedAt?: string;
+  /**
+   * The workflow keeps a "receiver unavailable" state: an endpoint down for everyone ends this replay with a
+   * non-retryable RECEIVER_UNAVAILABLE failure (the line waits in the workflow). Absent (older runs, and the one
+   * replay that probes the endpoint): the attempt is retried, uncounted, until the endpoint answers.
+   */
+  reportOutage?: boolean;
 }
-
-/** The failure type of a replay attempt made while the endpoint is unavailable (not counted toward maxAttempts). */
-export const RECEIVER_UNAVAILABLE = 'ReceiverUnavailable';
 
 export interface ReplayDeps {
   audit: AuditStore;
@@ -111,6 +119,7 @@ export async function replayDeferred(deps: ReplayDeps, input: ReplayDeferredInpu
     recordRefusal();
     const since = new Date(unavailableSince).toISOString();
     throw ApplicationFailure.create({
+      nonRetryable: input.reportOutage === true,
       message: `replay of line ${line} waits: the receiver has been unavailable since ${since} (${result.kind === 'retryable' ? result.reason : ''}); not counted toward replayMaxAttempts`,
       type: RECEIVER_UNAVAILABLE,
       details: [{ since }],

@@ -23,6 +23,8 @@ export const backfillInputSchema = z
     maxHistoryEvents: z.number().int().min(200).max(9000).default(5000),
     replayMaxAttempts: z.number().int().min(1).max(1000).default(10),
     batchHeartbeatSeconds: z.number().int().min(2).max(600).default(20),
+    // The endpoint down for every member this long: the run pauses itself (default in the workflow: 24 h).
+    receiverOutagePauseSeconds: z.number().int().min(1).max(2_592_000).optional(),
     auditPath: z.string().min(1).optional(),
     // Where replays go: the worker's WEBHOOK_URL, or every webhook registered on the channel.
     target: z

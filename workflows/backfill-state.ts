@@ -33,6 +33,14 @@ export const MAX_DEFERRED_BACKLOG = 500;
  */
 export const MAX_REPLAYS_IN_FLIGHT = 100;
 
+/** How long the webhook endpoint may be down for every member before the run pauses itself: 24 hours. */
+export const RECEIVER_OUTAGE_PAUSE_SECONDS = 24 * 60 * 60;
+
+/** The pause reason when the endpoint has been down for longer than receiverOutagePauseSeconds. */
+export function receiverOutagePause(since: string, seconds: number): string {
+  return `receiver unavailable since ${since} (more than ${seconds} s): no replay was given up; check WEBHOOK_URL's endpoint, then resume`;
+}
+
 export const BAD_CREDENTIALS_PAUSE =
   'Channel Talk rejected the API credentials (HTTP 401/403): fix CHANNEL_ACCESS_KEY/SECRET on the workers, then send the resume signal';
 export const BAD_CREDENTIALS_ERROR = 'Channel Talk answered 401/403 (bad credentials)';
@@ -127,6 +135,8 @@ export interface BatchEffect {
   pause?: string;
   /** Shown in the Web UI as the last error. */
   lastError?: string;
+  /** The run has just gone into its "receiver unavailable" state, since this time. */
+  receiverDown?: string;
 }
 
 export interface StateOptions {
@@ -255,6 +265,8 @@ export class BackfillState {
       }
     }
     const effect: ResumeEffect = { ...(confirmed ? { confirmed } : {}), ...(wasRunning ? { wasRunning } : {}) };
+    // A resumed run tries the endpoint afresh (else the outage pause would come back at once).
+    if (this.current && !wasRunning) delete this.current.receiverDown;
     if (this.current) {
       const trip = this.guardTrip();
       this.current.paused = trip !== null;
@@ -302,6 +314,12 @@ export class BackfillState {
     // Deletes the guard holds wait until it releases them (`held` is only ever set with the guard on).
     const release = !s.deferred.some((d) => d.held) || releasesDeletes(this.guardStatus() ?? 'confirmed');
     const waiting = s.deferred.filter((d) => !running.replays.has(d.line) && (release || !d.held)).map((d) => d.line);
+    if (s.receiverDown) {
+      // One replay at a time probes the endpoint that is down; with none left to probe, batches find out.
+      if (running.replays.size > 0) return [];
+      if (waiting.length === 0) delete s.receiverDown;
+      return waiting.slice(0, 1);
+    }
     const free = Math.max(0, cap - running.replays.size);
     return waiting.length > free && capped() ? waiting.slice(0, free) : waiting;
   }
@@ -312,7 +330,7 @@ export class BackfillState {
    */
   takeNextBatch(inFlight: number, rollOver: boolean): number | undefined {
     const s = this.s;
-    if (s.paused || rollOver) return undefined;
+    if (s.paused || rollOver || s.receiverDown) return undefined;
     if (inFlight >= s.prepared.options.parallelBatches || this.backlog() >= MAX_DEFERRED_BACKLOG) return undefined;
     if (s.redo.length > 0) return s.redo.shift();
     if (s.nextBatch < s.prepared.batches) return s.nextBatch++;
@@ -352,6 +370,8 @@ export class BackfillState {
       return this.checkGuard(result);
     }
     s.redo.push(result.batch);
+    if (result.stopReason === 'receiver-unavailable' && result.receiverUnavailableSince)
+      return this.receiverUnavailable(result.receiverUnavailableSince);
     if (result.stopReason !== 'bad-credentials') return {};
     return s.paused
       ? { lastError: BAD_CREDENTIALS_ERROR }
@@ -373,6 +393,33 @@ export class BackfillState {
     return {};
   }
 
+  /**
+   * The endpoint is down for every member (a batch stopped for it, or a replay found it so): no batch starts and
+   * one waiting replay at a time probes it until it answers. The run's outage starts at the first report.
+   */
+  receiverUnavailable(since: string): BatchEffect {
+    const s = this.s;
+    if (s.receiverDown) return {};
+    s.receiverDown = { since };
+    return { receiverDown: since };
+  }
+
+  /** The pause reason once the endpoint has been down longer than the run allows (at `nowMs`), else null. */
+  receiverOutageExpired(nowMs: number): string | null {
+    const down = this.s.receiverDown;
+    if (!down || this.s.paused) return null;
+    const seconds = this.s.prepared.options.receiverOutagePauseSeconds ?? RECEIVER_OUTAGE_PAUSE_SECONDS;
+    return nowMs - Date.parse(down.since) >= seconds * 1000 ? receiverOutagePause(down.since, seconds) : null;
+  }
+
+  /** Milliseconds from `nowMs` until the outage pause is due; undefined when no outage runs (or paused). */
+  receiverOutageDueInMs(nowMs: number): number | undefined {
+    const down = this.s.receiverDown;
+    if (!down || this.s.paused) return undefined;
+    const seconds = this.s.prepared.options.receiverOutagePauseSeconds ?? RECEIVER_OUTAGE_PAUSE_SECONDS;
+    return Math.max(0, Date.parse(down.since) + seconds * 1000 - nowMs);
+  }
+
   /** A batch cancelled (pause, roll-over) before it returned: it runs again. */
   onBatchCancelled(batch: number): void {
     this.s.redo.push(batch);
@@ -381,6 +428,8 @@ export class BackfillState {
   /** `rechecked`: see countOutcome (the workflow's patched() guard). */
   onReplayResult(line: number, result: DeferredResult, running: Running, rechecked?: () => boolean): void {
     const s = this.s;
+    // A replay came back with an outcome: the endpoint answers again.
+    delete s.receiverDown;
     countOutcome(s.counters, result, rechecked);
     const entry = s.deferred.find((d) => d.line === line);
     // Remembered only while the reporting batch may still run again (in flight or waiting in the redo queue).
@@ -419,6 +468,14 @@ export class BackfillState {
       channel: s?.prepared.channel ?? null,
       done: s !== undefined && isDone(s),
       ...(s?.prepared.options.verifyAfter ? { verify: verdictCounts(counters) } : {}),
+      ...(s?.receiverDown
+        ? {
+            receiverUnavailable: {
+              since: s.receiverDown.since,
+              waitingReplays: s.deferred.filter((d) => !d.held).length,
+            },
+          }
+        : {}),
       ...(s && this.guardOn()
         ? {
             deleteGuard: {

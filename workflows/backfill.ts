@@ -26,6 +26,7 @@ import {
   type BatchResult,
   type CarriedState,
   type ResumeOptions,
+  RECEIVER_UNAVAILABLE,
 } from './definitions';
 import { BAD_CREDENTIALS_PAUSE, BackfillState } from './backfill-state';
 import { refuseCarried } from './carried-origin';
@@ -88,6 +89,17 @@ const DELETE_GUARD_PATCH = 'delete-guard-v1';
 const CLEANUP_PATCH = 'cleanup-work-data-v1';
 // Runs recorded before a replay that waited was looked up again and could end unchanged or skipped (issue 23).
 const RECHECK_PATCH = 'recheck-before-replay-v1';
+// Runs recorded before the "receiver unavailable" state: batches stop and replays report an endpoint down for
+// everyone, no batch starts while it lasts, one replay probes it, and the run pauses itself after a horizon.
+const RECEIVER_OUTAGE_PATCH = 'receiver-outage-v1';
+
+/** Since when the endpoint is down, when `err` is a replay's report that it is (RECEIVER_UNAVAILABLE), else undefined. */
+function receiverDownSince(err: unknown): string | undefined {
+  if (!(err instanceof ActivityFailure) || !(err.cause instanceof ApplicationFailure)) return undefined;
+  if (err.cause.type !== RECEIVER_UNAVAILABLE) return undefined;
+  const since = (err.cause.details?.[0] as { since?: unknown } | undefined)?.since;
+  return typeof since === 'string' ? since : new Date(Date.now()).toISOString();
+}
 
 // The loop: run what the state (workflows/backfill-state.ts) says to run, feed results back, sleep until
 // something changes. Decisions live in BackfillState; this function owns only Temporal things (activities,
@@ -102,6 +114,7 @@ export async function backfillWebhooks(input: BackfillInput): Promise<BackfillRe
   // Signals and queries are live before the (possibly long) preparation, so a pause sent right
   // after start is honoured before the first fetch.
   const run = new BackfillState(carried, { deleteGuard: patched(DELETE_GUARD_PATCH) });
+  const outageAware = patched(RECEIVER_OUTAGE_PATCH);
   const inflight = new Map<number, CancellationScope>();
   const replaying = new Map<number, CancellationScope>();
   let fatal: unknown;
@@ -165,9 +178,13 @@ export async function backfillWebhooks(input: BackfillInput): Promise<BackfillRe
   let lastError: string | null = null;
   describeStatic(s);
 
+  const onReceiverDown = (since: string) =>
+    log.warn('receiver unavailable: no batch starts and one replay probes it until it answers', { since });
+
   const onBatchResult = (result: BatchResult) => {
     const effect = run.onBatchResult(result, () => patched(COUNT_ONCE_PATCH));
     if (effect.lastError) lastError = effect.lastError;
+    if (effect.receiverDown) onReceiverDown(effect.receiverDown);
     if (effect.pause) {
       pause(effect.pause);
       log.warn(
@@ -205,6 +222,7 @@ export async function backfillWebhooks(input: BackfillInput): Promise<BackfillRe
           paths,
           share,
           ...(guard ? { guard } : {}),
+          ...(outageAware ? { stopWhenReceiverDown: true } : {}),
         }),
       )
       .then(onBatchResult, (err: unknown) => {
@@ -220,6 +238,9 @@ export async function backfillWebhooks(input: BackfillInput): Promise<BackfillRe
   const launchReplay = (line: number) => {
     const memberId = s.deferred.find((d) => d.line === line)?.memberId;
     const deletesConfirmedAt = run.deletesConfirmedAt;
+    // While the endpoint is down the one replay launched is the probe: it waits for the endpoint (uncounted
+    // attempts) instead of reporting the outage again.
+    const reportOutage = outageAware && !s.receiverDown;
     const scope = new CancellationScope();
     replaying.set(line, scope);
     scope
@@ -233,12 +254,17 @@ export async function backfillWebhooks(input: BackfillInput): Promise<BackfillRe
           maxAttempts: options.replayMaxAttempts,
           target: options.target,
           ...(deletesConfirmedAt ? { deletesConfirmedAt } : {}),
+          ...(reportOutage ? { reportOutage } : {}),
         }),
       )
       .then(
         (result) => run.onReplayResult(line, result, running, () => patched(RECHECK_PATCH)),
         (err: unknown) => {
-          if (!isCancellation(err)) fatal = err;
+          if (isCancellation(err)) return;
+          const since = reportOutage ? receiverDownSince(err) : undefined;
+          // The line stays among the waiting replays.
+          if (since === undefined) fatal = err;
+          else if (run.receiverUnavailable(since).receiverDown) onReceiverDown(since);
         },
       )
       .finally(() => {
@@ -255,6 +281,13 @@ export async function backfillWebhooks(input: BackfillInput): Promise<BackfillRe
 
   for (;;) {
     if (fatal) throw fatal;
+    const outageOver = outageAware ? run.receiverOutageExpired(Date.now()) : null;
+    if (outageOver) {
+      pause(outageOver);
+      log.warn('paused: the receiver has been unavailable for longer than receiverOutagePauseSeconds', {
+        reason: outageOver,
+      });
+    }
     publish(s, view, s.paused ? 'paused' : 'running', Date.now(), s.prepared.searchAttributes === true, lastError);
     const rollOver = shouldRollOver();
     for (const line of run.replaysToLaunch(running, rollOver, () => patched(REPLAY_CAP_PATCH))) launchReplay(line);
@@ -276,7 +309,10 @@ export async function backfillWebhooks(input: BackfillInput): Promise<BackfillRe
       await continueAsNew<typeof backfillWebhooks>({ ...userInput, carried: run.carriedForNext() });
     }
     const seen = changes;
-    await condition(() => changes !== seen);
+    // While the endpoint is down, wake up when the outage pause is due.
+    const outageDueInMs = outageAware ? run.receiverOutageDueInMs(Date.now()) : undefined;
+    if (outageDueInMs === undefined) await condition(() => changes !== seen);
+    else await condition(() => changes !== seen, Math.max(1, outageDueInMs));
   }
 
   publish(s, view, 'done', Date.now(), s.prepared.searchAttributes === true, lastError);

@@ -6,6 +6,11 @@ import type { GuardCounts, GuardStatus } from './delete-guard';
 import type { Verdict } from './verdicts';
 
 export const WORKFLOW_TYPE = 'backfillWebhooks';
+/**
+ * The failure type of a replay that found the webhook endpoint down for every member (src/webhook/receiver-health.ts):
+ * the run goes into its "receiver unavailable" state. Details: `[{ since: ISO time }]`.
+ */
+export const RECEIVER_UNAVAILABLE = 'ReceiverUnavailable';
 export const DEFAULT_TASK_QUEUE = 'webhook-backfill';
 
 /** `temporal workflow signal --name pause [--input '"why"']`: no new fetch or replay starts until resume. */
@@ -105,6 +110,8 @@ export interface BackfillInput {
   replayMaxAttempts?: number;
   /** How long a batch may go without a heartbeat before Temporal gives it to another worker. */
   batchHeartbeatSeconds?: number;
+  /** How long the webhook endpoint may be down for everyone before the run pauses itself (default 24 h). */
+  receiverOutagePauseSeconds?: number;
   /** Where the audit log goes; by default under the worker's BACKFILL_DATA_DIR. */
   auditPath?: string;
   /** Where replays go: the workers' WEBHOOK_URL (default) or the channel's registered webhooks. */
@@ -137,6 +144,8 @@ export interface BackfillOptions {
   maxHistoryEvents: number;
   replayMaxAttempts: number;
   batchHeartbeatSeconds: number;
+  /** Absent in runs prepared before it: the default (RECEIVER_OUTAGE_PAUSE_SECONDS) applies. */
+  receiverOutagePauseSeconds?: number;
   target: ReplayTargetSpec;
   only: OnlySpec | null;
   fromPlan: { auditPath: string } | null;
@@ -207,7 +216,9 @@ export interface BatchResult {
   batch: number;
   /** false: the batch stopped early (pause or bad credentials) and must run again; nothing is counted. */
   complete: boolean;
-  stopReason?: 'cancelled' | 'bad-credentials';
+  stopReason?: 'cancelled' | 'bad-credentials' | 'receiver-unavailable';
+  /** With stopReason 'receiver-unavailable': since when the endpoint has been down for everyone (ISO time). */
+  receiverUnavailableSince?: string;
   /** Counts of the batch's recorded outcomes, excluding deferred members (they count themselves). */
   counts: Counters;
   deferred: DeferredReplay[];
@@ -242,6 +253,11 @@ export interface CarriedState {
   countedReplays?: { line: number; batch: number }[];
   /** The delete guard's counts over completed batches, and when deletes were confirmed (absent: older runs). */
   guard?: GuardCounts & { confirmedAt?: string };
+  /**
+   * The webhook endpoint is down for every member, since then (ISO time): no batch starts, one waiting replay
+   * probes it, and the run pauses itself after receiverOutagePauseSeconds. Absent while it answers.
+   */
+  receiverDown?: { since: string };
 }
 
 export interface Progress extends Counters {
@@ -262,6 +278,8 @@ export interface Progress extends Counters {
   verify?: Record<Verdict, number>;
   /** The delete guard (absent in dry runs and older runs): counts so far, deletes held back, its status. */
   deleteGuard?: GuardCounts & { held: number; status: GuardStatus; confirmedAt: string | null };
+  /** Only while the webhook endpoint is down for everyone: since when, and the replays that wait for it. */
+  receiverUnavailable?: { since: string; waitingReplays: number };
 }
 
 export interface BackfillResult extends Counters {

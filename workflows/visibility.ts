@@ -51,7 +51,11 @@ export function publish(
   const left = total - c.processed;
   const eta = rate > 0 && left > 0 ? `${formatDuration(left / rate)}` : '—';
   // Compact on purpose: the Web UI shows current details in a small panel (a heading line, then a list).
-  const headline = `**${status}**${s.paused && s.pauseReason ? `: ${s.pauseReason}` : ''}${lastError ? ` · last error: ${lastError}` : ''}`;
+  // The webhook endpoint down for everyone: since when and for how long (workflow time), what waits for it.
+  const outage = s.receiverDown
+    ? ` · receiver unavailable since ${s.receiverDown.since} (${formatDuration(Math.max(0, nowMs - Date.parse(s.receiverDown.since)) / 1000)}), ${s.deferred.length} replays waiting for it`
+    : '';
+  const headline = `**${status}**${s.paused && s.pauseReason ? `: ${s.pauseReason}` : ''}${outage}${lastError ? ` · last error: ${lastError}` : ''}`;
   const items = [
     `processed **${c.processed} / ${total}** (${total ? Math.floor((c.processed / total) * 100) : 100}%), ${rate.toFixed(1)} members/s, ETA ${eta} · batch ${s.batchesDone} / ${s.prepared.batches} · run ${s.runs}`,
     ...(s.prepared.options.verifyAfter

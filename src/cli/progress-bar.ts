@@ -96,6 +96,10 @@ export function renderProgress(p: Progress, o: RenderOptions): string {
     `upserts ${p.upserts} deletes ${p.deletes} unchanged ${p.unchanged} failed ${p.failed} skipped ${p.skipped}`,
   );
   if (p.changedDuringRepair) parts.push(`changed on Channel Talk during the repair ${p.changedDuringRepair}`);
+  if (p.receiverUnavailable) {
+    // No lookups start while it lasts; the replays wait for it without using up their attempts.
+    parts.push(`RECEIVER UNAVAILABLE since ${p.receiverUnavailable.since}, no lookups`);
+  }
   if (p.pendingReplays > 0) parts.push(`${p.pendingReplays} ${p.pendingReplays === 1 ? 'replay' : 'replays'} retrying`);
   // Runs started before the channel check answer no `channel`.
   const channel = p.channel;

@@ -1,13 +1,24 @@
 // The customer's endpoint goes away mid-run (a deploy, a restart) for longer than the whole retry schedule of a
 // replay, then comes back on the same port: nobody is given up on (issue 28). The schedule is kept short here
-// (replayMaxAttempts 2: about 2 s) so that a 12 s outage outlasts it many times over.
+// (replayMaxAttempts 2: about 2 s) so that a 12 s outage outlasts it many times over. While the endpoint is down
+// the run says so (progress `receiverUnavailable`) and starts no lookups; past receiverOutagePauseSeconds it
+// pauses itself instead of failing anyone.
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { DevServer } from '../../dev/temporal-cli';
-import { progressQuery, WORKFLOW_TYPE, type BackfillResult, type Progress } from '../../workflows/definitions';
+import {
+  progressQuery,
+  resumeSignal,
+  WORKFLOW_TYPE,
+  type BackfillInput,
+  type BackfillResult,
+  type Progress,
+} from '../../workflows/definitions';
 import { EXAMPLE_CSV, loadExamples, type Examples } from '../support/examples';
-import { readAudit, startStack, startTestServer, waitFor } from '../support/stack';
+import { readAudit, startStack, startTestServer, waitFor, type Stack } from '../support/stack';
 
 const OUTAGE_MS = 12_000;
+/** Members a batch may have in flight (BACKFILL_MEMBER_CONCURRENCY, default 16) times parallelBatches (4). */
+const IN_FLIGHT = 16 * 4;
 
 let server: DevServer;
 let examples: Examples;
@@ -18,47 +29,85 @@ afterAll(async () => {
   await server?.stop();
 });
 
+/** Starts a run over the examples, stops the receiver once replays flow, and hands the run over while it is down. */
+async function withOutage(
+  workflowId: string,
+  input: Partial<BackfillInput>,
+  whileDown: (stack: Stack, handle: Awaited<ReturnType<Stack['client']['workflow']['start']>>) => Promise<void>,
+): Promise<void> {
+  // No faults: every member the examples replay must be delivered.
+  const stack = await startStack({ server, users: examples.users, channelFaults: {}, receiverBehaviours: {} });
+  try {
+    const handle = await stack.client.workflow.start(WORKFLOW_TYPE, {
+      taskQueue: stack.config.BACKFILL_TASK_QUEUE,
+      workflowId,
+      args: [
+        { source: { type: 'csv', path: EXAMPLE_CSV }, batchSize: 25, rateLimit: 25, replayMaxAttempts: 2, ...input },
+      ],
+    });
+    await waitFor('the first replays accepted', async () => stack.receiver.accepted().length >= 10);
+    await stack.receiver.stop();
+    await whileDown(stack, handle);
+    await stack.receiver.start();
+
+    const result = (await handle.result()) as BackfillResult;
+    expect(result.failed).toBe(0);
+    expect(result.processed).toBe(examples.expected.counts.rows);
+    const audit = await readAudit(result.auditPath);
+    expect(audit.filter((e) => e.outcome === 'failed')).toEqual([]);
+    const due = audit.filter((e) => e.outcome === 'upsert' || e.outcome === 'delete');
+    expect(due.length).toBe(result.upserts + result.deletes);
+    expect(due.every((e) => e.delivered === true)).toBe(true);
+    // Every due member accepted under its one webhook-id (again only where an answer was lost on the way back).
+    const accepted = stack.receiver.accepted();
+    const ids = new Set(accepted.map((d) => d.webhookId));
+    expect(ids).toEqual(new Set(due.map((e) => e.webhookId)));
+    expect(new Set(accepted.map((d) => d.memberId)).size).toBe(ids.size);
+    expect((await handle.query(progressQuery)).receiverUnavailable).toBeUndefined();
+  } finally {
+    await stack.close();
+  }
+}
+
 it(
-  'receiver refusing connections for longer than the retry schedule, then back: 0 failed, one webhook-id per member',
+  'receiver refusing connections for longer than the retry schedule, then back: shown, no lookups, 0 failed',
   { timeout: 180_000 },
   async () => {
-    // No faults: every member the examples replay must be delivered.
-    const stack = await startStack({ server, users: examples.users, channelFaults: {}, receiverBehaviours: {} });
-    try {
-      const handle = await stack.client.workflow.start(WORKFLOW_TYPE, {
-        taskQueue: stack.config.BACKFILL_TASK_QUEUE,
-        workflowId: 'receiver-outage',
-        args: [{ source: { type: 'csv', path: EXAMPLE_CSV }, batchSize: 25, rateLimit: 25, replayMaxAttempts: 2 }],
-      });
-      await waitFor('the first replays accepted', async () => stack.receiver.accepted().length >= 10);
-      await stack.receiver.stop();
+    await withOutage('receiver-outage', {}, async (stack, handle) => {
       const stoppedAt = Date.now();
-      const during = await waitFor('replays waiting on the stopped receiver', async () => {
+      const down = await waitFor('the run in its receiver-unavailable state', async () => {
         const p: Progress = await handle.query(progressQuery);
-        return p.pendingReplays > 0 ? p : undefined;
+        return p.receiverUnavailable ? p : undefined;
       });
-      expect(during.failed).toBe(0);
+      expect(down.failed).toBe(0);
+      expect(Date.parse(down.receiverUnavailable!.since)).toBeGreaterThanOrEqual(stoppedAt - 1_000);
+      const lookupsAtDown = stack.simulator.stats().requests;
       await new Promise((r) => setTimeout(r, OUTAGE_MS - (Date.now() - stoppedAt)));
       const beforeRestart: Progress = await handle.query(progressQuery);
       expect(beforeRestart.failed).toBe(0);
       expect(beforeRestart.pendingReplays).toBeGreaterThan(0);
-      await stack.receiver.start();
+      expect(beforeRestart.receiverUnavailable).toMatchObject({ since: down.receiverUnavailable!.since });
+      // At 25 lookups/s the rest of the outage would have been well over 200 lookups: only those in flight ran.
+      const lookupsWhileDown = stack.simulator.stats().requests - lookupsAtDown;
+      console.log(`receiver-outage: ${lookupsWhileDown} lookups after the run saw the receiver down`);
+      expect(lookupsWhileDown).toBeLessThanOrEqual(IN_FLIGHT);
+    });
+  },
+);
 
-      const result = (await handle.result()) as BackfillResult;
-      expect(result.failed).toBe(0);
-      expect(result.processed).toBe(examples.expected.counts.rows);
-      const audit = await readAudit(result.auditPath);
-      expect(audit.filter((e) => e.outcome === 'failed')).toEqual([]);
-      const due = audit.filter((e) => e.outcome === 'upsert' || e.outcome === 'delete');
-      expect(due.length).toBe(result.upserts + result.deletes);
-      expect(due.every((e) => e.delivered === true)).toBe(true);
-      // Every due member accepted under its one webhook-id (again only where an answer was lost on the way back).
-      const accepted = stack.receiver.accepted();
-      const ids = new Set(accepted.map((d) => d.webhookId));
-      expect(ids).toEqual(new Set(due.map((e) => e.webhookId)));
-      expect(new Set(accepted.map((d) => d.memberId)).size).toBe(ids.size);
-    } finally {
-      await stack.close();
-    }
+it(
+  'receiver down past receiverOutagePauseSeconds: the run pauses itself with that reason, and resumes once back',
+  { timeout: 180_000 },
+  async () => {
+    await withOutage('receiver-outage-pause', { receiverOutagePauseSeconds: 3 }, async (stack, handle) => {
+      const paused = await waitFor('the run paused by the outage', async () => {
+        const p: Progress = await handle.query(progressQuery);
+        return p.paused ? p : undefined;
+      });
+      expect(paused.pauseReason).toMatch(/^receiver unavailable since \S+ \(more than 3 s\)/);
+      expect(paused.failed).toBe(0);
+      await stack.receiver.start();
+      await handle.signal(resumeSignal);
+    });
   },
 );

@@ -556,3 +556,76 @@ describe('BackfillState: progress names the channel', () => {
     expect(run.progress(false).channel).toEqual(expected);
   });
 });
+
+describe('BackfillState: the receiver down for everyone', () => {
+  const SINCE = '2026-12-06T10:00:00.000Z';
+  const at = (seconds: number) => Date.parse(SINCE) + seconds * 1000;
+  const stopped = (batch: number, deferredLines: number[]): BatchResult => ({
+    batch,
+    complete: false,
+    stopReason: 'receiver-unavailable',
+    receiverUnavailableSince: SINCE,
+    counts: zeroCounters(),
+    deferred: deferredLines.map((line) => ({ line, memberId: `m-${line}` })),
+  });
+
+  it('a batch that stops for it: no batch starts, one replay probes, progress shows it', () => {
+    const run = started(5);
+    expect(run.takeNextBatch(0, false)).toBe(0);
+    expect(run.onBatchResult(stopped(0, [3, 4, 5]))).toEqual({ receiverDown: SINCE });
+    expect(run.takeNextBatch(0, false)).toBeUndefined();
+    expect(run.replaysToLaunch(none, false)).toEqual([3]);
+    expect(run.replaysToLaunch({ batches: new Set(), replays: new Set([3]) }, false)).toEqual([]);
+    expect(run.progress(false).receiverUnavailable).toEqual({ since: SINCE, waitingReplays: 3 });
+    // A second report changes nothing (the outage started at the first).
+    expect(run.receiverUnavailable('2026-12-06T11:00:00.000Z')).toEqual({});
+  });
+
+  it('the probe delivered: the run carries on by itself', () => {
+    const run = started(5);
+    run.takeNextBatch(0, false);
+    run.onBatchResult(stopped(0, [3, 4, 5]));
+    run.onReplayResult(3, { line: 3, outcome: 'upsert' }, none);
+    expect(run.progress(false).receiverUnavailable).toBeUndefined();
+    expect(run.replaysToLaunch(none, false)).toEqual([4, 5]);
+    expect(run.takeNextBatch(0, false)).toBe(0); // the stopped batch, redone
+  });
+
+  it('nothing left to probe with: batches find out', () => {
+    const run = started(5);
+    run.receiverUnavailable(SINCE);
+    expect(run.replaysToLaunch(none, false)).toEqual([]);
+    expect(run.progress(false).receiverUnavailable).toBeUndefined();
+    expect(run.takeNextBatch(0, false)).toBe(0);
+  });
+
+  it.each([
+    // receiverOutagePauseSeconds, seconds since, expired, due in ms
+    [undefined, 3_600, false, 23 * 3_600_000],
+    [undefined, 24 * 3_600, true, 0],
+    [60, 59, false, 1_000],
+    [60, 60, true, 0],
+  ])('horizon %s s, down for %i s: pauses %s', (horizon, seconds, expired, dueMs) => {
+    const run = started(5, horizon === undefined ? {} : { receiverOutagePauseSeconds: horizon });
+    run.receiverUnavailable(SINCE);
+    const reason = run.receiverOutageExpired(at(seconds));
+    expect(reason !== null).toBe(expired);
+    if (reason) expect(reason).toMatch(/^receiver unavailable since 2026-12-06T10:00:00.000Z \(more than \d+ s\)/);
+    expect(run.receiverOutageDueInMs(at(seconds))).toBe(dueMs);
+  });
+
+  it('paused for it, then resumed: the endpoint is tried afresh', () => {
+    const run = started(5, { receiverOutagePauseSeconds: 60 });
+    run.receiverUnavailable(SINCE);
+    run.pause(run.receiverOutageExpired(at(61)));
+    expect(run.receiverOutageExpired(at(120))).toBeNull(); // paused: no second pause
+    run.resume();
+    expect(run.progress(false)).toMatchObject({ paused: false });
+    expect(run.progress(false).receiverUnavailable).toBeUndefined();
+    expect(run.takeNextBatch(0, false)).toBe(0);
+  });
+
+  it('no outage: no wake-up is due', () => {
+    expect(started(2).receiverOutageDueInMs(at(0))).toBeUndefined();
+  });
+});

@@ -444,6 +444,16 @@ describe('the progress line', () => {
     ['replays waiting', { processed: 30, pendingReplays: 2 }, 1, /2 replays retrying$/],
     ['one replay waiting', { processed: 30, pendingReplays: 1 }, 1, /1 replay retrying$/],
     [
+      'the receiver down for everyone',
+      {
+        processed: 30,
+        pendingReplays: 12,
+        receiverUnavailable: { since: '2026-12-06T10:00:00.000Z', waitingReplays: 12 },
+      } as Partial<Progress>,
+      1,
+      /skipped 0 {2}RECEIVER UNAVAILABLE since 2026-12-06T10:00:00.000Z, no lookups {2}12 replays retrying$/,
+    ],
+    [
       'the channel the credentials open',
       { processed: 30, channel: { id: 'ch-7', name: 'Acme' } } as Partial<Progress>,
       1,
