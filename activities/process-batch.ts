@@ -172,14 +172,14 @@ export async function processBatch(deps: BatchDeps, input: BatchInput): Promise<
         verifyOptions: { ...deps.repair.decideOptions, clockSkewMs: options.verifyAfter.clockSkewMs ?? 0 },
       }
     : undefined;
-  // The endpoint down for everyone: no more lookups for replays that could only wait (members in flight finish).
+  // The endpoint down for everyone: no more lookups for replays that could only wait. Members in flight finish
+  // (not aborted: a lookup made is not thrown away) and hand their replays over; the rest are not started.
   let receiverUnavailableSince: string | undefined;
   const stopIfReceiverDown = () => {
     const since = input.stopWhenReceiverDown ? deps.repair.health?.unavailableSince() : undefined;
     if (since === undefined || stopReason) return;
     stopReason = 'receiver-unavailable';
     receiverUnavailableSince = new Date(since).toISOString();
-    stop.abort();
   };
   /** A member interrupted by bad credentials or a stop stays unrecorded (done again later); anything else throws. */
   const interrupted = (err: unknown): void => {
@@ -196,7 +196,7 @@ export async function processBatch(deps: BatchDeps, input: BatchInput): Promise<
   const unregisterLimiter = deps.runLimiters?.add(input.backfill, ctx.limiter);
   try {
     await runPool(todo, deps.memberConcurrency, async (entry) => {
-      if (stop.signal.aborted) return;
+      if (stop.signal.aborted || receiverUnavailableSince !== undefined) return;
       // No lookup while outcomes cannot be recorded.
       try {
         await store.open();
