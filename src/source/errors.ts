@@ -1,3 +1,4 @@
+import type { ZodSafeParseResult } from 'zod';
 /**
  * A problem with the member source that must stop the run before any lookup or replay: the file is
  * missing, unreadable, not a regular file, empty, truncated inside a quoted field, or its CSV header
@@ -17,4 +18,19 @@ export class SourceConfigError extends Error {
     // JSON-quoting the path keeps the message on one line whatever characters the path holds.
     super(`member source ${JSON.stringify(file)}: ${problem}`);
   }
+}
+
+/**
+ * A database source's spec checked again where it is read (not only with the workflow input): nothing unvalidated
+ * may reach SQL text. Every problem is named by its key, never by its value.
+ */
+export function checkedSpec<T>(
+  schema: { safeParse(value: unknown): ZodSafeParseResult<T> },
+  spec: unknown,
+  label: string,
+): T {
+  const parsed = schema.safeParse(spec);
+  if (parsed.success) return parsed.data;
+  const problems = parsed.error.issues.map((i) => `${i.path.length ? i.path.join('.') : 'source'}: ${i.message}`);
+  throw new SourceConfigError(label, problems.join('; '));
 }

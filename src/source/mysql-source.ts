@@ -4,7 +4,7 @@ import { z } from 'zod';
 import type { MysqlSourceSpec } from '../../workflows/definitions';
 import { isMysqlUrl } from '../config';
 import { MEMBER_COLUMNS, type MemberColumn, type SourceEntry } from '../types';
-import { SourceConfigError } from './errors';
+import { checkedSpec, SourceConfigError } from './errors';
 import type { MemberSource } from './member-source';
 import { RETRYABLE_NET_CODES } from './postgres-source';
 import { rowEntry } from './row-schema';
@@ -102,12 +102,7 @@ export async function* readMysqlChunks(
 ): AsyncGenerator<SourceEntry[]> {
   const label = describeMysqlSource(spec);
   const { mysqlUrl, ...userSpec } = spec;
-  // Checked again here (not only with the workflow input): nothing unvalidated may reach SQL text.
-  const parsed = mysqlSourceSpecSchema.safeParse(userSpec);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map((i) => `${i.path.length ? i.path.join('.') : 'source'}: ${i.message}`);
-    throw new SourceConfigError(label, problems.join('; '));
-  }
+  const checked = checkedSpec(mysqlSourceSpecSchema, userSpec, label);
   const endpoint = checkMysqlUrl(label, mysqlUrl);
   const chunkRows = options.chunkRows ?? CHUNK_ROWS;
   if (!Number.isSafeInteger(chunkRows) || chunkRows < 1)
@@ -135,7 +130,7 @@ export async function* readMysqlChunks(
       throw mysqlError(label, endpoint.where, error);
     }
     await run(statements, 'START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY', [], label, endpoint.where);
-    const plan = await planRead(statements, parsed.data, label, endpoint.where);
+    const plan = await planRead(statements, checked, label, endpoint.where);
     yield* streamRows(connection, plan, chunkRows, label, endpoint.where);
   } finally {
     // Closing the session ends the read-only transaction with it (and a stream left half read).

@@ -2,7 +2,7 @@ import { Client, escapeIdentifier, type QueryConfig, type QueryResultRow } from 
 import { z } from 'zod';
 import type { PostgresSourceSpec } from '../../workflows/definitions';
 import { MEMBER_COLUMNS, type MemberColumn, type SourceEntry } from '../types';
-import { SourceConfigError } from './errors';
+import { checkedSpec, SourceConfigError } from './errors';
 import type { MemberSource } from './member-source';
 import { rowEntry } from './row-schema';
 
@@ -125,12 +125,7 @@ export async function* readPostgresSource(
 ): AsyncGenerator<SourceEntry> {
   const label = describePostgresSource(spec);
   const { databaseUrl, ...userSpec } = spec;
-  // Checked again here (not only with the workflow input): nothing unvalidated may reach SQL text.
-  const parsed = postgresSourceSpecSchema.safeParse(userSpec);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map((i) => `${i.path.length ? i.path.join('.') : 'source'}: ${i.message}`);
-    throw new SourceConfigError(label, problems.join('; '));
-  }
+  const checked = checkedSpec(postgresSourceSpecSchema, userSpec, label);
   const endpoint = checkDatabaseUrl(label, databaseUrl);
   const pageSize = options.pageSize ?? DEFAULT_PAGE_SIZE;
   if (!Number.isSafeInteger(pageSize) || pageSize < 1)
@@ -152,7 +147,7 @@ export async function* readPostgresSource(
   }
   try {
     await run(client, 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY', [], label, endpoint.where);
-    const plan = await planRead(client, parsed.data, label, endpoint.where);
+    const plan = await planRead(client, checked, label, endpoint.where);
     yield* readRows(client, plan, pageSize, label, endpoint.where);
   } finally {
     // Ending the session ends the read-only transaction with it.
