@@ -16,6 +16,7 @@ import {
   type BackfillResult,
 } from '../../workflows/definitions';
 import { readAudit, startStack, startTestServer, waitFor, type Stack } from '../support/stack';
+import { workerProcess, type WorkerProcess } from '../support/worker-process';
 
 // Issue 23: Channel Talk's own webhooks flow again while a repair runs. Members change or are deleted on Channel
 // Talk's side after their lookup while their replay waits (refused by the receiver, held by the delete guard), and
@@ -276,6 +277,50 @@ describe('members that change on Channel Talk while their replay waits', () => {
       });
       expect(audit.get('del-1')).toMatchObject({ outcome: 'delete', recheck: 'upsert [email] -> delete (not-found)' });
     } finally {
+      await stack.close();
+    }
+  });
+
+  it('a worker killed while replays wait: the next worker sends the fresh state', { timeout: 240_000 }, async () => {
+    const stack = await startStack({
+      server,
+      users: AT_LOOKUP,
+      receiverBehaviours: {
+        'chg-1': { status: 503, replaysOnly: true },
+        'del-1': { status: 503, replaysOnly: true },
+      },
+      worker: false,
+      env: { REPLAY_RECHECK_AFTER_MS: '300' },
+    });
+    let worker: WorkerProcess | undefined;
+    try {
+      worker = workerProcess({ env: stack.env, logFile: path.join(stack.dataDir, 'worker.log') });
+      await worker.start();
+      const handle = await startRun(stack, 'live-changes-crash');
+      await waitFor(
+        'two replays waiting',
+        async () => {
+          const p = await handle.query(progressQuery);
+          return p.batchesDone === p.batchesTotal && p.pendingReplays === 2 ? true : undefined;
+        },
+        90_000,
+      );
+      await worker.kill();
+      // While no worker runs, Channel Talk changes one user and deletes the other; the receiver recovers.
+      stack.simulator.setUser('chg-1', user('chg-1', 'chg-1-newer@example.com', { unsubscribeTexting: true }));
+      stack.simulator.setUser('del-1', null);
+      stack.receiver.setBehaviour('chg-1', undefined);
+      stack.receiver.setBehaviour('del-1', undefined);
+      await worker.start();
+      const result = (await handle.result()) as BackfillResult;
+      expect(result).toMatchObject({ processed: STORED.length, failed: 0, changedDuringRepair: 2 });
+      const accepted = stack.receiver.accepted().filter((d) => d.webhookId);
+      const chg = accepted.filter((d) => d.memberId === 'chg-1');
+      expect(chg.map((d) => d.event)).toEqual(['upsert']);
+      expect((chg[0]!.body as { entity: ChannelUser }).entity.email).toBe('chg-1-newer@example.com');
+      expect(accepted.filter((d) => d.memberId === 'del-1').map((d) => d.event)).toEqual(['delete']);
+    } finally {
+      await worker?.stop();
       await stack.close();
     }
   });
