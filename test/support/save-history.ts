@@ -9,6 +9,9 @@
 // `--recheck` records a run whose waiting replays are looked up again (issue 23): the members the receiver refuses
 // at first are deleted on Channel Talk's side right after their lookup, so their replays end as fresh deletes:
 //   npx tsx test/support/save-history.ts test/histories/<name> --recheck
+// `--outage` records a run whose receiver stops mid-run (issue 28): batches stop, replays report it, one probes;
+// past a 4 s receiverOutagePauseSeconds the run pauses itself; the receiver comes back and a resume finishes it:
+//   npx tsx test/support/save-history.ts test/histories/<name> --outage
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { CustomerRows, customerWrites } from '../../dev/customer-database';
@@ -16,7 +19,7 @@ import { pauseSignal, progressQuery, resumeSignal, WORKFLOW_TYPE } from '../../w
 import { EXAMPLE_CSV, loadExamples } from './examples';
 import { runBackfill, startStack, startTestServer, waitFor } from './stack';
 
-async function main(prefix: string, guard: boolean, verify: boolean, recheck: boolean): Promise<void> {
+async function main(prefix: string, guard: boolean, verify: boolean, recheck: boolean, outage: boolean): Promise<void> {
   const server = await startTestServer();
   const examples = await loadExamples();
   const stack = await startStack({
@@ -53,10 +56,22 @@ async function main(prefix: string, guard: boolean, verify: boolean, recheck: bo
           maxHistoryEvents: 200,
           ...(guard ? { maxDeleteShare: 0.05, deleteGuardMinDecisions: 20 } : {}),
           ...(verifyAfter ? { verifyAfter } : {}),
+          ...(outage ? { receiverOutagePauseSeconds: 4 } : {}),
         },
       ],
     });
-    if (guard) {
+    if (outage) {
+      await waitFor('progress', async () => ((await handle.query(progressQuery)).processed >= 30 ? true : undefined));
+      await stack.receiver.stop();
+      await waitFor(
+        'paused by the receiver outage',
+        async () =>
+          (await handle.query(progressQuery)).pauseReason?.startsWith('receiver unavailable') ? true : undefined,
+        60_000,
+      );
+      await stack.receiver.start();
+      await handle.signal(resumeSignal);
+    } else if (guard) {
       await waitFor('paused by the delete guard', async () =>
         (await handle.query(progressQuery)).pauseReason?.startsWith('delete guard:') ? true : undefined,
       );
@@ -96,6 +111,7 @@ main(
   process.argv.includes('--guard'),
   process.argv.includes('--verify'),
   process.argv.includes('--recheck'),
+  process.argv.includes('--outage'),
 ).catch((err) => {
   console.error(err);
   process.exit(1);
