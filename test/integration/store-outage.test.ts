@@ -98,23 +98,27 @@ it('PostgreSQL down for 8 s mid-run: exact, and what is looked up or delivered t
       failed: 0,
       skipped: 0,
     });
+    const audit = await auditOf(url, auditPath);
     const check = checkSyntheticRun({
       n: MEMBERS,
       seed: SEED,
       runLabel: workflowId,
       webhookIdOf: webhookId,
-      audit: await auditOf(url, auditPath),
+      audit,
       deliveries: stack.receiver.deliveries(),
     });
     expect(check.problems).toEqual([]);
     const extraLookups = stack.simulator.stats().requests - MEMBERS;
+    // Replays that waited (held deletes, deferred ones) look their member up again by design (REPLAY_RECHECK_AFTER_MS),
+    // outage or not: those are not what the outage cost.
+    const rechecked = audit.filter((e) => e.recheckedAt !== undefined).length;
     console.log(
       `store-outage: PostgreSQL down ${DOWN_MS} ms; ${lookupsWhileDown} lookups while it was down, ` +
-        `${extraLookups} lookups beyond one per member, ${check.extraAcceptedDeliveries} deliveries accepted twice (bound ${IN_FLIGHT})`,
+        `${extraLookups} lookups beyond one per member (${rechecked} of them replays' re-checks by design), ${check.extraAcceptedDeliveries} deliveries accepted twice (bound ${IN_FLIGHT})`,
     );
     // Nothing new started while the store was away: at most the members in flight when it went.
     expect(lookupsWhileDown).toBeLessThanOrEqual(IN_FLIGHT);
-    expect(extraLookups).toBeLessThanOrEqual(IN_FLIGHT);
+    expect(extraLookups - rechecked).toBeLessThanOrEqual(IN_FLIGHT);
     expect(check.extraAcceptedDeliveries).toBeLessThanOrEqual(IN_FLIGHT);
   } finally {
     await stack.close();
