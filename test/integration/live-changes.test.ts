@@ -1,5 +1,6 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import type { WorkflowHandle } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { UserChange } from '../../dev/simulator/channel-simulator';
 import type { Delivery } from '../../dev/simulator/webhook-receiver';
@@ -233,92 +234,85 @@ describe('members that change on Channel Talk while their replay waits', () => {
     }
   });
 
-  it('a pause with replays waiting, resumed: the fresh state is sent', { timeout: 120_000 }, async () => {
-    const stack = await startStack({
+  // chg-1 and del-1 are refused until the test lets them through; the rest (same-1 aside) are in sync.
+  const waitingStack = (o: { worker?: false } = {}) =>
+    startStack({
       server,
       users: AT_LOOKUP,
-      // chg-1 and del-1 are refused until the test lets them through; the rest (same-1 aside) are in sync.
       receiverBehaviours: {
         'chg-1': { status: 503, replaysOnly: true },
         'del-1': { status: 503, replaysOnly: true },
       },
+      ...o,
       env: { REPLAY_RECHECK_AFTER_MS: '300' },
     });
-    try {
-      const handle = await startRun(stack, 'live-changes-pause');
-      await waitFor('two replays waiting', async () => {
+
+  const twoReplaysWaiting = (handle: WorkflowHandle) =>
+    waitFor(
+      'two replays waiting',
+      async () => {
         const p = await handle.query(progressQuery);
         return p.batchesDone === p.batchesTotal && p.pendingReplays === 2 ? true : undefined;
-      });
+      },
+      90_000,
+    );
+
+  /** While the replays wait, Channel Talk changes chg-1 and deletes del-1; the receiver recovers. */
+  function changeWhileWaiting(stack: Stack): void {
+    stack.simulator.setUser('chg-1', user('chg-1', 'chg-1-newer@example.com', { unsubscribeTexting: true }));
+    stack.simulator.setUser('del-1', null);
+    stack.receiver.setBehaviour('chg-1', undefined);
+    stack.receiver.setBehaviour('del-1', undefined);
+  }
+
+  /** The run sent the state of the moment of sending: chg-1's fresh values, a delete for del-1. */
+  async function expectFreshState(stack: Stack, handle: WorkflowHandle): Promise<void> {
+    const result = (await handle.result()) as BackfillResult;
+    expect(result).toMatchObject({ processed: STORED.length, failed: 0, changedDuringRepair: 2 });
+    const accepted = stack.receiver.accepted().filter((d) => d.webhookId);
+    const chg = accepted.filter((d) => d.memberId === 'chg-1');
+    expect(chg.map((d) => d.event)).toEqual(['upsert']);
+    expect((chg[0]!.body as { entity: ChannelUser }).entity).toMatchObject({
+      email: 'chg-1-newer@example.com',
+      unsubscribeTexting: true,
+    });
+    expect(accepted.filter((d) => d.memberId === 'del-1').map((d) => d.event)).toEqual(['delete']);
+    const audit = new Map((await readAudit(result.auditPath)).map((e) => [e.memberId, e]));
+    expect(audit.get('chg-1')).toMatchObject({
+      outcome: 'upsert',
+      recheck: 'upsert [email] -> upsert [email, unsubscribeTexting]',
+    });
+    expect(audit.get('del-1')).toMatchObject({ outcome: 'delete', recheck: 'upsert [email] -> delete (not-found)' });
+  }
+
+  it('a pause with replays waiting, resumed: the fresh state is sent', { timeout: 120_000 }, async () => {
+    const stack = await waitingStack();
+    try {
+      const handle = await startRun(stack, 'live-changes-pause');
+      await twoReplaysWaiting(handle);
       await handle.signal(pauseSignal, 'test pause');
       await waitFor('paused', async () => ((await handle.query(progressQuery)).paused ? true : undefined));
-      // While the run is paused Channel Talk changes one user and deletes the other; the receiver recovers.
-      stack.simulator.setUser('chg-1', user('chg-1', 'chg-1-newer@example.com', { unsubscribeTexting: true }));
-      stack.simulator.setUser('del-1', null);
-      stack.receiver.setBehaviour('chg-1', undefined);
-      stack.receiver.setBehaviour('del-1', undefined);
+      changeWhileWaiting(stack);
       await new Promise((r) => setTimeout(r, 2_000));
       await handle.signal(resumeSignal);
-      const result = (await handle.result()) as BackfillResult;
-      expect(result).toMatchObject({ processed: STORED.length, failed: 0, changedDuringRepair: 2 });
-
-      const accepted = stack.receiver.accepted().filter((d) => d.webhookId);
-      const chg = accepted.filter((d) => d.memberId === 'chg-1');
-      expect(chg.map((d) => d.event)).toEqual(['upsert']);
-      expect((chg[0]!.body as { entity: ChannelUser }).entity).toMatchObject({
-        email: 'chg-1-newer@example.com',
-        unsubscribeTexting: true,
-      });
-      expect(accepted.filter((d) => d.memberId === 'del-1').map((d) => d.event)).toEqual(['delete']);
-      const audit = new Map((await readAudit(result.auditPath)).map((e) => [e.memberId, e]));
-      expect(audit.get('chg-1')).toMatchObject({
-        outcome: 'upsert',
-        recheck: 'upsert [email] -> upsert [email, unsubscribeTexting]',
-      });
-      expect(audit.get('del-1')).toMatchObject({ outcome: 'delete', recheck: 'upsert [email] -> delete (not-found)' });
+      await expectFreshState(stack, handle);
     } finally {
       await stack.close();
     }
   });
 
   it('a worker killed while replays wait: the next worker sends the fresh state', { timeout: 240_000 }, async () => {
-    const stack = await startStack({
-      server,
-      users: AT_LOOKUP,
-      receiverBehaviours: {
-        'chg-1': { status: 503, replaysOnly: true },
-        'del-1': { status: 503, replaysOnly: true },
-      },
-      worker: false,
-      env: { REPLAY_RECHECK_AFTER_MS: '300' },
-    });
+    const stack = await waitingStack({ worker: false });
     let worker: WorkerProcess | undefined;
     try {
       worker = workerProcess({ env: stack.env, logFile: path.join(stack.dataDir, 'worker.log') });
       await worker.start();
       const handle = await startRun(stack, 'live-changes-crash');
-      await waitFor(
-        'two replays waiting',
-        async () => {
-          const p = await handle.query(progressQuery);
-          return p.batchesDone === p.batchesTotal && p.pendingReplays === 2 ? true : undefined;
-        },
-        90_000,
-      );
+      await twoReplaysWaiting(handle);
       await worker.kill();
-      // While no worker runs, Channel Talk changes one user and deletes the other; the receiver recovers.
-      stack.simulator.setUser('chg-1', user('chg-1', 'chg-1-newer@example.com', { unsubscribeTexting: true }));
-      stack.simulator.setUser('del-1', null);
-      stack.receiver.setBehaviour('chg-1', undefined);
-      stack.receiver.setBehaviour('del-1', undefined);
+      changeWhileWaiting(stack);
       await worker.start();
-      const result = (await handle.result()) as BackfillResult;
-      expect(result).toMatchObject({ processed: STORED.length, failed: 0, changedDuringRepair: 2 });
-      const accepted = stack.receiver.accepted().filter((d) => d.webhookId);
-      const chg = accepted.filter((d) => d.memberId === 'chg-1');
-      expect(chg.map((d) => d.event)).toEqual(['upsert']);
-      expect((chg[0]!.body as { entity: ChannelUser }).entity.email).toBe('chg-1-newer@example.com');
-      expect(accepted.filter((d) => d.memberId === 'del-1').map((d) => d.event)).toEqual(['delete']);
+      await expectFreshState(stack, handle);
     } finally {
       await worker?.stop();
       await stack.close();
