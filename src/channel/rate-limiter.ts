@@ -34,6 +34,11 @@ export interface SpacedRateLimiter extends RateLimiter {
   holdUntil(epochMs: number): void;
   /** Same as `holdUntil(Date.now() + ms)`. */
   pause(ms: number): void;
+  /**
+   * Changes the rate from the next permit on (src/channel/channel-pacer.ts follows the channel's headers with it):
+   * the next permit comes one new interval after the last one; a hold stays. Same values as `createRateLimiter`.
+   */
+  setRate(ratePerSecond: number | undefined): void;
 }
 
 /**
@@ -73,12 +78,10 @@ export function createRateLimiter(
   ratePerSecond: number | undefined,
   options: { clock?: LimiterClock } = {},
 ): SpacedRateLimiter {
-  if (ratePerSecond !== undefined && (Number.isNaN(ratePerSecond) || ratePerSecond < 0)) {
-    throw new RangeError(`ratePerSecond must be a non-negative number, got ${ratePerSecond}`);
-  }
+  checkRate(ratePerSecond);
   const clock = options.clock ?? systemClock;
-  const unlimited = ratePerSecond === undefined || ratePerSecond === 0 || ratePerSecond === Infinity;
-  const intervalMs = unlimited ? 0 : 1000 / ratePerSecond;
+  let unlimited = isUnlimited(ratePerSecond);
+  let intervalMs = unlimited ? 0 : 1000 / ratePerSecond!;
 
   const queue: Waiter[] = [];
   // The next planned slot (clock.now() scale): no permit is granted before it.
@@ -131,7 +134,20 @@ export function createRateLimiter(
   }
 
   return {
-    ratePerSecond: unlimited ? Infinity : ratePerSecond,
+    get ratePerSecond() {
+      return unlimited ? Infinity : 1000 / intervalMs;
+    },
+
+    setRate(next: number | undefined): void {
+      checkRate(next);
+      const previousMs = intervalMs;
+      unlimited = isUnlimited(next);
+      intervalMs = unlimited ? 0 : 1000 / next!;
+      // The planned slot was one old interval after the last permit: it becomes one new interval after it (closer
+      // or further); a hold stays as it is.
+      if (!rebase && Number.isFinite(due)) due += intervalMs - previousMs;
+      reschedule();
+    },
 
     acquire(signal?: AbortSignal): Promise<void> {
       if (signal?.aborted) return Promise.reject(signal.reason);
@@ -161,4 +177,14 @@ export function createRateLimiter(
     holdUntil,
     pause: (ms: number) => holdUntil(clock.epochNow() + ms),
   };
+}
+
+function checkRate(ratePerSecond: number | undefined): void {
+  if (ratePerSecond !== undefined && (Number.isNaN(ratePerSecond) || ratePerSecond < 0)) {
+    throw new RangeError(`ratePerSecond must be a non-negative number, got ${ratePerSecond}`);
+  }
+}
+
+function isUnlimited(ratePerSecond: number | undefined): boolean {
+  return ratePerSecond === undefined || ratePerSecond === 0 || ratePerSecond === Infinity;
 }
