@@ -5,6 +5,7 @@ import type { AuditStore } from '../src/audit/audit-store';
 import type { PendingStore } from '../src/audit/pending-store';
 import type { WorkStore } from '../src/store/work-store';
 import { cleanupBackfill, type CleanupInput } from './cleanup';
+import type { ChannelPacer } from '../src/channel/channel-pacer';
 import type { ChannelClient } from '../src/channel/client';
 import { healthPerSender } from '../src/webhook/receiver-health';
 import type { WebhookSender } from '../src/webhook/sender';
@@ -22,6 +23,8 @@ export interface ActivityDeps {
   config: Config;
   /** The Channel Talk API (real, or the simulator in tests and the demo). */
   channel: ChannelClient;
+  /** The worker's pacer that `channel` paces by: each batch joins it with its share of the run. */
+  pacer?: ChannelPacer;
   /** The customer's webhook endpoint (WEBHOOK_URL); undefined on a worker without one. */
   target: WebhookSender | undefined;
   /** Replays to every webhook registered on the channel (target type "channel-webhooks"). */
@@ -45,6 +48,7 @@ export interface ActivityDeps {
 export function createActivities({
   config,
   channel,
+  pacer,
   target,
   channelWebhooks,
   audit,
@@ -138,6 +142,7 @@ export function createActivities({
           metrics,
           memberConcurrency: config.BACKFILL_MEMBER_CONCURRENCY,
           workerRateLimit: config.CHANNEL_RATE_LIMIT,
+          ...(pacer ? { pacer } : {}),
           debugLogs,
           runLimiters,
           repair: {

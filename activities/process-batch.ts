@@ -4,6 +4,7 @@ import type { AuditEntry } from '../src/audit/audit-entry';
 import type { AuditStore } from '../src/audit/audit-store';
 import type { PendingStore } from '../src/audit/pending-store';
 import { BadCredentialsError } from '../src/channel/errors';
+import type { ChannelPacer } from '../src/channel/channel-pacer';
 import { createRateLimiter } from '../src/channel/rate-limiter';
 import { runPool } from '../src/run-pool';
 import type { WorkStore } from '../src/store/work-store';
@@ -46,6 +47,8 @@ export interface BatchDeps {
   metrics: JobMetrics;
   memberConcurrency: number;
   workerRateLimit: number | undefined;
+  /** The worker's pacer (src/channel/channel-pacer.ts): the batch joins it with its share of the run. */
+  pacer?: ChannelPacer;
   /** Write a debug line per member: the worker's logger is at DEBUG or TRACE (see debugEnabled). */
   debugLogs?: boolean;
   /** This worker's running batches' limiters, which replays' lookups made again borrow (activities/run-limiters.ts). */
@@ -194,6 +197,8 @@ export async function processBatch(deps: BatchDeps, input: BatchInput): Promise<
 
   // While it runs, replays of this run that look their member up again on this worker take this batch's permits.
   const unregisterLimiter = deps.runLimiters?.add(input.backfill, ctx.limiter);
+  // The pacer corrects the whole worker by this batch's part of the run (see channel-pacing.ts, weight).
+  const leavePacer = deps.pacer?.join(input.share);
   try {
     await runPool(todo, deps.memberConcurrency, async (entry) => {
       if (stop.signal.aborted || receiverUnavailableSince !== undefined) return;
@@ -262,6 +267,7 @@ export async function processBatch(deps: BatchDeps, input: BatchInput): Promise<
     });
   } finally {
     unregisterLimiter?.();
+    leavePacer?.();
     clearInterval(heartbeat);
     // Whatever happened, what was decided is recorded before the activity answers.
     writing = writing.catch(() => undefined);

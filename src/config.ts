@@ -32,6 +32,15 @@ const envObject = z.object({
   CHANNEL_ACCESS_KEY: z.string({ error: 'is required' }).trim().min(1, 'is required'),
   CHANNEL_ACCESS_SECRET: z.string({ error: 'is required' }).trim().min(1, 'is required'),
   CHANNEL_RATE_LIMIT: z.preprocess(emptyToUndefined, z.coerce.number().positive().optional()),
+  // Share of the channel's x-ratelimit-limit the job leaves to the customer's other traffic (channel-pacing.ts).
+  CHANNEL_RATE_RESERVE: z.preprocess(
+    emptyToUndefined,
+    z.coerce
+      .number()
+      .min(0, 'must be a fraction from 0 to 0.9 (0.2 = 20% of the limit)')
+      .max(0.9, 'must be a fraction from 0 to 0.9 (0.2 = 20% of the limit)')
+      .default(0.2),
+  ),
   CHANNEL_MAX_ATTEMPTS: positiveInt(5),
   CHANNEL_TIMEOUT_MS: positiveInt(10_000),
   // Channel Talk documents 404 for an unknown memberId; 422 has been reported elsewhere (not confirmed).
@@ -333,7 +342,8 @@ export function describeConfig(config: Config): Record<string, unknown> {
     CHANNEL_API_URL: config.CHANNEL_API_URL,
     CHANNEL_ACCESS_KEY: config.CHANNEL_ACCESS_KEY ? '(set)' : '(missing)',
     CHANNEL_ACCESS_SECRET: config.CHANNEL_ACCESS_SECRET ? '(set)' : '(missing)',
-    CHANNEL_RATE_LIMIT: config.CHANNEL_RATE_LIMIT ?? '(none)',
+    CHANNEL_RATE_LIMIT: config.CHANNEL_RATE_LIMIT ?? '(none: paced from the rate-limit headers)',
+    CHANNEL_RATE_RESERVE: config.CHANNEL_RATE_RESERVE,
     WEBHOOK_URL: config.WEBHOOK_URL ? redactUrl(config.WEBHOOK_URL) : '(none: dry runs only)',
     WEBHOOK_TOKEN: config.WEBHOOK_TOKEN ? '(set)' : '(none)',
     WEBHOOK_SIGNING_SECRET: config.WEBHOOK_SIGNING_SECRET

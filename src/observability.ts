@@ -54,6 +54,8 @@ export interface JobMetrics {
   outcome(kind: OutcomeKind, detail?: string): void;
   delivery(result: 'delivered' | 'rejected' | 'deferred'): void;
   apiRateLimited(): void;
+  /** An answer carried x-ratelimit-will-be-throttled: true (Channel Talk's grace period). */
+  apiThrottleWarning(): void;
 }
 
 export function createJobMetrics(meter: MetricMeter): JobMetrics {
@@ -72,10 +74,16 @@ export function createJobMetrics(meter: MetricMeter): JobMetrics {
     'responses',
     'HTTP 429 answers from the Channel Talk API',
   );
+  const throttleWarnings = meter.createCounter(
+    'backfill_api_throttle_warnings',
+    'responses',
+    'Channel Talk API answers carrying x-ratelimit-will-be-throttled: true (over the limit in the grace period)',
+  );
   return {
     outcome: (kind, detail) => outcomes.add(1, { outcome: kind, ...(detail ? { detail } : {}) }),
     delivery: (result) => deliveries.add(1, { result }),
     apiRateLimited: () => rateLimited.add(1),
+    apiThrottleWarning: () => throttleWarnings.add(1),
   };
 }
 
@@ -84,6 +92,7 @@ export const noMetrics: JobMetrics = {
   outcome: () => undefined,
   delivery: () => undefined,
   apiRateLimited: () => undefined,
+  apiThrottleWarning: () => undefined,
 };
 
 /**

@@ -6,6 +6,7 @@ import { createActivities } from '../activities';
 import { logWorkerChannel } from './channel/channel-info';
 import { createStoreTables } from './store/postgres-schema';
 import { openStores, type Stores } from './store/stores';
+import { createChannelPacer } from './channel/channel-pacer';
 import { createChannelClient } from './channel/client';
 import { createChannelWebhooksClient } from './channel/webhooks';
 import { codecFromEnvValues } from './codec/aes-gcm-codec';
@@ -46,6 +47,8 @@ export async function createBackfillWorker(
   extra: Partial<Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath' | 'maxConcurrentActivityTaskExecutions'>> = {},
 ): Promise<BackfillWorker> {
   const metrics = createJobMetrics(Runtime.instance().metricMeter);
+  // One per worker: every batch, re-lookup and check of this worker paces by the channel's headers together.
+  const pacer = createChannelPacer({ reserveFraction: config.CHANNEL_RATE_RESERVE });
   const channel = createChannelClient({
     baseUrl: config.CHANNEL_API_URL,
     accessKey: config.CHANNEL_ACCESS_KEY,
@@ -54,6 +57,8 @@ export async function createBackfillWorker(
     timeoutMs: config.CHANNEL_TIMEOUT_MS,
     notFoundStatuses: config.CHANNEL_NOT_FOUND_STATUSES,
     onRateLimited: () => metrics.apiRateLimited(),
+    onThrottleWarning: () => metrics.apiThrottleWarning(),
+    pacer,
   });
   // Which channel these credentials open, logged at start-up without holding the worker up (issue 9).
   const channelLogged = logWorkerChannel(channel, Runtime.instance().logger);
@@ -103,6 +108,7 @@ export async function createBackfillWorker(
     activities: createActivities({
       config,
       channel,
+      pacer,
       target,
       channelWebhooks,
       audit,

@@ -51,6 +51,16 @@ export interface ChannelSimulatorOptions {
   rateLimit?: { perSecond: number; burst?: number };
   /** Default true: send Retry-After on 429 (false = only the x-ratelimit-* headers). */
   retryAfter?: boolean;
+  /**
+   * Channel Talk's grace period: a call over the limit still succeeds, carrying `x-ratelimit-will-be-throttled:
+   * true`, instead of a 429. Default false (enforcement).
+   */
+  grace?: boolean;
+  /**
+   * More credentials of the same channel (the customer's own production code): accepted like the job's, drawing
+   * from the same bucket, and counted apart, in `stats().others`, so the job's counts stay the job's.
+   */
+  otherCredentials?: Array<{ accessKey: string; accessSecret: string }>;
   /** Per memberId. */
   faults?: Record<string, ChannelFault>;
   /** Per memberId: a change applied after its first answered lookup. */
@@ -88,6 +98,10 @@ export interface ChannelSimulatorStats {
   webhookLists: number;
   /** Requests that reached `GET /open/v5/channel` (any answer). */
   channelInfo: number;
+  /** Over-limit calls admitted in the grace period (they carried x-ratelimit-will-be-throttled: true). */
+  throttleWarnings: number;
+  /** The requests made with `otherCredentials`, by answer: none of them is in the counts above. */
+  others: { requests: number; ok: number; rateLimited: number; throttleWarnings: number };
 }
 
 export interface ChannelSimulator {
@@ -100,6 +114,8 @@ export interface ChannelSimulator {
   setFaults(faults: Record<string, ChannelFault>): void;
   /** Replaces the rate limit (bucket starts full); undefined removes it. */
   setRateLimit(r?: { perSecond: number; burst?: number }): void;
+  /** Switches the grace period on or off (see the option). */
+  setGrace(grace: boolean): void;
   /** Replaces the registered webhooks. */
   setWebhooks(webhooks: ChannelWebhook[]): void;
   /** Replaces the changes to apply after a member's first lookup (members already looked up wait for their next). */
@@ -220,6 +236,8 @@ export async function startChannelSimulator(o: ChannelSimulatorOptions): Promise
   let accessSecret = o.accessSecret;
   let bucket = o.rateLimit ? new TokenBucket(o.rateLimit.perSecond, o.rateLimit.burst) : undefined;
   const sendRetryAfter = o.retryAfter ?? true;
+  let grace = o.grace ?? false;
+  const others = new Map((o.otherCredentials ?? []).map((c) => [c.accessKey, c.accessSecret]));
   let faults = toFaultStates(o.faults);
   let webhooks = toWebhookList(o.webhooks);
   let changes = new Map(Object.entries(o.changes ?? {}));
@@ -237,7 +255,9 @@ export async function startChannelSimulator(o: ChannelSimulatorOptions): Promise
     maxPerSecond: 0,
     webhookLists: 0,
     channelInfo: 0,
+    throttleWarnings: 0,
   };
+  const otherStats = { requests: 0, ok: 0, rateLimited: 0, throttleWarnings: 0 };
   const channel = {
     id: o.channel?.id ?? '1',
     name: o.channel?.name === undefined ? 'Simulated channel' : o.channel.name,
@@ -284,6 +304,7 @@ export async function startChannelSimulator(o: ChannelSimulatorOptions): Promise
     const path = (req.url ?? '/').split('?')[0] ?? '/';
     // The preflight is counted on its own (channelInfo): `requests` stays what tests compare lookups against.
     if (path === CHANNEL_ROUTE) return channelInfo(req, res);
+    if (isOther(req)) return otherRequest(res);
     stats.requests += 1;
     if (path === WEBHOOKS_ROUTE) return listWebhooks(req, res);
     const match = USER_ROUTE.exec(path);
@@ -382,15 +403,48 @@ export async function startChannelSimulator(o: ChannelSimulatorOptions): Promise
       return false;
     }
     const now = Date.now();
-    if (bucket && !bucket.take(now)) {
+    const verdict = takeToken(res, now);
+    if (verdict === 'refused') {
       stats.rateLimited += 1;
-      const retryAfter = Math.max(1, Math.ceil(bucket.msUntilToken(now) / 1000));
-      const extra: Record<string, string> = sendRetryAfter ? { 'retry-after': String(retryAfter) } : {};
-      send(res, 429, JSON.stringify({ type: 'tooManyRequestsError', message: 'rate limit exceeded' }), extra);
       return false;
     }
+    if (verdict === 'warned') stats.throttleWarnings += 1;
     countAdmitted(now);
     return true;
+  }
+
+  /**
+   * The channel's bucket, whoever calls: 'refused' has been answered 429; 'warned' (grace period) goes on with the
+   * warning header set on `res`.
+   */
+  function takeToken(res: http.ServerResponse, now: number): 'admitted' | 'warned' | 'refused' {
+    if (!bucket || bucket.take(now)) return 'admitted';
+    if (grace) {
+      res.setHeader('x-ratelimit-will-be-throttled', 'true');
+      return 'warned';
+    }
+    const retryAfter = Math.max(1, Math.ceil(bucket.msUntilToken(now) / 1000));
+    const extra: Record<string, string> = sendRetryAfter ? { 'retry-after': String(retryAfter) } : {};
+    send(res, 429, JSON.stringify({ type: 'tooManyRequestsError', message: 'rate limit exceeded' }), extra);
+    return 'refused';
+  }
+
+  function isOther(req: http.IncomingMessage): boolean {
+    const key = req.headers['x-access-key'];
+    return typeof key === 'string' && others.has(key) && others.get(key) === req.headers['x-access-secret'];
+  }
+
+  /** The customer's production: any route answers 200 from the shared bucket (what it asks does not matter). */
+  function otherRequest(res: http.ServerResponse): void {
+    otherStats.requests += 1;
+    const verdict = takeToken(res, Date.now());
+    if (verdict === 'refused') {
+      otherStats.rateLimited += 1;
+      return;
+    }
+    if (verdict === 'warned') otherStats.throttleWarnings += 1;
+    otherStats.ok += 1;
+    send(res, 200, JSON.stringify({ user: null, online: null }));
   }
 
   /** `GET /open/v5/channel`: the channel of the credentials, behind the same credentials check and rate limit. */
@@ -446,7 +500,7 @@ export async function startChannelSimulator(o: ChannelSimulatorOptions): Promise
 
   return {
     url: `http://127.0.0.1:${port}`,
-    stats: () => ({ ...stats, byMember: new Map(byMember) }),
+    stats: () => ({ ...stats, others: { ...otherStats }, byMember: new Map(byMember) }),
     setCredentials(key, secret) {
       accessKey = key;
       accessSecret = secret;
@@ -456,6 +510,9 @@ export async function startChannelSimulator(o: ChannelSimulatorOptions): Promise
     },
     setRateLimit(r) {
       bucket = r ? new TokenBucket(r.perSecond, r.burst) : undefined;
+    },
+    setGrace(next) {
+      grace = next;
     },
     setWebhooks(next) {
       webhooks = toWebhookList(next);

@@ -7,6 +7,7 @@ import { DispatchExchange, runExchange, type ResponseHeaders } from '../http/dis
 import { errorLabel } from '../http/error-label';
 import type { ChannelUser, FetchResult } from '../types';
 import { BadCredentialsError } from './errors';
+import type { ChannelPacer, RateHeaders } from './channel-pacer';
 import type { RateLimiter } from './rate-limiter';
 import { userResponseSchema } from './user-schema';
 import { channelResponseSchema, type ChannelInfo } from './channel-info';
@@ -28,6 +29,13 @@ export interface ChannelClientOptions {
   max429Waits?: number;
   /** Called on every 429, for metrics. */
   onRateLimited?: () => void;
+  /** Called on every answer that carries x-ratelimit-will-be-throttled: true (the answer is used), for metrics. */
+  onThrottleWarning?: () => void;
+  /**
+   * The worker's pacer (channel-pacer.ts): every request waits for it and every answer's rate-limit headers feed
+   * it, so all batches of the worker pace by the channel's headers together. Default: none.
+   */
+  pacer?: ChannelPacer;
   /** Default: an undici Agent with keep-alive owned by this client (closed by `close()`). */
   dispatcher?: Dispatcher;
 }
@@ -88,18 +96,34 @@ export function createChannelClient(o: ChannelClientOptions): ChannelClient {
     return base / 2 + Math.random() * (base / 2);
   }
 
-  function attempt(
+  async function attempt(
     path: string,
     signal: AbortSignal | undefined,
     parse = parseUserBody,
     notFound = notFoundStatuses,
   ): Promise<AttemptOutcome> {
-    if (signal?.aborted) return Promise.reject(signal.reason);
-    return runExchange<AttemptOutcome>(
-      dispatcher,
-      { origin: target.origin, path, method: 'GET', headers },
-      (resolve, reject) => new LookupExchange(resolve, reject, signal, timeoutMs, notFound, parse),
-    );
+    if (signal?.aborted) throw signal.reason;
+    const pacer = o.pacer;
+    if (pacer) await pacer.acquire(signal);
+    let seen: RateHeaders | undefined;
+    const onHeaders = (status: number, h: ResponseHeaders) => {
+      seen = readRateHeaders(status, h);
+      if (!seen.warned) return;
+      o.onThrottleWarning?.();
+      // The grace period's warning is the limit reached: hold the worker as after a 429 (the answer is used).
+      pacer?.holdUntil(
+        Date.now() + Math.min(rateLimitWaitMs(h, Date.now()) ?? initialBackoffMs, MAX_RATE_LIMIT_WAIT_MS),
+      );
+    };
+    try {
+      return await runExchange<AttemptOutcome>(
+        dispatcher,
+        { origin: target.origin, path, method: 'GET', headers },
+        (resolve, reject) => new LookupExchange(resolve, reject, signal, timeoutMs, notFound, parse, onHeaders),
+      );
+    } finally {
+      pacer?.observe(seen ?? { warned: false, rateLimited: false });
+    }
   }
 
   return {
@@ -171,8 +195,9 @@ export function createChannelClient(o: ChannelClientOptions): ChannelClient {
               return { kind: 'failed', reason: `rate limited (HTTP 429) ${rateLimitedCount} times`, attempts };
             }
             const waitMs = Math.min(outcome.waitMs ?? backoffMs(rateLimitedCount), MAX_RATE_LIMIT_WAIT_MS);
-            // Other lookups sharing the limiter would hit the same wall; hold them too.
+            // Other lookups sharing the limiter (and the worker's pacer) would hit the same wall; hold them too.
             limiter?.holdUntil?.(Date.now() + waitMs);
+            o.pacer?.holdUntil(Date.now() + waitMs);
             await pause(waitMs, signal);
             break;
           }
@@ -221,12 +246,14 @@ class LookupExchange extends DispatchExchange<AttemptOutcome> {
     timeoutMs: number,
     private readonly notFoundStatuses: ReadonlySet<number>,
     private readonly parseBody: (text: string) => AttemptOutcome,
+    private readonly onHeaders?: (status: number, headers: ResponseHeaders) => void,
   ) {
     super(resolve, reject, signal, timeoutMs, DUMP_LIMIT_BYTES);
   }
 
   protected readHeaders(headers: ResponseHeaders): boolean {
     this.headers = headers;
+    this.onHeaders?.(this.status, headers);
     return this.status >= 200 && this.status < 300;
   }
 
@@ -338,6 +365,23 @@ export function rateLimitWaitMs(headers: ResponseHeaders, now: number): number |
     if (resetMs > now) return resetMs - now;
   }
   return undefined;
+}
+
+/** The rate-limit headers of an answer as numbers; absent or unreadable ones are left out. */
+export function readRateHeaders(status: number, headers: ResponseHeaders): RateHeaders {
+  const number = (name: string) => {
+    const text = firstHeader(headers[name]);
+    const value = text === undefined || text.trim() === '' ? NaN : Number(text);
+    return Number.isFinite(value) ? value : undefined;
+  };
+  const limit = number('x-ratelimit-limit');
+  const remaining = number('x-ratelimit-remaining');
+  return {
+    ...(limit !== undefined ? { limit } : {}),
+    ...(remaining !== undefined ? { remaining } : {}),
+    warned: firstHeader(headers['x-ratelimit-will-be-throttled'])?.trim().toLowerCase() === 'true',
+    rateLimited: status === 429,
+  };
 }
 
 function firstHeader(value: string | string[] | undefined): string | undefined {

@@ -1,7 +1,13 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createChannelClient, rateLimitWaitMs, type ChannelClientOptions } from '../../src/channel/client';
+import { createChannelPacer } from '../../src/channel/channel-pacer';
+import {
+  createChannelClient,
+  rateLimitWaitMs,
+  readRateHeaders,
+  type ChannelClientOptions,
+} from '../../src/channel/client';
 import { BadCredentialsError } from '../../src/channel/errors';
 import { createRateLimiter } from '../../src/channel/rate-limiter';
 import {
@@ -312,6 +318,88 @@ describe('Channel Talk client and 429s', () => {
         await client.close();
       }
     });
+  });
+});
+
+describe('Channel Talk client and the pacer (issue 24)', () => {
+  it('feeds every answer to the pacer, which keeps the reserve: lookups wait instead of meeting a 429', async () => {
+    await withSimulator({ rateLimit: { perSecond: 2, burst: 3 } }, async (sim) => {
+      const pacer = createChannelPacer();
+      const client = clientFor(sim, { pacer });
+      try {
+        expect((await client.getUserByMemberId('plain')).kind).toBe('found');
+        expect(pacer.snapshot()).toMatchObject({ limit: 3, remaining: 2, rateLimited: 0, warnings: 0 });
+        for (let i = 0; i < 5; i++) expect(await client.getUserByMemberId('plain')).toMatchObject({ attempts: 1 });
+        expect(sim.stats().rateLimited).toBe(0);
+        expect(pacer.snapshot().givingWay).toBe(true);
+      } finally {
+        await client.close();
+      }
+    });
+  });
+
+  it('with no reserve a 429 still reaches the pacer (counted, and the worker held)', async () => {
+    await withSimulator({ rateLimit: { perSecond: 1, burst: 1 } }, async (sim) => {
+      const pacer = createChannelPacer({ reserveFraction: 0 });
+      const client = clientFor(sim, { pacer });
+      try {
+        await client.getUserByMemberId('plain');
+        expect(await client.getUserByMemberId('plain')).toMatchObject({ kind: 'found', attempts: 2 });
+        expect(pacer.snapshot()).toMatchObject({ limit: 1, rateLimited: 1 });
+      } finally {
+        await client.close();
+      }
+    });
+  });
+
+  it('grace period: a warned answer is used, not retried, and holds the worker like a 429', async () => {
+    await withSimulator({ rateLimit: { perSecond: 1, burst: 1 }, grace: true, retryAfter: false }, async (sim) => {
+      const pacer = createChannelPacer();
+      let warnings = 0;
+      const client = clientFor(sim, { pacer, onThrottleWarning: () => warnings++ });
+      try {
+        expect((await client.getUserByMemberId('plain')).kind).toBe('found');
+        const warned = await client.getUserByMemberId('plain');
+        expect(warned).toMatchObject({ kind: 'found', attempts: 1 });
+        expect(warnings).toBe(1);
+        expect(pacer.snapshot()).toMatchObject({ warnings: 1, givingWay: true });
+        // The next request waits for x-ratelimit-reset (the next whole second at the latest).
+        const start = performance.now();
+        await client.getUserByMemberId('plain');
+        expect(performance.now() - start).toBeGreaterThanOrEqual(1);
+        expect(sim.stats().requests).toBe(3);
+      } finally {
+        await client.close();
+      }
+    });
+  });
+});
+
+describe('readRateHeaders', () => {
+  it.each([
+    [
+      'all three',
+      200,
+      { 'x-ratelimit-limit': '1000', 'x-ratelimit-remaining': '998', 'x-ratelimit-reset': '1' },
+      { limit: 1000, remaining: 998, warned: false, rateLimited: false },
+    ],
+    [
+      'grace warning',
+      200,
+      { 'x-ratelimit-limit': '20', 'x-ratelimit-remaining': '0', 'x-ratelimit-will-be-throttled': 'true' },
+      { limit: 20, remaining: 0, warned: true, rateLimited: false },
+    ],
+    ['warning in capitals', 200, { 'x-ratelimit-will-be-throttled': 'TRUE' }, { warned: true, rateLimited: false }],
+    ['warning false', 200, { 'x-ratelimit-will-be-throttled': 'false' }, { warned: false, rateLimited: false }],
+    ['a 429 without headers', 429, {}, { warned: false, rateLimited: true }],
+    [
+      'unreadable numbers are left out',
+      200,
+      { 'x-ratelimit-limit': 'many', 'x-ratelimit-remaining': '' },
+      { warned: false, rateLimited: false },
+    ],
+  ])('%s', (_name, status, headers, expected) => {
+    expect(readRateHeaders(status, headers)).toEqual(expected);
   });
 });
 

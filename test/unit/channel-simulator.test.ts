@@ -156,6 +156,54 @@ describe('channel simulator', () => {
     }
   });
 
+  it('grace period: over-limit calls succeed with x-ratelimit-will-be-throttled: true', async () => {
+    const graced = await startChannelSimulator({
+      users: [alice],
+      accessKey: KEY,
+      accessSecret: SECRET,
+      rateLimit: { perSecond: 1, burst: 2 },
+      grace: true,
+    });
+    try {
+      const answers = [];
+      for (let i = 0; i < 3; i++) answers.push(await get(graced, userPath('alice')));
+      expect(answers.map((a) => a.status)).toEqual([200, 200, 200]);
+      expect(answers.map((a) => a.headers.get('x-ratelimit-will-be-throttled'))).toEqual([null, null, 'true']);
+      expect(answers[2]!.headers.get('x-ratelimit-remaining')).toBe('0');
+      expect(graced.stats()).toMatchObject({ ok: 3, rateLimited: 0, throttleWarnings: 1 });
+      graced.setGrace(false);
+      expect((await get(graced, userPath('alice'))).status).toBe(429);
+    } finally {
+      await graced.close();
+    }
+  });
+
+  it("other credentials of the channel share the bucket and are counted apart from the job's", async () => {
+    const shared = await startChannelSimulator({
+      users: [alice],
+      accessKey: KEY,
+      accessSecret: SECRET,
+      rateLimit: { perSecond: 1, burst: 2 },
+      otherCredentials: [{ accessKey: 'prod-key', accessSecret: 'prod-secret' }],
+    });
+    try {
+      const production = () =>
+        fetch(`${shared.url}${userPath('someone')}`, {
+          headers: { 'x-access-key': 'prod-key', 'x-access-secret': 'prod-secret' },
+        });
+      expect((await production()).status).toBe(200);
+      expect((await get(shared, userPath('alice'))).status).toBe(200);
+      const refused = await production();
+      expect(refused.status).toBe(429);
+      expect(refused.headers.get('x-ratelimit-limit')).toBe('2');
+      const s = shared.stats();
+      expect(s).toMatchObject({ requests: 1, ok: 1, rateLimited: 0 });
+      expect(s.others).toEqual({ requests: 2, ok: 1, rateLimited: 1, throttleWarnings: 0 });
+    } finally {
+      await shared.close();
+    }
+  });
+
   it('tracks the most admitted requests in one second (429s excluded)', async () => {
     const limited = await startChannelSimulator({
       users: [alice],
