@@ -43,6 +43,7 @@ export function startProductionTraffic(o: ProductionTrafficOptions): ProductionT
   let steadySent = 0;
   let burstsSent = 0;
   let stopped = false;
+  let closed: Promise<void> | undefined;
 
   const call = (): void => {
     stats.sent += 1;
@@ -88,8 +89,8 @@ export function startProductionTraffic(o: ProductionTrafficOptions): ProductionT
     async stop() {
       stopped = true;
       clearInterval(timer);
-      await Promise.all([...inFlight]);
-      await agent.close();
+      closed ??= Promise.all([...inFlight]).then(() => agent.close());
+      await closed;
       return { ...stats };
     },
   };

@@ -67,7 +67,9 @@ export function createChannelPacer(
   let limit: number | undefined;
   let remaining: number | undefined;
   let pacing: Pacing | undefined;
-  let sentAtReading = 0;
+  // Requests answered when remaining was last read: any sent beyond them (in flight then, or sent since) may not
+  // be in that reading yet.
+  let answeredAtReading = 0;
   // Answers observed (with or without headers): sent - answered are in flight.
   let answered = 0;
   let lastWarned = false;
@@ -101,17 +103,18 @@ export function createChannelPacer(
   }
 
   /**
-   * While the rule does not bind, requests go out faster than answers come back: each one sent since the last
-   * reading is counted off it, so a burst cannot run through the reserve before the next reading shows it. Every
+   * While the rule does not bind, requests go out faster than answers come back: each one not answered when
+   * the last reading came (in flight then, or sent since) is counted off it, so a burst cannot run through the reserve before the next reading shows it. Every
    * worker sees the same reading: each may spend only its part (weight) of what lies above the line. True when
    * the permit just granted would overdraw: the rule then binds, and the caller asks again at its rate.
    */
   function overdrawn(): boolean {
     if (remaining === undefined || !readingUnbound || reserve === undefined) return false;
-    const estimate = remaining - (sent + 1 - sentAtReading) / Math.max(weight(), 0.01);
+    const estimate = remaining - (sent + 1 - answeredAtReading) / Math.max(weight(), 0.01);
     if (estimate >= 2 * reserve) return false;
     if (!pacing?.givingWay) repace(now(), Math.max(0, estimate), lastWarned);
-    return true;
+    // Asking again only helps where the rule now binds (a finite rate); with no reserve nothing binds but a 429.
+    return pacing?.givingWay === true;
   }
 
   return {
@@ -137,7 +140,7 @@ export function createChannelPacer(
       }
       limit = h.limit;
       remaining = h.remaining;
-      sentAtReading = sent;
+      answeredAtReading = answered;
       lastWarned = h.warned || h.rateLimited;
       const at = now();
       samples.push({ at, remaining: h.remaining, sent });

@@ -80,10 +80,14 @@ async function expectKnownAnswer(stack: Stack, result: BackfillResult, exactlyOn
   if (exactlyOnce) expect(accepted).toHaveLength(ids.size);
 }
 
+/** No budget and no reserve: nothing but a 429 (or a grace warning) slows the job down. */
+const NO_RESERVE = { CHANNEL_RATE_RESERVE: '0' };
+
 describe('Channel Talk API faults', () => {
   it('429 storms with Retry-After: waits them out, no outcome changes', async () => {
-    // The simulator allows 40 requests/s while the worker has no budget configured: it overruns.
-    await withStack({ simulatorRateLimit: 40 }, async (stack) => {
+    // The simulator allows 40 requests/s while the worker has no budget configured and leaves no reserve
+    // (CHANNEL_RATE_RESERVE=0): the headers hold it back only after a 429, so it overruns.
+    await withStack({ simulatorRateLimit: 40, env: NO_RESERVE }, async (stack) => {
       const result = (await (await start(stack, 'faults-429-retry-after')).result()) as BackfillResult;
       expect(stack.simulator.stats().rateLimited).toBeGreaterThan(0);
       await expectKnownAnswer(stack, result);
@@ -91,7 +95,7 @@ describe('Channel Talk API faults', () => {
   });
 
   it('429 storms without Retry-After: waits for x-ratelimit-reset instead', async () => {
-    await withStack({ simulatorRateLimit: 40, simulatorRetryAfter: false }, async (stack) => {
+    await withStack({ simulatorRateLimit: 40, simulatorRetryAfter: false, env: NO_RESERVE }, async (stack) => {
       const result = (await (await start(stack, 'faults-429-reset')).result()) as BackfillResult;
       expect(stack.simulator.stats().rateLimited).toBeGreaterThan(0);
       await expectKnownAnswer(stack, result);

@@ -7,7 +7,12 @@ import { codecFromEnvValues } from '../../src/codec/aes-gcm-codec';
 import { loadConfig, type Config } from '../../src/config';
 import type { AuditEntry } from '../../src/audit/audit-entry';
 import { parseAuditHeaderLine, type AuditHeader } from '../../src/audit/audit-header';
-import { startChannelSimulator, type ChannelFault, type ChannelSimulator } from '../../dev/simulator/channel-simulator';
+import {
+  startChannelSimulator,
+  type ChannelFault,
+  type ChannelSimulator,
+  type ChannelSimulatorOptions,
+} from '../../dev/simulator/channel-simulator';
 import {
   startWebhookReceiver,
   type ReceiverBehaviour,
@@ -72,6 +77,8 @@ export interface StackOptions {
   simulatorRateLimit?: number;
   /** false: the simulator's 429s carry only x-ratelimit-* headers, no Retry-After. */
   simulatorRetryAfter?: boolean;
+  /** Any other simulator option (a bucket with its own burst, the grace period, production's credentials). */
+  simulator?: Partial<Omit<ChannelSimulatorOptions, 'users' | 'accessKey' | 'accessSecret'>>;
   env?: Record<string, string>;
   taskQueue?: string;
   /** false: start the worker yourself (e.g. as a child process). */
@@ -97,6 +104,7 @@ export async function startStack(o: StackOptions): Promise<Stack> {
     faults: o.channelFaults,
     ...(o.simulatorRateLimit ? { rateLimit: { perSecond: o.simulatorRateLimit } } : {}),
     ...(o.simulatorRetryAfter === false ? { retryAfter: false } : {}),
+    ...o.simulator,
   });
   const receiver = await startWebhookReceiver({ behaviours: o.receiverBehaviours });
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'backfill-test-'));

@@ -132,6 +132,8 @@ interface Scenario {
   grace: boolean;
   lookups: number;
   latencyMs: number;
+  /** CHANNEL_RATE_RESERVE; default 0.2. */
+  reserveFraction?: number;
 }
 
 interface Outcome {
@@ -247,7 +249,11 @@ async function simulate(s: Scenario): Promise<Outcome> {
     });
 
   for (let w = 0; w < s.workers; w++) {
-    const pacer = createChannelPacer({ clock: time.clock(), now: () => time.now });
+    const pacer = createChannelPacer({
+      clock: time.clock(),
+      now: () => time.now,
+      ...(s.reserveFraction !== undefined ? { reserveFraction: s.reserveFraction } : {}),
+    });
     pacer.join(s.workers);
     const budget = createRateLimiter(s.budget === undefined ? undefined : s.budget / s.workers, {
       clock: time.clock(),
@@ -356,6 +362,21 @@ describe('the pacing rule in a closed loop (model of the bucket, simulated clock
     });
     expect(o.repair429).toBe(0);
     expect(o.repairRate).toBeGreaterThanOrEqual(99);
+  });
+
+  it('no reserve and no budget: nothing binds before a 429, and the run still finishes (no busy loop)', async () => {
+    const o = await simulate({
+      refill: 40,
+      bucket: 40,
+      workers: 1,
+      concurrency: 32,
+      production: quiet,
+      grace: false,
+      lookups: 300,
+      latencyMs: 4,
+      reserveFraction: 0,
+    });
+    expect(o.repair429).toBeGreaterThan(0);
   });
 
   it('no budget and a 300/s channel: no 429 while finding the rate from the headers', async () => {

@@ -1,0 +1,163 @@
+// Issue 24: the channel's rate limit is shared with the customer's own production traffic (every key of the channel
+// draws from one bucket). Two workers repair while a second client of the same channel, with its own credentials,
+// makes production's calls: production must never be refused, and the repair must still use what production
+// leaves. And in Channel Talk's grace period (over-limit calls succeed with a warning header) the job, with no
+// budget configured, must pace itself from the headers so that almost nothing is warned.
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  checkSyntheticRun,
+  DEFAULT_SYNTHETIC_SEED,
+  syntheticCounts,
+  syntheticUserLookup,
+  writeSyntheticCsv,
+} from '../../dev/synthetic';
+import { startProductionTraffic } from '../../dev/simulator/production-traffic';
+import type { DevServer } from '../../dev/temporal-cli';
+import { createBackfillWorker, type BackfillWorker } from '../../src/worker-setup';
+import { webhookId } from '../../src/webhook/webhook-id';
+import { WORKFLOW_TYPE, type BackfillResult } from '../../workflows/definitions';
+import type { ChannelSimulatorOptions } from '../../dev/simulator/channel-simulator';
+import { readAudit, startStack, startTestServer, workflowBundle, type Stack } from '../support/stack';
+
+const MEMBERS = 1_000;
+const SEED = DEFAULT_SYNTHETIC_SEED;
+const PRODUCTION = { accessKey: 'production-app-key', accessSecret: 'production-app-secret' };
+
+let server: DevServer;
+let dir: string;
+let csv: string;
+
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), 'shared-channel-'));
+  csv = path.join(dir, 'members.csv');
+  [server] = await Promise.all([startTestServer(), writeSyntheticCsv(csv, MEMBERS, SEED)]);
+}, 120_000);
+afterAll(async () => {
+  await server?.stop();
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+/** When the simulator admitted each of the job's lookups (production's calls are not lookups of members). */
+function lookupClock(): { times: number[]; lookupUser: NonNullable<ChannelSimulatorOptions['lookupUser']> } {
+  const lookup = syntheticUserLookup(MEMBERS, SEED);
+  const times: number[] = [];
+  return {
+    times,
+    lookupUser: (memberId) => {
+      times.push(Date.now());
+      return lookup(memberId);
+    },
+  };
+}
+
+/** Two workers on the stack's task queue: the stack's own and one more in this process. */
+async function twoWorkers(
+  o: Parameters<typeof startStack>[0],
+): Promise<{ stack: Stack; second: BackfillWorker; close: () => Promise<void> }> {
+  const stack = await startStack(o);
+  const second = await createBackfillWorker(stack.config, { workflowBundle: await workflowBundle() });
+  void second.run();
+  return {
+    stack,
+    second,
+    close: async () => {
+      await second.close();
+      await stack.close();
+    },
+  };
+}
+
+async function runExact(stack: Stack, workflowId: string): Promise<BackfillResult> {
+  const handle = await stack.client.workflow.start(WORKFLOW_TYPE, {
+    taskQueue: stack.config.BACKFILL_TASK_QUEUE,
+    workflowId,
+    args: [{ source: { type: 'csv', path: csv }, batchSize: 100 }],
+  });
+  const result = (await handle.result()) as BackfillResult;
+  const expected = syntheticCounts(MEMBERS, SEED);
+  expect(result).toMatchObject({
+    total: MEMBERS,
+    processed: MEMBERS,
+    upserts: expected.upserts,
+    deletes: expected.deletes,
+    unchanged: expected.unchanged,
+    failed: 0,
+  });
+  const check = checkSyntheticRun({
+    n: MEMBERS,
+    seed: SEED,
+    runLabel: workflowId,
+    webhookIdOf: webhookId,
+    audit: await readAudit(result.auditPath),
+    deliveries: stack.receiver.deliveries(),
+  });
+  expect(check.problems).toEqual([]);
+  return result;
+}
+
+/** Lookups per second from the first to the last. */
+const rateOf = (times: number[]) => (times.length - 1) / ((times[times.length - 1]! - times[0]!) / 1000);
+
+describe('a channel shared with the customer’s production (issue 24)', () => {
+  it('bucket 200 at 50/s, CHANNEL_RATE_LIMIT=50, production 10/s + 20 every 5 s: production is never refused, the repair uses >= 90% of what it leaves', async () => {
+    const lookups = lookupClock();
+    const { stack, close } = await twoWorkers({
+      server,
+      users: [],
+      env: { CHANNEL_RATE_LIMIT: '50' },
+      simulator: {
+        rateLimit: { perSecond: 50, burst: 200 },
+        otherCredentials: [PRODUCTION],
+        lookupUser: lookups.lookupUser,
+      },
+    });
+    const production = startProductionTraffic({
+      url: stack.simulator.url,
+      ...PRODUCTION,
+      perSecond: 10,
+      burst: 20,
+      burstEveryMs: 5_000,
+    });
+    try {
+      await runExact(stack, 'shared-with-production');
+      const prod = await production.stop();
+      const productionRate = prod.sent / (prod.elapsedMs / 1000);
+      const repairRate = rateOf(lookups.times);
+      const left = 50 - productionRate;
+      console.log(
+        `shared channel: production ${prod.sent} calls (${productionRate.toFixed(1)}/s), ${prod.rateLimited} refused; ` +
+          `repair ${repairRate.toFixed(1)}/s = ${((100 * repairRate) / left).toFixed(1)}% of the ${left.toFixed(1)}/s left; ` +
+          `repair 429s ${stack.simulator.stats().rateLimited}`,
+      );
+      expect(prod.rateLimited).toBe(0);
+      expect(stack.simulator.stats().others.rateLimited).toBe(0);
+      expect(repairRate / left).toBeGreaterThanOrEqual(0.9);
+    } finally {
+      await production.stop();
+      await close();
+    }
+  }, 180_000);
+
+  it('grace period, refill 100/s, bucket 20, no CHANNEL_RATE_LIMIT: at most 1% of lookups warned', async () => {
+    const lookups = lookupClock();
+    const { stack, close } = await twoWorkers({
+      server,
+      users: [],
+      simulator: { rateLimit: { perSecond: 100, burst: 20 }, grace: true, lookupUser: lookups.lookupUser },
+    });
+    try {
+      await runExact(stack, 'grace-period');
+      const s = stack.simulator.stats();
+      console.log(
+        `grace period: ${s.requests} lookups, ${s.throttleWarnings} warned, ${rateOf(lookups.times).toFixed(1)}/s`,
+      );
+      expect(s.rateLimited).toBe(0);
+      expect(s.throttleWarnings).toBeLessThanOrEqual(0.01 * s.requests);
+    } finally {
+      await close();
+    }
+  }, 180_000);
+});
