@@ -87,6 +87,11 @@ it(
       expect(beforeRestart.failed).toBe(0);
       expect(beforeRestart.pendingReplays).toBeGreaterThan(0);
       expect(beforeRestart.receiverUnavailable).toMatchObject({ since: down.receiverUnavailable!.since });
+      // The Web UI's current details say it too.
+      const meta = (await handle.query('__temporal_workflow_metadata')) as { currentDetails?: string };
+      expect(meta.currentDetails).toMatch(/^\*\*running\*\* · receiver unavailable since /);
+      expect(meta.currentDetails).toContain(`receiver unavailable since ${down.receiverUnavailable!.since} (`);
+      expect(meta.currentDetails).toMatch(/\d+ replays waiting for it/);
       // At 25 lookups/s the rest of the outage would have been well over 200 lookups: only those in flight ran.
       const lookupsWhileDown = stack.simulator.stats().requests - lookupsAtDown;
       console.log(`receiver-outage: ${lookupsWhileDown} lookups after the run saw the receiver down`);
