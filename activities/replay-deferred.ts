@@ -123,6 +123,8 @@ export async function replayDeferred(deps: ReplayDeps, input: ReplayDeferredInpu
       message: `replay of line ${line} waits: the receiver has been unavailable since ${since} (${result.kind === 'retryable' ? result.reason : ''}); not counted toward replayMaxAttempts`,
       type: RECEIVER_UNAVAILABLE,
       details: [{ since }],
+      // A 503's Retry-After still paces the probe.
+      nextRetryDelay: result.kind === 'retryable' ? result.retryAfterMs : undefined,
     });
   }
   // Sent: what became of it is recorded even if the store is away for a while (activities/store-outage.ts), rather
