@@ -74,8 +74,32 @@ export function createActivities({
   };
   // Lookups made again before replays spend the run's budget: a running batch's permits (activities/run-limiters.ts).
   const runLimiters = createRunLimiters(config.CHANNEL_RATE_LIMIT);
+  // The channel this worker's credentials open, asked once (again after an answer that could not tell).
+  let workerChannel: Promise<string | undefined> | undefined;
+  const channelOfWorker = (): Promise<string | undefined> =>
+    (workerChannel ??= channel.getChannel().then(
+      (r) => {
+        if (r.kind === 'found') return r.channel.id;
+        workerChannel = undefined;
+        return undefined;
+      },
+      () => {
+        workerChannel = undefined;
+        return undefined;
+      },
+    ));
   const recheck: RecheckDeps = {
     channel,
+    // The run's channel is the one its preparation checked (the audit log's header; absent in logs from before).
+    async channelCheck(auditPath) {
+      const header = await audit.header(auditPath);
+      if (!header) return undefined;
+      const mine = await channelOfWorker();
+      if (mine === header.channel.id) return undefined;
+      return mine === undefined
+        ? `worker ${workerIdentity} cannot tell which channel its credentials open, so it does not look members up again`
+        : `worker ${workerIdentity}'s credentials open channel ${mine}, not the run's channel ${header.channel.id}: it does not look members up again`;
+    },
     limiter: (backfill, fallbackRate) => runLimiters.forRecheck(backfill, fallbackRate),
     decideOptions,
     entityType: config.WEBHOOK_ENTITY_TYPE,

@@ -21,6 +21,11 @@ export interface RecheckDeps {
   entityType: string;
   /** REPLAY_RECHECK_AFTER_MS: a lookup older than this is made again before the replay is sent. */
   recheckAfterMs: number;
+  /**
+   * The channel check: why this worker must not look members of the run whose audit log is `auditPath` up (its
+   * credentials open another channel than the one the run's preparation checked), or undefined when it may.
+   */
+  channelCheck?(auditPath: string): Promise<string | undefined>;
   now: () => Date;
 }
 
@@ -28,7 +33,9 @@ export interface RecheckDeps {
 export type Rechecked =
   | { kind: 'send'; replay: PendingReplay; rechecked: boolean }
   | { kind: 'record'; entry: AuditEntry }
-  | { kind: 'lookup-failed'; reason: string; entry: AuditEntry };
+  | { kind: 'lookup-failed'; reason: string; entry: AuditEntry }
+  /** Not looked up on this worker (the channel check): nothing sent, tried again later, on any worker. */
+  | { kind: 'refused'; reason: string };
 
 /** Keys of an entry that belong to the decision it records; a fresh decision writes its own. */
 const DECISION_KEYS = [
@@ -53,11 +60,15 @@ const DECISION_KEYS = [
 export async function recheckReplay(
   deps: RecheckDeps,
   replay: PendingReplay,
+  auditPath: string,
   signal?: AbortSignal,
 ): Promise<Rechecked> {
   const { member } = replay;
   const age = deps.now().getTime() - (replay.lookedUpAt ?? 0);
   if (!member || age <= deps.recheckAfterMs) return { kind: 'send', replay, rechecked: false };
+  // Another channel's 404s would turn every waiting upsert into a delete: no lookup from such a worker.
+  const refused = await deps.channelCheck?.(auditPath);
+  if (refused !== undefined) return { kind: 'refused', reason: refused };
 
   const fresh = await deps.channel.getUserByMemberId(member.memberId, {
     limiter: deps.limiter(replay.base.backfill, replay.recheckRate),

@@ -196,7 +196,7 @@ async function recheck(
   const store = createStoreGate({ signal: Context.current().cancellationSignal });
   let checked;
   try {
-    checked = await recheckReplay(deps.recheck, stored);
+    checked = await recheckReplay(deps.recheck, stored, paths.auditPath);
   } catch (err) {
     if (!(err instanceof BadCredentialsError)) throw err;
     // Nothing was sent: the attempt does not count toward replayMaxAttempts (the batches pause the run).
@@ -205,6 +205,11 @@ async function recheck(
       `replay of line ${line} waits: Channel Talk rejected the credentials when it was looked up again`,
       'BadCredentials',
     );
+  }
+  if (checked.kind === 'refused') {
+    // Nothing was looked up or sent: not counted toward replayMaxAttempts; another worker may take it.
+    recordRefusal();
+    throw ApplicationFailure.retryable(`replay of line ${line} waits: ${checked.reason}`, 'WrongChannel');
   }
   if (checked.kind === 'send') {
     // Kept: a retry within REPLAY_RECHECK_AFTER_MS sends this fresh decision, not the one it replaced.
