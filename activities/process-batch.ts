@@ -4,11 +4,17 @@ import type { AuditEntry } from '../src/audit/audit-entry';
 import type { AuditStore } from '../src/audit/audit-store';
 import type { PendingStore } from '../src/audit/pending-store';
 import { BadCredentialsError } from '../src/channel/errors';
-import type { ChannelPacer } from '../src/channel/channel-pacer';
+import type { ChannelPacer, PacerSnapshot } from '../src/channel/channel-pacer';
 import { createRateLimiter } from '../src/channel/rate-limiter';
 import { runPool } from '../src/run-pool';
 import type { WorkStore } from '../src/store/work-store';
-import type { BackfillOptions, BackfillPaths, BatchResult, DeferredReplay } from '../workflows/definitions';
+import type {
+  BackfillOptions,
+  BackfillPaths,
+  BatchResult,
+  ChannelPace,
+  DeferredReplay,
+} from '../workflows/definitions';
 import { zeroCounters } from '../workflows/backfill-state';
 import {
   BatchGuardView,
@@ -199,6 +205,7 @@ export async function processBatch(deps: BatchDeps, input: BatchInput): Promise<
   const unregisterLimiter = deps.runLimiters?.add(input.backfill, ctx.limiter);
   // The pacer corrects the whole worker by this batch's part of the run (see channel-pacing.ts, weight).
   const leavePacer = deps.pacer?.join(input.share);
+  const paceAtStart = deps.pacer?.snapshot();
   try {
     await runPool(todo, deps.memberConcurrency, async (entry) => {
       if (stop.signal.aborted || receiverUnavailableSince !== undefined) return;
@@ -325,7 +332,7 @@ export async function processBatch(deps: BatchDeps, input: BatchInput): Promise<
     deferred: deferred.length,
     ...(held ? { heldDeletes: held } : {}),
   });
-  return { batch, complete: true, counts, deferred, ...(guard ? { decided } : {}) };
+  return { batch, complete: true, counts, deferred, ...(guard ? { decided } : {}), ...channelPace(deps, paceAtStart) };
 }
 
 /** The batch's target, whose sends wait while a write waits for the store: nothing is sent that cannot be recorded. */
@@ -338,6 +345,23 @@ function sendWhenStored(target: WebhookSender, store: StoreGate): WebhookSender 
     ...(target.route ? { route: (input) => target.route!(input) } : {}),
     ...(target.plan ? { plan: (input) => target.plan!(input) } : {}),
     close: () => target.close(),
+  };
+}
+
+/** The rate limit as the worker's pacer sees it now, with the 429s, warnings and waits since the batch started. */
+function channelPace(deps: BatchDeps, start: PacerSnapshot | undefined): { channelPace?: ChannelPace } {
+  if (!deps.pacer || !start) return {};
+  const now = deps.pacer.snapshot();
+  return {
+    channelPace: {
+      ratePerSecond: now.ratePerSecond,
+      limit: now.limit,
+      remaining: now.remaining,
+      givingWay: now.givingWay,
+      rateLimited: now.rateLimited - start.rateLimited,
+      warnings: now.warnings - start.warnings,
+      waitedMs: Math.round(now.waitedMs - start.waitedMs),
+    },
   };
 }
 

@@ -11,6 +11,7 @@ import type {
   DeferredResult,
   FieldCounts,
   PreparedBackfill,
+  ChannelPace,
   Progress,
 } from './definitions';
 import { verdictCounts } from './verdicts';
@@ -352,6 +353,8 @@ export class BackfillState {
    */
   onBatchResult(result: BatchResult, countOnce: () => boolean = () => true): BatchEffect {
     const s = this.s;
+    // Shown only (progress, the Web UI): no command depends on it, and results of older workers carry none.
+    if (result.channelPace) s.channelPace = addChannelPace(s.channelPace, result.channelPace);
     for (const d of result.deferred) {
       if (s.deferred.some((known) => known.line === d.line)) continue;
       if (s.countedReplays?.some((c) => c.line === d.line) && countOnce()) continue;
@@ -468,6 +471,7 @@ export class BackfillState {
       channel: s?.prepared.channel ?? null,
       done: s !== undefined && isDone(s),
       ...(s?.prepared.options.verifyAfter ? { verify: verdictCounts(counters) } : {}),
+      ...(s?.channelPace ? { channelPace: s.channelPace } : {}),
       ...(s?.receiverDown
         ? {
             receiverUnavailable: {
@@ -489,4 +493,14 @@ export class BackfillState {
         : {}),
     };
   }
+}
+
+/** The latest batch's view of the rate limit, with 429s, warnings and waits summed over the run's batches. */
+export function addChannelPace(sum: ChannelPace | undefined, latest: ChannelPace): ChannelPace {
+  return {
+    ...latest,
+    rateLimited: (sum?.rateLimited ?? 0) + latest.rateLimited,
+    warnings: (sum?.warnings ?? 0) + latest.warnings,
+    waitedMs: (sum?.waitedMs ?? 0) + latest.waitedMs,
+  };
 }

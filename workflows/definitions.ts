@@ -224,6 +224,27 @@ export interface BatchResult {
   deferred: DeferredReplay[];
   /** Delete guard (complete batches only): decisions and deletes over all the batch's lines, held ones included. */
   decided?: GuardCounts;
+  /** The channel's rate limit as the batch's worker saw it at the batch's end (absent: older workers). */
+  channelPace?: ChannelPace;
+}
+
+/**
+ * The Channel Talk rate limit as a worker last saw it (src/channel/channel-pacer.ts), and what one batch met of it:
+ * `rateLimited`, `warnings` and `waitedMs` count during that batch (the run's progress sums them).
+ */
+export interface ChannelPace {
+  /** The worker's requests per second at that moment. */
+  ratePerSecond: number;
+  /** x-ratelimit-limit and x-ratelimit-remaining as last seen; null when the API sent none. */
+  limit: number | null;
+  remaining: number | null;
+  /** The pacer was holding back to leave the reserve to the channel's other traffic. */
+  givingWay: boolean;
+  rateLimited: number;
+  /** Answers with x-ratelimit-will-be-throttled: true (the grace period). */
+  warnings: number;
+  /** Time lookups spent waiting for the pacer, summed over lookups. */
+  waitedMs: number;
 }
 
 export interface DeferredResult {
@@ -258,6 +279,8 @@ export interface CarriedState {
    * probes it, and the run pauses itself after receiverOutagePauseSeconds. Absent while it answers.
    */
   receiverDown?: { since: string };
+  /** The rate limit as last reported by a batch, its 429s, warnings and waits summed over batches (issue 24). */
+  channelPace?: ChannelPace;
 }
 
 export interface Progress extends Counters {
@@ -280,6 +303,8 @@ export interface Progress extends Counters {
   deleteGuard?: GuardCounts & { held: number; status: GuardStatus; confirmedAt: string | null };
   /** Only while the webhook endpoint is down for everyone: since when, and the replays that wait for it. */
   receiverUnavailable?: { since: string; waitingReplays: number };
+  /** The channel's rate limit as last seen by a batch, with the run's 429s, grace warnings and waits so far. */
+  channelPace?: ChannelPace;
 }
 
 export interface BackfillResult extends Counters {

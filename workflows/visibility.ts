@@ -1,7 +1,7 @@
 // What a run shows in the Temporal Web UI: a memo with its fixed facts, "current details" that follow
 // its progress, and search attributes to filter runs by. Only counts and statuses: never personal data.
 import { patched, setCurrentDetails, upsertMemo, upsertSearchAttributes } from '@temporalio/workflow';
-import type { CarriedState, Counters } from './definitions';
+import type { CarriedState, ChannelPace, Counters } from './definitions';
 import { VERDICTS, verdictCounts } from './verdicts';
 
 export type BackfillStatus = 'running' | 'paused' | 'done';
@@ -64,6 +64,7 @@ export function publish(
           `upserts ${c.upserts} · deletes ${c.deletes} · unchanged ${c.unchanged} · failed ${c.failed} · skipped ${c.skipped} · replays waiting ${s.deferred.length}${c.changedDuringRepair ? ` · changed on Channel Talk during the repair ${c.changedDuringRepair}` : ''}`,
           fieldLine(c, 'fields'),
         ]),
+    s.channelPace ? channelPaceLine(s.channelPace) : '',
   ].filter(Boolean);
   setCurrentDetails(`${headline}\n\n${items.map((item) => `- ${item}`).join('\n')}`);
   if (!registered) return;
@@ -75,6 +76,15 @@ export function publish(
 }
 
 /** A verify run's counts, as verdicts (workflows/verdicts.ts). */
+/** The channel's rate limit as the last batch saw it (issue 24), for the Web UI. */
+function channelPaceLine(p: ChannelPace): string {
+  const bucket = p.limit === null ? 'no rate-limit headers' : `remaining ${p.remaining ?? '?'} / ${p.limit}`;
+  return (
+    `Channel Talk: ${p.ratePerSecond.toFixed(1)} lookups/s · ${bucket}${p.givingWay ? ' · **giving way to other traffic**' : ''}` +
+    ` · 429s ${p.rateLimited} · grace warnings ${p.warnings} · waited ${formatDuration(p.waitedMs / 1000)}`
+  );
+}
+
 function verdictLine(c: Counters): string {
   const counts = verdictCounts(c);
   return `verify: ${VERDICTS.map((v) => `${v} ${counts[v]}`).join(' · ')}`;

@@ -1,5 +1,5 @@
 import { describeChannel } from '../channel/channel-info';
-import type { Progress } from '../../workflows/definitions';
+import type { ChannelPace, Progress } from '../../workflows/definitions';
 
 // The `status` line: a bar, counts, the rate in members/s and the ETA. Pure functions of the progress
 // query's answers, so they are tested without a server.
@@ -101,10 +101,22 @@ export function renderProgress(p: Progress, o: RenderOptions): string {
     parts.push(`RECEIVER UNAVAILABLE since ${p.receiverUnavailable.since}, no lookups`);
   }
   if (p.pendingReplays > 0) parts.push(`${p.pendingReplays} ${p.pendingReplays === 1 ? 'replay' : 'replays'} retrying`);
+  if (p.channelPace) parts.push(describeChannelPace(p.channelPace));
   // Runs started before the channel check answer no `channel`.
   const channel = p.channel;
   if (channel && typeof channel.id === 'string') parts.push(describeChannel(channel));
   return fitColumns(parts.join('  '), o.columns);
+}
+
+/** The channel's rate limit as the last batch saw it (issue 24): rate, remaining of the limit, giving way, 429s. */
+export function describeChannelPace(c: ChannelPace): string {
+  const bucket = c.limit === null ? '' : ` remaining ${c.remaining ?? '?'}/${c.limit}`;
+  const met = [
+    c.givingWay ? 'GIVING WAY to other traffic' : '',
+    c.rateLimited ? `${c.rateLimited}×429` : '',
+    c.warnings ? `${c.warnings} grace warnings` : '',
+  ].filter(Boolean);
+  return `API ${formatRate(c.ratePerSecond)}/s${bucket}${met.length ? ` ${met.join(' ')}` : ''}`;
 }
 
 /** Cuts a line to fit a terminal of `columns` (one spare, so it never wraps and `\r` redraws it in place). */

@@ -18,7 +18,7 @@ import { startProductionTraffic } from '../../dev/simulator/production-traffic';
 import type { DevServer } from '../../dev/temporal-cli';
 import { createBackfillWorker, type BackfillWorker } from '../../src/worker-setup';
 import { webhookId } from '../../src/webhook/webhook-id';
-import { WORKFLOW_TYPE, type BackfillResult } from '../../workflows/definitions';
+import { progressQuery, WORKFLOW_TYPE, type BackfillResult, type Progress } from '../../workflows/definitions';
 import type { ChannelSimulatorOptions } from '../../dev/simulator/channel-simulator';
 import { readAudit, startStack, startTestServer, workflowBundle, type Stack } from '../support/stack';
 
@@ -70,7 +70,7 @@ async function twoWorkers(
   };
 }
 
-async function runExact(stack: Stack, workflowId: string): Promise<BackfillResult> {
+async function runExact(stack: Stack, workflowId: string): Promise<Progress> {
   const handle = await stack.client.workflow.start(WORKFLOW_TYPE, {
     taskQueue: stack.config.BACKFILL_TASK_QUEUE,
     workflowId,
@@ -95,7 +95,7 @@ async function runExact(stack: Stack, workflowId: string): Promise<BackfillResul
     deliveries: stack.receiver.deliveries(),
   });
   expect(check.problems).toEqual([]);
-  return result;
+  return handle.query(progressQuery);
 }
 
 /** Lookups per second from the first to the last. */
@@ -122,7 +122,9 @@ describe('a channel shared with the customer’s production (issue 24)', () => {
       burstEveryMs: 5_000,
     });
     try {
-      await runExact(stack, 'shared-with-production');
+      const progress = await runExact(stack, 'shared-with-production');
+      // What `status` and the Web UI show: the bucket as last seen, and what the run met of it.
+      expect(progress.channelPace).toMatchObject({ limit: 200, rateLimited: 0, warnings: 0 });
       const prod = await production.stop();
       const productionRate = prod.sent / (prod.elapsedMs / 1000);
       const repairRate = rateOf(lookups.times);
@@ -149,7 +151,8 @@ describe('a channel shared with the customer’s production (issue 24)', () => {
       simulator: { rateLimit: { perSecond: 100, burst: 20 }, grace: true, lookupUser: lookups.lookupUser },
     });
     try {
-      await runExact(stack, 'grace-period');
+      const progress = await runExact(stack, 'grace-period');
+      expect(progress.channelPace).toMatchObject({ limit: 20, rateLimited: 0 });
       const s = stack.simulator.stats();
       console.log(
         `grace period: ${s.requests} lookups, ${s.throttleWarnings} warned, ${rateOf(lookups.times).toFixed(1)}/s`,

@@ -11,6 +11,7 @@ import {
 import type {
   BackfillOptions,
   BatchResult,
+  ChannelPace,
   CarriedState,
   Counters,
   ControlAnswer,
@@ -170,6 +171,29 @@ describe('BackfillState: what a result changes', () => {
     counts: zeroCounters(),
     deferred: [],
     ...r,
+  });
+
+  it("the channel's rate limit: the latest batch's view, 429s, warnings and waits summed over batches (issue 24)", () => {
+    const run = started(3);
+    const pace = (p: Partial<ChannelPace>): ChannelPace => ({
+      ratePerSecond: 40,
+      limit: 200,
+      remaining: 120,
+      givingWay: false,
+      rateLimited: 0,
+      warnings: 0,
+      waitedMs: 0,
+      ...p,
+    });
+    run.onBatchResult(result({ channelPace: pace({ rateLimited: 1, waitedMs: 500 }) }));
+    run.onBatchResult(
+      result({ batch: 1, complete: false, stopReason: 'cancelled', channelPace: pace({ warnings: 2 }) }),
+    );
+    run.onBatchResult(result({ batch: 2, channelPace: pace({ remaining: 38, givingWay: true, waitedMs: 250 }) }));
+    run.onBatchResult(result({ batch: 1 })); // from an older worker: no view
+    expect(run.progress(false).channelPace).toEqual(
+      pace({ remaining: 38, givingWay: true, rateLimited: 1, warnings: 2, waitedMs: 750 }),
+    );
   });
 
   it('a complete batch adds its counts and its deferred members once', () => {

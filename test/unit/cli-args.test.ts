@@ -466,6 +466,40 @@ describe('the progress line', () => {
       /skipped 0 {2}channel ch-7$/,
     ],
     ['no channel (an older run)', { processed: 30, channel: null } as Partial<Progress>, 1, /skipped 0$/],
+    [
+      'the channel rate limit, giving way (issue 24)',
+      {
+        processed: 30,
+        channelPace: {
+          ratePerSecond: 36.2,
+          limit: 200,
+          remaining: 41,
+          givingWay: true,
+          rateLimited: 0,
+          warnings: 2,
+          waitedMs: 900,
+        },
+      } as Partial<Progress>,
+      1,
+      /skipped 0 {2}API 36\.2\/s remaining 41\/200 GIVING WAY to other traffic 2 grace warnings$/,
+    ],
+    [
+      'the channel rate limit, no headers, 429s',
+      {
+        processed: 30,
+        channelPace: {
+          ratePerSecond: 12,
+          limit: null,
+          remaining: null,
+          givingWay: false,
+          rateLimited: 3,
+          warnings: 0,
+          waitedMs: 0,
+        },
+      } as Partial<Progress>,
+      1,
+      /skipped 0 {2}API 12(\.0)?\/s 3×429$/,
+    ],
   ])('%s', (_what, p, rate, expected) => {
     expect(renderProgress(progress(p), { rate, barWidth: 10, unicode: false })).toMatch(expected);
   });
