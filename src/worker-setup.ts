@@ -48,7 +48,10 @@ export async function createBackfillWorker(
 ): Promise<BackfillWorker> {
   const metrics = createJobMetrics(Runtime.instance().metricMeter);
   // One per worker: every batch, re-lookup and check of this worker paces by the channel's headers together.
-  const pacer = createChannelPacer({ reserveFraction: config.CHANNEL_RATE_RESERVE });
+  const pacer = createChannelPacer({
+    reserveFraction: config.CHANNEL_RATE_RESERVE,
+    ...(config.CHANNEL_RATE_LIMIT !== undefined ? { budget: config.CHANNEL_RATE_LIMIT } : {}),
+  });
   const channel = createChannelClient({
     baseUrl: config.CHANNEL_API_URL,
     accessKey: config.CHANNEL_ACCESS_KEY,

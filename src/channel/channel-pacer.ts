@@ -53,7 +53,18 @@ interface Sample {
 }
 
 export function createChannelPacer(
-  o: { reserveFraction?: number; clock?: LimiterClock; now?: () => number } = {},
+  o: {
+    reserveFraction?: number;
+    /**
+     * The configured budget (CHANNEL_RATE_LIMIT), if any: the batches' own limiters already space requests to it,
+     * so the pacer does not count requests in flight against the reading (that bound a small bucket used alone:
+     * two workers at 100/s against a bucket of 10 lost 13%), and the rule leaves a bucket of at most one second of
+     * it to the budget (channel-pacing.ts).
+     */
+    budget?: number;
+    clock?: LimiterClock;
+    now?: () => number;
+  } = {},
 ): ChannelPacer {
   const reserveFraction = o.reserveFraction ?? DEFAULT_RESERVE_FRACTION;
   const now = o.now ?? (() => performance.now());
@@ -98,7 +109,16 @@ export function createChannelPacer(
   function repace(at: number, remainingNow: number, warned: boolean): void {
     if (limit === undefined) return;
     const { trend, ownRate } = measure(at);
-    pacing = pacingRate({ limit, remaining: remainingNow, warned, trend, ownRate, weight: weight(), reserveFraction });
+    pacing = pacingRate({
+      limit,
+      remaining: remainingNow,
+      warned,
+      trend,
+      ownRate,
+      weight: weight(),
+      reserveFraction,
+      ...(o.budget !== undefined ? { budget: o.budget } : {}),
+    });
     limiter.setRate(pacing.ratePerSecond);
   }
 
@@ -109,6 +129,7 @@ export function createChannelPacer(
    * the permit just granted would overdraw: the rule then binds, and the caller asks again at its rate.
    */
   function overdrawn(): boolean {
+    if (o.budget !== undefined) return false;
     if (remaining === undefined || !readingUnbound || reserve === undefined) return false;
     const estimate = remaining - (sent + 1 - answeredAtReading) / Math.max(weight(), 0.01);
     if (estimate >= 2 * reserve) return false;

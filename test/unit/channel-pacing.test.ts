@@ -104,6 +104,21 @@ describe('pacingRate', () => {
       { rate: 2, givingWay: true },
     ],
     [
+      'a bucket of at most one second of the budget is left to the budget',
+      { limit: 10, remaining: 1, ownRate: 50, trend: -5, budget: 100 },
+      { rate: Infinity, givingWay: false },
+    ],
+    [
+      '... but not its warnings',
+      { limit: 10, remaining: 1, warned: true, ownRate: 50, budget: 100 },
+      { rate: 25, givingWay: true },
+    ],
+    [
+      'a bucket larger than the budget keeps its reserve',
+      { remaining: 30, ownRate: 36, trend: 0, budget: 50 },
+      { rate: 26, givingWay: true },
+    ],
+    [
       'reserve 0: only warnings bind',
       { limit: 20, remaining: 0, reserveFraction: 0, ownRate: 100 },
       { rate: Infinity, givingWay: false },
@@ -253,6 +268,7 @@ async function simulate(s: Scenario): Promise<Outcome> {
       clock: time.clock(),
       now: () => time.now,
       ...(s.reserveFraction !== undefined ? { reserveFraction: s.reserveFraction } : {}),
+      ...(s.budget !== undefined ? { budget: s.budget } : {}),
     });
     pacer.join(s.workers);
     const budget = createRateLimiter(s.budget === undefined ? undefined : s.budget / s.workers, {
