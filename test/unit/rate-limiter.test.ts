@@ -242,6 +242,28 @@ describe('createRateLimiter with timers that fire late (simulated clock)', () =>
     expect(granted).toEqual([0, 60, 60, 70, 80, 90]);
   });
 
+  it('setRate: the next permit comes one new interval after the last, faster or slower; a hold stays', async () => {
+    const clock = new LateClock(() => 0);
+    const limiter = createRateLimiter(10, { clock }); // 100 ms apart
+    const granted: number[] = [];
+    const start = clock.now();
+    const take = (n: number) =>
+      Array.from({ length: n }, () => limiter.acquire().then(() => granted.push(clock.now() - start)));
+    const waiting = take(4);
+    await LateClock.settle(); // the first at once; the second planned at 100
+    limiter.setRate(100); // 10 ms apart: the second comes at 10, not 100
+    await clock.run(start + 15); // fires at 10, then at 20 (the run stops past 15)
+    limiter.setRate(20); // 50 ms apart from the last permit (20)
+    await Promise.all([...waiting, clock.run(Infinity)]);
+    expect(granted).toEqual([0, 10, 20, 70]);
+    limiter.pause(300);
+    const heldAt = clock.now() - start;
+    limiter.setRate(undefined); // unlimited, but the hold is kept
+    await Promise.all([...take(2), clock.run(Infinity)]);
+    expect(granted.slice(4)).toEqual([heldAt + 300, heldAt + 300]);
+    expect(limiter.ratePerSecond).toBe(Infinity);
+  });
+
   it('starts a new schedule after idling and after a hold: no saved-up burst', async () => {
     const clock = new LateClock(() => 0);
     const limiter = createRateLimiter(100, { clock }); // 10 ms apart
