@@ -390,23 +390,14 @@ describe('the delete guard', () => {
     expect(plain.stdout).toMatch(
       /^still paused: safety-guard-404 stays paused \(delete guard: (\d+) of \1 decisions .*\); (\d+) of \2 decisions so far are deletes, \d+ held back; check the channel and CHANNEL_API_URL, then resume --confirm-deletes to let the deletes go\n$/,
     );
-    const raw = await runProcess(
-      findTemporalCli()!.path,
-      [
-        'workflow',
-        'update',
-        'execute',
-        '--workflow-id',
-        'safety-guard-404',
-        '--name',
-        'resume',
-        '-o',
-        'json',
-        '--address',
-        server.address,
-      ],
-      stack.env,
-    );
+    // `temporal workflow update execute --name resume` on this run, as an operator types it.
+    const updateResume = (...extra: string[]) =>
+      runProcess(
+        findTemporalCli()!.path,
+        ['workflow', 'update', 'execute', '--workflow-id', 'safety-guard-404', '--name', 'resume', ...extra],
+        { ...stack.env, TEMPORAL_ADDRESS: server.address },
+      );
+    const raw = await updateResume('-o', 'json');
     expect(raw.code, raw.stderr).toBe(0);
     expect((JSON.parse(raw.stdout) as { result: ControlAnswer }).result).toMatchObject({
       outcome: 'still-paused',
@@ -414,23 +405,7 @@ describe('the delete guard', () => {
       deleteGuard: { status: 'tripped' },
     });
     // An argument the run would misread is rejected before it reaches the run.
-    const bad = await runProcess(
-      findTemporalCli()!.path,
-      [
-        'workflow',
-        'update',
-        'execute',
-        '--workflow-id',
-        'safety-guard-404',
-        '--name',
-        'resume',
-        '--input',
-        '{"confirmDeletes":"yes"}',
-        '--address',
-        server.address,
-      ],
-      stack.env,
-    );
+    const bad = await updateResume('--input', '{"confirmDeletes":"yes"}');
     expect(bad.code).not.toBe(0);
     expect(bad.stderr + bad.stdout).toMatch(/unable to update workflow: resume takes an optional \{.*confirmDeletes/);
     expect((await progress(handle)).paused).toBe(true);
