@@ -348,7 +348,11 @@ function sendWhenStored(target: WebhookSender, store: StoreGate): WebhookSender 
   };
 }
 
-/** The rate limit as the worker's pacer sees it now, with the 429s, warnings and waits since the batch started. */
+/**
+ * The rate limit as the worker's pacer sees it now, with its 429s, warnings and waits since the pacer started: totals
+ * of the worker, not of this batch (its batches and re-lookups share one pacer), which the workflow keeps per pacer
+ * and sums (workflows/backfill-state.ts addChannelPace), so batches running side by side are not counted twice.
+ */
 function channelPace(deps: BatchDeps, start: PacerSnapshot | undefined): { channelPace?: ChannelPace } {
   if (!deps.pacer || !start) return {};
   const now = deps.pacer.snapshot();
@@ -358,9 +362,10 @@ function channelPace(deps: BatchDeps, start: PacerSnapshot | undefined): { chann
       limit: now.limit,
       remaining: now.remaining,
       givingWay: now.givingWay,
-      rateLimited: now.rateLimited - start.rateLimited,
-      warnings: now.warnings - start.warnings,
-      waitedMs: Math.round(now.waitedMs - start.waitedMs),
+      rateLimited: now.rateLimited,
+      warnings: now.warnings,
+      waitedMs: Math.round(now.waitedMs),
+      pacer: now.pacerId,
     },
   };
 }

@@ -7,6 +7,7 @@ import type {
   BatchResult,
   CarriedState,
   ControlAnswer,
+  PaceTotals,
   Counters,
   DeferredResult,
   FieldCounts,
@@ -354,7 +355,7 @@ export class BackfillState {
   onBatchResult(result: BatchResult, countOnce: () => boolean = () => true): BatchEffect {
     const s = this.s;
     // Shown only (progress, the Web UI): no command depends on it, and results of older workers carry none.
-    if (result.channelPace) s.channelPace = addChannelPace(s.channelPace, result.channelPace);
+    if (result.channelPace) addChannelPace(s, result.channelPace);
     for (const d of result.deferred) {
       if (s.deferred.some((known) => known.line === d.line)) continue;
       if (s.countedReplays?.some((c) => c.line === d.line) && countOnce()) continue;
@@ -496,11 +497,21 @@ export class BackfillState {
 }
 
 /** The latest batch's view of the rate limit, with 429s, warnings and waits summed over the run's batches. */
-export function addChannelPace(sum: ChannelPace | undefined, latest: ChannelPace): ChannelPace {
-  return {
-    ...latest,
-    rateLimited: (sum?.rateLimited ?? 0) + latest.rateLimited,
-    warnings: (sum?.warnings ?? 0) + latest.warnings,
-    waitedMs: (sum?.waitedMs ?? 0) + latest.waitedMs,
+/**
+ * Takes a batch's view of the channel's rate limit: the latest view wins; the 429s, warnings and waits are its
+ * worker pacer's totals (cumulative, so the largest seen is the latest) and the run's are their sum over pacers.
+ * A result without a pacer (a delta of its own) is added as it is.
+ */
+export function addChannelPace(s: Pick<CarriedState, 'channelPace' | 'paceTotals'>, latest: ChannelPace): void {
+  const { pacer, ...view } = latest;
+  const key = pacer ?? `batch-${Object.keys(s.paceTotals ?? {}).length}`;
+  const totals = (s.paceTotals ??= {});
+  const known = totals[key];
+  totals[key] = {
+    rateLimited: Math.max(known?.rateLimited ?? 0, view.rateLimited),
+    warnings: Math.max(known?.warnings ?? 0, view.warnings),
+    waitedMs: Math.max(known?.waitedMs ?? 0, view.waitedMs),
   };
+  const sum = (field: keyof PaceTotals) => Object.values(totals).reduce((a, t) => a + t[field], 0);
+  s.channelPace = { ...view, rateLimited: sum('rateLimited'), warnings: sum('warnings'), waitedMs: sum('waitedMs') };
 }

@@ -333,5 +333,7 @@ export async function backfillWebhooks(input: BackfillInput): Promise<BackfillRe
     auditPath: paths.auditPath,
     // Only a verify run's result has it: every other run's result is what it was.
     ...(options.verifyAfter ? { verify: verdictCounts(s.counters) } : {}),
+    // The run's 429s, grace warnings and waits on Channel Talk's rate limit (`report` sums them up).
+    ...(s.channelPace ? { channelPace: s.channelPace } : {}),
   };
 }

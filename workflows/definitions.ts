@@ -245,6 +245,11 @@ export interface ChannelPace {
   warnings: number;
   /** Time lookups spent waiting for the pacer, summed over lookups. */
   waitedMs: number;
+  /**
+   * In a batch's result: the worker's pacer whose totals these are (cumulative since it started); the run's view
+   * sums the latest totals of each pacer and has none.
+   */
+  pacer?: string;
 }
 
 export interface DeferredResult {
@@ -279,9 +284,13 @@ export interface CarriedState {
    * probes it, and the run pauses itself after receiverOutagePauseSeconds. Absent while it answers.
    */
   receiverDown?: { since: string };
-  /** The rate limit as last reported by a batch, its 429s, warnings and waits summed over batches (issue 24). */
+  /** The rate limit as last reported by a batch, its 429s, warnings and waits summed over pacers (issue 24). */
   channelPace?: ChannelPace;
+  /** Each worker pacer's latest totals (a batch reports its worker's, cumulative): what channelPace sums. */
+  paceTotals?: Record<string, PaceTotals>;
 }
+
+export type PaceTotals = Pick<ChannelPace, 'rateLimited' | 'warnings' | 'waitedMs'>;
 
 export interface Progress extends Counters {
   total: number;
@@ -310,6 +319,8 @@ export interface Progress extends Counters {
 export interface BackfillResult extends Counters {
   total: number;
   dryRun: boolean;
+  /** The channel's rate limit as last seen, with the run's 429s, grace warnings and waits (absent: none seen). */
+  channelPace?: ChannelPace;
   runs: number;
   auditPath: string;
   /** A verify run's counters as verdicts (absent on every other run). */

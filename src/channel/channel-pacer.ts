@@ -2,6 +2,7 @@
 // it reads the rate-limit headers of every answer and paces the worker by the rule in channel-pacing.ts, so the
 // customer's own traffic on the same channel keeps a reserve. It also keeps what `progress`/status show (rate
 // now, limit and remaining as last seen, giving way) and the totals the report sums (429s, grace warnings, wait).
+import { randomUUID } from 'node:crypto';
 import { createRateLimiter, type LimiterClock, type SpacedRateLimiter } from './rate-limiter';
 import { DEFAULT_RESERVE_FRACTION, MIN_PACED_RATE, pacingRate, type Pacing } from './channel-pacing';
 
@@ -16,6 +17,8 @@ export interface RateHeaders {
 }
 
 export interface PacerSnapshot {
+  /** This pacer (one per worker process): its totals below count from its start. */
+  pacerId: string;
   /** This worker's requests per second over the last window. */
   ratePerSecond: number;
   /** What the rule permits now; null when it does not bind. */
@@ -88,6 +91,7 @@ export function createChannelPacer(
   let readingUnbound = false;
   let reserve: number | undefined;
   const totals = { warnings: 0, rateLimited: 0, waitedMs: 0 };
+  const pacerId = randomUUID();
 
   function weight(): number {
     if (shares.size === 0) return 1;
@@ -181,6 +185,7 @@ export function createChannelPacer(
     snapshot() {
       const { ownRate } = measure(now());
       return {
+        pacerId,
         ratePerSecond: ownRate,
         permittedPerSecond: pacing && Number.isFinite(pacing.ratePerSecond) ? pacing.ratePerSecond : null,
         limit: limit ?? null,

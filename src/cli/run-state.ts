@@ -1,5 +1,5 @@
 import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
-import { progressQuery, type BackfillResult, type Progress } from '../../workflows/definitions';
+import { progressQuery, type BackfillResult, type ChannelPace, type Progress } from '../../workflows/definitions';
 import { CliError } from './errors';
 import { describeBackfill, temporalError, type TemporalSession } from './temporal-env';
 
@@ -99,14 +99,18 @@ export async function runState(session: TemporalSession, workflowId: string): Pr
 export async function locateAudit(
   session: TemporalSession,
   workflowId: string,
-): Promise<{ path: string; running: boolean }> {
+): Promise<{ path: string; running: boolean; channelPace?: ChannelPace }> {
   const { handle, description } = await describeBackfill(session, workflowId);
   const status = description.status.name;
   if (status === 'COMPLETED') {
     const result = (await handle
       .result()
       .catch((err: unknown) => Promise.reject(temporalError(err, session, workflowId)))) as BackfillResult;
-    return { path: result.auditPath, running: false };
+    return {
+      path: result.auditPath,
+      running: false,
+      ...(result.channelPace ? { channelPace: result.channelPace } : {}),
+    };
   }
   let progress: Progress;
   try {
@@ -125,7 +129,11 @@ export async function locateAudit(
       );
     throw new CliError(`${await closedMessage(handle, status)}; it ended before writing an audit log`);
   }
-  return { path: progress.auditPath, running: status === 'RUNNING' };
+  return {
+    path: progress.auditPath,
+    running: status === 'RUNNING',
+    ...(progress.channelPace ? { channelPace: progress.channelPace } : {}),
+  };
 }
 
 /**

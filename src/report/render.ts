@@ -1,5 +1,6 @@
 import type { AuditHeader } from '../audit/audit-header';
 import { describeChannel } from '../channel/channel-info';
+import type { ChannelPace } from '../../workflows/definitions';
 import { COMPARED_FIELDS } from '../types';
 import { OUTAGE_PHASES, type AuditSummary, type ReasonGroup } from './summary';
 
@@ -36,6 +37,15 @@ export interface RenderContext {
   inProgress?: boolean;
   /** The log's header, if it has one: the channel is printed from it. */
   header?: AuditHeader;
+  /** The run's encounters with Channel Talk's rate limit, when the run itself was asked (`--workflow-id`). */
+  channelPace?: ChannelPace;
+}
+
+/** One line: what the run met on Channel Talk's rate limit (not in the audit log: the run's own counters). */
+export function describeRatePressure(c: ChannelPace): string {
+  const seen =
+    c.limit === null ? 'no rate-limit headers seen' : `last seen: limit ${c.limit}, remaining ${c.remaining ?? '?'}`;
+  return `Channel Talk's rate limit: ${c.rateLimited} answers 429, ${c.warnings} grace-period warnings, lookups waited ${(c.waitedMs / 1000).toFixed(1)} s in all for the pacer (${seen})`;
 }
 
 export function renderSummary(s: AuditSummary, ctx: RenderContext = {}): string {
@@ -49,6 +59,7 @@ export function renderSummary(s: AuditSummary, ctx: RenderContext = {}): string 
     out.push(`Channel Talk ${describeChannel(channel)}, from the log's header (written ${ts} by backfill ${backfill})`);
   }
   if (ctx.inProgress) out.push('The run is still going: these are the outcomes recorded so far.');
+  if (ctx.channelPace) out.push(describeRatePressure(ctx.channelPace));
   if (s.dryRun === true) {
     out.push('Dry run: nothing was replayed; upserts and deletes are what a real run would send.');
     out.push(

@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DevServer } from '../../dev/temporal-cli';
 import {
@@ -9,6 +10,7 @@ import {
   type Progress,
 } from '../../workflows/definitions';
 import { EXAMPLE_CSV, loadExamples, type Examples } from '../support/examples';
+import { runProcess } from '../support/child-process';
 import {
   ACCESS_KEY,
   ACCESS_SECRET,
@@ -80,6 +82,8 @@ async function expectKnownAnswer(stack: Stack, result: BackfillResult, exactlyOn
   if (exactlyOnce) expect(accepted).toHaveLength(ids.size);
 }
 
+const BIN = path.resolve(__dirname, '../../bin/webhook-backfill.js');
+
 /** No budget and no reserve: nothing but a 429 (or a grace warning) slows the job down. */
 const NO_RESERVE = { CHANNEL_RATE_RESERVE: '0' };
 
@@ -91,6 +95,18 @@ describe('Channel Talk API faults', () => {
       const result = (await (await start(stack, 'faults-429-retry-after')).result()) as BackfillResult;
       expect(stack.simulator.stats().rateLimited).toBeGreaterThan(0);
       await expectKnownAnswer(stack, result);
+      // The run's own count of the 429s it met reaches its result and `report` (issue 24).
+      expect(result.channelPace?.rateLimited).toBeGreaterThan(0);
+      expect(result.channelPace!.rateLimited).toBeLessThanOrEqual(stack.simulator.stats().rateLimited);
+      const report = await runProcess(
+        process.execPath,
+        [BIN, 'report', '--workflow-id', 'faults-429-retry-after'],
+        stack.env,
+      );
+      expect(report.code, report.stderr).toBe(0);
+      expect(report.stdout).toContain(
+        `Channel Talk's rate limit: ${result.channelPace!.rateLimited} answers 429, ${result.channelPace!.warnings} grace-period warnings`,
+      );
     });
   });
 

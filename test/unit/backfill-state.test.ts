@@ -4,6 +4,7 @@ import {
   BackfillState,
   MAX_DEFERRED_BACKLOG,
   MAX_REPLAYS_IN_FLIGHT,
+  addChannelPace,
   freshState,
   isDone,
   zeroCounters,
@@ -651,5 +652,48 @@ describe('BackfillState: the receiver down for everyone', () => {
 
   it('no outage: no wake-up is due', () => {
     expect(started(2).receiverOutageDueInMs(at(0))).toBeUndefined();
+  });
+});
+
+describe("addChannelPace: the run sums each worker pacer's latest totals once", () => {
+  const view = (pacer: string | undefined, rateLimited: number, warnings = 0, waitedMs = 0): ChannelPace => ({
+    ratePerSecond: 10,
+    limit: 100,
+    remaining: 50,
+    givingWay: false,
+    rateLimited,
+    warnings,
+    waitedMs,
+    ...(pacer ? { pacer } : {}),
+  });
+  it.each<[string, ChannelPace[], { rateLimited: number; warnings: number; waitedMs: number }]>([
+    // Four batches side by side on one worker report the same cumulative totals: counted once, not four times.
+    [
+      'four batches of one worker',
+      [view('w1', 5), view('w1', 5), view('w1', 7), view('w1', 7)],
+      { rateLimited: 7, warnings: 0, waitedMs: 0 },
+    ],
+    [
+      'two workers',
+      [view('w1', 5, 1, 100), view('w2', 3, 2, 50), view('w1', 6, 1, 120)],
+      { rateLimited: 9, warnings: 3, waitedMs: 170 },
+    ],
+    // A late result of an earlier batch carries smaller totals: the largest seen stays.
+    ['results out of order', [view('w1', 8), view('w1', 6)], { rateLimited: 8, warnings: 0, waitedMs: 0 }],
+    [
+      'a restarted worker is a new pacer',
+      [view('w1', 8), view('w1b', 2)],
+      { rateLimited: 10, warnings: 0, waitedMs: 0 },
+    ],
+    [
+      'results without a pacer are added as they are',
+      [view(undefined, 2), view(undefined, 3)],
+      { rateLimited: 5, warnings: 0, waitedMs: 0 },
+    ],
+  ])('%s', (_name, results, expected) => {
+    const s: Pick<CarriedState, 'channelPace' | 'paceTotals'> = {};
+    for (const r of results) addChannelPace(s, r);
+    expect(s.channelPace).toMatchObject(expected);
+    expect(s.channelPace).not.toHaveProperty('pacer');
   });
 });

@@ -20,6 +20,7 @@ import { write, type CliIo } from '../io';
 import { loadAuditEnv, openAuditReader } from '../audit-source';
 import { locateAudit } from '../run-state';
 import { connectTemporal, loadCliEnv } from '../temporal-env';
+import type { ChannelPace } from '../../../workflows/definitions';
 
 // `report`: the audit log as a diff summary, CSV or JSON. The log is streamed, never loaded whole, from
 // the store the workers write to: the JSONL file, or with BACKFILL_AUDIT_STORE=postgres the table.
@@ -63,12 +64,14 @@ export async function runReport(cmd: ReportCommand, io: CliIo): Promise<number> 
   let auditPath = cmd.audit;
   let verifyPath = cmd.audit !== undefined ? cmd.verify : undefined;
   let inProgress = false;
+  let channelPace: ChannelPace | undefined;
   if (auditPath === undefined) {
     const session = await connectTemporal(loadCliEnv(io.env));
     try {
       const found = await locateAudit(session, cmd.workflowId!);
       auditPath = found.path;
       inProgress = found.running;
+      channelPace = found.channelPace;
       if (cmd.verify !== undefined) verifyPath = (await locateAudit(session, cmd.verify)).path;
     } finally {
       await session.close();
@@ -129,8 +132,9 @@ export async function runReport(cmd: ReportCommand, io: CliIo): Promise<number> 
               unreadable: stats.unreadable,
               inProgress,
               header: stats.header,
+              ...(channelPace ? { channelPace } : {}),
             })
-          : `${JSON.stringify({ auditPath, inProgress, unreadableLines: stats.unreadable, header: stats.header ?? null, ...summary }, null, 2)}\n`;
+          : `${JSON.stringify({ auditPath, inProgress, unreadableLines: stats.unreadable, header: stats.header ?? null, ...summary, ...(channelPace ? { channelPace } : {}) }, null, 2)}\n`;
       await output.write(text);
     } else {
       const format = cmd.output;
