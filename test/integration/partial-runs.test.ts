@@ -122,7 +122,10 @@ describe('partial runs', () => {
       const held = audit.filter((e) => e.heldByDeleteGuard === true);
       expect(held.every((e) => e.event === 'delete' && e.deferred === true)).toBe(true);
       const deferred = audit.filter((e) => e.deferred === true && e.heldByDeleteGuard !== true).map((e) => e.memberId);
-      expect(deferred.sort()).toEqual(deferredIds);
+      // Others that the receiver refused a few times may be deferred too: three different members refused in a row
+      // look like an endpoint outage (src/webhook/receiver-health.ts), and a batch then stops its quick retries.
+      expect(deferred).toEqual(expect.arrayContaining(deferredIds));
+      for (const id of deferred) expect(Object.keys(receiverBehaviours)).toContain(id);
       expect(first.processed).toBe(examples.expected.counts.rows);
       const deliveries = stack.receiver.deliveries().length;
 
