@@ -72,8 +72,7 @@ export function encodeOutcome<F extends string, O extends string>(
 
 /** The record a code stands for, or undefined for 0 (no record) or a code no outcome has. */
 export function decodeOutcome(code: number): RecordedOutcome | undefined {
-  const decoded = decodeWith(code, OUTCOME_CODE_LAYOUT, OUTCOMES, COMPARED_FIELDS);
-  return decoded && { ...decoded, outcome: decoded.outcome };
+  return decodeWith(code, OUTCOME_CODE_LAYOUT, OUTCOMES, COMPARED_FIELDS);
 }
 
 export function decodeWith<F extends string, O extends string>(
