@@ -1,10 +1,17 @@
 // ESLint as in temporalio/samples-typescript: typed rules that catch un-awaited promises (a floating promise in
-// an activity loses its error; in a workflow it breaks determinism), and workflow files kept to the one import
-// the workflow sandbox allows (@temporalio/workflow) plus their own siblings and type-only imports.
+// an activity loses its error; in a workflow it breaks determinism), and workflow files kept free of Node built-ins
+// and I/O: at runtime they import @temporalio/workflow, their siblings and the pure domain (src/domain/), which
+// itself imports no Node built-in, no I/O library and nothing outside its folder.
+import { builtinModules } from 'node:module';
 import js from '@eslint/js';
 import prettier from 'eslint-config-prettier';
 import globals from 'globals';
 import tseslint from 'typescript-eslint';
+
+/** Node's built-in modules, plain and `node:`: no workflow or domain file imports them (as samples-typescript). */
+const NODE_BUILTINS = builtinModules
+  .flatMap((name) => [name, `node:${name}`])
+  .map((name) => ({ name, allowTypeImports: true, message: 'workflow and domain code use no Node built-in module' }));
 
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'bin/**', '**/*.js', '**/*.mjs', '**/*.cjs'] },
@@ -30,19 +37,40 @@ export default tseslint.config(
     },
   },
   {
-    // Workflow code runs in Temporal's deterministic sandbox: only @temporalio/workflow and its own siblings at
-    // runtime; anything else (activities, src/) as `import type` only, which is erased before bundling.
+    // Workflow code runs in Temporal's deterministic sandbox: at runtime only @temporalio/workflow, its own siblings
+    // and the pure domain; anything else (activities, the rest of src/) as `import type` only, erased before bundling.
     files: ['workflows/**/*.ts'],
     rules: {
       '@typescript-eslint/no-restricted-imports': [
         'error',
         {
+          paths: NODE_BUILTINS,
           patterns: [
             {
-              regex: '^(?!@temporalio/workflow$|\\./)',
+              regex: '^(?!@temporalio/workflow$|\\./|\\.\\./src/domain/)',
               allowTypeImports: true,
               message:
-                'workflow code imports only @temporalio/workflow and ./ siblings at runtime (use `import type` for the rest)',
+                'workflow code imports only @temporalio/workflow, ./ siblings and ../src/domain/ at runtime (use `import type` for the rest)',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    // The domain is what workflows, activities and reports share: pure, so it may run in the workflow sandbox.
+    files: ['src/domain/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          paths: NODE_BUILTINS,
+          patterns: [
+            {
+              regex: '^(\\.\\./|@temporalio/|pg$|mysql2|undici|csv-parse)',
+              allowTypeImports: true,
+              message:
+                'src/domain/ is pure: no I/O library and nothing outside src/domain/ at runtime (use `import type` for the rest)',
             },
           ],
         },

@@ -16,7 +16,7 @@ import { processBatch, type BatchInput } from './process-batch';
 import { replayDeferred, type ReplayDeferredInput } from './replay-deferred';
 import { recordRefusal } from './replay-attempts';
 import { createRunLimiters } from './run-limiters';
-import type { DecideOptions } from '../src/decide';
+import type { DecideOptions } from '../src/domain/decide';
 import type { RecheckDeps } from './recheck-replay';
 
 export interface ActivityDeps {

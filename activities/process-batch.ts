@@ -22,7 +22,7 @@ import {
   isDecision,
   type BatchGuardInput,
   type GuardCounts,
-} from '../workflows/delete-guard';
+} from '../src/domain/delete-guard';
 import { repairMember, type RepairContext } from './repair-member';
 import type { RunLimiters } from './run-limiters';
 import { createStoreGate, type StoreGate } from './store-outage';

@@ -6,10 +6,10 @@ import { recordChangeTimes, type AuditEntry } from '../src/audit/audit-entry';
 import type { PendingReplay } from '../src/audit/pending-store';
 import type { ChannelClient } from '../src/channel/client';
 import type { RateLimiter } from '../src/channel/rate-limiter';
-import type { DecideOptions } from '../src/decide';
-import { planDrift } from '../src/plan-drift';
-import { redecide } from '../src/redecide';
-import type { ChannelUser } from '../src/types';
+import type { DecideOptions } from '../src/domain/decide';
+import { planDrift } from '../src/domain/plan-drift';
+import { redecide } from '../src/domain/redecide';
+import type { ChannelUser } from '../src/domain/types';
 import { buildDeletePayload, buildUpsertPayload } from '../src/webhook/payload';
 import { webhookId } from '../src/webhook/webhook-id';
 

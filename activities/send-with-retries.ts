@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { ComparedField, SendResult } from '../src/types';
+import type { ComparedField, SendResult } from '../src/domain/types';
 import type { ReplayPayload } from '../src/webhook/payload';
 import { isOutageSign, type ReceiverHealth } from '../src/webhook/receiver-health';
 import type { WebhookSender } from '../src/webhook/sender';

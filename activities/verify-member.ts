@@ -1,7 +1,7 @@
 import { recordChangeTimes, type AuditEntry } from '../src/audit/audit-entry';
-import type { RepairRecord, SourceEntry } from '../src/types';
-import { verdict, type VerifyOptions } from '../src/verdict';
-import { VERDICT_OUTCOMES } from '../workflows/verdicts';
+import type { RepairRecord, SourceEntry } from '../src/domain/types';
+import { verdict, type VerifyOptions } from '../src/domain/verdict';
+import { VERDICT_OUTCOMES } from '../src/domain/verdicts';
 import type { RepairContext } from './repair-member';
 
 /** What a verify run needs of the batch's context: a lookup, never a target (nothing is ever sent). */

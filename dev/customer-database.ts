@@ -1,7 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import type { Delivery } from './simulator/webhook-receiver';
 import { readSource } from '../src/source/read-source';
-import { MEMBER_COLUMNS, type ComparedField, type StoredMember } from '../src/types';
+import { MEMBER_COLUMNS, type ComparedField, type StoredMember } from '../src/domain/types';
 
 // The customer's side of a repair, for the demo's "prove it" step and the verify tests: a "customer database" its webhook logic writes to. The
 // receiver accepted every replay (2xx); what the logic really applied is decided here: some members' replays are

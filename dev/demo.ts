@@ -9,7 +9,7 @@ import { codecFromEnvValues } from '../src/codec/aes-gcm-codec';
 import { loadConfig } from '../src/config';
 import { main as cli } from '../src/cli/main';
 import { ProgressOutput, RateMeter, renderProgress } from '../src/cli/progress-bar';
-import { verdictCounts } from '../workflows/verdicts';
+import { verdictCounts } from '../src/domain/verdicts';
 import { CustomerRows, customerWrites } from './customer-database';
 import { loadChannelUsers, startChannelSimulator, type ChannelFault } from './simulator/channel-simulator';
 import { startWebhookReceiver, type ReceiverBehaviour } from './simulator/webhook-receiver';

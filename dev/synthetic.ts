@@ -11,12 +11,12 @@
 //   7 absent from Channel Talk (404, delete).
 // No faults: every lookup and delivery is meant to succeed; tests add faults on top if they want them.
 //
-// The expected outcome comes from what the generator made each member to be, never from src/decide.ts, so the
+// The expected outcome comes from what the generator made each member to be, never from src/domain/decide.ts, so the
 // unit test that compares the two checks both. All names, e-mail addresses (example.com/.org/.net) and phone
 // numbers are made up.
 import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
-import { COMPARED_FIELDS, type ChannelUser, type ComparedField, type StoredMember } from '../src/types';
+import { COMPARED_FIELDS, type ChannelUser, type ComparedField, type StoredMember } from '../src/domain/types';
 import { SeededRng } from './seeded-rng';
 
 export const DEFAULT_SYNTHETIC_SEED = 20241101;

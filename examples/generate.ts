@@ -6,7 +6,7 @@
 // All names, e-mail addresses (example.com/.org/.net) and phone numbers are made up.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ChannelUser, ComparedField, OutcomeKind } from '../src/types';
+import type { ChannelUser, ComparedField, OutcomeKind } from '../src/domain/types';
 import { SeededRng } from '../dev/seeded-rng';
 
 export const SEED = 20241112;

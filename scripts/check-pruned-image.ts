@@ -16,7 +16,7 @@ import { Client, Connection } from '@temporalio/client';
 import { startChannelSimulator } from '../dev/simulator/channel-simulator';
 import { startWebhookReceiver } from '../dev/simulator/webhook-receiver';
 import { findTemporalCli, startDevServer } from '../dev/temporal-cli';
-import type { ChannelUser } from '../src/types';
+import type { ChannelUser } from '../src/domain/types';
 import { WORKFLOW_TYPE, type BackfillInput, type BackfillResult } from '../workflows/definitions';
 
 const ROOT = path.resolve(__dirname, '..');

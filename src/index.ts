@@ -14,4 +14,4 @@ export {
   type HeaderSource,
 } from './webhook/signature';
 export type { ReplayPayload } from './webhook/payload';
-export type { ChannelUser, WebhookEvent } from './types';
+export type { ChannelUser, WebhookEvent } from './domain/types';

@@ -1,6 +1,6 @@
 import { DefaultLogger, Runtime, type LogEntry } from '@temporalio/worker';
 import type { Logger, LogLevel, MetricMeter } from '@temporalio/common';
-import type { OutcomeKind } from './types';
+import type { OutcomeKind } from './domain/types';
 
 // Logs and metrics of a worker. Logs are one JSON object per line (run, activity, batch, memberId:
 // never an email, phone, token or key: nothing logged here carries one); metrics go to Prometheus

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { BackfillOptions } from '../workflows/definitions';
 import { sourceInputSchema } from './source/source-kinds';
-import { OUTCOMES } from './types';
+import { OUTCOMES } from './domain/types';
 
 /** The delete guard's defaults: ordinary repairs hold ~15% deletes; a run whose every lookup answers 404, 100%. */
 export const DEFAULT_MAX_DELETE_SHARE = 0.5;

@@ -15,7 +15,7 @@ import type {
   ChannelPace,
   Progress,
 } from './definitions';
-import { verdictCounts } from './verdicts';
+import { verdictCounts } from '../src/domain/verdicts';
 import {
   DEFAULT_GUARD,
   guardPauseReason,
@@ -24,7 +24,7 @@ import {
   type BatchGuardInput,
   type GuardStatus,
   type GuardThresholds,
-} from './delete-guard';
+} from '../src/domain/delete-guard';
 
 /** Deferred replays allowed to wait at once before new batches stop starting (backpressure). */
 export const MAX_DEFERRED_BACKLOG = 500;

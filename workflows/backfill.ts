@@ -31,8 +31,8 @@ import {
 import { BAD_CREDENTIALS_PAUSE, BackfillState } from './backfill-state';
 import { refuseCarried } from './carried-origin';
 import { validatePauseArgument, validateResumeArgument } from './control-arguments';
-import { rateShare } from './rate-share';
-import { verdictCounts } from './verdicts';
+import { rateShare } from '../src/domain/rate-share';
+import { verdictCounts } from '../src/domain/verdicts';
 import { describeStatic, publish, type LiveView } from './visibility';
 
 const { prepareBackfill } = proxyActivities<BackfillActivities>({

@@ -1,9 +1,9 @@
 // The workflow's public interface, defined once and shared by the workflow, the client scripts and
 // the tests. Users script against these names from the Temporal CLI: keep them stable.
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { ComparedField, MemberColumn, OutcomeKind } from '../src/types';
-import type { GuardCounts, GuardStatus } from './delete-guard';
-import type { Verdict } from './verdicts';
+import type { ComparedField, MemberColumn, OutcomeKind } from '../src/domain/types';
+import type { GuardCounts, GuardStatus } from '../src/domain/delete-guard';
+import type { Verdict } from '../src/domain/verdicts';
 
 export const WORKFLOW_TYPE = 'backfillWebhooks';
 /**

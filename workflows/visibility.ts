@@ -2,7 +2,7 @@
 // its progress, and search attributes to filter runs by. Only counts and statuses: never personal data.
 import { patched, setCurrentDetails, upsertMemo, upsertSearchAttributes } from '@temporalio/workflow';
 import type { CarriedState, ChannelPace, Counters } from './definitions';
-import { VERDICTS, verdictCounts } from './verdicts';
+import { VERDICTS, verdictCounts } from '../src/domain/verdicts';
 
 export type BackfillStatus = 'running' | 'paused' | 'done';
 

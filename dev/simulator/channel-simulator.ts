@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { z } from 'zod';
 import { channelUserSchema } from '../../src/channel/user-schema';
 import type { ChannelWebhook } from '../../src/channel/webhooks';
-import type { ChannelUser } from '../../src/types';
+import type { ChannelUser } from '../../src/domain/types';
 
 export interface ChannelFault {
   /** Destroy the socket without answering, this many times. */

@@ -1,7 +1,7 @@
 // A user shaped like Channel Talk's OpenAPI `open.OpenApiUserDto` in full (every field the document lists, with
 // WebInfo and MobileInfo), for the simulator and tests: the lookup and the replay must cope with the real
 // breadth of a user, and with `null` where the repair does not look.
-import type { ChannelUser } from '../../src/types';
+import type { ChannelUser } from '../../src/domain/types';
 
 /** The fields the job does not compare, which a real answer may leave null (see user-schema.ts). */
 export const UNCOMPARED_USER_FIELDS = [

@@ -1,4 +1,4 @@
-import type { Verdict } from '../../workflows/verdicts';
+import type { Verdict } from '../domain/verdicts';
 import {
   OUTCOMES,
   type ChannelUser,
@@ -7,7 +7,7 @@ import {
   type ScopeDelivery,
   type WebhookEvent,
   type WebhookRoute,
-} from '../types';
+} from '../domain/types';
 
 /**
  * One line of the audit log: the single recorded outcome of one source row. It names fields, never

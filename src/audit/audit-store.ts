@@ -5,8 +5,8 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { LineSet, MAX_LINE } from '../report/line-set';
 import { AuditEntry, OUTCOME_NAMES } from './audit-entry';
-import { decodeOutcome, encodeOutcome, outcomeCodeArray, type RecordedOutcome } from './outcome-code';
-export type { RecordedOutcome } from './outcome-code';
+import { decodeOutcome, encodeOutcome, outcomeCodeArray, type RecordedOutcome } from '../domain/outcome-code';
+export type { RecordedOutcome } from '../domain/outcome-code';
 import { auditHeaderLine, parseAuditHeaderLine, type AuditHeader } from './audit-header';
 
 /**

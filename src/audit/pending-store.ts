@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { access, mkdir, opendir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setImmediate as setImmediatePromise } from 'node:timers/promises';
-import type { PlannedDecision, StoredMember, WebhookEvent } from '../types';
+import type { PlannedDecision, StoredMember, WebhookEvent } from '../domain/types';
 import type { AuditEntry } from './audit-entry';
 import type { ReplayPayload } from '../webhook/payload';
 

@@ -1,5 +1,5 @@
 import type { Pool, QueryResultRow } from 'pg';
-import { COMPARED_FIELDS, type OutcomeKind } from '../types';
+import { COMPARED_FIELDS, type OutcomeKind } from '../domain/types';
 import { quoteQualifiedName, isPlainQualifiedName, IDENTIFIER_RULE } from '../source/postgres-source';
 import { auditHeaderTableDdl, auditHeaderTableName, auditTableDdl, createIfMissing } from '../store/postgres-schema';
 import type { AuditEntry } from './audit-entry';
@@ -13,7 +13,7 @@ import {
   type AuditReadStats,
   type AuditStore,
 } from './audit-store';
-import type { RecordedOutcome } from './outcome-code';
+import type { RecordedOutcome } from '../domain/outcome-code';
 
 /**
  * The audit log in a PostgreSQL table, for teams that want to query it with SQL or keep it with their

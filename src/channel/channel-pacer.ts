@@ -39,7 +39,7 @@ export interface ChannelPacer {
   observe(headers: RateHeaders): void;
   /** Grant nothing before `epochMs` (after a 429 or a grace-period warning). */
   holdUntil(epochMs: number): void;
-  /** A batch joins with its share of the run (workflows/rate-share.ts); call the result when it ends. */
+  /** A batch joins with its share of the run (src/domain/rate-share.ts); call the result when it ends. */
   join(share: number): () => void;
   snapshot(): PacerSnapshot;
 }

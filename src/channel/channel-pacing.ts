@@ -22,7 +22,7 @@
 //     L, so no refill is lost to a full bucket: the repair gets all of A on average.
 //   - weight: every worker reads the same channel-wide R and trend, so if each corrected by the whole gap, n
 //     workers would correct n times over and oscillate. A worker corrects by its part of the run (the sum of
-//     1/share over its running batches, see workflows/rate-share.ts), and the parts add up to at most 1.
+//     1/share over its running batches, see src/domain/rate-share.ts), and the parts add up to at most 1.
 //   - A bucket read at its ends hides the trend: full (R >= L - 1), it was capped and could have given more, so
 //     the rule lets the rate at least double from what was used (a probe); empty, over-limit calls do not show.
 //   - `x-ratelimit-will-be-throttled: true` (the grace period) or a 429 is the empty end seen for sure: the rule

@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, type Dispatcher } from 'undici';
 import { DispatchExchange, runExchange, type ResponseHeaders } from '../http/dispatch-exchange';
 import { errorLabel } from '../http/error-label';
-import type { ChannelUser, FetchResult } from '../types';
+import type { ChannelUser, FetchResult } from '../domain/types';
 import { BadCredentialsError } from './errors';
 import type { ChannelPacer, RateHeaders } from './channel-pacer';
 import type { RateLimiter } from './rate-limiter';

@@ -10,7 +10,7 @@
 // replay's `entity`), and the repair reads its change times through a number check.
 // A mismatch in a field that must parse will not change on retry: the client fails the member once (client.ts).
 import { z } from 'zod';
-import type { ChannelUser } from '../types';
+import type { ChannelUser } from '../domain/types';
 
 /** An epoch-ms change time, or undefined when missing, null or not a finite number (never a reason to fail). */
 const changeTime = z
@@ -55,6 +55,6 @@ export const PARSED_USER_FIELDS = [
   'profile',
 ] as const;
 
-// Compile-time guard: a parsed user must be usable wherever src/types.ts expects a ChannelUser.
+// Compile-time guard: a parsed user must be usable wherever src/domain/types.ts expects a ChannelUser.
 const parsedUserIsChannelUser = (u: ChannelUserParsed): ChannelUser => u;
 void parsedUserIsChannelUser;

@@ -1,8 +1,8 @@
 import type { AuditEntry } from '../audit/audit-entry';
 import type { AuditHeader } from '../audit/audit-header';
 import { describeChannel } from '../channel/channel-info';
-import { COMPARED_FIELDS, OUTCOMES, type OutcomeKind } from '../types';
-import { VERDICTS } from '../../workflows/verdicts';
+import { COMPARED_FIELDS, OUTCOMES, type OutcomeKind } from '../domain/types';
+import { VERDICTS } from '../domain/verdicts';
 import { formatDuration } from '../cli/progress-bar';
 import { SummaryBuilder, type AuditSummary, type OutagePhase, type OutageWindow, type SummaryOptions } from './summary';
 import { LineSet } from './line-set';

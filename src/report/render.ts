@@ -1,7 +1,7 @@
 import type { AuditHeader } from '../audit/audit-header';
 import { describeChannel } from '../channel/channel-info';
 import type { ChannelPace } from '../../workflows/definitions';
-import { COMPARED_FIELDS } from '../types';
+import { COMPARED_FIELDS } from '../domain/types';
 import { OUTAGE_PHASES, type AuditSummary, type ReasonGroup } from './summary';
 
 // The diff summary as text for a terminal. Field names, reasons, counts and line numbers only.

@@ -1,8 +1,8 @@
 import type { AuditEntry } from '../audit/audit-entry';
-import { changedOnlyBefore } from '../decide';
-import { COMPARED_FIELDS, type ComparedField, type OutcomeKind } from '../types';
+import { changedOnlyBefore } from '../domain/decide';
+import { COMPARED_FIELDS, type ComparedField, type OutcomeKind } from '../domain/types';
 import { DEFAULT_DELETE_GUARD_MIN_DECISIONS, DEFAULT_MAX_DELETE_SHARE } from '../workflow-input';
-import { isDecision } from '../../workflows/delete-guard';
+import { isDecision } from '../domain/delete-guard';
 import { LineSet } from './line-set';
 
 // The diff summary of an audit log, computed entry by entry so that a log of millions of lines is

@@ -1,6 +1,6 @@
 import type { AuditEntry } from '../audit/audit-entry';
-import { COMPARED_FIELDS, type ComparedField } from '../types';
-import { VERDICTS, type Verdict } from '../../workflows/verdicts';
+import { COMPARED_FIELDS, type ComparedField } from '../domain/types';
+import { VERDICTS, type Verdict } from '../domain/verdicts';
 import { csvCell } from './export';
 
 // The report of a verify run (entries carrying a `verdict`): did the repair stick? One screen: the count per

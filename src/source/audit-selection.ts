@@ -1,9 +1,9 @@
 import { z } from 'zod';
 import { AuditLogError, AuditLogNotFoundError, type AuditStore } from '../audit/audit-store';
-import { COMPARED_FIELDS, OUTCOMES, type OutcomeKind, type PlannedDecision } from '../types';
+import { COMPARED_FIELDS, OUTCOMES, type OutcomeKind, type PlannedDecision } from '../domain/types';
 import { SourceConfigError } from './errors';
 import { MemberSelection } from './member-selection';
-import { VERDICTS } from '../../workflows/verdicts';
+import { VERDICTS } from '../domain/verdicts';
 
 // A run over part of an earlier run's members: its failed ones (retry), or the members a dry run
 // planned to replay. The earlier run's audit log says who they are; the source still says what the

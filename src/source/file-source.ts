@@ -6,7 +6,7 @@ import { CsvError, parse as parseCsvText } from 'csv-parse/sync';
 import { z } from 'zod';
 import type { FileSourceSpec } from '../../workflows/definitions';
 import { isUnder } from '../path-confinement';
-import { MEMBER_COLUMNS, type MemberColumn, type SourceEntry } from '../types';
+import { MEMBER_COLUMNS, type MemberColumn, type SourceEntry } from '../domain/types';
 import { SourceConfigError } from './errors';
 import type { MemberSource } from './member-source';
 import { rowEntry } from './row-schema';

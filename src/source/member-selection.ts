@@ -1,5 +1,5 @@
 import { hash } from 'node:crypto';
-import { COMPARED_FIELDS, type ComparedField, type PlannedDecision } from '../types';
+import { COMPARED_FIELDS, type ComparedField, type PlannedDecision } from '../domain/types';
 
 /**
  * The memberIds an `only` or `fromPlan` run selects, each with what the plan decided, without holding a string or

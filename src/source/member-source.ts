@@ -1,7 +1,7 @@
 // One interface for every kind of member source (a CSV or JSONL file, a PostgreSQL table or query, a MySQL table). Each kind is
 // one module implementing MemberSource, registered in ./source-kinds.ts; nothing else switches on `source.type`.
 import type { z } from 'zod';
-import type { SourceEntry } from '../types';
+import type { SourceEntry } from '../domain/types';
 
 /** What a source kind may take from the worker (never from the workflow input). */
 export interface SourceWorkerSettings {

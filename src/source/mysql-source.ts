@@ -3,7 +3,7 @@ import type { Connection as PromiseConnection } from 'mysql2/promise';
 import { z } from 'zod';
 import type { MysqlSourceSpec } from '../../workflows/definitions';
 import { isMysqlUrl } from '../config';
-import { MEMBER_COLUMNS, type MemberColumn, type SourceEntry } from '../types';
+import { MEMBER_COLUMNS, type MemberColumn, type SourceEntry } from '../domain/types';
 import { checkedSpec, SourceConfigError } from './errors';
 import type { MemberSource } from './member-source';
 import { RETRYABLE_NET_CODES } from './postgres-source';

@@ -1,7 +1,7 @@
 import { Client, escapeIdentifier, type QueryConfig, type QueryResultRow } from 'pg';
 import { z } from 'zod';
 import type { PostgresSourceSpec } from '../../workflows/definitions';
-import { MEMBER_COLUMNS, type MemberColumn, type SourceEntry } from '../types';
+import { MEMBER_COLUMNS, type MemberColumn, type SourceEntry } from '../domain/types';
 import { checkedSpec, SourceConfigError } from './errors';
 import type { MemberSource } from './member-source';
 import { rowEntry } from './row-schema';

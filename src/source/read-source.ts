@@ -1,6 +1,6 @@
 // The rows of any member source, one at a time (readSource) or in chunks (readSourceChunks, what preparing a work
 // set reads). Which kind reads a source is decided in ./source-kinds.ts.
-import type { SourceEntry } from '../types';
+import type { SourceEntry } from '../domain/types';
 import { readSourceChunks, type ResolvedSource } from './source-kinds';
 
 export { readSourceChunks, type ResolvedSource };

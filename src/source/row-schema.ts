@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { MEMBER_COLUMNS, type MemberColumn, type SourceEntry, type StoredMember } from '../types';
+import { MEMBER_COLUMNS, type MemberColumn, type SourceEntry, type StoredMember } from '../domain/types';
 
 /** Channel Talk memberIds are short identifiers; a longer value is a mis-mapped column, not an id. */
 export const MEMBER_ID_MAX_CHARS = 256;

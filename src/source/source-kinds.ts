@@ -3,7 +3,7 @@
 // implementing MemberSource (./member-source.ts) and one line in SOURCE_KINDS.
 import { z } from 'zod';
 import type { SourceSpec } from '../../workflows/definitions';
-import type { SourceEntry } from '../types';
+import type { SourceEntry } from '../domain/types';
 import { SourceConfigError } from './errors';
 import { fileSource } from './file-source';
 import type { MemberSource, SourceWorkerSettings } from './member-source';

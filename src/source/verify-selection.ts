@@ -1,5 +1,5 @@
 import type { AuditStore } from '../audit/audit-store';
-import type { PlannedDecision, RepairRecord, SourceEntry } from '../types';
+import type { PlannedDecision, RepairRecord, SourceEntry } from '../domain/types';
 import { auditLines } from './audit-selection';
 import { SourceConfigError } from './errors';
 import { MemberSelection } from './member-selection';

@@ -9,7 +9,7 @@ import {
   type RepairRecord,
   type SourceEntry,
   type StoredMember,
-} from '../types';
+} from '../domain/types';
 import { MemberIdIndex } from './member-id-index';
 import { readSourceChunks, type ResolvedSource } from './read-source';
 

@@ -1,6 +1,6 @@
 import { readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import type { SourceEntry } from '../types';
+import type { SourceEntry } from '../domain/types';
 import { batchOffset, buildBatchIndex } from '../source/batch-index';
 import type { ResolvedSource } from '../source/read-source';
 import { prepareWorkFile, readWorkBatch, type PrepareSummary } from '../source/work-file';

@@ -17,7 +17,7 @@
 import { Agent, type Dispatcher } from 'undici';
 import { BadCredentialsError } from '../channel/errors';
 import { ChannelWebhooksError, MEMBER_DELETE_SCOPE, safeWebhookUrl, type ChannelWebhook } from '../channel/webhooks';
-import type { ScopeDelivery, SendResult, WebhookRoute } from '../types';
+import type { ScopeDelivery, SendResult, WebhookRoute } from '../domain/types';
 import { deliveriesFor, scopeDeliveries, type EventNaming, type EventNamingRule } from './deliveries';
 import { isV5, routeChange, routesOf, type MemberChange } from './routing';
 import {

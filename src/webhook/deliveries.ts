@@ -9,7 +9,7 @@
 //   (`member.upserted.contact`, `member.upserted.subscription`, `member.deleted`). One delivery per scope the
 //   endpoint subscribes to, each with its own webhook-id: a change of contact and consent is two deliveries at an
 //   endpoint subscribed to both, one at an endpoint subscribed to one of them.
-import type { ScopeDelivery, WebhookEvent } from '../types';
+import type { ScopeDelivery, WebhookEvent } from '../domain/types';
 import {
   ALL_SCOPES,
   CONTACT_SCOPE,

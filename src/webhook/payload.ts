@@ -1,4 +1,4 @@
-import type { ChannelUser, StoredMember, WebhookEvent } from '../types';
+import type { ChannelUser, StoredMember, WebhookEvent } from '../domain/types';
 
 /** The body of a replayed webhook, shaped like the ones Channel Talk sends. */
 export interface ReplayPayload {

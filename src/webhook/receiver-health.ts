@@ -3,7 +3,7 @@
 // endpoint that does not answer anyone (connections refused or reset, timeouts, 502/503/504 from a proxy in front
 // of a restarting service) says nothing about the members: their replays wait for it without using up
 // replayMaxAttempts (activities/replay-deferred.ts), and the run stops looking members up while it lasts.
-import type { SendResult } from '../types';
+import type { SendResult } from '../domain/types';
 
 /** Statuses a gateway or load balancer answers with when the service behind it is not there. */
 const UNAVAILABLE_STATUSES: ReadonlySet<number> = new Set([502, 503, 504]);

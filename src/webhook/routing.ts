@@ -3,7 +3,7 @@
 // subscribers, marketing-consent changes only to `member.upserted.subscription` subscribers, a change of both
 // kinds to the union (once per webhook), deletes to `member.deleted` subscribers. Pure: table-tested.
 import type { ChannelWebhook } from '../channel/webhooks';
-import type { ComparedField, WebhookEvent, WebhookRoute } from '../types';
+import type { ComparedField, WebhookEvent, WebhookRoute } from '../domain/types';
 
 export const CONTACT_SCOPE = 'member.upserted.contact';
 export const SUBSCRIPTION_SCOPE = 'member.upserted.subscription';

@@ -2,7 +2,7 @@ import { Agent, type Dispatcher } from 'undici';
 import { z } from 'zod';
 import { DispatchExchange, runExchange, type ResponseHeaders } from '../http/dispatch-exchange';
 import { errorLabel } from '../http/error-label';
-import type { ComparedField, ScopeDelivery, SendResult, WebhookEvent, WebhookRoute } from '../types';
+import type { ComparedField, ScopeDelivery, SendResult, WebhookEvent, WebhookRoute } from '../domain/types';
 import {
   deliveriesFor,
   deliveryWebhookId,

@@ -1,5 +1,5 @@
 import { hash } from 'node:crypto';
-import type { WebhookEvent } from '../types';
+import type { WebhookEvent } from '../domain/types';
 
 /**
  * The id sent as the `webhook-id` header of a replayed webhook.

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WorkflowFailedError } from '@temporalio/client';
 import type { DevServer } from '../../dev/temporal-cli';
 import { webhookId } from '../../src/webhook/webhook-id';
-import type { WebhookEvent } from '../../src/types';
+import type { WebhookEvent } from '../../src/domain/types';
 import {
   pauseSignal,
   progressQuery,

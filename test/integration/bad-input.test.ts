@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApplicationFailure, WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { loadConfig } from '../../src/config';
 import type { DevServer } from '../../dev/temporal-cli';
-import type { ChannelUser, OutcomeKind } from '../../src/types';
+import type { ChannelUser, OutcomeKind } from '../../src/domain/types';
 import { webhookId } from '../../src/webhook/webhook-id';
 import { createBackfillWorker, type BackfillWorker } from '../../src/worker-setup';
 import { WORKFLOW_TYPE, type BackfillResult } from '../../workflows/definitions';

@@ -8,7 +8,7 @@ import type { AuditEntry } from '../../src/audit/audit-entry';
 import type { AuditHeader } from '../../src/audit/audit-header';
 import type { AuditSummary } from '../../src/report/summary';
 import { findTemporalCli, freePort, type DevServer } from '../../dev/temporal-cli';
-import type { ComparedField, WebhookEvent } from '../../src/types';
+import type { ComparedField, WebhookEvent } from '../../src/domain/types';
 import { webhookId } from '../../src/webhook/webhook-id';
 import { shippedWorkerCommand } from '../../src/worker-command';
 import { progressQuery, type BackfillInput, type Progress } from '../../workflows/definitions';

@@ -10,7 +10,7 @@ import {
   type WebhookReceiver,
 } from '../../dev/simulator/webhook-receiver';
 import type { DevServer } from '../../dev/temporal-cli';
-import type { WebhookEvent } from '../../src/types';
+import type { WebhookEvent } from '../../src/domain/types';
 import { webhookId } from '../../src/webhook/webhook-id';
 import { WORKFLOW_TYPE, type BackfillResult } from '../../workflows/definitions';
 import { EXAMPLE_CSV, loadExamples, type ExpectedOutcome, type Examples } from '../support/examples';

@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WorkflowExecutionAlreadyStartedError, type WorkflowHandle } from '@temporalio/client';
 import { findTemporalCli, type DevServer } from '../../dev/temporal-cli';
-import type { ChannelUser } from '../../src/types';
+import type { ChannelUser } from '../../src/domain/types';
 import { webhookId, WEBHOOK_ID_PATTERN } from '../../src/webhook/webhook-id';
 import type { Delivery } from '../../dev/simulator/webhook-receiver';
 import {

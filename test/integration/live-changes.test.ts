@@ -5,9 +5,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { UserChange } from '../../dev/simulator/channel-simulator';
 import type { Delivery } from '../../dev/simulator/webhook-receiver';
 import type { DevServer } from '../../dev/temporal-cli';
-import { compareMember, userAsStored } from '../../src/decide';
+import { compareMember, userAsStored } from '../../src/domain/decide';
 import { summarize } from '../../src/report/summary';
-import type { ChannelUser, StoredMember } from '../../src/types';
+import type { ChannelUser, StoredMember } from '../../src/domain/types';
 import { webhookId } from '../../src/webhook/webhook-id';
 import {
   WORKFLOW_TYPE,

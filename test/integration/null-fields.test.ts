@@ -3,7 +3,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fullOpenApiUser, UNCOMPARED_USER_FIELDS } from '../../dev/simulator/openapi-user-fixture';
 import type { DevServer } from '../../dev/temporal-cli';
-import type { ChannelUser } from '../../src/types';
+import type { ChannelUser } from '../../src/domain/types';
 import { WORKFLOW_TYPE, type BackfillResult } from '../../workflows/definitions';
 import { readAudit, startStack, startTestServer } from '../support/stack';
 

@@ -17,7 +17,7 @@ import {
 import { createPostgresAuditStore, type AuditQueryable } from '../../src/audit/postgres-audit-store';
 import type { AuditSummary } from '../../src/report/summary';
 import type { DevServer } from '../../dev/temporal-cli';
-import type { OutcomeKind } from '../../src/types';
+import type { OutcomeKind } from '../../src/domain/types';
 import { WORKFLOW_TYPE, type BackfillInput, type BackfillResult } from '../../workflows/definitions';
 import { EXAMPLE_CSV, loadExamples, type ExpectedOutcome, type Examples } from '../support/examples';
 import { startTestPostgres, type TestPostgres } from '../support/postgres';

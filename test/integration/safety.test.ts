@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WorkflowFailedError } from '@temporalio/client';
 import { loadConfig } from '../../src/config';
 import { findTemporalCli, type DevServer } from '../../dev/temporal-cli';
-import type { ChannelUser } from '../../src/types';
+import type { ChannelUser } from '../../src/domain/types';
 import { DEFAULT_OUTAGE, summarize } from '../../src/report/summary';
 import { createBackfillWorker } from '../../src/worker-setup';
 import {

@@ -3,7 +3,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findTemporalCli, type DevServer } from '../../dev/temporal-cli';
 import { webhookId } from '../../src/webhook/webhook-id';
-import type { WebhookEvent } from '../../src/types';
+import type { WebhookEvent } from '../../src/domain/types';
 import type { BackfillResult, ControlAnswer, Progress } from '../../workflows/definitions';
 import { EXAMPLE_CSV, loadExamples, type Examples } from '../support/examples';
 import { readAudit, startStack, startTestServer, waitFor, type Stack } from '../support/stack';

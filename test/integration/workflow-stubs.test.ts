@@ -27,7 +27,7 @@ import {
   type PreparedBackfill,
   type Progress,
 } from '../../workflows/definitions';
-import { BatchGuardView } from '../../workflows/delete-guard';
+import { BatchGuardView } from '../../src/domain/delete-guard';
 import { connectClient, readAudit, startTestServer, waitFor, workflowBundle } from '../support/stack';
 
 // The workflow on the real test dev server, with STUB activities: an in-memory model of the audit log and the

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { ChannelFault } from '../../dev/simulator/channel-simulator';
 import type { ReceiverBehaviour } from '../../dev/simulator/webhook-receiver';
-import type { ChannelUser, OutcomeKind } from '../../src/types';
+import type { ChannelUser, OutcomeKind } from '../../src/domain/types';
 
 export const EXAMPLES_DIR = path.resolve(__dirname, '../../examples');
 export const EXAMPLE_CSV = path.join(EXAMPLES_DIR, 'members.csv');

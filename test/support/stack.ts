@@ -19,7 +19,7 @@ import {
   type WebhookReceiver,
 } from '../../dev/simulator/webhook-receiver';
 import { findTemporalCli, startDevServer, type DevServer } from '../../dev/temporal-cli';
-import type { ChannelUser } from '../../src/types';
+import type { ChannelUser } from '../../src/domain/types';
 import { createBackfillWorker, type BackfillWorker } from '../../src/worker-setup';
 import { WORKFLOW_TYPE, type BackfillInput, type BackfillResult } from '../../workflows/definitions';
 import { EXAMPLE_CSV } from './examples';

@@ -21,7 +21,7 @@ import { loadConfig } from '../../src/config';
 import { renderSummary } from '../../src/report/render';
 import { summarize } from '../../src/report/summary';
 import { createFileWorkStore } from '../../src/store/work-store';
-import type { OutcomeKind } from '../../src/types';
+import type { OutcomeKind } from '../../src/domain/types';
 import { startChannelSimulator, type ChannelSimulator } from '../../dev/simulator/channel-simulator';
 import { startTestPostgres, type TestPostgres } from '../support/postgres';
 import type { PreparedBackfill } from '../../workflows/definitions';

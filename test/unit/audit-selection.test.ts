@@ -9,7 +9,7 @@ import { createFileAuditStore } from '../../src/audit/audit-store';
 import { selectByOutcome, selectEntries, selectFromPlan } from '../../src/source/audit-selection';
 import { SourceConfigError } from '../../src/source/errors';
 import { MemberSelection } from '../../src/source/member-selection';
-import type { PlannedDecision } from '../../src/types';
+import type { PlannedDecision } from '../../src/domain/types';
 
 // `only` and `fromPlan` select members from an earlier run's audit log, through the workers' audit store.
 

@@ -9,7 +9,7 @@ import {
   newReadStats,
   type AuditStore,
 } from '../../src/audit/audit-store';
-import type { OutcomeKind } from '../../src/types';
+import type { OutcomeKind } from '../../src/domain/types';
 import { createPostgresAuditStore } from '../../src/audit/postgres-audit-store';
 import { startTestPostgres, type TestPostgres } from '../support/postgres';
 

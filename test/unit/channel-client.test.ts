@@ -16,7 +16,7 @@ import {
   type ChannelSimulator,
   type ChannelSimulatorOptions,
 } from '../../dev/simulator/channel-simulator';
-import type { ChannelUser, FetchResult } from '../../src/types';
+import type { ChannelUser, FetchResult } from '../../src/domain/types';
 
 const KEY = 'client-key';
 const SECRET = 'client-secret-do-not-leak';

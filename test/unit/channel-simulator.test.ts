@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadChannelUsers, startChannelSimulator, type ChannelSimulator } from '../../dev/simulator/channel-simulator';
-import type { ChannelUser } from '../../src/types';
+import type { ChannelUser } from '../../src/domain/types';
 
 const KEY = 'sim-key';
 const SECRET = 'sim-secret';

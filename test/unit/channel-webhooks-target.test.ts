@@ -18,7 +18,7 @@ import {
 } from '../../src/webhook/channel-webhooks-target';
 import { buildDeletePayload, buildUpsertPayload } from '../../src/webhook/payload';
 import { scopedWebhookId, webhookId } from '../../src/webhook/webhook-id';
-import type { ComparedField } from '../../src/types';
+import type { ComparedField } from '../../src/domain/types';
 
 // Real HTTP throughout: the Channel Talk simulator serves GET /open/v5/webhooks, real receivers answer the replays.
 

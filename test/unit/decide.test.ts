@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { compareMember, decide, type DecideOptions } from '../../src/decide';
-import { normalizePhone } from '../../src/phone';
-import type { ChannelUser, ComparedField, Decision, FetchResult, StoredMember } from '../../src/types';
+import { compareMember, decide, type DecideOptions } from '../../src/domain/decide';
+import { normalizePhone } from '../../src/domain/phone';
+import type { ChannelUser, ComparedField, Decision, FetchResult, StoredMember } from '../../src/domain/types';
 
 const PHONE = '+821012345678';
 const EMAIL = 'kim.minsu@example.com';

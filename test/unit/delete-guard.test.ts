@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { BatchGuardView, guardPauseReason, guardStatus, guardTripped, isDecision } from '../../workflows/delete-guard';
+import { BatchGuardView, guardPauseReason, guardStatus, guardTripped, isDecision } from '../../src/domain/delete-guard';
 
 const T = { maxDeleteShare: 0.5, minDecisions: 100 };
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { ComparedField, WebhookEvent } from '../../src/types';
+import type { ComparedField, WebhookEvent } from '../../src/domain/types';
 import {
   deliveriesFor,
   deliveryWebhookId,

@@ -14,8 +14,8 @@ import {
   type Expected,
   type Faults,
 } from '../../examples/generate';
-import { decide } from '../../src/decide';
-import type { ChannelUser, Decision, FetchResult, OutcomeKind, StoredMember } from '../../src/types';
+import { decide } from '../../src/domain/decide';
+import type { ChannelUser, Decision, FetchResult, OutcomeKind, StoredMember } from '../../src/domain/types';
 
 const DIR = join(__dirname, '..', '..', 'examples');
 const read = (name: keyof ExampleFiles): string => readFileSync(join(DIR, name), 'utf8');

@@ -3,7 +3,7 @@ import { SourceConfigError } from '../../src/source/errors';
 import { mysqlSourceSpecSchema, readMysqlChunks, type MysqlSourceRead } from '../../src/source/mysql-source';
 import { readSource } from '../../src/source/read-source';
 import { freePort } from '../../dev/temporal-cli';
-import type { SourceEntry } from '../../src/types';
+import type { SourceEntry } from '../../src/domain/types';
 import { parseBackfillInput } from '../../src/workflow-input';
 import { startTestMariaDb, type TestMariaDb } from '../support/mariadb';
 

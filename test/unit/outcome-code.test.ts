@@ -8,8 +8,8 @@ import {
   encodeOutcome,
   outcomeCodeArray,
   outcomeCodeLayout,
-} from '../../src/audit/outcome-code';
-import { COMPARED_FIELDS, OUTCOMES } from '../../src/types';
+} from '../../src/domain/outcome-code';
+import { COMPARED_FIELDS, OUTCOMES } from '../../src/domain/types';
 
 /** Every subset of `items`. */
 const subsets = <T>(items: readonly T[]): T[][] =>

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { buildDeletePayload, buildUpsertPayload, type ReplayPayload } from '../../src/webhook/payload';
-import type { ChannelUser, StoredMember } from '../../src/types';
+import type { ChannelUser, StoredMember } from '../../src/domain/types';
 
 const fetchedUser: ChannelUser = {
   id: 'u-1',

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { planDrift } from '../../src/plan-drift';
-import type { Decision, PlannedDecision } from '../../src/types';
+import { planDrift } from '../../src/domain/plan-drift';
+import type { Decision, PlannedDecision } from '../../src/domain/types';
 
 describe('planDrift', () => {
   const cases: [string, PlannedDecision, Decision, string | undefined][] = [

@@ -11,7 +11,7 @@ import {
 import { readSource } from '../../src/source/read-source';
 import { prepareWorkFile } from '../../src/source/work-file';
 import { freePort } from '../../dev/temporal-cli';
-import type { SourceEntry } from '../../src/types';
+import type { SourceEntry } from '../../src/domain/types';
 import { parseBackfillInput } from '../../src/workflow-input';
 import { startTestPostgres, type TestPostgres } from '../support/postgres';
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { SeededRng } from '../../dev/seeded-rng';
-import { rateShare, type ShareInputs } from '../../workflows/rate-share';
+import { rateShare, type ShareInputs } from '../../src/domain/rate-share';
 
 describe('rateShare', () => {
   it.each<[string, ShareInputs, number]>([

@@ -7,7 +7,7 @@ import { parse as parseCsvText } from 'csv-parse/sync';
 import { splitCsvRecord } from '../../src/source/file-source';
 import { readSource, type ResolvedSource } from '../../src/source/read-source';
 import { SeededRng } from '../../dev/seeded-rng';
-import type { SourceEntry, StoredMember } from '../../src/types';
+import type { SourceEntry, StoredMember } from '../../src/domain/types';
 
 let dir: string;
 let fixtureCount = 0;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { isOutageSign, ReceiverHealth } from '../../src/webhook/receiver-health';
-import type { SendResult } from '../../src/types';
+import type { SendResult } from '../../src/domain/types';
 
 const refused: SendResult = { kind: 'retryable', reason: 'ECONNREFUSED' };
 const reset: SendResult = { kind: 'retryable', reason: 'ECONNRESET' };

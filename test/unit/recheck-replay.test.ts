@@ -3,7 +3,7 @@ import { recheckReplay, type RecheckDeps } from '../../activities/recheck-replay
 import type { PendingReplay } from '../../src/audit/pending-store';
 import type { ChannelClient } from '../../src/channel/client';
 import { createRateLimiter } from '../../src/channel/rate-limiter';
-import type { ChannelUser, FetchResult } from '../../src/types';
+import type { ChannelUser, FetchResult } from '../../src/domain/types';
 import { buildUpsertPayload } from '../../src/webhook/payload';
 import { webhookId } from '../../src/webhook/webhook-id';
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { redecide, type WaitingReplay } from '../../src/redecide';
-import type { ChannelUser, FetchResult, StoredMember } from '../../src/types';
+import { redecide, type WaitingReplay } from '../../src/domain/redecide';
+import type { ChannelUser, FetchResult, StoredMember } from '../../src/domain/types';
 
 // The re-decision before a replay that waited: old decision + fresh lookup -> what to send. Never a delete for a
 // member Channel Talk now has, never an upsert after a 404; the fresh decision is the one sent.

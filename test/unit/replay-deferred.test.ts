@@ -20,7 +20,7 @@ import { createStoreTables } from '../../src/store/postgres-schema';
 import { ReceiverHealth } from '../../src/webhook/receiver-health';
 import { createWebhookSender, type WebhookSender } from '../../src/webhook/sender';
 import { scopedWebhookId } from '../../src/webhook/webhook-id';
-import type { SendResult } from '../../src/types';
+import type { SendResult } from '../../src/domain/types';
 import { startTestPostgres, type TestPostgres } from '../support/postgres';
 import { readAudit } from '../support/stack';
 

@@ -21,7 +21,7 @@ import {
   SummaryBuilder,
   type OutagePhase,
 } from '../../src/report/summary';
-import type { ComparedField } from '../../src/types';
+import type { ComparedField } from '../../src/domain/types';
 
 /** An audit log as `webhook-backfill report` reads a file: the file store's records, its errors as AuditFileError. */
 const readAuditFile = (file: string, stats?: AuditReadStats) =>

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ChannelWebhook } from '../../src/channel/webhooks';
-import { COMPARED_FIELDS, type ComparedField } from '../../src/types';
+import { COMPARED_FIELDS, type ComparedField } from '../../src/domain/types';
 import { routeChange, routesOf, scopesForChange } from '../../src/webhook/routing';
 
 // Channel Talk's routing of user changes (OpenAPI webhook.Webhook.scopes), for every combination of differing fields.

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decide } from '../../src/decide';
+import { decide } from '../../src/domain/decide';
 import { webhookId } from '../../src/webhook/webhook-id';
 import { readSource } from '../../src/source/read-source';
 import {
@@ -31,7 +31,7 @@ import {
   type SyntheticCounts,
   type SyntheticMember,
 } from '../../dev/synthetic';
-import type { FetchResult, SourceEntry } from '../../src/types';
+import type { FetchResult, SourceEntry } from '../../src/domain/types';
 
 let dir: string;
 beforeAll(async () => {

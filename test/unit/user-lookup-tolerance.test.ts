@@ -4,7 +4,7 @@ import { userResponseSchema } from '../../src/channel/user-schema';
 import { channelWebhookSchema, createChannelWebhooksClient } from '../../src/channel/webhooks';
 import { startChannelSimulator, type ChannelSimulator } from '../../dev/simulator/channel-simulator';
 import { fullOpenApiUser, UNCOMPARED_USER_FIELDS } from '../../dev/simulator/openapi-user-fixture';
-import type { ChannelUser } from '../../src/types';
+import type { ChannelUser } from '../../src/domain/types';
 import { buildUpsertPayload } from '../../src/webhook/payload';
 
 // What Channel Talk may leave null or odd: only the compared fields, `profile` and `type` must parse; anything

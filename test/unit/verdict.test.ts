@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { verdict, type RepairRecord, type VerdictResult, type VerifyOptions } from '../../src/verdict';
-import type { ChannelUser, FetchResult, StoredMember } from '../../src/types';
-import { VERDICTS, verdictCounts } from '../../workflows/verdicts';
+import { verdict, type RepairRecord, type VerdictResult, type VerifyOptions } from '../../src/domain/verdict';
+import type { ChannelUser, FetchResult, StoredMember } from '../../src/domain/types';
+import { VERDICTS, verdictCounts } from '../../src/domain/verdicts';
 
 const PHONE = '+821012345678';
 const EMAIL = 'kim.minsu@example.com';

@@ -7,7 +7,7 @@ import { createFileAuditStore } from '../../src/audit/audit-store';
 import { SourceConfigError } from '../../src/source/errors';
 import { selectForVerify } from '../../src/source/verify-selection';
 import { prepareWorkFile, readWorkBatch } from '../../src/source/work-file';
-import type { SourceEntry } from '../../src/types';
+import type { SourceEntry } from '../../src/domain/types';
 
 // verifyAfter selects, by memberId, the replays an earlier run delivered, joined with a fresh export's rows; the
 // members the export no longer holds follow it as `absent` entries. Through the real work file, read back.

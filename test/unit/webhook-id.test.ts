@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { WEBHOOK_ID_PATTERN, webhookId } from '../../src/webhook/webhook-id';
-import type { WebhookEvent } from '../../src/types';
+import type { WebhookEvent } from '../../src/domain/types';
 
 type Args = [string, string, WebhookEvent];
 

@@ -15,7 +15,7 @@ import {
   type WebhookSenderOptions,
 } from '../../src/webhook/sender';
 import { scopedWebhookId, webhookId } from '../../src/webhook/webhook-id';
-import type { SendResult } from '../../src/types';
+import type { SendResult } from '../../src/domain/types';
 
 // Everything opened by a test is closed after it, so a failing assertion cannot leave a server running.
 const cleanups: Array<() => Promise<void>> = [];

@@ -11,7 +11,7 @@ import {
   workLine,
   type PrepareSummary,
 } from '../../src/source/work-file';
-import type { SourceEntry, StoredMember } from '../../src/types';
+import type { SourceEntry, StoredMember } from '../../src/domain/types';
 import { createStoresFor, type StoreKind } from '../support/stores';
 import { startTestPostgres, type TestPostgres } from '../support/postgres';
 import { cleanupBackfill } from '../../activities/cleanup';

@@ -4,7 +4,7 @@
 // replay counted again after a crash must count it again). The layout is derived from OUTCOMES and COMPARED_FIELDS,
 // so a new outcome or a fifth compared field moves the bits after it instead of landing on them; the store picks
 // the narrowest array that holds every bit (9 bits today: 3 outcome + 4 field + deferred + changed, in 16).
-import { COMPARED_FIELDS, OUTCOMES, type ComparedField, type OutcomeKind } from '../types';
+import { COMPARED_FIELDS, OUTCOMES, type ComparedField, type OutcomeKind } from './types';
 
 export interface RecordedOutcome {
   outcome: OutcomeKind;

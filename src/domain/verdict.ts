@@ -3,7 +3,7 @@
 export type { RepairRecord } from './types';
 import { compareMember, fieldChangeTime, type DecideOptions } from './decide';
 import type { ComparedField, FetchResult, RepairRecord, StoredMember } from './types';
-import type { Verdict } from '../workflows/verdicts';
+import type { Verdict } from './verdicts';
 
 export interface VerifyOptions extends DecideOptions {
   /**

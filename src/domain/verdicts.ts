@@ -1,6 +1,6 @@
 // The verdicts of a verify run (input `verifyAfter`): whether an earlier run's replays really changed the customer's
 // data. The only list of them. Pure, no imports: the workflow shows them in the Web UI, the activities record them.
-import type { Counters } from './definitions';
+import type { Counters } from '../../workflows/definitions';
 
 /** What a verify run found for one member an earlier run replayed; one per member, in its own audit log. */
 export const VERDICTS = ['repaired', 'still differs', 'still present', 'changed since', 'failed'] as const;
