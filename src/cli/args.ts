@@ -1,13 +1,13 @@
 import path from 'node:path';
-import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { DEFAULT_OUTAGE, type OutageWindow } from '../report/summary';
 import { backfillInputSchema, DEFAULT_DELETE_GUARD_MIN_DECISIONS, DEFAULT_MAX_DELETE_SHARE } from '../workflow-input';
 import type { BackfillInput, FileSourceSpec } from '../../workflows/definitions';
 import { UsageError } from './errors';
-import { COMMANDS, type CommandName } from './help';
+import { COMMANDS, CommanderError, parseWithCommander, type OptionValues, type ParsedLine } from './program';
 
-// The command line, parsed into a command without touching the network or the file system. Every
-// problem is a UsageError (exit 2) with one line naming the option.
+// The command line, parsed into a command without touching the network or the file system: commander reads the
+// options (src/cli/program.ts defines them and the help), the checks below their values. Every problem is a
+// UsageError (exit 2) with one line naming the option.
 
 export interface StartCommand {
   name: 'start';
@@ -35,6 +35,10 @@ export interface StatusCommand {
   mode: 'follow' | 'once' | 'json';
   intervalSeconds?: number;
 }
+export interface PurgeCommand {
+  name: 'purge';
+  workflowId: string;
+}
 export type ReportOutput = 'summary' | 'summary-json' | 'csv' | 'json' | 'html';
 export interface ReportCommand {
   name: 'report';
@@ -54,68 +58,21 @@ export interface ReportCommand {
   verify?: string;
 }
 export type Command =
-  | { name: 'help'; topic?: CommandName }
-  | { name: 'version' }
+  /** `--help`, `help [command]`, `--version`: the text to print. */
+  | { name: 'print'; text: string }
   | StartCommand
   | SignalCommand
   | StatusCommand
   | ReportCommand
-  | { name: 'worker' };
+  | { name: 'worker' }
+  | PurgeCommand;
 
 export interface ParseContext {
   cwd: string;
   now: Date;
 }
 
-type Options = NonNullable<ParseArgsConfig['options']>;
-
-/** The options of a run that `start` and `verify` share. */
-const RUN_OPTIONS: Options = {
-  source: { type: 'string' },
-  type: { type: 'string' },
-  'batch-size': { type: 'string' },
-  rate: { type: 'string' },
-  'run-label': { type: 'string' },
-  'workflow-id': { type: 'string' },
-  parallel: { type: 'string' },
-  wait: { type: 'boolean' },
-  interval: { type: 'string' },
-  channel: { type: 'string' },
-};
-
-const OPTIONS: Record<CommandName, Options> = {
-  start: {
-    ...RUN_OPTIONS,
-    'dry-run': { type: 'boolean' },
-    'from-plan': { type: 'string' },
-    'only-changed-since': { type: 'string' },
-    'max-delete-share': { type: 'string' },
-    'delete-guard-min-decisions': { type: 'string' },
-  },
-  verify: { ...RUN_OPTIONS, after: { type: 'string' }, 'clock-skew-ms': { type: 'string' } },
-  pause: { 'workflow-id': { type: 'string' }, reason: { type: 'string' } },
-  resume: { 'workflow-id': { type: 'string' }, 'confirm-deletes': { type: 'boolean' } },
-  status: {
-    'workflow-id': { type: 'string' },
-    once: { type: 'boolean' },
-    json: { type: 'boolean' },
-    interval: { type: 'string' },
-  },
-  report: {
-    'workflow-id': { type: 'string' },
-    audit: { type: 'string' },
-    summary: { type: 'boolean' },
-    format: { type: 'string' },
-    out: { type: 'string' },
-    'outage-start': { type: 'string' },
-    'outage-end': { type: 'string' },
-    'only-changed-since': { type: 'string' },
-    'max-delete-share': { type: 'string' },
-    'delete-guard-min-decisions': { type: 'string' },
-    verify: { type: 'string' },
-  },
-  worker: {},
-};
+type Values = OptionValues;
 
 /** The workflow input's keys, as the options that set them. */
 const FLAG_OF: Record<string, string> = {
@@ -138,34 +95,24 @@ const FLAG_OF: Record<string, string> = {
   'verifyAfter.clockSkewMs': '--clock-skew-ms',
 };
 
-const isHelp = (arg: string) => arg === '--help' || arg === '-h';
-
 export function parseCommandLine(argv: readonly string[], ctx: ParseContext): Command {
-  const [first, ...rest] = argv;
-  if (first === undefined)
-    throw new UsageError('missing command (start, pause, resume, status, report, worker); see webhook-backfill --help');
-  if (isHelp(first)) return { name: 'help' };
-  if (first === '--version' || first === '-V') return { name: 'version' };
-  if (first === 'help') {
-    const topic = rest[0];
-    if (topic === undefined) return { name: 'help' };
-    if (!isCommand(topic)) throw new UsageError(`unknown command "${topic}"; commands: ${COMMANDS.join(', ')}`);
-    return { name: 'help', topic };
-  }
-  if (first.startsWith('-')) throw new UsageError(`expected a command before ${first}; see webhook-backfill --help`);
-  if (!isCommand(first)) throw new UsageError(`unknown command "${first}"; commands: ${COMMANDS.join(', ')}`);
-  if (rest.some(isHelp)) return { name: 'help', topic: first };
-
-  const values = parseOptions(first, rest);
-  switch (first) {
+  if (argv.length === 0) throw new UsageError(`missing command (${COMMANDS.join(', ')}); see webhook-backfill --help`);
+  const parsed = parseOrUsageError(argv);
+  if (parsed.kind === 'output') return { name: 'print', text: parsed.text };
+  const { name, values, operands } = parsed;
+  if (operands.length > 0)
+    throw new UsageError(
+      `unexpected argument "${operands[0]}" for "${name}" (options start with --); see webhook-backfill ${name} --help`,
+    );
+  switch (name) {
     case 'start':
     case 'verify':
-      return parseStart(values, ctx, first === 'verify');
+      return parseStart(values, ctx, name === 'verify');
     case 'pause':
     case 'resume': {
-      const reason = first === 'pause' ? optionalString(values, 'reason') : undefined;
+      const reason = name === 'pause' ? optionalString(values, 'reason') : undefined;
       return {
-        name: first,
+        name,
         workflowId: requireWorkflowId(values),
         ...(reason !== undefined ? { reason } : {}),
         ...(values['confirm-deletes'] ? { confirmDeletes: true } : {}),
@@ -185,38 +132,29 @@ export function parseCommandLine(argv: readonly string[], ctx: ParseContext): Co
       return parseReport(values, ctx);
     case 'worker':
       return { name: 'worker' };
+    case 'purge':
+      return { name: 'purge', workflowId: requireWorkflowId(values) };
   }
 }
 
-function isCommand(word: string): word is CommandName {
-  return (COMMANDS as readonly string[]).includes(word);
-}
-
-type Values = Record<string, string | boolean | undefined>;
-
-function parseOptions(command: CommandName, args: string[]): Values {
+/** Commander's parse, its errors as one-line usage errors that point at the help. */
+function parseOrUsageError(argv: readonly string[]): ParsedLine {
   try {
-    return parseArgs({ args, options: OPTIONS[command], strict: true, allowPositionals: false }).values as Values;
+    return parseWithCommander(argv);
   } catch (err) {
-    throw new UsageError(describeParseError(command, err));
-  }
-}
-
-function describeParseError(command: CommandName, err: unknown): string {
-  const e = err as { code?: string; message?: string };
-  const quoted = /'([^']+)'/.exec(e.message ?? '')?.[1];
-  const option = quoted?.split(' ')[0];
-  switch (e.code) {
-    case 'ERR_PARSE_ARGS_UNKNOWN_OPTION':
-      return `unknown option ${option ?? ''} for "${command}"; see webhook-backfill ${command} --help`;
-    case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE':
-      return /argument missing|ambiguous/.test(e.message ?? '')
-        ? `option ${option ?? ''} needs a value`
-        : `option ${option ?? ''} takes no value`;
-    case 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL':
-      return `unexpected argument ${quoted !== undefined ? `"${quoted}"` : ''} for "${command}" (options start with --); see webhook-backfill ${command} --help`;
-    default:
-      return `${command}: ${(e.message ?? String(err)).split('\n')[0]}`;
+    if (!(err instanceof CommanderError)) throw err;
+    const command = COMMANDS.find((c) => c === argv[0]);
+    // Commander's own words ("error: unknown option '--bogus'", a "(Did you mean ...?)" on the next line).
+    const problem = err.message.replace(/^error: /, '').replace(/\s*\n\s*/g, ' ');
+    if (err.code === 'commander.unknownCommand') throw new UsageError(`${problem}; commands: ${COMMANDS.join(', ')}`);
+    // `help frobnicate`: commander answers with the main help as an error.
+    if (err.code === 'commander.help')
+      throw new UsageError(`unknown command '${argv[1]}'; commands: ${COMMANDS.join(', ')}`);
+    throw new UsageError(
+      command
+        ? `${command}: ${problem}; see webhook-backfill ${command} --help`
+        : `${problem}; see webhook-backfill --help`,
+    );
   }
 }
 

@@ -3,8 +3,7 @@
 /* eslint-disable @typescript-eslint/no-require-imports -- lazy `require` of command modules, see load() below */
 import { parseCommandLine } from './args';
 import { CliError, EXIT, oneLine } from './errors';
-import { COMMAND_HELP, MAIN_HELP } from './help';
-import { packageVersion, processIo, write, type CliIo } from './io';
+import { processIo, write, type CliIo } from './io';
 
 type Start = typeof import('./commands/start');
 type Signal = typeof import('./commands/signal');
@@ -29,21 +28,10 @@ async function load<T>(viaRequire: () => T, viaImport: () => Promise<T>): Promis
 
 export async function main(argv: readonly string[], io: CliIo = processIo()): Promise<number> {
   try {
-    // `purge` parses its own options (src/cli/commands/purge.ts).
-    if (argv[0] === 'purge')
-      return await (
-        await load(
-          () => require('./commands/purge') as Purge,
-          () => import('./commands/purge'),
-        )
-      ).runPurge(argv.slice(1), io);
     const cmd = parseCommandLine(argv, { cwd: io.cwd, now: io.now() });
     switch (cmd.name) {
-      case 'help':
-        await write(io.stdout, cmd.topic ? COMMAND_HELP[cmd.topic] : MAIN_HELP);
-        return EXIT.OK;
-      case 'version':
-        await write(io.stdout, `${packageVersion()}\n`);
+      case 'print':
+        await write(io.stdout, cmd.text);
         return EXIT.OK;
       case 'start':
         return await (
@@ -81,6 +69,13 @@ export async function main(argv: readonly string[], io: CliIo = processIo()): Pr
             () => import('./commands/worker'),
           )
         ).runWorker(io);
+      case 'purge':
+        return await (
+          await load(
+            () => require('./commands/purge') as Purge,
+            () => import('./commands/purge'),
+          )
+        ).runPurge(cmd, io);
     }
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'EPIPE') return EXIT.OK; // the reader went away (`| head`)

@@ -467,7 +467,7 @@ describe('webhook-backfill CLI', () => {
     // Independent commands: run them side by side. (Option and environment errors are covered through
     // main() in test/unit/cli-args.test.ts; here the exit codes of real processes.)
     const cases: [string[], Record<string, string>, number, RegExp][] = [
-      [['frobnicate'], {}, 2, /unknown command "frobnicate"/],
+      [['frobnicate'], {}, 2, /unknown command 'frobnicate'/],
       [['pause'], {}, 2, /missing --workflow-id/],
       [
         ['worker'],

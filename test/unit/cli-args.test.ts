@@ -9,7 +9,7 @@ import {
   type Command,
 } from '../../src/cli/args';
 import { CliError, EXIT, UsageError, oneLine } from '../../src/cli/errors';
-import { COMMAND_HELP, COMMANDS, MAIN_HELP } from '../../src/cli/help';
+import { COMMANDS } from '../../src/cli/program';
 import type { CliIo } from '../../src/cli/io';
 import { main } from '../../src/cli/main';
 import {
@@ -32,12 +32,6 @@ const REPORT_DEFAULTS = { guard: { maxDeleteShare: 0.5, minDecisions: 100 }, onl
 
 describe('parseCommandLine: commands', () => {
   it.each<[string, Command]>([
-    ['--help', { name: 'help' }],
-    ['-h', { name: 'help' }],
-    ['help', { name: 'help' }],
-    ['help report', { name: 'help', topic: 'report' }],
-    ['status --workflow-id x --help', { name: 'help', topic: 'status' }],
-    ['--version', { name: 'version' }],
     [
       'start --source members.csv',
       {
@@ -226,8 +220,24 @@ describe('parseCommandLine: commands', () => {
     ],
     ['resume --workflow-id bf-1 --confirm-deletes', { name: 'resume', workflowId: 'bf-1', confirmDeletes: true }],
     ['worker', { name: 'worker' }],
+    ['purge --workflow-id bf-1', { name: 'purge', workflowId: 'bf-1' }],
   ])('%s', (line, expected) => {
     expect(parse(line)).toEqual(expected);
+  });
+
+  it.each([
+    ['--help', 'Usage: webhook-backfill <command>'],
+    ['-h', 'Usage: webhook-backfill <command>'],
+    ['help', 'Usage: webhook-backfill <command>'],
+    ['help report', 'Usage: webhook-backfill report '],
+    ['status --workflow-id x --help', 'Usage: webhook-backfill status '],
+    ['start --bogus -h', 'Usage: webhook-backfill start '],
+    ['purge --help', 'Usage: webhook-backfill purge '],
+    ['--version', '0.'],
+  ])('%s prints the help or the version', (line, text) => {
+    const command = parse(line);
+    expect(command.name).toBe('print');
+    expect(command.name === 'print' && command.text.startsWith(text)).toBe(true);
   });
 
   it('keeps a reason with spaces as one argument', () => {
@@ -243,24 +253,34 @@ describe('parseCommandLine: commands', () => {
 
 describe('parseCommandLine: usage errors are one line, exit 2', () => {
   it.each<[string, RegExp]>([
-    ['', /^missing command/],
-    ['frobnicate', /^unknown command "frobnicate"; commands: start, verify, pause, resume, status, report, worker$/],
+    ['', /^missing command \(start, verify, pause, resume, status, report, worker, purge\)/],
+    [
+      'frobnicate',
+      /^unknown command 'frobnicate'; commands: start, verify, pause, resume, status, report, worker, purge$/,
+    ],
+    ['stats --workflow-id x', /^unknown command 'stats' \(Did you mean status\?\); commands: /],
     ['verify --source fresh.csv', /^missing --after RUN/],
-    ['verify --after bf --source fresh.csv --dry-run', /^unknown option --dry-run for "verify"/],
-    ['verify --after bf --source fresh.csv --from-plan p', /^unknown option --from-plan for "verify"/],
+    [
+      'verify --after bf --source fresh.csv --dry-run',
+      /^verify: unknown option '--dry-run'; see webhook-backfill verify --help$/,
+    ],
+    ['verify --after bf --source fresh.csv --from-plan p', /^verify: unknown option '--from-plan'/],
     ['verify --after bf --source fresh.csv --clock-skew-ms 1.5', /--clock-skew-ms must be a non-negative whole number/],
     ['verify --after bf', /^missing --source FILE/],
-    ['help frobnicate', /^unknown command "frobnicate"/],
-    ['--workflow-id x status', /^expected a command before --workflow-id/],
+    ['help frobnicate', /^unknown command 'frobnicate'/],
+    ['--workflow-id x status', /^unknown option '--workflow-id'; see webhook-backfill --help$/],
     ['pause', /^missing --workflow-id ID$/],
     ['resume', /^missing --workflow-id ID$/],
     ['status', /^missing --workflow-id ID$/],
-    ['status --workflow-id', /^option --workflow-id needs a value$/],
-    ['status --workflow-id x --bogus', /^unknown option --bogus for "status"/],
+    [
+      'status --workflow-id',
+      /^status: option '--workflow-id <ID>' argument missing; see webhook-backfill status --help$/,
+    ],
+    ['status --workflow-id x --bogus', /^status: unknown option '--bogus'/],
     ['status --workflow-id x extra', /^unexpected argument "extra" for "status"/],
     ['status --workflow-id x --once --json', /--once and --json/],
     ['status --workflow-id x --interval 0', /--interval must be a positive number/],
-    ['status --workflow-id x --once=yes', /^option --once takes no value$/],
+    ['status --workflow-id x --once=yes', /^status: unknown option '--once=yes'/],
     ['start', /^missing --source FILE/],
     ['start --source members.xlsx', /cannot tell the format of members.xlsx .*--type csv or --type jsonl/],
     ['start --source m.csv --type xml', /^--type must be csv or jsonl, not "xml"$/],
@@ -269,11 +289,14 @@ describe('parseCommandLine: usage errors are one line, exit 2', () => {
     ['start --source m.csv --batch-size 1.5', /^--batch-size must be a positive whole number/],
     ['start --source m.csv --batch-size 5000', /^invalid options: --batch-size: .*1000/],
     ['start --source m.csv --parallel 64', /^invalid options: --parallel: .*32/],
-    ['start --source m.csv --rate -3', /^option --rate needs a value$|--rate must be a positive number/],
+    ['start --source m.csv --rate -3', /^--rate must be a positive number, not "-3"$/],
     ['start --source m.csv --rate 0', /^--rate must be a positive number, not "0"$/],
     ['start --source m.csv --interval 2', /^--interval goes with --wait$/],
-    ['start --source m.csv --dryrun', /^unknown option --dryrun for "start"/],
-    ['start --source m.csv --from-plan', /^option --from-plan needs a value$/],
+    [
+      'start --source m.csv --dryrun',
+      /^start: unknown option '--dryrun' \(Did you mean --dry-run\?\); see webhook-backfill start --help$/,
+    ],
+    ['start --source m.csv --from-plan', /^start: option '--from-plan <DRY-RUN>' argument missing/],
     ['report', /^missing --workflow-id ID \(or --audit FILE\)$/],
     ['report --workflow-id a --audit b', /^pass either --workflow-id or --audit, not both$/],
     ['report --workflow-id a --format xml', /^--format must be csv, json or html, not "xml"$/],
@@ -287,7 +310,7 @@ describe('parseCommandLine: usage errors are one line, exit 2', () => {
     ],
     ['report --workflow-id a --outage-end yesterday', /^--outage-end must be an ISO 8601 time/],
     ['report --workflow-id a --outage-start 2024-12-01T00:00:00Z', /^the outage window must end after it starts/],
-    ['worker --now', /^unknown option --now for "worker"/],
+    ['worker --now', /^worker: unknown option '--now'/],
     [
       'start --source m.csv --only-changed-since 2024-11-01T00:40',
       /^--only-changed-since must be an ISO 8601 time with Z or an offset/,
@@ -298,9 +321,11 @@ describe('parseCommandLine: usage errors are one line, exit 2', () => {
       'start --source m.csv --delete-guard-min-decisions 0',
       /^--delete-guard-min-decisions must be a positive whole number/,
     ],
-    ['start --source m.csv --channel', /^option --channel needs a value$/],
-    ['pause --workflow-id x --confirm-deletes', /^unknown option --confirm-deletes for "pause"/],
+    ['start --source m.csv --channel', /^start: option '--channel <ID>' argument missing/],
+    ['pause --workflow-id x --confirm-deletes', /^pause: unknown option '--confirm-deletes'/],
     ['report --workflow-id a --only-changed-since soon', /^--only-changed-since must be an ISO 8601 time/],
+    ['purge', /^missing --workflow-id ID$/],
+    ['purge --workflow-id x --reason y', /^purge: unknown option '--reason'/],
   ])('%j', (line, message) => {
     let error: unknown;
     try {
@@ -357,11 +382,16 @@ describe('small helpers', () => {
   });
 
   it('documents every command and every exit code', () => {
+    const helpOf = (line: string) => {
+      const command = parse(line);
+      return command.name === 'print' ? command.text : '';
+    };
+    const main = helpOf('--help');
     for (const command of COMMANDS) {
-      expect(MAIN_HELP).toContain(`  ${command} `);
-      expect(COMMAND_HELP[command]).toContain(`webhook-backfill ${command}`);
+      expect(main).toMatch(new RegExp(`^  ${command} `, 'm'));
+      expect(helpOf(`help ${command}`)).toMatch(new RegExp(`^Usage: webhook-backfill ${command}\\b`));
     }
-    for (const code of Object.values(EXIT)) expect(MAIN_HELP).toMatch(new RegExp(`^  ${code}  `, 'm'));
+    for (const code of Object.values(EXIT)) expect(main).toMatch(new RegExp(`^  ${code}  `, 'm'));
   });
 });
 

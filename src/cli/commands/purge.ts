@@ -1,6 +1,5 @@
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { workflowDataDir } from '../../store/data-dir';
 import { createFilePendingStore } from '../../audit/pending-store';
 import { pendingKeysOf } from '../../audit/postgres-pending-store';
@@ -9,39 +8,16 @@ import { workKeysOf } from '../../store/postgres-work-store';
 import { openStores } from '../../store/stores';
 import { settingsOrUsage } from '../temporal-env';
 import { createFileWorkStore } from '../../store/work-store';
-import { CliError, EXIT, UsageError } from '../errors';
+import type { PurgeCommand } from '../args';
+import { CliError, EXIT } from '../errors';
 import { write, type CliIo } from '../io';
 
 // `purge --workflow-id ID`: removes what is left of a run's customer data (work set, pending replays) on this
 // machine's BACKFILL_DATA_DIR and, with BACKFILL_STORE=postgres, in PostgreSQL; says what it removed. The audit
 // log holds no personal data and is kept. For a run that did not complete (a finished one cleans up itself).
 
-export const PURGE_HELP = `Usage: webhook-backfill purge --workflow-id ID
-
-Removes the work set and the pending replays (they hold emails and phone numbers) left by the backfill ID:
-under BACKFILL_DATA_DIR on this machine, and with BACKFILL_STORE=postgres in PostgreSQL (BACKFILL_DATABASE_URL).
-The audit log is kept. Prints what it removed. Do not purge a run that is still going.
-`;
-
-export async function runPurge(argv: readonly string[], io: CliIo): Promise<number> {
-  if (argv.includes('--help') || argv.includes('-h')) {
-    await write(io.stdout, PURGE_HELP);
-    return EXIT.OK;
-  }
-  let workflowId: string | undefined;
-  try {
-    ({
-      values: { 'workflow-id': workflowId },
-    } = parseArgs({
-      args: [...argv],
-      options: { 'workflow-id': { type: 'string' } },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (err) {
-    throw new UsageError(`purge: ${err instanceof Error ? err.message : String(err)}`);
-  }
-  if (!workflowId?.trim()) throw new UsageError('purge: --workflow-id ID is required');
+export async function runPurge(cmd: PurgeCommand, io: CliIo): Promise<number> {
+  const { workflowId } = cmd;
   const env = settingsOrUsage(() => loadSettings(io.env, STORE_SETTINGS));
 
   const lines: string[] = [];
