@@ -7,12 +7,11 @@ import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { findTemporalCli, startDevServer, type DevServer } from '../../dev/temporal-cli';
 import { WORKFLOW_TYPE } from '../../workflows/definitions';
 import { EXAMPLE_CSV, loadExamples, type Examples } from './examples';
+import { CHROMIUM } from './prerequisites';
 import { startStack, type Stack } from './stack';
 
-// Debian's Chromium driven by playwright-core: no browser download, ever. `.ci/run` installs the
-// package when /usr/bin/chromium is missing; without it the browser tests fail (never skip).
-
-export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+// Debian's Chromium driven by playwright-core: no browser download, ever. `npm test` installs the package when
+// /usr/bin/chromium is missing (test/support/prerequisites.ts); without it the browser tests fail (never skip).
 
 const ARGS = [
   '--headless',
@@ -36,7 +35,7 @@ export function requireChromium(): string {
   if (!existsSync(CHROMIUM)) {
     throw new Error(
       `${CHROMIUM} is missing: the Web UI browser test needs Debian's chromium package. ` +
-        '.ci/run installs it (apt-get update && apt-get install -y chromium); run that once, or set CHROMIUM_PATH.',
+        'npm test installs it when run as root (apt-get install -y chromium); install it so, or set CHROMIUM_PATH.',
     );
   }
   return CHROMIUM;

@@ -7,7 +7,7 @@ import { promisify } from 'node:util';
 import { createConnection } from 'mysql2/promise';
 import { freePort } from '../../dev/temporal-cli';
 
-// A real, throwaway MariaDB for the tests: Debian's server (mariadbd, mariadb-install-db; installed by .ci/run), a
+// A real, throwaway MariaDB for the tests: Debian's server (mariadbd, mariadb-install-db; installed by npm test), a
 // fresh data directory in a temp dir, listening on 127.0.0.1 and a free port only, root without a password, no
 // binary log, no flushing at commit. Stopped and deleted by stop(), and by an exit hook if a test run dies before
 // its afterAll. The server's own character set is left at its default (latin1), as on many customers' servers: the
@@ -34,8 +34,8 @@ export function findMariaDb(): { server: string; installDb: string } {
   const installDb = INSTALL_DB.find((p) => existsSync(p));
   if (server && installDb) return { server, installDb };
   throw new Error(
-    `MariaDB server binaries (mariadbd, mariadb-install-db) not found: .ci/run installs them from Debian's ` +
-      `packages (apt-get install -y mariadb-server); run it, or install that package`,
+    `MariaDB server binaries (mariadbd, mariadb-install-db) not found: npm test installs them as root from ` +
+      `Debian's packages (apt-get install -y mariadb-server), or install that package`,
   );
 }
 

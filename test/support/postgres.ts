@@ -7,9 +7,9 @@ import { promisify } from 'node:util';
 import { Client, escapeIdentifier, Pool } from 'pg';
 import { freePort } from '../../dev/temporal-cli';
 
-// A real, throwaway PostgreSQL for the tests: Debian's server binaries (installed by .ci/run), a fresh
-// cluster in a temp dir, listening on 127.0.0.1 and a free port only, trust auth, no fsync. Stopped
-// and deleted by stop(), and by an exit hook if a test run dies before its afterAll.
+// A real, throwaway PostgreSQL for the tests: Debian's server binaries (installed by npm test when missing:
+// test/support/prerequisites.ts), a fresh cluster in a temp dir, listening on 127.0.0.1 and a free port only, trust
+// auth, no fsync. Stopped and deleted by stop(), and by an exit hook if a test run dies before its afterAll.
 
 const run = promisify(execFile);
 const PG_ROOT = '/usr/lib/postgresql';
@@ -41,7 +41,7 @@ export function findPostgresBin(): string {
   }
   throw new Error(
     `PostgreSQL server binaries (initdb, pg_ctl, postgres) not found under ${PG_ROOT}/<version>/bin: ` +
-      `.ci/run installs them from Debian's packages (apt-get install -y postgresql); run it, or install that package`,
+      `npm test installs them as root from Debian's packages (apt-get install -y postgresql), or install that package`,
   );
 }
 
