@@ -15,7 +15,7 @@ import type {
   ChannelPace,
   DeferredReplay,
 } from '../workflows/definitions';
-import { zeroCounters } from '../workflows/backfill-state';
+import { countRecorded, zeroCounters } from '../src/domain/counters';
 import {
   BatchGuardView,
   DEFAULT_GUARD,
@@ -315,14 +315,7 @@ export async function processBatch(deps: BatchDeps, input: BatchInput): Promise<
     // A replay this backfill deferred is counted by the workflow from that replay's result. A deferred entry
     // another backfill left in a shared audit log (same auditPath) is just a recorded line here.
     if (outcome.deferred && (deferredLines.has(line) || pendingLines.has(line) || settledLines.has(line))) continue;
-    counts.processed++;
-    if (outcome.outcome === 'upsert') {
-      counts.upserts++;
-      for (const field of outcome.fields ?? []) counts.fields![field]++;
-    } else if (outcome.outcome === 'delete') counts.deletes++;
-    else if (outcome.outcome === 'unchanged') counts.unchanged++;
-    else if (outcome.outcome === 'failed') counts.failed++;
-    else counts.skipped++;
+    countRecorded(counts, outcome.outcome, outcome.fields);
   }
   const { fields: _fields, ...tally } = counts;
   const held = deferred.filter((d) => d.held).length;

@@ -3,6 +3,7 @@ import type { PendingReplay } from '../src/audit/pending-store';
 import type { ChannelClient } from '../src/channel/client';
 import type { RateLimiter } from '../src/channel/rate-limiter';
 import { decide, type DecideOptions } from '../src/domain/decide';
+import { isDecision } from '../src/domain/delete-guard';
 import { planDrift } from '../src/domain/plan-drift';
 import type { PlannedDecision, StoredMember, WebhookEvent } from '../src/domain/types';
 import { buildDeletePayload, buildUpsertPayload, type ReplayPayload } from '../src/webhook/payload';
@@ -75,11 +76,7 @@ export async function repairMember(
   }
 
   // Counted as made, before any replay (the guard cannot wait for the batch to finish).
-  const decided =
-    decision.action === 'upsert' ||
-    decision.action === 'delete' ||
-    decision.action === 'unchanged' ||
-    (decision.action === 'skipped' && decision.fields.length > 0);
+  const decided = isDecision(decision.action, 'fields' in decision ? decision.fields : undefined);
   const hold = decided && ctx.guard ? ctx.guard.decided(decision.action === 'delete') : false;
 
   let event: WebhookEvent;

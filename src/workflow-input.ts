@@ -1,11 +1,8 @@
 import { z } from 'zod';
 import type { BackfillOptions } from '../workflows/definitions';
 import { sourceInputSchema } from './source/source-kinds';
+import { DEFAULT_GUARD } from './domain/delete-guard';
 import { OUTCOMES } from './domain/types';
-
-/** The delete guard's defaults: ordinary repairs hold ~15% deletes; a run whose every lookup answers 404, 100%. */
-export const DEFAULT_MAX_DELETE_SHARE = 0.5;
-export const DEFAULT_DELETE_GUARD_MIN_DECISIONS = 100;
 
 // The workflow's JSON argument is checked once, by the first activity, so that a typo stops the run
 // before any lookup or replay. Unknown keys are rejected: a misspelt "dryrun" must not mean a real run.
@@ -61,8 +58,8 @@ export const backfillInputSchema = z
     // The channel the credentials must open (GET /open/v5/channel); another one stops the run before any lookup.
     expectChannelId: z.string().min(1, 'must not be empty').optional(),
     // The delete guard (workflow): pause when deletes pass this share of the decisions, once this many are made.
-    maxDeleteShare: z.number().gt(0, 'must be > 0').lte(1, 'must be <= 1').default(DEFAULT_MAX_DELETE_SHARE),
-    deleteGuardMinDecisions: z.number().int().min(1).default(DEFAULT_DELETE_GUARD_MIN_DECISIONS),
+    maxDeleteShare: z.number().gt(0, 'must be > 0').lte(1, 'must be <= 1').default(DEFAULT_GUARD.maxDeleteShare),
+    deleteGuardMinDecisions: z.number().int().min(1).default(DEFAULT_GUARD.minDecisions),
     // Skip upserts whose every differing field last changed on Channel Talk's side before this time.
     onlyChangedSince: z.iso
       .datetime({ offset: true, error: 'must be an ISO time with a zone, e.g. 2024-11-01T00:40:00+09:00' })

@@ -10,11 +10,11 @@ import type {
   PaceTotals,
   Counters,
   DeferredResult,
-  FieldCounts,
   PreparedBackfill,
   ChannelPace,
   Progress,
 } from './definitions';
+import { addCounts, countRecorded, zeroCounters } from '../src/domain/counters';
 import { verdictCounts } from '../src/domain/verdicts';
 import {
   DEFAULT_GUARD,
@@ -48,56 +48,19 @@ export const BAD_CREDENTIALS_PAUSE =
 export const BAD_CREDENTIALS_ERROR = 'Channel Talk answered 401/403 (bad credentials)';
 const GUARD_REASON_PREFIX = 'delete guard:';
 
-export const zeroFields = (): FieldCounts => ({
-  mobileNumber: 0,
-  email: 0,
-  unsubscribeEmail: 0,
-  unsubscribeTexting: 0,
-});
-export const zeroCounters = (): Counters => ({
-  processed: 0,
-  upserts: 0,
-  deletes: 0,
-  unchanged: 0,
-  failed: 0,
-  skipped: 0,
-  fields: zeroFields(),
-});
-
-export function addCounts(into: Counters, from: Counters): void {
-  into.processed += from.processed;
-  into.upserts += from.upserts;
-  into.deletes += from.deletes;
-  into.unchanged += from.unchanged;
-  into.failed += from.failed;
-  into.skipped += from.skipped;
-  if (from.changedDuringRepair) into.changedDuringRepair = (into.changedDuringRepair ?? 0) + from.changedDuringRepair;
-  if (from.fields) {
-    const fields = (into.fields ??= zeroFields());
-    for (const key of Object.keys(fields) as (keyof FieldCounts)[]) fields[key] += from.fields[key] ?? 0;
-  }
-}
-
 /**
  * Counts a deferred replay's one outcome. `rechecked()`: whether the outcomes of a replay looked up again (unchanged,
  * skipped, changedDuringRepair) count as themselves (the workflow's patched() guard); asked only for such results,
  * which no activity returned before issue 23.
  */
 export function countOutcome(into: Counters, result: DeferredResult, rechecked: () => boolean = () => true): void {
-  into.processed += 1;
   const recheckedKind =
     (result.outcome === 'unchanged' || result.outcome === 'skipped' || result.changedDuringRepair === true) &&
     rechecked();
   if (recheckedKind && result.changedDuringRepair) into.changedDuringRepair = (into.changedDuringRepair ?? 0) + 1;
-  if (result.outcome === 'upsert') into.upserts += 1;
-  else if (result.outcome === 'delete') into.deletes += 1;
-  else if (result.outcome === 'unchanged' && recheckedKind) into.unchanged += 1;
-  else if (result.outcome === 'skipped' && recheckedKind) into.skipped += 1;
-  else into.failed += 1;
-  if (result.outcome === 'upsert' && result.fields) {
-    const fields = (into.fields ??= zeroFields());
-    for (const key of result.fields) fields[key] += 1;
-  }
+  // Before the re-check (unpatched), a replay ended unchanged or skipped only as a failure.
+  const rechecks = result.outcome === 'unchanged' || result.outcome === 'skipped';
+  countRecorded(into, rechecks && !recheckedKind ? 'failed' : result.outcome, result.fields);
 }
 
 export function freshState(prepared: PreparedBackfill): CarriedState {

@@ -1,7 +1,8 @@
 // The workflow's public interface, defined once and shared by the workflow, the client scripts and
 // the tests. Users script against these names from the Temporal CLI: keep them stable.
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { ComparedField, MemberColumn, OutcomeKind } from '../src/domain/types';
+import type { Counters, FieldCounts } from '../src/domain/counters';
+import type { MemberColumn, OutcomeKind } from '../src/domain/types';
 import type { GuardCounts, GuardStatus } from '../src/domain/delete-guard';
 import type { Verdict } from '../src/domain/verdicts';
 
@@ -170,24 +171,7 @@ export interface BackfillPaths {
   pendingDir: string;
 }
 
-export interface Counters {
-  processed: number;
-  upserts: number;
-  deletes: number;
-  unchanged: number;
-  failed: number;
-  skipped: number;
-  /** Upserts (decided, in a dry run) per differing field: the plan's per-field counts. */
-  fields?: FieldCounts;
-  /**
-   * Members Channel Talk changed during the repair (issue 23): looked up again before a replay that waited, their
-   * decision or values had changed. Beside the outcomes, not one of them (each is also counted by what was sent).
-   */
-  changedDuringRepair?: number;
-}
-
-/** Upserts per differing field: one count per compared field (src/types.ts COMPARED_FIELDS). */
-export type FieldCounts = Record<ComparedField, number>;
+export type { Counters, FieldCounts };
 
 export interface PreparedBackfill {
   options: BackfillOptions;

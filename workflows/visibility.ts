@@ -2,6 +2,8 @@
 // its progress, and search attributes to filter runs by. Only counts and statuses: never personal data.
 import { patched, setCurrentDetails, upsertMemo, upsertSearchAttributes } from '@temporalio/workflow';
 import type { CarriedState, ChannelPace, Counters } from './definitions';
+import { formatDuration } from '../src/domain/duration';
+import { sourceLabel } from '../src/domain/source-label';
 import { VERDICTS, verdictCounts } from '../src/domain/verdicts';
 
 export type BackfillStatus = 'running' | 'paused' | 'done';
@@ -12,10 +14,9 @@ const VISIBILITY_PATCH = 'web-ui-visibility-v1';
 export function describeStatic(s: CarriedState): void {
   if (!patched(VISIBILITY_PATCH)) return;
   const { options } = s.prepared;
-  // Runs prepared before source kinds named themselves: the same text, built here.
-  const legacy = options.source as { type: string; path?: string; table?: string };
   upsertMemo({
-    source: s.prepared.sourceLabel ?? `${legacy.type}: ${legacy.path ?? legacy.table ?? 'query'}`,
+    // Runs prepared before source kinds named themselves: the same label, from the input.
+    source: s.prepared.sourceLabel ?? sourceLabel(options.source as { type: string; path?: string; table?: string }),
     dryRun: options.dryRun,
     runLabel: options.runLabel,
     rows: s.prepared.rows,
@@ -96,10 +97,4 @@ function fieldLine(c: Counters, label: string): string {
   return `${label}: ${Object.entries(c.fields)
     .map(([field, count]) => `${field} ${count}`)
     .join(' · ')}`;
-}
-
-function formatDuration(seconds: number): string {
-  if (seconds < 90) return `${Math.ceil(seconds)}s`;
-  if (seconds < 5400) return `${Math.ceil(seconds / 60)}m`;
-  return `${(seconds / 3600).toFixed(1)}h`;
 }

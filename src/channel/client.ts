@@ -1,16 +1,17 @@
 // Looks one member up in Channel Talk (`GET /open/v5/users/@{memberId}`) and turns every way that can go wrong
 // into a FetchResult, retrying what is worth retrying. Reasons it returns are safe to log: they never carry the
 // response body (personal data), the memberId or the credentials.
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, type Dispatcher } from 'undici';
 import { DispatchExchange, runExchange, type ResponseHeaders } from '../http/dispatch-exchange';
 import { errorLabel } from '../http/error-label';
+import { parseRetryAfterMs } from '../http/retry-after';
 import type { ChannelUser, FetchResult } from '../domain/types';
 import { BadCredentialsError } from './errors';
 import type { ChannelPacer, RateHeaders } from './channel-pacer';
 import type { RateLimiter } from './rate-limiter';
 import { userResponseSchema } from './user-schema';
 import { channelResponseSchema, type ChannelInfo } from './channel-info';
+import { MAX_RATE_LIMIT_WAIT_MS, withRetries, type AttemptResult, type RetryPolicy } from './retry';
 
 export interface ChannelClientOptions {
   /** e.g. https://api.channel.io (a trailing slash is fine). */
@@ -55,10 +56,6 @@ export interface ChannelClient {
   close(): Promise<void>;
 }
 
-// Even when Channel Talk asks for a longer pause, re-ask after this long: a far-off reset is more likely clock
-// skew than intent, and every 429 counts against max429Waits anyway.
-const MAX_RATE_LIMIT_WAIT_MS = 60_000;
-
 /** What one HTTP exchange came to, before the retry policy decides what to do with it. */
 type AttemptOutcome =
   | { kind: 'found'; user: ChannelUser }
@@ -76,12 +73,13 @@ export function createChannelClient(o: ChannelClientOptions): ChannelClient {
   const channelPath = `${channelUrl.pathname}${channelUrl.search}`;
   // On this call a 404 means the base URL is wrong, whatever the lookups treat as "no such user".
   const channelNotFound = new Set([404]);
-  const maxAttempts = positiveInt(o.maxAttempts ?? 5, 'maxAttempts');
+  const policy: RetryPolicy = {
+    maxAttempts: positiveInt(o.maxAttempts ?? 5, 'maxAttempts'),
+    max429Waits: o.max429Waits ?? 20,
+    backoff: { initialMs: o.backoff?.initialMs ?? 200, maxMs: o.backoff?.maxMs ?? 10_000 },
+  };
   const timeoutMs = positiveInt(o.timeoutMs ?? 10_000, 'timeoutMs');
-  const initialBackoffMs = o.backoff?.initialMs ?? 200;
-  const maxBackoffMs = o.backoff?.maxMs ?? 10_000;
   const notFoundStatuses = new Set(o.notFoundStatuses ?? [404]);
-  const max429Waits = o.max429Waits ?? 20;
   const ownDispatcher = o.dispatcher ? undefined : new Agent({ keepAliveTimeout: 10_000, keepAliveMaxTimeout: 60_000 });
   const dispatcher: Dispatcher = o.dispatcher ?? ownDispatcher!;
   const headers = {
@@ -89,12 +87,6 @@ export function createChannelClient(o: ChannelClientOptions): ChannelClient {
     'x-access-secret': o.accessSecret,
     accept: 'application/json',
   };
-
-  function backoffMs(failures: number): number {
-    const base = Math.min(maxBackoffMs, initialBackoffMs * 2 ** (failures - 1));
-    // Half fixed, half random: spreads workers that failed together without ever retrying instantly.
-    return base / 2 + Math.random() * (base / 2);
-  }
 
   async function attempt(
     path: string,
@@ -112,7 +104,7 @@ export function createChannelClient(o: ChannelClientOptions): ChannelClient {
       o.onThrottleWarning?.();
       // The grace period's warning is the limit reached: hold the worker as after a 429 (the answer is used).
       pacer?.holdUntil(
-        Date.now() + Math.min(rateLimitWaitMs(h, Date.now()) ?? initialBackoffMs, MAX_RATE_LIMIT_WAIT_MS),
+        Date.now() + Math.min(rateLimitWaitMs(h, Date.now()) ?? policy.backoff.initialMs, MAX_RATE_LIMIT_WAIT_MS),
       );
     };
     try {
@@ -126,89 +118,61 @@ export function createChannelClient(o: ChannelClientOptions): ChannelClient {
     }
   }
 
+  /** An attempt as the retry loop sees it: the answers it retries, or done with what the call returns. */
+  const retried = (outcome: AttemptOutcome): AttemptResult<AttemptOutcome> =>
+    outcome.kind === 'rate-limited' || outcome.kind === 'retryable' ? outcome : { kind: 'done', value: outcome };
+
   return {
     async getChannel(opts = {}) {
       const { signal } = opts;
-      let attempts = 0;
-      let failures = 0;
-      let rateLimitedCount = 0;
-      for (;;) {
-        attempts += 1;
-        const outcome = await attempt(channelPath, signal, parseChannelBody, channelNotFound);
-        switch (outcome.kind) {
-          case 'channel':
-            return { kind: 'found', channel: outcome.channel };
-          case 'found': // not produced by parseChannelBody
-          case 'final':
-            return {
-              kind: 'failed',
-              reason: outcome.kind === 'final' ? outcome.reason : 'unexpected answer',
-              retryable: false,
-            };
-          case 'not-found':
-            return { kind: 'not-found', status: outcome.status };
-          case 'bad-credentials':
-            return { kind: 'bad-credentials', status: outcome.status };
-          case 'rate-limited': {
-            rateLimitedCount += 1;
-            o.onRateLimited?.();
-            if (rateLimitedCount > max429Waits)
-              return { kind: 'failed', reason: `rate limited (HTTP 429) ${rateLimitedCount} times`, retryable: true };
-            await pause(Math.min(outcome.waitMs ?? backoffMs(rateLimitedCount), MAX_RATE_LIMIT_WAIT_MS), signal);
-            break;
-          }
-          case 'retryable':
-            failures += 1;
-            if (failures >= maxAttempts)
-              return { kind: 'failed', reason: `${outcome.reason} after ${attempts} attempts`, retryable: true };
-            await pause(backoffMs(failures), signal);
-            break;
-        }
+      const result = await withRetries(
+        async () => retried(await attempt(channelPath, signal, parseChannelBody, channelNotFound)),
+        policy,
+        { signal, onRateLimited: o.onRateLimited },
+      );
+      if (result.kind === 'gave-up') return { kind: 'failed', reason: result.reason, retryable: true };
+      const outcome = result.value;
+      switch (outcome.kind) {
+        case 'channel':
+          return { kind: 'found', channel: outcome.channel };
+        case 'not-found':
+          return { kind: 'not-found', status: outcome.status };
+        case 'bad-credentials':
+          return { kind: 'bad-credentials', status: outcome.status };
+        case 'final':
+          return { kind: 'failed', reason: outcome.reason, retryable: false };
+        default: // a user: not produced by parseChannelBody
+          return { kind: 'failed', reason: 'unexpected answer', retryable: false };
       }
     },
 
     async getUserByMemberId(memberId, opts = {}) {
       const { limiter, signal } = opts;
       const path = target.path(memberId);
-      let attempts = 0;
-      let failures = 0;
-      let rateLimitedCount = 0;
-      for (;;) {
-        if (limiter) await limiter.acquire(signal);
-        attempts += 1;
-        const outcome = await attempt(path, signal);
-        switch (outcome.kind) {
-          case 'found':
-            return { kind: 'found', user: outcome.user, attempts };
-          case 'channel': // not produced by parseUserBody
-            return { kind: 'failed', reason: 'unexpected answer', attempts };
-          case 'not-found':
-            return { kind: 'not-found', status: outcome.status, attempts };
-          case 'bad-credentials':
-            throw new BadCredentialsError(outcome.status);
-          case 'final':
-            return { kind: 'failed', reason: outcome.reason, attempts };
-          case 'rate-limited': {
-            rateLimitedCount += 1;
-            o.onRateLimited?.();
-            if (rateLimitedCount > max429Waits) {
-              return { kind: 'failed', reason: `rate limited (HTTP 429) ${rateLimitedCount} times`, attempts };
-            }
-            const waitMs = Math.min(outcome.waitMs ?? backoffMs(rateLimitedCount), MAX_RATE_LIMIT_WAIT_MS);
-            // Other lookups sharing the limiter (and the worker's pacer) would hit the same wall; hold them too.
-            limiter?.holdUntil?.(Date.now() + waitMs);
-            o.pacer?.holdUntil(Date.now() + waitMs);
-            await pause(waitMs, signal);
-            break;
-          }
-          case 'retryable':
-            failures += 1;
-            if (failures >= maxAttempts) {
-              return { kind: 'failed', reason: `${outcome.reason} after ${attempts} attempts`, attempts };
-            }
-            await pause(backoffMs(failures), signal);
-            break;
-        }
+      const result = await withRetries(async () => retried(await attempt(path, signal)), policy, {
+        signal,
+        ...(limiter ? { beforeAttempt: () => limiter.acquire(signal) } : {}),
+        onRateLimited: o.onRateLimited,
+        // Other lookups sharing the limiter (and the worker's pacer) would hit the same wall; hold them too.
+        holdFor: (waitMs) => {
+          limiter?.holdUntil?.(Date.now() + waitMs);
+          o.pacer?.holdUntil(Date.now() + waitMs);
+        },
+      });
+      const { attempts } = result;
+      if (result.kind === 'gave-up') return { kind: 'failed', reason: result.reason, attempts };
+      const outcome = result.value;
+      switch (outcome.kind) {
+        case 'found':
+          return { kind: 'found', user: outcome.user, attempts };
+        case 'not-found':
+          return { kind: 'not-found', status: outcome.status, attempts };
+        case 'bad-credentials':
+          throw new BadCredentialsError(outcome.status);
+        case 'final':
+          return { kind: 'failed', reason: outcome.reason, attempts };
+        default: // the channel: not produced by parseUserBody
+          return { kind: 'failed', reason: 'unexpected answer', attempts };
       }
     },
 
@@ -216,16 +180,6 @@ export function createChannelClient(o: ChannelClientOptions): ChannelClient {
       await ownDispatcher?.close();
     },
   };
-}
-
-/** Waits, rejecting with the signal's own reason (as the limiter does) so callers see one kind of abort. */
-export async function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  try {
-    await sleep(ms, undefined, { signal });
-  } catch (err) {
-    if (signal?.aborted) throw signal.reason;
-    throw err;
-  }
 }
 
 // Non-2xx bodies are read and dropped so the keep-alive socket can be reused; a longer one closes the socket.
@@ -351,13 +305,8 @@ function parseChannelBody(text: string): AttemptOutcome {
  * `x-ratelimit-reset` (epoch seconds). undefined = no usable hint, fall back to backoff.
  */
 export function rateLimitWaitMs(headers: ResponseHeaders, now: number): number | undefined {
-  const retryAfter = firstHeader(headers['retry-after']);
-  if (retryAfter !== undefined) {
-    const seconds = Number(retryAfter);
-    if (retryAfter.trim() !== '' && Number.isFinite(seconds) && seconds >= 0) return seconds * 1000;
-    const date = Date.parse(retryAfter);
-    if (!Number.isNaN(date)) return Math.max(0, date - now);
-  }
+  const retryAfterMs = parseRetryAfterMs(firstHeader(headers['retry-after']), now);
+  if (retryAfterMs !== undefined) return retryAfterMs;
   const reset = Number(firstHeader(headers['x-ratelimit-reset']) ?? NaN);
   if (Number.isFinite(reset) && reset > 0) {
     // Documented as epoch seconds; a value this large can only be epoch milliseconds.

@@ -6,7 +6,8 @@
 // URL's query string or a response body.
 import { Agent, request, type Dispatcher } from 'undici';
 import { z } from 'zod';
-import { pause, rateLimitWaitMs } from './client';
+import { rateLimitWaitMs } from './client';
+import { withRetries, type AttemptResult, type RetryPolicy } from './retry';
 import { errorLabel } from '../http/error-label';
 import { BadCredentialsError } from './errors';
 
@@ -88,8 +89,6 @@ export interface ChannelWebhooksClient {
   close(): Promise<void>;
 }
 
-const MAX_RATE_LIMIT_WAIT_MS = 60_000;
-
 type PageOutcome =
   | { kind: 'page'; webhooks: ChannelWebhook[]; next: string | undefined }
   | { kind: 'rate-limited'; waitMs: number | undefined }
@@ -101,15 +100,16 @@ export function createChannelWebhooksClient(o: ChannelWebhooksClientOptions): Ch
   if (url.protocol !== 'http:' && url.protocol !== 'https:')
     throw new TypeError(`baseUrl must be http(s), got ${url.protocol}`);
   const baseUrl = o.baseUrl.replace(/\/+$/, '');
-  const maxAttempts = o.maxAttempts ?? 5;
+  const policy: RetryPolicy = {
+    maxAttempts: o.maxAttempts ?? 5,
+    max429Waits: o.max429Waits ?? 10,
+    backoff: { initialMs: o.backoff?.initialMs ?? 200, maxMs: o.backoff?.maxMs ?? 10_000 },
+  };
   const timeoutMs = o.timeoutMs ?? 10_000;
-  const max429Waits = o.max429Waits ?? 10;
   const pageSize = o.pageSize ?? 500;
   if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > 500)
     throw new RangeError(`pageSize must be 1..500, got ${pageSize}`);
   const maxPages = o.maxPages ?? 100;
-  const initialBackoffMs = o.backoff?.initialMs ?? 200;
-  const maxBackoffMs = o.backoff?.maxMs ?? 10_000;
   const ownDispatcher = o.dispatcher ? undefined : new Agent({ keepAliveTimeout: 10_000 });
   const dispatcher: Dispatcher = o.dispatcher ?? ownDispatcher!;
   const headers = { 'x-access-key': o.accessKey, 'x-access-secret': o.accessSecret, accept: 'application/json' };
@@ -144,51 +144,32 @@ export function createChannelWebhooksClient(o: ChannelWebhooksClientOptions): Ch
   async function pageWithRetries(
     since: string | undefined,
     signal: AbortSignal | undefined,
-    waits: { n: number },
+    rateLimited: { n: number },
   ): Promise<{ webhooks: ChannelWebhook[]; next: string | undefined }> {
-    let failures = 0;
-    for (;;) {
-      const outcome = await fetchPage(since, signal);
-      switch (outcome.kind) {
-        case 'page':
-          return outcome;
-        case 'final':
-          throw new ChannelWebhooksError(`listing the channel's webhooks failed: ${outcome.reason}`);
-        case 'rate-limited':
-          waits.n += 1;
-          if (waits.n > max429Waits)
-            throw new ChannelWebhooksError(
-              `listing the channel's webhooks failed: rate limited (HTTP 429) ${waits.n} times`,
-            );
-          await pause(Math.min(outcome.waitMs ?? backoffMs(waits.n), MAX_RATE_LIMIT_WAIT_MS), signal);
-          break;
-        case 'retryable':
-          failures += 1;
-          if (failures >= maxAttempts)
-            throw new ChannelWebhooksError(
-              `listing the channel's webhooks failed: ${outcome.reason} after ${failures} attempts`,
-            );
-          await pause(backoffMs(failures), signal);
-          break;
-      }
-    }
-  }
-
-  function backoffMs(failures: number): number {
-    const base = Math.min(maxBackoffMs, initialBackoffMs * 2 ** (failures - 1));
-    return base / 2 + Math.random() * (base / 2);
+    const failed = (reason: string) => new ChannelWebhooksError(`listing the channel's webhooks failed: ${reason}`);
+    const result = await withRetries(
+      async (): Promise<AttemptResult<{ webhooks: ChannelWebhook[]; next: string | undefined }>> => {
+        const outcome = await fetchPage(since, signal);
+        if (outcome.kind === 'final') throw failed(outcome.reason);
+        return outcome.kind === 'page' ? { kind: 'done', value: outcome } : outcome;
+      },
+      policy,
+      { signal, rateLimited },
+    );
+    if (result.kind === 'gave-up') throw failed(result.reason);
+    return result.value;
   }
 
   return {
     async list(signal) {
       const byId = new Map<string, ChannelWebhook>();
-      const waits = { n: 0 };
+      const rateLimited = { n: 0 };
       const seenCursors = new Set<string>();
       let since: string | undefined;
       for (let page = 1; ; page++) {
         if (page > maxPages)
           throw new ChannelWebhooksError(`listing the channel's webhooks failed: more than ${maxPages} pages`);
-        const { webhooks, next } = await pageWithRetries(since, signal, waits);
+        const { webhooks, next } = await pageWithRetries(since, signal, rateLimited);
         for (const w of webhooks) if (!byId.has(w.id)) byId.set(w.id, w);
         // No cursor, an empty page or a cursor seen before (a server that repeats itself) all end the listing.
         if (next === undefined || webhooks.length === 0 || seenCursors.has(next)) break;

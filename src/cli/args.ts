@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { DEFAULT_OUTAGE, type OutageWindow } from '../report/summary';
-import { backfillInputSchema, DEFAULT_DELETE_GUARD_MIN_DECISIONS, DEFAULT_MAX_DELETE_SHARE } from '../workflow-input';
+import { DEFAULT_GUARD } from '../domain/delete-guard';
+import { backfillInputSchema } from '../workflow-input';
 import type { BackfillInput, FileSourceSpec } from '../../workflows/definitions';
 import { UsageError } from './errors';
 import { COMMANDS, CommanderError, parseWithCommander, type OptionValues, type ParsedLine } from './program';
@@ -359,8 +360,8 @@ function parseReport(values: Values, ctx: ParseContext): ReportCommand {
   if (verify !== undefined && verify.trim() === '') throw new UsageError('--verify must not be empty');
   const sinceText = optionalString(values, 'only-changed-since');
   const guard = {
-    maxDeleteShare: deleteShare(values) ?? DEFAULT_MAX_DELETE_SHARE,
-    minDecisions: positiveInteger(values, 'delete-guard-min-decisions') ?? DEFAULT_DELETE_GUARD_MIN_DECISIONS,
+    maxDeleteShare: deleteShare(values) ?? DEFAULT_GUARD.maxDeleteShare,
+    minDecisions: positiveInteger(values, 'delete-guard-min-decisions') ?? DEFAULT_GUARD.minDecisions,
   };
   return {
     name: 'report',

@@ -1,5 +1,6 @@
 import { describeChannel } from '../channel/channel-info';
 import type { ChannelPace, Progress } from '../../workflows/definitions';
+import { formatDuration } from '../domain/duration';
 
 // The `status` line: a bar, counts, the rate in members/s and the ETA. Pure functions of the progress
 // query's answers, so they are tested without a server.
@@ -40,15 +41,6 @@ export class RateMeter {
 export function etaSeconds(p: Pick<Progress, 'total' | 'processed'>, rate: number | null): number | null {
   if (rate === null || rate <= 0 || p.total <= 0) return null;
   return Math.max(0, (p.total - p.processed) / rate);
-}
-
-/** 75 → "1:15", 3725 → "1:02:05". */
-export function formatDuration(seconds: number): string {
-  const s = Math.round(seconds);
-  const h = Math.floor(s / 3600);
-  const m = Math.floor((s % 3600) / 60);
-  const sec = String(s % 60).padStart(2, '0');
-  return h > 0 ? `${h}:${String(m).padStart(2, '0')}:${sec}` : `${m}:${sec}`;
 }
 
 export function formatRate(rate: number): string {

@@ -1,6 +1,7 @@
 // The verdicts of a verify run (input `verifyAfter`): whether an earlier run's replays really changed the customer's
-// data. The only list of them. Pure, no imports: the workflow shows them in the Web UI, the activities record them.
-import type { Counters } from '../../workflows/definitions';
+// data. The only list of them. Pure: the workflow shows them in the Web UI, the activities record them.
+import { COUNTER_OF, type Counters } from './counters';
+import type { OutcomeKind } from './types';
 
 /** What a verify run found for one member an earlier run replayed; one per member, in its own audit log. */
 export const VERDICTS = ['repaired', 'still differs', 'still present', 'changed since', 'failed'] as const;
@@ -17,15 +18,7 @@ export const VERDICT_OUTCOMES = {
   'still present': 'delete',
   'changed since': 'skipped',
   failed: 'failed',
-} as const satisfies Record<Verdict, 'upsert' | 'delete' | 'unchanged' | 'failed' | 'skipped'>;
-
-const COUNTER_OF = {
-  unchanged: 'unchanged',
-  upsert: 'upserts',
-  delete: 'deletes',
-  skipped: 'skipped',
-  failed: 'failed',
-} as const;
+} as const satisfies Record<Verdict, OutcomeKind>;
 
 /** A verify run's counters as verdict counts ("still differs" per field is `counters.fields`). */
 export function verdictCounts(c: Counters): Record<Verdict, number> {

@@ -1,9 +1,10 @@
 import type { AuditEntry } from '../audit/audit-entry';
 import type { AuditHeader } from '../audit/audit-header';
 import { describeChannel } from '../channel/channel-info';
+import { COUNTER_OF } from '../domain/counters';
 import { COMPARED_FIELDS, OUTCOMES, type OutcomeKind } from '../domain/types';
 import { VERDICTS } from '../domain/verdicts';
-import { formatDuration } from '../cli/progress-bar';
+import { formatDuration } from '../domain/duration';
 import { SummaryBuilder, type AuditSummary, type OutagePhase, type OutageWindow, type SummaryOptions } from './summary';
 import { LineSet } from './line-set';
 import type { VerifySummary } from './verify-report';
@@ -181,13 +182,8 @@ const OUTCOME_TONE: Record<OutcomeKind, Bar['tone']> = {
   failed: 'bad',
   skipped: 'neutral',
 };
-const OUTCOME_LABEL: Record<OutcomeKind, string> = {
-  upsert: 'upserts',
-  delete: 'deletes',
-  unchanged: 'unchanged',
-  failed: 'failed',
-  skipped: 'skipped',
-};
+/** An outcome's bar is labelled with its counter's name. */
+const OUTCOME_LABEL: Record<OutcomeKind, string> = COUNTER_OF;
 
 /** A shell word: single-quoted unless plain. */
 export function shellWord(text: string): string {

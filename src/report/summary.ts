@@ -1,8 +1,7 @@
 import type { AuditEntry } from '../audit/audit-entry';
 import { changedOnlyBefore } from '../domain/decide';
 import { COMPARED_FIELDS, type ComparedField, type OutcomeKind } from '../domain/types';
-import { DEFAULT_DELETE_GUARD_MIN_DECISIONS, DEFAULT_MAX_DELETE_SHARE } from '../workflow-input';
-import { isDecision } from '../domain/delete-guard';
+import { DEFAULT_GUARD, guardTripped, isDecision, type GuardThresholds } from '../domain/delete-guard';
 import { LineSet } from './line-set';
 
 // The diff summary of an audit log, computed entry by entry so that a log of millions of lines is
@@ -106,7 +105,7 @@ export interface ScopeDeliveryCounts {
 }
 
 export interface SummaryOptions {
-  guard?: { maxDeleteShare: number; minDecisions: number };
+  guard?: GuardThresholds;
   /** epoch ms; default the outage window's start. */
   onlyChangedSince?: number;
 }
@@ -223,7 +222,7 @@ export class SummaryBuilder {
   private readonly webhooks = new Map<string, WebhookCounts>();
   private readonly scopeDeliveries = new Map<string, ScopeDeliveryCounts>();
 
-  private readonly guard: { maxDeleteShare: number; minDecisions: number };
+  private readonly guard: GuardThresholds;
   private readonly since: number;
   private decisions = 0;
   private guardDeletes = 0;
@@ -236,10 +235,7 @@ export class SummaryBuilder {
     private readonly window: OutageWindow = DEFAULT_OUTAGE,
     opts: SummaryOptions = {},
   ) {
-    this.guard = opts.guard ?? {
-      maxDeleteShare: DEFAULT_MAX_DELETE_SHARE,
-      minDecisions: DEFAULT_DELETE_GUARD_MIN_DECISIONS,
-    };
+    this.guard = opts.guard ?? DEFAULT_GUARD;
     this.since = opts.onlyChangedSince ?? window.start;
   }
 
@@ -254,11 +250,9 @@ export class SummaryBuilder {
     if (entry.outcome === 'delete') this.guardDeletes += 1;
     if (
       this.wouldTripAt === null &&
-      this.decisions >= this.guard.minDecisions &&
-      this.guardDeletes / this.decisions > this.guard.maxDeleteShare
-    ) {
+      guardTripped({ decisions: this.decisions, deletes: this.guardDeletes }, this.guard)
+    )
       this.wouldTripAt = this.decisions;
-    }
   }
 
   add(entry: AuditEntry): void {

@@ -7,6 +7,7 @@ import { z } from 'zod';
 import type { FileSourceSpec } from '../../workflows/definitions';
 import { isUnder } from '../path-confinement';
 import { MEMBER_COLUMNS, type MemberColumn, type SourceEntry } from '../domain/types';
+import { sourceLabel } from '../domain/source-label';
 import { SourceConfigError } from './errors';
 import type { MemberSource } from './member-source';
 import { rowEntry } from './row-schema';
@@ -61,7 +62,7 @@ export const fileSource: MemberSource<FileSourceSpec, FileSourceSpec> = {
     return { ...spec, path: path.resolve(spec.path) };
   },
   read: readFileChunks,
-  describe: (spec) => `${spec.type}: ${spec.path}`,
+  describe: sourceLabel,
 };
 
 // ---------------------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import type { MysqlSourceSpec } from '../../workflows/definitions';
 import { isMysqlUrl } from '../config';
 import { MEMBER_COLUMNS, type MemberColumn, type SourceEntry } from '../domain/types';
+import { sourceLabel } from '../domain/source-label';
 import { checkedSpec, SourceConfigError } from './errors';
 import type { MemberSource } from './member-source';
 import { RETRYABLE_NET_CODES } from './postgres-source';
@@ -338,5 +339,5 @@ export const mysqlSource: MemberSource<MysqlSourceSpec, MysqlSourceRead> = {
   inputSchema: mysqlSourceSpecSchema,
   resolve: (spec, { mysqlUrl }) => ({ ...spec, mysqlUrl }),
   read: (spec) => readMysqlChunks(spec),
-  describe: (spec) => `mysql: ${spec.table}`,
+  describe: sourceLabel,
 };

@@ -2,6 +2,7 @@ import { Client, escapeIdentifier, type QueryConfig, type QueryResultRow } from 
 import { z } from 'zod';
 import type { PostgresSourceSpec } from '../../workflows/definitions';
 import { MEMBER_COLUMNS, type MemberColumn, type SourceEntry } from '../domain/types';
+import { sourceLabel } from '../domain/source-label';
 import { checkedSpec, SourceConfigError } from './errors';
 import type { MemberSource } from './member-source';
 import { rowEntry } from './row-schema';
@@ -435,5 +436,5 @@ export const postgresSource: MemberSource<PostgresSourceSpec, PostgresSourceRead
   inputSchema: postgresSourceSpecSchema,
   resolve: (spec, { databaseUrl }) => ({ ...spec, databaseUrl }),
   read: readPostgresChunks,
-  describe: (spec) => `postgres: ${spec.table ?? 'query'}`,
+  describe: sourceLabel,
 };

@@ -2,6 +2,7 @@ import { Agent, type Dispatcher } from 'undici';
 import { z } from 'zod';
 import { DispatchExchange, runExchange, type ResponseHeaders } from '../http/dispatch-exchange';
 import { errorLabel } from '../http/error-label';
+import { parseRetryAfterMs } from '../http/retry-after';
 import type { ComparedField, ScopeDelivery, SendResult, WebhookEvent, WebhookRoute } from '../domain/types';
 import {
   deliveriesFor,
@@ -223,19 +224,6 @@ export function classifyStatus(status: number, retryAfter?: string, now: number 
   }
   // 3xx included: a webhook endpoint that redirects is misconfigured, and replaying the POST elsewhere is unsafe.
   return { kind: 'rejected', status, reason };
-}
-
-/** `Retry-After` as delay-seconds or an HTTP-date; undefined when absent or unreadable. Never negative. */
-export function parseRetryAfterMs(value: string | undefined, now: number = Date.now()): number | undefined {
-  if (value === undefined) return undefined;
-  const trimmed = value.trim();
-  if (trimmed === '') return undefined;
-  if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1000;
-  // Every HTTP-date form starts with a day name; this keeps Date.parse from reading "-5" as a year.
-  if (!/^[A-Za-z]{3}/.test(trimmed)) return undefined;
-  const at = Date.parse(trimmed);
-  if (Number.isNaN(at)) return undefined;
-  return Math.max(0, at - now);
 }
 
 /**

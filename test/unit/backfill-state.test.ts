@@ -7,8 +7,8 @@ import {
   addChannelPace,
   freshState,
   isDone,
-  zeroCounters,
 } from '../../workflows/backfill-state';
+import { zeroCounters } from '../../src/domain/counters';
 import type {
   BackfillOptions,
   BatchResult,

@@ -12,14 +12,7 @@ import { CliError, EXIT, UsageError, oneLine } from '../../src/cli/errors';
 import { COMMANDS } from '../../src/cli/program';
 import type { CliIo } from '../../src/cli/io';
 import { main } from '../../src/cli/main';
-import {
-  RateMeter,
-  etaSeconds,
-  fitColumns,
-  formatDuration,
-  renderBar,
-  renderProgress,
-} from '../../src/cli/progress-bar';
+import { RateMeter, etaSeconds, fitColumns, renderBar, renderProgress } from '../../src/cli/progress-bar';
 import { loadCliEnv } from '../../src/cli/temporal-env';
 import { loadConfig } from '../../src/config';
 import { DEFAULT_OUTAGE } from '../../src/report/summary';
@@ -557,15 +550,6 @@ describe('the progress line', () => {
     [2, 4, '████'],
   ])('bar at %s of %s', (fraction, width, bar) => {
     expect(renderBar(fraction, width)).toBe(bar);
-  });
-
-  it.each<[number, string]>([
-    [0, '0:00'],
-    [59.6, '1:00'],
-    [75, '1:15'],
-    [3725, '1:02:05'],
-  ])('formatDuration(%s) = %s', (seconds, text) => {
-    expect(formatDuration(seconds)).toBe(text);
   });
 
   it.each<[number, number, number | null, number | null]>([

@@ -6,11 +6,11 @@ import {
   type ReceiverBehaviour,
   type WebhookReceiver,
 } from '../../dev/simulator/webhook-receiver';
+import { parseRetryAfterMs } from '../../src/http/retry-after';
 import { buildDeletePayload, buildUpsertPayload, type ReplayPayload } from '../../src/webhook/payload';
 import {
   classifyStatus,
   createWebhookSender,
-  parseRetryAfterMs,
   type WebhookSender,
   type WebhookSenderOptions,
 } from '../../src/webhook/sender';

@@ -5,6 +5,7 @@ import type { StartCommand } from '../args';
 import { CliError, EXIT } from '../errors';
 import { write, type CliIo } from '../io';
 import { connectTemporal, describeBackfill, loadCliEnv, temporalError, type TemporalSession } from '../temporal-env';
+import { describeSource } from '../../source/source-kinds';
 import { follow } from './status';
 
 // `start`: the same workflow start as `temporal workflow start --type backfillWebhooks ...`.
@@ -32,9 +33,9 @@ export async function runStart(cmd: StartCommand, io: CliIo): Promise<number> {
         workflowId: cmd.workflowId,
         args: [input],
         // Shown as the run's Summary and Details in the Web UI.
-        staticSummary: `${kind} of ${describeSource(input)}${input.fromPlan ? ' from a plan' : ''}`,
+        staticSummary: `${kind} of ${describeSource(input.source)}${input.fromPlan ? ' from a plan' : ''}`,
         staticDetails: [
-          `- source: ${describeSource(input)}`,
+          `- source: ${describeSource(input.source)}`,
           `- dry run: ${input.dryRun ? 'yes' : 'no'}`,
           `- run label: ${input.runLabel ?? cmd.workflowId}`,
           ...(input.fromPlan ? [`- plan: ${input.fromPlan.auditPath}`] : []),
@@ -88,9 +89,4 @@ async function auditOf(session: TemporalSession, runId: string, want: 'plan' | '
   if (want === 'repair' && result.dryRun)
     throw new CliError(`${runId} was a dry run: it replayed nothing, verify --after takes a finished repair`);
   return result.auditPath;
-}
-
-function describeSource(input: BackfillInput): string {
-  const source = input.source as { type: string; path?: string; table?: string };
-  return `${source.type} ${source.path ?? source.table ?? 'query'}`;
 }
