@@ -22,6 +22,7 @@ import {
   resumeUpdate,
   type ControlAnswer,
   type BackfillInput,
+  type BackfillOptions,
   type BackfillResult,
   type BatchResult,
   type CarriedState,
@@ -65,13 +66,20 @@ const batchActivities = (heartbeatSeconds: number, summary: string) =>
 
 // One member's replay that the batch could not deliver quickly. It retries on its own schedule (the
 // activity honours Retry-After and records "failed" itself on its last attempt), so it never holds
-// back other members.
-const replayActivities = (summary: string) =>
+// back other members. An attempt lasts at most replayAttemptTimeoutSeconds (what a crashed worker's replay waits
+// before another attempt), the backoff between attempts grows to replayMaxBackoffSeconds (absent: these defaults).
+const REPLAY_ATTEMPT_TIMEOUT_SECONDS = 120;
+const REPLAY_MAX_BACKOFF_SECONDS = 30;
+const replayActivities = (summary: string, options: BackfillOptions) =>
   proxyActivities<BackfillActivities>({
     summary,
-    startToCloseTimeout: '2 minutes',
+    startToCloseTimeout: `${options.replayAttemptTimeoutSeconds ?? REPLAY_ATTEMPT_TIMEOUT_SECONDS} seconds`,
     cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-    retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds' },
+    retry: {
+      initialInterval: '1 second',
+      backoffCoefficient: 2,
+      maximumInterval: `${options.replayMaxBackoffSeconds ?? REPLAY_MAX_BACKOFF_SECONDS} seconds`,
+    },
   });
 
 // Runs recorded before the dynamic rate share gave every batch `share: parallelBatches`; they must replay the
@@ -245,7 +253,7 @@ export async function backfillWebhooks(input: BackfillInput): Promise<BackfillRe
     replaying.set(line, scope);
     scope
       .run(() =>
-        replayActivities(`replay of source line ${line}`).replayDeferred({
+        replayActivities(`replay of source line ${line}`, options).replayDeferred({
           backfill: info.workflowId,
           line,
           ...(memberId && patched(REPLAY_MEMBER_PATCH) ? { memberId } : {}),

@@ -111,6 +111,10 @@ export interface BackfillInput {
   replayMaxAttempts?: number;
   /** How long a batch may go without a heartbeat before Temporal gives it to another worker. */
   batchHeartbeatSeconds?: number;
+  /** How long one attempt of a replay may run (a crashed worker's replay waits this long); default 120. */
+  replayAttemptTimeoutSeconds?: number;
+  /** The longest wait between a replay's attempts (doubling from 1 s; a Retry-After still wins); default 30. */
+  replayMaxBackoffSeconds?: number;
   /** How long the webhook endpoint may be down for everyone before the run pauses itself (default 24 h). */
   receiverOutagePauseSeconds?: number;
   /** Where the audit log goes; by default under the worker's BACKFILL_DATA_DIR. */
@@ -145,6 +149,9 @@ export interface BackfillOptions {
   maxHistoryEvents: number;
   replayMaxAttempts: number;
   batchHeartbeatSeconds: number;
+  /** Absent unless given: the workflow's defaults (workflows/backfill.ts) apply. */
+  replayAttemptTimeoutSeconds?: number;
+  replayMaxBackoffSeconds?: number;
   /** Absent in runs prepared before it: the default (RECEIVER_OUTAGE_PAUSE_SECONDS) applies. */
   receiverOutagePauseSeconds?: number;
   target: ReplayTargetSpec;

@@ -15,6 +15,7 @@ import {
   ACCESS_KEY,
   ACCESS_SECRET,
   readAudit,
+  replaySchedule,
   startStack,
   startTestServer,
   waitFor,
@@ -83,6 +84,10 @@ async function expectKnownAnswer(stack: Stack, result: BackfillResult, exactlyOn
 }
 
 const BIN = path.resolve(__dirname, '../../bin/webhook-backfill.js');
+
+/** The receiver's outage below, and the replays' longest backoff during it. */
+const DOWN_MS = 20_000;
+const DOWN_BACKOFF_S = 4;
 
 /** No budget and no reserve: nothing but a 429 (or a grace warning) slows the job down. */
 const NO_RESERVE = { CHANNEL_RATE_RESERVE: '0' };
@@ -213,6 +218,8 @@ describe('webhook receiver faults', () => {
       await expectKnownAnswer(stack, result);
       const audit = await readAudit(result.auditPath);
       expect(audit.filter((e) => e.deferred === true).length).toBeGreaterThanOrEqual(10);
+      // Left out of the input: the product's replay timeout and backoff.
+      expect(await replaySchedule(handle)).toMatchObject({ startToCloseSeconds: 120, maxBackoffSeconds: 30 });
     });
   });
 
@@ -237,12 +244,15 @@ describe('webhook receiver faults', () => {
   });
 
   it(
-    'receiver down entirely for a minute, then back: every due replay is delivered',
+    'receiver down entirely for longer than the replays take to reach their longest backoff, then back: every due replay is delivered',
     { timeout: 180_000 },
     async () => {
+      // What a minute's outage is with the product's backoff (1, 2, 4 ... 30 s: capped after ~30 s, six or seven
+      // probes), in a third of the time: the backoff capped at DOWN_BACKOFF_S, the probe reaches its cap within a few
+      // seconds and then probes at it until the receiver is back.
       await withStack({}, async (stack) => {
         await stack.receiver.stop();
-        const handle = await start(stack, 'receiver-down', { batchSize: 50 });
+        const handle = await start(stack, 'receiver-down', { batchSize: 50, replayMaxBackoffSeconds: DOWN_BACKOFF_S });
         // Down for everyone: the run says so and waits (no batch starts until it answers; receiver-outage.test.ts).
         await waitFor(
           'the run waiting on the unavailable receiver with replays waiting',
@@ -252,10 +262,15 @@ describe('webhook receiver faults', () => {
           },
           60_000,
         );
-        await new Promise((r) => setTimeout(r, 60_000 - 5_000));
+        await new Promise((r) => setTimeout(r, DOWN_MS - 5_000));
         await stack.receiver.start();
         const result = (await handle.result()) as BackfillResult;
         await expectKnownAnswer(stack, result);
+        // The setting reached the replays' retry policy (the attempt timeout left at its default), and the probe
+        // kept trying at the capped backoff.
+        const schedule = await replaySchedule(handle);
+        expect(schedule).toMatchObject({ startToCloseSeconds: 120, maxBackoffSeconds: DOWN_BACKOFF_S });
+        expect(schedule!.maxAttempt).toBeGreaterThanOrEqual(5);
       });
     },
   );

@@ -28,7 +28,7 @@ import {
   type BackfillResult,
   type Progress,
 } from '../../workflows/definitions';
-import { startStack, startTestServer, waitFor, type Stack } from '../support/stack';
+import { replaySchedule, startStack, startTestServer, waitFor, type Stack } from '../support/stack';
 import { startTestPostgres, type TestPostgres } from '../support/postgres';
 import { postgresAuditEntries } from '../support/stores';
 import { workerProcess, type WorkerProcess } from '../support/worker-process';
@@ -40,6 +40,8 @@ const SEED = DEFAULT_SYNTHETIC_SEED;
 const RATE_LIMIT = '50';
 /** The same path on both workers; each sees its own private /tmp there. */
 const PRIVATE_DATA_DIR = '/tmp/backfill-data';
+/** A replay attempt's timeout: what a replay in flight on the killed worker waits before another attempt. */
+const REPLAY_TIMEOUT_S = 20;
 
 let server: DevServer;
 let pg: TestPostgres;
@@ -178,7 +180,13 @@ describe('BACKFILL_STORE=postgres', () => {
       stack.receiver.setDefaultBehaviour({ status: 503 });
       await first.start();
       const workflowId = 'backfill-two-hosts';
-      const input: BackfillInput = { source: { type: 'csv', path: csv }, batchSize: 50, batchHeartbeatSeconds: 3 };
+      // A replay the first worker had in flight when it died is tried again after REPLAY_TIMEOUT_S (default 120 s).
+      const input: BackfillInput = {
+        source: { type: 'csv', path: csv },
+        batchSize: 50,
+        batchHeartbeatSeconds: 3,
+        replayAttemptTimeoutSeconds: REPLAY_TIMEOUT_S,
+      };
       const handle = await stack.client.workflow.start(WORKFLOW_TYPE, {
         taskQueue: stack.config.BACKFILL_TASK_QUEUE,
         workflowId,
@@ -213,6 +221,7 @@ describe('BACKFILL_STORE=postgres', () => {
       expect(secondLog).toMatch(/batch done/);
       expect(secondLog).not.toMatch(/ENOENT/);
       expect(first.kills).toBe(1);
+      expect((await replaySchedule(handle))?.startToCloseSeconds).toBe(REPLAY_TIMEOUT_S);
       await reportVerifyPurge(stack, workflowId, url, csv);
       console.log(
         `shared-nothing: first worker killed at ${auditAtKill}/${MEMBERS} audit entries (batches ${beforeKill.batchesDone}/${beforeKill.batchesTotal}, ${beforeKill.pendingReplays} replays waiting); ` +

@@ -1,7 +1,7 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { Client, Connection, type DataConverter } from '@temporalio/client';
+import { Client, Connection, type DataConverter, type WorkflowHandle } from '@temporalio/client';
 import { bundleWorkflowCode, DefaultLogger, Runtime, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { codecFromEnvValues } from '../../src/codec/aes-gcm-codec';
 import { loadConfig, type Config } from '../../src/config';
@@ -174,6 +174,37 @@ export async function readAuditHeader(file: string): Promise<AuditHeader> {
   const header = parseAuditHeaderLine(first);
   if (!header) throw new Error(`the first line of ${file} is no audit header: ${first.slice(0, 80)}`);
   return header;
+}
+
+/** Seconds of a protobuf Duration as the client returns it (seconds may be a Long). */
+const durationSeconds = (d: { seconds?: unknown } | null | undefined): number | undefined =>
+  d?.seconds === undefined || d.seconds === null ? undefined : Number(d.seconds);
+
+/**
+ * How the run scheduled its replays (activity `replayDeferred`), read from its history: the attempt timeout, the
+ * longest backoff, and the highest attempt any of them started. Undefined when no replay was scheduled.
+ */
+export async function replaySchedule(
+  handle: WorkflowHandle,
+): Promise<{ startToCloseSeconds?: number; maxBackoffSeconds?: number; maxAttempt: number } | undefined> {
+  const events = (await handle.fetchHistory()).events ?? [];
+  const replays = new Set<string>();
+  let schedule: { startToCloseSeconds?: number; maxBackoffSeconds?: number; maxAttempt: number } | undefined;
+  for (const event of events) {
+    const scheduled = event.activityTaskScheduledEventAttributes;
+    if (scheduled?.activityType?.name === 'replayDeferred') {
+      replays.add(String(event.eventId));
+      schedule ??= {
+        startToCloseSeconds: durationSeconds(scheduled.startToCloseTimeout),
+        maxBackoffSeconds: durationSeconds(scheduled.retryPolicy?.maximumInterval),
+        maxAttempt: 0,
+      };
+    }
+    const started = event.activityTaskStartedEventAttributes;
+    if (schedule && started && replays.has(String(started.scheduledEventId)))
+      schedule.maxAttempt = Math.max(schedule.maxAttempt, started.attempt ?? 1);
+  }
+  return schedule;
 }
 
 export async function waitFor<T>(

@@ -113,6 +113,10 @@ describe('parseBackfillInput: defaults', () => {
     ['maxHistoryEvents', 9000],
     ['replayMaxAttempts', 1000],
     ['batchHeartbeatSeconds', 2],
+    ['replayAttemptTimeoutSeconds', 10],
+    ['replayAttemptTimeoutSeconds', 3600],
+    ['replayMaxBackoffSeconds', 1],
+    ['replayMaxBackoffSeconds', 3600],
     ['rateLimit', 0.1],
   ])('boundary %s=%d is accepted', (field, value) => {
     expect(parseBackfillInput({ source: SOURCE, [field]: value }, WORKFLOW_ID).options).toMatchObject({
@@ -186,6 +190,18 @@ describe('parseBackfillInput: rejected input names the field', () => {
     ['maxHistoryEvents above Temporal-safe cap', { source: SOURCE, maxHistoryEvents: 9001 }, ['maxHistoryEvents']],
     ['replayMaxAttempts zero', { source: SOURCE, replayMaxAttempts: 0 }, ['replayMaxAttempts']],
     ['batchHeartbeatSeconds 1', { source: SOURCE, batchHeartbeatSeconds: 1 }, ['batchHeartbeatSeconds']],
+    [
+      'replayAttemptTimeoutSeconds 9',
+      { source: SOURCE, replayAttemptTimeoutSeconds: 9 },
+      ['replayAttemptTimeoutSeconds'],
+    ],
+    [
+      'replayAttemptTimeoutSeconds 1.5',
+      { source: SOURCE, replayAttemptTimeoutSeconds: 1.5 },
+      ['replayAttemptTimeoutSeconds'],
+    ],
+    ['replayMaxBackoffSeconds 0', { source: SOURCE, replayMaxBackoffSeconds: 0 }, ['replayMaxBackoffSeconds']],
+    ['replayMaxBackoffSeconds 3601', { source: SOURCE, replayMaxBackoffSeconds: 3601 }, ['replayMaxBackoffSeconds']],
     ['empty auditPath', { source: SOURCE, auditPath: '' }, ['auditPath']],
     ['unknown target type', { source: SOURCE, target: { type: 'smtp' } }, ['target']],
     ['target given as a bare URL', { source: SOURCE, target: 'https://customer.example/hook' }, ['target']],
