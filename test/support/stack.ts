@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Client, Connection, type DataConverter, type WorkflowHandle } from '@temporalio/client';
-import { bundleWorkflowCode, DefaultLogger, Runtime, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { codecFromEnvValues } from '../../src/codec/aes-gcm-codec';
 import { loadConfig, type Config } from '../../src/config';
 import type { AuditEntry } from '../../src/audit/audit-entry';
@@ -23,6 +23,9 @@ import type { ChannelUser } from '../../src/domain/types';
 import { createBackfillWorker, type BackfillWorker } from '../../src/worker-setup';
 import { WORKFLOW_TYPE, type BackfillInput, type BackfillResult } from '../../workflows/definitions';
 import { EXAMPLE_CSV } from './examples';
+import { workflowBundle } from './workflow-bundle';
+
+export { workflowBundle };
 
 export const ACCESS_KEY = 'test-access-key-7f3a';
 export const ACCESS_SECRET = 'test-access-secret-91c2';
@@ -30,19 +33,6 @@ export const WEBHOOK_TOKEN = 'test-webhook-token-5d8e';
 
 // Workers in tests log warnings and errors only; the assertions say what happened.
 Runtime.install({ logger: new DefaultLogger('WARN') });
-
-let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
-/** Bundling takes seconds: once per test file. */
-export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
-  bundle ??= bundleWorkflowCode({
-    workflowsPath: path.resolve(__dirname, '../../workflows/index.ts'),
-    logger: quietLogger,
-  });
-  return bundle;
-}
-
-const noop = () => undefined;
-const quietLogger = { trace: noop, debug: noop, info: noop, warn: noop, error: noop, log: noop };
 
 /** A real Temporal dev server. Never skipped: without a CLI the tests fail loudly. */
 export async function startTestServer(o: { dbFile?: string; headless?: boolean } = {}): Promise<DevServer> {
