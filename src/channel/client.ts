@@ -2,7 +2,8 @@
 // into a FetchResult, retrying what is worth retrying. Reasons it returns are safe to log: they never carry the
 // response body (personal data), the memberId or the credentials.
 import { Agent, type Dispatcher } from 'undici';
-import { DispatchExchange, runExchange, type ResponseHeaders } from '../http/dispatch-exchange';
+import type { ResponseHeaders } from '../http/dispatch-exchange';
+import { requestDeadline } from '../http/request-deadline';
 import { errorLabel } from '../http/error-label';
 import { parseRetryAfterMs } from '../http/retry-after';
 import type { ChannelUser, FetchResult } from '../domain/types';
@@ -98,22 +99,35 @@ export function createChannelClient(o: ChannelClientOptions): ChannelClient {
     const pacer = o.pacer;
     if (pacer) await pacer.acquire(signal);
     let seen: RateHeaders | undefined;
-    const onHeaders = (status: number, h: ResponseHeaders) => {
-      seen = readRateHeaders(status, h);
-      if (!seen.warned) return;
-      o.onThrottleWarning?.();
-      // The grace period's warning is the limit reached: hold the worker as after a 429 (the answer is used).
-      pacer?.holdUntil(
-        Date.now() + Math.min(rateLimitWaitMs(h, Date.now()) ?? policy.backoff.initialMs, MAX_RATE_LIMIT_WAIT_MS),
-      );
-    };
+    const deadline = requestDeadline(timeoutMs, signal);
     try {
-      return await runExchange<AttemptOutcome>(
-        dispatcher,
-        { origin: target.origin, path, method: 'GET', headers },
-        (resolve, reject) => new LookupExchange(resolve, reject, signal, timeoutMs, notFound, parse, onHeaders),
-      );
+      const res = await dispatcher.request({
+        origin: target.origin,
+        path,
+        method: 'GET',
+        headers,
+        signal: deadline.signal,
+      });
+      seen = readRateHeaders(res.statusCode, res.headers);
+      if (seen.warned) {
+        o.onThrottleWarning?.();
+        // The grace period's warning is the limit reached: hold the worker as after a 429 (the answer is used).
+        pacer?.holdUntil(
+          Date.now() +
+            Math.min(rateLimitWaitMs(res.headers, Date.now()) ?? policy.backoff.initialMs, MAX_RATE_LIMIT_WAIT_MS),
+        );
+      }
+      if (res.statusCode >= 200 && res.statusCode < 300) return parse(await res.body.text());
+      // Read and dropped so the keep-alive connection is reused (a longer body closes it instead); the status is the
+      // verdict whatever happens to the rest of the body.
+      await res.body.dump({ limit: DUMP_LIMIT_BYTES }).catch(() => undefined);
+      return statusOutcome(res.statusCode, res.headers, notFound);
+    } catch (err) {
+      if (signal?.aborted) throw signal.reason;
+      if (deadline.timedOut) return { kind: 'retryable', reason: 'timeout' };
+      return { kind: 'retryable', reason: `network error (${errorLabel(err) ?? 'unknown'})` };
     } finally {
+      deadline.clear();
       pacer?.observe(seen ?? { warned: false, rateLimited: false });
     }
   }
@@ -182,67 +196,16 @@ export function createChannelClient(o: ChannelClientOptions): ChannelClient {
   };
 }
 
-// Non-2xx bodies are read and dropped so the keep-alive socket can be reused; a longer one closes the socket.
+// Non-2xx bodies up to this size are read and dropped so the keep-alive socket can be reused.
 const DUMP_LIMIT_BYTES = 128 * 1024;
 
-/**
- * One GET (see DispatchExchange): a 2xx body is collected and parsed, anything else is judged by its status
- * while its body is drained. The timeout covers headers and body; other failures are a retryable network error
- * or timeout, or the caller's abort reason when the caller's signal aborted.
- */
-class LookupExchange extends DispatchExchange<AttemptOutcome> {
-  private headers: ResponseHeaders = {};
-
-  constructor(
-    resolve: (outcome: AttemptOutcome) => void,
-    reject: (reason: unknown) => void,
-    signal: AbortSignal | undefined,
-    timeoutMs: number,
-    private readonly notFoundStatuses: ReadonlySet<number>,
-    private readonly parseBody: (text: string) => AttemptOutcome,
-    private readonly onHeaders?: (status: number, headers: ResponseHeaders) => void,
-  ) {
-    super(resolve, reject, signal, timeoutMs, DUMP_LIMIT_BYTES);
-  }
-
-  protected readHeaders(headers: ResponseHeaders): boolean {
-    this.headers = headers;
-    this.onHeaders?.(this.status, headers);
-    return this.status >= 200 && this.status < 300;
-  }
-
-  protected override bodyOutcome(chunks: Buffer[], length: number): AttemptOutcome {
-    return this.parseBody(decodeUtf8(chunks, length));
-  }
-
-  protected statusOutcome(): AttemptOutcome {
-    const status = this.status;
-    if (this.notFoundStatuses.has(status)) return { kind: 'not-found', status };
-    if (status === 401 || status === 403) return { kind: 'bad-credentials', status };
-    if (status === 429) return { kind: 'rate-limited', waitMs: rateLimitWaitMs(this.headers, Date.now()) };
-    if (status >= 500 || status === 408) return { kind: 'retryable', reason: `HTTP ${status}` };
-    return { kind: 'final', reason: `HTTP ${status}` };
-  }
-
-  protected timeoutError(): Error {
-    return new Error('request timed out');
-  }
-
-  protected timeoutOutcome(): AttemptOutcome {
-    return { kind: 'retryable', reason: 'timeout' };
-  }
-
-  protected networkErrorOutcome(err: Error): AttemptOutcome {
-    return { kind: 'retryable', reason: `network error (${errorLabel(err) ?? 'unknown'})` };
-  }
-}
-
-/** As undici's `body.text()`: UTF-8, a leading byte order mark dropped. */
-function decodeUtf8(chunks: Buffer[], length: number): string {
-  if (chunks.length === 0 || length === 0) return '';
-  const buffer = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, length);
-  const start = buffer.length > 2 && buffer[0] === 0xef && buffer[1] === 0xbb && buffer[2] === 0xbf ? 3 : 0;
-  return buffer.toString('utf8', start);
+/** What a non-2xx answer means for a lookup (its body is not read). */
+function statusOutcome(status: number, headers: ResponseHeaders, notFound: ReadonlySet<number>): AttemptOutcome {
+  if (notFound.has(status)) return { kind: 'not-found', status };
+  if (status === 401 || status === 403) return { kind: 'bad-credentials', status };
+  if (status === 429) return { kind: 'rate-limited', waitMs: rateLimitWaitMs(headers, Date.now()) };
+  if (status >= 500 || status === 408) return { kind: 'retryable', reason: `HTTP ${status}` };
+  return { kind: 'final', reason: `HTTP ${status}` };
 }
 
 /**

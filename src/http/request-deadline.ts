@@ -1,0 +1,66 @@
+// One request's deadline: a signal for undici's `request` that aborts when the timeout (headers and body together)
+// passes or when the caller's signal aborts, whichever comes first. Whether it was the timeout is kept, so the
+// caller can tell "timed out" (retry) from "cancelled" (its own abort reason) from a network error.
+
+export interface RequestDeadline {
+  readonly signal: AbortSignal;
+  readonly timedOut: boolean;
+  /** Stops the timer and the watch on the caller's signal; call once the response is read. */
+  clear(): void;
+}
+
+class Deadline implements RequestDeadline {
+  private readonly controller = new AbortController();
+  private readonly timer: NodeJS.Timeout;
+  timedOut = false;
+
+  constructor(
+    timeoutMs: number,
+    private readonly callerSignal: AbortSignal | undefined,
+  ) {
+    this.timer = setTimeout(() => {
+      this.timedOut = true;
+      this.abort(new Error('request timed out'));
+    }, timeoutMs);
+    if (callerSignal) watchAbort(callerSignal, this);
+  }
+
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  abort(reason: unknown): void {
+    this.controller.abort(reason);
+  }
+
+  clear(): void {
+    clearTimeout(this.timer);
+    if (this.callerSignal) inFlightBySignal.get(this.callerSignal)?.delete(this);
+  }
+}
+
+export function requestDeadline(timeoutMs: number, callerSignal: AbortSignal | undefined): RequestDeadline {
+  return new Deadline(timeoutMs, callerSignal);
+}
+
+// Every lookup of a batch listens on the batch's one signal. One listener per signal, fanning out to the requests
+// in flight, costs a Set insertion per request instead of an EventTarget listener added and removed (and stays
+// clear of Node's warning past 10 listeners on one signal).
+const inFlightBySignal = new WeakMap<AbortSignal, Set<Deadline>>();
+
+function watchAbort(signal: AbortSignal, deadline: Deadline): void {
+  let inFlight = inFlightBySignal.get(signal);
+  if (!inFlight) {
+    const watched = new Set<Deadline>();
+    inFlight = watched;
+    inFlightBySignal.set(signal, watched);
+    signal.addEventListener(
+      'abort',
+      () => {
+        for (const each of [...watched]) each.abort(signal.reason);
+      },
+      { once: true },
+    );
+  }
+  inFlight.add(deadline);
+}
