@@ -2,7 +2,6 @@ import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ChannelWebhook } from '../../src/channel/webhooks';
-import { verifyWebhookSignature } from '../../src/index';
 import {
   startWebhookReceiver,
   type Delivery,
@@ -15,6 +14,7 @@ import { webhookId } from '../../src/webhook/webhook-id';
 import { WORKFLOW_TYPE, type BackfillResult } from '../../workflows/definitions';
 import { EXAMPLE_CSV, loadExamples, type ExpectedOutcome, type Examples } from '../support/examples';
 import { readAudit, startStack, startTestServer, type Stack } from '../support/stack';
+import { verifyAsReceiver } from '../support/standard-webhooks';
 
 // Webhook discovery end to end on a real Temporal dev server: the run lists the channel's registered webhooks from
 // the Channel Talk simulator (GET /open/v5/webhooks) and replays to each, instead of WEBHOOK_URL.
@@ -320,7 +320,7 @@ describe('target channel-webhooks on a real Temporal dev server', () => {
       expect(atBoth).toBeLessThan(want.upserts + want.deletes);
       expect(all).toHaveLength(want.upserts + want.deletes + atBoth);
       for (const d of all) {
-        const verified = verifyWebhookSignature({ secret, headers: d.headers, body: d.rawBody, now: d.receivedAt });
+        const verified = verifyAsReceiver(secret, d, d.receivedAt);
         expect(verified, `${d.token} ${d.memberId}`).toEqual({
           ok: true,
           webhookId: webhookId(workflowId, d.memberId!, d.event as WebhookEvent),
@@ -328,17 +328,8 @@ describe('target channel-webhooks on a real Temporal dev server', () => {
         });
         // The timestamp is the attempt's own, and the check is not vacuous: another secret or another body fails.
         expect(Math.abs(d.receivedAt - Number(d.headers['webhook-timestamp']) * 1000)).toBeLessThan(5_000);
-        expect(
-          verifyWebhookSignature({
-            secret: `whsec_${randomBytes(32).toString('base64')}`,
-            headers: d.headers,
-            body: d.rawBody,
-            now: d.receivedAt,
-          }).ok,
-        ).toBe(false);
-        expect(
-          verifyWebhookSignature({ secret, headers: d.headers, body: `${d.rawBody} `, now: d.receivedAt }).ok,
-        ).toBe(false);
+        expect(verifyAsReceiver(`whsec_${randomBytes(32).toString('base64')}`, d, d.receivedAt).ok).toBe(false);
+        expect(verifyAsReceiver(secret, { ...d, rawBody: `${d.rawBody} ` }, d.receivedAt).ok).toBe(false);
       }
       expect(all.filter((d) => d.token === T.blocked || d.token === T.leads)).toEqual([]);
       expect(stack.receiver.deliveries()).toEqual([]);
