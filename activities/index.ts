@@ -13,6 +13,8 @@ import { runPathsProblem } from '../src/store/data-dir';
 import type { BackfillPaths, ReplayTargetSpec } from '../workflows/definitions';
 import { prepareBackfill, type PrepareInput } from './prepare';
 import { processBatch, type BatchInput } from './process-batch';
+import { verifyBatch } from './verify-batch';
+import type { BatchFrame } from './batch-run';
 import { replayDeferred, type ReplayDeferredInput } from './replay-deferred';
 import { recordRefusal } from './replay-attempts';
 import { createRunLimiters } from './run-limiters';
@@ -141,6 +143,20 @@ export function createActivities({
     );
     if (problem) throw ApplicationFailure.nonRetryable(`refused: ${problem}`, 'InvalidInput');
   };
+  const batchDeps = {
+    audit,
+    pending,
+    work,
+    metrics,
+    memberConcurrency: config.BACKFILL_MEMBER_CONCURRENCY,
+    workerRateLimit: config.CHANNEL_RATE_LIMIT,
+    ...(pacer ? { pacer } : {}),
+  };
+  /** A verify run's batch: looked up and judged, never replayed, so no target is needed. */
+  const verifyBatchOf = async (input: BatchFrame) => {
+    confine(input.paths);
+    return verifyBatch({ ...batchDeps, channel, decideOptions, now }, input);
+  };
   return {
     prepareBackfill: (input: PrepareInput) =>
       prepareBackfill(
@@ -156,17 +172,13 @@ export function createActivities({
         input,
       ),
     processBatch: async (input: BatchInput) => {
+      // A verify run's batches scheduled before verifyBatch existed (the workflow's patch 'verify-batch-v1').
+      if (input.options.verifyAfter) return verifyBatchOf(input);
       refuseWithoutTarget(`batch ${input.batch + 1} of ${input.backfill}`, input.options.dryRun, input.options.target);
       confine(input.paths);
       return processBatch(
         {
-          audit,
-          pending,
-          work,
-          metrics,
-          memberConcurrency: config.BACKFILL_MEMBER_CONCURRENCY,
-          workerRateLimit: config.CHANNEL_RATE_LIMIT,
-          ...(pacer ? { pacer } : {}),
+          ...batchDeps,
           debugLogs,
           runLimiters,
           repair: {
@@ -182,6 +194,7 @@ export function createActivities({
         input,
       );
     },
+    verifyBatch: verifyBatchOf,
     replayDeferred: async (input: ReplayDeferredInput) => {
       refuseWithoutTarget(`the deferred replay of line ${input.line} of ${input.backfill}`, false, input.target, {
         countRefusal: true,

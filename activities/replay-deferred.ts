@@ -6,7 +6,7 @@ import { BadCredentialsError } from '../src/channel/errors';
 import { isOutageSign, type ReceiverHealth } from '../src/webhook/receiver-health';
 import type { WebhookSender } from '../src/webhook/sender';
 import type { JobMetrics } from '../src/observability';
-import { recordMetrics } from './process-batch';
+import { recordMetrics } from './batch-run';
 import { recheckReplay, type RecheckDeps } from './recheck-replay';
 import { deliveryAttempt, recordRefusal } from './replay-attempts';
 import { createStoreGate } from './store-outage';

@@ -2,12 +2,19 @@ import { recordChangeTimes, type AuditEntry } from '../src/audit/audit-entry';
 import type { RepairRecord, SourceEntry } from '../src/domain/types';
 import { verdict, type VerifyOptions } from '../src/domain/verdict';
 import { VERDICT_OUTCOMES } from '../src/domain/verdicts';
-import type { RepairContext } from './repair-member';
+import type { ChannelClient } from '../src/channel/client';
+import type { RateLimiter } from '../src/channel/rate-limiter';
 
-/** What a verify run needs of the batch's context: a lookup, never a target (nothing is ever sent). */
-export type VerifyContext = Pick<RepairContext, 'backfill' | 'runLabel' | 'channel' | 'limiter' | 'signal' | 'now'> & {
+/** What a verify run needs of its batch: a lookup, never a target (nothing is ever sent). */
+export interface VerifyContext {
+  backfill: string;
+  runLabel: string;
+  channel: ChannelClient;
+  limiter: RateLimiter;
+  signal: AbortSignal;
+  now: () => Date;
   verifyOptions: VerifyOptions;
-};
+}
 
 /**
  * One member of a verify run: looked up again (same rate budget as a repair) and recorded with its verdict. There

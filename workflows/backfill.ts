@@ -100,6 +100,8 @@ const RECHECK_PATCH = 'recheck-before-replay-v1';
 // Runs recorded before the "receiver unavailable" state: batches stop and replays report an endpoint down for
 // everyone, no batch starts while it lasts, one replay probes it, and the run pauses itself after a horizon.
 const RECEIVER_OUTAGE_PATCH = 'receiver-outage-v1';
+// Verify runs recorded before a verify run's batches were their own activity (verifyBatch), not processBatch's.
+const VERIFY_BATCH_PATCH = 'verify-batch-v1';
 
 /** Since when the endpoint is down, when `err` is a replay's report that it is (RECEIVER_UNAVAILABLE), else undefined. */
 function receiverDownSince(err: unknown): string | undefined {
@@ -218,20 +220,22 @@ export async function backfillWebhooks(input: BackfillInput): Promise<BackfillRe
     const guard = run.batchGuard();
     const scope = new CancellationScope();
     inflight.set(batch, scope);
+    const activities = batchActivities(
+      options.batchHeartbeatSeconds ?? 20,
+      `batch ${batch + 1} of ${s.prepared.batches}`,
+    );
+    const frame = { batch, backfill: info.workflowId, options, paths, share };
+    // A verify run's batch checks an earlier repair: its own activity, which never replays.
+    const verifying = options.verifyAfter !== undefined && patched(VERIFY_BATCH_PATCH);
     scope
       .run(() =>
-        batchActivities(
-          options.batchHeartbeatSeconds ?? 20,
-          `batch ${batch + 1} of ${s.prepared.batches}`,
-        ).processBatch({
-          batch,
-          backfill: info.workflowId,
-          options,
-          paths,
-          share,
-          ...(guard ? { guard } : {}),
-          ...(outageAware ? { stopWhenReceiverDown: true } : {}),
-        }),
+        verifying
+          ? activities.verifyBatch(frame)
+          : activities.processBatch({
+              ...frame,
+              ...(guard ? { guard } : {}),
+              ...(outageAware ? { stopWhenReceiverDown: true } : {}),
+            }),
       )
       .then(onBatchResult, (err: unknown) => {
         if (isCancellation(err)) run.onBatchCancelled(batch);

@@ -141,6 +141,17 @@ describe("the activities refuse paths outside the workflow's storage before touc
         } as never),
     ],
     [
+      'verifyBatch',
+      (paths: ReturnType<typeof own>) =>
+        env().run(activities().verifyBatch, {
+          batch: 0,
+          backfill: 'wf-1',
+          options: { dryRun: true, verifyAfter: { auditPath: '/a' } },
+          paths,
+          share: 1,
+        } as never),
+    ],
+    [
       'replayDeferred',
       (paths: ReturnType<typeof own>) =>
         env().run(activities().replayDeferred, { backfill: 'wf-1', line: 1, runLabel: 'x', paths, maxAttempts: 3 }),

@@ -1,0 +1,85 @@
+// The verify path (input `verifyAfter`): one batch of the members an earlier run replayed, each looked up again and
+// recorded with its verdict. It shares the batch frame (activities/batch-run.ts: loading, write-behind, heartbeat,
+// stop on cancel or bad credentials, rate share and pacer) with processBatch, and nothing of the repair: there is no
+// target, no delete guard and no replay to hand over.
+import { Context } from '@temporalio/activity';
+import type { ChannelClient } from '../src/channel/client';
+import { countRecorded, zeroCounters } from '../src/domain/counters';
+import type { DecideOptions } from '../src/domain/decide';
+import type { SourceEntry } from '../src/domain/types';
+import { runPool } from '../src/run-pool';
+import type { BatchResult } from '../workflows/definitions';
+import {
+  batchLimiter,
+  joinPacer,
+  loadBatch,
+  recordMetrics,
+  skippedEntry,
+  startBatchRun,
+  type BatchFrame,
+  type BatchFrameDeps,
+} from './batch-run';
+import { verifyMember, type VerifyContext } from './verify-member';
+
+export interface VerifyBatchDeps extends BatchFrameDeps {
+  channel: ChannelClient;
+  decideOptions: DecideOptions;
+  now: () => Date;
+}
+
+/**
+ * Verifies one batch. Members already recorded (by an earlier attempt) are not looked up again, and the counts are
+ * read back from the audit log: each verdict is counted once, under the outcome it is recorded as.
+ */
+export async function verifyBatch(deps: VerifyBatchDeps, input: BatchFrame): Promise<BatchResult> {
+  const context = Context.current();
+  const { batch, options, paths } = input;
+  const loaded = await loadBatch(deps, input);
+  const todo = loaded.entries.filter((e) => !loaded.recorded.has(e.line));
+  const run = startBatchRun(deps, input, loaded.entries.length - todo.length);
+  const ctx: VerifyContext = {
+    backfill: input.backfill,
+    runLabel: options.runLabel,
+    channel: deps.channel,
+    limiter: batchLimiter(deps, input),
+    signal: run.signal,
+    now: deps.now,
+    verifyOptions: { ...deps.decideOptions, clockSkewMs: options.verifyAfter?.clockSkewMs ?? 0 },
+  };
+  const pacer = joinPacer(deps, input);
+  try {
+    await runPool(todo, deps.memberConcurrency, (entry) =>
+      run.member(async () => {
+        const entryOf = await verifyEntry(entry, ctx);
+        run.record(entryOf);
+        recordMetrics(deps.metrics, entryOf);
+      }),
+    );
+  } finally {
+    pacer.leave();
+    await run.finish();
+  }
+
+  const stopReason = run.stopReason();
+  if (stopReason) {
+    context.log.info('batch stopped early', { batch, stopReason, recorded: run.membersDone() });
+    return { batch, complete: false, stopReason, counts: zeroCounters(), deferred: [] };
+  }
+  const final = await run.store.persist(() => deps.audit.lookup(paths.auditPath, loaded.lines));
+  const counts = zeroCounters();
+  for (const line of loaded.lines) {
+    const outcome = final.get(line);
+    if (!outcome) throw new Error(`batch ${batch}: line ${line} ended without a recorded outcome`);
+    countRecorded(counts, outcome.outcome, outcome.fields);
+  }
+  const { fields: _fields, ...tally } = counts;
+  context.log.info('batch done', { batch, ...tally, deferred: 0 });
+  return { batch, complete: true, counts, deferred: [], ...pacer.pace() };
+}
+
+/** A member's verdict; a row the verify selection did not pair with a replay (none does) is recorded as skipped. */
+async function verifyEntry(entry: SourceEntry, ctx: VerifyContext) {
+  if (entry.repair) return verifyMember({ ...entry, repair: entry.repair }, ctx);
+  const memberId = 'member' in entry ? entry.member.memberId : entry.memberId;
+  return skippedEntry({ ...ctx, dryRun: true }, entry.line, memberId, 'no replay of the verified run to check');
+}
