@@ -96,67 +96,82 @@ pre { background: #1a202c; color: #f7fafc; padding: 8px 12px; border-radius: 6px
 const CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'";
 
 export function renderHtmlReport(m: HtmlReportModel, generatedAt: string): string {
-  const parts: string[] = [];
-  parts.push(
-    `<header><h1>${escapeHtml(m.title)}</h1><p class="meta">Generated ${escapeHtml(generatedAt)} by webhook-backfill report. Counts, field names, reasons, lines and memberIds only: no email address or phone number.</p>`,
-  );
-  for (const note of m.notes) parts.push(`<p class="note">${escapeHtml(note)}</p>`);
-  parts.push('</header>');
-
-  const facts = m.run.map(([label, value]) => `<tr><th>${escapeHtml(label)}</th><td>${escapeHtml(value)}</td></tr>`);
-  parts.push(section('run', 'The run', `<table class="facts"><tbody>\n${facts.join('\n')}\n</tbody></table>`));
-
-  parts.push(section('outcomes', 'Outcomes', barChart('outcomes per kind', m.outcomes)));
-  if (m.timeline.counts.length > 0) parts.push(section('timeline', 'Over time', timelineChart(m.timeline)));
-  parts.push(
+  const parts = [
+    header(m, generatedAt),
+    runSection(m),
+    section('outcomes', 'Outcomes', barChart('outcomes per kind', m.outcomes)),
+    ...(m.timeline.counts.length > 0 ? [section('timeline', 'Over time', timelineChart(m.timeline))] : []),
     section(
       'fields',
       'Differences per field',
       `<p>A member differing in two fields counts under both.</p>\n${barChart('members differing per field', m.fields)}`,
     ),
-  );
-  parts.push(
-    section(
-      'outage',
-      'When Channel Talk last changed what differs',
-      `<p>Outage window ${escapeHtml(m.outage.window)}. <em>inside</em>: the outage may have hidden the change; <em>before</em>: already out of sync.</p>\n` +
-        table(
-          ['', ...OUTAGE_PHASES],
-          m.outage.rows.map((r) => [r.label, ...OUTAGE_PHASES.map((p) => r.phases[p])]),
-        ),
-    ),
-  );
-
-  const d = m.deliveries;
-  parts.push(
-    section(
-      'deliveries',
-      'Deliveries',
-      d.dryRun
-        ? `<p>Dry run: nothing was sent. A real run would replay <span data-count="due">${d.due}</span> upserts and deletes.</p>`
-        : `<p><span data-count="due">${d.due}</span> replays due (upserts and deletes); accepted, and failed by reason:</p>\n${barChart('deliveries', d.bars)}`,
-    ),
-  );
-  parts.push(section('deletes', 'Deletes per reason', barChart('deletes per reason', m.deletes)));
-  parts.push(
+    outageSection(m),
+    deliveriesSection(m),
+    section('deletes', 'Deletes per reason', barChart('deletes per reason', m.deletes)),
     section('delete-guard', 'The delete guard', m.deleteGuard.map((s) => `<p>${escapeHtml(s)}</p>`).join('\n')),
-  );
+    recheckSection(m),
+    failuresSection(m),
+    section('skipped', 'Skipped per reason', barChart('skipped rows per reason', m.skipped)),
+    ...targetSections(m),
+    ...(m.verify ? [verifySection(m.verify)] : []),
+    nextSection(m),
+  ];
+  return page(m.title, parts.join('\n'));
+}
 
+function header(m: HtmlReportModel, generatedAt: string): string {
+  return [
+    `<header><h1>${escapeHtml(m.title)}</h1><p class="meta">Generated ${escapeHtml(generatedAt)} by webhook-backfill report. Counts, field names, reasons, lines and memberIds only: no email address or phone number.</p>`,
+    ...m.notes.map((note) => `<p class="note">${escapeHtml(note)}</p>`),
+    '</header>',
+  ].join('\n');
+}
+
+function runSection(m: HtmlReportModel): string {
+  const facts = m.run.map(([label, value]) => `<tr><th>${escapeHtml(label)}</th><td>${escapeHtml(value)}</td></tr>`);
+  return section('run', 'The run', `<table class="facts"><tbody>\n${facts.join('\n')}\n</tbody></table>`);
+}
+
+function outageSection(m: HtmlReportModel): string {
+  return section(
+    'outage',
+    'When Channel Talk last changed what differs',
+    `<p>Outage window ${escapeHtml(m.outage.window)}. <em>inside</em>: the outage may have hidden the change; <em>before</em>: already out of sync.</p>\n` +
+      table(
+        ['', ...OUTAGE_PHASES],
+        m.outage.rows.map((r) => [r.label, ...OUTAGE_PHASES.map((p) => r.phases[p])]),
+      ),
+  );
+}
+
+function deliveriesSection(m: HtmlReportModel): string {
+  const d = m.deliveries;
+  return section(
+    'deliveries',
+    'Deliveries',
+    d.dryRun
+      ? `<p>Dry run: nothing was sent. A real run would replay <span data-count="due">${d.due}</span> upserts and deletes.</p>`
+      : `<p><span data-count="due">${d.due}</span> replays due (upserts and deletes); accepted, and failed by reason:</p>\n${barChart('deliveries', d.bars)}`,
+  );
+}
+
+function recheckSection(m: HtmlReportModel): string {
   const r = m.recheck;
-  parts.push(
-    section(
-      'recheck',
-      'Members re-checked before a late replay',
-      `<p>A replay that waited (REPLAY_RECHECK_AFTER_MS) looks its member up again right before it is sent and sends the fresh decision. Re-checked: <span data-count="rechecked">${r.rechecked}</span>; changed on Channel Talk during the repair: <span data-count="changed-during-repair">${r.changed}</span>.</p>` +
-        (r.rows.length > 0
-          ? `\n${table(
-              ['line', 'memberId', 're-checked at', 'changed', 'how', 'recorded'],
-              r.rows.map((x) => [x.line, x.memberId, x.recheckedAt, x.changed ? 'yes' : 'no', x.how, x.outcome]),
-            )}`
-          : ''),
-    ),
+  return section(
+    'recheck',
+    'Members re-checked before a late replay',
+    `<p>A replay that waited (REPLAY_RECHECK_AFTER_MS) looks its member up again right before it is sent and sends the fresh decision. Re-checked: <span data-count="rechecked">${r.rechecked}</span>; changed on Channel Talk during the repair: <span data-count="changed-during-repair">${r.changed}</span>.</p>` +
+      (r.rows.length > 0
+        ? `\n${table(
+            ['line', 'memberId', 're-checked at', 'changed', 'how', 'recorded'],
+            r.rows.map((x) => [x.line, x.memberId, x.recheckedAt, x.changed ? 'yes' : 'no', x.how, x.outcome]),
+          )}`
+        : ''),
   );
+}
 
+function failuresSection(m: HtmlReportModel): string {
   const f = m.failures;
   const failureTable =
     f.rows.length === 0
@@ -168,17 +183,18 @@ export function renderHtmlReport(m: HtmlReportModel, generatedAt: string): strin
         (f.total > f.rows.length
           ? `<p>${f.rows.length} of ${f.total} shown: <code>webhook-backfill report --format csv</code> lists them all.</p>`
           : '');
-  parts.push(
-    section(
-      'failures',
-      `Failures (${f.total})`,
-      `<p class="big" data-count="failed-total">${f.total}</p>\n${failureTable}`,
-    ),
+  return section(
+    'failures',
+    `Failures (${f.total})`,
+    `<p class="big" data-count="failed-total">${f.total}</p>\n${failureTable}`,
   );
-  parts.push(section('skipped', 'Skipped per reason', barChart('skipped rows per reason', m.skipped)));
+}
 
+/** Per scope (WEBHOOK_EVENT_NAMES=scopes) and per registered webhook (target channel-webhooks), when there are any. */
+function targetSections(m: HtmlReportModel): string[] {
+  const out: string[] = [];
   if (m.scopes.length > 0)
-    parts.push(
+    out.push(
       section(
         'scopes',
         'Deliveries per scope (WEBHOOK_EVENT_NAMES=scopes)',
@@ -186,7 +202,7 @@ export function renderHtmlReport(m: HtmlReportModel, generatedAt: string): strin
       ),
     );
   if (m.webhooks.length > 0)
-    parts.push(
+    out.push(
       section(
         'webhooks',
         'Per registered webhook',
@@ -204,38 +220,39 @@ export function renderHtmlReport(m: HtmlReportModel, generatedAt: string): strin
         ),
       ),
     );
+  return out;
+}
 
-  if (m.verify) {
-    const v = m.verify;
-    parts.push(
-      section(
-        'verify',
-        'Proof of repair (verify run)',
-        `<p>${v.total} replayed members looked up again against a fresh export (${escapeHtml(v.source)}).</p>\n` +
-          barChart('verdicts', v.bars) +
-          (v.stillDiffers.some((b) => b.value > 0)
-            ? `\n<h3>Still differs, per field</h3>\n${barChart('still differs per field', v.stillDiffers)}`
-            : '') +
-          (v.rows.length > 0
-            ? `\n<h3>Members to look at</h3>\n${table(
-                ['line', 'memberId', 'verdict', 'fields', 'reason'],
-                v.rows.map((r) => [r.line, r.memberId, r.verdict, r.fields, r.reason]),
-              )}`
-            : '\n<p>Every replayed member is repaired.</p>'),
-      ),
-    );
-  }
-
-  parts.push(
-    section(
-      'next',
-      'What to do next',
-      m.nextSteps.length === 0
-        ? '<p class="none">Nothing left to do.</p>'
-        : m.nextSteps.map((s) => `<p>${escapeHtml(s.what)}:</p>\n<pre>${escapeHtml(s.command)}</pre>`).join('\n'),
-    ),
+function verifySection(v: NonNullable<HtmlReportModel['verify']>): string {
+  return section(
+    'verify',
+    'Proof of repair (verify run)',
+    `<p>${v.total} replayed members looked up again against a fresh export (${escapeHtml(v.source)}).</p>\n` +
+      barChart('verdicts', v.bars) +
+      (v.stillDiffers.some((b) => b.value > 0)
+        ? `\n<h3>Still differs, per field</h3>\n${barChart('still differs per field', v.stillDiffers)}`
+        : '') +
+      (v.rows.length > 0
+        ? `\n<h3>Members to look at</h3>\n${table(
+            ['line', 'memberId', 'verdict', 'fields', 'reason'],
+            v.rows.map((r) => [r.line, r.memberId, r.verdict, r.fields, r.reason]),
+          )}`
+        : '\n<p>Every replayed member is repaired.</p>'),
   );
+}
 
+function nextSection(m: HtmlReportModel): string {
+  return section(
+    'next',
+    'What to do next',
+    m.nextSteps.length === 0
+      ? '<p class="none">Nothing left to do.</p>'
+      : m.nextSteps.map((s) => `<p>${escapeHtml(s.what)}:</p>\n<pre>${escapeHtml(s.command)}</pre>`).join('\n'),
+  );
+}
+
+/** The one-file page: a strict CSP (no script, no request), the style inline. */
+function page(title: string, body: string): string {
   return `<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -243,12 +260,12 @@ export function renderHtmlReport(m: HtmlReportModel, generatedAt: string): strin
 <meta http-equiv="Content-Security-Policy" content="${CSP}">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="referrer" content="no-referrer">
-<title>${escapeHtml(m.title)}</title>
+<title>${escapeHtml(title)}</title>
 <style>${CSS}</style>
 </head>
 <body>
 <main>
-${parts.join('\n')}
+${body}
 </main>
 </body>
 </html>

@@ -49,6 +49,21 @@ export function describeRatePressure(c: ChannelPace): string {
 }
 
 export function renderSummary(s: AuditSummary, ctx: RenderContext = {}): string {
+  const out = [
+    ...headLines(s, ctx),
+    ...outcomeLines(s),
+    ...breakdownLines(s),
+    ...outageLines(s),
+    ...guardLines(s),
+    ...webhookLines(s),
+    ...scopeLines(s),
+    ...noteLines(s, ctx),
+  ];
+  return `${out.join('\n')}\n`;
+}
+
+/** Which run, which channel, and what kind of log (still going, dry run, mixed). */
+function headLines(s: AuditSummary, ctx: RenderContext): string[] {
   const out: string[] = [];
   const who = s.backfill
     ? `${s.backfill}${s.runLabel && s.runLabel !== s.backfill ? ` (run label ${s.runLabel})` : ''}`
@@ -68,6 +83,12 @@ export function renderSummary(s: AuditSummary, ctx: RenderContext = {}): string 
     );
   }
   if (s.dryRun === null && s.rows > 0) out.push('Mixed: some entries are from a dry run, some from a real run.');
+  return out;
+}
+
+/** The outcomes, and the replays delivered. */
+function outcomeLines(s: AuditSummary): string[] {
+  const out: string[] = [];
   out.push(
     ...table([
       ['upserts', n(s.outcomes.upsert)],
@@ -86,6 +107,12 @@ export function renderSummary(s: AuditSummary, ctx: RenderContext = {}): string 
       `Replays delivered (accepted by the receiver): ${s.delivered} of ${s.outcomes.upsert + s.outcomes.delete} upserts and deletes`,
     );
 
+  return out;
+}
+
+/** Differing members per field, deletes, failures and skipped rows per reason. */
+function breakdownLines(s: AuditSummary): string[] {
+  const out: string[] = [];
   const failedDiffering = s.differingMembers - s.outcomes.upsert;
   out.push('');
   out.push(
@@ -106,6 +133,12 @@ export function renderSummary(s: AuditSummary, ctx: RenderContext = {}): string 
   out.push(`Skipped per reason: ${s.outcomes.skipped}`);
   if (s.skipped.length > 0) out.push(...table(groupRows(s.skipped, false)));
 
+  return out;
+}
+
+/** When Channel Talk last changed what differs, against the outage window. */
+function outageLines(s: AuditSummary): string[] {
+  const out: string[] = [];
   out.push('');
   out.push(`Outage window ${s.outage.start} .. ${s.outage.end}: when Channel Talk last changed what differs`);
   const m = s.outage.members;
@@ -136,6 +169,12 @@ export function renderSummary(s: AuditSummary, ctx: RenderContext = {}): string 
     `  onlyChangedSince ${o.since} would skip ${o.wouldSkip} of the ${s.differingMembers} differing members (every differing field changed before it)`,
   );
 
+  return out;
+}
+
+/** The delete guard replayed over the log. */
+function guardLines(s: AuditSummary): string[] {
+  const out: string[] = [];
   out.push('');
   const g = s.deleteGuard;
   const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
@@ -153,6 +192,12 @@ export function renderSummary(s: AuditSummary, ctx: RenderContext = {}): string 
     out.push(
       `  deletes confirmed at ${g.confirmed.at} (resume with {"confirmDeletes": true}): ${g.confirmed.deletes} deletes recorded after the confirmation`,
     );
+  return out;
+}
+
+/** Per registered webhook (target channel-webhooks), when there are any. */
+function webhookLines(s: AuditSummary): string[] {
+  const out: string[] = [];
   if (s.webhooks.length > 0) {
     out.push('');
     out.push(`Per registered webhook${s.dryRun === true ? ' (what a real run would send)' : ''}:`);
@@ -172,6 +217,12 @@ export function renderSummary(s: AuditSummary, ctx: RenderContext = {}): string 
     );
   }
 
+  return out;
+}
+
+/** Deliveries per scope (WEBHOOK_EVENT_NAMES=scopes), when there are any. */
+function scopeLines(s: AuditSummary): string[] {
+  const out: string[] = [];
   if (s.scopeDeliveries.length > 0) {
     out.push('');
     const dry = s.dryRun === true;
@@ -191,10 +242,16 @@ export function renderSummary(s: AuditSummary, ctx: RenderContext = {}): string 
     );
   }
 
+  return out;
+}
+
+/** Repeated records and unreadable lines, when there were any. */
+function noteLines(s: AuditSummary, ctx: RenderContext): string[] {
+  const out: string[] = [];
   const notes: string[] = [];
   if (s.repeated > 0)
     notes.push(`${s.repeated} repeated records of an already recorded line were ignored (the first record wins)`);
   if (ctx.unreadable) notes.push(`${ctx.unreadable} lines that are not audit records were skipped`);
   if (notes.length > 0) out.push('', ...notes.map((note) => `Note: ${note}.`));
-  return `${out.join('\n')}\n`;
+  return out;
 }
