@@ -97,7 +97,7 @@ import { customerWebhookId } from './customer-script';
 import { summarizeProfiles, type ProfileSummary } from './profile';
 import { startLeanReceiver, type LeanReceiver } from './receiver';
 import { warmUpHarness } from './warm-up';
-import { shippedWorkerCommand } from '../src/worker-command';
+import { shippedWorkerCommand } from '../dev/shipped-worker-command';
 import { buildWorkerDist, startWorkerChild, type WorkerChild } from './worker-child';
 
 const ROOT = path.resolve(__dirname, '..');

@@ -7,7 +7,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync, symlinkSync } from 'node:fs';
 import path from 'node:path';
-import { shippedWorkerCommand } from '../src/worker-command';
+import { shippedWorkerCommand } from '../dev/shipped-worker-command';
 import { processTree } from './measure';
 
 const ROOT = path.resolve(__dirname, '..');

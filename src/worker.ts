@@ -1,13 +1,13 @@
-// `npm run worker`: serves the backfill task queue with the configuration in the environment.
-import { ConfigError, describeConfig, loadConfig } from './config';
+// The worker: serves the backfill task queue with the configuration in the environment. Started one way,
+// `npm start` (the image's CMD is the same command), or in the CLI's own process by `webhook-backfill worker`.
+import { ConfigError, describeConfig, loadConfig, type Config } from './config';
+import { getHeapStatistics } from 'node:v8';
 import { Runtime } from '@temporalio/worker';
 import { installRuntime } from './observability';
 import { createBackfillWorker, workerIdentity } from './worker-setup';
 
-async function main(): Promise<void> {
-  // Started by a parent over IPC (`webhook-backfill worker`)? Decided now, before anything can disconnect it.
-  const viaIpc = typeof process.send === 'function';
-  const config = loadConfig();
+/** Polls the task queue until SIGINT or SIGTERM, then shuts down gracefully (the run's activities finish first). */
+export async function runWorker(config: Config): Promise<void> {
   installRuntime(config);
   const identity = workerIdentity();
   if (!config.WEBHOOK_URL) {
@@ -18,31 +18,30 @@ async function main(): Promise<void> {
       { identity },
     );
   }
-  Runtime.instance().logger.info('webhook-backfill worker starting', { ...describeConfig(config), identity });
+  // The heap cap in effect (npm start's --max-old-space-size, or NODE_OPTIONS for `webhook-backfill worker`).
+  const heapLimitMb = Math.round(getHeapStatistics().heap_size_limit / 2 ** 20);
+  Runtime.instance().logger.info('webhook-backfill worker starting', {
+    ...describeConfig(config),
+    identity,
+    heapLimitMb,
+  });
   const backfill = await createBackfillWorker(config);
-  let stopping = false;
-  const stop = () => {
-    if (stopping) return;
-    stopping = true;
-    backfill.worker.shutdown();
-  };
+  const stop = () => backfill.worker.shutdown();
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
-  if (viaIpc) {
-    // Shut down when the parent goes away, however it ended.
-    process.channel?.unref();
-    process.once('disconnect', stop);
+  try {
+    await backfill.run();
+  } finally {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+    await backfill.close();
   }
-  // A parent that went away while the worker was being created: nothing to run for (shutdown() needs a running worker).
-  if (!viaIpc || process.connected) await backfill.run();
-  await backfill.close();
 }
 
-main().catch((err: unknown) => {
-  if (err instanceof ConfigError) {
-    console.error(err.message);
-    process.exit(2);
-  }
-  console.error(`worker failed: ${err instanceof Error ? err.message : String(err)}`);
-  process.exit(1);
-});
+if (require.main === module) {
+  (async () => runWorker(loadConfig()))().catch((err: unknown) => {
+    const message = err instanceof Error ? err.message : String(err);
+    console.error(err instanceof ConfigError ? message : `worker failed: ${message}`);
+    process.exit(err instanceof ConfigError ? 2 : 1); // a bad variable or certificate: 2, as for the CLI
+  });
+}

@@ -68,7 +68,7 @@ export async function main(argv: readonly string[], io: CliIo = processIo()): Pr
             () => require('./commands/worker') as Worker,
             () => import('./commands/worker'),
           )
-        ).runWorker(io);
+        ).runWorkerCommand(io);
       case 'purge':
         return await (
           await load(

@@ -227,13 +227,13 @@ window vs before it.`,
     ],
   },
   worker: {
-    summary: 'run a worker for the task queue (configured like `npm run worker`)',
+    summary: "run npm start's worker for the task queue, in this process",
     usage: '',
-    description: `Runs a worker for BACKFILL_TASK_QUEUE with the configuration in the environment: the command of
-\`npm start\` (its node options and MALLOC_ARENA_MAX) as a child process (CHANNEL_ACCESS_KEY,
-CHANNEL_ACCESS_SECRET, WEBHOOK_URL, ...; see the README). A bad or missing variable stops it with one
-line (exit 2) before anything starts. Ctrl-C or SIGTERM shuts it down gracefully; so does killing this
-command outright.`,
+    description: `Runs the worker of \`npm start\` for BACKFILL_TASK_QUEUE in this process, configured by the environment
+(CHANNEL_ACCESS_KEY, CHANNEL_ACCESS_SECRET, WEBHOOK_URL, ...; see the README). A bad or missing variable stops it with
+one line (exit 2) before anything starts. Ctrl-C or SIGTERM shuts it down gracefully. Node options come from
+NODE_OPTIONS: npm start's memory settings are NODE_OPTIONS='--max-old-space-size=128 --max-semi-space-size=8'
+MALLOC_ARENA_MAX=2 (docs/cli.md).`,
     options: [],
   },
   purge: {

@@ -7,7 +7,7 @@ import { parseDocument } from 'yaml';
 import { envSchema, loadConfig } from '../../src/config';
 import { findTemporalCli, freePort, waitForPort } from '../../dev/temporal-cli';
 import { DEFAULT_TASK_QUEUE, SEARCH_ATTRIBUTES } from '../../workflows/definitions';
-import { shippedWorkerCommand } from '../../src/worker-command';
+import { shippedWorkerCommand } from '../../dev/shipped-worker-command';
 
 // docker-compose.yml is what users with Docker start: Temporal persisted in PostgreSQL, the Web UI,
 // the search-attribute registration, and the worker built from the Dockerfile. There is no Docker
