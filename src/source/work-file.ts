@@ -78,7 +78,7 @@ export async function prepareWorkFile(
     const handle = await open(tmpFile, 'w', 0o600);
     try {
       await handle.chmod(0o600); // a temp file left by a crashed attempt keeps its old mode otherwise
-      summary = await writeEntries(readSourceChunks(spec), handle, select, after);
+      summary = await writeEntries(readSourceChunks(spec), handle, select, after, dir);
       await handle.sync();
     } finally {
       await handle.close();
@@ -129,27 +129,19 @@ export async function* normalisedEntries(
   select: (entry: SourceEntry) => SourceEntry | undefined = (entry) => entry,
   /** Entries appended once the source is read, as they come (neither deduplicated nor selected). */
   after?: () => AsyncIterable<SourceEntry>,
+  /** Where the duplicate check spills memberId hashes beyond its in-memory table (default: the system's temp dir). */
+  spillDir?: string,
 ): AsyncGenerator<SourceEntry[]> {
-  const seen = new MemberIdIndex();
-  const count = (entry: SourceEntry) => {
-    summary.rows++;
-    if ('member' in entry) summary.members++;
-    else summary.skipped++;
-  };
-  for await (const sourceEntries of chunks) {
-    const kept: SourceEntry[] = [];
-    for (const sourceEntry of sourceEntries) {
-      const entry = select(withDuplicatesSkipped(sourceEntry, seen));
-      if (!entry) continue;
-      count(entry);
-      kept.push(entry);
-    }
-    if (kept.length) yield kept;
+  const seen = new MemberIdIndex({ spillDir });
+  try {
+    yield* dedupedAndSelected(chunks, seen, summary, select);
+  } finally {
+    seen.close(); // also when the consumer stops early or the source fails: the spill file goes with it
   }
   if (!after) return;
   let appended: SourceEntry[] = [];
   for await (const entry of after()) {
-    count(entry);
+    countEntry(entry, summary);
     appended.push(entry);
     if (appended.length >= APPENDED_CHUNK) {
       yield appended;
@@ -159,11 +151,36 @@ export async function* normalisedEntries(
   if (appended.length) yield appended;
 }
 
+function countEntry(entry: SourceEntry, summary: PrepareSummary): void {
+  summary.rows++;
+  if ('member' in entry) summary.members++;
+  else summary.skipped++;
+}
+
+async function* dedupedAndSelected(
+  chunks: AsyncIterable<SourceEntry[]>,
+  seen: MemberIdIndex,
+  summary: PrepareSummary,
+  select: (entry: SourceEntry) => SourceEntry | undefined,
+): AsyncGenerator<SourceEntry[]> {
+  for await (const sourceEntries of chunks) {
+    const kept: SourceEntry[] = [];
+    for (const sourceEntry of sourceEntries) {
+      const entry = select(withDuplicatesSkipped(sourceEntry, seen));
+      if (!entry) continue;
+      countEntry(entry, summary);
+      kept.push(entry);
+    }
+    if (kept.length) yield kept;
+  }
+}
+
 async function writeEntries(
   chunks: AsyncIterable<SourceEntry[]>,
   handle: FileHandle,
-  select?: (entry: SourceEntry) => SourceEntry | undefined,
-  after?: () => AsyncIterable<SourceEntry>,
+  select: ((entry: SourceEntry) => SourceEntry | undefined) | undefined,
+  after: (() => AsyncIterable<SourceEntry>) | undefined,
+  spillDir: string,
 ): Promise<PrepareSummary> {
   const summary: PrepareSummary = { rows: 0, members: 0, skipped: 0, bytes: 0 };
   // Lines are encoded straight into one reused buffer: collecting strings, joining them and encoding the result
@@ -178,7 +195,7 @@ async function writeEntries(
     used = 0;
   };
 
-  for await (const kept of normalisedEntries(chunks, summary, select, after)) {
+  for await (const kept of normalisedEntries(chunks, summary, select, after, spillDir)) {
     for (const entry of kept) {
       const line = workLine(entry);
       // UTF-8 takes at most 3 bytes per UTF-16 unit; a line that may not fit gets a larger buffer first.

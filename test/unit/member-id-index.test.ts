@@ -1,3 +1,6 @@
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { hash64, MemberIdIndex } from '../../src/source/member-id-index';
 
@@ -19,6 +22,49 @@ describe('MemberIdIndex', () => {
     for (let i = 0; i < n; i++) expect(index.firstLine(`member-${i}`, i + 2)).toBeUndefined();
     for (let i = 0; i < n; i += 997) expect(index.firstLine(`member-${i}`, n + 10)).toBe(i + 2);
     expect(index.firstLine(`member-${n}`, n + 11)).toBeUndefined();
+  });
+});
+
+describe('MemberIdIndex spilling to disk (memory that does not grow with the source)', () => {
+  /** A small table (2¹⁶ slots: a run every 32,768 memberIds) so that a test source spills many runs. */
+  const SMALL = 1 << 16;
+
+  it('answers exactly like a map over many runs: new ids, repeats of any earlier run and of the table', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'member-id-index-'));
+    const index = new MemberIdIndex({ maxSlots: SMALL, spillDir: dir });
+    const expected = new Map<string, number>();
+    let seed = 7;
+    const random = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 0x1_0000_0000;
+    try {
+      for (let line = 1; line <= 400_000; line++) {
+        // Mostly new ids; one in ten repeats an id seen anywhere before (often one spilled long ago).
+        const id = random() < 0.1 && line > 2 ? `member-${Math.floor(random() * line * 0.9)}` : `member-${line}`;
+        const first = expected.get(id);
+        expect(index.firstLine(id, line)).toBe(first);
+        if (first === undefined) expected.set(id, line);
+      }
+      expect(index.spilledRuns).toBeGreaterThanOrEqual(10);
+      // Memory: the table at its cap and the runs' filters, far below 12 bytes a memberId.
+      expect(index.byteLength).toBeLessThan(12 * SMALL + 2 * expected.size);
+      // The spill file was unlinked at once: nothing in the directory even while the index is open.
+      expect(readdirSync(dir)).toEqual([]);
+    } finally {
+      index.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('keeps everything in memory, without a spill file, up to half its largest table', () => {
+    const index = new MemberIdIndex({ maxSlots: SMALL, spillDir: '/nonexistent/never-created' });
+    for (let i = 0; i < SMALL / 2; i++) expect(index.firstLine(`m-${i}`, i + 2)).toBeUndefined();
+    expect(index.spilledRuns).toBe(0);
+    expect(index.firstLine('m-0', 99)).toBe(2);
+    expect(() => index.firstLine('one too many', 100)).toThrow(/ENOENT/);
+    index.close();
+  });
+
+  it('rejects a largest table that is not a power of two', () => {
+    expect(() => new MemberIdIndex({ maxSlots: 100_000 })).toThrow(/power of two/);
   });
 });
 
