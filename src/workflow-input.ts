@@ -20,8 +20,10 @@ export const backfillInputSchema = z
     maxHistoryEvents: z.number().int().min(200).max(9000).default(5000),
     replayMaxAttempts: z.number().int().min(1).max(1000).default(10),
     batchHeartbeatSeconds: z.number().int().min(2).max(600).default(20),
-    // A replay's attempt timeout and its longest backoff (defaults in the workflow: 120 s and 30 s). Optional, so a
-    // run's options (and its history) are what they were before these keys existed unless they are given.
+    // A batch's longest backoff, a replay's attempt timeout and longest backoff (defaults in the workflow: 30 s,
+    // 120 s, 30 s). Optional, so a run's options (and its history) are what they were before these keys existed
+    // unless they are given.
+    batchMaxBackoffSeconds: z.number().int().min(1).max(3600).optional(),
     replayAttemptTimeoutSeconds: z.number().int().min(10).max(3600).optional(),
     replayMaxBackoffSeconds: z.number().int().min(1).max(3600).optional(),
     // The endpoint down for every member this long: the run pauses itself (default in the workflow: 24 h).

@@ -54,14 +54,21 @@ const { cleanupBackfill } = proxyActivities<BackfillActivities>({
 
 // A batch is retried until it completes: per-member failures are outcomes, not activity failures, so
 // an activity failure here means the worker died or the disk failed, and retrying is the right answer.
-// The heartbeat timeout bounds how long a crashed worker's batch waits before another worker takes it.
-const batchActivities = (heartbeatSeconds: number, summary: string) =>
+// The heartbeat timeout bounds how long a crashed worker's batch waits before another worker takes it; the backoff
+// between attempts grows to batchMaxBackoffSeconds (absent: the default).
+const BATCH_HEARTBEAT_SECONDS = 20;
+const BATCH_MAX_BACKOFF_SECONDS = 30;
+const batchActivities = (options: BackfillOptions, summary: string) =>
   proxyActivities<BackfillActivities>({
     summary,
     startToCloseTimeout: '2 hours',
-    heartbeatTimeout: `${heartbeatSeconds} seconds`,
+    heartbeatTimeout: `${options.batchHeartbeatSeconds ?? BATCH_HEARTBEAT_SECONDS} seconds`,
     cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-    retry: { initialInterval: '1 second', maximumInterval: '30 seconds', nonRetryableErrorTypes: ['InvalidInput'] },
+    retry: {
+      initialInterval: '1 second',
+      maximumInterval: `${options.batchMaxBackoffSeconds ?? BATCH_MAX_BACKOFF_SECONDS} seconds`,
+      nonRetryableErrorTypes: ['InvalidInput'],
+    },
   });
 
 // One member's replay that the batch could not deliver quickly. It retries on its own schedule (the
@@ -220,10 +227,7 @@ export async function backfillWebhooks(input: BackfillInput): Promise<BackfillRe
     const guard = run.batchGuard();
     const scope = new CancellationScope();
     inflight.set(batch, scope);
-    const activities = batchActivities(
-      options.batchHeartbeatSeconds ?? 20,
-      `batch ${batch + 1} of ${s.prepared.batches}`,
-    );
+    const activities = batchActivities(options, `batch ${batch + 1} of ${s.prepared.batches}`);
     const frame = { batch, backfill: info.workflowId, options, paths, share };
     // A verify run's batch checks an earlier repair: its own activity, which never replays.
     const verifying = options.verifyAfter !== undefined && patched(VERIFY_BATCH_PATCH);

@@ -111,6 +111,8 @@ export interface BackfillInput {
   replayMaxAttempts?: number;
   /** How long a batch may go without a heartbeat before Temporal gives it to another worker. */
   batchHeartbeatSeconds?: number;
+  /** The longest wait between a batch's attempts (doubling from 1 s); default 30. */
+  batchMaxBackoffSeconds?: number;
   /** How long one attempt of a replay may run (a crashed worker's replay waits this long); default 120. */
   replayAttemptTimeoutSeconds?: number;
   /** The longest wait between a replay's attempts (doubling from 1 s; a Retry-After still wins); default 30. */
@@ -150,6 +152,7 @@ export interface BackfillOptions {
   replayMaxAttempts: number;
   batchHeartbeatSeconds: number;
   /** Absent unless given: the workflow's defaults (workflows/backfill.ts) apply. */
+  batchMaxBackoffSeconds?: number;
   replayAttemptTimeoutSeconds?: number;
   replayMaxBackoffSeconds?: number;
   /** Absent in runs prepared before it: the default (RECEIVER_OUTAGE_PAUSE_SECONDS) applies. */

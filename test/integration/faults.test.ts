@@ -15,7 +15,7 @@ import {
   ACCESS_KEY,
   ACCESS_SECRET,
   readAudit,
-  replaySchedule,
+  activitySchedule,
   startStack,
   startTestServer,
   waitFor,
@@ -218,8 +218,12 @@ describe('webhook receiver faults', () => {
       await expectKnownAnswer(stack, result);
       const audit = await readAudit(result.auditPath);
       expect(audit.filter((e) => e.deferred === true).length).toBeGreaterThanOrEqual(10);
-      // Left out of the input: the product's replay timeout and backoff.
-      expect(await replaySchedule(handle)).toMatchObject({ startToCloseSeconds: 120, maxBackoffSeconds: 30 });
+      // Left out of the input: the product's replay timeout and backoffs.
+      expect(await activitySchedule(handle, 'replayDeferred')).toMatchObject({
+        startToCloseSeconds: 120,
+        maxBackoffSeconds: 30,
+      });
+      expect(await activitySchedule(handle, 'processBatch')).toMatchObject({ maxBackoffSeconds: 30 });
     });
   });
 
@@ -268,7 +272,7 @@ describe('webhook receiver faults', () => {
         await expectKnownAnswer(stack, result);
         // The setting reached the replays' retry policy (the attempt timeout left at its default), and the probe
         // kept trying at the capped backoff.
-        const schedule = await replaySchedule(handle);
+        const schedule = await activitySchedule(handle, 'replayDeferred');
         expect(schedule).toMatchObject({ startToCloseSeconds: 120, maxBackoffSeconds: DOWN_BACKOFF_S });
         expect(schedule!.maxAttempt).toBeGreaterThanOrEqual(5);
       });

@@ -28,11 +28,13 @@ import {
   type BackfillInput,
   type BackfillResult,
 } from '../../workflows/definitions';
-import { readAudit, startStack, startTestServer, waitFor } from '../support/stack';
+import { activitySchedule, readAudit, startStack, startTestServer, waitFor } from '../support/stack';
 import { workerProcess } from '../support/worker-process';
 
 const MEMBERS = 600;
 const SEED = DEFAULT_SYNTHETIC_SEED;
+/** The longest wait between attempts of a refused batch or replay. */
+const BACKOFF_S = 2;
 
 let server: DevServer;
 let dir: string;
@@ -100,7 +102,15 @@ describe('a worker without WEBHOOK_URL beside one with it', () => {
       // done nothing: README "Workers without WEBHOOK_URL"); the run is held paused until both poll.
       await good.start();
       const workflowId = 'backfill-misconfigured-worker';
-      const input: BackfillInput = { source: { type: 'csv', path: csv }, batchSize: 20, parallelBatches: 4 };
+      // Refused batches and replays are retried on the task queue after their backoff (1 s doubling, product
+      // default up to 30 s): capped at BACKOFF_S here, so that the run does not wait on backoffs more than it works.
+      const input: BackfillInput = {
+        source: { type: 'csv', path: csv },
+        batchSize: 20,
+        parallelBatches: 4,
+        batchMaxBackoffSeconds: BACKOFF_S,
+        replayMaxBackoffSeconds: BACKOFF_S,
+      };
       const handle = await stack.client.workflow.start(WORKFLOW_TYPE, {
         taskQueue: stack.config.BACKFILL_TASK_QUEUE,
         workflowId,
@@ -181,6 +191,10 @@ describe('a worker without WEBHOOK_URL beside one with it', () => {
       expect(seenText).toMatch(
         /retrying processBatch \(attempt \d+, last failed on .*\): worker .* has no WEBHOOK_URL/,
       );
+      // Refused batches were attempted again, on the shortened backoff.
+      const batches = await activitySchedule(handle, 'processBatch');
+      expect(batches).toMatchObject({ maxBackoffSeconds: BACKOFF_S });
+      expect(batches!.maxAttempt).toBeGreaterThanOrEqual(2);
       // The misconfigured worker took work and refused it, by name, before any lookup.
       const badLog = await bad.log();
       expect(badLog).toMatch(/refused: no WEBHOOK_URL on this worker/);

@@ -28,7 +28,7 @@ import {
   type BackfillResult,
   type Progress,
 } from '../../workflows/definitions';
-import { replaySchedule, startStack, startTestServer, waitFor, type Stack } from '../support/stack';
+import { activitySchedule, startStack, startTestServer, waitFor, type Stack } from '../support/stack';
 import { startTestPostgres, type TestPostgres } from '../support/postgres';
 import { postgresAuditEntries } from '../support/stores';
 import { workerProcess, type WorkerProcess } from '../support/worker-process';
@@ -221,7 +221,7 @@ describe('BACKFILL_STORE=postgres', () => {
       expect(secondLog).toMatch(/batch done/);
       expect(secondLog).not.toMatch(/ENOENT/);
       expect(first.kills).toBe(1);
-      expect((await replaySchedule(handle))?.startToCloseSeconds).toBe(REPLAY_TIMEOUT_S);
+      expect((await activitySchedule(handle, 'replayDeferred'))?.startToCloseSeconds).toBe(REPLAY_TIMEOUT_S);
       await reportVerifyPurge(stack, workflowId, url, csv);
       console.log(
         `shared-nothing: first worker killed at ${auditAtKill}/${MEMBERS} audit entries (batches ${beforeKill.batchesDone}/${beforeKill.batchesTotal}, ${beforeKill.pendingReplays} replays waiting); ` +

@@ -171,19 +171,21 @@ const durationSeconds = (d: { seconds?: unknown } | null | undefined): number | 
   d?.seconds === undefined || d.seconds === null ? undefined : Number(d.seconds);
 
 /**
- * How the run scheduled its replays (activity `replayDeferred`), read from its history: the attempt timeout, the
- * longest backoff, and the highest attempt any of them started. Undefined when no replay was scheduled.
+ * How the run scheduled an activity (e.g. `processBatch`, `replayDeferred`), read from its history: the attempt
+ * timeout and longest backoff of the first one scheduled, and the highest attempt any of them started. Undefined
+ * when none was scheduled.
  */
-export async function replaySchedule(
+export async function activitySchedule(
   handle: WorkflowHandle,
+  activityType: string,
 ): Promise<{ startToCloseSeconds?: number; maxBackoffSeconds?: number; maxAttempt: number } | undefined> {
   const events = (await handle.fetchHistory()).events ?? [];
-  const replays = new Set<string>();
+  const ofType = new Set<string>();
   let schedule: { startToCloseSeconds?: number; maxBackoffSeconds?: number; maxAttempt: number } | undefined;
   for (const event of events) {
     const scheduled = event.activityTaskScheduledEventAttributes;
-    if (scheduled?.activityType?.name === 'replayDeferred') {
-      replays.add(String(event.eventId));
+    if (scheduled?.activityType?.name === activityType) {
+      ofType.add(String(event.eventId));
       schedule ??= {
         startToCloseSeconds: durationSeconds(scheduled.startToCloseTimeout),
         maxBackoffSeconds: durationSeconds(scheduled.retryPolicy?.maximumInterval),
@@ -191,7 +193,7 @@ export async function replaySchedule(
       };
     }
     const started = event.activityTaskStartedEventAttributes;
-    if (schedule && started && replays.has(String(started.scheduledEventId)))
+    if (schedule && started && ofType.has(String(started.scheduledEventId)))
       schedule.maxAttempt = Math.max(schedule.maxAttempt, started.attempt ?? 1);
   }
   return schedule;
