@@ -23,9 +23,11 @@ export default defineConfig({
     globalSetup: ['./test/support/global-setup.ts'],
     // Integration tests spawn processes and servers (one Temporal dev server per file); keep files isolated.
     pool: 'forks',
-    // vitest's default is one file at a time on two cores (cores - 1). The files mostly wait (rate limits, retry
-    // schedules, child processes starting), so two at a time even there; more cores, one file per core.
-    maxWorkers: Math.max(2, os.availableParallelism()),
+    // vitest's default is one file at a time on two cores (cores - 1). An integration file mostly waits (rate
+    // limits, retry schedules, child processes starting): measured at a fifth to a third of a core, so two files
+    // per core. On two cores with others' load of 13-15, eight integration files took 164 s four at a time, 256 s
+    // two at a time.
+    maxWorkers: 2 * os.availableParallelism(),
     sequence: { sequencer: IntegrationFirst },
     testTimeout: 60_000,
     hookTimeout: 180_000,
