@@ -73,7 +73,9 @@ it(
   'receiver refusing connections for longer than the retry schedule, then back: shown, no lookups, 0 failed',
   { timeout: 180_000 },
   async () => {
-    await withOutage('receiver-outage', {}, async (stack, handle) => {
+    // The replay probing the endpoint waits at most 2 s between attempts (default 30 s): it notices soon after the
+    // outage that the endpoint is back. (Not in the test below: see the note there.)
+    await withOutage('receiver-outage', { replayMaxBackoffSeconds: 2 }, async (stack, handle) => {
       const stoppedAt = Date.now();
       const down = await waitFor('the run in its receiver-unavailable state', async () => {
         const p: Progress = await handle.query(progressQuery);
@@ -104,6 +106,9 @@ it(
   'receiver down past receiverOutagePauseSeconds: the run pauses itself with that reason, and resumes once back',
   { timeout: 180_000 },
   async () => {
+    // The default backoff: with the probe's attempts 2 s apart, the pause at 3 s cancelled an attempt that was failing
+    // (ECONNREFUSED), and the run failed: the workflow takes a replay's failure with retryState CANCEL_REQUESTED for
+    // a fatal error, not a cancellation (workflows/backfill.ts, launchReplay). Reported, not fixed here.
     await withOutage('receiver-outage-pause', { receiverOutagePauseSeconds: 3 }, async (stack, handle) => {
       const paused = await waitFor('the run paused by the outage', async () => {
         const p: Progress = await handle.query(progressQuery);
