@@ -2,7 +2,6 @@
 // into a FetchResult, retrying what is worth retrying. Reasons it returns are safe to log: they never carry the
 // response body (personal data), the memberId or the credentials.
 import { Agent, type Dispatcher } from 'undici';
-import type { ResponseHeaders } from '../http/dispatch-exchange';
 import { requestDeadline } from '../http/request-deadline';
 import { errorLabel } from '../http/error-label';
 import { parseRetryAfterMs } from '../http/retry-after';
@@ -56,6 +55,9 @@ export interface ChannelClient {
   /** Closes the client's own connection pool; a dispatcher passed in options is left to its owner. */
   close(): Promise<void>;
 }
+
+/** An answer's headers, as undici gives them. */
+export type ResponseHeaders = Record<string, string | string[] | undefined>;
 
 /** What one HTTP exchange came to, before the retry policy decides what to do with it. */
 type AttemptOutcome =

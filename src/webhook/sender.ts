@@ -1,7 +1,7 @@
 import { Agent, type Dispatcher } from 'undici';
 import { z } from 'zod';
-import { DispatchExchange, runExchange, type ResponseHeaders } from '../http/dispatch-exchange';
 import { errorLabel } from '../http/error-label';
+import { requestDeadline } from '../http/request-deadline';
 import { parseRetryAfterMs } from '../http/retry-after';
 import type { ComparedField, ScopeDelivery, SendResult, WebhookEvent, WebhookRoute } from '../domain/types';
 import {
@@ -138,11 +138,29 @@ export function createWebhookSender(o: WebhookSenderOptions): WebhookSender {
     } catch (err) {
       return Promise.resolve({ kind: 'retryable', reason: errorLabel(err) ?? 'network error' });
     }
-    return runExchange<SendResult>(
-      dispatcher,
-      { origin: target.origin, path: target.path, method: 'POST', headers, body },
-      (resolve, reject) => new DeliveryExchange(resolve, reject, signal, timeoutMs, RESPONSE_DUMP_LIMIT_BYTES),
-    );
+    return exchange({ origin: target.origin, path: target.path, method: 'POST', headers, body }, signal);
+  }
+
+  /**
+   * One POST through undici's `request`: the verdict is the status, whatever happens while the answer's body is
+   * drained (a body over the limit closes the connection instead); before a status, a failure is retryable (timeout,
+   * or the network error's code), or the caller's abort reason when the caller aborted.
+   */
+  async function exchange(request: Dispatcher.RequestOptions, signal: AbortSignal | undefined): Promise<SendResult> {
+    const deadline = requestDeadline(timeoutMs, signal);
+    try {
+      const res = await dispatcher.request({ ...request, signal: deadline.signal });
+      const retryAfter = res.headers['retry-after'];
+      const result = classifyStatus(res.statusCode, Array.isArray(retryAfter) ? retryAfter[0] : retryAfter);
+      await res.body.dump({ limit: RESPONSE_DUMP_LIMIT_BYTES }).catch(() => undefined);
+      return result;
+    } catch (err) {
+      if (signal?.aborted) throw signal.reason;
+      if (deadline.timedOut) return { kind: 'retryable', reason: `timeout after ${timeoutMs}ms` };
+      return { kind: 'retryable', reason: errorLabel(err) ?? 'network error' };
+    } finally {
+      deadline.clear();
+    }
   }
 
   async function send(input: SendInput): Promise<SendResult> {
@@ -248,40 +266,6 @@ function paramName(part: string): string {
   } catch {
     return raw;
   }
-}
-
-/**
- * One POST (see DispatchExchange): the verdict is the status, whatever happens while the answer's body is
- * drained (a body over the limit closes the connection instead); before a status, a failure is retryable
- * (timeout, or the network error's code), or the caller's abort reason when the caller aborted.
- */
-class DeliveryExchange extends DispatchExchange<SendResult> {
-  private retryAfter: string | undefined;
-
-  protected readHeaders(headers: ResponseHeaders): boolean {
-    this.retryAfter = headerValue(headers['retry-after']);
-    return false; // bodies of webhook answers are irrelevant
-  }
-
-  protected statusOutcome(): SendResult {
-    return classifyStatus(this.status, this.retryAfter);
-  }
-
-  protected timeoutError(): Error {
-    return new Error(`timeout after ${this.timeoutMs}ms`);
-  }
-
-  protected timeoutOutcome(): SendResult {
-    return { kind: 'retryable', reason: `timeout after ${this.timeoutMs}ms` };
-  }
-
-  protected networkErrorOutcome(err: Error): SendResult {
-    return { kind: 'retryable', reason: errorLabel(err) ?? 'network error' };
-  }
-}
-
-function headerValue(v: string | string[] | undefined): string | undefined {
-  return Array.isArray(v) ? v[0] : v;
 }
 
 function lowerCaseKeys(headers: Record<string, string>): Record<string, string> {
