@@ -1,5 +1,6 @@
 // What every batch activity does around its members (processBatch repairs them, verifyBatch checks an earlier
-// repair): load the batch and what an earlier attempt already did with it, write the outcomes behind, heartbeat,
+// repair): load the batch and what an earlier attempt already did with it, write the outcomes behind, heartbeat
+// (as often as a pause and liveness need: activities/heartbeat-pace.ts),
 // stop on cancel or bad credentials, take the run's share of the rate budget and the worker's pacer, and count
 // what the audit log holds once the members are done.
 import { setMaxListeners } from 'node:events';
@@ -14,6 +15,7 @@ import type { SourceEntry } from '../src/domain/types';
 import type { JobMetrics } from '../src/observability';
 import type { WorkStore } from '../src/store/work-store';
 import type { BackfillOptions, BackfillPaths, BatchResult, ChannelPace } from '../workflows/definitions';
+import { HeartbeatPace, TICK_MS } from './heartbeat-pace';
 import { createStoreGate, type StoreGate } from './store-outage';
 
 /** What a batch activity is given: which batch of which run, and its share of the run's rate budget. */
@@ -107,13 +109,16 @@ export function startBatchRun(deps: Pick<BatchFrameDeps, 'audit'>, input: BatchF
     onBack: (waitedMs) => context.log.info('audit and pending store back: the batch goes on', { batch, waitedMs }),
   });
   const writer = writeBehind(store, deps.audit, input.paths.auditPath);
+  const pace = new HeartbeatPace(Date.now(), done, context.info.heartbeatTimeoutMs);
   const heartbeat = setInterval(() => {
     const since = store.unavailableSince();
-    context.heartbeat(since === undefined ? { done } : { done, storeUnavailableSince: new Date(since).toISOString() });
+    const storeUnavailableSince = since === undefined ? undefined : new Date(since).toISOString();
+    if (pace.due(Date.now(), done, storeUnavailableSince))
+      context.heartbeat(storeUnavailableSince === undefined ? { done } : { done, storeUnavailableSince });
     // While a write waits for the store, the next one queues behind it. A failed write (cancelled, or an error
     // that is not the store being away) resurfaces at the final flush.
     void writer.flush().catch(() => undefined);
-  }, 1_000);
+  }, TICK_MS);
 
   /** A member interrupted by bad credentials or a stop stays unrecorded (done again later); anything else throws. */
   const interrupted = (err: unknown): void => {

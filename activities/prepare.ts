@@ -117,12 +117,13 @@ export async function prepareBackfill(
     const rate = [config.CHANNEL_RATE_LIMIT, options.rateLimit ?? undefined].filter(
       (r): r is number => r !== undefined,
     );
-    const batchSize = effectiveBatchSize(
-      summary.rows,
-      options.batchSize,
+    const budget = rate.length ? Math.min(...rate) : undefined;
+    const parallelBatches = effectiveParallelBatches(
       options.parallelBatches,
-      rate.length ? Math.min(...rate) : undefined,
+      budget,
+      config.BACKFILL_MEMBER_CONCURRENCY,
     );
+    const batchSize = effectiveBatchSize(summary.rows, options.batchSize, parallelBatches, budget);
     const batches = await work.buildBatches(paths.workFile, batchSize);
     // The log's header, before any record; a header already there (a retried preparation, a reused log) wins.
     const resolved = {
@@ -142,7 +143,7 @@ export async function prepareBackfill(
     );
     refuseOtherChannel(header, channelInfo, paths.auditPath);
     return {
-      options: { ...options, batchSize },
+      options: { ...options, batchSize, parallelBatches },
       paths,
       rows: summary.rows,
       batches,
@@ -240,6 +241,22 @@ function refuseOtherChannel(
  * (1000-member batches at 2.5/s each would finish once every 400 s).
  */
 export const RATE_BATCH_SECONDS = 60;
+
+/**
+ * The batches a run keeps in flight: `parallelBatches` is an upper bound. Under a budget of R/s, one batch per
+ * `memberConcurrency` lookups a second of it: a batch keeps that many members in flight, so unless a member takes
+ * over a second (lookup and replay) it alone uses that much of the budget, and more batches would only add their
+ * heartbeats and activities (Temporal actions, what Temporal Cloud bills: at 10/s, 4 batches heartbeating each
+ * second made 400 actions per 1,000 members) and their worker CPU. Without a budget: as asked.
+ */
+export function effectiveParallelBatches(
+  parallelBatches: number,
+  ratePerSecond: number | undefined,
+  memberConcurrency: number,
+): number {
+  if (ratePerSecond === undefined) return parallelBatches;
+  return Math.max(1, Math.min(parallelBatches, Math.ceil(ratePerSecond / Math.max(1, memberConcurrency))));
+}
 
 /**
  * The batch size a run uses. `batchSize` (default 1000, the input's maximum) is an upper bound:

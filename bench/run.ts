@@ -79,7 +79,8 @@ import {
 import { compareStores } from './compare-stores';
 import { exportAuditTable, startDatabaseSizeSampler } from './postgres-store';
 import { startTestPostgres, type TestPostgres } from '../test/support/postgres';
-import { effectiveBatchSize } from '../activities/prepare';
+import { effectiveBatchSize, effectiveParallelBatches } from '../activities/prepare';
+import { DEFAULT_MEMBER_CONCURRENCY } from '../src/config';
 import { parseBackfillInput } from '../src/workflow-input';
 import {
   batchOverheads,
@@ -685,14 +686,15 @@ async function main(): Promise<number> {
     cleanups.push(() => connection.close());
     const client = new Client({ connection });
     const defaults = parseBackfillInput({ source: { type: 'csv', path: csv } }, 'bench').options;
-    const batchSize = effectiveBatchSize(
-      opts.n,
-      opts.batchSize ?? defaults.batchSize,
+    // What prepare derives from the same input and worker settings (both are upper bounds).
+    const parallelBatches = effectiveParallelBatches(
       opts.parallelBatches ?? defaults.parallelBatches,
       opts.rate,
+      opts.memberConcurrency ?? DEFAULT_MEMBER_CONCURRENCY,
     );
+    const batchSize = effectiveBatchSize(opts.n, opts.batchSize ?? defaults.batchSize, parallelBatches, opts.rate);
     log(
-      `N ${fmtNumber(opts.n)}, ${describeTuning(opts)}: batches of ${fmtNumber(batchSize)}, ${opts.parallelBatches ?? defaults.parallelBatches} at once` +
+      `N ${fmtNumber(opts.n)}, ${describeTuning(opts)}: batches of ${fmtNumber(batchSize)}, ${parallelBatches} at once` +
         `${opts.rate ? `, rate ${opts.rate}/s` : ''}${opts.latencyMs ? `, latency ${opts.latencyMs} ms` : ''}${opts.repeat > 1 ? `, ${opts.repeat} repeats` : ''}`,
     );
 

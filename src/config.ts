@@ -12,6 +12,9 @@ import { EVENT_NAMINGS, MEMBER_SCOPES } from './webhook/deliveries';
 import { ALL_SCOPES } from './webhook/routing';
 import { signingSecretProblem } from './webhook/signature';
 
+/** Members a batch keeps in flight by default (BACKFILL_MEMBER_CONCURRENCY). */
+export const DEFAULT_MEMBER_CONCURRENCY = 16;
+
 // The worker's whole configuration comes from its environment and is validated once, here, before
 // anything connects anywhere. Secrets live only in this object, never in workflow input or history.
 
@@ -139,7 +142,7 @@ const envObject = z.object({
       .pipe(z.array(z.string()).min(1, 'must name at least one directory'))
       .optional(),
   ),
-  BACKFILL_MEMBER_CONCURRENCY: positiveInt(16),
+  BACKFILL_MEMBER_CONCURRENCY: positiveInt(DEFAULT_MEMBER_CONCURRENCY),
   LOG_LEVEL: z.preprocess(emptyToUndefined, z.enum(['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR']).default('INFO')),
   LOG_FORMAT: z.preprocess(emptyToUndefined, z.enum(['json', 'text']).default('json')),
   // host:port for a Prometheus /metrics endpoint (SDK and job metrics); unset: no metrics endpoint.

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { effectiveBatchSize, RATE_BATCH_SECONDS } from '../../activities/prepare';
+import { effectiveBatchSize, effectiveParallelBatches, RATE_BATCH_SECONDS } from '../../activities/prepare';
 import { parseBackfillInput } from '../../src/workflow-input';
 
 describe('effectiveBatchSize: batchSize is an upper bound; small sources are cut into parallelBatches batches', () => {
@@ -48,5 +48,22 @@ describe('effectiveBatchSize: batchSize is an upper bound; small sources are cut
     const { options } = parseBackfillInput({ source: { type: 'csv', path: '/x.csv' } }, 'wf');
     expect([options.batchSize, options.parallelBatches]).toEqual([1000, 4]);
     expect(effectiveBatchSize(20_000, options.batchSize, options.parallelBatches)).toBe(1000);
+  });
+});
+
+describe('effectiveParallelBatches: under a budget, one batch per memberConcurrency lookups a second', () => {
+  it.each([
+    // label, parallelBatches asked, rate, memberConcurrency, expected
+    ['no budget: as asked', 4, undefined, 16, 4],
+    ["Channel Talk's 10/s: one batch (16 members in flight use it all)", 4, 10, 16, 1],
+    ['16/s: still one', 4, 16, 16, 1],
+    ['25/s: two', 4, 25, 16, 2],
+    ['60/s: four', 4, 60, 16, 4],
+    ['100/s: four, the upper bound asked', 4, 100, 16, 4],
+    ['100/s with 2 asked: two', 2, 100, 16, 2],
+    ['a tiny budget: at least one', 4, 0.01, 16, 1],
+    ['memberConcurrency 1, 10/s: the four asked', 4, 10, 1, 4],
+  ])('%s', (_label, parallelBatches, rate, memberConcurrency, expected) => {
+    expect(effectiveParallelBatches(parallelBatches, rate, memberConcurrency)).toBe(expected);
   });
 });

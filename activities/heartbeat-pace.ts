@@ -1,0 +1,45 @@
+// How often a batch heartbeats. A heartbeat that reaches Temporal is an action (what Temporal Cloud bills), and it is
+// also how a pause (the workflow cancelling the batch) reaches a running batch, and how Temporal sees that the worker
+// is alive. So a batch heartbeats when it has something to say or a reason to ask, not on every tick:
+// - once MEMBERS_PER_HEARTBEAT members are done since the last one: at full speed that is every tick (a pause stops
+//   the batch within a second, as before), under a budget of 10 lookups/s about every 10 s;
+// - before half the heartbeat timeout passes without one (at most MAX_GAP_MS), so a live worker is never taken for
+//   dead and a pause reaches even a slow batch within that gap;
+// - when what it reports changes (the store became unavailable or came back).
+// Pure: the batch calls `due` from its one-second tick (TICK_MS) and heartbeats when it answers true.
+
+/** The batch's timer period: it flushes the audit log and may heartbeat at each tick. */
+export const TICK_MS = 1_000;
+/** Members done between two heartbeats at most (when a tick comes): a pause costs at most about this many lookups. */
+export const MEMBERS_PER_HEARTBEAT = 100;
+/** The longest gap between two heartbeats whatever the heartbeat timeout: how long a pause may take at a low rate. */
+export const MAX_GAP_MS = 10_000;
+
+export class HeartbeatPace {
+  private lastBeatAt: number;
+  private doneAtLastBeat: number;
+  private detailsAtLastBeat: string | undefined;
+  private readonly gapMs: number;
+
+  /** `heartbeatTimeoutMs`: the activity's (undefined: none set, MAX_GAP_MS applies). */
+  constructor(startedAt: number, done: number, heartbeatTimeoutMs: number | undefined) {
+    this.lastBeatAt = startedAt;
+    this.doneAtLastBeat = done;
+    this.gapMs = Math.max(TICK_MS, Math.min(MAX_GAP_MS, (heartbeatTimeoutMs ?? Infinity) / 2));
+  }
+
+  /** Whether to heartbeat now; when it answers true the caller heartbeats, and the pace counts from here. */
+  due(now: number, done: number, details?: string): boolean {
+    const beat =
+      done - this.doneAtLastBeat >= MEMBERS_PER_HEARTBEAT ||
+      // The next tick would come after the gap: beat now, so no gap is ever longer than gapMs.
+      now + TICK_MS - this.lastBeatAt > this.gapMs ||
+      details !== this.detailsAtLastBeat;
+    if (beat) {
+      this.lastBeatAt = now;
+      this.doneAtLastBeat = done;
+      this.detailsAtLastBeat = details;
+    }
+    return beat;
+  }
+}
