@@ -16,6 +16,7 @@ import type { JobMetrics } from '../src/observability';
 import type { WorkStore } from '../src/store/work-store';
 import type { BackfillOptions, BackfillPaths, BatchResult, ChannelPace } from '../workflows/definitions';
 import { HeartbeatPace, TICK_MS } from './heartbeat-pace';
+import type { PauseNotices } from './pause-notices';
 import { createStoreGate, type StoreGate } from './store-outage';
 
 /** What a batch activity is given: which batch of which run, and its share of the run's rate budget. */
@@ -37,6 +38,8 @@ export interface BatchFrameDeps {
   workerRateLimit: number | undefined;
   /** The worker's pacer (src/channel/channel-pacer.ts): the batch joins it with its share of the run. */
   pacer?: ChannelPacer;
+  /** Pauses of workflows that this worker ran (activities/pause-notices.ts): the batch then heartbeats at once. */
+  pauseNotices?: PauseNotices;
 }
 
 /** The batch's rows and what earlier attempts left of them: recorded outcomes, replays handed over or settled. */
@@ -83,7 +86,11 @@ export interface BatchRun {
  * Starts the batch's frame: the cancellation hooked to its stop signal, the store gate, the write-behind and the
  * heartbeat (which carries how many members are done, and since when a write waits for the store).
  */
-export function startBatchRun(deps: Pick<BatchFrameDeps, 'audit'>, input: BatchFrame, alreadyDone: number): BatchRun {
+export function startBatchRun(
+  deps: Pick<BatchFrameDeps, 'audit' | 'pauseNotices'>,
+  input: BatchFrame,
+  alreadyDone: number,
+): BatchRun {
   const context = Context.current();
   const { batch } = input;
   const stop = new AbortController();
@@ -110,6 +117,7 @@ export function startBatchRun(deps: Pick<BatchFrameDeps, 'audit'>, input: BatchF
   });
   const writer = writeBehind(store, deps.audit, input.paths.auditPath);
   const pace = new HeartbeatPace(Date.now(), done, context.info.heartbeatTimeoutMs);
+  const stopListening = deps.pauseNotices?.listen(input.backfill, () => pace.hurry(Date.now()));
   const heartbeat = setInterval(() => {
     const since = store.unavailableSince();
     const storeUnavailableSince = since === undefined ? undefined : new Date(since).toISOString();
@@ -158,6 +166,7 @@ export function startBatchRun(deps: Pick<BatchFrameDeps, 'audit'>, input: BatchF
     membersDone: () => done,
     async finish() {
       clearInterval(heartbeat);
+      stopListening?.();
       await writer.flushAfterAll();
       context.cancellationSignal.removeEventListener('abort', onCancel);
     },

@@ -20,6 +20,7 @@ import { recordRefusal } from './replay-attempts';
 import { createRunLimiters } from './run-limiters';
 import type { DecideOptions } from '../src/domain/decide';
 import type { RecheckDeps } from './recheck-replay';
+import type { PauseNotices } from './pause-notices';
 
 export interface ActivityDeps {
   config: Config;
@@ -41,6 +42,8 @@ export interface ActivityDeps {
   searchAttributesRegistered?: () => Promise<boolean>;
   /** This worker's Temporal identity (`<pid>@<host>`), named when it refuses work it cannot do. */
   workerIdentity?: string;
+  /** The workflows' pause notices to this worker (its `batchControl` sink): running batches heartbeat at once. */
+  pauseNotices?: PauseNotices;
   /** Per-member debug lines in batches (the worker's logger is at DEBUG/TRACE). Default false. */
   debugLogs?: boolean;
   now?: () => Date;
@@ -59,6 +62,7 @@ export function createActivities({
   metrics = noMetrics,
   searchAttributesRegistered,
   debugLogs = false,
+  pauseNotices,
   workerIdentity = 'this worker',
   now = () => new Date(),
 }: ActivityDeps) {
@@ -151,6 +155,7 @@ export function createActivities({
     memberConcurrency: config.BACKFILL_MEMBER_CONCURRENCY,
     workerRateLimit: config.CHANNEL_RATE_LIMIT,
     ...(pacer ? { pacer } : {}),
+    ...(pauseNotices ? { pauseNotices } : {}),
   };
   /** A verify run's batch: looked up and judged, never replayed, so no target is needed. */
   const verifyBatchOf = async (input: BatchFrame) => {

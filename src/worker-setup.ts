@@ -1,8 +1,9 @@
 import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import path from 'node:path';
-import { NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
+import { NativeConnection, Runtime, Worker, type InjectedSinks, type WorkerOptions } from '@temporalio/worker';
 import { createActivities } from '../activities';
+import { PauseNotices, type BatchControlSinks } from '../activities/pause-notices';
 import { logWorkerChannel } from './channel/channel-info';
 import { createStoreTables } from './store/postgres-schema';
 import { openStores, type Stores } from './store/stores';
@@ -101,6 +102,7 @@ export async function createBackfillWorker(
   // Address, TLS/mTLS, API key and gRPC headers as resolved (and checked) by loadConfig.
   const connection = await NativeConnection.connect(config.temporal.options);
   const identity = workerIdentity();
+  const pauseNotices = new PauseNotices();
   const worker = await Worker.create({
     connection,
     identity,
@@ -119,6 +121,7 @@ export async function createBackfillWorker(
       work,
       metrics,
       debugLogs: debugEnabled(Runtime.instance().logger),
+      pauseNotices,
       workerIdentity: identity,
       searchAttributesRegistered: async () => {
         const { customAttributes } = await connection.operatorService.listSearchAttributes({
@@ -127,7 +130,13 @@ export async function createBackfillWorker(
         return Object.keys(SEARCH_ATTRIBUTES).every((name) => name in (customAttributes ?? {}));
       },
     }),
-    // Heartbeats carry pause (cancellation) to running batches: keep them frequent so a pause bites fast.
+    // A pause is a cancellation, which a batch learns from the answer to a heartbeat: a batch heartbeats when it asks
+    // for one (activities/heartbeat-pace.ts), and the SDK sends it within a second.
+    sinks: {
+      batchControl: {
+        paused: { fn: (info) => pauseNotices.paused(info.workflowId), callDuringReplay: false },
+      },
+    } satisfies InjectedSinks<BatchControlSinks>,
     maxHeartbeatThrottleInterval: '1 second',
     defaultHeartbeatThrottleInterval: '1 second',
     maxConcurrentActivityTaskExecutions: extra.maxConcurrentActivityTaskExecutions ?? 200,

@@ -10,10 +10,12 @@ import {
   log,
   patched,
   proxyActivities,
+  proxySinks,
   setHandler,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { BackfillActivities } from '../activities';
+import type { BatchControlSinks } from '../activities/pause-notices';
 import {
   pauseSignal,
   pauseUpdate,
@@ -89,6 +91,8 @@ const replayActivities = (summary: string, options: BackfillOptions) =>
     },
   });
 
+const { batchControl } = proxySinks<BatchControlSinks>();
+
 // Runs recorded before the dynamic rate share gave every batch `share: parallelBatches`; they must replay the
 // same activity inputs.
 const RATE_SHARE_PATCH = 'dynamic-rate-share-v1';
@@ -144,6 +148,9 @@ export async function backfillWebhooks(input: BackfillInput): Promise<BackfillRe
     if (!run.pause(reason)) return;
     for (const scope of inflight.values()) scope.cancel();
     for (const scope of replaying.values()) scope.cancel();
+    // Not a command and not in the history (nor called on replay): this worker's batches heartbeat now, to learn of
+    // the cancellation sooner than their next paced heartbeat (activities/pause-notices.ts).
+    if (inflight.size > 0) batchControl.paused();
     changed();
   };
 
