@@ -146,8 +146,8 @@ A PostgreSQL source: temporal workflow start ... --input
     summary: 'pause a run (no new lookup or replay starts)',
     usage: '--workflow-id ID [--reason TEXT]',
     description: `Pauses the run and prints what happened (paused, or already paused): no new lookup or replay starts;
-batches in flight stop at their next heartbeat (within a second at full speed, about 10 s at 10
-lookups/s) and are redone on resume. The reason shows in \`status\`
+batches in flight stop within about a second (on another worker than the one that took the pause, at
+their next heartbeat: up to 10 s under a low rate budget) and are redone on resume. The reason shows in \`status\`
 and in the progress query.`,
     options: [WORKFLOW_ID, { flags: '--reason <TEXT>', help: 'why, shown by status and the progress query' }],
     after: `
