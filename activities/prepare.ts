@@ -114,16 +114,7 @@ export async function prepareBackfill(
       { workflowId },
       verify?.absent,
     );
-    const rate = [config.CHANNEL_RATE_LIMIT, options.rateLimit ?? undefined].filter(
-      (r): r is number => r !== undefined,
-    );
-    const budget = rate.length ? Math.min(...rate) : undefined;
-    const parallelBatches = effectiveParallelBatches(
-      options.parallelBatches,
-      budget,
-      config.BACKFILL_MEMBER_CONCURRENCY,
-    );
-    const batchSize = effectiveBatchSize(summary.rows, options.batchSize, parallelBatches, budget);
+    const { parallelBatches, batchSize } = runShape(summary.rows, options, config);
     const batches = await work.buildBatches(paths.workFile, batchSize);
     // The log's header, before any record; a header already there (a retried preparation, a reused log) wins.
     const resolved = {
@@ -241,6 +232,18 @@ function refuseOtherChannel(
  * (1000-member batches at 2.5/s each would finish once every 400 s).
  */
 export const RATE_BATCH_SECONDS = 60;
+
+/** The batches in flight and the batch size a run of `rows` uses, from the input's bounds and the rate budget. */
+function runShape(
+  rows: number,
+  options: Pick<PrepareResultOptions, 'batchSize' | 'parallelBatches' | 'rateLimit'>,
+  config: Pick<Config, 'CHANNEL_RATE_LIMIT' | 'BACKFILL_MEMBER_CONCURRENCY'>,
+): { parallelBatches: number; batchSize: number } {
+  const rate = [config.CHANNEL_RATE_LIMIT, options.rateLimit ?? undefined].filter((r): r is number => r !== undefined);
+  const budget = rate.length ? Math.min(...rate) : undefined;
+  const parallelBatches = effectiveParallelBatches(options.parallelBatches, budget, config.BACKFILL_MEMBER_CONCURRENCY);
+  return { parallelBatches, batchSize: effectiveBatchSize(rows, options.batchSize, parallelBatches, budget) };
+}
 
 /**
  * The batches a run keeps in flight: `parallelBatches` is an upper bound. Under a budget of R/s, one batch per

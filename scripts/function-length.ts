@@ -21,7 +21,6 @@ const NOT_YET_SPLIT: Record<string, number> = {
   'workflows/backfill.ts:backfillWebhooks': 104,
   'activities/replay-deferred.ts:replayDeferred': 94,
   'activities/repair-member.ts:repairMember': 93,
-  'src/worker-setup.ts:createBackfillWorker': 90,
 };
 
 export interface FunctionLength {

@@ -66,35 +66,7 @@ export async function createBackfillWorker(
   });
   // Which channel these credentials open, logged at start-up without holding the worker up (issue 9).
   const channelLogged = logWorkerChannel(channel, Runtime.instance().logger);
-  const eventNames = { upsert: config.WEBHOOK_EVENT_UPSERT, delete: config.WEBHOOK_EVENT_DELETE };
-  const target = config.WEBHOOK_URL
-    ? createWebhookSender({
-        url: config.WEBHOOK_URL,
-        token: config.WEBHOOK_TOKEN,
-        timeoutMs: config.WEBHOOK_TIMEOUT_MS,
-        signingSecret: config.WEBHOOK_SIGNING_SECRET,
-        eventNames,
-        eventNaming: config.WEBHOOK_EVENT_NAMES,
-        scopes: config.WEBHOOK_URL_SCOPES,
-      })
-    : undefined;
-  // Target type "channel-webhooks": every webhook registered on the channel, listed with the same credentials.
-  const webhookList = createChannelWebhooksClient({
-    baseUrl: config.CHANNEL_API_URL,
-    accessKey: config.CHANNEL_ACCESS_KEY,
-    accessSecret: config.CHANNEL_ACCESS_SECRET,
-    maxAttempts: config.CHANNEL_MAX_ATTEMPTS,
-    timeoutMs: config.CHANNEL_TIMEOUT_MS,
-  });
-  const channelWebhooks = createChannelWebhooksTarget({
-    list: (signal) => webhookList.list(signal),
-    timeoutMs: config.WEBHOOK_TIMEOUT_MS,
-    signingSecret: config.WEBHOOK_SIGNING_SECRET,
-    eventNames,
-    eventNaming: config.WEBHOOK_EVENT_NAMES,
-    sendNonV5: config.WEBHOOK_SEND_NON_V5,
-    logger: Runtime.instance().logger,
-  });
+  const { target, webhookList, channelWebhooks } = createReplayTargets(config);
   const stores = await createStores(config);
   const { audit, pending, work } = stores;
   // With BACKFILL_CODEC_KEY set, every payload this worker sends to Temporal is AES-256-GCM encrypted.
@@ -130,13 +102,8 @@ export async function createBackfillWorker(
         return Object.keys(SEARCH_ATTRIBUTES).every((name) => name in (customAttributes ?? {}));
       },
     }),
-    // A pause is a cancellation, which a batch learns from the answer to a heartbeat: a batch heartbeats when it asks
-    // for one (activities/heartbeat-pace.ts), and the SDK sends it within a second.
-    sinks: {
-      batchControl: {
-        paused: { fn: (info) => pauseNotices.paused(info.workflowId), callDuringReplay: false },
-      },
-    } satisfies InjectedSinks<BatchControlSinks>,
+    sinks: batchControlSinks(pauseNotices),
+    // A batch heartbeats when it asks for one (activities/heartbeat-pace.ts); the SDK sends it within a second.
     maxHeartbeatThrottleInterval: '1 second',
     defaultHeartbeatThrottleInterval: '1 second',
     maxConcurrentActivityTaskExecutions: extra.maxConcurrentActivityTaskExecutions ?? 200,
@@ -164,6 +131,47 @@ export async function createBackfillWorker(
       await stores.close();
     },
   };
+}
+
+/** The workflow's pause notices to this worker (activities/pause-notices.ts), never called on replay. */
+function batchControlSinks(pauseNotices: PauseNotices): InjectedSinks<BatchControlSinks> {
+  return {
+    batchControl: { paused: { fn: (info) => pauseNotices.paused(info.workflowId), callDuringReplay: false } },
+  };
+}
+
+/** Where replays go: WEBHOOK_URL (undefined without it), and every webhook registered on the channel. */
+function createReplayTargets(config: Config) {
+  const eventNames = { upsert: config.WEBHOOK_EVENT_UPSERT, delete: config.WEBHOOK_EVENT_DELETE };
+  const target = config.WEBHOOK_URL
+    ? createWebhookSender({
+        url: config.WEBHOOK_URL,
+        token: config.WEBHOOK_TOKEN,
+        timeoutMs: config.WEBHOOK_TIMEOUT_MS,
+        signingSecret: config.WEBHOOK_SIGNING_SECRET,
+        eventNames,
+        eventNaming: config.WEBHOOK_EVENT_NAMES,
+        scopes: config.WEBHOOK_URL_SCOPES,
+      })
+    : undefined;
+  // Target type "channel-webhooks": every webhook registered on the channel, listed with the same credentials.
+  const webhookList = createChannelWebhooksClient({
+    baseUrl: config.CHANNEL_API_URL,
+    accessKey: config.CHANNEL_ACCESS_KEY,
+    accessSecret: config.CHANNEL_ACCESS_SECRET,
+    maxAttempts: config.CHANNEL_MAX_ATTEMPTS,
+    timeoutMs: config.CHANNEL_TIMEOUT_MS,
+  });
+  const channelWebhooks = createChannelWebhooksTarget({
+    list: (signal) => webhookList.list(signal),
+    timeoutMs: config.WEBHOOK_TIMEOUT_MS,
+    signingSecret: config.WEBHOOK_SIGNING_SECRET,
+    eventNames,
+    eventNaming: config.WEBHOOK_EVENT_NAMES,
+    sendNonV5: config.WEBHOOK_SEND_NON_V5,
+    logger: Runtime.instance().logger,
+  });
+  return { target, webhookList, channelWebhooks };
 }
 
 /**
