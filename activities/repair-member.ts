@@ -5,7 +5,14 @@ import type { RateLimiter } from '../src/channel/rate-limiter';
 import { decide, type DecideOptions } from '../src/domain/decide';
 import { isDecision } from '../src/domain/delete-guard';
 import { planDrift } from '../src/domain/plan-drift';
-import type { PlannedDecision, StoredMember, WebhookEvent } from '../src/domain/types';
+import type {
+  ComparedField,
+  Decision,
+  FetchResult,
+  PlannedDecision,
+  StoredMember,
+  WebhookEvent,
+} from '../src/domain/types';
 import { buildDeletePayload, buildUpsertPayload, type ReplayPayload } from '../src/webhook/payload';
 import type { ReceiverHealth } from '../src/webhook/receiver-health';
 import type { WebhookSender } from '../src/webhook/sender';
@@ -79,34 +86,9 @@ export async function repairMember(
   const decided = isDecision(decision.action, 'fields' in decision ? decision.fields : undefined);
   const hold = decided && ctx.guard ? ctx.guard.decided(decision.action === 'delete') : false;
 
-  let event: WebhookEvent;
-  let payload: ReplayPayload;
-  switch (decision.action) {
-    case 'unchanged':
-      return { kind: 'recorded', entry: base };
-    case 'failed':
-      return recorded(base, { outcome: 'failed', stage: 'fetch', reason: decision.reason });
-    case 'skipped':
-      return recorded(base, { outcome: 'skipped', fields: decision.fields, reason: decision.reason });
-    case 'upsert':
-      if (fetched.kind !== 'found') throw new Error('upsert decided without a fetched user');
-      base.outcome = 'upsert';
-      base.fields = decision.fields;
-      event = 'upsert';
-      payload = buildUpsertPayload(fetched.user, ctx.entityType);
-      break;
-    case 'delete':
-      base.outcome = 'delete';
-      base.reason = decision.reason;
-      if (ctx.deletesConfirmedAt && !ctx.dryRun) base.deletesConfirmedAt = ctx.deletesConfirmedAt;
-      event = 'delete';
-      payload = buildDeletePayload(
-        { user: fetched.kind === 'found' ? fetched.user : undefined, stored: member },
-        ctx.entityType,
-      );
-      break;
-  }
-
+  const replay = replayOf(decision, fetched, member, base, ctx);
+  if (replay.kind === 'recorded') return replay;
+  const { event, payload } = replay;
   base.event = event;
   base.webhookId = webhookId(ctx.runLabel, member.memberId, event);
   const fields = decision.action === 'upsert' ? decision.fields : undefined;
@@ -129,25 +111,76 @@ export async function repairMember(
     base.heldByDeleteGuard = true;
     return { kind: 'deferred', held: true, replay: pendingReplay() };
   }
-  if (ctx.dryRun) {
-    // A channel-webhooks target says where the replay would go, so the plan counts per webhook.
-    if (ctx.target?.route) base.webhooks = await ctx.target.route({ event, fields, signal: ctx.signal });
-    // With WEBHOOK_EVENT_NAMES=scopes, the deliveries per scope, so the plan counts them.
-    const planned = await ctx.target?.plan?.({ event, fields, webhookId: base.webhookId, signal: ctx.signal });
-    if (planned) base.deliveries = planned;
-    return recorded(base, { delivered: false });
-  }
+  if (ctx.dryRun) return planReplay(base, event, fields, ctx);
   if (!ctx.target)
     throw new Error('this worker has no WEBHOOK_URL: it cannot replay for a backfill that is not a dry run');
+  return sendReplay(base, { payload, fields, lookedUpAt, memberId: member.memberId }, ctx, ctx.target, pendingReplay);
+}
 
-  const health = ctx.health ? { of: ctx.health, member: member.memberId, now: () => ctx.now().getTime() } : undefined;
-  const sent = await sendWithRetries(ctx.target, {
-    webhookId: base.webhookId,
-    payload,
-    fields,
+/** The replay a decision makes (its event and body, the entry saying what it is), or the entry when there is none. */
+function replayOf(
+  decision: Decision,
+  fetched: FetchResult,
+  member: StoredMember,
+  base: AuditEntry,
+  ctx: RepairContext,
+): { kind: 'replay'; event: WebhookEvent; payload: ReplayPayload } | (RepairResult & { kind: 'recorded' }) {
+  switch (decision.action) {
+    case 'unchanged':
+      return { kind: 'recorded', entry: base };
+    case 'failed':
+      return recorded(base, { outcome: 'failed', stage: 'fetch', reason: decision.reason });
+    case 'skipped':
+      return recorded(base, { outcome: 'skipped', fields: decision.fields, reason: decision.reason });
+    case 'upsert':
+      if (fetched.kind !== 'found') throw new Error('upsert decided without a fetched user');
+      base.outcome = 'upsert';
+      base.fields = decision.fields;
+      return { kind: 'replay', event: 'upsert', payload: buildUpsertPayload(fetched.user, ctx.entityType) };
+    case 'delete':
+      base.outcome = 'delete';
+      base.reason = decision.reason;
+      if (ctx.deletesConfirmedAt && !ctx.dryRun) base.deletesConfirmedAt = ctx.deletesConfirmedAt;
+      return {
+        kind: 'replay',
+        event: 'delete',
+        payload: buildDeletePayload(
+          { user: fetched.kind === 'found' ? fetched.user : undefined, stored: member },
+          ctx.entityType,
+        ),
+      };
+  }
+}
+
+/** A dry run's entry: where the replay would go (channel-webhooks) and its deliveries per scope, so the plan counts them. */
+async function planReplay(
+  base: AuditEntry,
+  event: WebhookEvent,
+  fields: ComparedField[] | undefined,
+  ctx: RepairContext,
+): Promise<RepairResult> {
+  if (ctx.target?.route) base.webhooks = await ctx.target.route({ event, fields, signal: ctx.signal });
+  const planned = await ctx.target?.plan?.({ event, fields, webhookId: base.webhookId!, signal: ctx.signal });
+  if (planned) base.deliveries = planned;
+  return recorded(base, { delivered: false });
+}
+
+/** Sends the replay with the batch's quick retries: delivered or rejected is recorded; anything else waits. */
+async function sendReplay(
+  base: AuditEntry,
+  replay: { payload: ReplayPayload; fields: ComparedField[] | undefined; lookedUpAt: number; memberId: string },
+  ctx: RepairContext,
+  target: WebhookSender,
+  pendingReplay: () => PendingReplay,
+): Promise<RepairResult> {
+  const health = ctx.health ? { of: ctx.health, member: replay.memberId, now: () => ctx.now().getTime() } : undefined;
+  const sent = await sendWithRetries(target, {
+    webhookId: base.webhookId!,
+    payload: replay.payload,
+    fields: replay.fields,
     signal: ctx.signal,
     ...(health ? { health } : {}),
-    ...(ctx.recheckAfterMs !== undefined ? { freshUntil: lookedUpAt + ctx.recheckAfterMs, now: ctx.now } : {}),
+    ...(ctx.recheckAfterMs !== undefined ? { freshUntil: replay.lookedUpAt + ctx.recheckAfterMs, now: ctx.now } : {}),
   });
   // Set before a deferral too: the deferred replay's entry starts from this base.
   if (sent.webhooks) base.webhooks = sent.webhooks;
@@ -170,6 +203,6 @@ export async function repairMember(
  * `{ ...base, ...final }` (a key already on base keeps its place) without copying an object that grew key
  * by key, which V8 does slowly. Only for a base that is not used afterwards.
  */
-function recorded(base: AuditEntry, final: Partial<AuditEntry>): RepairResult {
+function recorded(base: AuditEntry, final: Partial<AuditEntry>): RepairResult & { kind: 'recorded' } {
   return { kind: 'recorded', entry: Object.assign(base, final) };
 }

@@ -6,6 +6,7 @@ import { BadCredentialsError } from '../src/channel/errors';
 import { isOutageSign, type ReceiverHealth } from '../src/webhook/receiver-health';
 import type { WebhookSender } from '../src/webhook/sender';
 import type { JobMetrics } from '../src/observability';
+import type { SendResult } from '../src/domain/types';
 import { recordMetrics } from './batch-run';
 import { recheckReplay, type RecheckDeps } from './recheck-replay';
 import { deliveryAttempt, recordRefusal } from './replay-attempts';
@@ -70,29 +71,7 @@ export async function replayDeferred(deps: ReplayDeps, input: ReplayDeferredInpu
       'PendingStoreUnreachable',
     );
   }
-  if (!stored) {
-    // Lost (a deleted file, a row gone): nothing can be sent, and no retry brings it back. This member ends
-    // failed, recorded and counted like any other, and the run goes on; `only` with this line repairs it later.
-    const who = input.memberId ? ` (member ${input.memberId})` : '';
-    const entry: AuditEntry = {
-      ts: deps.now().toISOString(),
-      backfill: input.backfill,
-      runLabel: input.runLabel,
-      line,
-      ...(input.memberId ? { memberId: input.memberId } : {}),
-      outcome: 'failed',
-      stage: 'replay',
-      delivered: false,
-      deferred: true,
-      reason: `the pending replay of line ${line}${who} is missing from the pending store: not replayed`,
-      dryRun: false,
-    };
-    await deps.audit.append(paths.auditPath, [entry]);
-    recordMetrics(deps.metrics, entry);
-    await deps.pending.settle(paths.pendingDir, line);
-    Context.current().log.warn('pending replay lost: member recorded as failed', { line, memberId: input.memberId });
-    return { line, outcome: 'failed' };
-  }
+  if (!stored) return recordLost(deps, input);
   if (!deps.target) throw ApplicationFailure.retryable('this worker has no WEBHOOK_URL and cannot replay', 'NoTarget');
 
   // Attempts refused by workers that could not send (no WEBHOOK_URL, no pending store) are not counted.
@@ -111,24 +90,71 @@ export async function replayDeferred(deps: ReplayDeps, input: ReplayDeferredInpu
     ...(fields ? { fields } : {}),
   });
   deps.health?.observe(input.memberId ?? `line ${line}`, result, deps.now().getTime());
+  waitIfReceiverDown(deps, input, result);
+  const outcome = await recordSent(deps, input, replay, result, attempt);
+  return resultOf(line, outcome, replay.base.fields, replay.base.changedDuringRepair === true);
+}
+
+/**
+ * Lost (a deleted file, a row gone): nothing can be sent, and no retry brings it back. This member ends failed,
+ * recorded and counted like any other, and the run goes on; `only` with this line repairs it later.
+ */
+async function recordLost(deps: ReplayDeps, input: ReplayDeferredInput): Promise<DeferredResult> {
+  const { paths, line } = input;
+  const who = input.memberId ? ` (member ${input.memberId})` : '';
+  const entry: AuditEntry = {
+    ts: deps.now().toISOString(),
+    backfill: input.backfill,
+    runLabel: input.runLabel,
+    line,
+    ...(input.memberId ? { memberId: input.memberId } : {}),
+    outcome: 'failed',
+    stage: 'replay',
+    delivered: false,
+    deferred: true,
+    reason: `the pending replay of line ${line}${who} is missing from the pending store: not replayed`,
+    dryRun: false,
+  };
+  await deps.audit.append(paths.auditPath, [entry]);
+  recordMetrics(deps.metrics, entry);
+  await deps.pending.settle(paths.pendingDir, line);
+  Context.current().log.warn('pending replay lost: member recorded as failed', { line, memberId: input.memberId });
+  return { line, outcome: 'failed' };
+}
+
+/**
+ * The endpoint answers nobody: this attempt says nothing about the member, so it does not use up maxAttempts
+ * (counted like a refusal, activities/replay-attempts.ts) and the replay waits for the endpoint, on Temporal's
+ * backoff, however long it is away. Returns when the endpoint is not down for everyone.
+ */
+function waitIfReceiverDown(deps: ReplayDeps, input: ReplayDeferredInput, result: SendResult): void {
   const unavailableSince = isOutageSign(result) ? deps.health?.unavailableSince() : undefined;
-  if (unavailableSince !== undefined) {
-    // The endpoint answers nobody: this attempt says nothing about the member, so it does not use up maxAttempts
-    // (counted like a refusal, activities/replay-attempts.ts) and the replay waits for the endpoint, on
-    // Temporal's backoff, however long it is away.
-    recordRefusal();
-    const since = new Date(unavailableSince).toISOString();
-    throw ApplicationFailure.create({
-      nonRetryable: input.reportOutage === true,
-      message: `replay of line ${line} waits: the receiver has been unavailable since ${since} (${result.kind === 'retryable' ? result.reason : ''}); not counted toward replayMaxAttempts`,
-      type: RECEIVER_UNAVAILABLE,
-      details: [{ since }],
-      // A 503's Retry-After still paces the probe.
-      nextRetryDelay: result.kind === 'retryable' ? result.retryAfterMs : undefined,
-    });
-  }
-  // Sent: what became of it is recorded even if the store is away for a while (activities/store-outage.ts), rather
-  // than failing the attempt and sending it again on the next.
+  if (unavailableSince === undefined) return;
+  recordRefusal();
+  const since = new Date(unavailableSince).toISOString();
+  throw ApplicationFailure.create({
+    nonRetryable: input.reportOutage === true,
+    message: `replay of line ${input.line} waits: the receiver has been unavailable since ${since} (${result.kind === 'retryable' ? result.reason : ''}); not counted toward replayMaxAttempts`,
+    type: RECEIVER_UNAVAILABLE,
+    details: [{ since }],
+    // A 503's Retry-After still paces the probe.
+    nextRetryDelay: result.kind === 'retryable' ? result.retryAfterMs : undefined,
+  });
+}
+
+/**
+ * Records what became of a sent replay (delivered, rejected, or given up on its last attempt) and settles it, or
+ * throws for Temporal to retry it. Recorded even if the store is away for a while (activities/store-outage.ts),
+ * rather than failing the attempt and sending it again on the next.
+ */
+async function recordSent(
+  deps: ReplayDeps,
+  input: ReplayDeferredInput,
+  replay: PendingReplay,
+  result: SendResult,
+  attempt: number,
+): Promise<DeferredResult['outcome']> {
+  const { paths, line } = input;
   const store = createStoreGate({ signal: Context.current().cancellationSignal });
   const confirmed =
     input.deletesConfirmedAt && replay.event === 'delete' ? { deletesConfirmedAt: input.deletesConfirmedAt } : {};
@@ -161,7 +187,7 @@ export async function replayDeferred(deps: ReplayDeps, input: ReplayDeferredInpu
     });
   }
   await store.persist(() => deps.pending.settle(paths.pendingDir, line));
-  return resultOf(line, outcome, replay.base.fields, replay.base.changedDuringRepair === true);
+  return outcome;
 }
 
 /** The result the workflow counts: the recorded outcome (one per member), its fields, whether Channel Talk changed it. */

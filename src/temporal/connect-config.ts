@@ -82,6 +82,15 @@ const TLS_FIELDS: { field: TlsField; variable: string; toml: string; what: strin
   },
 ];
 
+type TemporalEnv = z.infer<z.ZodObject<typeof temporalEnvShape>>;
+
+/** Where the profile came from: the config file read (its path and text), the profile's name. */
+interface ConfigSource {
+  configFile: string | undefined;
+  configData: string | undefined;
+  profileName: string;
+}
+
 /**
  * Resolves the connection from the environment (and a temporal.toml profile, if any), reading every
  * certificate and key file now. Throws TemporalSettingsError; never connects.
@@ -91,8 +100,46 @@ export function resolveTemporalConnection(rawEnv: NodeJS.ProcessEnv): TemporalCo
   if (!parsed.success)
     throw new TemporalSettingsError(parsed.error.issues.map((i) => `${String(i.path[0])} ${i.message}`));
   const env = parsed.data;
-  const problems: string[] = [];
+  const { source, problems } = readConfigFile(env, rawEnv);
+  problems.unshift(...settingsProblems(env));
+  if (problems.length) throw new TemporalSettingsError(problems);
 
+  const options = sdkOptions(env, rawEnv, source.configData);
+  if (source.configData === undefined && env.TEMPORAL_PROFILE !== undefined) {
+    throw new TemporalSettingsError([
+      `TEMPORAL_PROFILE ${env.TEMPORAL_PROFILE}: no such profile (no Temporal config file${source.configFile ? ` at ${source.configFile}` : ''})`,
+    ]);
+  }
+  const profile = loadProfile(options, env, source);
+  const fileProblems = tlsProblems(profile, env, source);
+  if (fileProblems.length) throw new TemporalSettingsError(fileProblems);
+
+  // Temporal's own translation into connection options: TLS on for an API key, certificates loaded, headers.
+  const { connectionOptions, namespace } = loadClientConnectConfig(options);
+  const address = connectionOptions.address ?? DEFAULT_TEMPORAL_ADDRESS;
+  const resolved: TemporalConnectionOptions = { address };
+  if (connectionOptions.tls) resolved.tls = connectionOptions.tls;
+  if (connectionOptions.apiKey !== undefined) resolved.apiKey = connectionOptions.apiKey as string;
+  const metadata = connectionOptions.metadata as Record<string, string> | undefined;
+  if (metadata && Object.keys(metadata).length) resolved.metadata = metadata;
+  return {
+    address,
+    namespace: namespace ?? DEFAULT_TEMPORAL_NAMESPACE,
+    options: resolved,
+    summary: describe(
+      address,
+      namespace ?? DEFAULT_TEMPORAL_NAMESPACE,
+      profile,
+      resolved,
+      env.TEMPORAL_PROFILE,
+      source.configData === undefined ? undefined : source.configFile,
+    ),
+  };
+}
+
+/** Settings refused before anything is read: an unsupported switch, a value set twice. */
+function settingsProblems(env: TemporalEnv): string[] {
+  const problems: string[] = [];
   if (env.TEMPORAL_TLS_DISABLE_HOST_VERIFICATION) {
     // The TypeScript SDK has no such switch (the Go CLI has): refusing is better than verifying anyway, silently.
     problems.push(
@@ -107,9 +154,13 @@ export function resolveTemporalConnection(rawEnv: NodeJS.ProcessEnv): TemporalCo
       problems.push(`${variable}_PATH and ${variable}_DATA are both set: set one`);
     }
   }
+  return problems;
+}
 
-  // The config file: TEMPORAL_CONFIG_FILE must be readable; the default location may simply not exist.
+/** The config file: TEMPORAL_CONFIG_FILE must be readable; the default location may simply not exist. */
+function readConfigFile(env: TemporalEnv, rawEnv: NodeJS.ProcessEnv): { source: ConfigSource; problems: string[] } {
   const configFile = env.TEMPORAL_CONFIG_FILE ?? defaultConfigFile(rawEnv);
+  const problems: string[] = [];
   let configData: string | undefined;
   if (configFile !== undefined) {
     try {
@@ -122,10 +173,15 @@ export function resolveTemporalConnection(rawEnv: NodeJS.ProcessEnv): TemporalCo
       }
     }
   }
-  if (problems.length) throw new TemporalSettingsError(problems);
+  return { source: { configFile, configData, profileName: env.TEMPORAL_PROFILE ?? 'default' }, problems };
+}
 
-  // What the SDK reads: the validated variables (blank ones dropped, booleans spelt as it expects), the gRPC
-  // headers as given (an empty one removes a header a profile sets), and the file read above.
+/**
+ * What the SDK reads: the validated variables (blank ones dropped, booleans spelt as it expects), the gRPC headers
+ * as given (an empty one removes a header a profile sets), and the file read before (so the SDK gets its text, not
+ * a path: the file is named in errors).
+ */
+function sdkOptions(env: TemporalEnv, rawEnv: NodeJS.ProcessEnv, configData: string | undefined) {
   const sdkEnv: Record<string, string> = {};
   for (const [name, value] of Object.entries(env)) {
     if (value === undefined || name === 'TEMPORAL_TLS_DISABLE_HOST_VERIFICATION' || name === 'TEMPORAL_CONFIG_FILE')
@@ -134,26 +190,23 @@ export function resolveTemporalConnection(rawEnv: NodeJS.ProcessEnv): TemporalCo
   }
   for (const [name, value] of Object.entries(rawEnv))
     if (name.startsWith('TEMPORAL_GRPC_META_') && value !== undefined) sdkEnv[name] = value;
-  // The file is read above (to name it in errors), so the SDK gets its text rather than a path.
-  const options =
-    configData !== undefined
-      ? { overrideEnvVars: sdkEnv, configSource: { data: configData } }
-      : { overrideEnvVars: sdkEnv, disableFile: true };
-  const profileName = env.TEMPORAL_PROFILE ?? 'default';
-  if (configData === undefined && env.TEMPORAL_PROFILE !== undefined) {
-    throw new TemporalSettingsError([
-      `TEMPORAL_PROFILE ${env.TEMPORAL_PROFILE}: no such profile (no Temporal config file${configFile ? ` at ${configFile}` : ''})`,
-    ]);
-  }
+  return configData !== undefined
+    ? { overrideEnvVars: sdkEnv, configSource: { data: configData } }
+    : { overrideEnvVars: sdkEnv, disableFile: true };
+}
 
-  let profile: ClientConfigProfile;
+/** The profile, or a settings error naming the profile or the file (never the parser's text: it may quote a key). */
+function loadProfile(
+  options: ReturnType<typeof sdkOptions>,
+  env: TemporalEnv,
+  { configFile, profileName }: ConfigSource,
+): ClientConfigProfile {
   try {
-    profile = loadClientConfigProfile(options);
+    return loadClientConfigProfile(options);
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     if (/Profile '.*' not found/.test(message))
       throw new TemporalSettingsError([`TEMPORAL_PROFILE ${profileName}: no such profile in ${configFile}`]);
-    // Not the parser's message: it may quote the offending line, which may hold a key.
     const at = err as { line?: unknown; column?: unknown };
     const position =
       typeof at.line === 'number'
@@ -164,8 +217,11 @@ export function resolveTemporalConnection(rawEnv: NodeJS.ProcessEnv): TemporalCo
       `${env.TEMPORAL_CONFIG_FILE !== undefined ? 'TEMPORAL_CONFIG_FILE' : 'Temporal config file'} ${configFile}: ${what}`,
     ]);
   }
+}
 
-  // Every certificate and key file is read now, so a bad path stops here and names where it came from.
+/** Every certificate and key file is read now, so a bad path stops here and names where it came from. */
+function tlsProblems(profile: ClientConfigProfile, env: TemporalEnv, { configFile, profileName }: ConfigSource) {
+  const problems: string[] = [];
   for (const { field, variable, toml } of TLS_FIELDS) {
     const source = profile.tls?.[field];
     if (!source || !('path' in source)) continue;
@@ -188,29 +244,7 @@ export function resolveTemporalConnection(rawEnv: NodeJS.ProcessEnv): TemporalCo
         : 'TEMPORAL_TLS_CLIENT_KEY_PATH (or _DATA) is set without TEMPORAL_TLS_CLIENT_CERT_PATH (or _DATA): mTLS needs both',
     );
   }
-  if (problems.length) throw new TemporalSettingsError(problems);
-
-  // Temporal's own translation into connection options: TLS on for an API key, certificates loaded, headers.
-  const { connectionOptions, namespace } = loadClientConnectConfig(options);
-  const address = connectionOptions.address ?? DEFAULT_TEMPORAL_ADDRESS;
-  const resolved: TemporalConnectionOptions = { address };
-  if (connectionOptions.tls) resolved.tls = connectionOptions.tls;
-  if (connectionOptions.apiKey !== undefined) resolved.apiKey = connectionOptions.apiKey as string;
-  const metadata = connectionOptions.metadata as Record<string, string> | undefined;
-  if (metadata && Object.keys(metadata).length) resolved.metadata = metadata;
-  return {
-    address,
-    namespace: namespace ?? DEFAULT_TEMPORAL_NAMESPACE,
-    options: resolved,
-    summary: describe(
-      address,
-      namespace ?? DEFAULT_TEMPORAL_NAMESPACE,
-      profile,
-      resolved,
-      env.TEMPORAL_PROFILE,
-      configData === undefined ? undefined : configFile,
-    ),
-  };
+  return problems;
 }
 
 function describe(
