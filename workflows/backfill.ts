@@ -154,48 +154,9 @@ export async function backfillWebhooks(input: BackfillInput): Promise<BackfillRe
     changed();
   };
 
-  const doPause = (reason: string | null | undefined): ControlAnswer => {
-    const wasPaused = run.progress(userInput.dryRun).paused;
-    pause(reason ?? 'paused by signal');
-    return run.controlAnswer({ paused: true, wasPaused });
-  };
-  const doResume = (options: ResumeOptions | null | undefined): ControlAnswer => {
-    // The argument is user input (temporal CLI --input): only a literal `true` confirms.
-    const confirm = typeof options === 'object' && options !== null && options.confirmDeletes === true;
-    const effect = run.resume(confirm ? new Date(Date.now()).toISOString() : undefined);
-    if (effect.confirmed)
-      log.warn('deletes confirmed by resume: the delete guard lets them go for the rest of the run');
-    if (effect.stillPaused)
-      log.warn(
-        'still paused: the delete guard holds the deletes back; resume with {"confirmDeletes": true} to let them go',
-        { reason: effect.stillPaused },
-      );
-    changed();
-    return run.controlAnswer(effect);
-  };
-  setHandler(pauseSignal, (reason?: string) => void doPause(reason));
-  setHandler(resumeSignal, (options?: ResumeOptions) => void doResume(options));
-  // The same, acknowledged: the caller learns what happened (resumed, still paused by the delete guard, ...).
-  setHandler(pauseUpdate, doPause, { validator: validatePauseArgument });
-  setHandler(resumeUpdate, doResume, { validator: validateResumeArgument });
-  setHandler(progressQuery, () => run.progress(userInput.dryRun));
+  setControlHandlers(run, pause, changed, userInput.dryRun);
 
-  if (!run.prepared) {
-    const prepared = await prepareBackfill({
-      input: userInput,
-      workflowId: info.workflowId,
-      firstRunId: info.firstExecutionRunId,
-    }).catch((err: unknown) => {
-      // Surface "bad input/configuration" as the run's own failure message, readable in the Web UI.
-      if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure && err.cause.nonRetryable) {
-        throw ApplicationFailure.nonRetryable(err.cause.message, err.cause.type ?? undefined);
-      }
-      throw err;
-    });
-    const early = run.start(prepared);
-    if (early) pause(early.reason);
-    log.info('backfill prepared', { rows: prepared.rows, batches: prepared.batches, dryRun: prepared.options.dryRun });
-  }
+  if (!run.prepared) await prepare(run, userInput, pause);
   const s: CarriedState = run.s;
   const { options, paths } = s.prepared;
   const view: LiveView = { startedAtMs: Date.now(), startProcessed: s.counters.processed, lastPublishedProcessed: -1 };
@@ -338,6 +299,69 @@ export async function backfillWebhooks(input: BackfillInput): Promise<BackfillRe
     else await condition(() => changes !== seen, Math.max(1, outageDueInMs));
   }
 
+  return finish(s, view, lastError);
+}
+
+/** Pause and resume (signals, and updates that answer what happened) and the progress query. */
+function setControlHandlers(
+  run: BackfillState,
+  pause: (reason: string | null) => void,
+  changed: () => void,
+  dryRun: boolean | undefined,
+): void {
+  const doPause = (reason: string | null | undefined): ControlAnswer => {
+    const wasPaused = run.progress(dryRun).paused;
+    pause(reason ?? 'paused by signal');
+    return run.controlAnswer({ paused: true, wasPaused });
+  };
+  const doResume = (options: ResumeOptions | null | undefined): ControlAnswer => {
+    // The argument is user input (temporal CLI --input): only a literal `true` confirms.
+    const confirm = typeof options === 'object' && options !== null && options.confirmDeletes === true;
+    const effect = run.resume(confirm ? new Date(Date.now()).toISOString() : undefined);
+    if (effect.confirmed)
+      log.warn('deletes confirmed by resume: the delete guard lets them go for the rest of the run');
+    if (effect.stillPaused)
+      log.warn(
+        'still paused: the delete guard holds the deletes back; resume with {"confirmDeletes": true} to let them go',
+        { reason: effect.stillPaused },
+      );
+    changed();
+    return run.controlAnswer(effect);
+  };
+  setHandler(pauseSignal, (reason?: string) => void doPause(reason));
+  setHandler(resumeSignal, (options?: ResumeOptions) => void doResume(options));
+  // The same, acknowledged: the caller learns what happened (resumed, still paused by the delete guard, ...).
+  setHandler(pauseUpdate, doPause, { validator: validatePauseArgument });
+  setHandler(resumeUpdate, doResume, { validator: validateResumeArgument });
+  setHandler(progressQuery, () => run.progress(dryRun));
+}
+
+/** The preparation (once per run, not again after continue-as-new): its bad input fails the run with its message. */
+async function prepare(
+  run: BackfillState,
+  userInput: Omit<BackfillInput, 'carried'>,
+  pause: (reason: string | null) => void,
+): Promise<void> {
+  const info = workflowInfo();
+  const prepared = await prepareBackfill({
+    input: userInput,
+    workflowId: info.workflowId,
+    firstRunId: info.firstExecutionRunId,
+  }).catch((err: unknown) => {
+    // Surface "bad input/configuration" as the run's own failure message, readable in the Web UI.
+    if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure && err.cause.nonRetryable) {
+      throw ApplicationFailure.nonRetryable(err.cause.message, err.cause.type ?? undefined);
+    }
+    throw err;
+  });
+  const early = run.start(prepared);
+  if (early) pause(early.reason);
+  log.info('backfill prepared', { rows: prepared.rows, batches: prepared.batches, dryRun: prepared.options.dryRun });
+}
+
+/** The run is done: shown as done, its work data removed, and its result. */
+async function finish(s: CarriedState, view: LiveView, lastError: string | null): Promise<BackfillResult> {
+  const { options, paths } = s.prepared;
   publish(s, view, 'done', Date.now(), s.prepared.searchAttributes === true, lastError);
   await condition(allHandlersFinished);
   if (patched(CLEANUP_PATCH)) {
