@@ -39,24 +39,11 @@ export interface PrepareDeps {
 
 /** Everything that can stop a run does so here, before the first lookup or replay. */
 export async function prepareBackfill(
-  {
-    config,
-    hasTarget,
-    audit,
-    channel,
-    work,
-    searchAttributesRegistered = async () => false,
-    workerIdentity = 'this worker',
-  }: PrepareDeps,
+  deps: PrepareDeps,
   { input, workflowId, firstRunId }: PrepareInput,
 ): Promise<PreparedBackfill> {
-  let parsed: ReturnType<typeof parseBackfillInput>;
-  try {
-    parsed = parseBackfillInput(input, workflowId);
-  } catch (err) {
-    if (err instanceof InvalidInputError) throw ApplicationFailure.nonRetryable(err.message, 'InvalidInput');
-    throw err;
-  }
+  const { config, audit, channel, work, searchAttributesRegistered = async () => false } = deps;
+  const parsed = parseInput(input, workflowId);
   const { options } = parsed;
   confinePaths(config, parsed.auditPath, options);
   // The connection string stays on the worker: it never travels in workflow input.
@@ -67,14 +54,7 @@ export async function prepareBackfill(
   });
   if ('problem' in source)
     throw ApplicationFailure.nonRetryable(`invalid workflow input: ${source.problem}`, 'InvalidInput');
-  if (!options.dryRun && !hasTarget(options.target)) {
-    throw ApplicationFailure.nonRetryable(
-      options.target.type === 'url'
-        ? `WEBHOOK_URL is not set on worker ${workerIdentity}: set it on every worker, or start the backfill with "dryRun": true`
-        : `worker ${workerIdentity} cannot replay to the channel's registered webhooks`,
-      'InvalidConfig',
-    );
-  }
+  refuseWithoutTarget(deps, options);
 
   const dir = runDataDir(config.BACKFILL_DATA_DIR, workflowId, firstRunId);
   const paths: BackfillPaths = {
@@ -87,33 +67,8 @@ export async function prepareBackfill(
   try {
     // First of all that costs: a run against the wrong channel or a wrong base URL would turn every lookup into a delete.
     const channelInfo = await checkChannel(channel, parsed.expectChannelId);
-    // A log (this run's, or the earlier one a selection reads) begun for another channel stops the run here.
-    const earlier = [options.fromPlan?.auditPath, options.only?.auditPath, options.verifyAfter?.auditPath].filter(
-      (p): p is string => p !== undefined,
-    );
-    refuseOtherChannel(await audit.header(paths.auditPath), channelInfo, paths.auditPath);
-    for (const log of earlier.map((p) => path.resolve(p)))
-      refuseOtherChannel(
-        await audit.header(log),
-        channelInfo,
-        log,
-        'members of one channel cannot be selected for another',
-      );
-    const verify = options.verifyAfter
-      ? await selectForVerify(audit, path.resolve(options.verifyAfter.auditPath))
-      : undefined;
-    const selection = options.fromPlan
-      ? await selectFromPlan(audit, path.resolve(options.fromPlan.auditPath))
-      : options.only
-        ? await selectByOutcome(audit, path.resolve(options.only.auditPath), options.only.outcomes)
-        : undefined;
-    const summary = await work.write(
-      source,
-      paths.workFile,
-      verify ? verify.select : selection ? selectEntries(selection) : undefined,
-      { workflowId },
-      verify?.absent,
-    );
+    await refuseOtherChannels(audit, paths.auditPath, options, channelInfo);
+    const summary = await writeWorkSet(deps, source, paths.workFile, options, workflowId);
     const { parallelBatches, batchSize } = runShape(summary.rows, options, config);
     const batches = await work.buildBatches(paths.workFile, batchSize);
     // The log's header, before any record; a header already there (a retried preparation, a reused log) wins.
@@ -148,6 +103,75 @@ export async function prepareBackfill(
   } finally {
     clearInterval(heartbeat);
   }
+}
+
+/** The input checked (src/workflow-input.ts); a problem fails the run with its one line. */
+function parseInput(input: unknown, workflowId: string): ReturnType<typeof parseBackfillInput> {
+  try {
+    return parseBackfillInput(input, workflowId);
+  } catch (err) {
+    if (err instanceof InvalidInputError) throw ApplicationFailure.nonRetryable(err.message, 'InvalidInput');
+    throw err;
+  }
+}
+
+/** A real run needs a worker that can replay to its target. */
+function refuseWithoutTarget(
+  { hasTarget, workerIdentity = 'this worker' }: PrepareDeps,
+  options: PrepareResultOptions,
+): void {
+  if (options.dryRun || hasTarget(options.target)) return;
+  throw ApplicationFailure.nonRetryable(
+    options.target.type === 'url'
+      ? `WEBHOOK_URL is not set on worker ${workerIdentity}: set it on every worker, or start the backfill with "dryRun": true`
+      : `worker ${workerIdentity} cannot replay to the channel's registered webhooks`,
+    'InvalidConfig',
+  );
+}
+
+/** A log (this run's, or the earlier one a selection reads) begun for another channel stops the run here. */
+async function refuseOtherChannels(
+  audit: AuditStore,
+  auditPath: string,
+  options: PrepareResultOptions,
+  channelInfo: ChannelInfo,
+): Promise<void> {
+  const earlier = [options.fromPlan?.auditPath, options.only?.auditPath, options.verifyAfter?.auditPath].filter(
+    (p): p is string => p !== undefined,
+  );
+  refuseOtherChannel(await audit.header(auditPath), channelInfo, auditPath);
+  for (const log of earlier.map((p) => path.resolve(p)))
+    refuseOtherChannel(
+      await audit.header(log),
+      channelInfo,
+      log,
+      'members of one channel cannot be selected for another',
+    );
+}
+
+/** The work set: the source normalised, only the members a verify run, a plan or `only` selects from an earlier log. */
+async function writeWorkSet(
+  { audit, work }: PrepareDeps,
+  source: Exclude<ReturnType<typeof resolveSource>, { problem: string }>,
+  workFile: string,
+  options: PrepareResultOptions,
+  workflowId: string,
+) {
+  const verify = options.verifyAfter
+    ? await selectForVerify(audit, path.resolve(options.verifyAfter.auditPath))
+    : undefined;
+  const selection = options.fromPlan
+    ? await selectFromPlan(audit, path.resolve(options.fromPlan.auditPath))
+    : options.only
+      ? await selectByOutcome(audit, path.resolve(options.only.auditPath), options.only.outcomes)
+      : undefined;
+  return work.write(
+    source,
+    workFile,
+    verify ? verify.select : selection ? selectEntries(selection) : undefined,
+    { workflowId },
+    verify?.absent,
+  );
 }
 
 /**

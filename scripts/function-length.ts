@@ -10,15 +10,6 @@ export const MAX_OWN_LINES = 80;
 const ROOT = path.resolve(__dirname, '..');
 const PRODUCT = ['src', 'activities', 'workflows'];
 
-/**
- * The functions over the limit when this check came (issue 29 item 3), by `file:name`, with their own lines then:
- * each may not grow, and leaves this list when it is split (an entry whose function is short or gone is an error).
- */
-const NOT_YET_SPLIT: Record<string, number> = {
-  'src/cli/commands/report.ts:runReport': 113,
-  'activities/prepare.ts:prepareBackfill': 112,
-};
-
 export interface FunctionLength {
   file: string;
   line: number;
@@ -109,20 +100,12 @@ export function functionLengths(file: string, text: string): FunctionLength[] {
   return found;
 }
 
-/** What is wrong with the product's functions: one line each, none when every function is short enough. */
-export function problems(all: FunctionLength[], notYetSplit: Record<string, number> = NOT_YET_SPLIT): string[] {
-  const out: string[] = [];
-  const seen = new Set<string>();
-  for (const f of [...all].sort((a, b) => b.ownLines - a.ownLines)) {
-    const key = `${f.file}:${f.name}`;
-    const allowed = notYetSplit[key];
-    if (allowed !== undefined && f.ownLines > MAX_OWN_LINES) seen.add(key);
-    if (f.ownLines <= Math.max(MAX_OWN_LINES, allowed ?? 0)) continue;
-    out.push(`${f.file}:${f.line}: ${f.name} has ${f.ownLines} lines of its own (at most ${allowed ?? MAX_OWN_LINES})`);
-  }
-  for (const key of Object.keys(notYetSplit))
-    if (!seen.has(key)) out.push(`${key} is split (or gone): take it off NOT_YET_SPLIT in scripts/function-length.ts`);
-  return out;
+/** The functions over the limit, longest first, one line each: none when every function is short enough. */
+export function problems(all: FunctionLength[]): string[] {
+  return all
+    .filter((f) => f.ownLines > MAX_OWN_LINES)
+    .sort((a, b) => b.ownLines - a.ownLines)
+    .map((f) => `${f.file}:${f.line}: ${f.name} has ${f.ownLines} lines of its own (at most ${MAX_OWN_LINES})`);
 }
 
 function main(): void {
