@@ -167,7 +167,7 @@ export interface BackfillOptions {
   verifyAfter?: VerifySpec;
 }
 
-/** `verifyAfter`: the audit log of the run whose replays are checked; clockSkewMs: see src/verdict.ts. */
+/** `verifyAfter`: the audit log of the run whose replays are checked; clockSkewMs: see src/domain/verdict.ts. */
 export interface VerifySpec {
   auditPath: string;
   clockSkewMs?: number;
