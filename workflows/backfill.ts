@@ -210,7 +210,9 @@ export async function backfillWebhooks(input: BackfillInput): Promise<BackfillRe
             }),
       )
       .then(onBatchResult, (err: unknown) => {
-        if (isCancellation(err)) run.onBatchCancelled(batch);
+        // A batch that fails after its cancellation was asked for (pause, roll-over) is redone like a cancelled
+        // one: the server does not retry an attempt that ends after a cancel request, failed or not.
+        if (isCancellation(err) || scope.consideredCancelled) run.onBatchCancelled(batch);
         else fatal = err;
       })
       .finally(() => {
@@ -244,7 +246,9 @@ export async function backfillWebhooks(input: BackfillInput): Promise<BackfillRe
       .then(
         (result) => run.onReplayResult(line, result, running, () => patched(RECHECK_PATCH)),
         (err: unknown) => {
-          if (isCancellation(err)) return;
+          // Cancelled (pause, roll-over), even when the attempt then failed (a probe refused by the endpoint while
+          // its cancellation was on the way): the line stays among the waiting replays.
+          if (isCancellation(err) || scope.consideredCancelled) return;
           const since = reportOutage ? receiverDownSince(err) : undefined;
           // The line stays among the waiting replays.
           if (since === undefined) fatal = err;

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Context } from '@temporalio/activity';
 import type { Client, WorkflowHandle } from '@temporalio/client';
-import { NativeConnection, Worker } from '@temporalio/worker';
+import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DevServer } from '../../dev/temporal-cli';
 import type { BackfillActivities } from '../../activities';
@@ -61,6 +61,10 @@ interface Model {
   deletesDelivered: number;
   deletesConfirmed: number;
   cleanups: number;
+  /** Batches and replays throw once their cancellation reaches them, as a replay refused meanwhile does. */
+  failOnCancel: boolean;
+  /** Attempts that threw that way. */
+  failedOnCancel: number;
 }
 
 function model(o: Partial<Model> = {}): Model {
@@ -84,6 +88,8 @@ function model(o: Partial<Model> = {}): Model {
     deletesDelivered: 0,
     deletesConfirmed: 0,
     cleanups: 0,
+    failOnCancel: false,
+    failedOnCancel: 0,
     ...o,
   };
 }
@@ -141,8 +147,11 @@ function stubActivities(m: Model): BackfillActivities {
         if (m.recorded.has(line) || pendingAtStart.has(line)) continue;
         ctx.heartbeat();
         await sleep(m.memberDelayMs);
-        if (ctx.cancellationSignal.aborted)
+        if (ctx.cancellationSignal.aborted) {
+          if (m.failOnCancel && ++m.failedOnCancel)
+            throw new Error('batch failed while its cancellation was on the way');
           return { batch: input.batch, complete: false, stopReason: 'cancelled', counts: zero(), deferred };
+        }
         if (m.badCredentials)
           return { batch: input.batch, complete: false, stopReason: 'bad-credentials', counts: zero(), deferred };
         if (m.deleteLines.has(line)) {
@@ -181,7 +190,15 @@ function stubActivities(m: Model): BackfillActivities {
       const already = m.recorded.get(input.line);
       if (already) return { line: input.line, outcome: already === 'unchanged' ? 'failed' : already };
       m.maxReplaysRunning = Math.max(m.maxReplaysRunning, ++m.replaysRunning);
-      while (!m.replaysOpen) await sleep(20);
+      while (!m.replaysOpen) {
+        Context.current().heartbeat();
+        if (m.failOnCancel && Context.current().cancellationSignal.aborted) {
+          m.replaysRunning--;
+          m.failedOnCancel++;
+          throw new Error('receiver refused while the cancellation was on the way');
+        }
+        await sleep(20);
+      }
       await sleep(m.replayDelayMs);
       m.replaysRunning--;
       m.pending.delete(input.line);
@@ -223,9 +240,11 @@ async function withWorker<T>(m: Model, fn: (handle: WorkflowHandle, taskQueue: s
 async function withActivities<T>(
   activities: BackfillActivities,
   fn: (handle: WorkflowHandle, taskQueue: string) => Promise<T>,
+  workerOptions: Partial<WorkerOptions> = {},
 ): Promise<T> {
   const taskQueue = `stubs-${++n}`;
   const worker = await Worker.create({
+    ...workerOptions,
     connection,
     taskQueue,
     workflowBundle: await workflowBundle(),
@@ -269,6 +288,50 @@ describe('backfill workflow with stub activities', () => {
     expect(result.upserts).toBe(2);
     expect(result.unchanged).toBe(30);
     expect(m.batchCalls).toBeGreaterThan(4); // at least one batch was cancelled mid-way and ran again
+  }, 60_000);
+
+  it('a batch and a replay that fail once their cancellation reaches them are redone after resume, not fatal', async () => {
+    // The server does not retry an attempt that ends after a cancel request: the workflow sees the failure itself
+    // (retry state CANCEL_REQUESTED), which says nothing about the member. Heartbeats throttled to 200 ms so the
+    // replay (no heartbeat timeout) learns of its cancellation at once.
+    // Replays start when their batch ends: batches 3 and 4 are running when the replay of line 1 waits.
+    const m = model({ batches: 4, batchSize: 8, deferLines: new Set([1]), replaysOpen: false, memberDelayMs: 300 });
+    m.failOnCancel = true;
+    const throttle: Partial<WorkerOptions> = {
+      maxHeartbeatThrottleInterval: '200ms',
+      defaultHeartbeatThrottleInterval: '200ms',
+    };
+    const result = await withActivities(
+      stubActivities(m),
+      async (h) => {
+        await waitFor('a replay and two batches in flight', async () => m.replaysRunning > 0 && m.batchCalls === 4);
+        await h.signal(pauseSignal, 'test pause');
+        // Both batches and the replay failed, and the workflow has handled those failures (or failed itself).
+        const settled = await waitFor('the failed attempts handled', async () => {
+          if (m.failedOnCancel < 3) return undefined;
+          const events = (await h.fetchHistory()).events ?? [];
+          const failures = events.filter((e) => e.activityTaskFailedEventAttributes).length;
+          const last = events[events.length - 1];
+          return failures >= 3 &&
+            (last?.workflowTaskCompletedEventAttributes || last?.workflowExecutionFailedEventAttributes)
+            ? events
+            : undefined;
+        });
+        expect(settled.some((e) => e.workflowExecutionFailedEventAttributes)).toBe(false);
+        expect((await h.describe()).status.name).toBe('RUNNING');
+        expect((await progress(h)).paused).toBe(true);
+        m.failOnCancel = false;
+        m.replaysOpen = true;
+        await h.signal(resumeSignal);
+        return (await h.result()) as BackfillResult;
+      },
+      throttle,
+    );
+    expect(result.processed).toBe(32);
+    expect(result.upserts).toBe(1);
+    expect(result.unchanged).toBe(31);
+    expect(m.batchCalls).toBe(6); // the two that failed ran again
+    expect(m.replayCalls.length).toBeGreaterThan(1); // the refused replay ran again after resume
   }, 60_000);
 
   it('carries its state through continue-as-new', async () => {
