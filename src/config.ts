@@ -45,6 +45,8 @@ const envObject = z.object({
       .default(0.2),
   ),
   CHANNEL_MAX_ATTEMPTS: positiveInt(5),
+  // The first wait before a failed Channel Talk call is tried again; it doubles per retry, up to 10 s, with jitter.
+  CHANNEL_RETRY_BACKOFF_MS: positiveInt(200),
   CHANNEL_TIMEOUT_MS: positiveInt(10_000),
   // Channel Talk documents 404 for an unknown memberId; 422 has been reported elsewhere (not confirmed).
   CHANNEL_NOT_FOUND_STATUSES: z.preprocess(

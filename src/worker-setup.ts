@@ -58,6 +58,7 @@ export async function createBackfillWorker(
     accessKey: config.CHANNEL_ACCESS_KEY,
     accessSecret: config.CHANNEL_ACCESS_SECRET,
     maxAttempts: config.CHANNEL_MAX_ATTEMPTS,
+    backoff: { initialMs: config.CHANNEL_RETRY_BACKOFF_MS },
     timeoutMs: config.CHANNEL_TIMEOUT_MS,
     notFoundStatuses: config.CHANNEL_NOT_FOUND_STATUSES,
     onRateLimited: () => metrics.apiRateLimited(),
@@ -160,6 +161,7 @@ function createReplayTargets(config: Config) {
     accessKey: config.CHANNEL_ACCESS_KEY,
     accessSecret: config.CHANNEL_ACCESS_SECRET,
     maxAttempts: config.CHANNEL_MAX_ATTEMPTS,
+    backoff: { initialMs: config.CHANNEL_RETRY_BACKOFF_MS },
     timeoutMs: config.CHANNEL_TIMEOUT_MS,
   });
   const channelWebhooks = createChannelWebhooksTarget({
