@@ -186,6 +186,7 @@ export function createActivities({
           ...batchDeps,
           debugLogs,
           runLimiters,
+          recheck,
           repair: {
             channel,
             target: targetFor(input.options.target),

@@ -24,6 +24,8 @@ import {
   type BatchRun,
   type LoadedBatch,
 } from './batch-run';
+import type { RecheckDeps } from './recheck-replay';
+import { refreshHeldDeletes } from './refresh-held';
 import { repairMember, type RepairContext } from './repair-member';
 import type { RunLimiters } from './run-limiters';
 import type { StoreGate } from './store-outage';
@@ -43,6 +45,8 @@ export interface BatchDeps extends BatchFrameDeps {
   debugLogs?: boolean;
   /** This worker's running batches' limiters, which replays' lookups made again borrow (activities/run-limiters.ts). */
   runLimiters?: RunLimiters;
+  /** Looks the batch's held deletes up again before it ends (activities/refresh-held.ts); absent: it does not. */
+  recheck?: RecheckDeps;
   repair: Omit<RepairContext, 'backfill' | 'runLabel' | 'dryRun' | 'limiter' | 'signal'>;
 }
 
@@ -88,6 +92,8 @@ export async function processBatch(deps: BatchDeps, input: BatchInput): Promise<
     await runPool(todo, deps.memberConcurrency, async (entry) => {
       if (receiverUnavailableSince === undefined) await run.member(() => handle(entry));
     });
+    // Released right after this batch: looked up again now, with its permits, not at the run's tail (refresh-held.ts).
+    if (guard?.releases() && !run.stopReason()) await refreshHeld(deps, input, ctx, run, handedOver.deferred);
   } finally {
     unregisterLimiter?.();
     pacer.leave();
@@ -253,6 +259,31 @@ function tallyBatch(
     countRecorded(counts, outcome.outcome, outcome.fields);
   }
   return { counts, decided };
+}
+
+/** Looks the batch's held deletes up again with its own limiter, before the workflow releases them. */
+async function refreshHeld(
+  deps: BatchDeps,
+  input: BatchInput,
+  ctx: RepairContext,
+  run: BatchRun,
+  deferred: readonly DeferredReplay[],
+): Promise<void> {
+  if (!deps.recheck) return;
+  const refreshed = await refreshHeldDeletes(
+    {
+      pending: deps.pending,
+      recheck: deps.recheck,
+      limiter: ctx.limiter,
+      concurrency: deps.memberConcurrency,
+      persist: (write) => run.store.persist(write),
+      signal: run.signal,
+    },
+    deferred,
+    input.paths,
+  );
+  if (refreshed > 0)
+    Context.current().log.info('held deletes looked up again before their release', { batch: input.batch, refreshed });
 }
 
 /** The batch's target, whose sends wait while a write waits for the store: nothing is sent that cannot be recorded. */

@@ -96,13 +96,20 @@ export function createChannelClient(o: ChannelClientOptions): ChannelClient {
     signal: AbortSignal | undefined,
     parse = parseUserBody,
     notFound = notFoundStatuses,
+    limiter?: RateLimiter,
   ): Promise<AttemptOutcome> {
     if (signal?.aborted) throw signal.reason;
     const pacer = o.pacer;
+    // The worker's pacer first, then the caller's budget limiter: while the pacer holds the worker (after a 429, a
+    // grace warning, or until the first answer shows the channel's limit) the budget limiters grant nothing, so
+    // what waited goes out at the budget's spacing, not in one burst that an empty bucket answers with 429s.
     if (pacer) await pacer.acquire(signal);
     let seen: RateHeaders | undefined;
-    const deadline = requestDeadline(timeoutMs, signal);
+    let deadline: ReturnType<typeof requestDeadline> | undefined;
     try {
+      // Inside: the pacer's permit ends in observe() even when this wait is aborted; the timeout starts after it.
+      if (limiter) await limiter.acquire(signal);
+      deadline = requestDeadline(timeoutMs, signal);
       const res = await dispatcher.request({
         origin: target.origin,
         path,
@@ -110,15 +117,11 @@ export function createChannelClient(o: ChannelClientOptions): ChannelClient {
         headers,
         signal: deadline.signal,
       });
-      seen = readRateHeaders(res.statusCode, res.headers);
-      if (seen.warned) {
-        o.onThrottleWarning?.();
-        // The grace period's warning is the limit reached: hold the worker as after a 429 (the answer is used).
-        pacer?.holdUntil(
-          Date.now() +
-            Math.min(rateLimitWaitMs(res.headers, Date.now()) ?? policy.backoff.initialMs, MAX_RATE_LIMIT_WAIT_MS),
-        );
-      }
+      seen = heedRateHeaders(res.statusCode, res.headers, {
+        pacer,
+        fallbackMs: policy.backoff.initialMs,
+        onWarning: o.onThrottleWarning,
+      });
       if (res.statusCode >= 200 && res.statusCode < 300) return parse(await res.body.text());
       // Read and dropped so the keep-alive connection is reused (a longer body closes it instead); the status is the
       // verdict whatever happens to the rest of the body.
@@ -126,10 +129,10 @@ export function createChannelClient(o: ChannelClientOptions): ChannelClient {
       return statusOutcome(res.statusCode, res.headers, notFound);
     } catch (err) {
       if (signal?.aborted) throw signal.reason;
-      if (deadline.timedOut) return { kind: 'retryable', reason: 'timeout' };
+      if (deadline?.timedOut) return { kind: 'retryable', reason: 'timeout' };
       return { kind: 'retryable', reason: `network error (${errorLabel(err) ?? 'unknown'})` };
     } finally {
-      deadline.clear();
+      deadline?.clear();
       pacer?.observe(seen ?? { warned: false, rateLimited: false });
     }
   }
@@ -165,9 +168,9 @@ export function createChannelClient(o: ChannelClientOptions): ChannelClient {
     async getUserByMemberId(memberId, opts = {}) {
       const { limiter, signal } = opts;
       const path = target.path(memberId);
-      const result = await withRetries(async () => retried(await attempt(path, signal)), policy, {
+      const lookup = async () => retried(await attempt(path, signal, parseUserBody, notFoundStatuses, limiter));
+      const result = await withRetries(lookup, policy, {
         signal,
-        ...(limiter ? { beforeAttempt: () => limiter.acquire(signal) } : {}),
         onRateLimited: o.onRateLimited,
         // Other lookups sharing the limiter (and the worker's pacer) would hit the same wall; hold them too.
         holdFor: (waitMs) => {
@@ -279,6 +282,24 @@ export function rateLimitWaitMs(headers: ResponseHeaders, now: number): number |
     if (resetMs > now) return resetMs - now;
   }
   return undefined;
+}
+
+/**
+ * An answer's rate-limit headers, for the worker's pacer to observe. The grace period's warning is the limit
+ * reached: the pacer holds the worker as after a 429 (until the reset, else `fallbackMs`), while the answer itself is
+ * used. Every Channel Talk call reads its answer through this (lookups, the channel check, the webhooks listing).
+ */
+export function heedRateHeaders(
+  status: number,
+  h: ResponseHeaders,
+  o: { pacer: ChannelPacer | undefined; fallbackMs: number; onWarning?: (() => void) | undefined },
+): RateHeaders {
+  const seen = readRateHeaders(status, h);
+  if (seen.warned) {
+    o.onWarning?.();
+    o.pacer?.holdUntil(Date.now() + Math.min(rateLimitWaitMs(h, Date.now()) ?? o.fallbackMs, MAX_RATE_LIMIT_WAIT_MS));
+  }
+  return seen;
 }
 
 /** The rate-limit headers of an answer as numbers; absent or unreadable ones are left out. */

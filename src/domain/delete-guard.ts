@@ -99,4 +99,11 @@ export class BatchGuardView {
     if (!this.tripped && guardTripped(this.counts, this.thresholds)) this.tripped = true;
     return isDelete && (this.tripped || this.counts.decisions < this.thresholds.minDecisions);
   }
+
+  /** Whether a delete decided now would go: confirmed, or enough decisions in view and it never tripped. */
+  releases(): boolean {
+    if (this.input.confirmed) return true;
+    if (this.tripped || guardTripped(this.counts, this.thresholds)) return false;
+    return this.counts.decisions >= this.thresholds.minDecisions;
+  }
 }

@@ -352,6 +352,36 @@ describe('Channel Talk client and the pacer (issue 24)', () => {
     });
   });
 
+  it('while the pacer holds the worker the budget limiter grants nothing: what waited goes out spaced, not at once', async () => {
+    const arrivals: number[] = [];
+    const lookupUser = (memberId: string) => {
+      arrivals.push(performance.now());
+      return user(memberId);
+    };
+    await withSimulator({ lookupUser }, async (sim) => {
+      const pacer = createChannelPacer({ budget: 20 });
+      const client = clientFor(sim, { pacer });
+      const limiter = createRateLimiter(20); // the batch's budget: 50 ms apart
+      try {
+        await client.getUserByMemberId('served-by-lookup', { limiter });
+        // A 429 elsewhere on this worker held it for 300 ms; six lookups of the batch wait meanwhile.
+        const heldAt = performance.now();
+        pacer.holdUntil(Date.now() + 300);
+        const lookups = Array.from({ length: 6 }, (_, i) => client.getUserByMemberId(`m-${i}`, { limiter }));
+        await Promise.all(lookups);
+        const after = arrivals.slice(1);
+        expect(after[0]! - heldAt).toBeGreaterThanOrEqual(280);
+        // Released one budget interval apart (a late timer may pair two, a stalled test process three): before, the six permits the limiter
+        // granted during the hold all went out the moment it ended, a burst an empty bucket answers with 429s.
+        const mostWithin25ms = Math.max(...after.map((t) => after.filter((u) => u >= t && u - t < 25).length));
+        expect(mostWithin25ms).toBeLessThanOrEqual(3);
+        expect(after[5]! - after[0]!).toBeGreaterThanOrEqual(200);
+      } finally {
+        await client.close();
+      }
+    });
+  });
+
   it('grace period: a warned answer is used, not retried, and holds the worker like a 429', async () => {
     await withSimulator({ rateLimit: { perSecond: 1, burst: 1 }, grace: true, retryAfter: false }, async (sim) => {
       const pacer = createChannelPacer();

@@ -278,8 +278,9 @@ async function simulate(s: Scenario): Promise<Outcome> {
       while (left > 0) {
         left -= 1;
         for (;;) {
-          await budget.acquire();
+          // As the client does (src/channel/client.ts): the worker's pacer, then the budget.
           await pacer.acquire();
+          await budget.acquire();
           if (first < 0) first = time.now;
           await time.sleep(s.latencyMs / 2);
           const answer = take();

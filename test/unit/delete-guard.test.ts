@@ -155,6 +155,22 @@ describe('delete guard: a batch holds deletes by its own view', () => {
     expect(run(start, seq, t)).toBe(out);
   });
 
+  // After the decisions `seq`: would the view let a delete go (a batch then looks its held deletes up again)?
+  it.each([
+    { name: 'nothing decided yet', start: { decisions: 0, deletes: 0 }, seq: '', out: false },
+    { name: 'too few decisions', start: { decisions: 0, deletes: 0 }, seq: 'uud', out: false },
+    { name: 'enough, fine share', start: { decisions: 0, deletes: 0 }, seq: 'uuud', out: true },
+    { name: 'the run cleared at launch', start: { decisions: 100, deletes: 10 }, seq: '', out: true },
+    { name: 'the run tripped at launch', start: { decisions: 100, deletes: 60 }, seq: '', out: false },
+    { name: 'tripped once, share fine again', start: { decisions: 3, deletes: 2 }, seq: 'duuuuu', out: false },
+    { name: 'exactly the share does not trip', start: { decisions: 0, deletes: 0 }, seq: 'udud', out: true },
+    { name: 'confirmed', start: { decisions: 100, deletes: 100, confirmed: true }, seq: 'd', out: true },
+  ])('releases: $name', ({ start, seq, out }) => {
+    const view = new BatchGuardView({ confirmed: false, ...start }, { maxDeleteShare: 0.5, minDecisions: 4 });
+    for (const c of seq) view.decided(c === 'd');
+    expect(view.releases()).toBe(out);
+  });
+
   it('every lookup a 404, 8 batches of 50 launched at once: none delivers a delete', () => {
     const views = Array.from(
       { length: 8 },
