@@ -14,7 +14,14 @@ import { createRateLimiter, type RateLimiter } from '../src/channel/rate-limiter
 import type { SourceEntry } from '../src/domain/types';
 import type { JobMetrics } from '../src/observability';
 import type { WorkStore } from '../src/store/work-store';
-import type { BackfillOptions, BackfillPaths, BatchResult, ChannelPace } from '../workflows/definitions';
+import type {
+  BackfillOptions,
+  BackfillPaths,
+  BatchHeartbeat,
+  BatchResult,
+  ChannelPace,
+  LivePace,
+} from '../workflows/definitions';
 import { HeartbeatPace, TICK_MS } from './heartbeat-pace';
 import type { PauseNotices } from './pause-notices';
 import { createStoreGate, type StoreGate } from './store-outage';
@@ -87,7 +94,7 @@ export interface BatchRun {
  * heartbeat (which carries how many members are done, and since when a write waits for the store).
  */
 export function startBatchRun(
-  deps: Pick<BatchFrameDeps, 'audit' | 'pauseNotices'>,
+  deps: Pick<BatchFrameDeps, 'audit' | 'pauseNotices' | 'pacer'>,
   input: BatchFrame,
   alreadyDone: number,
 ): BatchRun {
@@ -122,7 +129,7 @@ export function startBatchRun(
     const since = store.unavailableSince();
     const storeUnavailableSince = since === undefined ? undefined : new Date(since).toISOString();
     if (pace.due(Date.now(), done, storeUnavailableSince))
-      context.heartbeat(storeUnavailableSince === undefined ? { done } : { done, storeUnavailableSince });
+      context.heartbeat(heartbeatOf(done, storeUnavailableSince, deps.pacer));
     // While a write waits for the store, the next one queues behind it. A failed write (cancelled, or an error
     // that is not the store being away) resurfaces at the final flush.
     void writer.flush().catch(() => undefined);
@@ -211,6 +218,26 @@ export function runRate(deps: Pick<BatchFrameDeps, 'workerRateLimit'>, options: 
   if (deps.workerRateLimit === undefined) return run;
   if (run === undefined) return deps.workerRateLimit;
   return Math.min(deps.workerRateLimit, run);
+}
+
+/**
+ * What a batch heartbeats: members done, since when a store write waits, and its worker's pace now (the lookup rate
+ * live, read by `status`: src/cli/live-pace.ts).
+ */
+function heartbeatOf(
+  done: number,
+  storeUnavailableSince: string | undefined,
+  pacer: ChannelPacer | undefined,
+): BatchHeartbeat {
+  const now = pacer?.snapshot();
+  const pace: LivePace | undefined = now && {
+    pacer: now.pacerId,
+    ratePerSecond: Math.round(now.ratePerSecond * 10) / 10,
+    limit: now.limit,
+    remaining: now.remaining,
+    givingWay: now.givingWay,
+  };
+  return { done, ...(storeUnavailableSince === undefined ? {} : { storeUnavailableSince }), ...(pace ? { pace } : {}) };
 }
 
 /** The pacer joined with the batch's share of the run; call the result when the batch ends. */

@@ -246,6 +246,20 @@ export interface ChannelPace {
   pacer?: string;
 }
 
+/**
+ * What a running batch heartbeats (activities/heartbeat-pace.ts says when): members done so far, since when a store
+ * write waits, and its worker's pace now (the Web UI shows it with the pending activity; `status` reads it live,
+ * src/cli/live-pace.ts).
+ */
+export interface BatchHeartbeat {
+  done: number;
+  storeUnavailableSince?: string;
+  pace?: LivePace;
+}
+
+/** A worker's pace now (its pacer's id: two batches on one worker report the same pacer). */
+export type LivePace = Pick<ChannelPace, 'ratePerSecond' | 'limit' | 'remaining' | 'givingWay'> & { pacer: string };
+
 export interface DeferredResult {
   line: number;
   /** unchanged, skipped: the member was looked up again before the replay and no longer needed it (issue 23). */

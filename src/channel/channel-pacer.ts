@@ -110,6 +110,18 @@ export function createChannelPacer(
     return { trend: (last.remaining - first.remaining) / seconds, ownRate: (last.sent - first.sent) / seconds };
   }
 
+  /**
+   * This worker's requests per second up to `at`, from the oldest sample kept: the window while requests flow, and
+   * longer once they stop, so a worker that went quiet (paused, between batches) reads as slowing to 0 rather than
+   * as the rate of its last answers (what `status` shows as the lookup rate now).
+   */
+  function rateNow(at: number): number {
+    measure(at);
+    const first = samples[0];
+    if (!first || at - first.at < MIN_TREND_SPAN_MS) return 0;
+    return (sent - first.sent) / ((at - first.at) / 1000);
+  }
+
   function repace(at: number, remainingNow: number, warned: boolean): void {
     if (limit === undefined) return;
     const { trend, ownRate } = measure(at);
@@ -183,10 +195,9 @@ export function createChannelPacer(
     },
 
     snapshot() {
-      const { ownRate } = measure(now());
       return {
         pacerId,
-        ratePerSecond: ownRate,
+        ratePerSecond: rateNow(now()),
         permittedPerSecond: pacing && Number.isFinite(pacing.ratePerSecond) ? pacing.ratePerSecond : null,
         limit: limit ?? null,
         remaining: remaining ?? null,

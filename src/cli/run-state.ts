@@ -1,6 +1,8 @@
 import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { progressQuery, type BackfillResult, type ChannelPace, type Progress } from '../../workflows/definitions';
+import type { WorkflowExecutionDescription } from '@temporalio/client';
 import { CliError } from './errors';
+import { livePaceOf, withLivePace, type BatchBeat } from './live-pace';
 import { describeBackfill, temporalError, type TemporalSession } from './temporal-env';
 
 // What a backfill is doing now, from Temporal: the progress query while it runs, the result once it
@@ -77,11 +79,13 @@ export async function runState(session: TemporalSession, workflowId: string): Pr
   const base = { workflowId, runId: description.runId };
   if (status === 'RUNNING') {
     const progress = await queryProgress(session, handle, description.taskQueue);
+    const live = livePaceOf(await batchBeats(session, description.raw.pendingActivities), Date.now());
+    const channelPace = withLivePace(progress.channelPace, live);
     return {
       kind: 'running',
       ...base,
       taskQueue: description.taskQueue,
-      progress,
+      progress: channelPace ? { ...progress, channelPace } : progress,
       retrying: retryingActivities(description.raw.pendingActivities),
     };
   }
@@ -134,6 +138,35 @@ export async function locateAudit(
     running: status === 'RUNNING',
     ...(progress.channelPace ? { channelPace: progress.channelPace } : {}),
   };
+}
+
+type PendingActivity = NonNullable<WorkflowExecutionDescription['raw']['pendingActivities']>[number];
+
+/**
+ * The last heartbeat of each running batch (its worker's pace now, src/cli/live-pace.ts), decoded as the client
+ * decodes anything (with the payload codec when one is set). One it cannot decode is left out: the pace then stays
+ * the workflow's, as of the last batch that ended.
+ */
+async function batchBeats(
+  session: TemporalSession,
+  pending: readonly PendingActivity[] | null | undefined,
+): Promise<BatchBeat[]> {
+  const { payloadCodecs, payloadConverter } = session.client.options.loadedDataConverter;
+  const beats: BatchBeat[] = [];
+  for (const p of pending ?? []) {
+    const encoded = p.heartbeatDetails?.payloads;
+    const at = p.lastHeartbeatTime;
+    if (p.activityType?.name !== 'processBatch' || !encoded?.length || !at) continue;
+    try {
+      let payloads = encoded;
+      for (const codec of [...payloadCodecs].reverse()) payloads = await codec.decode(payloads);
+      const details: unknown = payloadConverter.fromPayload(payloads[0]!);
+      beats.push({ at: Number(at.seconds ?? 0) * 1000 + Math.floor((at.nanos ?? 0) / 1e6), details });
+    } catch {
+      continue;
+    }
+  }
+  return beats;
 }
 
 /**

@@ -18,7 +18,16 @@ import { startProductionTraffic } from '../../dev/simulator/production-traffic';
 import type { DevServer } from '../../dev/temporal-cli';
 import { createBackfillWorker, type BackfillWorker } from '../../src/worker-setup';
 import { webhookId } from '../../src/webhook/webhook-id';
-import { progressQuery, WORKFLOW_TYPE, type BackfillResult, type Progress } from '../../workflows/definitions';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { runState } from '../../src/cli/run-state';
+import { connectTemporal, loadCliEnv } from '../../src/cli/temporal-env';
+import {
+  progressQuery,
+  WORKFLOW_TYPE,
+  type BackfillResult,
+  type ChannelPace,
+  type Progress,
+} from '../../workflows/definitions';
 import type { ChannelSimulatorOptions } from '../../dev/simulator/channel-simulator';
 import { readAudit, startStack, startTestServer, workflowBundle, type Stack } from '../support/stack';
 
@@ -70,13 +79,19 @@ async function twoWorkers(
   };
 }
 
-async function runExact(stack: Stack, workflowId: string): Promise<Progress> {
+async function runExact(
+  stack: Stack,
+  workflowId: string,
+  whileRunning?: (done: Promise<unknown>) => Promise<void>,
+): Promise<Progress> {
   const handle = await stack.client.workflow.start(WORKFLOW_TYPE, {
     taskQueue: stack.config.BACKFILL_TASK_QUEUE,
     workflowId,
     args: [{ source: { type: 'csv', path: csv }, batchSize: 100 }],
   });
-  const result = (await handle.result()) as BackfillResult;
+  const done = handle.result();
+  await whileRunning?.(done);
+  const result = (await done) as BackfillResult;
   const expected = syntheticCounts(MEMBERS, SEED);
   expect(result).toMatchObject({
     total: MEMBERS,
@@ -96,6 +111,29 @@ async function runExact(stack: Stack, workflowId: string): Promise<Progress> {
   });
   expect(check.problems).toEqual([]);
   return handle.query(progressQuery);
+}
+
+/**
+ * What `webhook-backfill status` shows while the run goes, until a running batch's heartbeat shows the lookup rate
+ * before any batch has ended (the workflow alone knows it only from ended batches): the first such state, if any.
+ */
+async function liveBeforeFirstBatchEnds(stack: Stack, workflowId: string, done: Promise<unknown>) {
+  const session = await connectTemporal(loadCliEnv(stack.env));
+  let ended = false;
+  void done.finally(() => (ended = true)).catch(() => undefined);
+  try {
+    while (!ended) {
+      const state = await runState(session, workflowId).catch(() => undefined);
+      if (state?.kind !== 'running') break;
+      const { channelPace, batchesDone } = state.progress;
+      if (batchesDone > 0) return undefined;
+      if (channelPace && channelPace.ratePerSecond > 0) return channelPace;
+      await sleep(250);
+    }
+    return undefined;
+  } finally {
+    await session.close();
+  }
 }
 
 /** Lookups per second from the first to the last. */
@@ -122,7 +160,13 @@ describe('a channel shared with the customer’s production (issue 24)', () => {
       burstEveryMs: 5_000,
     });
     try {
-      const progress = await runExact(stack, 'shared-with-production');
+      let live: ChannelPace | undefined;
+      const progress = await runExact(stack, 'shared-with-production', async (done) => {
+        live = await liveBeforeFirstBatchEnds(stack, 'shared-with-production', done);
+      });
+      // `status` shows the lookup rate now while the first batches still run (from their heartbeats).
+      expect(live).toMatchObject({ limit: 200, rateLimited: 0 });
+      expect(live!.ratePerSecond).toBeGreaterThan(0);
       // What `status` and the Web UI show: the bucket as last seen, and what the run met of it.
       expect(progress.channelPace).toMatchObject({ limit: 200, rateLimited: 0, warnings: 0 });
       const prod = await production.stop();

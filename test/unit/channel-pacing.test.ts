@@ -314,6 +314,24 @@ async function simulate(s: Scenario): Promise<Outcome> {
 
 const quiet = { perSecond: 0, burst: 0 };
 
+describe("the pacer's lookup rate now (status, the batch heartbeat)", () => {
+  it('is the rate of the last second while requests flow, and falls toward 0 once they stop', async () => {
+    let t = 0;
+    const pacer = createChannelPacer({ now: () => t });
+    // 10 requests/s for 2 s, each answered at once with plenty remaining (the rule does not bind).
+    for (; t <= 2000; t += 100) {
+      await pacer.acquire();
+      pacer.observe({ limit: 100, remaining: 99, warned: false, rateLimited: false });
+    }
+    t = 2000;
+    expect(pacer.snapshot().ratePerSecond).toBeCloseTo(10, 0);
+    t = 6000; // quiet for 4 s
+    expect(pacer.snapshot().ratePerSecond).toBeLessThan(3);
+    t = 60_000;
+    expect(pacer.snapshot().ratePerSecond).toBeLessThan(0.2);
+  });
+});
+
 describe('the pacing rule in a closed loop (model of the bucket, simulated clock)', () => {
   it('shared: bucket 200 at 50/s, production 10/s + 20 every 5 s, budget 50: production never refused, repair >= 90% of what is left', async () => {
     for (const workers of [1, 2, 4]) {
