@@ -7,7 +7,7 @@ import { PauseNotices, type BatchControlSinks } from '../activities/pause-notice
 import { logWorkerChannel } from './channel/channel-info';
 import { createStoreTables } from './store/postgres-schema';
 import { openStores, type Stores } from './store/stores';
-import { createChannelPacer } from './channel/channel-pacer';
+import { createChannelPacer, type ChannelPacer } from './channel/channel-pacer';
 import { createChannelClient } from './channel/client';
 import { createChannelWebhooksClient } from './channel/webhooks';
 import { codecFromEnvValues } from './codec/aes-gcm-codec';
@@ -67,7 +67,7 @@ export async function createBackfillWorker(
   });
   // Which channel these credentials open, logged at start-up without holding the worker up (issue 9).
   const channelLogged = logWorkerChannel(channel, Runtime.instance().logger);
-  const { target, webhookList, channelWebhooks } = createReplayTargets(config);
+  const { target, webhookList, channelWebhooks } = createReplayTargets(config, pacer);
   const stores = await createStores(config);
   const { audit, pending, work } = stores;
   // With BACKFILL_CODEC_KEY set, every payload this worker sends to Temporal is AES-256-GCM encrypted.
@@ -142,7 +142,7 @@ function batchControlSinks(pauseNotices: PauseNotices): InjectedSinks<BatchContr
 }
 
 /** Where replays go: WEBHOOK_URL (undefined without it), and every webhook registered on the channel. */
-function createReplayTargets(config: Config) {
+function createReplayTargets(config: Config, pacer: ChannelPacer) {
   const eventNames = { upsert: config.WEBHOOK_EVENT_UPSERT, delete: config.WEBHOOK_EVENT_DELETE };
   const target = config.WEBHOOK_URL
     ? createWebhookSender({
@@ -163,6 +163,8 @@ function createReplayTargets(config: Config) {
     maxAttempts: config.CHANNEL_MAX_ATTEMPTS,
     backoff: { initialMs: config.CHANNEL_RETRY_BACKOFF_MS },
     timeoutMs: config.CHANNEL_TIMEOUT_MS,
+    // The listing draws from the channel's budget with the worker's other calls (issue 24).
+    pacer,
   });
   const channelWebhooks = createChannelWebhooksTarget({
     list: (signal) => webhookList.list(signal),

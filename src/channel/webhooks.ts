@@ -6,7 +6,8 @@
 // URL's query string or a response body.
 import { Agent, request, type Dispatcher } from 'undici';
 import { z } from 'zod';
-import { rateLimitWaitMs } from './client';
+import type { ChannelPacer, RateHeaders } from './channel-pacer';
+import { heedRateHeaders, rateLimitWaitMs } from './client';
 import { withRetries, type AttemptResult, type RetryPolicy } from './retry';
 import { errorLabel } from '../http/error-label';
 import { BadCredentialsError } from './errors';
@@ -80,6 +81,11 @@ export interface ChannelWebhooksClientOptions {
   /** A listing longer than this many pages fails rather than replaying to a partial list. Default 100. */
   maxPages?: number;
   backoff?: { initialMs?: number; maxMs?: number };
+  /**
+   * The worker's pacer (channel-pacer.ts): each page waits for it and its answer's rate-limit headers feed it, as
+   * every lookup's do, so the listing draws from the channel's budget with the rest of the worker. Default: none.
+   */
+  pacer?: ChannelPacer;
   dispatcher?: Dispatcher;
 }
 
@@ -117,8 +123,11 @@ export function createChannelWebhooksClient(o: ChannelWebhooksClientOptions): Ch
   async function fetchPage(since: string | undefined, signal: AbortSignal | undefined): Promise<PageOutcome> {
     const query = new URLSearchParams({ limit: String(pageSize) });
     if (since !== undefined) query.set('since', since);
+    if (signal?.aborted) throw signal.reason;
+    await o.pacer?.acquire(signal);
     const timeout = AbortSignal.timeout(timeoutMs);
     const combined = signal ? AbortSignal.any([signal, timeout]) : timeout;
+    let seen: RateHeaders | undefined;
     try {
       const res = await request(`${baseUrl}/open/v5/webhooks?${query}`, {
         method: 'GET',
@@ -127,6 +136,7 @@ export function createChannelWebhooksClient(o: ChannelWebhooksClientOptions): Ch
         signal: combined,
       });
       const status = res.statusCode;
+      seen = heedRateHeaders(status, res.headers, { pacer: o.pacer, fallbackMs: policy.backoff.initialMs });
       if (status >= 200 && status < 300) return parsePage(await res.body.text());
       await res.body.dump().catch(() => undefined);
       if (status === 401 || status === 403) throw new BadCredentialsError(status);
@@ -138,6 +148,8 @@ export function createChannelWebhooksClient(o: ChannelWebhooksClientOptions): Ch
       if (signal?.aborted) throw signal.reason;
       if (timeout.aborted) return { kind: 'retryable', reason: 'timeout' };
       return { kind: 'retryable', reason: `network error (${errorLabel(err) ?? 'unknown'})` };
+    } finally {
+      o.pacer?.observe(seen ?? { warned: false, rateLimited: false });
     }
   }
 
@@ -154,7 +166,8 @@ export function createChannelWebhooksClient(o: ChannelWebhooksClientOptions): Ch
         return outcome.kind === 'page' ? { kind: 'done', value: outcome } : outcome;
       },
       policy,
-      { signal, rateLimited },
+      // A 429 holds the whole worker, as a lookup's does.
+      { signal, rateLimited, holdFor: (waitMs) => o.pacer?.holdUntil(Date.now() + waitMs) },
     );
     if (result.kind === 'gave-up') throw failed(result.reason);
     return result.value;

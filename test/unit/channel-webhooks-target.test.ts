@@ -9,6 +9,7 @@ import {
   type ChannelWebhooksClient,
 } from '../../src/channel/webhooks';
 import { startChannelSimulator, type ChannelSimulator } from '../../dev/simulator/channel-simulator';
+import { createChannelPacer } from '../../src/channel/channel-pacer';
 import { startWebhookReceiver, type WebhookReceiver } from '../../dev/simulator/webhook-receiver';
 import {
   createChannelWebhooksTarget,
@@ -141,15 +142,19 @@ const since = (r: WebhookReceiver, seq: number) => r.deliveries().filter((d) => 
 const mark = () => ({ a: rA.deliveries().length, b: rB.deliveries().length });
 const lastSeq = (r: WebhookReceiver) => r.deliveries().at(-1)?.seq ?? 0;
 
+/** `n` webhooks subscribed to member.deleted, all at receiver A, oldest first. */
+const deleteHooks = (n: number): ChannelWebhook[] =>
+  Array.from({ length: n }, (_, i) => ({
+    id: `wh-${i}`,
+    url: rA.url,
+    token: `t${i}`,
+    scopes: ['member.deleted'],
+    createdAt: 1_700_000_000_000 + i,
+  }));
+
 describe('listing GET /open/v5/webhooks', () => {
   it('returns every webhook over several pages (since/next), with scopes and blocked flags', async () => {
-    const many: ChannelWebhook[] = Array.from({ length: 7 }, (_, i) => ({
-      id: `wh-${i}`,
-      url: rA.url,
-      token: `t${i}`,
-      scopes: ['member.deleted'],
-      createdAt: 1_700_000_000_000 + i,
-    }));
+    const many = deleteHooks(7);
     sim.setWebhooks(many);
     const paged = createChannelWebhooksClient({ baseUrl: sim.url, accessKey: KEY, accessSecret: SECRET, pageSize: 3 });
     const before = sim.stats().webhookLists;
@@ -168,6 +173,35 @@ describe('listing GET /open/v5/webhooks', () => {
       scopes: ['member.upserted.contact', 'member.deleted'],
     });
     expect(list).toHaveLength(5);
+  });
+
+  it("goes through the worker's pacer: it waits for it, feeds it every page's headers, and keeps the reserve", async () => {
+    const many = deleteHooks(6);
+    // A small bucket (3, refilled at 2/s): six pages one by one would run it dry and meet a 429 without the pacer.
+    const limited = await startChannelSimulator({
+      users: [],
+      accessKey: KEY,
+      accessSecret: SECRET,
+      webhooks: many,
+      rateLimit: { perSecond: 2, burst: 3 },
+    });
+    const pacer = createChannelPacer();
+    const paced = createChannelWebhooksClient({
+      baseUrl: limited.url,
+      accessKey: KEY,
+      accessSecret: SECRET,
+      pageSize: 1,
+      pacer,
+    });
+    try {
+      expect(await paced.list()).toHaveLength(6);
+      expect(limited.stats().webhookLists).toBe(6);
+      expect(limited.stats().rateLimited).toBe(0);
+      expect(pacer.snapshot()).toMatchObject({ limit: 3, rateLimited: 0, givingWay: true });
+    } finally {
+      await paced.close();
+      await limited.close();
+    }
   });
 
   it('the simulator route: limit 1..500 (default 25), since = createdAt to start at, next only when more remain; GET only', async () => {
