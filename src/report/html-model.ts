@@ -8,6 +8,7 @@ import { formatDuration } from '../domain/duration';
 import { SummaryBuilder, type AuditSummary, type OutagePhase, type OutageWindow, type SummaryOptions } from './summary';
 import { LineSet } from './line-set';
 import type { VerifySummary } from './verify-report';
+import type { ChannelPace } from '../../workflows/definitions';
 
 // What the one-file HTML report shows (`report --format html`), as plain data built from the report's data model
 // (AuditSummary, src/report/summary.ts; VerifySummary for the proof of repair): so what the page says is table-tested
@@ -68,6 +69,15 @@ export interface HtmlReportModel {
   deleteGuard: string[];
   /** Replays that waited and were looked up again before sending; those Channel Talk changed meanwhile. */
   recheck: { rechecked: number; changed: number; rows: RecheckRow[] };
+  /** What the run met on Channel Talk's rate limit (issue 24); null without the run's totals. */
+  rateLimit: {
+    rateLimited: number;
+    warnings: number;
+    /** Lookups' waits for the pacer, summed, in seconds with one decimal. */
+    waitedSeconds: string;
+    /** The bucket as last seen, as one sentence. */
+    lastSeen: string;
+  } | null;
   skipped: Bar[];
   failures: { total: number; rows: FailureRow[] };
   nextSteps: NextStep[];
@@ -173,6 +183,8 @@ export interface HtmlReportInput {
   verify?: { source: string; summary: VerifySummary } | undefined;
   /** When the page was made (ISO). */
   generatedAt: string;
+  /** The run's own rate-limit totals, from Temporal (`report --workflow-id`); absent with `--audit`. */
+  channelPace?: ChannelPace | undefined;
 }
 
 const OUTCOME_TONE: Record<OutcomeKind, Bar['tone']> = {
@@ -261,6 +273,19 @@ function deleteGuardStory(s: AuditSummary, heldDeletes: number): string[] {
   else if (g.wouldTripAt !== null && s.dryRun === false && s.outcomes.delete > 0)
     story.push('No delete carries a confirmation stamp.');
   return story;
+}
+
+function rateLimitFacts(c: ChannelPace): NonNullable<HtmlReportModel['rateLimit']> {
+  const bucket =
+    c.limit === null
+      ? 'Channel Talk sent no rate-limit headers.'
+      : `Last seen: limit ${c.limit}, remaining ${c.remaining ?? '?'}${c.givingWay ? ', the job giving way to other traffic' : ''}.`;
+  return {
+    rateLimited: c.rateLimited,
+    warnings: c.warnings,
+    waitedSeconds: (c.waitedMs / 1000).toFixed(1),
+    lastSeen: bucket,
+  };
 }
 
 /** Rows per interval: at most TIMELINE_BUCKETS columns of a whole number of seconds each. */
@@ -386,6 +411,7 @@ export function buildHtmlModel(input: HtmlReportInput): HtmlReportModel {
     })),
     deleteGuard: deleteGuardStory(s, facts.heldDeletes),
     recheck: { rechecked: facts.rechecked, changed: s.changedDuringRepair, rows: facts.rechecks },
+    rateLimit: input.channelPace ? rateLimitFacts(input.channelPace) : null,
     skipped: s.skipped.map((g, i) => ({ key: `skipped-${i}`, label: g.reason, value: g.count, tone: 'neutral' })),
     failures: { total: s.outcomes.failed, rows: facts.failures },
     nextSteps: nextSteps(s, input.auditPath, input.header),

@@ -111,6 +111,7 @@ export function renderHtmlReport(m: HtmlReportModel, generatedAt: string): strin
     section('deletes', 'Deletes per reason', barChart('deletes per reason', m.deletes)),
     section('delete-guard', 'The delete guard', m.deleteGuard.map((s) => `<p>${escapeHtml(s)}</p>`).join('\n')),
     recheckSection(m),
+    ...(m.rateLimit ? [rateLimitSection(m.rateLimit)] : []),
     failuresSection(m),
     section('skipped', 'Skipped per reason', barChart('skipped rows per reason', m.skipped)),
     ...targetSections(m),
@@ -118,6 +119,15 @@ export function renderHtmlReport(m: HtmlReportModel, generatedAt: string): strin
     nextSection(m),
   ];
   return page(m.title, parts.join('\n'));
+}
+
+/** What the run met on Channel Talk's rate limit (issue 24): only with the run's own totals (`--workflow-id`). */
+function rateLimitSection(rl: NonNullable<HtmlReportModel['rateLimit']>): string {
+  return section(
+    'rate-limit',
+    "Channel Talk's rate limit",
+    `<p>Channel Talk limits each channel, every key together, so the repair shares the budget with the customer's own traffic and leaves it a reserve. The run's own totals (from Temporal): answers 429: <span data-count="rate-limited">${rl.rateLimited}</span>; grace-period warnings: <span data-count="throttle-warnings">${rl.warnings}</span>; time lookups waited for the pacer, summed: <span data-count="pacer-wait-seconds">${rl.waitedSeconds}</span> s. ${escapeHtml(rl.lastSeen)}</p>`,
+  );
 }
 
 function header(m: HtmlReportModel, generatedAt: string): string {

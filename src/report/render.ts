@@ -44,7 +44,9 @@ export interface RenderContext {
 /** One line: what the run met on Channel Talk's rate limit (not in the audit log: the run's own counters). */
 export function describeRatePressure(c: ChannelPace): string {
   const seen =
-    c.limit === null ? 'no rate-limit headers seen' : `last seen: limit ${c.limit}, remaining ${c.remaining ?? '?'}`;
+    c.limit === null
+      ? 'no rate-limit headers seen'
+      : `last seen: limit ${c.limit}, remaining ${c.remaining ?? '?'}${c.givingWay ? ', giving way to other traffic' : ''}`;
   return `Channel Talk's rate limit: ${c.rateLimited} answers 429, ${c.warnings} grace-period warnings, lookups waited ${(c.waitedMs / 1000).toFixed(1)} s in all for the pacer (${seen})`;
 }
 

@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DevServer } from '../../dev/temporal-cli';
@@ -111,6 +112,17 @@ describe('Channel Talk API faults', () => {
       expect(report.code, report.stderr).toBe(0);
       expect(report.stdout).toContain(
         `Channel Talk's rate limit: ${result.channelPace!.rateLimited} answers 429, ${result.channelPace!.warnings} grace-period warnings`,
+      );
+      // The HTML report of the run carries the same totals.
+      const html = path.join(stack.dataDir, 'report.html');
+      const page = await runProcess(
+        process.execPath,
+        [BIN, 'report', '--workflow-id', 'faults-429-retry-after', '--format', 'html', '--out', html],
+        stack.env,
+      );
+      expect(page.code, page.stderr).toBe(0);
+      expect(await readFile(html, 'utf8')).toContain(
+        `answers 429: <span data-count="rate-limited">${result.channelPace!.rateLimited}</span>`,
       );
     });
   });

@@ -332,6 +332,43 @@ describe('buildHtmlModel', () => {
     expect(shellWord(word)).toBe(quoted);
   });
 
+  it.each([
+    { name: 'without the run (report --audit): no rate-limit part', pace: undefined, out: null },
+    {
+      name: 'with the run: its totals and the bucket as last seen',
+      pace: {
+        ratePerSecond: 40,
+        limit: 200,
+        remaining: 37,
+        givingWay: true,
+        rateLimited: 3,
+        warnings: 2,
+        waitedMs: 12_345,
+      },
+      out: {
+        rateLimited: 3,
+        warnings: 2,
+        waitedSeconds: '12.3',
+        lastSeen: 'Last seen: limit 200, remaining 37, the job giving way to other traffic.',
+      },
+    },
+    {
+      name: 'an API that sent no rate-limit headers',
+      pace: {
+        ratePerSecond: 9,
+        limit: null,
+        remaining: null,
+        givingWay: false,
+        rateLimited: 0,
+        warnings: 0,
+        waitedMs: 0,
+      },
+      out: { rateLimited: 0, warnings: 0, waitedSeconds: '0.0', lastSeen: 'Channel Talk sent no rate-limit headers.' },
+    },
+  ])("Channel Talk's rate limit: $name", ({ pace, out }) => {
+    expect(buildHtmlModel(input(REPAIR, pace ? { channelPace: pace } : {})).rateLimit).toEqual(out);
+  });
+
   it('nextSteps for a complete repair without failures: only the proof', () => {
     const s = input(REPAIR.slice(0, 4)).summary;
     expect(nextSteps(s, '/a.jsonl', HEADER).map((x) => x.what)).toEqual([expect.stringMatching(/^Prove the repair/)]);
@@ -374,5 +411,24 @@ describe('renderHtmlReport', () => {
       [...page.matchAll(/data-count="([^"]+)">(\d+)</g)].map((m) => [m[1], Number(m[2])]),
     );
     expect(counts).toMatchObject({ 'outcome-upsert': 2, 'outcome-failed': 3, delivered: 3, 'failed-total': 3, due: 5 });
+    expect(page).not.toContain('id="rate-limit"');
+  });
+
+  it("shows the run's rate-limit totals when it has them (report --workflow-id)", () => {
+    const pace = {
+      ratePerSecond: 40,
+      limit: 20,
+      remaining: 4,
+      givingWay: false,
+      rateLimited: 7,
+      warnings: 5,
+      waitedMs: 1500,
+    };
+    const withPace = renderHtmlReport(buildHtmlModel(input(REPAIR, { channelPace: pace })), '2024-12-02T00:00:00.000Z');
+    const counts = Object.fromEntries(
+      [...withPace.matchAll(/data-count="([^"]+)">([\d.]+)</g)].map((m) => [m[1], Number(m[2])]),
+    );
+    expect(counts).toMatchObject({ 'rate-limited': 7, 'throttle-warnings': 5, 'pacer-wait-seconds': 1.5 });
+    expect(withPace).toContain('Last seen: limit 20, remaining 4.');
   });
 });

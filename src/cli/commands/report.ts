@@ -146,6 +146,7 @@ async function htmlReport(cmd: ReportCommand, io: CliIo, run: ReportedRun, log: 
     inProgress: run.inProgress,
     verify: verifyReport,
     generatedAt,
+    channelPace: run.channelPace,
   });
   return { rows: summary.rows, text: renderHtmlReport(model, generatedAt) };
 }
