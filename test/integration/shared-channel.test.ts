@@ -83,11 +83,12 @@ async function runExact(
   stack: Stack,
   workflowId: string,
   whileRunning?: (done: Promise<unknown>) => Promise<void>,
+  batchSize = 100,
 ): Promise<Progress> {
   const handle = await stack.client.workflow.start(WORKFLOW_TYPE, {
     taskQueue: stack.config.BACKFILL_TASK_QUEUE,
     workflowId,
-    args: [{ source: { type: 'csv', path: csv }, batchSize: 100 }],
+    args: [{ source: { type: 'csv', path: csv }, batchSize }],
   });
   const done = handle.result();
   await whileRunning?.(done);
@@ -161,9 +162,16 @@ describe('a channel shared with the customer’s production (issue 24)', () => {
     });
     try {
       let live: ChannelPace | undefined;
-      const progress = await runExact(stack, 'shared-with-production', async (done) => {
-        live = await liveBeforeFirstBatchEnds(stack, 'shared-with-production', done);
-      });
+      // Four batches of 250 at once: each heartbeats after 100 members (activities/heartbeat-pace.ts), long before
+      // the first one ends.
+      const progress = await runExact(
+        stack,
+        'shared-with-production',
+        async (done) => {
+          live = await liveBeforeFirstBatchEnds(stack, 'shared-with-production', done);
+        },
+        250,
+      );
       // `status` shows the lookup rate now while the first batches still run (from their heartbeats).
       expect(live).toMatchObject({ limit: 200, rateLimited: 0 });
       expect(live!.ratePerSecond).toBeGreaterThan(0);
