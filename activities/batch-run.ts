@@ -24,7 +24,7 @@ import type {
 } from '../workflows/definitions';
 import { HeartbeatPace, TICK_MS } from './heartbeat-pace';
 import type { PauseNotices } from './pause-notices';
-import { createStoreGate, type StoreGate } from './store-outage';
+import { createStoreGate, recordStoreWaits, type StoreGate } from './store-outage';
 
 /** What a batch activity is given: which batch of which run, and its share of the run's rate budget. */
 export interface BatchFrame {
@@ -58,13 +58,34 @@ export interface LoadedBatch {
   settledLines: PendingLines['settled'];
 }
 
-export async function loadBatch(deps: BatchFrameDeps, input: BatchFrame): Promise<LoadedBatch> {
+/** Reads the batch, waiting through `store` for a store that is away rather than failing the attempt. */
+export async function loadBatch(deps: BatchFrameDeps, input: BatchFrame, store: StoreGate): Promise<LoadedBatch> {
   const { options, paths, batch } = input;
-  const entries = await deps.work.readBatch(paths.workFile, options.batchSize, batch);
+  const entries = await store.persist(() => deps.work.readBatch(paths.workFile, options.batchSize, batch));
   const lines = entries.map((e) => e.line);
-  const recorded = await deps.audit.lookup(paths.auditPath, lines);
-  const { pending, settled } = await deps.pending.lines(paths.pendingDir, lines);
+  const recorded = await store.persist(() => deps.audit.lookup(paths.auditPath, lines));
+  const { pending, settled } = await store.persist(() => deps.pending.lines(paths.pendingDir, lines));
   return { entries, lines, recorded, pendingLines: pending, settledLines: settled };
+}
+
+/**
+ * The batch's gate on its stores (activities/store-outage.ts): a read or write the audit, pending or work store
+ * cannot take (it is away, full, read-only) is retried until it can, and meanwhile no member is looked up or sent:
+ * what the batch knows is kept, not redone. It logs when they go away and come back, and heartbeats while it waits
+ * (a wait at the batch's first reads, before its own heartbeat starts, included).
+ */
+export function batchStoreGate(batch: number): StoreGate {
+  const context = Context.current();
+  return createStoreGate({
+    signal: context.cancellationSignal,
+    onUnavailable: (err) =>
+      context.log.warn('audit or pending store unavailable: the batch sends nothing until it is back', {
+        batch,
+        code: (err as { code?: unknown }).code ?? null,
+      }),
+    onBack: (waitedMs) => context.log.info('audit and pending store back: the batch goes on', { batch, waitedMs }),
+    whileWaiting: (since) => context.heartbeat({ storeUnavailableSince: new Date(since).toISOString() }),
+  });
 }
 
 export type StopReason = NonNullable<BatchResult['stopReason']>;
@@ -97,6 +118,7 @@ export function startBatchRun(
   deps: Pick<BatchFrameDeps, 'audit' | 'pauseNotices' | 'pacer'>,
   input: BatchFrame,
   alreadyDone: number,
+  store: StoreGate,
 ): BatchRun {
   const context = Context.current();
   const { batch } = input;
@@ -110,18 +132,6 @@ export function startBatchRun(
   };
   context.cancellationSignal.addEventListener('abort', onCancel);
   let done = alreadyDone;
-  // A write the audit or pending store cannot take (it is away, full, read-only) is retried until it can, and
-  // meanwhile no member is looked up or sent (activities/store-outage.ts): what the batch knows is kept, not
-  // redone.
-  const store = createStoreGate({
-    signal: context.cancellationSignal,
-    onUnavailable: (err) =>
-      context.log.warn('audit or pending store unavailable: the batch sends nothing until it is back', {
-        batch,
-        code: (err as { code?: unknown }).code ?? null,
-      }),
-    onBack: (waitedMs) => context.log.info('audit and pending store back: the batch goes on', { batch, waitedMs }),
-  });
   const writer = writeBehind(store, deps.audit, input.paths.auditPath);
   const pace = new HeartbeatPace(Date.now(), done, context.info.heartbeatTimeoutMs);
   const stopListening = deps.pauseNotices?.listen(input.backfill, () => pace.hurry(Date.now()));
@@ -176,6 +186,10 @@ export function startBatchRun(
       stopListening?.();
       await writer.flushAfterAll();
       context.cancellationSignal.removeEventListener('abort', onCancel);
+      // The times it waited for the store, in the audit log for the report (src/audit/run-wait.ts).
+      await recordStoreWaits(deps.audit, input.paths.auditPath, store, { batch }, (m, meta) =>
+        context.log.warn(m, meta),
+      );
     },
   };
 }

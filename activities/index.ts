@@ -2,6 +2,7 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Config } from '../src/config';
 import { noMetrics, type JobMetrics } from '../src/observability';
 import type { AuditStore } from '../src/audit/audit-store';
+import type { RunWait } from '../src/audit/run-wait';
 import type { PendingStore } from '../src/audit/pending-store';
 import type { WorkStore } from '../src/store/work-store';
 import { cleanupBackfill, type CleanupInput } from './cleanup';
@@ -47,6 +48,11 @@ export interface ActivityDeps {
   /** Per-member debug lines in batches (the worker's logger is at DEBUG/TRACE). Default false. */
   debugLogs?: boolean;
   now?: () => Date;
+}
+
+export interface RecordWaitInput {
+  paths: BackfillPaths;
+  wait: RunWait;
 }
 
 /** Activities get their dependencies here, so tests pass real or local ones without module mocking. */
@@ -210,6 +216,11 @@ export function createActivities({
         { audit, pending, metrics, target: targetFor(input.target), ...healthFor(input.target), now, recheck },
         input,
       );
+    },
+    // A time the run waited for its receiver, recorded by the workflow when it ends (src/audit/run-wait.ts).
+    recordWait: async (input: RecordWaitInput) => {
+      confine(input.paths);
+      await audit.recordWait(input.paths.auditPath, input.wait);
     },
     cleanupBackfill: (input: CleanupInput) => {
       confine(input.paths);

@@ -13,6 +13,7 @@ import type { SourceEntry } from '../src/domain/types';
 import type { WebhookSender } from '../src/webhook/sender';
 import {
   batchLimiter,
+  batchStoreGate,
   joinPacer,
   loadBatch,
   recordMetrics,
@@ -64,7 +65,8 @@ interface HandedOver {
 export async function processBatch(deps: BatchDeps, input: BatchInput): Promise<BatchResult> {
   const context = Context.current();
   const { batch, options, paths } = input;
-  const loaded = await loadBatch(deps, input);
+  const store = batchStoreGate(batch);
+  const loaded = await loadBatch(deps, input, store);
   const guard = input.guard && !options.dryRun ? startGuard(input.guard, options) : undefined;
   const handedOver = await handedOverEarlier(deps, paths.pendingDir, loaded, guard);
   if (guard) {
@@ -72,7 +74,7 @@ export async function processBatch(deps: BatchDeps, input: BatchInput): Promise<
     for (const [, r] of loaded.recorded) if (isDecision(r.outcome, r.fields)) guard.decided(r.outcome === 'delete');
   }
   const todo = loaded.entries.filter((e) => !loaded.recorded.has(e.line) && !loaded.pendingLines.has(e.line));
-  const run = startBatchRun(deps, input, loaded.entries.length - todo.length);
+  const run = startBatchRun(deps, input, loaded.entries.length - todo.length, store);
   const ctx = repairContext(deps, input, run, guard);
   // The endpoint down for everyone: no more lookups for replays that could only wait. Members in flight finish
   // (not aborted: a lookup made is not thrown away) and hand their replays over; the rest are not started.

@@ -6,6 +6,8 @@
 // details, which Temporal keeps and hands to every later attempt of the same activity.
 import { Context } from '@temporalio/activity';
 import { z } from 'zod';
+import type { AuditEntry } from '../src/audit/audit-entry';
+import { asAuditRecord } from '../src/audit/audit-store';
 
 const detailsSchema = z.object({ refused: z.number().int().nonnegative() });
 
@@ -29,4 +31,22 @@ export function recordRefusal(): void {
 /** This attempt's number among the attempts that could send (1 for the first of them). */
 export function deliveryAttempt(attempt: number, details: unknown): number {
   return Math.max(1, attempt - refusedAttempts(details));
+}
+
+/**
+ * A replay sent, whose outcome this attempt must record before it settles: kept in the heartbeat details (with the
+ * refusals counted so far) so that, if the attempt cannot record it (the store away past its attempt
+ * timeout, replayAttemptTimeoutSeconds; the worker gone), the next attempt records that outcome instead of sending the replay again. The entry
+ * is the audit record itself: field names, ids and statuses, no personal data (activities/replay-deferred.ts).
+ */
+export function keepSent(entry: AuditEntry): void {
+  const context = Context.current();
+  context.heartbeat({ refused: refusedAttempts(context.info.heartbeatDetails), sent: entry });
+}
+
+/** The outcome an earlier attempt sent and could not record (keepSent), for `line`; undefined when there is none. */
+export function sentBefore(details: unknown, line: number): AuditEntry | undefined {
+  if (typeof details !== 'object' || details === null || !('sent' in details)) return undefined;
+  const entry = asAuditRecord((details as { sent: unknown }).sent);
+  return entry?.line === line ? entry : undefined;
 }

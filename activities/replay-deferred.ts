@@ -9,8 +9,8 @@ import type { JobMetrics } from '../src/observability';
 import type { SendResult } from '../src/domain/types';
 import { recordMetrics } from './batch-run';
 import { recheckReplay, type RecheckDeps } from './recheck-replay';
-import { deliveryAttempt, recordRefusal } from './replay-attempts';
-import { createStoreGate } from './store-outage';
+import { deliveryAttempt, keepSent, recordRefusal, sentBefore } from './replay-attempts';
+import { createStoreGate, recordStoreWaits, type StoreGate } from './store-outage';
 import {
   RECEIVER_UNAVAILABLE,
   type BackfillPaths,
@@ -76,6 +76,10 @@ export async function replayDeferred(deps: ReplayDeps, input: ReplayDeferredInpu
 
   // Attempts refused by workers that could not send (no WEBHOOK_URL, no pending store) are not counted.
   const { attempt: temporalAttempt, heartbeatDetails } = Context.current().info;
+  // An earlier attempt sent it and could not record what came of it (keepSent): recorded now, not sent again.
+  const sent = sentBefore(heartbeatDetails, line);
+  if (sent)
+    return resultOf(line, (await recordEntry(deps, input, sent)).outcome, sent.fields, !!sent.changedDuringRepair);
   const attempt = deliveryAttempt(temporalAttempt, heartbeatDetails);
   const checked = await recheck(deps, input, stored, attempt);
   if (checked.kind === 'recorded') return checked.result;
@@ -154,8 +158,7 @@ async function recordSent(
   result: SendResult,
   attempt: number,
 ): Promise<DeferredResult['outcome']> {
-  const { paths, line } = input;
-  const store = createStoreGate({ signal: Context.current().cancellationSignal });
+  const { line } = input;
   const confirmed =
     input.deletesConfirmedAt && replay.event === 'delete' ? { deletesConfirmedAt: input.deletesConfirmedAt } : {};
   // The webhooks this attempt went to (a held delete has none yet; a retried one names the latest attempt's).
@@ -164,21 +167,15 @@ async function recordSent(
     ...(result.deliveries ? { deliveries: result.deliveries } : {}),
   };
   const base = { ...replay.base, ts: deps.now().toISOString(), deferred: true, ...confirmed, ...routed, dryRun: false };
-  let outcome: DeferredResult['outcome'];
+  let entry: AuditEntry;
   if (result.kind === 'delivered') {
-    outcome = replay.event;
-    const entry = { ...base, outcome, delivered: true, status: result.status };
-    await store.persist(() => deps.audit.append(paths.auditPath, [entry]));
-    recordMetrics(deps.metrics, entry);
+    entry = { ...base, outcome: replay.event, delivered: true, status: result.status };
   } else if (result.kind === 'rejected' || attempt >= input.maxAttempts) {
-    outcome = 'failed';
     const reason =
       result.kind === 'rejected'
         ? `replay rejected: ${result.reason}`
         : `replay gave up after ${attempt} attempts: ${result.reason}`;
-    const entry = { ...base, outcome, stage: 'replay' as const, delivered: false, status: result.status, reason };
-    await store.persist(() => deps.audit.append(paths.auditPath, [entry]));
-    recordMetrics(deps.metrics, entry);
+    entry = { ...base, outcome: 'failed', stage: 'replay', delivered: false, status: result.status, reason };
   } else {
     throw ApplicationFailure.create({
       message: `replay of line ${line} not delivered yet: ${result.reason}`,
@@ -186,8 +183,30 @@ async function recordSent(
       nextRetryDelay: result.retryAfterMs,
     });
   }
+  // Kept for the next attempt before it waits for the store: if this one cannot record it, that one does, unsent.
+  keepSent(entry);
+  return (await recordEntry(deps, input, entry)).outcome;
+}
+
+/**
+ * Records a sent replay's entry and settles it, waiting for a store that is away (activities/store-outage.ts); should
+ * that outlast this attempt, the next one finds the entry in the heartbeat details (keepSent) and records it without
+ * sending again. The waits go in the audit log too.
+ */
+async function recordEntry(deps: ReplayDeps, input: ReplayDeferredInput, entry: AuditEntry): Promise<AuditEntry> {
+  const { paths, line } = input;
+  const store = createStoreGate({ signal: Context.current().cancellationSignal });
+  await store.persist(() => deps.audit.append(paths.auditPath, [entry]));
+  recordMetrics(deps.metrics, entry);
   await store.persist(() => deps.pending.settle(paths.pendingDir, line));
-  return outcome;
+  await recordReplayWaits(deps, input, store);
+  return entry;
+}
+
+/** The replay's waits for the store, in the audit log (activities/store-outage.ts). */
+function recordReplayWaits(deps: ReplayDeps, input: ReplayDeferredInput, store: StoreGate): Promise<void> {
+  const warn = (message: string, meta: Record<string, unknown>) => Context.current().log.warn(message, meta);
+  return recordStoreWaits(deps.audit, input.paths.auditPath, store, { line: input.line }, warn);
 }
 
 /** The result the workflow counts: the recorded outcome (one per member), its fields, whether Channel Talk changed it. */
@@ -260,5 +279,6 @@ async function recheck(
   await store.persist(() => deps.audit.append(paths.auditPath, [entry]));
   recordMetrics(deps.metrics, entry);
   await store.persist(() => deps.pending.settle(paths.pendingDir, line));
+  await recordReplayWaits(deps, input, store);
   return { kind: 'recorded', result: resultOf(line, entry.outcome, entry.fields, entry.changedDuringRepair === true) };
 }

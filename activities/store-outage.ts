@@ -4,6 +4,8 @@
 // is away is retried with backoff, the outcomes it holds kept in memory, and nothing new is looked up or sent
 // until the store takes writes again; the activity keeps heartbeating meanwhile. Any other error still throws.
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { AuditStore } from '../src/audit/audit-store';
+import type { RunWait } from '../src/audit/run-wait';
 
 /** Node and PostgreSQL error codes that say the store is away (or full, or read-only), not that the write is wrong. */
 const UNAVAILABLE_CODES: ReadonlySet<string> = new Set([
@@ -65,6 +67,8 @@ export interface StoreGate {
   open(): Promise<void>;
   /** Since when (ms since the epoch) a write has been waiting for the store; undefined while none is. */
   unavailableSince(): number | undefined;
+  /** The waits that ended with the store back (ms since the epoch), oldest first, each handed out once. */
+  takeWaits(): { since: number; until: number }[];
 }
 
 export interface StoreGateOptions {
@@ -74,6 +78,8 @@ export interface StoreGateOptions {
   /** Told once when the store goes away (the first failed write), and once when it is back. */
   onUnavailable?: (err: unknown) => void;
   onBack?: (waitedMs: number) => void;
+  /** Called before each wait between tries, with since when the store is away (a batch heartbeats here). */
+  whileWaiting?: (sinceMs: number) => void;
   backoffMs?: (failures: number) => number;
 }
 
@@ -83,6 +89,7 @@ export function createStoreGate(o: StoreGateOptions): StoreGate {
   let waitingWrites = 0;
   let since: number | undefined;
   let back: { promise: Promise<void>; resolve: () => void } | undefined;
+  const ended: { since: number; until: number }[] = [];
 
   const wentAway = (err: unknown) => {
     waitingWrites += 1;
@@ -97,7 +104,9 @@ export function createStoreGate(o: StoreGateOptions): StoreGate {
   const stoppedWaiting = (written: boolean) => {
     waitingWrites -= 1;
     if (waitingWrites > 0 || since === undefined) return;
-    const waited = now() - since;
+    const until = now();
+    const waited = until - since;
+    if (written) ended.push({ since, until });
     since = undefined;
     back?.resolve();
     back = undefined;
@@ -118,6 +127,7 @@ export function createStoreGate(o: StoreGateOptions): StoreGate {
             if (!isStoreUnavailable(err) || o.signal.aborted) throw err;
             if (failures === 0) wentAway(err);
             failures += 1;
+            if (since !== undefined) o.whileWaiting?.(since);
             await sleep(backoff(failures), undefined, { signal: o.signal });
           }
         }
@@ -136,5 +146,38 @@ export function createStoreGate(o: StoreGateOptions): StoreGate {
       await Promise.race([back.promise, aborted]);
     },
     unavailableSince: () => since,
+    takeWaits: () => ended.splice(0),
   };
+}
+
+/**
+ * Records the gate's waits that ended with the store back in the audit log (src/audit/run-wait.ts), for the report;
+ * `who` names the batch or replay that waited. Retried like any write while the store is away; any other failure
+ * (or a cancellation) is only logged (`warn`): the outcomes matter, the record of the wait is for reading.
+ */
+export async function recordStoreWaits(
+  audit: AuditStore,
+  auditPath: string,
+  gate: StoreGate,
+  who: Pick<RunWait, 'batch' | 'line'>,
+  warn: (message: string, meta: Record<string, unknown>) => void,
+): Promise<void> {
+  for (const { since, until } of gate.takeWaits()) {
+    const wait: RunWait = {
+      kind: 'store-unavailable',
+      since: new Date(since).toISOString(),
+      until: new Date(until).toISOString(),
+      ended: 'back',
+      ...who,
+    };
+    // Through the gate: the first query after the store came back may still meet a connection it dropped.
+    await gate
+      .persist(() => audit.recordWait(auditPath, wait))
+      .catch((err: unknown) =>
+        warn('the wait for the store could not be recorded in the audit log', {
+          ...wait,
+          code: (err as { code?: unknown }).code ?? null,
+        }),
+      );
+  }
 }

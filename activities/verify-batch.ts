@@ -11,6 +11,7 @@ import { runPool } from '../src/run-pool';
 import type { BatchResult } from '../workflows/definitions';
 import {
   batchLimiter,
+  batchStoreGate,
   joinPacer,
   loadBatch,
   recordMetrics,
@@ -34,9 +35,10 @@ export interface VerifyBatchDeps extends BatchFrameDeps {
 export async function verifyBatch(deps: VerifyBatchDeps, input: BatchFrame): Promise<BatchResult> {
   const context = Context.current();
   const { batch, options, paths } = input;
-  const loaded = await loadBatch(deps, input);
+  const store = batchStoreGate(batch);
+  const loaded = await loadBatch(deps, input, store);
   const todo = loaded.entries.filter((e) => !loaded.recorded.has(e.line));
-  const run = startBatchRun(deps, input, loaded.entries.length - todo.length);
+  const run = startBatchRun(deps, input, loaded.entries.length - todo.length, store);
   const ctx: VerifyContext = {
     backfill: input.backfill,
     runLabel: options.runLabel,

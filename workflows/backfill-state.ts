@@ -15,6 +15,7 @@ import type {
   Progress,
 } from './definitions';
 import { addCounts, countRecorded, zeroCounters } from '../src/domain/counters';
+import type { RunWait } from '../src/audit/run-wait';
 import { verdictCounts } from '../src/domain/verdicts';
 import {
   DEFAULT_GUARD,
@@ -385,6 +386,30 @@ export class BackfillState {
     if (!down || this.s.paused) return undefined;
     const seconds = this.s.prepared.options.receiverOutagePauseSeconds ?? RECEIVER_OUTAGE_PAUSE_SECONDS;
     return Math.max(0, Date.parse(down.since) + seconds * 1000 - nowMs);
+  }
+
+  /**
+   * The receiver outage under way as a wait for the audit log (src/audit/run-wait.ts), as if it ended at `nowMs` the
+   * way `ended` says, with what waits for it; undefined when none runs or it is already recorded. The workflow asks
+   * before a change that may end the outage and records it if the change did.
+   */
+  receiverWait(ended: RunWait['ended'], nowMs: number): RunWait | undefined {
+    const s = this.current;
+    const down = s?.receiverDown;
+    if (!s || !down || down.recorded) return undefined;
+    return {
+      kind: 'receiver-unavailable',
+      since: down.since,
+      until: new Date(nowMs).toISOString(),
+      ended,
+      waitingReplays: s.deferred.filter((d) => !d.held).length,
+      batchesLeft: s.prepared.batches - s.batchesDone,
+    };
+  }
+
+  /** The outage under way is in the audit log (the run paused itself for it and it stays shown while paused). */
+  receiverWaitRecorded(): void {
+    if (this.current?.receiverDown) this.current.receiverDown.recorded = true;
   }
 
   /** A batch cancelled (pause, roll-over) before it returned: it runs again. */

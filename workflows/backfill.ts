@@ -36,6 +36,7 @@ import { refuseCarried } from './carried-origin';
 import { validatePauseArgument, validateResumeArgument } from './control-arguments';
 import { rateShare } from '../src/domain/rate-share';
 import { verdictCounts } from '../src/domain/verdicts';
+import { ReceiverWaits } from './receiver-waits';
 import { describeStatic, publish, type LiveView } from './visibility';
 
 const { prepareBackfill } = proxyActivities<BackfillActivities>({
@@ -154,7 +155,9 @@ export async function backfillWebhooks(input: BackfillInput): Promise<BackfillRe
     changed();
   };
 
-  setControlHandlers(run, pause, changed, userInput.dryRun);
+  // Receiver outages go in the audit log when they end; recordings are waited for before continuing as new and at the end.
+  const waits = new ReceiverWaits(run);
+  setControlHandlers(run, waits, pause, changed, userInput.dryRun);
 
   if (!run.prepared) await prepare(run, userInput, pause);
   const s: CarriedState = run.s;
@@ -244,7 +247,8 @@ export async function backfillWebhooks(input: BackfillInput): Promise<BackfillRe
         }),
       )
       .then(
-        (result) => run.onReplayResult(line, result, running, () => patched(RECHECK_PATCH)),
+        (result) =>
+          waits.ending('answered', () => run.onReplayResult(line, result, running, () => patched(RECHECK_PATCH))),
         (err: unknown) => {
           // Cancelled (pause, roll-over), even when the attempt then failed (a probe refused by the endpoint while
           // its cancellation was on the way): the line stays among the waiting replays.
@@ -269,7 +273,7 @@ export async function backfillWebhooks(input: BackfillInput): Promise<BackfillRe
 
   for (;;) {
     if (fatal) throw fatal;
-    const outageOver = outageAware ? run.receiverOutageExpired(Date.now()) : null;
+    const outageOver = outageAware ? waits.pauseIfExpired(Date.now()) : null;
     if (outageOver) {
       pause(outageOver);
       log.warn('paused: the receiver has been unavailable for longer than receiverOutagePauseSeconds', {
@@ -278,7 +282,10 @@ export async function backfillWebhooks(input: BackfillInput): Promise<BackfillRe
     }
     publish(s, view, s.paused ? 'paused' : 'running', Date.now(), s.prepared.searchAttributes === true, lastError);
     const rollOver = shouldRollOver();
-    for (const line of run.replaysToLaunch(running, rollOver, () => patched(REPLAY_CAP_PATCH))) launchReplay(line);
+    const replays = waits.ending('nothing-waiting', () =>
+      run.replaysToLaunch(running, rollOver, () => patched(REPLAY_CAP_PATCH)),
+    );
+    for (const line of replays) launchReplay(line);
     for (
       let next = run.takeNextBatch(inflight.size, rollOver);
       next !== undefined;
@@ -293,6 +300,7 @@ export async function backfillWebhooks(input: BackfillInput): Promise<BackfillRe
     }
     if (rollOver && inflight.size === 0 && replaying.size === 0) {
       await condition(allHandlersFinished);
+      await waits.settled();
       log.info('continuing as new', { historyLength: workflowInfo().historyLength, processed: s.counters.processed });
       await continueAsNew<typeof backfillWebhooks>({ ...userInput, carried: run.carriedForNext() });
     }
@@ -303,12 +311,14 @@ export async function backfillWebhooks(input: BackfillInput): Promise<BackfillRe
     else await condition(() => changes !== seen, Math.max(1, outageDueInMs));
   }
 
+  await waits.settled();
   return finish(s, view, lastError);
 }
 
 /** Pause and resume (signals, and updates that answer what happened) and the progress query. */
 function setControlHandlers(
   run: BackfillState,
+  waits: ReceiverWaits,
   pause: (reason: string | null) => void,
   changed: () => void,
   dryRun: boolean | undefined,
@@ -321,7 +331,7 @@ function setControlHandlers(
   const doResume = (options: ResumeOptions | null | undefined): ControlAnswer => {
     // The argument is user input (temporal CLI --input): only a literal `true` confirms.
     const confirm = typeof options === 'object' && options !== null && options.confirmDeletes === true;
-    const effect = run.resume(confirm ? new Date(Date.now()).toISOString() : undefined);
+    const effect = waits.ending('resumed', () => run.resume(confirm ? new Date(Date.now()).toISOString() : undefined));
     if (effect.confirmed)
       log.warn('deletes confirmed by resume: the delete guard lets them go for the rest of the run');
     if (effect.stillPaused)

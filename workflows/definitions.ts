@@ -291,7 +291,11 @@ export interface CarriedState {
    * The webhook endpoint is down for every member, since then (ISO time): no batch starts, one waiting replay
    * probes it, and the run pauses itself after receiverOutagePauseSeconds. Absent while it answers.
    */
-  receiverDown?: { since: string };
+  receiverDown?: {
+    since: string;
+    /** Already in the audit log as a wait (the run paused itself for it): a resume does not record it again. */
+    recorded?: boolean;
+  };
   /** The rate limit as last reported by a batch, its 429s, warnings and waits summed over pacers (issue 24). */
   channelPace?: ChannelPace;
   /** Each worker pacer's latest totals (a batch reports its worker's, cumulative): what channelPace sums. */

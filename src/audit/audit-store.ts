@@ -8,6 +8,7 @@ import { AuditEntry, OUTCOME_NAMES } from './audit-entry';
 import { decodeOutcome, encodeOutcome, outcomeCodeArray, type RecordedOutcome } from '../domain/outcome-code';
 export type { RecordedOutcome } from '../domain/outcome-code';
 import { auditHeaderLine, parseAuditHeaderLine, type AuditHeader } from './audit-header';
+import { keepWait, parseRunWaitLine, runWaitLine, type RunWait } from './run-wait';
 
 /**
  * The audit log of one backfill, as seen by activities. Appends are idempotent per source line: an
@@ -32,6 +33,11 @@ export interface AuditStore {
   writeHeader(auditPath: string, header: AuditHeader): Promise<AuditHeader | undefined>;
   /** The log's header, or undefined when it has none or does not exist. */
   header(auditPath: string): Promise<AuditHeader | undefined>;
+  /**
+   * Records a time the run waited for the receiver or a store (src/audit/run-wait.ts) beside the outcomes; entries()
+   * hands the log's waits over in `stats.waits`. Recording one twice is harmless (readers keep one per waitKey).
+   */
+  recordWait(auditPath: string, wait: RunWait): Promise<void>;
 }
 
 export interface AuditReadStats {
@@ -43,6 +49,11 @@ export interface AuditReadStats {
   unreadable: number;
   /** The log's header, set by entries() when it has one (it is neither an entry nor unreadable). */
   header?: AuditHeader;
+  /**
+   * The times the run waited for the receiver or a store (src/audit/run-wait.ts), one per waitKey, set by entries()
+   * once it has read the log to the end when it has any (they are neither entries nor unreadable).
+   */
+  waits?: RunWait[];
 }
 
 export const newReadStats = (): AuditReadStats => ({ entries: 0, repeated: 0, unreadable: 0 });
@@ -98,6 +109,8 @@ export async function* readAuditLogFile(
   });
   if (info.isDirectory()) throw new AuditLogNotFoundError(file, 'it is a directory');
   const seen = new LineSet();
+  const waits: RunWait[] = [];
+  const waitKeys = new Set<string>();
   const input = createReadStream(file, { encoding: 'utf8' });
   const lines = readline.createInterface({ input, crlfDelay: Infinity });
   let first = true;
@@ -112,6 +125,11 @@ export async function* readAuditLogFile(
       }
       if (text.trim() === '') continue;
       const entry = parseAuditRecord(text);
+      const wait = entry ? undefined : parseRunWaitLine(text);
+      if (wait) {
+        keepWait(waits, waitKeys, wait);
+        continue;
+      }
       if (!entry) {
         stats.unreadable += 1;
         continue;
@@ -123,6 +141,7 @@ export async function* readAuditLogFile(
       stats.entries += 1;
       yield entry;
     }
+    if (waits.length > 0) stats.waits = waits;
   } catch (err) {
     if (err instanceof AuditLogError) throw err;
     const code = (err as NodeJS.ErrnoException).code;
@@ -154,6 +173,7 @@ export function createFileAuditStore(): AuditStore {
     entries: (auditPath, stats) => readAuditLogFile(auditPath, stats),
     writeHeader: (auditPath, header) => writeFileHeader(path.resolve(auditPath), header),
     header: (auditPath) => readFileHeader(path.resolve(auditPath)),
+    recordWait: (auditPath, wait) => indexFor(auditPath).appendLine(runWaitLine(wait)),
   };
 }
 
@@ -274,30 +294,46 @@ class FileIndex {
         fresh.push(entry);
       }
       if (fresh.length === 0) return;
-      await mkdir(path.dirname(this.file), { recursive: true });
-      // A torn last line (a crash mid-write elsewhere) must not swallow our first entry.
-      const prefix = this.partial.length > 0 ? '\n' : '';
-      const text = prefix + fresh.map((e) => JSON.stringify(e)).join('\n') + '\n';
-      const before = this.readBytes;
-      const handle = await open(this.file, 'a', 0o600);
-      let after: number;
-      try {
-        await handle.appendFile(text, 'utf8');
-        await handle.datasync();
-        after = (await handle.stat()).size;
-      } finally {
-        await handle.close();
-      }
+      const { prefix, whole } = await this.write(fresh.map((e) => JSON.stringify(e)));
       // If nobody else appended meanwhile, the file is exactly what we had plus what we wrote: index it
       // now instead of reading it back. Otherwise the next refresh reads it like another process's.
-      if (after === before + Buffer.byteLength(text, 'utf8')) {
+      if (whole !== undefined) {
         // What ingest(text) would find, without parsing back what was just serialised: the torn line our
         // line feed completed (indexed if it happens to be a whole entry), then the entries written.
         if (prefix) this.ingest(prefix);
         for (const entry of fresh) this.index(entry);
-        this.readBytes = after;
+        this.readBytes = whole;
       }
     });
+  }
+
+  /** Appends one line that is not a record (a wait): the index skips it when it next reads the file. */
+  appendLine(text: string): Promise<void> {
+    return this.serialize(async () => {
+      await this.refresh();
+      await this.write([text]);
+    });
+  }
+
+  /**
+   * Appends `lines` in one write and one sync, after a line feed if the file ends in a torn line (a crash mid-write
+   * elsewhere must not swallow our first line). `whole`: the file's new size when nobody else appended meanwhile.
+   */
+  private async write(lines: readonly string[]): Promise<{ prefix: string; whole: number | undefined }> {
+    await mkdir(path.dirname(this.file), { recursive: true });
+    const prefix = this.partial.length > 0 ? '\n' : '';
+    const text = prefix + lines.join('\n') + '\n';
+    const before = this.readBytes;
+    const handle = await open(this.file, 'a', 0o600);
+    let after: number;
+    try {
+      await handle.appendFile(text, 'utf8');
+      await handle.datasync();
+      after = (await handle.stat()).size;
+    } finally {
+      await handle.close();
+    }
+    return { prefix, whole: after === before + Buffer.byteLength(text, 'utf8') ? after : undefined };
   }
 
   private serialize<T>(task: () => Promise<T>): Promise<T> {

@@ -1,10 +1,18 @@
 import type { Pool, QueryResultRow } from 'pg';
 import { COMPARED_FIELDS, type OutcomeKind } from '../domain/types';
 import { quoteQualifiedName, isPlainQualifiedName, IDENTIFIER_RULE } from '../source/postgres-source';
-import { auditHeaderTableDdl, auditHeaderTableName, auditTableDdl, createIfMissing } from '../store/postgres-schema';
+import {
+  auditHeaderTableDdl,
+  auditHeaderTableName,
+  auditTableDdl,
+  auditWaitsTableDdl,
+  auditWaitsTableName,
+  createIfMissing,
+} from '../store/postgres-schema';
 import type { AuditEntry } from './audit-entry';
 import { OUTCOME_NAMES } from './audit-entry';
 import { asAuditHeader, type AuditHeader } from './audit-header';
+import { asRunWait, keepWait, MAX_WAITS_READ, waitKey, type RunWait } from './run-wait';
 import {
   AuditLogError,
   AuditLogNotFoundError,
@@ -39,6 +47,8 @@ export interface PostgresAuditStore extends AuditStore {
   readonly table: string;
   /** The quoted name of the table of the logs' headers (`<table>_header`). */
   readonly headerTable: string;
+  /** The quoted name of the table of the runs' waits for the receiver or a store (`<table>_waits`). */
+  readonly waitsTable: string;
 }
 
 /** Only `query` is used, so a Pool (concurrent activities share its connections) or a Client will do. */
@@ -95,13 +105,16 @@ export function createPostgresAuditStore(
       `audit table name too long for its header table ${auditHeaderTableName(name)} (${IDENTIFIER_RULE})`,
     );
   const headerTable = quoteQualifiedName(auditHeaderTableName(name));
+  if (!isPlainQualifiedName(auditWaitsTableName(name)))
+    throw new Error(`audit table name too long for its waits table ${auditWaitsTableName(name)} (${IDENTIFIER_RULE})`);
+  const waitsTable = quoteQualifiedName(auditWaitsTableName(name));
   const pageSize = options.pageSize ?? DEFAULT_AUDIT_PAGE_SIZE;
   if (!Number.isSafeInteger(pageSize) || pageSize < 1)
     throw new RangeError(`audit page size must be a positive integer, got ${pageSize}`);
 
   let created: Promise<void> | undefined;
   const ready = () => {
-    created ??= createTables(pool, table, headerTable).catch((error: unknown) => {
+    created ??= createTables(pool, [table, headerTable, waitsTable]).catch((error: unknown) => {
       created = undefined; // a database that was down must not poison the store for good
       throw error;
     });
@@ -120,11 +133,41 @@ export function createPostgresAuditStore(
     return rows.length > 0 ? asAuditHeader(rows[0]!.header) : undefined;
   };
 
+  // Not created here either: a log from before waits were recorded has none.
+  const readWaits = async (key: string): Promise<RunWait[]> => {
+    let rows: QueryResultRow[];
+    try {
+      ({ rows } = await pool.query<QueryResultRow>(
+        `SELECT wait FROM ${waitsTable} WHERE key = $1 ORDER BY wait->>'since', id LIMIT ${MAX_WAITS_READ}`,
+        [key],
+      ));
+    } catch (error) {
+      if ((error as { code?: unknown }).code === '42P01') return [];
+      throw readError(key, waitsTable, error);
+    }
+    const waits: RunWait[] = [];
+    const seen = new Set<string>();
+    for (const row of rows) {
+      const wait = asRunWait(row.wait);
+      if (wait) keepWait(waits, seen, wait);
+    }
+    return waits;
+  };
+
   return {
     table,
     headerTable,
+    waitsTable,
     ready,
     header: readHeader,
+
+    async recordWait(key, wait) {
+      await ready();
+      await pool.query(
+        `INSERT INTO ${waitsTable} (key, id, wait) VALUES ($1, $2, $3::jsonb) ON CONFLICT (key, id) DO NOTHING`,
+        [key, waitKey(wait), JSON.stringify(wait)],
+      );
+    },
 
     // First wins (the key is the primary key), and only before the log's first record, as in the file.
     async writeHeader(key, header) {
@@ -220,8 +263,10 @@ export function createPostgresAuditStore(
           stats.entries += 1;
           yield inEntryOrder(entry as unknown as Record<string, unknown>) as unknown as AuditEntry;
         }
-        if (rows.length < pageSize) return;
+        if (rows.length < pageSize) break;
       }
+      const waits = await readWaits(key);
+      if (waits.length > 0) stats.waits = waits;
     },
   };
 }
@@ -254,7 +299,11 @@ function readError(key: string, table: string, error: unknown): AuditLogError {
 /** PostgreSQL's integer column. */
 const MAX_LINE = 2_147_483_647;
 
-async function createTables(pool: AuditQueryable, table: string, headerTable: string): Promise<void> {
+async function createTables(
+  pool: AuditQueryable,
+  [table, headerTable, waitsTable]: [string, string, string],
+): Promise<void> {
   await createIfMissing(pool, auditTableDdl(table));
   await createIfMissing(pool, auditHeaderTableDdl(headerTable));
+  await createIfMissing(pool, auditWaitsTableDdl(waitsTable));
 }

@@ -103,7 +103,13 @@ export async function runState(session: TemporalSession, workflowId: string): Pr
 export async function locateAudit(
   session: TemporalSession,
   workflowId: string,
-): Promise<{ path: string; running: boolean; channelPace?: ChannelPace }> {
+): Promise<{
+  path: string;
+  running: boolean;
+  channelPace?: ChannelPace;
+  /** The receiver outage under way (progress), not yet in the audit log. */
+  receiverUnavailable?: Progress['receiverUnavailable'];
+}> {
   const { handle, description } = await describeBackfill(session, workflowId);
   const status = description.status.name;
   if (status === 'COMPLETED') {
@@ -137,6 +143,7 @@ export async function locateAudit(
     path: progress.auditPath,
     running: status === 'RUNNING',
     ...(progress.channelPace ? { channelPace: progress.channelPace } : {}),
+    ...(progress.receiverUnavailable ? { receiverUnavailable: progress.receiverUnavailable } : {}),
   };
 }
 

@@ -9,6 +9,7 @@ import { SummaryBuilder, type AuditSummary, type OutagePhase, type OutageWindow,
 import { LineSet } from './line-set';
 import type { VerifySummary } from './verify-report';
 import type { ChannelPace } from '../../workflows/definitions';
+import { ENDED_TEXT, formatSeconds } from './waits';
 
 // What the one-file HTML report shows (`report --format html`), as plain data built from the report's data model
 // (AuditSummary, src/report/summary.ts; VerifySummary for the proof of repair): so what the page says is table-tested
@@ -87,6 +88,18 @@ export interface HtmlReportModel {
   /** Rows recorded per interval from the first record to the last: how the run went over time. */
   timeline: { bucketSeconds: number; start: string | null; counts: number[] };
   verify: { source: string; bars: Bar[]; stillDiffers: Bar[]; total: number; rows: VerifyRow[] } | null;
+  /** The times the run waited for its receiver or store (issue 28), one row each; empty when it never waited. */
+  waits: WaitRow[];
+}
+
+export interface WaitRow {
+  what: string;
+  since: string;
+  /** How long, in words; `so far` while it lasts. */
+  lasted: string;
+  until: string | null;
+  ended: string;
+  waited: string;
 }
 
 /** Failed members listed on the page (the count is always exact; `--format csv` lists every row). */
@@ -185,6 +198,51 @@ export interface HtmlReportInput {
   generatedAt: string;
   /** The run's own rate-limit totals, from Temporal (`report --workflow-id`); absent with `--audit`. */
   channelPace?: ChannelPace | undefined;
+  /** The receiver outage under way, when the running run itself was asked (`--workflow-id`). */
+  receiverUnavailable?: { since: string; waitingReplays: number } | undefined;
+}
+
+/** One row per outage of the receiver or the store (src/report/waits.ts), then the receiver outage under way. */
+export function waitRows(
+  s: AuditSummary,
+  input: Pick<HtmlReportInput, 'receiverUnavailable' | 'generatedAt'>,
+): WaitRow[] {
+  const rows: WaitRow[] = [
+    ...s.waits.receiver.map((o) => ({
+      what: 'receiver unavailable',
+      since: o.since,
+      lasted: formatSeconds(o.seconds),
+      until: o.until,
+      ended: ENDED_TEXT[o.ended],
+      waited: [
+        o.waitingReplays !== null ? `${o.waitingReplays} replays` : '',
+        o.batchesLeft !== null ? `${o.batchesLeft} batches not started` : '',
+      ]
+        .filter(Boolean)
+        .join(', '),
+    })),
+    ...s.waits.store.map((o) => ({
+      what: 'audit/pending store unavailable',
+      since: o.since,
+      lasted: formatSeconds(o.seconds),
+      until: o.until,
+      ended: ENDED_TEXT.back,
+      waited: [o.batches ? `${o.batches} batches` : '', o.replays ? `${o.replays} replays` : '']
+        .filter(Boolean)
+        .join(', '),
+    })),
+  ];
+  const now = input.receiverUnavailable;
+  if (now)
+    rows.push({
+      what: 'receiver unavailable',
+      since: now.since,
+      lasted: `${formatSeconds(Math.max(0, (Date.parse(input.generatedAt) - Date.parse(now.since)) / 1000))} so far`,
+      until: null,
+      ended: 'not yet: the run waits for it',
+      waited: `${now.waitingReplays} replays`,
+    });
+  return rows;
 }
 
 const OUTCOME_TONE: Record<OutcomeKind, Bar['tone']> = {
@@ -431,5 +489,6 @@ export function buildHtmlModel(input: HtmlReportInput): HtmlReportModel {
     ]),
     timeline: timeline(facts.perSecond),
     verify,
+    waits: waitRows(s, input),
   };
 }

@@ -112,6 +112,7 @@ export function renderHtmlReport(m: HtmlReportModel, generatedAt: string): strin
     section('delete-guard', 'The delete guard', m.deleteGuard.map((s) => `<p>${escapeHtml(s)}</p>`).join('\n')),
     recheckSection(m),
     ...(m.rateLimit ? [rateLimitSection(m.rateLimit)] : []),
+    ...waitsSection(m.waits),
     failuresSection(m),
     section('skipped', 'Skipped per reason', barChart('skipped rows per reason', m.skipped)),
     ...targetSections(m),
@@ -179,6 +180,21 @@ function recheckSection(m: HtmlReportModel): string {
           )}`
         : ''),
   );
+}
+
+/** The times the run waited for its receiver or store (issue 28): one section with a row each, none if it never did. */
+function waitsSection(waits: HtmlReportModel['waits']): string[] {
+  if (waits.length === 0) return [];
+  return [
+    section(
+      'waits',
+      'Waits for the receiver and the store',
+      `<p>While the webhook endpoint answered nobody, or the audit/pending store took no writes, the run waited instead of giving members up: nobody failed for it.</p>\n${table(
+        ['what', 'since', 'for', 'until', 'how it ended', 'what waited'],
+        waits.map((w) => [w.what, w.since, w.lasted, w.until, w.ended, w.waited]),
+      )}`,
+    ),
+  ];
 }
 
 function failuresSection(m: HtmlReportModel): string {

@@ -1,8 +1,9 @@
 import type { AuditHeader } from '../audit/audit-header';
 import { describeChannel } from '../channel/channel-info';
-import type { ChannelPace } from '../../workflows/definitions';
+import type { ChannelPace, Progress } from '../../workflows/definitions';
 import { COMPARED_FIELDS } from '../domain/types';
 import { OUTAGE_PHASES, type AuditSummary, type ReasonGroup } from './summary';
+import { describeWaits, formatSeconds } from './waits';
 
 // The diff summary as text for a terminal. Field names, reasons, counts and line numbers only.
 
@@ -39,6 +40,35 @@ export interface RenderContext {
   header?: AuditHeader;
   /** The run's encounters with Channel Talk's rate limit, when the run itself was asked (`--workflow-id`). */
   channelPace?: ChannelPace;
+  /** The receiver outage under way, when the running run itself was asked (`--workflow-id`): not in the log yet. */
+  receiverUnavailable?: ReceiverUnavailableNow;
+  /** The time the report was made (the length of an outage under way). */
+  now?: Date;
+}
+
+export type ReceiverUnavailableNow = NonNullable<Progress['receiverUnavailable']>;
+
+/** The section on the run's waits for its receiver and store (issue 28); none when it never waited. */
+export function renderWaits(s: AuditSummary, ctx: Pick<RenderContext, 'receiverUnavailable' | 'now'>): string[] {
+  const lines = describeWaits(s.waits);
+  const now = ctx.receiverUnavailable;
+  if (now) {
+    const sofar = ctx.now
+      ? ` (${formatSeconds(Math.max(0, (ctx.now.getTime() - Date.parse(now.since)) / 1000))} so far)`
+      : '';
+    lines.push(`receiver unavailable since ${now.since}${sofar}, still: ${now.waitingReplays} replays wait for it`);
+  }
+  if (lines.length === 0) return [];
+  const w = s.waits;
+  const totals = [
+    w.receiver.length ? `receiver ${formatSeconds(w.receiverSeconds)}` : '',
+    w.store.length ? `store ${formatSeconds(w.storeSeconds)}` : '',
+  ].filter(Boolean);
+  return [
+    '',
+    `Waits for the receiver and the audit/pending store${totals.length ? ` (${totals.join(', ')} in all)` : ''}: nobody was given up on for them`,
+    ...lines.map((line) => `  ${line}`),
+  ];
 }
 
 /** One line: what the run met on Channel Talk's rate limit (not in the audit log: the run's own counters). */
@@ -54,6 +84,7 @@ export function renderSummary(s: AuditSummary, ctx: RenderContext = {}): string 
   const out = [
     ...headLines(s, ctx),
     ...outcomeLines(s),
+    ...renderWaits(s, ctx),
     ...breakdownLines(s),
     ...outageLines(s),
     ...guardLines(s),

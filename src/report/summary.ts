@@ -2,7 +2,9 @@ import type { AuditEntry } from '../audit/audit-entry';
 import { changedOnlyBefore } from '../domain/decide';
 import { COMPARED_FIELDS, type ComparedField, type OutcomeKind } from '../domain/types';
 import { DEFAULT_GUARD, guardTripped, isDecision, type GuardThresholds } from '../domain/delete-guard';
+import type { RunWait } from '../audit/run-wait';
 import { LineSet } from './line-set';
+import { summarizeWaits, type WaitsSummary } from './waits';
 
 // The diff summary of an audit log, computed entry by entry so that a log of millions of lines is
 // never held in memory: what the run did per outcome, which fields differed, why members were
@@ -96,6 +98,8 @@ export interface AuditSummary {
    * would make; one per member and endpoint) and, of them, those of members recorded as delivered. Empty otherwise.
    */
   scopeDeliveries: ScopeDeliveryCounts[];
+  /** The times the run waited for its receiver or its audit/pending store (issue 28), from the log's waits. */
+  waits: WaitsSummary;
 }
 
 export interface ScopeDeliveryCounts {
@@ -197,6 +201,7 @@ class Groups {
 /** Feed it audit entries one at a time (in file order: the first record of a line wins). */
 export class SummaryBuilder {
   private readonly seen = new LineSet();
+  private waits: readonly RunWait[] = [];
   private backfill: string | null = null;
   private runLabel: string | null = null;
   private dry = 0;
@@ -348,6 +353,11 @@ export class SummaryBuilder {
     }
   }
 
+  /** The log's waits (AuditReadStats.waits, known once its entries are read). */
+  addWaits(waits: readonly RunWait[]): void {
+    this.waits = [...this.waits, ...waits];
+  }
+
   result(): AuditSummary {
     return {
       backfill: this.backfill,
@@ -382,6 +392,7 @@ export class SummaryBuilder {
       scopeDeliveries: [...this.scopeDeliveries.values()]
         .map((c) => ({ ...c }))
         .sort((a, b) => a.event.localeCompare(b.event)),
+      waits: summarizeWaits(this.waits),
     };
   }
 }

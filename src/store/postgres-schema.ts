@@ -13,8 +13,9 @@ import type { Pool } from 'pg';
  *   boundary: batch k of size s is ord in [k*s, (k+1)*s), one range scan of the primary key.
  * - backfill_pending: replays handed to their own activity. `payload` (personal data) is set while the replay
  *   waits and cleared when it is settled; `settled` is the marker the batches read, by line.
- * The audit table `backfill_audit` and its header table `backfill_audit_header` are below (auditTableDdl,
- * auditHeaderTableDdl), created by the audit store (also with BACKFILL_AUDIT_STORE=postgres alone).
+ * The audit table `backfill_audit`, its header table `backfill_audit_header` and its waits table
+ * `backfill_audit_waits` are below (auditTableDdl, auditHeaderTableDdl, auditWaitsTableDdl), created by the audit
+ * store (also with BACKFILL_AUDIT_STORE=postgres alone).
  */
 export const WORK_SETS_TABLE = 'backfill_work_sets';
 export const WORK_TABLE = 'backfill_work';
@@ -74,6 +75,21 @@ export const auditHeaderTableDdl = (table: string) => `CREATE TABLE IF NOT EXIST
 
 /** The header table's name for an audit table's (`name` or `schema.name`): same schema, `<name>_header`. */
 export const auditHeaderTableName = (auditTable: string) => `${auditTable}_header`;
+
+/**
+ * The times a run waited for its receiver or a store (src/audit/run-wait.ts), keyed like the audit table, one row
+ * per wait (`id` is its waitKey: recording it again does nothing). Named after the audit table: `backfill_audit_waits`.
+ */
+export const auditWaitsTableDdl = (table: string) => `CREATE TABLE IF NOT EXISTS ${table} (
+    key text NOT NULL,
+    id text NOT NULL,
+    wait jsonb NOT NULL,
+    recorded_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (key, id)
+  )`;
+
+/** The waits table's name for an audit table's: same schema, `<name>_waits`. */
+export const auditWaitsTableName = (auditTable: string) => `${auditTable}_waits`;
 
 export type Queryable = Pick<Pool, 'query'>;
 

@@ -849,11 +849,12 @@ describe('postgres audit store', () => {
     }
     expect(read).toEqual([...lines].sort((a, b) => a - b));
     // The header's query first, then ceil(50 / 7) = 8 pages, the last one short, so no extra query; each keyed on
-    // the last line seen.
+    // the last line seen; after the records, the log's waits (src/audit/run-wait.ts).
     expect(queries.shift()).toEqual({
       text: `SELECT header FROM "paged_audit_header" WHERE key = $1`,
       values: ['paged'],
     });
+    expect(queries.pop()).toMatchObject({ text: expect.stringMatching(/ FROM "paged_audit_waits" WHERE key = \$1 /) });
     expect(queries).toHaveLength(8);
     expect(queries.map((q) => q.values)).toEqual(
       [0, ...read.filter((_, i) => i % 7 === 6)].map((after) => ['paged', after, 7]),

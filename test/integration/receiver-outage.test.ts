@@ -15,7 +15,10 @@ import {
   type Progress,
 } from '../../workflows/definitions';
 import { EXAMPLE_CSV, loadExamples, type Examples } from '../support/examples';
-import { readAudit, startStack, startTestServer, waitFor, type Stack } from '../support/stack';
+import type { RunWait } from '../../src/audit/run-wait';
+import type { AuditSummary } from '../../src/report/summary';
+import { cliInProcess } from '../support/cli';
+import { readAudit, readAuditWaits, startStack, startTestServer, waitFor, type Stack } from '../support/stack';
 
 const OUTAGE_MS = 12_000;
 /** Members a batch may have in flight (BACKFILL_MEMBER_CONCURRENCY, default 16) times parallelBatches (4). */
@@ -30,9 +33,37 @@ afterAll(async () => {
   await server?.stop();
 });
 
+/**
+ * The outage is in the audit log (one receiver wait, ended as `ended` says, with what waited) and the report says
+ * it: text, JSON and HTML, from the log alone (a report handed on after the workflow is gone).
+ */
+async function checkReport(auditPath: string, ended: RunWait['ended']): Promise<void> {
+  const waits = (await readAuditWaits(auditPath)).filter((w) => w.kind === 'receiver-unavailable');
+  expect(waits).toHaveLength(1);
+  const wait = waits[0]!;
+  expect(wait).toMatchObject({ ended });
+  expect(wait.waitingReplays).toBeGreaterThan(0);
+  expect(Date.parse(wait.until)).toBeGreaterThan(Date.parse(wait.since));
+  const [text, json, html] = await Promise.all([
+    cliInProcess(['report', '--audit', auditPath], {}),
+    cliInProcess(['report', '--audit', auditPath, '--summary', '--format', 'json'], {}),
+    cliInProcess(['report', '--audit', auditPath, '--format', 'html'], {}),
+  ]);
+  for (const r of [text, json, html]) expect(r.code, r.err).toBe(0);
+  expect(text.out).toContain(`receiver unavailable since ${wait.since} for `);
+  expect(text.out).toContain(`${wait.waitingReplays} replays waited`);
+  const summary = JSON.parse(json.out) as AuditSummary;
+  expect(summary.waits.receiver).toEqual([
+    expect.objectContaining({ since: wait.since, until: wait.until, ended, waitingReplays: wait.waitingReplays }),
+  ]);
+  expect(html.out).toContain('id="waits"');
+  expect(html.out).toContain(wait.since);
+}
+
 /** Starts a run over the examples, stops the receiver once replays flow, and hands the run over while it is down. */
 async function withOutage(
   workflowId: string,
+  ended: RunWait['ended'],
   input: Partial<BackfillInput>,
   whileDown: (stack: Stack, handle: Awaited<ReturnType<Stack['client']['workflow']['start']>>) => Promise<void>,
 ): Promise<void> {
@@ -72,6 +103,7 @@ async function withOutage(
     expect(ids).toEqual(new Set(due.map((e) => e.webhookId)));
     expect(new Set(accepted.map((d) => d.memberId)).size).toBe(ids.size);
     expect((await handle.query(progressQuery)).receiverUnavailable).toBeUndefined();
+    await checkReport(result.auditPath, ended);
   } finally {
     await stack.close();
   }
@@ -81,7 +113,7 @@ it(
   'receiver refusing connections for longer than the retry schedule, then back: shown, no lookups, 0 failed',
   { timeout: 180_000 },
   async () => {
-    await withOutage('receiver-outage', {}, async (stack, handle) => {
+    await withOutage('receiver-outage', 'answered', {}, async (stack, handle) => {
       const stoppedAt = Date.now();
       const down = await waitFor('the run in its receiver-unavailable state', async () => {
         const p: Progress = await handle.query(progressQuery);
@@ -100,6 +132,13 @@ it(
       expect(meta.currentDetails).toMatch(/^\*\*running\*\* · receiver unavailable since /);
       expect(meta.currentDetails).toContain(`receiver unavailable since ${down.receiverUnavailable!.since} (`);
       expect(meta.currentDetails).toMatch(/\d+ replays waiting for it/);
+      // So does the report of the run (the outage is recorded in its audit log once it ends).
+      const report = await cliInProcess(['report', '--workflow-id', 'receiver-outage'], {
+        TEMPORAL_ADDRESS: server.address,
+      });
+      expect(report.code, report.err).toBe(0);
+      expect(report.out).toContain(`receiver unavailable since ${down.receiverUnavailable!.since} (`);
+      expect(report.out).toMatch(/so far\), still: \d+ replays wait for it/);
       // At 25 lookups/s the rest of the outage would have been well over 200 lookups: only those in flight ran.
       const lookupsWhileDown = stack.simulator.stats().requests - lookupsAtDown;
       console.log(`receiver-outage: ${lookupsWhileDown} lookups after the run saw the receiver down`);
@@ -112,7 +151,7 @@ it(
   'receiver down past receiverOutagePauseSeconds: the run pauses itself with that reason, and resumes once back',
   { timeout: 180_000 },
   async () => {
-    await withOutage('receiver-outage-pause', { receiverOutagePauseSeconds: 3 }, async (stack, handle) => {
+    await withOutage('receiver-outage-pause', 'paused', { receiverOutagePauseSeconds: 3 }, async (stack, handle) => {
       const paused = await waitFor('the run paused by the outage', async () => {
         const p: Progress = await handle.query(progressQuery);
         return p.paused ? p : undefined;

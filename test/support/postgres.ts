@@ -29,6 +29,11 @@ export interface TestPostgres {
    * `downMs` (default: at once).
    */
   restart(downMs?: number): Promise<void>;
+  /**
+   * SIGKILLs the server (each process of its postmaster, stopped meanwhile, then the postmaster, by the ids this
+   * cluster's postmaster.pid and /proc give) with no shutdown at all, and starts it again after `downMs`: it recovers from its write-ahead log.
+   */
+  kill(downMs: number): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -133,6 +138,14 @@ export async function startTestPostgres(): Promise<TestPostgres> {
       if (downMs > 0) await new Promise((r) => setTimeout(r, downMs));
       await pgCtl(['-l', log, '-o', started, '-w', '-t', '30', 'start'], 40_000);
     },
+    async kill(downMs) {
+      const postmaster = Number(readFileSync(path.join(data, 'postmaster.pid'), 'utf8').split('\n')[0]);
+      process.kill(postmaster, 'SIGSTOP'); // it forks no more while its processes are listed and killed
+      for (const pid of childrenOf(postmaster)) killQuietly(pid);
+      process.kill(postmaster, 'SIGKILL');
+      await new Promise((r) => setTimeout(r, downMs));
+      await pgCtl(['-l', log, '-o', started, '-w', '-t', '60', 'start'], 70_000);
+    },
     async stop() {
       await Promise.all(pools.splice(0).map((p) => p.end().catch(() => undefined)));
       await pgCtl(['-m', 'fast', '-w', '-t', '30', 'stop'], 40_000).catch(() => undefined);
@@ -140,6 +153,29 @@ export async function startTestPostgres(): Promise<TestPostgres> {
       stopNow(); // an "immediate" stop of a stopped server is a no-op; this removes the directory
     },
   };
+}
+
+/** The ids of the processes whose parent is `parent` (from /proc). */
+function childrenOf(parent: number): number[] {
+  return readdirSync('/proc')
+    .filter((name) => /^\d+$/.test(name))
+    .filter((pid) => {
+      try {
+        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+        return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === parent;
+      } catch {
+        return false; // gone meanwhile
+      }
+    })
+    .map(Number);
+}
+
+function killQuietly(pid: number): void {
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // already gone
+  }
 }
 
 function postgresUser(): { uid: number; gid: number } {

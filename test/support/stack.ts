@@ -7,6 +7,7 @@ import { codecFromEnvValues } from '../../src/codec/aes-gcm-codec';
 import { loadConfig, type Config } from '../../src/config';
 import type { AuditEntry } from '../../src/audit/audit-entry';
 import { parseAuditHeaderLine, type AuditHeader } from '../../src/audit/audit-header';
+import { parseRunWaitLine, type RunWait } from '../../src/audit/run-wait';
 import {
   startChannelSimulator,
   type ChannelFault,
@@ -153,12 +154,19 @@ export async function runBackfill(
 }
 
 /** The records of a JSONL audit log, its header (the first line, when there is one) left out. */
+/** The records of a JSONL audit log, without its header and its waits (readAuditWaits). */
 export async function readAudit(file: string): Promise<AuditEntry[]> {
   const text = await readFile(file, 'utf8');
   return text
     .split('\n')
-    .filter((l, i) => l.trim() !== '' && !(i === 0 && parseAuditHeaderLine(l)))
+    .filter((l, i) => l.trim() !== '' && !(i === 0 && parseAuditHeaderLine(l)) && !parseRunWaitLine(l))
     .map((l) => JSON.parse(l) as AuditEntry);
+}
+
+/** The waits recorded in a JSONL audit log (src/audit/run-wait.ts), in file order. */
+export async function readAuditWaits(file: string): Promise<RunWait[]> {
+  const text = await readFile(file, 'utf8');
+  return text.split('\n').flatMap((l) => parseRunWaitLine(l) ?? []);
 }
 
 /** The header of a JSONL audit log: its first line, which must be one. */

@@ -10,6 +10,7 @@ import {
   type AuditStore,
 } from '../../src/audit/audit-store';
 import type { OutcomeKind } from '../../src/domain/types';
+import type { RunWait } from '../../src/audit/run-wait';
 import { createPostgresAuditStore } from '../../src/audit/postgres-audit-store';
 import { startTestPostgres, type TestPostgres } from '../support/postgres';
 
@@ -291,6 +292,37 @@ describe.each(makers)('%s audit store: shared contract', (_kind, make) => {
       fields: ['email', 'unsubscribeTexting'],
       changedDuringRepair: true,
     });
+  });
+
+  it('keeps the waits for the receiver and the store beside the records: read once per wait, never a record', async () => {
+    const store = make();
+    const receiver: RunWait = {
+      kind: 'receiver-unavailable',
+      since: '2026-01-01T00:00:00.000Z',
+      until: '2026-01-01T00:05:00.000Z',
+      ended: 'answered',
+      waitingReplays: 40,
+      batchesLeft: 12,
+    };
+    const storeWait: RunWait = {
+      kind: 'store-unavailable',
+      since: '2026-01-01T00:07:00.000Z',
+      until: '2026-01-01T00:07:10.000Z',
+      ended: 'back',
+      batch: 3,
+    };
+    await store.append(file, [entry(2, 'upsert')]);
+    await store.recordWait(file, receiver);
+    await store.recordWait(file, storeWait);
+    await store.recordWait(file, receiver); // an activity retried: the same wait again
+    await store.append(file, [entry(3, 'unchanged')]);
+    const stats = newReadStats();
+    const streamed: AuditEntry[] = [];
+    for await (const e of store.entries(file, stats)) streamed.push(e);
+    expect(streamed.map((e) => e.line)).toEqual([2, 3]);
+    expect(stats).toEqual({ entries: 2, repeated: 0, unreadable: 0, waits: [receiver, storeWait] });
+    // The workers' index is not fooled by them either.
+    expect([...(await store.lookup(file, [1, 2, 3, 4])).keys()]).toEqual([2, 3]);
   });
 
   it('concurrent appends lose nothing and record each line once', async () => {

@@ -653,6 +653,26 @@ describe('BackfillState: the receiver down for everyone', () => {
   it('no outage: no wake-up is due', () => {
     expect(started(2).receiverOutageDueInMs(at(0))).toBeUndefined();
   });
+
+  it('the outage as a wait for the audit log: since, until, what waited; once only after a pause for it', () => {
+    const run = started(5, { receiverOutagePauseSeconds: 60 });
+    expect(run.receiverWait('answered', at(1))).toBeUndefined();
+    run.takeNextBatch(0, false);
+    run.onBatchResult(stopped(0, [3, 4, 5]));
+    expect(run.receiverWait('paused', at(61))).toEqual({
+      kind: 'receiver-unavailable',
+      since: SINCE,
+      until: new Date(at(61)).toISOString(),
+      ended: 'paused',
+      waitingReplays: 3,
+      batchesLeft: 5,
+    });
+    run.receiverWaitRecorded();
+    run.pause(run.receiverOutageExpired(at(61)));
+    // Still shown while paused, but recorded already: a resume does not record it again.
+    expect(run.progress(false).receiverUnavailable).toBeDefined();
+    expect(run.receiverWait('resumed', at(90))).toBeUndefined();
+  });
 });
 
 describe("addChannelPace: the run sums each worker pacer's latest totals once", () => {

@@ -22,7 +22,7 @@ import { createWebhookSender, type WebhookSender } from '../../src/webhook/sende
 import { scopedWebhookId } from '../../src/webhook/webhook-id';
 import type { SendResult } from '../../src/domain/types';
 import { startTestPostgres, type TestPostgres } from '../support/postgres';
-import { readAudit } from '../support/stack';
+import { readAudit, waitFor } from '../support/stack';
 
 let root: string;
 let pg: TestPostgres;
@@ -206,6 +206,47 @@ it('a deferred upsert is routed by its fields, and its entry names the webhooks 
   });
 });
 
+it('the store away past an attempt after the send: the next attempt records what was sent, never sends it again', async () => {
+  const paths = await runPaths('store-away');
+  const pending = createFilePendingStore();
+  await pending.put(paths.pendingDir, replay(9));
+  const files = createFileAuditStore();
+  // The audit store's disk is full until `full` is cleared (as a real full disk answers: ENOSPC).
+  let full = true;
+  const audit = {
+    ...files,
+    append: async (...args: Parameters<typeof files.append>) => {
+      if (full) throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
+      return files.append(...args);
+    },
+  };
+  const deps = { audit, pending, metrics: noMetrics, target: sender, now: () => new Date() };
+  const input = deferredInput(paths, 9, { type: 'url' });
+  const sentTo = () => receiver.deliveries().filter((d) => d.webhookId === replay(9).webhookId).length;
+
+  // Attempt 1 sends, cannot record, and is ended (as its 2-minute timeout would) while it waits for the store.
+  const first = new MockActivityEnvironment({ attempt: 1 });
+  const beats: unknown[] = [];
+  first.on('heartbeat', (d: unknown) => beats.push(d));
+  const running = first.run(replayDeferred, deps, input);
+  await waitFor('the sent outcome kept in the heartbeat details', async () =>
+    beats.some((b) => typeof b === 'object' && b !== null && 'sent' in b),
+  );
+  first.cancel();
+  await expect(running).rejects.toThrow();
+  expect(sentTo()).toBe(1);
+  expect(await readAudit(paths.auditPath).catch(() => [])).toEqual([]);
+
+  // Attempt 2 starts with the details Temporal keeps; the store is back: recorded, not sent again.
+  full = false;
+  const second = new MockActivityEnvironment({ attempt: 2, heartbeatDetails: beats.at(-1) });
+  expect(await second.run(replayDeferred, deps, input)).toEqual({ line: 9, outcome: 'upsert', fields: ['email'] });
+  expect(sentTo()).toBe(1);
+  const [entry] = await readAudit(paths.auditPath);
+  expect(entry).toMatchObject({ line: 9, outcome: 'upsert', delivered: true, deferred: true });
+  expect((await pending.lines(paths.pendingDir, [9])).settled.has(9)).toBe(true);
+});
+
 describe('attempts refused by other workers do not use up maxAttempts', () => {
   // A receiver that never accepts (503): each real try is one of maxAttempts (3).
   const failing: WebhookSender = {
@@ -310,7 +351,8 @@ describe('attempts made while the endpoint is unavailable do not use up maxAttem
     health.observe('m-2', { kind: 'delivered', status: 200 }, Date.now());
     const { outcome, beats, audit } = await lastAttempt(only22, health, 22);
     expect(outcome).toEqual({ line: 22, outcome: 'failed' });
-    expect(beats).toEqual([]);
+    // No refusal counted; only the outcome kept for a next attempt in case this one could not record it.
+    expect(beats).toEqual([{ refused: 0, sent: expect.objectContaining({ line: 22, outcome: 'failed' }) }]);
     expect(audit).toMatchObject([{ line: 22, outcome: 'failed', reason: 'replay gave up after 3 attempts: HTTP 503' }]);
   });
 });

@@ -130,6 +130,14 @@ describe("the activities refuse paths outside the workflow's storage before touc
   it.each([
     ['cleanupBackfill', (paths: ReturnType<typeof own>) => env().run(activities().cleanupBackfill, { paths })],
     [
+      'recordWait',
+      (paths: ReturnType<typeof own>) =>
+        env().run(activities().recordWait, {
+          paths,
+          wait: { kind: 'receiver-unavailable' as const, since: 't0', until: 't1', ended: 'answered' as const },
+        }),
+    ],
+    [
       'processBatch',
       (paths: ReturnType<typeof own>) =>
         env().run(activities().processBatch, {

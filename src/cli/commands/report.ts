@@ -2,7 +2,7 @@ import { createWriteStream } from 'node:fs';
 import type { AuditReadStats } from '../../audit/audit-store';
 import { AuditFileError, asAuditFileErrors } from '../../report/audit-file';
 import { exportAudit } from '../../report/export';
-import { renderSummary } from '../../report/render';
+import { renderSummary, type ReceiverUnavailableNow } from '../../report/render';
 import { SummaryBuilder } from '../../report/summary';
 import { buildHtmlModel, HtmlReportBuilder } from '../../report/html-model';
 import { renderHtmlReport } from '../../report/html-report';
@@ -64,6 +64,8 @@ interface ReportedRun {
   verifyPath: string | undefined;
   inProgress: boolean;
   channelPace: ChannelPace | undefined;
+  /** A receiver outage under way (asked of the running run): not in its log yet. */
+  receiverUnavailable?: ReceiverUnavailableNow | undefined;
 }
 
 /** The audit log being read: its entries (read again for each pass), what the reading met, and the reader. */
@@ -96,7 +98,7 @@ export async function runReport(cmd: ReportCommand, io: CliIo): Promise<number> 
         : verify
           ? await verifyReport(cmd, run, log)
           : format === 'summary' || format === 'summary-json'
-            ? await summaryReport(cmd, run, log)
+            ? await summaryReport(cmd, io, run, log)
             : { rows: await exportAudit(log.entries(), format, (chunk) => output.write(chunk)), text: '' };
     rows = report.rows;
     if (report.text) await output.write(report.text);
@@ -120,7 +122,8 @@ async function locateRun(cmd: ReportCommand, io: CliIo): Promise<ReportedRun> {
   try {
     const found = await locateAudit(session, cmd.workflowId!);
     const verifyPath = cmd.verify !== undefined ? (await locateAudit(session, cmd.verify)).path : undefined;
-    return { auditPath: found.path, verifyPath, inProgress: found.running, channelPace: found.channelPace };
+    const { running: inProgress, channelPace, receiverUnavailable } = found;
+    return { auditPath: found.path, verifyPath, inProgress, channelPace, receiverUnavailable };
   } finally {
     await session.close();
   }
@@ -130,6 +133,7 @@ async function locateRun(cmd: ReportCommand, io: CliIo): Promise<ReportedRun> {
 async function htmlReport(cmd: ReportCommand, io: CliIo, run: ReportedRun, log: ReportedLog) {
   const builder = new HtmlReportBuilder(cmd.outage, { guard: cmd.guard, onlyChangedSince: cmd.onlyChangedSince });
   for await (const entry of log.entries()) builder.add(entry);
+  builder.summary.addWaits(log.stats.waits ?? []);
   const summary = builder.summary.result();
   let verifyReport: { source: string; summary: VerifySummary } | undefined;
   if (run.verifyPath !== undefined) {
@@ -147,6 +151,7 @@ async function htmlReport(cmd: ReportCommand, io: CliIo, run: ReportedRun, log: 
     verify: verifyReport,
     generatedAt,
     channelPace: run.channelPace,
+    receiverUnavailable: run.receiverUnavailable,
   });
   return { rows: summary.rows, text: renderHtmlReport(model, generatedAt) };
 }
@@ -167,11 +172,13 @@ async function verifyReport(cmd: ReportCommand, run: ReportedRun, log: ReportedL
 }
 
 /** A repair's log summed up, as text or JSON. */
-async function summaryReport(cmd: ReportCommand, run: ReportedRun, log: ReportedLog) {
+async function summaryReport(cmd: ReportCommand, io: CliIo, run: ReportedRun, log: ReportedLog) {
   const builder = new SummaryBuilder(cmd.outage, { guard: cmd.guard, onlyChangedSince: cmd.onlyChangedSince });
   for await (const entry of log.entries()) builder.add(entry);
+  builder.addWaits(log.stats.waits ?? []);
   const summary = builder.result();
-  const { auditPath, inProgress, channelPace } = run;
+  const { auditPath, inProgress, channelPace, receiverUnavailable } = run;
+  const fromRun = { ...(channelPace ? { channelPace } : {}), ...(receiverUnavailable ? { receiverUnavailable } : {}) };
   const { stats } = log;
   const text =
     cmd.output === 'summary'
@@ -180,9 +187,10 @@ async function summaryReport(cmd: ReportCommand, run: ReportedRun, log: Reported
           unreadable: stats.unreadable,
           inProgress,
           header: stats.header,
-          ...(channelPace ? { channelPace } : {}),
+          now: io.now(),
+          ...fromRun,
         })
-      : `${JSON.stringify({ auditPath, inProgress, unreadableLines: stats.unreadable, header: stats.header ?? null, ...summary, ...(channelPace ? { channelPace } : {}) }, null, 2)}\n`;
+      : `${JSON.stringify({ auditPath, inProgress, unreadableLines: stats.unreadable, header: stats.header ?? null, ...summary, ...fromRun }, null, 2)}\n`;
   return { rows: summary.rows, text };
 }
 
