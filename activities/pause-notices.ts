@@ -5,6 +5,7 @@
 // batches of that workflow running in this process, which then heartbeat at every tick for a few seconds and so learn
 // of the cancellation within about a second. Batches on other workers learn of it at their next heartbeat.
 
+import type { InjectedSinks } from '@temporalio/worker';
 import type { Sinks } from '@temporalio/workflow';
 
 /** The sink the workflow calls when it pauses (registered by src/worker-setup.ts). */
@@ -30,4 +31,9 @@ export class PauseNotices {
   paused(workflowId: string): void {
     for (const onPause of this.listeners.get(workflowId) ?? []) onPause();
   }
+}
+
+/** The worker's side of the sink (Worker.create's `sinks`): never called on replay. */
+export function pauseNoticeSinks(notices: PauseNotices): InjectedSinks<BatchControlSinks> {
+  return { batchControl: { paused: { fn: (info) => notices.paused(info.workflowId), callDuringReplay: false } } };
 }

@@ -1,9 +1,9 @@
 import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import path from 'node:path';
-import { NativeConnection, Runtime, Worker, type InjectedSinks, type WorkerOptions } from '@temporalio/worker';
+import { NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities } from '../activities';
-import { PauseNotices, type BatchControlSinks } from '../activities/pause-notices';
+import { PauseNotices, pauseNoticeSinks } from '../activities/pause-notices';
 import { logWorkerChannel } from './channel/channel-info';
 import { createStoreTables } from './store/postgres-schema';
 import { openStores, type Stores } from './store/stores';
@@ -103,7 +103,7 @@ export async function createBackfillWorker(
         return Object.keys(SEARCH_ATTRIBUTES).every((name) => name in (customAttributes ?? {}));
       },
     }),
-    sinks: batchControlSinks(pauseNotices),
+    sinks: pauseNoticeSinks(pauseNotices),
     // A batch heartbeats when it asks for one (activities/heartbeat-pace.ts); the SDK sends it within a second.
     maxHeartbeatThrottleInterval: '1 second',
     defaultHeartbeatThrottleInterval: '1 second',
@@ -131,13 +131,6 @@ export async function createBackfillWorker(
       ]);
       await stores.close();
     },
-  };
-}
-
-/** The workflow's pause notices to this worker (activities/pause-notices.ts), never called on replay. */
-function batchControlSinks(pauseNotices: PauseNotices): InjectedSinks<BatchControlSinks> {
-  return {
-    batchControl: { paused: { fn: (info) => pauseNotices.paused(info.workflowId), callDuringReplay: false } },
   };
 }
 

@@ -1,4 +1,5 @@
 import { mkdtemp, rm, unlink } from 'node:fs/promises';
+import { PauseNotices, pauseNoticeSinks } from '../../activities/pause-notices';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -249,6 +250,8 @@ async function withActivities<T>(
     taskQueue,
     workflowBundle: await workflowBundle(),
     activities,
+    // The stub activities do not listen, but the workflow calls the sink on pause as with the real worker.
+    sinks: pauseNoticeSinks(new PauseNotices()),
     // Above the workflow's own cap of 100 replays in flight, so that cap is what the tests see.
     maxConcurrentActivityTaskExecutions: 400,
   });
