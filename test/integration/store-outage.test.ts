@@ -52,7 +52,7 @@ afterAll(async () => {
 
 const auditOf = (url: string, auditPath: string): Promise<AuditEntry[]> => postgresAuditEntries(pg, url, auditPath);
 
-it('PostgreSQL SIGKILLed for 8 s mid-run: exact, and what is looked up or delivered twice is bounded by what was in flight', async () => {
+it(`PostgreSQL SIGKILLed for ${DOWN_MS / 1000} s mid-run (${MEMBERS} members at ${RATE_LIMIT}/s): exact, and what is looked up or delivered twice is bounded by what was in flight`, async () => {
   const url = await pg.createDatabase('blink');
   await pg.query('ALTER DATABASE blink SET synchronous_commit = on'); // commits durable, as in production
   const stack = await startStack({
