@@ -1,5 +1,6 @@
-// Records the histories the replay test checks new workflow code against. Run it when the workflow's
-// behaviour changes on purpose (and keep the old files: running workflows still have those histories):
+// Records the histories the replay test checks new workflow code against: test/histories/backfill-1.0-* were
+// recorded by release 1.0. Run it when the workflow's behaviour changes on purpose (under patched(), and keep the old
+// files: running workflows still have those histories):
 //   npx tsx test/support/save-history.ts test/histories/<name>
 // `--guard` records a run the delete guard pauses (thresholds the examples' 15% deletes pass), resumed plainly
 // (stays paused), then with {"confirmDeletes": true}:
@@ -15,7 +16,7 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { CustomerRows, customerWrites } from '../../dev/customer-database';
-import { pauseSignal, progressQuery, resumeSignal, WORKFLOW_TYPE } from '../../workflows/definitions';
+import { pauseUpdate, progressQuery, resumeSignal, WORKFLOW_TYPE } from '../../workflows/definitions';
 import { EXAMPLE_CSV, loadExamples } from './examples';
 import { runBackfill, startStack, startTestServer, waitFor } from './stack';
 
@@ -80,7 +81,8 @@ async function main(prefix: string, guard: boolean, verify: boolean, recheck: bo
       await handle.signal(resumeSignal, { confirmDeletes: true });
     } else {
       await waitFor('progress', async () => ((await handle.query(progressQuery)).processed >= 30 ? true : undefined));
-      await handle.signal(pauseSignal, 'sample pause');
+      // Pause by update (answered), resume by signal: both kinds of handler are in the history.
+      await handle.executeUpdate(pauseUpdate, { args: ['sample pause'] });
       await new Promise((r) => setTimeout(r, 1_500));
       await handle.signal(resumeSignal);
     }
@@ -107,7 +109,7 @@ async function main(prefix: string, guard: boolean, verify: boolean, recheck: bo
 }
 
 main(
-  process.argv[2] ?? 'test/histories/backfill-v1',
+  process.argv[2] ?? 'test/histories/backfill-1.0',
   process.argv.includes('--guard'),
   process.argv.includes('--verify'),
   process.argv.includes('--recheck'),

@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import {
@@ -226,7 +228,10 @@ describe('parseCommandLine: commands', () => {
     ['status --workflow-id x --help', 'Usage: webhook-backfill status '],
     ['start --bogus -h', 'Usage: webhook-backfill start '],
     ['purge --help', 'Usage: webhook-backfill purge '],
-    ['--version', '0.'],
+    [
+      '--version',
+      (JSON.parse(readFileSync(path.join(__dirname, '../../package.json'), 'utf8')) as { version: string }).version,
+    ],
   ])('%s prints the help or the version', (line, text) => {
     const command = parse(line);
     expect(command.name).toBe('print');

@@ -62,8 +62,11 @@ describe('createRateLimiter', () => {
     );
     times.sort((a, b) => a - b);
     const achieved = (times.length - 1) / ((times[times.length - 1]! - times[0]!) / 1000);
-    // The old limiter (spacing from the actual grant) measured 91% here; late timers must no longer cost rate.
-    expect(achieved).toBeGreaterThanOrEqual(0.97 * rate);
+    // On the real clock a starved process (other test files, a loaded CI machine) fires timers late by more than an
+    // interval, which the limiter deliberately does not catch up in a burst: 92% was measured at a load of 19 on two
+    // cores. The 97% floor under late timers is held deterministically by the simulated clock below; here the real
+    // timers and promises must still give most of the rate.
+    expect(achieved).toBeGreaterThanOrEqual(0.85 * rate);
     for (const windowMs of realClockWindows(5))
       expect(mostInWindow(times, windowMs)).toBeLessThanOrEqual(bound(windowMs, rate));
   });
