@@ -261,6 +261,8 @@ class FileIndex {
   private readBytes = 0;
   private partial = '';
   private queue: AuditEntry[] = [];
+  /** The entries in `queue`, to queue each once however often a failing append is retried. */
+  private readonly queued = new Set<AuditEntry>();
   // All reads and writes of one file go through this chain so the index and the file never disagree.
   private chain: Promise<unknown> = Promise.resolve();
 
@@ -281,30 +283,56 @@ class FileIndex {
   append(entries: readonly AuditEntry[]): Promise<void> {
     // Callers queue; whichever write runs next takes everything queued, so concurrent members
     // share one write and one sync instead of paying for one each.
-    this.queue.push(...entries);
+    this.enqueue(entries);
     return this.serialize(async () => {
       if (this.queue.length === 0) return;
       const queued = this.queue.splice(0);
-      await this.refresh();
-      const fresh: AuditEntry[] = [];
-      const seen = new Set<number>();
-      for (const entry of queued) {
-        if ((this.codes[entry.line] ?? 0) !== 0 || seen.has(entry.line)) continue;
-        seen.add(entry.line);
-        fresh.push(entry);
-      }
-      if (fresh.length === 0) return;
-      const { prefix, whole } = await this.write(fresh.map((e) => JSON.stringify(e)));
-      // If nobody else appended meanwhile, the file is exactly what we had plus what we wrote: index it
-      // now instead of reading it back. Otherwise the next refresh reads it like another process's.
-      if (whole !== undefined) {
-        // What ingest(text) would find, without parsing back what was just serialised: the torn line our
-        // line feed completed (indexed if it happens to be a whole entry), then the entries written.
-        if (prefix) this.ingest(prefix);
-        for (const entry of fresh) this.index(entry);
-        this.readBytes = whole;
+      this.queued.clear();
+      try {
+        await this.appendNow(queued);
+      } catch (err) {
+        // Only this call's caller hears of the failure, yet the write carried other callers' entries too: back in
+        // the queue, ahead of anything newer, so their own turn writes them (or fails and tells them) instead of
+        // finding the queue empty and resolving as if they were recorded (issue 28: a full disk lost records).
+        const newer = this.queue.splice(0);
+        this.queued.clear();
+        this.enqueue(queued);
+        this.enqueue(newer);
+        throw err;
       }
     });
+  }
+
+  /** Queues entries not queued already: a caller retrying a failed append passes the same ones again. */
+  private enqueue(entries: readonly AuditEntry[]): void {
+    for (const entry of entries) {
+      if (this.queued.has(entry)) continue;
+      this.queued.add(entry);
+      this.queue.push(entry);
+    }
+  }
+
+  /** Writes the entries whose line is not recorded yet (the first of each line), and indexes them. */
+  private async appendNow(queued: readonly AuditEntry[]): Promise<void> {
+    await this.refresh();
+    const fresh: AuditEntry[] = [];
+    const seen = new Set<number>();
+    for (const entry of queued) {
+      if ((this.codes[entry.line] ?? 0) !== 0 || seen.has(entry.line)) continue;
+      seen.add(entry.line);
+      fresh.push(entry);
+    }
+    if (fresh.length === 0) return;
+    const { prefix, whole } = await this.write(fresh.map((e) => JSON.stringify(e)));
+    // If nobody else appended meanwhile, the file is exactly what we had plus what we wrote: index it
+    // now instead of reading it back. Otherwise the next refresh reads it like another process's.
+    if (whole !== undefined) {
+      // What ingest(text) would find, without parsing back what was just serialised: the torn line our
+      // line feed completed (indexed if it happens to be a whole entry), then the entries written.
+      if (prefix) this.ingest(prefix);
+      for (const entry of fresh) this.index(entry);
+      this.readBytes = whole;
+    }
   }
 
   /** Appends one line that is not a record (a wait): the index skips it when it next reads the file. */

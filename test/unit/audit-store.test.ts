@@ -1,4 +1,4 @@
-import { appendFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, mkdtemp, readFile, rm, symlink, unlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -85,6 +85,26 @@ describe('file audit store', () => {
     const written = await lines();
     expect(written).toHaveLength(500);
     expect(new Set(written.map((e) => e.line)).size).toBe(500);
+  });
+
+  it('a write that fails (a full disk) fails every caller whose entries it carried: none resolves unrecorded', async () => {
+    // /dev/full answers every write with ENOSPC: the log on a disk with no room left, without needing root.
+    await mkdir(path.dirname(file), { recursive: true });
+    await symlink('/dev/full', file);
+    const store = createFileAuditStore();
+    const batch = [entry(2, 'upsert'), entry(3, 'unchanged')];
+    const replay = [entry(4, 'delete', { deferred: true })];
+    // The batch's write runs first and carries the replay's entry too (one write for all that is queued).
+    const settled = await Promise.allSettled([store.append(file, batch), store.append(file, replay)]);
+    expect(settled.map((s) => s.status === 'rejected' && (s.reason as NodeJS.ErrnoException).code)).toEqual([
+      'ENOSPC',
+      'ENOSPC',
+    ]);
+    // Room again: each caller retries its own entries (as the store gate does) and every one is recorded, once.
+    await unlink(file);
+    await Promise.all([store.append(file, batch), store.append(file, replay)]);
+    expect((await lines()).map((e) => e.line)).toEqual([2, 3, 4]);
+    expect((await createFileAuditStore().lookup(file, [4])).get(4)).toEqual({ outcome: 'delete', deferred: true });
   });
 
   it('survives a torn last line from a crash mid-write: the torn record counts as not recorded', async () => {
