@@ -32,7 +32,7 @@ import type { RunLimiters } from './run-limiters';
 import type { StoreGate } from './store-outage';
 
 export interface BatchInput extends BatchFrame {
-  /** The delete guard (absent: a dry run, or a run recorded before it): the run's counts so far. */
+  /** The delete guard (absent in a dry run): the run's counts so far. */
   guard?: BatchGuardInput;
 }
 

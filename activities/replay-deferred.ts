@@ -21,7 +21,7 @@ import {
 export interface ReplayDeferredInput {
   backfill: string;
   line: number;
-  /** The member of `line`, for the audit entry of a replay that is lost (absent in runs recorded before). */
+  /** The member of `line`, for the audit entry of a replay that is lost (absent when the workflow does not know it). */
   memberId?: string;
   runLabel: string;
   paths: BackfillPaths;
