@@ -183,6 +183,8 @@ export function createActivities({
         input,
       ),
     processBatch: async (input: BatchInput) => {
+      // A verify run's batches scheduled before verifyBatch existed (the workflow's patch 'verify-batch-v1').
+      if (input.options.verifyAfter) return verifyBatchOf(input);
       refuseWithoutTarget(`batch ${input.batch + 1} of ${input.backfill}`, input.options.dryRun, input.options.target);
       confine(input.paths);
       return processBatch(

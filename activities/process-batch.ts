@@ -32,8 +32,13 @@ import type { RunLimiters } from './run-limiters';
 import type { StoreGate } from './store-outage';
 
 export interface BatchInput extends BatchFrame {
-  /** The delete guard (absent in a dry run): the run's counts so far. */
+  /** The delete guard (absent: a dry run, or a run recorded before it): the run's counts so far. */
   guard?: BatchGuardInput;
+  /**
+   * Stop (stopReason 'receiver-unavailable') once the webhook endpoint is down for everyone: the workflow starts
+   * no batch while it is. Absent in runs recorded before it: the batch goes on deferring.
+   */
+  stopWhenReceiverDown?: boolean;
 }
 
 export interface BatchDeps extends BatchFrameDeps {
@@ -75,7 +80,7 @@ export async function processBatch(deps: BatchDeps, input: BatchInput): Promise<
   // (not aborted: a lookup made is not thrown away) and hand their replays over; the rest are not started.
   let receiverUnavailableSince: string | undefined;
   const stopIfReceiverDown = () => {
-    const since = deps.repair.health?.unavailableSince();
+    const since = input.stopWhenReceiverDown ? deps.repair.health?.unavailableSince() : undefined;
     if (since === undefined || run.stopReason()) return;
     run.stopStarting('receiver-unavailable');
     receiverUnavailableSince = new Date(since).toISOString();

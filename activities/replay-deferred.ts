@@ -21,7 +21,7 @@ import {
 export interface ReplayDeferredInput {
   backfill: string;
   line: number;
-  /** The member of `line`, for the audit entry of a replay that is lost (absent when the workflow does not know it). */
+  /** The member of `line`, for the audit entry of a replay that is lost (absent in runs recorded before). */
   memberId?: string;
   runLabel: string;
   paths: BackfillPaths;
@@ -32,8 +32,8 @@ export interface ReplayDeferredInput {
   deletesConfirmedAt?: string;
   /**
    * The workflow keeps a "receiver unavailable" state: an endpoint down for everyone ends this replay with a
-   * non-retryable RECEIVER_UNAVAILABLE failure (the line waits in the workflow). Absent (the one replay that probes
-   * the endpoint): the attempt is retried, uncounted, until the endpoint answers.
+   * non-retryable RECEIVER_UNAVAILABLE failure (the line waits in the workflow). Absent (older runs, and the one
+   * replay that probes the endpoint): the attempt is retried, uncounted, until the endpoint answers.
    */
   reportOutage?: boolean;
 }

@@ -49,11 +49,19 @@ export const BAD_CREDENTIALS_PAUSE =
 export const BAD_CREDENTIALS_ERROR = 'Channel Talk answered 401/403 (bad credentials)';
 const GUARD_REASON_PREFIX = 'delete guard:';
 
-/** Counts a deferred replay's one outcome (a replay looked up again may end unchanged or skipped, and may say the
- * member changed during the repair). */
-export function countOutcome(into: Counters, result: DeferredResult): void {
-  if (result.changedDuringRepair) into.changedDuringRepair = (into.changedDuringRepair ?? 0) + 1;
-  countRecorded(into, result.outcome, result.fields);
+/**
+ * Counts a deferred replay's one outcome. `rechecked()`: whether the outcomes of a replay looked up again (unchanged,
+ * skipped, changedDuringRepair) count as themselves (the workflow's patched() guard); asked only for such results,
+ * which no activity returned before issue 23.
+ */
+export function countOutcome(into: Counters, result: DeferredResult, rechecked: () => boolean = () => true): void {
+  const recheckedKind =
+    (result.outcome === 'unchanged' || result.outcome === 'skipped' || result.changedDuringRepair === true) &&
+    rechecked();
+  if (recheckedKind && result.changedDuringRepair) into.changedDuringRepair = (into.changedDuringRepair ?? 0) + 1;
+  // Before the re-check (unpatched), a replay ended unchanged or skipped only as a failure.
+  const rechecks = result.outcome === 'unchanged' || result.outcome === 'skipped';
+  countRecorded(into, rechecks && !recheckedKind ? 'failed' : result.outcome, result.fields);
 }
 
 export function freshState(prepared: PreparedBackfill): CarriedState {
@@ -97,6 +105,11 @@ export interface BatchEffect {
   receiverDown?: string;
 }
 
+export interface StateOptions {
+  /** The delete guard is on (the workflow's patched('delete-guard-v1'); off when replaying older histories). */
+  deleteGuard?: boolean;
+}
+
 /** What a resume did: `stillPaused` is the delete guard's reason when it keeps the run paused. */
 export interface ResumeEffect {
   /** The run was not paused (nor waiting to pause) when the resume came. */
@@ -112,7 +125,10 @@ export class BackfillState {
   /** A confirmation of deletes given before preparation finished. */
   private pendingConfirmAt: string | null = null;
 
-  constructor(private current: CarriedState | undefined) {}
+  constructor(
+    private current: CarriedState | undefined,
+    private readonly opts: StateOptions = {},
+  ) {}
 
   get prepared(): boolean {
     return this.current !== undefined;
@@ -133,7 +149,7 @@ export class BackfillState {
 
   /** The delete guard applies: on, and the run delivers (a dry run delivers nothing, so it never trips). */
   private guardOn(): boolean {
-    return this.current !== undefined && !this.current.prepared.options.dryRun;
+    return this.opts.deleteGuard === true && this.current !== undefined && !this.current.prepared.options.dryRun;
   }
 
   /** The guard's counts, to read (queries read them too: no state is created here). */
@@ -250,9 +266,15 @@ export class BackfillState {
 
   /**
    * Deferred lines whose replay should start now (order: as deferred), at most `cap` running at once. Nothing
-   * while paused or rolling over.
+   * while paused or rolling over. `capped()` says whether the cap applies (the workflow's patched() guard: runs
+   * recorded before it launched every waiting replay); it is asked only when the cap would hold one back.
    */
-  replaysToLaunch(running: Running, rollOver: boolean, cap = MAX_REPLAYS_IN_FLIGHT): number[] {
+  replaysToLaunch(
+    running: Running,
+    rollOver: boolean,
+    capped: () => boolean = () => true,
+    cap = MAX_REPLAYS_IN_FLIGHT,
+  ): number[] {
     const s = this.s;
     if (s.paused || rollOver) return [];
     // Deletes the guard holds wait until it releases them (`held` is only ever set with the guard on).
@@ -265,7 +287,7 @@ export class BackfillState {
       return waiting.slice(0, 1);
     }
     const free = Math.max(0, cap - running.replays.size);
-    return waiting.slice(0, free);
+    return waiting.length > free && capped() ? waiting.slice(0, free) : waiting;
   }
 
   /**
@@ -290,14 +312,17 @@ export class BackfillState {
     return s.deferred.some((d) => d.held) ? s.deferred.filter((d) => !d.held).length : s.deferred.length;
   }
 
-  onBatchResult(result: BatchResult): BatchEffect {
+  /**
+   * `countOnce(line)`: whether a re-reported line whose replay is already counted is dropped (the workflow passes
+   * its patched() guard, so histories recorded before the fix replay the old way). Called only for such lines.
+   */
+  onBatchResult(result: BatchResult, countOnce: () => boolean = () => true): BatchEffect {
     const s = this.s;
     // Shown only (progress, the Web UI): no command depends on it, and results of older workers carry none.
     if (result.channelPace) addChannelPace(s, result.channelPace);
     for (const d of result.deferred) {
       if (s.deferred.some((known) => known.line === d.line)) continue;
-      // A line re-reported by a batch that ran again after its replay was counted: counted once.
-      if (s.countedReplays?.some((c) => c.line === d.line)) continue;
+      if (s.countedReplays?.some((c) => c.line === d.line) && countOnce()) continue;
       s.deferred.push({
         line: d.line,
         memberId: d.memberId,
@@ -392,11 +417,12 @@ export class BackfillState {
     this.s.redo.push(batch);
   }
 
-  onReplayResult(line: number, result: DeferredResult, running: Running): void {
+  /** `rechecked`: see countOutcome (the workflow's patched() guard). */
+  onReplayResult(line: number, result: DeferredResult, running: Running, rechecked?: () => boolean): void {
     const s = this.s;
     // A replay came back with an outcome: the endpoint answers again.
     delete s.receiverDown;
-    countOutcome(s.counters, result);
+    countOutcome(s.counters, result, rechecked);
     const entry = s.deferred.find((d) => d.line === line);
     // Remembered only while the reporting batch may still run again (in flight or waiting in the redo queue).
     if (entry?.batch !== undefined && (running.batches.has(entry.batch) || s.redo.includes(entry.batch))) {

@@ -8,6 +8,7 @@ import {
   continueAsNew,
   isCancellation,
   log,
+  patched,
   proxyActivities,
   proxySinks,
   setHandler,
@@ -93,8 +94,26 @@ const replayActivities = (summary: string, options: BackfillOptions) =>
 
 const { batchControl } = proxySinks<BatchControlSinks>();
 
-// No patch ids before 1.0: the development-only ones were collapsed at the release. From 1.0 on, a change of the
-// workflow's commands goes under patched('<id>') and later deprecatePatch('<id>') (docs/development.md).
+// Runs recorded before the dynamic rate share gave every batch `share: parallelBatches`; they must replay the
+// same activity inputs.
+const RATE_SHARE_PATCH = 'dynamic-rate-share-v1';
+// Runs recorded before a re-reported deferred line was dropped (it was replayed and counted twice).
+const COUNT_ONCE_PATCH = 'deferred-count-once-v1';
+// Runs recorded before at most MAX_REPLAYS_IN_FLIGHT deferred replays ran at once.
+const REPLAY_CAP_PATCH = 'replay-cap-v1';
+// Runs recorded before a replay's input named its member (for the audit entry of a lost pending replay).
+const REPLAY_MEMBER_PATCH = 'replay-member-id-v1';
+// Runs recorded before the delete guard (workflows/delete-guard.ts) held deletes back and paused mass deletes.
+const DELETE_GUARD_PATCH = 'delete-guard-v1';
+// Runs recorded before a completed run removed its work data.
+const CLEANUP_PATCH = 'cleanup-work-data-v1';
+// Runs recorded before a replay that waited was looked up again and could end unchanged or skipped (issue 23).
+const RECHECK_PATCH = 'recheck-before-replay-v1';
+// Runs recorded before the "receiver unavailable" state: batches stop and replays report an endpoint down for
+// everyone, no batch starts while it lasts, one replay probes it, and the run pauses itself after a horizon.
+const RECEIVER_OUTAGE_PATCH = 'receiver-outage-v1';
+// Verify runs recorded before a verify run's batches were their own activity (verifyBatch), not processBatch's.
+const VERIFY_BATCH_PATCH = 'verify-batch-v1';
 
 /** Since when the endpoint is down, when `err` is a replay's report that it is (RECEIVER_UNAVAILABLE), else undefined. */
 function receiverDownSince(err: unknown): string | undefined {
@@ -116,7 +135,8 @@ export async function backfillWebhooks(input: BackfillInput): Promise<BackfillRe
 
   // Signals and queries are live before the (possibly long) preparation, so a pause sent right
   // after start is honoured before the first fetch.
-  const run = new BackfillState(carried);
+  const run = new BackfillState(carried, { deleteGuard: patched(DELETE_GUARD_PATCH) });
+  const outageAware = patched(RECEIVER_OUTAGE_PATCH);
   const inflight = new Map<number, CancellationScope>();
   const replaying = new Map<number, CancellationScope>();
   let fatal: unknown;
@@ -150,7 +170,7 @@ export async function backfillWebhooks(input: BackfillInput): Promise<BackfillRe
     log.warn('receiver unavailable: no batch starts and one replay probes it until it answers', { since });
 
   const onBatchResult = (result: BatchResult) => {
-    const effect = run.onBatchResult(result);
+    const effect = run.onBatchResult(result, () => patched(COUNT_ONCE_PATCH));
     if (effect.lastError) lastError = effect.lastError;
     if (effect.receiverDown) onReceiverDown(effect.receiverDown);
     if (effect.pause) {
@@ -167,19 +187,21 @@ export async function backfillWebhooks(input: BackfillInput): Promise<BackfillRe
   const launchBatch = (batch: number) => {
     // The batch's part of the rate budget: 1/share of it, where share counts the batches that may still run
     // alongside this one (workflows/rate-share.ts). `batch` has already left the redo queue / nextBatch.
-    const share = rateShare({
-      parallelBatches: options.parallelBatches,
-      inFlight: inflight.size,
-      redo: s.redo.length,
-      notStarted: s.prepared.batches - s.nextBatch,
-    });
+    const share = patched(RATE_SHARE_PATCH)
+      ? rateShare({
+          parallelBatches: options.parallelBatches,
+          inFlight: inflight.size,
+          redo: s.redo.length,
+          notStarted: s.prepared.batches - s.nextBatch,
+        })
+      : options.parallelBatches;
     const guard = run.batchGuard();
     const scope = new CancellationScope();
     inflight.set(batch, scope);
     const activities = batchActivities(options, `batch ${batch + 1} of ${s.prepared.batches}`);
     const frame = { batch, backfill: info.workflowId, options, paths, share };
     // A verify run's batch checks an earlier repair: its own activity, which never replays.
-    const verifying = options.verifyAfter !== undefined;
+    const verifying = options.verifyAfter !== undefined && patched(VERIFY_BATCH_PATCH);
     scope
       .run(() =>
         verifying
@@ -187,6 +209,7 @@ export async function backfillWebhooks(input: BackfillInput): Promise<BackfillRe
           : activities.processBatch({
               ...frame,
               ...(guard ? { guard } : {}),
+              ...(outageAware ? { stopWhenReceiverDown: true } : {}),
             }),
       )
       .then(onBatchResult, (err: unknown) => {
@@ -206,7 +229,7 @@ export async function backfillWebhooks(input: BackfillInput): Promise<BackfillRe
     const deletesConfirmedAt = run.deletesConfirmedAt;
     // While the endpoint is down the one replay launched is the probe: it waits for the endpoint (uncounted
     // attempts) instead of reporting the outage again.
-    const reportOutage = !s.receiverDown;
+    const reportOutage = outageAware && !s.receiverDown;
     const scope = new CancellationScope();
     replaying.set(line, scope);
     scope
@@ -214,7 +237,7 @@ export async function backfillWebhooks(input: BackfillInput): Promise<BackfillRe
         replayActivities(`replay of source line ${line}`, options).replayDeferred({
           backfill: info.workflowId,
           line,
-          ...(memberId ? { memberId } : {}),
+          ...(memberId && patched(REPLAY_MEMBER_PATCH) ? { memberId } : {}),
           paths,
           runLabel: options.runLabel,
           maxAttempts: options.replayMaxAttempts,
@@ -224,7 +247,8 @@ export async function backfillWebhooks(input: BackfillInput): Promise<BackfillRe
         }),
       )
       .then(
-        (result) => waits.ending('answered', () => run.onReplayResult(line, result, running)),
+        (result) =>
+          waits.ending('answered', () => run.onReplayResult(line, result, running, () => patched(RECHECK_PATCH))),
         (err: unknown) => {
           // Cancelled (pause, roll-over), even when the attempt then failed (a probe refused by the endpoint while
           // its cancellation was on the way): the line stays among the waiting replays.
@@ -249,7 +273,7 @@ export async function backfillWebhooks(input: BackfillInput): Promise<BackfillRe
 
   for (;;) {
     if (fatal) throw fatal;
-    const outageOver = waits.pauseIfExpired(Date.now());
+    const outageOver = outageAware ? waits.pauseIfExpired(Date.now()) : null;
     if (outageOver) {
       pause(outageOver);
       log.warn('paused: the receiver has been unavailable for longer than receiverOutagePauseSeconds', {
@@ -258,7 +282,9 @@ export async function backfillWebhooks(input: BackfillInput): Promise<BackfillRe
     }
     publish(s, view, s.paused ? 'paused' : 'running', Date.now(), s.prepared.searchAttributes === true, lastError);
     const rollOver = shouldRollOver();
-    const replays = waits.ending('nothing-waiting', () => run.replaysToLaunch(running, rollOver));
+    const replays = waits.ending('nothing-waiting', () =>
+      run.replaysToLaunch(running, rollOver, () => patched(REPLAY_CAP_PATCH)),
+    );
     for (const line of replays) launchReplay(line);
     for (
       let next = run.takeNextBatch(inflight.size, rollOver);
@@ -280,7 +306,7 @@ export async function backfillWebhooks(input: BackfillInput): Promise<BackfillRe
     }
     const seen = changes;
     // While the endpoint is down, wake up when the outage pause is due.
-    const outageDueInMs = run.receiverOutageDueInMs(Date.now());
+    const outageDueInMs = outageAware ? run.receiverOutageDueInMs(Date.now()) : undefined;
     if (outageDueInMs === undefined) await condition(() => changes !== seen);
     else await condition(() => changes !== seen, Math.max(1, outageDueInMs));
   }
@@ -352,10 +378,12 @@ async function finish(s: CarriedState, view: LiveView, lastError: string | null)
   const { options, paths } = s.prepared;
   publish(s, view, 'done', Date.now(), s.prepared.searchAttributes === true, lastError);
   await condition(allHandlersFinished);
-  try {
-    await cleanupBackfill({ paths });
-  } catch (err) {
-    log.warn('cleanup of work data failed; run `webhook-backfill purge`', { error: String(err) });
+  if (patched(CLEANUP_PATCH)) {
+    try {
+      await cleanupBackfill({ paths });
+    } catch (err) {
+      log.warn('cleanup of work data failed; run `webhook-backfill purge`', { error: String(err) });
+    }
   }
   log.info('backfill finished', { ...s.counters });
   return {

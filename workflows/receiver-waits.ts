@@ -1,17 +1,20 @@
-import { log, proxyActivities } from '@temporalio/workflow';
+import { log, patched, proxyActivities } from '@temporalio/workflow';
 import type { BackfillActivities } from '../activities';
 import type { RunWait } from '../src/audit/run-wait';
 import type { BackfillState } from './backfill-state';
 
 // Each receiver outage goes in the audit log when it ends (src/audit/run-wait.ts), so that the report shows it, also
 // after the workflow is gone: since when, until when, how it ended, what waited. The state says what the outage was
-// (BackfillState.receiverWait); this records it through an activity.
+// (BackfillState.receiverWait); this records it through an activity, under its patch.
 
 const { recordWait } = proxyActivities<BackfillActivities>({
   summary: 'record a wait for the receiver in the audit log',
   startToCloseTimeout: '1 minute',
   retry: { maximumAttempts: 10, maximumInterval: '30 seconds' },
 });
+
+// Runs recorded before a receiver outage was recorded in the audit log when it ended.
+const WAIT_RECORD_PATCH = 'receiver-wait-record-v1';
 
 export class ReceiverWaits {
   private readonly recording: Promise<void>[] = [];
@@ -44,7 +47,7 @@ export class ReceiverWaits {
   }
 
   private record(wait: RunWait | undefined): void {
-    if (!wait) return;
+    if (!wait || !patched(WAIT_RECORD_PATCH)) return;
     const recording = recordWait({ paths: this.run.s.prepared.paths, wait }).catch((err: unknown) =>
       log.warn('the receiver outage could not be recorded in the audit log', { ...wait, error: String(err) }),
     );

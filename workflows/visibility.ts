@@ -1,6 +1,6 @@
 // What a run shows in the Temporal Web UI: a memo with its fixed facts, "current details" that follow
 // its progress, and search attributes to filter runs by. Only counts and statuses: never personal data.
-import { setCurrentDetails, upsertMemo, upsertSearchAttributes } from '@temporalio/workflow';
+import { patched, setCurrentDetails, upsertMemo, upsertSearchAttributes } from '@temporalio/workflow';
 import type { CarriedState, ChannelPace, Counters } from './definitions';
 import { formatDuration } from '../src/domain/duration';
 import { sourceLabel } from '../src/domain/source-label';
@@ -8,7 +8,11 @@ import { VERDICTS, verdictCounts } from '../src/domain/verdicts';
 
 export type BackfillStatus = 'running' | 'paused' | 'done';
 
+// Runs recorded before the Web UI work must replay without the commands these calls add.
+const VISIBILITY_PATCH = 'web-ui-visibility-v1';
+
 export function describeStatic(s: CarriedState): void {
+  if (!patched(VISIBILITY_PATCH)) return;
   const { options } = s.prepared;
   upsertMemo({
     // Runs prepared before source kinds named themselves: the same label, from the input.
@@ -39,6 +43,7 @@ export function publish(
   registered: boolean,
   lastError: string | null,
 ): void {
+  if (!patched(VISIBILITY_PATCH)) return;
   const c = s.counters;
   const total = s.prepared.rows;
   // Workflow time (replay-safe: the SDK's sandbox makes Date.now() deterministic).

@@ -141,18 +141,22 @@ describe('BackfillState: what to launch next', () => {
 
 describe('BackfillState: replays in flight are capped', () => {
   it.each([
-    { waiting: 3, running: 0, cap: 5, launched: 3 },
-    { waiting: 10, running: 0, cap: 5, launched: 5 },
-    { waiting: 10, running: 4, cap: 5, launched: 1 },
-    { waiting: 10, running: 5, cap: 5, launched: 0 },
-  ])('$waiting waiting, $running running, cap $cap -> $launched', ({ waiting, running, cap, launched }) => {
-    const run = started(1);
-    for (let line = 100; line < 100 + running; line++) run.s.deferred.push({ line, memberId: 'r' });
-    for (let line = 0; line < waiting; line++) run.s.deferred.push({ line, memberId: 'w' });
-    const replays = new Set(Array.from({ length: running }, (_, i) => 100 + i));
-    const lines = run.replaysToLaunch({ batches: new Set(), replays }, false, cap);
-    expect(lines).toEqual(Array.from({ length: launched }, (_, i) => i));
-  });
+    { waiting: 3, running: 0, cap: 5, capped: true, launched: 3 },
+    { waiting: 10, running: 0, cap: 5, capped: true, launched: 5 },
+    { waiting: 10, running: 4, cap: 5, capped: true, launched: 1 },
+    { waiting: 10, running: 5, cap: 5, capped: true, launched: 0 },
+    { waiting: 10, running: 5, cap: 5, capped: false, launched: 10 }, // old histories: every waiting replay
+  ])(
+    '$waiting waiting, $running running, cap $cap (patched: $capped) -> $launched',
+    ({ waiting, running, cap, capped, launched }) => {
+      const run = started(1);
+      for (let line = 100; line < 100 + running; line++) run.s.deferred.push({ line, memberId: 'r' });
+      for (let line = 0; line < waiting; line++) run.s.deferred.push({ line, memberId: 'w' });
+      const replays = new Set(Array.from({ length: running }, (_, i) => 100 + i));
+      const lines = run.replaysToLaunch({ batches: new Set(), replays }, false, () => capped, cap);
+      expect(lines).toEqual(Array.from({ length: launched }, (_, i) => i));
+    },
+  );
 
   it('defaults to MAX_REPLAYS_IN_FLIGHT', () => {
     const run = started(1);
@@ -260,6 +264,14 @@ describe('BackfillState: what a result changes', () => {
     if (!changed) expect(run.s.counters.changedDuringRepair).toBeUndefined();
     expect(run.progress(false)).toMatchObject(want);
   });
+
+  it('without the patch (a history recorded before issue 23) a result counts the old way', () => {
+    const run = started(1);
+    run.s.deferred.push({ line: 4, memberId: 'm' });
+    run.onReplayResult(4, { line: 4, outcome: 'unchanged', changedDuringRepair: true }, none, () => false);
+    expect(run.s.counters).toMatchObject({ processed: 1, failed: 1, unchanged: 0 });
+    expect(run.s.counters.changedDuringRepair).toBeUndefined();
+  });
 });
 
 describe('BackfillState: a deferred line is counted once', () => {
@@ -284,6 +296,17 @@ describe('BackfillState: a deferred line is counted once', () => {
     expect(run.s.counters.processed).toBe(10);
     expect(run.s.countedReplays).toEqual([]); // the batch completed: nothing kept
     expect(isDone(run.s)).toBe(true);
+  });
+
+  it('without the patch (old histories) the re-reported line is replayed again, as before', () => {
+    const run = started(1);
+    run.takeNextBatch(0, false);
+    const d = [{ line: 1, memberId: 'm1' }];
+    run.onBatchResult({ batch: 0, complete: false, stopReason: 'cancelled', counts: zeroCounters(), deferred: d });
+    run.takeNextBatch(0, false);
+    run.onReplayResult(1, { line: 1, outcome: 'upsert' }, { batches: new Set([0]), replays: new Set([1]) });
+    run.onBatchResult({ batch: 0, complete: true, counts: zeroCounters(), deferred: d }, () => false);
+    expect(run.s.deferred.map((x) => x.line)).toEqual([1]);
   });
 
   it('a replay counted after its batch completed is not remembered (the state stays bounded)', () => {
@@ -355,7 +378,7 @@ describe('BackfillState: pause, resume, done, continue-as-new', () => {
 
 describe('BackfillState: the delete guard', () => {
   const guarded = (batches: number, o: Partial<BackfillOptions> = {}) => {
-    const run = new BackfillState(undefined);
+    const run = new BackfillState(undefined, { deleteGuard: true });
     run.start(prepared(batches, { maxDeleteShare: 0.5, deleteGuardMinDecisions: 10, ...o }));
     return run;
   };
@@ -426,7 +449,7 @@ describe('BackfillState: the delete guard', () => {
     expect(run.deletesConfirmedAt).toBe('2024-11-20T00:00:00.000Z');
     // A second confirmation changes nothing; the next run in the chain keeps it.
     expect(run.resume('2024-11-21T00:00:00.000Z')).toEqual({ wasRunning: true });
-    const next = new BackfillState(run.carriedForNext());
+    const next = new BackfillState(run.carriedForNext(), { deleteGuard: true });
     expect(next.guardStatus()).toBe('confirmed');
     expect(next.deletesConfirmedAt).toBe('2024-11-20T00:00:00.000Z');
   });
@@ -456,9 +479,12 @@ describe('BackfillState: the delete guard', () => {
     expect(run.replaysToLaunch(none, false)).toHaveLength(8);
   });
 
-  it('off in a dry run: never trips, nothing held, no guard sent to batches', () => {
-    const run = new BackfillState(undefined);
-    run.start(prepared(2, { deleteGuardMinDecisions: 1, dryRun: true }));
+  it.each([
+    ['a dry run', { dryRun: true }, true],
+    ['a history recorded before the guard (patch off)', {}, false],
+  ])('off in %s: never trips, nothing held, no guard sent to batches', (_name, o, on) => {
+    const run = new BackfillState(undefined, { deleteGuard: on });
+    run.start(prepared(2, { deleteGuardMinDecisions: 1, ...o }));
     expect(run.onBatchResult(batchOf(0, 10))).toEqual({});
     expect(run.batchGuard()).toBeUndefined();
     expect(run.guardStatus()).toBeUndefined();
@@ -469,7 +495,7 @@ describe('BackfillState: the delete guard', () => {
   });
 
   it('a confirmation sent before preparation applies once prepared', () => {
-    const run = new BackfillState(undefined);
+    const run = new BackfillState(undefined, { deleteGuard: true });
     expect(run.resume('2024-11-20T00:00:00.000Z')).toEqual({ confirmed: true, wasRunning: true });
     run.start(prepared(2));
     expect(run.guardStatus()).toBe('confirmed');
@@ -524,14 +550,14 @@ describe('BackfillState: the delete guard', () => {
       ],
       [
         'pause before the preparation ends',
-        () => new BackfillState(undefined),
+        () => new BackfillState(undefined, { deleteGuard: true }),
         pauseCall,
         { outcome: 'paused', paused: true, pauseReason: 'by hand' },
       ],
       [
         'resume before the preparation ends, after a pause',
         () => {
-          const run = new BackfillState(undefined);
+          const run = new BackfillState(undefined, { deleteGuard: true });
           run.pause('early');
           return run;
         },
