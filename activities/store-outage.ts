@@ -90,6 +90,7 @@ export function createStoreGate(o: StoreGateOptions): StoreGate {
   let since: number | undefined;
   let back: { promise: Promise<void>; resolve: () => void } | undefined;
   const ended: { since: number; until: number }[] = [];
+  const aborted = abortedPromise(o.signal);
 
   const wentAway = (err: unknown) => {
     waitingWrites += 1;
@@ -128,7 +129,7 @@ export function createStoreGate(o: StoreGateOptions): StoreGate {
             if (failures === 0) wentAway(err);
             failures += 1;
             if (since !== undefined) o.whileWaiting?.(since);
-            await sleep(backoff(failures), undefined, { signal: o.signal });
+            await Promise.race([sleep(backoff(failures)), aborted()]);
           }
         }
       } finally {
@@ -138,15 +139,29 @@ export function createStoreGate(o: StoreGateOptions): StoreGate {
     async open() {
       o.signal.throwIfAborted();
       if (!back) return;
-      const aborted = new Promise<never>((_, reject) => {
-        const onAbort = () => reject(o.signal.reason);
-        o.signal.addEventListener('abort', onAbort, { once: true });
-        void back!.promise.finally(() => o.signal.removeEventListener('abort', onAbort));
-      });
-      await Promise.race([back.promise, aborted]);
+      await Promise.race([back.promise, aborted()]);
     },
     unavailableSince: () => since,
     takeWaits: () => ended.splice(0),
+  };
+}
+
+/**
+ * One promise that rejects with the signal's reason when it aborts, made on first use. Every waiting write and
+ * every member waiting for the gate races against it: one abort listener a gate, where one a waiter put 11 and
+ * more on the activity's signal while a batch's members waited (Node's MaxListenersExceededWarning).
+ */
+function abortedPromise(signal: AbortSignal): () => Promise<never> {
+  let rejection: Promise<never> | undefined;
+  return () => {
+    if (!rejection) {
+      rejection = new Promise<never>((_, reject) => {
+        if (signal.aborted) reject(signal.reason);
+        else signal.addEventListener('abort', () => reject(signal.reason), { once: true });
+      });
+      rejection.catch(() => undefined); // an abort with nobody waiting is not an unhandled rejection
+    }
+    return rejection;
   };
 }
 

@@ -1,3 +1,4 @@
+import { getEventListeners } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import { createStoreGate, isStoreUnavailable, storeBackoffMs } from '../../activities/store-outage';
 
@@ -102,5 +103,20 @@ describe('the store gate', () => {
     cancel.abort(new Error('cancelled'));
     await expect(written).rejects.toThrow();
     await expect(open).rejects.toThrow('cancelled');
+  });
+
+  it('puts one abort listener on the activity signal however many writes and members wait', async () => {
+    const cancel = new AbortController();
+    const gate = createStoreGate({ signal: cancel.signal, ...fast });
+    const writes = Array.from({ length: 8 }, () =>
+      gate.persist(async () => {
+        throw coded('ECONNREFUSED');
+      }),
+    );
+    await new Promise((r) => setTimeout(r, 30));
+    const members = Array.from({ length: 16 }, () => gate.open());
+    expect(getEventListeners(cancel.signal, 'abort')).toHaveLength(1);
+    cancel.abort(new Error('cancelled'));
+    for (const waiting of [...writes, ...members]) await expect(waiting).rejects.toThrow('cancelled');
   });
 });
