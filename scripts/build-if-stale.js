@@ -3,37 +3,14 @@
 // than any source, then `npm start` runs exactly what ships. The development command used to be `tsx src/worker.ts`,
 // which carries tsx's launcher and in-process transforms and webpacks the workflow at every start (BENCHMARKS.md:
 // ~370 MB before any work, slower per member); now it is the shipped worker, rebuilt only when needed.
-// Plain CommonJS with no dependencies so the check itself costs a few tens of milliseconds.
 'use strict';
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
 
-const ROOT = path.resolve(__dirname, '..');
-const STAMP = path.join(ROOT, 'dist', '.build-stamp');
-const INPUTS = [
-  'src',
-  'workflows',
-  'activities',
-  'tsconfig.json',
-  'tsconfig.build.json',
-  'package.json',
-  'package-lock.json',
-];
+const { ROOT, newestSourceMs } = require('./source-freshness.js');
 
-/** The newest modification time (ms) under `p`, a file or a directory tree; 0 when it does not exist. */
-function newest(p) {
-  let stat;
-  try {
-    stat = fs.statSync(p);
-  } catch {
-    return 0;
-  }
-  if (!stat.isDirectory()) return stat.mtimeMs;
-  let max = stat.mtimeMs; // a deleted file shows as a newer directory
-  for (const name of fs.readdirSync(p)) max = Math.max(max, newest(path.join(p, name)));
-  return max;
-}
+const STAMP = path.join(ROOT, 'dist', '.build-stamp');
 
 function stampTime() {
   try {
@@ -43,7 +20,7 @@ function stampTime() {
   }
 }
 
-const sources = Math.max(...INPUTS.map((p) => newest(path.join(ROOT, p))));
+const sources = newestSourceMs();
 if (stampTime() >= sources) process.exit(0);
 
 const started = new Date();
