@@ -11,7 +11,7 @@ import type { PendingLines, PendingStore } from '../src/audit/pending-store';
 import { BadCredentialsError } from '../src/channel/errors';
 import type { ChannelPacer, PacerSnapshot } from '../src/channel/channel-pacer';
 import { createRateLimiter, type RateLimiter } from '../src/channel/rate-limiter';
-import type { SourceEntry } from '../src/domain/types';
+import type { WorkEntry } from '../src/domain/types';
 import type { JobMetrics } from '../src/observability';
 import type { WorkStore } from '../src/store/work-store';
 import type {
@@ -50,18 +50,32 @@ export interface BatchFrameDeps {
 }
 
 /** The batch's rows and what earlier attempts left of them: recorded outcomes, replays handed over or settled. */
-export interface LoadedBatch {
-  entries: SourceEntry[];
+export interface LoadedBatch<E extends WorkEntry> {
+  entries: E[];
   lines: number[];
   recorded: Awaited<ReturnType<AuditStore['lookup']>>;
   pendingLines: PendingLines['pending'];
   settledLines: PendingLines['settled'];
 }
 
-/** Reads the batch, waiting through `store` for a store that is away rather than failing the attempt. */
-export async function loadBatch(deps: BatchFrameDeps, input: BatchFrame, store: StoreGate): Promise<LoadedBatch> {
+/**
+ * Reads the batch, waiting through `store` for a store that is away rather than failing the attempt. Its entries
+ * are narrowed to the kind the activity works on (`isKind`: a repair's source entries, a verify run's verify
+ * entries); another kind in the work set is a bug, not data, and stops the attempt naming the line only.
+ */
+export async function loadBatch<E extends WorkEntry>(
+  deps: BatchFrameDeps,
+  input: BatchFrame,
+  store: StoreGate,
+  isKind: (entry: WorkEntry) => entry is E,
+): Promise<LoadedBatch<E>> {
   const { options, paths, batch } = input;
-  const entries = await store.persist(() => deps.work.readBatch(paths.workFile, options.batchSize, batch));
+  const work = await store.persist(() => deps.work.readBatch(paths.workFile, options.batchSize, batch));
+  const entries = work.filter(isKind);
+  if (entries.length !== work.length) {
+    const other = work.find((entry) => !isKind(entry))!;
+    throw new Error(`batch ${batch}: line ${other.line} of the work set is not an entry this activity works on`);
+  }
   const lines = entries.map((e) => e.line);
   const recorded = await store.persist(() => deps.audit.lookup(paths.auditPath, lines));
   const { pending, settled } = await store.persist(() => deps.pending.lines(paths.pendingDir, lines));

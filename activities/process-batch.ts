@@ -9,7 +9,7 @@ import {
   type BatchGuardInput,
   type GuardCounts,
 } from '../src/domain/delete-guard';
-import type { SourceEntry } from '../src/domain/types';
+import { isVerifyWorkEntry, type SourceEntry, type WorkEntry } from '../src/domain/types';
 import type { WebhookSender } from '../src/webhook/sender';
 import {
   batchLimiter,
@@ -57,6 +57,9 @@ interface HandedOver {
   deferredDeletes: Set<number>;
 }
 
+/** A repair works on the source's entries; a verify run's are verifyBatch's. */
+const isSourceEntry = (entry: WorkEntry): entry is SourceEntry => !isVerifyWorkEntry(entry);
+
 /**
  * Repairs one batch of members. What is already recorded in the audit log (by an earlier attempt
  * that crashed or was paused) is not done again, and the returned counts are read back from the
@@ -66,7 +69,7 @@ export async function processBatch(deps: BatchDeps, input: BatchInput): Promise<
   const context = Context.current();
   const { batch, options, paths } = input;
   const store = batchStoreGate(batch);
-  const loaded = await loadBatch(deps, input, store);
+  const loaded = await loadBatch(deps, input, store, isSourceEntry);
   const guard = input.guard && !options.dryRun ? startGuard(input.guard, options) : undefined;
   const handedOver = await handedOverEarlier(deps, paths.pendingDir, loaded, guard);
   if (guard) {
@@ -136,7 +139,7 @@ export async function processBatch(deps: BatchDeps, input: BatchInput): Promise<
 async function handedOverEarlier(
   deps: BatchDeps,
   pendingDir: string,
-  loaded: LoadedBatch,
+  loaded: LoadedBatch<SourceEntry>,
   guard: BatchGuardView | undefined,
 ): Promise<HandedOver> {
   const deferredDeletes = new Set<number>();
@@ -236,8 +239,8 @@ function memberHandler(
  */
 function tallyBatch(
   batch: number,
-  loaded: LoadedBatch,
-  final: LoadedBatch['recorded'],
+  loaded: LoadedBatch<SourceEntry>,
+  final: LoadedBatch<SourceEntry>['recorded'],
   { deferred, deferredDeletes }: HandedOver,
 ): { counts: Counters; decided: GuardCounts } {
   const deferredLines = new Set(deferred.map((d) => d.line));

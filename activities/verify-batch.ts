@@ -6,7 +6,7 @@ import { Context } from '@temporalio/activity';
 import type { ChannelClient } from '../src/channel/client';
 import { countRecorded, zeroCounters } from '../src/domain/counters';
 import type { DecideOptions } from '../src/domain/decide';
-import type { SourceEntry } from '../src/domain/types';
+import { isVerifyWorkEntry } from '../src/domain/types';
 import { runPool } from '../src/run-pool';
 import type { BatchResult } from '../workflows/definitions';
 import {
@@ -15,7 +15,6 @@ import {
   joinPacer,
   loadBatch,
   recordMetrics,
-  skippedEntry,
   startBatchRun,
   type BatchFrame,
   type BatchFrameDeps,
@@ -36,7 +35,7 @@ export async function verifyBatch(deps: VerifyBatchDeps, input: BatchFrame): Pro
   const context = Context.current();
   const { batch, options, paths } = input;
   const store = batchStoreGate(batch);
-  const loaded = await loadBatch(deps, input, store);
+  const loaded = await loadBatch(deps, input, store, isVerifyWorkEntry);
   const todo = loaded.entries.filter((e) => !loaded.recorded.has(e.line));
   const run = startBatchRun(deps, input, loaded.entries.length - todo.length, store);
   const ctx: VerifyContext = {
@@ -52,7 +51,7 @@ export async function verifyBatch(deps: VerifyBatchDeps, input: BatchFrame): Pro
   try {
     await runPool(todo, deps.memberConcurrency, (entry) =>
       run.member(async () => {
-        const entryOf = await verifyEntry(entry, ctx);
+        const entryOf = await verifyMember(entry, ctx);
         run.record(entryOf);
         recordMetrics(deps.metrics, entryOf);
       }),
@@ -77,11 +76,4 @@ export async function verifyBatch(deps: VerifyBatchDeps, input: BatchFrame): Pro
   const { fields: _fields, ...tally } = counts;
   context.log.info('batch done', { batch, ...tally, deferred: 0 });
   return { batch, complete: true, counts, deferred: [], ...pacer.pace() };
-}
-
-/** A member's verdict; a row the verify selection did not pair with a replay (none does) is recorded as skipped. */
-async function verifyEntry(entry: SourceEntry, ctx: VerifyContext) {
-  if (entry.repair) return verifyMember({ ...entry, repair: entry.repair }, ctx);
-  const memberId = 'member' in entry ? entry.member.memberId : entry.memberId;
-  return skippedEntry({ ...ctx, dryRun: true }, entry.line, memberId, 'no replay of the verified run to check');
 }

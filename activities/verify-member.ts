@@ -1,5 +1,5 @@
 import { recordChangeTimes, type AuditEntry } from '../src/audit/audit-entry';
-import type { RepairRecord, SourceEntry } from '../src/domain/types';
+import type { VerifyEntry } from '../src/domain/types';
 import { verdict, type VerifyOptions } from '../src/domain/verdict';
 import { VERDICT_OUTCOMES } from '../src/domain/verdicts';
 import type { ChannelClient } from '../src/channel/client';
@@ -21,10 +21,7 @@ export interface VerifyContext {
  * is no target in reach: a verify run cannot replay. Throws BadCredentialsError and aborts like repairMember (the
  * member stays unrecorded and is done again).
  */
-export async function verifyMember(
-  entry: SourceEntry & { repair: RepairRecord },
-  ctx: VerifyContext,
-): Promise<AuditEntry> {
+export async function verifyMember(entry: VerifyEntry, ctx: VerifyContext): Promise<AuditEntry> {
   const memberId = 'member' in entry ? entry.member.memberId : (entry.memberId ?? '');
   const { repair } = entry;
   const base: AuditEntry = {

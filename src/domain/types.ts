@@ -1,5 +1,5 @@
 // Domain types shared by the source reader, the Channel Talk client, the decision rules, the
-// replay sender and the audit log. Kept free of runtime code so workflows may `import type` them.
+// replay sender and the audit log. Pure (constants and one type guard), so workflows may import them.
 
 /** What the customer stored for one member (a row of the member source). null = empty/missing. */
 export interface StoredMember {
@@ -10,21 +10,25 @@ export interface StoredMember {
   unsubscribeTexting: boolean | null;
 }
 
-/**
- * One data row of the source, after parsing: either a member to check or a reason to skip it. In a verify run
- * (`verifyAfter`) `line` is the earlier run's line of the member, `repair` what that run delivered, `exportLine`
- * the row's line in the fresh export, and `absent` marks a member the export no longer holds (its stored values null).
- */
+/** One data row of the source, after parsing: either a member to check or a reason to skip it. */
 export type SourceEntry =
-  | {
-      line: number;
-      member: StoredMember;
-      planned?: PlannedDecision;
-      repair?: RepairRecord;
-      exportLine?: number;
-      absent?: true;
-    }
-  | { line: number; memberId?: string; skip: string; repair?: RepairRecord; exportLine?: number };
+  { line: number; member: StoredMember; planned?: PlannedDecision } | { line: number; memberId?: string; skip: string };
+
+/**
+ * One entry of a verify run's work set (src/source/verify-selection.ts): a member an earlier run replayed, with
+ * `repair` what that run delivered. `line` is the earlier run's line of the member (both audit logs join on it),
+ * `exportLine` the row's line in the fresh export; a member the export no longer holds is `absent` (no export line,
+ * its stored values null). The fresh export's row may be unreadable (`skip`).
+ */
+export type VerifyEntry = { line: number; repair: RepairRecord; exportLine?: number } & (
+  { member: StoredMember; absent?: true } | { memberId?: string; skip: string }
+);
+
+/** What a work set holds, one per line: the source's entries (a repair, a dry run) or a verify run's. */
+export type WorkEntry = SourceEntry | VerifyEntry;
+
+/** Whether a work entry is a verify run's (it carries the repair it checks). */
+export const isVerifyWorkEntry = (entry: WorkEntry): entry is VerifyEntry => 'repair' in entry;
 
 /** What the earlier run delivered for a member, from its audit log (field names and times only). */
 export interface RepairRecord {

@@ -1,5 +1,5 @@
 import type { AuditStore } from '../audit/audit-store';
-import type { PlannedDecision, RepairRecord, SourceEntry } from '../domain/types';
+import type { PlannedDecision, RepairRecord, SourceEntry, VerifyEntry } from '../domain/types';
 import { auditLines } from './audit-selection';
 import { SourceConfigError } from './errors';
 import { MemberSelection } from './member-selection';
@@ -11,9 +11,9 @@ import { MemberSelection } from './member-selection';
 
 export interface VerifySelection {
   /** Keeps the export's first row of each selected member, as a verify entry; drops everything else. */
-  select: (entry: SourceEntry) => SourceEntry | undefined;
+  select: (entry: SourceEntry) => VerifyEntry | undefined;
   /** After the export has been read: the selected members it did not hold, each as an `absent` entry. */
-  absent: () => AsyncIterable<SourceEntry>;
+  absent: () => AsyncIterable<VerifyEntry>;
 }
 
 /** The earlier run's delivered replays, one per memberId: what it did and when (epoch ms), from its audit log. */
@@ -55,7 +55,7 @@ export async function selectForVerify(audit: AuditStore, auditPath: string): Pro
   const selection = new MemberSelection();
   for await (const r of deliveredReplays(audit, auditPath)) selection.add(r.memberId, r.planned, r);
 
-  const select = (entry: SourceEntry): SourceEntry | undefined => {
+  const select = (entry: SourceEntry): VerifyEntry | undefined => {
     const memberId = 'member' in entry ? entry.member.memberId : entry.memberId;
     if (memberId === undefined) return undefined;
     const found = repairOf(selection, memberId);
@@ -66,7 +66,7 @@ export async function selectForVerify(audit: AuditStore, auditPath: string): Pro
     return { line, memberId, skip: entry.skip, repair, exportLine: entry.line };
   };
 
-  async function* absent(): AsyncGenerator<SourceEntry> {
+  async function* absent(): AsyncGenerator<VerifyEntry> {
     for await (const r of deliveredReplays(audit, auditPath)) {
       const found = repairOf(selection, r.memberId);
       if (!found || !selection.mark(r.memberId)) continue;

@@ -9,6 +9,8 @@ import {
   type RepairRecord,
   type SourceEntry,
   type StoredMember,
+  type VerifyEntry,
+  type WorkEntry,
 } from '../domain/types';
 import { MemberIdIndex } from './member-id-index';
 import { readSourceChunks, type ResolvedSource } from './read-source';
@@ -31,12 +33,18 @@ export interface PrepareSummary {
 }
 
 export interface WorkBatch {
-  entries: SourceEntry[];
+  entries: WorkEntry[];
   /** Byte offset right after the last returned line: the cursor for the next batch. */
   nextOffset: number;
   /** True when nextOffset is the end of the file. */
   done: boolean;
 }
+
+/** Keeps (as a work entry, maybe a verify run's), or (undefined) drops, each source entry: a run over part of it. */
+export type SelectEntry = (entry: SourceEntry) => WorkEntry | undefined;
+
+/** Entries appended after the source (a verify run: the members the export no longer holds). */
+export type AppendEntries = () => AsyncIterable<WorkEntry>;
 
 export const workFileSummaryPath = (workFile: string) => `${workFile}.summary.json`;
 
@@ -62,10 +70,8 @@ const summarySchema = z.object({
 export async function prepareWorkFile(
   spec: ResolvedSource,
   workFile: string,
-  /** Keeps, changes or (undefined) drops each entry: a run over part of the source (retry, plan). */
-  select?: (entry: SourceEntry) => SourceEntry | undefined,
-  /** Entries appended after the source (a verify run: the members the export no longer holds). */
-  after?: () => AsyncIterable<SourceEntry>,
+  select?: SelectEntry,
+  after?: AppendEntries,
 ): Promise<PrepareSummary> {
   const stored = await readStoredSummary(workFile);
   if (stored) return stored;
@@ -126,12 +132,12 @@ function withDuplicatesSkipped(entry: SourceEntry, seen: MemberIdIndex): SourceE
 export async function* normalisedEntries(
   chunks: AsyncIterable<SourceEntry[]>,
   summary: PrepareSummary,
-  select: (entry: SourceEntry) => SourceEntry | undefined = (entry) => entry,
+  select: SelectEntry = (entry) => entry,
   /** Entries appended once the source is read, as they come (neither deduplicated nor selected). */
-  after?: () => AsyncIterable<SourceEntry>,
+  after?: AppendEntries,
   /** Where the duplicate check spills memberId hashes beyond its in-memory table (default: the system's temp dir). */
   spillDir?: string,
-): AsyncGenerator<SourceEntry[]> {
+): AsyncGenerator<WorkEntry[]> {
   const seen = new MemberIdIndex({ spillDir });
   try {
     yield* dedupedAndSelected(chunks, seen, summary, select);
@@ -139,7 +145,7 @@ export async function* normalisedEntries(
     seen.close(); // also when the consumer stops early or the source fails: the spill file goes with it
   }
   if (!after) return;
-  let appended: SourceEntry[] = [];
+  let appended: WorkEntry[] = [];
   for await (const entry of after()) {
     countEntry(entry, summary);
     appended.push(entry);
@@ -151,7 +157,7 @@ export async function* normalisedEntries(
   if (appended.length) yield appended;
 }
 
-function countEntry(entry: SourceEntry, summary: PrepareSummary): void {
+function countEntry(entry: WorkEntry, summary: PrepareSummary): void {
   summary.rows++;
   if ('member' in entry) summary.members++;
   else summary.skipped++;
@@ -161,10 +167,10 @@ async function* dedupedAndSelected(
   chunks: AsyncIterable<SourceEntry[]>,
   seen: MemberIdIndex,
   summary: PrepareSummary,
-  select: (entry: SourceEntry) => SourceEntry | undefined,
-): AsyncGenerator<SourceEntry[]> {
+  select: SelectEntry,
+): AsyncGenerator<WorkEntry[]> {
   for await (const sourceEntries of chunks) {
-    const kept: SourceEntry[] = [];
+    const kept: WorkEntry[] = [];
     for (const sourceEntry of sourceEntries) {
       const entry = select(withDuplicatesSkipped(sourceEntry, seen));
       if (!entry) continue;
@@ -178,8 +184,8 @@ async function* dedupedAndSelected(
 async function writeEntries(
   chunks: AsyncIterable<SourceEntry[]>,
   handle: FileHandle,
-  select: ((entry: SourceEntry) => SourceEntry | undefined) | undefined,
-  after: (() => AsyncIterable<SourceEntry>) | undefined,
+  select: SelectEntry | undefined,
+  after: AppendEntries | undefined,
   spillDir: string,
 ): Promise<PrepareSummary> {
   const summary: PrepareSummary = { rows: 0, members: 0, skipped: 0, bytes: 0 };
@@ -216,7 +222,7 @@ const MEMBER_KEYS = MEMBER_COLUMNS.map((column, i) => `${i ? ',' : ''}${JSON.str
 
 /**
  * Whether the entry has no key but `line` and `member` (set ones: JSON.stringify drops undefined too). Asked of the
- * object itself, not of a list of the other keys SourceEntry may have, so a key added to it later is never dropped.
+ * object itself, not of a list of the other keys a work entry may have, so a key added to it later is never dropped.
  */
 function holdsOnlyLineAndMember(entry: object): boolean {
   for (const key in entry) {
@@ -233,7 +239,7 @@ const json = (value: string | boolean | null): string =>
  * template, about twice as fast as JSON.stringify of the nested object and the same text; anything else by
  * JSON.stringify. JSON escapes raw line breaks: one entry, one line.
  */
-export function workLine(entry: SourceEntry): string {
+export function workLine(entry: WorkEntry): string {
   if ('member' in entry && holdsOnlyLineAndMember(entry)) {
     let line = `{"line":${entry.line},"member":{`;
     for (let i = 0; i < MEMBER_COLUMNS.length; i++) line += MEMBER_KEYS[i]! + json(entry.member[MEMBER_COLUMNS[i]!]);
@@ -328,49 +334,47 @@ const repairRecord: Shape<RepairRecord> = (value) => {
   return repair;
 };
 
-/** A verify entry's extra keys (all absent otherwise); undefined when one of them is malformed. */
-function verifyKeys(
-  value: Record<string, unknown>,
-): Pick<Extract<SourceEntry, { member: unknown }>, 'repair' | 'exportLine' | 'absent'> | undefined {
-  const keys: { repair?: RepairRecord; exportLine?: number; absent?: true } = {};
-  if (value.repair !== undefined) {
-    const repair = repairRecord(value.repair);
-    if (!repair) return undefined;
-    keys.repair = repair;
-  }
-  if (value.exportLine !== undefined) {
-    if (!isLineNumber(value.exportLine)) return undefined;
-    keys.exportLine = value.exportLine;
-  }
-  if (value.absent !== undefined) {
-    if (value.absent !== true) return undefined;
-    keys.absent = true;
-  }
-  return keys;
-}
-
 /** A member entry if the value is one, else a skip entry if it is one, else undefined. */
-export const workEntry: Shape<SourceEntry> = (value) => {
-  if (!isRecord(value) || !isLineNumber(value.line)) return undefined;
-  const { line } = value;
-  const verify = verifyKeys(value);
-  if (!verify) return undefined;
+const sourceEntry = (value: Record<string, unknown>, line: number): SourceEntry | undefined => {
   const member = storedMember(value.member);
   if (member) {
-    if (value.planned === undefined) return { line, member, ...verify };
+    if (value.planned === undefined) return { line, member };
     const planned = plannedDecision(value.planned);
-    if (planned) return { line, member, planned, ...verify };
+    if (planned) return { line, member, planned };
   }
   const { memberId, skip } = value;
-  if (typeof skip !== 'string' || verify.absent) return undefined;
-  const { repair, exportLine } = verify;
-  const extra = { ...(repair ? { repair } : {}), ...(exportLine !== undefined ? { exportLine } : {}) };
-  if (memberId === undefined) return { line, skip, ...extra };
-  return typeof memberId === 'string' ? { line, memberId, skip, ...extra } : undefined;
+  if (typeof skip !== 'string') return undefined;
+  if (memberId === undefined) return { line, skip };
+  return typeof memberId === 'string' ? { line, memberId, skip } : undefined;
 };
 
-function parseWorkLine(bytes: Buffer, workFile: string, offset: number): SourceEntry {
-  let entry: SourceEntry | undefined;
+/** A verify run's entry: the source entry it holds, with the repair it checks and where the export had it. */
+const verifyEntry = (value: Record<string, unknown>, line: number): VerifyEntry | undefined => {
+  const repair = repairRecord(value.repair);
+  const row = sourceEntry(value, line);
+  if (!repair || !row || 'planned' in row) return undefined;
+  const entry: VerifyEntry = { ...row, repair };
+  if (value.exportLine !== undefined) {
+    if (!isLineNumber(value.exportLine)) return undefined;
+    entry.exportLine = value.exportLine;
+  }
+  if (value.absent !== undefined) {
+    if (value.absent !== true || !('member' in entry)) return undefined;
+    entry.absent = true;
+  }
+  return entry;
+};
+
+/** A work entry: a verify run's when it carries a repair, else the source's (no verify key); else undefined. */
+export const workEntry: Shape<WorkEntry> = (value) => {
+  if (!isRecord(value) || !isLineNumber(value.line)) return undefined;
+  if (value.repair !== undefined) return verifyEntry(value, value.line);
+  if (value.exportLine !== undefined || value.absent !== undefined) return undefined;
+  return sourceEntry(value, value.line);
+};
+
+function parseWorkLine(bytes: Buffer, workFile: string, offset: number): WorkEntry {
+  let entry: WorkEntry | undefined;
   try {
     entry = workEntry(JSON.parse(bytes.toString('utf8')));
   } catch {
@@ -408,7 +412,7 @@ export async function readWorkBatch(workFile: string, offset: number, maxEntries
     if (!(await isLineStart(handle, offset)))
       throw new RangeError(`offset ${offset} is not at the start of a line of ${JSON.stringify(workFile)}`);
 
-    const entries: SourceEntry[] = [];
+    const entries: WorkEntry[] = [];
     let next = offset; // start of the first line not yet returned
     let pending = Buffer.alloc(0); // bytes from `next` on that were read but hold no complete line yet
     while (entries.length < maxEntries) {

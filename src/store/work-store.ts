@@ -1,9 +1,15 @@
 import { readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import type { SourceEntry } from '../domain/types';
+import type { WorkEntry } from '../domain/types';
 import { batchOffset, buildBatchIndex } from '../source/batch-index';
 import type { ResolvedSource } from '../source/read-source';
-import { prepareWorkFile, readWorkBatch, type PrepareSummary } from '../source/work-file';
+import {
+  prepareWorkFile,
+  readWorkBatch,
+  type AppendEntries,
+  type PrepareSummary,
+  type SelectEntry,
+} from '../source/work-file';
 
 /**
  * The normalised work set of one backfill and its batch boundaries. `key` is the run's `paths.workFile`: a
@@ -18,15 +24,18 @@ export interface WorkStore {
   write(
     spec: ResolvedSource,
     key: string,
-    select: ((entry: SourceEntry) => SourceEntry | undefined) | undefined,
+    /** Keeps, changes or drops each source entry: a run over part of the source (retry, plan, verify). */
+    select: SelectEntry | undefined,
     owner: { workflowId: string },
-    /** Entries appended after the source (a verify run: the members the export no longer holds). */
-    after?: () => AsyncIterable<SourceEntry>,
+    after?: AppendEntries,
   ): Promise<PrepareSummary>;
   /** Fixes the batch boundaries for `batchSize` (idempotent); returns the number of batches. */
   buildBatches(key: string, batchSize: number): Promise<number>;
-  /** Batch `batch` (0-based) of size `batchSize`: the same arguments always give the same entries. */
-  readBatch(key: string, batchSize: number, batch: number): Promise<SourceEntry[]>;
+  /**
+   * Batch `batch` (0-based) of size `batchSize`: the same arguments always give the same entries. A verify run's
+   * set holds verify entries, any other the source's: the batch activity narrows them (activities/batch-run.ts).
+   */
+  readBatch(key: string, batchSize: number, batch: number): Promise<WorkEntry[]>;
   /** Deletes the work set under `key` (personal data); returns how many rows (file: files) it removed. */
   remove(key: string): Promise<number>;
 }

@@ -11,7 +11,7 @@ import {
   workLine,
   type PrepareSummary,
 } from '../../src/source/work-file';
-import type { SourceEntry, StoredMember } from '../../src/domain/types';
+import type { SourceEntry, StoredMember, WorkEntry } from '../../src/domain/types';
 import { createStoresFor, type StoreKind } from '../support/stores';
 import { startTestPostgres, type TestPostgres } from '../support/postgres';
 import { cleanupBackfill } from '../../activities/cleanup';
@@ -111,12 +111,12 @@ describe('workLine', () => {
     expect(workLine(entry)).toBe(`${JSON.stringify(entry)}\n`);
   });
 
-  it.each<SourceEntry>([
+  it.each<WorkEntry>([
     { line: 3, memberId: 'm1', skip: 'duplicate memberId (first seen on line 2)' },
     { line: 4, skip: 'invalid UTF-8' },
     { line: 5, member: member('m5'), planned: { action: 'upsert', fields: ['email'] } },
     { line: 6, member: member('m6'), repair: { event: 'delete', deliveredAt: 1 }, exportLine: 9 },
-    { line: 8, member: member('m8'), absent: true },
+    { line: 8, member: member('m8'), repair: { event: 'upsert', deliveredAt: 2 }, absent: true },
     { line: 9, member: member('m9'), planned: undefined }, // an unset key is no key, for both
     { line: 10, member: member('m10'), addedLater: 1 } as unknown as SourceEntry, // a key SourceEntry may gain
   ])('writes any other entry with JSON.stringify: %j', (entry) => {
@@ -291,6 +291,7 @@ describe('readWorkBatch', () => {
       },
       ...extra,
     });
+  const REPAIR = { event: 'delete', reason: 'not-found', deliveredAt: 1700000000000 };
   const badLines: Array<{ name: string; text: string }> = [
     { name: 'not JSON', text: '{"line":3,' + '"member"}' },
     { name: 'an array', text: '[3]' },
@@ -314,6 +315,15 @@ describe('readWorkBatch', () => {
       name: 'a skip with a memberId that is not text',
       text: JSON.stringify({ line: 3, memberId: null, skip: 'bad row' }),
     },
+    // A verify run's keys go together: an export line or `absent` without the repair it checks is no entry.
+    { name: 'an export line without a repair', text: memberLine({}, { exportLine: 4 }) },
+    { name: 'absent without a repair', text: memberLine({}, { absent: true }) },
+    { name: 'an unknown repaired event', text: memberLine({}, { repair: { event: 'merge', deliveredAt: 1 } }) },
+    { name: 'a repair without its time', text: memberLine({}, { repair: { event: 'upsert' } }) },
+    { name: 'a repair beside a plan', text: memberLine({}, { repair: REPAIR, planned: { action: 'upsert' } }) },
+    { name: 'an export line 0', text: memberLine({}, { repair: REPAIR, exportLine: 0 }) },
+    { name: 'absent given as false', text: memberLine({}, { repair: REPAIR, absent: false }) },
+    { name: 'an absent skip', text: JSON.stringify({ line: 3, skip: 'x', repair: REPAIR, absent: true }) },
   ];
   it.each(badLines)('rejects a line with $name, naming its byte offset only', async ({ text }) => {
     const workFile = path.join(dir, `bad-shape-${caseCount++}.jsonl`);
@@ -356,6 +366,39 @@ describe('readWorkBatch', () => {
       { line: 4, memberId: 'm3', skip: 'invalid email' },
       { line: 5, skip: 'no memberId' },
       { line: 6, skip: 'planned row unreadable' },
+    ]);
+  });
+
+  it("reads a verify run's entries with the repair they check, as new objects holding only the known keys", async () => {
+    const workFile = path.join(dir, `verify-shapes-${caseCount++}.jsonl`);
+    const upsert = { event: 'upsert', fields: ['email'], deliveredAt: 1700000000001, note: 'dropped' };
+    const lines = [
+      memberLine({}, { repair: REPAIR, exportLine: 9 }),
+      memberLine({ email: null, unsubscribeTexting: null }, { line: 4, repair: upsert, absent: true }),
+      JSON.stringify({ line: 5, memberId: 'm5', skip: 'invalid email', repair: REPAIR, exportLine: 2 }),
+    ];
+    await writeFile(workFile, `${lines.join('\n')}\n`);
+    const { entries } = await readWorkBatch(workFile, 0, 10);
+    expect(entries).toStrictEqual([
+      {
+        line: 3,
+        member: member('m2', { email: 'e@example.com', unsubscribeTexting: false }),
+        repair: { event: 'delete', reason: 'not-found', deliveredAt: 1700000000000 },
+        exportLine: 9,
+      },
+      {
+        line: 4,
+        member: member('m2'),
+        repair: { event: 'upsert', fields: ['email'], deliveredAt: 1700000000001 },
+        absent: true,
+      },
+      {
+        line: 5,
+        memberId: 'm5',
+        skip: 'invalid email',
+        repair: { event: 'delete', reason: 'not-found', deliveredAt: 1700000000000 },
+        exportLine: 2,
+      },
     ]);
   });
 });
