@@ -17,9 +17,13 @@ export function refusedAttempts(details: unknown): number {
   return parsed.success ? parsed.data.refused : 0;
 }
 
-/** The heartbeat details a refusing attempt leaves for the next one. */
-export function afterRefusal(details: unknown): { refused: number } {
-  return { refused: refusedAttempts(details) + 1 };
+/**
+ * The heartbeat details a refusing attempt leaves for the next one: one more refusal, and the replay an earlier
+ * attempt sent and could not record (keepSent) still kept, or the next attempt would send it again.
+ */
+export function afterRefusal(details: unknown): { refused: number; sent?: unknown } {
+  const sent = typeof details === 'object' && details !== null && 'sent' in details ? details.sent : undefined;
+  return { refused: refusedAttempts(details) + 1, ...(sent !== undefined ? { sent } : {}) };
 }
 
 /** Counts the current attempt, which refuses before sending, in its heartbeat details for the next attempt. */

@@ -1,6 +1,6 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { AuditEntry } from '../src/audit/audit-entry';
-import type { AuditStore } from '../src/audit/audit-store';
+import type { AuditStore, RecordedOutcome } from '../src/audit/audit-store';
 import type { PendingReplay, PendingStore } from '../src/audit/pending-store';
 import { BadCredentialsError } from '../src/channel/errors';
 import { isOutageSign, type ReceiverHealth } from '../src/webhook/receiver-health';
@@ -57,13 +57,9 @@ export interface ReplayDeps {
  */
 export async function replayDeferred(deps: ReplayDeps, input: ReplayDeferredInput): Promise<DeferredResult> {
   const { paths, line } = input;
-  const already = (await deps.audit.lookup(paths.auditPath, [line])).get(line);
-  if (already) {
-    await deps.pending.settle(paths.pendingDir, line);
-    return resultOf(line, already.outcome, already.fields, already.changedDuringRepair === true);
-  }
-  const stored = await deps.pending.get(paths.pendingDir, line);
-  if (!stored && !(await deps.pending.reachable(paths.pendingDir))) {
+  const { already, stored, reachable } = await readOpening(deps, input);
+  if (already) return resultOf(line, already.outcome, already.fields, already.changedDuringRepair === true);
+  if (!stored && !reachable) {
     // Refused, not tried: it does not count toward maxAttempts.
     recordRefusal();
     throw ApplicationFailure.retryable(
@@ -97,6 +93,27 @@ export async function replayDeferred(deps: ReplayDeps, input: ReplayDeferredInpu
   waitIfReceiverDown(deps, input, result);
   const outcome = await recordSent(deps, input, replay, result, attempt);
   return resultOf(line, outcome, replay.base.fields, replay.base.changedDuringRepair === true);
+}
+
+/**
+ * What a replay reads before it does anything: whether the member is already recorded (then settled), else its
+ * pending replay and whether the pending store is reachable at all. A store that is away (activities/store-outage.ts)
+ * is waited for, as the writes are, instead of failing the attempt: an attempt that fails on a read would use up one
+ * of replayMaxAttempts without sending anything. A wait counts this attempt as refused (replay-attempts.ts) until it
+ * sends, in case it outlasts the attempt's timeout; the wait goes in the audit log once the store is back.
+ */
+async function readOpening(
+  deps: ReplayDeps,
+  input: ReplayDeferredInput,
+): Promise<{ already?: RecordedOutcome; stored?: PendingReplay; reachable: boolean }> {
+  const { paths, line } = input;
+  const store = createStoreGate({ signal: Context.current().cancellationSignal, onUnavailable: () => recordRefusal() });
+  const already = (await store.persist(() => deps.audit.lookup(paths.auditPath, [line]))).get(line);
+  if (already) await store.persist(() => deps.pending.settle(paths.pendingDir, line));
+  const stored = already ? undefined : await store.persist(() => deps.pending.get(paths.pendingDir, line));
+  const reachable = already || stored ? true : await store.persist(() => deps.pending.reachable(paths.pendingDir));
+  await recordReplayWaits(deps, input, store);
+  return { already, stored, reachable };
 }
 
 /**

@@ -11,7 +11,7 @@ import { replayDeferred, type ReplayDeferredInput } from '../../activities/repla
 import { loadConfig } from '../../src/config';
 import { createFileWorkStore } from '../../src/store/work-store';
 import type { AuditEntry } from '../../src/audit/audit-entry';
-import { createFileAuditStore } from '../../src/audit/audit-store';
+import { createFileAuditStore, newReadStats } from '../../src/audit/audit-store';
 import { createFilePendingStore, type PendingReplay, type PendingStore } from '../../src/audit/pending-store';
 import { createPostgresPendingStore } from '../../src/audit/postgres-pending-store';
 import { noMetrics } from '../../src/observability';
@@ -245,6 +245,49 @@ it('the store away past an attempt after the send: the next attempt records what
   const [entry] = await readAudit(paths.auditPath);
   expect(entry).toMatchObject({ line: 9, outcome: 'upsert', delivered: true, deferred: true });
   expect((await pending.lines(paths.pendingDir, [9])).settled.has(9)).toBe(true);
+});
+
+it('the store away when a replay starts: the attempt waits for it, uncounted, instead of failing, and sends once', async () => {
+  const paths = await runPaths('store-away-at-start');
+  const files = createFilePendingStore();
+  await files.put(paths.pendingDir, replay(11));
+  // The pending store refuses connections (as PostgreSQL down does) until `away` is cleared.
+  let away = true;
+  let refusedReads = 0;
+  const pending: PendingStore = {
+    ...files,
+    get: async (...args: Parameters<typeof files.get>) => {
+      if (away) {
+        refusedReads += 1;
+        throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
+      }
+      return files.get(...args);
+    },
+  };
+  const audit = createFileAuditStore();
+  const deps = { audit, pending, metrics: noMetrics, target: sender, now: () => new Date() };
+  const input = deferredInput(paths, 11, { type: 'url' });
+  const sentTo = () => receiver.deliveries().filter((d) => d.webhookId === replay(11).webhookId).length;
+
+  // An attempt ended while it waits had kept a send of an earlier one: the wait must not drop it.
+  const earlier = { refused: 1, sent: { line: 99 } };
+  const env = new MockActivityEnvironment({ attempt: 3, heartbeatDetails: earlier });
+  const beats: unknown[] = [];
+  env.on('heartbeat', (d: unknown) => beats.push(d));
+  const running = env.run(replayDeferred, deps, input);
+  await waitFor('the opening read retried while the store is away', async () => refusedReads >= 2);
+  // Counted as refused while it waits (should it outlast its timeout), the earlier attempt's send kept.
+  expect(beats).toContainEqual({ refused: 2, sent: { line: 99 } });
+  expect(sentTo()).toBe(0);
+  away = false;
+  // The attempt number is 3 of maxAttempts 3, but one was refused: it is not the last, and it delivers.
+  expect(await running).toEqual({ line: 11, outcome: 'upsert', fields: ['email'] });
+  expect(sentTo()).toBe(1);
+  const [entry] = await readAudit(paths.auditPath);
+  expect(entry).toMatchObject({ line: 11, outcome: 'upsert', delivered: true, deferred: true });
+  const stats = newReadStats();
+  for await (const _ of audit.entries(paths.auditPath, stats)) void _;
+  expect(stats.waits).toEqual([expect.objectContaining({ kind: 'store-unavailable', ended: 'back', line: 11 })]);
 });
 
 describe('attempts refused by other workers do not use up maxAttempts', () => {
