@@ -20,7 +20,10 @@ describe('replay attempts: refused ones do not count', () => {
     [{ refused: 1 }, { refused: 2 }],
     [{ something: 'else' }, { refused: 1 }],
     // an attempt that sent and could not record keeps that for the next, whatever refuses in between
-    [{ refused: 1, sent: { line: 9 } }, { refused: 2, sent: { line: 9 } }],
+    [
+      { refused: 1, sent: { line: 9 } },
+      { refused: 2, sent: { line: 9 } },
+    ],
   ])('afterRefusal(%j) = %j', (details, next) => {
     expect(afterRefusal(details)).toEqual(next);
   });
