@@ -78,10 +78,18 @@ export interface StoreGateOptions {
   /** Told once when the store goes away (the first failed write), and once when it is back. */
   onUnavailable?: (err: unknown) => void;
   onBack?: (waitedMs: number) => void;
-  /** Called before each wait between tries, with since when the store is away (a batch heartbeats here). */
+  /**
+   * Called while a write waits between tries, at least every `waitingEveryMs`, with since when the store is away (a
+   * batch heartbeats here: a batch waiting at its first reads has no other heartbeat, and the backoff grows to 5 s).
+   */
   whileWaiting?: (sinceMs: number) => void;
+  /** How often `whileWaiting` is called during one wait between tries (default: every second). */
+  waitingEveryMs?: number;
   backoffMs?: (failures: number) => number;
 }
+
+/** See StoreGateOptions.waitingEveryMs. */
+const WAITING_EVERY_MS = 1_000;
 
 export function createStoreGate(o: StoreGateOptions): StoreGate {
   const now = o.now ?? Date.now;
@@ -114,6 +122,19 @@ export function createStoreGate(o: StoreGateOptions): StoreGate {
     if (written) o.onBack?.(waited);
   };
 
+  /**
+   * Waits `ms` before the next try, telling `whileWaiting` at the start and then every waitingEveryMs: with a
+   * heartbeat timeout of 5 s, one heartbeat per try (up to 5 s apart, plus the failed try) timed batches out while
+   * they waited and Temporal ran them again beside the first attempt (deliveries twice).
+   */
+  const waitBetweenTries = async (ms: number) => {
+    const every = o.waitingEveryMs ?? WAITING_EVERY_MS;
+    for (let left = ms; left > 0; left -= every) {
+      if (since !== undefined) o.whileWaiting?.(since);
+      await Promise.race([sleep(Math.min(left, every)), aborted()]);
+    }
+  };
+
   return {
     async persist(write) {
       let failures = 0;
@@ -128,8 +149,7 @@ export function createStoreGate(o: StoreGateOptions): StoreGate {
             if (!isStoreUnavailable(err) || o.signal.aborted) throw err;
             if (failures === 0) wentAway(err);
             failures += 1;
-            if (since !== undefined) o.whileWaiting?.(since);
-            await Promise.race([sleep(backoff(failures)), aborted()]);
+            await waitBetweenTries(backoff(failures));
           }
         }
       } finally {

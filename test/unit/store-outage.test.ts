@@ -119,4 +119,21 @@ describe('the store gate', () => {
     cancel.abort(new Error('cancelled'));
     for (const waiting of [...writes, ...members]) await expect(waiting).rejects.toThrow('cancelled');
   });
+
+  it('tells whileWaiting all through a long wait between tries, not once per try', async () => {
+    let told = 0;
+    const gate = createStoreGate({
+      signal: new AbortController().signal,
+      backoffMs: () => 400,
+      waitingEveryMs: 50,
+      whileWaiting: () => told++,
+    });
+    let tries = 0;
+    await gate.persist(async () => {
+      if (++tries < 2) throw coded('ENOSPC');
+      return 'ok';
+    });
+    expect(tries).toBe(2);
+    expect(told).toBeGreaterThanOrEqual(6); // one wait of 400 ms told every 50 ms: 8 times
+  });
 });
