@@ -7,6 +7,7 @@ import { MEMBER_COLUMNS, type MemberColumn, type SourceEntry } from '../domain/t
 import { sourceLabel } from '../domain/source-label';
 import { checkedSpec, SourceConfigError } from './errors';
 import type { MemberSource } from './member-source';
+import { columnMapSchema } from './column-map';
 import { RETRYABLE_NET_CODES } from './postgres-source';
 import { rowEntry } from './row-schema';
 
@@ -59,16 +60,7 @@ export const mysqlSourceSpecSchema = z
     table: z
       .string({ error: 'a mysql source needs "table" (a string: name or database.name)' })
       .refine(isPlainQualifiedName, { error: `${MYSQL_IDENTIFIER_RULE} (or database.name)` }),
-    columns: z
-      .object({
-        memberId: columnName.optional(),
-        mobileNumber: columnName.optional(),
-        email: columnName.optional(),
-        unsubscribeEmail: columnName.optional(),
-        unsubscribeTexting: columnName.optional(),
-      })
-      .strict()
-      .optional(),
+    columns: columnMapSchema(columnName),
   })
   .strict();
 

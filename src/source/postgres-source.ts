@@ -6,6 +6,7 @@ import { sourceLabel } from '../domain/source-label';
 import { checkedSpec, SourceConfigError } from './errors';
 import type { MemberSource } from './member-source';
 import { rowEntry } from './row-schema';
+import { columnMapSchema } from './column-map';
 
 /**
  * Members read from a PostgreSQL table or query, yielding the same entries as a CSV file so the
@@ -77,16 +78,7 @@ export const postgresSourceSpecSchema = z
           }),
       )
       .optional(),
-    columns: z
-      .object({
-        memberId: columnName.optional(),
-        mobileNumber: columnName.optional(),
-        email: columnName.optional(),
-        unsubscribeEmail: columnName.optional(),
-        unsubscribeTexting: columnName.optional(),
-      })
-      .strict()
-      .optional(),
+    columns: columnMapSchema(columnName),
   })
   .strict()
   .superRefine((spec, ctx) => {
