@@ -4,9 +4,10 @@
 // target, no delete guard and no replay to hand over.
 import { Context } from '@temporalio/activity';
 import type { ChannelClient } from '../src/channel/client';
-import { countRecorded, zeroCounters } from '../src/domain/counters';
+import { zeroCounters } from '../src/domain/counters';
 import type { DecideOptions } from '../src/domain/decide';
 import { isVerifyWorkEntry } from '../src/domain/types';
+import { countVerdict, runCountersOf, VERDICT_OF_OUTCOME, zeroVerifyCounters } from '../src/domain/verdicts';
 import { runPool } from '../src/run-pool';
 import type { BatchResult } from '../workflows/definitions';
 import {
@@ -28,8 +29,8 @@ export interface VerifyBatchDeps extends BatchFrameDeps {
 }
 
 /**
- * Verifies one batch. Members already recorded (by an earlier attempt) are not looked up again, and the counts are
- * read back from the audit log: each verdict is counted once, under the outcome it is recorded as.
+ * Verifies one batch. Members already recorded (by an earlier attempt) are not looked up again, and the verdicts are
+ * counted from what the audit log holds (each stored under its outcome: VERDICT_OUTCOMES), so each is counted once.
  */
 export async function verifyBatch(deps: VerifyBatchDeps, input: BatchFrame): Promise<BatchResult> {
   const context = Context.current();
@@ -67,13 +68,13 @@ export async function verifyBatch(deps: VerifyBatchDeps, input: BatchFrame): Pro
     return { batch, complete: false, stopReason, counts: zeroCounters(), deferred: [] };
   }
   const final = await run.store.persist(() => deps.audit.lookup(paths.auditPath, loaded.lines));
-  const counts = zeroCounters();
+  const verify = zeroVerifyCounters();
   for (const line of loaded.lines) {
-    const outcome = final.get(line);
-    if (!outcome) throw new Error(`batch ${batch}: line ${line} ended without a recorded outcome`);
-    countRecorded(counts, outcome.outcome, outcome.fields);
+    const recorded = final.get(line);
+    if (!recorded) throw new Error(`batch ${batch}: line ${line} ended without a recorded verdict`);
+    countVerdict(verify, VERDICT_OF_OUTCOME[recorded.outcome], recorded.fields);
   }
-  const { fields: _fields, ...tally } = counts;
-  context.log.info('batch done', { batch, ...tally, deferred: 0 });
-  return { batch, complete: true, counts, deferred: [], ...pacer.pace() };
+  context.log.info('batch done', { batch, processed: verify.processed, ...verify.verdicts });
+  // `counts`: the same counts as release 1.0's workflow code reads them (a worker of it may run this batch's run).
+  return { batch, complete: true, counts: runCountersOf(verify), verify, deferred: [], ...pacer.pace() };
 }

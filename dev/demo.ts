@@ -9,7 +9,7 @@ import { codecFromEnvValues } from '../src/codec/aes-gcm-codec';
 import { loadConfig } from '../src/config';
 import { main as cli } from '../src/cli/main';
 import { ProgressOutput, RateMeter, renderProgress } from '../src/cli/progress-bar';
-import { verdictCounts } from '../src/domain/verdicts';
+import { verifyCountersOf } from '../src/domain/verdicts';
 import { CustomerRows, customerWrites } from './customer-database';
 import { loadChannelUsers, startChannelSimulator, type ChannelFault } from './simulator/channel-simulator';
 import { startWebhookReceiver, type ReceiverBehaviour } from './simulator/webhook-receiver';
@@ -182,7 +182,7 @@ async function main(): Promise<number> {
       ...['--out', htmlReport, '--verify', verified.auditPath],
     ]);
     if (htmlWritten === 0) console.log(`HTML report: ${htmlReport}`);
-    const verdicts = verified.verify ?? verdictCounts(verified);
+    const verdicts = verified.verify ?? verifyCountersOf(verified).verdicts;
     const replayed = result.upserts + result.deletes;
     const repaired = verdicts.repaired === replayed && verified.processed === replayed;
     console.log(

@@ -16,7 +16,13 @@ import type {
 } from './definitions';
 import { addCounts, countRecorded, zeroCounters } from '../src/domain/counters';
 import type { RunWait } from '../src/audit/run-wait';
-import { verdictCounts } from '../src/domain/verdicts';
+import {
+  addVerifyCounts,
+  runCountersOf,
+  verifyCountersOf,
+  zeroVerifyCounters,
+  type VerifyCounters,
+} from '../src/domain/verdicts';
 import {
   DEFAULT_GUARD,
   guardPauseReason,
@@ -71,12 +77,29 @@ export function freshState(prepared: PreparedBackfill): CarriedState {
     redo: [],
     batchesDone: 0,
     counters: zeroCounters(),
+    // A verify run counts verdicts, in counters of their own.
+    ...(prepared.options.verifyAfter ? { verify: zeroVerifyCounters() } : {}),
     deferred: [],
     paused: false,
     pauseReason: null,
     runs: 1,
   };
 }
+
+/**
+ * The state a run was carried over with. A verify run continued as new by release 1.0 counted its verdicts in the
+ * run counters (each under its outcome, src/domain/verdicts.ts): they move to its verify counters.
+ */
+export function carriedIn(s: CarriedState): CarriedState {
+  if (s.verify || !s.prepared.options.verifyAfter) return s;
+  return { ...s, verify: verifyCountersOf(s.counters), counters: zeroCounters() };
+}
+
+/** The run counters progress, the result and the Web UI show: a verify run's verdicts under their outcomes. */
+export const runCounters = (s: CarriedState): Counters => (s.verify ? runCountersOf(s.verify) : s.counters);
+
+/** A batch's verify counters: its own, or those a 1.0 verify batch returned as outcome counts (in saved histories). */
+const verifyCountsOf = (result: BatchResult): VerifyCounters => result.verify ?? verifyCountersOf(result.counts);
 
 export function isDone(s: CarriedState): boolean {
   return (
@@ -125,10 +148,14 @@ export class BackfillState {
   /** A confirmation of deletes given before preparation finished. */
   private pendingConfirmAt: string | null = null;
 
+  private current: CarriedState | undefined;
+
   constructor(
-    private current: CarriedState | undefined,
+    carried: CarriedState | undefined,
     private readonly opts: StateOptions = {},
-  ) {}
+  ) {
+    this.current = carried && carriedIn(carried);
+  }
 
   get prepared(): boolean {
     return this.current !== undefined;
@@ -138,6 +165,11 @@ export class BackfillState {
   get s(): CarriedState {
     if (!this.current) throw new Error('backfill state read before preparation');
     return this.current;
+  }
+
+  /** Members processed so far (a verify run: members checked). */
+  processed(): number {
+    return runCounters(this.s).processed;
   }
 
   /** Sets the freshly prepared state; returns the early pause to apply, if one was asked for. */
@@ -331,7 +363,8 @@ export class BackfillState {
       });
     }
     if (result.complete) {
-      addCounts(s.counters, result.counts);
+      if (s.verify) addVerifyCounts(s.verify, verifyCountsOf(result));
+      else addCounts(s.counters, result.counts);
       s.batchesDone += 1;
       // That batch never runs again: nothing it reported can come back.
       if (s.countedReplays) s.countedReplays = s.countedReplays.filter((c) => c.batch !== result.batch);
@@ -444,7 +477,7 @@ export class BackfillState {
 
   progress(dryRunInput: boolean | undefined): Progress {
     const s = this.current;
-    const counters = s?.counters ?? zeroCounters();
+    const counters = s ? runCounters(s) : zeroCounters();
     return {
       ...counters,
       total: s?.prepared.rows ?? 0,
@@ -459,7 +492,7 @@ export class BackfillState {
       // The channel the workers' credentials open (checked by the preparation): `webhook-backfill status` names it.
       channel: s?.prepared.channel ?? null,
       done: s !== undefined && isDone(s),
-      ...(s?.prepared.options.verifyAfter ? { verify: verdictCounts(counters) } : {}),
+      ...(s?.verify ? { verify: { ...s.verify.verdicts } } : {}),
       ...(s?.channelPace ? { channelPace: s.channelPace } : {}),
       ...(s?.receiverDown
         ? {

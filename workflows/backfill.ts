@@ -31,11 +31,10 @@ import {
   type ResumeOptions,
   RECEIVER_UNAVAILABLE,
 } from './definitions';
-import { BAD_CREDENTIALS_PAUSE, BackfillState } from './backfill-state';
+import { BAD_CREDENTIALS_PAUSE, BackfillState, runCounters } from './backfill-state';
 import { refuseCarried } from './carried-origin';
 import { validatePauseArgument, validateResumeArgument } from './control-arguments';
 import { rateShare } from '../src/domain/rate-share';
-import { verdictCounts } from '../src/domain/verdicts';
 import { ReceiverWaits } from './receiver-waits';
 import { describeStatic, publish, type LiveView } from './visibility';
 
@@ -162,7 +161,7 @@ export async function backfillWebhooks(input: BackfillInput): Promise<BackfillRe
   if (!run.prepared) await prepare(run, userInput, pause);
   const s: CarriedState = run.s;
   const { options, paths } = s.prepared;
-  const view: LiveView = { startedAtMs: Date.now(), startProcessed: s.counters.processed, lastPublishedProcessed: -1 };
+  const view: LiveView = { startedAtMs: Date.now(), startProcessed: run.processed(), lastPublishedProcessed: -1 };
   let lastError: string | null = null;
   describeStatic(s);
 
@@ -301,7 +300,7 @@ export async function backfillWebhooks(input: BackfillInput): Promise<BackfillRe
     if (rollOver && inflight.size === 0 && replaying.size === 0) {
       await condition(allHandlersFinished);
       await waits.settled();
-      log.info('continuing as new', { historyLength: workflowInfo().historyLength, processed: s.counters.processed });
+      log.info('continuing as new', { historyLength: workflowInfo().historyLength, processed: run.processed() });
       await continueAsNew<typeof backfillWebhooks>({ ...userInput, carried: run.carriedForNext() });
     }
     const seen = changes;
@@ -385,15 +384,16 @@ async function finish(s: CarriedState, view: LiveView, lastError: string | null)
       log.warn('cleanup of work data failed; run `webhook-backfill purge`', { error: String(err) });
     }
   }
-  log.info('backfill finished', { ...s.counters });
+  const counters = runCounters(s);
+  log.info('backfill finished', { ...counters });
   return {
-    ...s.counters,
+    ...counters,
     total: s.prepared.rows,
     dryRun: options.dryRun,
     runs: s.runs,
     auditPath: paths.auditPath,
     // Only a verify run's result has it: every other run's result is what it was.
-    ...(options.verifyAfter ? { verify: verdictCounts(s.counters) } : {}),
+    ...(s.verify ? { verify: { ...s.verify.verdicts } } : {}),
     // The run's 429s, grace warnings and waits on Channel Talk's rate limit (`report` sums them up).
     ...(s.channelPace ? { channelPace: s.channelPace } : {}),
   };

@@ -4,7 +4,7 @@ import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { Counters, FieldCounts } from '../src/domain/counters';
 import type { MemberColumn, OutcomeKind } from '../src/domain/types';
 import type { GuardCounts, GuardStatus } from '../src/domain/delete-guard';
-import type { Verdict } from '../src/domain/verdicts';
+import type { VerdictCounts, VerifyCounters } from '../src/domain/verdicts';
 
 export const WORKFLOW_TYPE = 'backfillWebhooks';
 /**
@@ -213,8 +213,14 @@ export interface BatchResult {
   stopReason?: 'cancelled' | 'bad-credentials' | 'receiver-unavailable';
   /** With stopReason 'receiver-unavailable': since when the endpoint has been down for everyone (ISO time). */
   receiverUnavailableSince?: string;
-  /** Counts of the batch's recorded outcomes, excluding deferred members (they count themselves). */
+  /**
+   * Counts of the batch's recorded outcomes, excluding deferred members (they count themselves). A verify batch's
+   * are its verdicts under their outcomes (src/domain/verdicts.ts runCountersOf): what release 1.0's verify batches
+   * returned and its workflow code reads; this release reads `verify`.
+   */
   counts: Counters;
+  /** A verify batch's own counters (verifyBatch; absent from repairs, and from verify batches of release 1.0). */
+  verify?: VerifyCounters;
   deferred: DeferredReplay[];
   /** Delete guard (complete batches only): decisions and deletes over all the batch's lines, held ones included. */
   decided?: GuardCounts;
@@ -274,7 +280,13 @@ export interface CarriedState {
   nextBatch: number;
   redo: number[];
   batchesDone: number;
+  /** A repair's (or dry run's) counters; zero in a verify run, which counts in `verify`. */
   counters: Counters;
+  /**
+   * A verify run's counters (absent on every other run, and in the state a 1.0 verify run carried over, which held
+   * them in `counters`: BackfillState reads them from there).
+   */
+  verify?: VerifyCounters;
   deferred: DeferredReplay[];
   paused: boolean;
   pauseReason: string | null;
@@ -318,8 +330,8 @@ export interface Progress extends Counters {
   /** The channel the workers' credentials open; null before the preparation (and for runs prepared before the check). */
   channel?: { id: string; name: string | null } | null;
   done: boolean;
-  /** A verify run's counters as verdicts (absent on every other run). */
-  verify?: Record<Verdict, number>;
+  /** A verify run's verdict counts (absent on every other run); the counters beside them hold them as outcomes. */
+  verify?: VerdictCounts;
   /** The delete guard (absent in dry runs and older runs): counts so far, deletes held back, its status. */
   deleteGuard?: GuardCounts & { held: number; status: GuardStatus; confirmedAt: string | null };
   /** Only while the webhook endpoint is down for everyone: since when, and the replays that wait for it. */
@@ -335,6 +347,6 @@ export interface BackfillResult extends Counters {
   channelPace?: ChannelPace;
   runs: number;
   auditPath: string;
-  /** A verify run's counters as verdicts (absent on every other run). */
-  verify?: Record<Verdict, number>;
+  /** A verify run's verdict counts (absent on every other run); the counters beside them hold them as outcomes. */
+  verify?: VerdictCounts;
 }

@@ -2,9 +2,10 @@
 // its progress, and search attributes to filter runs by. Only counts and statuses: never personal data.
 import { patched, setCurrentDetails, upsertMemo, upsertSearchAttributes } from '@temporalio/workflow';
 import type { CarriedState, ChannelPace, Counters } from './definitions';
+import { runCounters } from './backfill-state';
 import { formatDuration } from '../src/domain/duration';
 import { sourceLabel } from '../src/domain/source-label';
-import { VERDICTS, verdictCounts } from '../src/domain/verdicts';
+import { VERDICTS, type VerdictCounts } from '../src/domain/verdicts';
 
 export type BackfillStatus = 'running' | 'paused' | 'done';
 
@@ -44,7 +45,7 @@ export function publish(
   lastError: string | null,
 ): void {
   if (!patched(VISIBILITY_PATCH)) return;
-  const c = s.counters;
+  const c = runCounters(s);
   const total = s.prepared.rows;
   // Workflow time (replay-safe: the SDK's sandbox makes Date.now() deterministic).
   const seconds = Math.max(0.001, (nowMs - view.startedAtMs) / 1000);
@@ -59,8 +60,8 @@ export function publish(
   const headline = `**${status}**${s.paused && s.pauseReason ? `: ${s.pauseReason}` : ''}${outage}${lastError ? ` · last error: ${lastError}` : ''}`;
   const items = [
     `processed **${c.processed} / ${total}** (${total ? Math.floor((c.processed / total) * 100) : 100}%), ${rate.toFixed(1)} members/s, ETA ${eta} · batch ${s.batchesDone} / ${s.prepared.batches} · run ${s.runs}`,
-    ...(s.prepared.options.verifyAfter
-      ? [verdictLine(c), fieldLine(c, 'still differs per field')]
+    ...(s.verify
+      ? [verdictLine(s.verify.verdicts), fieldLine(c, 'still differs per field')]
       : [
           `upserts ${c.upserts} · deletes ${c.deletes} · unchanged ${c.unchanged} · failed ${c.failed} · skipped ${c.skipped} · replays waiting ${s.deferred.length}${c.changedDuringRepair ? ` · changed on Channel Talk during the repair ${c.changedDuringRepair}` : ''}`,
           fieldLine(c, 'fields'),
@@ -76,7 +77,6 @@ export function publish(
   upsertSearchAttributes({ BackfillStatus: [status], BackfillProcessed: [c.processed], BackfillFailed: [c.failed] });
 }
 
-/** A verify run's counts, as verdicts (workflows/verdicts.ts). */
 /** The channel's rate limit as the last batch saw it (issue 24), for the Web UI. */
 function channelPaceLine(p: ChannelPace): string {
   const bucket = p.limit === null ? 'no rate-limit headers' : `remaining ${p.remaining ?? '?'} / ${p.limit}`;
@@ -86,8 +86,8 @@ function channelPaceLine(p: ChannelPace): string {
   );
 }
 
-function verdictLine(c: Counters): string {
-  const counts = verdictCounts(c);
+/** A verify run's verdict counts. */
+function verdictLine(counts: VerdictCounts): string {
   return `verify: ${VERDICTS.map((v) => `${v} ${counts[v]}`).join(' · ')}`;
 }
 

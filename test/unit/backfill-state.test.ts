@@ -7,8 +7,10 @@ import {
   addChannelPace,
   freshState,
   isDone,
+  runCounters,
 } from '../../workflows/backfill-state';
-import { zeroCounters } from '../../src/domain/counters';
+import { zeroCounters, type FieldCounts } from '../../src/domain/counters';
+import { runCountersOf, zeroVerifyCounters, type VerifyCounters } from '../../src/domain/verdicts';
 import type {
   BackfillOptions,
   BatchResult,
@@ -44,6 +46,12 @@ function prepared(batches: number, o: Partial<BackfillOptions> = {}): PreparedBa
 }
 
 const counts = (c: Partial<Counters>): Counters => ({ ...zeroCounters(), ...c });
+const fieldCounts = (email: number): FieldCounts => ({
+  mobileNumber: 0,
+  email,
+  unsubscribeEmail: 0,
+  unsubscribeTexting: 0,
+});
 const none = { batches: new Set<number>(), replays: new Set<number>() };
 
 function started(batches: number, o: Partial<BackfillOptions> = {}): BackfillState {
@@ -567,6 +575,61 @@ describe('BackfillState: the delete guard', () => {
     ])('%s', (_name, make, call, expected) => {
       expect(call(make())).toMatchObject(expected);
     });
+  });
+});
+
+describe('BackfillState: a verify run counts verdicts', () => {
+  const verifyAfter = { auditPath: '/d/repair/audit.jsonl' };
+  const verify = (o: Partial<VerifyCounters>): VerifyCounters => ({ ...zeroVerifyCounters(), ...o });
+  // What a verify batch of release 1.0 returned (saved histories): its verdicts counted under their outcomes.
+  const legacy = counts({ processed: 10, unchanged: 6, upserts: 2, deletes: 1, failed: 1, fields: fieldCounts(2) });
+  const own = verify({
+    processed: 10,
+    verdicts: { repaired: 6, 'still differs': 2, 'still present': 1, 'changed since': 0, failed: 1 },
+    stillDiffers: fieldCounts(2),
+  });
+  // What progress and the result have shown for that run since 1.0: both its verdicts and the same as outcomes.
+  const shown = {
+    processed: 10,
+    unchanged: 6,
+    upserts: 2,
+    deletes: 1,
+    skipped: 0,
+    failed: 1,
+    fields: fieldCounts(2),
+    verify: own.verdicts,
+  };
+
+  it.each([
+    { name: "this release's result (its own counters)", result: { counts: runCountersOf(own), verify: own } },
+    { name: 'a 1.0 result from a saved history (outcome counts only)', result: { counts: legacy } },
+  ])('counts $name in the verify counters; progress shows what 1.0 showed', ({ result }) => {
+    const run = started(2, { verifyAfter, dryRun: true });
+    run.takeNextBatch(0, false);
+    run.onBatchResult({ batch: 0, complete: true, deferred: [], ...result });
+    expect(run.s.verify).toEqual(own);
+    expect(run.s.counters).toEqual(zeroCounters());
+    expect(run.progress(true)).toMatchObject(shown);
+    expect(runCounters(run.s)).toEqual(runCountersOf(own));
+  });
+
+  it('a repair has no verify counters, and its progress no verdicts', () => {
+    const run = started(1);
+    run.takeNextBatch(0, false);
+    run.onBatchResult({ batch: 0, complete: true, deferred: [], counts: legacy });
+    expect(run.s.verify).toBeUndefined();
+    expect(run.progress(false).verify).toBeUndefined();
+    expect(run.progress(false)).toMatchObject({ processed: 10, upserts: 2 });
+  });
+
+  it('state a 1.0 verify run carried over (verdicts in its counters) moves to the verify counters', () => {
+    const carried: CarriedState = { ...freshState(prepared(3, { verifyAfter, dryRun: true })), counters: legacy };
+    delete carried.verify;
+    const resumed = new BackfillState(carried);
+    expect(resumed.s.verify).toEqual(own);
+    expect(resumed.progress(true)).toMatchObject(shown);
+    // And this release's carried state is taken as it is.
+    expect(new BackfillState(resumed.carriedForNext()).s.verify).toEqual(own);
   });
 });
 

@@ -1,7 +1,20 @@
 import { describe, expect, it } from 'vitest';
 import { verdict, type RepairRecord, type VerdictResult, type VerifyOptions } from '../../src/domain/verdict';
 import type { ChannelUser, FetchResult, StoredMember } from '../../src/domain/types';
-import { VERDICTS, verdictCounts } from '../../src/domain/verdicts';
+import {
+  addVerifyCounts,
+  countVerdict,
+  runCountersOf,
+  VERDICT_OF_OUTCOME,
+  VERDICT_OUTCOMES,
+  VERDICTS,
+  verifyCountersOf,
+  zeroVerifyCounters,
+  type Verdict,
+  type VerifyCounters,
+} from '../../src/domain/verdicts';
+import { OUTCOMES, type ComparedField } from '../../src/domain/types';
+import type { Counters } from '../../src/domain/counters';
 
 const PHONE = '+821012345678';
 const EMAIL = 'kim.minsu@example.com';
@@ -246,14 +259,92 @@ describe('verdict', () => {
   });
 });
 
-describe('verdictCounts', () => {
-  it('reads each verdict from the counter of its outcome', () => {
-    expect(verdictCounts({ processed: 15, unchanged: 5, upserts: 4, deletes: 3, skipped: 2, failed: 1 })).toEqual({
-      repaired: 5,
-      'still differs': 4,
-      'still present': 3,
-      'changed since': 2,
-      failed: 1,
-    });
+describe('verify counters', () => {
+  const fields = (over: Partial<Record<ComparedField, number>> = {}) => ({
+    mobileNumber: 0,
+    email: 0,
+    unsubscribeEmail: 0,
+    unsubscribeTexting: 0,
+    ...over,
+  });
+  const verdicts = (over: Partial<Record<Verdict, number>> = {}) => ({
+    repaired: 0,
+    'still differs': 0,
+    'still present': 0,
+    'changed since': 0,
+    failed: 0,
+    ...over,
+  });
+
+  it('stores each verdict under its own outcome, and reads it back', () => {
+    expect(new Set(Object.values(VERDICT_OUTCOMES)).size).toBe(VERDICTS.length);
+    for (const verdict of VERDICTS) expect(VERDICT_OF_OUTCOME[VERDICT_OUTCOMES[verdict]]).toBe(verdict);
+    expect(Object.keys(VERDICT_OF_OUTCOME).sort()).toEqual([...OUTCOMES].sort());
+  });
+
+  it.each<[string, Array<[Verdict, ComparedField[]?]>, VerifyCounters]>([
+    ['nothing', [], { processed: 0, verdicts: verdicts(), stillDiffers: fields() }],
+    [
+      'still differs counts its fields',
+      [
+        ['still differs', ['email', 'mobileNumber']],
+        ['still differs', ['email']],
+      ],
+      { processed: 2, verdicts: verdicts({ 'still differs': 2 }), stillDiffers: fields({ email: 2, mobileNumber: 1 }) },
+    ],
+    [
+      "changed since names fields, but they no longer differ by the repair's fault",
+      [['changed since', ['email']], ['repaired'], ['failed'], ['still present']],
+      {
+        processed: 4,
+        verdicts: verdicts({ 'changed since': 1, repaired: 1, failed: 1, 'still present': 1 }),
+        stillDiffers: fields(),
+      },
+    ],
+  ])('countVerdict: %s', (_name, counted, expected) => {
+    const into = zeroVerifyCounters();
+    for (const [verdict, f] of counted) countVerdict(into, verdict, f);
+    expect(into).toEqual(expected);
+    const twice = zeroVerifyCounters();
+    addVerifyCounts(twice, into);
+    addVerifyCounts(twice, into);
+    expect(twice.processed).toBe(2 * expected.processed);
+    for (const v of VERDICTS) expect(twice.verdicts[v]).toBe(2 * expected.verdicts[v]);
+    expect(twice.stillDiffers).toEqual(
+      fields(Object.fromEntries(Object.entries(expected.stillDiffers).map(([k, n]) => [k, 2 * n]))),
+    );
+  });
+
+  it.each<[string, Counters]>([
+    [
+      'every counter',
+      {
+        processed: 15,
+        unchanged: 5,
+        upserts: 4,
+        deletes: 3,
+        skipped: 2,
+        failed: 1,
+        fields: fields({ email: 3, unsubscribeTexting: 1 }),
+      },
+    ],
+    [
+      'counters without fields (a 1.0 batch that still differed nowhere)',
+      { processed: 2, unchanged: 2, upserts: 0, deletes: 0, skipped: 0, failed: 0 },
+    ],
+  ])("reads release 1.0's counters of a verify run (%s), and shows them the same way back", (_name, counters) => {
+    const verify = verifyCountersOf(counters);
+    expect(verify.processed).toBe(counters.processed);
+    expect(verify.verdicts).toEqual(
+      verdicts({
+        repaired: counters.unchanged,
+        'still differs': counters.upserts,
+        'still present': counters.deletes,
+        'changed since': counters.skipped,
+        failed: counters.failed,
+      }),
+    );
+    expect(verify.stillDiffers).toEqual(fields(counters.fields));
+    expect(runCountersOf(verify)).toEqual({ ...counters, fields: fields(counters.fields) });
   });
 });
