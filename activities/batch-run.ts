@@ -116,6 +116,8 @@ export interface BatchRun {
   member(handle: () => Promise<void>): Promise<void>;
   /** One outcome to write behind; the member is done. */
   record(entry: AuditEntry): void;
+  /** The outcome of a member already counted done (a delete it held back, sent before the batch ends). */
+  recordLater(entry: AuditEntry): void;
   /** A member done without an outcome of its own here (handed over to its replay activity). */
   done(): void;
   /** Members done so far, those of earlier attempts included. */
@@ -190,6 +192,9 @@ export function startBatchRun(
     record(entry) {
       writer.add(entry);
       done++;
+    },
+    recordLater(entry) {
+      writer.add(entry);
     },
     done() {
       done++;

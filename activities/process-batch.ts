@@ -26,7 +26,7 @@ import {
   type LoadedBatch,
 } from './batch-run';
 import type { RecheckDeps } from './recheck-replay';
-import { refreshHeldDeletes } from './refresh-held';
+import { deliverHeldDeletes } from './held-deletes';
 import { repairMember, type RepairContext } from './repair-member';
 import type { RunLimiters } from './run-limiters';
 import type { StoreGate } from './store-outage';
@@ -46,7 +46,7 @@ export interface BatchDeps extends BatchFrameDeps {
   debugLogs?: boolean;
   /** This worker's running batches' limiters, which replays' lookups made again borrow (activities/run-limiters.ts). */
   runLimiters?: RunLimiters;
-  /** Looks the batch's held deletes up again before it ends (activities/refresh-held.ts); absent: it does not. */
+  /** Looks the batch's held deletes up again before it sends them (activities/held-deletes.ts); absent: it does not. */
   recheck?: RecheckDeps;
   repair: Omit<RepairContext, 'backfill' | 'runLabel' | 'dryRun' | 'limiter' | 'signal'>;
 }
@@ -93,17 +93,21 @@ export async function processBatch(deps: BatchDeps, input: BatchInput): Promise<
   // While it runs, replays of this run that look their member up again on this worker take this batch's permits.
   const unregisterLimiter = deps.runLimiters?.add(input.backfill, ctx.limiter);
   const pacer = joinPacer(deps, input);
+  let sentHeld = new Set<number>();
   try {
     await runPool(todo, deps.memberConcurrency, async (entry) => {
       if (receiverUnavailableSince === undefined) await run.member(() => handle(entry));
     });
-    // Released right after this batch: looked up again now, with its permits, not at the run's tail (refresh-held.ts).
-    if (guard?.releases() && !run.stopReason()) await refreshHeld(deps, input, ctx, run, handedOver.deferred);
+    // Its view of the guard lets deletes go now: the ones it held go too, from here, not each from a replay
+    // activity of its own once the workflow releases them (held-deletes.ts).
+    if (guard?.releases() && !run.stopReason())
+      sentHeld = await deliverHeld(deps, input, ctx, run, handedOver.deferred);
   } finally {
     unregisterLimiter?.();
     pacer.leave();
     await run.finish();
   }
+  if (sentHeld.size > 0) await settleDelivered(deps, run, paths.pendingDir, sentHeld, handedOver);
 
   const { deferred } = handedOver;
   const stopReason = run.stopReason();
@@ -266,29 +270,49 @@ function tallyBatch(
   return { counts, decided };
 }
 
-/** Looks the batch's held deletes up again with its own limiter, before the workflow releases them. */
-async function refreshHeld(
+/** Sends the batch's held deletes itself (held-deletes.ts); returns the lines recorded. */
+async function deliverHeld(
   deps: BatchDeps,
   input: BatchInput,
   ctx: RepairContext,
   run: BatchRun,
   deferred: readonly DeferredReplay[],
-): Promise<void> {
-  if (!deps.recheck) return;
-  const refreshed = await refreshHeldDeletes(
+): Promise<Set<number>> {
+  if (!deps.recheck) return new Set();
+  const sent = await deliverHeldDeletes(
     {
       pending: deps.pending,
       recheck: deps.recheck,
       limiter: ctx.limiter,
       concurrency: deps.memberConcurrency,
+      repair: ctx,
       persist: (write) => run.store.persist(write),
-      signal: run.signal,
+      record: (entry) => {
+        run.recordLater(entry);
+        recordMetrics(deps.metrics, entry);
+      },
     },
     deferred,
     input.paths,
   );
-  if (refreshed > 0)
-    Context.current().log.info('held deletes looked up again before their release', { batch: input.batch, refreshed });
+  if (sent.size > 0)
+    Context.current().log.info('held deletes sent by their batch', { batch: input.batch, sent: sent.size });
+  return sent;
+}
+
+/**
+ * Once their outcomes are written: the held deletes the batch recorded leave its handed-over replays (the workflow
+ * never hears of them) and their pending replays are settled.
+ */
+async function settleDelivered(
+  deps: BatchDeps,
+  run: BatchRun,
+  pendingDir: string,
+  lines: ReadonlySet<number>,
+  handedOver: HandedOver,
+): Promise<void> {
+  handedOver.deferred = handedOver.deferred.filter((d) => !lines.has(d.line));
+  for (const line of lines) await run.store.persist(() => deps.pending.settle(pendingDir, line));
 }
 
 /** The batch's target, whose sends wait while a write waits for the store: nothing is sent that cannot be recorded. */

@@ -165,11 +165,19 @@ async function planReplay(
   return recorded(base, { delivered: false });
 }
 
-/** Sends the replay with the batch's quick retries: delivered or rejected is recorded; anything else waits. */
-async function sendReplay(
+/**
+ * Sends the replay with the batch's quick retries: delivered or rejected is recorded; anything else waits. Also how
+ * a batch sends the deletes it held back (activities/held-deletes.ts).
+ */
+export async function sendReplay(
   base: AuditEntry,
-  replay: { payload: ReplayPayload; fields: ComparedField[] | undefined; lookedUpAt: number; memberId: string },
-  ctx: RepairContext,
+  replay: {
+    payload: ReplayPayload;
+    fields: readonly ComparedField[] | undefined;
+    lookedUpAt: number;
+    memberId: string;
+  },
+  ctx: Pick<RepairContext, 'health' | 'now' | 'signal' | 'recheckAfterMs'>,
   target: WebhookSender,
   pendingReplay: () => PendingReplay,
 ): Promise<RepairResult> {

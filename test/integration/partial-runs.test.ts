@@ -118,9 +118,11 @@ describe('partial runs', () => {
     try {
       const first = await runBackfill(stack, 'shared-audit-first', {});
       const audit = await readAudit(first.auditPath);
-      // Deletes the delete guard held back until 100 decisions were in are delivered by their own replay too.
+      // Deletes the delete guard held back until 100 decisions were in are sent too (some refused by the receiver's
+      // faults): by their batch when its own view of the guard had cleared by its end, else by their own replay.
       const held = audit.filter((e) => e.heldByDeleteGuard === true);
-      expect(held.every((e) => e.event === 'delete' && e.deferred === true)).toBe(true);
+      expect(held.length).toBeGreaterThan(0);
+      expect(held.every((e) => e.event === 'delete' && e.stage !== 'fetch')).toBe(true);
       const deferred = audit.filter((e) => e.deferred === true && e.heldByDeleteGuard !== true).map((e) => e.memberId);
       // Others that the receiver refused a few times may be deferred too: three different members refused in a row
       // look like an endpoint outage (src/webhook/receiver-health.ts), and a batch then stops its quick retries.

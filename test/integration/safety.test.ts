@@ -461,6 +461,38 @@ describe('the delete guard', () => {
     expect(existsSync(path.join(dir, 'pending'))).toBe(false);
   }, 120_000);
 
+  it('a batch whose own view clears sends the deletes it held itself: delivered once each, no replay activity', async () => {
+    // One batch of 200: every fifth member is gone (a delete), the others unchanged. The deletes among its first 100
+    // decisions are held; past them its view has cleared (20% deletes), so the batch sends them before it ends.
+    const rows: string[] = [];
+    for (let i = 0; i < 200; i++) {
+      const id = `held-${i}`;
+      if (i % 5 !== 0) stack.simulator.setUser(id, user(id));
+      rows.push(`${id},,${id}@example.com,false,false`);
+    }
+    await writeFile(path.join(outside, 'held.csv'), [HEADER, ...rows].join('\n') + '\n');
+    const handle = await stack.client.workflow.start(WORKFLOW_TYPE, {
+      taskQueue: stack.config.BACKFILL_TASK_QUEUE,
+      workflowId: 'safety-guard-held-by-batch',
+      args: [{ source: { type: 'csv', path: path.join(outside, 'held.csv') }, batchSize: 200, parallelBatches: 1 }],
+    });
+    const result = (await handle.result()) as BackfillResult;
+    expect(result).toMatchObject({ total: 200, processed: 200, deletes: 40, unchanged: 160, failed: 0 });
+    const audit = await readAudit(result.auditPath);
+    const held = audit.filter((e) => e.heldByDeleteGuard === true);
+    expect(held.length).toBeGreaterThan(0);
+    for (const e of held) expect(e).toMatchObject({ outcome: 'delete', event: 'delete', delivered: true });
+    expect(held.filter((e) => e.deferred === true)).toEqual([]);
+    const deletes = stack.receiver.deliveries().filter((d) => d.memberId?.startsWith('held-'));
+    expect(deletes).toHaveLength(40);
+    expect(new Set(deletes.map((d) => d.memberId)).size).toBe(40);
+    const scheduled = ((await handle.fetchHistory()).events ?? []).map(
+      (e) => e.activityTaskScheduledEventAttributes?.activityType?.name,
+    );
+    expect(scheduled.filter((name) => name === 'processBatch')).toHaveLength(1);
+    expect(scheduled.filter((name) => name === 'replayDeferred')).toEqual([]);
+  }, 60_000);
+
   it('a dry run never trips (it delivers nothing) and keeps its audit log; BACKFILL_KEEP_WORK_DATA keeps the work set', async () => {
     const dry = await run('safety-guard-dry', {
       source: { type: 'csv', path: path.join(outside, 'ghosts.csv') },
