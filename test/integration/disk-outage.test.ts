@@ -11,21 +11,15 @@ import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { AuditEntry } from '../../src/audit/audit-entry';
 import { createFileAuditStore, newReadStats, type AuditReadStats } from '../../src/audit/audit-store';
-import {
-  checkSyntheticRun,
-  DEFAULT_SYNTHETIC_SEED,
-  syntheticCounts,
-  syntheticUsers,
-  writeSyntheticCsv,
-} from '../../dev/synthetic';
+import { DEFAULT_SYNTHETIC_SEED, syntheticUsers, writeSyntheticCsv } from '../../dev/synthetic';
 import type { DevServer } from '../../dev/temporal-cli';
 import type { AuditSummary } from '../../src/report/summary';
-import { webhookId } from '../../src/webhook/webhook-id';
 import { TICK_MS } from '../../activities/heartbeat-pace';
-import { progressQuery, WORKFLOW_TYPE, type BackfillResult } from '../../workflows/definitions';
+import { WORKFLOW_TYPE, type BackfillResult } from '../../workflows/definitions';
 import { runProcess } from '../support/child-process';
 import { cliInProcess } from '../support/cli';
 import { startStack, startTestServer, waitFor, type Stack } from '../support/stack';
+import { expectKnownCounts, checkKnownAnswer, auditPathOf } from '../support/known-answer';
 import { workerProcess, type WorkerProcess } from '../support/worker-process';
 
 const MEMBERS = 1_500;
@@ -204,11 +198,7 @@ it.skipIf(skipReason !== '')(
           },
         ],
       });
-      const auditPath = await waitFor(
-        'the audit path',
-        async () => (await handle.query(progressQuery)).auditPath ?? undefined,
-        90_000,
-      );
+      const auditPath = await auditPathOf(handle);
       const audit = seen(worker, auditPath);
       const recorded = (n: number) => async () => ((await readLog(audit)).entries.length >= n ? true : undefined);
 
@@ -250,21 +240,12 @@ it.skipIf(skipReason !== '')(
       );
 
       const result = (await handle.result()) as BackfillResult;
-      const expected = syntheticCounts(MEMBERS, SEED);
-      expect(result).toMatchObject({
-        processed: MEMBERS,
-        upserts: expected.upserts,
-        deletes: expected.deletes,
-        unchanged: expected.unchanged,
-        failed: 0,
-        skipped: 0,
-      });
+      expectKnownCounts(result, { n: MEMBERS, seed: SEED });
       const { entries, stats } = await readLog(audit);
-      const check = checkSyntheticRun({
+      const check = checkKnownAnswer({
         n: MEMBERS,
         seed: SEED,
-        runLabel: workflowId,
-        webhookIdOf: webhookId,
+        workflowId,
         audit: entries,
         deliveries: stack.receiver.deliveries(),
       });

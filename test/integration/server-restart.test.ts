@@ -13,17 +13,11 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditEntry } from '../../src/audit/audit-entry';
 import { parseAuditHeaderLine } from '../../src/audit/audit-header';
-import {
-  checkSyntheticRun,
-  DEFAULT_SYNTHETIC_SEED,
-  syntheticCounts,
-  syntheticUsers,
-  writeSyntheticCsv,
-} from '../../dev/synthetic';
+import { DEFAULT_SYNTHETIC_SEED, syntheticCounts, syntheticUsers, writeSyntheticCsv } from '../../dev/synthetic';
 import { findTemporalCli, freePort, startDevServer, type DevServer } from '../../dev/temporal-cli';
-import { webhookId } from '../../src/webhook/webhook-id';
 import { progressQuery, WORKFLOW_TYPE, type BackfillInput, type BackfillResult } from '../../workflows/definitions';
 import { readAudit, startStack, waitFor, type Stack } from '../support/stack';
+import { checkKnownAnswer, auditPathOf } from '../support/known-answer';
 
 const MEMBERS = 2_000;
 const SEED = DEFAULT_SYNTHETIC_SEED + 2;
@@ -123,11 +117,10 @@ describe('Temporal server restart', () => {
       skipped: 0,
     };
     const checkRun = (audit: AuditEntry[], stack: Stack) =>
-      checkSyntheticRun({
+      checkKnownAnswer({
         n: MEMBERS,
         seed: SEED,
-        runLabel: RUN_LABEL,
-        webhookIdOf: webhookId,
+        workflowId: RUN_LABEL,
         audit,
         deliveries: stack.receiver.deliveries(),
       });
@@ -150,11 +143,7 @@ describe('Temporal server restart', () => {
     // 2. Disturbed: the server goes away twice mid-run.
     const disturbed = await withStack({ CHANNEL_RATE_LIMIT: RATE_LIMIT }, async (stack) => {
       const handle = await startRun(stack, 'backfill-server-restart');
-      const auditPath = await waitFor(
-        'the audit path',
-        async () => (await handle.query(progressQuery)).auditPath ?? undefined,
-        60_000,
-      );
+      const auditPath = await auditPathOf(handle, 60_000);
       const atStop: number[] = [];
       for (const stop of STOPS) {
         await waitFor(

@@ -12,15 +12,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditEntry } from '../../src/audit/audit-entry';
-import {
-  checkSyntheticRun,
-  DEFAULT_SYNTHETIC_SEED,
-  syntheticCounts,
-  syntheticUsers,
-  writeSyntheticCsv,
-} from '../../dev/synthetic';
+import { DEFAULT_SYNTHETIC_SEED, syntheticUsers, writeSyntheticCsv } from '../../dev/synthetic';
 import type { DevServer } from '../../dev/temporal-cli';
-import { webhookId } from '../../src/webhook/webhook-id';
 import {
   progressQuery,
   WORKFLOW_TYPE,
@@ -29,6 +22,7 @@ import {
   type Progress,
 } from '../../workflows/definitions';
 import { activitySchedule, startStack, startTestServer, waitFor, type Stack } from '../support/stack';
+import { expectKnownCounts, checkKnownAnswer, auditPathOf } from '../support/known-answer';
 import { startTestPostgres, type TestPostgres } from '../support/postgres';
 import { postgresAuditEntries } from '../support/stores';
 import { workerProcess, type WorkerProcess } from '../support/worker-process';
@@ -83,22 +77,11 @@ const privateTmp = (command: string, args: string[]): [string, string[]] => {
 const auditOf = (url: string, auditPath: string): Promise<AuditEntry[]> => postgresAuditEntries(pg, url, auditPath);
 
 function expectExact(result: BackfillResult, entries: AuditEntry[], stack: Stack, workflowId: string) {
-  const expected = syntheticCounts(MEMBERS, SEED);
-  expect(result).toMatchObject({
-    total: MEMBERS,
-    processed: MEMBERS,
-    upserts: expected.upserts,
-    deletes: expected.deletes,
-    unchanged: expected.unchanged,
-    failed: 0,
-    skipped: 0,
-    dryRun: false,
-  });
-  const check = checkSyntheticRun({
+  const expected = expectKnownCounts(result, { n: MEMBERS, seed: SEED, also: { total: MEMBERS, dryRun: false } });
+  const check = checkKnownAnswer({
     n: MEMBERS,
     seed: SEED,
-    runLabel: workflowId,
-    webhookIdOf: webhookId,
+    workflowId,
     audit: entries,
     deliveries: stack.receiver.deliveries(),
   });
@@ -255,11 +238,7 @@ describe('BACKFILL_STORE=postgres', () => {
         workflowId,
         args: [input],
       });
-      const auditPath = await waitFor(
-        'the audit path',
-        async () => (await handle.query(progressQuery)).auditPath ?? undefined,
-        90_000,
-      );
+      const auditPath = await auditPathOf(handle);
       await waitFor(
         'work under way',
         async () => ((await auditOf(url, auditPath)).length >= 200 ? true : undefined),

@@ -7,19 +7,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { AuditEntry } from '../../src/audit/audit-entry';
-import {
-  checkSyntheticRun,
-  DEFAULT_SYNTHETIC_SEED,
-  syntheticCounts,
-  syntheticUsers,
-  writeSyntheticCsv,
-} from '../../dev/synthetic';
+import { DEFAULT_SYNTHETIC_SEED, syntheticUsers, writeSyntheticCsv } from '../../dev/synthetic';
 import type { DevServer } from '../../dev/temporal-cli';
-import { webhookId } from '../../src/webhook/webhook-id';
-import { progressQuery, WORKFLOW_TYPE, type BackfillResult } from '../../workflows/definitions';
+import { WORKFLOW_TYPE, type BackfillResult } from '../../workflows/definitions';
 import type { AuditSummary } from '../../src/report/summary';
 import { cliInProcess } from '../support/cli';
 import { startStack, startTestServer, waitFor } from '../support/stack';
+import { expectKnownCounts, checkKnownAnswer, auditPathOf } from '../support/known-answer';
 import { startTestPostgres, type TestPostgres } from '../support/postgres';
 import { postgresAuditEntries } from '../support/stores';
 
@@ -82,11 +76,7 @@ it(`PostgreSQL SIGKILLed for ${DOWN_MS / 1000} s mid-run (${MEMBERS} members at 
         },
       ],
     });
-    const auditPath = await waitFor(
-      'the audit path',
-      async () => (await handle.query(progressQuery)).auditPath ?? undefined,
-      90_000,
-    );
+    const auditPath = await auditPathOf(handle);
     await waitFor(
       'work under way',
       async () => ((await auditOf(url, auditPath)).length >= 300 ? true : undefined),
@@ -97,21 +87,12 @@ it(`PostgreSQL SIGKILLed for ${DOWN_MS / 1000} s mid-run (${MEMBERS} members at 
     const lookupsWhileDown = stack.simulator.stats().requests - lookupsBefore;
 
     const result = (await handle.result()) as BackfillResult;
-    const expected = syntheticCounts(MEMBERS, SEED);
-    expect(result).toMatchObject({
-      processed: MEMBERS,
-      upserts: expected.upserts,
-      deletes: expected.deletes,
-      unchanged: expected.unchanged,
-      failed: 0,
-      skipped: 0,
-    });
+    expectKnownCounts(result, { n: MEMBERS, seed: SEED });
     const audit = await auditOf(url, auditPath);
-    const check = checkSyntheticRun({
+    const check = checkKnownAnswer({
       n: MEMBERS,
       seed: SEED,
-      runLabel: workflowId,
-      webhookIdOf: webhookId,
+      workflowId,
       audit,
       deliveries: stack.receiver.deliveries(),
     });

@@ -12,16 +12,9 @@ import type { WorkflowHandle } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditEntry } from '../../src/audit/audit-entry';
 import { parseAuditHeaderLine } from '../../src/audit/audit-header';
-import {
-  checkSyntheticRun,
-  DEFAULT_SYNTHETIC_SEED,
-  syntheticCounts,
-  syntheticUsers,
-  writeSyntheticCsv,
-} from '../../dev/synthetic';
+import { DEFAULT_SYNTHETIC_SEED, syntheticCounts, syntheticUsers, writeSyntheticCsv } from '../../dev/synthetic';
 import type { DevServer } from '../../dev/temporal-cli';
-import { webhookId } from '../../src/webhook/webhook-id';
-import { progressQuery, WORKFLOW_TYPE, type BackfillInput, type BackfillResult } from '../../workflows/definitions';
+import { WORKFLOW_TYPE, type BackfillInput, type BackfillResult } from '../../workflows/definitions';
 import {
   ACCESS_KEY,
   ACCESS_SECRET,
@@ -31,6 +24,7 @@ import {
   WEBHOOK_TOKEN,
   type Stack,
 } from '../support/stack';
+import { auditPathOf, checkKnownAnswer } from '../support/known-answer';
 import { workerProcess, type WorkerProcess } from '../support/worker-process';
 
 const MEMBERS = 3_000;
@@ -123,11 +117,7 @@ describe('worker crashes', () => {
         workflowId,
         args: [input],
       });
-      const auditPath = await waitFor(
-        'the audit path',
-        async () => (await handle.query(progressQuery)).auditPath ?? undefined,
-        60_000,
-      );
+      const auditPath = await auditPathOf(handle, 60_000);
 
       // Kill while work is under way: wait until the (re)started worker's lookups move, let it work a while, kill.
       const auditAtKill: number[] = [];
@@ -172,14 +162,7 @@ describe('worker crashes', () => {
 
       const { entries, torn } = await readAuditLenient(auditPath);
       const deliveries = stack.receiver.deliveries();
-      const check = checkSyntheticRun({
-        n: MEMBERS,
-        seed: SEED,
-        runLabel: workflowId,
-        webhookIdOf: webhookId,
-        audit: entries,
-        deliveries,
-      });
+      const check = checkKnownAnswer({ n: MEMBERS, seed: SEED, workflowId, audit: entries, deliveries });
       expect(check.problems).toEqual([]);
       expect(check.auditEntries).toBe(MEMBERS);
       expect(check.accepted).toBeGreaterThanOrEqual(expected.upserts + expected.deletes);
