@@ -480,6 +480,40 @@ describe('export', () => {
     expect(CSV_HEADER.split(',')).toHaveLength(cells.split(',').length - 1); // the memberId holds one quoted comma
   });
 
+  it('writes what a replay went through: the delete guard, the re-check, the webhooks and scopes it went to', () => {
+    const e = entry({
+      line: 7,
+      memberId: 'm-7',
+      outcome: 'delete',
+      reason: 'not-found',
+      delivered: true,
+      heldByDeleteGuard: true,
+      deletesConfirmedAt: '2024-11-13T01:00:00.000Z',
+      recheckedAt: '2024-11-13T01:00:05.000Z',
+      changedDuringRepair: true,
+      recheck: 'upsert [email] -> delete (not-found)',
+      webhooks: [
+        { id: 'wh-1', name: 'CRM' },
+        { id: 'wh-2', skipped: 'blocked' },
+      ],
+      deliveries: [{ event: 'user.deleted', webhookId: 'msg_d', endpoints: 2 }],
+    });
+    const row = Object.fromEntries(CSV_HEADER.split(',').map((column, i) => [column, csvRow(e).split(',')[i]]));
+    expect(row).toMatchObject({
+      heldByDeleteGuard: 'true',
+      deletesConfirmedAt: '2024-11-13T01:00:00.000Z',
+      recheckedAt: '2024-11-13T01:00:05.000Z',
+      changedDuringRepair: 'true',
+      recheck: 'upsert [email] -> delete (not-found)',
+      webhooks: 'CRM (wh-1);wh-2 skipped: blocked',
+      deliveries: 'user.deleted msg_d x2',
+    });
+    // The columns before these keep their places.
+    expect(CSV_HEADER.startsWith('line,memberId,outcome,fields,reason,stage,event,delivered,status,webhookId,')).toBe(
+      true,
+    );
+  });
+
   it.each(['csv', 'json'] as const)('streams %s in chunks', async (format) => {
     const entries = Array.from({ length: 2000 }, (_, i) => entry({ line: i + 2, outcome: 'unchanged' }));
     const chunks: string[] = [];
