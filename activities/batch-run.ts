@@ -5,7 +5,7 @@
 // what the audit log holds once the members are done.
 import { setMaxListeners } from 'node:events';
 import { Context } from '@temporalio/activity';
-import type { AuditEntry } from '../src/audit/audit-entry';
+import type { AuditEntry, AuditRecord } from '../src/audit/audit-entry';
 import type { AuditStore } from '../src/audit/audit-store';
 import type { PendingLines, PendingStore } from '../src/audit/pending-store';
 import { BadCredentialsError } from '../src/channel/errors';
@@ -115,7 +115,7 @@ export interface BatchRun {
   /** Runs one member once the store takes writes; an interruption leaves it unrecorded, to be done again. */
   member(handle: () => Promise<void>): Promise<void>;
   /** One outcome to write behind; the member is done. */
-  record(entry: AuditEntry): void;
+  record(entry: AuditRecord): void;
   /** The outcome of a member already counted done (a delete it held back, sent before the batch ends). */
   recordLater(entry: AuditEntry): void;
   /** A member done without an outcome of its own here (handed over to its replay activity). */
@@ -219,7 +219,7 @@ export function startBatchRun(
  * outcomes; those members are simply done again (same webhook-ids).
  */
 function writeBehind(store: StoreGate, audit: AuditStore, auditPath: string) {
-  const unwritten: AuditEntry[] = [];
+  const unwritten: AuditRecord[] = [];
   let writing: Promise<void> = Promise.resolve();
   const flush = () => {
     writing = writing.then(async () => {
@@ -229,7 +229,7 @@ function writeBehind(store: StoreGate, audit: AuditStore, auditPath: string) {
     return writing;
   };
   return {
-    add: (entry: AuditEntry) => unwritten.push(entry),
+    add: (entry: AuditRecord) => unwritten.push(entry),
     flush,
     /** The last flush, after any that failed: what is still unwritten is written now, or its error thrown. */
     flushAfterAll: () => {

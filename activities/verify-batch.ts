@@ -3,6 +3,7 @@
 // stop on cancel or bad credentials, rate share and pacer) with processBatch, and nothing of the repair: there is no
 // target, no delete guard and no replay to hand over.
 import { Context } from '@temporalio/activity';
+import { loggedEntry } from '../src/audit/audit-entry';
 import type { ChannelClient } from '../src/channel/client';
 import { zeroCounters } from '../src/domain/counters';
 import type { DecideOptions } from '../src/domain/decide';
@@ -54,7 +55,8 @@ export async function verifyBatch(deps: VerifyBatchDeps, input: BatchFrame): Pro
       run.member(async () => {
         const entryOf = await verifyMember(entry, ctx);
         run.record(entryOf);
-        recordMetrics(deps.metrics, entryOf);
+        // The job's metrics count a verdict by the outcome its log stores it under, as release 1.0 did.
+        recordMetrics(deps.metrics, loggedEntry(entryOf));
       }),
     );
   } finally {

@@ -1,4 +1,4 @@
-import type { Verdict } from '../domain/verdicts';
+import { VERDICT_OUTCOMES, type Verdict } from '../domain/verdicts';
 import {
   OUTCOMES,
   type ChannelUser,
@@ -53,23 +53,60 @@ export interface AuditEntry {
   changedDuringRepair?: boolean;
   /** How the decision changed, field names only: `upsert [email] -> delete (not-found)`, `upsert [email]: email changed`. */
   recheck?: string;
-  /**
-   * A verify run's entry (issue 15): its verdict (recorded under the outcome VERDICT_OUTCOMES gives it), the
-   * earlier run's delivery it checks (`repairedAt`, `repairedEvent`) and the member's line in the fresh export
-   * (absent when the export no longer holds it). `line` is the earlier run's line, so both logs join on it.
-   */
-  verdict?: Verdict;
-  repairedEvent?: WebhookEvent;
-  repairedAt?: string;
-  exportLine?: number;
   dryRun: boolean;
+}
+
+/** What only a verify run's entry holds. */
+interface VerdictKeys {
+  verdict: Verdict;
+  /** The earlier run's delivery it checks: its event and when (ISO time). */
+  repairedEvent: WebhookEvent;
+  repairedAt: string;
+  /** The member's line in the fresh export (absent when the export no longer holds it). */
+  exportLine?: number;
+}
+
+/**
+ * One line of a verify run's audit log (issue 15, activities/verify-member.ts): the verdict on one member an earlier
+ * run replayed, with what explains it (field names, reasons) and the earlier run's delivery it checks. `line` is
+ * the earlier run's line, so both logs join on it. A verify run replays nothing: it has no outcome of its own.
+ */
+export interface VerdictEntry
+  extends
+    Pick<AuditEntry, 'ts' | 'backfill' | 'runLabel' | 'line' | 'memberId' | 'fields' | 'reason' | 'attempts'>,
+    Pick<AuditEntry, 'updatedAt' | 'unsubscribeEmailUpdatedAt' | 'unsubscribeTextingUpdatedAt'>,
+    VerdictKeys {
+  /** failed: the lookup failed. */
+  stage?: 'fetch';
+  dryRun: true;
+}
+
+/** What an activity records: a repair's outcome, or a verify run's verdict. */
+export type AuditRecord = AuditEntry | VerdictEntry;
+
+/**
+ * A line of an audit log as stored and read back. A verdict is stored under an outcome (VERDICT_OUTCOMES: what a dry
+ * run over the fresh export decides), so the stores index every line by its outcome, `only`/`fromPlan` read a
+ * verify log like any other, and logs written by release 1.0, which recorded verdicts that way, read the same.
+ */
+export type LoggedEntry = AuditEntry & Partial<VerdictKeys>;
+
+/** A record as its log stores it: a verdict gets its outcome, after who and what, where release 1.0 wrote it. */
+export function loggedEntry(record: AuditRecord): LoggedEntry {
+  if (!('verdict' in record)) return record;
+  const { ts, backfill, runLabel, line, memberId, ...rest } = record;
+  const outcome = VERDICT_OUTCOMES[record.verdict];
+  return { ts, backfill, runLabel, line, ...(memberId === undefined ? {} : { memberId }), outcome, ...rest };
 }
 
 /** The outcome names a record may carry (a Set: `in` over an object would also accept "toString"). */
 export const OUTCOME_NAMES: ReadonlySet<string> = new Set(OUTCOMES);
 
 /** Copies the user's change times (numbers only) onto an entry: times, not values. */
-export function recordChangeTimes(entry: AuditEntry, user: ChannelUser): void {
+export function recordChangeTimes(
+  entry: Pick<AuditEntry, 'updatedAt' | 'unsubscribeEmailUpdatedAt' | 'unsubscribeTextingUpdatedAt'>,
+  user: ChannelUser,
+): void {
   const { updatedAt, unsubscribeEmailUpdatedAt, unsubscribeTextingUpdatedAt } = user;
   if (typeof updatedAt === 'number') entry.updatedAt = updatedAt;
   if (typeof unsubscribeEmailUpdatedAt === 'number') entry.unsubscribeEmailUpdatedAt = unsubscribeEmailUpdatedAt;

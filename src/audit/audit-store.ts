@@ -4,7 +4,7 @@ import { link, open, mkdir, stat, unlink, type FileHandle } from 'node:fs/promis
 import path from 'node:path';
 import readline from 'node:readline';
 import { LineSet, MAX_LINE } from '../report/line-set';
-import { AuditEntry, OUTCOME_NAMES } from './audit-entry';
+import { loggedEntry, OUTCOME_NAMES, type AuditRecord, type LoggedEntry } from './audit-entry';
 import { decodeOutcome, encodeOutcome, outcomeCodeArray, type RecordedOutcome } from '../domain/outcome-code';
 export type { RecordedOutcome } from '../domain/outcome-code';
 import { auditHeaderLine, parseAuditHeaderLine, type AuditHeader } from './audit-header';
@@ -17,14 +17,15 @@ import { keepWait, parseRunWaitLine, runWaitLine, type RunWait } from './run-wai
  */
 export interface AuditStore {
   lookup(auditPath: string, lines: readonly number[]): Promise<Map<number, RecordedOutcome>>;
-  append(auditPath: string, entries: readonly AuditEntry[]): Promise<void>;
+  /** Records as their log stores them (loggedEntry: a verdict under its outcome). */
+  append(auditPath: string, entries: readonly AuditRecord[]): Promise<void>;
   /**
    * The log's records, streamed (never the whole log in memory): the file in file order, a table in
    * source-line order. The first record of a line wins; later records of it, and lines that are not an
    * audit record (torn by a crash), are skipped and counted in `stats`. A log that does not exist is an
    * AuditLogNotFoundError naming it; any other failure to read it an AuditLogError.
    */
-  entries(auditPath: string, stats?: AuditReadStats): AsyncIterable<AuditEntry>;
+  entries(auditPath: string, stats?: AuditReadStats): AsyncIterable<LoggedEntry>;
   /**
    * Writes the log's header unless it has one (the first header wins: a retried preparation, a later run
    * reusing the log keep it). A log that already holds records without a header (written before headers
@@ -76,17 +77,17 @@ export class AuditLogNotFoundError extends AuditLogError {
 }
 
 /** An audit record (a non-array object with an integer line in 1..MAX_LINE and a known outcome), or undefined. */
-export function asAuditRecord(value: unknown): AuditEntry | undefined {
+export function asAuditRecord(value: unknown): LoggedEntry | undefined {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
-  const entry = value as Partial<AuditEntry>;
+  const entry = value as Partial<LoggedEntry>;
   if (typeof entry.line !== 'number' || !Number.isInteger(entry.line) || entry.line < 1 || entry.line > MAX_LINE)
     return undefined;
   if (typeof entry.outcome !== 'string' || !OUTCOME_NAMES.has(entry.outcome)) return undefined;
-  return entry as AuditEntry;
+  return entry as LoggedEntry;
 }
 
 /** One line of a JSONL audit log as a record, or undefined for a line that is not one. */
-export function parseAuditRecord(text: string): AuditEntry | undefined {
+export function parseAuditRecord(text: string): LoggedEntry | undefined {
   try {
     return asAuditRecord(JSON.parse(text));
   } catch {
@@ -102,7 +103,7 @@ export function parseAuditRecord(text: string): AuditEntry | undefined {
 export async function* readAuditLogFile(
   file: string,
   stats: AuditReadStats = newReadStats(),
-): AsyncGenerator<AuditEntry> {
+): AsyncGenerator<LoggedEntry> {
   const info = await stat(file).catch((err: NodeJS.ErrnoException) => {
     if (err.code === 'ENOENT' || err.code === 'ENOTDIR') throw new AuditLogNotFoundError(file, 'no such file');
     throw new AuditLogError(file, err.code ?? err.message);
@@ -260,9 +261,9 @@ class FileIndex {
   private codes = outcomeCodeArray(1024);
   private readBytes = 0;
   private partial = '';
-  private queue: AuditEntry[] = [];
+  private queue: AuditRecord[] = [];
   /** The entries in `queue`, to queue each once however often a failing append is retried. */
-  private readonly queued = new Set<AuditEntry>();
+  private readonly queued = new Set<AuditRecord>();
   // All reads and writes of one file go through this chain so the index and the file never disagree.
   private chain: Promise<unknown> = Promise.resolve();
 
@@ -280,7 +281,7 @@ class FileIndex {
     });
   }
 
-  append(entries: readonly AuditEntry[]): Promise<void> {
+  append(entries: readonly AuditRecord[]): Promise<void> {
     // Callers queue; whichever write runs next takes everything queued, so concurrent members
     // share one write and one sync instead of paying for one each.
     this.enqueue(entries);
@@ -304,7 +305,7 @@ class FileIndex {
   }
 
   /** Queues entries not queued already: a caller retrying a failed append passes the same ones again. */
-  private enqueue(entries: readonly AuditEntry[]): void {
+  private enqueue(entries: readonly AuditRecord[]): void {
     for (const entry of entries) {
       if (this.queued.has(entry)) continue;
       this.queued.add(entry);
@@ -313,14 +314,14 @@ class FileIndex {
   }
 
   /** Writes the entries whose line is not recorded yet (the first of each line), and indexes them. */
-  private async appendNow(queued: readonly AuditEntry[]): Promise<void> {
+  private async appendNow(queued: readonly AuditRecord[]): Promise<void> {
     await this.refresh();
-    const fresh: AuditEntry[] = [];
+    const fresh: LoggedEntry[] = [];
     const seen = new Set<number>();
     for (const entry of queued) {
       if ((this.codes[entry.line] ?? 0) !== 0 || seen.has(entry.line)) continue;
       seen.add(entry.line);
-      fresh.push(entry);
+      fresh.push(loggedEntry(entry));
     }
     if (fresh.length === 0) return;
     const { prefix, whole } = await this.write(fresh.map((e) => JSON.stringify(e)));
@@ -404,9 +405,9 @@ class FileIndex {
     this.partial = lines.pop() ?? '';
     for (const raw of lines) {
       if (raw.trim() === '') continue;
-      let entry: Partial<AuditEntry>;
+      let entry: Partial<LoggedEntry>;
       try {
-        entry = JSON.parse(raw) as Partial<AuditEntry>;
+        entry = JSON.parse(raw) as Partial<LoggedEntry>;
       } catch {
         continue; // a torn line from a crash mid-write: its member was not recorded and will be redone
       }
@@ -414,12 +415,12 @@ class FileIndex {
     }
   }
 
-  private index(entry: Partial<AuditEntry>): void {
+  private index(entry: Partial<LoggedEntry>): void {
     if (typeof entry.line !== 'number' || typeof entry.outcome !== 'string' || !OUTCOME_NAMES.has(entry.outcome))
       return;
     this.ensure(entry.line);
     if (this.codes[entry.line] !== 0) return; // first record wins, as for readers of the file
-    this.codes[entry.line] = encodeOutcome(entry as AuditEntry);
+    this.codes[entry.line] = encodeOutcome(entry as LoggedEntry);
   }
 
   private ensure(line: number): void {

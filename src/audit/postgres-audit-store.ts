@@ -9,7 +9,7 @@ import {
   auditWaitsTableName,
   createIfMissing,
 } from '../store/postgres-schema';
-import type { AuditEntry } from './audit-entry';
+import { loggedEntry, type LoggedEntry } from './audit-entry';
 import { OUTCOME_NAMES } from './audit-entry';
 import { asAuditHeader, type AuditHeader } from './audit-header';
 import { asRunWait, keepWait, MAX_WAITS_READ, waitKey, type RunWait } from './run-wait';
@@ -59,7 +59,7 @@ export const DEFAULT_AUDIT_PAGE_SIZE = 1000;
 
 /**
  * jsonb keeps an object's keys in its own order (shortest first); entries() gives them back in a fixed,
- * readable order (who and what first, as the activities start an entry, then AuditEntry's declaration
+ * readable order (who and what first, as the activities start an entry, then LoggedEntry's declaration
  * order), so an export of the table reads like one of the file. Unknown keys follow.
  */
 const ENTRY_KEY_ORDER = [
@@ -208,9 +208,9 @@ export function createPostgresAuditStore(
     },
 
     async append(key, entries) {
-      const fresh: AuditEntry[] = [];
+      const fresh: LoggedEntry[] = [];
       const seen = new Set<number>();
-      for (const entry of entries) {
+      for (const entry of entries.map(loggedEntry)) {
         if (!Number.isSafeInteger(entry.line) || entry.line < 1 || entry.line > MAX_LINE)
           throw new RangeError(`audit entry line must be a positive integer, got ${entry.line}`);
         if (!OUTCOME_NAMES.has(entry.outcome))
@@ -261,7 +261,7 @@ export function createPostgresAuditStore(
             continue;
           }
           stats.entries += 1;
-          yield inEntryOrder(entry as unknown as Record<string, unknown>) as unknown as AuditEntry;
+          yield inEntryOrder(entry as unknown as Record<string, unknown>) as unknown as LoggedEntry;
         }
         if (rows.length < pageSize) break;
       }

@@ -1,4 +1,4 @@
-import type { AuditEntry } from '../audit/audit-entry';
+import type { LoggedEntry } from '../audit/audit-entry';
 import { COMPARED_FIELDS, type ComparedField } from '../domain/types';
 import { VERDICTS, type Verdict } from '../domain/verdicts';
 import { csvCell } from './export';
@@ -11,11 +11,11 @@ export interface VerifySummary {
   verdicts: Record<Verdict, number>;
   stillDiffers: Record<ComparedField, number>;
   /** The members that are not repaired, in log order. */
-  toLookAt: AuditEntry[];
+  toLookAt: LoggedEntry[];
 }
 
 /** Whether an audit entry is a verify run's. */
-export const isVerifyEntry = (entry: AuditEntry): boolean => entry.verdict !== undefined;
+export const isVerifyEntry = (entry: LoggedEntry): boolean => entry.verdict !== undefined;
 
 export class VerifySummaryBuilder {
   private readonly summary: VerifySummary = {
@@ -25,7 +25,7 @@ export class VerifySummaryBuilder {
     toLookAt: [],
   };
 
-  add(entry: AuditEntry): void {
+  add(entry: LoggedEntry): void {
     if (!entry.verdict) return;
     const s = this.summary;
     s.members++;
@@ -42,7 +42,7 @@ export class VerifySummaryBuilder {
 /** How many lines to look at the summary prints; `--format csv` lists them all. */
 export const LINES_SHOWN = 40;
 
-const describeLine = (e: AuditEntry) =>
+const describeLine = (e: LoggedEntry) =>
   [
     `line ${e.line}`,
     e.memberId ?? '?',

@@ -2,7 +2,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { AuditEntry } from '../../src/audit/audit-entry';
+import type { LoggedEntry } from '../../src/audit/audit-entry';
 import { CustomerRows, customerWrites } from '../../dev/customer-database';
 import type { DevServer } from '../../dev/temporal-cli';
 import { OUTCOMES } from '../../src/domain/types';
@@ -42,7 +42,7 @@ afterAll(async () => {
   await server?.stop();
 });
 
-const count = (audit: AuditEntry[], pick: (e: AuditEntry) => boolean) => audit.filter(pick).length;
+const count = (audit: LoggedEntry[], pick: (e: LoggedEntry) => boolean) => audit.filter(pick).length;
 
 describe('the HTML report in Chromium', () => {
   it('loads nothing, logs no error, and shows the counts of the audit log; the verify run its verdicts', async () => {
@@ -54,8 +54,8 @@ describe('the HTML report in Chromium', () => {
       receiverBehaviours: examples.faults.receiver,
     });
     let page: string;
-    let repairLog: AuditEntry[];
-    let verifyLog: AuditEntry[];
+    let repairLog: LoggedEntry[];
+    let verifyLog: LoggedEntry[];
     try {
       const repair = await runBackfill(stack, 'html-repair', {});
       repairLog = await readAudit(repair.auditPath);
@@ -155,7 +155,7 @@ describe('the HTML report in Chromium', () => {
 });
 
 /** The verify run's one "still differs" member, as its row on the page starts. */
-function firstUpsertText(verifyLog: AuditEntry[]): string {
+function firstUpsertText(verifyLog: LoggedEntry[]): string {
   const e = verifyLog.find((v) => v.verdict === 'still differs')!;
   return `${e.line} ${e.memberId} still differs`;
 }

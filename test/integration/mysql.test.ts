@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { parse as parseCsv } from 'csv-parse/sync';
 import { WorkflowFailedError } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { AuditEntry } from '../../src/audit/audit-entry';
+import type { LoggedEntry } from '../../src/audit/audit-entry';
 import { customerWrites, type CustomerWrite } from '../../dev/customer-database';
 import type { DevServer } from '../../dev/temporal-cli';
 import { WORKFLOW_TYPE, type BackfillInput } from '../../workflows/definitions';
@@ -136,7 +136,7 @@ async function applyToShop(writes: readonly CustomerWrite[]): Promise<void> {
   }
 }
 
-const delivered = (audit: AuditEntry[]) =>
+const delivered = (audit: LoggedEntry[]) =>
   audit.filter((e) => e.delivered === true && (e.outcome === 'upsert' || e.outcome === 'delete'));
 
 describe('backfill from a MariaDB table on a real Temporal dev server', () => {

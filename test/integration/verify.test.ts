@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { AuditEntry } from '../../src/audit/audit-entry';
+import type { LoggedEntry } from '../../src/audit/audit-entry';
 import type { DevServer } from '../../dev/temporal-cli';
 import type { ComparedField } from '../../src/domain/types';
 import type { Verdict } from '../../src/domain/verdicts';
@@ -31,7 +31,7 @@ const cli = (stack: Stack, args: string[]) =>
     BACKFILL_TASK_QUEUE: stack.env.BACKFILL_TASK_QUEUE!,
   });
 
-const delivered = (audit: AuditEntry[]) =>
+const delivered = (audit: LoggedEntry[]) =>
   audit.filter((e) => e.delivered === true && (e.outcome === 'upsert' || e.outcome === 'delete'));
 
 describe('verify after a repair', () => {

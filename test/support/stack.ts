@@ -5,7 +5,7 @@ import { Client, Connection, type DataConverter, type WorkflowHandle } from '@te
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { codecFromEnvValues } from '../../src/codec/aes-gcm-codec';
 import { loadConfig, type Config } from '../../src/config';
-import type { AuditEntry } from '../../src/audit/audit-entry';
+import type { LoggedEntry } from '../../src/audit/audit-entry';
 import { parseAuditHeaderLine, type AuditHeader } from '../../src/audit/audit-header';
 import { parseRunWaitLine, type RunWait } from '../../src/audit/run-wait';
 import {
@@ -155,12 +155,12 @@ export async function runBackfill(
 
 /** The records of a JSONL audit log, its header (the first line, when there is one) left out. */
 /** The records of a JSONL audit log, without its header and its waits (readAuditWaits). */
-export async function readAudit(file: string): Promise<AuditEntry[]> {
+export async function readAudit(file: string): Promise<LoggedEntry[]> {
   const text = await readFile(file, 'utf8');
   return text
     .split('\n')
     .filter((l, i) => l.trim() !== '' && !(i === 0 && parseAuditHeaderLine(l)) && !parseRunWaitLine(l))
-    .map((l) => JSON.parse(l) as AuditEntry);
+    .map((l) => JSON.parse(l) as LoggedEntry);
 }
 
 /** The waits recorded in a JSONL audit log (src/audit/run-wait.ts), in file order. */

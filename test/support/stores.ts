@@ -1,5 +1,5 @@
 // The stores of BACKFILL_STORE=file|postgres side by side, so one contract test runs on both.
-import type { AuditEntry } from '../../src/audit/audit-entry';
+import type { LoggedEntry } from '../../src/audit/audit-entry';
 import { AuditLogNotFoundError } from '../../src/audit/audit-store';
 import { createFilePendingStore, type PendingStore } from '../../src/audit/pending-store';
 import { createPostgresAuditStore } from '../../src/audit/postgres-audit-store';
@@ -32,9 +32,9 @@ export async function createStoresFor(
 }
 
 /** The audit log `auditPath` as recorded so far in the database at `url` (a database of `pg`); [] before any entry. */
-export async function postgresAuditEntries(pg: TestPostgres, url: string, auditPath: string): Promise<AuditEntry[]> {
+export async function postgresAuditEntries(pg: TestPostgres, url: string, auditPath: string): Promise<LoggedEntry[]> {
   const pool = pg.pool(new URL(url).pathname.slice(1));
-  const entries: AuditEntry[] = [];
+  const entries: LoggedEntry[] = [];
   try {
     for await (const entry of createPostgresAuditStore(pool).entries(auditPath)) entries.push(entry);
   } catch (error) {

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { AuditEntry } from '../../src/audit/audit-entry';
+import type { LoggedEntry } from '../../src/audit/audit-entry';
 import { createFileAuditStore } from '../../src/audit/audit-store';
 import { selectByOutcome, selectEntries, selectFromPlan } from '../../src/source/audit-selection';
 import { SourceConfigError } from '../../src/source/errors';
@@ -22,7 +22,7 @@ afterAll(async () => {
 });
 
 const store = createFileAuditStore();
-const entry = (line: number, e: Partial<AuditEntry>): AuditEntry => ({
+const entry = (line: number, e: Partial<LoggedEntry>): LoggedEntry => ({
   ts: '2024-12-01T00:00:00.000Z',
   backfill: 'bf',
   runLabel: 'bf',
@@ -37,7 +37,7 @@ const member = (memberId: string) => ({
   member: { memberId, email: null, mobileNumber: null, unsubscribeEmail: null, unsubscribeTexting: null },
 });
 
-async function log(name: string, entries: AuditEntry[]): Promise<string> {
+async function log(name: string, entries: LoggedEntry[]): Promise<string> {
   const file = path.join(dir, name);
   await writeFile(file, entries.map((e) => JSON.stringify(e)).join('\n') + '\n');
   return file;

@@ -2,7 +2,7 @@ import { appendFile, mkdir, mkdtemp, readFile, rm, symlink, unlink, writeFile } 
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { AuditEntry } from '../../src/audit/audit-entry';
+import { loggedEntry, type AuditEntry, type LoggedEntry, type VerdictEntry } from '../../src/audit/audit-entry';
 import {
   AuditLogNotFoundError,
   createFileAuditStore,
@@ -10,6 +10,7 @@ import {
   type AuditStore,
 } from '../../src/audit/audit-store';
 import type { OutcomeKind } from '../../src/domain/types';
+import { VERDICT_OUTCOMES, VERDICTS, type Verdict } from '../../src/domain/verdicts';
 import type { RunWait } from '../../src/audit/run-wait';
 import { createPostgresAuditStore } from '../../src/audit/postgres-audit-store';
 import { startTestPostgres, type TestPostgres } from '../support/postgres';
@@ -287,6 +288,47 @@ describe.each(makers)('%s audit store: shared contract', (_kind, make) => {
       [3, 'unchanged'],
       [4, 'delete'],
     ]);
+  });
+
+  // A verify run records verdicts, not outcomes; its log stores each under its verdict's outcome, exactly as
+  // release 1.0 wrote it (the line below is one of its lines), so 1.0's logs and this release's read the same.
+  it("stores a verdict under its outcome, as release 1.0's verify log holds it", async () => {
+    const store = make();
+    const verdictEntry = (line: number, verdict: Verdict, extra: Partial<VerdictEntry> = {}): VerdictEntry => ({
+      ts: '2026-01-01T00:00:00.000Z',
+      backfill: 'v',
+      runLabel: 'v',
+      line,
+      memberId: `m-${line}`,
+      dryRun: true,
+      repairedEvent: 'upsert',
+      repairedAt: '2025-12-31T00:00:00.000Z',
+      exportLine: line + 1,
+      attempts: 1,
+      verdict,
+      ...extra,
+    });
+    const written = VERDICTS.map((v, i) => verdictEntry(i + 2, v, v === 'still differs' ? { fields: ['email'] } : {}));
+    await store.append(file, written);
+    const found = await store.lookup(
+      file,
+      written.map((e) => e.line),
+    );
+    for (const e of written) {
+      const outcome = VERDICT_OUTCOMES[e.verdict];
+      expect(found.get(e.line)).toEqual({
+        outcome,
+        deferred: false,
+        ...(outcome === 'upsert' ? { fields: ['email'] } : {}),
+      });
+    }
+    const streamed: LoggedEntry[] = [];
+    for await (const e of store.entries(file)) streamed.push(e);
+    expect(streamed).toEqual(written.map((e) => ({ ...e, outcome: VERDICT_OUTCOMES[e.verdict] })));
+    // Release 1.0 wrote a verify line with its outcome after who and what: the same text.
+    const of10 =
+      '{"ts":"2026-01-01T00:00:00.000Z","backfill":"v","runLabel":"v","line":3,"memberId":"m-3","outcome":"upsert","dryRun":true,"repairedEvent":"upsert","repairedAt":"2025-12-31T00:00:00.000Z","exportLine":4,"attempts":1,"verdict":"still differs","fields":["email"]}';
+    expect(JSON.stringify(loggedEntry(written[1]!))).toBe(of10);
   });
 
   it('keeps logs apart by key and flags deferred records', async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { AuditEntry } from '../../src/audit/audit-entry';
+import type { LoggedEntry } from '../../src/audit/audit-entry';
 import type { AuditHeader } from '../../src/audit/audit-header';
 import {
   buildHtmlModel,
@@ -17,7 +17,7 @@ import { VerifySummaryBuilder } from '../../src/report/verify-report';
 // page says for logs of each kind, table-driven; and the page itself: self-contained, escaped, no contact data.
 
 let seq = 0;
-function entry(e: Partial<AuditEntry> & Pick<AuditEntry, 'line' | 'outcome'>): AuditEntry {
+function entry(e: Partial<LoggedEntry> & Pick<LoggedEntry, 'line' | 'outcome'>): LoggedEntry {
   seq += 1;
   return {
     ts: `2024-12-01T00:00:${String(seq % 60).padStart(2, '0')}.000Z`,
@@ -39,7 +39,7 @@ const HEADER: AuditHeader = {
   source: { type: 'csv', path: "/data/it's members.csv" },
 };
 
-function input(entries: AuditEntry[], extra: Partial<HtmlReportInput> = {}): HtmlReportInput {
+function input(entries: LoggedEntry[], extra: Partial<HtmlReportInput> = {}): HtmlReportInput {
   const builder = new HtmlReportBuilder(DEFAULT_OUTAGE);
   for (const e of entries) builder.add(e);
   return {
@@ -52,7 +52,7 @@ function input(entries: AuditEntry[], extra: Partial<HtmlReportInput> = {}): Htm
   };
 }
 
-const REPAIR: AuditEntry[] = [
+const REPAIR: LoggedEntry[] = [
   entry({ line: 2, outcome: 'upsert', fields: ['email', 'unsubscribeEmail'], delivered: true, event: 'upsert' }),
   entry({ line: 3, outcome: 'upsert', fields: ['email'], delivered: true, event: 'upsert' }),
   entry({ line: 4, outcome: 'delete', reason: 'not-found', delivered: true, event: 'delete' }),
@@ -65,7 +65,7 @@ const REPAIR: AuditEntry[] = [
 ];
 
 describe('buildHtmlModel', () => {
-  it.each<[string, AuditEntry[], Partial<HtmlReportInput>, (m: ReturnType<typeof buildHtmlModel>) => void]>([
+  it.each<[string, LoggedEntry[], Partial<HtmlReportInput>, (m: ReturnType<typeof buildHtmlModel>) => void]>([
     [
       'outcomes and fields as bars with the log counts; the repeated record is a note',
       REPAIR,

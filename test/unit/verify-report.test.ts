@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { AuditEntry } from '../../src/audit/audit-entry';
+import type { LoggedEntry } from '../../src/audit/audit-entry';
 import {
   isVerifyEntry,
   LINES_SHOWN,
@@ -8,7 +8,7 @@ import {
   VerifySummaryBuilder,
 } from '../../src/report/verify-report';
 
-const entry = (line: number, e: Partial<AuditEntry>): AuditEntry => ({
+const entry = (line: number, e: Partial<LoggedEntry>): LoggedEntry => ({
   ts: '2026-12-04T00:00:00.000Z',
   backfill: 'v',
   runLabel: 'v',
@@ -21,7 +21,7 @@ const entry = (line: number, e: Partial<AuditEntry>): AuditEntry => ({
   ...e,
 });
 
-const LOG: AuditEntry[] = [
+const LOG: LoggedEntry[] = [
   entry(2, {}),
   entry(3, { outcome: 'upsert', verdict: 'still differs', fields: ['email', 'unsubscribeTexting'] }),
   entry(4, {
@@ -46,7 +46,7 @@ const LOG: AuditEntry[] = [
   entry(8, {}),
 ];
 
-function summarise(log: AuditEntry[]) {
+function summarise(log: LoggedEntry[]) {
   const builder = new VerifySummaryBuilder();
   for (const e of log) builder.add(e);
   return builder.result();

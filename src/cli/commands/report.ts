@@ -13,7 +13,7 @@ import {
   verifyCsv,
   type VerifySummary,
 } from '../../report/verify-report';
-import type { AuditEntry } from '../../audit/audit-entry';
+import type { LoggedEntry } from '../../audit/audit-entry';
 import type { ReportCommand } from '../args';
 import { CliError, EXIT } from '../errors';
 import { write, type CliIo } from '../io';
@@ -53,7 +53,7 @@ function streamOutput(stream: NodeJS.WritableStream): Output {
   return { write: (text) => write(stream, text), close: async () => undefined };
 }
 
-async function firstIsVerify(entries: AsyncIterable<AuditEntry>): Promise<boolean> {
+async function firstIsVerify(entries: AsyncIterable<LoggedEntry>): Promise<boolean> {
   for await (const entry of entries) return isVerifyEntry(entry);
   return false;
 }
@@ -70,7 +70,7 @@ interface ReportedRun {
 
 /** The audit log being read: its entries (read again for each pass), what the reading met, and the reader. */
 interface ReportedLog {
-  entries: () => AsyncIterable<AuditEntry>;
+  entries: () => AsyncIterable<LoggedEntry>;
   stats: AuditReadStats;
   reader: ReturnType<typeof openAuditReader>;
 }
