@@ -1,5 +1,5 @@
 // A run's counters and the one rule that maps a recorded outcome to its counter: the batch tallies its members with
-// it, the workflow its deferred replays, a verify run's verdicts and the report's outcome labels read it. Pure.
+// it, the workflow its deferred replays, the report's outcome labels and a verify run's stored verdicts read it. Pure.
 import type { ComparedField, OutcomeKind } from './types';
 
 export interface Counters {
