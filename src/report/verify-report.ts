@@ -1,6 +1,7 @@
 import type { LoggedEntry } from '../audit/audit-entry';
-import { COMPARED_FIELDS, type ComparedField } from '../domain/types';
-import { VERDICTS, type Verdict } from '../domain/verdicts';
+import type { FieldCounts } from '../domain/counters';
+import { COMPARED_FIELDS } from '../domain/types';
+import { countVerdict, VERDICTS, zeroVerifyCounters, type VerdictCounts } from '../domain/verdicts';
 import { csvCell } from './export';
 
 // The report of a verify run (entries carrying a `verdict`): did the repair stick? One screen: the count per
@@ -8,8 +9,8 @@ import { csvCell } from './export';
 
 export interface VerifySummary {
   members: number;
-  verdicts: Record<Verdict, number>;
-  stillDiffers: Record<ComparedField, number>;
+  verdicts: VerdictCounts;
+  stillDiffers: FieldCounts;
   /** The members that are not repaired, in log order. */
   toLookAt: LoggedEntry[];
 }
@@ -18,24 +19,19 @@ export interface VerifySummary {
 export const isVerifyEntry = (entry: LoggedEntry): boolean => entry.verdict !== undefined;
 
 export class VerifySummaryBuilder {
-  private readonly summary: VerifySummary = {
-    members: 0,
-    verdicts: Object.fromEntries(VERDICTS.map((v) => [v, 0])) as Record<Verdict, number>,
-    stillDiffers: Object.fromEntries(COMPARED_FIELDS.map((f) => [f, 0])) as Record<ComparedField, number>,
-    toLookAt: [],
-  };
+  /** Counted as the verify run counted them (src/domain/verdicts.ts). */
+  private readonly counts = zeroVerifyCounters();
+  private readonly toLookAt: LoggedEntry[] = [];
 
   add(entry: LoggedEntry): void {
     if (!entry.verdict) return;
-    const s = this.summary;
-    s.members++;
-    s.verdicts[entry.verdict]++;
-    if (entry.verdict === 'still differs') for (const field of entry.fields ?? []) s.stillDiffers[field]++;
-    if (entry.verdict !== 'repaired') s.toLookAt.push(entry);
+    countVerdict(this.counts, entry.verdict, entry.fields);
+    if (entry.verdict !== 'repaired') this.toLookAt.push(entry);
   }
 
   result(): VerifySummary {
-    return this.summary;
+    const { processed, verdicts, stillDiffers } = this.counts;
+    return { members: processed, verdicts, stillDiffers, toLookAt: this.toLookAt };
   }
 }
 
