@@ -10,8 +10,9 @@ import {
 } from '../domain/types';
 
 /**
- * One line of the audit log: the single recorded outcome of one source row. It names fields, never
- * their values, so the log can be shared with whoever reviews the repair without leaking contacts.
+ * What a repair (or a dry run) records for one source row: its single outcome. It names fields, never their values,
+ * so the log can be shared with whoever reviews the repair without leaking contacts. A verify run records a
+ * VerdictEntry instead (below).
  */
 export interface AuditEntry {
   ts: string;
