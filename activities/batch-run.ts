@@ -12,6 +12,7 @@ import { BadCredentialsError } from '../src/channel/errors';
 import type { ChannelPacer, PacerSnapshot } from '../src/channel/channel-pacer';
 import { createRateLimiter, type RateLimiter } from '../src/channel/rate-limiter';
 import type { WorkEntry } from '../src/domain/types';
+import { zeroCounters } from '../src/domain/counters';
 import type { JobMetrics } from '../src/observability';
 import type { WorkStore } from '../src/store/work-store';
 import type {
@@ -34,6 +35,8 @@ export interface BatchFrame {
   paths: BackfillPaths;
   /** Batches the workflow runs at once: this batch gets 1/share of the API rate budget. */
   share: number;
+  /** The work set is still being written (PreparedBackfill.normalising): wait for this batch's rows first. */
+  awaitRows?: true;
 }
 
 export interface BatchFrameDeps {
@@ -56,6 +59,36 @@ export interface LoadedBatch<E extends WorkEntry> {
   recorded: Awaited<ReturnType<AuditStore['lookup']>>;
   pendingLines: PendingLines['pending'];
   settledLines: PendingLines['settled'];
+}
+
+/** How often a batch launched while the source is still being normalised looks whether its rows are written. */
+const ROWS_POLL_MS = 50;
+/** How often it heartbeats meanwhile (well within the batch's heartbeat timeout, so a pause reaches it). */
+const ROWS_WAIT_HEARTBEAT_MS = 5_000;
+
+/**
+ * A batch launched while the source is still being normalised (`awaitRows`) waits until its rows are in the work
+ * set, heartbeating; true when the source ended before this batch (its result is then `beyondEnd`, nothing done).
+ * A pause cancels the wait like any batch. Without `awaitRows` (the work set was whole) it returns at once.
+ */
+export async function beyondTheEnd(work: WorkStore, input: BatchFrame): Promise<boolean> {
+  if (!input.awaitRows || !work.batchAvailability) return false;
+  const context = Context.current();
+  let lastBeat = Date.now();
+  for (;;) {
+    const state = await work.batchAvailability(input.paths.workFile, input.options.batchSize, input.batch);
+    if (state !== 'waiting') return state === 'beyond';
+    if (Date.now() - lastBeat >= ROWS_WAIT_HEARTBEAT_MS) {
+      context.heartbeat({ done: 0 } satisfies BatchHeartbeat);
+      lastBeat = Date.now();
+    }
+    await context.sleep(ROWS_POLL_MS); // rejects once a cancellation (a pause) reached this attempt
+  }
+}
+
+/** The result of a batch that lay beyond the end of the source: counted by nobody. */
+export function beyondEndResult(batch: number): BatchResult {
+  return { batch, complete: true, beyondEnd: true, counts: zeroCounters(), deferred: [] };
 }
 
 /**

@@ -12,6 +12,7 @@ import { healthPerSender } from '../src/webhook/receiver-health';
 import type { WebhookSender } from '../src/webhook/sender';
 import { runPathsProblem } from '../src/store/data-dir';
 import type { BackfillPaths, ReplayTargetSpec } from '../workflows/definitions';
+import { normaliseSource, type NormaliseInput } from './normalise';
 import { prepareBackfill, type PrepareInput } from './prepare';
 import { processBatch, type BatchInput } from './process-batch';
 import { verifyBatch } from './verify-batch';
@@ -182,6 +183,7 @@ export function createActivities({
         },
         input,
       ),
+    normaliseSource: (input: NormaliseInput) => normaliseSource({ config, audit, work }, input),
     processBatch: async (input: BatchInput) => {
       // A verify run's batches scheduled before verifyBatch existed (the workflow's patch 'verify-batch-v1').
       if (input.options.verifyAfter) return verifyBatchOf(input);

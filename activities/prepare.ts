@@ -10,6 +10,9 @@ import { SourceConfigError } from '../src/source/errors';
 import { selectByOutcome, selectEntries, selectFromPlan } from '../src/source/audit-selection';
 import { describeSource, resolveSource } from '../src/source/source-kinds';
 import { selectForVerify } from '../src/source/verify-selection';
+import { readSourceChunks } from '../src/source/read-source';
+import { normalisedEntries } from '../src/source/work-file';
+import type { SourceEntry } from '../src/domain/types';
 import type { WorkStore } from '../src/store/work-store';
 import { runDataDir, runFiles } from '../src/store/data-dir';
 import { InvalidInputError, parseBackfillInput } from '../src/workflow-input';
@@ -20,6 +23,11 @@ export interface PrepareInput {
   workflowId: string;
   /** Names this backfill's files: stable across continue-as-new, new for a fresh start of the same id. */
   firstRunId: string;
+  /**
+   * The workflow runs normaliseSource beside the batches (patch 'prepare-overlap-v1'): a long source is only read
+   * as far as its first round of batches here. Absent (runs recorded before): the whole source is prepared.
+   */
+  overlap?: boolean;
 }
 
 export interface PrepareDeps {
@@ -38,39 +46,18 @@ export interface PrepareDeps {
 }
 
 /** Everything that can stop a run does so here, before the first lookup or replay. */
-export async function prepareBackfill(
-  deps: PrepareDeps,
-  { input, workflowId, firstRunId }: PrepareInput,
-): Promise<PreparedBackfill> {
-  const { config, audit, channel, work, searchAttributesRegistered = async () => false } = deps;
-  const parsed = parseInput(input, workflowId);
-  const { options } = parsed;
-  confinePaths(config, parsed.auditPath, options);
-  // The connection string stays on the worker: it never travels in workflow input.
-  const source = resolveSource(options.source, {
-    sourceDirs: config.BACKFILL_SOURCE_DIRS,
-    databaseUrl: config.BACKFILL_DATABASE_URL,
-    mysqlUrl: config.BACKFILL_MYSQL_URL,
-  });
-  if ('problem' in source)
-    throw ApplicationFailure.nonRetryable(`invalid workflow input: ${source.problem}`, 'InvalidInput');
+export async function prepareBackfill(deps: PrepareDeps, prepareInput: PrepareInput): Promise<PreparedBackfill> {
+  const { input, workflowId, firstRunId, overlap = false } = prepareInput;
+  const { config, audit, channel, searchAttributesRegistered = async () => false } = deps;
+  const { options, source, paths, expectChannelId } = runOf(config, input, workflowId, firstRunId);
   refuseWithoutTarget(deps, options);
-
-  const dir = runDataDir(config.BACKFILL_DATA_DIR, workflowId, firstRunId);
-  const paths: BackfillPaths = {
-    dir,
-    ...runFiles(dir),
-    auditPath: path.resolve(parsed.auditPath ?? path.join(dir, 'audit.jsonl')),
-  };
 
   const heartbeat = setInterval(() => Context.current().heartbeat(), 5_000);
   try {
     // First of all that costs: a run against the wrong channel or a wrong base URL would turn every lookup into a delete.
-    const channelInfo = await checkChannel(channel, parsed.expectChannelId);
+    const channelInfo = await checkChannel(channel, expectChannelId);
     await refuseOtherChannels(audit, paths.auditPath, options, channelInfo);
-    const summary = await writeWorkSet(deps, source, paths.workFile, options, workflowId);
-    const { parallelBatches, batchSize } = runShape(summary.rows, options, config);
-    const batches = await work.buildBatches(paths.workFile, batchSize);
+    const shape = await prepareWork(deps, source, paths.workFile, options, { workflowId, overlap });
     // The log's header, before any record; a header already there (a retried preparation, a reused log) wins.
     const resolved = {
       ...options,
@@ -89,13 +76,14 @@ export async function prepareBackfill(
     );
     refuseOtherChannel(header, channelInfo, paths.auditPath);
     return {
-      options: { ...options, batchSize, parallelBatches },
+      options: { ...options, batchSize: shape.batchSize, parallelBatches: shape.parallelBatches },
       paths,
-      rows: summary.rows,
-      batches,
+      rows: shape.rows,
+      batches: shape.batches,
       searchAttributes: await searchAttributesRegistered(),
       channel: channelInfo,
       sourceLabel: describeSource(options.source),
+      ...(shape.normalising ? { normalising: true as const } : {}),
     };
   } catch (err) {
     if (err instanceof SourceConfigError) throw ApplicationFailure.nonRetryable(err.message, 'InvalidSource');
@@ -103,6 +91,80 @@ export async function prepareBackfill(
   } finally {
     clearInterval(heartbeat);
   }
+}
+
+/**
+ * The run an input describes on this worker: its checked options (a problem fails the run with its one line), its
+ * source resolved with the worker's settings and its files. The same for the preparation and the normaliser.
+ */
+export function runOf(config: Config, input: unknown, workflowId: string, firstRunId: string) {
+  const parsed = parseInput(input, workflowId);
+  const { options } = parsed;
+  confinePaths(config, parsed.auditPath, options);
+  // The connection string stays on the worker: it never travels in workflow input.
+  const source = resolveSource(options.source, {
+    sourceDirs: config.BACKFILL_SOURCE_DIRS,
+    databaseUrl: config.BACKFILL_DATABASE_URL,
+    mysqlUrl: config.BACKFILL_MYSQL_URL,
+  });
+  if ('problem' in source)
+    throw ApplicationFailure.nonRetryable(`invalid workflow input: ${source.problem}`, 'InvalidInput');
+  const dir = runDataDir(config.BACKFILL_DATA_DIR, workflowId, firstRunId);
+  const paths: BackfillPaths = {
+    dir,
+    ...runFiles(dir),
+    auditPath: path.resolve(parsed.auditPath ?? path.join(dir, 'audit.jsonl')),
+  };
+  return { options, source, paths, expectChannelId: parsed.expectChannelId };
+}
+
+type Source = Exclude<ReturnType<typeof resolveSource>, { problem: string }>;
+
+interface WorkShape {
+  rows: number;
+  batches: number;
+  batchSize: number;
+  parallelBatches: number;
+  /** The source is longer than the first round of batches: normaliseSource writes it while they run. */
+  normalising?: boolean;
+}
+
+/**
+ * The work set and the run's shape. With `overlap` (the workflow's patch 'prepare-overlap-v1') on a store that can
+ * be read while it is written (the file store), a source longer than one round of batches (parallelBatches x
+ * batchSize rows) is only read that far here: every check that can stop the run has been done by then (input,
+ * paths, target, channel, the source's header and columns, its first rows), and normaliseSource writes the work
+ * set while the batches run. Anything shorter, and every run on the PostgreSQL store, is prepared whole, as before.
+ */
+async function prepareWork(
+  { audit, work, config }: PrepareDeps,
+  source: Source,
+  workFile: string,
+  options: PrepareResultOptions,
+  { workflowId, overlap }: { workflowId: string; overlap: boolean },
+): Promise<WorkShape> {
+  const { parallelBatches, budget } = runBounds(options, config);
+  const selection = await selectionFor(audit, options);
+  if (overlap && work.writeGrowing) {
+    const round = parallelBatches * options.batchSize;
+    const rows = await rowsUpTo(source, selection, round + 1);
+    if (rows > round) {
+      const batchSize = effectiveBatchSize(undefined, options.batchSize, parallelBatches, budget);
+      return { rows, batches: Math.ceil(rows / batchSize), batchSize, parallelBatches, normalising: true };
+    }
+  }
+  const summary = await work.write(source, workFile, selection.select, { workflowId }, selection.after);
+  const batchSize = effectiveBatchSize(summary.rows, options.batchSize, parallelBatches, budget);
+  return { rows: summary.rows, batches: await work.buildBatches(workFile, batchSize), batchSize, parallelBatches };
+}
+
+/** Rows of the work set, read from the start until there are `limit` (or the source ends): nothing is written. */
+async function rowsUpTo(source: Source, selection: Selection, limit: number): Promise<number> {
+  const summary = { rows: 0, members: 0, skipped: 0, bytes: 0 };
+  for await (const _chunk of normalisedEntries(readSourceChunks(source), summary, selection.select, selection.after)) {
+    if (summary.rows >= limit) break;
+  }
+  return summary.rows;
 }
 
 /** The input checked (src/workflow-input.ts); a problem fails the run with its one line. */
@@ -149,29 +211,23 @@ async function refuseOtherChannels(
     );
 }
 
-/** The work set: the source normalised, only the members a verify run, a plan or `only` selects from an earlier log. */
-async function writeWorkSet(
-  { audit, work }: PrepareDeps,
-  source: Exclude<ReturnType<typeof resolveSource>, { problem: string }>,
-  workFile: string,
-  options: PrepareResultOptions,
-  workflowId: string,
-) {
+export interface Selection {
+  select?: (entry: SourceEntry) => SourceEntry | undefined;
+  after?: () => AsyncIterable<SourceEntry>;
+}
+
+/** Which rows the work set keeps: a verify run's, a plan's or `only`'s members from an earlier log; else all. */
+export async function selectionFor(audit: AuditStore, options: PrepareResultOptions): Promise<Selection> {
   const verify = options.verifyAfter
     ? await selectForVerify(audit, path.resolve(options.verifyAfter.auditPath))
     : undefined;
+  if (verify) return { select: verify.select, after: verify.absent };
   const selection = options.fromPlan
     ? await selectFromPlan(audit, path.resolve(options.fromPlan.auditPath))
     : options.only
       ? await selectByOutcome(audit, path.resolve(options.only.auditPath), options.only.outcomes)
       : undefined;
-  return work.write(
-    source,
-    workFile,
-    verify ? verify.select : selection ? selectEntries(selection) : undefined,
-    { workflowId },
-    verify?.absent,
-  );
+  return selection ? { select: selectEntries(selection) } : {};
 }
 
 /**
@@ -257,16 +313,17 @@ function refuseOtherChannel(
  */
 export const RATE_BATCH_SECONDS = 60;
 
-/** The batches in flight and the batch size a run of `rows` uses, from the input's bounds and the rate budget. */
-function runShape(
-  rows: number,
-  options: Pick<PrepareResultOptions, 'batchSize' | 'parallelBatches' | 'rateLimit'>,
+/** The batches in flight a run uses, from the input's bounds and the rate budget (the lower of worker and input). */
+function runBounds(
+  options: Pick<PrepareResultOptions, 'parallelBatches' | 'rateLimit'>,
   config: Pick<Config, 'CHANNEL_RATE_LIMIT' | 'BACKFILL_MEMBER_CONCURRENCY'>,
-): { parallelBatches: number; batchSize: number } {
+): { parallelBatches: number; budget: number | undefined } {
   const rate = [config.CHANNEL_RATE_LIMIT, options.rateLimit ?? undefined].filter((r): r is number => r !== undefined);
   const budget = rate.length ? Math.min(...rate) : undefined;
-  const parallelBatches = effectiveParallelBatches(options.parallelBatches, budget, config.BACKFILL_MEMBER_CONCURRENCY);
-  return { parallelBatches, batchSize: effectiveBatchSize(rows, options.batchSize, parallelBatches, budget) };
+  return {
+    parallelBatches: effectiveParallelBatches(options.parallelBatches, budget, config.BACKFILL_MEMBER_CONCURRENCY),
+    budget,
+  };
 }
 
 /**
@@ -299,13 +356,16 @@ export function effectiveParallelBatches(
  * The history stays bounded whatever the size: the workflow continues as new at maxHistoryEvents.
  */
 export function effectiveBatchSize(
-  rows: number,
+  /** Undefined: more than parallelBatches x batchSize, the rest not read yet (the batches are not evened out). */
+  rows: number | undefined,
   batchSize: number,
   parallelBatches: number,
   ratePerSecond?: number,
 ): number {
-  if (ratePerSecond === undefined) return Math.max(1, Math.min(batchSize, Math.ceil(rows / parallelBatches)));
+  if (ratePerSecond === undefined)
+    return rows === undefined ? batchSize : Math.max(1, Math.min(batchSize, Math.ceil(rows / parallelBatches)));
   const byRate = Math.max(1, Math.min(batchSize, Math.ceil((ratePerSecond / parallelBatches) * RATE_BATCH_SECONDS)));
+  if (rows === undefined) return byRate;
   // Under a budget, a whole number of rounds of parallelBatches equal batches: a batch's share is fixed when it
   // starts, so a last round with fewer batches than slots runs on part of the budget (R=100, 6,000 rows, 6 batches
   // of 1000 for 4 slots: 73.8% of R; measured in BENCHMARKS.md).

@@ -15,6 +15,8 @@ import {
   batchLimiter,
   batchStoreGate,
   joinPacer,
+  beyondEndResult,
+  beyondTheEnd,
   loadBatch,
   recordMetrics,
   runRate,
@@ -68,6 +70,7 @@ const isSourceEntry = (entry: WorkEntry): entry is SourceEntry => !isVerifyWorkE
 export async function processBatch(deps: BatchDeps, input: BatchInput): Promise<BatchResult> {
   const context = Context.current();
   const { batch, options, paths } = input;
+  if (await beyondTheEnd(deps.work, input)) return beyondEndResult(batch);
   const store = batchStoreGate(batch);
   const loaded = await loadBatch(deps, input, store, isSourceEntry);
   const guard = input.guard && !options.dryRun ? startGuard(input.guard, options) : undefined;

@@ -15,6 +15,8 @@ import {
   batchLimiter,
   batchStoreGate,
   joinPacer,
+  beyondEndResult,
+  beyondTheEnd,
   loadBatch,
   recordMetrics,
   startBatchRun,
@@ -36,6 +38,7 @@ export interface VerifyBatchDeps extends BatchFrameDeps {
 export async function verifyBatch(deps: VerifyBatchDeps, input: BatchFrame): Promise<BatchResult> {
   const context = Context.current();
   const { batch, options, paths } = input;
+  if (await beyondTheEnd(deps.work, input)) return beyondEndResult(batch);
   const store = batchStoreGate(batch);
   const loaded = await loadBatch(deps, input, store, isVerifyWorkEntry);
   const todo = loaded.entries.filter((e) => !loaded.recorded.has(e.line));

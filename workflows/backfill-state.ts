@@ -10,6 +10,7 @@ import type {
   PaceTotals,
   Counters,
   DeferredResult,
+  NormalisedSource,
   PreparedBackfill,
   ChannelPace,
   Progress,
@@ -103,6 +104,7 @@ const verifyCountsOf = (result: BatchResult): VerifyCounters => result.verify ??
 
 export function isDone(s: CarriedState): boolean {
   return (
+    s.prepared.normalising !== true &&
     s.nextBatch >= s.prepared.batches &&
     s.redo.length === 0 &&
     s.deferred.length === 0 &&
@@ -208,7 +210,7 @@ export class BackfillState {
     const g = this.guard();
     return guardStatus(g, this.thresholds(), {
       confirmed: g.confirmedAt !== undefined,
-      allBatchesDone: this.s.batchesDone >= this.s.prepared.batches,
+      allBatchesDone: this.s.prepared.normalising !== true && this.s.batchesDone >= this.s.prepared.batches,
     });
   }
 
@@ -331,8 +333,22 @@ export class BackfillState {
     if (s.paused || rollOver || s.receiverDown) return undefined;
     if (inFlight >= s.prepared.options.parallelBatches || this.backlog() >= MAX_DEFERRED_BACKLOG) return undefined;
     if (s.redo.length > 0) return s.redo.shift();
-    if (s.nextBatch < s.prepared.batches) return s.nextBatch++;
+    // While the source is still being normalised its end is unknown: batches beyond it come back empty (beyondEnd).
+    if (s.prepared.normalising || s.nextBatch < s.prepared.batches) return s.nextBatch++;
     return undefined;
+  }
+
+  /**
+   * The whole source is in the work set (normaliseSource completed): the run's real totals replace the preparation's
+   * lower bound. Batches launched beyond the end come back `beyondEnd` and are not counted.
+   */
+  onNormalised(totals: NormalisedSource): void {
+    const s = this.s;
+    s.prepared.rows = totals.rows;
+    s.prepared.batches = totals.batches;
+    delete s.prepared.normalising;
+    // Cancelled (a pause) before they found out: batches beyond the end have nothing to run again.
+    s.redo = s.redo.filter((batch) => batch < totals.batches);
   }
 
   /**
@@ -352,6 +368,8 @@ export class BackfillState {
     const s = this.s;
     // Shown only (progress, the Web UI): no command depends on it, and results of older workers carry none.
     if (result.channelPace) addChannelPace(s, result.channelPace);
+    // Launched beyond the end of a source still being read: it had no rows, and nothing runs it again.
+    if (result.beyondEnd) return {};
     for (const d of result.deferred) {
       if (s.deferred.some((known) => known.line === d.line)) continue;
       if (s.countedReplays?.some((c) => c.line === d.line) && countOnce()) continue;
@@ -447,6 +465,9 @@ export class BackfillState {
 
   /** A batch cancelled (pause, roll-over) before it returned: it runs again. */
   onBatchCancelled(batch: number): void {
+    const { prepared } = this.s;
+    // Beyond the end of a source that has been read to its end since the batch was launched: nothing to run.
+    if (!prepared.normalising && batch >= prepared.batches) return;
     this.s.redo.push(batch);
   }
 
@@ -481,6 +502,7 @@ export class BackfillState {
     return {
       ...counters,
       total: s?.prepared.rows ?? 0,
+      ...(s?.prepared.normalising ? { readingSource: true as const } : {}),
       batchesDone: s?.batchesDone ?? 0,
       batchesTotal: s?.prepared.batches ?? 0,
       pendingReplays: s?.deferred.length ?? 0,

@@ -45,6 +45,15 @@ const { prepareBackfill } = proxyActivities<BackfillActivities>({
   retry: { maximumAttempts: 5, nonRetryableErrorTypes: ['InvalidInput', 'InvalidConfig', 'InvalidSource'] },
 });
 
+// The rest of a long source, normalised into the work set while the batches already run (patch 'prepare-overlap-v1').
+// Retried like the preparation; once Temporal gives up, the run pauses itself with the reason and a resume retries.
+const { normaliseSource } = proxyActivities<BackfillActivities>({
+  summary: 'normalise the rest of the member source',
+  startToCloseTimeout: '2 hours',
+  heartbeatTimeout: '1 minute',
+  retry: { maximumAttempts: 5, nonRetryableErrorTypes: ['InvalidInput', 'InvalidConfig', 'InvalidSource'] },
+});
+
 // Once the run is over its work set and pending replays (emails, phone numbers) are of no use: removed. The audit
 // log stays (no personal data; later runs' `only`/`fromPlan` and the report read it). BACKFILL_KEEP_WORK_DATA keeps
 // them (the activity checks it).
@@ -113,6 +122,14 @@ const RECHECK_PATCH = 'recheck-before-replay-v1';
 const RECEIVER_OUTAGE_PATCH = 'receiver-outage-v1';
 // Verify runs recorded before a verify run's batches were their own activity (verifyBatch), not processBatch's.
 const VERIFY_BATCH_PATCH = 'verify-batch-v1';
+// Runs recorded before the preparation overlapped the work: their preparation normalised the whole source first.
+const PREPARE_OVERLAP_PATCH = 'prepare-overlap-v1';
+
+/** The pause reason when the rest of the source could not be normalised (Temporal gave up retrying it). */
+export function normaliseFailedPause(err: unknown): string {
+  const cause = err instanceof ActivityFailure && err.cause ? err.cause.message : String(err);
+  return `the member source could not be read to its end: ${cause}; the batches done stay done, resume reads it again`;
+}
 
 /** Since when the endpoint is down, when `err` is a replay's report that it is (RECEIVER_UNAVAILABLE), else undefined. */
 function receiverDownSince(err: unknown): string | undefined {
@@ -191,14 +208,26 @@ export async function backfillWebhooks(input: BackfillInput): Promise<BackfillRe
           parallelBatches: options.parallelBatches,
           inFlight: inflight.size,
           redo: s.redo.length,
-          notStarted: s.prepared.batches - s.nextBatch,
+          // While the source is still being read, more batches are to come: as many as may run.
+          notStarted: s.prepared.normalising ? options.parallelBatches : s.prepared.batches - s.nextBatch,
         })
       : options.parallelBatches;
     const guard = run.batchGuard();
     const scope = new CancellationScope();
     inflight.set(batch, scope);
-    const activities = batchActivities(options, `batch ${batch + 1} of ${s.prepared.batches}`);
-    const frame = { batch, backfill: info.workflowId, options, paths, share };
+    const reading = s.prepared.normalising === true;
+    const activities = batchActivities(
+      options,
+      reading ? `batch ${batch + 1} (the source is still being read)` : `batch ${batch + 1} of ${s.prepared.batches}`,
+    );
+    const frame = {
+      batch,
+      backfill: info.workflowId,
+      options,
+      paths,
+      share,
+      ...(reading ? { awaitRows: true as const } : {}),
+    };
     // A verify run's batch checks an earlier repair: its own activity, which never replays.
     const verifying = options.verifyAfter !== undefined && patched(VERIFY_BATCH_PATCH);
     scope
@@ -264,6 +293,14 @@ export async function backfillWebhooks(input: BackfillInput): Promise<BackfillRe
       });
   };
 
+  // The normaliser (only when the preparation left the rest of the source to it); a failure pauses the run and keeps
+  // it from starting again until a resume.
+  const normaliser = { running: false, failed: false };
+  const onNormaliseFailed = (reason: string) => {
+    lastError = reason;
+    pause(reason);
+  };
+
   const running = { batches: inflight, replays: replaying };
   const shouldRollOver = () => {
     const now = workflowInfo();
@@ -279,8 +316,10 @@ export async function backfillWebhooks(input: BackfillInput): Promise<BackfillRe
         reason: outageOver,
       });
     }
+    normaliseIfDue(run, normaliser, userInput, onNormaliseFailed, changed);
     publish(s, view, s.paused ? 'paused' : 'running', Date.now(), s.prepared.searchAttributes === true, lastError);
-    const rollOver = shouldRollOver();
+    // Continuing as new waits for the normaliser: the next run starts with the real totals.
+    const rollOver = shouldRollOver() && s.prepared.normalising !== true;
     const replays = waits.ending('nothing-waiting', () =>
       run.replaysToLaunch(running, rollOver, () => patched(REPLAY_CAP_PATCH)),
     );
@@ -356,10 +395,12 @@ async function prepare(
   pause: (reason: string | null) => void,
 ): Promise<void> {
   const info = workflowInfo();
+  const overlap = patched(PREPARE_OVERLAP_PATCH);
   const prepared = await prepareBackfill({
     input: userInput,
     workflowId: info.workflowId,
     firstRunId: info.firstExecutionRunId,
+    ...(overlap ? { overlap } : {}),
   }).catch((err: unknown) => {
     // Surface "bad input/configuration" as the run's own failure message, readable in the Web UI.
     if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure && err.cause.nonRetryable) {
@@ -370,6 +411,53 @@ async function prepare(
   const early = run.start(prepared);
   if (early) pause(early.reason);
   log.info('backfill prepared', { rows: prepared.rows, batches: prepared.batches, dryRun: prepared.options.dryRun });
+}
+
+/** Starts the normaliser while the source is still being read, unless it runs, or failed and the run stays paused. */
+function normaliseIfDue(
+  run: BackfillState,
+  normaliser: { running: boolean; failed: boolean },
+  userInput: Omit<BackfillInput, 'carried'>,
+  failed: (reason: string) => void,
+  changed: () => void,
+): void {
+  if (!run.s.prepared.normalising || normaliser.running || (normaliser.failed && run.s.paused)) return;
+  normaliser.running = true;
+  normaliser.failed = false;
+  void normaliseRest(run, userInput, (reason) => {
+    normaliser.failed = true;
+    failed(reason);
+  }).finally(() => {
+    normaliser.running = false;
+    changed();
+  });
+}
+
+/**
+ * The rest of the source into the work set, beside the batches (patch 'prepare-overlap-v1'): its totals replace the
+ * preparation's lower bound; once Temporal gives up retrying it, `failed` pauses the run with the reason.
+ */
+async function normaliseRest(
+  run: BackfillState,
+  userInput: Omit<BackfillInput, 'carried'>,
+  failed: (reason: string) => void,
+): Promise<void> {
+  const info = workflowInfo();
+  try {
+    const totals = await normaliseSource({
+      input: userInput,
+      workflowId: info.workflowId,
+      firstRunId: info.firstExecutionRunId,
+      batchSize: run.s.prepared.options.batchSize,
+    });
+    run.onNormalised(totals);
+    describeStatic(run.s);
+    log.info('source normalised', { rows: totals.rows, batches: totals.batches });
+  } catch (err) {
+    const reason = normaliseFailedPause(err);
+    log.warn('paused: the member source could not be read to its end', { reason });
+    failed(reason);
+  }
 }
 
 /** The run is done: shown as done, its work data removed, and its result. */

@@ -194,6 +194,18 @@ export interface PreparedBackfill {
   channel?: { id: string; name: string | null };
   /** How the Web UI names the source (its kind's describe; absent in runs prepared before). */
   sourceLabel?: string;
+  /**
+   * The source is longer than the first batches and its rest is still being normalised (normaliseSource, patch
+   * 'prepare-overlap-v1'): until it completes, `rows` and `batches` count only what the preparation read (a lower
+   * bound), batches are launched without an end and each waits for its rows. Absent: the work set is whole.
+   */
+  normalising?: true;
+}
+
+/** What normaliseSource returns once the whole source is in the work set: the run's real totals. */
+export interface NormalisedSource {
+  rows: number;
+  batches: number;
 }
 
 /** A member whose replay waits in its own activity (its payload is on the workers' disk). */
@@ -210,6 +222,8 @@ export interface BatchResult {
   batch: number;
   /** false: the batch stopped early (pause or bad credentials) and must run again; nothing is counted. */
   complete: boolean;
+  /** Launched while the source was still being normalised, the batch lies beyond its end: it had no rows. */
+  beyondEnd?: true;
   stopReason?: 'cancelled' | 'bad-credentials' | 'receiver-unavailable';
   /** With stopReason 'receiver-unavailable': since when the endpoint has been down for everyone (ISO time). */
   receiverUnavailableSince?: string;
@@ -318,6 +332,8 @@ export type PaceTotals = Pick<ChannelPace, 'rateLimited' | 'warnings' | 'waitedM
 
 export interface Progress extends Counters {
   total: number;
+  /** The source is still being read beside the batches: `total` and `batchesTotal` count only the rows read so far. */
+  readingSource?: true;
   batchesDone: number;
   batchesTotal: number;
   pendingReplays: number;

@@ -69,6 +69,11 @@ export function renderProgress(p: Progress, o: RenderOptions): string {
   if (p.dryRun) parts.push('dry run');
   if (p.total === 0 && !p.done) {
     parts.push('preparing: reading the member source');
+  } else if (p.readingSource) {
+    // The total is only a lower bound while the rest of the source is read: no bar, no percent, no ETA.
+    parts.push(`${p.processed}/${p.total}+ (the source is still being read)`);
+    if (p.paused) parts.push(`PAUSED${p.pauseReason ? `: ${p.pauseReason}` : ''}`);
+    else parts.push(o.rate === null ? '…/s' : `${formatRate(o.rate)}/s`);
   } else {
     const fraction = p.total > 0 ? p.processed / p.total : 1;
     const percent = `${Math.floor(fraction * 100)}%`.padStart(4);

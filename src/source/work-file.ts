@@ -101,7 +101,7 @@ export async function prepareWorkFile(
 }
 
 /** The stored summary, if both files exist and agree; anything else means "prepare again". */
-async function readStoredSummary(workFile: string): Promise<PrepareSummary | undefined> {
+export async function readStoredSummary(workFile: string): Promise<PrepareSummary | undefined> {
   try {
     const [text, workStats] = await Promise.all([readFile(workFileSummaryPath(workFile), 'utf8'), stat(workFile)]);
     const summary = summarySchema.safeParse(JSON.parse(text));
@@ -248,14 +248,14 @@ export function workLine(entry: WorkEntry): string {
   return `${JSON.stringify(entry)}\n`;
 }
 
-async function writeAll(handle: FileHandle, buffer: Buffer): Promise<void> {
+export async function writeAll(handle: FileHandle, buffer: Buffer): Promise<void> {
   for (let written = 0; written < buffer.length;) {
     const { bytesWritten } = await handle.write(buffer, written, buffer.length - written);
     written += bytesWritten;
   }
 }
 
-async function writeDurably(file: string, text: string): Promise<void> {
+export async function writeDurably(file: string, text: string): Promise<void> {
   const tmpFile = `${file}.tmp`;
   const handle = await open(tmpFile, 'w', 0o600);
   try {
@@ -268,7 +268,7 @@ async function writeDurably(file: string, text: string): Promise<void> {
 }
 
 /** Makes the renames durable; some platforms cannot fsync a directory, which is then skipped. */
-async function syncDirectory(dir: string): Promise<void> {
+export async function syncDirectory(dir: string): Promise<void> {
   const handle = await open(dir, 'r').catch(() => undefined);
   if (!handle) return;
   try {

@@ -4,6 +4,13 @@ import type { WorkEntry } from '../domain/types';
 import { batchOffset, buildBatchIndex } from '../source/batch-index';
 import type { ResolvedSource } from '../source/read-source';
 import {
+  batchAvailability,
+  writeGrowingWorkFile,
+  type BatchAvailability,
+  type GrowingWorkFile,
+  type GrownWorkFile,
+} from '../source/growing-work-file';
+import {
   prepareWorkFile,
   readWorkBatch,
   type AppendEntries,
@@ -29,6 +36,13 @@ export interface WorkStore {
     owner: { workflowId: string },
     after?: AppendEntries,
   ): Promise<PrepareSummary>;
+  /**
+   * Normalises the source into the work set under `key` while its batches are already read (file store only:
+   * src/source/growing-work-file.ts); resumes a write an earlier attempt left. Absent: the store prepares whole.
+   */
+  writeGrowing?(growing: Omit<GrowingWorkFile, 'workFile'> & { key: string }): Promise<GrownWorkFile>;
+  /** Whether a batch of a work set being written with writeGrowing can be read yet (or lies beyond its end). */
+  batchAvailability?(key: string, batchSize: number, batch: number): Promise<BatchAvailability>;
   /** Fixes the batch boundaries for `batchSize` (idempotent); returns the number of batches. */
   buildBatches(key: string, batchSize: number): Promise<number>;
   /**
@@ -43,6 +57,8 @@ export interface WorkStore {
 export function createFileWorkStore(): WorkStore {
   return {
     write: (spec, key, select, _owner, after) => prepareWorkFile(spec, key, select, after),
+    writeGrowing: ({ key, ...growing }) => writeGrowingWorkFile({ ...growing, workFile: key }),
+    batchAvailability: (key, batchSize, batch) => batchAvailability(key, batchSize, batch),
     buildBatches: (key, batchSize) => buildBatchIndex(key, batchSize),
     async readBatch(key, batchSize, batch) {
       const offset = await batchOffset(key, batchSize, batch);

@@ -1,0 +1,60 @@
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import type { AuditStore } from '../src/audit/audit-store';
+import type { Config } from '../src/config';
+import { SourceConfigError } from '../src/source/errors';
+import type { WorkStore } from '../src/store/work-store';
+import type { NormalisedSource } from '../workflows/definitions';
+import { runOf, selectionFor } from './prepare';
+
+export interface NormaliseInput {
+  /** The workflow's input, as the preparation was given it: the source is resolved again on this worker. */
+  input: unknown;
+  workflowId: string;
+  firstRunId: string;
+  /** The batch size the preparation fixed (PreparedBackfill.options.batchSize): the index's boundaries. */
+  batchSize: number;
+}
+
+export interface NormaliseDeps {
+  config: Config;
+  audit: AuditStore;
+  work: WorkStore;
+}
+
+/** How often the normaliser heartbeats while the source is slow to give rows (a database under load). */
+const HEARTBEAT_MS = 5_000;
+
+/**
+ * The rest of the preparation, beside the batches (patch 'prepare-overlap-v1'): the whole source normalised into
+ * the work set, batch by batch readable (src/source/growing-work-file.ts), a retried attempt resuming where the last
+ * left off. Returns the run's real totals. A bad row is a skip like any other; a source that cannot be read to its
+ * end fails the attempt, and the workflow pauses once Temporal has given up retrying it.
+ */
+export async function normaliseSource(deps: NormaliseDeps, input: NormaliseInput): Promise<NormalisedSource> {
+  const { options, source, paths } = runOf(deps.config, input.input, input.workflowId, input.firstRunId);
+  const { work } = deps;
+  if (!work.writeGrowing)
+    throw ApplicationFailure.nonRetryable('this worker prepares the work set whole (BACKFILL_STORE)', 'InvalidConfig');
+  const context = Context.current();
+  const heartbeat = setInterval(() => context.heartbeat(), HEARTBEAT_MS);
+  try {
+    const selection = await selectionFor(deps.audit, options);
+    const grown = await work.writeGrowing({
+      key: paths.workFile,
+      spec: source,
+      batchSize: input.batchSize,
+      ...selection,
+      onBatch: (readable) => {
+        context.cancellationSignal.throwIfAborted();
+        context.heartbeat({ readable });
+      },
+    });
+    context.log.info('source normalised', { rows: grown.rows, batches: grown.batches, skipped: grown.skipped });
+    return { rows: grown.rows, batches: grown.batches };
+  } catch (err) {
+    if (err instanceof SourceConfigError) throw ApplicationFailure.nonRetryable(err.message, 'InvalidSource');
+    throw err;
+  } finally {
+    clearInterval(heartbeat);
+  }
+}

@@ -1,0 +1,164 @@
+import { mkdir, open, stat, type FileHandle } from 'node:fs/promises';
+import path from 'node:path';
+import type { SourceEntry } from '../domain/types';
+import { batchIndexPath } from './batch-index';
+import { readSourceChunks, type ResolvedSource } from './read-source';
+import {
+  normalisedEntries,
+  readStoredSummary,
+  syncDirectory,
+  workFileSummaryPath,
+  workLine,
+  writeAll,
+  writeDurably,
+  type PrepareSummary,
+} from './work-file';
+
+/**
+ * The work file written while the batches already run (issue 26: the first lookup does not wait for the whole
+ * source). It is written in place, and the batch index (src/source/batch-index.ts, the same file and format the
+ * whole preparation builds) grows beside it: batch k's start offset is appended once batch k-1's lines are all
+ * written, so batch k-1 is readable as soon as the index holds k+1 offsets, and every batch is once the summary
+ * (the completion mark, written last) is there. A retried write resumes: it keeps every batch the index already
+ * ends, cuts the file back to the start of the last indexed batch and reads the source again from its start (the
+ * duplicate check needs every memberId before that point), writing only what comes after.
+ */
+
+export interface GrowingWorkFile {
+  spec: ResolvedSource;
+  workFile: string;
+  batchSize: number;
+  select?: (entry: SourceEntry) => SourceEntry | undefined;
+  /** Entries appended after the source (a verify run: the members the export no longer holds). */
+  after?: () => AsyncIterable<SourceEntry>;
+  /** Called each time a batch became readable; what it throws stops the write (the activity's cancellation). */
+  onBatch?: (readableBatches: number) => void;
+}
+
+export interface GrownWorkFile extends PrepareSummary {
+  batches: number;
+}
+
+/** Whether batch `batch` can be read now, lies beyond the end of a finished work file, or is not written yet. */
+export type BatchAvailability = 'ready' | 'beyond' | 'waiting';
+
+const WRITE_FLUSH_BYTES = 64 * 1024;
+const OFFSET_BYTES = 8;
+
+async function indexedBatches(indexFile: string): Promise<number> {
+  const stats = await stat(indexFile).catch(() => undefined);
+  return stats ? Math.floor(stats.size / OFFSET_BYTES) : 0;
+}
+
+export async function batchAvailability(
+  workFile: string,
+  batchSize: number,
+  batch: number,
+): Promise<BatchAvailability> {
+  // The summary first: once it is there the index is complete, so the count read after it is final.
+  const finished = (await readStoredSummary(workFile)) !== undefined;
+  const indexed = await indexedBatches(batchIndexPath(workFile, batchSize));
+  if (finished) return batch < indexed ? 'ready' : 'beyond';
+  return batch + 1 < indexed ? 'ready' : 'waiting';
+}
+
+/** Where a retried write starts again: the batches already indexed before the last one are kept as they are. */
+async function resumePoint(
+  data: FileHandle,
+  index: FileHandle,
+): Promise<{ indexed: number; offset: number; keptBatches: number }> {
+  const indexed = Math.floor((await index.stat()).size / OFFSET_BYTES);
+  if (indexed === 0) return { indexed: 0, offset: 0, keptBatches: 0 };
+  const last = Buffer.alloc(OFFSET_BYTES);
+  await index.read(last, 0, OFFSET_BYTES, (indexed - 1) * OFFSET_BYTES);
+  const offset = last.readDoubleLE(0);
+  // A work file shorter than its index says (not written by this code): start over.
+  if (offset > (await data.stat()).size) return { indexed: 0, offset: 0, keptBatches: 0 };
+  return { indexed, offset, keptBatches: indexed - 1 };
+}
+
+async function openPrivate(file: string): Promise<FileHandle> {
+  const handle = await open(file, 'a+', 0o600);
+  await handle.chmod(0o600); // a file left by a crashed attempt keeps its old mode otherwise
+  return handle;
+}
+
+/** Writes (or finishes) the work file and its batch index; returns the summary once the whole source is in. */
+export async function writeGrowingWorkFile(w: GrowingWorkFile): Promise<GrownWorkFile> {
+  const { workFile, batchSize } = w;
+  const indexFile = batchIndexPath(workFile, batchSize);
+  const stored = await readStoredSummary(workFile);
+  if (stored) return { ...stored, batches: await indexedBatches(indexFile) };
+
+  const dir = path.dirname(workFile);
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const data = await openPrivate(workFile);
+  try {
+    const index = await openPrivate(indexFile);
+    try {
+      const start = await resumePoint(data, index);
+      await index.truncate(start.indexed * OFFSET_BYTES);
+      await data.truncate(start.offset);
+      const summary = await appendEntries(w, data, index, start, dir);
+      await data.sync();
+      await index.sync();
+      await writeDurably(workFileSummaryPath(workFile), `${JSON.stringify(summary)}\n`);
+      await syncDirectory(dir);
+      return { ...summary, batches: Math.floor((await index.stat()).size / OFFSET_BYTES) };
+    } finally {
+      await index.close();
+    }
+  } finally {
+    await data.close();
+  }
+}
+
+async function appendEntries(
+  w: GrowingWorkFile,
+  data: FileHandle,
+  index: FileHandle,
+  start: { indexed: number; offset: number; keptBatches: number },
+  spillDir: string,
+): Promise<PrepareSummary> {
+  const { batchSize } = w;
+  const summary: PrepareSummary = { rows: 0, members: 0, skipped: 0, bytes: 0 };
+  const skipEntries = start.keptBatches * batchSize;
+  let written = start.offset; // bytes of the work file on disk
+  let buffer = Buffer.allocUnsafe(2 * WRITE_FLUSH_BYTES);
+  let used = 0;
+  let entry = 0; // entries of the work set seen so far, written or kept
+  let indexed = start.indexed;
+
+  const flush = async () => {
+    await writeAll(data, buffer.subarray(0, used));
+    written += used;
+    used = 0;
+  };
+  // Batch k starts here: the lines before it are on disk first, so batch k-1 is whole once this offset is read.
+  const indexBatchStart = async () => {
+    if (used > 0) await flush();
+    const offset = Buffer.alloc(OFFSET_BYTES);
+    offset.writeDoubleLE(written, 0);
+    await writeAll(index, offset);
+    indexed += 1;
+    if (indexed > 1) w.onBatch?.(indexed - 1);
+  };
+
+  for await (const kept of normalisedEntries(readSourceChunks(w.spec), summary, w.select, w.after, spillDir)) {
+    for (const e of kept) {
+      const position = entry++;
+      if (position < skipEntries) continue;
+      if (position % batchSize === 0 && position / batchSize >= indexed) await indexBatchStart();
+      const line = workLine(e);
+      if (used + 3 * line.length > buffer.length) {
+        if (used > 0) await flush();
+        if (3 * line.length > buffer.length) buffer = Buffer.allocUnsafe(3 * line.length);
+      }
+      used += buffer.write(line, used, 'utf8');
+    }
+    if (used >= WRITE_FLUSH_BYTES) await flush();
+  }
+  if (used > 0) await flush();
+  summary.bytes = written;
+  return summary;
+}
