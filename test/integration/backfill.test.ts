@@ -117,6 +117,21 @@ describe('backfillWebhooks on a real Temporal dev server', () => {
 
       const progress = await handle.query(progressQuery);
       expect(progress).toMatchObject({ processed: counts.rows, paused: false, done: true });
+      // 300 rows are more than one round of batches (4 x 25): the preparation read only that far, the batches
+      // started while normaliseSource wrote the rest (issue 26), and the totals are the whole source's.
+      expect(progress).toMatchObject({ total: counts.rows, batchesTotal: Math.ceil(counts.rows / 25) });
+      expect(progress.readingSource).toBeUndefined();
+      const events = (await handle.fetchHistory()).events ?? [];
+      const scheduled = new Map<string, string>();
+      const order: string[] = [];
+      events.forEach((e) => {
+        const name = e.activityTaskScheduledEventAttributes?.activityType?.name;
+        if (name) scheduled.set(String(e.eventId), name);
+        if (name === 'processBatch' && !order.includes('batch')) order.push('batch');
+        const done = e.activityTaskCompletedEventAttributes?.scheduledEventId;
+        if (done && scheduled.get(String(done)) === 'normaliseSource') order.push('normalised');
+      });
+      expect(order).toEqual(['batch', 'normalised']);
     });
   });
 

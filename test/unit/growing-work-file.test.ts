@@ -1,0 +1,135 @@
+// The work file written while its batches are already read (issue 26 item 1): the same bytes and batch index as the
+// whole preparation writes, each batch readable once whole, a retried write that resumes after a crash mid-way.
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { batchAvailability, writeGrowingWorkFile } from '../../src/source/growing-work-file';
+import { batchIndexPath, buildBatchIndex } from '../../src/source/batch-index';
+import { prepareWorkFile, workFileSummaryPath } from '../../src/source/work-file';
+import { createFileWorkStore } from '../../src/store/work-store';
+import type { ResolvedSource } from '../../src/source/read-source';
+
+let dir: string;
+let cases = 0;
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(tmpdir(), 'growing-work-file-test-'));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+const HEADER = 'memberId,mobileNumber,email,unsubscribeEmail,unsubscribeTexting';
+
+/** `rows` rows; every 7th repeats an earlier memberId (a duplicate far back), every 11th is a bad row. */
+function csv(rows: number): string {
+  const lines = [HEADER];
+  for (let i = 0; i < rows; i++) {
+    if (i % 11 === 10) lines.push(`m${i},not-a-phone,x,maybe,Y`);
+    else lines.push(`m${i % 7 === 6 ? i - 5 : i},+8210${String(i).padStart(8, '0')},u${i}@example.com,Y,N`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+async function setUp(rows: number) {
+  const caseDir = path.join(dir, `case-${cases++}`);
+  const source = path.join(dir, `source-${cases}.csv`);
+  await writeFile(source, csv(rows));
+  return {
+    spec: { type: 'csv', path: source } satisfies ResolvedSource,
+    growing: path.join(caseDir, 'growing', 'members.jsonl'),
+    whole: path.join(caseDir, 'whole', 'members.jsonl'),
+  };
+}
+
+describe('writeGrowingWorkFile', () => {
+  it.each([
+    [1, 1],
+    [25, 10],
+    [2_000, 100],
+    [2_001, 100],
+    [2_099, 100],
+  ])('%i rows in batches of %i: the bytes, index and counts of the whole preparation', async (rows, batchSize) => {
+    const { spec, growing, whole } = await setUp(rows);
+    const grown = await writeGrowingWorkFile({ spec, workFile: growing, batchSize });
+    const summary = await prepareWorkFile(spec, whole);
+    const batches = await buildBatchIndex(whole, batchSize);
+    expect(grown).toEqual({ ...summary, batches });
+    expect(summary.skipped).toBeGreaterThan(0); // duplicates and bad rows were there to count
+    expect(await readFile(growing)).toEqual(await readFile(whole));
+    expect(await readFile(batchIndexPath(growing, batchSize))).toEqual(await readFile(batchIndexPath(whole, batchSize)));
+    expect(JSON.parse(await readFile(workFileSummaryPath(growing), 'utf8'))).toEqual(summary);
+    expect((await stat(growing)).mode & 0o777).toBe(0o600);
+    expect(await batchAvailability(growing, batchSize, batches - 1)).toBe('ready');
+    expect(await batchAvailability(growing, batchSize, batches)).toBe('beyond');
+  });
+
+  it('makes each batch readable once whole, while the rest is still being written', async () => {
+    const { spec, growing } = await setUp(1_050);
+    const store = createFileWorkStore();
+    const seen: Array<{ readable: number; states: string[] }> = [];
+    const states = async () =>
+      Promise.all([0, 1, 2, 10].map((batch) => batchAvailability(growing, 100, batch)));
+    let pendingCheck: Promise<void> = Promise.resolve();
+    await writeGrowingWorkFile({
+      spec,
+      workFile: growing,
+      batchSize: 100,
+      onBatch: (readable) => {
+        if (readable === 1 || readable === 2)
+          pendingCheck = pendingCheck.then(async () => {
+            seen.push({ readable, states: await states() });
+          });
+      },
+    });
+    await pendingCheck;
+    // Checked right after batch 0 (then 1) became readable; the writer may have gone on meanwhile, never back.
+    expect(seen[0]!.states[0]).toBe('ready');
+    expect(seen[0]!.states[3]).toBe('waiting');
+    expect(seen[1]!.states.slice(0, 2)).toEqual(['ready', 'ready']);
+    expect(await states()).toEqual(['ready', 'ready', 'ready', 'ready']);
+    expect(await batchAvailability(growing, 100, 11)).toBe('beyond');
+    // Read through the store as a batch reads it: batch 10 is the short last one.
+    expect(await store.readBatch(growing, 100, 10)).toHaveLength(50);
+  });
+
+  it.each([1, 3, 7])(
+    'a write stopped after %i batches resumes: the same file, index and exact counts, batches read before unchanged',
+    async (stopAfter) => {
+      const { spec, growing, whole } = await setUp(1_234);
+      const store = createFileWorkStore();
+      const crash = new Error('worker died');
+      await expect(
+        writeGrowingWorkFile({
+          spec,
+          workFile: growing,
+          batchSize: 100,
+          onBatch: (readable) => {
+            if (readable === stopAfter) throw crash;
+          },
+        }),
+      ).rejects.toBe(crash);
+      const before = await store.readBatch(growing, 100, stopAfter - 1);
+      expect(await batchAvailability(growing, 100, stopAfter)).toBe('waiting');
+      // What a crashed attempt leaves past its last whole batch: half a line, not yet in the index.
+      await writeFile(growing, '{"line":99999,"member":', { flag: 'a' });
+
+      const grown = await writeGrowingWorkFile({ spec, workFile: growing, batchSize: 100 });
+      const summary = await prepareWorkFile(spec, whole);
+      expect(grown).toEqual({ ...summary, batches: 13 });
+      expect(await readFile(growing)).toEqual(await readFile(whole));
+      await buildBatchIndex(whole, 100);
+      expect(await readFile(batchIndexPath(growing, 100))).toEqual(await readFile(batchIndexPath(whole, 100)));
+      expect(await store.readBatch(growing, 100, stopAfter - 1)).toEqual(before);
+    },
+  );
+
+  it('a finished work set is not written again', async () => {
+    const { spec, growing } = await setUp(300);
+    const first = await writeGrowingWorkFile({ spec, workFile: growing, batchSize: 50 });
+    const { mtimeMs } = await stat(growing);
+    await rm(spec.path);
+    expect(await writeGrowingWorkFile({ spec, workFile: growing, batchSize: 50 })).toEqual(first);
+    expect((await stat(growing)).mtimeMs).toBe(mtimeMs);
+  });
+});
