@@ -323,6 +323,8 @@ export interface BatchTimings {
   refillMs: ReturnType<typeof summarize>;
   /** prepareBackfill, scheduled -> completed (first run only). */
   prepareMs: number | undefined;
+  /** normaliseSource, scheduled -> completed: the rest of a long source, read beside the batches (issue 26). */
+  normaliseMs: number | undefined;
   workflowTasks: number;
   /** processBatch attempts started, per worker identity (pid@host): how the batches were shared. */
   batchesByWorker: Record<string, number>;
@@ -357,6 +359,7 @@ export function batchTimings(events: readonly HistoryEvent[]): BatchTimings {
   const execution: number[] = [];
   const refill: number[] = [];
   let prepareMs: number | undefined;
+  let normaliseMs: number | undefined;
   let workflowTasks = 0;
   const batchesByWorker: Record<string, number> = {};
   let lastBatchCompletedAt: number[] = []; // completions not yet followed by a new batch
@@ -394,6 +397,8 @@ export function batchTimings(events: readonly HistoryEvent[]): BatchTimings {
           lastBatchCompletedAt.push(at);
         } else if (s?.type === 'prepareBackfill') {
           prepareMs = at - s.at;
+        } else if (s?.type === 'normaliseSource') {
+          normaliseMs = at - s.at;
         }
         break;
       }
@@ -411,6 +416,7 @@ export function batchTimings(events: readonly HistoryEvent[]): BatchTimings {
     executionMs: summarize(execution),
     refillMs: summarize(refill),
     prepareMs,
+    normaliseMs,
     workflowTasks,
     batchesByWorker,
     spanMs: last - first,
@@ -418,11 +424,14 @@ export function batchTimings(events: readonly HistoryEvent[]): BatchTimings {
   };
 }
 
-/** The 0-based batch number from the activity's summary, "batch N of M" (JSON-encoded string payload). */
+/**
+ * The 0-based batch number from the activity's summary, "batch N of M" or, while the source is still being read,
+ * "batch N (the source ...)" (JSON-encoded string payload).
+ */
 function summaryBatch(e: HistoryEvent): number | undefined {
   const data = e.userMetadata?.summary?.data;
   if (!data) return undefined;
-  const m = /batch (\d+) of \d+/.exec(Buffer.from(data).toString('utf8'));
+  const m = /batch (\d+) (of \d+|\(the source)/.exec(Buffer.from(data).toString('utf8'));
   return m ? Number(m[1]) - 1 : undefined;
 }
 

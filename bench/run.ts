@@ -692,7 +692,10 @@ async function main(): Promise<number> {
       opts.rate,
       opts.memberConcurrency ?? DEFAULT_MEMBER_CONCURRENCY,
     );
-    const batchSize = effectiveBatchSize(opts.n, opts.batchSize ?? defaults.batchSize, parallelBatches, opts.rate);
+    const askedSize = opts.batchSize ?? defaults.batchSize;
+    // A source longer than one round of batches is not evened out: prepare fixes the size before reading it all.
+    const rows = opts.n > parallelBatches * askedSize ? undefined : opts.n;
+    const batchSize = effectiveBatchSize(rows, askedSize, parallelBatches, opts.rate);
     log(
       `N ${fmtNumber(opts.n)}, ${describeTuning(opts)}: batches of ${fmtNumber(batchSize)}, ${parallelBatches} at once` +
         `${opts.rate ? `, rate ${opts.rate}/s` : ''}${opts.latencyMs ? `, latency ${opts.latencyMs} ms` : ''}${opts.repeat > 1 ? `, ${opts.repeat} repeats` : ''}`,
@@ -1160,7 +1163,11 @@ function renderReport(
       `\nbatch activities, from the histories (all runs): ${fmtNumber(batches)} batches; execution mean ${fmtDuration(weighted((x) => x.executionMs))}; ` +
         `schedule-to-start mean ${fmtDuration(weighted((x) => x.scheduleToStartMs))} (p95 ${fmtDuration(p95((x) => x.scheduleToStartMs))}); ` +
         `slot refill after a completion mean ${fmtDuration(weighted((x) => x.refillMs))} (p95 ${fmtDuration(p95((x) => x.refillMs))}); ` +
-        `prepare ${projects.map((p) => fmtDuration(p.runs[0]?.timings.prepareMs)).join(', ')}`,
+        `prepare ${projects.map((p) => fmtDuration(p.runs[0]?.timings.prepareMs)).join(', ')}` +
+        // The rest of a long source, read beside the batches (issue 26): absent when it was prepared whole.
+        (projects.some((p) => p.runs[0]?.timings.normaliseMs !== undefined)
+          ? `; normalise (beside the batches) ${projects.map((p) => fmtDuration(p.runs[0]?.timings.normaliseMs)).join(', ')}`
+          : ''),
     );
   }
   const over = projects.filter((p) => p.batchOverhead.toFirstLookup);

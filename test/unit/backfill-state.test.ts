@@ -780,3 +780,63 @@ describe("addChannelPace: the run sums each worker pacer's latest totals once", 
     expect(s.channelPace).not.toHaveProperty('pacer');
   });
 });
+
+describe('BackfillState: the source still being read (issue 26, patch prepare-overlap-v1)', () => {
+  // The preparation read 2 batches' worth (a lower bound); the source turns out to hold 3 batches and 5 rows.
+  const reading = (o: Partial<BackfillOptions> = {}, guard = false) => {
+    const run = new BackfillState(undefined, { deleteGuard: guard });
+    run.start({ ...prepared(2, o), normalising: true });
+    return run;
+  };
+  const complete = (batch: number, processed = 10): BatchResult => ({
+    batch,
+    complete: true,
+    counts: counts({ processed, unchanged: processed }),
+    deferred: [],
+    decided: { decisions: processed, deletes: 0 },
+  });
+  const beyond = (batch: number): BatchResult => ({ ...complete(batch, 0), beyondEnd: true });
+
+  it('launches batches past the lower bound; one beyond the end counts nothing; done once the totals are in', () => {
+    const run = reading();
+    expect([0, 1, 2, 3].map(() => run.takeNextBatch(0, false))).toEqual([0, 1, 2, 3]);
+    expect(run.progress(false)).toMatchObject({ total: 20, readingSource: true, done: false });
+    for (const b of [0, 1, 2]) run.onBatchResult(complete(b, b === 2 ? 5 : 10));
+    run.onBatchResult(beyond(3));
+    expect(run.s.batchesDone).toBe(3);
+    expect(run.finished(none)).toBe(false); // every batch so far is done, but the source is not read to its end
+    run.onNormalised({ rows: 25, batches: 3 });
+    expect(run.takeNextBatch(0, false)).toBeUndefined();
+    expect(run.progress(false)).toMatchObject({
+      total: 25,
+      batchesDone: 3,
+      batchesTotal: 3,
+      processed: 25,
+      done: true,
+    });
+    expect(run.progress(false).readingSource).toBeUndefined();
+    expect(run.finished(none)).toBe(true);
+  });
+
+  it('a batch beyond the end cancelled by a pause is not run again, before or after the totals are in', () => {
+    const run = reading();
+    for (let i = 0; i < 5; i++) run.takeNextBatch(0, false);
+    run.onBatchCancelled(3);
+    run.onNormalised({ rows: 25, batches: 3 });
+    run.onBatchCancelled(4);
+    run.onBatchCancelled(2);
+    expect(run.s.redo).toEqual([2]);
+  });
+
+  it('the delete guard does not count "every batch done" until the source is read to its end', () => {
+    const run = reading({ deleteGuardMinDecisions: 100, maxDeleteShare: 0.5 }, true);
+    run.takeNextBatch(0, false);
+    run.takeNextBatch(0, false);
+    run.onBatchResult(complete(0));
+    run.onBatchResult(complete(1));
+    // Two batches of the lower bound done, 20 decisions: not enough to decide, and more batches may come.
+    expect(run.guardStatus()).toBe('undecided');
+    run.onNormalised({ rows: 20, batches: 2 });
+    expect(run.guardStatus()).toBe('cleared');
+  });
+});

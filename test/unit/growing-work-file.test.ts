@@ -57,7 +57,9 @@ describe('writeGrowingWorkFile', () => {
     expect(grown).toEqual({ ...summary, batches });
     expect(summary.skipped).toBeGreaterThan(0); // duplicates and bad rows were there to count
     expect(await readFile(growing)).toEqual(await readFile(whole));
-    expect(await readFile(batchIndexPath(growing, batchSize))).toEqual(await readFile(batchIndexPath(whole, batchSize)));
+    expect(await readFile(batchIndexPath(growing, batchSize))).toEqual(
+      await readFile(batchIndexPath(whole, batchSize)),
+    );
     expect(JSON.parse(await readFile(workFileSummaryPath(growing), 'utf8'))).toEqual(summary);
     expect((await stat(growing)).mode & 0o777).toBe(0o600);
     expect(await batchAvailability(growing, batchSize, batches - 1)).toBe('ready');
@@ -68,8 +70,7 @@ describe('writeGrowingWorkFile', () => {
     const { spec, growing } = await setUp(1_050);
     const store = createFileWorkStore();
     const seen: Array<{ readable: number; states: string[] }> = [];
-    const states = async () =>
-      Promise.all([0, 1, 2, 10].map((batch) => batchAvailability(growing, 100, batch)));
+    const states = async () => Promise.all([0, 1, 2, 10].map((batch) => batchAvailability(growing, 100, batch)));
     let pendingCheck: Promise<void> = Promise.resolve();
     await writeGrowingWorkFile({
       spec,
