@@ -11,8 +11,7 @@ import { selectByOutcome, selectEntries, selectFromPlan } from '../src/source/au
 import { describeSource, resolveSource } from '../src/source/source-kinds';
 import { selectForVerify } from '../src/source/verify-selection';
 import { readSourceChunks } from '../src/source/read-source';
-import { normalisedEntries } from '../src/source/work-file';
-import type { SourceEntry } from '../src/domain/types';
+import { normalisedEntries, type AppendEntries, type SelectEntry } from '../src/source/work-file';
 import type { WorkStore } from '../src/store/work-store';
 import { runDataDir, runFiles } from '../src/store/data-dir';
 import { InvalidInputError, parseBackfillInput } from '../src/workflow-input';
@@ -212,8 +211,8 @@ async function refuseOtherChannels(
 }
 
 export interface Selection {
-  select?: (entry: SourceEntry) => SourceEntry | undefined;
-  after?: () => AsyncIterable<SourceEntry>;
+  select?: SelectEntry;
+  after?: AppendEntries;
 }
 
 /** Which rows the work set keeps: a verify run's, a plan's or `only`'s members from an earlier log; else all. */

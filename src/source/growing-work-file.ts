@@ -1,6 +1,5 @@
 import { mkdir, open, stat, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import type { SourceEntry } from '../domain/types';
 import { batchIndexPath } from './batch-index';
 import { readSourceChunks, type ResolvedSource } from './read-source';
 import {
@@ -11,7 +10,9 @@ import {
   workLine,
   writeAll,
   writeDurably,
+  type AppendEntries,
   type PrepareSummary,
+  type SelectEntry,
 } from './work-file';
 
 /**
@@ -28,9 +29,9 @@ export interface GrowingWorkFile {
   spec: ResolvedSource;
   workFile: string;
   batchSize: number;
-  select?: (entry: SourceEntry) => SourceEntry | undefined;
+  select?: SelectEntry;
   /** Entries appended after the source (a verify run: the members the export no longer holds). */
-  after?: () => AsyncIterable<SourceEntry>;
+  after?: AppendEntries;
   /** Called each time a batch became readable; what it throws stops the write (the activity's cancellation). */
   onBatch?: (readableBatches: number) => void;
 }
