@@ -143,15 +143,16 @@ async function prepareWork(
   { workflowId, overlap }: { workflowId: string; overlap: boolean },
 ): Promise<WorkShape> {
   const { parallelBatches, budget } = runBounds(options, config);
-  const selection = await selectionFor(audit, options);
   if (overlap && work.writeGrowing) {
     const round = parallelBatches * options.batchSize;
-    const rows = await rowsUpTo(source, selection, round + 1);
+    // A selection of its own: one marks the members it kept (a verify run keeps each once), so it serves one pass.
+    const rows = await rowsUpTo(source, await selectionFor(audit, options), round + 1);
     if (rows > round) {
       const batchSize = effectiveBatchSize(undefined, options.batchSize, parallelBatches, budget);
       return { rows, batches: Math.ceil(rows / batchSize), batchSize, parallelBatches, normalising: true };
     }
   }
+  const selection = await selectionFor(audit, options);
   const summary = await work.write(source, workFile, selection.select, { workflowId }, selection.after);
   const batchSize = effectiveBatchSize(summary.rows, options.batchSize, parallelBatches, budget);
   return { rows: summary.rows, batches: await work.buildBatches(workFile, batchSize), batchSize, parallelBatches };
@@ -215,7 +216,10 @@ export interface Selection {
   after?: AppendEntries;
 }
 
-/** Which rows the work set keeps: a verify run's, a plan's or `only`'s members from an earlier log; else all. */
+/**
+ * Which rows the work set keeps: a verify run's, a plan's or `only`'s members from an earlier log; else all. For one
+ * pass over the source: a verify selection remembers the members it already kept.
+ */
 export async function selectionFor(audit: AuditStore, options: PrepareResultOptions): Promise<Selection> {
   const verify = options.verifyAfter
     ? await selectForVerify(audit, path.resolve(options.verifyAfter.auditPath))
