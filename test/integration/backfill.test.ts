@@ -1,3 +1,6 @@
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WorkflowFailedError } from '@temporalio/client';
 import type { DevServer } from '../../dev/temporal-cli';
@@ -132,6 +135,52 @@ describe('backfillWebhooks on a real Temporal dev server', () => {
         if (done && scheduled.get(String(done)) === 'normaliseSource') order.push('normalised');
       });
       expect(order).toEqual(['batch', 'normalised']);
+    });
+  });
+
+  it('a long source that cannot be read to its end once the batches run: paused with the reason, not failed; resume reads it again', async () => {
+    await withStack({}, async (stack) => {
+      // The examples, then a quoted field never closed: found only by normaliseSource, after the first batches.
+      const dir = await mkdtemp(path.join(os.tmpdir(), 'backfill-unclosed-'));
+      const source = path.join(dir, 'members.csv');
+      await writeFile(source, `${await readFile(EXAMPLE_CSV, 'utf8')}zz-0001,,x@example.com,false,false,"Kim, Jun\n`);
+      const handle = await stack.client.workflow.start(WORKFLOW_TYPE, {
+        taskQueue: stack.config.BACKFILL_TASK_QUEUE,
+        workflowId: 'backfill-unclosed-quote',
+        args: [{ source: { type: 'csv', path: source }, batchSize: 25 }],
+      });
+      try {
+        const reason =
+          /^the member source could not be read to its end: .*line 302.* never closed.*resume reads it again$/;
+        const paused = await waitFor('paused by the normaliser', async () => {
+          const p = await handle.query(progressQuery);
+          return p.paused ? p : undefined;
+        });
+        expect(paused.pauseReason).toMatch(reason);
+        expect(paused).toMatchObject({ readingSource: true, done: false });
+        // What the preparation read (more than one round of 4 x 25) is the total so far; nothing failed for it.
+        expect(paused.total).toBeGreaterThan(100);
+        expect(paused.failed).toBe(0);
+        // A resume runs the normaliser again: the same problem pauses the run again, still not failed.
+        await handle.signal(resumeSignal);
+        await waitFor('a second normaliseSource', async () => {
+          const { events } = await handle.fetchHistory();
+          const runs = (events ?? []).filter(
+            (e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'normaliseSource',
+          );
+          return runs.length >= 2 || undefined;
+        });
+        const again = await waitFor('paused again', async () => {
+          const p = await handle.query(progressQuery);
+          return p.paused ? p : undefined;
+        });
+        expect(again.pauseReason).toMatch(reason);
+        const { status } = await handle.describe();
+        expect(status.name).toBe('RUNNING');
+      } finally {
+        await handle.terminate('test over').catch(() => undefined);
+        await rm(dir, { recursive: true, force: true });
+      }
     });
   });
 
