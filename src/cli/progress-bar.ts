@@ -1,6 +1,7 @@
 import { describeChannel } from '../channel/channel-info';
 import type { ChannelPace, Progress } from '../../workflows/definitions';
 import { formatDuration } from '../domain/duration';
+import { VERDICTS, type VerdictCounts } from '../domain/verdicts';
 
 // The `status` line: a bar, counts, the rate in members/s and the ETA. Pure functions of the progress
 // query's answers, so they are tested without a server.
@@ -89,9 +90,7 @@ export function renderProgress(p: Progress, o: RenderOptions): string {
       parts.push(`ETA ${eta === null ? '…' : formatDuration(eta)}`);
     }
   }
-  parts.push(
-    `upserts ${p.upserts} deletes ${p.deletes} unchanged ${p.unchanged} failed ${p.failed} skipped ${p.skipped}`,
-  );
+  parts.push(p.verify ? describeVerdicts(p.verify) : describeOutcomes(p));
   if (p.changedDuringRepair) parts.push(`changed on Channel Talk during the repair ${p.changedDuringRepair}`);
   if (p.receiverUnavailable) {
     // No lookups start while it lasts; the replays wait for it without using up their attempts.
@@ -103,6 +102,16 @@ export function renderProgress(p: Progress, o: RenderOptions): string {
   const channel = p.channel;
   if (channel && typeof channel.id === 'string') parts.push(describeChannel(channel));
   return fitColumns(parts.join('  '), o.columns);
+}
+
+/** A repair's (or dry run's) counts. */
+function describeOutcomes(p: Progress): string {
+  return `upserts ${p.upserts} deletes ${p.deletes} unchanged ${p.unchanged} failed ${p.failed} skipped ${p.skipped}`;
+}
+
+/** A verify run's counts are its verdicts (the outcomes they are stored under would say "upserts" for "still differs"). */
+function describeVerdicts(verdicts: VerdictCounts): string {
+  return VERDICTS.map((verdict) => `${verdict} ${verdicts[verdict]}`).join(' ');
 }
 
 /** The channel's rate limit as the last batch saw it (issue 24): rate, remaining of the limit, giving way, 429s. */

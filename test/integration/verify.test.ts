@@ -176,6 +176,13 @@ describe('verify after a repair', () => {
         `verify: repaired ${replayed.length - 3} · still differs 2 · still present 1 · changed since 0 · failed 0`,
       );
       expect(meta.currentDetails).not.toContain('upserts ');
+      // So does `status`.
+      const status = await cli(stack, ['status', '--workflow-id', 'verify-cli-check']);
+      expect(status.code, status.stderr).toBe(0);
+      expect(status.stdout).toContain(
+        `repaired ${replayed.length - 3} still differs 2 still present 1 changed since 0 failed 0`,
+      );
+      expect(status.stdout).not.toContain('upserts ');
 
       // The report answers in one screen: the counts, per field, and the three lines to look at.
       const report = await cli(stack, ['report', '--workflow-id', 'verify-cli-check']);

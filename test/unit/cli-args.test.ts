@@ -495,6 +495,17 @@ describe('the progress line', () => {
     ],
     ['no channel (an older run)', { processed: 30, channel: null } as Partial<Progress>, 1, /skipped 0$/],
     [
+      'a verify run: its verdicts, not the outcomes they are stored under',
+      {
+        processed: 30,
+        upserts: 4,
+        unchanged: 26,
+        verify: { repaired: 26, 'still differs': 4, 'still present': 0, 'changed since': 0, failed: 0 },
+      } as Partial<Progress>,
+      1,
+      /ETA 4:30 {2}repaired 26 still differs 4 still present 0 changed since 0 failed 0$/,
+    ],
+    [
       'the channel rate limit, giving way (issue 24)',
       {
         processed: 30,

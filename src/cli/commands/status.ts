@@ -40,6 +40,7 @@ export function progressOfResult(result: BackfillResult): Progress {
     failed: result.failed,
     skipped: result.skipped,
     ...(result.changedDuringRepair ? { changedDuringRepair: result.changedDuringRepair } : {}),
+    ...(result.verify ? { verify: result.verify } : {}),
     total: result.total,
     batchesDone: 0,
     batchesTotal: 0,
