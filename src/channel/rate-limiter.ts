@@ -17,6 +17,8 @@
 // Formally this is GCRA (virtual scheduling) with a tolerance of one interval, whose well-known bound gives:
 // in any window [t, t+T) at most ceil(T*R)+1 permits start, and over any long run at most R per second.
 
+import { whenAborted } from '../abort-fanout';
+
 export interface RateLimiter {
   /** Resolves when the caller may start one request; rejects if `signal` aborts first. */
   acquire(signal?: AbortSignal): Promise<void>;
@@ -66,7 +68,8 @@ interface Waiter {
   resolve: () => void;
   reject: (reason: unknown) => void;
   signal?: AbortSignal;
-  onAbort?: () => void;
+  /** Stops listening for the signal's abort (src/abort-fanout.ts). */
+  stopWatching?: () => void;
 }
 
 /**
@@ -100,7 +103,7 @@ export function createRateLimiter(
 
   function grant(waiter: Waiter, now: number): void {
     advance(now, false);
-    if (waiter.signal && waiter.onAbort) waiter.signal.removeEventListener('abort', waiter.onAbort);
+    waiter.stopWatching?.();
     waiter.resolve();
   }
 
@@ -161,13 +164,12 @@ export function createRateLimiter(
         if (signal) {
           // An aborted waiter leaves the queue without using a slot (the schedule only moves when a permit is
           // granted), so the next caller is not delayed.
-          waiter.onAbort = () => {
+          waiter.stopWatching = whenAborted(signal, () => {
             const index = queue.indexOf(waiter);
             if (index >= 0) queue.splice(index, 1);
             if (index === 0) reschedule();
             reject(signal.reason);
-          };
-          signal.addEventListener('abort', waiter.onAbort, { once: true });
+          });
         }
         queue.push(waiter);
         schedule();
