@@ -2,6 +2,7 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { AuditStore } from '../src/audit/audit-store';
 import type { Config } from '../src/config';
 import { SourceConfigError } from '../src/source/errors';
+import { SourceChangedError } from '../src/source/growing-work-file';
 import type { WorkStore } from '../src/store/work-store';
 import type { NormalisedSource } from '../workflows/definitions';
 import { runOf, selectionFor } from './prepare';
@@ -52,7 +53,8 @@ export async function normaliseSource(deps: NormaliseDeps, input: NormaliseInput
     context.log.info('source normalised', { rows: grown.rows, batches: grown.batches, skipped: grown.skipped });
     return { rows: grown.rows, batches: grown.batches };
   } catch (err) {
-    if (err instanceof SourceConfigError) throw ApplicationFailure.nonRetryable(err.message, 'InvalidSource');
+    if (err instanceof SourceConfigError || err instanceof SourceChangedError)
+      throw ApplicationFailure.nonRetryable(err.message, 'InvalidSource');
     throw err;
   } finally {
     clearInterval(heartbeat);

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { mkdir, open, stat, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { batchIndexPath } from './batch-index';
@@ -38,6 +39,19 @@ export interface GrowingWorkFile {
 
 export interface GrownWorkFile extends PrepareSummary {
   batches: number;
+}
+
+/**
+ * A retried write found the source no longer giving the rows the kept batches hold (changed, or shorter, since the
+ * first attempt read it): the work set cannot be finished from it without mixing two versions of the source.
+ */
+export class SourceChangedError extends Error {
+  override name = 'SourceChangedError';
+  constructor(keptRows: number) {
+    super(
+      `the member source changed while its work set was being written: its first ${keptRows} rows are no longer the ones the batches already read`,
+    );
+  }
 }
 
 /** Whether batch `batch` can be read now, lies beyond the end of a finished work file, or is not written yet. */
@@ -114,6 +128,19 @@ export async function writeGrowingWorkFile(w: GrowingWorkFile): Promise<GrownWor
   }
 }
 
+/** The SHA-256 of the file's first `length` bytes, read in 1 MiB pieces. */
+async function digestOf(handle: FileHandle, length: number): Promise<string> {
+  const hash = createHash('sha256');
+  const piece = Buffer.allocUnsafe(1024 * 1024);
+  for (let at = 0; at < length;) {
+    const { bytesRead } = await handle.read(piece, 0, Math.min(piece.length, length - at), at);
+    if (bytesRead === 0) break;
+    hash.update(piece.subarray(0, bytesRead));
+    at += bytesRead;
+  }
+  return hash.digest('hex');
+}
+
 async function appendEntries(
   w: GrowingWorkFile,
   data: FileHandle,
@@ -128,6 +155,9 @@ async function appendEntries(
   let buffer = Buffer.allocUnsafe(2 * WRITE_FLUSH_BYTES);
   let used = 0;
   let entry = 0; // entries of the work set seen so far, written or kept
+  // The kept entries as lines, hashed: the file up to start.offset holds exactly them, or the source changed.
+  const kept = skipEntries > 0 ? createHash('sha256') : undefined;
+  const keptDigest = skipEntries > 0 ? await digestOf(data, start.offset) : undefined;
   let indexed = start.indexed;
 
   const flush = async () => {
@@ -145,12 +175,17 @@ async function appendEntries(
     if (indexed > 1) w.onBatch?.(indexed - 1);
   };
 
-  for await (const kept of normalisedEntries(readSourceChunks(w.spec), summary, w.select, w.after, spillDir)) {
-    for (const e of kept) {
+  for await (const chunk of normalisedEntries(readSourceChunks(w.spec), summary, w.select, w.after, spillDir)) {
+    for (const e of chunk) {
       const position = entry++;
-      if (position < skipEntries) continue;
-      if (position % batchSize === 0 && position / batchSize >= indexed) await indexBatchStart();
       const line = workLine(e);
+      if (position < skipEntries) {
+        kept!.update(line, 'utf8');
+        continue;
+      }
+      if (position === skipEntries && kept && kept.digest('hex') !== keptDigest)
+        throw new SourceChangedError(skipEntries);
+      if (position % batchSize === 0 && position / batchSize >= indexed) await indexBatchStart();
       if (used + 3 * line.length > buffer.length) {
         if (used > 0) await flush();
         if (3 * line.length > buffer.length) buffer = Buffer.allocUnsafe(3 * line.length);
@@ -160,6 +195,8 @@ async function appendEntries(
     if (used >= WRITE_FLUSH_BYTES) await flush();
   }
   if (used > 0) await flush();
+  // The first attempt wrote at least one row of the last indexed batch: a source that ends before it got shorter.
+  if (start.indexed > 0 && entry <= skipEntries) throw new SourceChangedError(skipEntries);
   summary.bytes = written;
   return summary;
 }
