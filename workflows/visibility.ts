@@ -59,7 +59,10 @@ export function publish(
     : '';
   const headline = `**${status}**${s.paused && s.pauseReason ? `: ${s.pauseReason}` : ''}${outage}${lastError ? ` · last error: ${lastError}` : ''}`;
   const items = [
-    `processed **${c.processed} / ${total}** (${total ? Math.floor((c.processed / total) * 100) : 100}%), ${rate.toFixed(1)} members/s, ETA ${eta} · batch ${s.batchesDone} / ${s.prepared.batches} · run ${s.runs}`,
+    s.prepared.normalising
+      ? // The total is a lower bound while the rest of the source is read beside the batches: no percent, no ETA.
+        `processed **${c.processed} / ${total}+** (the source is still being read), ${rate.toFixed(1)} members/s · batch ${s.batchesDone} · run ${s.runs}`
+      : `processed **${c.processed} / ${total}** (${total ? Math.floor((c.processed / total) * 100) : 100}%), ${rate.toFixed(1)} members/s, ETA ${eta} · batch ${s.batchesDone} / ${s.prepared.batches} · run ${s.runs}`,
     ...(s.verify
       ? [verdictLine(s.verify.verdicts), fieldLine(c, 'still differs per field')]
       : [

@@ -455,6 +455,12 @@ describe('the progress line', () => {
   it.each<[string, Partial<Progress>, number | null, RegExp]>([
     ['preparing', { total: 0 }, null, /^preparing: reading the member source {2}upserts 0/],
     [
+      'the source still being read beside the batches: the total a lower bound, no bar, no ETA',
+      { processed: 5000, unchanged: 5000, total: 4001, readingSource: true },
+      2000,
+      /^5000\/4001\+ \(the source is still being read\) {2}2,?000(\.0)?\/s {2}upserts 0/,
+    ],
+    [
       'running, rate known',
       { processed: 150, upserts: 40, unchanged: 110 },
       10,
