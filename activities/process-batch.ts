@@ -102,9 +102,12 @@ export async function processBatch(deps: BatchDeps, input: BatchInput): Promise<
       if (receiverUnavailableSince === undefined) await run.member(() => handle(entry));
     });
     // Its view of the guard lets deletes go now: the ones it held go too, from here, not each from a replay
-    // activity of its own once the workflow releases them (held-deletes.ts).
-    if (guard?.releases() && !run.stopReason())
-      sentHeld = await deliverHeld(deps, input, ctx, run, handedOver.deferred);
+    // activity of its own once the workflow releases them (held-deletes.ts). Only those this attempt held: a line
+    // pending when it started was handed over by an earlier attempt, whose result (a pause stops a batch) may have
+    // told the workflow, which then has a replay for it that sends and counts it; sent here too, it was counted
+    // twice (cli.test's pause and resume: 305 of 300).
+    const heldHere = handedOver.deferred.filter((d) => !loaded.pendingLines.has(d.line));
+    if (guard?.releases() && !run.stopReason()) sentHeld = await deliverHeld(deps, input, ctx, run, heldHere);
   } finally {
     unregisterLimiter?.();
     pacer.leave();
