@@ -47,10 +47,12 @@ const { prepareBackfill } = proxyActivities<BackfillActivities>({
 
 // The rest of a long source, normalised into the work set while the batches already run (patch 'prepare-overlap-v1').
 // Retried like the preparation; once Temporal gives up, the run pauses itself with the reason and a resume retries.
+// It heartbeats every 5 s and after each batch: a crashed worker's normaliser is taken over within 20 s, as a batch
+// is, since the batches wait for it.
 const { normaliseSource } = proxyActivities<BackfillActivities>({
   summary: 'normalise the rest of the member source',
   startToCloseTimeout: '2 hours',
-  heartbeatTimeout: '1 minute',
+  heartbeatTimeout: '20 seconds',
   retry: { maximumAttempts: 5, nonRetryableErrorTypes: ['InvalidInput', 'InvalidConfig', 'InvalidSource'] },
 });
 

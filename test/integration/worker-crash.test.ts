@@ -5,7 +5,7 @@
 //
 // The worker is the real `npm run worker` entry (src/worker.ts) in a child process; the dev server, the Channel
 // Talk simulator and the webhook receiver live in this process and survive the kills.
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { WorkflowHandle } from '@temporalio/client';
@@ -14,7 +14,10 @@ import type { AuditEntry } from '../../src/audit/audit-entry';
 import { parseAuditHeaderLine } from '../../src/audit/audit-header';
 import { DEFAULT_SYNTHETIC_SEED, syntheticCounts, syntheticUsers, writeSyntheticCsv } from '../../dev/synthetic';
 import type { DevServer } from '../../dev/temporal-cli';
-import { WORKFLOW_TYPE, type BackfillInput, type BackfillResult } from '../../workflows/definitions';
+import { batchIndexPath, buildBatchIndex } from '../../src/source/batch-index';
+import { prepareWorkFile, workFileSummaryPath } from '../../src/source/work-file';
+import { runDataDir, runFiles } from '../../src/store/data-dir';
+import { progressQuery, WORKFLOW_TYPE, type BackfillInput, type BackfillResult } from '../../workflows/definitions';
 import {
   ACCESS_KEY,
   ACCESS_SECRET,
@@ -182,6 +185,63 @@ describe('worker crashes', () => {
           `(${check.extraAcceptedDeliveries} repeated deliveries, same webhook-id each); ` +
           `${lookedUpTwice} members looked up more than once; ${torn} torn audit line(s)`,
       );
+    } finally {
+      await worker?.stop();
+      await stack.close();
+    }
+  }, 180_000);
+});
+
+// Issue 26: the rest of a long source is normalised beside the batches (normaliseSource). The worker is killed
+// while it writes the work file; the restarted worker's attempt resumes after the last whole batch, and the work set
+// ends byte for byte what the whole preparation writes, with the source's exact total.
+const LONG_SOURCE = 400_000;
+
+describe('worker crash while the source is normalised', () => {
+  it('another attempt resumes the work file: the same bytes and batch index, the exact total', async () => {
+    const source = path.join(dir, 'long.csv');
+    await writeSyntheticCsv(source, LONG_SOURCE, SEED);
+    // No rate budget, so batches are batchSize (a budget would size them by its share); a dry run: nothing is sent.
+    const stack = await startStack({ server, users: [], worker: false });
+    let worker: WorkerProcess | undefined;
+    try {
+      worker = workerProcess({ env: stack.env, logFile: path.join(dir, 'worker-normalise.log') });
+      await worker.start();
+      const handle = await stack.client.workflow.start(WORKFLOW_TYPE, {
+        taskQueue: stack.config.BACKFILL_TASK_QUEUE,
+        workflowId: 'backfill-normaliser-crash',
+        args: [{ source: { type: 'csv', path: source }, dryRun: true } satisfies BackfillInput],
+      });
+      const workFile = runFiles(runDataDir(stack.dataDir, handle.workflowId, handle.firstExecutionRunId)).workFile;
+      const index = batchIndexPath(workFile, 1000);
+      // Killed once some batches are indexed and the summary (written last) is not there yet.
+      await waitFor(
+        'the normaliser part-way',
+        async () => ((await stat(index).catch(() => undefined))?.size ?? 0) >= 5 * 8,
+        60_000,
+      );
+      await worker.kill();
+      expect(await stat(workFileSummaryPath(workFile)).catch(() => undefined), 'killed before it finished').toBe(
+        undefined,
+      );
+      await worker.start();
+
+      const progress = await waitFor(
+        'the source read to its end',
+        async () => {
+          const p = await handle.query(progressQuery);
+          return p.readingSource ? undefined : p;
+        },
+        90_000,
+      );
+      expect(progress).toMatchObject({ total: LONG_SOURCE, batchesTotal: LONG_SOURCE / 1000 });
+      const whole = path.join(dir, 'whole', 'members.jsonl');
+      const summary = await prepareWorkFile({ type: 'csv', path: source }, whole);
+      await buildBatchIndex(whole, 1000);
+      expect(summary.rows).toBe(LONG_SOURCE);
+      expect((await readFile(workFile)).equals(await readFile(whole))).toBe(true);
+      expect((await readFile(index)).equals(await readFile(batchIndexPath(whole, 1000)))).toBe(true);
+      await handle.terminate('test over');
     } finally {
       await worker?.stop();
       await stack.close();
