@@ -21,6 +21,24 @@ export class SourceConfigError extends Error {
 }
 
 /**
+ * The source's last record cannot be read, and with it the rest of the source (a quoted field never closed swallows
+ * every line after it). Before the first lookup it stops the run like any SourceConfigError; found once the batches
+ * run (the rest of a long source normalised beside them) it is one bad row, `skip` at `line`, and the run goes on.
+ */
+export class UnreadableRestError extends SourceConfigError {
+  override name = 'UnreadableRestError';
+
+  constructor(
+    file: string,
+    problem: string,
+    readonly line: number,
+    readonly skip: string,
+  ) {
+    super(file, problem);
+  }
+}
+
+/**
  * A database source's spec checked again where it is read (not only with the workflow input): nothing unvalidated
  * may reach SQL text. Every problem is named by its key, never by its value.
  */

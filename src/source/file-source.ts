@@ -8,7 +8,7 @@ import type { FileSourceSpec } from '../../workflows/definitions';
 import { isUnder } from '../path-confinement';
 import { MEMBER_COLUMNS, type MemberColumn, type SourceEntry } from '../domain/types';
 import { sourceLabel } from '../domain/source-label';
-import { SourceConfigError } from './errors';
+import { SourceConfigError, UnreadableRestError } from './errors';
 import type { MemberSource } from './member-source';
 import { rowEntry } from './row-schema';
 
@@ -236,9 +236,11 @@ async function* frameRecords(
 
   if (quote === QUOTED) {
     // The rest of the file was swallowed by one field: rows are missing, so this is not one bad row.
-    throw new SourceConfigError(
+    throw new UnreadableRestError(
       file,
       `the quoted field in the record starting on line ${recordLine} is never closed (truncated or corrupt file)`,
+      recordLine,
+      'quoted field never closed: the rest of the file is one bad record (truncated or corrupt file)',
     );
   }
   const last = record.take(recordLine);

@@ -1,7 +1,9 @@
 import { createHash } from 'node:crypto';
 import { mkdir, open, stat, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
+import type { WorkEntry } from '../domain/types';
 import { batchIndexPath } from './batch-index';
+import { UnreadableRestError } from './errors';
 import { readSourceChunks, type ResolvedSource } from './read-source';
 import {
   normalisedEntries,
@@ -175,24 +177,51 @@ async function appendEntries(
     if (indexed > 1) w.onBatch?.(indexed - 1);
   };
 
-  for await (const chunk of normalisedEntries(readSourceChunks(w.spec), summary, w.select, w.after, spillDir)) {
-    for (const e of chunk) {
-      const position = entry++;
-      const line = workLine(e);
-      if (position < skipEntries) {
-        kept!.update(line, 'utf8');
-        continue;
-      }
-      if (position === skipEntries && kept && kept.digest('hex') !== keptDigest)
-        throw new SourceChangedError(skipEntries);
-      if (position % batchSize === 0 && position / batchSize >= indexed) await indexBatchStart();
+  // One entry, kept (a retried write's earlier batches) or written; a promise only when it has to wait for the disk.
+  const put = (e: WorkEntry): Promise<void> | undefined => {
+    const position = entry++;
+    const line = workLine(e);
+    if (position < skipEntries) {
+      kept!.update(line, 'utf8');
+      return undefined;
+    }
+    if (position === skipEntries && kept && kept.digest('hex') !== keptDigest)
+      throw new SourceChangedError(skipEntries);
+    const batchStart = position % batchSize === 0 && position / batchSize >= indexed;
+    if (!batchStart && used + 3 * line.length <= buffer.length) {
+      used += buffer.write(line, used, 'utf8');
+      return undefined;
+    }
+    return (async () => {
+      if (batchStart) await indexBatchStart();
+      // UTF-8 takes at most 3 bytes per UTF-16 unit; a line that may not fit gets a larger buffer first.
       if (used + 3 * line.length > buffer.length) {
         if (used > 0) await flush();
         if (3 * line.length > buffer.length) buffer = Buffer.allocUnsafe(3 * line.length);
       }
       used += buffer.write(line, used, 'utf8');
+    })();
+  };
+
+  try {
+    for await (const chunk of normalisedEntries(readSourceChunks(w.spec), summary, w.select, w.after, spillDir)) {
+      for (const e of chunk) {
+        const io = put(e);
+        if (io) await io;
+      }
+      if (used >= WRITE_FLUSH_BYTES) await flush();
     }
-    if (used >= WRITE_FLUSH_BYTES) await flush();
+  } catch (err) {
+    // Found once the batches run, a source whose rest cannot be read (a quoted field never closed) ends with that
+    // record as one bad row, as any bad row: the run goes on. Not for a verify run, whose appended entries follow.
+    if (!(err instanceof UnreadableRestError) || w.after) throw err;
+    const row = (w.select ?? ((e: WorkEntry) => e))({ line: err.line, skip: err.skip });
+    if (row) {
+      summary.rows += 1;
+      summary.skipped += 1;
+      const io = put(row);
+      if (io) await io;
+    }
   }
   if (used > 0) await flush();
   // The first attempt wrote at least one row of the last indexed batch: a source that ends before it got shorter.

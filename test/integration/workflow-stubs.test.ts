@@ -3,7 +3,7 @@ import { PauseNotices, pauseNoticeSinks } from '../../activities/pause-notices';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Context } from '@temporalio/activity';
+import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -532,5 +532,52 @@ describe('backfill workflow with stub activities', () => {
     expect(result.processed).toBe(30);
     expect(m.deletesDelivered).toBe(3);
     expect(m.deletesConfirmed).toBe(0);
+  }, 60_000);
+
+  it('a source that cannot be read to its end once the batches run pauses the run with the reason; resume reads it again and the run ends exact (issue 26)', async () => {
+    const m = model({ batches: 3, batchSize: 5 });
+    const base = stubActivities(m);
+    let normaliseCalls = 0;
+    let normalised = false;
+    const activities = {
+      ...base,
+      // A long source: the preparation read only its first batch; normaliseSource writes the rest beside the batches.
+      prepareBackfill: async (...args: Parameters<BackfillActivities['prepareBackfill']>) => ({
+        ...(await base.prepareBackfill(...args)),
+        rows: 5,
+        batches: 1,
+        normalising: true as const,
+      }),
+      normaliseSource: async () => {
+        normaliseCalls++;
+        if (normaliseCalls === 1)
+          throw ApplicationFailure.nonRetryable('member source "/stub.csv": the disk went away', 'InvalidSource');
+        normalised = true;
+        return { rows: 15, batches: 3 };
+      },
+      // As the real batch does (activities/batch-run.ts): one beyond the end waits for the source's end, then is empty.
+      processBatch: async (input: BatchInput): Promise<BatchResult> => {
+        if (input.batch < m.batches) return base.processBatch(input);
+        while (!normalised) {
+          Context.current().heartbeat();
+          await sleep(20);
+        }
+        return { batch: input.batch, complete: true, beyondEnd: true, counts: zero(), deferred: [] };
+      },
+    } as unknown as BackfillActivities;
+    const result = await withActivities(activities, async (h) => {
+      const paused = await waitFor('paused: the source could not be read to its end', async () => {
+        const p = await progress(h);
+        return p.paused ? p : undefined;
+      });
+      expect(paused.pauseReason).toMatch(
+        /^the member source could not be read to its end: member source "\/stub.csv": the disk went away; the batches done stay done, resume reads it again$/,
+      );
+      expect(paused).toMatchObject({ readingSource: true, done: false });
+      await h.signal(resumeSignal);
+      return (await h.result()) as BackfillResult;
+    });
+    expect(normaliseCalls).toBe(2);
+    expect(result).toMatchObject({ total: 15, processed: 15, unchanged: 15 });
   }, 60_000);
 });

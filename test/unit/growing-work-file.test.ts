@@ -8,6 +8,8 @@ import { batchAvailability, SourceChangedError, writeGrowingWorkFile } from '../
 import { batchIndexPath, buildBatchIndex } from '../../src/source/batch-index';
 import { prepareWorkFile, workFileSummaryPath } from '../../src/source/work-file';
 import { createFileWorkStore } from '../../src/store/work-store';
+
+const store = () => createFileWorkStore();
 import type { ResolvedSource } from '../../src/source/read-source';
 
 let dir: string;
@@ -158,6 +160,26 @@ describe('writeGrowingWorkFile', () => {
     ).rejects.toBe(crash);
     await writeFile(spec.path, (await readFile(spec.path, 'utf8')).replace('u1200@example.com', 'w@example.com'));
     expect(await writeGrowingWorkFile({ spec, workFile: growing, batchSize: 100 })).toMatchObject({ batches: 13 });
+  });
+
+  it('a quoted field never closed at the end is one bad row here, while the whole preparation stops on it', async () => {
+    const { spec, growing, whole } = await setUp(250);
+    await writeFile(
+      spec.path,
+      `${await readFile(spec.path, 'utf8')}m-last,,x@example.com,no,no,"Kim, Jun\nm-gone,,,,\n`,
+      {
+        flag: 'w',
+      },
+    );
+    await expect(prepareWorkFile(spec, whole)).rejects.toThrow(/line 252 is never closed/);
+    const grown = await writeGrowingWorkFile({ spec, workFile: growing, batchSize: 100 });
+    const lines = (await readFile(growing, 'utf8')).trimEnd().split('\n');
+    expect(JSON.parse(lines.at(-1)!)).toEqual({
+      line: 252,
+      skip: 'quoted field never closed: the rest of the file is one bad record (truncated or corrupt file)',
+    });
+    expect(grown).toMatchObject({ rows: 251, batches: 3 });
+    expect(await store().readBatch(growing, 100, 2)).toHaveLength(51);
   });
 
   it('a finished work set is not written again', async () => {
