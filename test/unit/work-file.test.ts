@@ -335,7 +335,8 @@ describe('readWorkBatch', () => {
     expect(error.message).toBe(
       `work file ${JSON.stringify(workFile)} is corrupt: the line at byte ${GOOD.length + 1} is not a work entry`,
     );
-    expect(error.message).not.toMatch(/example|m2/);
+    // The row's content never (the temporary directory's random name may hold "m2": it is left out).
+    expect(error.message.replace(JSON.stringify(workFile), '')).not.toMatch(/example|m2/);
     expect((await readWorkBatch(workFile, 0, 1)).entries).toEqual([
       { line: 2, member: member('m1', { mobileNumber: '010', unsubscribeEmail: true }) },
     ]);
