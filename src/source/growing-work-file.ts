@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { constants } from 'node:fs';
 import { mkdir, open, stat, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { WorkEntry } from '../domain/types';
@@ -94,8 +95,13 @@ async function resumePoint(
   return { indexed, offset, keptBatches: indexed - 1 };
 }
 
+/**
+ * Opened for writes at explicit positions, not appends: two attempts of the normaliser may write at once (a stuck
+ * one whose heartbeat timed out goes on beside its retry), and both write the same bytes at the same places (the
+ * same source, checked by the digest of the kept rows), where appends would interleave them.
+ */
 async function openPrivate(file: string): Promise<FileHandle> {
-  const handle = await open(file, 'a+', 0o600);
+  const handle = await open(file, constants.O_RDWR | constants.O_CREAT, 0o600);
   await handle.chmod(0o600); // a file left by a crashed attempt keeps its old mode otherwise
   return handle;
 }
@@ -163,16 +169,18 @@ async function appendEntries(
   let indexed = start.indexed;
 
   const flush = async () => {
-    await writeAll(data, buffer.subarray(0, used));
+    await writeAll(data, buffer.subarray(0, used), written);
     written += used;
     used = 0;
   };
-  // Batch k starts here: the lines before it are on disk first, so batch k-1 is whole once this offset is read.
+  // Batch k starts here: the lines before it are on disk first, so batch k-1 is whole once this offset is read;
+  // synced first, so that after a machine crash the index never points past lines the disk does not hold.
   const indexBatchStart = async () => {
     if (used > 0) await flush();
+    if (indexed > 0) await data.datasync();
     const offset = Buffer.alloc(OFFSET_BYTES);
     offset.writeDoubleLE(written, 0);
-    await writeAll(index, offset);
+    await writeAll(index, offset, indexed * OFFSET_BYTES);
     indexed += 1;
     if (indexed > 1) w.onBatch?.(indexed - 1);
   };

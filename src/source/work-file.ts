@@ -248,9 +248,11 @@ export function workLine(entry: WorkEntry): string {
   return `${JSON.stringify(entry)}\n`;
 }
 
-export async function writeAll(handle: FileHandle, buffer: Buffer): Promise<void> {
+/** Writes all of `buffer`: at the file's current position, or from byte `position` when given. */
+export async function writeAll(handle: FileHandle, buffer: Buffer, position?: number): Promise<void> {
   for (let written = 0; written < buffer.length;) {
-    const { bytesWritten } = await handle.write(buffer, written, buffer.length - written);
+    const at = position === undefined ? null : position + written;
+    const { bytesWritten } = await handle.write(buffer, written, buffer.length - written, at);
     written += bytesWritten;
   }
 }

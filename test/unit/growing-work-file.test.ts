@@ -129,6 +129,31 @@ describe('writeGrowingWorkFile', () => {
     },
   );
 
+  it('a stuck attempt that writes on beside its retry: the same file and index, not two interleaved', async () => {
+    const { spec, growing, whole } = await setUp(3_000);
+    // The retry starts (and cuts the files back to its resume point) while the first attempt is mid-way and goes on.
+    let retry: Promise<PromiseSettledResult<unknown>[]> | undefined;
+    const stuck = await Promise.allSettled([
+      writeGrowingWorkFile({
+        spec,
+        workFile: growing,
+        batchSize: 100,
+        onBatch: (readable) => {
+          if (readable === 3)
+            retry ??= Promise.allSettled([writeGrowingWorkFile({ spec, workFile: growing, batchSize: 100 })]);
+        },
+      }),
+    ]);
+    // Both may finish (the same summary), or the one whose summary's rename lost the race fails (Temporal retries it
+    // and finds the summary): one at least finishes.
+    const outcomes = [...stuck, ...(await retry!)].map((s) => s.status);
+    expect(outcomes).toContain('fulfilled');
+    await prepareWorkFile(spec, whole);
+    await buildBatchIndex(whole, 100);
+    expect(await readFile(growing)).toEqual(await readFile(whole));
+    expect(await readFile(batchIndexPath(growing, 100))).toEqual(await readFile(batchIndexPath(whole, 100)));
+  });
+
   it.each([
     ['a row changed before the kept batches end', (text: string) => text.replace('u5@example.com', 'v5@example.com')],
     ['the source cut short', (text: string) => text.split('\n').slice(0, 150).join('\n') + '\n'],
