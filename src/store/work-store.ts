@@ -54,6 +54,17 @@ export interface WorkStore {
   remove(key: string): Promise<number>;
 }
 
+/** Whether the work file's batch index holds batch `batch`. */
+async function hasBatch(key: string, batchSize: number, batch: number): Promise<boolean> {
+  return batchOffset(key, batchSize, batch).then(
+    () => true,
+    (err: unknown) => {
+      if (err instanceof RangeError) return false;
+      throw err;
+    },
+  );
+}
+
 export function createFileWorkStore(): WorkStore {
   return {
     write: (spec, key, select, _owner, after) => prepareWorkFile(spec, key, select, after),
@@ -62,7 +73,13 @@ export function createFileWorkStore(): WorkStore {
     buildBatches: (key, batchSize) => buildBatchIndex(key, batchSize),
     async readBatch(key, batchSize, batch) {
       const offset = await batchOffset(key, batchSize, batch);
-      return (await readWorkBatch(key, offset, batchSize)).entries;
+      const { entries } = await readWorkBatch(key, offset, batchSize);
+      // Every batch but the last is whole. One that comes back short was read while a retried normaliser had cut the
+      // file back to rewrite it (src/source/growing-work-file.ts): failing, the batch is read again once it is
+      // whole, where returning fewer members would leave the others out of the run.
+      if (entries.length < batchSize && (await hasBatch(key, batchSize, batch + 1)))
+        throw new Error(`work file ${JSON.stringify(key)}: batch ${batch} is not whole yet (being rewritten)`);
+      return entries;
     },
     async remove(key) {
       // The work file, its summary, its batch indexes and any temp file: every name that starts with its own.

@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { batchAvailability, SourceChangedError, writeGrowingWorkFile } from '../../src/source/growing-work-file';
-import { batchIndexPath, buildBatchIndex } from '../../src/source/batch-index';
-import { prepareWorkFile, workFileSummaryPath } from '../../src/source/work-file';
+import { batchIndexPath, batchOffset, buildBatchIndex } from '../../src/source/batch-index';
+import { prepareWorkFile, workFileSummaryPath, workLine } from '../../src/source/work-file';
 import { createFileWorkStore } from '../../src/store/work-store';
 
 const store = () => createFileWorkStore();
@@ -152,6 +152,25 @@ describe('writeGrowingWorkFile', () => {
     await buildBatchIndex(whole, 100);
     expect(await readFile(growing)).toEqual(await readFile(whole));
     expect(await readFile(batchIndexPath(growing, 100))).toEqual(await readFile(batchIndexPath(whole, 100)));
+  });
+
+  it('a batch read while a retry has cut the file back is refused, not returned short', async () => {
+    const { spec, growing } = await setUp(1_000);
+    await writeGrowingWorkFile({ spec, workFile: growing, batchSize: 100 });
+    const whole = await store().readBatch(growing, 100, 4);
+    expect(whole).toHaveLength(100);
+    // The file cut back to the start of batch 4 plus half of it, at a line's end, as a retried write leaves it.
+    const halfway = Buffer.from(await readFile(growing))
+      .subarray(0, await batchOffset(growing, 100, 4))
+      .toString()
+      .concat(
+        whole
+          .slice(0, 50)
+          .map((e) => workLine(e))
+          .join(''),
+      );
+    await writeFile(growing, halfway);
+    await expect(store().readBatch(growing, 100, 4)).rejects.toThrow('batch 4 is not whole yet');
   });
 
   it.each([
