@@ -5,7 +5,7 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { LineSet, MAX_LINE } from '../report/line-set';
 import { loggedEntry, OUTCOME_NAMES, type AuditRecord, type LoggedEntry } from './audit-entry';
-import { decodeOutcome, encodeOutcome, outcomeCodeArray, type RecordedOutcome } from '../domain/outcome-code';
+import { decodeOutcome, encodeOutcome, OutcomeCodes, type RecordedOutcome } from '../domain/outcome-code';
 export type { RecordedOutcome } from '../domain/outcome-code';
 import { auditHeaderLine, parseAuditHeaderLine, type AuditHeader } from './audit-header';
 import { keepWait, parseRunWaitLine, runWaitLine, type RunWait } from './run-wait';
@@ -258,7 +258,7 @@ async function readFileHeader(file: string): Promise<AuditHeader | undefined> {
 }
 
 class FileIndex {
-  private codes = outcomeCodeArray(1024);
+  private readonly codes = new OutcomeCodes();
   private readBytes = 0;
   private partial = '';
   private queue: AuditRecord[] = [];
@@ -274,7 +274,7 @@ class FileIndex {
       await this.refresh();
       const found = new Map<number, RecordedOutcome>();
       for (const line of lines) {
-        const recorded = decodeOutcome(this.codes[line] ?? 0);
+        const recorded = decodeOutcome(this.codes.get(line));
         if (recorded) found.set(line, recorded);
       }
       return found;
@@ -319,7 +319,7 @@ class FileIndex {
     const fresh: LoggedEntry[] = [];
     const seen = new Set<number>();
     for (const entry of queued) {
-      if ((this.codes[entry.line] ?? 0) !== 0 || seen.has(entry.line)) continue;
+      if (this.codes.get(entry.line) !== 0 || seen.has(entry.line)) continue;
       seen.add(entry.line);
       fresh.push(loggedEntry(entry));
     }
@@ -416,19 +416,11 @@ class FileIndex {
   }
 
   private index(entry: Partial<LoggedEntry>): void {
-    if (typeof entry.line !== 'number' || typeof entry.outcome !== 'string' || !OUTCOME_NAMES.has(entry.outcome))
-      return;
-    this.ensure(entry.line);
-    if (this.codes[entry.line] !== 0) return; // first record wins, as for readers of the file
-    this.codes[entry.line] = encodeOutcome(entry as LoggedEntry);
-  }
-
-  private ensure(line: number): void {
-    if (line < this.codes.length) return;
-    let size = this.codes.length;
-    while (size <= line) size *= 2;
-    const grown = outcomeCodeArray(size);
-    grown.set(this.codes);
-    this.codes = grown;
+    const { line, outcome } = entry;
+    // Lines and outcomes as written: anything else in the file is not a record (a hand-edited or foreign line).
+    if (line === undefined || !Number.isSafeInteger(line) || line < 0) return;
+    if (typeof outcome !== 'string' || !OUTCOME_NAMES.has(outcome)) return;
+    if (this.codes.get(line) !== 0) return; // first record wins, as for readers of the file
+    this.codes.set(line, encodeOutcome(entry as LoggedEntry));
   }
 }
