@@ -3,6 +3,7 @@
 // garbage collector's work on it would steal CPU from the worker being measured on a 2-core machine. This one
 // does what a real endpoint does with each request (read it, parse the JSON, check the token, answer 200)
 // and keeps only what checkSyntheticRun reads: memberId, event, webhook-id, status.
+import { StringDecoder } from 'node:string_decoder';
 import { closeSync, createWriteStream, openSync, readSync, type WriteStream } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -141,8 +142,10 @@ function* readJsonLines<T>(file: string): Generator<T> {
   try {
     const buffer = Buffer.alloc(1 << 20);
     let partial = '';
+    // A chunk may end inside a character: decoded alone it became replacement characters.
+    const decoder = new StringDecoder('utf8');
     for (let n = readSync(fd, buffer); n > 0; n = readSync(fd, buffer)) {
-      const lines = (partial + buffer.subarray(0, n).toString('utf8')).split('\n');
+      const lines = (partial + decoder.write(buffer.subarray(0, n))).split('\n');
       partial = lines.pop() ?? '';
       for (const line of lines) if (line !== '') yield JSON.parse(line) as T;
     }

@@ -14,6 +14,7 @@
 // With --repeat K, steps 3 and 4 alternate K times on the same stack and the medians are reported: the machine
 // is shared, and a single pair measured a minute apart can differ by the load alone.
 // Figures are printed as a table and written as JSON.
+import { StringDecoder } from 'node:string_decoder';
 import { spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readSync, writeFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -223,10 +224,12 @@ function* auditRecords(file: string): Generator<AuditRecord> {
     const buffer = Buffer.alloc(1 << 20);
     let partial = '';
     let first = true;
+    // A chunk may end inside a character (a memberId "…-회원"): decoded alone it became replacement characters.
+    const decoder = new StringDecoder('utf8');
     for (;;) {
       const n = readSync(fd, buffer, 0, buffer.length, null);
       if (n === 0) break;
-      const lines = (partial + buffer.subarray(0, n).toString('utf8')).split('\n');
+      const lines = (partial + decoder.write(buffer.subarray(0, n))).split('\n');
       partial = lines.pop() ?? '';
       for (const raw of lines) {
         const header = first && parseAuditHeaderLine(raw); // the header (first line) is no record

@@ -3,6 +3,7 @@ import { createReadStream } from 'node:fs';
 import { link, open, mkdir, stat, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import readline from 'node:readline';
+import { StringDecoder } from 'node:string_decoder';
 import { LineSet, MAX_LINE } from '../report/line-set';
 import { loggedEntry, OUTCOME_NAMES, type AuditRecord, type LoggedEntry } from './audit-entry';
 import { decodeOutcome, encodeOutcome, OutcomeCodes, type RecordedOutcome } from '../domain/outcome-code';
@@ -261,6 +262,8 @@ class FileIndex {
   private readonly codes = new OutcomeCodes();
   private readBytes = 0;
   private partial = '';
+  // Reads come in chunks: a character whose bytes a chunk splits must not turn into two replacement characters.
+  private decoder = new StringDecoder('utf8');
   private queue: AuditRecord[] = [];
   /** The entries in `queue`, to queue each once however often a failing append is retried. */
   private readonly queued = new Set<AuditRecord>();
@@ -333,6 +336,7 @@ class FileIndex {
       if (prefix) this.ingest(prefix);
       for (const entry of fresh) this.index(entry);
       this.readBytes = whole;
+      this.decoder = new StringDecoder('utf8'); // what it held belonged to the torn line our line feed ended
     }
   }
 
@@ -393,7 +397,7 @@ class FileIndex {
         );
         if (bytesRead === 0) break;
         this.readBytes += bytesRead;
-        this.ingest(chunk.subarray(0, bytesRead).toString('utf8'));
+        this.ingest(this.decoder.write(chunk.subarray(0, bytesRead)));
       }
     } finally {
       await handle.close();
