@@ -44,6 +44,15 @@ async function setUp(rows: number) {
   };
 }
 
+/** A first attempt that dies once `stopAfter` batches are readable (the worker killed), as a retried write finds it. */
+async function crashAfter(spec: ResolvedSource, workFile: string, stopAfter: number): Promise<void> {
+  const crash = new Error('worker died');
+  const onBatch = (readable: number) => {
+    if (readable === stopAfter) throw crash;
+  };
+  await expect(writeGrowingWorkFile({ spec, workFile, batchSize: 100, onBatch })).rejects.toBe(crash);
+}
+
 describe('writeGrowingWorkFile', () => {
   it.each([
     [1, 1],
@@ -103,17 +112,7 @@ describe('writeGrowingWorkFile', () => {
     async (stopAfter) => {
       const { spec, growing, whole } = await setUp(1_234);
       const store = createFileWorkStore();
-      const crash = new Error('worker died');
-      await expect(
-        writeGrowingWorkFile({
-          spec,
-          workFile: growing,
-          batchSize: 100,
-          onBatch: (readable) => {
-            if (readable === stopAfter) throw crash;
-          },
-        }),
-      ).rejects.toBe(crash);
+      await crashAfter(spec, growing, stopAfter);
       const before = await store.readBatch(growing, 100, stopAfter - 1);
       expect(await batchAvailability(growing, 100, stopAfter)).toBe('waiting');
       // What a crashed attempt leaves past its last whole batch: half a line, not yet in the index.
@@ -178,30 +177,14 @@ describe('writeGrowingWorkFile', () => {
     ['the source cut short', (text: string) => text.split('\n').slice(0, 150).join('\n') + '\n'],
   ])('a retried write refuses a source that changed under the kept batches: %s', async (_name, change) => {
     const { spec, growing } = await setUp(1_234);
-    const crash = new Error('worker died');
-    const stopAt = (readable: number) => {
-      if (readable === 3) throw crash;
-    };
-    await expect(writeGrowingWorkFile({ spec, workFile: growing, batchSize: 100, onBatch: stopAt })).rejects.toBe(
-      crash,
-    );
+    await crashAfter(spec, growing, 3);
     await writeFile(spec.path, change(await readFile(spec.path, 'utf8')));
     await expect(writeGrowingWorkFile({ spec, workFile: growing, batchSize: 100 })).rejects.toThrow(SourceChangedError);
   });
 
   it('a retried write over an unchanged source with a change only after the kept batches goes on', async () => {
     const { spec, growing } = await setUp(1_234);
-    const crash = new Error('worker died');
-    await expect(
-      writeGrowingWorkFile({
-        spec,
-        workFile: growing,
-        batchSize: 100,
-        onBatch: (readable) => {
-          if (readable === 3) throw crash;
-        },
-      }),
-    ).rejects.toBe(crash);
+    await crashAfter(spec, growing, 3);
     await writeFile(spec.path, (await readFile(spec.path, 'utf8')).replace('u1200@example.com', 'w@example.com'));
     expect(await writeGrowingWorkFile({ spec, workFile: growing, batchSize: 100 })).toMatchObject({ batches: 13 });
   });
