@@ -4,6 +4,7 @@
 // is away is retried with backoff, the outcomes it holds kept in memory, and nothing new is looked up or sent
 // until the store takes writes again; the activity keeps heartbeating meanwhile. Any other error still throws.
 import { setTimeout as sleep } from 'node:timers/promises';
+import { whenAborted } from '../src/abort-fanout';
 import type { AuditStore } from '../src/audit/audit-store';
 import type { RunWait } from '../src/audit/run-wait';
 
@@ -168,8 +169,9 @@ export function createStoreGate(o: StoreGateOptions): StoreGate {
 
 /**
  * One promise that rejects with the signal's reason when it aborts, made on first use. Every waiting write and
- * every member waiting for the gate races against it: one abort listener a gate, where one a waiter put 11 and
- * more on the activity's signal while a batch's members waited (Node's MaxListenersExceededWarning).
+ * every member waiting for the gate races against it, where one listener a waiter put 11 and more on the activity's
+ * signal while a batch's members waited (Node's MaxListenersExceededWarning); it listens through the signal's one
+ * shared listener (src/abort-fanout.ts).
  */
 function abortedPromise(signal: AbortSignal): () => Promise<never> {
   let rejection: Promise<never> | undefined;
@@ -177,7 +179,7 @@ function abortedPromise(signal: AbortSignal): () => Promise<never> {
     if (!rejection) {
       rejection = new Promise<never>((_, reject) => {
         if (signal.aborted) reject(signal.reason);
-        else signal.addEventListener('abort', () => reject(signal.reason), { once: true });
+        else whenAborted(signal, () => reject(signal.reason));
       });
       rejection.catch(() => undefined); // an abort with nobody waiting is not an unhandled rejection
     }
