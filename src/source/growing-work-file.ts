@@ -7,6 +7,7 @@ import { batchIndexPath } from './batch-index';
 import { UnreadableRestError } from './errors';
 import { readSourceChunks, type ResolvedSource } from './read-source';
 import {
+  countEntry,
   normalisedEntries,
   readStoredSummary,
   syncDirectory,
@@ -149,6 +150,11 @@ async function digestOf(handle: FileHandle, length: number): Promise<string> {
   return hash.digest('hex');
 }
 
+async function* prepend<T>(first: T, rest: AsyncIterable<T> | Iterable<T>): AsyncGenerator<T> {
+  yield first;
+  yield* rest;
+}
+
 async function appendEntries(
   w: GrowingWorkFile,
   data: FileHandle,
@@ -221,13 +227,15 @@ async function appendEntries(
     }
   } catch (err) {
     // Found once the batches run, a source whose rest cannot be read (a quoted field never closed) ends with that
-    // record as one bad row, as any bad row: the run goes on. Not for a verify run, whose appended entries follow.
-    if (!(err instanceof UnreadableRestError) || w.after) throw err;
-    const row = (w.select ?? ((e: WorkEntry) => e))({ line: err.line, skip: err.skip });
-    if (row) {
-      summary.rows += 1;
-      summary.skipped += 1;
-      const io = put(row);
+    // record as one bad row, as any bad row: the run goes on. A verify run's appended entries follow it, each member
+    // not found before that end a bad row naming it (the end may hold it).
+    if (!(err instanceof UnreadableRestError)) throw err;
+    const unread = { line: err.line, skip: err.skip };
+    const row = (w.select ?? ((e: WorkEntry) => e))(unread);
+    const rest = w.after?.(unread) ?? [];
+    for await (const e of row ? prepend(row, rest) : rest) {
+      countEntry(e, summary);
+      const io = put(e);
       if (io) await io;
     }
   }

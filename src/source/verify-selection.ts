@@ -1,6 +1,7 @@
 import type { AuditStore } from '../audit/audit-store';
 import type { PlannedDecision, RepairRecord, SourceEntry, VerifyEntry } from '../domain/types';
 import { auditLines } from './audit-selection';
+import type { UnreadEnd } from './work-file';
 import { SourceConfigError } from './errors';
 import { MemberSelection } from './member-selection';
 
@@ -12,8 +13,11 @@ import { MemberSelection } from './member-selection';
 export interface VerifySelection {
   /** Keeps the export's first row of each selected member, as a verify entry; drops everything else. */
   select: (entry: SourceEntry) => VerifyEntry | undefined;
-  /** After the export has been read: the selected members it did not hold, each as an `absent` entry. */
-  absent: () => AsyncIterable<VerifyEntry>;
+  /**
+   * After the export has been read: the selected members it did not hold, each as an `absent` entry; or, when its
+   * end could not be read (`unread`), as a bad row naming that end: it may hold them.
+   */
+  absent: (unread?: UnreadEnd) => AsyncIterable<VerifyEntry>;
 }
 
 /** The earlier run's delivered replays, one per memberId: what it did and when (epoch ms), from its audit log. */
@@ -50,6 +54,10 @@ function repairOf(selection: MemberSelection, memberId: string): { line: number;
   return { line: at.line, repair };
 }
 
+/** A member not found before the export's unreadable end: its bad row, by the line where that end starts. */
+export const unreadReason = (unread: UnreadEnd): string =>
+  `the export's end is unreadable from line ${unread.line} on and may hold it (${unread.skip})`;
+
 /** The verify selection over the earlier run's audit log (refused if a dry run wrote it: it replayed nothing). */
 export async function selectForVerify(audit: AuditStore, auditPath: string): Promise<VerifySelection> {
   const selection = new MemberSelection();
@@ -66,10 +74,15 @@ export async function selectForVerify(audit: AuditStore, auditPath: string): Pro
     return { line, memberId, skip: entry.skip, repair, exportLine: entry.line };
   };
 
-  async function* absent(): AsyncGenerator<VerifyEntry> {
+  async function* absent(unread?: UnreadEnd): AsyncGenerator<VerifyEntry> {
     for await (const r of deliveredReplays(audit, auditPath)) {
       const found = repairOf(selection, r.memberId);
       if (!found || !selection.mark(r.memberId)) continue;
+      if (unread) {
+        // Not absent but unknown: calling a delete "repaired" because its row was not read would be a false proof.
+        yield { line: found.line, memberId: r.memberId, repair: found.repair, skip: unreadReason(unread) };
+        continue;
+      }
       const member = {
         memberId: r.memberId,
         mobileNumber: null,

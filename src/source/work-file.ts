@@ -43,8 +43,19 @@ export interface WorkBatch {
 /** Keeps (as a work entry, maybe a verify run's), or (undefined) drops, each source entry: a run over part of it. */
 export type SelectEntry = (entry: SourceEntry) => WorkEntry | undefined;
 
-/** Entries appended after the source (a verify run: the members the export no longer holds). */
-export type AppendEntries = () => AsyncIterable<WorkEntry>;
+/** Where a source stopped being readable: its last record, which swallowed the rest (a quoted field never closed). */
+export interface UnreadEnd {
+  /** The line that record starts on. */
+  line: number;
+  /** Its problem, as a bad row's reason. */
+  skip: string;
+}
+
+/**
+ * Entries appended after the source (a verify run: the members the export no longer holds). `unread`: the source's
+ * end could not be read, so a member not found before it may be in it.
+ */
+export type AppendEntries = (unread?: UnreadEnd) => AsyncIterable<WorkEntry>;
 
 export const workFileSummaryPath = (workFile: string) => `${workFile}.summary.json`;
 
@@ -157,7 +168,8 @@ export async function* normalisedEntries(
   if (appended.length) yield appended;
 }
 
-function countEntry(entry: WorkEntry, summary: PrepareSummary): void {
+/** Counts one entry of the work set into its summary: a row, and a member to check or a skip. */
+export function countEntry(entry: WorkEntry, summary: PrepareSummary): void {
   summary.rows++;
   if ('member' in entry) summary.members++;
   else summary.skipped++;

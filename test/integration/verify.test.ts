@@ -1,3 +1,4 @@
+import { appendFile, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LoggedEntry } from '../../src/audit/audit-entry';
@@ -207,6 +208,68 @@ describe('verify after a repair', () => {
       const fixes = stack.receiver.deliveries().slice(sent);
       expect(fixes.map((d) => d.memberId).sort()).toEqual(dropped.map((e) => e.memberId!).sort());
       expect(fixes.every((d) => d.status >= 200 && d.status < 300)).toBe(true);
+    } finally {
+      await stack.close();
+    }
+  });
+
+  it('an export whose last quoted field is never closed: one bad row naming its line, the run goes on', async () => {
+    const stack = await startStack({ server, users: examples.users });
+    try {
+      const repair = await runBackfill(stack, 'verify-unclosed-repair', {});
+      const replayed = delivered(await readAudit(repair.auditPath));
+      // The customer applied every replay, but the export was cut inside its last row: a replayed member's email
+      // opens a quote the file never closes.
+      const db = await CustomerRows.fromCsv(EXAMPLE_CSV);
+      db.apply(customerWrites(stack.receiver.accepted(), {}));
+      const cut = replayed.find((e) => e.outcome === 'upsert' && db.rows.has(e.memberId!))!;
+      db.rows.delete(cut.memberId!);
+      const exported = path.join(stack.dataDir, 'export-cut.csv');
+      await db.exportCsv(exported);
+      // The physical line the cut row starts on (a quoted cell of the export may hold a line break).
+      const cutLine = (await readFile(exported, 'utf8')).split('\n').length;
+      await appendFile(exported, `${cut.memberId},,"someone@exam`);
+
+      const handle = await stack.client.workflow.start('backfillWebhooks', {
+        taskQueue: stack.config.BACKFILL_TASK_QUEUE,
+        workflowId: 'verify-unclosed-check',
+        // More members than a round of 4 x 20: the export's end is read by normaliseSource, beside the batches.
+        args: [
+          { source: { type: 'csv', path: exported }, verifyAfter: { auditPath: repair.auditPath }, batchSize: 20 },
+        ],
+      });
+      const ended = await waitFor(
+        'the verify run to end or pause',
+        async () => {
+          const p = await handle.query(progressQuery);
+          return p.done || p.paused ? p : undefined;
+        },
+        120_000,
+      );
+      expect(ended.pauseReason ?? undefined).toBeUndefined();
+      expect(ended.paused).toBe(false);
+      const verify = (await handle.result()) as BackfillResult;
+
+      // One verdict per replayed member: the cut one failed with its line and problem; the members the export
+      // does not hold before its unreadable end may be in it, so they are not called repaired either.
+      const audit = await readAudit(verify.auditPath);
+      expect(audit.map((e) => e.line).sort((a, b) => a - b)).toEqual(replayed.map((e) => e.line).sort((a, b) => a - b));
+      const unread = `the export's end is unreadable from line ${cutLine} on and may hold it (quoted field never closed`;
+      const cutVerdict = audit.find((e) => e.memberId === cut.memberId)!;
+      expect(cutVerdict).toMatchObject({ verdict: 'failed' });
+      expect(cutVerdict.reason).toContain(unread);
+      const notInExport = replayed.filter((e) => e.memberId === cut.memberId || !db.rows.has(e.memberId!));
+      expect(notInExport.length).toBeGreaterThan(1);
+      for (const e of audit) {
+        const unknown = notInExport.some((n) => n.memberId === e.memberId);
+        expect(e.verdict, e.memberId).toBe(unknown ? 'failed' : 'repaired');
+        if (unknown) expect(e.reason).toContain(unread);
+      }
+      expect(verify).toMatchObject({
+        total: replayed.length,
+        processed: replayed.length,
+        verify: { repaired: replayed.length - notInExport.length, failed: notInExport.length },
+      });
     } finally {
       await stack.close();
     }

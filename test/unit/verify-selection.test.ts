@@ -6,6 +6,7 @@ import type { AuditEntry } from '../../src/audit/audit-entry';
 import { createFileAuditStore } from '../../src/audit/audit-store';
 import { SourceConfigError } from '../../src/source/errors';
 import { selectForVerify } from '../../src/source/verify-selection';
+import { writeGrowingWorkFile } from '../../src/source/growing-work-file';
 import { prepareWorkFile, readWorkBatch } from '../../src/source/work-file';
 import type { SourceEntry } from '../../src/domain/types';
 
@@ -115,6 +116,47 @@ describe('selectForVerify', () => {
       repair: { event: 'upsert', fields: ['email'], deliveredAt: AT },
     });
     expect('skip' in only! && typeof only.skip).toBe('string');
+  });
+
+  it('an export whose end is a quoted field never closed: read beside the batches, its unread members are bad rows', async () => {
+    const auditPath = await log('unclosed.jsonl', [
+      entry(2, { outcome: 'upsert', fields: ['email'], delivered: true }),
+      entry(3, { outcome: 'delete', reason: 'not-found', delivered: true }),
+      entry(4, { outcome: 'upsert', fields: ['email'], delivered: true }),
+    ]);
+    // m-2 is read; m-4's row opens a quote the file never closes; m-3 is not before that end, which may hold it.
+    const csv = ['memberId,mobileNumber,email,unsubscribeEmail,unsubscribeTexting', 'm-2,,,,', 'm-4,,"cut@exa'].join(
+      '\n',
+    );
+    const source = await file('unclosed.csv', csv);
+    const verify = await selectForVerify(store, auditPath);
+    const workFile = path.join(dir, 'unclosed', 'members.jsonl');
+    const spec = { type: 'csv', path: source } as const;
+    const grown = await writeGrowingWorkFile({
+      spec,
+      workFile,
+      batchSize: 10,
+      select: verify.select,
+      after: verify.absent,
+    });
+    expect(grown).toMatchObject({ rows: 3, members: 1, skipped: 2 });
+    const skip =
+      "the export's end is unreadable from line 3 on and may hold it (quoted field never closed: the rest of the file is one bad record (truncated or corrupt file))";
+    expect((await readWorkBatch(workFile, 0, 1000)).entries).toEqual([
+      {
+        line: 2,
+        member: { ...nulls, memberId: 'm-2' },
+        repair: { event: 'upsert', fields: ['email'], deliveredAt: AT },
+        exportLine: 2,
+      },
+      { line: 3, memberId: 'm-3', skip, repair: { event: 'delete', reason: 'not-found', deliveredAt: AT } },
+      { line: 4, memberId: 'm-4', skip, repair: { event: 'upsert', fields: ['email'], deliveredAt: AT } },
+    ]);
+    // Read whole before the first lookup, the same export still stops the run.
+    const whole = await selectForVerify(store, auditPath);
+    await expect(
+      prepareWorkFile(spec, path.join(dir, 'unclosed-whole', 'members.jsonl'), whole.select, whole.absent),
+    ).rejects.toThrow(/line 3 is never closed/);
   });
 
   it('refuses the audit log of a dry run: it replayed nothing', async () => {
