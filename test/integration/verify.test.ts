@@ -9,7 +9,15 @@ import { applyToTable, CustomerRows, customerWrites, type Drops } from '../../de
 import { startTestPostgres } from '../support/postgres';
 import { EXAMPLE_CSV, loadExamples, type Examples } from '../support/examples';
 import { runProcess } from '../support/child-process';
-import { readAudit, runBackfill, startStack, startTestServer, waitFor, type Stack } from '../support/stack';
+import {
+  readAudit,
+  readAuditHeader,
+  runBackfill,
+  startStack,
+  startTestServer,
+  waitFor,
+  type Stack,
+} from '../support/stack';
 import { progressQuery, type BackfillResult } from '../../workflows/definitions';
 
 // "Prove the repair": a repair whose receiver accepted every replay but whose customer logic applied only some of
@@ -254,6 +262,8 @@ describe('verify after a repair', () => {
       // does not hold before its unreadable end may be in it, so they are not called repaired either.
       const audit = await readAudit(verify.auditPath);
       expect(audit.map((e) => e.line).sort((a, b) => a - b)).toEqual(replayed.map((e) => e.line).sort((a, b) => a - b));
+      // The file is named once, in the verify log's header; each bad row names its line.
+      expect((await readAuditHeader(verify.auditPath)).source).toEqual({ type: 'csv', path: exported });
       const unread = `the export's end is unreadable from line ${cutLine} on and may hold it (quoted field never closed`;
       const cutVerdict = audit.find((e) => e.memberId === cut.memberId)!;
       expect(cutVerdict).toMatchObject({ verdict: 'failed' });
