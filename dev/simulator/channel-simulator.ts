@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { z } from 'zod';
-import { channelUserSchema } from '../../src/channel/user-schema';
+import { channelUserCheck } from '../../src/channel/user-schema';
 import type { ChannelWebhook } from '../../src/channel/webhooks';
 import type { ChannelUser } from '../../src/domain/types';
 
@@ -535,7 +535,7 @@ export async function startChannelSimulator(o: ChannelSimulatorOptions): Promise
 }
 
 const usersFileSchema = z.object({
-  users: z.array(channelUserSchema.extend({ memberId: z.string().min(1) })),
+  users: z.array(channelUserCheck.extend({ memberId: z.string().min(1) })),
 });
 
 /** Reads `{"users":[ ...ChannelUser ]}`; every user needs a memberId, unknown fields are kept. */

@@ -9,7 +9,7 @@ import type { ChannelUser, FetchResult } from '../domain/types';
 import { BadCredentialsError } from './errors';
 import type { ChannelPacer, RateHeaders } from './channel-pacer';
 import type { RateLimiter } from './rate-limiter';
-import { userResponseSchema } from './user-schema';
+import { checkUserAnswer } from './user-schema';
 import { channelResponseSchema, type ChannelInfo } from './channel-info';
 import { MAX_RATE_LIMIT_WAIT_MS, withRetries, type AttemptResult, type RetryPolicy } from './retry';
 
@@ -243,13 +243,11 @@ function parseUserBody(text: string): AttemptOutcome {
   } catch {
     return { kind: 'retryable', reason: 'malformed response: invalid JSON' };
   }
-  const parsed = userResponseSchema.safeParse(json);
-  // The user as it came, not the parsed copy: the replay's entity keeps every key and null (issue 23).
-  if (parsed.success) return { kind: 'found', user: (json as { user: ChannelUser }).user };
-  const issue = parsed.error.issues[0];
+  const checked = checkUserAnswer(json);
+  // The user as it came, not a parsed copy: the replay's entity keeps every key and null (issue 23).
+  if (checked.ok) return { kind: 'found', user: checked.user };
   // Path and issue code only: zod messages can quote the offending value.
-  const where = issue && issue.path.length > 0 ? issue.path.map(String).join('.') : 'body';
-  return { kind: 'final', reason: `malformed response: invalid ${where} (${issue?.code ?? 'unknown'})` };
+  return { kind: 'final', reason: `malformed response: invalid ${checked.where} (${checked.code})` };
 }
 
 /** A 200 body of `GET /open/v5/channel`: only the id is required; anything else malformed is retried. */
