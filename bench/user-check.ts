@@ -1,8 +1,9 @@
 // The CPU of checking one Channel Talk user answer (src/channel/user-schema.ts), hot (back to back) and cold (one
 // check every 100 ms with the CPU caches flushed in between, as at 10 lookups/s, where every member runs cold).
-// It compares the check the client runs with the loose (passthrough) schema it replaced, on a full OpenApiUserDto.
+// It compares the check the client runs with the loose (passthrough) schema it replaced, on the users the bench's
+// simulator serves (dev/synthetic.ts) or on a full OpenApiUserDto (every field the OpenAPI document lists).
 //
-//   npx tsx bench/user-check.ts [--hot 200000] [--cold 40]
+//   npx tsx bench/user-check.ts [--users synthetic|full] [--hot 200000] [--cold 40]
 //
 // Wall-clock figures on a shared machine: give the load (`uptime`) with them, and compare the rows of one run.
 import { parseArgs } from 'node:util';
@@ -10,6 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { checkUserAnswer, userAnswerSchema } from '../src/channel/user-schema';
 import { fullOpenApiUser } from '../dev/simulator/openapi-user-fixture';
+import { syntheticUsers } from '../dev/synthetic';
 
 /** The schema the client ran before the split (loose objects, transforms): the baseline, measured only. */
 function looseBaseline() {
@@ -46,9 +48,11 @@ const VARIANTS: Array<[name: string, check: Check]> = [
   ['checkUserAnswer (compiled safeParse)', (j) => checkUserAnswer(j).ok],
 ];
 
-/** Distinct answers as JSON.parse gives them (the client checks a freshly parsed body every time). */
-function answers(count: number): unknown[] {
-  return Array.from({ length: count }, (_, i) => JSON.parse(JSON.stringify({ user: fullOpenApiUser(`m${i}`) })));
+/** Distinct answer bodies, as Channel Talk (or the bench's simulator) sends them. */
+function answerBodies(users: string, count: number): string[] {
+  const list =
+    users === 'full' ? Array.from({ length: count }, (_, i) => fullOpenApiUser(`m${i}`)) : syntheticUsers(count);
+  return list.map((user) => JSON.stringify({ user, online: null }));
 }
 
 function hotNsPerCheck(check: Check, inputs: unknown[], n: number): number {
@@ -84,18 +88,23 @@ const quartiles = (xs: number[]): [number, number] => {
 };
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { hot: { type: 'string' }, cold: { type: 'string' } } });
+  const { values } = parseArgs({
+    options: { users: { type: 'string' }, hot: { type: 'string' }, cold: { type: 'string' } },
+  });
+  const users = values.users ?? 'synthetic';
   const hotN = Number(values.hot ?? 200_000);
   const coldN = Number(values.cold ?? 40);
-  const inputs = answers(1_000);
+  // The client checks a freshly parsed body every time.
+  const inputs = answerBodies(users, 1_000).map((body): unknown => JSON.parse(body));
   const hot = new Map<string, number[]>(VARIANTS.map(([name]) => [name, []]));
   const cold = new Map<string, number[]>(VARIANTS.map(([name]) => [name, []]));
   // Rounds interleave the variants, so the machine's load falls on all of them alike.
   for (let round = 0; round < 5; round++)
     for (const [name, check] of VARIANTS) hot.get(name)!.push(hotNsPerCheck(check, inputs, hotN));
-  const bodies = Array.from({ length: coldN }, (_, i) => JSON.stringify({ user: fullOpenApiUser(`c${i}`) }));
-  for (const body of bodies) for (const [name, check] of VARIANTS) cold.get(name)!.push(await coldNs(check, body));
-  console.log(`user answer check, full OpenApiUserDto (${Object.keys(fullOpenApiUser('x')).length} keys)`);
+  for (const body of answerBodies(users, coldN))
+    for (const [name, check] of VARIANTS) cold.get(name)!.push(await coldNs(check, body));
+  const keys = median(inputs.map((a) => Object.keys((a as { user: object }).user).length));
+  console.log(`user answer check, ${users} users (median ${keys} keys)`);
   console.log(`hot: median of 5 rounds of ${hotN}; cold: ${coldN} checks at 10/s, caches flushed (median [q1-q3])`);
   for (const [name] of VARIANTS) {
     const [q1, q3] = quartiles(cold.get(name)!);
