@@ -55,30 +55,6 @@ export function outcomeCodeArray(size: number, layout = OUTCOME_CODE_LAYOUT): Ui
       : new Uint32Array(size);
 }
 
-/** Codes per page of OutcomeCodes: 128 KiB at 16 bits. */
-const PAGE_CODES = 2 ** 16;
-
-/**
- * One code per source line (0: none), in pages made when a line in them is first set. A doubling array held 2^24
- * codes (32 MB) for a 10M-line log and, while it grew, the old and the new together (48 MB): the worker's peak at
- * ten million members (BENCHMARKS.md). Pages hold what is used, in steps of PAGE_CODES, and never copy.
- */
-export class OutcomeCodes {
-  private readonly pages: (Uint8Array | Uint16Array | Uint32Array | undefined)[] = [];
-
-  constructor(private readonly layout = OUTCOME_CODE_LAYOUT) {}
-
-  get(line: number): number {
-    return this.pages[Math.floor(line / PAGE_CODES)]?.[line % PAGE_CODES] ?? 0;
-  }
-
-  set(line: number, code: number): void {
-    const page = Math.floor(line / PAGE_CODES);
-    const codes = (this.pages[page] ??= outcomeCodeArray(PAGE_CODES, this.layout));
-    codes[line % PAGE_CODES] = code;
-  }
-}
-
 /** One record's code; `fieldNames` and `outcomeNames` are the lists the layout was made for. */
 export function encodeOutcome<F extends string, O extends string>(
   entry: { outcome: O; deferred?: boolean; fields?: readonly F[]; changedDuringRepair?: boolean },

@@ -7,7 +7,6 @@ import {
   decodeWith,
   encodeOutcome,
   outcomeCodeArray,
-  OutcomeCodes,
   outcomeCodeLayout,
 } from '../../src/domain/outcome-code';
 import { COMPARED_FIELDS, OUTCOMES } from '../../src/domain/types';
@@ -77,16 +76,5 @@ describe('every record round-trips', () => {
 
   it('an eighth outcome moves the field bits', () => {
     roundTrip([...OUTCOMES, 'a', 'b', 'c'], COMPARED_FIELDS);
-  });
-});
-
-describe('OutcomeCodes: one code per line, in pages made on first use', () => {
-  it.each([0, 1, 65_535, 65_536, 65_537, 10_000_001])('line %i: 0 until set, then what was set', (line) => {
-    const codes = new OutcomeCodes();
-    expect(codes.get(line)).toBe(0);
-    codes.set(line, 0x1ff);
-    expect(codes.get(line)).toBe(0x1ff);
-    expect(codes.get(line + 1)).toBe(0);
-    if (line > 0) expect(codes.get(line - 1)).toBe(0);
   });
 });
