@@ -140,6 +140,47 @@ describe('user answer check: table of null, missing, odd and extra fields', () =
     expect(check(variant('m', field, value))).toEqual({ ok: false, where: `user.${field}`, code: 'invalid_type' });
   });
 
+  // Every checked field against every kind of JSON value: accepted exactly when the value is of the field's kind,
+  // null or missing, by the compiled check and by zod's runtime parser alike.
+  const KINDS: Array<[label: string, value: unknown, kind: string]> = [
+    ['a string', 'x', 'string'],
+    ['an empty string', '', 'string'],
+    ['true', true, 'boolean'],
+    ['false', false, 'boolean'],
+    ['an object', { nested: true }, 'object'],
+    ['an empty object', {}, 'object'],
+    ['a number', 42, 'number'],
+    ['zero', 0, 'number'],
+    ['an array', ['x'], 'array'],
+    ['null', null, 'null'],
+    ['missing', undefined, 'null'],
+  ];
+  const FIELD_KIND: Record<string, string> = {
+    type: 'string',
+    email: 'string',
+    mobileNumber: 'string',
+    unsubscribeEmail: 'boolean',
+    unsubscribeTexting: 'boolean',
+    profile: 'object',
+  };
+  it('checks exactly the fields of FIELD_KIND', () => {
+    expect(Object.keys(userAnswerSchema.shape.user.shape).sort()).toEqual(Object.keys(FIELD_KIND).sort());
+  });
+  it.each(
+    Object.keys(FIELD_KIND).flatMap((field) =>
+      KINDS.map(([label, value, kind]): [string, string, unknown, boolean] => {
+        const accepted = kind === 'null' || kind === FIELD_KIND[field];
+        return [`${field} ${label}: ${accepted ? 'accepted' : 'refused'}`, field, value, accepted];
+      }),
+    ),
+  )('%s', (_name, field, value, accepted) => {
+    const answer = { user: variant('m', field, value) };
+    expect(checkUserAnswer(answer)).toEqual(
+      accepted ? { ok: true, user: answer.user } : { ok: false, where: `user.${field}`, code: 'invalid_type' },
+    );
+    expect(userAnswerSchema.safeParse(answer).success).toBe(accepted);
+  });
+
   it.each<[name: string, answer: unknown, where: string]>([
     ['the body an array', [], 'body'],
     ['the body null', null, 'body'],
