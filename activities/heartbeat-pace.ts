@@ -19,6 +19,14 @@ export const MAX_GAP_MS = 10_000;
 /** How long a batch heartbeats at every tick after a pause notice: the cancellation may reach Temporal after it. */
 export const HURRY_MS = 5_000;
 
+/**
+ * The longest gap between two heartbeats of an activity whose heartbeat timeout is `heartbeatTimeoutMs` (undefined:
+ * none set): half of it, so one late heartbeat never times a live worker out, at most MAX_GAP_MS, at least a tick.
+ */
+export function heartbeatGapMs(heartbeatTimeoutMs: number | undefined): number {
+  return Math.max(TICK_MS, Math.min(MAX_GAP_MS, (heartbeatTimeoutMs ?? Infinity) / 2));
+}
+
 export class HeartbeatPace {
   private lastBeatAt: number;
   private doneAtLastBeat: number;
@@ -30,7 +38,7 @@ export class HeartbeatPace {
   constructor(startedAt: number, done: number, heartbeatTimeoutMs: number | undefined) {
     this.lastBeatAt = startedAt;
     this.doneAtLastBeat = done;
-    this.gapMs = Math.max(TICK_MS, Math.min(MAX_GAP_MS, (heartbeatTimeoutMs ?? Infinity) / 2));
+    this.gapMs = heartbeatGapMs(heartbeatTimeoutMs);
   }
 
   /** Heartbeat at every tick until `now + HURRY_MS` (the workflow paused). */

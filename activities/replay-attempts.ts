@@ -8,6 +8,7 @@ import { Context } from '@temporalio/activity';
 import { z } from 'zod';
 import type { AuditEntry } from '../src/audit/audit-entry';
 import { asAuditRecord } from '../src/audit/audit-store';
+import { heartbeatGapMs } from './heartbeat-pace';
 
 const detailsSchema = z.object({ refused: z.number().int().nonnegative() });
 
@@ -26,10 +27,36 @@ export function afterRefusal(details: unknown): { refused: number; sent?: unknow
   return { refused: refusedAttempts(details) + 1, ...(sent !== undefined ? { sent } : {}) };
 }
 
+/** The details each running attempt heartbeated last (keepReplayAlive repeats them). */
+const lastDetails = new WeakMap<Context, unknown>();
+
+/** Heartbeats `details`, which the next attempt starts with should this one end without another heartbeat. */
+function heartbeatWith(context: Context, details: unknown): void {
+  lastDetails.set(context, details);
+  context.heartbeat(details);
+}
+
+/**
+ * Keeps a replay attempt heartbeating while it waits (on the rate limiter of its lookup again, a store that is away, a
+ * slow receiver), when its activity has a heartbeat timeout: a worker that dies mid-replay is then found within that
+ * timeout, not at the end of the attempt's (replayAttemptTimeoutSeconds), and the replay is tried again elsewhere.
+ * Every beat repeats the details this attempt heartbeated last, else those it started with: Temporal keeps only the
+ * last ones, and the refusals counted and a sent replay kept (keepSent) must reach the next attempt. Returns the stop.
+ */
+export function keepReplayAlive(): () => void {
+  const context = Context.current();
+  const timeoutMs = context.info.heartbeatTimeoutMs;
+  if (!timeoutMs) return () => undefined; // scheduled without one (runs recorded before): nothing waits on it
+  const beat = () =>
+    context.heartbeat(lastDetails.has(context) ? lastDetails.get(context) : context.info.heartbeatDetails);
+  const timer = setInterval(beat, heartbeatGapMs(timeoutMs));
+  return () => clearInterval(timer);
+}
+
 /** Counts the current attempt, which refuses before sending, in its heartbeat details for the next attempt. */
 export function recordRefusal(): void {
   const context = Context.current();
-  context.heartbeat(afterRefusal(context.info.heartbeatDetails));
+  heartbeatWith(context, afterRefusal(context.info.heartbeatDetails));
 }
 
 /** This attempt's number among the attempts that could send (1 for the first of them). */
@@ -45,7 +72,7 @@ export function deliveryAttempt(attempt: number, details: unknown): number {
  */
 export function keepSent(entry: AuditEntry): void {
   const context = Context.current();
-  context.heartbeat({ refused: refusedAttempts(context.info.heartbeatDetails), sent: entry });
+  heartbeatWith(context, { refused: refusedAttempts(context.info.heartbeatDetails), sent: entry });
 }
 
 /** The outcome an earlier attempt sent and could not record (keepSent), for `line`; undefined when there is none. */

@@ -9,7 +9,7 @@ import type { JobMetrics } from '../src/observability';
 import type { SendResult } from '../src/domain/types';
 import { recordMetrics } from './batch-run';
 import { recheckReplay, type RecheckDeps } from './recheck-replay';
-import { deliveryAttempt, keepSent, recordRefusal, sentBefore } from './replay-attempts';
+import { deliveryAttempt, keepReplayAlive, keepSent, recordRefusal, sentBefore } from './replay-attempts';
 import { createStoreGate, recordStoreWaits, type StoreGate } from './store-outage';
 import {
   RECEIVER_UNAVAILABLE,
@@ -56,6 +56,16 @@ export interface ReplayDeps {
  * itself, so the count it returns is the audit log's, whichever attempt or run did the work.
  */
 export async function replayDeferred(deps: ReplayDeps, input: ReplayDeferredInput): Promise<DeferredResult> {
+  const stopHeartbeat = keepReplayAlive();
+  try {
+    return await replayOnce(deps, input);
+  } finally {
+    stopHeartbeat();
+  }
+}
+
+/** One attempt of the replay, heartbeating as keepReplayAlive paces it. */
+async function replayOnce(deps: ReplayDeps, input: ReplayDeferredInput): Promise<DeferredResult> {
   const { paths, line } = input;
   const { already, stored, reachable } = await readOpening(deps, input);
   if (already) return resultOf(line, already.outcome, already.fields, already.changedDuringRepair === true);

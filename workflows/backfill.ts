@@ -86,14 +86,19 @@ const batchActivities = (options: BackfillOptions, summary: string) =>
 
 // One member's replay that the batch could not deliver quickly. It retries on its own schedule (the
 // activity honours Retry-After and records "failed" itself on its last attempt), so it never holds
-// back other members. An attempt lasts at most replayAttemptTimeoutSeconds (what a crashed worker's replay waits
-// before another attempt), the backoff between attempts grows to replayMaxBackoffSeconds (absent: these defaults).
+// back other members. An attempt lasts at most replayAttemptTimeoutSeconds, the backoff between attempts grows to
+// replayMaxBackoffSeconds (absent: these defaults). It heartbeats while it waits (activities/replay-attempts.ts,
+// keepReplayAlive), so a crashed worker's replay is tried again after the heartbeat timeout, as a batch is, not after
+// the attempt's. No patch: the replay of a history checks an activity's type and id, not its timeouts, and a replay
+// scheduled with either set of options is done by the same activity code (test/integration/replay.test.ts).
 const REPLAY_ATTEMPT_TIMEOUT_SECONDS = 120;
+const REPLAY_HEARTBEAT_SECONDS = 20;
 const REPLAY_MAX_BACKOFF_SECONDS = 30;
 const replayActivities = (summary: string, options: BackfillOptions) =>
   proxyActivities<BackfillActivities>({
     summary,
     startToCloseTimeout: `${options.replayAttemptTimeoutSeconds ?? REPLAY_ATTEMPT_TIMEOUT_SECONDS} seconds`,
+    heartbeatTimeout: `${REPLAY_HEARTBEAT_SECONDS} seconds`,
     cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
     retry: {
       initialInterval: '1 second',

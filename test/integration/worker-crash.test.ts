@@ -5,10 +5,11 @@
 //
 // The worker is the real `npm run worker` entry (src/worker.ts) in a child process; the dev server, the Channel
 // Talk simulator and the webhook receiver live in this process and survive the kills.
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { WorkflowHandle } from '@temporalio/client';
+import { temporal } from '@temporalio/proto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditEntry } from '../../src/audit/audit-entry';
 import { parseAuditHeaderLine } from '../../src/audit/audit-header';
@@ -27,6 +28,7 @@ import {
   WEBHOOK_TOKEN,
   type Stack,
 } from '../support/stack';
+import { EXAMPLE_CSV, loadExamples } from '../support/examples';
 import { auditPathOf, checkKnownAnswer } from '../support/known-answer';
 import { workerProcess, type WorkerProcess } from '../support/worker-process';
 
@@ -248,3 +250,95 @@ describe('worker crash while the source is normalised', () => {
     }
   }, 180_000);
 });
+
+// A deferred replay has a heartbeat timeout (REPLAY_HEARTBEAT_SECONDS, workflows/backfill.ts) and heartbeats while it
+// waits (keepReplayAlive, activities/replay-attempts.ts): a worker killed while it sends one no longer leaves the
+// replay waiting out its whole attempt timeout (replayAttemptTimeoutSeconds, 120 s) before another worker tries it.
+describe('worker crash while a deferred replay runs', () => {
+  it('another worker sends the replay after its heartbeat timeout, well within the attempt timeout', async () => {
+    const examples = await loadExamples();
+    const faulted = new Set([...Object.keys(examples.faults.channel), ...Object.keys(examples.faults.receiver)]);
+    const rows = (await readFile(EXAMPLE_CSV, 'utf8')).split('\n');
+    const upserts = examples.expected.outcomes
+      .filter((o) => o.outcome === 'upsert' && !faulted.has(o.memberId) && rows[o.line - 1]!.startsWith(o.memberId))
+      .slice(0, 3);
+    const source = path.join(dir, 'replay-crash.csv');
+    await writeFile(source, [rows[0], ...upserts.map((o) => rows[o.line - 1])].join('\n') + '\n');
+    const member = upserts[0]!.memberId;
+    // The member's endpoint answers 503 with Retry-After 5 s: the batch hands the member over to its replay, whose
+    // attempts come 5 s apart. One of them is then held unanswered (a receiver stuck mid-request) and its worker killed.
+    const stack = await startStack({
+      server,
+      users: examples.users,
+      worker: false,
+      receiverBehaviours: { [member]: { status: 503, retryAfterSeconds: 5 } },
+      env: { WEBHOOK_TIMEOUT_MS: '60000' },
+    });
+    const first = workerProcess({ env: stack.env, logFile: path.join(dir, 'worker-replay-a.log') });
+    const second = workerProcess({ env: stack.env, logFile: path.join(dir, 'worker-replay-b.log') });
+    try {
+      await first.start();
+      const handle = await stack.client.workflow.start(WORKFLOW_TYPE, {
+        taskQueue: stack.config.BACKFILL_TASK_QUEUE,
+        workflowId: 'backfill-replay-crash',
+        args: [{ source: { type: 'csv', path: source } } satisfies BackfillInput],
+      });
+      const sends = () => stack.receiver.deliveries().filter((d) => d.memberId === member);
+      const scheduled = await waitFor('the replay scheduled', () => replayScheduled(handle), 60_000);
+      expect(scheduled.heartbeatTimeoutSeconds).toBe(20);
+      // A send of the replay's (the batch is done before its replay is scheduled), answered 503: the next comes 5 s on.
+      const beforeReplay = sends().length;
+      await waitFor('an attempt of the replay', async () => sends().length > beforeReplay, 60_000);
+      const held = sends().length;
+      stack.receiver.setBehaviour(member, { status: 200, delayMs: 600_000 });
+      await waitFor('an attempt held by the receiver', async () => sends().length > held, 60_000);
+
+      await first.kill();
+      const killedAt = Date.now();
+      const beforeKill = sends().length; // the held one among them: recorded as it came, with the 200 it was to get
+      stack.receiver.setBehaviour(member, undefined);
+      const started = second.start();
+      const delivered = await waitFor(
+        'the replay sent by another worker, well within the 120 s attempt timeout',
+        async () =>
+          sends()
+            .slice(beforeKill)
+            .find((d) => d.status === 200),
+        90_000,
+      );
+      await started;
+      const result = (await handle.result()) as BackfillResult;
+      expect(result).toMatchObject({ processed: upserts.length, upserts: upserts.length, failed: 0 });
+      // The killed attempt ended by its heartbeat timeout, and the attempt after it delivered.
+      const retried = await replayScheduled(handle);
+      expect(retried?.lastFailureTimeout).toBe(temporal.api.enums.v1.TimeoutType.TIMEOUT_TYPE_HEARTBEAT);
+      console.log(
+        `worker-crash (replay): the replay delivered by the second worker ${delivered.receivedAt - killedAt} ms after the kill (load average ${os
+          .loadavg()
+          .map((l) => l.toFixed(2))
+          .join(' ')})`,
+      );
+    } finally {
+      await first.stop();
+      await second.stop();
+      await stack.close();
+    }
+  }, 180_000);
+});
+
+/** The run's replayDeferred as its history has it: its heartbeat timeout, and how its last started attempt's predecessor failed. */
+async function replayScheduled(
+  handle: WorkflowHandle,
+): Promise<{ heartbeatTimeoutSeconds?: number; lastFailureTimeout?: number | null } | undefined> {
+  const events = (await handle.fetchHistory()).events ?? [];
+  const event = events.find((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'replayDeferred');
+  if (!event) return undefined;
+  const seconds = event.activityTaskScheduledEventAttributes?.heartbeatTimeout?.seconds;
+  const started = events.find(
+    (e) => String(e.activityTaskStartedEventAttributes?.scheduledEventId ?? '') === String(event.eventId),
+  );
+  return {
+    ...(seconds !== undefined && seconds !== null ? { heartbeatTimeoutSeconds: Number(seconds) } : {}),
+    lastFailureTimeout: started?.activityTaskStartedEventAttributes?.lastFailure?.timeoutFailureInfo?.timeoutType,
+  };
+}
