@@ -1,3 +1,4 @@
+import { CHANGE_TIME_KEYS, changeTime } from '../domain/change-time';
 import { VERDICT_OUTCOMES, type Verdict } from '../domain/verdicts';
 import {
   OUTCOMES,
@@ -103,13 +104,10 @@ export function loggedEntry(record: AuditRecord): LoggedEntry {
 /** The outcome names a record may carry (a Set: `in` over an object would also accept "toString"). */
 export const OUTCOME_NAMES: ReadonlySet<string> = new Set(OUTCOMES);
 
-/** Copies the user's change times (numbers only) onto an entry: times, not values. */
-export function recordChangeTimes(
-  entry: Pick<AuditEntry, 'updatedAt' | 'unsubscribeEmailUpdatedAt' | 'unsubscribeTextingUpdatedAt'>,
-  user: ChannelUser,
-): void {
-  const { updatedAt, unsubscribeEmailUpdatedAt, unsubscribeTextingUpdatedAt } = user;
-  if (typeof updatedAt === 'number') entry.updatedAt = updatedAt;
-  if (typeof unsubscribeEmailUpdatedAt === 'number') entry.unsubscribeEmailUpdatedAt = unsubscribeEmailUpdatedAt;
-  if (typeof unsubscribeTextingUpdatedAt === 'number') entry.unsubscribeTextingUpdatedAt = unsubscribeTextingUpdatedAt;
+/** Copies the user's change times onto an entry, those it has (finite numbers: `changeTime`): times, not values. */
+export function recordChangeTimes(entry: Pick<AuditEntry, (typeof CHANGE_TIME_KEYS)[number]>, user: ChannelUser): void {
+  for (const key of CHANGE_TIME_KEYS) {
+    const time = changeTime(user[key]);
+    if (time !== undefined) entry[key] = time;
+  }
 }

@@ -5,8 +5,8 @@
 // The OpenAPI document marks every field optional and none nullable, yet `null` turns up anywhere. So only what the
 // repair decides on must parse: the four compared fields, `profile` (their fallback) and `type` (unified users). A
 // field it does not use (`name`, `tags`, `createdAt`, `unifiedId`, `avatarUrl`, `web`, ...) may hold anything and is
-// not looked at; the change times are read through a number check where they are used (`fieldChangeTime`,
-// `recordChangeTimes`). A mismatch in a field that must parse will not change on retry: the client fails the member
+// not looked at; the change times are read, where they are used, through `changeTime` (src/domain/change-time.ts:
+// finite numbers only). A mismatch in a field that must parse will not change on retry: the client fails the member
 // once (client.ts).
 //
 // Why a compiled strip-mode object: the loose one it replaces copied every key of the user into a copy nobody read;

@@ -4,6 +4,7 @@
 import { COMPARED_FIELDS } from './types';
 import type { ChannelUser, ComparedField, Decision, FetchResult, StoredMember } from './types';
 import { normalizePhone, type CountryCode } from './phone';
+import { changeTime, type ChangeTimes } from './change-time';
 
 export interface DecideOptions {
   /** Region assumed for stored phone numbers written without a country code. Default 'KR'. */
@@ -17,18 +18,15 @@ export interface DecideOptions {
   onlyChangedSince?: { time: number; text: string };
 }
 
-type ChangeTimes = Pick<ChannelUser, 'updatedAt' | 'unsubscribeEmailUpdatedAt' | 'unsubscribeTextingUpdatedAt'>;
-
-const finite = (t: unknown): number | undefined => (typeof t === 'number' && Number.isFinite(t) ? t : undefined);
-
 /**
  * When Channel Talk last changed a field: the consent flags have their own change times (falling back to
  * `updatedAt` when absent); contact fields only `updatedAt`, the latest change of anything.
  */
 export function fieldChangeTime(times: ChangeTimes, field: ComparedField): number | undefined {
-  if (field === 'unsubscribeEmail') return finite(times.unsubscribeEmailUpdatedAt) ?? finite(times.updatedAt);
-  if (field === 'unsubscribeTexting') return finite(times.unsubscribeTextingUpdatedAt) ?? finite(times.updatedAt);
-  return finite(times.updatedAt);
+  if (field === 'unsubscribeEmail') return changeTime(times.unsubscribeEmailUpdatedAt) ?? changeTime(times.updatedAt);
+  if (field === 'unsubscribeTexting')
+    return changeTime(times.unsubscribeTextingUpdatedAt) ?? changeTime(times.updatedAt);
+  return changeTime(times.updatedAt);
 }
 
 /** Whether every differing field last changed before `since`. A field without a change time never counts as before. */

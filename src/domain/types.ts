@@ -62,8 +62,8 @@ export type MemberColumn = (typeof MEMBER_COLUMNS)[number];
 /**
  * A Channel Talk user exactly as returned by `GET /open/v5/users/@{memberId}` (`body.user`): every key and every
  * `null` kept, since a replay's `entity` is this object. The fields the repair decides on are checked
- * (src/channel/user-schema.ts) and typed here; the change times are read only through a number check
- * (`fieldChangeTime`, `recordChangeTimes`), since Channel Talk may send null or anything there.
+ * (src/channel/user-schema.ts) and typed here; the change times are read only through `changeTime`
+ * (src/domain/change-time.ts: finite numbers), since Channel Talk may send null or anything there.
  */
 export interface ChannelUser {
   type?: string | null;

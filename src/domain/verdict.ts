@@ -4,6 +4,7 @@ export type { RepairRecord } from './types';
 import { compareMember, fieldChangeTime, type DecideOptions } from './decide';
 import type { ComparedField, FetchResult, RepairRecord, StoredMember } from './types';
 import type { Verdict } from './verdicts';
+import { changeTime } from './change-time';
 
 export interface VerifyOptions extends DecideOptions {
   /**
@@ -23,7 +24,6 @@ export type VerdictResult = { verdict: Verdict } & (
 );
 
 const DEFAULT_UNIFIED_TYPE = 'unified';
-const finite = (t: unknown): number | undefined => (typeof t === 'number' && Number.isFinite(t) ? t : undefined);
 
 /**
  * The member's verdict. `stored` is its row in the fresh export, undefined when the export no longer holds it.
@@ -62,7 +62,7 @@ export function verdict(
     if (fetched.kind !== 'found') throw new Error('unreachable: a live user without a lookup');
     const { user } = fetched;
     const times = [user.createdAt, user.updatedAt, user.unsubscribeEmailUpdatedAt, user.unsubscribeTextingUpdatedAt];
-    if (times.some((t) => after(finite(t))))
+    if (times.some((t) => after(changeTime(t))))
       return { verdict: 'changed since', reason: 'Channel Talk has a live user again, changed after the delete' };
     if (stored !== undefined)
       return { verdict: 'still present', reason: 'Channel Talk now has a live user, not changed since the delete' };
