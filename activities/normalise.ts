@@ -28,7 +28,7 @@ const HEARTBEAT_MS = 5_000;
 /**
  * The rest of the preparation, beside the batches (patch 'prepare-overlap-v1'): the whole source normalised into
  * the work set, batch by batch readable (src/source/growing-work-file.ts), a retried attempt resuming where the last
- * left off. Returns the run's real totals. A bad row is a skip like any other; a source that cannot be read to its
+ * left off (on PostgreSQL: src/store/postgres-growing-work.ts). Returns the run's real totals. A bad row is a skip like any other; a source that cannot be read to its
  * end fails the attempt, and the workflow pauses once Temporal has given up retrying it.
  */
 export async function normaliseSource(deps: NormaliseDeps, input: NormaliseInput): Promise<NormalisedSource> {
@@ -42,6 +42,7 @@ export async function normaliseSource(deps: NormaliseDeps, input: NormaliseInput
     const selection = await selectionFor(deps.audit, options);
     const grown = await work.writeGrowing({
       key: paths.workFile,
+      owner: { workflowId: input.workflowId },
       spec: source,
       batchSize: input.batchSize,
       ...selection,

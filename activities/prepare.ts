@@ -130,10 +130,10 @@ interface WorkShape {
 
 /**
  * The work set and the run's shape. With `overlap` (the workflow's patch 'prepare-overlap-v1') on a store that can
- * be read while it is written (the file store), a source longer than one round of batches (parallelBatches x
- * batchSize rows) is only read that far here: every check that can stop the run has been done by then (input,
- * paths, target, channel, the source's header and columns, its first rows), and normaliseSource writes the work
- * set while the batches run. Anything shorter, and every run on the PostgreSQL store, is prepared whole, as before.
+ * be read while it is written (both: the file store and, since it has writeGrowing, the PostgreSQL store), a source
+ * longer than one round of batches (parallelBatches x batchSize rows) is only read that far here: every check that
+ * can stop the run has been done by then (input, paths, target, channel, the source's header and columns, its first
+ * rows), and normaliseSource writes the work set while the batches run. Anything shorter is prepared whole.
  */
 async function prepareWork(
   { audit, work, config }: PrepareDeps,

@@ -217,31 +217,42 @@ async function appendEntries(
     })();
   };
 
-  try {
-    for await (const chunk of normalisedEntries(readSourceChunks(w.spec), summary, w.select, w.after, spillDir)) {
-      for (const e of chunk) {
-        const io = put(e);
-        if (io) await io;
-      }
-      if (used >= WRITE_FLUSH_BYTES) await flush();
-    }
-  } catch (err) {
-    // Found once the batches run, a source whose rest cannot be read (a quoted field never closed) ends with that
-    // record as one bad row, as any bad row: the run goes on. A verify run's appended entries follow it, each member
-    // not found before that end a bad row naming it (the end may hold it).
-    if (!(err instanceof UnreadableRestError)) throw err;
-    const unread = { line: err.line, skip: err.skip };
-    const row = (w.select ?? ((e: WorkEntry) => e))(unread);
-    const rest = w.after?.(unread) ?? [];
-    for await (const e of row ? prepend(row, rest) : rest) {
-      countEntry(e, summary);
+  for await (const chunk of growingEntries(w, summary, spillDir)) {
+    for (const e of chunk) {
       const io = put(e);
       if (io) await io;
     }
+    if (used >= WRITE_FLUSH_BYTES) await flush();
   }
   if (used > 0) await flush();
   // The first attempt wrote at least one row of the last indexed batch: a source that ends before it got shorter.
   if (start.indexed > 0 && entry <= skipEntries) throw new SourceChangedError(skipEntries);
   summary.bytes = written;
   return summary;
+}
+
+/**
+ * The work set's entries as a growing write (either store) takes them: the source normalised, in chunks. Found once
+ * the batches run, a source whose rest cannot be read (a quoted field never closed) ends with that record as one bad
+ * row, as any bad row: the run goes on. A verify run's appended entries follow it, each member not found before that
+ * end a bad row naming it (the end may hold it).
+ */
+export async function* growingEntries(
+  w: Pick<GrowingWorkFile, 'spec' | 'select' | 'after'>,
+  summary: PrepareSummary,
+  /** Where the duplicate check spills (default: the system's temp dir). */
+  spillDir?: string,
+): AsyncGenerator<WorkEntry[]> {
+  try {
+    yield* normalisedEntries(readSourceChunks(w.spec), summary, w.select, w.after, spillDir);
+  } catch (err) {
+    if (!(err instanceof UnreadableRestError)) throw err;
+    const unread = { line: err.line, skip: err.skip };
+    const row = (w.select ?? ((e: WorkEntry) => e))(unread);
+    const rest = w.after?.(unread) ?? [];
+    for await (const e of row ? prepend(row, rest) : rest) {
+      countEntry(e, summary);
+      yield [e];
+    }
+  }
 }

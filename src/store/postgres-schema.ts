@@ -11,6 +11,12 @@ import type { Pool } from 'pg';
  *   when the whole work set does.
  * - backfill_work: the normalised source, one row per kept source row; `ord` (0-based position) is the batch
  *   boundary: batch k of size s is ord in [k*s, (k+1)*s), one range scan of the primary key.
+ * - backfill_work_growth: one row per work set being written while its batches run (the growing work set,
+ *   src/store/postgres-growing-work.ts): `written` rows of it are committed (ord 0 to written - 1, each commit in
+ *   the same transaction as its rows, so the marker never runs ahead of them), `digest` is the SHA-256 of those rows'
+ *   work lines (a retry checks that the source still gives them) and `attempt` the one normaliser attempt allowed to
+ *   write on (a retry takes it over; an attempt that lost it writes nothing more). Kept once the set is complete.
+ *   Added after backfill_work_sets: an existing database gets it at the next worker start (CREATE IF NOT EXISTS).
  * - backfill_pending: replays handed to their own activity. `payload` (personal data) is set while the replay
  *   waits and cleared when it is settled; `settled` is the marker the batches read, by line.
  * The audit table `backfill_audit`, its header table `backfill_audit_header` and its waits table
@@ -20,6 +26,7 @@ import type { Pool } from 'pg';
 export const WORK_SETS_TABLE = 'backfill_work_sets';
 export const WORK_TABLE = 'backfill_work';
 export const PENDING_TABLE = 'backfill_pending';
+export const GROWTH_TABLE = 'backfill_work_growth';
 
 export const STORE_DDL: readonly string[] = [
   `CREATE TABLE IF NOT EXISTS ${WORK_SETS_TABLE} (
@@ -38,6 +45,15 @@ export const STORE_DDL: readonly string[] = [
     entry jsonb NOT NULL,
     PRIMARY KEY (key, ord)
   )`,
+  `CREATE TABLE IF NOT EXISTS ${GROWTH_TABLE} (
+    key text PRIMARY KEY,
+    workflow_id text NOT NULL,
+    attempt text NOT NULL,
+    written integer NOT NULL DEFAULT 0 CHECK (written >= 0),
+    digest text,
+    updated_at timestamptz NOT NULL DEFAULT now()
+  )`,
+  `CREATE INDEX IF NOT EXISTS ${GROWTH_TABLE}_workflow_id ON ${GROWTH_TABLE} (workflow_id)`,
   `CREATE TABLE IF NOT EXISTS ${PENDING_TABLE} (
     key text NOT NULL,
     line integer NOT NULL CHECK (line > 0),

@@ -1,7 +1,15 @@
 import type { Pool, QueryResultRow } from 'pg';
 import { readSourceChunks, type ResolvedSource } from '../source/read-source';
 import { normalisedEntries, workEntry, type PrepareSummary } from '../source/work-file';
-import { WORK_SETS_TABLE, WORK_TABLE } from './postgres-schema';
+import {
+  insertWorkRows,
+  rowsOfBatch,
+  storedSummary as summaryIn,
+  availabilityOf,
+  workSetMark,
+  writeGrowingWorkSet,
+} from './postgres-growing-work';
+import { GROWTH_TABLE, WORK_SETS_TABLE, WORK_TABLE } from './postgres-schema';
 import type { WorkStore } from './work-store';
 
 /** Rows per INSERT: one parameter (a JSON array) each, so a million rows are a thousand round trips. */
@@ -9,20 +17,13 @@ const INSERT_ROWS = 1000;
 
 /**
  * The work set in PostgreSQL (BACKFILL_STORE=postgres): any worker reads any batch, none needs the preparing
- * worker's disk. The set is written in one transaction with its summary row, so a crash mid-write leaves
- * nothing, and a retry of the preparation finds either the whole set or none of it.
+ * worker's disk. Written whole (`write`) in one transaction with its summary row, so a crash mid-write leaves
+ * nothing, and a retry of the preparation finds either the whole set or none of it; or, for a long source, while its
+ * batches run (`writeGrowing`, src/store/postgres-growing-work.ts), committed a thousand rows at a time with the
+ * marker the batches read (`batchAvailability`).
  */
 export function createPostgresWorkStore(pool: Pick<Pool, 'query' | 'connect'>): WorkStore {
-  const storedSummary = async (key: string): Promise<PrepareSummary | undefined> => {
-    const { rows } = await pool.query<QueryResultRow>(
-      `SELECT rows, members, skipped, bytes FROM ${WORK_SETS_TABLE} WHERE key = $1`,
-      [key],
-    );
-    const row = rows[0];
-    return row
-      ? { rows: Number(row.rows), members: Number(row.members), skipped: Number(row.skipped), bytes: Number(row.bytes) }
-      : undefined;
-  };
+  const storedSummary = (key: string) => summaryIn(pool, key);
 
   return {
     async write(spec: ResolvedSource, key, select, owner, after) {
@@ -38,11 +39,7 @@ export function createPostgresWorkStore(pool: Pick<Pool, 'query' | 'connect'>): 
           if (chunk.length === 0) return;
           const json = `[${chunk.join(',')}]`;
           summary.bytes += Buffer.byteLength(json) - 1 - chunk.length; // the entries' own bytes, as the file counts them (less its line feeds)
-          await client.query(
-            `INSERT INTO ${WORK_TABLE} (key, ord, entry)
-             SELECT $1, $2::int + (n - 1)::int, e FROM jsonb_array_elements($3::jsonb) WITH ORDINALITY AS t(e, n)`,
-            [key, ord - chunk.length, json],
-          );
+          await insertWorkRows(client, key, ord - chunk.length, chunk);
           chunk = [];
         };
         for await (const kept of normalisedEntries(readSourceChunks(spec), summary, select, after)) {
@@ -69,6 +66,10 @@ export function createPostgresWorkStore(pool: Pick<Pool, 'query' | 'connect'>): 
       }
     },
 
+    writeGrowing: (growing) => writeGrowingWorkSet(pool, growing),
+
+    batchAvailability: async (key, batchSize, batch) => availabilityOf(await workSetMark(pool, key), batchSize, batch),
+
     async buildBatches(key, batchSize) {
       if (!Number.isSafeInteger(batchSize) || batchSize < 1)
         throw new RangeError(`batchSize must be a positive integer, got ${batchSize}`);
@@ -84,12 +85,16 @@ export function createPostgresWorkStore(pool: Pick<Pool, 'query' | 'connect'>): 
         `SELECT ord, entry FROM ${WORK_TABLE} WHERE key = $1 AND ord >= $2 AND ord < $3 ORDER BY ord`,
         [key, batch * batchSize, (batch + 1) * batchSize],
       );
-      if (rows.length === 0) {
-        const stored = await storedSummary(key);
-        if (!stored)
+      // Every batch but the last of a complete set is whole: one read short is not readable yet (its set is still
+      // being written), never returned with members missing.
+      if (rows.length < batchSize) {
+        const mark = await workSetMark(pool, key);
+        if (mark.total === undefined && mark.written === undefined)
           throw new Error(`no work set ${JSON.stringify(key)} in ${WORK_SETS_TABLE} (removed, or never prepared)`);
-        if (batch * batchSize >= stored.rows)
+        if (availabilityOf(mark, batchSize, batch) === 'beyond')
           throw new RangeError(`batch ${batch} is beyond the end of the work set ${JSON.stringify(key)}`);
+        if (rows.length !== rowsOfBatch(mark, batchSize, batch))
+          throw new Error(`work set ${JSON.stringify(key)}: batch ${batch} is not whole yet (being written)`);
       }
       return rows.map((row) => {
         const entry = workEntry(row.entry);
@@ -103,6 +108,8 @@ export function createPostgresWorkStore(pool: Pick<Pool, 'query' | 'connect'>): 
     },
 
     async remove(key) {
+      // The growth row first: a normaliser still writing finds its attempt gone and commits nothing more.
+      await withoutGrowthTable(pool.query(`DELETE FROM ${GROWTH_TABLE} WHERE key = $1`, [key]), undefined);
       const { rowCount } = await pool.query(`DELETE FROM ${WORK_TABLE} WHERE key = $1`, [key]);
       await pool.query(`DELETE FROM ${WORK_SETS_TABLE} WHERE key = $1`, [key]);
       return rowCount ?? 0;
@@ -110,10 +117,24 @@ export function createPostgresWorkStore(pool: Pick<Pool, 'query' | 'connect'>): 
   };
 }
 
-/** The work-set keys a workflow id prepared (for purge). */
+/** The work-set keys a workflow id prepared (for purge), complete or still being written. */
 export async function workKeysOf(pool: Pick<Pool, 'query'>, workflowId: string): Promise<string[]> {
-  const { rows } = await pool.query<QueryResultRow>(`SELECT key FROM ${WORK_SETS_TABLE} WHERE workflow_id = $1`, [
-    workflowId,
-  ]);
-  return rows.map((row) => String(row.key));
+  const keysIn = async (table: string) => {
+    const { rows } = await pool.query<QueryResultRow>(`SELECT key FROM ${table} WHERE workflow_id = $1`, [workflowId]);
+    return rows.map((row) => String(row.key));
+  };
+  const complete = await keysIn(WORK_SETS_TABLE);
+  const growing = await withoutGrowthTable(keysIn(GROWTH_TABLE), []);
+  return [...new Set([...complete, ...growing])];
+}
+
+/**
+ * A database no worker of this version has started on yet (the CLI's purge) has no growth table (42P01): nothing of
+ * it to read or remove, `absent` stands for it.
+ */
+async function withoutGrowthTable<T, A>(query: Promise<T>, absent: A): Promise<T | A> {
+  return query.catch((error: unknown) => {
+    if ((error as { code?: unknown }).code === '42P01') return absent;
+    throw error;
+  });
 }

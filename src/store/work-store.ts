@@ -37,10 +37,13 @@ export interface WorkStore {
     after?: AppendEntries,
   ): Promise<PrepareSummary>;
   /**
-   * Normalises the source into the work set under `key` while its batches are already read (file store only:
-   * src/source/growing-work-file.ts); resumes a write an earlier attempt left. Absent: the store prepares whole.
+   * Normalises the source into the work set under `key` while its batches are already read (the file store:
+   * src/source/growing-work-file.ts; PostgreSQL: src/store/postgres-growing-work.ts); resumes a write an earlier
+   * attempt left. Absent: the store prepares whole.
    */
-  writeGrowing?(growing: Omit<GrowingWorkFile, 'workFile'> & { key: string }): Promise<GrownWorkFile>;
+  writeGrowing?(
+    growing: Omit<GrowingWorkFile, 'workFile'> & { key: string; owner: { workflowId: string } },
+  ): Promise<GrownWorkFile>;
   /** Whether a batch of a work set being written with writeGrowing can be read yet (or lies beyond its end). */
   batchAvailability?(key: string, batchSize: number, batch: number): Promise<BatchAvailability>;
   /** Fixes the batch boundaries for `batchSize` (idempotent); returns the number of batches. */
@@ -68,7 +71,7 @@ async function hasBatch(key: string, batchSize: number, batch: number): Promise<
 export function createFileWorkStore(): WorkStore {
   return {
     write: (spec, key, select, _owner, after) => prepareWorkFile(spec, key, select, after),
-    writeGrowing: ({ key, ...growing }) => writeGrowingWorkFile({ ...growing, workFile: key }),
+    writeGrowing: ({ key, owner: _owner, ...growing }) => writeGrowingWorkFile({ ...growing, workFile: key }),
     batchAvailability: (key, batchSize, batch) => batchAvailability(key, batchSize, batch),
     buildBatches: (key, batchSize) => buildBatchIndex(key, batchSize),
     async readBatch(key, batchSize, batch) {

@@ -11,6 +11,7 @@ import { createFileWorkStore } from '../../src/store/work-store';
 
 const store = () => createFileWorkStore();
 import type { ResolvedSource } from '../../src/source/read-source';
+import { mixedCsv } from '../support/growing-source';
 
 let dir: string;
 let cases = 0;
@@ -21,22 +22,10 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const HEADER = 'memberId,mobileNumber,email,unsubscribeEmail,unsubscribeTexting';
-
-/** `rows` rows; every 7th repeats an earlier memberId (a duplicate far back), every 11th is a bad row. */
-function csv(rows: number): string {
-  const lines = [HEADER];
-  for (let i = 0; i < rows; i++) {
-    if (i % 11 === 10) lines.push(`m${i},not-a-phone,x,maybe,yes`);
-    else lines.push(`m${i % 7 === 6 ? i - 5 : i},+8210${String(i).padStart(8, '0')},u${i}@example.com,yes,no`);
-  }
-  return `${lines.join('\n')}\n`;
-}
-
 async function setUp(rows: number) {
   const caseDir = path.join(dir, `case-${cases++}`);
   const source = path.join(dir, `source-${cases}.csv`);
-  await writeFile(source, csv(rows));
+  await writeFile(source, mixedCsv(rows));
   return {
     spec: { type: 'csv', path: source } satisfies ResolvedSource,
     growing: path.join(caseDir, 'growing', 'members.jsonl'),
