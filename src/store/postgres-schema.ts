@@ -115,6 +115,13 @@ export type Queryable = Pick<Pool, 'query'>;
  * (42710, the table's row type). The table is there.
  */
 export async function createIfMissing(pool: Queryable, ddl: string): Promise<void> {
+  // CREATE INDEX IF NOT EXISTS locks its table (SHARE) before it finds the index there: a worker starting would wait
+  // for every write under way on it (a normaliser's commit, a batch's). An existing relation is left alone unlocked.
+  const name = /^CREATE (?:TABLE|INDEX) IF NOT EXISTS (\S+)/.exec(ddl)?.[1];
+  if (name !== undefined) {
+    const { rows } = await pool.query<{ found: string | null }>('SELECT to_regclass($1)::text AS found', [name]);
+    if (rows[0]?.found) return;
+  }
   try {
     await pool.query(ddl);
   } catch (error) {

@@ -1,12 +1,16 @@
 // The PostgreSQL work set written while its batches already run (issue 26 item 1, BACKFILL_STORE=postgres), on a
 // real PostgreSQL: the same rows and counts as the whole preparation, each batch readable by another worker (another
 // pool) once its rows are committed and never before, a retried write after a crash or beside a stuck attempt that
-// resumes without a row twice or missing, and a source changed under the committed rows refused.
+// resumes without a row twice or missing, and a source changed under the committed rows refused. Last, a whole run on
+// a real Temporal dev server: its first lookup comes while the source is still being normalised into PostgreSQL.
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Pool } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { syntheticUsers, writeSyntheticCsv } from '../../dev/synthetic';
+import type { DevServer } from '../../dev/temporal-cli';
+import { WORKFLOW_TYPE, type BackfillInput } from '../../workflows/definitions';
 import { SourceChangedError } from '../../src/source/growing-work-file';
 import type { ResolvedSource } from '../../src/source/read-source';
 import {
@@ -15,11 +19,13 @@ import {
   writeGrowingWorkSet,
   type GrowingWorkSet,
 } from '../../src/store/postgres-growing-work';
-import { createStoreTables, GROWTH_TABLE, WORK_TABLE } from '../../src/store/postgres-schema';
+import { createStoreTables, GROWTH_TABLE, WORK_SETS_TABLE, WORK_TABLE } from '../../src/store/postgres-schema';
 import { createPostgresWorkStore, workKeysOf } from '../../src/store/postgres-work-store';
 import type { WorkStore } from '../../src/store/work-store';
 import { mixedCsv } from '../support/growing-source';
+import { auditPathOf } from '../support/known-answer';
 import { startTestPostgres, type TestPostgres } from '../support/postgres';
+import { startStack, startTestServer, waitFor } from '../support/stack';
 
 let pg: TestPostgres;
 let dir: string;
@@ -221,4 +227,61 @@ describe('the growing PostgreSQL work set', () => {
     await createStoreTables(pool);
     expect(await write()).toMatchObject({ rows: 1_200, batches: 12 });
   });
+});
+
+/** Long enough that normalising it into PostgreSQL takes seconds here, while the first batch needs milliseconds. */
+const LONG_SOURCE = 100_000;
+
+describe('a run on BACKFILL_STORE=postgres over a long source', () => {
+  let server: DevServer;
+  beforeAll(async () => {
+    server = await startTestServer();
+  }, 120_000);
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  it('looks the first member up before the source is fully normalised into the work set', async () => {
+    const name = 'long_source';
+    const url = await pg.createDatabase(name);
+    const csv = path.join(dir, 'long.csv');
+    await writeSyntheticCsv(csv, LONG_SOURCE);
+    const stack = await startStack({
+      server,
+      users: syntheticUsers(LONG_SOURCE),
+      env: { BACKFILL_STORE: 'postgres', BACKFILL_DATABASE_URL: url },
+    });
+    try {
+      const input: BackfillInput = { source: { type: 'csv', path: csv }, batchSize: 50 };
+      const handle = await stack.client.workflow.start(WORKFLOW_TYPE, {
+        taskQueue: stack.config.BACKFILL_TASK_QUEUE,
+        workflowId: 'backfill-long-source',
+        args: [input],
+      });
+      const auditPath = await auditPathOf(handle);
+      const [complete] = await waitFor(
+        'the source normalised',
+        async () => {
+          const rows = await pg.query(`SELECT created_at, rows FROM ${WORK_SETS_TABLE}`, [], name);
+          return rows.length > 0 ? rows : undefined;
+        },
+        120_000,
+      );
+      await handle.terminate('enough: the order of the first lookup and the normaliser is known');
+      const [first] = await pg.query(
+        'SELECT min(recorded_at) AS at, count(*)::int AS recorded FROM backfill_audit WHERE key = $1 AND recorded_at < $2',
+        [auditPath, complete!.created_at],
+        name,
+      );
+      // Members were recorded (so looked up) before the normaliser committed the source's last rows.
+      expect(complete!.rows).toBe(LONG_SOURCE);
+      expect(first!.recorded).toBeGreaterThan(0);
+      const lead = (complete!.created_at as Date).getTime() - (first!.at as Date).getTime();
+      console.log(
+        `long source (${LONG_SOURCE} rows, PostgreSQL store): ${first!.recorded as number} members recorded before the work set was complete; first record ${lead} ms before it`,
+      );
+    } finally {
+      await stack.close();
+    }
+  }, 240_000);
 });

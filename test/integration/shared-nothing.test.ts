@@ -6,10 +6,16 @@
 // second starts and the first is SIGKILLed for good. The second must finish the run exact from what is in
 // PostgreSQL. On the file store this fails: the second worker cannot open the first's work file and index.
 //
-// Second test: PostgreSQL itself crashes (pg_ctl -m immediate restart) mid-run; the worker reconnects and the
+// Second test (issue 26: the growing work set on PostgreSQL): the first worker prepares and normalises the source
+// while the batches run; the normaliser is held mid-way (a trigger waits on a lock the test holds for rows past the
+// first commit), the second worker reads batches of the set the first is still writing, then the first is SIGKILLed
+// mid-normalise and the second resumes the rest: exact counts, every row once.
+//
+// Third test: PostgreSQL itself crashes (pg_ctl -m immediate restart) mid-run; the worker reconnects and the
 // run ends exact, nothing lost or counted twice.
 import { mkdtemp, rm } from 'node:fs/promises';
 import path from 'node:path';
+import type { Pool } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditEntry } from '../../src/audit/audit-entry';
 import { DEFAULT_SYNTHETIC_SEED, syntheticUsers, writeSyntheticCsv } from '../../dev/synthetic';
@@ -24,6 +30,8 @@ import {
 import { activitySchedule, startStack, startTestServer, waitFor, type Stack } from '../support/stack';
 import { expectKnownCounts, checkKnownAnswer, auditPathOf } from '../support/known-answer';
 import { startTestPostgres, type TestPostgres } from '../support/postgres';
+import { COMMIT_ROWS } from '../../src/store/postgres-growing-work';
+import { createStoreTables, GROWTH_TABLE, WORK_SETS_TABLE, WORK_TABLE } from '../../src/store/postgres-schema';
 import { postgresAuditEntries } from '../support/stores';
 import { workerProcess, type WorkerProcess } from '../support/worker-process';
 import { runProcess } from '../support/child-process';
@@ -89,6 +97,29 @@ function expectExact(result: BackfillResult, entries: AuditEntry[], stack: Stack
   expect(check.auditEntries).toBe(MEMBERS);
   expect(check.accepted).toBeGreaterThanOrEqual(expected.upserts + expected.deletes);
   return check;
+}
+
+/**
+ * Holds every insert of a work row at position `from` or later until release(): a trigger waits on an advisory lock
+ * this session holds. The normaliser then stops at a known point (its commit of those rows), mid-source.
+ */
+async function holdRowsFrom(db: Pool, from: number): Promise<{ release(): Promise<void> }> {
+  await db.query(`CREATE FUNCTION hold_work_rows() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN IF NEW.ord >= ${from} THEN PERFORM pg_advisory_xact_lock_shared(4242); END IF; RETURN NEW; END $$`);
+  await db.query(
+    `CREATE TRIGGER hold_work_rows BEFORE INSERT ON ${WORK_TABLE} FOR EACH ROW EXECUTE FUNCTION hold_work_rows()`,
+  );
+  const holder = await db.connect();
+  await holder.query('SELECT pg_advisory_lock(4242)');
+  let released = false;
+  return {
+    async release() {
+      if (released) return;
+      released = true;
+      await holder.query('SELECT pg_advisory_unlock(4242)');
+      holder.release();
+    },
+  };
 }
 
 const BIN = path.resolve(__dirname, '../../bin/webhook-backfill.js');
@@ -211,6 +242,90 @@ describe('BACKFILL_STORE=postgres', () => {
           `${entries.filter((e) => e.deferred === true).length} deferred replays recorded; ${check.extraAcceptedDeliveries} repeated deliveries (same webhook-id)`,
       );
     } finally {
+      await first.stop();
+      await second.stop();
+      await stack.close();
+    }
+  }, 300_000);
+
+  it('two workers with private disks share one growing work set; the first, SIGKILLed mid-normalise, leaves the rest to the second: exact', async () => {
+    const url = await pg.createDatabase('growing_two_hosts');
+    const db = pg.pool('growing_two_hosts');
+    await createStoreTables(db);
+    const gate = await holdRowsFrom(db, COMMIT_ROWS);
+    const stack = await startStack({
+      server,
+      users: syntheticUsers(MEMBERS, SEED),
+      worker: false,
+      env: {
+        CHANNEL_RATE_LIMIT: RATE_LIMIT,
+        BACKFILL_STORE: 'postgres',
+        BACKFILL_DATABASE_URL: url,
+        BACKFILL_KEEP_WORK_DATA: 'true',
+      },
+    });
+    const env = { ...stack.env, BACKFILL_DATA_DIR: PRIVATE_DATA_DIR };
+    const first = workerProcess({ env, logFile: path.join(dir, 'growing-first.log'), wrap: privateTmp });
+    const second = workerProcess({ env, logFile: path.join(dir, 'growing-second.log'), wrap: privateTmp });
+    try {
+      await first.start();
+      const workflowId = 'backfill-growing-two-hosts';
+      const handle = await stack.client.workflow.start(WORKFLOW_TYPE, {
+        taskQueue: stack.config.BACKFILL_TASK_QUEUE,
+        workflowId,
+        args: [{ source: { type: 'csv', path: csv }, batchSize: 50, batchHeartbeatSeconds: 3 } satisfies BackfillInput],
+      });
+      const auditPath = await auditPathOf(handle);
+      const marks = async () => {
+        const [row] = await pg.query(
+          `SELECT (SELECT written FROM ${GROWTH_TABLE}) AS written, (SELECT count(*)::int FROM ${WORK_SETS_TABLE}) AS complete`,
+          [],
+          'growing_two_hosts',
+        );
+        return { written: row!.written as number | null, complete: row!.complete as number };
+      };
+      // Members looked up while the normaliser is held after its first commit: the first lookup did not wait for it.
+      await waitFor(
+        'lookups while the source is still being normalised',
+        async () => ((await auditOf(url, auditPath)).length >= 100 ? true : undefined),
+        90_000,
+      );
+      expect(await marks()).toEqual({ written: COMMIT_ROWS, complete: 0 });
+
+      await second.start();
+      await waitFor(
+        'a batch done on the second worker',
+        async () => (/batch done/.test(await second.log()) ? true : undefined),
+        90_000,
+      );
+      expect(await marks()).toEqual({ written: COMMIT_ROWS, complete: 0 });
+      await first.kill();
+      const auditAtKill = (await auditOf(url, auditPath)).length;
+      await gate.release();
+
+      const result = (await handle.result()) as BackfillResult;
+      expectExact(result, await auditOf(url, auditPath), stack, workflowId);
+      const [rows] = await pg.query(
+        `SELECT count(*)::int AS rows, max(ord) + 1 AS span,
+                count(entry->'member'->>'memberId') - count(DISTINCT entry->'member'->>'memberId') AS twice
+         FROM ${WORK_TABLE}`,
+        [],
+        'growing_two_hosts',
+      );
+      expect({ rows: rows!.rows, span: rows!.span, twice: Number(rows!.twice) }).toEqual({
+        rows: MEMBERS,
+        span: MEMBERS,
+        twice: 0,
+      });
+      expect(await marks()).toEqual({ written: MEMBERS, complete: 1 });
+      const secondLog = await second.log();
+      expect(secondLog).toMatch(/source normalised/);
+      expect(secondLog).not.toMatch(/ENOENT/);
+      console.log(
+        `growing work set: first worker killed mid-normalise at ${auditAtKill}/${MEMBERS} audit entries, ${COMMIT_ROWS} rows committed; the second finished exact`,
+      );
+    } finally {
+      await gate.release();
       await first.stop();
       await second.stop();
       await stack.close();
