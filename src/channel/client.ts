@@ -10,6 +10,7 @@ import { BadCredentialsError } from './errors';
 import type { ChannelPacer, RateHeaders } from './channel-pacer';
 import type { RateLimiter } from './rate-limiter';
 import { checkUserAnswer } from './user-schema';
+import { invalidAt, issueAt } from './zod-issue';
 import { channelResponseSchema, type ChannelInfo } from './channel-info';
 import { MAX_RATE_LIMIT_WAIT_MS, withRetries, type AttemptResult, type RetryPolicy } from './retry';
 
@@ -246,8 +247,7 @@ function parseUserBody(text: string): AttemptOutcome {
   const checked = checkUserAnswer(json);
   // The user as it came, not a parsed copy: the replay's entity keeps every key and null (issue 23).
   if (checked.ok) return { kind: 'found', user: checked.user };
-  // Path and issue code only: zod messages can quote the offending value.
-  return { kind: 'final', reason: `malformed response: invalid ${checked.where} (${checked.code})` };
+  return { kind: 'final', reason: `malformed response: ${invalidAt(checked)}` };
 }
 
 /** A 200 body of `GET /open/v5/channel`: only the id is required; anything else malformed is retried. */
@@ -261,9 +261,7 @@ function parseChannelBody(text: string): AttemptOutcome {
   const parsed = channelResponseSchema.safeParse(json);
   if (parsed.success)
     return { kind: 'channel', channel: { id: parsed.data.channel.id, name: parsed.data.channel.name ?? null } };
-  const issue = parsed.error.issues[0];
-  const where = issue && issue.path.length > 0 ? issue.path.map(String).join('.') : 'body';
-  return { kind: 'retryable', reason: `malformed channel response: invalid ${where} (${issue?.code ?? 'unknown'})` };
+  return { kind: 'retryable', reason: `malformed channel response: ${invalidAt(issueAt(parsed.error))}` };
 }
 
 /**

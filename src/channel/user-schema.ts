@@ -15,6 +15,7 @@
 // runtime parser, so its issue (path and code) is exactly the one the plain schema gives.
 import { z } from 'zod';
 import type { ChannelUser } from '../domain/types';
+import { issueAt, type IssueAt } from './zod-issue';
 
 /** The fields of a user that must parse, and what each must be (anything else may hold anything). */
 export const channelUserCheck = z.object({
@@ -35,15 +36,13 @@ export const userAnswerSchema = z.object({ user: channelUserCheck });
 const userAnswerCheck = z.compile(userAnswerSchema);
 
 /** A checked answer: the user as it came, or where and how it failed (a path and zod's issue code, never a value). */
-export type UserAnswerCheck = { ok: true; user: ChannelUser } | { ok: false; where: string; code: string };
+export type UserAnswerCheck = { ok: true; user: ChannelUser } | ({ ok: false } & IssueAt);
 
 /** Checks a parsed 200 body of a user lookup. The user handed on is the answer's own object, not a copy. */
 export function checkUserAnswer(json: unknown): UserAnswerCheck {
   const parsed = userAnswerCheck.safeParse(json);
   if (parsed.success) return { ok: true, user: (json as { user: ChannelUser }).user };
-  const issue = parsed.error.issues[0];
-  const where = issue && issue.path.length > 0 ? issue.path.map(String).join('.') : 'body';
-  return { ok: false, where, code: issue?.code ?? 'unknown' };
+  return { ok: false, ...issueAt(parsed.error) };
 }
 
 // Compile-time guard: a checked user must be usable wherever src/domain/types.ts expects a ChannelUser.

@@ -9,6 +9,7 @@ import { z } from 'zod';
 import type { ChannelPacer, RateHeaders } from './channel-pacer';
 import { heedRateHeaders, rateLimitWaitMs } from './client';
 import { withRetries, type AttemptResult, type RetryPolicy } from './retry';
+import { invalidAt, issueAt } from './zod-issue';
 import { errorLabel } from '../http/error-label';
 import { BadCredentialsError } from './errors';
 
@@ -205,13 +206,8 @@ function parsePage(text: string): PageOutcome {
     return { kind: 'retryable', reason: 'malformed response: invalid JSON' };
   }
   const parsed = webhooksPageSchema.safeParse(json);
-  if (!parsed.success) {
-    // Path and code only: zod messages may quote a value, and the values include tokens.
-    const issue = parsed.error.issues[0];
-    const where = issue && issue.path.length > 0 ? issue.path.map(String).join('.') : 'body';
-    // The same answer again would not parse either: fail at once rather than spend the retries.
-    return { kind: 'final', reason: `malformed response: invalid ${where} (${issue?.code ?? 'unknown'})` };
-  }
+  // The same answer again would not parse either: fail at once rather than spend the retries.
+  if (!parsed.success) return { kind: 'final', reason: `malformed response: ${invalidAt(issueAt(parsed.error))}` };
   const { next } = parsed.data;
   return {
     kind: 'page',
