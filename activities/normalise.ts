@@ -1,4 +1,5 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
+import { collectGarbageSoon } from '../src/collect-garbage';
 import type { AuditStore } from '../src/audit/audit-store';
 import type { Config } from '../src/config';
 import { SourceConfigError } from '../src/source/errors';
@@ -59,5 +60,6 @@ export async function normaliseSource(deps: NormaliseDeps, input: NormaliseInput
     throw err;
   } finally {
     clearInterval(heartbeat);
+    collectGarbageSoon(); // the duplicate index, unreachable now: its memory back before the batches' peak
   }
 }
