@@ -1,5 +1,5 @@
 import type { AuditEntry } from '../audit/audit-entry';
-import { changedOnlyBefore } from '../domain/decide';
+import { changedOnlyBefore, fieldChangeTime } from '../domain/decide';
 import { COMPARED_FIELDS, type ComparedField, type OutcomeKind } from '../domain/types';
 import { DEFAULT_GUARD, guardTripped, isDecision, type GuardThresholds } from '../domain/delete-guard';
 import type { RunWait } from '../audit/run-wait';
@@ -139,20 +139,6 @@ export function phaseOf(time: number | undefined, window: OutageWindow = DEFAULT
   if (time < window.start) return 'before';
   if (time > window.end) return 'after';
   return 'inside';
-}
-
-/**
- * When Channel Talk last changed a field: the consent flags have their own change times; contact fields
- * only the user's `updatedAt` (the latest change of anything, so never earlier than the field's own).
- * A consent flag without its own time falls back to `updatedAt` too.
- */
-export function fieldChangeTime(
-  entry: Pick<AuditEntry, 'updatedAt' | 'unsubscribeEmailUpdatedAt' | 'unsubscribeTextingUpdatedAt'>,
-  field: ComparedField,
-): number | undefined {
-  if (field === 'unsubscribeEmail') return entry.unsubscribeEmailUpdatedAt ?? entry.updatedAt;
-  if (field === 'unsubscribeTexting') return entry.unsubscribeTextingUpdatedAt ?? entry.updatedAt;
-  return entry.updatedAt;
 }
 
 /**

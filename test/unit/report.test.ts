@@ -10,10 +10,10 @@ import { AuditFileError, asAuditFileErrors } from '../../src/report/audit-file';
 import { CSV_HEADER, csvCell, csvRow, exportAudit } from '../../src/report/export';
 import { LineSet } from '../../src/report/line-set';
 import { renderSummary } from '../../src/report/render';
+import { fieldChangeTime } from '../../src/domain/decide';
 import {
   DEFAULT_OUTAGE,
   MAX_LINES_PER_GROUP,
-  fieldChangeTime,
   generalizeReason,
   memberPhase,
   phaseOf,
@@ -74,14 +74,23 @@ describe('the outage window', () => {
     expect(phaseOf(INSIDE, window)).toBe('after');
   });
 
+  // The report reads an entry's change times as the decision reads a user's (src/domain/change-time.ts).
   const times = { updatedAt: 30, unsubscribeEmailUpdatedAt: 10, unsubscribeTextingUpdatedAt: 20 };
-  it.each<[string, Partial<typeof times>, ComparedField, number | undefined]>([
+  it.each<[string, Record<string, unknown>, ComparedField, number | undefined]>([
     ['email uses updatedAt', times, 'email', 30],
     ['mobileNumber uses updatedAt', times, 'mobileNumber', 30],
     ['unsubscribeEmail uses its own time', times, 'unsubscribeEmail', 10],
     ['unsubscribeTexting uses its own time', times, 'unsubscribeTexting', 20],
     ['a consent flag without its own time falls back to updatedAt', { updatedAt: 30 }, 'unsubscribeTexting', 30],
     ['nothing known', {}, 'email', undefined],
+    // A log written before change times were read finite only holds null where Channel Talk sent 1e999.
+    [
+      'a consent flag whose time was written as null falls back to updatedAt',
+      { ...times, unsubscribeEmailUpdatedAt: null },
+      'unsubscribeEmail',
+      30,
+    ],
+    ['updatedAt written as null is no time', { updatedAt: null }, 'email', undefined],
   ])('%s', (_what, t, field, expected) => {
     expect(fieldChangeTime(t, field)).toBe(expected);
   });
