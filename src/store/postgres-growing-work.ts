@@ -13,7 +13,8 @@ import { GROWTH_TABLE, WORK_SETS_TABLE, WORK_TABLE } from './postgres-schema';
 /**
  * The PostgreSQL work set written while its batches already run (issue 26: the first lookup does not wait for the
  * whole source), the counterpart of src/source/growing-work-file.ts for BACKFILL_STORE=postgres, where the batches
- * run on any worker (another host). Rows are committed COMMIT_ROWS at a time, each commit in one transaction with
+ * run on any worker (another host). Rows are committed whole batches at a time (COMMIT_ROWS rows or a little more),
+ * each commit in one transaction with
  * the readable-rows marker (backfill_work_growth.written), so a worker that reads the marker finds every row it
  * counts; the summary row (backfill_work_sets) is committed with the last rows and marks the set complete, as the
  * whole preparation's does.
@@ -28,7 +29,12 @@ import { GROWTH_TABLE, WORK_SETS_TABLE, WORK_TABLE } from './postgres-schema';
 
 type Db = Pick<Pool, 'query' | 'connect'>;
 
-/** Rows per commit: the first batch is readable after this many (milliseconds), and 10M rows are 10,000 commits. */
+/**
+ * Rows per commit, at least, up to the next batch boundary: the first batch is readable after about this many
+ * (milliseconds), 10M rows are 10,000 commits, and a batch is all there or not at all. A worker of the previous
+ * version (during a rolling upgrade) reads a batch without asking whether it is readable: it then finds no row and
+ * fails the attempt, where a batch cut by a commit would have come back short.
+ */
 export const COMMIT_ROWS = 1000;
 
 export interface GrowingWorkSet extends Omit<GrowingWorkFile, 'workFile'> {
@@ -135,7 +141,7 @@ export async function writeGrowingWorkSet(db: Db, w: GrowingWorkSet): Promise<Gr
         continue;
       }
       lines.push(line);
-      if (position % COMMIT_ROWS === 0) {
+      if (lines.length >= COMMIT_ROWS && position % w.batchSize === 0) {
         await commit(lines, position);
         lines = [];
       }

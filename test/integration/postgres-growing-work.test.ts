@@ -187,11 +187,26 @@ describe('the growing PostgreSQL work set', () => {
     expect(await write()).toMatchObject({ rows: 2_345, batches: 24 });
   });
 
+  it('commits end on batch boundaries: a batch is all there or has no row (what a worker of the previous version reads)', async () => {
+    const { pool, store, write } = await setUp(2_500);
+    await crashAfter((o) => write({ ...o, batchSize: 300 }), 1);
+    // The first commit is the first batch boundary at or after COMMIT_ROWS rows: 1,200 rows, four whole batches.
+    expect(await rowsCheck(pool, 'growing')).toEqual({ rows: 1_200, span: 1_200, twice: 0 });
+    expect(await store.readBatch('growing', 300, 3)).toHaveLength(300);
+    const { rows } = await pool.query(`SELECT count(*)::int AS n FROM ${WORK_TABLE} WHERE ord >= 1200 AND ord < 1500`);
+    expect(rows[0].n).toBe(0);
+  });
+
   it('a batch not whole yet is refused, not returned short; a complete set is not written again', async () => {
-    const { spec, store, write } = await setUp(1_500);
+    const { spec, pool, store, write } = await setUp(1_500);
     await crashAfter((o) => write({ ...o, batchSize: 300 }), 3);
-    // Rows 0-999 are committed: batch 3 (rows 900-1199) holds 100 of its 300.
+    // As a set committed by other boundaries leaves it: rows 0-999, so batch 3 (rows 900-1199) holds 100 of its 300.
+    await pool.query(`DELETE FROM ${WORK_TABLE} WHERE ord >= 1000`);
+    await pool.query(`UPDATE ${GROWTH_TABLE} SET written = 1000`);
     await expect(store.readBatch('growing', 300, 3)).rejects.toThrow('batch 3 is not whole yet');
+    expect(await store.batchAvailability!('growing', 300, 3)).toBe('waiting');
+    await pool.query(`DELETE FROM ${WORK_TABLE}`);
+    await pool.query(`DELETE FROM ${GROWTH_TABLE}`);
     const grown = await write({ batchSize: 300 });
     expect(await store.readBatch('growing', 300, 4)).toHaveLength(300);
     await rm(spec.path);
