@@ -3,7 +3,6 @@
 // stop on cancel or bad credentials, rate share and pacer) with processBatch, and nothing of the repair: there is no
 // target, no delete guard and no replay to hand over.
 import { Context } from '@temporalio/activity';
-import { loggedEntry } from '../src/audit/audit-entry';
 import type { ChannelClient } from '../src/channel/client';
 import { zeroCounters } from '../src/domain/counters';
 import type { DecideOptions } from '../src/domain/decide';
@@ -18,7 +17,6 @@ import {
   beyondEndResult,
   beyondTheEnd,
   loadBatch,
-  recordMetrics,
   startBatchRun,
   type BatchFrame,
   type BatchFrameDeps,
@@ -58,8 +56,9 @@ export async function verifyBatch(deps: VerifyBatchDeps, input: BatchFrame): Pro
       run.member(async () => {
         const entryOf = await verifyMember(entry, ctx);
         run.record(entryOf);
-        // The job's metrics count a verdict by the outcome its log stores it under, as release 1.0 did.
-        recordMetrics(deps.metrics, loggedEntry(entryOf));
+        // Counted by its verdict, not by the outcome its log stores it under: a verify run repairs nothing, so it
+        // must not show up in a repair's outcome counts.
+        deps.metrics.verdict(entryOf.verdict);
       }),
     );
   } finally {

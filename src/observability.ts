@@ -1,6 +1,7 @@
 import { DefaultLogger, Runtime, type LogEntry } from '@temporalio/worker';
 import type { Logger, LogLevel, MetricMeter } from '@temporalio/common';
 import type { OutcomeKind } from './domain/types';
+import type { Verdict } from './domain/verdicts';
 
 // Logs and metrics of a worker. Logs are one JSON object per line (run, activity, batch, memberId:
 // never an email, phone, token or key: nothing logged here carries one); metrics go to Prometheus
@@ -51,7 +52,10 @@ export function installRuntime(config: ObservabilityConfig): void {
 
 /** The job's own counters, beside the SDK's. */
 export interface JobMetrics {
+  /** A repair run's member, by its recorded outcome. */
   outcome(kind: OutcomeKind, detail?: string): void;
+  /** A verify run's member, by its verdict (never counted as an outcome: a verify run repairs nothing). */
+  verdict(verdict: Verdict): void;
   delivery(result: 'delivered' | 'rejected' | 'deferred'): void;
   apiRateLimited(): void;
   /** An answer carried x-ratelimit-will-be-throttled: true (Channel Talk's grace period). */
@@ -63,6 +67,11 @@ export function createJobMetrics(meter: MetricMeter): JobMetrics {
     'backfill_outcomes',
     'members',
     'Members by recorded outcome (decision, failed, skipped)',
+  );
+  const verdicts = meter.createCounter(
+    'backfill_verdicts',
+    'members',
+    'Members a verify run checked, by verdict (repaired, still differs, still present, changed since, failed)',
   );
   const deliveries = meter.createCounter(
     'backfill_deliveries',
@@ -81,6 +90,7 @@ export function createJobMetrics(meter: MetricMeter): JobMetrics {
   );
   return {
     outcome: (kind, detail) => outcomes.add(1, { outcome: kind, ...(detail ? { detail } : {}) }),
+    verdict: (verdict) => verdicts.add(1, { verdict }),
     delivery: (result) => deliveries.add(1, { result }),
     apiRateLimited: () => rateLimited.add(1),
     apiThrottleWarning: () => throttleWarnings.add(1),
@@ -90,6 +100,7 @@ export function createJobMetrics(meter: MetricMeter): JobMetrics {
 /** For tests and tools that run without metrics. */
 export const noMetrics: JobMetrics = {
   outcome: () => undefined,
+  verdict: () => undefined,
   delivery: () => undefined,
   apiRateLimited: () => undefined,
   apiThrottleWarning: () => undefined,

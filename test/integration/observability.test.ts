@@ -4,8 +4,11 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, type DevServer } from '../../dev/temporal-cli';
 import { WORKFLOW_TYPE, type BackfillResult } from '../../workflows/definitions';
+import { CustomerRows, customerWrites } from '../../dev/customer-database';
+import { VERDICTS } from '../../src/domain/verdicts';
+import { OUTCOMES } from '../../src/domain/types';
 import { EXAMPLE_CSV, loadExamples, type Examples } from '../support/examples';
-import { startStack, startTestServer, type Stack } from '../support/stack';
+import { readAudit, startStack, startTestServer, type Stack } from '../support/stack';
 import { workerProcess, type WorkerProcess } from '../support/worker-process';
 
 // The worker as deployed: JSON logs with run, batch and memberId, and Prometheus metrics with the job's
@@ -90,5 +93,41 @@ describe('observability', () => {
     expect(log).not.toMatch(/@example\.(com|org|net)/i);
     expect(log).not.toContain(stack.env.CHANNEL_ACCESS_SECRET);
     expect(log).not.toContain(stack.env.WEBHOOK_TOKEN);
+  });
+
+  it("counts a verify run's members by verdict, and none of them as a repair's outcome", async () => {
+    const run = async (workflowId: string, input: Record<string, unknown>) =>
+      (await stack.client.workflow.execute(WORKFLOW_TYPE, {
+        taskQueue: stack.config.BACKFILL_TASK_QUEUE,
+        workflowId,
+        args: [{ source: { type: 'csv', path: EXAMPLE_CSV }, batchSize: 50, ...input }],
+      })) as BackfillResult;
+    const repair = await run('observability-repair', {});
+    // The customer's logic drops two accepted deletes: their verdict is "still present", stored as a delete.
+    const deletes = (await readAudit(repair.auditPath)).filter((e) => e.delivered && e.outcome === 'delete');
+    expect(deletes.length).toBeGreaterThan(2);
+    const db = await CustomerRows.fromCsv(EXAMPLE_CSV);
+    const drops = { members: new Set(deletes.slice(0, 2).map((e) => e.memberId!)) };
+    db.apply(customerWrites(stack.receiver.accepted(), drops));
+    const exported = path.join(stack.dataDir, 'observability-export.csv');
+    await db.exportCsv(exported);
+
+    const before = await (await fetch(metricsUrl)).text();
+    const verify = await run('observability-verify', {
+      source: { type: 'csv', path: exported },
+      verifyAfter: { auditPath: repair.auditPath },
+    });
+    const after = await (await fetch(metricsUrl)).text();
+    const added = (name: string, labels: Record<string, string>) =>
+      metric(after, name, labels) - metric(before, name, labels);
+
+    expect(verify.verify!['still present']).toBe(2);
+    for (const verdict of VERDICTS)
+      expect(added('backfill_verdicts_total', { verdict }), verdict).toBe(verify.verify![verdict]);
+    expect(added('backfill_verdicts_total', {})).toBe(verify.processed);
+    // Nothing of the verify run among the outcomes, the deliveries or their labels.
+    for (const outcome of OUTCOMES) expect(added('backfill_outcomes_total', { outcome }), outcome).toBe(0);
+    expect(added('backfill_deliveries_total', {})).toBe(0);
+    expect(after).not.toContain('still holds a member');
   });
 });
