@@ -5,20 +5,20 @@
 // deliveries made twice are counted and bounded by what was in flight when the disk went, and the report (from the
 // log alone) lists the two outages. Root, unshare and nsenter only (mount); skipped otherwise, with the reason.
 import { existsSync } from 'node:fs';
-import { appendFile, mkdir, mkdtemp, readdir, readFile, rm, unlink } from 'node:fs/promises';
+import { appendFile, readdir, readFile, unlink } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import path from 'node:path';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import type { AuditEntry } from '../../src/audit/audit-entry';
 import { createFileAuditStore, newReadStats, type AuditReadStats } from '../../src/audit/audit-store';
-import { DEFAULT_SYNTHETIC_SEED, syntheticUsers, writeSyntheticCsv } from '../../dev/synthetic';
-import type { DevServer } from '../../dev/temporal-cli';
+import { DEFAULT_SYNTHETIC_SEED, syntheticUsers } from '../../dev/synthetic';
 import type { AuditSummary } from '../../src/report/summary';
 import { TICK_MS } from '../../activities/heartbeat-pace';
 import { WORKFLOW_TYPE, type BackfillResult } from '../../workflows/definitions';
 import { runProcess } from '../support/child-process';
 import { cliInProcess } from '../support/cli';
-import { startStack, startTestServer, waitFor, type Stack } from '../support/stack';
+import { startStack, waitFor, type Stack } from '../support/stack';
+import { syntheticSuite } from '../support/synthetic-suite';
 import { expectKnownCounts, checkKnownAnswer, auditPathOf } from '../support/known-answer';
 import { workerProcess, type WorkerProcess } from '../support/worker-process';
 
@@ -49,21 +49,13 @@ const skipReason =
     ? 'needs root (it mounts a tmpfs and remounts it read-only)'
     : (['unshare', 'nsenter', 'mount'].filter((c) => !onPath(c)).map((c) => `needs ${c} on PATH`)[0] ?? '');
 
-let server: DevServer;
-let dir: string;
-let csv: string;
-let dataDir: string;
-beforeAll(async () => {
-  // Not under /tmp, and the source outside the tmpfs: the worker reads it through its namespace as it is.
-  dir = await mkdtemp('/var/tmp/disk-outage-');
-  csv = path.join(dir, 'members.csv');
-  dataDir = path.join(dir, 'data');
-  await mkdir(dataDir);
-  [server] = await Promise.all([startTestServer(), writeSyntheticCsv(csv, MEMBERS, SEED)]);
-}, 120_000);
-afterAll(async () => {
-  await server?.stop();
-  if (dir) await rm(dir, { recursive: true, force: true });
+// Not under /tmp, and the source outside the tmpfs: the worker reads it through its namespace as it is.
+const suite = syntheticSuite({
+  members: MEMBERS,
+  seed: SEED,
+  parent: '/var/tmp',
+  prefix: 'disk-outage-',
+  dataDir: true,
 });
 
 /** The worker in a mount namespace of its own, with a private tmpfs of DISK on BACKFILL_DATA_DIR. */
@@ -99,7 +91,7 @@ async function keepDiskFull(
   worker: WorkerProcess,
   stop: AbortSignal,
 ): Promise<{ filler: string; kept: Promise<void> }> {
-  const filler = seen(worker, path.join(dataDir, 'filler'));
+  const filler = seen(worker, path.join(suite.dataDir, 'filler'));
   const zeros = Buffer.alloc(64 * 1024);
   const fill = async () => {
     for (;;) {
@@ -173,15 +165,15 @@ it.skipIf(skipReason !== '')(
   { timeout: 300_000 },
   async () => {
     const stack = await startStack({
-      server,
+      server: suite.server,
       users: syntheticUsers(MEMBERS, SEED),
       worker: false,
       env: { BACKFILL_MEMBER_CONCURRENCY: String(MEMBER_CONCURRENCY) },
     });
     const worker = workerProcess({
-      env: { ...stack.env, BACKFILL_DATA_DIR: dataDir },
-      logFile: path.join(dir, 'worker.log'),
-      wrap: onSmallDisk(dataDir),
+      env: { ...stack.env, BACKFILL_DATA_DIR: suite.dataDir },
+      logFile: path.join(suite.dir, 'worker.log'),
+      wrap: onSmallDisk(suite.dataDir),
     });
     try {
       await worker.start();
@@ -191,7 +183,7 @@ it.skipIf(skipReason !== '')(
         workflowId,
         args: [
           {
-            source: { type: 'csv', path: csv },
+            source: { type: 'csv', path: suite.csv },
             batchSize: 100,
             parallelBatches: PARALLEL_BATCHES,
             rateLimit: RATE_LIMIT,
@@ -235,8 +227,8 @@ it.skipIf(skipReason !== '')(
       await waitFor('work under way again', recorded(afterFull + 100), 90_000);
       const whileReadOnly = await duringFault(
         stack,
-        () => inWorkerNamespace(worker, ['mount', '-o', 'remount,ro', dataDir]),
-        () => inWorkerNamespace(worker, ['mount', '-o', 'remount,rw', dataDir]),
+        () => inWorkerNamespace(worker, ['mount', '-o', 'remount,ro', suite.dataDir]),
+        () => inWorkerNamespace(worker, ['mount', '-o', 'remount,rw', suite.dataDir]),
       );
 
       const result = (await handle.result()) as BackfillResult;

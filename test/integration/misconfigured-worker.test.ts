@@ -5,14 +5,12 @@
 // the task queue, where the worker with WEBHOOK_URL takes it. The run completes exact, every member delivered once,
 // and the refusal is visible while it is retried: the pending activity's last failure (what the Web UI shows) and
 // `webhook-backfill status --json` / `--once`.
-import { mkdtemp, rm } from 'node:fs/promises';
 import { PassThrough } from 'node:stream';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main';
 import type { CliIo } from '../../src/cli/io';
-import { DEFAULT_SYNTHETIC_SEED, syntheticUsers, writeSyntheticCsv } from '../../dev/synthetic';
-import type { DevServer } from '../../dev/temporal-cli';
+import { DEFAULT_SYNTHETIC_SEED, syntheticUsers } from '../../dev/synthetic';
 import {
   pauseSignal,
   progressQuery,
@@ -21,7 +19,8 @@ import {
   type BackfillInput,
   type BackfillResult,
 } from '../../workflows/definitions';
-import { activitySchedule, readAudit, startStack, startTestServer, waitFor } from '../support/stack';
+import { activitySchedule, readAudit, startStack, waitFor } from '../support/stack';
+import { syntheticSuite } from '../support/synthetic-suite';
 import { expectKnownCounts, checkKnownAnswer } from '../support/known-answer';
 import { workerProcess } from '../support/worker-process';
 
@@ -30,19 +29,7 @@ const SEED = DEFAULT_SYNTHETIC_SEED;
 /** The longest wait between attempts of a refused batch or replay. */
 const BACKOFF_S = 2;
 
-let server: DevServer;
-let dir: string;
-let csv: string;
-
-beforeAll(async () => {
-  dir = await mkdtemp('/var/tmp/misconfigured-worker-');
-  csv = path.join(dir, 'members.csv');
-  [server] = await Promise.all([startTestServer(), writeSyntheticCsv(csv, MEMBERS, SEED)]);
-}, 120_000);
-afterAll(async () => {
-  await server?.stop();
-  if (dir) await rm(dir, { recursive: true, force: true });
-});
+const suite = syntheticSuite({ members: MEMBERS, seed: SEED, parent: '/var/tmp', prefix: 'misconfigured-worker-' });
 
 /** `webhook-backfill status` in this process, as a user runs it; returns its exit code and stdout. */
 async function status(env: Record<string, string>, args: string[]): Promise<{ code: number; out: string }> {
@@ -53,7 +40,7 @@ async function status(env: Record<string, string>, args: string[]): Promise<{ co
     stdout,
     stderr: new PassThrough(),
     env,
-    cwd: dir,
+    cwd: suite.dir,
     now: () => new Date(),
     sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
   };
@@ -79,14 +66,14 @@ function refusedBatch(json: { retrying?: { activity: string; worker: string | nu
 describe('a worker without WEBHOOK_URL beside one with it', () => {
   it('refuses the batches it takes, visibly and by name; the run completes with every member delivered exactly once', async () => {
     const stack = await startStack({
-      server,
+      server: suite.server,
       users: syntheticUsers(MEMBERS, SEED),
       worker: false,
       env: { CHANNEL_RATE_LIMIT: '80', LOG_FORMAT: 'json' },
     });
     const { WEBHOOK_URL: _url, WEBHOOK_TOKEN: _token, ...withoutUrl } = stack.env;
-    const good = workerProcess({ env: stack.env, logFile: path.join(dir, 'good.log') });
-    const bad = workerProcess({ env: withoutUrl, logFile: path.join(dir, 'bad.log') });
+    const good = workerProcess({ env: stack.env, logFile: path.join(suite.dir, 'good.log') });
+    const bad = workerProcess({ env: withoutUrl, logFile: path.join(suite.dir, 'bad.log') });
     const cliEnv = {
       TEMPORAL_ADDRESS: stack.env.TEMPORAL_ADDRESS!,
       BACKFILL_TASK_QUEUE: stack.env.BACKFILL_TASK_QUEUE!,
@@ -99,7 +86,7 @@ describe('a worker without WEBHOOK_URL beside one with it', () => {
       // Refused batches and replays are retried on the task queue after their backoff (1 s doubling, product
       // default up to 30 s): capped at BACKOFF_S here, so that the run does not wait on backoffs more than it works.
       const input: BackfillInput = {
-        source: { type: 'csv', path: csv },
+        source: { type: 'csv', path: suite.csv },
         batchSize: 20,
         parallelBatches: 4,
         batchMaxBackoffSeconds: BACKOFF_S,

@@ -3,14 +3,11 @@
 // port: every replay delivered, 0 failed, counters exact, one webhook-id per member. Minutes long, so opt-in:
 // OUTAGE_TARGETS=1 npx vitest run test/integration/receiver-outage-target.test.ts (RECEIVER_OUTAGE_MS for another
 // length). The suite's receiver-outage.test.ts holds the same rule in seconds.
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { DEFAULT_SYNTHETIC_SEED, syntheticUsers, writeSyntheticCsv } from '../../dev/synthetic';
-import type { DevServer } from '../../dev/temporal-cli';
+import { expect, it } from 'vitest';
+import { DEFAULT_SYNTHETIC_SEED, syntheticUsers } from '../../dev/synthetic';
 import { progressQuery, WORKFLOW_TYPE, type BackfillResult } from '../../workflows/definitions';
-import { readAudit, readAuditWaits, startStack, startTestServer, waitFor } from '../support/stack';
+import { readAudit, readAuditWaits, startStack, waitFor } from '../support/stack';
+import { syntheticSuite } from '../support/synthetic-suite';
 import { expectKnownCounts, checkKnownAnswer } from '../support/known-answer';
 
 const RUN = process.env.OUTAGE_TARGETS === '1';
@@ -19,31 +16,19 @@ const RATE_LIMIT = 200;
 const SEED = DEFAULT_SYNTHETIC_SEED;
 const OUTAGE_MS = Number(process.env.RECEIVER_OUTAGE_MS ?? 300_000);
 
-let server: DevServer;
-let dir: string;
-let csv: string;
-beforeAll(async () => {
-  if (!RUN) return;
-  dir = await mkdtemp(path.join(os.tmpdir(), 'receiver-outage-target-'));
-  csv = path.join(dir, 'members.csv');
-  [server] = await Promise.all([startTestServer(), writeSyntheticCsv(csv, MEMBERS, SEED)]);
-}, 120_000);
-afterAll(async () => {
-  await server?.stop();
-  if (dir) await rm(dir, { recursive: true, force: true });
-});
+const suite = syntheticSuite({ members: MEMBERS, seed: SEED, prefix: 'receiver-outage-target-', enabled: RUN });
 
 it.runIf(RUN)(
   `receiver refusing connections for ${OUTAGE_MS / 1000} s, ${MEMBERS} members at ${RATE_LIMIT}/s: 0 failed, exact`,
   { timeout: OUTAGE_MS + 600_000 },
   async () => {
-    const stack = await startStack({ server, users: syntheticUsers(MEMBERS, SEED) });
+    const stack = await startStack({ server: suite.server, users: syntheticUsers(MEMBERS, SEED) });
     try {
       const workflowId = 'receiver-outage-target';
       const handle = await stack.client.workflow.start(WORKFLOW_TYPE, {
         taskQueue: stack.config.BACKFILL_TASK_QUEUE,
         workflowId,
-        args: [{ source: { type: 'csv', path: csv }, rateLimit: RATE_LIMIT }],
+        args: [{ source: { type: 'csv', path: suite.csv }, rateLimit: RATE_LIMIT }],
       });
       await waitFor('the first 50 replays accepted', async () => stack.receiver.accepted().length >= 50, 120_000);
       await stack.receiver.stop();

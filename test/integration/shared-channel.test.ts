@@ -3,13 +3,9 @@
 // makes production's calls: production must never be refused, and the repair must still use what production
 // leaves. And in Channel Talk's grace period (over-limit calls succeed with a warning header) the job, with no
 // budget configured, must pace itself from the headers so that almost nothing is warned.
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_SYNTHETIC_SEED, syntheticUserLookup, writeSyntheticCsv } from '../../dev/synthetic';
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_SYNTHETIC_SEED, syntheticUserLookup } from '../../dev/synthetic';
 import { startProductionTraffic } from '../../dev/simulator/production-traffic';
-import type { DevServer } from '../../dev/temporal-cli';
 import { createBackfillWorker, type BackfillWorker } from '../../src/worker-setup';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { runState } from '../../src/cli/run-state';
@@ -22,26 +18,15 @@ import {
   type Progress,
 } from '../../workflows/definitions';
 import type { ChannelSimulatorOptions } from '../../dev/simulator/channel-simulator';
-import { readAudit, startStack, startTestServer, workflowBundle, type Stack } from '../support/stack';
+import { readAudit, startStack, workflowBundle, type Stack } from '../support/stack';
+import { syntheticSuite } from '../support/synthetic-suite';
 import { expectKnownCounts, checkKnownAnswer } from '../support/known-answer';
 
 const MEMBERS = 1_000;
 const SEED = DEFAULT_SYNTHETIC_SEED;
 const PRODUCTION = { accessKey: 'production-app-key', accessSecret: 'production-app-secret' };
 
-let server: DevServer;
-let dir: string;
-let csv: string;
-
-beforeAll(async () => {
-  dir = await mkdtemp(path.join(os.tmpdir(), 'shared-channel-'));
-  csv = path.join(dir, 'members.csv');
-  [server] = await Promise.all([startTestServer(), writeSyntheticCsv(csv, MEMBERS, SEED)]);
-}, 120_000);
-afterAll(async () => {
-  await server?.stop();
-  if (dir) await rm(dir, { recursive: true, force: true });
-});
+const suite = syntheticSuite({ members: MEMBERS, seed: SEED, prefix: 'shared-channel-' });
 
 /** When the simulator admitted each of the job's lookups (production's calls are not lookups of members). */
 function lookupClock(): { times: number[]; lookupUser: NonNullable<ChannelSimulatorOptions['lookupUser']> } {
@@ -82,7 +67,7 @@ async function runExact(
   const handle = await stack.client.workflow.start(WORKFLOW_TYPE, {
     taskQueue: stack.config.BACKFILL_TASK_QUEUE,
     workflowId,
-    args: [{ source: { type: 'csv', path: csv }, batchSize }],
+    args: [{ source: { type: 'csv', path: suite.csv }, batchSize }],
   });
   const done = handle.result();
   await whileRunning?.(done);
@@ -129,7 +114,7 @@ describe('a channel shared with the customer’s production (issue 24)', () => {
   it('bucket 200 at 50/s, CHANNEL_RATE_LIMIT=50, production 10/s + 20 every 5 s: production is never refused, the repair uses >= 90% of what it leaves', async () => {
     const lookups = lookupClock();
     const { stack, close } = await twoWorkers({
-      server,
+      server: suite.server,
       users: [],
       env: { CHANNEL_RATE_LIMIT: '50' },
       simulator: {
@@ -183,7 +168,7 @@ describe('a channel shared with the customer’s production (issue 24)', () => {
   it('grace period, refill 100/s, bucket 20, no CHANNEL_RATE_LIMIT: at most 1% of lookups warned', async () => {
     const lookups = lookupClock();
     const { stack, close } = await twoWorkers({
-      server,
+      server: suite.server,
       users: [],
       simulator: { rateLimit: { perSecond: 100, burst: 20 }, grace: true, lookupUser: lookups.lookupUser },
     });

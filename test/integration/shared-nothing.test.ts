@@ -13,13 +13,11 @@
 //
 // Third test: PostgreSQL itself crashes (pg_ctl -m immediate restart) mid-run; the worker reconnects and the
 // run ends exact, nothing lost or counted twice.
-import { mkdtemp, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Pool } from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { AuditEntry } from '../../src/audit/audit-entry';
-import { DEFAULT_SYNTHETIC_SEED, syntheticUsers, writeSyntheticCsv } from '../../dev/synthetic';
-import type { DevServer } from '../../dev/temporal-cli';
+import { DEFAULT_SYNTHETIC_SEED, syntheticUsers } from '../../dev/synthetic';
 import {
   progressQuery,
   WORKFLOW_TYPE,
@@ -27,9 +25,9 @@ import {
   type BackfillResult,
   type Progress,
 } from '../../workflows/definitions';
-import { activitySchedule, startStack, startTestServer, waitFor, type Stack } from '../support/stack';
+import { activitySchedule, startStack, waitFor, type Stack } from '../support/stack';
+import { syntheticSuite } from '../support/synthetic-suite';
 import { expectKnownCounts, checkKnownAnswer, auditPathOf } from '../support/known-answer';
-import { startTestPostgres, type TestPostgres } from '../support/postgres';
 import { COMMIT_ROWS } from '../../src/store/postgres-growing-work';
 import { createStoreTables, GROWTH_TABLE, WORK_SETS_TABLE, WORK_TABLE } from '../../src/store/postgres-schema';
 import { postgresAuditEntries } from '../support/stores';
@@ -45,21 +43,13 @@ const PRIVATE_DATA_DIR = '/tmp/backfill-data';
 /** A replay attempt's timeout: what a replay in flight on the killed worker waits before another attempt. */
 const REPLAY_TIMEOUT_S = 20;
 
-let server: DevServer;
-let pg: TestPostgres;
-let dir: string;
-let csv: string;
-
-beforeAll(async () => {
-  // Not under /tmp: the preparing worker, in its own mount namespace, must be able to read the source.
-  dir = await mkdtemp('/var/tmp/shared-nothing-');
-  csv = path.join(dir, 'members.csv');
-  [server, pg] = await Promise.all([startTestServer(), startTestPostgres(), writeSyntheticCsv(csv, MEMBERS, SEED)]);
-}, 120_000);
-afterAll(async () => {
-  await server?.stop();
-  await pg?.stop();
-  if (dir) await rm(dir, { recursive: true, force: true });
+// Not under /tmp: the preparing worker, in its own mount namespace, must be able to read the source.
+const suite = syntheticSuite({
+  members: MEMBERS,
+  seed: SEED,
+  parent: '/var/tmp',
+  prefix: 'shared-nothing-',
+  postgres: true,
 });
 
 const asRoot = process.getuid?.() === 0;
@@ -82,7 +72,8 @@ const privateTmp = (command: string, args: string[]): [string, string[]] => {
   return ['unshare', ['-m', 'bash', '-c', script, command, ...args]];
 };
 
-const auditOf = (url: string, auditPath: string): Promise<AuditEntry[]> => postgresAuditEntries(pg, url, auditPath);
+const auditOf = (url: string, auditPath: string): Promise<AuditEntry[]> =>
+  postgresAuditEntries(suite.pg, url, auditPath);
 
 function expectExact(result: BackfillResult, entries: AuditEntry[], stack: Stack, workflowId: string) {
   const expected = expectKnownCounts(result, { n: MEMBERS, seed: SEED, also: { total: MEMBERS, dryRun: false } });
@@ -173,9 +164,9 @@ const resultOf = async (stack: Stack, workflowId: string) =>
 
 describe('BACKFILL_STORE=postgres', () => {
   it('two workers with private disks: the second finishes what the first (SIGKILLed) left, exact', async () => {
-    const url = await pg.createDatabase('two_hosts');
+    const url = await suite.pg.createDatabase('two_hosts');
     const stack = await startStack({
-      server,
+      server: suite.server,
       users: syntheticUsers(MEMBERS, SEED),
       worker: false,
       // Kept after completion, so that `purge` below has something to remove.
@@ -187,8 +178,8 @@ describe('BACKFILL_STORE=postgres', () => {
       },
     });
     const env = { ...stack.env, BACKFILL_DATA_DIR: PRIVATE_DATA_DIR };
-    const first = workerProcess({ env, logFile: path.join(dir, 'first.log'), wrap: privateTmp });
-    const second = workerProcess({ env, logFile: path.join(dir, 'second.log'), wrap: privateTmp });
+    const first = workerProcess({ env, logFile: path.join(suite.dir, 'first.log'), wrap: privateTmp });
+    const second = workerProcess({ env, logFile: path.join(suite.dir, 'second.log'), wrap: privateTmp });
     try {
       // Replays are deferred while the receiver answers 503, and flow once it recovers.
       stack.receiver.setDefaultBehaviour({ status: 503 });
@@ -196,7 +187,7 @@ describe('BACKFILL_STORE=postgres', () => {
       const workflowId = 'backfill-two-hosts';
       // A replay the first worker had in flight when it died is tried again after REPLAY_TIMEOUT_S (default 120 s).
       const input: BackfillInput = {
-        source: { type: 'csv', path: csv },
+        source: { type: 'csv', path: suite.csv },
         batchSize: 50,
         batchHeartbeatSeconds: 3,
         replayAttemptTimeoutSeconds: REPLAY_TIMEOUT_S,
@@ -236,7 +227,7 @@ describe('BACKFILL_STORE=postgres', () => {
       expect(secondLog).not.toMatch(/ENOENT/);
       expect(first.kills).toBe(1);
       expect((await activitySchedule(handle, 'replayDeferred'))?.startToCloseSeconds).toBe(REPLAY_TIMEOUT_S);
-      await reportVerifyPurge(stack, workflowId, url, csv);
+      await reportVerifyPurge(stack, workflowId, url, suite.csv);
       console.log(
         `shared-nothing: first worker killed at ${auditAtKill}/${MEMBERS} audit entries (batches ${beforeKill.batchesDone}/${beforeKill.batchesTotal}, ${beforeKill.pendingReplays} replays waiting); ` +
           `${entries.filter((e) => e.deferred === true).length} deferred replays recorded; ${check.extraAcceptedDeliveries} repeated deliveries (same webhook-id)`,
@@ -249,12 +240,12 @@ describe('BACKFILL_STORE=postgres', () => {
   }, 300_000);
 
   it('two workers with private disks share one growing work set; the first, SIGKILLed mid-normalise, leaves the rest to the second: exact', async () => {
-    const url = await pg.createDatabase('growing_two_hosts');
-    const db = pg.pool('growing_two_hosts');
+    const url = await suite.pg.createDatabase('growing_two_hosts');
+    const db = suite.pg.pool('growing_two_hosts');
     await createStoreTables(db);
     const gate = await holdRowsFrom(db, COMMIT_ROWS);
     const stack = await startStack({
-      server,
+      server: suite.server,
       users: syntheticUsers(MEMBERS, SEED),
       worker: false,
       env: {
@@ -265,19 +256,21 @@ describe('BACKFILL_STORE=postgres', () => {
       },
     });
     const env = { ...stack.env, BACKFILL_DATA_DIR: PRIVATE_DATA_DIR };
-    const first = workerProcess({ env, logFile: path.join(dir, 'growing-first.log'), wrap: privateTmp });
-    const second = workerProcess({ env, logFile: path.join(dir, 'growing-second.log'), wrap: privateTmp });
+    const first = workerProcess({ env, logFile: path.join(suite.dir, 'growing-first.log'), wrap: privateTmp });
+    const second = workerProcess({ env, logFile: path.join(suite.dir, 'growing-second.log'), wrap: privateTmp });
     try {
       await first.start();
       const workflowId = 'backfill-growing-two-hosts';
       const handle = await stack.client.workflow.start(WORKFLOW_TYPE, {
         taskQueue: stack.config.BACKFILL_TASK_QUEUE,
         workflowId,
-        args: [{ source: { type: 'csv', path: csv }, batchSize: 50, batchHeartbeatSeconds: 3 } satisfies BackfillInput],
+        args: [
+          { source: { type: 'csv', path: suite.csv }, batchSize: 50, batchHeartbeatSeconds: 3 } satisfies BackfillInput,
+        ],
       });
       const auditPath = await auditPathOf(handle);
       const marks = async () => {
-        const [row] = await pg.query(
+        const [row] = await suite.pg.query(
           `SELECT (SELECT written FROM ${GROWTH_TABLE}) AS written, (SELECT count(*)::int FROM ${WORK_SETS_TABLE}) AS complete`,
           [],
           'growing_two_hosts',
@@ -305,7 +298,7 @@ describe('BACKFILL_STORE=postgres', () => {
 
       const result = (await handle.result()) as BackfillResult;
       expectExact(result, await auditOf(url, auditPath), stack, workflowId);
-      const [rows] = await pg.query(
+      const [rows] = await suite.pg.query(
         `SELECT count(*)::int AS rows, max(ord) + 1 AS span,
                 count(entry->'member'->>'memberId') - count(DISTINCT entry->'member'->>'memberId') AS twice
          FROM ${WORK_TABLE}`,
@@ -333,21 +326,25 @@ describe('BACKFILL_STORE=postgres', () => {
   }, 300_000);
 
   it('PostgreSQL restarted mid-run: the worker reconnects, nothing is lost or counted twice', async () => {
-    const url = await pg.createDatabase('restarted');
+    const url = await suite.pg.createDatabase('restarted');
     // The test cluster runs with synchronous_commit=off (speed), which lets a crash lose acknowledged commits,
     // as it would in production with that setting. This database commits durably, as a production one does.
-    await pg.query('ALTER DATABASE restarted SET synchronous_commit = on');
+    await suite.pg.query('ALTER DATABASE restarted SET synchronous_commit = on');
     const stack = await startStack({
-      server,
+      server: suite.server,
       users: syntheticUsers(MEMBERS, SEED),
       worker: false,
       env: { CHANNEL_RATE_LIMIT: RATE_LIMIT, BACKFILL_STORE: 'postgres', BACKFILL_DATABASE_URL: url },
     });
-    const worker: WorkerProcess = workerProcess({ env: stack.env, logFile: path.join(dir, 'restart.log') });
+    const worker: WorkerProcess = workerProcess({ env: stack.env, logFile: path.join(suite.dir, 'restart.log') });
     try {
       await worker.start();
       const workflowId = 'backfill-pg-restart';
-      const input: BackfillInput = { source: { type: 'csv', path: csv }, batchSize: 50, batchHeartbeatSeconds: 3 };
+      const input: BackfillInput = {
+        source: { type: 'csv', path: suite.csv },
+        batchSize: 50,
+        batchHeartbeatSeconds: 3,
+      };
       const handle = await stack.client.workflow.start(WORKFLOW_TYPE, {
         taskQueue: stack.config.BACKFILL_TASK_QUEUE,
         workflowId,
@@ -360,7 +357,7 @@ describe('BACKFILL_STORE=postgres', () => {
         90_000,
       );
       const beforeRestart = (await auditOf(url, auditPath)).length;
-      await pg.restart();
+      await suite.pg.restart();
       expect(beforeRestart).toBeLessThan(MEMBERS);
       expect((await handle.describe()).status.name).toBe('RUNNING');
       const afterRestart = (await auditOf(url, auditPath)).length;

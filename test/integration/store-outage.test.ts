@@ -2,19 +2,15 @@
 // (every server process, no shutdown), then comes back and recovers (issue 28). Batches that cannot record their outcomes stop sending and
 // wait for it instead of failing and being redone whole: at most what was in flight is looked up or delivered
 // twice. Before, batches failed and were redone after their members had been looked up and replayed.
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import type { AuditEntry } from '../../src/audit/audit-entry';
-import { DEFAULT_SYNTHETIC_SEED, syntheticUsers, writeSyntheticCsv } from '../../dev/synthetic';
-import type { DevServer } from '../../dev/temporal-cli';
+import { DEFAULT_SYNTHETIC_SEED, syntheticUsers } from '../../dev/synthetic';
 import { WORKFLOW_TYPE, type BackfillResult } from '../../workflows/definitions';
 import type { AuditSummary } from '../../src/report/summary';
 import { cliInProcess } from '../support/cli';
-import { startStack, startTestServer, waitFor } from '../support/stack';
+import { startStack, waitFor } from '../support/stack';
+import { syntheticSuite } from '../support/synthetic-suite';
 import { expectKnownCounts, checkKnownAnswer, auditPathOf } from '../support/known-answer';
-import { startTestPostgres, type TestPostgres } from '../support/postgres';
 import { postgresAuditEntries } from '../support/stores';
 
 /** The scale, and how long PostgreSQL is down; the issue's target scenario is 3,000 members, 150/s, 10 s: set
@@ -29,28 +25,16 @@ const MEMBER_CONCURRENCY = 16;
 /** Members in flight at once: the most that may be looked up or delivered again. */
 const IN_FLIGHT = PARALLEL_BATCHES * MEMBER_CONCURRENCY;
 
-let server: DevServer;
-let pg: TestPostgres;
-let dir: string;
-let csv: string;
-beforeAll(async () => {
-  dir = await mkdtemp(path.join(os.tmpdir(), 'store-outage-'));
-  csv = path.join(dir, 'members.csv');
-  [server, pg] = await Promise.all([startTestServer(), startTestPostgres(), writeSyntheticCsv(csv, MEMBERS, SEED)]);
-}, 120_000);
-afterAll(async () => {
-  await server?.stop();
-  await pg?.stop();
-  if (dir) await rm(dir, { recursive: true, force: true });
-});
+const suite = syntheticSuite({ members: MEMBERS, seed: SEED, prefix: 'store-outage-', postgres: true });
 
-const auditOf = (url: string, auditPath: string): Promise<AuditEntry[]> => postgresAuditEntries(pg, url, auditPath);
+const auditOf = (url: string, auditPath: string): Promise<AuditEntry[]> =>
+  postgresAuditEntries(suite.pg, url, auditPath);
 
 it(`PostgreSQL SIGKILLed for ${DOWN_MS / 1000} s mid-run (${MEMBERS} members at ${RATE_LIMIT}/s): exact, and what is looked up or delivered twice is bounded by what was in flight`, async () => {
-  const url = await pg.createDatabase('blink');
-  await pg.query('ALTER DATABASE blink SET synchronous_commit = on'); // commits durable, as in production
+  const url = await suite.pg.createDatabase('blink');
+  await suite.pg.query('ALTER DATABASE blink SET synchronous_commit = on'); // commits durable, as in production
   const stack = await startStack({
-    server,
+    server: suite.server,
     users: syntheticUsers(MEMBERS, SEED),
     env: {
       BACKFILL_STORE: 'postgres',
@@ -65,7 +49,7 @@ it(`PostgreSQL SIGKILLed for ${DOWN_MS / 1000} s mid-run (${MEMBERS} members at 
       workflowId,
       args: [
         {
-          source: { type: 'csv', path: csv },
+          source: { type: 'csv', path: suite.csv },
           batchSize: 100,
           parallelBatches: PARALLEL_BATCHES,
           rateLimit: RATE_LIMIT,
@@ -83,7 +67,7 @@ it(`PostgreSQL SIGKILLed for ${DOWN_MS / 1000} s mid-run (${MEMBERS} members at 
       90_000,
     );
     const lookupsBefore = stack.simulator.stats().requests;
-    await pg.kill(DOWN_MS);
+    await suite.pg.kill(DOWN_MS);
     const lookupsWhileDown = stack.simulator.stats().requests - lookupsBefore;
 
     const result = (await handle.result()) as BackfillResult;
