@@ -6,11 +6,15 @@ import { runCounters } from './backfill-state';
 import { formatDuration } from '../src/domain/duration';
 import { sourceLabel } from '../src/domain/source-label';
 import { VERDICTS, type VerdictCounts } from '../src/domain/verdicts';
+import { searchAttributesDue, type BackfillStatus } from './search-attribute-upserts';
 
-export type BackfillStatus = 'running' | 'paused' | 'done';
+export type { BackfillStatus } from './search-attribute-upserts';
 
 // Runs recorded before the Web UI work must replay without the commands these calls add.
 const VISIBILITY_PATCH = 'web-ui-visibility-v1';
+// No progress-only search-attribute upserts while the total is only the rows read so far (search-attribute-upserts.ts):
+// runs recorded before upserted after almost every batch then, and replay so.
+const KNOWN_TOTAL_STEP_PATCH = 'search-attributes-known-total-v1';
 
 export function describeStatic(s: CarriedState): void {
   if (!patched(VISIBILITY_PATCH)) return;
@@ -35,7 +39,10 @@ export interface LiveView {
   lastPublishedProcessed: number;
 }
 
-/** Keeps the Web UI's view current; search attributes change only on a status change or every 5%. */
+/**
+ * Keeps the Web UI's view current; search attributes change only on a status change or every 5% of a known total
+ * (searchAttributesDue).
+ */
 export function publish(
   s: CarriedState,
   view: LiveView,
@@ -73,8 +80,15 @@ export function publish(
   ].filter(Boolean);
   setCurrentDetails(`${headline}\n\n${items.map((item) => `- ${item}`).join('\n')}`);
   if (!registered) return;
-  const step = Math.max(1, Math.floor(total / 20));
-  if (status === view.lastStatus && c.processed - view.lastPublishedProcessed < step && status !== 'done') return;
+  const moment = {
+    status,
+    lastStatus: view.lastStatus,
+    processed: c.processed,
+    lastPublishedProcessed: view.lastPublishedProcessed,
+    total,
+    totalKnown: s.prepared.normalising !== true,
+  };
+  if (!searchAttributesDue(moment, () => patched(KNOWN_TOTAL_STEP_PATCH))) return;
   view.lastStatus = status;
   view.lastPublishedProcessed = c.processed;
   upsertSearchAttributes({ BackfillStatus: [status], BackfillProcessed: [c.processed], BackfillFailed: [c.failed] });

@@ -6,8 +6,11 @@ import { temporal } from '@temporalio/proto';
 
 // Histories recorded by released versions of the workflow (test/support/save-history.ts; stop30-* by the release
 // before 1.0, 7d02edd; backfill-1.0-* by 1.0 as it landed, d7a2c83, untouched since; prepare-overlap-* by the code
-// that added patch prepare-overlap-v1). If a change to workflows/ would break runs already in flight
-// (non-determinism), replaying them fails here: such a change goes under patched() (docs/development.md).
+// that added patch prepare-overlap-v1; search-attributes-known-total-run1 by the code that added patch
+// search-attributes-known-total-v1, from workflow-stubs.test.ts's run whose source is read beside ten batches, the
+// history of its "no progress-only search-attribute upsert" case). If a change to workflows/ would break runs
+// already in flight (non-determinism), replaying them fails here: such a change goes under patched()
+// (docs/development.md).
 const dir = path.resolve(__dirname, '../histories');
 const files = readdirSync(dir).filter((f) => f.endsWith('.json'));
 

@@ -580,4 +580,63 @@ describe('backfill workflow with stub activities', () => {
     expect(normaliseCalls).toBe(2);
     expect(result).toMatchObject({ total: 15, processed: 15, unchanged: 15 });
   }, 60_000);
+
+  it('no progress-only search-attribute upsert while the source is still being read: the lower bound is no total', async () => {
+    // One round of 2 batches read by the preparation (10 rows: its 5% is less than a batch); the normaliser ends only
+    // once 10 batches have finished.
+    const m = model({ batches: 20, batchSize: 5, memberDelayMs: 2 });
+    const base = stubActivities(m);
+    let batchesDone = 0;
+    let normalised = false;
+    const activities = {
+      ...base,
+      prepareBackfill: async (...args: Parameters<BackfillActivities['prepareBackfill']>) => ({
+        ...(await base.prepareBackfill(...args)),
+        rows: 10,
+        batches: 2,
+        normalising: true as const,
+        searchAttributes: true, // the test dev server registers them
+      }),
+      normaliseSource: async () => {
+        while (batchesDone < 10) {
+          Context.current().heartbeat();
+          await sleep(20);
+        }
+        normalised = true;
+        return { rows: 100, batches: 20 };
+      },
+      processBatch: async (input: BatchInput): Promise<BatchResult> => {
+        if (input.batch < m.batches) return base.processBatch(input).finally(() => batchesDone++);
+        while (!normalised) {
+          Context.current().heartbeat();
+          await sleep(20);
+        }
+        return { batch: input.batch, complete: true, beyondEnd: true, counts: zero(), deferred: [] };
+      },
+    } as unknown as BackfillActivities;
+    const events = await withActivities(activities, async (h) => {
+      await h.result();
+      return (await h.fetchHistory()).events ?? [];
+    });
+    // Upserts of the run's own attributes (not patched()'s TemporalChangeVersion), before and after the normaliser's
+    // completion.
+    const normaliser = events.find(
+      (e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'normaliseSource',
+    )!.eventId;
+    const normalisedAt = events.findIndex(
+      (e) => e.activityTaskCompletedEventAttributes?.scheduledEventId?.toString() === normaliser!.toString(),
+    );
+    const upserts = events
+      .map((e, i) => ({
+        i,
+        fields: Object.keys(e.upsertWorkflowSearchAttributesEventAttributes?.searchAttributes?.indexedFields ?? {}),
+      }))
+      .filter(({ fields }) => fields.some((f) => f !== 'TemporalChangeVersion'));
+    const batchesWhileReading =
+      events.slice(0, normalisedAt).filter((e) => e.activityTaskCompletedEventAttributes).length - 1; // less the preparation
+    expect(batchesWhileReading).toBeGreaterThanOrEqual(8);
+    // While reading: only the run's first "running". After: every 5% of 100 rows, one batch each, and "done".
+    expect(upserts.filter(({ i }) => i < normalisedAt)).toHaveLength(1);
+    expect(upserts.filter(({ i }) => i > normalisedAt).length).toBeGreaterThan(0);
+  }, 60_000);
 });
