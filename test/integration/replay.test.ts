@@ -5,7 +5,8 @@ import { Worker } from '@temporalio/worker';
 import { temporal } from '@temporalio/proto';
 
 // Histories recorded by released versions of the workflow (test/support/save-history.ts; stop30-* by the release
-// before 1.0, 7d02edd; backfill-1.0-* by 1.0 as it landed, d7a2c83, untouched since; prepare-overlap-* by the code
+// before 1.0, 7d02edd; backfill-1.0-* by 1.0 as it landed, d7a2c83, untouched since; stop32-* by c209684, the
+// version landed before the replay heartbeat and the search-attribute patch; prepare-overlap-* by the code
 // that added patch prepare-overlap-v1; search-attributes-known-total-run1 by the code that added patch
 // search-attributes-known-total-v1, from workflow-stubs.test.ts's run whose source is read beside ten batches, the
 // history of its "no progress-only search-attribute upsert" case). If a change to workflows/ would break runs
