@@ -28,6 +28,7 @@ export class MemberIdIndex {
   private lines = new Int32Array(INITIAL_SLOTS); // 0 = empty slot (source lines start at 1)
   private size = 0;
   private readonly runs: SpilledRun[] = [];
+  private readonly slabs = new RunMemory();
   private spill: SpillFile | undefined;
   private readonly maxSlots: number;
   private readonly spillDir: string;
@@ -68,6 +69,11 @@ export class MemberIdIndex {
   get byteLength(): number {
     const table = this.hi.byteLength + this.lo.byteLength + this.lines.byteLength;
     return this.runs.reduce((sum, run) => sum + run.byteLength, table);
+  }
+
+  /** The sizes of the blocks the runs' filters and fence keys are carved from (for tests and measurements). */
+  get slabBytes(): number[] {
+    return this.slabs.sizes;
   }
 
   /** Frees the spill file; the index answers no more lookups after it. Safe to call more than once. */
@@ -119,7 +125,7 @@ export class MemberIdIndex {
     this.spill ??= new SpillFile(this.spillDir);
     const keyOffset = this.spill.append(halves);
     const lineOffset = this.spill.append(lines);
-    this.runs.push(new SpilledRun(this.spill, halves, keyOffset, lineOffset));
+    this.runs.push(new SpilledRun(this.spill, halves, keyOffset, lineOffset, this.slabs));
     this.hi.fill(0);
     this.lo.fill(0);
     this.lines.fill(0);
@@ -142,6 +148,37 @@ const BLOOM_SALTS = [
   0x47b6137b, 0x44974d91, 0x8824ad5b, 0xa2b7289d, 0x705495c7, 0x2df1424b, 0x9efc4947, 0x5c6bfb31,
 ] as const;
 
+/**
+ * 32 MiB: glibc's largest mmap threshold on 64-bit, so a block this size is always a mapping of its own, never in
+ * malloc's heap. Its pages take memory only once a filter is written into them.
+ */
+const SLAB_BYTES = 32 * 1024 * 1024;
+
+/**
+ * Where the runs' filters and fence keys live: carved from blocks of SLAB_BYTES, not allocated one by one. They live
+ * as long as the index, and one run's (about 650 KiB) is below the mmap threshold glibc has raised by then (it
+ * raises it to the largest mapped block freed: the table's when it grew), so each would land in malloc's heap between
+ * short-lived buffers of the same size (on BACKFILL_STORE=postgres, the INSERTs' parameter buffers of the
+ * normaliser and of the audit log), whose memory then cannot go back: the heap held ~17 MB more at ten million rows
+ * in bench:prepare --store postgres, with ~12 MB of filters (issue 26).
+ */
+class RunMemory {
+  private slab: Uint32Array | undefined;
+  private used = 0;
+  readonly sizes: number[] = [];
+
+  /** `words` zeroed 32-bit words, held until the index is dropped. */
+  words(words: number): Uint32Array {
+    if (!this.slab || this.used + words > this.slab.length) {
+      this.slab = new Uint32Array(Math.max(SLAB_BYTES / 4, words));
+      this.sizes.push(this.slab.byteLength);
+      this.used = 0;
+    }
+    this.used += words;
+    return this.slab.subarray(this.used - words, this.used);
+  }
+}
+
 /** One sorted run in the spill file: its filter and fence keys in memory, its keys and lines on disk. */
 class SpilledRun {
   private readonly bloom: Uint32Array;
@@ -158,13 +195,14 @@ class SpilledRun {
     halves: Uint32Array,
     private readonly keyOffset: number,
     private readonly lineOffset: number,
+    memory: RunMemory,
   ) {
     this.count = halves.length / 2;
     this.blocks = Math.max(1, Math.ceil((this.count * BLOOM_BITS_PER_KEY) / 256));
-    this.bloom = new Uint32Array(this.blocks * 8);
+    this.bloom = memory.words(this.blocks * 8);
     const fences = Math.ceil(this.count / FENCE_EVERY);
-    this.fenceHi = new Uint32Array(fences);
-    this.fenceLo = new Uint32Array(fences);
+    this.fenceHi = memory.words(fences);
+    this.fenceLo = memory.words(fences);
     for (let i = 0; i < this.count; i++) {
       const hi = halves[2 * i + HIGH_HALF]!;
       const lo = halves[2 * i + LOW_HALF]!;

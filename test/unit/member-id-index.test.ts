@@ -46,6 +46,9 @@ describe('MemberIdIndex spilling to disk (memory that does not grow with the sou
       expect(index.spilledRuns).toBeGreaterThanOrEqual(10);
       // Memory: the table at its cap and the runs' filters, far below 12 bytes a memberId.
       expect(index.byteLength).toBeLessThan(12 * SMALL + 2 * expected.size);
+      // Every run's filter and fence keys in one block of 32 MiB, a mapping of its own: never one by one in
+      // malloc's heap, where they pinned the short-lived buffers between them (issue 26).
+      expect(index.slabBytes).toEqual([32 * 1024 * 1024]);
       // The spill file was unlinked at once: nothing in the directory even while the index is open.
       expect(readdirSync(dir)).toEqual([]);
     } finally {
