@@ -35,7 +35,6 @@ import { BAD_CREDENTIALS_PAUSE, BackfillState, runCounters } from './backfill-st
 import { refuseCarried } from './carried-origin';
 import { validatePauseArgument, validateResumeArgument } from './control-arguments';
 import { rateShare } from '../src/domain/rate-share';
-import { holdsForNormaliser } from './history-hold';
 import { ReceiverWaits } from './receiver-waits';
 import { describeStatic, publish, type LiveView } from './visibility';
 
@@ -132,9 +131,6 @@ const RECEIVER_OUTAGE_PATCH = 'receiver-outage-v1';
 const VERIFY_BATCH_PATCH = 'verify-batch-v1';
 // Runs recorded before the preparation overlapped the work: their preparation normalised the whole source first.
 const PREPARE_OVERLAP_PATCH = 'prepare-overlap-v1';
-// Runs recorded before a run still reading its source stopped starting batches past twice its history threshold
-// (workflows/history-hold.ts).
-const HISTORY_HOLD_PATCH = 'history-hold-while-normalising-v1';
 
 /** The pause reason when the rest of the source could not be normalised (Temporal gave up retrying it). */
 export function normaliseFailedPause(err: unknown): string {
@@ -331,19 +327,14 @@ export async function backfillWebhooks(input: BackfillInput): Promise<BackfillRe
     publish(s, view, s.paused ? 'paused' : 'running', Date.now(), s.prepared.searchAttributes === true, lastError);
     // Continuing as new waits for the normaliser: the next run starts with the real totals.
     const rollOver = shouldRollOver() && s.prepared.normalising !== true;
-    // Until then a long history stops growing: nothing new starts past twice the threshold (history-hold.ts).
-    const hold =
-      holdsForNormaliser(workflowInfo().historyLength, options.maxHistoryEvents, s.prepared.normalising === true) &&
-      patched(HISTORY_HOLD_PATCH);
-    const noNewWork = rollOver || hold;
     const replays = waits.ending('nothing-waiting', () =>
-      run.replaysToLaunch(running, noNewWork, () => patched(REPLAY_CAP_PATCH)),
+      run.replaysToLaunch(running, rollOver, () => patched(REPLAY_CAP_PATCH)),
     );
     for (const line of replays) launchReplay(line);
     for (
-      let next = run.takeNextBatch(inflight.size, noNewWork);
+      let next = run.takeNextBatch(inflight.size, rollOver);
       next !== undefined;
-      next = run.takeNextBatch(inflight.size, noNewWork)
+      next = run.takeNextBatch(inflight.size, rollOver)
     ) {
       launchBatch(next);
     }
