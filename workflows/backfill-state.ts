@@ -558,3 +558,15 @@ export function addChannelPace(s: Pick<CarriedState, 'channelPace' | 'paceTotals
   const sum = (field: keyof PaceTotals) => Object.values(totals).reduce((a, t) => a + t[field], 0);
   s.channelPace = { ...view, rateLimited: sum('rateLimited'), warnings: sum('warnings'), waitedMs: sum('waitedMs') };
 }
+
+/** Events at which a run still reading its source stops starting batches: below Temporal's 10,240 warning. */
+export const HOLD_AT_MOST = 9_000;
+
+/**
+ * Whether a run still reading its source must start no batch or replay until the normaliser ends: it continues as
+ * new only once the source is read, so a slow source would grow one history toward Temporal's 51,200-event limit.
+ * Past twice the threshold (at most HOLD_AT_MOST) it holds instead (docs/guarantees.md).
+ */
+export function holdsForNormaliser(historyLength: number, maxHistoryEvents: number, normalising: boolean): boolean {
+  return normalising && historyLength >= Math.min(2 * maxHistoryEvents, HOLD_AT_MOST);
+}

@@ -31,7 +31,7 @@ import {
   type ResumeOptions,
   RECEIVER_UNAVAILABLE,
 } from './definitions';
-import { BAD_CREDENTIALS_PAUSE, BackfillState, runCounters } from './backfill-state';
+import { BAD_CREDENTIALS_PAUSE, BackfillState, holdsForNormaliser, runCounters } from './backfill-state';
 import { refuseCarried } from './carried-origin';
 import { validatePauseArgument, validateResumeArgument } from './control-arguments';
 import { rateShare } from '../src/domain/rate-share';
@@ -131,6 +131,8 @@ const RECEIVER_OUTAGE_PATCH = 'receiver-outage-v1';
 const VERIFY_BATCH_PATCH = 'verify-batch-v1';
 // Runs recorded before the preparation overlapped the work: their preparation normalised the whole source first.
 const PREPARE_OVERLAP_PATCH = 'prepare-overlap-v1';
+// Runs recorded before a run still reading its source held past twice its history threshold (holdsForNormaliser).
+const HISTORY_HOLD_PATCH = 'history-hold-while-normalising-v1';
 
 /** The pause reason when the rest of the source could not be normalised (Temporal gave up retrying it). */
 export function normaliseFailedPause(err: unknown): string {
@@ -326,15 +328,22 @@ export async function backfillWebhooks(input: BackfillInput): Promise<BackfillRe
     normaliseIfDue(run, normaliser, userInput, onNormaliseFailed, changed);
     publish(s, view, s.paused ? 'paused' : 'running', Date.now(), s.prepared.searchAttributes === true, lastError);
     // Continuing as new waits for the normaliser: the next run starts with the real totals.
-    const rollOver = shouldRollOver() && s.prepared.normalising !== true;
+    const rollOverDue = shouldRollOver();
+    const rollOver = rollOverDue && s.prepared.normalising !== true;
+    // Until then a long history stops growing: nothing new past twice the threshold (holdsForNormaliser).
+    const hold =
+      rollOverDue &&
+      holdsForNormaliser(workflowInfo().historyLength, options.maxHistoryEvents, s.prepared.normalising === true) &&
+      patched(HISTORY_HOLD_PATCH);
+    const noNewWork = rollOver || hold;
     const replays = waits.ending('nothing-waiting', () =>
-      run.replaysToLaunch(running, rollOver, () => patched(REPLAY_CAP_PATCH)),
+      run.replaysToLaunch(running, noNewWork, () => patched(REPLAY_CAP_PATCH)),
     );
     for (const line of replays) launchReplay(line);
     for (
-      let next = run.takeNextBatch(inflight.size, rollOver);
+      let next = run.takeNextBatch(inflight.size, noNewWork);
       next !== undefined;
-      next = run.takeNextBatch(inflight.size, rollOver)
+      next = run.takeNextBatch(inflight.size, noNewWork)
     ) {
       launchBatch(next);
     }

@@ -639,4 +639,58 @@ describe('backfill workflow with stub activities', () => {
     expect(upserts.filter(({ i }) => i < normalisedAt)).toHaveLength(1);
     expect(upserts.filter(({ i }) => i > normalisedAt).length).toBeGreaterThan(0);
   }, 60_000);
+
+  it('a run still reading its source stops starting batches past twice its history threshold, then goes on (issue 26)', async () => {
+    // A slow source: the normaliser ends only when the test lets it. maxHistoryEvents 40: nothing new past 80 events.
+    const m = model({ batches: 60, batchSize: 2, memberDelayMs: 1, maxHistoryEvents: 40 });
+    const base = stubActivities(m);
+    let batchesDone = 0;
+    let release = false;
+    let normalised = false;
+    const activities = {
+      ...base,
+      prepareBackfill: async (...args: Parameters<BackfillActivities['prepareBackfill']>) => ({
+        ...(await base.prepareBackfill(...args)),
+        rows: 2,
+        batches: 1,
+        normalising: true as const,
+      }),
+      normaliseSource: async () => {
+        while (!release) {
+          Context.current().heartbeat();
+          await sleep(20);
+        }
+        normalised = true;
+        return { rows: 120, batches: 60 };
+      },
+      processBatch: async (input: BatchInput): Promise<BatchResult> => {
+        if (input.batch < m.batches) return base.processBatch(input).finally(() => batchesDone++);
+        while (!normalised) {
+          Context.current().heartbeat();
+          await sleep(20);
+        }
+        return { batch: input.batch, complete: true, beyondEnd: true, counts: zero(), deferred: [] };
+      },
+    } as unknown as BackfillActivities;
+    const result = await withActivities(activities, async (h) => {
+      // Held: the batches stop while the normaliser still runs (done stays the same for a second).
+      let last = -1;
+      let steadySince = Date.now();
+      await waitFor('the batches to stop while the source is read', async () => {
+        if (batchesDone !== last) [last, steadySince] = [batchesDone, Date.now()];
+        return Date.now() - steadySince >= 1_000 ? true : undefined;
+      });
+      try {
+        const held = await h.describe();
+        expect(batchesDone).toBeLessThan(60);
+        expect(held.historyLength).toBeGreaterThanOrEqual(80);
+        expect(held.historyLength).toBeLessThan(80 + 60); // the batches in flight when it held, and their tasks
+      } finally {
+        release = true; // a failed check must not leave the worker's shutdown waiting for the normaliser
+      }
+      return (await h.result()) as BackfillResult;
+    });
+    expect(result).toMatchObject({ total: 120, processed: 120, unchanged: 120 });
+    expect(result.runs).toBeGreaterThan(1);
+  }, 90_000);
 });
