@@ -134,6 +134,14 @@ const PREPARE_OVERLAP_PATCH = 'prepare-overlap-v1';
 // Runs recorded before a run still reading its source held past twice its history threshold (holdsForNormaliser).
 const HISTORY_HOLD_PATCH = 'history-hold-while-normalising-v1';
 
+/** Until the source is read a long history stops growing: nothing new past twice the threshold (backfill-state). */
+function holdingForNormaliser(maxHistoryEvents: number, prepared: { normalising?: boolean }): boolean {
+  const { historyLength } = workflowInfo();
+  return (
+    holdsForNormaliser(historyLength, maxHistoryEvents, prepared.normalising === true) && patched(HISTORY_HOLD_PATCH)
+  );
+}
+
 /** The pause reason when the rest of the source could not be normalised (Temporal gave up retrying it). */
 export function normaliseFailedPause(err: unknown): string {
   const cause = err instanceof ActivityFailure && err.cause ? err.cause.message : String(err);
@@ -330,12 +338,7 @@ export async function backfillWebhooks(input: BackfillInput): Promise<BackfillRe
     // Continuing as new waits for the normaliser: the next run starts with the real totals.
     const rollOverDue = shouldRollOver();
     const rollOver = rollOverDue && s.prepared.normalising !== true;
-    // Until then a long history stops growing: nothing new past twice the threshold (holdsForNormaliser).
-    const hold =
-      rollOverDue &&
-      holdsForNormaliser(workflowInfo().historyLength, options.maxHistoryEvents, s.prepared.normalising === true) &&
-      patched(HISTORY_HOLD_PATCH);
-    const noNewWork = rollOver || hold;
+    const noNewWork = rollOver || (rollOverDue && holdingForNormaliser(options.maxHistoryEvents, s.prepared));
     const replays = waits.ending('nothing-waiting', () =>
       run.replaysToLaunch(running, noNewWork, () => patched(REPLAY_CAP_PATCH)),
     );
