@@ -134,12 +134,15 @@ const PREPARE_OVERLAP_PATCH = 'prepare-overlap-v1';
 // Runs recorded before a run still reading its source held past twice its history threshold (holdsForNormaliser).
 const HISTORY_HOLD_PATCH = 'history-hold-while-normalising-v1';
 
-/** Until the source is read a long history stops growing: nothing new past twice the threshold (backfill-state). */
-function holdingForNormaliser(maxHistoryEvents: number, prepared: { normalising?: boolean }): boolean {
-  const { historyLength } = workflowInfo();
-  return (
-    holdsForNormaliser(historyLength, maxHistoryEvents, prepared.normalising === true) && patched(HISTORY_HOLD_PATCH)
-  );
+/** Whether the run continues as new now, and whether it starts nothing new (holdsForNormaliser). */
+function whatStops(rollOverDue: boolean, maxHistoryEvents: number, prepared: { normalising?: boolean }) {
+  // Continuing as new waits for the normaliser: the next run starts with the real totals.
+  const rollOver = rollOverDue && prepared.normalising !== true;
+  const hold =
+    rollOverDue &&
+    holdsForNormaliser(workflowInfo().historyLength, maxHistoryEvents, prepared.normalising === true) &&
+    patched(HISTORY_HOLD_PATCH);
+  return { rollOver, noNewWork: rollOver || hold };
 }
 
 /** The pause reason when the rest of the source could not be normalised (Temporal gave up retrying it). */
@@ -335,10 +338,7 @@ export async function backfillWebhooks(input: BackfillInput): Promise<BackfillRe
     }
     normaliseIfDue(run, normaliser, userInput, onNormaliseFailed, changed);
     publish(s, view, s.paused ? 'paused' : 'running', Date.now(), s.prepared.searchAttributes === true, lastError);
-    // Continuing as new waits for the normaliser: the next run starts with the real totals.
-    const rollOverDue = shouldRollOver();
-    const rollOver = rollOverDue && s.prepared.normalising !== true;
-    const noNewWork = rollOver || (rollOverDue && holdingForNormaliser(options.maxHistoryEvents, s.prepared));
+    const { rollOver, noNewWork } = whatStops(shouldRollOver(), options.maxHistoryEvents, s.prepared);
     const replays = waits.ending('nothing-waiting', () =>
       run.replaysToLaunch(running, noNewWork, () => patched(REPLAY_CAP_PATCH)),
     );
