@@ -47,6 +47,7 @@ export async function normaliseSource(deps: NormaliseDeps, input: NormaliseInput
       spec: source,
       batchSize: input.batchSize,
       ...selection,
+      signal: context.cancellationSignal,
       onBatch: (readable) => {
         context.cancellationSignal.throwIfAborted();
         context.heartbeat({ readable });

@@ -570,3 +570,30 @@ export const HOLD_AT_MOST = 9_000;
 export function holdsForNormaliser(historyLength: number, maxHistoryEvents: number, normalising: boolean): boolean {
   return normalising && historyLength >= Math.min(2 * maxHistoryEvents, HOLD_AT_MOST);
 }
+
+/**
+ * How a run due to continue as new treats a source still being read: `wait` until it is read (before patch
+ * 'history-hold-while-normalising-v1', and below its threshold), `hold` (start nothing new until it is read:
+ * holdsForNormaliser), or `continue` as new anyway (patch 'continue-as-new-while-normalising-v1': the next run's
+ * normaliser resumes the interrupted write of the work set).
+ */
+export type ReadingAtRollOver = 'wait' | 'hold' | 'continue';
+
+/** What stops now: the run continues as new, starts no batch or replay, stops its normaliser first. */
+export interface RollOverStops {
+  rollOver: boolean;
+  noNewWork: boolean;
+  stopNormaliser: boolean;
+}
+
+/**
+ * What a run stops when it may be due to continue as new (`rollOverDue`), while its source is still read
+ * (`normalising`) or not. Continuing as new always waits for the batches in flight; with `stopNormaliser` it also
+ * waits for the normaliser to have stopped (cancelled, or ended), so that only one run's normaliser ever writes.
+ */
+export function rollOverStops(rollOverDue: boolean, normalising: boolean, reading: ReadingAtRollOver): RollOverStops {
+  if (!rollOverDue) return { rollOver: false, noNewWork: false, stopNormaliser: false };
+  if (!normalising) return { rollOver: true, noNewWork: true, stopNormaliser: false };
+  if (reading === 'continue') return { rollOver: true, noNewWork: true, stopNormaliser: true };
+  return { rollOver: false, noNewWork: reading === 'hold', stopNormaliser: false };
+}

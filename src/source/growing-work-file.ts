@@ -39,6 +39,11 @@ export interface GrowingWorkFile {
   after?: AppendEntries;
   /** Called each time a batch became readable; what it throws stops the write (the activity's cancellation). */
   onBatch?: (readableBatches: number) => void;
+  /**
+   * Aborted: the write stops at its next chunk of the source, even while a resumed write reads again the rows it
+   * keeps (the normaliser cancelled so its run continues as new; the next run's resumes the write).
+   */
+  signal?: AbortSignal;
 }
 
 export interface GrownWorkFile extends PrepareSummary {
@@ -238,13 +243,16 @@ async function appendEntries(
  * end a bad row naming it (the end may hold it).
  */
 export async function* growingEntries(
-  w: Pick<GrowingWorkFile, 'spec' | 'select' | 'after'>,
+  w: Pick<GrowingWorkFile, 'spec' | 'select' | 'after' | 'signal'>,
   summary: PrepareSummary,
   /** Where the duplicate check spills (default: the system's temp dir). */
   spillDir?: string,
 ): AsyncGenerator<WorkEntry[]> {
   try {
-    yield* normalisedEntries(readSourceChunks(w.spec), summary, w.select, w.after, spillDir);
+    for await (const chunk of normalisedEntries(readSourceChunks(w.spec), summary, w.select, w.after, spillDir)) {
+      w.signal?.throwIfAborted();
+      yield chunk;
+    }
   } catch (err) {
     if (!(err instanceof UnreadableRestError)) throw err;
     const unread = { line: err.line, skip: err.skip };

@@ -117,6 +117,30 @@ describe('writeGrowingWorkFile', () => {
     },
   );
 
+  it('a resumed write cancelled while it reads again the rows it keeps stops there; the next one finishes it exact', async () => {
+    // The normaliser of a run that continues as new while it reads (patch continue-as-new-while-normalising-v1).
+    const { spec, growing, whole } = await setUp(1_234);
+    await crashAfter(spec, growing, 5);
+    const before = await store().readBatch(growing, 100, 4);
+    const cancel = new AbortController();
+    const cancelled = new Error('cancelled: the run continues as new');
+    cancel.abort(cancelled);
+    const onBatch = () => {
+      throw new Error('no batch is written once cancelled');
+    };
+    await expect(
+      writeGrowingWorkFile({ spec, workFile: growing, batchSize: 100, signal: cancel.signal, onBatch }),
+    ).rejects.toBe(cancelled);
+    expect(await store().readBatch(growing, 100, 4)).toEqual(before);
+    expect(await batchAvailability(growing, 100, 5)).toBe('waiting');
+
+    const grown = await writeGrowingWorkFile({ spec, workFile: growing, batchSize: 100 });
+    expect(grown).toEqual({ ...(await prepareWorkFile(spec, whole)), batches: 13 });
+    expect(await readFile(growing)).toEqual(await readFile(whole));
+    await buildBatchIndex(whole, 100);
+    expect(await readFile(batchIndexPath(growing, 100))).toEqual(await readFile(batchIndexPath(whole, 100)));
+  });
+
   it('a stuck attempt that writes on beside its retry: the same file and index, not two interleaved', async () => {
     const { spec, growing, whole } = await setUp(3_000);
     // The retry starts (and cuts the files back to its resume point) while the first attempt is mid-way and goes on.
