@@ -42,13 +42,25 @@ function normaliseMemberIdInput(value: unknown): unknown {
  * memberId is trimmed and otherwise kept exactly (spaces, '/', '@', '?', '#', non-ASCII are legal). Its length is
  * counted in characters; a string of at most that many UTF-16 units needs no counting.
  */
+const MEMBER_ID_PROBLEMS = {
+  type: 'memberId: expected a string',
+  empty: 'empty memberId',
+  long: `memberId longer than ${MEMBER_ID_MAX_CHARS} characters`,
+};
 const memberIdSchema = z
-  .string({ error: 'memberId: expected a string' })
+  .string({ error: MEMBER_ID_PROBLEMS.type })
   .trim()
-  .min(1, { error: 'empty memberId' })
+  .min(1, { error: MEMBER_ID_PROBLEMS.empty })
   .refine((id) => id.length <= MEMBER_ID_MAX_CHARS || [...id].length <= MEMBER_ID_MAX_CHARS, {
-    error: `memberId longer than ${MEMBER_ID_MAX_CHARS} characters`,
+    error: MEMBER_ID_PROBLEMS.long,
   });
+const memberIdProblems: ReadonlySet<string> = new Set(Object.values(MEMBER_ID_PROBLEMS));
+
+/**
+ * Whether a bad row's reason (one of rowEntry's) says the row was read and its memberId is missing or no id: a row
+ * that names no member, unlike a record that could not be read as a row at all (its memberId unknown).
+ */
+export const namesNoMember = (reason: string): boolean => reason.split('; ').some((r) => memberIdProblems.has(r));
 
 // Normalising phone numbers is the comparison's job, not the source's.
 const nullableText = (field: string) => z.string({ error: `${field}: expected a string` }).nullable();

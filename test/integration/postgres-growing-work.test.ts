@@ -11,7 +11,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { syntheticUsers, writeSyntheticCsv } from '../../dev/synthetic';
 import type { DevServer } from '../../dev/temporal-cli';
 import { WORKFLOW_TYPE, type BackfillInput } from '../../workflows/definitions';
+import { createFileAuditStore } from '../../src/audit/audit-store';
 import { SourceChangedError } from '../../src/source/growing-work-file';
+import { selectForVerify } from '../../src/source/verify-selection';
 import type { ResolvedSource } from '../../src/source/read-source';
 import {
   COMMIT_ROWS,
@@ -113,6 +115,55 @@ describe('the growing PostgreSQL work set', () => {
     expect(await rowsCheck(pool, 'growing')).toEqual({ rows, span: rows, twice: 0 });
     expect(await store.batchAvailability!('growing', batchSize, batches - 1)).toBe('ready');
     expect(await store.batchAvailability!('growing', batchSize, batches)).toBe('beyond');
+  });
+
+  it('a verify export with an unreadable row in its middle: the replayed member it lacks is a bad row naming it, whole and growing', async () => {
+    const { pool, store } = await setUp(1);
+    const replays = [2, 3, 4].map((line) => ({
+      ts: '2024-12-01T00:00:00.000Z',
+      backfill: 'bf',
+      runLabel: 'bf',
+      line,
+      memberId: `m-${line}`,
+      outcome: line === 3 ? 'delete' : 'upsert',
+      ...(line === 3 ? { reason: 'not-found' } : { fields: ['email'] }),
+      delivered: true,
+      dryRun: false,
+    }));
+    const auditPath = path.join(dir, 'verify-unread-repair.jsonl');
+    await writeFile(auditPath, replays.map((e) => JSON.stringify(e)).join('\n') + '\n');
+    const exported = path.join(dir, 'verify-unread-export.csv');
+    const header = 'memberId,mobileNumber,email,unsubscribeEmail,unsubscribeTexting';
+    await writeFile(
+      exported,
+      [header, 'm-2,,,,', ',,nobody@example.com,,', 'lost@example.com', 'm-4,,,,'].join('\n') + '\n',
+    );
+    const spec = { type: 'csv', path: exported } satisfies ResolvedSource;
+    const audit = createFileAuditStore();
+    const whole = await selectForVerify(audit, auditPath);
+    await store.write(spec, 'verify-whole', whole.select, OWNER, whole.absent);
+    const growing = await selectForVerify(audit, auditPath);
+    await writeGrowingWorkSet(pool, {
+      key: 'verify-growing',
+      owner: OWNER,
+      spec,
+      batchSize: 2,
+      ...growing,
+      after: growing.absent,
+    });
+    for (const key of ['verify-whole', 'verify-growing']) {
+      const entries = (await batchesOf(store, key, 2, 2)).flat();
+      expect(
+        entries.map((e) => e.line),
+        key,
+      ).toEqual([2, 4, 3]);
+      expect(entries[2], key).toEqual({
+        line: 3,
+        memberId: 'm-3',
+        repair: { event: 'delete', reason: 'not-found', deliveredAt: Date.parse(replays[0]!.ts) },
+        skip: "the export's line 4 (has 1 fields, the header has 5) cannot be read and may be its row",
+      });
+    }
   });
 
   it('makes each batch readable to another worker once its rows are committed, and tells when they are not', async () => {

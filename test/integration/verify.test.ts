@@ -1,4 +1,4 @@
-import { appendFile, readFile } from 'node:fs/promises';
+import { appendFile, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LoggedEntry } from '../../src/audit/audit-entry';
@@ -42,6 +42,36 @@ const cli = (stack: Stack, args: string[]) =>
 
 const delivered = (audit: LoggedEntry[]) =>
   audit.filter((e) => e.delivered === true && (e.outcome === 'upsert' || e.outcome === 'delete'));
+
+/** A repair of the examples, its delivered replays, and the customer's rows with every accepted replay applied. */
+async function repairAllApplied(stack: Stack, workflowId: string) {
+  const repair = await runBackfill(stack, workflowId, {});
+  const replayed = delivered(await readAudit(repair.auditPath));
+  const db = await CustomerRows.fromCsv(EXAMPLE_CSV);
+  db.apply(customerWrites(stack.receiver.accepted(), {}));
+  return { repair, replayed, db };
+}
+
+/**
+ * A verify run over an export that may hold some members on a row it cannot attribute: those (`unknown`) are
+ * `failed` with `reason` in theirs, every other replayed member repaired, and the result counts them so.
+ */
+function expectUnknownFailed(
+  verify: BackfillResult,
+  audit: LoggedEntry[],
+  o: { replayed: LoggedEntry[]; unknown: LoggedEntry[]; reason: string },
+): void {
+  for (const e of audit) {
+    const unknown = o.unknown.some((n) => n.memberId === e.memberId);
+    expect(e.verdict, e.memberId).toBe(unknown ? 'failed' : 'repaired');
+    if (unknown) expect(e.reason).toContain(o.reason);
+  }
+  expect(verify).toMatchObject({
+    total: o.replayed.length,
+    processed: o.replayed.length,
+    verify: { repaired: o.replayed.length - o.unknown.length, failed: o.unknown.length },
+  });
+}
 
 describe('verify after a repair', () => {
   it('finds exactly the dropped replays, per field; a later Channel Talk change is "changed since"; sends nothing', async () => {
@@ -224,12 +254,9 @@ describe('verify after a repair', () => {
   it('an export whose last quoted field is never closed: one bad row naming its line, the run goes on', async () => {
     const stack = await startStack({ server, users: examples.users });
     try {
-      const repair = await runBackfill(stack, 'verify-unclosed-repair', {});
-      const replayed = delivered(await readAudit(repair.auditPath));
       // The customer applied every replay, but the export was cut inside its last row: a replayed member's email
       // opens a quote the file never closes.
-      const db = await CustomerRows.fromCsv(EXAMPLE_CSV);
-      db.apply(customerWrites(stack.receiver.accepted(), {}));
+      const { repair, replayed, db } = await repairAllApplied(stack, 'verify-unclosed-repair');
       const cut = replayed.find((e) => e.outcome === 'upsert' && db.rows.has(e.memberId!))!;
       db.rows.delete(cut.memberId!);
       const exported = path.join(stack.dataDir, 'export-cut.csv');
@@ -270,16 +297,48 @@ describe('verify after a repair', () => {
       expect(cutVerdict.reason).toContain(unread);
       const notInExport = replayed.filter((e) => e.memberId === cut.memberId || !db.rows.has(e.memberId!));
       expect(notInExport.length).toBeGreaterThan(1);
-      for (const e of audit) {
-        const unknown = notInExport.some((n) => n.memberId === e.memberId);
-        expect(e.verdict, e.memberId).toBe(unknown ? 'failed' : 'repaired');
-        if (unknown) expect(e.reason).toContain(unread);
-      }
-      expect(verify).toMatchObject({
-        total: replayed.length,
-        processed: replayed.length,
-        verify: { repaired: replayed.length - notInExport.length, failed: notInExport.length },
+      expectUnknownFailed(verify, audit, { replayed, unknown: notInExport, reason: unread });
+    } finally {
+      await stack.close();
+    }
+  });
+
+  it('an export with an unreadable row in its middle: the members it does not hold are bad rows naming it', async () => {
+    const stack = await startStack({ server, users: examples.users });
+    try {
+      // The customer applied every replay (its deleted members are not in the export), but one row in the middle of
+      // the export is cut short: whose row it is cannot be known. Another has an empty memberId: no member's row.
+      const { repair, replayed, db } = await repairAllApplied(stack, 'verify-unread-repair');
+      const exported = path.join(stack.dataDir, 'export-unread-row.csv');
+      await db.exportCsv(exported);
+      const text = await readFile(exported, 'utf8');
+      const middle = text.indexOf(`\n${[...db.rows.keys()][150]},`) + 1;
+      expect(middle).toBeGreaterThan(1);
+      const unreadLine = text.slice(0, middle).split('\n').length;
+      const rows = `someone@example.com\n,,nobody@example.com,,\n`;
+      await writeFile(exported, `${text.slice(0, middle)}${rows}${text.slice(middle)}`);
+
+      // More members than a round of 4 x 20: the export's rest is read by normaliseSource, beside the batches.
+      const verify = await runBackfill(stack, 'verify-unread-check', {
+        verifyAfter: { auditPath: repair.auditPath },
+        source: { type: 'csv', path: exported },
+        batchSize: 20,
       });
+      const audit = await readAudit(verify.auditPath);
+      expect(audit.map((e) => e.line).sort((a, b) => a - b)).toEqual(replayed.map((e) => e.line).sort((a, b) => a - b));
+      const notInExport = replayed.filter((e) => !db.rows.has(e.memberId!));
+      expect(notInExport.length).toBeGreaterThan(1);
+      expect(notInExport.every((e) => e.outcome === 'delete')).toBe(true);
+      const reason = `the export's line ${unreadLine} (has 1 fields, the header has 5) cannot be read and may be its row`;
+      // Without it, a replayed delete whose member the export does not hold would be called repaired.
+      expectUnknownFailed(verify, audit, { replayed, unknown: notInExport, reason });
+      // The report counts them failed and lists each with that line; the header names the file.
+      expect((await readAuditHeader(verify.auditPath)).source).toEqual({ type: 'csv', path: exported });
+      const report = await cli(stack, ['report', '--workflow-id', 'verify-unread-check']);
+      expect(report.code, report.stderr).toBe(0);
+      expect(report.stdout).toMatch(new RegExp(`failed +${notInExport.length}\n`));
+      for (const e of notInExport) expect(report.stdout).toContain(`line ${e.line}  ${e.memberId}  failed  `);
+      expect(report.stdout).toContain(reason);
     } finally {
       await stack.close();
     }

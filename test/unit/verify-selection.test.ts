@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditEntry } from '../../src/audit/audit-entry';
 import { createFileAuditStore } from '../../src/audit/audit-store';
 import { SourceConfigError } from '../../src/source/errors';
-import { selectForVerify } from '../../src/source/verify-selection';
+import { notAbsentReason, selectForVerify } from '../../src/source/verify-selection';
 import { writeGrowingWorkFile } from '../../src/source/growing-work-file';
 import { prepareWorkFile, readWorkBatch } from '../../src/source/work-file';
 import type { SourceEntry } from '../../src/domain/types';
@@ -157,6 +157,112 @@ describe('selectForVerify', () => {
     await expect(
       prepareWorkFile(spec, path.join(dir, 'unclosed-whole', 'members.jsonl'), whole.select, whole.absent),
     ).rejects.toThrow(/line 3 is never closed/);
+  });
+
+  // A row between good rows whose memberId cannot be read (not valid JSON, a CSV row of the wrong width): whose it is
+  // cannot be known, so a member the export's other rows do not hold is a bad row naming it, never `absent` (a
+  // delete would be called repaired on no evidence). A row read with an empty or missing memberId names no member
+  // (customers' tables hold such rows; the repair skipped them too): the member it lacks is absent as ever.
+  const header = 'memberId,mobileNumber,email,unsubscribeEmail,unsubscribeTexting';
+  const jsonl = (middle: string) => ['{"memberId":"m-2"}', middle, '{"memberId":"m-4"}'];
+  const middleRowCases = [
+    { name: 'a CSV row of too few fields', ext: 'csv', rows: [header, 'm-2,,,,', 'lost@example.com', 'm-4,,,,'] },
+    { name: 'a CSV row of too many fields', ext: 'csv', rows: [header, 'm-2,,,,', ',,,,,m-3', 'm-4,,,,'] },
+    { name: 'a JSONL line not JSON', ext: 'jsonl', rows: jsonl('{"memberId":"m-') },
+    { name: 'a JSONL line not an object', ext: 'jsonl', rows: jsonl('["m-3"]') },
+    { name: 'an empty memberId cell', ext: 'csv', rows: [header, 'm-2,,,,', ',,lost@example.com,,', 'm-4,,,,'] },
+    { name: 'a blank memberId cell', ext: 'csv', rows: [header, 'm-2,,,,', '  ,,,true,', 'm-4,,,,'] },
+    { name: 'a JSONL line without memberId', ext: 'jsonl', rows: jsonl('{"email":"lost@example.com"}') },
+    { name: 'a JSONL line with a null memberId', ext: 'jsonl', rows: jsonl('{"memberId":null}') },
+  ] as const;
+  for (const c of middleRowCases) {
+    for (const growing of [false, true]) {
+      const unreadable = !c.name.includes('memberId');
+      it(`${c.name} in the middle of the export (${growing ? 'read beside the batches' : 'read whole'}): the member not found is ${unreadable ? 'a bad row naming it' : 'absent'}`, async () => {
+        const auditPath = await log(`middle-${c.name}-${growing}.jsonl`, [
+          entry(2, { outcome: 'upsert', fields: ['email'], delivered: true }),
+          entry(3, { outcome: 'delete', reason: 'not-found', delivered: true }),
+          entry(4, { outcome: 'delete', reason: 'unified', delivered: true }),
+        ]);
+        const verify = await selectForVerify(store, auditPath);
+        const name = `middle-${c.name.replace(/\W+/g, '-')}-${growing}`;
+        const spec = { type: c.ext, path: await file(`${name}.${c.ext}`, c.rows.join('\n') + '\n') } as const;
+        const workFile = path.join(dir, name, 'members.jsonl');
+        const summary = growing
+          ? await writeGrowingWorkFile({ spec, workFile, batchSize: 2, select: verify.select, after: verify.absent })
+          : await prepareWorkFile(spec, workFile, verify.select, verify.absent);
+        const entries = (await readWorkBatch(workFile, 0, 1000)).entries;
+        const line = c.ext === 'csv' ? 3 : 2;
+        expect(entries.slice(0, 2)).toMatchObject([
+          { line: 2, member: { memberId: 'm-2' }, exportLine: line - 1 },
+          { line: 4, member: { memberId: 'm-4' }, exportLine: line + 1 },
+        ]);
+        const repair = { event: 'delete', reason: 'not-found', deliveredAt: AT };
+        if (!unreadable) {
+          expect(summary).toMatchObject({ rows: 3, members: 3, skipped: 0 });
+          expect(entries[2]).toEqual({ line: 3, member: { ...nulls, memberId: 'm-3' }, repair, absent: true });
+          return;
+        }
+        expect(summary).toMatchObject({ rows: 3, members: 2, skipped: 1 });
+        const [m3] = entries.slice(2);
+        expect(m3).toMatchObject({ line: 3, memberId: 'm-3', repair });
+        expect(m3).not.toHaveProperty('absent');
+        expect('skip' in m3! && m3.skip).toMatch(
+          new RegExp(`^the export's line ${line} \\(.+\\) cannot be read and may be its row$`),
+        );
+      });
+    }
+  }
+
+  it('unreadable rows are named by line and problem, the first three, the rest counted', () => {
+    const row = (line: number, skip = 'not valid JSON') => ({ line, skip });
+    const cases = [
+      { rows: { named: [], count: 0 }, unread: undefined, reason: undefined },
+      {
+        rows: { named: [row(5)], count: 1, last: 5 },
+        unread: undefined,
+        reason: "the export's line 5 (not valid JSON) cannot be read and may be its row",
+      },
+      {
+        rows: { named: [row(5), row(9, 'invalid UTF-8')], count: 2, last: 9 },
+        unread: undefined,
+        reason: "the export's lines 5 (not valid JSON), 9 (invalid UTF-8) cannot be read and one may be its row",
+      },
+      {
+        rows: { named: [row(5), row(6), row(7)], count: 10, last: 40 },
+        unread: undefined,
+        reason:
+          "the export's lines 5 (not valid JSON), 6 (not valid JSON), 7 (not valid JSON) and 7 more cannot be read and one may be its row",
+      },
+      // The unreadable end is the last row read: named once, by its own reason.
+      {
+        rows: { named: [row(8, 'cut')], count: 1, last: 8 },
+        unread: row(8, 'cut'),
+        reason: "the export's end is unreadable from line 8 on and may hold it (cut)",
+      },
+      {
+        rows: { named: [row(5), row(8, 'cut')], count: 2, last: 8 },
+        unread: row(8, 'cut'),
+        reason:
+          "the export's end is unreadable from line 8 on and may hold it (cut); the export's line 5 (not valid JSON) cannot be read and may be its row",
+      },
+    ];
+    for (const c of cases) expect(notAbsentReason(c.rows, c.unread)).toBe(c.reason);
+  });
+
+  it('an unreadable row changes nothing when every replayed member is in the export', async () => {
+    const auditPath = await log('unread-all-found.jsonl', [
+      entry(2, { outcome: 'upsert', fields: ['email'], delivered: true }),
+    ]);
+    const entries = await workSet(auditPath, [header, ',,,', 'm-2,,,,'].join('\n'), 'unread-all-found');
+    expect(entries).toEqual([
+      {
+        line: 2,
+        member: { ...nulls, memberId: 'm-2' },
+        repair: { event: 'upsert', fields: ['email'], deliveredAt: AT },
+        exportLine: 3,
+      },
+    ]);
   });
 
   it('refuses the audit log of a dry run: it replayed nothing', async () => {
