@@ -33,4 +33,4 @@ USER node
 # a large source for long-lived ones and allocated them in the old generation, doubling GC time (BENCHMARKS.md:
 # preparing 1M rows 4.6 -> 3.3 s, nothing lost at 20k).
 ENV MALLOC_ARENA_MAX=2
-CMD ["node", "--max-old-space-size=128", "--max-semi-space-size=8", "--no-allocation-site-pretenuring", "--expose-gc", "dist/src/worker.js"]
+CMD ["node", "--max-old-space-size=128", "--max-semi-space-size=8", "--no-allocation-site-pretenuring", "--liftoff-only", "--expose-gc", "dist/src/worker.js"]
