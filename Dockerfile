@@ -32,5 +32,8 @@ USER node
 # --no-allocation-site-pretenuring: in a process that has loaded the Temporal SDK, V8 took the short-lived rows of
 # a large source for long-lived ones and allocated them in the old generation, doubling GC time (BENCHMARKS.md:
 # preparing 1M rows 4.6 -> 3.3 s, nothing lost at 20k).
+# --liftoff-only: undici's HTTP parser is WebAssembly; V8 recompiled it with TurboFan once hot, and glibc kept
+# that compile's ~35 MB in the malloc heap in about half the starts (RSS at ready 180-188 MB instead of
+# 153-160 MB, and every peak after it higher by as much; BENCHMARKS.md). The baseline code parses as fast here.
 ENV MALLOC_ARENA_MAX=2
 CMD ["node", "--max-old-space-size=128", "--max-semi-space-size=8", "--no-allocation-site-pretenuring", "--liftoff-only", "--expose-gc", "dist/src/worker.js"]
