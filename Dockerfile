@@ -35,5 +35,9 @@ USER node
 # --liftoff-only: undici's HTTP parser is WebAssembly; V8 recompiled it with TurboFan once hot, and glibc kept
 # that compile's ~35 MB in the malloc heap in about half the starts (RSS at ready 180-188 MB instead of
 # 153-160 MB, and every peak after it higher by as much; BENCHMARKS.md). The baseline code parses as fast here.
-ENV MALLOC_ARENA_MAX=2
+# MALLOC_MMAP_THRESHOLD_=131072 fixes glibc's mmap threshold at its initial 128 KiB: left dynamic, it rises to the
+# largest block freed (MiBs), after which the duplicate index's 4 MiB tables and other large buffers land in the
+# malloc heap, where the blocks that outlive them pin the memory: at ten million members the heap stayed ~25 MB
+# larger after the source was read (BENCHMARKS.md).
+ENV MALLOC_ARENA_MAX=2 MALLOC_MMAP_THRESHOLD_=131072
 CMD ["node", "--max-old-space-size=128", "--max-semi-space-size=8", "--no-allocation-site-pretenuring", "--liftoff-only", "--expose-gc", "dist/src/worker.js"]

@@ -104,6 +104,7 @@ beforeAll(async () => {
       ...stack.env,
       NODE_OPTIONS: WORKER_NODE_OPTIONS,
       MALLOC_ARENA_MAX: '2',
+      MALLOC_MMAP_THRESHOLD_: '131072',
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
