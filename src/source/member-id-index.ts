@@ -104,42 +104,77 @@ export class MemberIdIndex {
     }
   }
 
-  /** Writes the table's entries as one sorted run and empties the table. */
+  /**
+   * Writes the table's entries as one sorted run and empties the table. Done inside the table's own arrays, so a
+   * spill allocates nothing: the table is half full, so its entries packed to the front leave the back half of each
+   * array free, and a radix sort moves them between the two halves (an even number of passes ends in the front).
+   * Copies for the sort (4 + 2 MiB at a time at the default size) were short-lived but each one raised the
+   * worker's peak RSS while the batches ran beside the index (issue 26).
+   */
   private spillTable(): void {
-    // Each key as one unsigned 64-bit number, hi above lo, written through 32-bit halves (no BigInt per key)
-    // so that the typed array's own numeric sort orders them.
-    const keys = new BigUint64Array(this.size);
-    const halves = new Uint32Array(keys.buffer);
-    let n = 0;
-    for (let slot = 0; slot < this.lines.length; slot++) {
-      if (this.lines[slot] === 0) continue;
-      halves[2 * n + LOW_HALF] = this.lo[slot]!;
-      halves[2 * n + HIGH_HALF] = this.hi[slot]!;
-      n++;
-    }
-    keys.sort();
-    const lines = new Int32Array(n);
-    for (let i = 0; i < n; i++)
-      lines[i] = this.lines[this.find(halves[2 * i + HIGH_HALF]!, halves[2 * i + LOW_HALF]!)]!;
-
+    const count = this.packToFront();
+    sortByKey(this.hi, this.lo, this.lines, count);
     this.spill ??= new SpillFile(this.spillDir);
-    const keyOffset = this.spill.append(halves);
-    const lineOffset = this.spill.append(lines);
-    this.runs.push(new SpilledRun(this.spill, halves, keyOffset, lineOffset, this.slabs));
+    const keyOffset = this.spill.appendKeys(this.hi, this.lo, count);
+    const lineOffset = this.spill.append(this.lines.subarray(0, count));
+    this.runs.push(new SpilledRun(this.spill, this.hi, this.lo, count, keyOffset, lineOffset, this.slabs));
     this.hi.fill(0);
     this.lo.fill(0);
     this.lines.fill(0);
     this.size = 0;
+  }
+
+  /** Moves every entry to the front of the arrays, in slot order; returns how many there are. */
+  private packToFront(): number {
+    let n = 0;
+    for (let slot = 0; slot < this.lines.length; slot++) {
+      if (this.lines[slot] === 0) continue;
+      this.hi[n] = this.hi[slot]!;
+      this.lo[n] = this.lo[slot]!;
+      this.lines[n] = this.lines[slot]!;
+      n++;
+    }
+    return n;
+  }
+}
+
+/** Bits of the key a radix pass sorts by: 8 passes over the 64 bits, an even number (see sortByKey). */
+const RADIX_BITS = 8;
+const RADIX_PASSES = 64 / RADIX_BITS;
+const RADIX_MASK = (1 << RADIX_BITS) - 1;
+
+/**
+ * Sorts the first `count` entries of the three parallel arrays by the unsigned key (hi, lo), using the entries from
+ * `count` to `2 * count` as scratch (LSD radix sort: stable passes from the lowest byte of lo to the highest of hi).
+ * Every pass moves the entries from one half to the other; RADIX_PASSES is even, so they end in the front half.
+ */
+export function sortByKey(hi: Uint32Array, lo: Uint32Array, lines: Int32Array, count: number): void {
+  if (2 * count > lines.length) throw new RangeError('sortByKey needs as much scratch as entries');
+  const counts = new Int32Array(1 << RADIX_BITS);
+  for (let pass = 0; pass < RADIX_PASSES; pass++) {
+    const from = pass % 2 === 0 ? 0 : count;
+    const to = count - from;
+    const word = pass < RADIX_PASSES / 2 ? lo : hi;
+    const shift = (pass % (RADIX_PASSES / 2)) * RADIX_BITS;
+    counts.fill(0);
+    for (let i = from; i < from + count; i++) counts[(word[i]! >>> shift) & RADIX_MASK]!++;
+    for (let digit = 0, start = to; digit < counts.length; digit++) {
+      const size = counts[digit]!;
+      counts[digit] = start;
+      start += size;
+    }
+    for (let i = from; i < from + count; i++) {
+      const at = counts[(word[i]! >>> shift) & RADIX_MASK]!++;
+      hi[at] = hi[i]!;
+      lo[at] = lo[i]!;
+      lines[at] = lines[i]!;
+    }
   }
 }
 
 const INITIAL_SLOTS = 1 << 16;
 /** 2²⁰ slots: 12 MiB of table, a run of 524,288 memberIds. */
 const DEFAULT_MAX_SLOTS = 1 << 20;
-/** Where each half of a 64-bit key lies in its pair of 32-bit words: the machine's byte order. */
-const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
-const LOW_HALF = LITTLE_ENDIAN ? 0 : 1;
-const HIGH_HALF = 1 - LOW_HALF;
 /** Keys between two fence keys kept in memory: one positioned read of 2 KiB finds a key. */
 const FENCE_EVERY = 256;
 const BLOOM_BITS_PER_KEY = 10;
@@ -191,26 +226,26 @@ class SpilledRun {
 
   constructor(
     private readonly file: SpillFile,
-    /** The run's sorted keys as 32-bit halves (read here once, not kept). */
-    halves: Uint32Array,
+    /** The run's sorted keys, in their first `count` entries (read here once, not kept). */
+    hi: Uint32Array,
+    lo: Uint32Array,
+    count: number,
     private readonly keyOffset: number,
     private readonly lineOffset: number,
     memory: RunMemory,
   ) {
-    this.count = halves.length / 2;
+    this.count = count;
     this.blocks = Math.max(1, Math.ceil((this.count * BLOOM_BITS_PER_KEY) / 256));
     this.bloom = memory.words(this.blocks * 8);
     const fences = Math.ceil(this.count / FENCE_EVERY);
     this.fenceHi = memory.words(fences);
     this.fenceLo = memory.words(fences);
     for (let i = 0; i < this.count; i++) {
-      const hi = halves[2 * i + HIGH_HALF]!;
-      const lo = halves[2 * i + LOW_HALF]!;
-      const base = this.blockOf(hi) * 8;
-      for (let w = 0; w < 8; w++) this.bloom[base + w]! |= 1 << (Math.imul(lo, BLOOM_SALTS[w]!) >>> 27);
+      const base = this.blockOf(hi[i]!) * 8;
+      for (let w = 0; w < 8; w++) this.bloom[base + w]! |= 1 << (Math.imul(lo[i]!, BLOOM_SALTS[w]!) >>> 27);
       if (i % FENCE_EVERY === 0) {
-        this.fenceHi[i / FENCE_EVERY] = hi;
-        this.fenceLo[i / FENCE_EVERY] = lo;
+        this.fenceHi[i / FENCE_EVERY] = hi[i]!;
+        this.fenceLo[i / FENCE_EVERY] = lo[i]!;
       }
     }
   }
@@ -227,7 +262,7 @@ class SpilledRun {
     const count = Math.min(FENCE_EVERY, this.count - first);
     this.file.read(this.block, 8 * count, this.keyOffset + 8 * first);
     for (let i = 0; i < count; i++) {
-      if (this.block[2 * i + HIGH_HALF] !== hi || this.block[2 * i + LOW_HALF] !== lo) continue;
+      if (this.block[2 * i] !== hi || this.block[2 * i + 1] !== lo) continue;
       this.file.read(this.line, 4, this.lineOffset + 4 * (first + i));
       return this.line[0];
     }
@@ -271,6 +306,8 @@ class SpilledRun {
 class SpillFile {
   private readonly fd: number;
   private end = 0;
+  /** Keys interleaved for writing, a piece at a time (64 KiB). */
+  private readonly pairs = new Uint32Array(2 * 8192);
 
   constructor(parent: string) {
     const dir = mkdtempSync(path.join(parent, 'member-ids-'));
@@ -289,6 +326,20 @@ class SpillFile {
       written += writeSync(this.fd, bytes, written, bytes.length - written, start + written);
     }
     this.end += bytes.length;
+    return start;
+  }
+
+  /** Appends the first `count` keys as (hi, lo) pairs of 32-bit words; returns the offset they start at. */
+  appendKeys(hi: Uint32Array, lo: Uint32Array, count: number): number {
+    const start = this.end;
+    for (let first = 0; first < count; first += this.pairs.length / 2) {
+      const n = Math.min(this.pairs.length / 2, count - first);
+      for (let i = 0; i < n; i++) {
+        this.pairs[2 * i] = hi[first + i]!;
+        this.pairs[2 * i + 1] = lo[first + i]!;
+      }
+      this.append(this.pairs.subarray(0, 2 * n));
+    }
     return start;
   }
 

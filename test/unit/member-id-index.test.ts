@@ -2,7 +2,7 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { hash64, MemberIdIndex } from '../../src/source/member-id-index';
+import { hash64, MemberIdIndex, sortByKey } from '../../src/source/member-id-index';
 
 describe('MemberIdIndex', () => {
   it('returns undefined for a new memberId and the first line for a repeat', () => {
@@ -94,5 +94,56 @@ describe('hash64', () => {
     expect(hash64('m-1')).not.toEqual(hash64('m-2'));
     expect(hash64('ab')).not.toEqual(hash64('ba'));
     expect(hash64('')).not.toEqual(hash64('\u0000'));
+  });
+});
+
+describe('sortByKey (the spill sorts inside the table, its back half as scratch)', () => {
+  const cases: Array<{ name: string; keys: Array<[number, number]> }> = [
+    { name: 'nothing', keys: [] },
+    { name: 'one key', keys: [[7, 9]] },
+    {
+      name: 'equal high words ordered by the low word, extremes of both',
+      keys: [
+        [5, 0xffffffff],
+        [5, 0],
+        [0xffffffff, 1],
+        [0, 0xffffffff],
+        [5, 0x80000000],
+        [0, 0],
+        [0x80000000, 0x7fffffff],
+      ],
+    },
+    {
+      name: 'keys differing only in one byte of either word',
+      keys: [0, 8, 16, 24].flatMap((shift) => [
+        [0x01020304, (0xaa << shift) >>> 0] as [number, number],
+        [((0xaa << shift) | 1) >>> 0, 0x01020304] as [number, number],
+      ]),
+    },
+    {
+      name: 'five thousand pseudo-random keys',
+      keys: Array.from({ length: 5000 }, (_, i) => hash64(`member-${i}`)),
+    },
+  ];
+
+  it.each(cases)('$name: ascending by (hi, lo), each line still with its key', ({ keys }) => {
+    const hi = new Uint32Array(2 * keys.length + 1);
+    const lo = new Uint32Array(hi.length);
+    const lines = new Int32Array(hi.length);
+    keys.forEach(([h, l], i) => {
+      hi[i] = h;
+      lo[i] = l;
+      lines[i] = i + 1;
+    });
+    sortByKey(hi, lo, lines, keys.length);
+    const sorted = Array.from({ length: keys.length }, (_, i) => [hi[i]!, lo[i]!, lines[i]!]);
+    const expected = keys
+      .map(([h, l], i) => [h, l, i + 1])
+      .sort((a, b) => a[0]! - b[0]! || a[1]! - b[1]! || a[2]! - b[2]!);
+    expect(sorted).toEqual(expected);
+  });
+
+  it('refuses arrays without room for the scratch half', () => {
+    expect(() => sortByKey(new Uint32Array(3), new Uint32Array(3), new Int32Array(3), 2)).toThrow(RangeError);
   });
 });
