@@ -31,14 +31,7 @@ import {
   type ResumeOptions,
   RECEIVER_UNAVAILABLE,
 } from './definitions';
-import {
-  BAD_CREDENTIALS_PAUSE,
-  BackfillState,
-  holdsForNormaliser,
-  rollOverStops,
-  runCounters,
-  type ReadingAtRollOver,
-} from './backfill-state';
+import { BAD_CREDENTIALS_PAUSE, BackfillState, holdsForNormaliser, runCounters } from './backfill-state';
 import { refuseCarried } from './carried-origin';
 import { validatePauseArgument, validateResumeArgument } from './control-arguments';
 import { rateShare } from '../src/domain/rate-share';
@@ -56,17 +49,12 @@ const { prepareBackfill } = proxyActivities<BackfillActivities>({
 // Retried like the preparation; once Temporal gives up, the run pauses itself with the reason and a resume retries.
 // It heartbeats every 5 s and after each batch: a crashed worker's normaliser is taken over within 20 s, as a batch
 // is, since the batches wait for it.
-// A run that continues as new while it reads (patch 'continue-as-new-while-normalising-v1') cancels its normaliser
-// and waits until the attempt has stopped (it stops at its next batch of rows), so that the next run's normaliser,
-// which resumes the write, is the only one writing.
-const normaliserActivities = (waitCancelled: boolean) =>
-  proxyActivities<BackfillActivities>({
-    summary: 'normalise the rest of the member source',
-    startToCloseTimeout: '2 hours',
-    heartbeatTimeout: '20 seconds',
-    retry: { maximumAttempts: 5, nonRetryableErrorTypes: ['InvalidInput', 'InvalidConfig', 'InvalidSource'] },
-    ...(waitCancelled ? { cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED } : {}),
-  });
+const { normaliseSource } = proxyActivities<BackfillActivities>({
+  summary: 'normalise the rest of the member source',
+  startToCloseTimeout: '2 hours',
+  heartbeatTimeout: '20 seconds',
+  retry: { maximumAttempts: 5, nonRetryableErrorTypes: ['InvalidInput', 'InvalidConfig', 'InvalidSource'] },
+});
 
 // Once the run is over its work set and pending replays (emails, phone numbers) are of no use: removed. The audit
 // log stays (no personal data; later runs' `only`/`fromPlan` and the report read it). BACKFILL_KEEP_WORK_DATA keeps
@@ -145,44 +133,16 @@ const VERIFY_BATCH_PATCH = 'verify-batch-v1';
 const PREPARE_OVERLAP_PATCH = 'prepare-overlap-v1';
 // Runs recorded before a run still reading its source held past twice its history threshold (holdsForNormaliser).
 const HISTORY_HOLD_PATCH = 'history-hold-while-normalising-v1';
-// Runs recorded before a run still reading its source continued as new anyway, its normaliser stopped and resumed
-// by the next run's (instead of waiting for it, or holding).
-const ROLL_OVER_READING_PATCH = 'continue-as-new-while-normalising-v1';
 
-/** The normaliser of this run: running, failed (the run paused), stopped for continue-as-new. */
-interface Normaliser {
-  running: boolean;
-  failed: boolean;
-  /** It may be stopped so the run continues as new (ROLL_OVER_READING_PATCH, asked when it first starts). */
-  rollsOver?: boolean;
-  /** Asked to stop for continue-as-new: it does not start again in this run. */
-  stopping?: boolean;
-  scope?: CancellationScope;
-}
-
-/** Whether the run continues as new now, starts nothing new, stops its normaliser (rollOverStops). */
-function whatStops(
-  rollOverDue: boolean,
-  maxHistoryEvents: number,
-  prepared: { normalising?: boolean },
-  normaliser: Normaliser,
-) {
-  const normalising = prepared.normalising === true;
-  const reading = (): ReadingAtRollOver => {
-    if (normaliser.rollsOver === true && !normaliser.failed) return 'continue';
-    // Asked only once the run is due and past the hold's threshold, as the runs recorded with the hold asked it.
-    const holds = holdsForNormaliser(workflowInfo().historyLength, maxHistoryEvents, normalising);
-    return holds && patched(HISTORY_HOLD_PATCH) ? 'hold' : 'wait';
-  };
-  return rollOverStops(rollOverDue, normalising, rollOverDue && normalising ? reading() : 'wait');
-}
-
-/** Before continuing as new: waiting replays are carried into the next run, the normaliser's read resumed by it. */
-function stopForRollOver(replaying: Map<number, CancellationScope>, normaliser: Normaliser | undefined): void {
-  for (const scope of replaying.values()) scope.cancel();
-  if (!normaliser || normaliser.stopping) return;
-  normaliser.stopping = true;
-  normaliser.scope?.cancel();
+/** Whether the run continues as new now, and whether it starts nothing new (holdsForNormaliser). */
+function whatStops(rollOverDue: boolean, maxHistoryEvents: number, prepared: { normalising?: boolean }) {
+  // Continuing as new waits for the normaliser: the next run starts with the real totals.
+  const rollOver = rollOverDue && prepared.normalising !== true;
+  const hold =
+    rollOverDue &&
+    holdsForNormaliser(workflowInfo().historyLength, maxHistoryEvents, prepared.normalising === true) &&
+    patched(HISTORY_HOLD_PATCH);
+  return { rollOver, noNewWork: rollOver || hold };
 }
 
 /** The pause reason when the rest of the source could not be normalised (Temporal gave up retrying it). */
@@ -355,7 +315,7 @@ export async function backfillWebhooks(input: BackfillInput): Promise<BackfillRe
 
   // The normaliser (only when the preparation left the rest of the source to it); a failure pauses the run and keeps
   // it from starting again until a resume.
-  const normaliser: Normaliser = { running: false, failed: false };
+  const normaliser = { running: false, failed: false };
   const onNormaliseFailed = (reason: string) => {
     lastError = reason;
     pause(reason);
@@ -378,8 +338,7 @@ export async function backfillWebhooks(input: BackfillInput): Promise<BackfillRe
     }
     normaliseIfDue(run, normaliser, userInput, onNormaliseFailed, changed);
     publish(s, view, s.paused ? 'paused' : 'running', Date.now(), s.prepared.searchAttributes === true, lastError);
-    const stops = whatStops(shouldRollOver(), options.maxHistoryEvents, s.prepared, normaliser);
-    const { rollOver, noNewWork } = stops;
+    const { rollOver, noNewWork } = whatStops(shouldRollOver(), options.maxHistoryEvents, s.prepared);
     const replays = waits.ending('nothing-waiting', () =>
       run.replaysToLaunch(running, noNewWork, () => patched(REPLAY_CAP_PATCH)),
     );
@@ -392,10 +351,11 @@ export async function backfillWebhooks(input: BackfillInput): Promise<BackfillRe
       launchBatch(next);
     }
     if (run.finished(running)) break;
-    if (rollOver && inflight.size === 0) stopForRollOver(replaying, stops.stopNormaliser ? normaliser : undefined);
-    // A normaliser asked to stop has stopped (cancelled, or it read the source to its end meanwhile).
-    const normaliserStopped = !(normaliser.stopping && normaliser.running);
-    if (rollOver && inflight.size === 0 && replaying.size === 0 && normaliserStopped) {
+    if (rollOver && inflight.size === 0) {
+      // Waiting replays are carried into the next run rather than holding this one open.
+      for (const scope of replaying.values()) scope.cancel();
+    }
+    if (rollOver && inflight.size === 0 && replaying.size === 0) {
       await condition(allHandlersFinished);
       await waits.settled();
       log.info('continuing as new', { historyLength: workflowInfo().historyLength, processed: run.processed() });
@@ -475,17 +435,15 @@ async function prepare(
 /** Starts the normaliser while the source is still being read, unless it runs, or failed and the run stays paused. */
 function normaliseIfDue(
   run: BackfillState,
-  normaliser: Normaliser,
+  normaliser: { running: boolean; failed: boolean },
   userInput: Omit<BackfillInput, 'carried'>,
   failed: (reason: string) => void,
   changed: () => void,
 ): void {
-  if (!run.s.prepared.normalising || normaliser.running || normaliser.stopping) return;
-  if (normaliser.failed && run.s.paused) return;
-  normaliser.rollsOver ??= patched(ROLL_OVER_READING_PATCH);
+  if (!run.s.prepared.normalising || normaliser.running || (normaliser.failed && run.s.paused)) return;
   normaliser.running = true;
   normaliser.failed = false;
-  void normaliseRest(run, normaliser, userInput, (reason) => {
+  void normaliseRest(run, userInput, (reason) => {
     normaliser.failed = true;
     failed(reason);
   }).finally(() => {
@@ -500,30 +458,21 @@ function normaliseIfDue(
  */
 async function normaliseRest(
   run: BackfillState,
-  normaliser: Normaliser,
   userInput: Omit<BackfillInput, 'carried'>,
   failed: (reason: string) => void,
 ): Promise<void> {
   const info = workflowInfo();
-  const rollsOver = normaliser.rollsOver === true;
-  const read = () =>
-    normaliserActivities(rollsOver).normaliseSource({
+  try {
+    const totals = await normaliseSource({
       input: userInput,
       workflowId: info.workflowId,
       firstRunId: info.firstExecutionRunId,
       batchSize: run.s.prepared.options.batchSize,
     });
-  try {
-    const totals = rollsOver ? await (normaliser.scope = new CancellationScope()).run(read) : await read();
     run.onNormalised(totals);
     describeStatic(run.s);
     log.info('source normalised', { rows: totals.rows, batches: totals.batches });
   } catch (err) {
-    // Stopped for continue-as-new (cancelled, or its worker lost after the cancel was asked): the next run reads on.
-    if (normaliser.stopping) {
-      log.info('normaliser stopped for continue-as-new; the next run resumes the read', { error: String(err) });
-      return;
-    }
     const reason = normaliseFailedPause(err);
     log.warn('paused: the member source could not be read to its end', { reason });
     failed(reason);

@@ -1,8 +1,10 @@
-// A source read slower than the batches (a remote table): a run due to continue as new while its source is still
-// read continues as new anyway (patch continue-as-new-while-normalising-v1) and the next run's normaliser resumes
-// the work set's growing write, on both work stores. Through the real worker, a PostgreSQL query source that sleeps
-// per row, the simulator and the receiver: the counts exact, every bad row once, each member delivered once, only one
-// normaliser at a time (each run's stopped before its run continued as new).
+// A source read slower than the batches (a remote table), through the real worker on both work stores: a PostgreSQL
+// query source that sleeps per row, the simulator and the receiver. A run due to continue as new while its source is
+// still read holds past twice maxHistoryEvents (patch history-hold-while-normalising-v1) until the normaliser ends,
+// then continues as new: its history stays bounded, the counts exact, every bad row recorded once, each member
+// delivered once, one normaliser for the whole chain. (Continuing as new mid-read instead, the next run's normaliser
+// resuming the write, took 29-32 s here against the hold's 14-16 s: each resume reads the source again from its start
+// up to the rows it keeps, and a slow source pays that in full; rollOverStops in workflows/backfill-state.ts.)
 import type { Client } from '@temporalio/client';
 import type { temporal } from '@temporalio/proto';
 import { describe, expect, it } from 'vitest';
@@ -94,9 +96,9 @@ async function runsOf(client: Client, workflowId: string, firstRunId: string): P
   return runs;
 }
 
-describe('a source read slower than the batches: runs continue as new while it is read, the next one reads on', () => {
+describe('a source read slower than the batches: the history stays bounded while it is read, the run exact', () => {
   it.each(['file', 'postgres'] as const)(
-    'BACKFILL_STORE=%s: exact, every bad row once, each member delivered once, one normaliser at a time',
+    'BACKFILL_STORE=%s: exact, every bad row once, each member delivered once, the history bounded',
     async (store) => {
       const database = `slow_${store}`;
       const { url, query, repeated } = await slowSource(database);
@@ -150,21 +152,17 @@ describe('a source read slower than the batches: runs continue as new while it i
         expect(perMember.size).toBe(want.upserts + want.deletes);
         expect(stack.simulator.stats().byMember.get(repeated)).toBe(1);
 
-        // Runs continued as new while the source was still read: more than one run had a normaliser, each but the
-        // last one's cancelled (and ended) before its run continued as new; the last one read the source to its end.
+        // One normaliser for the chain, read to its end by the run that started it; no other run read the source.
         const reading = runs.filter((r) => r.normalisers > 0);
-        expect(reading.length).toBeGreaterThanOrEqual(2);
-        for (const r of reading.slice(0, -1)) {
-          expect(r.continuedAsNew).toBe(true);
-          expect(r.normaliserEnds.at(-1)).toBe('canceled');
-        }
-        expect(reading.flatMap((r) => r.normaliserEnds).filter((e) => e === 'completed')).toHaveLength(1);
-        expect(reading.flatMap((r) => r.normaliserEnds)).not.toContain('open');
+        expect(reading).toHaveLength(1);
+        expect(reading[0]!.normaliserEnds).toEqual(['completed']);
+        expect(runs.length).toBeGreaterThan(1);
         const largest = Math.max(...runs.map((r) => r.events));
         console.log(
           `slow source (${MEMBERS + BAD_ROWS.length + 1} rows, ${ROW_SLEEP_SECONDS * 1000} ms a row, BACKFILL_STORE=${store}): ${seconds.toFixed(1)} s, ${runs.length} runs, ${reading.length} of them reading, largest history ${largest} events`,
         );
-        expect(largest).toBeLessThan(400);
+        // Held from twice the threshold (400 events) on: what is in flight then ends, and nothing new starts.
+        expect(largest).toBeLessThan(400 + 100);
       } finally {
         await stack.close();
       }

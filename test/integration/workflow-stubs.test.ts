@@ -640,10 +640,8 @@ describe('backfill workflow with stub activities', () => {
     expect(upserts.filter(({ i }) => i > normalisedAt).length).toBeGreaterThan(0);
   }, 60_000);
 
-  it('a normaliser that does not stop when the run continues as new keeps it from continuing: nothing new starts until it ends (issue 26)', async () => {
-    // A stuck normaliser: it ignores its cancellation and ends only when the test lets it. maxHistoryEvents 40: due
-    // to continue as new at 40 events, the run waits for the normaliser to stop, and starts nothing new meanwhile
-    // (runs recorded under patch history-hold-while-normalising-v1 held at 80 instead).
+  it('a run still reading its source stops starting batches past twice its history threshold, then goes on (issue 26)', async () => {
+    // A slow source: the normaliser ends only when the test lets it. maxHistoryEvents 40: nothing new past 80 events.
     const m = model({ batches: 60, batchSize: 2, memberDelayMs: 1, maxHistoryEvents: 40 });
     const base = stubActivities(m);
     let batchesDone = 0;
@@ -675,7 +673,7 @@ describe('backfill workflow with stub activities', () => {
       },
     } as unknown as BackfillActivities;
     const result = await withActivities(activities, async (h) => {
-      // The batches stop while the normaliser still runs (done stays the same for a second).
+      // Held: the batches stop while the normaliser still runs (done stays the same for a second).
       let last = -1;
       let steadySince = Date.now();
       await waitFor('the batches to stop while the source is read', async () => {
@@ -685,8 +683,8 @@ describe('backfill workflow with stub activities', () => {
       try {
         const held = await h.describe();
         expect(batchesDone).toBeLessThan(60);
-        expect(held.historyLength).toBeGreaterThanOrEqual(40);
-        expect(held.historyLength).toBeLessThan(80); // the batches in flight when it was due, and their tasks
+        expect(held.historyLength).toBeGreaterThanOrEqual(80);
+        expect(held.historyLength).toBeLessThan(80 + 60); // the batches in flight when it held, and their tasks
       } finally {
         release = true; // a failed check must not leave the worker's shutdown waiting for the normaliser
       }
@@ -694,73 +692,5 @@ describe('backfill workflow with stub activities', () => {
     });
     expect(result).toMatchObject({ total: 120, processed: 120, unchanged: 120 });
     expect(result.runs).toBeGreaterThan(1);
-  }, 90_000);
-
-  it('a run still reading its source continues as new anyway: its normaliser stops, the next run resumes the read and the batches go on (issue 26)', async () => {
-    // A slow source: one more batch readable every 60 ms, whoever reads it. maxHistoryEvents 40: the runs are due to
-    // continue as new long before the source is read, and (before patch continue-as-new-while-normalising-v1) held.
-    const m = model({ batches: 60, batchSize: 2, memberDelayMs: 1, maxHistoryEvents: 40 });
-    const base = stubActivities(m);
-    const source = { readable: 0, calls: 0, running: 0, maxRunning: 0, resumedAt: [] as number[], staleWrites: 0 };
-    let normalised = false;
-    const heartbeatUntil = async (done: () => boolean) => {
-      while (!done()) {
-        Context.current().heartbeat();
-        await sleep(20);
-      }
-    };
-    const activities = {
-      ...base,
-      prepareBackfill: async (...args: Parameters<BackfillActivities['prepareBackfill']>) => ({
-        ...(await base.prepareBackfill(...args)),
-        rows: 2,
-        batches: 1,
-        normalising: true as const,
-      }),
-      // As the stores resume an interrupted write (src/source/growing-work-file.ts, src/store/postgres-growing-work.ts):
-      // from what is readable; a cancelled attempt stops at its next batch, and a stale one must write nothing more.
-      normaliseSource: async () => {
-        const call = ++source.calls;
-        source.resumedAt.push(source.readable);
-        source.maxRunning = Math.max(source.maxRunning, ++source.running);
-        try {
-          while (source.readable < m.batches) {
-            await sleep(60);
-            Context.current().cancellationSignal.throwIfAborted();
-            if (call !== source.calls) source.staleWrites++;
-            source.readable++;
-            Context.current().heartbeat({ readable: source.readable });
-          }
-        } finally {
-          source.running--;
-        }
-        normalised = true;
-        return { rows: 120, batches: 60 };
-      },
-      // As the real batch does (activities/batch-run.ts): it waits for its rows; one beyond the end is empty.
-      processBatch: async (input: BatchInput): Promise<BatchResult> => {
-        if (input.batch < m.batches) {
-          await heartbeatUntil(() => source.readable > input.batch || Context.current().cancellationSignal.aborted);
-          return base.processBatch(input);
-        }
-        await heartbeatUntil(() => normalised || Context.current().cancellationSignal.aborted);
-        return { batch: input.batch, complete: !!normalised, beyondEnd: true, counts: zero(), deferred: [] };
-      },
-    } as unknown as BackfillActivities;
-    const result = await withActivities(
-      activities,
-      async (h) => (await h.result()) as BackfillResult,
-      // The product's worker throttles heartbeats to 1 s (src/worker-setup.ts): a cancel reaches the normaliser sooner.
-      { maxHeartbeatThrottleInterval: '200ms', defaultHeartbeatThrottleInterval: '200ms' },
-    );
-    expect(result).toMatchObject({ total: 120, processed: 120, unchanged: 120 });
-    // Runs continued as new while the source was read: each later one resumed the read where the last stopped.
-    expect(source.calls).toBeGreaterThanOrEqual(3);
-    expect(result.runs).toBeGreaterThanOrEqual(source.calls);
-    expect(source.resumedAt.slice(1).every((readable) => readable > 0)).toBe(true);
-    expect(source.resumedAt).toEqual([...source.resumedAt].sort((a, b) => a - b));
-    // One normaliser at a time: the old run's stopped before the next run's started.
-    expect(source.maxRunning).toBe(1);
-    expect(source.staleWrites).toBe(0);
   }, 90_000);
 });

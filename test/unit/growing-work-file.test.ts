@@ -118,7 +118,7 @@ describe('writeGrowingWorkFile', () => {
   );
 
   it('a resumed write cancelled while it reads again the rows it keeps stops there; the next one finishes it exact', async () => {
-    // The normaliser of a run that continues as new while it reads (patch continue-as-new-while-normalising-v1).
+    // A retried normaliser cancelled (its run cancelled or terminated: its next heartbeat tells it) while it re-reads.
     const { spec, growing, whole } = await setUp(1_234);
     await crashAfter(spec, growing, 5);
     const before = await store().readBatch(growing, 100, 4);

@@ -35,7 +35,7 @@ describe('rollOverStops: what a run due to continue as new stops, while its sour
     [false, true, 'hold', false, false, false],
     [true, false, 'wait', true, true, false], // source read: continue as new once what is in flight ends
     [true, false, 'continue', true, true, false], // no normaliser to stop
-    [true, true, 'continue', true, true, true], // continue-as-new-while-normalising-v1: the next run reads on
+    [true, true, 'continue', true, true, true], // continuing as new mid-read (not wired): the next run reads on
     [true, true, 'hold', false, true, false], // history-hold-while-normalising-v1, past its threshold: held
     [true, true, 'wait', false, false, false], // before both patches: batches go on, the run waits for the source
   ])(
