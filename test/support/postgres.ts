@@ -20,8 +20,14 @@ export interface TestPostgres {
   url(database?: string): string;
   /** A new, empty database; returns its URL. */
   createDatabase(name: string): Promise<string>;
-  /** A pool on `database` (default "postgres"), ended by stop(). */
+  /** A new pool on `database` (default "postgres"), ended by stop(). */
   pool(database?: string): Pool;
+  /**
+   * The one pool on `database` that helpers reading it again and again share (a poll: postgresAuditEntries), made
+   * at its first use, ended by stop(). A new pool per read keeps its connection open, idle, for pg's 10 s
+   * idleTimeoutMillis: polled every 100 ms, shared-nothing.test held 44 such connections at once.
+   */
+  sharedPool(database?: string): Pool;
   /** One statement on `database`, on a short-lived connection. */
   query(sql: string, values?: unknown[], database?: string): Promise<Record<string, unknown>[]>;
   /**
@@ -89,7 +95,7 @@ export async function startTestPostgres(): Promise<TestPostgres> {
         `-c fsync=off`,
         `-c synchronous_commit=off`,
         `-c full_page_writes=off`,
-        `-c max_connections=200`,
+        `-c max_connections=60`,
         `-c shared_buffers=32MB`,
       ].join(' ');
       try {
@@ -108,6 +114,15 @@ export async function startTestPostgres(): Promise<TestPostgres> {
 
   const url = (database = 'postgres') => `postgres://postgres@127.0.0.1:${port}/${database}`;
   const pools: Pool[] = [];
+  const shared = new Map<string, Pool>();
+  const pool = (database?: string) => {
+    // Small: the contract tests make a pool per test, against a cluster allowing 60 connections (shared-nothing.test,
+    // two workers of 10 each, peaks at 14 since its polls share one pool: sharedPool).
+    const made = new Pool({ connectionString: url(database), max: 4 });
+    made.on('error', () => undefined); // the server going away at stop() is expected
+    pools.push(made);
+    return made;
+  };
   const query = async (sql: string, values: unknown[] = [], database?: string) => {
     const client = new Client({ connectionString: url(database) });
     await client.connect();
@@ -125,12 +140,11 @@ export async function startTestPostgres(): Promise<TestPostgres> {
       await query(`CREATE DATABASE ${escapeIdentifier(name)}`);
       return url(name);
     },
-    pool(database) {
-      // Small: the contract tests make a pool per test against a cluster started with max_connections=200 (60 ran out once in shared-nothing.test: SQLSTATE 53300 after a restart).
-      const pool = new Pool({ connectionString: url(database), max: 4 });
-      pool.on('error', () => undefined); // the server going away at stop() is expected
-      pools.push(pool);
-      return pool;
+    pool,
+    sharedPool(database = 'postgres') {
+      let made = shared.get(database);
+      if (!made) shared.set(database, (made = pool(database)));
+      return made;
     },
     query,
     async restart(downMs = 0) {
@@ -147,6 +161,7 @@ export async function startTestPostgres(): Promise<TestPostgres> {
       await pgCtl(['-l', log, '-o', started, '-w', '-t', '60', 'start'], 70_000);
     },
     async stop() {
+      shared.clear();
       await Promise.all(pools.splice(0).map((p) => p.end().catch(() => undefined)));
       await pgCtl(['-m', 'fast', '-w', '-t', '30', 'stop'], 40_000).catch(() => undefined);
       process.removeListener('exit', stopNow);

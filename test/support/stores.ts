@@ -33,7 +33,8 @@ export async function createStoresFor(
 
 /** The audit log `auditPath` as recorded so far in the database at `url` (a database of `pg`); [] before any entry. */
 export async function postgresAuditEntries(pg: TestPostgres, url: string, auditPath: string): Promise<LoggedEntry[]> {
-  const pool = pg.pool(new URL(url).pathname.slice(1));
+  // Polled (waitFor): one pool per database for every read, not one each.
+  const pool = pg.sharedPool(new URL(url).pathname.slice(1));
   const entries: LoggedEntry[] = [];
   try {
     for await (const entry of createPostgresAuditStore(pool).entries(auditPath)) entries.push(entry);

@@ -14,6 +14,7 @@ import { VERDICT_OUTCOMES, VERDICTS, type Verdict } from '../../src/domain/verdi
 import type { RunWait } from '../../src/audit/run-wait';
 import { createPostgresAuditStore } from '../../src/audit/postgres-audit-store';
 import { startTestPostgres, type TestPostgres } from '../support/postgres';
+import { postgresAuditEntries } from '../support/stores';
 
 let dir: string;
 let file: string;
@@ -398,4 +399,17 @@ describe.each(makers)('%s audit store: shared contract', (_kind, make) => {
     );
     expect(found.size).toBe(150);
   });
+});
+
+// The tests poll a PostgreSQL audit log (waitFor, every 100 ms) through postgresAuditEntries: a new pool per read
+// kept one connection open for pg's 10 s idle timeout, 44 at once in shared-nothing.test (SQLSTATE 53300 once, when
+// the cluster allowed 60). Every read now goes through the database's one shared pool.
+it('postgresAuditEntries, polled, holds no more connections than one pool', async () => {
+  const url = await pg.createDatabase('polled_audit');
+  const writer = pg.pool('polled_audit');
+  await createPostgresAuditStore(writer).append(file, [entry(2, 'upsert'), entry(3, 'unchanged')]);
+  await writer.end();
+  for (let read = 0; read < 20; read++) expect(await postgresAuditEntries(pg, url, file)).toHaveLength(2);
+  const [open] = await pg.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = 'polled_audit'`);
+  expect(open!.n).toBeLessThanOrEqual(4);
 });
