@@ -570,34 +570,3 @@ export const HOLD_AT_MOST = 9_000;
 export function holdsForNormaliser(historyLength: number, maxHistoryEvents: number, normalising: boolean): boolean {
   return normalising && historyLength >= Math.min(2 * maxHistoryEvents, HOLD_AT_MOST);
 }
-
-// NOT WIRED: the workflow (workflows/backfill.ts whatStops) still holds. Continuing as new mid-read was measured
-// slower than the hold for a slow source (test/integration/slow-source.test.ts: 29-32 s against 14-16 s), because a
-// resumed normaliser reads the source again from its start up to the rows it keeps (the duplicate check and the
-// SHA-256 of the kept rows need them): wiring this pays off once a resume reads only the rest.
-/**
- * How a run due to continue as new treats a source still being read: `wait` until it is read (before patch
- * 'history-hold-while-normalising-v1', and below its threshold), `hold` (start nothing new until it is read:
- * holdsForNormaliser), or `continue` as new anyway (the next run's normaliser resumes the interrupted write of the
- * work set).
- */
-export type ReadingAtRollOver = 'wait' | 'hold' | 'continue';
-
-/** What stops now: the run continues as new, starts no batch or replay, stops its normaliser first. */
-export interface RollOverStops {
-  rollOver: boolean;
-  noNewWork: boolean;
-  stopNormaliser: boolean;
-}
-
-/**
- * What a run stops when it may be due to continue as new (`rollOverDue`), while its source is still read
- * (`normalising`) or not. Continuing as new always waits for the batches in flight; with `stopNormaliser` it also
- * waits for the normaliser to have stopped (cancelled, or ended), so that only one run's normaliser ever writes.
- */
-export function rollOverStops(rollOverDue: boolean, normalising: boolean, reading: ReadingAtRollOver): RollOverStops {
-  if (!rollOverDue) return { rollOver: false, noNewWork: false, stopNormaliser: false };
-  if (!normalising) return { rollOver: true, noNewWork: true, stopNormaliser: false };
-  if (reading === 'continue') return { rollOver: true, noNewWork: true, stopNormaliser: true };
-  return { rollOver: false, noNewWork: reading === 'hold', stopNormaliser: false };
-}

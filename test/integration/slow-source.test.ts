@@ -4,7 +4,7 @@
 // then continues as new: its history stays bounded, the counts exact, every bad row recorded once, each member
 // delivered once, one normaliser for the whole chain. (Continuing as new mid-read instead, the next run's normaliser
 // resuming the write, took 29-32 s here against the hold's 14-16 s: each resume reads the source again from its start
-// up to the rows it keeps, and a slow source pays that in full; rollOverStops in workflows/backfill-state.ts.)
+// up to the rows it keeps, and a slow source pays that in full: commit c1fd6e2 has that design, 97f50d2 why not.)
 import type { Client } from '@temporalio/client';
 import type { temporal } from '@temporalio/proto';
 import { describe, expect, it } from 'vitest';

@@ -1,10 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import {
-  HOLD_AT_MOST,
-  holdsForNormaliser,
-  rollOverStops,
-  type ReadingAtRollOver,
-} from '../../workflows/backfill-state';
+import { HOLD_AT_MOST, holdsForNormaliser } from '../../workflows/backfill-state';
 
 describe('holdsForNormaliser: nothing new past twice the threshold, at most 9,000 events, while the source is read', () => {
   it.each([
@@ -25,23 +20,4 @@ describe('holdsForNormaliser: nothing new past twice the threshold, at most 9,00
   it("holds below Temporal's 10,240-event warning", () => {
     expect(HOLD_AT_MOST).toBeLessThan(10_240);
   });
-});
-
-describe('rollOverStops: what a run due to continue as new stops, while its source is read or not', () => {
-  it.each<[boolean, boolean, ReadingAtRollOver, boolean, boolean, boolean]>([
-    // due, normalising, reading, rollOver, noNewWork, stopNormaliser
-    [false, false, 'wait', false, false, false], // not due: everything goes on
-    [false, true, 'continue', false, false, false], // not due while reading: the normaliser goes on too
-    [false, true, 'hold', false, false, false],
-    [true, false, 'wait', true, true, false], // source read: continue as new once what is in flight ends
-    [true, false, 'continue', true, true, false], // no normaliser to stop
-    [true, true, 'continue', true, true, true], // continuing as new mid-read (not wired): the next run reads on
-    [true, true, 'hold', false, true, false], // history-hold-while-normalising-v1, past its threshold: held
-    [true, true, 'wait', false, false, false], // before both patches: batches go on, the run waits for the source
-  ])(
-    'due %s, reading %s (%s): rollOver %s, noNewWork %s, stopNormaliser %s',
-    (due, normalising, reading, rollOver, noNewWork, stopNormaliser) => {
-      expect(rollOverStops(due, normalising, reading)).toEqual({ rollOver, noNewWork, stopNormaliser });
-    },
-  );
 });
