@@ -673,15 +673,17 @@ describe('backfill workflow with stub activities', () => {
       },
     } as unknown as BackfillActivities;
     const result = await withActivities(activities, async (h) => {
-      // Held: the batches stop while the normaliser still runs (done stays the same for a second).
+      // Held: past 80 events the batches stop while the normaliser still runs (done stays the same for a second).
+      // The history is asked too: on a loaded machine a second without a batch can come before the hold.
       let last = -1;
       let steadySince = Date.now();
-      await waitFor('the batches to stop while the source is read', async () => {
+      const held = await waitFor('the batches to stop while the source is read', async () => {
         if (batchesDone !== last) [last, steadySince] = [batchesDone, Date.now()];
-        return Date.now() - steadySince >= 1_000 ? true : undefined;
+        if (Date.now() - steadySince < 1_000) return undefined;
+        const described = await h.describe();
+        return described.historyLength >= 80 ? described : undefined;
       });
       try {
-        const held = await h.describe();
         expect(batchesDone).toBeLessThan(60);
         expect(held.historyLength).toBeGreaterThanOrEqual(80);
         expect(held.historyLength).toBeLessThan(80 + 60); // the batches in flight when it held, and their tasks
