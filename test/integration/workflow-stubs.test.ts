@@ -265,6 +265,49 @@ async function withActivities<T>(
   });
 }
 
+/**
+ * Stub activities of a run whose source is read beside its batches: the preparation reads `read` of it (rows,
+ * batches), the normaliser heartbeats until `normalisedWhen` holds and then gives the whole (the model's batches),
+ * and a batch past the model's end waits for the normaliser and is empty. `source` counts the model's batches done.
+ */
+function sourceReadBeside(
+  m: Model,
+  o: {
+    read: { rows: number; batches: number };
+    normalisedWhen: (source: { batchesDone: number }) => boolean;
+    prepared?: Partial<PreparedBackfill>;
+  },
+) {
+  const base = stubActivities(m);
+  const source = { batchesDone: 0, normalised: false };
+  const heartbeatUntil = async (done: () => boolean) => {
+    while (!done()) {
+      Context.current().heartbeat();
+      await sleep(20);
+    }
+  };
+  const activities = {
+    ...base,
+    prepareBackfill: async (...args: Parameters<BackfillActivities['prepareBackfill']>) => ({
+      ...(await base.prepareBackfill(...args)),
+      ...o.read,
+      normalising: true as const,
+      ...o.prepared,
+    }),
+    normaliseSource: async () => {
+      await heartbeatUntil(() => o.normalisedWhen(source));
+      source.normalised = true;
+      return { rows: m.batches * m.batchSize, batches: m.batches };
+    },
+    processBatch: async (input: BatchInput): Promise<BatchResult> => {
+      if (input.batch < m.batches) return base.processBatch(input).finally(() => source.batchesDone++);
+      await heartbeatUntil(() => source.normalised);
+      return { batch: input.batch, complete: true, beyondEnd: true, counts: zero(), deferred: [] };
+    },
+  } as unknown as BackfillActivities;
+  return { activities, source };
+}
+
 const progress = (h: WorkflowHandle) => h.query(progressQuery) as Promise<Progress>;
 
 describe('backfill workflow with stub activities', () => {
@@ -585,35 +628,11 @@ describe('backfill workflow with stub activities', () => {
     // One round of 2 batches read by the preparation (10 rows: its 5% is less than a batch); the normaliser ends only
     // once 10 batches have finished.
     const m = model({ batches: 20, batchSize: 5, memberDelayMs: 2 });
-    const base = stubActivities(m);
-    let batchesDone = 0;
-    let normalised = false;
-    const activities = {
-      ...base,
-      prepareBackfill: async (...args: Parameters<BackfillActivities['prepareBackfill']>) => ({
-        ...(await base.prepareBackfill(...args)),
-        rows: 10,
-        batches: 2,
-        normalising: true as const,
-        searchAttributes: true, // the test dev server registers them
-      }),
-      normaliseSource: async () => {
-        while (batchesDone < 10) {
-          Context.current().heartbeat();
-          await sleep(20);
-        }
-        normalised = true;
-        return { rows: 100, batches: 20 };
-      },
-      processBatch: async (input: BatchInput): Promise<BatchResult> => {
-        if (input.batch < m.batches) return base.processBatch(input).finally(() => batchesDone++);
-        while (!normalised) {
-          Context.current().heartbeat();
-          await sleep(20);
-        }
-        return { batch: input.batch, complete: true, beyondEnd: true, counts: zero(), deferred: [] };
-      },
-    } as unknown as BackfillActivities;
+    const { activities } = sourceReadBeside(m, {
+      read: { rows: 10, batches: 2 },
+      normalisedWhen: (source) => source.batchesDone >= 10,
+      prepared: { searchAttributes: true }, // the test dev server registers them
+    });
     const events = await withActivities(activities, async (h) => {
       await h.result();
       return (await h.fetchHistory()).events ?? [];
@@ -643,48 +662,24 @@ describe('backfill workflow with stub activities', () => {
   it('a run still reading its source stops starting batches past twice its history threshold, then goes on (issue 26)', async () => {
     // A slow source: the normaliser ends only when the test lets it. maxHistoryEvents 40: nothing new past 80 events.
     const m = model({ batches: 60, batchSize: 2, memberDelayMs: 1, maxHistoryEvents: 40 });
-    const base = stubActivities(m);
-    let batchesDone = 0;
     let release = false;
-    let normalised = false;
-    const activities = {
-      ...base,
-      prepareBackfill: async (...args: Parameters<BackfillActivities['prepareBackfill']>) => ({
-        ...(await base.prepareBackfill(...args)),
-        rows: 2,
-        batches: 1,
-        normalising: true as const,
-      }),
-      normaliseSource: async () => {
-        while (!release) {
-          Context.current().heartbeat();
-          await sleep(20);
-        }
-        normalised = true;
-        return { rows: 120, batches: 60 };
-      },
-      processBatch: async (input: BatchInput): Promise<BatchResult> => {
-        if (input.batch < m.batches) return base.processBatch(input).finally(() => batchesDone++);
-        while (!normalised) {
-          Context.current().heartbeat();
-          await sleep(20);
-        }
-        return { batch: input.batch, complete: true, beyondEnd: true, counts: zero(), deferred: [] };
-      },
-    } as unknown as BackfillActivities;
+    const { activities, source } = sourceReadBeside(m, {
+      read: { rows: 2, batches: 1 },
+      normalisedWhen: () => release,
+    });
     const result = await withActivities(activities, async (h) => {
       // Held: past 80 events the batches stop while the normaliser still runs (done stays the same for a second).
       // The history is asked too: on a loaded machine a second without a batch can come before the hold.
       let last = -1;
       let steadySince = Date.now();
       const held = await waitFor('the batches to stop while the source is read', async () => {
-        if (batchesDone !== last) [last, steadySince] = [batchesDone, Date.now()];
+        if (source.batchesDone !== last) [last, steadySince] = [source.batchesDone, Date.now()];
         if (Date.now() - steadySince < 1_000) return undefined;
         const described = await h.describe();
         return described.historyLength >= 80 ? described : undefined;
       });
       try {
-        expect(batchesDone).toBeLessThan(60);
+        expect(source.batchesDone).toBeLessThan(60);
         expect(held.historyLength).toBeGreaterThanOrEqual(80);
         expect(held.historyLength).toBeLessThan(80 + 60); // the batches in flight when it held, and their tasks
       } finally {
