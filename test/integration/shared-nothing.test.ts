@@ -162,24 +162,34 @@ async function reportVerifyPurge(stack: Stack, workflowId: string, url: string, 
 const resultOf = async (stack: Stack, workflowId: string) =>
   (await stack.client.workflow.getHandle(workflowId).result()) as BackfillResult;
 
+/**
+ * The stack of the two-worker cases over the database at `url`, with no worker of its own, and its two worker
+ * processes (not started), each with a private /tmp holding the same BACKFILL_DATA_DIR; their logs
+ * `<logs>first.log` and `<logs>second.log` in the suite's directory. The work set is kept after completion, so that
+ * `purge` has something to remove.
+ */
+async function twoHosts(url: string, logs: string) {
+  const stack = await startStack({
+    server: suite.server,
+    users: syntheticUsers(MEMBERS, SEED),
+    worker: false,
+    env: {
+      CHANNEL_RATE_LIMIT: RATE_LIMIT,
+      BACKFILL_STORE: 'postgres',
+      BACKFILL_DATABASE_URL: url,
+      BACKFILL_KEEP_WORK_DATA: 'true',
+    },
+  });
+  const env = { ...stack.env, BACKFILL_DATA_DIR: PRIVATE_DATA_DIR };
+  const worker = (name: string) =>
+    workerProcess({ env, logFile: path.join(suite.dir, `${logs}${name}.log`), wrap: privateTmp });
+  return { stack, first: worker('first'), second: worker('second') };
+}
+
 describe('BACKFILL_STORE=postgres', () => {
   it('two workers with private disks: the second finishes what the first (SIGKILLed) left, exact', async () => {
     const url = await suite.pg.createDatabase('two_hosts');
-    const stack = await startStack({
-      server: suite.server,
-      users: syntheticUsers(MEMBERS, SEED),
-      worker: false,
-      // Kept after completion, so that `purge` below has something to remove.
-      env: {
-        CHANNEL_RATE_LIMIT: RATE_LIMIT,
-        BACKFILL_STORE: 'postgres',
-        BACKFILL_DATABASE_URL: url,
-        BACKFILL_KEEP_WORK_DATA: 'true',
-      },
-    });
-    const env = { ...stack.env, BACKFILL_DATA_DIR: PRIVATE_DATA_DIR };
-    const first = workerProcess({ env, logFile: path.join(suite.dir, 'first.log'), wrap: privateTmp });
-    const second = workerProcess({ env, logFile: path.join(suite.dir, 'second.log'), wrap: privateTmp });
+    const { stack, first, second } = await twoHosts(url, '');
     try {
       // Replays are deferred while the receiver answers 503, and flow once it recovers.
       stack.receiver.setDefaultBehaviour({ status: 503 });
@@ -244,20 +254,7 @@ describe('BACKFILL_STORE=postgres', () => {
     const db = suite.pg.pool('growing_two_hosts');
     await createStoreTables(db);
     const gate = await holdRowsFrom(db, COMMIT_ROWS);
-    const stack = await startStack({
-      server: suite.server,
-      users: syntheticUsers(MEMBERS, SEED),
-      worker: false,
-      env: {
-        CHANNEL_RATE_LIMIT: RATE_LIMIT,
-        BACKFILL_STORE: 'postgres',
-        BACKFILL_DATABASE_URL: url,
-        BACKFILL_KEEP_WORK_DATA: 'true',
-      },
-    });
-    const env = { ...stack.env, BACKFILL_DATA_DIR: PRIVATE_DATA_DIR };
-    const first = workerProcess({ env, logFile: path.join(suite.dir, 'growing-first.log'), wrap: privateTmp });
-    const second = workerProcess({ env, logFile: path.join(suite.dir, 'growing-second.log'), wrap: privateTmp });
+    const { stack, first, second } = await twoHosts(url, 'growing-');
     try {
       await first.start();
       const workflowId = 'backfill-growing-two-hosts';
