@@ -100,7 +100,7 @@ import { summarizeProfiles, type ProfileSummary } from './profile';
 import { startLeanReceiver, type LeanReceiver } from './receiver';
 import { warmUpHarness } from './warm-up';
 import { shippedWorkerCommand } from '../dev/shipped-worker-command';
-import { buildWorkerDist, startWorkerChild, type WorkerChild } from './worker-child';
+import { buildWorkerDist, harnessWorkerEnv, startWorkerChild, type WorkerChild } from './worker-child';
 
 const ROOT = path.resolve(__dirname, '..');
 const TSX = path.join(ROOT, 'node_modules', '.bin', 'tsx');
@@ -641,14 +641,15 @@ async function main(): Promise<number> {
     cleanups.push(() => server.stop());
     const taskQueue = `bench-${stamp}`;
     const env: Record<string, string> = {
-      CHANNEL_API_URL: simulator.url,
-      CHANNEL_ACCESS_KEY: ACCESS_KEY,
-      CHANNEL_ACCESS_SECRET: ACCESS_SECRET,
-      WEBHOOK_URL: receiver.url,
-      WEBHOOK_TOKEN: TOKEN,
-      TEMPORAL_ADDRESS: server.address,
+      ...harnessWorkerEnv(
+        { simulator, receiver, server, dataDir: path.join(work, 'data') },
+        {
+          accessKey: ACCESS_KEY,
+          accessSecret: ACCESS_SECRET,
+          webhookToken: TOKEN,
+        },
+      ),
       BACKFILL_TASK_QUEUE: taskQueue,
-      BACKFILL_DATA_DIR: path.join(work, 'data'),
       ...(opts.memberConcurrency !== undefined ? { BACKFILL_MEMBER_CONCURRENCY: String(opts.memberConcurrency) } : {}),
       ...(opts.rate ? { CHANNEL_RATE_LIMIT: String(opts.rate) } : {}),
       ...(pg ? { BACKFILL_STORE: 'postgres', BACKFILL_DATABASE_URL: pg.url() } : {}),

@@ -18,7 +18,7 @@ import { findTemporalCli, startDevServer } from '../dev/temporal-cli';
 import { shippedWorkerCommand } from '../dev/shipped-worker-command';
 import { WORKFLOW_TYPE } from '../workflows/definitions';
 import { startLeanReceiver } from './receiver';
-import { buildWorkerDist, startWorkerChild } from './worker-child';
+import { buildWorkerDist, harnessWorkerEnv, startWorkerChild } from './worker-child';
 
 const ACCESS_KEY = 'start-memory-key';
 const ACCESS_SECRET = 'start-memory-secret';
@@ -107,13 +107,14 @@ async function main(): Promise<void> {
     cleanups.push(() => connection.close());
     const client = new Client({ connection });
     const env = {
-      CHANNEL_API_URL: simulator.url,
-      CHANNEL_ACCESS_KEY: ACCESS_KEY,
-      CHANNEL_ACCESS_SECRET: ACCESS_SECRET,
-      WEBHOOK_URL: receiver.url,
-      WEBHOOK_TOKEN: TOKEN,
-      TEMPORAL_ADDRESS: server.address,
-      BACKFILL_DATA_DIR: path.join(work, 'data'),
+      ...harnessWorkerEnv(
+        { simulator, receiver, server, dataDir: path.join(work, 'data') },
+        {
+          accessKey: ACCESS_KEY,
+          accessSecret: ACCESS_SECRET,
+          webhookToken: TOKEN,
+        },
+      ),
       ...o.workerEnv,
     };
     const all: StartFigures[] = [];

@@ -49,6 +49,29 @@ export function buildWorkerDist(outDir: string): { entry: string; typeErrors: st
   return { entry, typeErrors };
 }
 
+/** The credentials a bench tool gives both its simulator and receiver and its workers. */
+export interface HarnessCredentials {
+  accessKey: string;
+  accessSecret: string;
+  webhookToken: string;
+}
+
+/** The environment a worker needs to reach the harness (simulator, receiver) and Temporal, with its own data dir. */
+export function harnessWorkerEnv(
+  at: { simulator: { url: string }; receiver: { url: string }; server: { address: string }; dataDir: string },
+  credentials: HarnessCredentials,
+): Record<string, string> {
+  return {
+    CHANNEL_API_URL: at.simulator.url,
+    CHANNEL_ACCESS_KEY: credentials.accessKey,
+    CHANNEL_ACCESS_SECRET: credentials.accessSecret,
+    WEBHOOK_URL: at.receiver.url,
+    WEBHOOK_TOKEN: credentials.webhookToken,
+    TEMPORAL_ADDRESS: at.server.address,
+    BACKFILL_DATA_DIR: at.dataDir,
+  };
+}
+
 export interface WorkerChild {
   /** The process group leader (tsx's launcher, or the worker itself under node). */
   readonly pid: number | undefined;
