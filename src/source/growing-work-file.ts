@@ -41,7 +41,7 @@ export interface GrowingWorkFile {
   onBatch?: (readableBatches: number) => void;
   /**
    * Aborted: the write stops at its next chunk of the source, even while a resumed write reads again the rows it
-   * keeps (the normaliser cancelled so its run continues as new; the next run's resumes the write).
+   * keeps (the normaliser cancelled: its run cancelled or terminated).
    */
   signal?: AbortSignal;
 }

@@ -54,7 +54,9 @@ const memberIdSchema = z
   .refine((id) => id.length <= MEMBER_ID_MAX_CHARS || [...id].length <= MEMBER_ID_MAX_CHARS, {
     error: MEMBER_ID_PROBLEMS.long,
   });
-const memberIdProblems: ReadonlySet<string> = new Set(Object.values(MEMBER_ID_PROBLEMS));
+// A memberId of the wrong type (a fraction, an integer too large to keep exactly, an object) may still be some member's
+// id written badly, so such a row is not one that names no member.
+const memberIdProblems: ReadonlySet<string> = new Set([MEMBER_ID_PROBLEMS.empty, MEMBER_ID_PROBLEMS.long]);
 
 /**
  * Whether a bad row's reason (one of rowEntry's) says the row was read and its memberId is missing or no id: a row

@@ -170,6 +170,7 @@ describe('selectForVerify', () => {
     { name: 'a CSV row of too many fields', ext: 'csv', rows: [header, 'm-2,,,,', ',,,,,m-3', 'm-4,,,,'] },
     { name: 'a JSONL line not JSON', ext: 'jsonl', rows: jsonl('{"memberId":"m-') },
     { name: 'a JSONL line not an object', ext: 'jsonl', rows: jsonl('["m-3"]') },
+    { name: 'a JSONL id number too large to keep', ext: 'jsonl', rows: jsonl('{"memberId":12345678901234567890}') },
     { name: 'an empty memberId cell', ext: 'csv', rows: [header, 'm-2,,,,', ',,lost@example.com,,', 'm-4,,,,'] },
     { name: 'a blank memberId cell', ext: 'csv', rows: [header, 'm-2,,,,', '  ,,,true,', 'm-4,,,,'] },
     { name: 'a JSONL line without memberId', ext: 'jsonl', rows: jsonl('{"email":"lost@example.com"}') },
