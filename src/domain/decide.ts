@@ -3,7 +3,7 @@
 // Pure: no I/O, so it can run anywhere (activity or workflow) and be tested exhaustively.
 import { COMPARED_FIELDS } from './types';
 import type { ChannelUser, ComparedField, Decision, FetchResult, StoredMember } from './types';
-import { normalizePhone, type CountryCode } from './phone';
+import { samePhoneNumber, type CountryCode } from './phone';
 import { changeTime, type ChangeTimes } from './change-time';
 
 export interface DecideOptions {
@@ -69,12 +69,6 @@ function sameEmail(stored: string | null, channel: string | null): boolean {
   return (text(stored)?.toLowerCase() ?? null) === (channel?.toLowerCase() ?? null);
 }
 
-function samePhone(stored: string | null, channel: string | null, region: CountryCode): boolean {
-  // Normalising is deterministic, so equal text needs no parsing (libphonenumber is ~10% of a run's CPU).
-  if ((stored?.trim() ?? '') === (channel?.trim() ?? '')) return true;
-  return normalizePhone(stored, region) === normalizePhone(channel, region);
-}
-
 /** A user's compared values as a stored row would hold them: to compare two lookups of one member. */
 export function userAsStored(memberId: string, user: ChannelUser): StoredMember {
   return {
@@ -90,7 +84,7 @@ export function userAsStored(memberId: string, user: ChannelUser): StoredMember 
 export function compareMember(stored: StoredMember, user: ChannelUser, opts: DecideOptions = {}): ComparedField[] {
   const region = opts.defaultRegion ?? DEFAULT_REGION;
   const equal: Record<ComparedField, boolean> = {
-    mobileNumber: samePhone(stored.mobileNumber, userText(user, 'mobileNumber'), region),
+    mobileNumber: samePhoneNumber(stored.mobileNumber, userText(user, 'mobileNumber'), region),
     email: sameEmail(stored.email, userText(user, 'email')),
     unsubscribeEmail: flag(stored.unsubscribeEmail) === flag(user.unsubscribeEmail),
     unsubscribeTexting: flag(stored.unsubscribeTexting) === flag(user.unsubscribeTexting),
