@@ -1,6 +1,7 @@
 import { closeSync, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { FuseFilter, type FuseScratch } from './fuse-filter';
 
 /**
  * First line of each memberId, for duplicate detection over sources of tens of millions of rows in memory that
@@ -9,11 +10,12 @@ import path from 'node:path';
  * Every memberId is kept as a 64-bit hash with its line. The newest ones are in an open-addressing table in typed
  * arrays (12 bytes a slot, off the JS heap) that grows up to `maxSlots`; when it is half full at that size, its
  * entries are sorted and written to a spill file as one run, and the table starts empty again. A run keeps in
- * memory only a split-block Bloom filter (10 bits a memberId) and every 256th hash; a memberId the filter may hold
- * is looked up with one positioned read of 2 KiB, and its line with one of 4 bytes. So a source of up to
- * maxSlots / 2 memberIds (262,144 by default) is handled as before, all in memory; ten million hold 6 MiB of table
- * and about 13 MiB of filters, and 2.5 million of their lookups read the disk (measured; 1.1 million with runs twice
- * as long).
+ * memory only a binary fuse filter (fuse-filter.ts: 8.8 bits a memberId at the default size, 0.39% false
+ * positives) and every 256th hash; a memberId the filter may hold is looked up with one positioned read of 2 KiB,
+ * and its line with one of 4 bytes. So a source of up to maxSlots / 2 memberIds (262,144 by default) is handled as
+ * before, all in memory; ten million hold 6 MiB of table and 11.1 MB of filters and fence keys. The split-block
+ * Bloom filters before took 10 bits a memberId for about 1% false positives: 12.5 MB, and twice the reads of the
+ * disk (issue 26).
  *
  * The spill file is unlinked as soon as it is opened (it holds hashes of memberIds, pseudonymous data): the
  * system frees it when close() runs or the process ends, whatever ends it.
@@ -110,19 +112,37 @@ export class MemberIdIndex {
    * spill allocates nothing: the table is half full, so its entries packed to the front leave the back half of each
    * array free, and a radix sort moves them between the two halves (an even number of passes ends in the front).
    * Copies for the sort (4 + 2 MiB at a time at the default size) were short-lived but each one raised the
-   * worker's peak RSS while the batches ran beside the index (issue 26).
+   * worker's peak RSS while the batches ran beside the index (issue 26). The run's filter is built in them too:
+   * once its lines are written, the keys are moved into their array, and hi and lo (4 MiB at the default size)
+   * hold the filter's scratch (2 × 1.1 words a key).
    */
   private spillTable(): void {
     const count = this.packToFront();
     sortByKey(this.hi, this.lo, this.lines, count);
     this.spill ??= new SpillFile(this.spillDir);
-    const keyOffset = this.spill.appendKeys(this.hi, this.lo, count);
     const lineOffset = this.spill.append(this.lines.subarray(0, count));
-    this.runs.push(new SpilledRun(this.spill, this.hi, this.lo, count, keyOffset, lineOffset, this.slabs));
+    const keys = this.interleaveKeys(count);
+    const keyOffset = this.spill.append(keys);
+    // hi and lo are free now that the keys are in lines' buffer: the filter's scratch (see SpilledRun).
+    const scratch = { slots: this.hi, order: this.lo };
+    this.runs.push(new SpilledRun(this.spill, keys, count, keyOffset, lineOffset, this.slabs, scratch));
     this.hi.fill(0);
     this.lo.fill(0);
     this.lines.fill(0);
     this.size = 0;
+  }
+
+  /**
+   * Copies the first `count` keys as (hi, lo) pairs into the buffer of `lines` (once they are written: a pair takes
+   * two entries and count is at most half of them), and returns that view.
+   */
+  private interleaveKeys(count: number): Uint32Array {
+    const keys = new Uint32Array(this.lines.buffer, this.lines.byteOffset, 2 * count);
+    for (let i = 0; i < count; i++) {
+      keys[2 * i] = this.hi[i]!;
+      keys[2 * i + 1] = this.lo[i]!;
+    }
+    return keys;
   }
 
   /** Moves every entry to the front of the arrays, in slot order; returns how many there are. */
@@ -183,12 +203,6 @@ const INITIAL_SLOTS = 1 << 16;
 const DEFAULT_MAX_SLOTS = 1 << 19;
 /** Keys between two fence keys kept in memory: one positioned read of 2 KiB finds a key. */
 const FENCE_EVERY = 256;
-const BLOOM_BITS_PER_KEY = 10;
-/** The split-block Bloom filter of Parquet and Impala: 8 words a 256-bit block, one bit set in each. */
-const BLOOM_SALTS = [
-  0x47b6137b, 0x44974d91, 0x8824ad5b, 0xa2b7289d, 0x705495c7, 0x2df1424b, 0x9efc4947, 0x5c6bfb31,
-] as const;
-
 /**
  * 32 MiB: glibc's largest mmap threshold on 64-bit, so a block this size is always a mapping of its own, never in
  * malloc's heap. Its pages take memory only once a filter is written into them.
@@ -197,11 +211,11 @@ const SLAB_BYTES = 32 * 1024 * 1024;
 
 /**
  * Where the runs' filters and fence keys live: carved from blocks of SLAB_BYTES, not allocated one by one. They live
- * as long as the index, and one run's (about 650 KiB) is below the mmap threshold glibc has raised by then (it
- * raises it to the largest mapped block freed: the table's when it grew), so each would land in malloc's heap between
- * short-lived buffers of the same size (on BACKFILL_STORE=postgres, the INSERTs' parameter buffers of the
- * normaliser and of the audit log), whose memory then cannot go back: the heap held ~17 MB more at ten million rows
- * in bench:prepare --store postgres, with ~12 MB of filters (issue 26).
+ * as long as the index, and one run's (about 290 KiB at the default size) is below the mmap threshold glibc has
+ * raised by then (it raises it to the largest mapped block freed: the table's when it grew), so each would land in
+ * malloc's heap between short-lived buffers of the same size (on BACKFILL_STORE=postgres, the INSERTs' parameter
+ * buffers of the normaliser and of the audit log), whose memory then cannot go back: the heap held ~17 MB more at
+ * ten million rows in bench:prepare --store postgres, with ~12 MB of filters (issue 26).
  */
 class RunMemory {
   private slab: Uint32Array | undefined;
@@ -218,12 +232,18 @@ class RunMemory {
     this.used += words;
     return this.slab.subarray(this.used - words, this.used);
   }
+
+  /** `bytes` zeroed bytes, held until the index is dropped (whole words of the slab). */
+  bytes(bytes: number): Uint8Array {
+    const words = this.words(Math.ceil(bytes / 4));
+    return new Uint8Array(words.buffer, words.byteOffset, bytes);
+  }
 }
 
 /** One sorted run in the spill file: its filter and fence keys in memory, its keys and lines on disk. */
 class SpilledRun {
-  private readonly bloom: Uint32Array;
-  private readonly blocks: number;
+  /** Undefined if no filter could be built (never seen: see FuseFilter.build); then every lookup reads the disk. */
+  private readonly filter: FuseFilter | undefined;
   private readonly fenceHi: Uint32Array;
   private readonly fenceLo: Uint32Array;
   private readonly count: number;
@@ -232,36 +252,32 @@ class SpilledRun {
 
   constructor(
     private readonly file: SpillFile,
-    /** The run's sorted keys, in their first `count` entries (read here once, not kept). */
-    hi: Uint32Array,
-    lo: Uint32Array,
+    /** The run's sorted keys as (hi, lo) pairs (read here once, not kept). */
+    keys: Uint32Array,
     count: number,
     private readonly keyOffset: number,
     private readonly lineOffset: number,
     memory: RunMemory,
+    scratch: FuseScratch,
   ) {
     this.count = count;
-    this.blocks = Math.max(1, Math.ceil((this.count * BLOOM_BITS_PER_KEY) / 256));
-    this.bloom = memory.words(this.blocks * 8);
+    this.filter = FuseFilter.build(keys, count, scratch, (bytes) => memory.bytes(bytes));
     const fences = Math.ceil(this.count / FENCE_EVERY);
     this.fenceHi = memory.words(fences);
     this.fenceLo = memory.words(fences);
-    for (let i = 0; i < this.count; i++) {
-      const base = this.blockOf(hi[i]!) * 8;
-      for (let w = 0; w < 8; w++) this.bloom[base + w]! |= 1 << (Math.imul(lo[i]!, BLOOM_SALTS[w]!) >>> 27);
-      if (i % FENCE_EVERY === 0) {
-        this.fenceHi[i / FENCE_EVERY] = hi[i]!;
-        this.fenceLo[i / FENCE_EVERY] = lo[i]!;
-      }
+    for (let fence = 0; fence < fences; fence++) {
+      this.fenceHi[fence] = keys[2 * fence * FENCE_EVERY]!;
+      this.fenceLo[fence] = keys[2 * fence * FENCE_EVERY + 1]!;
     }
   }
 
   get byteLength(): number {
-    return this.bloom.byteLength + this.fenceHi.byteLength + this.fenceLo.byteLength + this.block.byteLength;
+    const filter = this.filter?.byteLength ?? 0;
+    return filter + this.fenceHi.byteLength + this.fenceLo.byteLength + this.block.byteLength;
   }
 
   lineOf(hi: number, lo: number): number | undefined {
-    if (!this.mayHold(hi, lo)) return undefined;
+    if (this.filter?.mayContain(hi, lo) === false) return undefined;
     const fence = this.lastFenceAtOrBelow(hi, lo);
     if (fence < 0) return undefined;
     const first = fence * FENCE_EVERY;
@@ -273,18 +289,6 @@ class SpilledRun {
       return this.line[0];
     }
     return undefined;
-  }
-
-  private blockOf(hi: number): number {
-    return Math.floor((hi / 0x1_0000_0000) * this.blocks);
-  }
-
-  private mayHold(hi: number, lo: number): boolean {
-    const base = this.blockOf(hi) * 8;
-    for (let w = 0; w < 8; w++) {
-      if ((this.bloom[base + w]! & (1 << (Math.imul(lo, BLOOM_SALTS[w]!) >>> 27))) === 0) return false;
-    }
-    return true;
   }
 
   /** The last fence key <= (hi, lo), or -1 when every key of the run is above it. */
@@ -312,8 +316,6 @@ class SpilledRun {
 class SpillFile {
   private readonly fd: number;
   private end = 0;
-  /** Keys interleaved for writing, a piece at a time (64 KiB). */
-  private readonly pairs = new Uint32Array(2 * 8192);
 
   constructor(parent: string) {
     const dir = mkdtempSync(path.join(parent, 'member-ids-'));
@@ -332,20 +334,6 @@ class SpillFile {
       written += writeSync(this.fd, bytes, written, bytes.length - written, start + written);
     }
     this.end += bytes.length;
-    return start;
-  }
-
-  /** Appends the first `count` keys as (hi, lo) pairs of 32-bit words; returns the offset they start at. */
-  appendKeys(hi: Uint32Array, lo: Uint32Array, count: number): number {
-    const start = this.end;
-    for (let first = 0; first < count; first += this.pairs.length / 2) {
-      const n = Math.min(this.pairs.length / 2, count - first);
-      for (let i = 0; i < n; i++) {
-        this.pairs[2 * i] = hi[first + i]!;
-        this.pairs[2 * i + 1] = lo[first + i]!;
-      }
-      this.append(this.pairs.subarray(0, 2 * n));
-    }
     return start;
   }
 

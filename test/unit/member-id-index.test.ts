@@ -2,6 +2,7 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { fuseLayout } from '../../src/source/fuse-filter';
 import { hash64, MemberIdIndex, sortByKey } from '../../src/source/member-id-index';
 
 describe('MemberIdIndex', () => {
@@ -54,6 +55,35 @@ describe('MemberIdIndex spilling to disk (memory that does not grow with the sou
     } finally {
       index.close();
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('finds every memberId of every spilled run: a filter that says no for one it holds fails here', () => {
+    const index = new MemberIdIndex({ maxSlots: SMALL });
+    const runs = 5;
+    const count = runs * (SMALL / 2);
+    try {
+      for (let i = 0; i < count; i++) expect(index.firstLine(`id-${i}`, i + 2)).toBeUndefined();
+      expect(index.spilledRuns).toBe(runs - 1); // the last run's memberIds still in the table, which is full
+      let wrong = 0;
+      for (let i = 0; i < count; i++) if (index.firstLine(`id-${i}`, count + 2) !== i + 2) wrong++;
+      expect(wrong).toBe(0);
+    } finally {
+      index.close();
+    }
+  });
+
+  it("counts in byteLength each run's filter (1.17 bytes a memberId at this size), fence keys and read buffer", () => {
+    const index = new MemberIdIndex({ maxSlots: SMALL });
+    try {
+      for (let i = 0; i < 3 * (SMALL / 2) + 1; i++) index.firstLine(`id-${i}`, i + 2);
+      expect(index.spilledRuns).toBe(3);
+      const table = 12 * SMALL;
+      const perRun = fuseLayout(SMALL / 2).slots + 2 * 4 * (SMALL / 2 / 256) + 2048;
+      expect(perRun).toBe(38_400 + 1024 + 2048);
+      expect(index.byteLength).toBe(table + 3 * perRun);
+    } finally {
+      index.close();
     }
   });
 
