@@ -12,7 +12,7 @@ import type { RateLimiter } from './rate-limiter';
 import { checkUserAnswer } from './user-schema';
 import { invalidAt, issueAt } from './zod-issue';
 import { channelResponseSchema, type ChannelInfo } from './channel-info';
-import { MAX_RATE_LIMIT_WAIT_MS, withRetries, type AttemptResult, type RetryPolicy } from './retry';
+import { MAX_RATE_LIMIT_WAIT_MS, withRetries, type AttemptResult, type RetryPolicy, type RetryResult } from './retry';
 
 export interface ChannelClientOptions {
   /** e.g. https://api.channel.io (a trailing slash is fine). */
@@ -104,12 +104,12 @@ export function createChannelClient(o: ChannelClientOptions): ChannelClient {
     // The worker's pacer first, then the caller's budget limiter: while the pacer holds the worker (after a 429, a
     // grace warning, or until the first answer shows the channel's limit) the budget limiters grant nothing, so
     // what waited goes out at the budget's spacing, not in one burst that an empty bucket answers with 429s.
-    if (pacer) await pacer.acquire(signal);
+    if (pacer && !pacer.acquireNow(signal)) await pacer.acquire(signal);
     let seen: RateHeaders | undefined;
     let deadline: ReturnType<typeof requestDeadline> | undefined;
     try {
       // Inside: the pacer's permit ends in observe() even when this wait is aborted; the timeout starts after it.
-      if (limiter) await limiter.acquire(signal);
+      if (limiter && limiter.acquireNow?.(signal) !== true) await limiter.acquire(signal);
       deadline = requestDeadline(timeoutMs, signal);
       const res = await dispatcher.request({
         origin: target.origin,
@@ -169,16 +169,22 @@ export function createChannelClient(o: ChannelClientOptions): ChannelClient {
     async getUserByMemberId(memberId, opts = {}) {
       const { limiter, signal } = opts;
       const path = target.path(memberId);
-      const lookup = async () => retried(await attempt(path, signal, parseUserBody, notFoundStatuses, limiter));
-      const result = await withRetries(lookup, policy, {
-        signal,
-        onRateLimited: o.onRateLimited,
-        // Other lookups sharing the limiter (and the worker's pacer) would hit the same wall; hold them too.
-        holdFor: (waitMs) => {
-          limiter?.holdUntil?.(Date.now() + waitMs);
-          o.pacer?.holdUntil(Date.now() + waitMs);
-        },
-      });
+      const lookup = () => attempt(path, signal, parseUserBody, notFoundStatuses, limiter).then(retried);
+      // The first attempt outside the retry loop: most lookups need no other, and each async layer costs promises.
+      const first = retried(await attempt(path, signal, parseUserBody, notFoundStatuses, limiter));
+      const result: RetryResult<AttemptOutcome> =
+        first.kind === 'done'
+          ? { kind: 'done', value: first.value, attempts: 1 }
+          : await withRetries(lookup, policy, {
+              first,
+              signal,
+              onRateLimited: o.onRateLimited,
+              // Other lookups sharing the limiter (and the worker's pacer) would hit the same wall; hold them too.
+              holdFor: (waitMs) => {
+                limiter?.holdUntil?.(Date.now() + waitMs);
+                o.pacer?.holdUntil(Date.now() + waitMs);
+              },
+            });
       const { attempts } = result;
       if (result.kind === 'gave-up') return { kind: 'failed', reason: result.reason, attempts };
       const outcome = result.value;

@@ -22,6 +22,13 @@ import { whenAborted } from '../abort-fanout';
 export interface RateLimiter {
   /** Resolves when the caller may start one request; rejects if `signal` aborts first. */
   acquire(signal?: AbortSignal): Promise<void>;
+  /**
+   * Takes the permit `acquire` would grant without waiting, when there is one: true. False, with nothing taken, when
+   * the caller would wait (or `signal` has aborted): it then calls `acquire`. A lookup that is let through at once
+   * (most are) so costs no promise: with AsyncLocalStorage active, as in a Temporal worker, every promise pays an
+   * async hook. Optional: other implementations need only `acquire`.
+   */
+  acquireNow?(signal?: AbortSignal): boolean;
   /** Permits per second; Infinity when unlimited. */
   readonly ratePerSecond: number;
   /**
@@ -33,6 +40,7 @@ export interface RateLimiter {
 
 /** The in-process limiter: always supports holding after a 429. */
 export interface SpacedRateLimiter extends RateLimiter {
+  acquireNow(signal?: AbortSignal): boolean;
   holdUntil(epochMs: number): void;
   /** Same as `holdUntil(Date.now() + ms)`. */
   pause(ms: number): void;
@@ -128,6 +136,15 @@ export function createRateLimiter(
     schedule();
   }
 
+  /** A permit at once, when nobody waits and its slot has come. */
+  function acquireNow(signal?: AbortSignal): boolean {
+    if (signal?.aborted) return false;
+    const now = clock.now();
+    if (queue.length > 0 || now < due) return false;
+    advance(now, true);
+    return true;
+  }
+
   function holdUntil(epochMs: number): void {
     const until = clock.now() + (epochMs - clock.epochNow());
     if (!(until > due)) return; // also ignores NaN; a hold never shortens the current one
@@ -152,13 +169,11 @@ export function createRateLimiter(
       reschedule();
     },
 
+    acquireNow,
+
     acquire(signal?: AbortSignal): Promise<void> {
       if (signal?.aborted) return Promise.reject(signal.reason);
-      const now = clock.now();
-      if (queue.length === 0 && now >= due) {
-        advance(now, true);
-        return Promise.resolve();
-      }
+      if (acquireNow(signal)) return Promise.resolve();
       return new Promise<void>((resolve, reject) => {
         const waiter: Waiter = { resolve, reject, signal };
         if (signal) {

@@ -19,12 +19,14 @@ export interface RetryPolicy {
   backoff: { initialMs: number; maxMs: number };
 }
 
-export interface RetryHooks {
+export interface RetryHooks<T = unknown> {
   signal?: AbortSignal;
   /** 429s seen so far; a listing shares one count across its pages. Default: this call's own. */
   rateLimited?: { n: number };
   /** Before each attempt (a lookup waits for its limiter). */
   beforeAttempt?: () => Promise<void>;
+  /** What the first attempt came to, when the caller made it already (beforeAttempt was not called for it). */
+  first?: AttemptResult<T>;
   /** Told of every 429, for metrics. */
   onRateLimited?: () => void;
   /** Told of the wait a 429 asks for before it is waited (the limiter and the pacer hold other calls too). */
@@ -47,15 +49,23 @@ export function backoffMs(n: number, backoff: RetryPolicy['backoff']): number {
 export async function withRetries<T>(
   attempt: () => Promise<AttemptResult<T>>,
   policy: RetryPolicy,
-  hooks: RetryHooks = {},
+  hooks: RetryHooks<T> = {},
 ): Promise<RetryResult<T>> {
   const rateLimited = hooks.rateLimited ?? { n: 0 };
   let attempts = 0;
   let failures = 0;
+  let first = hooks.first;
   for (;;) {
-    await hooks.beforeAttempt?.();
+    let outcome: AttemptResult<T>;
+    if (first) {
+      outcome = first;
+      first = undefined;
+    } else {
+      // Awaited only when there is one: `await undefined` costs a promise and a turn too.
+      if (hooks.beforeAttempt) await hooks.beforeAttempt();
+      outcome = await attempt();
+    }
     attempts += 1;
-    const outcome = await attempt();
     if (outcome.kind === 'done') return { kind: 'done', value: outcome.value, attempts };
     if (outcome.kind === 'rate-limited') {
       rateLimited.n += 1;

@@ -152,7 +152,12 @@ export function createWebhookSender(o: WebhookSenderOptions): WebhookSender {
       const res = await dispatcher.request({ ...request, signal: deadline.signal });
       const retryAfter = res.headers['retry-after'];
       const result = classifyStatus(res.statusCode, Array.isArray(retryAfter) ? retryAfter[0] : retryAfter);
-      await res.body.dump({ limit: RESPONSE_DUMP_LIMIT_BYTES }).catch(() => undefined);
+      try {
+        // Not `.catch()`: one promise fewer. Whatever happens to the body, the status stands.
+        await res.body.dump({ limit: RESPONSE_DUMP_LIMIT_BYTES });
+      } catch {
+        // A body that fails or runs over the limit closes its connection instead of returning it to the pool.
+      }
       return result;
     } catch (err) {
       if (signal?.aborted) throw signal.reason;
@@ -163,20 +168,37 @@ export function createWebhookSender(o: WebhookSenderOptions): WebhookSender {
     }
   }
 
-  async function send(input: SendInput): Promise<SendResult> {
-    const change: MemberChange = { event: input.payload.event, fields: input.fields };
-    const deliveries = deliveriesFor(change, scopes, rule);
-    const planned = scopeDeliveries(input.webhookId, [deliveries], rule);
-    const withPlanned = (result: SendResult): SendResult => (planned ? { ...result, deliveries: planned } : result);
-    if (deliveries.length === 0) {
-      const reason = `the endpoint stands for ${scopes.join(', ')}: none of ${scopesForChange(change).join(' + ')}`;
-      return withPlanned({ kind: 'rejected', status: 0, reason });
+  /**
+   * Not an async function: a replay's one delivery (the notice naming) is the POST's own promise, not one wrapped
+   * in two more (with AsyncLocalStorage active, as in a Temporal worker, every promise pays an async hook). What
+   * throws becomes a rejection, as from an async function.
+   */
+  function send(input: SendInput): Promise<SendResult> {
+    try {
+      const change: MemberChange = { event: input.payload.event, fields: input.fields };
+      const deliveries = deliveriesFor(change, scopes, rule);
+      const planned = scopeDeliveries(input.webhookId, [deliveries], rule);
+      const withPlanned = (result: SendResult): SendResult => (planned ? { ...result, deliveries: planned } : result);
+      if (deliveries.length === 0) {
+        const reason = `the endpoint stands for ${scopes.join(', ')}: none of ${scopesForChange(change).join(' + ')}`;
+        return Promise.resolve(withPlanned({ kind: 'rejected', status: 0, reason }));
+      }
+      const sent =
+        deliveries.length === 1
+          ? post(
+              deliveryWebhookId(input.webhookId, deliveries[0]!),
+              bodyOf(deliveries[0]!, input.payload),
+              input.signal,
+            )
+          : sendAll(input.webhookId, deliveries, input.payload, input.signal);
+      return planned ? sent.then(withPlanned) : sent;
+    } catch (err) {
+      return Promise.reject(err as Error);
     }
-    return withPlanned(await sendAll(input.webhookId, deliveries, input.payload, input.signal));
   }
 
   /**
-   * Each delivery in turn. With more than one (scopes naming), the ones accepted are remembered until the member's
+   * Each delivery in turn (more than one: scopes naming). The ones accepted are remembered until the member's
    * last is, so a retry sends only what is missing (another process resends all of them, with the same ids).
    * Aggregate: retryable if any is; else rejected if any is; else delivered.
    */
@@ -186,18 +208,13 @@ export function createWebhookSender(o: WebhookSenderOptions): WebhookSender {
     payload: ReplayPayload,
     signal: AbortSignal | undefined,
   ): Promise<SendResult> {
-    const bodyOf = (d: Delivery): SentBody => (d.event === payload.event ? payload : { ...payload, event: d.event });
-    if (deliveries.length === 1) {
-      const only = deliveries[0]!;
-      return post(deliveryWebhookId(memberWebhookId, only), bodyOf(only), signal);
-    }
     const ids = deliveries.map((d) => deliveryWebhookId(memberWebhookId, d));
     let retryable: Extract<SendResult, { kind: 'retryable' }> | undefined;
     let rejected: Extract<SendResult, { kind: 'rejected' }> | undefined;
     for (const [i, d] of deliveries.entries()) {
       const id = ids[i]!;
       if (accepted.has(id)) continue;
-      const result = await post(id, bodyOf(d), signal);
+      const result = await post(id, bodyOf(d, payload), signal);
       if (result.kind === 'delivered') remember(id, result.status);
       else if (result.kind === 'retryable') retryable ??= { ...result, reason: `${d.event}: ${result.reason}` };
       else rejected ??= { ...result, reason: `${d.event}: ${result.reason}` };
@@ -228,6 +245,11 @@ export function createWebhookSender(o: WebhookSenderOptions): WebhookSender {
       await ownDispatcher?.close();
     },
   };
+}
+
+/** A delivery's body: the replay's own when the delivery names its event, else a copy naming the delivery's. */
+function bodyOf(delivery: Delivery, payload: ReplayPayload): SentBody {
+  return delivery.event === payload.event ? payload : { ...payload, event: delivery.event };
 }
 
 /** Maps one HTTP status to what the caller should do with the delivery. */

@@ -149,6 +149,11 @@ interface Scenario {
   latencyMs: number;
   /** CHANNEL_RATE_RESERVE; default 0.2. */
   reserveFraction?: number;
+  /**
+   * How a lookup takes its permits: `client` as src/client.ts does (a permit granted at once without a promise,
+   * `acquireNow`, else `acquire`; the default), `awaited` always through `acquire` (as the client did before).
+   */
+  permits?: 'client' | 'awaited';
 }
 
 interface Outcome {
@@ -279,8 +284,13 @@ async function simulate(s: Scenario): Promise<Outcome> {
         left -= 1;
         for (;;) {
           // As the client does (src/channel/client.ts): the worker's pacer, then the budget.
-          await pacer.acquire();
-          await budget.acquire();
+          if (s.permits === 'awaited') {
+            await pacer.acquire();
+            await budget.acquire();
+          } else {
+            if (!pacer.acquireNow()) await pacer.acquire();
+            if (!budget.acquireNow()) await budget.acquire();
+          }
           if (first < 0) first = time.now;
           await time.sleep(s.latencyMs / 2);
           const answer = take();
@@ -313,6 +323,59 @@ async function simulate(s: Scenario): Promise<Outcome> {
 }
 
 const quiet = { perSecond: 0, burst: 0 };
+
+describe('permits taken at once (acquireNow) pace as permits awaited', () => {
+  const scenarios: Array<[string, Scenario]> = [
+    [
+      'shared, budget 50, 2 workers',
+      {
+        refill: 50,
+        bucket: 200,
+        budget: 50,
+        workers: 2,
+        concurrency: 8,
+        production: { perSecond: 10, burst: 20 },
+        grace: false,
+        lookups: 600,
+        latencyMs: 4,
+      },
+    ],
+    [
+      'headers alone, grace period',
+      {
+        refill: 100,
+        bucket: 20,
+        workers: 2,
+        concurrency: 16,
+        production: quiet,
+        grace: true,
+        lookups: 600,
+        latencyMs: 4,
+      },
+    ],
+    [
+      'no reserve: 429s',
+      {
+        refill: 40,
+        bucket: 40,
+        workers: 1,
+        concurrency: 32,
+        production: quiet,
+        grace: false,
+        lookups: 300,
+        latencyMs: 4,
+        reserveFraction: 0,
+      },
+    ],
+  ];
+  it.each(scenarios)('%s', async (_name, scenario) => {
+    const awaited = await simulate({ ...scenario, permits: 'awaited' });
+    const client = await simulate({ ...scenario, permits: 'client' });
+    // The same run but for the last bits of a float (the simulated times add up in another order).
+    expect({ ...client, repairRate: 0 }).toEqual({ ...awaited, repairRate: 0 });
+    expect(client.repairRate).toBeCloseTo(awaited.repairRate, 9);
+  });
+});
 
 describe("the pacer's lookup rate now (status, the batch heartbeat)", () => {
   it('is the rate of the last second while requests flow, and falls toward 0 once they stop', async () => {

@@ -300,3 +300,53 @@ describe('createRateLimiter with timers that fire late (simulated clock)', () =>
     expect(granted.slice(1)).toEqual([270, 270]);
   });
 });
+
+describe('acquireNow: the permit acquire would grant without waiting, and only that', () => {
+  type Step = 'now' | 'acquire' | 'pause 50' | `advance ${number}` | 'abort' | 'run';
+  // Each case: a rate, steps, and what each `now` step answers (in order). Time is simulated: it moves only by
+  // `advance` (no timer fires) or `run` (the limiter's timers fire on time).
+  const cases: Array<[string, number | undefined, Step[], boolean[]]> = [
+    ['an idle limiter grants at once', 10, ['now'], [true]],
+    [
+      'the next slot is one interval on',
+      10,
+      ['now', 'now', 'advance 99', 'now', 'advance 1', 'now'],
+      [true, false, false, true],
+    ],
+    ['unlimited: always at once', undefined, ['now', 'now', 'now'], [true, true, true]],
+    [
+      'someone already waits: never ahead of it, even when its slot has come',
+      10,
+      ['now', 'acquire', 'advance 150', 'now', 'run', 'now'],
+      [true, false, false],
+    ],
+    [
+      'a hold (after a 429) refuses until it ends',
+      undefined,
+      ['pause 50', 'now', 'advance 49', 'now', 'advance 1', 'now'],
+      [false, false, true],
+    ],
+    ['an aborted signal takes nothing (acquire then rejects)', undefined, ['abort'], []],
+  ];
+  it.each(cases)('%s', async (_name, rate, steps, expected) => {
+    const clock = new LateClock(() => 0);
+    const limiter = createRateLimiter(rate, { clock });
+    const answers: boolean[] = [];
+    const waiting: Array<Promise<void>> = [];
+    for (const step of steps) {
+      if (step === 'now') answers.push(limiter.acquireNow());
+      else if (step === 'acquire') waiting.push(limiter.acquire());
+      else if (step === 'pause 50') limiter.pause(50);
+      else if (step === 'run') await clock.run(Infinity);
+      else if (step === 'abort') {
+        const aborted = AbortSignal.abort(new Error('cancelled'));
+        expect(limiter.acquireNow(aborted)).toBe(false);
+        await expect(limiter.acquire(aborted)).rejects.toThrow('cancelled');
+        expect(limiter.acquireNow()).toBe(true); // the aborted caller used no slot
+      } else clock.advance(Number(step.split(' ')[1]));
+    }
+    expect(answers).toEqual(expected);
+    await clock.run(Infinity);
+    await Promise.all(waiting);
+  });
+});
