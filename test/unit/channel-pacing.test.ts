@@ -324,6 +324,19 @@ async function simulate(s: Scenario): Promise<Outcome> {
 
 const quiet = { perSecond: 0, burst: 0 };
 
+/** No reserve and no budget: nothing binds before a 429. */
+const noReserve: Scenario = {
+  refill: 40,
+  bucket: 40,
+  workers: 1,
+  concurrency: 32,
+  production: quiet,
+  grace: false,
+  lookups: 300,
+  latencyMs: 4,
+  reserveFraction: 0,
+};
+
 describe('permits taken at once (acquireNow) pace as permits awaited', () => {
   const scenarios: Array<[string, Scenario]> = [
     [
@@ -353,20 +366,7 @@ describe('permits taken at once (acquireNow) pace as permits awaited', () => {
         latencyMs: 4,
       },
     ],
-    [
-      'no reserve: 429s',
-      {
-        refill: 40,
-        bucket: 40,
-        workers: 1,
-        concurrency: 32,
-        production: quiet,
-        grace: false,
-        lookups: 300,
-        latencyMs: 4,
-        reserveFraction: 0,
-      },
-    ],
+    ['no reserve: 429s', noReserve],
   ];
   it.each(scenarios)('%s', async (_name, scenario) => {
     const awaited = await simulate({ ...scenario, permits: 'awaited' });
@@ -463,17 +463,7 @@ describe('the pacing rule in a closed loop (model of the bucket, simulated clock
   });
 
   it('no reserve and no budget: nothing binds before a 429, and the run still finishes (no busy loop)', async () => {
-    const o = await simulate({
-      refill: 40,
-      bucket: 40,
-      workers: 1,
-      concurrency: 32,
-      production: quiet,
-      grace: false,
-      lookups: 300,
-      latencyMs: 4,
-      reserveFraction: 0,
-    });
+    const o = await simulate(noReserve);
     expect(o.repair429).toBeGreaterThan(0);
   });
 
