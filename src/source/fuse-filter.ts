@@ -103,6 +103,9 @@ export interface FuseLayout {
 const ARITY = 4;
 /** A slot's entry in the scratch: the XOR of its keys' indices (24 bits), of their positions (2), their count (6). */
 const INDEX_BITS = 24;
+/** Which of its slots a key is in (0 to 3), XORed over a slot's keys, and kept with a peeled key's index in order. */
+const POSITION_BITS = 2;
+const POSITION_MASK = (1 << POSITION_BITS) - 1;
 const INDEX_MASK = (1 << INDEX_BITS) - 1;
 const COUNT_SHIFT = 26;
 const ONE_KEY = 1 << COUNT_SHIFT;
@@ -179,8 +182,8 @@ function peel(keys: Uint32Array, count: number, hashes: KeyHashes, scratch: Fuse
     const entry = slots[slot]!;
     if (entry >>> COUNT_SHIFT !== 1) continue;
     const i = entry & INDEX_MASK;
-    const position = (entry >>> INDEX_BITS) & (ARITY - 1);
-    order[peeled++] = (i << 2) | position;
+    const position = (entry >>> INDEX_BITS) & POSITION_MASK;
+    order[peeled++] = (i << POSITION_BITS) | position;
     slots[slot] = 0;
     hashes.of(keys[2 * i]!, keys[2 * i + 1]!);
     for (let k = 0; k < ARITY; k++) {
@@ -203,10 +206,10 @@ function assign(
   fingerprints: Uint8Array,
 ): void {
   for (let n = count - 1; n >= 0; n--) {
-    const i = order[n]! >>> 2;
+    const i = order[n]! >>> POSITION_BITS;
     hashes.of(keys[2 * i]!, keys[2 * i + 1]!);
     const at = hashes.at;
-    const own = at[order[n]! & 3]!;
+    const own = at[order[n]! & POSITION_MASK]!;
     fingerprints[own] =
       hashes.fingerprint ^
       fingerprints[at[0]!]! ^
