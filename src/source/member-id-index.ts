@@ -68,9 +68,9 @@ export class MemberIdIndex {
     return this.runs.length;
   }
 
-  /** Bytes held in memory: the table, and each run's filter and fence keys. */
+  /** Bytes held in memory: the table, each run's filter and fence keys, and the spill file's read buffers. */
   get byteLength(): number {
-    const table = this.hi.byteLength + this.lo.byteLength + this.lines.byteLength;
+    const table = this.hi.byteLength + this.lo.byteLength + this.lines.byteLength + (this.spill?.byteLength ?? 0);
     return this.runs.reduce((sum, run) => sum + run.byteLength, table);
   }
 
@@ -247,8 +247,6 @@ class SpilledRun {
   private readonly fenceHi: Uint32Array;
   private readonly fenceLo: Uint32Array;
   private readonly count: number;
-  private readonly block = new Uint32Array(2 * FENCE_EVERY);
-  private readonly line = new Int32Array(1);
 
   constructor(
     private readonly file: SpillFile,
@@ -273,7 +271,7 @@ class SpilledRun {
 
   get byteLength(): number {
     const filter = this.filter?.byteLength ?? 0;
-    return filter + this.fenceHi.byteLength + this.fenceLo.byteLength + this.block.byteLength;
+    return filter + this.fenceHi.byteLength + this.fenceLo.byteLength;
   }
 
   lineOf(hi: number, lo: number): number | undefined {
@@ -282,11 +280,12 @@ class SpilledRun {
     if (fence < 0) return undefined;
     const first = fence * FENCE_EVERY;
     const count = Math.min(FENCE_EVERY, this.count - first);
-    this.file.read(this.block, 8 * count, this.keyOffset + 8 * first);
+    const { block, line } = this.file;
+    this.file.read(block, 8 * count, this.keyOffset + 8 * first);
     for (let i = 0; i < count; i++) {
-      if (this.block[2 * i] !== hi || this.block[2 * i + 1] !== lo) continue;
-      this.file.read(this.line, 4, this.lineOffset + 4 * (first + i));
-      return this.line[0];
+      if (block[2 * i] !== hi || block[2 * i + 1] !== lo) continue;
+      this.file.read(line, 4, this.lineOffset + 4 * (first + i));
+      return line[0];
     }
     return undefined;
   }
@@ -316,6 +315,9 @@ class SpilledRun {
 class SpillFile {
   private readonly fd: number;
   private end = 0;
+  /** What a lookup reads, one block of keys and one line: one pair for all runs, as lookups come one at a time. */
+  readonly block = new Uint32Array(2 * FENCE_EVERY);
+  readonly line = new Int32Array(1);
 
   constructor(parent: string) {
     const dir = mkdtempSync(path.join(parent, 'member-ids-'));
@@ -335,6 +337,10 @@ class SpillFile {
     }
     this.end += bytes.length;
     return start;
+  }
+
+  get byteLength(): number {
+    return this.block.byteLength + this.line.byteLength;
   }
 
   read(into: Uint32Array | Int32Array, length: number, position: number): void {
