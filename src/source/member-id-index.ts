@@ -201,6 +201,8 @@ const INITIAL_SLOTS = 1 << 16;
  * filters to ask, more false positives read from disk).
  */
 const DEFAULT_MAX_SLOTS = 1 << 19;
+/** MemberIds the index holds before its first spill, with the default table: up to here it holds at most 6 MiB. */
+export const MEMBER_IDS_BEFORE_SPILL = DEFAULT_MAX_SLOTS / 2;
 /** Keys between two fence keys kept in memory: one positioned read of 2 KiB finds a key. */
 const FENCE_EVERY = 256;
 /**

@@ -1,7 +1,9 @@
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { afterEach, describe, expect, it } from 'vitest';
+import { worthCollecting } from '../../activities/normalise';
 import { collectGarbageSoon } from '../../src/collect-garbage';
+import { MEMBER_IDS_BEFORE_SPILL } from '../../src/source/member-id-index';
 
 const global = globalThis as { gc?: unknown };
 const exposed = global.gc;
@@ -33,5 +35,17 @@ describe('collectGarbageSoon', () => {
     while (arrayBufferMb() > before - 20 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     expect(held).toBeUndefined();
     expect(arrayBufferMb()).toBeLessThanOrEqual(before - 20);
+  });
+});
+
+describe('worthCollecting: the normaliser forces a collection only after a large duplicate index', () => {
+  it.each([
+    [0, false],
+    [20_000, false],
+    [MEMBER_IDS_BEFORE_SPILL - 1, false],
+    [MEMBER_IDS_BEFORE_SPILL, true],
+    [10_000_000, true],
+  ])('%i rows read: %s', (rows, expected) => {
+    expect(worthCollecting(rows)).toBe(expected);
   });
 });
