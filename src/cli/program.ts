@@ -235,7 +235,7 @@ window vs before it.`,
 one line (exit 2) before anything starts. Ctrl-C or SIGTERM shuts it down gracefully. Node options come from
 NODE_OPTIONS: npm start's memory settings are NODE_OPTIONS='--max-old-space-size=128 --max-semi-space-size=8 --expose-gc'
 MALLOC_ARENA_MAX=2 MALLOC_MMAP_THRESHOLD_=131072; its --liftoff-only and --no-allocation-site-pretenuring, which
-NODE_OPTIONS does not take, are npm start's alone (docs/cli.md).`,
+NODE_OPTIONS does not take, this command sets in its own process (docs/cli.md).`,
     options: [],
   },
   purge: {

@@ -3,9 +3,11 @@
 // hot, V8 recompiled it with TurboFan, whose ~35 MB of compile memory glibc kept in the worker's malloc heap in
 // about half the starts (BENCHMARKS.md: the worker's RSS at ready 180-188 MB instead of 153-160 MB, and every
 // peak after it). V8 counts that compile memory in its peak "malloced" memory, so that is what is read here.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { shippedWorkerCommand } from '../../dev/shipped-worker-command';
+import { V8_ONLY_WORKER_OPTIONS } from '../../src/worker-v8-options';
 
 /** The compile memory one TurboFan recompilation of llhttp takes is ~35 MB; the parser's own use is under 5 MB. */
 const TIER_UP_MB = 20;
@@ -32,9 +34,9 @@ server.listen(0, '127.0.0.1', async () => {
 `;
 
 /** `rounds`: the recompilation is seen within the first round (250 requests); more only bound a loaded machine. */
-function peakMallocedMb(nodeArgs: string[], rounds: number): number {
+function peakMallocedMb(nodeArgs: string[], rounds: number, prelude = ''): number {
   const { env } = shippedWorkerCommand();
-  const out = execFileSync(process.execPath, [...nodeArgs, '-e', CHILD], {
+  const out = execFileSync(process.execPath, [...nodeArgs, '-e', prelude + CHILD], {
     env: { PATH: process.env.PATH ?? '', ...env, ROUNDS: String(rounds) },
     encoding: 'utf8',
     timeout: 60_000,
@@ -57,5 +59,31 @@ describe("the shipped worker command's node options", () => {
         40,
       ),
     ).toBeGreaterThan(TIER_UP_MB);
+  });
+});
+
+/** Whether node starts with `option` in NODE_OPTIONS (it refuses V8 options it does not list, naming them). */
+function takenByNodeOptions(option: string): boolean {
+  const child = spawnSync(process.execPath, ['-e', '0'], {
+    env: { PATH: process.env.PATH ?? '', NODE_OPTIONS: option },
+    encoding: 'utf8',
+  });
+  if (child.status !== 0) expect(child.stderr).toContain('is not allowed in NODE_OPTIONS');
+  return child.status === 0;
+}
+
+describe('`webhook-backfill worker`: the V8 options NODE_OPTIONS refuses, set in its own process', () => {
+  const { nodeArgs } = shippedWorkerCommand();
+
+  it("are exactly the shipped command's options that NODE_OPTIONS refuses", () => {
+    const refused = nodeArgs.filter((arg) => !takenByNodeOptions(arg));
+    expect([...refused].sort()).toEqual([...V8_ONLY_WORKER_OPTIONS].sort());
+  });
+
+  it("set at run time before the first connection, keep undici's parser out of TurboFan as on the command line", () => {
+    const options = path.join(__dirname, '../../src/worker-v8-options.ts');
+    const apply = `require(${JSON.stringify(options)}).applyV8OnlyWorkerOptions();\n`;
+    const taken = nodeArgs.filter((arg) => !(V8_ONLY_WORKER_OPTIONS as readonly string[]).includes(arg));
+    expect(peakMallocedMb(['--import', 'tsx', ...taken], 8, apply)).toBeLessThan(TIER_UP_MB);
   });
 });
