@@ -34,10 +34,7 @@ export async function verifyMember(entry: VerifyEntry, ctx: VerifyContext): Prom
     repairedAt: new Date(repair.deliveredAt).toISOString(),
   };
   if (entry.exportLine !== undefined) frame.exportLine = entry.exportLine;
-  if ('skip' in entry) {
-    // The export holds the member, but its row cannot be read: nothing to compare, and nothing to look up.
-    return { ...frame, verdict: 'failed', reason: `the export's row cannot be read: ${entry.skip}` };
-  }
+  if ('skip' in entry) return { ...frame, verdict: 'failed', reason: unreadReason(entry) };
   const fetched = await ctx.channel.getUserByMemberId(memberId, { limiter: ctx.limiter, signal: ctx.signal });
   frame.attempts = fetched.attempts;
   if (fetched.kind === 'found') recordChangeTimes(frame, fetched.user);
@@ -47,4 +44,13 @@ export async function verifyMember(entry: VerifyEntry, ctx: VerifyContext): Prom
   if ('reason' in result && result.reason !== undefined) found.reason = result.reason;
   if (result.verdict === 'failed') found.stage = 'fetch';
   return found;
+}
+
+/**
+ * Nothing to compare, and nothing to look up: the export holds the member but its row cannot be read (`skip` is the
+ * row's problem), or its readable rows do not hold it while some could not be read (`skip` names them).
+ */
+function unreadReason(entry: VerifyEntry & { skip: string }): string {
+  if (entry.exportLine === undefined) return `not among the export's readable rows: ${entry.skip}`;
+  return `the export's row cannot be read: ${entry.skip}`;
 }

@@ -332,6 +332,8 @@ describe('verify after a repair', () => {
       const reason = `the export's line ${unreadLine} (has 1 fields, the header has 5) cannot be read and may be its row`;
       // Without it, a replayed delete whose member the export does not hold would be called repaired.
       expectUnknownFailed(verify, audit, { replayed, unknown: notInExport, reason });
+      for (const e of audit.filter((a) => a.verdict === 'failed'))
+        expect(e.reason).toBe(`not among the export's readable rows: ${reason}`);
       // The report counts them failed and lists each with that line; the header names the file.
       expect((await readAuditHeader(verify.auditPath)).source).toEqual({ type: 'csv', path: exported });
       const report = await cli(stack, ['report', '--workflow-id', 'verify-unread-check']);
