@@ -2,7 +2,6 @@
 // into a FetchResult, retrying what is worth retrying. Reasons it returns are safe to log: they never carry the
 // response body (personal data), the memberId or the credentials.
 import { Agent, type Dispatcher } from 'undici';
-import { exchange } from '../http/exchange';
 import { requestDeadline } from '../http/request-deadline';
 import { errorLabel } from '../http/error-label';
 import { parseRetryAfterMs } from '../http/retry-after';
@@ -112,26 +111,22 @@ export function createChannelClient(o: ChannelClientOptions): ChannelClient {
       // Inside: the pacer's permit ends in observe() even when this wait is aborted; the timeout starts after it.
       if (limiter && limiter.acquireNow?.(signal) !== true) await limiter.acquire(signal);
       deadline = requestDeadline(timeoutMs, signal);
-      // A non-2xx body is read and dropped so the keep-alive connection is reused (a longer body closes it
-      // instead); the status is the verdict whatever happens to the rest of the body.
-      const res = await exchange(
-        dispatcher,
-        { origin: target.origin, path, method: 'GET', headers },
-        {
-          keepBody: isSuccess,
-          drainLimit: DUMP_LIMIT_BYTES,
-          signal: deadline.signal,
-          // As the headers arrive: the pacer observes them even when the body then fails.
-          onStatus: (status, answerHeaders) => {
-            seen = heedRateHeaders(status, answerHeaders, {
-              pacer,
-              fallbackMs: policy.backoff.initialMs,
-              onWarning: o.onThrottleWarning,
-            });
-          },
-        },
-      );
-      if (isSuccess(res.statusCode)) return parse(res.text ?? '');
+      const res = await dispatcher.request({
+        origin: target.origin,
+        path,
+        method: 'GET',
+        headers,
+        signal: deadline.signal,
+      });
+      seen = heedRateHeaders(res.statusCode, res.headers, {
+        pacer,
+        fallbackMs: policy.backoff.initialMs,
+        onWarning: o.onThrottleWarning,
+      });
+      if (res.statusCode >= 200 && res.statusCode < 300) return parse(await res.body.text());
+      // Read and dropped so the keep-alive connection is reused (a longer body closes it instead); the status is the
+      // verdict whatever happens to the rest of the body.
+      await res.body.dump({ limit: DUMP_LIMIT_BYTES }).catch(() => undefined);
       return statusOutcome(res.statusCode, res.headers, notFound);
     } catch (err) {
       if (signal?.aborted) throw signal.reason;
@@ -215,8 +210,6 @@ export function createChannelClient(o: ChannelClientOptions): ChannelClient {
 
 // Non-2xx bodies up to this size are read and dropped so the keep-alive socket can be reused.
 const DUMP_LIMIT_BYTES = 128 * 1024;
-
-const isSuccess = (status: number): boolean => status >= 200 && status < 300;
 
 /** What a non-2xx answer means for a lookup (its body is not read). */
 function statusOutcome(status: number, headers: ResponseHeaders, notFound: ReadonlySet<number>): AttemptOutcome {

@@ -1,7 +1,6 @@
 import { Agent, type Dispatcher } from 'undici';
 import { z } from 'zod';
 import { errorLabel } from '../http/error-label';
-import { exchange } from '../http/exchange';
 import { requestDeadline } from '../http/request-deadline';
 import { parseRetryAfterMs } from '../http/retry-after';
 import type { ComparedField, ScopeDelivery, SendResult, WebhookEvent, WebhookRoute } from '../domain/types';
@@ -139,25 +138,27 @@ export function createWebhookSender(o: WebhookSenderOptions): WebhookSender {
     } catch (err) {
       return Promise.resolve({ kind: 'retryable', reason: errorLabel(err) ?? 'network error' });
     }
-    return postOnce({ origin: target.origin, path: target.path, method: 'POST', headers, body }, signal);
+    return exchange({ origin: target.origin, path: target.path, method: 'POST', headers, body }, signal);
   }
 
   /**
-   * One POST (src/http/exchange.ts): the verdict is the status, whatever happens while the answer's body is drained
-   * (a body over the limit closes the connection instead); before a status, a failure is retryable (timeout, or the
-   * network error's code), or the caller's abort reason when the caller aborted.
+   * One POST through undici's `request`: the verdict is the status, whatever happens while the answer's body is
+   * drained (a body over the limit closes the connection instead); before a status, a failure is retryable (timeout,
+   * or the network error's code), or the caller's abort reason when the caller aborted.
    */
-  async function postOnce(request: Dispatcher.DispatchOptions, signal: AbortSignal | undefined): Promise<SendResult> {
+  async function exchange(request: Dispatcher.RequestOptions, signal: AbortSignal | undefined): Promise<SendResult> {
     const deadline = requestDeadline(timeoutMs, signal);
     try {
-      // The answer's body is drained and dropped (src/http/exchange.ts): whatever happens to it, the status stands.
-      const res = await exchange(dispatcher, request, {
-        keepBody: keepNoBody,
-        drainLimit: RESPONSE_DUMP_LIMIT_BYTES,
-        signal: deadline.signal,
-      });
+      const res = await dispatcher.request({ ...request, signal: deadline.signal });
       const retryAfter = res.headers['retry-after'];
-      return classifyStatus(res.statusCode, Array.isArray(retryAfter) ? retryAfter[0] : retryAfter);
+      const result = classifyStatus(res.statusCode, Array.isArray(retryAfter) ? retryAfter[0] : retryAfter);
+      try {
+        // Not `.catch()`: one promise fewer. Whatever happens to the body, the status stands.
+        await res.body.dump({ limit: RESPONSE_DUMP_LIMIT_BYTES });
+      } catch {
+        // A body that fails or runs over the limit closes its connection instead of returning it to the pool.
+      }
+      return result;
     } catch (err) {
       if (signal?.aborted) throw signal.reason;
       if (deadline.timedOut) return { kind: 'retryable', reason: `timeout after ${timeoutMs}ms` };
@@ -245,9 +246,6 @@ export function createWebhookSender(o: WebhookSenderOptions): WebhookSender {
     },
   };
 }
-
-/** A webhook's answer body is never read. */
-const keepNoBody = (): boolean => false;
 
 /** A delivery's body: the replay's own when the delivery names its event, else a copy naming the delivery's. */
 function bodyOf(delivery: Delivery, payload: ReplayPayload): SentBody {
