@@ -89,9 +89,14 @@ interface PlanWithNationalPrefix {
 function nationalPrefixPattern(callingCode: string): RegExp | null | undefined {
   if (nationalPrefixes.has(callingCode)) return nationalPrefixes.get(callingCode);
   metadata ??= new Metadata();
-  // A calling code selects the plan the parser selects for it (selectNumberingPlan takes either).
-  metadata.selectNumberingPlan(callingCode as CountryCode);
-  const plan = metadata.numberingPlan as PlanWithNationalPrefix | undefined;
+  let plan: PlanWithNationalPrefix | undefined;
+  try {
+    // A calling code selects the plan the parser selects for it (selectNumberingPlan takes either).
+    metadata.selectNumberingPlan(callingCode as CountryCode);
+    plan = metadata.numberingPlan as PlanWithNationalPrefix | undefined;
+  } catch {
+    plan = undefined; // not what this version of the library does: assume nothing, parse as normalizePhone does
+  }
   let pattern: RegExp | null | undefined;
   if (typeof plan?.nationalPrefixForParsing === 'function') {
     const source: unknown = (plan.nationalPrefixForParsing as () => unknown).call(plan);
