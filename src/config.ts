@@ -22,6 +22,18 @@ const emptyToUndefined = (v: unknown) => (typeof v === 'string' && v.trim() === 
 const optionalString = z.preprocess(emptyToUndefined, z.string().optional());
 const positiveInt = (fallback: number) =>
   z.preprocess(emptyToUndefined, z.coerce.number().int().positive().default(fallback));
+/** Node's timers wait at most 2³¹-1 ms (about 24.8 days); a longer wait would fire at once. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+const timerMs = (fallback: number) =>
+  z.preprocess(
+    emptyToUndefined,
+    z.coerce
+      .number()
+      .int()
+      .positive()
+      .max(MAX_TIMER_MS, `must be at most ${MAX_TIMER_MS} ms (about 24.8 days, the longest timer)`)
+      .default(fallback),
+  );
 const httpUrl = z
   .string()
   .url()
@@ -46,8 +58,8 @@ const envObject = z.object({
   ),
   CHANNEL_MAX_ATTEMPTS: positiveInt(5),
   // The first wait before a failed Channel Talk call is tried again; it doubles per retry, up to 10 s, with jitter.
-  CHANNEL_RETRY_BACKOFF_MS: positiveInt(200),
-  CHANNEL_TIMEOUT_MS: positiveInt(10_000),
+  CHANNEL_RETRY_BACKOFF_MS: timerMs(200),
+  CHANNEL_TIMEOUT_MS: timerMs(10_000),
   // Channel Talk documents 404 for an unknown memberId; 422 has been reported elsewhere (not confirmed).
   CHANNEL_NOT_FOUND_STATUSES: z.preprocess(
     emptyToUndefined,
@@ -76,10 +88,10 @@ const envObject = z.object({
   WEBHOOK_TOKEN: optionalString,
   // The `type` of a user webhook body is not confirmed by Channel Talk; "user" is the natural reading.
   WEBHOOK_ENTITY_TYPE: z.preprocess(emptyToUndefined, z.string().default('user')),
-  WEBHOOK_TIMEOUT_MS: positiveInt(10_000),
+  WEBHOOK_TIMEOUT_MS: timerMs(10_000),
   // A replay whose lookup is older than this (a deferred or held one, one that waited through a pause) looks the
   // member up again and sends the fresh decision: Channel Talk's own webhooks flow again during a repair (issue 23).
-  REPLAY_RECHECK_AFTER_MS: positiveInt(2_000),
+  REPLAY_RECHECK_AFTER_MS: timerMs(2_000),
   // The body's `event` strings. Not confirmed: the incident notice says "upsert"/"delete"; Channel Talk's n8n trigger
   // matches v5 webhooks' `event` against scope names such as `member.deleted`. See docs/channel-talk-unconfirmed.md "Event names".
   WEBHOOK_EVENT_UPSERT: z.preprocess(emptyToUndefined, z.string().default('upsert')),

@@ -12,6 +12,7 @@
 // per request (each one an async resource that AsyncLocalStorage, active in a Temporal worker, hooks into).
 import { EventEmitter } from 'node:events';
 import { whenAborted } from '../abort-fanout';
+import { MAX_TIMER_MS } from '../config';
 
 /** What a deadline hands to undici's `request` as its `signal`. */
 export interface DeadlineSignal extends EventEmitter {
@@ -38,9 +39,6 @@ const systemClock: ExpiryClock = {
   setTimer: (callback, ms) => setTimeout(callback, ms),
   clearTimer: (handle) => clearTimeout(handle as NodeJS.Timeout),
 };
-
-/** The longest wait setTimeout takes (longer ones fire at once, with a warning). */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
  * Deadlines of one length, each expired (`expire()` called) once `ms` have passed since it was added, unless removed

@@ -214,6 +214,16 @@ describe('loadConfig: rejected environments name the variable', () => {
     ['WEBHOOK_TIMEOUT_MS negative', { ...REQUIRED, WEBHOOK_TIMEOUT_MS: '-1' }, ['WEBHOOK_TIMEOUT_MS']],
     ['REPLAY_RECHECK_AFTER_MS zero', { ...REQUIRED, REPLAY_RECHECK_AFTER_MS: '0' }, ['REPLAY_RECHECK_AFTER_MS']],
     [
+      'CHANNEL_TIMEOUT_MS past a timer',
+      { ...REQUIRED, CHANNEL_TIMEOUT_MS: '2147483648' },
+      ['CHANNEL_TIMEOUT_MS must be at most 2147483647 ms'],
+    ],
+    [
+      'WEBHOOK_TIMEOUT_MS past a timer',
+      { ...REQUIRED, WEBHOOK_TIMEOUT_MS: '1e12' },
+      ['WEBHOOK_TIMEOUT_MS must be at most'],
+    ],
+    [
       'BACKFILL_MEMBER_CONCURRENCY 0',
       { ...REQUIRED, BACKFILL_MEMBER_CONCURRENCY: '0' },
       ['BACKFILL_MEMBER_CONCURRENCY'],
