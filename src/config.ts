@@ -20,19 +20,15 @@ export const DEFAULT_MEMBER_CONCURRENCY = 16;
 
 const emptyToUndefined = (v: unknown) => (typeof v === 'string' && v.trim() === '' ? undefined : v);
 const optionalString = z.preprocess(emptyToUndefined, z.string().optional());
-const positiveInt = (fallback: number) =>
-  z.preprocess(emptyToUndefined, z.coerce.number().int().positive().default(fallback));
+const positiveIntSchema = z.coerce.number().int().positive();
+const positiveInt = (fallback: number, schema = positiveIntSchema) =>
+  z.preprocess(emptyToUndefined, schema.default(fallback));
 /** Node's timers wait at most 2³¹-1 ms (about 24.8 days); a longer wait would fire at once. */
 export const MAX_TIMER_MS = 2 ** 31 - 1;
 const timerMs = (fallback: number) =>
-  z.preprocess(
-    emptyToUndefined,
-    z.coerce
-      .number()
-      .int()
-      .positive()
-      .max(MAX_TIMER_MS, `must be at most ${MAX_TIMER_MS} ms (about 24.8 days, the longest timer)`)
-      .default(fallback),
+  positiveInt(
+    fallback,
+    positiveIntSchema.max(MAX_TIMER_MS, `must be at most ${MAX_TIMER_MS} ms (about 24.8 days, the longest timer)`),
   );
 const httpUrl = z
   .string()

@@ -159,13 +159,18 @@ export function createChannelPacer(
     return pacing?.givingWay === true;
   }
 
+  /** A permit given: the wait it took (from `started`) counted, one more request sent. */
+  function granted(started: number): void {
+    totals.waitedMs += now() - started;
+    sent += 1;
+  }
+
   return {
     acquireNow(signal) {
       const started = now();
       // acquire's first turn without its await: a permit that would overdraw sends the caller to acquire.
       if (!limiter.acquireNow(signal) || (sent > answered && overdrawn())) return false;
-      totals.waitedMs += now() - started;
-      sent += 1;
+      granted(started);
       return true;
     },
 
@@ -176,8 +181,7 @@ export function createChannelPacer(
       // flight no fresher reading can come: it goes, as a probe.
       do await limiter.acquire(signal);
       while (sent > answered && overdrawn());
-      totals.waitedMs += now() - started;
-      sent += 1;
+      granted(started);
     },
 
     observe(h) {

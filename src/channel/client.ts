@@ -169,9 +169,10 @@ export function createChannelClient(o: ChannelClientOptions): ChannelClient {
     async getUserByMemberId(memberId, opts = {}) {
       const { limiter, signal } = opts;
       const path = target.path(memberId);
-      const lookup = () => attempt(path, signal, parseUserBody, notFoundStatuses, limiter).then(retried);
+      const once = () => attempt(path, signal, parseUserBody, notFoundStatuses, limiter);
+      const lookup = () => once().then(retried);
       // The first attempt outside the retry loop: most lookups need no other, and each async layer costs promises.
-      const first = retried(await attempt(path, signal, parseUserBody, notFoundStatuses, limiter));
+      const first = retried(await once());
       const result: RetryResult<AttemptOutcome> =
         first.kind === 'done'
           ? { kind: 'done', value: first.value, attempts: 1 }
