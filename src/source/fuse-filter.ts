@@ -1,17 +1,23 @@
 /**
- * A 4-wise binary fuse filter with 8-bit fingerprints (Graf and Lemire, "Binary Fuse Filters: Fast and Smaller Than
- * Xor Filters", 2022; construction as in FastFilter/xor_singleheader's binaryfusefilter.h) over a static set of
- * 64-bit keys given as two 32-bit words. It never says no for a key of the set; it says yes for another key with
- * probability 1/256 (0.39%), in about 1.1 bytes a key (8.8 bits at 262,144 keys; 3-wise would take 9.25), where a
- * split-block Bloom filter took 10 bits for about 1.2% (measured in the duplicate index).
+ * A 4-wise binary fuse filter with 4-bit fingerprints, two a byte (Graf and Lemire, "Binary Fuse Filters: Fast and
+ * Smaller Than Xor Filters", 2022; construction as in FastFilter/xor_singleheader's binaryfusefilter.h) over a static
+ * set of 64-bit keys given as two 32-bit words. It never says no for a key of the set; it says yes for another key
+ * with probability 1/16 (6.25%), in about 0.55 bytes a key (4.4 bits at 262,144 keys).
+ *
+ * Why 4 bits and not 8 (1/256 in 8.8 bits a key): the duplicate index keeps one filter per spilled run for as long
+ * as a source is read, so at ten million members the filters are what its memory grows with (issue 26: the worker's
+ * peak at ten million within 10% of a million's). 8-bit fingerprints held 11.0 MB there, 4-bit ones 5.7 MB; the
+ * price is the false positives, each one positioned read of 2 KiB from the page cache: 11.5 million reads instead
+ * of 0.8 million at ten million members, 31 s of CPU for the index instead of 10 s (measured in a harness feeding
+ * the index ten million memberIds, BENCHMARKS.md).
  *
  * A key's words are mixed with a seed into two words a and b, each depending on both words (so keys sharing a word,
  * or small integers, spread as hashes do) and together one to one with the key. The first of its four slots comes
  * from a, in any segment of `segmentLength` slots but the last three; the other three are in the three segments
  * after it, at offsets from b and from c = (a ^ b) · K, which also gives the fingerprint: the XOR of the four slots'
- * bytes. Construction peels the hypergraph of slots (a slot held by one key only fixes that key last) and fails for
- * a seed only if what remains holds a cycle: none of 200 seeds at 262,144 keys nor of 400 at 32,768, about half
- * at 4 keys (measured); it is retried with other seeds, at most MAX_ATTEMPTS times.
+ * fingerprints. Construction peels the hypergraph of slots (a slot held by one key only fixes that key last) and
+ * fails for a seed only if what remains holds a cycle: none of 200 seeds at 262,144 keys nor of 400 at 32,768, about
+ * half at 4 keys (measured); it is retried with other seeds, at most MAX_ATTEMPTS times.
  *
  * Everything is in typed arrays: the caller gives the keys and the scratch (see FuseScratch), so building allocates
  * nothing but the fingerprints, which the caller allocates too.
@@ -45,7 +51,7 @@ export class FuseFilter {
     for (const seed of seeds.slice(0, MAX_ATTEMPTS)) {
       const hashes = new KeyHashes(seed, layout);
       if (!peel(keys, count, hashes, scratch, layout.slots)) continue;
-      const fingerprints = allocate(layout.slots);
+      const fingerprints = allocate(fingerprintBytes(layout));
       assign(keys, count, hashes, scratch.order, fingerprints);
       return new FuseFilter(fingerprints, seed, layout.segmentLength, layout.segmentCountLength);
     }
@@ -65,17 +71,22 @@ export class FuseFilter {
     const mask = length - 1;
     const h0 = ((a * this.segmentCountLength) / 0x1_0000_0000) | 0;
     const fp = this.fingerprints;
+    const h1 = (h0 + length) ^ (b & mask);
+    const h2 = (h0 + 2 * length) ^ ((b >>> 16) & mask);
+    const h3 = (h0 + 3 * length) ^ ((c >>> 8) & mask);
+    // fingerprintAt inlined: slot s is the low (even s) or high (odd s) half of byte s / 2.
     return (
-      ((c >>> 24) ^
-        fp[h0]! ^
-        fp[(h0 + length) ^ (b & mask)]! ^
-        fp[(h0 + 2 * length) ^ ((b >>> 16) & mask)]! ^
-        fp[(h0 + 3 * length) ^ ((c >>> 8) & mask)]!) ===
+      (((c >>> 24) ^
+        (fp[h0 >>> 1]! >>> ((h0 & 1) << 2)) ^
+        (fp[h1 >>> 1]! >>> ((h1 & 1) << 2)) ^
+        (fp[h2 >>> 1]! >>> ((h2 & 1) << 2)) ^
+        (fp[h3 >>> 1]! >>> ((h3 & 1) << 2))) &
+        FINGERPRINT_MASK) ===
       0
     );
   }
 
-  /** Bytes held: the fingerprints (one a slot). */
+  /** Bytes held: the fingerprints (half a byte a slot). */
   get byteLength(): number {
     return this.fingerprints.byteLength;
   }
@@ -92,7 +103,7 @@ export interface FuseScratch {
   order: Uint32Array;
 }
 
-/** The size of a filter of `count` keys (its fingerprints are `slots` bytes). */
+/** The size of a filter of `count` keys (its fingerprints take fingerprintBytes(layout) bytes). */
 export interface FuseLayout {
   segmentLength: number;
   /** The first slots h0 can be: every segment but the last three. */
@@ -101,6 +112,9 @@ export interface FuseLayout {
 }
 
 const ARITY = 4;
+/** Bits of a fingerprint: two a byte. */
+const FINGERPRINT_BITS = 4;
+const FINGERPRINT_MASK = (1 << FINGERPRINT_BITS) - 1;
 /** A slot's entry in the scratch: the XOR of its keys' indices (24 bits), of their positions (2), their count (6). */
 const INDEX_BITS = 24;
 const INDEX_MASK = (1 << INDEX_BITS) - 1;
@@ -130,6 +144,16 @@ export function fuseLayout(count: number): FuseLayout {
   };
 }
 
+/** The bytes of a filter's fingerprints: one a pair of slots. */
+export function fingerprintBytes(layout: FuseLayout): number {
+  return Math.ceil(layout.slots / 2);
+}
+
+/** The fingerprint in `slot`: the low half of byte slot / 2 for an even slot, the high half for an odd one. */
+function fingerprintAt(fingerprints: Uint8Array, slot: number): number {
+  return (fingerprints[slot >>> 1]! >>> ((slot & 1) << 2)) & FINGERPRINT_MASK;
+}
+
 /** A key's four slots and fingerprint for one seed, computed into `at` and `fingerprint` (as in mayContain). */
 class KeyHashes {
   readonly at = new Int32Array(ARITY);
@@ -152,7 +176,7 @@ class KeyHashes {
     this.at[1] = (h0 + length) ^ (b & mask);
     this.at[2] = (h0 + 2 * length) ^ ((b >>> 16) & mask);
     this.at[3] = (h0 + 3 * length) ^ ((c >>> 8) & mask);
-    this.fingerprint = c >>> 24;
+    this.fingerprint = (c >>> 24) & FINGERPRINT_MASK;
   }
 }
 
@@ -210,12 +234,14 @@ function assign(
     hashes.of(keys[2 * i]!, keys[2 * i + 1]!);
     const at = hashes.at;
     const own = at[order[n]! & POSITION_MASK]!;
-    fingerprints[own] =
+    // The own slot is still 0 (keys are fixed in reverse peeling order), so XORing all four gives the other three.
+    const value =
       hashes.fingerprint ^
-      fingerprints[at[0]!]! ^
-      fingerprints[at[1]!]! ^
-      fingerprints[at[2]!]! ^
-      fingerprints[at[3]!]!;
+      fingerprintAt(fingerprints, at[0]!) ^
+      fingerprintAt(fingerprints, at[1]!) ^
+      fingerprintAt(fingerprints, at[2]!) ^
+      fingerprintAt(fingerprints, at[3]!);
+    fingerprints[own >>> 1] = fingerprints[own >>> 1]! | (value << ((own & 1) << 2));
   }
 }
 

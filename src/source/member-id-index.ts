@@ -10,12 +10,13 @@ import { FuseFilter, type FuseScratch } from './fuse-filter';
  * Every memberId is kept as a 64-bit hash with its line. The newest ones are in an open-addressing table in typed
  * arrays (12 bytes a slot, off the JS heap) that grows up to `maxSlots`; when it is half full at that size, its
  * entries are sorted and written to a spill file as one run, and the table starts empty again. A run keeps in
- * memory only a binary fuse filter (fuse-filter.ts: 8.8 bits a memberId at the default size, 0.39% false
- * positives) and every 256th hash; a memberId the filter may hold is looked up with one positioned read of 2 KiB,
- * and its line with one of 4 bytes. So a source of up to maxSlots / 2 memberIds (262,144 by default) is handled as
- * before, all in memory; ten million hold 6 MiB of table and 11.0 MB of filters and fence keys, and 0.8 million
- * of their lookups read the disk. The split-block Bloom filters before took 10 bits a memberId for about 1.2% false
- * positives: 12.5 MB, and 2.4 million reads (issue 26; measured).
+ * memory only a binary fuse filter (fuse-filter.ts: 4-bit fingerprints, 4.4 bits a memberId at the default size,
+ * 6.25% false positives) and every 256th hash; a memberId the filter may hold is looked up with one positioned read
+ * of 2 KiB, and its line with one of 4 bytes. So a source of up to maxSlots / 2 memberIds (262,144 by default) is
+ * handled as before, all in memory; ten million hold 6 MiB of table and 5.7 MB of filters and fence keys, and 11.5
+ * million of their lookups read the disk (the page cache: 31 s of CPU for the whole index, measured). The filters
+ * took 8-bit fingerprints before (11.0 MB, 0.8 million reads, 10 s), and split-block Bloom filters before that
+ * (10 bits a memberId for about 1.2% false positives: 12.5 MB, 2.4 million reads) (issue 26).
  *
  * The spill file is unlinked as soon as it is opened (it holds hashes of memberIds, pseudonymous data): the
  * system frees it when close() runs or the process ends, whatever ends it.
@@ -213,7 +214,7 @@ const SLAB_BYTES = 32 * 1024 * 1024;
 
 /**
  * Where the runs' filters and fence keys live: carved from blocks of SLAB_BYTES, not allocated one by one. They live
- * as long as the index, and one run's (about 290 KiB at the default size) is below the mmap threshold glibc has
+ * as long as the index, and one run's (about 150 KiB at the default size) is below the mmap threshold glibc has
  * raised by then (it raises it to the largest mapped block freed: the table's when it grew), so each would land in
  * malloc's heap between short-lived buffers of the same size (on BACKFILL_STORE=postgres, the INSERTs' parameter
  * buffers of the normaliser and of the audit log), whose memory then cannot go back: the heap held ~17 MB more at

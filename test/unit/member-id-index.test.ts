@@ -2,7 +2,7 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { fuseLayout } from '../../src/source/fuse-filter';
+import { fingerprintBytes, fuseLayout } from '../../src/source/fuse-filter';
 import { hash64, MemberIdIndex, sortByKey } from '../../src/source/member-id-index';
 
 describe('MemberIdIndex', () => {
@@ -73,15 +73,15 @@ describe('MemberIdIndex spilling to disk (memory that does not grow with the sou
     }
   });
 
-  it("counts in byteLength each run's filter (1.17 bytes a memberId here), fence keys, and the read buffers", () => {
+  it("counts in byteLength each run's filter (0.59 bytes a memberId here), fence keys, and the read buffers", () => {
     const index = new MemberIdIndex({ maxSlots: SMALL });
     try {
       for (let i = 0; i < 3 * (SMALL / 2) + 1; i++) index.firstLine(`id-${i}`, i + 2);
       expect(index.spilledRuns).toBe(3);
       const table = 12 * SMALL;
       const readBuffers = 2048 + 4; // one block of keys and one line, shared by the runs
-      const perRun = fuseLayout(SMALL / 2).slots + 2 * 4 * (SMALL / 2 / 256);
-      expect(perRun).toBe(38_400 + 1024);
+      const perRun = fingerprintBytes(fuseLayout(SMALL / 2)) + 2 * 4 * (SMALL / 2 / 256);
+      expect(perRun).toBe(19_200 + 1024);
       expect(index.byteLength).toBe(table + readBuffers + 3 * perRun);
     } finally {
       index.close();
