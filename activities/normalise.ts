@@ -71,7 +71,7 @@ export async function normaliseSource(deps: NormaliseDeps, input: NormaliseInput
 
 /**
  * A forced full collection pays only for a large duplicate index: its memory back before the batches' peak (issue
- * 26, ten million rows: ~17 MB). Below its first spill the index held at most 6 MiB, while the collection stops the
+ * 26, ten million rows: ~12 MB). Below its first spill the index held at most 6 MiB, while the collection stops the
  * main thread beside the running batches (36-50 ms each at 20,000 rows, `--trace-gc`) and made them slower: worker
  * CPU per member at 20,000 members 0.126 ms without it against 0.143 ms with it (means of six runs each).
  */
