@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { CountryCode } from 'libphonenumber-js';
 import { getCountries } from 'libphonenumber-js';
 import { codecFromEnvValues, parseCodecKey } from './codec/aes-gcm-codec';
+import { MAX_TIMER_MS } from './http/request-deadline';
 import {
   resolveTemporalConnection,
   temporalEnvShape,
@@ -23,8 +24,6 @@ const optionalString = z.preprocess(emptyToUndefined, z.string().optional());
 const positiveIntSchema = z.coerce.number().int().positive();
 const positiveInt = (fallback: number, schema = positiveIntSchema) =>
   z.preprocess(emptyToUndefined, schema.default(fallback));
-/** Node's timers wait at most 2³¹-1 ms (about 24.8 days); a longer wait would fire at once. */
-export const MAX_TIMER_MS = 2 ** 31 - 1;
 const timerMs = (fallback: number) =>
   positiveInt(
     fallback,

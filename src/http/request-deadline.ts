@@ -12,7 +12,6 @@
 // per request (each one an async resource that AsyncLocalStorage, active in a Temporal worker, hooks into).
 import { EventEmitter } from 'node:events';
 import { whenAborted } from '../abort-fanout';
-import { MAX_TIMER_MS } from '../config';
 
 /** What a deadline hands to undici's `request` as its `signal`. */
 export interface DeadlineSignal extends EventEmitter {
@@ -33,6 +32,9 @@ export interface ExpiryClock {
   setTimer(callback: () => void, ms: number): unknown;
   clearTimer(handle: unknown): void;
 }
+
+/** Node's timers wait at most 2³¹-1 ms (about 24.8 days); a longer wait would fire at once. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
 
 const systemClock: ExpiryClock = {
   now: () => performance.now(),
